@@ -1,0 +1,173 @@
+/**
+ * The runner ⇄ server protocol. Both sides import this module and nothing else across the
+ * boundary.
+ *
+ * Lifecycle (one WebSocket per runner, JSON text frames):
+ *   runner → hello (token, protocol version, name, slots, units it still holds)
+ *   server → welcome (runner id, heartbeat interval, units it must drop) or a close frame
+ *   server → assign (one unit; as many as the runner has free slots)
+ *   runner → started, log* (seq + byte offset), finished (exit code, tests)
+ *   server → ack (per log chunk, once stored; per finished, once recorded)
+ *   server → cancel (unit); runner → heartbeat every HEARTBEAT_MS
+ * A runner silent for LOST_AFTER_MS is lost: the server closes it and requeues its units.
+ * Log chunks are resent until acked; the server stores a (unit, seq) once, so a resend is
+ * harmless. A message about a unit the runner does not hold is refused (`refuse`).
+ *
+ * Bump PROTOCOL_VERSION on any change to the messages below.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const WS_PATH = '/ws/runner';
+export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
+export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
+export const HEARTBEAT_MS = 5_000; // 5 seconds
+export const LOST_AFTER_MS = 15_000; // 15 seconds without a frame
+export const HELLO_TIMEOUT_MS = 5_000; // first frame must be hello within 5 seconds
+
+/** WebSocket close codes the server sends, with a stable meaning. */
+export const CloseCode = {
+  normal: 1000,
+  badFrame: 1007, // not JSON, or not a valid message
+  policy: 1008,
+  tooBig: 1009, // frame over MAX_FRAME_BYTES (sent by ws itself)
+  unauthorized: 4001,
+  protocolVersion: 4002,
+  helloTimeout: 4003,
+  heartbeatTimeout: 4004,
+  replaced: 4005, // another connection with the same runner name
+  shuttingDown: 4006,
+} as const;
+
+const id = z.number().int().positive();
+const sha = z.string().regex(/^[0-9a-f]{40}$/, 'a 40-character hex commit id');
+const name = z.string().min(1).max(100).regex(/^[A-Za-z0-9._@:-]+$/, 'letters, digits and . _ @ : -');
+
+export const TestCaseSchema = z.object({
+  name: z.string().max(2000),
+  classname: z.string().max(2000).default(''),
+  file: z.string().max(4096).nullable().default(null),
+  durationMs: z.number().nonnegative().max(1e9),
+  status: z.enum(['passed', 'failed', 'error', 'skipped']),
+  message: z.string().max(65536).nullable().default(null),
+});
+export type TestCase = z.infer<typeof TestCaseSchema>;
+
+const Hello = z.strictObject({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  token: z.string().max(1024),
+  name,
+  slots: z.number().int().min(1).max(64),
+  version: z.string().max(100),
+  /** Units this runner still runs or has finished without an ack (after a reconnect). */
+  units: z.array(z.strictObject({ unit: id, finished: z.boolean() })).max(64).default([]),
+});
+const Heartbeat = z.strictObject({ type: z.literal('heartbeat') });
+const Started = z.strictObject({ type: z.literal('started'), unit: id, at: z.number() });
+const Log = z.strictObject({
+  type: z.literal('log'),
+  unit: id,
+  seq: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  stream: z.enum(['out', 'err', 'sys']),
+  data: z.string().max(MAX_CHUNK_BYTES),
+});
+const Finished = z.strictObject({
+  type: z.literal('finished'),
+  unit: id,
+  exitCode: z.number().int().nullable(),
+  signal: z.string().max(20).nullable(),
+  timedOut: z.boolean(),
+  error: z.string().max(4096).nullable(),
+  /** Log chunks sent for this unit in all (so the server can tell the log is whole). */
+  chunks: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  tests: z.array(TestCaseSchema).max(100_000).default([]),
+  testsError: z.string().max(4096).nullable().default(null),
+});
+
+export const RunnerMessageSchema = z.discriminatedUnion('type', [Hello, Heartbeat, Started, Log, Finished]);
+export type RunnerMessage = z.infer<typeof RunnerMessageSchema>;
+export type HelloMessage = z.infer<typeof Hello>;
+export type LogMessage = z.infer<typeof Log>;
+export type FinishedMessage = z.infer<typeof Finished>;
+
+const BuilderSpec = z.strictObject({
+  name: z.string(),
+  setup: z.string().nullable(),
+  run: z.string(),
+  junit: z.string().nullable(),
+  timeout: z.number().positive(),
+});
+const Welcome = z.strictObject({
+  type: z.literal('welcome'),
+  protocol: z.number().int(),
+  runnerId: id,
+  heartbeatMs: z.number().int().positive(),
+  drop: z.array(id),
+});
+const Assign = z.strictObject({
+  type: z.literal('assign'),
+  unit: id,
+  build: id,
+  repo: z.strictObject({ name: z.string(), url: z.string() }),
+  ref: z.string(),
+  branch: z.string(),
+  sha,
+  builder: BuilderSpec,
+  files: z.array(z.string()),
+  attempt: z.number().int().positive(),
+});
+const Ack = z.strictObject({ type: z.literal('ack'), unit: id, seq: z.number().int().nonnegative() });
+const AckFinished = z.strictObject({ type: z.literal('ackFinished'), unit: id });
+const Cancel = z.strictObject({ type: z.literal('cancel'), unit: id, reason: z.string() });
+const Refuse = z.strictObject({ type: z.literal('refuse'), unit: id, reason: z.string() });
+
+export const ServerMessageSchema = z.discriminatedUnion('type', [Welcome, Assign, Ack, AckFinished, Cancel, Refuse]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+export type AssignMessage = z.infer<typeof Assign>;
+export type BuilderSpecMessage = z.infer<typeof BuilderSpec>;
+
+export class ProtocolError extends Error {
+  readonly code = 'GG_PROTOCOL_BAD_FRAME';
+  readonly closeCode = CloseCode.badFrame;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(frame)'}: ${i.message}`)
+    .join('; ');
+}
+
+function parseFrame<T>(raw: string | Buffer, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch {
+    throw new ProtocolError('frame is not valid JSON');
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const type = (value as { type?: unknown } | null)?.type;
+    throw new ProtocolError(`invalid ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : ''} message: ${describeIssues(parsed.error)}`.replace('  ', ' '));
+  }
+  return parsed.data;
+}
+
+/** Parses a frame a runner sent; throws ProtocolError naming what is wrong. */
+export function parseRunnerMessage(raw: string | Buffer): RunnerMessage {
+  return parseFrame(raw, RunnerMessageSchema);
+}
+
+/** Parses a frame the server sent; throws ProtocolError naming what is wrong. */
+export function parseServerMessage(raw: string | Buffer): ServerMessage {
+  return parseFrame(raw, ServerMessageSchema);
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+export function closeReason(text: string): string {
+  const buf = Buffer.from(text, 'utf8');
+  return buf.length <= 123 ? text : buf.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}
