@@ -1,0 +1,197 @@
+/**
+ * The runner agent: takes units from the server, runs each in a slot's workspace, streams its
+ * log and reports its end. A unit's log chunks and its `finished` report are kept until the
+ * server acks them and are sent again after a reconnect, so nothing is lost while the server
+ * restarts; a unit the server says we no longer hold is stopped and forgotten.
+ */
+import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { glob } from 'tinyglobby';
+import type { AssignMessage, FinishedMessage, ServerMessage, TestCase } from '../server/protocol.js';
+import { Connection } from './connection.js';
+import { LogStreamer } from './logStreamer.js';
+import { RunningCommand, type RunOutcome } from './process.js';
+import { Workspaces } from './workspace.js';
+import { readJUnitFiles } from './junit.js';
+
+export const RUNNER_VERSION = '0.1.0';
+
+export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string }
+
+interface ActiveUnit {
+  assign: AssignMessage;
+  slot: number;
+  streamer: LogStreamer;
+  command: RunningCommand | null;
+  finished: FinishedMessage | null;
+  dropped: boolean;
+}
+
+export class Agent {
+  readonly name: string;
+  private readonly units = new Map<number, ActiveUnit>();
+  private readonly busySlots = new Set<number>();
+  private readonly conn: Connection;
+  private readonly workspaces: Workspaces;
+  private stopped = false;
+  onFatal: (reason: string) => void = () => undefined;
+
+  constructor(private readonly opts: AgentOptions, private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
+    this.name = opts.name ?? `${hostname()}-${process.pid}`;
+    this.workspaces = new Workspaces(opts.workDir);
+    this.conn = new Connection(opts.server, opts.token, {
+      hello: () => ({
+        name: this.name, slots: opts.slots, version: RUNNER_VERSION,
+        units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
+      }),
+      message: (m) => this.handle(m),
+      connected: () => this.log(`runner ${this.name}: connected to ${opts.server} with ${opts.slots} slot(s)`),
+      fatal: (reason) => { this.log(`runner ${this.name}: ${reason}`); this.onFatal(reason); },
+      log: (line) => this.log(`runner ${this.name}: ${line}`),
+    });
+  }
+
+  start(): void { this.conn.start(); }
+
+  /** Stops every running unit's process group and closes the connection. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const running = [...this.units.values()].filter((u) => u.command);
+    for (const u of running) u.command!.cancel();
+    await Promise.allSettled(running.map((u) => u.command!.done));
+    this.conn.close();
+  }
+
+  private handle(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'welcome':
+        for (const id of msg.drop) this.drop(id, 'the server gave it to another runner');
+        for (const u of this.units.values()) {
+          u.streamer.resend();
+          if (u.finished) this.conn.send(u.finished);
+        }
+        return;
+      case 'assign':
+        if (this.units.has(msg.unit) || this.stopped) return;
+        void this.run(msg);
+        return;
+      case 'ack':
+        this.units.get(msg.unit)?.streamer.ack(msg.seq);
+        return;
+      case 'ackFinished':
+        this.forget(msg.unit);
+        return;
+      case 'cancel':
+        this.units.get(msg.unit)?.command?.cancel();
+        return;
+      case 'refuse':
+        this.drop(msg.unit, msg.reason);
+        return;
+    }
+  }
+
+  private drop(id: number, why: string): void {
+    const u = this.units.get(id);
+    if (!u) return;
+    this.log(`runner ${this.name}: dropping unit ${id}: ${why}`);
+    u.dropped = true;
+    u.command?.cancel();
+    this.forget(id);
+  }
+
+  private forget(id: number): void {
+    const u = this.units.get(id);
+    if (!u) return;
+    u.streamer.stop();
+    this.units.delete(id);
+    if (u.finished === null) this.busySlots.delete(u.slot);
+  }
+
+  private takeSlot(): number {
+    let slot = 0;
+    while (this.busySlots.has(slot)) slot++;
+    this.busySlots.add(slot);
+    return slot;
+  }
+
+  private async run(a: AssignMessage): Promise<void> {
+    const u: ActiveUnit = {
+      assign: a, slot: this.takeSlot(), command: null, finished: null, dropped: false,
+      streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk)),
+    };
+    this.units.set(a.unit, u);
+    const started = performance.now();
+    let outcome: RunOutcome | null = null;
+    let error: string | null = null;
+    let tests: TestCase[] = [];
+    let testsError: string | null = null;
+    try {
+      const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha);
+      const env = this.envFor(a);
+      if (ws.needsSetup && a.builder.setup) {
+        u.streamer.write('sys', `$ ${a.builder.setup}\n`);
+        const setup = await this.exec(u, a.builder.setup, [], ws.dir, env, a.builder.timeout);
+        if (setup.exitCode !== 0 || u.dropped) {
+          this.workspaces.reset(a.repo.name, u.slot);
+          outcome = setup;
+          error = setup.timedOut ? 'setup timed out' : `setup failed (exit ${setup.exitCode ?? setup.signal})`;
+        }
+      }
+      if (!outcome) {
+        this.workspaces.markSetupDone(a.repo.name, u.slot);
+        if (a.builder.junit) await removeMatching(ws.dir, a.builder.junit);
+        this.conn.send({ type: 'started', unit: a.unit, at: Date.now() });
+        u.streamer.write('sys', `$ ${a.builder.run}${a.files.length ? ` # ${a.files.length} file(s)` : ''}\n`);
+        outcome = await this.exec(u, a.builder.run, a.files, ws.dir, env, a.builder.timeout);
+        if (a.builder.junit && !u.dropped) {
+          const r = await readJUnitFiles(ws.dir, a.builder.junit);
+          tests = r.tests;
+          if (r.errors.length) testsError = r.errors.join('; ').slice(0, 4000);
+          for (const e of r.errors) u.streamer.write('sys', `[greengate] JUnit: ${e}\n`);
+        }
+      }
+    } catch (err) {
+      error = (err as Error).message.slice(0, 4000);
+      u.streamer.write('sys', `[greengate] ${error}\n`);
+    }
+    if (u.dropped) return;
+    if (this.stopped) { this.busySlots.delete(u.slot); return; }
+    u.streamer.flush();
+    u.finished = {
+      type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
+      timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
+      chunks: u.streamer.chunks, durationMs: Math.round(performance.now() - started), tests, testsError,
+    };
+    // The slot is free as soon as the command ends; the report waits in memory for its ack.
+    this.busySlots.delete(u.slot);
+    this.conn.send(u.finished);
+  }
+
+  private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {
+    u.command = new RunningCommand({
+      command, args, cwd, env, timeoutSeconds: timeout,
+      onOutput: (stream, data) => u.streamer.write(stream, data),
+    });
+    return u.command.done.finally(() => { u.command = null; });
+  }
+
+  private envFor(a: AssignMessage): Record<string, string> {
+    return {
+      CI: 'true',
+      GREENGATE: 'true',
+      GREENGATE_BUILD: String(a.build),
+      GREENGATE_COMMIT: a.sha,
+      GREENGATE_BRANCH: a.branch,
+      GREENGATE_REF: a.ref,
+      GREENGATE_UNIT: String(a.unit),
+      GREENGATE_ATTEMPT: String(a.attempt),
+      GREENGATE_RUNNER: this.name,
+    };
+  }
+}
+
+async function removeMatching(cwd: string, pattern: string): Promise<void> {
+  const files = await glob(pattern, { cwd, dot: false, onlyFiles: true });
+  await Promise.all(files.map((f) => rm(join(cwd, f), { force: true })));
+}

@@ -1,0 +1,101 @@
+/**
+ * The runner's side of the WebSocket: connects, says hello, sends heartbeats, and reconnects
+ * with jittered exponential backoff (RECONNECT_MIN_MS doubling to RECONNECT_MAX_MS, ±50 %).
+ * Frames from the server are validated by the protocol module; a bad one is logged and ignored.
+ * A close code that retrying cannot fix (wrong token, wrong protocol) ends the runner.
+ */
+import WebSocket from 'ws';
+import {
+  CloseCode, HEARTBEAT_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH, parseServerMessage,
+  type HelloMessage, type RunnerMessage, type ServerMessage,
+} from '../server/protocol.js';
+
+export const RECONNECT_MIN_MS = 100;
+export const RECONNECT_MAX_MS = 5_000;
+const FATAL = new Set<number>([CloseCode.unauthorized, CloseCode.protocolVersion]);
+
+export interface ConnectionHandlers {
+  hello(): Omit<HelloMessage, 'type' | 'protocol' | 'token'>;
+  message(msg: ServerMessage): void;
+  connected(): void;
+  fatal(reason: string): void;
+  log(line: string): void;
+}
+
+export class Connection {
+  private ws: WebSocket | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private attempt = 0;
+  private closed = false;
+  private welcomed = false;
+
+  constructor(private readonly server: string, private readonly token: string, private readonly h: ConnectionHandlers) {}
+
+  get ready(): boolean {
+    return this.welcomed && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    if (this.closed) return;
+    const url = this.server.replace(/^http/, 'ws').replace(/\/$/, '') + WS_PATH;
+    const ws = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: 5000 });
+    this.ws = ws;
+    this.welcomed = false;
+    ws.on('open', () => {
+      const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, token: this.token, ...this.h.hello() };
+      ws.send(JSON.stringify(hello));
+      this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), HEARTBEAT_MS);
+    });
+    ws.on('message', (data) => {
+      let msg: ServerMessage;
+      try {
+        msg = parseServerMessage(data as Buffer);
+      } catch (err) {
+        this.h.log(`ignored a bad frame from the server: ${(err as Error).message}`);
+        return;
+      }
+      if (msg.type === 'welcome') {
+        this.welcomed = true;
+        this.attempt = 0;
+        this.h.message(msg);
+        this.h.connected();
+        return;
+      }
+      this.h.message(msg);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.heartbeat = null;
+      this.welcomed = false;
+      if (this.closed) return;
+      if (FATAL.has(code)) return this.h.fatal(`server refused this runner (${code}): ${reason.toString()}`);
+      this.scheduleReconnect(code ? `closed ${code} ${reason.toString()}`.trim() : 'closed');
+    });
+    ws.on('error', (err) => {
+      this.h.log(`connection to ${url}: ${err.message}`);
+    });
+  }
+
+  /** Sends when connected; returns false otherwise (the caller keeps it for a resend). */
+  send(msg: RunnerMessage): boolean {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (msg.type !== 'heartbeat' && msg.type !== 'hello' && !this.welcomed) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.ws?.close(CloseCode.normal, 'runner stopping');
+  }
+
+  private scheduleReconnect(why: string): void {
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt++);
+    const delay = Math.round(base * (0.5 + Math.random()));
+    this.h.log(`disconnected (${why}); reconnecting in ${delay} ms`);
+    this.retryTimer = setTimeout(() => this.start(), delay);
+  }
+}

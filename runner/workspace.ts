@@ -1,0 +1,105 @@
+/**
+ * Workspaces: one git clone per (repository, slot) under the work dir, so units running at the
+ * same time never share a checkout. A clone of a local repository shares its object store
+ * (`--shared`), so a commit pushed a moment ago is there without a fetch; otherwise it is
+ * fetched. `setup` runs once per workspace per build. Calls for one repository's clones are
+ * serialized where they touch shared state (the clone itself).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class WorkspaceError extends Error {
+  readonly code = 'GG_WORKSPACE';
+}
+
+function git(cwd: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: cleanEnv() }, (err, stdout, stderr) => {
+      if (err) reject(new WorkspaceError(`git ${args.join(' ')} failed: ${(stderr || err.message).trim().slice(0, 400)}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
+  return env;
+}
+
+interface SlotState { dir: string; build: number | null; setupDone: boolean }
+
+export class Workspaces {
+  private readonly slots = new Map<string, SlotState>();
+  private readonly cloning = new Map<string, Promise<void>>();
+
+  constructor(private readonly workDir: string) {
+    mkdirSync(workDir, { recursive: true });
+  }
+
+  /**
+   * A checkout of `sha` for this slot. Returns whether `setup` still has to run for this build
+   * in it (the caller runs it and then calls markSetupDone).
+   */
+  async prepare(repo: { name: string; url: string }, slot: number, build: number, sha: string): Promise<{ dir: string; needsSetup: boolean }> {
+    const key = `${repo.name}/${slot}`;
+    const dir = join(this.workDir, safeName(repo.name), `slot-${slot}`);
+    let state = this.slots.get(key);
+    if (!state) {
+      state = { dir, build: null, setupDone: false };
+      this.slots.set(key, state);
+    }
+    if (!existsSync(join(dir, '.git'))) await this.clone(repo.url, dir);
+    if (state.build === build) return { dir, needsSetup: !state.setupDone };
+    const dirty = state.build !== null;
+    try {
+      await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
+    } catch {
+      await git(dir, ['fetch', '--quiet', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/try/*:refs/remotes/try/*']);
+      if (!(await hasCommit(dir, sha))) throw new WorkspaceError(`commit ${sha} is not in ${repo.url}`);
+      await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
+    }
+    if (dirty) await git(dir, ['clean', '-fdxq']);
+    state.build = build;
+    state.setupDone = false;
+    return { dir, needsSetup: true };
+  }
+
+  markSetupDone(repo: string, slot: number): void {
+    const s = this.slots.get(`${repo}/${slot}`);
+    if (s) s.setupDone = true;
+  }
+
+  /** Forgets the slot's build, so the next unit checks out and sets up afresh (after a failed setup). */
+  reset(repo: string, slot: number): void {
+    const s = this.slots.get(`${repo}/${slot}`);
+    if (s) { s.build = null; s.setupDone = false; }
+  }
+
+  private async clone(url: string, dir: string): Promise<void> {
+    let p = this.cloning.get(dir);
+    if (!p) {
+      mkdirSync(join(dir, '..'), { recursive: true });
+      const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && existsSync(url);
+      const cloned = git(join(dir, '..'), ['clone', '--quiet', '--no-checkout', ...(local ? ['--shared'] : []), url, dir]).then(() => undefined);
+      this.cloning.set(dir, cloned);
+      cloned.finally(() => this.cloning.delete(dir)).catch(() => undefined);
+      p = cloned;
+    }
+    return p;
+  }
+}
+
+async function hasCommit(dir: string, sha: string): Promise<boolean> {
+  try {
+    await git(dir, ['cat-file', '-e', `${sha}^{commit}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}

@@ -1,0 +1,126 @@
+/**
+ * Wires the server together: store, scheduler, intake, runner gateway, HTTP routes. Start-up
+ * order: open and migrate the store, recover unfinished work, listen, scan and watch refs.
+ * `close()` stops accepting, closes runner sockets and the database.
+ */
+import express, { type Request } from 'express';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from './config.js';
+import { openStore, type Store } from './store/index.js';
+import { Events } from './events.js';
+import { Scheduler } from './scheduler.js';
+import { Intake } from './intake.js';
+import { RunnerGateway, tokensEqual } from './gateway.js';
+import { WS_PATH } from './protocol.js';
+import { apiRouter, errorHandler } from './web/api.js';
+import { createMetrics } from './metrics.js';
+import { mountExtensions } from './extensions.js';
+
+export interface App {
+  readonly config: Readonly<Config>;
+  readonly store: Store;
+  readonly events: Events;
+  readonly scheduler: Scheduler;
+  readonly intake: Intake;
+  readonly gateway: RunnerGateway;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly baseUrl: string;
+  isAdmin(req: Request): boolean;
+}
+
+export interface RunningServer {
+  app: App;
+  url: string;
+  port: number;
+  http: Server;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  config: Readonly<Config>;
+  port?: number;
+  host?: string;
+  log?: Logger;
+}
+
+export function createLogger(name = 'greengate'): Logger {
+  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, pino.destination(2));
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const log = opts.log ?? createLogger();
+  const store = openStore(join(config.data, 'greengate.db'));
+  const events = new Events();
+  const scheduler = new Scheduler(store, config, events, log);
+  const intake = new Intake(store, config, scheduler, events, log);
+  const gateway = new RunnerGateway(store, scheduler, config.runnerToken, log);
+  const metrics = createMetrics(events, store, scheduler);
+  const web = express();
+  web.disable('x-powered-by');
+  web.set('trust proxy', 'loopback');
+  const http = createServer(web);
+  http.keepAliveTimeout = 72_000; // 72 seconds
+
+  const app: App = {
+    config, store, events, scheduler, intake, gateway, log, metrics,
+    baseUrl: config.baseUrl ?? '',
+    isAdmin(req) {
+      const header = req.get('authorization') ?? '';
+      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+      return !!config.adminToken && !!token && tokensEqual(token, config.adminToken);
+    },
+  };
+
+  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: scheduler.connectedRunners().length }); });
+  web.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
+  web.use('/api', apiRouter(app));
+  const upgrades = mountExtensions(app, web);
+  web.use(errorHandler(app));
+
+  http.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === WS_PATH) return gateway.handleUpgrade(req, socket, head);
+    const handler = upgrades.get(path);
+    if (handler) return handler(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
+
+  scheduler.recover();
+  const port = opts.port ?? config.port;
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, opts.host ?? '0.0.0.0', () => { http.off('error', reject); resolve(); });
+  });
+  const actual = (http.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${actual}`;
+  if (!config.baseUrl) (app as { baseUrl: string }).baseUrl = `http://localhost:${actual}`;
+  for (const repo of config.repositories) {
+    await intake.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
+  }
+  intake.watch();
+  log.info({ url: app.baseUrl, repositories: config.repositories.length }, 'greengate serving');
+
+  let closing: Promise<void> | null = null;
+  return {
+    app, url, port: actual, http,
+    close() {
+      closing ??= (async () => {
+        scheduler.stop();
+        gateway.close();
+        await intake.close();
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,337 @@
+/**
+ * greengate.yml: read once at start-up, validated against one strict schema, frozen, then
+ * passed explicitly to whoever needs it. Nothing else reads the file or its variables again.
+ *
+ * Steps: YAML (syntax errors carry line and column) → `${VAR}` and `${VAR:-default}` expand from
+ * the environment in every string value, never in keys (`$${` is a literal `${`; `:-` also
+ * applies when the variable is empty) → zod, strict (unknown keys are errors; numeric strings
+ * count as numbers, so `port: ${PORT}` works; an empty string in an optional text field means
+ * null) → duplicate names → `data` and repository paths resolved against the config file's
+ * folder, trailing "/" dropped from baseUrl → deep freeze.
+ *
+ * Errors: one ConfigError (code GG_CONFIG_INVALID) listing every problem found, one per line as
+ * `file:line:col: key.path: what is wrong — how to fix it`, at most MAX_REPORTED_PROBLEMS lines.
+ * Its keyPath is the first problem's ('' for the document as a whole); `problems` holds all.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+
+export const MAX_REPORTED_PROBLEMS = 10;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export interface BuilderConfig {
+  name: string;
+  setup: string | null;
+  tests: string | null;
+  run: string;
+  junit: string | null;
+  timeout: number; // seconds without progress before a unit fails
+  quarantine: string[];
+  unitTargetSeconds: number;
+}
+export interface RepositoryConfig {
+  name: string;
+  path: string; // absolute
+  gate: string[];
+  builders: BuilderConfig[];
+}
+export interface Config {
+  port: number;
+  data: string; // absolute
+  baseUrl: string | null;
+  runnerToken: string;
+  adminToken: string | null;
+  repositories: RepositoryConfig[];
+}
+export interface ConfigProblem {
+  keyPath: string;
+  message: string;
+  line: number | null;
+  column: number | null;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'GG_CONFIG_INVALID';
+  readonly keyPath: string;
+  readonly file: string | null;
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: ConfigProblem[], file: string | null) {
+    super(formatProblems(problems, file));
+    this.name = 'ConfigError';
+    this.keyPath = problems[0]?.keyPath ?? '';
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+/** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
+export function isValidBranchName(name: string): boolean {
+  if (typeof name !== 'string' || name === '' || name === '@' || name === 'HEAD') return false;
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return false;
+  if (name.includes('..') || name.includes('@{') || name.includes('//')) return false;
+  if (/^[-/]/.test(name) || /[/.]$/.test(name)) return false;
+  return name.split('/').every((part) => !part.startsWith('.') && !part.endsWith('.lock'));
+}
+
+const toNumber = (v: unknown) =>
+  typeof v === 'string' && /^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/.test(v) ? Number(v) : v;
+const emptyToNull = (v: unknown) => (v === '' ? null : v);
+const optionalText = z.preprocess(emptyToNull, z.string().nullable()).default(null);
+const nameSchema = z.string().regex(NAME_RE, 'must start with a letter or digit and use only ' +
+  'letters, digits, ".", "_" and "-", at most 63 characters — rename it');
+const branchSchema = z.string().refine(isValidBranchName, {
+  error: (iss) => `"${String(iss.input)}" is not a valid git branch name — no spaces, "..", ` +
+    '"@{", "//", or any of ~^:?*[\\; not starting with "-" or "/"; not ending with "/", "." or ".lock"',
+});
+function numberIn(min: number, max: number, fallback: number, unit: string, whole: boolean) {
+  const msg = `must be ${whole ? 'a whole number' : 'a number'} from ${min} to ${max}${unit}`;
+  const base = whole ? z.number().int(msg) : z.number();
+  return z.preprocess(toNumber, base.min(min, msg).max(max, msg)).default(fallback);
+}
+const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
+
+const builderShape = {
+  name: nameSchema,
+  setup: optionalText,
+  tests: optionalText,
+  run: z.string().min(1, 'must not be empty — give the shell command that runs the tests'),
+  junit: optionalText,
+  timeout: numberIn(1, 86400, 600, ' seconds', false), // 10 minutes without progress
+  quarantine: z.array(z.string().min(1, 'must not be empty — give a test name')).default([]),
+  unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
+};
+const repositoryShape = {
+  name: nameSchema,
+  path: z.string().min(1, 'must not be empty — give the bare repository, e.g. /srv/git/shop.git'),
+  gate: z.array(branchSchema).default([]),
+  builders: z.array(z.strictObject(builderShape))
+    .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
+};
+const configShape = {
+  port: numberIn(0, 65535, 8010, '', true),
+  data: z.string().min(1, 'must not be empty — remove it to use ./.greengate').default('./.greengate'),
+  baseUrl: z.preprocess(emptyToNull, z.string()
+    .refine(isHttpUrl, 'must be an http:// or https:// URL, e.g. https://ci.example.com').nullable())
+    .default(null),
+  runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
+  adminToken: optionalText,
+  repositories: z.array(z.strictObject(repositoryShape)).default([]),
+};
+const configSchema = z.strictObject(configShape);
+const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape),
+  repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape) };
+const EXAMPLES: Record<string, string> = { runnerToken: 'runnerToken: ${GREENGATE_RUNNER_TOKEN}',
+  name: 'name: unit', path: 'path: /srv/git/shop.git', run: 'run: npm test',
+  builders: 'builders: [{ name: unit, run: npm test }]' };
+
+type Path = PropertyKey[];
+interface Found { path: Path; message: string; offset?: number }
+
+/** Parses YAML text; `${VAR}` in any string expands from env before validation. */
+export function parseConfig(
+  text: string,
+  opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir: string },
+): Readonly<Config> {
+  const file = opts.file ?? null;
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const where = (at: Path) => locate(doc, at, lines);
+  const fail = (found: Found[]): never => {
+    const problems = found.map((f) => ({ keyPath: formatPath(f.path), message: f.message,
+      ...(f.offset === undefined ? where(f.path) : toLineColumn(lines, f.offset)) }));
+    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+    throw new ConfigError(problems, file);
+  };
+  if (doc.errors.length > 0) {
+    fail(doc.errors.map((e) => ({ path: [], offset: e.pos[0], message: `YAML syntax error: ${e.message} — ` +
+      (e.code === 'DUPLICATE_KEY' ? 'remove or rename one of them' : 'check indentation and quoting') })));
+  }
+  let raw: unknown = {};
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    fail([{ path: [], message: `cannot read the YAML document: ${(err as Error).message}` }]);
+  }
+  const envFile = file === null ? 'greengate.yml' : path.basename(file);
+  const found: Found[] = [];
+  const data = expandValue(raw, [], opts.env ?? process.env, envFile, found);
+  const envPaths = found.map((f) => formatPath(f.path));
+  const result = configSchema.safeParse(data);
+  for (const issue of result.success ? [] : result.error.issues) {
+    const key = formatPath(issue.path);
+    if (envPaths.some((p) => key === p || key.startsWith(`${p}.`) || key.startsWith(`${p}[`))) continue;
+    found.push(...describeIssue(issue, data));
+  }
+  findDuplicates(data, found, (at) => where(at).line);
+  if (!result.success || found.length > 0) return fail(found);
+  const cfg = result.data;
+  return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
+    baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
+    repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
+}
+
+export function loadConfig(file: string, env?: NodeJS.ProcessEnv): Readonly<Config> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const message = e.code === 'ENOENT'
+      ? `config file not found (looked at ${path.resolve(file)}) — create it, or pass --config PATH`
+      : `cannot read the config file: ${e.message}`;
+    throw new ConfigError([{ keyPath: '', message, line: null, column: null }], file);
+  }
+  return parseConfig(text, { file, env, baseDir: path.dirname(path.resolve(file)) });
+}
+
+const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
+
+function expandValue(value: unknown, at: Path, env: NodeJS.ProcessEnv, file: string, out: Found[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR_RE, (match: string, name?: string, fallback?: string) => {
+      if (match === '$${') return '${';
+      if (name === undefined) {
+        out.push({ path: at, message: 'has "${" without a valid "NAME}" after it — write ${NAME}, ' +
+          '${NAME:-default}, or $${ for a literal "${"' });
+        return match;
+      }
+      const set = env[name];
+      if (set !== undefined && (fallback === undefined || set !== '')) return set;
+      if (fallback !== undefined) return fallback;
+      out.push({ path: at, message: `environment variable ${name} is not set ` +
+        `(export it, or write the value in ${file})` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandValue(v, [...at, i], env, file, out));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandValue(v, [...at, k], env, file, out)]));
+}
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): Found[] {
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = KEYS_AT[issue.path.filter((p) => typeof p === 'string').join('.')] ?? [];
+    return issue.keys.map((key) => {
+      const best = suggestKey(key, allowed);
+      const fix = best ? `did you mean "${best}"?` : `allowed keys: ${allowed.join(', ')}`;
+      return { path: [...issue.path, key], message: `unknown key "${key}" — ${fix}` };
+    });
+  }
+  if (issue.code !== 'invalid_type') return [{ path: issue.path, message: issue.message }];
+  const found = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], data);
+  const key = String(issue.path[issue.path.length - 1] ?? '');
+  if (found === undefined) {
+    return [{ path: issue.path, message: `missing required key "${key}" — add it, e.g. ${EXAMPLES[key] ?? `${key}: …`}` }];
+  }
+  const want = ({ string: 'a string', number: 'a number', array: 'a list', object: 'a mapping (key: value)' } as
+    Record<string, string>)[issue.expected] ?? issue.expected;
+  let fix = issue.expected === 'object' ? 'write indented key: value lines' : `write ${want}`;
+  if (found === null) fix = `write ${want} after the colon, or remove the key`;
+  else if (issue.expected === 'string' && typeof found !== 'object') fix = `quote it: "${String(found)}"`;
+  else if (issue.expected === 'array' && typeof found === 'string') fix = `write a list: [${found}]`;
+  return [{ path: issue.path, message: `expected ${want}, found ${describeValue(found)} — ${fix}` }];
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'an empty value';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'object') return 'a mapping';
+  return `the ${typeof v} ${String(v)}`;
+}
+
+function suggestKey(key: string, allowed: string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  const ranked = allowed.map((candidate) => {
+    const [a, b] = [norm(candidate), norm(key)];
+    const distance = a === b ? 0 : measureDistance(candidate.toLowerCase(), key.toLowerCase());
+    const near = (distance <= 3 && distance < key.length) || (b.length >= 2 && (a.startsWith(b) || b.startsWith(a)));
+    return { candidate, distance: near ? distance : Infinity };
+  }).sort((x, y) => x.distance - y.distance);
+  return ranked[0]?.distance < Infinity ? ranked[0].candidate : undefined;
+}
+
+function measureDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+function findDuplicates(data: unknown, out: Found[], lineOf: (at: Path) => number | null): void {
+  const field = (v: unknown, k: string) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined);
+  const check = (list: unknown, at: Path, noun: string, scope: string) => {
+    if (!Array.isArray(list)) return;
+    const seen = new Map<string, number>();
+    list.forEach((item, i) => {
+      const name = field(item, 'name');
+      if (typeof name !== 'string') return;
+      const first = seen.get(name);
+      if (first === undefined) return void seen.set(name, i);
+      const firstAt = [...at, first, 'name'];
+      const line = lineOf(firstAt);
+      out.push({ path: [...at, i, 'name'], message: `duplicate ${noun} name "${name}" (also at ` +
+        `${formatPath(firstAt)}${line === null ? '' : `, line ${line}`}) — ${noun} names must be unique${scope}; rename one` });
+    });
+  };
+  const repos = field(data, 'repositories');
+  check(repos, ['repositories'], 'repository', '');
+  if (Array.isArray(repos)) {
+    repos.forEach((r, i) => check(field(r, 'builders'), ['repositories', i, 'builders'], 'builder', ' within a repository'));
+  }
+}
+
+function locate(doc: Document, at: Path, lines: LineCounter): { line: number | null; column: number | null } {
+  const start = (n: unknown) => (n !== null && typeof n === 'object' && 'range' in n && Array.isArray(n.range)
+    ? (n.range[0] as number) : undefined);
+  let node: unknown = doc.contents;
+  let offset = start(node);
+  for (const seg of at) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
+      if (!pair) break;
+      offset = start(pair.key) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+      node = node.items[seg];
+      offset = start(node) ?? offset;
+    } else break;
+  }
+  return offset === undefined ? { line: null, column: null } : toLineColumn(lines, offset);
+}
+
+function toLineColumn(lines: LineCounter, offset: number): { line: number; column: number } {
+  return { line: lines.linePos(offset).line, column: lines.linePos(offset).col };
+}
+
+function formatPath(at: Path): string {
+  return at.map((seg, i) => (typeof seg === 'number' ? `[${seg}]`
+    : /^[A-Za-z_$][\w$-]*$/.test(String(seg)) ? `${i === 0 ? '' : '.'}${String(seg)}`
+    : `[${JSON.stringify(String(seg))}]`)).join('');
+}
+
+function formatProblems(problems: ConfigProblem[], file: string | null): string {
+  const lines = problems.slice(0, MAX_REPORTED_PROBLEMS).map((p) => {
+    const pos = p.line === null ? '' : `${file === null ? 'line ' : ':'}${p.line}:${p.column}`;
+    const where = [`${file ?? ''}${pos}`, p.keyPath].filter((s) => s !== '').join(': ');
+    return where === '' ? p.message : `${where}: ${p.message}`;
+  });
+  const more = problems.length - MAX_REPORTED_PROBLEMS;
+  if (more > 0) lines.push(`… and ${more} more problem${more === 1 ? '' : 's'}`);
+  return lines.join('\n');
+}
+
+function freezeDeep<T>(value: T): Readonly<T> {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) freezeDeep(v);
+  }
+  return value;
+}

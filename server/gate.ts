@@ -1,0 +1,208 @@
+/**
+ * The commit gate's decision: given a parsed gate request (gateRequest.ts) and what the server
+ * knows about each gated branch, accept or reject the push and say why, line by line, for the
+ * pusher. Pure: no I/O, no clock; `lookup` is called once per refs/heads/* update that is not
+ * a deletion and must not throw for unknown branches (answer `gated: false`).
+ *
+ * Rules, per update:
+ *   - not refs/heads/*, a deletion, or an ungated branch → passes (one short line);
+ *   - open → passes;
+ *   - closed → passes if every new commit reverts a commit of the red build's blamelist
+ *     ("This reverts commit <sha>", sha abbreviated to ≥ 7 hex digits allowed; kind 'revert')
+ *     or carries the trailer line "Fixes-build: <red build id>" (kind 'fix'); a closure with no
+ *     red build (by hand), no new commits (a rewind), or a truncated commit list (over the cap)
+ *     never passes that way;
+ *   - maintenance → only the bypass;
+ *   - closed or maintenance, with push option greengate.bypass=<reason> (non-blank) → passes
+ *     (kind 'bypass', the reason recorded), when the commits alone do not.
+ * A push is atomic (git's pre-receive accepts or refuses it whole): one refused ref refuses all,
+ * and then `passes` is empty (nothing landed, nothing to record).
+ */
+import { GateRequestError, isZero, parseGateRequest, type GateRequest, type GateUpdate } from './gateRequest.js';
+
+export interface BranchGate {
+  gated: boolean;
+  state: 'open' | 'closed' | 'maintenance';
+  reason: string | null;
+  message: string | null;
+  since: number | null; // epoch milliseconds (epoch seconds are recognised too)
+  build: { id: number; url: string; blamelist: string[] /* full shas */ } | null;
+}
+
+export type PassKind = 'revert' | 'fix' | 'bypass';
+export interface GatePass { ref: string; branch: string; kind: PassKind; commits: string[]; reason: string }
+export interface GateVerdict { accept: boolean; lines: string[]; passes: GatePass[] }
+
+export const BYPASS_OPTION = 'greengate.bypass';
+const MAX_LISTED = 10; // commits named in one rejection line
+const MAX_TEXT = 300; // characters of server- or user-written text in one line
+const REVERT = /This reverts commit ([0-9a-f]{7,64})\b/gi;
+const FIXES = /^Fixes-build:[ \t]*#?(\d+)[ \t]*\r?$/gim;
+
+interface Outcome { ref: string; accept: boolean; lines: string[]; passes: GatePass[] }
+interface Bypass { reason: string | null; asked: boolean }
+
+export function decideGate(req: GateRequest, lookup: (branch: string) => BranchGate): GateVerdict {
+  const bypass = findBypass(req.options);
+  const outcomes = req.updates.map((update) => decideUpdate(update, lookup, bypass));
+  const refused = outcomes.filter((o) => !o.accept);
+  if (refused.length === 0) {
+    return { accept: true, lines: outcomes.flatMap((o) => o.lines), passes: outcomes.flatMap((o) => o.passes) };
+  }
+  const lines = outcomes.flatMap((o) =>
+    o.accept ? [`greengate: ${o.ref}: fine on its own, but refused with the rest of this push`] : o.lines,
+  );
+  lines.push(`greengate: push refused (a push lands whole or not at all): ${refused.map((o) => o.ref).join(', ')}`);
+  return { accept: false, lines, passes: [] };
+}
+
+/** The response body of `POST /api/gate/:repo` for a verdict: "accept"|"reject", then lines. */
+export function formatGateAnswer(verdict: GateVerdict): string {
+  return [verdict.accept ? 'accept' : 'reject', ...verdict.lines].join('\n') + '\n';
+}
+
+export interface GateAnswer { status: 200 | 400; text: string; request: GateRequest | null; verdict: GateVerdict | null }
+
+/**
+ * What the HTTP route answers for a request body: 200 with the verdict; 200 "reject" with the
+ * reason for a push over a cap (so greengate.onUnreachable=allow cannot wave it through);
+ * 400 with the reason for a malformed body (the hook then applies greengate.onUnreachable).
+ * Record `verdict.passes` when `verdict.accept`.
+ */
+export function answerGate(body: Buffer, lookup: (branch: string) => BranchGate): GateAnswer {
+  let request: GateRequest;
+  try {
+    request = parseGateRequest(body);
+  } catch (err) {
+    if (!(err instanceof GateRequestError)) throw err;
+    if (err.tooLarge) {
+      const verdict: GateVerdict = { accept: false, lines: [`greengate: push refused: ${err.message}`], passes: [] };
+      return { status: 200, text: formatGateAnswer(verdict), request: null, verdict };
+    }
+    return { status: 400, text: `greengate: bad gate request: ${err.message}\n`, request: null, verdict: null };
+  }
+  const verdict = decideGate(request, lookup);
+  return { status: 200, text: formatGateAnswer(verdict), request, verdict };
+}
+
+function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate, bypass: Bypass): Outcome {
+  const { ref } = update;
+  const pass = (line: string, passes: GatePass[] = []): Outcome => ({ ref, accept: true, lines: [`greengate: ${line}`], passes });
+  if (!ref.startsWith('refs/heads/')) return pass(`${ref}: not a branch, not gated`);
+  if (isZero(update.new)) return pass(`${ref}: deletion, not gated`);
+  const branch = ref.slice('refs/heads/'.length);
+  const gate = lookup(branch);
+  if (!gate.gated) return pass(`${branch}: not gated`);
+  if (gate.state === 'open') return pass(`${branch}: tree open, accepted`);
+  const shas = update.commits.map((c) => c.sha);
+  const fixes = gate.state === 'closed' ? classifyFixes(update, gate) : null;
+  if (fixes) {
+    const passes = fixes.map((f) => ({ ref, branch, ...f }));
+    const summary = fixes.map((f) => `${f.commits.length} ${f.kind === 'revert' ? 'revert(s) of the blamelist' : `fix(es) of build #${gate.build?.id}`}`);
+    return pass(`${branch}: tree CLOSED, accepted: ${summary.join(', ')}`, passes);
+  }
+  if (bypass.reason !== null) {
+    const passes: GatePass[] = [{ ref, branch, kind: 'bypass', commits: shas, reason: bypass.reason }];
+    return pass(`${branch}: tree ${gate.state.toUpperCase()}, accepted by bypass "${bypass.reason}" (recorded)`, passes);
+  }
+  return { ref, accept: false, lines: explainRefusal(update, branch, gate, bypass), passes: [] };
+}
+
+/** The passes of a closed branch's commits, or null unless every commit is a revert or a fix. */
+function classifyFixes(update: GateUpdate, gate: BranchGate): { kind: PassKind; commits: string[]; reason: string }[] | null {
+  const build = gate.build;
+  if (!build || update.truncated || update.commits.length === 0) return null;
+  const reverts: string[] = [];
+  const fixes: string[] = [];
+  for (const commit of update.commits) {
+    if (revertsBlamelist(commit.message, build.blamelist)) reverts.push(commit.sha);
+    else if (namesBuild(commit.message, build.id)) fixes.push(commit.sha);
+    else return null;
+  }
+  const passes: { kind: PassKind; commits: string[]; reason: string }[] = [];
+  if (reverts.length) passes.push({ kind: 'revert', commits: reverts, reason: `reverts blamelist commits of build #${build.id}` });
+  if (fixes.length) passes.push({ kind: 'fix', commits: fixes, reason: `Fixes-build: ${build.id}` });
+  return passes;
+}
+
+export function revertsBlamelist(message: string, blamelist: string[]): boolean {
+  for (const match of message.matchAll(REVERT)) {
+    const prefix = match[1].toLowerCase();
+    if (blamelist.some((sha) => sha.toLowerCase().startsWith(prefix))) return true;
+  }
+  return false;
+}
+
+export function namesBuild(message: string, buildId: number): boolean {
+  for (const match of message.matchAll(FIXES)) {
+    if (Number(match[1]) === buildId) return true;
+  }
+  return false;
+}
+
+function findBypass(options: string[]): Bypass {
+  let asked = false;
+  for (const option of options) {
+    if (option !== BYPASS_OPTION && !option.startsWith(`${BYPASS_OPTION}=`)) continue;
+    asked = true;
+    const reason = cleanText(option.slice(BYPASS_OPTION.length + 1));
+    if (reason !== '') return { reason, asked };
+  }
+  return { reason: null, asked };
+}
+
+function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, bypass: Bypass): string[] {
+  const build = gate.build;
+  const since = gate.since === null ? '' : ` since ${formatSince(gate.since)}`;
+  const lines = [`REFUSED ${branch}: the tree is ${gate.state.toUpperCase()}${since}`];
+  if (gate.reason) lines.push(`  reason: ${cleanText(gate.reason)}`);
+  if (gate.message) lines.push(`  message: ${cleanText(gate.message)}`);
+  if (build && gate.state === 'closed') {
+    lines.push(`  red build: #${build.id} ${cleanText(build.url)}`);
+    lines.push(`  blamelist: ${listShas(build.blamelist) || '(empty)'}`);
+  }
+  lines.push(...explainCommits(update, gate));
+  lines.push('  to get through:');
+  if (gate.state === 'closed' && build) {
+    lines.push(`    - revert the culprit: git revert <sha from the blamelist>, or`);
+    lines.push(`    - end the message of every commit that fixes the build with the line "Fixes-build: ${build.id}", or`);
+  } else if (gate.state === 'closed') {
+    lines.push('    - ask the sheriff to open the tree (greengate tree open), or');
+  } else {
+    lines.push('    - wait for the maintenance to end (greengate tree status), or');
+  }
+  lines.push(`    - in an emergency: git push -o ${BYPASS_OPTION}="<reason>" (recorded)`);
+  if (bypass.asked) lines.push(`  note: ${BYPASS_OPTION} was given without a reason; it needs one`);
+  return lines.map((line) => `greengate: ${line}`);
+}
+
+function explainCommits(update: GateUpdate, gate: BranchGate): string[] {
+  if (gate.state !== 'closed') return [];
+  if (!gate.build) return ['  closed by hand: no red build to revert or fix'];
+  if (update.commits.length === 0) return ['  no new commits (a rewind, or a move to a commit already pushed): only a bypass gets through'];
+  if (update.truncated) return [`  more than ${update.commits.length} new commits: too many to check; push fewer at a time`];
+  const build = gate.build;
+  const blocking = update.commits.filter((c) => !revertsBlamelist(c.message, build.blamelist) && !namesBuild(c.message, build.id));
+  const shown = blocking.slice(0, MAX_LISTED).map((c) => `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}`);
+  const more = blocking.length > MAX_LISTED ? [`    … and ${blocking.length - MAX_LISTED} more`] : [];
+  return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...shown, ...more];
+}
+
+function listShas(shas: string[]): string {
+  const shown = shas.slice(0, MAX_LISTED).map((sha) => sha.slice(0, 7));
+  if (shas.length > MAX_LISTED) shown.push(`(+${shas.length - MAX_LISTED} more)`);
+  return shown.join(' ');
+}
+
+/** One line of text fit to print on a terminal: no control characters, trimmed, capped. */
+function cleanText(text: string): string {
+  const flat = text.replace(/[\x00-\x1f\x7f-\x9f]+/g, ' ').trim();
+  return flat.length > MAX_TEXT ? `${flat.slice(0, MAX_TEXT)}…` : flat;
+}
+
+function formatSince(since: number): string {
+  const ms = since < 1e11 ? since * 1000 : since;
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return String(since);
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}

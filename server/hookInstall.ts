@@ -1,0 +1,149 @@
+/**
+ * `greengate hook install BARE_REPO --server URL [--repo NAME]`: puts greengate's pre-receive
+ * and post-receive hooks (templates in the package's server/hooks/) into a bare repository and
+ * keeps their settings in its git config: greengate.server, greengate.repo, greengate.timeout
+ * (seconds, default 2, kept if set), greengate.onUnreachable (reject|allow, default reject, kept
+ * if set), and receive.advertisePushOptions=true (so `git push -o greengate.bypass=…` works).
+ *
+ * Hooks go where git runs them (`git rev-parse --git-path hooks`, which follows core.hooksPath).
+ * A hook file with the marker line "# greengate-hook v…" is ours and is replaced (upgrade,
+ * reinstall). A foreign hook is moved to `<name>.local`, which our hook runs after its own
+ * check with the same stdin; if `<name>.local` exists as well, install refuses before changing
+ * anything. Synchronous (a CLI step); errors are HookInstallError (code GG_HOOK_INSTALL) with
+ * a message that says what to fix.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HOOK_MARKER = '# greengate-hook v';
+export const HOOK_NAMES = ['pre-receive', 'post-receive'] as const;
+export const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const DEFAULT_TIMEOUT_S = '2'; // seconds the pre-receive hook waits for a verdict
+const DEFAULT_ON_UNREACHABLE = 'reject';
+
+export class HookInstallError extends Error {
+  readonly code = 'GG_HOOK_INSTALL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'HookInstallError';
+  }
+}
+
+export interface HookInstallResult {
+  repo: string;
+  hooks: string[]; // paths of the hooks written
+  preserved: string[]; // foreign hooks moved to <name>.local by this install
+}
+
+export function templateDir(): string {
+  return fileURLToPath(new URL('../../server/hooks/', import.meta.url));
+}
+
+export function installHooks(bareRepo: string, opts: { server: string; repo?: string }): HookInstallResult {
+  const gitDir = resolve(bareRepo);
+  checkBareRepo(gitDir);
+  const server = checkServerUrl(opts.server);
+  const repo = opts.repo ?? basename(gitDir).replace(/\.git$/, '');
+  if (!REPO_NAME.test(repo)) {
+    const hint = opts.repo === undefined ? ` (taken from the directory name): pass --repo NAME` : '';
+    throw new HookInstallError(
+      `repository name "${repo}" is not valid${hint}; use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  const hooksDir = resolve(gitDir, git(gitDir, ['rev-parse', '--git-path', 'hooks']));
+  const templates = HOOK_NAMES.map((name) => ({ name, text: readTemplate(name), path: join(hooksDir, name) }));
+  const foreign = templates.filter((t) => existsSync(t.path) && !isOurs(t.path));
+  for (const hook of foreign) {
+    if (existsSync(`${hook.path}.local`)) {
+      throw new HookInstallError(
+        `${hook.path} was not written by greengate and ${hook.path}.local exists too: merge them into ${hook.path}.local, delete ${hook.path}, then run the install again`,
+      );
+    }
+  }
+
+  git(gitDir, ['config', 'greengate.server', server]);
+  git(gitDir, ['config', 'greengate.repo', repo]);
+  setDefault(gitDir, 'greengate.timeout', DEFAULT_TIMEOUT_S);
+  setDefault(gitDir, 'greengate.onUnreachable', DEFAULT_ON_UNREACHABLE);
+  git(gitDir, ['config', 'receive.advertisePushOptions', 'true']);
+
+  mkdirSync(hooksDir, { recursive: true });
+  const preserved: string[] = [];
+  for (const hook of foreign) {
+    renameSync(hook.path, `${hook.path}.local`);
+    preserved.push(`${hook.path}.local`);
+  }
+  for (const hook of templates) {
+    writeFileSync(hook.path, hook.text, { mode: 0o755 });
+    chmodSync(hook.path, 0o755);
+  }
+  return { repo, hooks: templates.map((t) => t.path), preserved };
+}
+
+function checkBareRepo(gitDir: string): void {
+  if (!existsSync(gitDir) || !statSync(gitDir).isDirectory()) {
+    throw new HookInstallError(`${gitDir} is not a directory: give the path of a bare git repository`);
+  }
+  let answer: string[];
+  try {
+    answer = git(gitDir, ['rev-parse', '--is-bare-repository', '--git-dir']).split('\n');
+  } catch (err) {
+    const why = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0];
+    throw new HookInstallError(`${gitDir} is not a git repository (${why}): give the path of a bare repository (git init --bare)`);
+  }
+  if (answer[0] !== 'true') {
+    throw new HookInstallError(`${gitDir} is not a bare repository: install the hooks in the bare repository that people push to`);
+  }
+  if (answer[1] !== '.') {
+    throw new HookInstallError(`${gitDir} is inside the bare repository ${resolve(gitDir, answer[1])}: give the repository's own path`);
+  }
+}
+
+function checkServerUrl(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new HookInstallError(`--server "${server}" is not a URL: give http://HOST:PORT of the greengate server`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new HookInstallError(`--server "${server}" must start with http:// or https://`);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new HookInstallError(`--server "${server}" must be a plain http(s)://HOST:PORT[/path] with no credentials, query or fragment`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function readTemplate(name: string): string {
+  const path = join(templateDir(), `${name}.sh`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new HookInstallError(`hook template ${path} is missing: the greengate installation is incomplete, reinstall it`);
+  }
+}
+
+function isOurs(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').split('\n', 5).some((line) => line.startsWith(HOOK_MARKER));
+  } catch {
+    return false;
+  }
+}
+
+function setDefault(gitDir: string, key: string, value: string): void {
+  try {
+    git(gitDir, ['config', '--get', key]);
+  } catch {
+    git(gitDir, ['config', key, value]);
+  }
+}
+
+function git(gitDir: string, args: string[]): string {
+  const env = { ...process.env };
+  for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR', 'GIT_CONFIG']) delete env[name];
+  return execFileSync('git', args, { cwd: gitDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}

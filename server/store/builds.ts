@@ -1,0 +1,97 @@
+/** Builds and their blamelists. */
+import type { DB } from './db.js';
+
+export type BuildState = 'queued' | 'running' | 'done';
+export type BuildResult = 'passed' | 'failed' | 'flaky' | 'exception' | 'cancelled';
+export interface BuildRow {
+  id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try';
+  sha: string; baseSha: string | null; state: BuildState; result: BuildResult | null; reason: string | null;
+  unitsTotal: number; unitsDone: number; expectedMs: number;
+  pushedAt: number; createdAt: number; startedAt: number | null; finishedAt: number | null;
+}
+export interface BlameEntry { sha: string; author: string | null; email: string | null; subject: string | null }
+export interface NewBuild {
+  repoId: number; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string;
+  baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
+}
+export interface BuildQuery { repoId?: number; branch?: string; kind?: 'branch' | 'try'; beforeId?: number; limit: number }
+
+const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, b.kind, b.sha, b.base_sha AS baseSha,
+  b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs,
+  b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt`;
+const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
+
+export class BuildStore {
+  private readonly q;
+  private readonly listCache = new Map<string, { all: (...args: unknown[]) => unknown[] }>();
+  constructor(private readonly db: DB) {
+    this.q = {
+      insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, sha, base_sha, change_id, state, pushed_at, created_at)
+        VALUES (@repoId, @builder, @ref, @branch, @kind, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
+      addCommit: db.prepare('INSERT INTO build_commits (build_id, position, sha) VALUES (?, ?, ?)'),
+      shiftCommits: db.prepare('UPDATE build_commits SET position = position + ? WHERE build_id = ?'),
+      get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.id = ?`),
+      queuedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'queued'
+        AND b.kind = 'branch' ORDER BY b.id DESC LIMIT 1`),
+      latestFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? ORDER BY b.id DESC LIMIT 1`),
+      latestFinished: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'done'
+        AND b.result != 'cancelled' ORDER BY b.id DESC LIMIT 1`),
+      join: db.prepare('UPDATE builds SET sha = ? WHERE id = ? AND state = \'queued\''),
+      blame: db.prepare(`SELECT bc.sha, c.author, c.email, c.subject FROM build_commits bc JOIN builds b ON b.id = bc.build_id
+        LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = bc.sha WHERE bc.build_id = ? ORDER BY bc.position`),
+      start: db.prepare(`UPDATE builds SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`),
+      finish: db.prepare(`UPDATE builds SET state = 'done', result = ?, reason = ?, finished_at = ? WHERE id = ? AND state != 'done'`),
+      progress: db.prepare('UPDATE builds SET units_total = ?, units_done = ?, expected_ms = ? WHERE id = ?'),
+      unfinished: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.state != 'done' ORDER BY b.id`),
+      count: db.prepare('SELECT count(*) AS n FROM builds'),
+    };
+  }
+
+  create(b: NewBuild): number {
+    const id = Number(this.q.insert.run(b).lastInsertRowid);
+    b.blamelist.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
+    return id;
+  }
+  /** Moves a queued build to a newer head: the new commits go to the front of its blamelist. */
+  join(id: number, sha: string, newCommits: readonly string[]): boolean {
+    if (this.q.join.run(sha, id).changes === 0) return false;
+    this.q.shiftCommits.run(newCommits.length + 100000, id);
+    this.q.shiftCommits.run(-100000, id);
+    newCommits.forEach((c, i) => this.q.addCommit.run(id, i, c));
+    return true;
+  }
+  get(id: number): BuildRow | undefined { return this.q.get.get(id) as BuildRow | undefined; }
+  queuedFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
+    return this.q.queuedFor.get(repoId, builder, ref) as BuildRow | undefined;
+  }
+  latestFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
+    return this.q.latestFor.get(repoId, builder, ref) as BuildRow | undefined;
+  }
+  latestFinished(repoId: number, builder: string, ref: string): BuildRow | undefined {
+    return this.q.latestFinished.get(repoId, builder, ref) as BuildRow | undefined;
+  }
+  blamelist(id: number): BlameEntry[] { return this.q.blame.all(id) as BlameEntry[]; }
+  markStarted(id: number, at: number): boolean { return this.q.start.run(at, id).changes > 0; }
+  finish(id: number, result: BuildResult, reason: string | null, at: number): boolean {
+    return this.q.finish.run(result, reason, at, id).changes > 0;
+  }
+  setProgress(id: number, total: number, done: number, expectedMs: number): void {
+    this.q.progress.run(total, done, expectedMs, id);
+  }
+  unfinished(): BuildRow[] { return this.q.unfinished.all() as BuildRow[]; }
+  count(): number { return (this.q.count.get() as { n: number }).n; }
+
+  /** Newest first, bounded, with cursor paging on id. */
+  list(query: BuildQuery): BuildRow[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (query.repoId !== undefined) { where.push('b.repo_id = ?'); args.push(query.repoId); }
+    if (query.branch !== undefined) { where.push('b.branch = ?'); args.push(query.branch); }
+    if (query.kind !== undefined) { where.push('b.kind = ?'); args.push(query.kind); }
+    if (query.beforeId !== undefined) { where.push('b.id < ?'); args.push(query.beforeId); }
+    const sql = `SELECT ${COLUMNS} ${FROM} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY b.id DESC LIMIT ?`;
+    let stmt = this.listCache.get(sql);
+    if (!stmt) { stmt = this.db.prepare(sql) as unknown as { all: (...args: unknown[]) => unknown[] }; this.listCache.set(sql, stmt); }
+    return stmt.all(...args, query.limit) as BuildRow[];
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Opens the SQLite database and applies migrations/NNN_name.sql in order, each once, each in
+ * its own transaction, recording them in schema_migrations. A migration file that was applied
+ * and then changed is an error: landed migrations never change, new ones are added.
+ * better-sqlite3 is synchronous: never await inside a transaction.
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type DB = Database.Database;
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
+
+export class StoreError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('cache_size = -32000'); // 32 MB page cache
+  migrate(db, migrationsDir);
+  return db;
+}
+
+export function migrate(db: DB, dir: string): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const applied = new Map(
+    (db.prepare('SELECT version, name, sha256 FROM schema_migrations').all() as { version: number; name: string; sha256: string }[])
+      .map((r) => [r.version, r]),
+  );
+  const files = readdirSync(dir).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const ran: string[] = [];
+  for (const name of files) {
+    const version = Number(name.slice(0, 3));
+    const sql = readFileSync(join(dir, name), 'utf8');
+    const sha256 = createHash('sha256').update(sql).digest('hex');
+    const done = applied.get(version);
+    if (done) {
+      if (done.sha256 !== sha256) {
+        throw new StoreError('GG_MIGRATION_CHANGED',
+          `migration ${name} was changed after it was applied; landed migrations never change — put the change in a new file`);
+      }
+      continue;
+    }
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (?, ?, ?, ?)')
+        .run(version, name, sha256, Date.now());
+    })();
+    ran.push(name);
+  }
+  return ran;
+}

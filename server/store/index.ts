@@ -1,0 +1,32 @@
+/** The store: the only place SQL lives. One module per aggregate, opened together. */
+import { openDatabase, type DB } from './db.js';
+import { RepoStore } from './repos.js';
+import { BuildStore } from './builds.js';
+import { UnitStore } from './units.js';
+import { LogStore } from './logs.js';
+import { RunnerStore } from './runners.js';
+import { TestStore } from './tests.js';
+
+export class Store {
+  readonly repos: RepoStore;
+  readonly builds: BuildStore;
+  readonly units: UnitStore;
+  readonly logs: LogStore;
+  readonly runners: RunnerStore;
+  readonly tests: TestStore;
+  constructor(readonly db: DB) {
+    this.repos = new RepoStore(db);
+    this.builds = new BuildStore(db);
+    this.units = new UnitStore(db);
+    this.logs = new LogStore(db);
+    this.runners = new RunnerStore(db);
+    this.tests = new TestStore(db);
+  }
+  /** Runs fn in one synchronous transaction (never await inside). */
+  tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }
+  close(): void { this.db.close(); }
+}
+
+export function openStore(file: string): Store {
+  return new Store(openDatabase(file));
+}

@@ -1,0 +1,31 @@
+/** Runners that have registered, by name. */
+import type { DB } from './db.js';
+
+export interface RunnerRow {
+  id: number; name: string; slots: number; version: string; connected: number; address: string | null;
+  firstSeen: number; lastSeen: number;
+}
+const COLUMNS = 'id, name, slots, version, connected, address, first_seen AS firstSeen, last_seen AS lastSeen';
+
+export class RunnerStore {
+  private readonly q;
+  constructor(db: DB) {
+    this.q = {
+      upsert: db.prepare(`INSERT INTO runners (name, slots, version, connected, address, first_seen, last_seen)
+        VALUES (@name, @slots, @version, 1, @address, @at, @at)
+        ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, version = excluded.version, connected = 1,
+          address = excluded.address, last_seen = excluded.last_seen RETURNING id`),
+      disconnect: db.prepare('UPDATE runners SET connected = 0, last_seen = ? WHERE id = ?'),
+      disconnectAll: db.prepare('UPDATE runners SET connected = 0 WHERE connected = 1'),
+      touch: db.prepare('UPDATE runners SET last_seen = ? WHERE id = ?'),
+      all: db.prepare(`SELECT ${COLUMNS} FROM runners ORDER BY connected DESC, name`),
+    };
+  }
+  register(r: { name: string; slots: number; version: string; address: string | null; at: number }): number {
+    return (this.q.upsert.get(r) as { id: number }).id;
+  }
+  markDisconnected(id: number, at: number): void { this.q.disconnect.run(at, id); }
+  markAllDisconnected(): void { this.q.disconnectAll.run(); }
+  touch(id: number, at: number): void { this.q.touch.run(at, id); }
+  all(): RunnerRow[] { return this.q.all.all() as RunnerRow[]; }
+}

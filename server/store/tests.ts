@@ -1,0 +1,51 @@
+/** Per-test results and the per-file durations the queue learns from. */
+import type { DB } from './db.js';
+import type { TestCase } from '../protocol.js';
+
+export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped' | 'flaky' | 'quarantined';
+export interface TestResultRow {
+  id: number; buildId: number; unitId: number; name: string; classname: string; file: string | null;
+  durationMs: number; status: TestStatus; message: string | null; attempt: number; at: number;
+}
+const COLUMNS = `id, build_id AS buildId, unit_id AS unitId, name, classname, file, duration_ms AS durationMs,
+  status, message, attempt, at`;
+
+export class TestStore {
+  private readonly q;
+  constructor(private readonly db: DB) {
+    this.q = {
+      insert: db.prepare(`INSERT INTO test_results (build_id, unit_id, repo_id, builder, name, classname, file, duration_ms,
+        status, message, attempt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      byBuild: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE build_id = ?
+        ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
+      byUnit: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE unit_id = ? ORDER BY id`),
+      setStatus: db.prepare('UPDATE test_results SET status = ? WHERE id = ?'),
+      durations: db.prepare('SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?'),
+      upsertDuration: db.prepare(`INSERT INTO file_durations (repo_id, builder, file, ewma_ms, samples, updated_at)
+        VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (repo_id, builder, file) DO UPDATE SET ewma_ms = excluded.ewma_ms,
+        samples = samples + 1, updated_at = excluded.updated_at`),
+      quarantine: db.prepare('SELECT test FROM quarantine WHERE repo_id = ? AND builder = ?'),
+    };
+  }
+
+  insert(build: { id: number; repoId: number; builder: string }, unitId: number, attempt: number,
+    tests: readonly (Omit<TestCase, 'status'> & { status: TestStatus })[], at: number): void {
+    for (const t of tests) {
+      this.q.insert.run(build.id, unitId, build.repoId, build.builder, t.name, t.classname, t.file,
+        Math.round(t.durationMs), t.status, t.message, attempt, at);
+    }
+  }
+  byBuild(buildId: number): TestResultRow[] { return this.q.byBuild.all(buildId) as TestResultRow[]; }
+  byUnit(unitId: number): TestResultRow[] { return this.q.byUnit.all(unitId) as TestResultRow[]; }
+  setStatus(id: number, status: TestStatus): void { this.q.setStatus.run(status, id); }
+  fileDurations(repoId: number, builder: string): Map<string, number> {
+    return new Map((this.q.durations.all(repoId, builder) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
+  }
+  saveFileDuration(repoId: number, builder: string, file: string, ms: number, at: number): void {
+    this.q.upsertDuration.run(repoId, builder, file, ms, at);
+  }
+  quarantined(repoId: number, builder: string): Set<string> {
+    return new Set((this.q.quarantine.all(repoId, builder) as { test: string }[]).map((r) => r.test));
+  }
+  transaction<T>(fn: () => T): T { return this.db.transaction(fn)(); }
+}

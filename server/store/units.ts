@@ -1,0 +1,77 @@
+/**
+ * Units of work. A unit row is one attempt: a lost unit or a flaky retry becomes a new row
+ * (retry_of = the earlier one), so every attempt keeps its own log and result.
+ */
+import type { DB } from './db.js';
+
+export type UnitState = 'queued' | 'running' | 'done';
+export type UnitResult = 'passed' | 'failed' | 'exception' | 'cancelled';
+export interface UnitRow {
+  id: number; buildId: number; seq: number; files: string; attempt: number; retryOf: number | null;
+  state: UnitState; result: UnitResult | null; priority: number; expectedMs: number;
+  runnerId: number | null; runner: string | null; avoidRunnerId: number | null; lostCount: number;
+  exitCode: number | null; signal: string | null; error: string | null; logBytes: number;
+  queuedAt: number; assignedAt: number | null; startedAt: number | null; finishedAt: number | null;
+}
+export interface NewUnit {
+  buildId: number; seq: number; files: readonly string[]; attempt: number; retryOf: number | null;
+  priority: number; expectedMs: number; avoidRunnerId: number | null; lostCount: number; at: number;
+}
+export interface UnitOutcome {
+  result: UnitResult; exitCode: number | null; signal: string | null; error: string | null; at: number;
+}
+
+const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry_of AS retryOf, u.state, u.result,
+  u.priority, u.expected_ms AS expectedMs, u.runner_id AS runnerId, rn.name AS runner, u.avoid_runner_id AS avoidRunnerId,
+  u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes,
+  u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt`;
+const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
+export const QUEUE_PEEK = 32;
+
+export class UnitStore {
+  private readonly q;
+  constructor(db: DB) {
+    this.q = {
+      insert: db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
+        avoid_runner_id, lost_count, queued_at) VALUES (@buildId, @seq, @files, @attempt, @retryOf, 'queued', @priority,
+        @expectedMs, @avoidRunnerId, @lostCount, @at)`),
+      get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.id = ?`),
+      byBuild: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.build_id = ? ORDER BY u.seq, u.id`),
+      deleteQueued: db.prepare(`DELETE FROM units WHERE build_id = ? AND state = 'queued'`),
+      peek: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'queued'
+        ORDER BY u.priority DESC, u.build_id, u.expected_ms DESC, u.id LIMIT ${QUEUE_PEEK}`),
+      assign: db.prepare(`UPDATE units SET state = 'running', runner_id = ?, assigned_at = ? WHERE id = ? AND state = 'queued'`),
+      start: db.prepare('UPDATE units SET started_at = ? WHERE id = ? AND started_at IS NULL'),
+      finish: db.prepare(`UPDATE units SET state = 'done', result = @result, exit_code = @exitCode, signal = @signal,
+        error = @error, finished_at = @at WHERE id = @id AND state != 'done'`),
+      running: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' ORDER BY u.id`),
+      runningOn: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' AND u.runner_id = ?`),
+      addLogBytes: db.prepare('UPDATE units SET log_bytes = log_bytes + ? WHERE id = ?'),
+      maxSeq: db.prepare('SELECT coalesce(max(seq), 0) AS n FROM units WHERE build_id = ?'),
+      cancelQueued: db.prepare(`UPDATE units SET state = 'done', result = 'cancelled', finished_at = ? WHERE build_id = ? AND state = 'queued'`),
+      queuedCount: db.prepare(`SELECT count(*) AS n FROM units WHERE state = 'queued'`),
+    };
+  }
+
+  create(u: NewUnit): number {
+    return Number(this.q.insert.run({ ...u, files: JSON.stringify(u.files) }).lastInsertRowid);
+  }
+  get(id: number): UnitRow | undefined { return this.q.get.get(id) as UnitRow | undefined; }
+  byBuild(buildId: number): UnitRow[] { return this.q.byBuild.all(buildId) as UnitRow[]; }
+  deleteQueued(buildId: number): number { return this.q.deleteQueued.run(buildId).changes; }
+  /** The head of the queue: highest priority, oldest build, longest first. */
+  peek(): UnitRow[] { return this.q.peek.all() as UnitRow[]; }
+  assign(id: number, runnerId: number, at: number): boolean { return this.q.assign.run(runnerId, at, id).changes > 0; }
+  markStarted(id: number, at: number): void { this.q.start.run(at, id); }
+  finish(id: number, o: UnitOutcome): boolean { return this.q.finish.run({ ...o, id }).changes > 0; }
+  running(): UnitRow[] { return this.q.running.all() as UnitRow[]; }
+  runningOn(runnerId: number): UnitRow[] { return this.q.runningOn.all(runnerId) as UnitRow[]; }
+  addLogBytes(id: number, n: number): void { this.q.addLogBytes.run(n, id); }
+  nextSeq(buildId: number): number { return (this.q.maxSeq.get(buildId) as { n: number }).n + 1; }
+  cancelQueued(buildId: number, at: number): number { return this.q.cancelQueued.run(at, buildId).changes; }
+  queuedCount(): number { return (this.q.queuedCount.get() as { n: number }).n; }
+}
+
+export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {
+  return JSON.parse(u.files) as string[];
+}
