@@ -42,6 +42,7 @@ export class RunnerGateway {
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
+  private closing = false;
 
   constructor(
     private readonly store: Store,
@@ -62,9 +63,12 @@ export class RunnerGateway {
     return this.connections.size;
   }
 
+  /** Closes every runner socket. Their units stay assigned: runners claim them from the next server. */
   close(): void {
+    this.closing = true;
     clearInterval(this.timer);
     for (const c of this.connections) c.ws.close(CloseCode.shuttingDown, 'server shutting down');
+    for (const c of this.connections) c.ws.terminate();
     this.wss.close();
   }
 
@@ -92,7 +96,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId) this.scheduler.runnerLeft(conn, 'connection closed');
+      if (conn.runnerId && !this.closing) this.scheduler.runnerLeft(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');

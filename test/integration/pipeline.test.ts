@@ -105,8 +105,4 @@ describe('core pipeline (real server, runners, git)', function () {
     expect(lines).to.deep.equal(Array.from({ length: 300 }, (_, i) => `line ${i + 1}`));
   });
 
-  it('keeps the first repository build and the data directory on disk', async () => {
-    await start('true');
-    expect(existsSync(join(home.dir, 'data', 'greengate.db'))).to.equal(true);
-  });
 });

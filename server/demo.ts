@@ -1,0 +1,139 @@
+/**
+ * `greengate demo`: a newcomer's first run. Under ./.greengate/demo it makes a sample
+ * repository with a small node --test suite, installs the hooks, starts the server and two
+ * runner processes, and pushes a short history: a green build, a red one that closes the tree,
+ * and its fix (let through the closed tree by its Fixes-build trailer). A second run reuses
+ * what is there. Ctrl-C stops all of it.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { loadConfig } from './config.js';
+import { startServer, createLogger, type RunningServer } from './app.js';
+import { installHooks } from './hookInstall.js';
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+
+const SAMPLE: Record<string, string> = {
+  'package.json': JSON.stringify({ name: 'shop', private: true, type: 'module' }, null, 2) + '\n',
+  'src/cart.js': 'export function total(items) {\n  return items.reduce((sum, i) => sum + i.price * i.qty, 0);\n}\n',
+  'src/money.js': 'export function format(cents) {\n  return `$${(cents / 100).toFixed(2)}`;\n}\n',
+  'test/cart.test.js': "import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { total } from '../src/cart.js';\n\n" +
+    "test('sums price times quantity', () => {\n  assert.strictEqual(total([{ price: 250, qty: 2 }, { price: 100, qty: 1 }]), 600);\n});\n" +
+    "test('an empty cart costs nothing', () => {\n  assert.strictEqual(total([]), 0);\n});\n",
+  'test/money.test.js': "import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { format } from '../src/money.js';\n\n" +
+    "test('formats cents as dollars', () => {\n  assert.strictEqual(format(1999), '$19.99');\n});\n",
+};
+const BUG = { 'src/cart.js': 'export function total(items) {\n  return items.reduce((sum, i) => sum + i.price, 0); // forgot the quantity\n}\n' };
+
+export interface DemoOptions { port: number; dir?: string; pushHistory?: boolean }
+export interface Demo { server: RunningServer; runners: ChildProcess[]; dir: string; history: Promise<void>; stop(): Promise<void> }
+
+const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Demo Developer', GIT_AUTHOR_EMAIL: 'dev@shop.example',
+  GIT_COMMITTER_NAME: 'Demo Developer', GIT_COMMITTER_EMAIL: 'dev@shop.example' };
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** The push runs hooks that call this very process's server: it must not block the event loop. */
+async function commitAndPush(work: string, files: Record<string, string>, message: string): Promise<string> {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(work, path, '..'), { recursive: true });
+    writeFileSync(join(work, path), text);
+  }
+  git(work, 'add', '-A');
+  git(work, 'commit', '--quiet', '-m', message);
+  await promisify(execFile)('git', ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: GIT_ENV });
+  return git(work, 'rev-parse', 'HEAD');
+}
+
+function prepare(dir: string): { configFile: string; bare: string; work: string; fresh: boolean } {
+  const bare = join(dir, 'git', 'shop.git');
+  const work = join(dir, 'work', 'shop');
+  const configFile = join(dir, 'greengate.yml');
+  const fresh = !existsSync(configFile);
+  if (fresh) {
+    mkdirSync(bare, { recursive: true });
+    git(bare, 'init', '--quiet', '--bare', '--initial-branch=main');
+    mkdirSync(join(dir, 'work'), { recursive: true });
+    git(join(dir, 'work'), 'clone', '--quiet', bare, work);
+    git(work, 'checkout', '--quiet', '-B', 'main');
+    writeFileSync(configFile, stringify({
+      port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
+      repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], builders: [{
+        name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
+        run: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml "$@"',
+      }] }],
+    }));
+  }
+  return { configFile, bare, work, fresh };
+}
+
+async function waitForBuild(server: RunningServer, after: number, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const b = server.app.store.builds.list({ limit: 1 })[0];
+    if (b && b.id > after && b.state === 'done') return b;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the demo build did not finish in time');
+}
+
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  const dir = resolve(opts.dir ?? join('.greengate', 'demo'));
+  const say = (line: string) => process.stdout.write(line + '\n');
+  const { configFile, bare, work, fresh } = prepare(dir);
+  const config = loadConfig(configFile);
+  const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
+  const url = server.app.baseUrl;
+  installHooks(bare, { server: server.url, repo: 'shop' });
+  const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--token', config.runnerToken,
+    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))], { stdio: ['ignore', 'inherit', 'inherit'] }));
+
+  const history = (async () => {
+    if (!fresh || opts.pushHistory === false) return;
+    const before = server.app.store.builds.list({ limit: 1 })[0]?.id ?? 0;
+    await commitAndPush(work, SAMPLE, 'Add the shop with its first tests');
+    const green = await waitForBuild(server, before);
+    say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
+    await commitAndPush(work, BUG, 'Drop the quantity from the cart total');
+    const red = await waitForBuild(server, green.id);
+    say(`demo: a broken push built ${red.result} (build ${red.id}): the tree of shop/main closes`);
+    await commitAndPush(work, { 'src/cart.js': SAMPLE['src/cart.js'] }, `Put the quantity back in the cart total\n\nFixes-build: ${red.id}`);
+    const fixed = await waitForBuild(server, red.id);
+    say(`demo: the fix built ${fixed.result} (build ${fixed.id}): the tree reopens`);
+  })();
+
+  say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
+  say(`  admin token: ${config.adminToken}   runner token: ${config.runnerToken}`);
+  return {
+    server, runners, dir, history,
+    async stop() {
+      await Promise.all(runners.map((r) => new Promise<void>((res) => {
+        if (r.exitCode !== null) return res();
+        r.once('exit', () => res());
+        r.kill('SIGTERM');
+      })));
+      await server.close();
+    },
+  };
+}
+
+export async function runDemo(opts: DemoOptions): Promise<void> {
+  const demo = await startDemo(opts);
+  demo.history.catch((err) => process.stderr.write(`demo: ${(err as Error).message}\n`));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stdout.write('demo: stopping runners and server\n');
+    demo.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import WebSocket from 'ws';
+import { pino } from 'pino';
+import { startServer, type RunningServer } from '../../server/app.js';
+import { parseConfig } from '../../server/config.js';
+import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../server/protocol.js';
+import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../helpers.js';
+
+/** A raw WebSocket client playing the runner's end of the protocol. */
+function connect(server: RunningServer): Promise<WebSocket> {
+  const ws = new WebSocket(server.url.replace('http', 'ws') + WS_PATH);
+  return new Promise((resolve, reject) => { ws.once('open', () => resolve(ws)); ws.once('error', reject); });
+}
+function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+function nextMessage(ws: WebSocket): Promise<any> {
+  return new Promise((resolve) => ws.once('message', (d) => resolve(JSON.parse(d.toString()))));
+}
+const hello = (extra: Record<string, unknown> = {}) => JSON.stringify({
+  type: 'hello', protocol: PROTOCOL_VERSION, token: RUNNER_TOKEN, name: 'raw', slots: 1, version: 'test', units: [], ...extra,
+});
+
+describe('runner gateway: bad input closes only that socket', function () {
+  this.timeout(20_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: RunningServer;
+
+  beforeEach(async () => {
+    home = tempHome();
+    const repo = new Repo(home.dir);
+    const config = parseConfig(`
+runnerToken: ${RUNNER_TOKEN}
+data: ./data
+repositories:
+  - name: shop
+    path: ${repo.bare}
+    builders: [{ name: unit, run: "true" }]
+`, { baseDir: home.dir });
+    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+  });
+  afterEach(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  async function expectAlive(): Promise<void> {
+    const ws = await connect(server);
+    ws.send(hello({ name: 'healthy' }));
+    const welcome = await nextMessage(ws);
+    expect(welcome.type).to.equal('welcome');
+    ws.close();
+    const res = await fetch(server.url + '/api/builds');
+    expect(res.status).to.equal(200);
+  }
+
+  it('refuses a wrong token with 4001 and a reason that says how to fix it', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ token: 'wrong-token-000' }));
+    const c = await closed(ws);
+    expect(c.code).to.equal(CloseCode.unauthorized);
+    expect(c.reason).to.match(/token rejected.*GREENGATE_RUNNER_TOKEN/);
+    await expectAlive();
+  });
+
+  it('refuses another protocol version with 4002 before looking at the token', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ protocol: PROTOCOL_VERSION + 1, token: 'wrong' }));
+    const c = await closed(ws);
+    expect(c.code).to.equal(CloseCode.protocolVersion);
+    expect(c.reason).to.contain(`speaks ${PROTOCOL_VERSION}`);
+  });
+
+  it('closes on a frame that is not JSON, or not a valid message, with 1007', async () => {
+    const a = await connect(server);
+    a.send('{not json');
+    expect((await closed(a)).code).to.equal(CloseCode.badFrame);
+
+    const b = await connect(server);
+    b.send(hello());
+    await nextMessage(b);
+    b.send(JSON.stringify({ type: 'log', unit: -1, seq: 'x' }));
+    const c = await closed(b);
+    expect(c.code).to.equal(CloseCode.badFrame);
+    expect(c.reason).to.match(/invalid "log" message: unit/);
+    await expectAlive();
+  });
+
+  it('requires hello first', async () => {
+    const ws = await connect(server);
+    ws.send(JSON.stringify({ type: 'heartbeat' }));
+    const c = await closed(ws);
+    expect(c.code).to.equal(CloseCode.policy);
+    expect(c.reason).to.contain('first frame must be hello');
+  });
+
+  it('closes an oversized frame with 1009 and keeps serving', async () => {
+    const ws = await connect(server);
+    ws.send(hello());
+    await nextMessage(ws);
+    ws.send('x'.repeat(MAX_FRAME_BYTES + 10));
+    expect((await closed(ws)).code).to.equal(CloseCode.tooBig);
+    await expectAlive();
+  });
+
+  it('refuses a report about a unit the runner does not hold', async () => {
+    const ws = await connect(server);
+    ws.send(hello());
+    await nextMessage(ws);
+    ws.send(JSON.stringify({ type: 'log', unit: 999, seq: 0, offset: 0, stream: 'out', data: 'forged\n' }));
+    const m = await nextMessage(ws);
+    expect(m).to.deep.equal({ type: 'refuse', unit: 999, reason: 'this runner does not hold that unit' });
+    ws.close();
+  });
+
+  it('lists connected runners only while they are connected', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ name: 'counted' }));
+    await nextMessage(ws);
+    expect(server.app.scheduler.connectedRunners().map((r) => r.name)).to.deep.equal(['counted']);
+    ws.close();
+    await pollUntil(() => server.app.scheduler.connectedRunners().length === 0, 'the runner to be gone', 5000);
+  });
+});
