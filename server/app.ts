@@ -19,6 +19,8 @@ import { WS_PATH } from './protocol.js';
 import { apiRouter, errorHandler } from './web/api.js';
 import { createMetrics } from './metrics.js';
 import { mountExtensions } from './extensions.js';
+import { Tree } from './tree.js';
+import { treeRouter } from './web/treeApi.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -26,6 +28,7 @@ export interface App {
   readonly events: Events;
   readonly scheduler: Scheduler;
   readonly intake: Intake;
+  readonly tree: Tree;
   readonly gateway: RunnerGateway;
   readonly log: Logger;
   readonly metrics: Registry;
@@ -67,8 +70,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
+  const tree = new Tree(store, config, events, log, () => app.baseUrl);
   const app: App = {
-    config, store, events, scheduler, intake, gateway, log, metrics,
+    config, store, events, scheduler, intake, tree, gateway, log, metrics,
     baseUrl: config.baseUrl ?? '',
     isAdmin(req) {
       const header = req.get('authorization') ?? '';
@@ -81,6 +85,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
+  web.use('/api', treeRouter(app));
   web.use('/api', apiRouter(app));
   const upgrades = mountExtensions(app, web);
   web.use(errorHandler(app));

@@ -6,6 +6,7 @@ import { UnitStore } from './units.js';
 import { LogStore } from './logs.js';
 import { RunnerStore } from './runners.js';
 import { TestStore } from './tests.js';
+import { TreeStore } from './tree.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -14,6 +15,7 @@ export class Store {
   readonly logs: LogStore;
   readonly runners: RunnerStore;
   readonly tests: TestStore;
+  readonly tree: TreeStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -21,6 +23,7 @@ export class Store {
     this.logs = new LogStore(db);
     this.runners = new RunnerStore(db);
     this.tests = new TestStore(db);
+    this.tree = new TreeStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

@@ -167,13 +167,18 @@ export function requireAdmin(app: App) {
   };
 }
 
+function isCodedError(err: unknown): err is Error & { status: number; code: string } {
+  return err instanceof Error && typeof (err as { status?: unknown }).status === 'number'
+    && typeof (err as { code?: unknown }).code === 'string' && String((err as { code?: unknown }).code).startsWith('GG_');
+}
+
 /** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
 export function errorHandler(app: App) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let status = 500;
     let code = 'GG_INTERNAL';
     let message = 'internal error';
-    if (err instanceof HttpError || err instanceof IntakeError) {
+    if (err instanceof HttpError || err instanceof IntakeError || isCodedError(err)) {
       ({ status, code, message } = err);
     } else if (err instanceof Error && 'type' in err && typeof (err as { status?: unknown }).status === 'number') {
       status = (err as unknown as { status: number }).status; // body-parser: too large, bad JSON

@@ -1,0 +1,165 @@
+/**
+ * The tree: is a gated branch open? Closes automatically when a build of any builder on the
+ * branch fails (never on flaky, exception or cancelled); reopens automatically only an
+ * automatic closure, and only once every builder's latest finished build on the branch passed
+ * or was flaky. A manual closure or maintenance stays until a person opens it. Every change
+ * and every push let through while not open is recorded.
+ */
+import type { Logger } from 'pino';
+import type { Config, RepositoryConfig } from './config.js';
+import type { Store } from './store/index.js';
+import type { BuildRow } from './store/builds.js';
+import type { TreeStateName, TreeStateRow } from './store/tree.js';
+import type { Events } from './events.js';
+import type { BranchGate, GatePass } from './gate.js';
+
+export const MAX_NAMED_TESTS = 5;
+
+export class TreeError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
+}
+
+export interface TreeJson {
+  repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
+  actor: string | null; since: number | null; build: { id: number; url: string; builder: string; result: string | null } | null;
+  blamelist: { sha: string; author: string | null; subject: string | null }[];
+}
+
+export class Tree {
+  constructor(
+    private readonly store: Store,
+    private readonly config: Readonly<Config>,
+    private readonly events: Events,
+    private readonly log: Logger,
+    private readonly baseUrl: () => string,
+  ) {
+    events.on('buildFinished', (b) => {
+      try {
+        this.onBuildFinished(b);
+      } catch (err) {
+        this.log.error({ err, build: b.id }, 'tree update failed');
+      }
+    });
+  }
+
+  gated(repo: string, branch: string): boolean {
+    return !!this.repo(repo)?.gate.includes(branch);
+  }
+
+  /** The state as GET /api/tree/:repo/:branch returns it. An ungated branch is always open. */
+  status(repoName: string, branch: string): TreeJson {
+    const repo = this.requireRepo(repoName);
+    const row = this.state(repo, branch);
+    const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
+    return {
+      repo: repo.name, branch, state: row?.state ?? 'open', automatic: !!row?.automatic, reason: row?.reason ?? null,
+      message: row?.message ?? null, actor: row?.actor ?? null, since: row?.since ?? null,
+      build: build ? { id: build.id, url: this.buildUrl(build.id), builder: build.builder, result: build.result } : null,
+      blamelist: build && row?.state !== 'open'
+        ? this.store.builds.blamelist(build.id).map((c) => ({ sha: c.sha, author: c.author, subject: c.subject })) : [],
+    };
+  }
+
+  /** A person opens, closes or puts the branch under maintenance. */
+  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson {
+    const repo = this.requireRepo(repoName);
+    if (!repo.gate.includes(branch)) {
+      throw new TreeError(404, 'GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
+    }
+    if (state !== 'open' && !message?.trim()) {
+      throw new TreeError(400, 'GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
+    }
+    const row = this.rowId(repo.name);
+    this.store.tree.change({ repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
+      state, automatic: false, actor, reason: state === 'open' ? 'opened by hand' : 'closed by hand', message: message?.trim() || null,
+      buildId: null, commits: null, at: Date.now() });
+    this.log.info({ repo: repo.name, branch, state, actor }, 'tree changed by hand');
+    this.events.emit('tree', { repo: repo.name, branch });
+    return this.status(repo.name, branch);
+  }
+
+  /** What the gate needs to know about one branch of a repository. */
+  lookup(repoName: string): (branch: string) => BranchGate {
+    const repo = this.requireRepo(repoName);
+    return (branch) => {
+      if (!repo.gate.includes(branch)) {
+        return { gated: false, state: 'open', reason: null, message: null, since: null, build: null };
+      }
+      const row = this.state(repo, branch);
+      const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
+      return {
+        gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
+        build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.store.builds.blamelist(build.id).map((c) => c.sha) } : null,
+      };
+    };
+  }
+
+  /** Records the pushes the gate let through a tree that was not open. */
+  recordPasses(repoName: string, passes: readonly GatePass[], pusher: string | null): void {
+    const repo = this.requireRepo(repoName);
+    const repoId = this.rowId(repo.name);
+    for (const p of passes) {
+      const row = this.state(repo, p.branch);
+      this.store.tree.record({ repoId, branch: p.branch, kind: p.kind, state: row?.state ?? 'open', automatic: false, actor: pusher,
+        reason: p.reason, message: null, buildId: row?.buildId ?? null, commits: p.commits, at: Date.now() });
+      this.log.info({ repo: repo.name, branch: p.branch, kind: p.kind, pusher, commits: p.commits.length }, 'push let through a closed tree');
+    }
+    if (passes.length) this.events.emit('tree', { repo: repo.name, branch: passes[0].branch });
+  }
+
+  private onBuildFinished(b: BuildRow): void {
+    if (b.kind !== 'branch' || !this.gated(b.repo, b.branch)) return;
+    const repo = this.repo(b.repo)!;
+    const row = this.state(repo, b.branch);
+    const now = Date.now();
+    if (b.result === 'failed') {
+      if (row && row.state !== 'open' && !row.automatic) return; // a person's closure stays as it is
+      this.store.tree.change({ repoId: b.repoId, branch: b.branch, kind: 'close', state: 'closed', automatic: true, actor: null,
+        reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now });
+      this.events.emit('tree', { repo: b.repo, branch: b.branch });
+    } else if ((b.result === 'passed' || b.result === 'flaky') && row?.state === 'closed' && row.automatic) {
+      const allGreen = repo.builders.every((builder) => {
+        const latest = this.store.builds.latestFinished(b.repoId, builder.name, b.ref);
+        return latest && (latest.result === 'passed' || latest.result === 'flaky');
+      });
+      if (!allGreen) return;
+      this.store.tree.change({ repoId: b.repoId, branch: b.branch, kind: 'open', state: 'open', automatic: true, actor: null,
+        reason: `build ${b.id} (${b.builder}) ${b.result}: every builder is green`, message: null, buildId: b.id, commits: null, at: now });
+      this.events.emit('tree', { repo: b.repo, branch: b.branch });
+    }
+  }
+
+  private closureMessage(b: BuildRow): string {
+    const failing = this.store.tests.byBuild(b.id).filter((t) => t.status === 'failed' || t.status === 'error');
+    const names = failing.slice(0, MAX_NAMED_TESTS).map((t) => t.classname ? `${t.classname} > ${t.name}` : t.name);
+    const more = failing.length > MAX_NAMED_TESTS ? ` and ${failing.length - MAX_NAMED_TESTS} more` : '';
+    const blame = this.store.builds.blamelist(b.id).map((c) => `${c.sha.slice(0, 10)} ${c.author ?? '?'}: ${c.subject ?? ''}`);
+    return [
+      `${b.builder} build ${b.id} failed at ${b.sha.slice(0, 10)}${b.reason ? ` (${b.reason})` : ''}`,
+      names.length ? `failing tests: ${names.join(', ')}${more}` : null,
+      blame.length ? `blamelist: ${blame.join('; ')}` : null,
+    ].filter(Boolean).join('\n');
+  }
+
+  private state(repo: RepositoryConfig, branch: string): TreeStateRow | undefined {
+    return this.store.tree.get(this.rowId(repo.name), branch);
+  }
+
+  private repo(name: string): RepositoryConfig | undefined {
+    return this.config.repositories.find((r) => r.name === name);
+  }
+
+  private requireRepo(name: string): RepositoryConfig {
+    const repo = this.repo(name);
+    if (!repo) throw new TreeError(404, 'GG_UNKNOWN_REPO', `unknown repository "${name}": it is not in greengate.yml`);
+    return repo;
+  }
+
+  private rowId(name: string): number {
+    return this.store.repos.byName(name)!.id;
+  }
+
+  private buildUrl(id: number): string {
+    return `${this.baseUrl()}/builds/${id}`;
+  }
+}
