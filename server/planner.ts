@@ -1,0 +1,268 @@
+/**
+ * Splitting a build's test files into units (work items) for the longest-first queue, and
+ * learning file durations from finished units. Pure functions, no I/O, deterministic.
+ *
+ * The queue hands units out longest first to whichever runner slot frees up (greedy list
+ * scheduling). The build then takes at least max(longest file, total / slots), and loses time
+ * two ways: per-unit overhead (many small units) and slots idling while one finishes a big
+ * unit (coarse units at the end). planUnits weighs the two:
+ * - files are taken longest first; a file of targetMs or more is a unit of its own;
+ * - the front of the queue is batched with a budget that shrinks with the work left
+ *   (remaining / slots, as in guided self-scheduling), never over total / (2 × slots);
+ * - once the work left is small, the rest is dealt out so that every slot ends at the same time
+ *   (the tail: one batch per slot, more only where targetMs cuts one);
+ * - the size where the tail starts (the granularity) is chosen by simulating the queue for a
+ *   few candidates, on the expected durations and on NOISE_SCENARIOS deterministic ±30%
+ *   perturbations of them (durations learned from history are never exact), and keeping the
+ *   candidate with the shortest mean makespan;
+ * - it never makes fewer units than min(files, slots), so no slot idles while another works.
+ */
+
+export interface PlannedUnit {
+  files: string[];
+  /** Sum of the files' expected durations plus overheadMs. */
+  expectedMs: number;
+}
+
+export interface PlanOptions {
+  /** Batches are at most this long; files at least this long run alone. */
+  targetMs: number;
+  /** Runner slots in all (runners × slots each). */
+  slots: number;
+  /** Fixed cost of one unit (process start, reporter), added to each unit's expectedMs. */
+  overheadMs?: number;
+}
+
+export const DEFAULT_DURATION_MS = 1000; // 1 second for a file when nothing is known
+export const DEFAULT_OVERHEAD_MS = 30; // 30 ms per unit
+export const DEFAULT_EWMA_ALPHA = 0.3;
+/** How far actual durations stray from the learned ones when choosing the granularity. */
+const NOISE = 0.3; // ±30%
+const NOISE_SCENARIOS = 8;
+/** Weight of the exact-durations simulation against the mean of the noisy ones. */
+const EXACT_WEIGHT = 0.1;
+/** Granularities tried: the per-slot share, halved down to this many overheads. */
+const MIN_GRANULARITY_OVERHEADS = 2;
+const MAX_CANDIDATES = 12;
+
+/** Expected duration of each file: known from history (Map file→ms), unknown files get the median of known ones, or defaultMs (1000) when nothing is known. */
+export function estimateDurations(
+  files: string[],
+  known: ReadonlyMap<string, number>,
+  defaultMs: number = DEFAULT_DURATION_MS,
+): Map<string, number> {
+  const isKnown = (file: string): boolean => isDuration(known.get(file));
+  // The median of this list's known files; if none is known, of everything known.
+  const fallback =
+    median(files.filter(isKnown).map((file) => known.get(file)!)) ??
+    median([...known.values()].filter(isDuration)) ??
+    defaultMs;
+  const durations = new Map<string, number>();
+  for (const file of files) durations.set(file, isKnown(file) ? known.get(file)! : fallback);
+  return durations;
+}
+
+/** Groups files into units, returned longest-first (see the contract above). An empty file list gives []. */
+export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOptions): PlannedUnit[] {
+  const overheadMs = opts.overheadMs ?? DEFAULT_OVERHEAD_MS;
+  if (!(opts.targetMs > 0)) throw new RangeError(`targetMs must be a positive number of milliseconds, got ${opts.targetMs}`);
+  if (!(overheadMs >= 0)) throw new RangeError(`overheadMs must be 0 or more milliseconds, got ${overheadMs}`);
+  if (!(opts.slots >= 1)) throw new RangeError(`slots must be 1 or more, got ${opts.slots}`);
+  const files = [...durations]
+    .map(([file, ms]) => ({ file, ms: isDuration(ms) ? ms : 0 }))
+    .sort((a, b) => b.ms - a.ms || compareText(a.file, b.file));
+  if (files.length === 0) return [];
+
+  const plan: Plan = {
+    ms: files.map((f) => f.ms),
+    slots: Math.floor(opts.slots),
+    targetMs: opts.targetMs,
+    overheadMs,
+    total: files.reduce((sum, f) => sum + f.ms, 0),
+  };
+  const scenarios = [plan.ms, ...perturb(files.map((f) => f.file), plan.ms)];
+  let best: number[][] = [];
+  let bestScore = Infinity;
+  for (const granularity of listGranularities(plan)) {
+    const batches = buildBatches(plan, granularity);
+    const exact = simulateMakespan(batches, plan.ms, plan);
+    const noisy = scenarios.slice(1).reduce((sum, ms) => sum + simulateMakespan(batches, ms, plan), 0) / NOISE_SCENARIOS;
+    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * noisy;
+    if (score < bestScore) [best, bestScore] = [batches, score];
+  }
+  while (best.length < Math.min(files.length, plan.slots) && splitLargestBatch(best, plan.ms));
+  return sortLongestFirst(best, plan.ms).map((batch) => ({
+    files: batch.map((i) => files[i]!.file),
+    expectedMs: sumOf(batch, plan.ms) + overheadMs,
+  }));
+}
+
+interface Plan {
+  /** Expected durations, longest first; batches hold indexes into this list. */
+  ms: number[];
+  slots: number;
+  targetMs: number;
+  overheadMs: number;
+  total: number;
+}
+
+/** Tail granularities to try: the per-slot share (capped at targetMs), halved step by step. */
+function listGranularities(plan: Plan): number[] {
+  const floor = Math.max(MIN_GRANULARITY_OVERHEADS * plan.overheadMs, 1);
+  const candidates: number[] = [];
+  for (let g = Math.min(plan.targetMs, plan.total / plan.slots); candidates.length < MAX_CANDIDATES; g /= 2) {
+    candidates.push(g);
+    if (g / 2 < floor) break;
+  }
+  return candidates;
+}
+
+function buildBatches(plan: Plan, granularity: number): number[][] {
+  const { ms, slots, targetMs, total } = plan;
+  const front: number[][] = [];
+  let remaining = total;
+  let next = 0;
+  // Front: batches that shrink with the work left; the smallest files stay for the tail.
+  while (next < ms.length && remaining > (granularity * slots) / 2) {
+    const budget = Math.min(targetMs, total / (2 * slots), Math.max(remaining / slots, granularity));
+    const batch = [next];
+    let size = ms[next]!;
+    for (next += 1; next < ms.length && size + ms[next]! <= budget; next += 1) {
+      batch.push(next);
+      size += ms[next]!;
+    }
+    front.push(batch);
+    remaining -= size;
+  }
+  // Tail: each remaining file goes to the slot that would end first, so the slots end together.
+  const ends = simulateEnds(front, ms, plan);
+  const open: (number[] | null)[] = ends.map(() => null);
+  const tail: number[][] = [];
+  for (; next < ms.length; next += 1) {
+    let slot = 0;
+    let soonest = Infinity;
+    for (let s = 0; s < slots; s += 1) {
+      const end = ends[s]! + (open[s] ? 0 : plan.overheadMs);
+      if (end < soonest) [slot, soonest] = [s, end];
+    }
+    let batch = open[slot];
+    if (!batch || sumOf(batch, ms) + ms[next]! > targetMs) {
+      batch = [];
+      open[slot] = batch;
+      tail.push(batch);
+      ends[slot]! += plan.overheadMs;
+    }
+    batch.push(next);
+    ends[slot]! += ms[next]!;
+  }
+  return [...front, ...tail];
+}
+
+/** When each slot becomes free if the queue hands `batches` out longest first. */
+function simulateEnds(batches: number[][], ms: readonly number[], plan: Plan): number[] {
+  const ends = new Array<number>(plan.slots).fill(0);
+  for (const batch of sortLongestFirst(batches, plan.ms)) {
+    let slot = 0;
+    for (let s = 1; s < ends.length; s += 1) if (ends[s]! < ends[slot]!) slot = s;
+    ends[slot]! += plan.overheadMs + sumOf(batch, ms);
+  }
+  return ends;
+}
+
+function simulateMakespan(batches: number[][], ms: readonly number[], plan: Plan): number {
+  return Math.max(...simulateEnds(batches, ms, plan));
+}
+
+/** Deterministic ±NOISE variations of the expected durations, keyed by file name. */
+function perturb(names: string[], ms: readonly number[]): number[][] {
+  const scenarios: number[][] = [];
+  for (let k = 1; k <= NOISE_SCENARIOS; k += 1) {
+    scenarios.push(ms.map((value, i) => value * (1 + NOISE * (2 * hashUnit(`${names[i]}\u0000${k}`) - 1))));
+  }
+  return scenarios;
+}
+
+/** FNV-1a with a final mix, mapped to [0, 1). */
+function hashUnit(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
+}
+
+function sortLongestFirst(batches: number[][], ms: readonly number[]): number[][] {
+  return batches
+    .map((batch) => ({ batch, size: sumOf(batch, ms) }))
+    .sort((a, b) => b.size - a.size || a.batch[0]! - b.batch[0]!)
+    .map(({ batch }) => batch);
+}
+
+/** Exponentially weighted mean update for learning durations: alpha 0.3 by default; first sample = the value. */
+export function updateEwma(previous: number | null, sample: number, alpha: number = DEFAULT_EWMA_ALPHA): number {
+  if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`alpha must be in (0, 1], got ${alpha}`);
+  if (!Number.isFinite(sample)) throw new RangeError(`a duration sample must be a finite number, got ${sample}`);
+  if (previous === null || !Number.isFinite(previous)) return sample;
+  return previous + alpha * (sample - previous);
+}
+
+/**
+ * Splits a unit's measured time among its files in proportion to their expected durations (used
+ * when JUnit gives no per-file times). Files without an expectation weigh the mean of the others.
+ * Subtract the unit's overhead from totalMs first if it should not be learned as test time.
+ */
+export function shareDuration(totalMs: number, files: string[], expected: ReadonlyMap<string, number>): Map<string, number> {
+  const unique = [...new Set(files)];
+  const shares = new Map<string, number>();
+  if (unique.length === 0) return shares;
+  const knownWeights = unique.map((file) => expected.get(file)).filter((ms): ms is number => isDuration(ms) && ms > 0);
+  const fallback = knownWeights.length ? knownWeights.reduce((a, b) => a + b, 0) / knownWeights.length : 1;
+  const weights = unique.map((file) => {
+    const ms = expected.get(file);
+    return isDuration(ms) && ms > 0 ? ms : fallback;
+  });
+  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const total = Math.max(0, totalMs);
+  unique.forEach((file, i) => shares.set(file, (total * weights[i]!) / weightSum));
+  return shares;
+}
+
+/** Splits the longest multi-file batch into two halves of about equal expected time. */
+function splitLargestBatch(batches: number[][], ms: readonly number[]): boolean {
+  let index = -1;
+  for (let i = 0; i < batches.length; i += 1) {
+    if (batches[i]!.length < 2) continue;
+    if (index < 0 || sumOf(batches[i]!, ms) > sumOf(batches[index]!, ms)) index = i;
+  }
+  if (index < 0) return false;
+  const halves: [number[], number[]] = [[], []];
+  const sizes = [0, 0];
+  for (const file of batches[index]!) {
+    const side = sizes[0]! < sizes[1]! || (sizes[0] === sizes[1] && halves[0].length <= halves[1].length) ? 0 : 1;
+    halves[side].push(file);
+    sizes[side] += ms[file]!;
+  }
+  batches.splice(index, 1, ...halves);
+  return true;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function sumOf(batch: readonly number[], ms: readonly number[]): number {
+  let sum = 0;
+  for (const i of batch) sum += ms[i]!;
+  return sum;
+}
+
+function isDuration(ms: number | undefined): ms is number {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
