@@ -103,7 +103,7 @@ function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate
   }
   if (bypass.reason !== null) {
     const passes: GatePass[] = [{ ref, branch, kind: 'bypass', commits: shas, reason: bypass.reason }];
-    return pass(`${branch}: tree ${gate.state.toUpperCase()}, accepted by bypass "${bypass.reason}" (recorded)`, passes);
+    return pass(`${branch}: tree ${describeState(gate.state)}, accepted by bypass "${bypass.reason}" (recorded)`, passes);
   }
   return { ref, accept: false, lines: explainRefusal(update, branch, gate, bypass), passes: [] };
 }
@@ -154,7 +154,7 @@ function findBypass(options: string[]): Bypass {
 function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, bypass: Bypass): string[] {
   const build = gate.build;
   const since = gate.since === null ? '' : ` since ${formatSince(gate.since)}`;
-  const lines = [`REFUSED ${branch}: the tree is ${gate.state.toUpperCase()}${since}`];
+  const lines = [`REFUSED ${branch}: the tree is ${describeState(gate.state)}${since}`];
   if (gate.reason) lines.push(`  reason: ${cleanText(gate.reason)}`);
   if (gate.message) lines.push(`  message: ${cleanText(gate.message)}`);
   if (build && gate.state === 'closed') {
@@ -186,6 +186,10 @@ function explainCommits(update: GateUpdate, gate: BranchGate): string[] {
   const shown = blocking.slice(0, MAX_LISTED).map((c) => `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}`);
   const more = blocking.length > MAX_LISTED ? [`    … and ${blocking.length - MAX_LISTED} more`] : [];
   return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...shown, ...more];
+}
+
+function describeState(state: BranchGate['state']): string {
+  return state === 'maintenance' ? 'in MAINTENANCE' : state.toUpperCase();
 }
 
 function listShas(shas: string[]): string {

@@ -187,8 +187,7 @@ export class Intake {
       const latest = this.store.builds.latestFor(row.id, builder.name, u.ref);
       if (latest && latest.sha === u.new && c.kind === 'branch') return null;
       const base = queued ? queued.sha : latest?.sha ?? (u.old !== ZERO_SHA ? u.old : null);
-      const commits = await readBlamelist(repo.path, u.new, base, u.ref);
-      const units = await this.planFor(repo, row, builder, u.new);
+      const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.planFor(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {
         this.store.repos.saveCommits(row.id, commits);
         const shas = commits.map((x) => x.sha);

@@ -28,6 +28,7 @@ export interface TreeCommandOptions {
 
 const DEFAULT_TIMEOUT_MS = 10_000; // 10 seconds per request
 const TARGET_STATE = { close: 'closed', open: 'open', maintenance: 'maintenance' } as const;
+const DESCRIBE_STATE = { closed: 'CLOSED', open: 'open', maintenance: 'in MAINTENANCE' } as const;
 
 class TreeCliError extends Error {
   constructor(message: string, readonly exitCode: 1 | 2) {
@@ -60,7 +61,7 @@ export async function runTreeCommand(action: TreeAction, opts: TreeCommandOption
     const body = JSON.stringify({ state: TARGET_STATE[action], message: message || null });
     const tree = await request(path, { method: 'POST', headers, body }, timeoutMs);
     if (opts.json) out(JSON.stringify(tree));
-    else out(`${repo}/${branch}: tree ${TARGET_STATE[action] === 'closed' ? 'CLOSED' : TARGET_STATE[action]}${message ? `: ${message}` : ''}`);
+    else out(`${repo}/${branch}: tree ${DESCRIBE_STATE[TARGET_STATE[action]]}${message ? `: ${message}` : ''}`);
     return 0;
   } catch (e) {
     if (e instanceof TreeCliError) {
@@ -139,8 +140,11 @@ async function request(url: string, init: RequestInit, timeoutMs: number): Promi
   try {
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
-    throw new TreeCliError(`cannot reach ${new URL(url).origin} (${cause})`, 1);
+    const origin = new URL(url).origin;
+    if ((e as Error).name === 'TimeoutError') throw new TreeCliError(`no answer from ${origin} within ${timeoutMs / 1000} s`, 1);
+    const cause = (e as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+    const why = cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (e as Error).message;
+    throw new TreeCliError(`cannot reach ${origin} (${why})`, 1);
   }
   const text = await response.text();
   if (!response.ok) {
@@ -162,13 +166,14 @@ function describeError(status: number, text: string): string {
     /* plain text */
   }
   if (status === 401 || status === 403) {
-    const hint = 'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN';
-    return detail ? `${detail} (${hint})` : hint;
+    if (/--admin-token|GREENGATE_ADMIN_TOKEN/.test(detail)) return detail;
+    return `${detail || 'admin token missing or wrong'}: pass --admin-token or set GREENGATE_ADMIN_TOKEN`;
   }
   return detail || 'no details';
 }
 
-function checkServer(server: string): string {
+function checkServer(server: string | undefined): string {
+  if (!server) throw new TreeCliError('--server http://HOST:PORT is required (or set GREENGATE_SERVER)', 2);
   let url: URL;
   try {
     url = new URL(server);

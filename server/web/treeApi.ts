@@ -30,7 +30,7 @@ function branchParam(raw: string | string[]): string {
 export function treeRouter(app: App): Router {
   const r = express.Router();
 
-  r.post('/gate/:repo', express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES }), (req, res) => {
+  r.post('/gate/:repo', express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), (req, res) => {
     const lookup = app.tree.lookup(String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const answer = answerGate(body, lookup);

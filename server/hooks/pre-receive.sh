@@ -1,0 +1,142 @@
+#!/bin/sh
+# greengate-hook v1
+#
+# greengate pre-receive hook: asks the greengate server whether this push may land on its
+# gated branches. Written by `greengate hook install`, which overwrites it on the next install:
+# do not edit it; put your own checks in pre-receive.local.
+#
+# Settings, in this repository's git config:
+#   greengate.server         URL of the greengate server
+#   greengate.repo           the repository's name on the server
+#   greengate.timeout        seconds to wait for the verdict (default 2)
+#   greengate.onUnreachable  reject (default) | allow: what to do when the server is down,
+#                            slow or answers with an error
+#
+# A pre-existing pre-receive hook that greengate did not write (no marker line above) is never
+# destroyed: install moves it to pre-receive.local, and this hook runs it after its own check
+# with the same stdin; the push lands only if both accept. If pre-receive.local already exists
+# too, install refuses and changes nothing.
+#
+# Only refs/heads/* updates are asked about (tags, refs/try/* and other refs never ask); a push
+# without any exits at once, with no network call. For the others: one POST per push to
+# {server}/api/gate/{repo} (protocol: server/gateRequest.ts) carrying the pusher, the push options
+# and, per ref, the update and its new commits as `git cat-file --batch` records (new commits
+# sit in git's quarantine, which only this process can see). The answer's first line is
+# accept|reject, the other lines are shown to the pusher. `git push -o greengate.bypass="<reason>"`
+# also gets through while the server is unreachable (then it is not recorded).
+
+nl='
+'
+case $0 in */*) hookdir=${0%/*} ;; *) hookdir=. ;; esac
+
+input=
+heads=
+while IFS= read -r line || [ -n "$line" ]; do
+	input=$input$line$nl
+	case $line in *' '*' refs/heads/'*) heads=1 ;; esac
+done
+
+finish() {
+	if [ -x "$hookdir/pre-receive.local" ]; then
+		printf '%s' "$input" | "$hookdir/pre-receive.local"
+		exit $?
+	fi
+	exit 0
+}
+
+[ -n "$heads" ] || finish
+
+server= repo= timeout=2 policy=reject
+config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
+while read -r key value; do
+	case $key in
+	greengate.server) server=${value%/} ;;
+	greengate.repo) repo=$value ;;
+	greengate.timeout) timeout=$value ;;
+	greengate.onunreachable) policy=$value ;;
+	esac
+done <<CONFIG
+$config
+CONFIG
+case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=2 ;; esac
+
+pusher=${GREENGATE_PUSHER:-${GL_USERNAME:-${REMOTE_USER:-$USER}}}
+pusher=${pusher%%[[:cntrl:]]*}
+
+options=
+bypass=
+count=${GIT_PUSH_OPTION_COUNT:-0}
+case $count in '' | *[!0-9]*) count=0 ;; esac
+i=0
+while [ "$i" -lt "$count" ]; do
+	eval "option=\${GIT_PUSH_OPTION_$i-}"
+	option=${option%%"$nl"*}
+	options=${options}option\ $option$nl
+	case $option in greengate.bypass=*[![:space:]]*) [ -n "$bypass" ] || bypass=${option#greengate.bypass=} ;; esac
+	i=$((i + 1))
+done
+
+# The request body, on stdout. One git rev-list + one git cat-file per updated branch.
+request() {
+	printf 'greengate-gate 1\n'
+	[ -z "$pusher" ] || printf 'pusher %s\n' "$pusher"
+	printf '%s' "$options"
+	while read -r old new ref; do
+		case $ref in refs/heads/*) ;; *) continue ;; esac
+		printf 'update %s %s %s\n' "$old" "$new" "$ref"
+		case $new in *[!0]*) ;; *) continue ;; esac
+		case $old in
+		*[!0]*) set -- "^$old" ;;
+		*) set -- --not --all ;;
+		esac
+		{ git rev-list --max-count=1001 "$new" "$@" </dev/null || echo 'rev-list-failed'; } |
+			git cat-file --batch || echo 'error git cat-file failed'
+	done <<UPDATES
+$input
+UPDATES
+	printf 'end\n'
+}
+
+problem=
+if [ -z "$server" ] || [ -z "$repo" ]; then
+	problem="greengate: greengate.server or greengate.repo is not set in this repository's git config (run greengate hook install)"
+else
+	answer=$(request | curl -q -s -g -m "$timeout" -H 'Content-Type: text/plain; charset=utf-8' -H 'Expect:' \
+		--data-binary @- -w '\n%{http_code}' "$server/api/gate/$repo" 2>/dev/null)
+	rc=$?
+	status=${answer##*"$nl"}
+	case $answer in *"$nl"*) answer=${answer%"$nl"*} ;; *) answer= ;; esac
+	answer=${answer%"$nl"}
+	verdict=${answer%%"$nl"*}
+	case $answer in *"$nl"*) lines=${answer#*"$nl"} ;; *) lines= ;; esac
+	if [ "$rc" = 0 ] && [ "$status" = 200 ] && [ "$verdict" = accept ]; then
+		[ -z "$lines" ] || printf '%s\n' "$lines" >&2
+		finish
+	elif [ "$rc" = 0 ] && [ "$status" = 200 ] && [ "$verdict" = reject ]; then
+		[ -z "$lines" ] || printf '%s\n' "$lines" >&2
+		exit 1
+	elif [ "$rc" = 0 ]; then
+		[ -z "$answer" ] || printf '%s\n' "$answer" >&2
+		problem="greengate: the server $server answered HTTP $status instead of a verdict"
+	elif [ "$rc" = 28 ]; then
+		problem="greengate: no verdict from $server within ${timeout}s (greengate.timeout)"
+	else
+		problem="greengate: cannot reach the greengate server at $server (curl exit $rc)"
+	fi
+fi
+
+printf '%s\n' "$problem" >&2
+if [ -n "$bypass" ]; then
+	printf 'greengate: accepted by bypass "%s", which was NOT recorded: tell the sheriff\n' "$bypass" >&2
+	finish
+fi
+if [ "$policy" = allow ]; then
+	printf 'greengate: warning: push accepted unchecked (greengate.onUnreachable is allow)\n' >&2
+	finish
+fi
+printf '%s\n' \
+	'greengate: push refused: the gate could not be checked (greengate.onUnreachable is reject).' \
+	'greengate: to fail open while the server is down, run in the repository on the git server:' \
+	'greengate:     git config greengate.onUnreachable allow' \
+	'greengate: in an emergency: git push -o greengate.bypass="<reason>"' >&2
+exit 1
