@@ -164,8 +164,9 @@ export class Agent {
       chunks: u.streamer.chunks, durationMs: Math.round(performance.now() - started), tests, testsError,
     };
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
-    this.busySlots.delete(u.slot);
     this.conn.send(u.finished);
+    if (!a.builder.setup) this.workspaces.scrub(a.repo.name, u.slot);
+    this.busySlots.delete(u.slot);
   }
 
   private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {

@@ -28,7 +28,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-interface SlotState { dir: string; build: number | null; setupDone: boolean }
+interface SlotState { dir: string; build: number | null; setupDone: boolean; clean: boolean; scrubbing: Promise<void> | null }
 
 export class Workspaces {
   private readonly slots = new Map<string, SlotState>();
@@ -47,12 +47,14 @@ export class Workspaces {
     const dir = join(this.workDir, safeName(repo.name), `slot-${slot}`);
     let state = this.slots.get(key);
     if (!state) {
-      state = { dir, build: null, setupDone: false };
+      state = { dir, build: null, setupDone: false, clean: true, scrubbing: null };
       this.slots.set(key, state);
     }
+    if (state.scrubbing) await state.scrubbing;
     if (!existsSync(join(dir, '.git'))) await this.clone(repo.url, dir);
-    if (state.build === build) return { dir, needsSetup: !state.setupDone };
-    const dirty = state.build !== null;
+    if (state.build === build) { state.clean = false; return { dir, needsSetup: !state.setupDone }; }
+    const dirty = !state.clean;
+    state.clean = false;
     try {
       await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
     } catch {
@@ -64,6 +66,18 @@ export class Workspaces {
     state.build = build;
     state.setupDone = false;
     return { dir, needsSetup: true };
+  }
+
+  /**
+   * After a unit of a builder without `setup` (nothing to keep between its units): removes what
+   * the unit left behind now, off the next unit's critical path.
+   */
+  scrub(repo: string, slot: number): void {
+    const s = this.slots.get(`${repo}/${slot}`);
+    if (!s || s.scrubbing) return;
+    s.scrubbing = git(s.dir, ['clean', '-fdxq'])
+      .then(() => { s.clean = true; s.setupDone = false; s.build = null; }, () => { s.clean = false; })
+      .finally(() => { s.scrubbing = null; });
   }
 
   markSetupDone(repo: string, slot: number): void {

@@ -30,6 +30,8 @@ export interface BuilderConfig {
   timeout: number; // seconds without progress before a unit fails
   quarantine: string[];
   unitTargetSeconds: number;
+  /** dynamic: longest-first batches planned from learned durations; static: one equal-count batch per slot. */
+  split: 'dynamic' | 'static';
 }
 export interface RepositoryConfig {
   name: string;
@@ -101,6 +103,8 @@ const builderShape = {
   timeout: numberIn(1, 86400, 600, ' seconds', false), // 10 minutes without progress
   quarantine: z.array(z.string().min(1, 'must not be empty — give a test name')).default([]),
   unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
+  split: z.enum(['dynamic', 'static'], 'must be "dynamic" (longest-first queue, the default) or "static" (equal-count batches)')
+    .default('dynamic'),
 };
 const repositoryShape = {
   name: nameSchema,

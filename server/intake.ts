@@ -169,11 +169,8 @@ export class Intake {
       return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,
         oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
     });
-    const builds: number[] = [];
-    for (const builder of repo.builders) {
-      const id = await this.buildFor(repo, row, builder, u, c, changeId, now);
-      if (id !== null) builds.push(id);
-    }
+    const ids = await Promise.all(repo.builders.map((builder) => this.buildFor(repo, row, builder, u, c, changeId, now)));
+    const builds = ids.filter((id): id is number => id !== null);
     this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');
     this.scheduler.dispatch();
     return { ref: u.ref, builds };
@@ -187,6 +184,7 @@ export class Intake {
       const latest = this.store.builds.latestFor(row.id, builder.name, u.ref);
       if (latest && latest.sha === u.new && c.kind === 'branch') return null;
       const base = queued ? queued.sha : latest?.sha ?? (u.old !== ZERO_SHA ? u.old : null);
+      if (!queued && !builder.tests) return this.createThenBlame(repo, row, builder, u, c, changeId, pushedAt, base);
       const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.planFor(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {
         this.store.repos.saveCommits(row.id, commits);
@@ -210,6 +208,33 @@ export class Intake {
       }
     }
     throw new IntakeError('GG_BUSY', `could not queue ${u.ref} on ${builder.name}: builds kept changing underneath`, 503);
+  }
+
+  /**
+   * A builder without test discovery needs no git to queue its unit: the build is created and
+   * dispatched first, and its blamelist is read right after (off the push → start path).
+   */
+  private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
+    c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
+    const units = await this.planFor(repo, row, builder, u.new);
+    const id = this.store.tx(() => {
+      const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
+        kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] });
+      this.insertUnits(buildId, units, pushedAt);
+      return buildId;
+    });
+    this.scheduler.dispatch();
+    const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {
+      this.log.warn({ err: err.message, build: id }, 'could not read the blamelist');
+      return [];
+    });
+    this.store.tx(() => {
+      this.store.repos.saveCommits(row.id, commits);
+      this.store.builds.addBlamelist(id, commits.map((x) => x.sha));
+    });
+    const build = this.scheduler.checkBuild(id);
+    if (build) this.events.emit('build', build);
+    return id;
   }
 
   private async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {

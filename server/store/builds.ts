@@ -60,6 +60,10 @@ export class BuildStore {
     newCommits.forEach((c, i) => this.q.addCommit.run(id, i, c));
     return true;
   }
+  /** Fills in the blamelist of a build created before its commits were read. */
+  addBlamelist(id: number, shas: readonly string[]): void {
+    shas.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
+  }
   get(id: number): BuildRow | undefined { return this.q.get.get(id) as BuildRow | undefined; }
   queuedFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
     return this.q.queuedFor.get(repoId, builder, ref) as BuildRow | undefined;

@@ -1,0 +1,139 @@
+/**
+ * Read queries for the web pages. Every query is bounded: by LIMIT on an index, by one build's
+ * rows, or by a fixed window of the newest rows, so page time does not grow with the database.
+ */
+import type { DB } from './db.js';
+import type { BuildResult, BuildState } from './builds.js';
+import type { TestStatus } from './tests.js';
+
+export interface WaterfallBuild {
+  id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try'; sha: string;
+  state: BuildState; result: BuildResult | null; reason: string | null; unitsTotal: number; unitsDone: number;
+  pushedAt: number; startedAt: number | null; finishedAt: number | null;
+  author: string | null; subject: string | null; pusher: string | null; commits: number;
+}
+export interface FileProgress { buildId: number; filesTotal: number; filesDone: number }
+export interface RunningUnit {
+  id: number; buildId: number; runnerId: number; seq: number; files: number; attempt: number; startedAt: number | null;
+  assignedAt: number | null; repo: string; builder: string; branch: string; sha: string;
+}
+export interface TestStat {
+  repo: string; builder: string; classname: string; name: string; runs: number; avgMs: number; maxMs: number;
+  failed: number; flaky: number; lastBuild: number;
+}
+export interface TestRun { id: number; buildId: number; durationMs: number; status: TestStatus; message: string | null; at: number; sha: string }
+export interface TreeHistoryRow {
+  id: number; repo: string; branch: string; kind: string; state: string; automatic: number; actor: string | null;
+  reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number;
+  endedAt: number | null; prevState: string | null;
+}
+export interface LogPiece { seq: number; offset: number; data: string }
+
+export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
+const NEWLINE_CACHE_MAX = 1000;
+
+const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch, b.kind, b.sha, b.state, b.result, b.reason,
+  b.units_total AS unitsTotal, b.units_done AS unitsDone, b.pushed_at AS pushedAt, b.started_at AS startedAt,
+  b.finished_at AS finishedAt, c.author, c.subject, ch.pusher,
+  (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
+const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
+  LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
+const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, count(*) AS runs, avg(t.duration_ms) AS avgMs,
+  max(t.duration_ms) AS maxMs, sum(t.status IN ('failed', 'error')) AS failed, sum(t.status = 'flaky') AS flaky,
+  max(t.build_id) AS lastBuild
+  FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) t JOIN repositories r ON r.id = t.repo_id
+  GROUP BY t.repo_id, t.builder, t.classname, t.name`;
+
+export class PageStore {
+  private readonly q;
+  private readonly newlines = new Map<string, number>();
+  constructor(db: DB) {
+    this.q = {
+      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? ORDER BY b.id DESC LIMIT ?`),
+      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
+        coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
+        FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
+      running: db.prepare(`SELECT u.id, u.build_id AS buildId, u.runner_id AS runnerId, u.seq, json_array_length(u.files) AS files,
+        u.attempt, u.started_at AS startedAt, u.assigned_at AS assignedAt, r.name AS repo, b.builder, b.branch, b.sha
+        FROM units u JOIN builds b ON b.id = u.build_id JOIN repositories r ON r.id = b.repo_id
+        WHERE u.state = 'running' AND u.runner_id IS NOT NULL ORDER BY u.id`),
+      slowest: db.prepare(`${TEST_STATS} ORDER BY avgMs DESC LIMIT ?`),
+      flakiest: db.prepare(`SELECT * FROM (${TEST_STATS}) WHERE flaky + failed > 0 ORDER BY flaky DESC, failed DESC, runs DESC LIMIT ?`),
+      testRuns: db.prepare(`SELECT t.id, t.build_id AS buildId, t.duration_ms AS durationMs, t.status, t.message, t.at, b.sha
+        FROM test_results t JOIN builds b ON b.id = t.build_id
+        WHERE t.repo_id = ? AND t.builder = ? AND t.classname = ? AND t.name = ? ORDER BY t.id DESC LIMIT ?`),
+      treeHistory: db.prepare(`SELECT e.id, r.name AS repo, e.branch, e.kind, e.state, e.automatic, e.actor, e.reason, e.message,
+        e.build_id AS buildId, e.commits, e.at,
+        (SELECT n.at FROM tree_events n WHERE n.repo_id = e.repo_id AND n.branch = e.branch AND n.id > e.id
+          AND n.kind IN ('open', 'close', 'maintenance') AND n.state != e.state ORDER BY n.id LIMIT 1) AS endedAt,
+        (SELECT p.state FROM tree_events p WHERE p.repo_id = e.repo_id AND p.branch = e.branch AND p.id < e.id
+          AND p.kind IN ('open', 'close', 'maintenance') ORDER BY p.id DESC LIMIT 1) AS prevState
+        FROM tree_events e JOIN repositories r ON r.id = e.repo_id
+        WHERE (@before IS NULL OR e.id < @before) ORDER BY e.id DESC LIMIT @limit`),
+      chunkAt: db.prepare(`SELECT seq, offset FROM log_chunks WHERE unit_id = ? AND offset <= ? ORDER BY offset DESC LIMIT 1`),
+      lastChunk: db.prepare(`SELECT seq, offset, length(CAST(data AS BLOB)) AS bytes FROM log_chunks WHERE unit_id = ?
+        ORDER BY seq DESC LIMIT 1`),
+      chunksFrom: db.prepare('SELECT seq, offset, data FROM log_chunks WHERE unit_id = ? AND seq >= ? ORDER BY seq'),
+      newlinesBefore: db.prepare(`SELECT coalesce(sum(length(data) - length(replace(data, char(10), ''))), 0) AS n
+        FROM log_chunks WHERE unit_id = ? AND seq < ?`),
+    };
+  }
+
+  /** The newest builds of a kind, newest first; `beforeId` pages back. */
+  builds(kind: 'branch' | 'try', limit: number, beforeId?: number): WaterfallBuild[] {
+    return (beforeId === undefined ? this.q.newest.all(kind, limit) : this.q.older.all(kind, beforeId, limit)) as WaterfallBuild[];
+  }
+
+  /** Test files of a build's current units (a retried unit counts once), and how many have finished. */
+  fileProgress(buildId: number): FileProgress {
+    return { buildId, ...(this.q.fileProgress.get(buildId) as { filesTotal: number; filesDone: number }) };
+  }
+
+  runningUnits(): RunningUnit[] { return this.q.running.all() as RunningUnit[]; }
+  slowestTests(limit: number): TestStat[] { return this.q.slowest.all(limit) as TestStat[]; }
+  flakiestTests(limit: number): TestStat[] { return this.q.flakiest.all(limit) as TestStat[]; }
+  testRuns(repoId: number, builder: string, classname: string, name: string, limit: number): TestRun[] {
+    return this.q.testRuns.all(repoId, builder, classname, name, limit) as TestRun[];
+  }
+
+  /** Tree events newest first, each with when its state ended and the state before it. */
+  treeHistory(before: number | undefined, limit: number): TreeHistoryRow[] {
+    return this.q.treeHistory.all({ before: before ?? null, limit }) as TreeHistoryRow[];
+  }
+
+  /** The chunk holding byte `offset` of a unit's log (the last one that starts at or before it). */
+  chunkAt(unitId: number, offset: number): { seq: number; offset: number } | undefined {
+    return this.q.chunkAt.get(unitId, offset) as { seq: number; offset: number } | undefined;
+  }
+
+  /** Bytes stored for a unit's log (the end of its last chunk). */
+  logSize(unitId: number): number {
+    const last = this.q.lastChunk.get(unitId) as { offset: number; bytes: number } | undefined;
+    return last ? last.offset + last.bytes : 0;
+  }
+
+  /** Chunks from `seq` on, in order, until `stop` says enough (iterated, never all loaded). */
+  readChunks(unitId: number, seq: number, stop: (piece: LogPiece, bytesSoFar: number) => boolean): LogPiece[] {
+    const out: LogPiece[] = [];
+    let bytes = 0;
+    for (const piece of this.q.chunksFrom.iterate(unitId, seq) as IterableIterator<LogPiece>) {
+      if (stop(piece, bytes)) break;
+      out.push(piece);
+      bytes += Buffer.byteLength(piece.data);
+    }
+    return out;
+  }
+
+  /** Newlines in the chunks before `seq`. Stored chunks never change, so answers are cached. */
+  newlinesBefore(unitId: number, seq: number): number {
+    if (seq <= 0) return 0;
+    const key = `${unitId}:${seq}`;
+    const hit = this.newlines.get(key);
+    if (hit !== undefined) return hit;
+    const n = (this.q.newlinesBefore.get(unitId, seq) as { n: number }).n;
+    if (this.newlines.size >= NEWLINE_CACHE_MAX) this.newlines.delete(this.newlines.keys().next().value!);
+    this.newlines.set(key, n);
+    return n;
+  }
+}
