@@ -2,7 +2,7 @@
  * Test fixtures: temporary homes, real git repositories, the real server and real runner
  * processes on port 0, and waiting with deadlines.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -41,7 +41,7 @@ export function git(cwd: string, ...args: string[]): string {
 
 export function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_AUTHOR_NAME: 'Ada Tester', GIT_AUTHOR_EMAIL: 'ada@example.com',
-    GIT_COMMITTER_NAME: 'Ada Tester', GIT_COMMITTER_EMAIL: 'ada@example.com', ...extra };
+    GIT_COMMITTER_NAME: 'Ada Tester', GIT_COMMITTER_EMAIL: 'ada@example.com', GREENGATE_PUSHER: 'ada', ...extra };
   for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE']) delete env[k];
   return env;
 }
@@ -72,15 +72,10 @@ export class Repo {
 
   /** git push; returns { ok, output } rather than throwing, so rejections can be asserted. */
   push(refspec = 'HEAD:refs/heads/main', ...extra: string[]): { ok: boolean; output: string } {
-    try {
-      const out = execFileSync('git', ['push', '--porcelain', ...extra, 'origin', refspec], {
-        cwd: this.work, encoding: 'utf8', env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      return { ok: true, output: out };
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string };
-      return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-    }
+    const r = spawnSync('git', ['push', '--porcelain', ...extra, 'origin', refspec], {
+      cwd: this.work, encoding: 'utf8', env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
   }
 }
 
