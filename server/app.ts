@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.js';
 import { mountExtensions } from './extensions.js';
 import { Tree } from './tree.js';
 import { treeRouter } from './web/treeApi.js';
+import { quarantineRouter } from './web/quarantineApi.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -87,6 +88,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   web.use('/api', treeRouter(app));
   web.use('/api', apiRouter(app));
+  web.use('/api', quarantineRouter(app));
   const upgrades = mountExtensions(app, web);
   web.use(errorHandler(app));
 

@@ -30,8 +30,12 @@ export interface BuilderConfig {
   timeout: number; // seconds without progress before a unit fails
   quarantine: string[];
   unitTargetSeconds: number;
-  /** dynamic: longest-first batches planned from learned durations; static: one equal-count batch per slot. */
-  split: 'dynamic' | 'static';
+  /**
+   * How test files become units. dynamic (the default, also when absent): longest-first batches
+   * planned from learned durations; static: one equal-count batch per slot, in name order (the
+   * naive split of other CI systems, kept for comparison).
+   */
+  split?: 'dynamic' | 'static';
 }
 export interface RepositoryConfig {
   name: string;
@@ -104,7 +108,7 @@ const builderShape = {
   quarantine: z.array(z.string().min(1, 'must not be empty — give a test name')).default([]),
   unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
   split: z.enum(['dynamic', 'static'], 'must be "dynamic" (longest-first queue, the default) or "static" (equal-count batches)')
-    .default('dynamic'),
+    .optional(), // absent means dynamic; no default, so a parsed builder only shows it when set
 };
 const repositoryShape = {
   name: nameSchema,

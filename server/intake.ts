@@ -7,6 +7,10 @@
  * A new head on refs/heads/B creates one build per builder, or joins that builder's build of B
  * while it is still queued (its blamelist grows). refs/try/N builds on every builder and never
  * joins. Deletions and tags build nothing.
+ *
+ * Units: the builder's `tests` glob is matched at the commit (git ls-tree, no checkout) and the
+ * files are split for the runner slots connected at push time (see countSlots); a queued build
+ * is planned again only when a push joins it, not when runners come or go.
  */
 import chokidar, { type FSWatcher } from 'chokidar';
 import { join } from 'node:path';
@@ -18,13 +22,15 @@ import type { RepoRow } from './store/repos.js';
 import type { Scheduler } from './scheduler.js';
 import type { Events } from './events.js';
 import { isSha, listFiles, listRefs, readBlamelist, ZERO_SHA } from './git.js';
-import { estimateDurations, planUnits } from './planner.js';
+import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
 export interface NoticeResult { ref: string; builds: number[]; skipped?: string }
 export const WATCH_DEBOUNCE_MS = 20;
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
+/** With no runner connected at push time, the units are planned for the runners seen this recently. */
+export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
 
 export class IntakeError extends Error {
   constructor(readonly code: string, message: string, readonly status = 400) { super(message); }
@@ -237,16 +243,39 @@ export class Intake {
     return id;
   }
 
+  /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   private async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurations(row.id, builder.name).get('') ?? 0 }];
     const files = await listFiles(repo.path, sha, builder.tests);
     const durations = estimateDurations(files, this.store.tests.fileDurations(row.id, builder.name));
-    const slots = this.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0) || DEFAULT_SLOTS_FOR_PLANNING;
+    const slots = this.countSlots();
+    if (builder.split === 'static') return splitEqually(files, durations, slots);
     return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots });
+  }
+
+  /** Runner slots to plan for: the connected runners', else those seen within RECENT_RUNNER_MS, else the default. */
+  private countSlots(now = Date.now()): number {
+    const connected = this.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
+    if (connected > 0) return connected;
+    const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS).reduce((s, r) => s + r.slots, 0);
+    return recent || DEFAULT_SLOTS_FOR_PLANNING;
   }
 
   private insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
     units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
       priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
   }
+}
+
+/** The naive static split: files in name order, one batch of equal count per slot (sizes differ by one at most). */
+export function splitEqually(files: readonly string[], durations: ReadonlyMap<string, number>, slots: number): PlannedUnit[] {
+  const n = Math.min(files.length, Math.max(1, Math.floor(slots)));
+  const units: PlannedUnit[] = [];
+  for (let i = 0, from = 0; i < n; i++) {
+    const to = from + Math.floor(files.length / n) + (i < files.length % n ? 1 : 0);
+    const batch = files.slice(from, to);
+    units.push({ files: batch, expectedMs: batch.reduce((sum, f) => sum + (durations.get(f) ?? 0), 0) + DEFAULT_OVERHEAD_MS });
+    from = to;
+  }
+  return units;
 }

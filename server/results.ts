@@ -3,6 +3,16 @@
  * whether the unit failed, which files a flaky retry should run again, marks tests that passed
  * on retry as flaky, and teaches the queue how long each file took. Runs inside the caller's
  * transaction.
+ *
+ * Files: a test case names its file when the JUnit report does. node --test's reports do not;
+ * a failing test is then attributed to the unit file its failure message (the stack trace)
+ * mentions first, so the retry reruns only the failing files. A failure that cannot be
+ * attributed reruns the whole unit.
+ *
+ * Durations: from JUnit times when every test case of the unit names its file; otherwise the
+ * unit's run time (from its `started` report to its end, never more than the runner's measure,
+ * less the planner's per-unit overhead) is shared among its files. A unit that timed out
+ * teaches nothing.
  */
 import type { Store } from './store/index.js';
 import type { BuildRow } from './store/builds.js';
@@ -10,8 +20,8 @@ import type { UnitRow } from './store/units.js';
 import { unitFiles } from './store/units.js';
 import type { TestStatus } from './store/tests.js';
 import type { BuilderConfig } from './config.js';
-import type { FinishedMessage } from './protocol.js';
-import { shareDuration, updateEwma } from './planner.js';
+import type { FinishedMessage, TestCase } from './protocol.js';
+import { DEFAULT_OVERHEAD_MS, shareDuration, updateEwma } from './planner.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
 
@@ -21,45 +31,96 @@ export function testKey(t: { classname: string; name: string }): string {
   return t.classname ? `${t.classname} ${t.name}` : t.name;
 }
 
+const isFailure = (t: { status: string }) => t.status === 'failed' || t.status === 'error';
+
 export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, builder: BuilderConfig | undefined,
   msg: FinishedMessage, now: number): UnitOutcome {
+  const files = unitFiles(unit);
   const quarantine = new Set([...(builder?.quarantine ?? []), ...store.tests.quarantined(build.repoId, build.builder)]);
   const isQuarantined = (t: { classname: string; name: string }) => quarantine.has(testKey(t)) || quarantine.has(t.name);
   const tests = msg.tests.map((t) => {
-    const bad = t.status === 'failed' || t.status === 'error';
-    const status: TestStatus = bad && isQuarantined(t) ? 'quarantined' : t.status;
-    return { ...t, status };
+    const status: TestStatus = isFailure(t) && isQuarantined(t) ? 'quarantined' : t.status;
+    const file = t.file ?? (isFailure(t) ? attributeFile(t.message, files) : null);
+    return { ...t, file, status };
   });
   store.tests.insert(build, unit.id, unit.attempt, tests, now);
 
-  const realFailures = tests.filter((t) => t.status === 'failed' || t.status === 'error');
+  const realFailures = tests.filter(isFailure);
   const quarantinedOnly = msg.exitCode !== 0 && !msg.timedOut && tests.length > 0 && realFailures.length === 0
     && tests.some((t) => t.status === 'quarantined');
   const failed = (msg.exitCode !== 0 || msg.timedOut) && !quarantinedOnly;
 
-  learnDurations(store, build, unit, tests, msg.durationMs, now);
-  if (!failed && unit.retryOf !== null && unit.attempt > 1) markFlaky(store, unit.retryOf);
+  if (!msg.timedOut) learnDurations(store, build, unit, msg.tests, measureRunMs(unit, msg, now), now);
+  if (unit.attempt > 1) {
+    const first = findFailedAttempt(store, unit);
+    if (first) markFlaky(store, first.id, tests, !failed);
+  }
   if (!failed || unit.attempt >= MAX_ATTEMPTS) return { failed, retryFiles: null };
 
-  const files = unitFiles(unit);
-  const failingFiles = [...new Set(realFailures.map((t) => t.file).filter((f): f is string => !!f && files.includes(f)))];
-  return { failed, retryFiles: failingFiles.length ? failingFiles : files };
+  // Only the failing files run again, when every failure is known to come from one of them.
+  const failing = new Set(realFailures.map((t) => t.file));
+  const known = realFailures.length > 0 && [...failing].every((f) => f !== null && files.includes(f));
+  return { failed, retryFiles: known ? files.filter((f) => failing.has(f)) : files };
 }
 
-function markFlaky(store: Store, failedUnitId: number): void {
+/**
+ * The unit file a failure message mentions first (a stack frame such as
+ * `file:///work/slot-0/test/cart.test.js:12:5`), or null. A file counts only as a whole path
+ * component sequence: `test/a.test.js` does not match `test/aa.test.js` or `test/a.test.jsx`.
+ */
+export function attributeFile(message: string | null, files: readonly string[]): string | null {
+  if (!message || files.length === 0) return null;
+  let best: string | null = null;
+  let bestAt = Infinity;
+  for (const file of files) {
+    const re = new RegExp(`(?:^|[\\s/(\\\\])${escapeRegExp(file)}(?=$|[\\s:)'"])`, 'm');
+    const m = re.exec(message);
+    if (m && m.index < bestAt) [best, bestAt] = [file, m.index];
+  }
+  return best;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** The failed attempt a retry reruns, past any copies of the retry made when a runner was lost. */
+function findFailedAttempt(store: Store, unit: UnitRow): UnitRow | undefined {
+  for (let id = unit.retryOf, hops = 0; id !== null && hops < 10; hops++) {
+    const earlier = store.units.get(id);
+    if (!earlier) return undefined;
+    if (earlier.result === 'failed' && earlier.attempt < unit.attempt) return earlier;
+    id = earlier.retryOf;
+  }
+  return undefined;
+}
+
+/** The failures of the first attempt that passed on retry (all of them when the retry passed as a whole) become flaky. */
+function markFlaky(store: Store, failedUnitId: number, retryTests: readonly { classname: string; name: string; status: string }[],
+  retryPassed: boolean): void {
+  const passed = new Set(retryTests.filter((t) => t.status === 'passed').map(testKey));
   for (const t of store.tests.byUnit(failedUnitId)) {
-    if (t.status === 'failed' || t.status === 'error') store.tests.setStatus(t.id, 'flaky');
+    if (isFailure(t) && (retryPassed || passed.has(testKey(t)))) store.tests.setStatus(t.id, 'flaky');
   }
 }
 
-function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: readonly { file: string | null; durationMs: number }[],
-  unitMs: number, now: number): void {
+/** The unit's own run time: `started` to its end as the server saw them, capped by the runner's measure (which also counts checkout and setup). */
+function measureRunMs(unit: UnitRow, msg: FinishedMessage, now: number): number {
+  const seen = unit.startedAt !== null ? Math.max(0, now - unit.startedAt) : Infinity;
+  return Math.min(msg.durationMs, seen);
+}
+
+function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: readonly TestCase[], runMs: number, now: number): void {
   const files = unitFiles(unit);
   if (files.length === 0) return;
   const known = store.tests.fileDurations(build.repoId, build.builder);
   const fromJUnit = new Map<string, number>();
   for (const t of tests) if (t.file && files.includes(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
-  const samples = fromJUnit.size === files.length ? fromJUnit : shareDuration(unitMs, files, known);
+  const complete = tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
+  const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
+  // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
+  const shared = Math.max(runMs - DEFAULT_OVERHEAD_MS, Math.min(testMs, runMs), 0);
+  const samples = complete ? fromJUnit : shareDuration(shared, files, known);
   for (const [file, ms] of samples) {
     store.tests.saveFileDuration(build.repoId, build.builder, file, updateEwma(known.get(file) ?? null, ms), now);
   }

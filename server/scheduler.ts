@@ -8,6 +8,16 @@
  * of the queue (retry_of = the lost one); a unit lost twice ends its build as `exception`.
  * After a server restart, running units wait LOST_AFTER_MS for their runner to reconnect and
  * claim them before they count as lost.
+ *
+ * A flaky retry (and a unit its runner could not run) avoids the runner it failed on: it goes
+ * to another runner with a free slot when there is one. When none is free it waits, but never
+ * longer than running it again at once would take: the avoided runner takes it when no other
+ * runner is expected to free a slot within max(the unit's expected time, AVOID_WAIT_MS), or
+ * once it has waited that long (a sweep every second looks again). Alone, the avoided runner
+ * takes it at once.
+ *
+ * A late result (a `finished` for a unit the runner no longer holds, or for a unit of its that
+ * was declared lost and queued again) is refused, so no unit's tests are counted twice.
  */
 import type { Logger } from 'pino';
 import type { Config, BuilderConfig, RepositoryConfig } from './config.js';
@@ -18,10 +28,12 @@ import type { BuildResult, BuildRow } from './store/builds.js';
 import type { Events } from './events.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from './protocol.js';
 import { recordUnitTests } from './results.js';
+import { DEFAULT_OVERHEAD_MS, estimateDurations } from './planner.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
 export const RETRY_PRIORITY = 50; // flaky retries next
 export const MAX_LOSSES = 2; // a unit lost this many times ends its build as exception
+export const AVOID_WAIT_MS = 1_000; // 1 second: the least a retry waits for a runner other than the one it failed on
 
 /** One connected runner, as the gateway presents it. */
 export interface RunnerLink {
@@ -75,7 +87,8 @@ export class Scheduler {
       if (unit && unit.runnerId === link.runnerId && unit.state === 'running') {
         link.units.add(unit.id);
         this.orphans.delete(unit.id);
-      } else if (!(unit && unit.runnerId === link.runnerId && unit.state === 'done' && c.finished)) {
+      } else if (!(unit && unit.runnerId === link.runnerId && unit.state === 'done' && c.finished && unit.result !== 'exception')) {
+        // Kept only when its result was recorded and just the ack went missing; a lost unit ran again elsewhere.
         drop.push(c.unit);
       }
     }
@@ -110,7 +123,7 @@ export class Scheduler {
         const queue = this.store.units.peek();
         let assigned = 0;
         for (const unit of queue) {
-          const link = this.pickRunner(unit);
+          const link = this.pickRunner(unit, now);
           if (!link) continue;
           if (this.assign(unit, link, now)) assigned++;
           if (!this.hasFreeSlot()) break;
@@ -148,7 +161,8 @@ export class Scheduler {
     const unit = this.store.units.get(msg.unit);
     if (!unit || unit.runnerId !== link.runnerId) return false;
     link.units.delete(unit.id);
-    if (unit.state === 'done') return true; // a repeat after a reconnect: already recorded
+    // A repeat after a reconnect is acked (already recorded); the late result of a lost unit is refused.
+    if (unit.state === 'done') return unit.result !== 'exception';
     const build = this.store.builds.get(unit.buildId);
     if (!build) return false;
     if (this.cancelling.delete(unit.id)) {
@@ -164,7 +178,7 @@ export class Scheduler {
           result: outcome.failed ? 'failed' : 'passed', exitCode: msg.exitCode, signal: msg.signal,
           error: msg.timedOut ? `no progress for ${builder?.timeout ?? '?'} s: timed out` : msg.error, at: now,
         });
-        if (outcome.retryFiles) this.createRetry(unit, outcome.retryFiles, link.runnerId, now);
+        if (outcome.retryFiles) this.createRetry(build, unit, outcome.retryFiles, link.runnerId, now);
       });
     }
     this.afterUnitChange(unit.id, now);
@@ -193,7 +207,7 @@ export class Scheduler {
     const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
     const current = units.filter((u) => !retried.has(u.id));
     const done = current.filter((u) => u.state === 'done');
-    const left = current.filter((u) => u.state !== 'done').reduce((s, u) => s + u.expectedMs, 0);
+    const left = current.filter((u) => u.state !== 'done').reduce((s, u) => s + remainingMs(u, now), 0);
     this.store.builds.setProgress(buildId, current.length, done.length, left);
     if (done.length < current.length) return this.store.builds.get(buildId);
     const { result, reason } = decideResult(units, current);
@@ -232,10 +246,13 @@ export class Scheduler {
     this.afterUnitChange(unit.id, now);
   }
 
-  private createRetry(unit: UnitRow, files: string[], runnerId: number, now: number): void {
+  /** A retry of the failing files, expected to take what they took so far (just learned). */
+  private createRetry(build: BuildRow, unit: UnitRow, files: string[], runnerId: number, now: number): void {
+    const estimates = estimateDurations(files, this.store.tests.fileDurations(build.repoId, build.builder));
+    const expectedMs = Math.round([...estimates.values()].reduce((a, b) => a + b, 0) + DEFAULT_OVERHEAD_MS);
     this.store.units.create({
       buildId: unit.buildId, seq: unit.seq, files, attempt: unit.attempt + 1, retryOf: unit.id,
-      priority: RETRY_PRIORITY, expectedMs: unit.expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now,
+      priority: RETRY_PRIORITY, expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now,
     });
   }
 
@@ -246,6 +263,8 @@ export class Scheduler {
       const unit = this.store.units.get(id);
       if (unit && unit.state === 'running') this.loseUnit(unit, 'its runner did not come back after a server restart', now);
     }
+    // A unit waiting for a runner other than the one it avoids may go back to it by now.
+    this.dispatch(now);
   }
 
   private hasFreeSlot(): boolean {
@@ -253,15 +272,34 @@ export class Scheduler {
     return false;
   }
 
-  /** The runner with the most free slots, avoiding the one a retry should not go back to while another is connected. */
-  private pickRunner(unit: UnitRow): RunnerLink | undefined {
+  /** The runner with the most free slots, other than the one the unit avoids; that one only as the contract above says. */
+  private pickRunner(unit: UnitRow, now: number): RunnerLink | undefined {
     let best: RunnerLink | undefined;
+    let avoided: RunnerLink | undefined;
     for (const l of this.links.values()) {
       const free = l.slots - l.units.size;
-      if (free <= 0 || (unit.avoidRunnerId === l.runnerId && this.links.size > 1)) continue;
-      if (!best || free > best.slots - best.units.size) best = l;
+      if (free <= 0) continue;
+      if (l.runnerId === unit.avoidRunnerId) avoided = l;
+      else if (!best || free > best.slots - best.units.size) best = l;
     }
-    return best;
+    if (best || !avoided) return best;
+    const budget = Math.max(unit.expectedMs, AVOID_WAIT_MS);
+    if (now - unit.queuedAt >= budget) return avoided;
+    return this.soonestOtherSlot(avoided.runnerId, now) - now > budget ? avoided : undefined;
+  }
+
+  /** When a runner other than `except` is expected to free a slot (Infinity when there is no other runner). */
+  private soonestOtherSlot(except: number, now: number): number {
+    let soonest = Infinity;
+    for (const l of this.links.values()) {
+      if (l.runnerId === except) continue;
+      if (l.units.size < l.slots) return now;
+      for (const id of l.units) {
+        const u = this.store.units.get(id);
+        if (u) soonest = Math.min(soonest, now + remainingMs(u, now));
+      }
+    }
+    return soonest;
   }
 
   private assign(unit: UnitRow, link: RunnerLink, now: number): boolean {
@@ -303,6 +341,13 @@ export class Scheduler {
   builderOf(build: Pick<BuildRow, 'repo' | 'builder'>): BuilderConfig | undefined {
     return this.repoOf(build)?.builders.find((b) => b.name === build.builder);
   }
+}
+
+/** What is left of a unit's expected time: all of it until it starts. */
+function remainingMs(u: UnitRow, now: number): number {
+  if (u.state === 'done') return 0;
+  const since = u.startedAt ?? u.assignedAt;
+  return u.state === 'running' && since !== null ? Math.max(0, u.expectedMs - (now - since)) : u.expectedMs;
 }
 
 /** A build's result from its units (`current` = the attempts not superseded by a retry). */

@@ -11,6 +11,8 @@ import { stringify } from 'yaml';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'server', 'cli.js');
+/** The flags the `greengate` bin's shebang gives node. */
+export const NODE_FLAGS = ['--max-semi-space-size=1'];
 export const RUNNER_TOKEN = 'test-runner-token-123';
 export const ADMIN_TOKEN = 'test-admin-token-456';
 
@@ -101,7 +103,7 @@ export class ServerProcess {
   async start(): Promise<this> {
     this.output = '';
     const port = this.url ? new URL(this.url).port : String(this.port);
-    this.child = spawn(process.execPath, [CLI, 'serve', '--config', this.configFile, '--port', port], {
+    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port], {
       env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

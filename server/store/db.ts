@@ -27,7 +27,7 @@ export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  db.pragma('cache_size = -32000'); // 32 MB page cache
+  db.pragma('cache_size = -8000'); // 8 MB page cache
   migrate(db, migrationsDir);
   return db;
 }

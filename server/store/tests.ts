@@ -7,6 +7,11 @@ export interface TestResultRow {
   id: number; buildId: number; unitId: number; name: string; classname: string; file: string | null;
   durationMs: number; status: TestStatus; message: string | null; attempt: number; at: number;
 }
+export interface QuarantineRow { test: string; reason: string | null; addedBy: string | null; addedAt: number }
+/** One run of a test, with the build it ran in: a test's history. */
+export interface TestHistoryRow extends TestResultRow { builder: string; sha: string; branch: string; ref: string }
+export const MAX_HISTORY = 500;
+
 const COLUMNS = `id, build_id AS buildId, unit_id AS unitId, name, classname, file, duration_ms AS durationMs,
   status, message, attempt, at`;
 
@@ -25,6 +30,20 @@ export class TestStore {
         VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (repo_id, builder, file) DO UPDATE SET ewma_ms = excluded.ewma_ms,
         samples = samples + 1, updated_at = excluded.updated_at`),
       quarantine: db.prepare('SELECT test FROM quarantine WHERE repo_id = ? AND builder = ?'),
+      quarantineList: db.prepare(`SELECT test, reason, added_by AS addedBy, added_at AS addedAt FROM quarantine
+        WHERE repo_id = ? AND builder = ? ORDER BY test`),
+      quarantineAdd: db.prepare(`INSERT INTO quarantine (repo_id, builder, test, reason, added_by, added_at)
+        VALUES (@repoId, @builder, @test, @reason, @addedBy, @at) ON CONFLICT (repo_id, builder, test)
+        DO UPDATE SET reason = excluded.reason, added_by = excluded.added_by, added_at = excluded.added_at`),
+      quarantineRemove: db.prepare('DELETE FROM quarantine WHERE repo_id = ? AND builder = ? AND test = ?'),
+      // A test by its name or its key ("classname name"); newest first.
+      history: db.prepare(`SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file,
+        t.duration_ms AS durationMs, t.status, t.message, t.attempt, t.at, t.builder, b.sha, b.branch, b.ref
+        FROM test_results t JOIN builds b ON b.id = t.build_id
+        WHERE t.repo_id = @repoId AND (@builder IS NULL OR t.builder = @builder)
+          AND (@classname IS NULL OR t.classname = @classname)
+          AND (t.name = @name OR (t.classname != '' AND t.classname || ' ' || t.name = @name))
+        ORDER BY t.id DESC LIMIT @limit`),
     };
   }
 
@@ -46,6 +65,21 @@ export class TestStore {
   }
   quarantined(repoId: number, builder: string): Set<string> {
     return new Set((this.q.quarantine.all(repoId, builder) as { test: string }[]).map((r) => r.test));
+  }
+  quarantineList(repoId: number, builder: string): QuarantineRow[] {
+    return this.q.quarantineList.all(repoId, builder) as QuarantineRow[];
+  }
+  /** Adds a test to the quarantine, or updates its reason. */
+  quarantineAdd(q: { repoId: number; builder: string; test: string; reason: string | null; addedBy: string | null; at: number }): void {
+    this.q.quarantineAdd.run(q);
+  }
+  /** Returns false when the test was not quarantined. */
+  quarantineRemove(repoId: number, builder: string, test: string): boolean {
+    return this.q.quarantineRemove.run(repoId, builder, test).changes > 0;
+  }
+  /** The recent runs of a test (by name, or by "classname name"), newest first, at most MAX_HISTORY. */
+  history(q: { repoId: number; builder: string | null; name: string; classname: string | null; limit: number }): TestHistoryRow[] {
+    return this.q.history.all({ ...q, limit: Math.min(q.limit, MAX_HISTORY) }) as TestHistoryRow[];
   }
   transaction<T>(fn: () => T): T { return this.db.transaction(fn)(); }
 }

@@ -1,0 +1,132 @@
+/**
+ * The waterfall's model: rows are pushes (a repository, branch and commit), newest first;
+ * columns are the configured builders grouped by repository; a cell is the newest build of that
+ * push on that builder. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
+ * until it has the rows it needs, so it costs the same with 200 builds or with 100,000.
+ */
+import type { App } from '../app.js';
+import type { PageStore, WaterfallBuild } from '../store/pages.js';
+import type { TreeJson } from '../tree.js';
+
+export const DEFAULT_ROWS = 30;
+export const MAX_ROWS = 200;
+export const TRY_ROWS = 10;
+const MAX_BATCHES = 4; // reads of the builds table per section, whatever happens
+
+export interface Column { key: string; repo: string; builder: string }
+export interface ColumnGroup { repo: string; span: number }
+export interface Cell {
+  id: number; cls: string; label: string; detail: string; title: string; rebuilds: number;
+}
+export interface Row {
+  key: string; repo: string; branch: string; kind: 'branch' | 'try'; sha: string; author: string | null;
+  subject: string | null; pusher: string | null; pushedAt: number; commits: number; cells: Record<string, Cell>;
+}
+export interface Section { rows: Row[]; next: number | null; columns: Column[]; groups: ColumnGroup[] }
+export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
+export interface Waterfall { banners: TreeJson[]; branches: Section; tries: Section; runners: RunnerSummary; before: number | null }
+
+export function buildWaterfall(app: App, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
+  const base = configuredColumns(app);
+  const branches = readSection(pages, 'branch', opts.rows, opts.before, base);
+  const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base) : emptySection();
+  return { banners: treeBanners(app), branches, tries, runners: runnerSummary(app), before: opts.before ?? null };
+}
+
+export function treeBanners(app: App): TreeJson[] {
+  return app.config.repositories.flatMap((r) => r.gate.map((branch) => app.tree.status(r.name, branch)));
+}
+
+export function runnerSummary(app: App): RunnerSummary {
+  const links = app.scheduler.connectedRunners();
+  return {
+    connected: links.length,
+    slots: links.reduce((s, l) => s + l.slots, 0),
+    busy: links.reduce((s, l) => s + l.units.size, 0),
+    queued: app.store.units.queuedCount(),
+    names: links.map((l) => l.name).sort(),
+  };
+}
+
+function configuredColumns(app: App): Column[] {
+  return app.config.repositories.flatMap((r) => r.builders.map((b) => ({ key: `${r.name}/${b.name}`, repo: r.name, builder: b.name })));
+}
+
+function emptySection(): Section {
+  return { rows: [], next: null, columns: [], groups: [] };
+}
+
+function readSection(pages: PageStore, kind: 'branch' | 'try', limit: number, before: number | undefined, base: Column[]): Section {
+  const rows = new Map<string, Row>();
+  const batch = Math.max(50, limit * Math.max(1, base.length) + 10);
+  let cursor = before;
+  let next: number | null = null;
+  read: for (let i = 0; i < MAX_BATCHES; i++) {
+    const builds = pages.builds(kind, batch, cursor);
+    for (const b of builds) {
+      const key = `${b.repo}\n${b.branch}\n${b.sha}`;
+      let row = rows.get(key);
+      if (!row) {
+        if (rows.size === limit) { next = b.id + 1; break read; }
+        row = { key, repo: b.repo, branch: b.branch, kind: b.kind, sha: b.sha, author: b.author, subject: b.subject,
+          pusher: b.pusher, pushedAt: b.pushedAt, commits: b.commits, cells: {} };
+        rows.set(key, row);
+      }
+      const col = `${b.repo}/${b.builder}`;
+      const cell = row.cells[col];
+      if (cell) cell.rebuilds++;
+      else row.cells[col] = cellOf(pages, b);
+      row.pushedAt = Math.min(row.pushedAt, b.pushedAt);
+      row.commits = Math.max(row.commits, b.commits);
+    }
+    if (builds.length < batch) break;
+    cursor = builds[builds.length - 1].id;
+    if (i === MAX_BATCHES - 1) next = cursor;
+  }
+  const columns = withSeenBuilders(base, rows.values());
+  return { rows: [...rows.values()], next, columns, groups: groupColumns(columns) };
+}
+
+/** The configured builders, plus any a row has that the configuration no longer lists. */
+function withSeenBuilders(base: Column[], rows: Iterable<Row>): Column[] {
+  const known = new Set(base.map((c) => c.key));
+  const extra: Column[] = [];
+  for (const row of rows) {
+    for (const key of Object.keys(row.cells)) {
+      if (known.has(key)) continue;
+      known.add(key);
+      extra.push({ key, repo: row.repo, builder: key.slice(row.repo.length + 1) });
+    }
+  }
+  const all = [...base, ...extra];
+  const order = [...new Set(all.map((c) => c.repo))];
+  return all.sort((a, b) => order.indexOf(a.repo) - order.indexOf(b.repo));
+}
+
+function groupColumns(columns: Column[]): ColumnGroup[] {
+  const groups: ColumnGroup[] = [];
+  for (const c of columns) {
+    const last = groups[groups.length - 1];
+    if (last && last.repo === c.repo) last.span++;
+    else groups.push({ repo: c.repo, span: 1 });
+  }
+  return groups;
+}
+
+export function cellOf(pages: PageStore, b: WaterfallBuild, now = Date.now()): Cell {
+  const title = `${b.builder} build ${b.id}: ${b.result ?? b.state}${b.reason ? ` (${b.reason})` : ''}`;
+  if (b.state === 'queued') return { id: b.id, cls: 'queued', label: 'queued', detail: '', title, rebuilds: 0 };
+  if (b.state === 'running') {
+    const p = pages.fileProgress(b.id);
+    const label = p.filesTotal > 0 ? `${p.filesDone}/${p.filesTotal} files` : `${b.unitsDone}/${b.unitsTotal} units`;
+    return { id: b.id, cls: 'running', label, detail: formatShort(now - (b.startedAt ?? now)), title, rebuilds: 0 };
+  }
+  const took = b.finishedAt !== null ? b.finishedAt - (b.startedAt ?? b.pushedAt) : null;
+  const result = b.result ?? 'exception';
+  return { id: b.id, cls: result, label: result, detail: took === null ? '' : formatShort(took), title, rebuilds: 0 };
+}
+
+function formatShort(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
