@@ -73,8 +73,29 @@ export function unitJson(u: UnitRow) {
   };
 }
 
+/** Rendered list responses, dropped whenever a build or the runner set changes. */
+export const MAX_CACHED_LISTS = 64;
+class ListCache {
+  private readonly bodies = new Map<string, string>();
+  constructor(app: App) {
+    const clear = () => this.bodies.clear();
+    app.events.on('build', clear);
+    app.events.on('runners', clear);
+  }
+  get(key: string, render: () => string): string {
+    let body = this.bodies.get(key);
+    if (body === undefined) {
+      body = render();
+      if (this.bodies.size >= MAX_CACHED_LISTS) this.bodies.clear();
+      this.bodies.set(key, body);
+    }
+    return body;
+  }
+}
+
 export function apiRouter(app: App): Router {
   const r = express.Router();
+  const lists = new ListCache(app);
   const text = express.text({ type: ['text/plain', 'application/octet-stream'], limit: MAX_CHANGE_BODY });
   const json = express.json({ limit: MAX_CHANGE_BODY });
 
@@ -100,10 +121,13 @@ export function apiRouter(app: App): Router {
 
   r.get('/builds', (req, res) => {
     const q = parseOrThrow(ListQuery, req.query, 'query');
-    const repoId = q.repo === undefined ? undefined : app.store.repos.byName(q.repo)?.id ?? -1;
-    const builds = app.store.builds.list({ repoId, branch: q.branch, kind: q.kind, beforeId: q.before, limit: q.limit });
-    const next = builds.length === q.limit ? builds[builds.length - 1].id : null;
-    res.json({ builds: builds.map((b) => buildJson(app, b)), next });
+    const body = lists.get(JSON.stringify(q), () => {
+      const repoId = q.repo === undefined ? undefined : app.store.repos.byName(q.repo)?.id ?? -1;
+      const builds = app.store.builds.list({ repoId, branch: q.branch, kind: q.kind, beforeId: q.before, limit: q.limit });
+      const next = builds.length === q.limit ? builds[builds.length - 1].id : null;
+      return JSON.stringify({ builds: builds.map((b) => buildJson(app, b)), next });
+    });
+    res.type('application/json').send(body);
   });
 
   r.get('/builds/:id', (req, res) => {
