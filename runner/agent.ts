@@ -161,7 +161,7 @@ export class Agent {
     u.finished = {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
-      chunks: u.streamer.chunks, durationMs: Math.round(performance.now() - started), tests, testsError,
+      chunks: u.streamer.chunks, durationMs: outcome?.durationMs ?? Math.round(performance.now() - started), tests, testsError,
     };
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
     this.conn.send(u.finished);

@@ -13,9 +13,13 @@
  * unit's run time (from its `started` report to its end, never more than the runner's measure,
  * less the planner's per-unit overhead) is shared among its files. A unit that timed out
  * teaches nothing.
+ *
+ * A build's result (decideResult) stands on its current attempts: a unit replaced by a retry or
+ * by a requeue after a lost runner no longer counts, except that a failure passed on retry
+ * makes the build `flaky`.
  */
 import type { Store } from './store/index.js';
-import type { BuildRow } from './store/builds.js';
+import type { BuildResult, BuildRow } from './store/builds.js';
 import type { UnitRow } from './store/units.js';
 import { unitFiles } from './store/units.js';
 import type { TestStatus } from './store/tests.js';
@@ -124,4 +128,17 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: rea
   for (const [file, ms] of samples) {
     store.tests.saveFileDuration(build.repoId, build.builder, file, updateEwma(known.get(file) ?? null, ms), now);
   }
+}
+
+/** A build's result from its units (`current` = the attempts not superseded by a retry). */
+export function decideResult(all: readonly UnitRow[], current: readonly UnitRow[]): { result: BuildResult; reason: string | null } {
+  if (current.length === 0) return { result: 'failed', reason: 'no test files matched the builder\'s tests pattern' };
+  const lost = current.find((u) => u.result === 'exception');
+  if (lost) return { result: 'exception', reason: lost.error ?? 'infrastructure failure' };
+  const failed = current.filter((u) => u.result === 'failed');
+  if (failed.length) return { result: 'failed', reason: `${failed.length} of ${current.length} units failed` };
+  if (current.some((u) => u.result === 'cancelled')) return { result: 'cancelled', reason: 'cancelled' };
+  const retriedFailures = all.some((u) => u.result === 'failed');
+  if (retriedFailures) return { result: 'flaky', reason: 'passed after a retry' };
+  return { result: 'passed', reason: null };
 }

@@ -24,10 +24,10 @@ import type { Config, BuilderConfig, RepositoryConfig } from './config.js';
 import type { Store } from './store/index.js';
 import type { UnitRow } from './store/units.js';
 import { unitFiles } from './store/units.js';
-import type { BuildResult, BuildRow } from './store/builds.js';
+import type { BuildRow } from './store/builds.js';
 import type { Events } from './events.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from './protocol.js';
-import { recordUnitTests } from './results.js';
+import { decideResult, recordUnitTests } from './results.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from './planner.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
@@ -348,17 +348,4 @@ function remainingMs(u: UnitRow, now: number): number {
   if (u.state === 'done') return 0;
   const since = u.startedAt ?? u.assignedAt;
   return u.state === 'running' && since !== null ? Math.max(0, u.expectedMs - (now - since)) : u.expectedMs;
-}
-
-/** A build's result from its units (`current` = the attempts not superseded by a retry). */
-export function decideResult(all: readonly UnitRow[], current: readonly UnitRow[]): { result: BuildResult; reason: string | null } {
-  if (current.length === 0) return { result: 'failed', reason: 'no test files matched the builder\'s tests pattern' };
-  const lost = current.find((u) => u.result === 'exception');
-  if (lost) return { result: 'exception', reason: lost.error ?? 'infrastructure failure' };
-  const failed = current.filter((u) => u.result === 'failed');
-  if (failed.length) return { result: 'failed', reason: `${failed.length} of ${current.length} units failed` };
-  if (current.some((u) => u.result === 'cancelled')) return { result: 'cancelled', reason: 'cancelled' };
-  const retriedFailures = all.some((u) => u.result === 'failed');
-  if (retriedFailures) return { result: 'flaky', reason: 'passed after a retry' };
-  return { result: 'passed', reason: null };
 }
