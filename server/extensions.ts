@@ -6,10 +6,15 @@ import type { Express } from 'express';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { App } from './app.js';
+import { pagesRouter } from './web/pages.js';
+import { LiveHub, LIVE_PATH } from './web/live.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-export function mountExtensions(_app: App, _web: Express): Map<string, UpgradeHandler> {
+export function mountExtensions(app: App, web: Express): Map<string, UpgradeHandler> {
   const upgrades = new Map<string, UpgradeHandler>();
+  const live = new LiveHub(app);
+  upgrades.set(LIVE_PATH, (req, socket, head) => live.handleUpgrade(req, socket, head));
+  web.use(pagesRouter(app));
   return upgrades;
 }

@@ -21,7 +21,7 @@ export interface TestStat {
   repo: string; builder: string; classname: string; name: string; runs: number; avgMs: number; maxMs: number;
   failed: number; flaky: number; lastBuild: number;
 }
-export interface TestRun { id: number; buildId: number; durationMs: number; status: TestStatus; message: string | null; at: number; sha: string }
+export interface TestRun { id: number; buildId: number; attempt: number; durationMs: number; status: TestStatus; message: string | null; at: number; sha: string }
 export interface TreeHistoryRow {
   id: number; repo: string; branch: string; kind: string; state: string; automatic: number; actor: string | null;
   reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number;
@@ -57,10 +57,9 @@ export class PageStore {
       running: db.prepare(`SELECT u.id, u.build_id AS buildId, u.runner_id AS runnerId, u.seq, json_array_length(u.files) AS files,
         u.attempt, u.started_at AS startedAt, u.assigned_at AS assignedAt, r.name AS repo, b.builder, b.branch, b.sha
         FROM units u JOIN builds b ON b.id = u.build_id JOIN repositories r ON r.id = b.repo_id
-        WHERE u.state = 'running' AND u.runner_id IS NOT NULL ORDER BY u.id`),
-      slowest: db.prepare(`${TEST_STATS} ORDER BY avgMs DESC LIMIT ?`),
-      flakiest: db.prepare(`SELECT * FROM (${TEST_STATS}) WHERE flaky + failed > 0 ORDER BY flaky DESC, failed DESC, runs DESC LIMIT ?`),
-      testRuns: db.prepare(`SELECT t.id, t.build_id AS buildId, t.duration_ms AS durationMs, t.status, t.message, t.at, b.sha
+        WHERE u.state = 'running' AND u.runner_id IS NOT NULL`), // uses the partial index units_running; sorted by the caller
+      testStats: db.prepare(TEST_STATS),
+      testRuns: db.prepare(`SELECT t.id, t.build_id AS buildId, t.attempt, t.duration_ms AS durationMs, t.status, t.message, t.at, b.sha
         FROM test_results t JOIN builds b ON b.id = t.build_id
         WHERE t.repo_id = ? AND t.builder = ? AND t.classname = ? AND t.name = ? ORDER BY t.id DESC LIMIT ?`),
       treeHistory: db.prepare(`SELECT e.id, r.name AS repo, e.branch, e.kind, e.state, e.automatic, e.actor, e.reason, e.message,
@@ -90,9 +89,16 @@ export class PageStore {
     return { buildId, ...(this.q.fileProgress.get(buildId) as { filesTotal: number; filesDone: number }) };
   }
 
-  runningUnits(): RunningUnit[] { return this.q.running.all() as RunningUnit[]; }
-  slowestTests(limit: number): TestStat[] { return this.q.slowest.all(limit) as TestStat[]; }
-  flakiestTests(limit: number): TestStat[] { return this.q.flakiest.all(limit) as TestStat[]; }
+  runningUnits(): RunningUnit[] { return (this.q.running.all() as RunningUnit[]).sort((a, b) => a.id - b.id); }
+  /** Per-test figures over the newest RECENT_TESTS_WINDOW results: the slowest and the flakiest. */
+  testRankings(limit: number): { slowest: TestStat[]; flakiest: TestStat[] } {
+    const all = this.q.testStats.all() as TestStat[];
+    return {
+      slowest: [...all].sort((a, b) => b.avgMs - a.avgMs).slice(0, limit),
+      flakiest: all.filter((t) => t.flaky + t.failed > 0)
+        .sort((a, b) => b.flaky - a.flaky || b.failed - a.failed || b.runs - a.runs).slice(0, limit),
+    };
+  }
   testRuns(repoId: number, builder: string, classname: string, name: string, limit: number): TestRun[] {
     return this.q.testRuns.all(repoId, builder, classname, name, limit) as TestRun[];
   }

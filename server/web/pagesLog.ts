@@ -5,7 +5,8 @@
  *
  *   (no query)   the tail: about the last TAIL_BYTES, starting at a line start
  *   ?from=N      bytes from N on, at most MAX_RANGE_BYTES (whole chunks); `to` says where to go on
- *   ?before=N    about TAIL_BYTES before N, starting at a line start (the "load earlier" button)
+ *   ?before=N    about TAIL_BYTES before N, starting at a line start (the "load earlier" button);
+ *                `&bytes=M` asks for about M bytes instead (at most MAX_JUMP_BYTES: a jump to a line anchor)
  *
  * Offsets are the byte offsets the runner gave its chunks, so a range never splits a character:
  * it starts at a chunk start or just after a newline and ends at a chunk end or at `before`.
@@ -18,6 +19,7 @@ import { HttpError, parseOrThrow } from './api.js';
 
 export const TAIL_BYTES = 256 * 1024; // what a log view shows first
 export const MAX_RANGE_BYTES = 1024 * 1024; // at most this much (plus one chunk) per answer
+export const MAX_JUMP_BYTES = 4 * 1024 * 1024;
 export const NOSCRIPT_TAIL_BYTES = 16 * 1024; // the plain-text tail rendered into the page for browsers without JavaScript
 
 export interface LogRange { unit: number; from: number; to: number; line: number; text: string; size: number; done: boolean }
@@ -25,6 +27,7 @@ export interface LogRange { unit: number; from: number; to: number; line: number
 const RangeQuery = z.object({
   from: z.coerce.number().int().min(0).optional(),
   before: z.coerce.number().int().min(0).optional(),
+  bytes: z.coerce.number().int().min(1024).max(MAX_JUMP_BYTES).optional(),
 });
 
 export function logRouter(app: App, pages: PageStore): Router {
@@ -35,7 +38,7 @@ export function logRouter(app: App, pages: PageStore): Router {
     const unit = app.store.units.get(id);
     if (!unit) throw new HttpError(404, 'GG_NOT_FOUND', `no unit ${id}`);
     const range = q.from !== undefined ? readFrom(pages, id, q.from, MAX_RANGE_BYTES)
-      : readBefore(pages, id, q.before ?? Number.MAX_SAFE_INTEGER, TAIL_BYTES);
+      : readBefore(pages, id, q.before ?? Number.MAX_SAFE_INTEGER, q.bytes ?? TAIL_BYTES);
     res.set('cache-control', 'no-store').json({ ...range, done: unit.state === 'done' } satisfies LogRange);
   });
   return r;

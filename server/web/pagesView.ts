@@ -40,6 +40,11 @@ export function send(res: Response, env: nunjucks.Environment, view: string, loc
     .type('html').send(html);
 }
 
+/** A live region alone, for app.js to swap in. */
+export function sendFragment(res: Response, html: string, t0: number): void {
+  res.set('cache-control', 'no-store').set('server-timing', `render;dur=${(performance.now() - t0).toFixed(2)}`).type('html').send(html);
+}
+
 export function pageLocals(req: Request, extra: Locals): Locals {
   return { now: Date.now(), path: req.path, ...extra };
 }

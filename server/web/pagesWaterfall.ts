@@ -24,13 +24,23 @@ export interface Row {
 }
 export interface Section { rows: Row[]; next: number | null; columns: Column[]; groups: ColumnGroup[] }
 export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
-export interface Waterfall { banners: TreeJson[]; branches: Section; tries: Section; runners: RunnerSummary; before: number | null }
+export interface Waterfall {
+  banners: TreeJson[]; branches: Section; tries: Section; runners: RunnerSummary; before: number | null; rowsParam: string;
+  treeState: 'open' | 'closed' | 'maintenance'; title: string;
+}
 
 export function buildWaterfall(app: App, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
   const base = configuredColumns(app);
   const branches = readSection(pages, 'branch', opts.rows, opts.before, base);
   const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base) : emptySection();
-  return { banners: treeBanners(app), branches, tries, runners: runnerSummary(app), before: opts.before ?? null };
+  const banners = treeBanners(app);
+  const shut = banners.filter((t) => t.state !== 'open');
+  return {
+    banners, branches, tries, runners: runnerSummary(app), before: opts.before ?? null,
+    rowsParam: opts.rows === DEFAULT_ROWS ? '' : `rows=${opts.rows}`,
+    treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
+    title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',
+  };
 }
 
 export function treeBanners(app: App): TreeJson[] {
@@ -127,6 +137,7 @@ export function cellOf(pages: PageStore, b: WaterfallBuild, now = Date.now()): C
 }
 
 function formatShort(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
+  if (ms < 10_000) return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }

@@ -1,0 +1,192 @@
+/**
+ * The web pages: `/` waterfall, `/runners`, `/tests` (here), `/builds/:id` and its log
+ * (pagesBuild.ts), `/tree` (pagesTree.ts), log ranges for the viewer (pagesLog.ts), admin log
+ * in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
+ * live region is also served alone under `/fragments/…`, which app.js fetches again when the
+ * live socket (live.ts) says something changed. Errors render as an HTML page with the status.
+ */
+import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import type nunjucks from 'nunjucks';
+import type { App } from '../app.js';
+import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
+import { HttpError, parseOrThrow } from './api.js';
+import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';
+import { AdminSessions, safeNext } from './pagesSession.js';
+import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary } from './pagesWaterfall.js';
+import { buildPagesRouter } from './pagesBuild.js';
+import { treePagesRouter } from './pagesTree.js';
+import { logRouter } from './pagesLog.js';
+
+export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
+export const TEST_HISTORY_RUNS = 100;
+export const TEST_RANKINGS_MS = 10_000; // /tests is computed again at most every 10 seconds
+const MAX_BAR_STEP = 24; // px per run in the duration chart
+const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
+
+/** What every page router gets. */
+export interface PageDeps {
+  app: App;
+  env: nunjucks.Environment;
+  pages: PageStore;
+  sessions: AdminSessions;
+  fragments: FragmentCache;
+  locals(req: Request, extra: Locals): Locals;
+}
+
+/** Rendered fragments, shared by every browser until the next event (or FRAGMENT_CACHE_MS). */
+export class FragmentCache {
+  private gen = 0;
+  private readonly entries = new Map<string, { gen: number; at: number; html: string }>();
+  constructor(app: App) {
+    const bump = () => { this.gen++; };
+    for (const e of ['build', 'unit', 'tree', 'runners'] as const) app.events.on(e, bump);
+  }
+  get(key: string, render: () => string, now = Date.now()): string {
+    const hit = this.entries.get(key);
+    if (hit && hit.gen === this.gen && now - hit.at < FRAGMENT_CACHE_MS) return hit.html;
+    const html = render();
+    if (this.entries.size > 200) this.entries.clear();
+    this.entries.set(key, { gen: this.gen, at: now, html });
+    return html;
+  }
+}
+
+const WaterfallQuery = z.object({
+  before: z.coerce.number().int().positive().optional(),
+  rows: z.coerce.number().int().min(1).max(MAX_ROWS).default(DEFAULT_ROWS),
+});
+const HistoryQuery = z.object({
+  repo: z.string().min(1).max(100), builder: z.string().min(1).max(100),
+  classname: z.string().max(2000).default(''), name: z.string().min(1).max(2000),
+});
+
+export function pagesRouter(app: App): Router {
+  const env = createViews();
+  const sessions = new AdminSessions(app);
+  const deps: PageDeps = {
+    app, env, sessions, pages: new PageStore(app.store.db), fragments: new FragmentCache(app),
+    locals: (req, extra) => {
+      const admin = sessions.isAdmin(req);
+      return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!app.config.adminToken, ...extra });
+    },
+  };
+  const r = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  r.get('/static/ansi_up.js', (_req, res) => { res.sendFile(ANSI_UP_JS, { maxAge: '1h' }); });
+  r.use('/static', express.static(`${VIEWS_DIR}static`, { index: false, maxAge: '5m' }));
+
+  r.get('/', (req, res) => {
+    const t0 = performance.now();
+    const q = parseOrThrow(WaterfallQuery, req.query, 'query');
+    const w = buildWaterfall(app, deps.pages, { rows: q.rows, before: q.before });
+    send(res, env, 'waterfall.njk', deps.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
+  });
+
+  r.get('/fragments/waterfall', (req, res) => {
+    const t0 = performance.now();
+    const q = parseOrThrow(WaterfallQuery, req.query, 'query');
+    const html = deps.fragments.get(`waterfall?${q.before ?? ''}&${q.rows}`, () =>
+      env.render('_waterfall.njk', { now: Date.now(), w: buildWaterfall(app, deps.pages, { rows: q.rows, before: q.before }) }));
+    sendFragment(res, html, t0);
+  });
+
+  r.get('/runners', (req, res) => {
+    const t0 = performance.now();
+    send(res, env, 'runners.njk', deps.locals(req, { r: runnersModel(deps), nav: 'runners', live: 'runners' }), t0);
+  });
+  r.get('/fragments/runners', (req, res) => {
+    const t0 = performance.now();
+    sendFragment(res, deps.fragments.get('runners', () => env.render('_runners.njk', { now: Date.now(), r: runnersModel(deps) })), t0);
+  });
+
+  let rankings: { at: number; slowest: TestStat[]; flakiest: TestStat[] } | null = null;
+  r.get('/tests', (req, res) => {
+    const t0 = performance.now();
+    if (!rankings || Date.now() - rankings.at > TEST_RANKINGS_MS) {
+      const withHref = (t: TestStat) => ({ ...t, href: testHref(t) });
+      const { slowest, flakiest } = deps.pages.testRankings(50);
+      rankings = { at: Date.now(), slowest: slowest.map(withHref), flakiest: flakiest.map(withHref) };
+    }
+    send(res, env, 'tests.njk', deps.locals(req, { nav: 'tests', window: RECENT_TESTS_WINDOW, ...rankings }), t0);
+  });
+
+  r.get('/tests/history', (req, res) => {
+    const t0 = performance.now();
+    const q = parseOrThrow(HistoryQuery, req.query, 'query');
+    const repo = app.store.repos.byName(q.repo);
+    if (!repo) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${q.repo}"`);
+    const runs = deps.pages.testRuns(repo.id, q.builder, q.classname, q.name, TEST_HISTORY_RUNS);
+    send(res, env, 'testHistory.njk', deps.locals(req, { nav: 'tests', test: q, runs, chart: durationChart(runs) }), t0);
+  });
+
+  r.get('/login', (req, res) => {
+    send(res, env, 'login.njk', deps.locals(req, { next: safeNext(req.query.next) }), performance.now());
+  });
+  r.post('/login', form, (req, res) => {
+    const next = safeNext(req.body?.next);
+    if (!sessions.checkToken(typeof req.body?.token === 'string' ? req.body.token : '')) {
+      app.log.info({ ip: req.ip }, 'admin log in refused');
+      return send(res, env, 'login.njk', deps.locals(req, { next, error: 'That is not the admin token.' }), performance.now(), 403);
+    }
+    sessions.issue(res, req.secure);
+    res.redirect(303, next);
+  });
+  r.post('/logout', form, sessions.requireAdminForm(), (_req, res) => {
+    sessions.clear(res);
+    res.redirect(303, '/');
+  });
+
+  r.use(buildPagesRouter(deps));
+  r.use(treePagesRouter(deps, form));
+  r.use(logRouter(app, deps.pages));
+  r.use(htmlErrors(deps));
+  return r;
+}
+
+function runnersModel(deps: PageDeps) {
+  const links = new Map(deps.app.scheduler.connectedRunners().map((l) => [l.runnerId, l]));
+  const byRunner = new Map<number, RunningUnit[]>();
+  for (const u of deps.pages.runningUnits()) byRunner.set(u.runnerId, [...(byRunner.get(u.runnerId) ?? []), u]);
+  const runners = deps.app.store.runners.all().map((x) => ({
+    ...x, connected: links.has(x.id), busy: links.get(x.id)?.units.size ?? 0, units: byRunner.get(x.id) ?? [],
+  }));
+  return { ...runnerSummary(deps.app), runners };
+}
+
+function testHref(t: { repo: string; builder: string; classname: string; name: string }): string {
+  const q = new URLSearchParams({ repo: t.repo, builder: t.builder, classname: t.classname, name: t.name });
+  return `/tests/history?${q}`;
+}
+
+/** Bars of a test's durations, oldest left; geometry for the SVG in testHistory.njk. */
+export function durationChart(runs: readonly TestRun[], width = 720, height = 140) {
+  const ordered = [...runs].reverse();
+  const maxMs = Math.max(1, ...ordered.map((r) => r.durationMs));
+  const sorted = ordered.map((r) => r.durationMs).sort((a, b) => a - b);
+  const medianMs = sorted.length ? sorted[Math.floor(sorted.length / 2)] : 0;
+  const step = Math.min(MAX_BAR_STEP, width / Math.max(ordered.length, 1));
+  const w = Math.max(1, step - (step > 4 ? 2 : 0));
+  const bars = ordered.map((r, i) => {
+    const h = Math.max(2, Math.round((r.durationMs / maxMs) * (height - 14)));
+    return { x: +(i * step).toFixed(1), y: height - h, w: +w.toFixed(1), h, status: r.status, buildId: r.buildId, durationMs: r.durationMs };
+  });
+  const medianY = height - Math.round((medianMs / maxMs) * (height - 14));
+  return { width, height, maxMs, medianMs, medianY, bars };
+}
+
+function htmlErrors(deps: PageDeps) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (req.path.startsWith('/units/') || req.path.startsWith('/fragments/')) return next(err);
+    const e = err as { status?: unknown; code?: unknown; message?: unknown };
+    const coded = err instanceof Error && typeof e.status === 'number' && typeof e.code === 'string';
+    const status = coded ? e.status as number : 500;
+    const message = coded ? String(e.message) : 'internal error';
+    if (status >= 500) deps.app.log.error({ err, url: req.originalUrl }, 'page failed');
+    else deps.app.log.info({ url: req.originalUrl, status, message }, 'page refused');
+    if (res.headersSent) return res.end();
+    send(res, deps.env, 'error.njk', deps.locals(req, { status, message }), performance.now(), status);
+  };
+}
