@@ -16,7 +16,7 @@ import { Repo, ServerProcess, ROOT, pollUntil, startRunner, stopChild, tempHome,
 import { measureHook } from './hook.js';
 import { installHooks } from '../../server/hookInstall.js';
 import { peerFigures, runBuildbotPeer, type PeerFigures } from './peer.js';
-import { measureLogToBrowser } from './browser.js';
+import { measureLogToBrowser } from './ui.js';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -81,30 +81,17 @@ function vmHWM(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-function seedTree(home: string, files: Record<string, string>): { bareTree: (bare: string) => string } {
-  return {
-    bareTree(bare) {
-      const entries = Object.entries(files).map(([name, text]) => {
-        const blob = execFileSync('git', ['--git-dir', bare, 'hash-object', '-w', '--stdin'], { input: text, encoding: 'utf8' }).trim();
-        return `100644 blob ${blob}\t${name}`;
-      });
-      // one level of folders is enough here
-      const byDir = new Map<string, string[]>();
-      for (const e of entries) {
-        const [meta, name] = e.split('\t');
-        const [dir, file] = name.includes('/') ? name.split('/') : ['', name];
-        byDir.set(dir, [...(byDir.get(dir) ?? []), `${meta}\t${file}`]);
-      }
-      const top = byDir.get('') ?? [];
-      for (const [dir, list] of byDir) {
-        if (!dir) continue;
-        const t = execFileSync('git', ['--git-dir', bare, 'mktree'], { input: list.join('\n') + '\n', encoding: 'utf8' }).trim();
-        top.push(`040000 tree ${t}\t${dir}`);
-      }
-      return execFileSync('git', ['--git-dir', bare, 'mktree'], { input: top.join('\n') + '\n', encoding: 'utf8' }).trim();
-    },
-  };
-  void home;
+/** Writes the files into the bare repository as a tree (one folder level) and returns its id. */
+function writeTree(bare: string, files: Record<string, string>): string {
+  const gitIn = (args: string[], input: string) => execFileSync('git', ['--git-dir', bare, ...args], { input, encoding: 'utf8' }).trim();
+  const byDir = new Map<string, string[]>();
+  for (const [path, text] of Object.entries(files)) {
+    const [dir, name] = path.includes('/') ? path.split('/') : ['', path];
+    byDir.set(dir, [...(byDir.get(dir) ?? []), `100644 blob ${gitIn(['hash-object', '-w', '--stdin'], text)}\t${name}`]);
+  }
+  const top = byDir.get('') ?? [];
+  for (const [dir, list] of byDir) if (dir) top.push(`040000 tree ${gitIn(['mktree'], list.join('\n') + '\n')}\t${dir}`);
+  return gitIn(['mktree'], top.join('\n') + '\n');
 }
 
 async function main(): Promise<void> {
@@ -184,7 +171,8 @@ async function main(): Promise<void> {
 
     say('sharded: 4 files of sleep 2 on 2 runners x 2 slots');
     const sharded = new Pusher(repos.sharded.bare, 'sharded', url);
-    sharded.useTree(seedTree(home.dir, Object.fromEntries([1, 2, 3, 4].map((i) => [`shards/s${i}.sh`, 'sleep 2\n']))).bareTree(repos.sharded.bare));
+    sharded.useTree(writeTree(repos.sharded.bare, Object.fromEntries([1, 2, 3, 4].map((i) => [`shards/s${i}.sh`, 'sleep 2\n']))));
+    await waitBuilt(server, 'sharded', (await sharded.push('main', 'warm-up: runner workspaces and learned durations')).sha);
     const sp = await sharded.push('main', 'four shards');
     const sb = await waitBuilt(server, 'sharded', sp.sha);
     const starts = sb.units.map((u: any) => u.startedAt);
@@ -217,9 +205,6 @@ async function main(): Promise<void> {
     store.close();
     result.api = api;
 
-    say('log line to browser');
-    result.log_to_browser_ms = await measureLogToBrowser(server.url, new Pusher(repos.loglines.bare, 'loglines', url).push.bind(new Pusher(repos.loglines.bare, 'loglines', url)));
-
     result.server_peak_rss_vmhwm_mb = round(vmHWM(pid));
   } finally {
     await Promise.all(runners.map((r) => stopChild(r)));
@@ -227,6 +212,10 @@ async function main(): Promise<void> {
     home.cleanup();
     agent.destroy();
   }
+
+  say('log line to browser (its own server, runner and headless Chromium)');
+  const live = await measureLogToBrowser(QUICK ? 40 : 200);
+  result.log_to_browser_ms = { p50: live.p50, p95: live.p95, max: live.max, n: live.n };
 
   let peer: PeerFigures | null = null;
   if (args.has('--peer') && (args.has('buildbot') || process.argv.includes('--peer=buildbot'))) {
