@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, NODE_FLAGS, pollUntil, tempHome } from '../helpers.js';
 
@@ -33,8 +33,7 @@ describe('the greengate command', function () {
       expect(await exited).to.equal(0);
       expect(out).to.contain('demo: stopping runners and server');
       // the runners were children of the demo: none may be left behind
-      const left = spawnSync('pgrep', ['-f', `--work ${join(home.dir, '.greengate', 'demo', 'runners')}`], { encoding: 'utf8' });
-      expect(left.stdout.trim()).to.equal('');
+      expect(processesMentioning(join(home.dir, '.greengate', 'demo', 'runners'))).to.deep.equal([]);
       home.cleanup();
     }
   });
@@ -61,3 +60,17 @@ describe('the greengate command', function () {
     home.cleanup();
   });
 });
+
+/** Pids of live processes whose command line mentions `text` (read from /proc). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return pids;
+}
