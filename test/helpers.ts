@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'server', 'cli.js');
 /** The flags the `greengate` bin's shebang gives node. */
-export const NODE_FLAGS = ['--max-semi-space-size=1'];
+export const NODE_FLAGS = process.env.GG_NODE_FLAGS ? process.env.GG_NODE_FLAGS.split(' ') : ['--max-semi-space-size=1'];
 export const RUNNER_TOKEN = 'test-runner-token-123';
 export const ADMIN_TOKEN = 'test-admin-token-456';
 

@@ -9,7 +9,6 @@ export class LogStore {
     this.q = {
       insert: db.prepare(`INSERT OR IGNORE INTO log_chunks (unit_id, seq, offset, stream, data, at)
         VALUES (@unitId, @seq, @offset, @stream, @data, @at)`),
-      all: db.prepare('SELECT data FROM log_chunks WHERE unit_id = ? ORDER BY seq'),
       since: db.prepare(`SELECT unit_id AS unitId, seq, offset, stream, data, at FROM log_chunks
         WHERE unit_id = ? AND seq >= ? ORDER BY seq LIMIT ?`),
       tail: db.prepare(`SELECT unit_id AS unitId, seq, offset, stream, data, at FROM log_chunks
@@ -19,12 +18,6 @@ export class LogStore {
   }
   /** Returns false when the chunk was already stored. */
   append(chunk: LogChunk): boolean { return this.q.insert.run(chunk).changes > 0; }
-  text(unitId: number): string {
-    return (this.q.all.all(unitId) as { data: string }[]).map((r) => r.data).join('');
-  }
-  *iterate(unitId: number): Generator<string> {
-    for (const r of this.q.all.iterate(unitId) as IterableIterator<{ data: string }>) yield r.data;
-  }
   chunksSince(unitId: number, seq: number, limit = 1000): LogChunk[] {
     return this.q.since.all(unitId, seq, limit) as LogChunk[];
   }

@@ -12,6 +12,32 @@ import { unitFiles, type UnitRow } from '../store/units.js';
 export const MAX_CHANGE_BODY = '256kb';
 export const MAX_LIST_LIMIT = 500;
 
+const LOG_PAGE_CHUNKS = 64;
+
+/**
+ * Writes one unit's stored log a page of chunks at a time and waits for the client to take it,
+ * so a 100 MB log never sits in memory and no query stays open across a wait. False when the
+ * client went away.
+ */
+async function streamLog(app: App, res: Response, unitId: number): Promise<boolean> {
+  for (let seq = 0; ;) {
+    const page = app.store.logs.chunksSince(unitId, seq, LOG_PAGE_CHUNKS);
+    for (const c of page) res.write(c.data);
+    if (page.length < LOG_PAGE_CHUNKS) return !res.destroyed;
+    seq = page[page.length - 1].seq + 1;
+    if (res.destroyed) return false;
+    if (res.writableNeedDrain) {
+      const drained = await new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => { res.off('drain', onDrain); res.off('close', onClose); resolve(ok); };
+        const onDrain = () => done(true);
+        const onClose = () => done(false);
+        res.on('drain', onDrain).on('close', onClose);
+      });
+      if (!drained) return false;
+    }
+  }
+}
+
 export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) { super(message); }
 }
@@ -140,22 +166,21 @@ export function apiRouter(app: App): Router {
     });
   });
 
-  r.get('/builds/:id/log', (req, res) => {
+  r.get('/builds/:id/log', async (req, res) => {
     const build = getBuild(app, req.params.id);
     res.type('text/plain; charset=utf-8');
     for (const u of app.store.units.byBuild(build.id)) {
       res.write(`=== unit ${u.seq} (#${u.id}) attempt ${u.attempt} on ${u.runner ?? '-'}: ${u.result ?? u.state} ===\n`);
-      for (const part of app.store.logs.iterate(u.id)) res.write(part);
+      if (!(await streamLog(app, res, u.id))) return;
     }
     res.end();
   });
 
-  r.get('/units/:id/log', (req, res) => {
+  r.get('/units/:id/log', async (req, res) => {
     const id = parseOrThrow(z.coerce.number().int().positive(), req.params.id, 'unit id');
     if (!app.store.units.get(id)) throw new HttpError(404, 'GG_NOT_FOUND', `no unit ${id}`);
     res.type('text/plain; charset=utf-8');
-    for (const part of app.store.logs.iterate(id)) res.write(part);
-    res.end();
+    if (await streamLog(app, res, id)) res.end();
   });
 
   r.post('/builds/:id/cancel', requireAdmin(app), (req, res) => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { connect } from 'node:net';
@@ -23,6 +23,7 @@ describe('log viewer, paging and pages without JavaScript (real browser)', funct
   let browser: Browser;
   let build: any;
   let unit: number;
+  let bigBuild: number; // the 40 MB build of the live-client test
 
   before(async () => {
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'big', run: 'sh ./print.sh', timeout: 60 }] }]);
@@ -133,5 +134,29 @@ describe('log viewer, paging and pages without JavaScript (real browser)', funct
     await pollUntil(() => slowClosed, 'the server to have cut the slow client off', 10_000);
     expect(slowBytes).to.be.lessThan(40_000_000);
     fast.close();
+    bigBuild = b.id;
+  });
+
+  it('hands a 40 MB whole log to a slow reader without holding it in memory, serving others meanwhile', async () => {
+    const built = await server.build(bigBuild);
+    const logBytes = built.units[0].logBytes;
+    expect(logBytes).to.be.greaterThan(40_000_000);
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const port = Number(new URL(server.url).port);
+    const before = rss();
+    const slow = connect(port, '127.0.0.1');
+    slow.write(`GET /api/units/${built.units[0].id}/log HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    const first: Buffer = await new Promise((r) => slow.once('data', r));
+    slow.pause();
+    for (let i = 0; i < 5; i++) expect((await server.api('/healthz')).ok).to.equal(true); // the server is not stuck in the download
+    expect(rss() - before, 'resident memory grown while the reader waits').to.be.lessThan(16 * 1024 * 1024);
+    let received = first.length;
+    let tail = first.subarray(-200);
+    slow.on('data', (d: Buffer) => { received += d.length; tail = Buffer.concat([tail, d]).subarray(-200); });
+    const closed = new Promise((r) => slow.once('close', r));
+    slow.resume();
+    await closed;
+    expect(received, 'headers and the whole log').to.be.greaterThan(logBytes);
+    expect(tail.toString('latin1')).to.match(/0123456789 abcdefghij/);
   });
 });
