@@ -117,8 +117,13 @@ function checkServerUrl(server: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
+/** A hook's template with its "# @include FILE" lines replaced by those files (from the same folder). */
 function readTemplate(name: string): string {
-  const path = join(templateDir(), `${name}.sh`);
+  return readTemplateFile(`${name}.sh`).replace(/^# @include ([\w.-]+)\n/gm, (_line, file: string) => readTemplateFile(file));
+}
+
+function readTemplateFile(file: string): string {
+  const path = join(templateDir(), file);
   try {
     return readFileSync(path, 'utf8');
   } catch {

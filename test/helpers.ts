@@ -155,3 +155,14 @@ export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.
   await exited;
   clearTimeout(timer);
 }
+
+/** mulberry32: a small seeded generator, so a synthetic suite is the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

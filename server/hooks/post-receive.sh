@@ -23,21 +23,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 	input=$input$line$nl
 done
 
-server= repo= timeout=2
-config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
-while read -r key value; do
-	case $key in
-	greengate.server) server=${value%/} ;;
-	greengate.repo) repo=$value ;;
-	greengate.timeout) timeout=$value ;;
-	esac
-done <<CONFIG
-$config
-CONFIG
-case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=2 ;; esac
-
-pusher=${GREENGATE_PUSHER:-${GL_USERNAME:-${REMOTE_USER:-$USER}}}
-pusher=${pusher%%[[:cntrl:]]*}
+# @include settings.sh
 
 if [ -n "$input" ]; then
 	if [ -z "$server" ] || [ -z "$repo" ]; then

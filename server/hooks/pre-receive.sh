@@ -46,22 +46,7 @@ finish() {
 
 [ -n "$heads" ] || finish
 
-server= repo= timeout=2 policy=reject
-config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
-while read -r key value; do
-	case $key in
-	greengate.server) server=${value%/} ;;
-	greengate.repo) repo=$value ;;
-	greengate.timeout) timeout=$value ;;
-	greengate.onunreachable) policy=$value ;;
-	esac
-done <<CONFIG
-$config
-CONFIG
-case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=2 ;; esac
-
-pusher=${GREENGATE_PUSHER:-${GL_USERNAME:-${REMOTE_USER:-$USER}}}
-pusher=${pusher%%[[:cntrl:]]*}
+# @include settings.sh
 
 options=
 bypass=

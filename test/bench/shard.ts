@@ -27,7 +27,7 @@
  * (the suite, default 1).
  */
 import { pathToFileURL } from 'node:url';
-import { Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
+import { Repo, ServerProcess, seededRandom, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
 
 const FILES = 40;
 const RUNNERS = 2;
@@ -53,17 +53,6 @@ status=0
 } > junit.xml
 exit $status
 `;
-
-/** mulberry32: a small seeded generator, the same suite on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** File → ms, log-uniform from 50 ms to 3 s. */
 function makeSuite(seed: number): Map<string, number> {

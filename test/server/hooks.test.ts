@@ -96,7 +96,10 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
   it('installs both hooks, executable and marked, with the settings in git config', async () => {
     for (const name of ['pre-receive', 'post-receive']) {
       const path = join(bare, 'hooks', name);
-      expect(readFileSync(path, 'utf8')).to.match(/^#!\/bin\/sh\n# greengate-hook v1\n/);
+      const text = readFileSync(path, 'utf8');
+      expect(text).to.match(/^#!\/bin\/sh\n# greengate-hook v1\n/);
+      expect(text, 'the shared settings are inlined: an installed hook reads no other file').to.include('greengate.onunreachable) policy=')
+        .and.not.match(/^# @include/m);
       expect(statSync(path).mode & 0o111).to.equal(0o111);
     }
     const config = await git(bare, 'config', '--get-regexp', '^(greengate|receive)\\.');

@@ -6,17 +6,7 @@ import {
   updateEwma,
   type PlannedUnit,
 } from '../../server/planner.js';
-
-/** mulberry32: a small seeded generator, so every suite below is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from '../helpers.js';
 
 /** 40 files from 50 ms to 3 s, log-uniform raised to `skew` (1: log-uniform; 2: more short files). */
 function makeSuite(seed: number, skew: number, count = 40): Map<string, number> {
