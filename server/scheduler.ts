@@ -7,14 +7,7 @@
  * from any other runner is refused. A lost runner's units become new queued units at the front
  * of the queue (retry_of = the lost one); a unit lost twice ends its build as `exception`.
  * After a server restart, running units wait LOST_AFTER_MS for their runner to reconnect and
- * claim them before they count as lost.
- *
- * A flaky retry (and a unit its runner could not run) avoids the runner it failed on: it goes
- * to another runner with a free slot when there is one. When none is free it waits, but never
- * longer than running it again at once would take: the avoided runner takes it when no other
- * runner is expected to free a slot within max(the unit's expected time, AVOID_WAIT_MS), or
- * once it has waited that long (a sweep every second looks again). Alone, the avoided runner
- * takes it at once.
+ * claim them before they count as lost. Which runner takes a unit: placement.ts.
  *
  * A late result (a `finished` for a unit the runner no longer holds, or for a unit of its that
  * was declared lost and queued again) is refused, so no unit's tests are counted twice.
@@ -29,20 +22,13 @@ import type { Events } from './events.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from './protocol.js';
 import { decideResult, recordUnitTests } from './results.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from './planner.js';
+import { hasFreeSlot, pickRunner, remainingMs, type RunnerLink } from './placement.js';
+
+export type { RunnerLink } from './placement.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
 export const RETRY_PRIORITY = 50; // flaky retries next
 export const MAX_LOSSES = 2; // a unit lost this many times ends its build as exception
-export const AVOID_WAIT_MS = 1_000; // 1 second: the least a retry waits for a runner other than the one it failed on
-
-/** One connected runner, as the gateway presents it. */
-export interface RunnerLink {
-  readonly runnerId: number;
-  readonly name: string;
-  readonly slots: number;
-  readonly units: Set<number>;
-  send(message: ServerMessage): void;
-}
 
 export class Scheduler {
   private readonly links = new Map<number, RunnerLink>();
@@ -119,14 +105,14 @@ export class Scheduler {
     try {
       do {
         this.again = false;
-        if (!this.hasFreeSlot()) break;
+        if (!hasFreeSlot(this.links.values())) break;
         const queue = this.store.units.peek();
         let assigned = 0;
         for (const unit of queue) {
-          const link = this.pickRunner(unit, now);
+          const link = pickRunner(this.links.values(), unit, now, (id) => this.store.units.get(id));
           if (!link) continue;
           if (this.assign(unit, link, now)) assigned++;
-          if (!this.hasFreeSlot()) break;
+          if (!hasFreeSlot(this.links.values())) break;
         }
         if (assigned > 0 && queue.length > 0) this.again = true;
       } while (this.again);
@@ -267,41 +253,6 @@ export class Scheduler {
     this.dispatch(now);
   }
 
-  private hasFreeSlot(): boolean {
-    for (const l of this.links.values()) if (l.units.size < l.slots) return true;
-    return false;
-  }
-
-  /** The runner with the most free slots, other than the one the unit avoids; that one only as the contract above says. */
-  private pickRunner(unit: UnitRow, now: number): RunnerLink | undefined {
-    let best: RunnerLink | undefined;
-    let avoided: RunnerLink | undefined;
-    for (const l of this.links.values()) {
-      const free = l.slots - l.units.size;
-      if (free <= 0) continue;
-      if (l.runnerId === unit.avoidRunnerId) avoided = l;
-      else if (!best || free > best.slots - best.units.size) best = l;
-    }
-    if (best || !avoided) return best;
-    const budget = Math.max(unit.expectedMs, AVOID_WAIT_MS);
-    if (now - unit.queuedAt >= budget) return avoided;
-    return this.soonestOtherSlot(avoided.runnerId, now) - now > budget ? avoided : undefined;
-  }
-
-  /** When a runner other than `except` is expected to free a slot (Infinity when there is no other runner). */
-  private soonestOtherSlot(except: number, now: number): number {
-    let soonest = Infinity;
-    for (const l of this.links.values()) {
-      if (l.runnerId === except) continue;
-      if (l.units.size < l.slots) return now;
-      for (const id of l.units) {
-        const u = this.store.units.get(id);
-        if (u) soonest = Math.min(soonest, now + remainingMs(u, now));
-      }
-    }
-    return soonest;
-  }
-
   private assign(unit: UnitRow, link: RunnerLink, now: number): boolean {
     const build = this.store.builds.get(unit.buildId);
     const repo = build && this.repoOf(build);
@@ -341,11 +292,4 @@ export class Scheduler {
   builderOf(build: Pick<BuildRow, 'repo' | 'builder'>): BuilderConfig | undefined {
     return this.repoOf(build)?.builders.find((b) => b.name === build.builder);
   }
-}
-
-/** What is left of a unit's expected time: all of it until it starts. */
-function remainingMs(u: UnitRow, now: number): number {
-  if (u.state === 'done') return 0;
-  const since = u.startedAt ?? u.assignedAt;
-  return u.state === 'running' && since !== null ? Math.max(0, u.expectedMs - (now - since)) : u.expectedMs;
 }
