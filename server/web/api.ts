@@ -2,12 +2,13 @@
  * The JSON API. Every input is validated (query strings and bodies with zod); an error answers
  * `{ error: { code, message } }` with a 4xx status and changes nothing.
  */
-import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
 import { z } from 'zod';
 import type { App } from '../app.js';
 import { IntakeError, type RefUpdate } from '../intake.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
+import { guessLimiter, retryMinutes } from './guesses.js';
 
 export const MAX_CHANGE_BODY = '256kb';
 export const MAX_LIST_LIMIT = 500;
@@ -204,15 +205,31 @@ export function getBuild(app: App, raw: string | string[]): BuildRow {
   return build;
 }
 
-/** Admin actions need the admin token: `Authorization: Bearer <token>`. */
-export function requireAdmin(app: App) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    if (!app.isAdmin(req)) {
-      throw new HttpError(401, 'GG_ADMIN_TOKEN', app.config.adminToken
+const adminGuards = new WeakMap<App, RequestHandler>();
+
+/**
+ * Admin actions need the admin token: `Authorization: Bearer <token>`. Wrong tokens are counted
+ * per client address (guesses.ts): after too many, 429 until the window ends.
+ */
+export function requireAdmin(app: App): RequestHandler {
+  let guard = adminGuards.get(app);
+  if (!guard) {
+    guard = guessLimiter((req, res) => {
+      app.log.warn({ ip: req.ip }, 'admin token guesses refused');
+      res.status(429).json({ error: { code: 'GG_TOO_MANY_GUESSES', message: `too many wrong admin tokens from ${req.ip}: ` +
+        `try again in ${retryMinutes(req)} minute(s) with the right token (Authorization: Bearer <adminToken>)` } });
+    });
+    adminGuards.set(app, guard);
+  }
+  const counted = guard;
+  return (req: Request, res: Response, next: NextFunction) => {
+    void counted(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      if (app.isAdmin(req)) return next();
+      next(new HttpError(401, 'GG_ADMIN_TOKEN', app.config.adminToken
         ? 'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN'
-        : 'admin actions are disabled: set adminToken in greengate.yml');
-    }
-    next();
+        : 'admin actions are disabled: set adminToken in greengate.yml'));
+    });
   };
 }
 

@@ -18,6 +18,7 @@ import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary } from './pagesWa
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { logRouter } from './pagesLog.js';
+import { guessLimiter, retryMinutes } from './guesses.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -125,7 +126,12 @@ export function pagesRouter(app: App): Router {
   r.get('/login', (req, res) => {
     send(res, env, 'login.njk', deps.locals(req, { next: safeNext(req.query.next) }), performance.now());
   });
-  r.post('/login', form, (req, res) => {
+  const loginGuard = guessLimiter((req, res) => {
+    app.log.warn({ ip: req.ip }, 'admin log in refused: too many wrong tokens');
+    send(res, env, 'login.njk', deps.locals(req, { next: safeNext(req.body?.next),
+      error: `Too many wrong tokens from this address: try again in ${retryMinutes(req)} minute(s).` }), performance.now(), 429);
+  });
+  r.post('/login', form, loginGuard, (req, res) => {
     const next = safeNext(req.body?.next);
     if (!sessions.checkToken(typeof req.body?.token === 'string' ? req.body.token : '')) {
       app.log.info({ ip: req.ip }, 'admin log in refused');
