@@ -257,9 +257,10 @@ export class Scheduler {
     const build = this.store.builds.get(unit.buildId);
     const repo = build && this.repoOf(build);
     const builder = build && this.builderOf(build);
-    if (!build || !repo || !builder) {
-      this.store.units.finish(unit.id, { result: 'exception', exitCode: null, signal: null, at: now,
-        error: 'its repository or builder is no longer in the configuration' });
+    if (!build || !repo || !builder || build.state === 'done') {
+      this.store.units.finish(unit.id, build?.state === 'done'
+        ? { result: 'cancelled', exitCode: null, signal: null, at: now, error: `its build had already ended (${build.result}) when a runner was free` }
+        : { result: 'exception', exitCode: null, signal: null, at: now, error: 'its repository or builder is no longer in the configuration' });
       this.afterUnitChange(unit.id, now);
       return false;
     }

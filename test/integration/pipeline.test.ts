@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig,
 } from '../helpers.js';
+import { openStore } from '../../server/store/index.js';
 
 describe('core pipeline (real server, runners, git)', function () {
   this.timeout(90_000);
@@ -105,4 +106,28 @@ describe('core pipeline (real server, runners, git)', function () {
     expect(lines).to.deep.equal(Array.from({ length: 300 }, (_, i) => `line ${i + 1}`));
   });
 
+  it('never hands a runner a queued unit of a build that has already ended', async () => {
+    await start('true');
+    await runner('r1');
+    // a finished build whose unit is still queued: only a write from outside (or a bug) leaves one
+    const store = openStore(join(home.dir, 'data', 'greengate.db'));
+    let stale: number;
+    let staleBuild: number;
+    try {
+      const repoId = store.repos.byName('shop')!.id;
+      const build = staleBuild = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/old', branch: 'old', kind: 'branch',
+        sha: 'e'.repeat(40), baseSha: null, changeId: null, pushedAt: 1, at: 1, blamelist: [] });
+      stale = store.units.create({ buildId: build, seq: 1, files: [], attempt: 1, retryOf: null, priority: 0, expectedMs: 0,
+        avoidRunnerId: null, lostCount: 0, at: 1 });
+      store.builds.finish(build, 'passed', null, 2);
+    } finally {
+      store.close();
+    }
+    repo.commit({ 'z.txt': 'z' }, 'a real push');
+    repo.push();
+    const real = await server.waitForBuild((await latestBuild(staleBuild!)).id);
+    expect(real.result).to.equal('passed');
+    const units = (await server.build(staleBuild!)).units;
+    expect(units.map((u: any) => [u.id, u.state, u.result, u.runner])).to.deep.equal([[stale!, 'done', 'cancelled', null]]);
+  });
 });
