@@ -159,4 +159,27 @@ describe('log viewer, paging and pages without JavaScript (real browser)', funct
     expect(received, 'headers and the whole log').to.be.greaterThan(logBytes);
     expect(tail.toString('latin1')).to.match(/0123456789 abcdefghij/);
   });
+
+  it('keeps at most 100,000 lines of a followed live log on the page and offers the rest on demand', async function () {
+    this.timeout(120_000);
+    const go2 = join(home.dir, 'go2');
+    const LIVE = 130_000;
+    repo.commit({ 'print.sh': `while [ ! -f '${go2}' ]; do sleep 0.02; done\nseq 1 ${LIVE} | sed 's/^/live /'\n` }, 'Print 130,000 lines live');
+    repo.push();
+    const b = await pollUntil(async () => (await server.builds()).find((x: any) => x.id > bigBuild), 'the live build');
+    const running = await pollUntil(async () => { const x = await server.build(b.id); return x.units[0]?.startedAt ? x : null; }, 'its unit to start');
+    const unitId = running.units[0].id;
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/builds/${b.id}`);
+    await page.waitForSelector(`#u${unitId}-L1`, { timeout: WAIT }); // "$ sh ./print.sh": the page is following
+    writeFileSync(go2, '');
+    const last = await page.waitForSelector(`#u${unitId}-L${LIVE + 1}`, { timeout: 90_000 });
+    expect(await last.textContent()).to.equal(`live ${LIVE}`);
+    const shown = await page.locator(`pre.log .ln`).count();
+    expect(shown, 'lines on the page').to.be.at.most(100_000 + 200).and.at.least(100_000 - 200);
+    const first = Number(await page.getAttribute('pre.log .ln', 'data-n'));
+    expect(first).to.be.greaterThan(LIVE + 1 - 100_000 - 200);
+    expect(await page.isVisible('button.load-earlier'), 'the trimmed lines are offered again').to.equal(true);
+    await page.close();
+  });
 });
