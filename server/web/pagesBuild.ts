@@ -69,6 +69,7 @@ function summaryModel(deps: PageDeps, build: BuildRow) {
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,
     tests: results.slice(0, MAX_TEST_ROWS),
     testsCapped: results.length > MAX_TEST_ROWS,
+    testsTotal: results.length,
   };
 }
 
