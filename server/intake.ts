@@ -9,8 +9,8 @@
  * joins. Deletions and tags build nothing.
  *
  * Units: the builder's `tests` glob is matched at the commit (git ls-tree, no checkout) and the
- * files are split for the runner slots connected at push time (see countSlots); a queued build
- * is planned again only when a push joins it, not when runners come or go.
+ * files are split into units by splitter.ts; a queued build is split again when a push joins
+ * it, and when runners come or go before any of its units has been handed out.
  */
 import chokidar, { type FSWatcher } from 'chokidar';
 import { join } from 'node:path';
@@ -22,15 +22,13 @@ import type { RepoRow } from './store/repos.js';
 import type { Scheduler } from './scheduler.js';
 import type { Events } from './events.js';
 import { isSha, listFiles, listRefs, readBlamelist, ZERO_SHA } from './git.js';
-import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
+import { Splitter } from './splitter.js';
 
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
 export interface NoticeResult { ref: string; builds: number[]; skipped?: string }
 export const WATCH_DEBOUNCE_MS = 20;
-export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 /** With no runner connected at push time, the units are planned for the runners seen this recently. */
-export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
 
 export class IntakeError extends Error {
   constructor(readonly code: string, message: string, readonly status = 400) { super(message); }
@@ -47,6 +45,7 @@ export class Intake {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly watchers: FSWatcher[] = [];
   private readonly rows = new Map<string, RepoRow>();
+  private readonly splitter: Splitter;
 
   constructor(
     private readonly store: Store,
@@ -56,6 +55,14 @@ export class Intake {
     private readonly log: Logger,
   ) {
     for (const [name, row] of store.repos.sync(config.repositories)) this.rows.set(name, row);
+    this.splitter = new Splitter(store, config, scheduler, events, log);
+    events.on('runners', () => {
+      try {
+        this.splitter.replanQueued();
+      } catch (err) {
+        log.warn({ err }, 'could not split queued builds again for the runners there are now');
+      }
+    });
   }
 
   repository(name: string): RepositoryConfig | undefined {
@@ -130,12 +137,12 @@ export class Intake {
     const builder = repo?.builders.find((b) => b.name === build.builder);
     if (!repo || !builder) throw new IntakeError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured`, 409);
     const row = this.rows.get(repo.name)!;
-    const units = await this.planFor(repo, row, builder, build.sha);
+    const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
     const id = this.store.tx(() => {
       const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
         kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: null, pushedAt: now, at: now, blamelist: [] });
-      this.insertUnits(buildId, units, now);
+      this.splitter.insertUnits(buildId, units, now);
       return buildId;
     });
     this.scheduler.checkBuild(id);
@@ -191,20 +198,20 @@ export class Intake {
       if (latest && latest.sha === u.new && c.kind === 'branch') return null;
       const base = queued ? queued.sha : latest?.sha ?? (u.old !== ZERO_SHA ? u.old : null);
       if (!queued && !builder.tests) return this.createThenBlame(repo, row, builder, u, c, changeId, pushedAt, base);
-      const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.planFor(repo, row, builder, u.new)]);
+      const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.splitter.planFor(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {
         this.store.repos.saveCommits(row.id, commits);
         const shas = commits.map((x) => x.sha);
         if (queued) {
           if (!this.store.builds.join(queued.id, u.new, shas)) return null;
           this.store.units.deleteQueued(queued.id);
-          this.insertUnits(queued.id, units, pushedAt);
+          this.splitter.insertUnits(queued.id, units, pushedAt);
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
         const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
           kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas });
-        this.insertUnits(buildId, units, pushedAt);
+        this.splitter.insertUnits(buildId, units, pushedAt);
         return buildId;
       });
       if (id !== null) {
@@ -222,11 +229,11 @@ export class Intake {
    */
   private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
-    const units = await this.planFor(repo, row, builder, u.new);
+    const units = await this.splitter.planFor(repo, row, builder, u.new);
     const id = this.store.tx(() => {
       const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
         kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] });
-      this.insertUnits(buildId, units, pushedAt);
+      this.splitter.insertUnits(buildId, units, pushedAt);
       return buildId;
     });
     this.scheduler.dispatch();
@@ -242,40 +249,4 @@ export class Intake {
     if (build) this.events.emit('build', build);
     return id;
   }
-
-  /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
-  private async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
-    if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurations(row.id, builder.name).get('') ?? 0 }];
-    const files = await listFiles(repo.path, sha, builder.tests);
-    const durations = estimateDurations(files, this.store.tests.fileDurations(row.id, builder.name));
-    const slots = this.countSlots();
-    if (builder.split === 'static') return splitEqually(files, durations, slots);
-    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots });
-  }
-
-  /** Runner slots to plan for: the connected runners', else those seen within RECENT_RUNNER_MS, else the default. */
-  private countSlots(now = Date.now()): number {
-    const connected = this.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
-    if (connected > 0) return connected;
-    const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS).reduce((s, r) => s + r.slots, 0);
-    return recent || DEFAULT_SLOTS_FOR_PLANNING;
-  }
-
-  private insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
-    units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
-      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
-  }
-}
-
-/** The naive static split: files in name order, one batch of equal count per slot (sizes differ by one at most). */
-export function splitEqually(files: readonly string[], durations: ReadonlyMap<string, number>, slots: number): PlannedUnit[] {
-  const n = Math.min(files.length, Math.max(1, Math.floor(slots)));
-  const units: PlannedUnit[] = [];
-  for (let i = 0, from = 0; i < n; i++) {
-    const to = from + Math.floor(files.length / n) + (i < files.length % n ? 1 : 0);
-    const batch = files.slice(from, to);
-    units.push({ files: batch, expectedMs: batch.reduce((sum, f) => sum + (durations.get(f) ?? 0), 0) + DEFAULT_OVERHEAD_MS });
-    from = to;
-  }
-  return units;
 }

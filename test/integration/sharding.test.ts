@@ -4,6 +4,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, WS_PATH, parseServerMessage, type ServerMessage } from '../../server/protocol.js';
+import { estimateDurations, planUnits } from '../../server/planner.js';
+import { DEFAULT_SLOTS_FOR_PLANNING } from '../../server/splitter.js';
 import {
   ADMIN_TOKEN, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec,
 } from '../helpers.js';
@@ -313,5 +315,25 @@ describe('test sharding (real server, runners, git)', function () {
     await admin('DELETE', '/api/quarantine/shop/unit?test=known%20broken')
       .then(() => expect.fail('removing a config entry succeeded'), (err: Error) => expect(err.message).to.contain('GG_QUARANTINE_IN_CONFIG'));
     await server.api('/api/quarantine/shop/nope').then(() => expect.fail('unknown builder'), (err: Error) => expect(err.message).to.contain('404'));
+  });
+
+  it('splits a queued build again for the runner slots that connect before any unit is handed out', async () => {
+    await start(() => ({ tests: 't/*.sh', run: 'for f in "$@"; do sh "$f"; done', junit: undefined, unitTargetSeconds: 600 }));
+    const files: Record<string, string> = {};
+    for (let i = 1; i <= 32; i++) files[`t/f${String(i).padStart(2, '0')}.sh`] = 'true\n';
+    const names = Object.keys(files).sort();
+    const planFor = (slots: number) => planUnits(estimateDurations(names, new Map()), { targetMs: 600_000, slots }).length;
+    expect(planFor(16), 'the plans differ').to.be.greaterThan(planFor(DEFAULT_SLOTS_FOR_PLANNING));
+    repo.commit(files, 'thirty-two files, no runner yet');
+    expect(repo.push().ok).to.equal(true);
+    const queued = await pollUntil(async () => (await server.builds('repo=shop'))[0], 'the build');
+    const before = (await server.build(queued.id)).units;
+    expect(before, 'planned for the slots assumed when no runner was ever seen').to.have.length(planFor(DEFAULT_SLOTS_FOR_PLANNING));
+    await runner('wide', 16);
+    const done = await server.waitForBuild(queued.id);
+    expect(done.result).to.equal('passed');
+    expect(done.units, 'split again for the 16 slots of the runner that came').to.have.length(planFor(16));
+    expect(done.units.map((u: any) => u.files).flat().sort()).to.deep.equal(names);
+    expect(done.units.every((u: any) => u.runner === 'wide' && u.result === 'passed')).to.equal(true);
   });
 });

@@ -1,0 +1,102 @@
+/**
+ * Splitting a build's test files into units: which files (the builder's `tests` glob matched at
+ * the commit with git ls-tree, no checkout), for how many runner slots (the connected runners',
+ * else those seen within RECENT_RUNNER_MS, else DEFAULT_SLOTS_FOR_PLANNING), and how (planner.ts's
+ * longest-first plan, or the naive equal-count split for `split: static`). A queued build none
+ * of whose units has been handed out is split again when runners come or go (replanQueued).
+ */
+import type { Logger } from 'pino';
+import type { Config, RepositoryConfig, BuilderConfig } from './config.js';
+import type { Store } from './store/index.js';
+import type { RepoRow } from './store/repos.js';
+import { unitFiles } from './store/units.js';
+import type { Scheduler } from './scheduler.js';
+import type { Events } from './events.js';
+import { listFiles } from './git.js';
+import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
+
+export const DEFAULT_SLOTS_FOR_PLANNING = 4;
+export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
+
+export class Splitter {
+  constructor(
+    private readonly store: Store,
+    private readonly config: Readonly<Config>,
+    private readonly scheduler: Scheduler,
+    private readonly events: Events,
+    private readonly log: Logger,
+  ) {}
+
+  /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
+  async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
+    if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurations(row.id, builder.name).get('') ?? 0 }];
+    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests), this.countSlots());
+  }
+
+  split(row: RepoRow, builder: BuilderConfig, files: string[], slots: number): PlannedUnit[] {
+    const durations = estimateDurations(files, this.store.tests.fileDurations(row.id, builder.name));
+    if (builder.split === 'static') return splitEqually(files, durations, slots);
+    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots });
+  }
+
+  /**
+   * Runners came or went: a sharded build none of whose units has been handed out yet is split
+   * again for the slots there are now (and the durations known now). Runs before the next
+   * dispatch (the scheduler emits 'runners' and dispatches after). Returns the builds changed.
+   */
+  replanQueued(): number[] {
+    const slots = this.countSlots();
+    const changed: number[] = [];
+    for (const build of this.store.builds.unfinished()) {
+      if (build.state !== 'queued') continue;
+      const repo = this.config.repositories.find((r) => r.name === build.repo);
+      const builder = repo?.builders.find((b) => b.name === build.builder);
+      const row = repo && this.store.repos.byName(repo.name);
+      if (!builder?.tests || !row) continue;
+      const units = this.store.units.byBuild(build.id);
+      if (units.length === 0 || units.some((u) => u.state !== 'queued' || u.retryOf !== null)) continue;
+      const files = units.flatMap((u) => unitFiles(u));
+      const plan = this.split(row, builder, files, slots);
+      const same = plan.length === units.length && plan.every((p, i) => p.files.join('\0') === unitFiles(units[i]).join('\0'));
+      if (same) continue;
+      const replaced = this.store.tx(() => {
+        if (this.store.units.byBuild(build.id).some((u) => u.state !== 'queued')) return false;
+        this.store.units.deleteQueued(build.id);
+        this.insertUnits(build.id, plan, units[0].queuedAt);
+        return true;
+      });
+      if (!replaced) continue;
+      changed.push(build.id);
+      this.log.info({ build: build.id, slots, units: plan.length, before: units.length }, 'split again for the runner slots there are now');
+      const fresh = this.scheduler.checkBuild(build.id);
+      if (fresh) this.events.emit('build', fresh);
+    }
+    return changed;
+  }
+
+  /** Runner slots to plan for: the connected runners', else those seen within RECENT_RUNNER_MS, else the default. */
+  countSlots(now = Date.now()): number {
+    const connected = this.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
+    if (connected > 0) return connected;
+    const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS).reduce((s, r) => s + r.slots, 0);
+    return recent || DEFAULT_SLOTS_FOR_PLANNING;
+  }
+
+  insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
+    units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
+      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
+  }
+}
+
+/** The naive static split: files in name order, one batch of equal count per slot (sizes differ by one at most). */
+export function splitEqually(files: readonly string[], durations: ReadonlyMap<string, number>, slots: number): PlannedUnit[] {
+  const n = Math.min(files.length, Math.max(1, Math.floor(slots)));
+  const units: PlannedUnit[] = [];
+  for (let i = 0, from = 0; i < n; i++) {
+    const to = from + Math.floor(files.length / n) + (i < files.length % n ? 1 : 0);
+    const batch = files.slice(from, to);
+    units.push({ files: batch, expectedMs: batch.reduce((sum, f) => sum + (durations.get(f) ?? 0), 0) + DEFAULT_OVERHEAD_MS });
+    from = to;
+  }
+  return units;
+}
