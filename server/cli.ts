@@ -52,11 +52,11 @@ async function serve(args: string[]): Promise<void> {
   if (!existsSync(file)) {
     throw new UsageError(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
   }
-  const { loadConfig } = await import('./config.js');
+  const { loadConfig } = await import('./config/config.js');
   const config = loadConfig(file);
   const port = intOption(process.env.PORT || values.port, 'port', 0, 65535) ?? config.port;
   const data = values.data ? resolve(values.data) : config.data;
-  const { startServer } = await import('./app.js');
+  const { startServer } = await import('./main.js');
   const server = await startServer({ config: Object.freeze({ ...config, data, port }), port });
   process.stdout.write(`greengate serving ${server.app.baseUrl} (data in ${data})\n`);
   onSignals(() => server.close());
@@ -87,7 +87,7 @@ async function hook(args: string[]): Promise<void> {
   const { values, positionals } = parse(rest, { server: { type: 'string' }, repo: { type: 'string' } }, 1);
   if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
   if (!values.server) throw new UsageError('hook install: --server http://HOST:PORT is required');
-  const { installHooks } = await import('./hookInstall.js');
+  const { installHooks } = await import('./gate/hookInstall.js');
   const r = installHooks(resolve(positionals[0]), { server: values.server, repo: values.repo });
   process.stdout.write(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
 }
@@ -100,7 +100,7 @@ async function tree(args: string[]): Promise<void> {
   }, 1);
   const action = (positionals[0] ?? 'status') as (typeof actions)[number];
   if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
-  const { runTreeCommand } = await import('./treeCli.js');
+  const { runTreeCommand } = await import('./cli/tree.js');
   process.exitCode = await runTreeCommand(action, {
     server: values.server ?? process.env.GREENGATE_SERVER, message: values.message, repo: values.repo, branch: values.branch,
     adminToken: values['admin-token'] ?? process.env.GREENGATE_ADMIN_TOKEN, json: values.json,
@@ -109,7 +109,7 @@ async function tree(args: string[]): Promise<void> {
 
 async function demo(args: string[]): Promise<void> {
   parse(args, {});
-  const { runDemo } = await import('./demo.js');
+  const { runDemo } = await import('./cli/demo.js');
   await runDemo({ port: intOption(process.env.PORT, 'port', 0, 65535) ?? 8010 });
 }
 

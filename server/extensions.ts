@@ -5,7 +5,7 @@
 import type { Express } from 'express';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { App } from './app.js';
+import type { App } from './main.js';
 import { pagesRouter } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 

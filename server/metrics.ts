@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Events } from './events.js';
 import type { Store } from './store/index.js';
-import type { Scheduler } from './scheduler.js';
+import type { Scheduler } from './dispatch/scheduler.js';
 
 export function createMetrics(events: Events, store: Store, scheduler: Scheduler): Registry {
   const registry = new Registry();

@@ -4,8 +4,8 @@
  */
 import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../app.js';
-import { IntakeError, type RefUpdate } from '../intake.js';
+import type { App } from '../main.js';
+import { IntakeError, type RefUpdate } from '../changes/intake.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { guessLimiter, retryMinutes } from './guesses.js';

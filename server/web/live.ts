@@ -16,7 +16,7 @@
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { App } from '../app.js';
+import type { App } from '../main.js';
 
 export const LIVE_PATH = '/ws/live';
 export const MAX_CLIENT_BUFFER_BYTES = 4 * 1024 * 1024; // 4 MiB queued for one browser

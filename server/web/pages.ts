@@ -9,7 +9,7 @@ import express, { type Request, type Response, type NextFunction, type Router } 
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type nunjucks from 'nunjucks';
-import type { App } from '../app.js';
+import type { App } from '../main.js';
 import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
 import { HttpError, parseOrThrow } from './api.js';
 import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';

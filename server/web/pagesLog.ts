@@ -13,7 +13,7 @@
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../app.js';
+import type { App } from '../main.js';
 import type { LogPiece, PageStore } from '../store/pages.js';
 import { HttpError, parseOrThrow } from './api.js';
 

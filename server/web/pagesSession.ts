@@ -7,8 +7,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, NextFunction } from 'express';
-import type { App } from '../app.js';
-import { tokensEqual } from '../gateway.js';
+import type { App } from '../main.js';
+import { tokensEqual } from '../dispatch/gateway.js';
 import { HttpError } from './api.js';
 
 export const SESSION_COOKIE = 'gg_admin';

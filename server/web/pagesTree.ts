@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { PageDeps } from './pages.js';
 import { send, sendFragment } from './pagesView.js';
 import { HttpError, parseOrThrow } from './api.js';
-import { TreeError } from '../tree.js';
+import { TreeError } from '../gate/tree.js';
 import { treeBanners } from './pagesWaterfall.js';
 
 export const HISTORY_PAGE = 50;

@@ -4,9 +4,9 @@
  * push on that builder. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
  * until it has the rows it needs, so it costs the same with 200 builds or with 100,000.
  */
-import type { App } from '../app.js';
+import type { App } from '../main.js';
 import type { PageStore, WaterfallBuild } from '../store/pages.js';
-import type { TreeJson } from '../tree.js';
+import type { TreeJson } from '../gate/tree.js';
 
 export const DEFAULT_ROWS = 30;
 export const MAX_ROWS = 200;

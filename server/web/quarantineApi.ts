@@ -18,8 +18,8 @@
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../app.js';
-import type { BuilderConfig } from '../config.js';
+import type { App } from '../main.js';
+import type { BuilderConfig } from '../config/config.js';
 import { MAX_HISTORY } from '../store/tests.js';
 import { HttpError, parseOrThrow, requireAdmin } from './api.js';
 

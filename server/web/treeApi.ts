@@ -5,10 +5,10 @@
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../app.js';
-import { answerGate } from '../gate.js';
-import { MAX_GATE_BODY_BYTES } from '../gateRequest.js';
-import { isValidBranchName } from '../config.js';
+import type { App } from '../main.js';
+import { answerGate } from '../gate/rules.js';
+import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
+import { isValidBranchName } from '../config/config.js';
 import { HttpError, parseOrThrow, requireAdmin } from './api.js';
 
 const SetTree = z.strictObject({

@@ -14,7 +14,7 @@ import { Agent as HttpAgent, request } from 'node:http';
 import { openStore } from '../../server/store/index.js';
 import { Repo, ServerProcess, ROOT, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 import { measureHook } from './hook.js';
-import { installHooks } from '../../server/hookInstall.js';
+import { installHooks } from '../../server/gate/hookInstall.js';
 import { peerFigures, runBuildbotPeer, type PeerFigures } from './peer.js';
 import { measureLogToBrowser } from './ui.js';
 

@@ -3,7 +3,7 @@
  * git invokes it (`sh hooks/pre-receive` in the bare repository, GIT_DIR set, "OLD NEW REF" on
  * stdin). Not a test: `node dist/test/bench/hook.js` builds a bare repository with a 10-commit
  * range, points its hooks at a stub gate server (startGateStub, also used by
- * test/server/hooks.test.ts) and prints p50/p90/p99/max. measureHook() is reusable against a
+ * test/server/gate/hooks.test.ts) and prints p50/p90/p99/max. measureHook() is reusable against a
  * real server: install the hooks with installHooks(), then measure.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,9 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate.js';
-import type { GateRequest } from '../../server/gateRequest.js';
-import { installHooks } from '../../server/hookInstall.js';
+import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate/rules.js';
+import type { GateRequest } from '../../server/gate/request.js';
+import { installHooks } from '../../server/gate/hookInstall.js';
 
 export interface HookTimes { p50: number; p90: number; p99: number; max: number; samples: number[]; failures: number }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { installHooks } from '../../server/hookInstall.js';
+import { installHooks } from '../../server/gate/hookInstall.js';
 import {
   ADMIN_TOKEN, CLI, Repo, ServerProcess, git, gitEnv, pollUntil, startRunner, stopChild, tempHome, writeConfig,
 } from '../helpers.js';

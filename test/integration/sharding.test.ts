@@ -4,8 +4,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, WS_PATH, parseServerMessage, type ServerMessage } from '../../server/protocol.js';
-import { estimateDurations, planUnits } from '../../server/planner.js';
-import { DEFAULT_SLOTS_FOR_PLANNING } from '../../server/splitter.js';
+import { estimateDurations, planUnits } from '../../server/planning/planner.js';
+import { DEFAULT_SLOTS_FOR_PLANNING } from '../../server/planning/splitter.js';
 import {
   ADMIN_TOKEN, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec,
 } from '../helpers.js';

@@ -1,6 +1,6 @@
 /**
  * `greengate hook install BARE_REPO --server URL [--repo NAME]`: puts greengate's pre-receive
- * and post-receive hooks (templates in the package's server/hooks/) into a bare repository and
+ * and post-receive hooks (templates in the package's server/gate/hooks/) into a bare repository and
  * keeps their settings in its git config: greengate.server, greengate.repo, greengate.timeout
  * (seconds, default 2, kept if set), greengate.onUnreachable (reject|allow, default reject, kept
  * if set), and receive.advertisePushOptions=true (so `git push -o greengate.bypass=…` works).
@@ -38,7 +38,7 @@ export interface HookInstallResult {
 }
 
 export function templateDir(): string {
-  return fileURLToPath(new URL('../../server/hooks/', import.meta.url));
+  return fileURLToPath(new URL('../../../server/gate/hooks/', import.meta.url));
 }
 
 export function installHooks(bareRepo: string, opts: { server: string; repo?: string }): HookInstallResult {

@@ -13,15 +13,15 @@
  * was declared lost and queued again) is refused, so no unit's tests are counted twice.
  */
 import type { Logger } from 'pino';
-import type { Config, BuilderConfig, RepositoryConfig } from './config.js';
-import type { Store } from './store/index.js';
-import type { UnitRow } from './store/units.js';
-import { unitFiles } from './store/units.js';
-import type { BuildRow } from './store/builds.js';
-import type { Events } from './events.js';
-import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from './protocol.js';
-import { decideResult, recordUnitTests } from './results.js';
-import { DEFAULT_OVERHEAD_MS, estimateDurations } from './planner.js';
+import type { Config, BuilderConfig, RepositoryConfig } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { UnitRow } from '../store/units.js';
+import { unitFiles } from '../store/units.js';
+import type { BuildRow } from '../store/builds.js';
+import type { Events } from '../events.js';
+import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
+import { decideResult, recordUnitTests } from '../results/results.js';
+import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
 import { hasFreeSlot, pickRunner, remainingMs, type RunnerLink } from './placement.js';
 
 export type { RunnerLink } from './placement.js';

@@ -6,12 +6,12 @@
  * and every push let through while not open is recorded.
  */
 import type { Logger } from 'pino';
-import type { Config, RepositoryConfig } from './config.js';
-import type { Store } from './store/index.js';
-import type { BuildRow } from './store/builds.js';
-import type { TreeStateName, TreeStateRow } from './store/tree.js';
-import type { Events } from './events.js';
-import type { BranchGate, GatePass } from './gate.js';
+import type { Config, RepositoryConfig } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { BuildRow } from '../store/builds.js';
+import type { TreeStateName, TreeStateRow } from '../store/tree.js';
+import type { Events } from '../events.js';
+import type { BranchGate, GatePass } from './rules.js';
 
 export const MAX_NAMED_TESTS = 5;
 

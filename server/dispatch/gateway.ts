@@ -16,9 +16,9 @@ import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
   closeReason, parseRunnerMessage, type HelloMessage, type ServerMessage,
-} from './protocol.js';
+} from '../protocol.js';
 import type { Scheduler, RunnerLink } from './scheduler.js';
-import type { Store } from './store/index.js';
+import type { Store } from '../store/index.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();

@@ -18,14 +18,14 @@
  * by a requeue after a lost runner no longer counts, except that a failure passed on retry
  * makes the build `flaky`.
  */
-import type { Store } from './store/index.js';
-import type { BuildResult, BuildRow } from './store/builds.js';
-import type { UnitRow } from './store/units.js';
-import { unitFiles } from './store/units.js';
-import type { TestStatus } from './store/tests.js';
-import type { BuilderConfig } from './config.js';
-import type { FinishedMessage, TestCase } from './protocol.js';
-import { DEFAULT_OVERHEAD_MS, shareDuration, updateEwma } from './planner.js';
+import type { Store } from '../store/index.js';
+import type { BuildResult, BuildRow } from '../store/builds.js';
+import type { UnitRow } from '../store/units.js';
+import { unitFiles } from '../store/units.js';
+import type { TestStatus } from '../store/tests.js';
+import type { BuilderConfig } from '../config/config.js';
+import type { FinishedMessage, TestCase } from '../protocol.js';
+import { DEFAULT_OVERHEAD_MS, shareDuration, updateEwma } from '../planning/planner.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
 

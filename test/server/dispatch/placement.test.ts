@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AVOID_WAIT_MS, hasFreeSlot, pickRunner, type RunnerLink } from '../../server/placement.js';
-import type { UnitRow } from '../../server/store/units.js';
+import { AVOID_WAIT_MS, hasFreeSlot, pickRunner, type RunnerLink } from '../../../server/dispatch/placement.js';
+import type { UnitRow } from '../../../server/store/units.js';
 
 function link(runnerId: number, slots: number, units: number[] = []): RunnerLink {
   return { runnerId, name: `r${runnerId}`, slots, units: new Set(units), send: () => undefined };

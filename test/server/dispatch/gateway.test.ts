@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import WebSocket from 'ws';
 import { pino } from 'pino';
-import { startServer, type RunningServer } from '../../server/app.js';
-import { parseConfig } from '../../server/config.js';
-import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../server/protocol.js';
-import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../helpers.js';
+import { startServer, type RunningServer } from '../../../server/main.js';
+import { parseConfig } from '../../../server/config/config.js';
+import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
+import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
 
 /** A raw WebSocket client playing the runner's end of the protocol. */
 function connect(server: RunningServer): Promise<WebSocket> {

@@ -7,7 +7,7 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_OPTIONS,
   parseGateRequest,
-} from '../../server/gateRequest.js';
+} from '../../../server/gate/request.js';
 
 const ZERO = '0'.repeat(40);
 const A = 'a'.repeat(40);

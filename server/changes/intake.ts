@@ -15,14 +15,14 @@
 import chokidar, { type FSWatcher } from 'chokidar';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Config, RepositoryConfig, BuilderConfig } from './config.js';
-import { isValidBranchName } from './config.js';
-import type { Store } from './store/index.js';
-import type { RepoRow } from './store/repos.js';
-import type { Scheduler } from './scheduler.js';
-import type { Events } from './events.js';
-import { isSha, listFiles, listRefs, readBlamelist, ZERO_SHA } from './git.js';
-import { Splitter } from './splitter.js';
+import type { Config, RepositoryConfig, BuilderConfig } from '../config/config.js';
+import { isValidBranchName } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { RepoRow } from '../store/repos.js';
+import type { Scheduler } from '../dispatch/scheduler.js';
+import type { Events } from '../events.js';
+import { isSha, listFiles, listRefs, readBlamelist, ZERO_SHA } from '../git.js';
+import { Splitter } from '../planning/splitter.js';
 
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }

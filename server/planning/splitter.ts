@@ -6,13 +6,13 @@
  * of whose units has been handed out is split again when runners come or go (replanQueued).
  */
 import type { Logger } from 'pino';
-import type { Config, RepositoryConfig, BuilderConfig } from './config.js';
-import type { Store } from './store/index.js';
-import type { RepoRow } from './store/repos.js';
-import { unitFiles } from './store/units.js';
-import type { Scheduler } from './scheduler.js';
-import type { Events } from './events.js';
-import { listFiles } from './git.js';
+import type { Config, RepositoryConfig, BuilderConfig } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { RepoRow } from '../store/repos.js';
+import { unitFiles } from '../store/units.js';
+import type { Scheduler } from '../dispatch/scheduler.js';
+import type { Events } from '../events.js';
+import { listFiles } from '../git.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { answerGate, decideGate, formatGateAnswer, type BranchGate } from '../../server/gate.js';
-import type { GateRequest, GateUpdate } from '../../server/gateRequest.js';
+import { answerGate, decideGate, formatGateAnswer, type BranchGate } from '../../../server/gate/rules.js';
+import type { GateRequest, GateUpdate } from '../../../server/gate/request.js';
 
 const ZERO = '0'.repeat(40);
 const OLD = '1'.repeat(40);

@@ -17,9 +17,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './configProblems.js';
+import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 
-export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './configProblems.js';
+export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

@@ -1,5 +1,5 @@
 /**
- * The gate request: the body of `POST /api/gate/:repo`, written by server/hooks/pre-receive.sh
+ * The gate request: the body of `POST /api/gate/:repo`, written by server/gate/hooks/pre-receive.sh
  * (inside git's pre-receive, where only the hook can see the pushed objects) and parsed here.
  * Both sides belong to this project: change them together and bump GATE_PROTOCOL_VERSION.
  *

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BranchGate } from '../../server/gate.js';
-import { HookInstallError, installHooks } from '../../server/hookInstall.js';
-import { startGateStub, type GateStub } from '../bench/hook.js';
+import type { BranchGate } from '../../../server/gate/rules.js';
+import { HookInstallError, installHooks } from '../../../server/gate/hookInstall.js';
+import { startGateStub, type GateStub } from '../../bench/hook.js';
 
 // Real bare repositories, real `git push`, the installed hooks, and a stub at the far end of
 // the hooks' protocol (it parses with parseGateRequest and answers with decideGate).

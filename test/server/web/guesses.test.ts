@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { ADMIN_TOKEN, Repo, ServerProcess, tempHome, writeConfig } from '../helpers.js';
-import { ADMIN_GUESSES } from '../../server/web/guesses.js';
+import { ADMIN_TOKEN, Repo, ServerProcess, tempHome, writeConfig } from '../../helpers.js';
+import { ADMIN_GUESSES } from '../../../server/web/guesses.js';
 
 describe('guessing the admin token (a real server)', function () {
   this.timeout(30_000);

@@ -7,8 +7,8 @@
  * AVOID_WAIT_MS), or once it has waited that long (the scheduler's sweep every second looks
  * again). Alone, the avoided runner takes it at once.
  */
-import type { ServerMessage } from './protocol.js';
-import type { UnitRow } from './store/units.js';
+import type { ServerMessage } from '../protocol.js';
+import type { UnitRow } from '../store/units.js';
 
 export const AVOID_WAIT_MS = 1_000; // 1 second: the least a retry waits for a runner other than the one it failed on
 

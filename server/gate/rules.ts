@@ -18,7 +18,7 @@
  * A push is atomic (git's pre-receive accepts or refuses it whole): one refused ref refuses all,
  * and then `passes` is empty (nothing landed, nothing to record).
  */
-import { GateRequestError, isZero, parseGateRequest, type GateRequest, type GateUpdate } from './gateRequest.js';
+import { GateRequestError, isZero, parseGateRequest, type GateRequest, type GateUpdate } from './request.js';
 
 export interface BranchGate {
   gated: boolean;

@@ -12,11 +12,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { loadConfig } from './config.js';
-import { startServer, createLogger, type RunningServer } from './app.js';
-import { installHooks } from './hookInstall.js';
+import { loadConfig } from '../config/config.js';
+import { startServer, createLogger, type RunningServer } from '../main.js';
+import { installHooks } from '../gate/hookInstall.js';
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 const SAMPLE: Record<string, string> = {
   'package.json': JSON.stringify({ name: 'shop', private: true, type: 'module' }, null, 2) + '\n',

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, isValidBranchName, loadConfig, parseConfig } from '../../server/config.js';
+import { ConfigError, isValidBranchName, loadConfig, parseConfig } from '../../../server/config/config.js';
 
 const EXAMPLE = `port: 8010
 data: ./.greengate                 # SQLite database, logs, workspaces

@@ -5,8 +5,8 @@ import {
   shareDuration,
   updateEwma,
   type PlannedUnit,
-} from '../../server/planner.js';
-import { seededRandom } from '../helpers.js';
+} from '../../../server/planning/planner.js';
+import { seededRandom } from '../../helpers.js';
 
 /** 40 files from 50 ms to 3 s, log-uniform raised to `skew` (1: log-uniform; 2: more short files). */
 function makeSuite(seed: number, skew: number, count = 40): Map<string, number> {
