@@ -1,0 +1,82 @@
+/**
+ * The error catalogue: every error the server reports to a caller has a stable code here, with
+ * its HTTP status and, where it ends a WebSocket, its close code. Throw `fail(code, message)`
+ * (or `new GgError(code, message)`); the web layer renders any GgError as
+ * `{ error: { code, message } }` for /api/* and as an error page for HTML, 5xx logged at error
+ * and 4xx at info. Messages say what is wrong and how to fix it.
+ *
+ * Add a code here before using it; tests check that every thrown code is catalogued.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status when it answers a request. */
+  status: number;
+  /** WebSocket close code when it ends a runner or page socket. */
+  close?: number;
+  /** What it means, for the docs and for a reader of a log. */
+  meaning: string;
+}
+
+export const ERRORS = {
+  // requests
+  GG_BAD_REQUEST: { status: 400, meaning: 'a parameter or body field is missing or malformed' },
+  GG_BAD_BODY: { status: 400, meaning: 'the request body is not what the route expects' },
+  GG_BAD_SHA: { status: 400, meaning: 'a commit id is not 40 hex characters' },
+  GG_BAD_REF: { status: 400, meaning: 'a ref name is not a full ref (refs/heads/…)' },
+  GG_BAD_BRANCH: { status: 400, meaning: 'a branch name git would not accept' },
+  GG_MESSAGE_REQUIRED: { status: 400, meaning: 'closing the tree needs a message' },
+  GG_GATE_BAD_REQUEST: { status: 400, meaning: 'the pre-receive hook sent a body this server cannot read' },
+  GG_NOT_FOUND: { status: 404, meaning: 'no such route, build, unit or test' },
+  GG_UNKNOWN_REPO: { status: 404, meaning: 'the repository is not in greengate.yml' },
+  GG_UNKNOWN_BUILDER: { status: 409, meaning: 'the builder is no longer in greengate.yml' },
+  GG_NOT_GATED: { status: 404, meaning: 'the branch is not in the repository\'s gate: list' },
+  GG_NOT_QUARANTINED: { status: 404, meaning: 'the test is not quarantined' },
+  GG_QUARANTINE_IN_CONFIG: { status: 409, meaning: 'the test is quarantined in greengate.yml, not over the API' },
+  GG_BUILD_DONE: { status: 409, meaning: 'the build has already ended' },
+  GG_BUSY: { status: 503, meaning: 'builds kept changing while a change was being queued; try again' },
+  // who may call
+  GG_NOT_ADMIN: { status: 401, meaning: 'an admin route without a valid admin token' },
+  GG_ADMIN_TOKEN: { status: 401, meaning: 'the admin token is wrong' },
+  GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
+  GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
+  // runner protocol
+  GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },
+  // server side
+  GG_GIT_FAILED: { status: 500, meaning: 'a git command on the server failed' },
+  GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
+  GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
+  GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
+  // command line
+  GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },
+  GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class GgError extends Error {
+  readonly status: number;
+  readonly closeCode: number | undefined;
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const spec: ErrorSpec = ERRORS[code];
+    this.status = spec.status;
+    this.closeCode = spec.close;
+  }
+}
+
+/** Throws the catalogued error `code` with a message saying what is wrong and how to fix it. */
+export function fail(code: ErrorCode, message: string): never {
+  throw new GgError(code, message);
+}
+
+/** The JSON body of an error answer. */
+export function errorBody(err: GgError): { error: { code: string; message: string } } {
+  return { error: { code: err.code, message: err.message } };
+}
+
+/** Any thrown value as a GgError: a GgError as it is, anything else as GG_INTERNAL (its text kept for the log). */
+export function asGgError(err: unknown): GgError {
+  if (err instanceof GgError) return err;
+  const e = new GgError('GG_INTERNAL', 'internal error: the server could not handle this request; see its log', { cause: err });
+  return e;
+}
