@@ -41,7 +41,8 @@ export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, bu
   const isQuarantined = (t: { classname: string; name: string }) => quarantine.has(testKey(t)) || quarantine.has(t.name);
   const tests = msg.tests.map((t) => {
     const status: TestStatus = isFailure(t) && isQuarantined(t) ? 'quarantined' : t.status;
-    const file = t.file ?? (isFailure(t) ? attributeFile(t.message, files) : null);
+    // A one-file unit's tests are that file's; otherwise a failure is attributed by its stack trace.
+    const file = t.file ?? (files.length === 1 ? files[0] : isFailure(t) ? attributeFile(t.message, files) : null);
     return { ...t, file, status };
   });
   store.tests.insert(build, unit.id, unit.attempt, tests, now);

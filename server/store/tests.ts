@@ -27,11 +27,12 @@ export class TestStore {
       // A test counts once per build: its last attempt decides; a failure that passed on retry stays 'flaky'.
       final: db.prepare(`SELECT id, buildId, unitId, name, classname, file, durationMs,
           CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, attempts
-        FROM (SELECT ${COLUMNS},
-          row_number() OVER (PARTITION BY classname, name, coalesce(file, '') ORDER BY attempt DESC, id DESC) AS rn,
-          count(*) OVER (PARTITION BY classname, name, coalesce(file, '')) AS attempts,
-          max(status = 'flaky') OVER (PARTITION BY classname, name, coalesce(file, '')) AS wasFlaky
-          FROM test_results WHERE build_id = ?)
+        FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
+          t.status, t.message, t.attempt, t.at,
+          row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
+          FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
+          WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
+            w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
         WHERE rn = 1
         ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
       durationsOf: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?

@@ -164,7 +164,7 @@ export function apiRouter(app: App): Router {
       ...buildJson(app, build),
       blamelist: app.store.builds.blamelist(build.id),
       units: app.store.units.byBuild(build.id).map(unitJson),
-      tests: app.store.tests.byBuild(build.id),
+      ...testsJson(app.store.tests.finalByBuild(build.id), app.store.tests.byBuild(build.id)),
     });
   });
 
@@ -237,6 +237,12 @@ export function requireAdmin(app: App): RequestHandler {
 function isCodedError(err: unknown): err is Error & { status: number; code: string } {
   return err instanceof Error && typeof (err as { status?: unknown }).status === 'number'
     && typeof (err as { code?: unknown }).code === 'string' && String((err as { code?: unknown }).code).startsWith('GG_');
+}
+
+/** A test counts once (its last attempt); the attempts it replaced are listed apart. */
+function testsJson(final: readonly { id: number }[], all: readonly { id: number }[]) {
+  const current = new Set(final.map((t) => t.id));
+  return { tests: final, testAttempts: all.filter((t) => !current.has(t.id)) };
 }
 
 /** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
