@@ -53,13 +53,13 @@ export const MIN_SECRET_LENGTH = 6; // shorter values are not redacted (they wou
 export const REDACTED = '[REDACTED]';
 
 /**
- * The strings redacted for one secret value: the value, its trimmed form, and for a multi-line
- * value (a key file) each line of at least MIN_SECRET_LENGTH characters. Both sides use this rule.
+ * The strings redacted for one secret value: the value without surrounding whitespace (so a
+ * file's final newline stays in the log), and for a multi-line value (a key file) each line of at
+ * least MIN_SECRET_LENGTH characters. Both sides use this rule.
  */
 export function redactionPatterns(value: string): string[] {
   const out = new Set<string>();
   const add = (s: string) => { if (s.length >= MIN_SECRET_LENGTH) out.add(s); };
-  add(value);
   add(value.trim());
   if (/[\r\n]/.test(value)) for (const line of value.split(/\r?\n/)) add(line.trim());
   return [...out].sort((a, b) => b.length - a.length);
