@@ -36,10 +36,15 @@ const secretSourceSchema = z.union([
 ], { error: 'must be { env: NAME } (from the server\'s environment) or { file: /path/to/file } (a file on the server)' });
 
 /** `secrets:` of a builder: NAME → where the server reads its value. */
-export const builderSecretsSchema = z.record(
-  envNameSchema.refine((n) => !(ALLOWLISTED_ENV as readonly string[]).includes(n), `must not be one of ${ALLOWLISTED_ENV.join(', ')} — greengate sets those`),
-  secretSourceSchema,
-).optional();
+export const builderSecretsSchema = z.record(z.string(), secretSourceSchema).superRefine((secrets, ctx) => {
+  for (const name of Object.keys(secrets)) {
+    const named = envNameSchema.safeParse(name);
+    if (!named.success) ctx.addIssue({ code: 'custom', path: [name], message: named.error.issues[0].message });
+    else if ((ALLOWLISTED_ENV as readonly string[]).includes(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `must not be one of ${ALLOWLISTED_ENV.join(', ')} — greengate sets those` });
+    }
+  }
+}).optional();
 
 /** Reads a secret's value; throws an Error saying what is missing and how to fix it. */
 export function readSecret(name: string, source: SecretSource, env: NodeJS.ProcessEnv = process.env): string {
