@@ -58,6 +58,8 @@ async function serve(args: string[]): Promise<void> {
   const data = values.data ? resolve(values.data) : config.data;
   const { startServer } = await import('./main.js');
   const server = await startServer({ config: Object.freeze({ ...config, data, port }), port });
+  const { installProcessGuard } = await import('./storageHealth.js');
+  installProcessGuard(server.app.health, server.app.log);
   process.stdout.write(`greengate serving ${server.app.baseUrl} (data in ${data})\n`);
   onSignals(() => server.close());
 }

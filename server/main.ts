@@ -22,6 +22,9 @@ import { mountExtensions } from './extensions.js';
 import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
 import { quarantineRouter } from './web/quarantineApi.js';
+import { StorageHealth } from './storageHealth.js';
+import { refuseWritesWhileDegraded } from './web/storageGuard.js';
+import { resumeAfterStorageFault } from './resume.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -31,6 +34,7 @@ export interface App {
   readonly intake: Intake;
   readonly tree: Tree;
   readonly gateway: RunnerGateway;
+  readonly health: StorageHealth;
   readonly log: Logger;
   readonly metrics: Registry;
   readonly baseUrl: string;
@@ -63,8 +67,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const events = new Events();
   const scheduler = new Scheduler(store, config, events, log);
   const intake = new Intake(store, config, scheduler, events, log);
-  const gateway = new RunnerGateway(store, scheduler, config.runnerToken, log);
-  const metrics = createMetrics(events, store, scheduler);
+  const health = new StorageHealth(store, config.data, log);
+  const gateway = new RunnerGateway(store, scheduler, config.runnerToken, log, health);
+  const metrics = createMetrics(events, store, scheduler, health);
   const web = express();
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
@@ -73,7 +78,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const tree = new Tree(store, config, events, log, () => app.baseUrl);
   const app: App = {
-    config, store, events, scheduler, intake, tree, gateway, log, metrics,
+    config, store, events, scheduler, intake, tree, gateway, health, log, metrics,
     baseUrl: config.baseUrl ?? '',
     isAdmin(req) {
       const header = req.get('authorization') ?? '';
@@ -82,10 +87,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
 
-  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: scheduler.connectedRunners().length }); });
+  health.on('recovered', () => resumeAfterStorageFault(app));
+  web.get('/healthz', (_req, res) => {
+    const storage = health.status();
+    res.json({ ok: storage.state === 'ok', status: storage.state, runners: scheduler.connectedRunners().length, storage });
+  });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
+  web.use('/api', refuseWritesWhileDegraded(health));
   web.use('/api', treeRouter(app));
   web.use('/api', apiRouter(app));
   web.use('/api', quarantineRouter(app));
@@ -121,6 +131,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         scheduler.stop();
+        health.close();
         gateway.close();
         await intake.close();
         http.closeAllConnections();

@@ -7,6 +7,13 @@
  * a frame over MAX_FRAME_BYTES with 1009 (ws does that), a wrong token with 4001, an old
  * protocol with 4002. A runner silent for LOST_AFTER_MS is closed with 4004 and its units go
  * back to the queue. Nothing a runner sends can stop the server serving the others.
+ *
+ * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
+ * that could not be stored, or arrives while the database cannot be written, is not acked and
+ * the socket stays open; the runner gets `retry` and keeps it. When writes work again every
+ * runner that was told to wait gets `retry` with afterMs 0 and sends it all again (a resent
+ * chunk is stored once). Heartbeat and `started` writes are skipped meanwhile; a hello is
+ * closed with 1013 (try again later) since the runner cannot be registered.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -19,6 +26,9 @@ import {
 } from '../protocol.js';
 import type { Scheduler, RunnerLink } from './scheduler.js';
 import type { Store } from '../store/index.js';
+import type { StorageHealth } from '../storageHealth.js';
+
+export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -31,6 +41,8 @@ class Connection implements RunnerLink {
   name = '';
   slots = 0;
   readonly units = new Set<number>();
+  /** Units told to retry: told again, at once, when storage is back. */
+  readonly waiting = new Set<number>();
   lastSeen = Date.now();
   constructor(readonly ws: WebSocket, readonly address: string | null) {}
   send(message: ServerMessage): void {
@@ -49,7 +61,9 @@ export class RunnerGateway {
     private readonly scheduler: Scheduler,
     private readonly runnerToken: string,
     private readonly log: Logger,
+    private readonly health: StorageHealth,
   ) {
+    health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     this.timer = setInterval(() => this.checkHeartbeats(), 1000);
     this.timer.unref();
@@ -89,6 +103,7 @@ export class RunnerGateway {
         this.handle(conn, msg);
       } catch (err) {
         if (err instanceof ProtocolError) return this.refuse(conn, err.closeCode, err.message);
+        if (this.health.record(err, 'runner message')) return;
         this.log.error({ err, runner: conn.name }, 'runner message failed');
         this.refuse(conn, 1011, 'internal error handling that message');
       }
@@ -96,7 +111,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.scheduler.runnerLeft(conn, 'connection closed');
+      if (conn.runnerId && !this.closing) this.health.guard('runner left', () => this.scheduler.runnerLeft(conn, 'connection closed'));
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -116,7 +131,13 @@ export class RunnerGateway {
     }
     conn.name = msg.name;
     conn.slots = msg.slots;
-    conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() });
+    const runnerId = this.health.writable
+      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() }))
+      : this.health.holdBack('runner hello');
+    if (runnerId === undefined) {
+      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
+    }
+    conn.runnerId = runnerId;
     const drop = this.scheduler.runnerJoined(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
     this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
@@ -127,18 +148,42 @@ export class RunnerGateway {
       case 'hello':
         return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
       case 'heartbeat':
-        this.store.runners.touch(conn.runnerId, conn.lastSeen);
+        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, conn.lastSeen));
         return;
       case 'started':
-        return this.scheduler.unitStarted(conn, msg.unit, msg.at);
-      case 'log':
-        if (this.scheduler.unitLog(conn, msg)) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        if (this.health.writable) this.health.guard('unit started', () => this.scheduler.unitStarted(conn, msg.unit, msg.at));
         return;
-      case 'finished':
-        if (this.scheduler.unitFinished(conn, msg)) conn.send({ type: 'ackFinished', unit: msg.unit });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+      case 'log': {
+        const held = this.storeFor(conn, msg.unit, 'log', () => this.scheduler.unitLog(conn, msg));
+        if (held === true) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         return;
+      }
+      case 'finished': {
+        const had = conn.units.has(msg.unit);
+        const held = this.storeFor(conn, msg.unit, 'finished', () => this.scheduler.unitFinished(conn, msg));
+        if (held === true) conn.send({ type: 'ackFinished', unit: msg.unit });
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        else if (had) conn.units.add(msg.unit); // still this runner's until its result is stored
+        return;
+      }
+    }
+  }
+
+  /** Runs a store write for a unit; undefined (and a `retry` to the runner) when storage cannot take it. */
+  private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
+    const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
+    if (stored !== undefined) return stored;
+    conn.waiting.add(unit);
+    conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
+    return undefined;
+  }
+
+  /** Storage is back: everything held back is asked for again. */
+  private resumeStorage(): void {
+    for (const c of this.connections) {
+      for (const unit of c.waiting) c.send({ type: 'retry', unit, afterMs: 0, reason: 'the server can store again' });
+      c.waiting.clear();
     }
   }
 
@@ -154,7 +199,7 @@ export class RunnerGateway {
       if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
         this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
         this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
+        this.health.guard('runner lost', () => this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`));
       }
     }
   }
