@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import WebSocket from 'ws';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startServer, type RunningServer } from '../../server/main.js';
@@ -8,7 +9,7 @@ import { CloseCode, PROTOCOL_VERSION, WS_PATH } from '../../server/protocol.js';
 import { RETRY_WHILE_DEGRADED_MS } from '../../server/dispatch/gateway.js';
 import { StorageHealth } from '../../server/storageHealth.js';
 import { openStore } from '../../server/store/index.js';
-import { ADMIN_TOKEN, RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../helpers.js';
+import { ADMIN_TOKEN, ROOT, RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../helpers.js';
 import { SmallDisk } from '../fullDisk.js';
 
 /** A raw WebSocket client playing the runner's end, keeping every message it gets. */
@@ -162,5 +163,45 @@ describe('StorageHealth', () => {
       store.close();
       home.cleanup();
     }
+  });
+});
+
+describe('installProcessGuard: a storage fault thrown outside any request does not end the process', function () {
+  this.timeout(20_000);
+  let home: ReturnType<typeof tempHome>;
+  let disk: SmallDisk;
+  before(() => {
+    home = tempHome();
+    disk = new SmallDisk(join(home.dir, 'data'), 8).mount();
+    const store = openStore(join(disk.dir, 'gg.db'));
+    store.runners.register({ name: 'r1', slots: 1, version: 't', address: null, at: 1 });
+    store.close();
+  });
+  after(() => {
+    disk?.free();
+    disk?.unmount();
+    home?.cleanup();
+  });
+
+  it('records a fault from a timer and from a rejected promise, and still ends on any other uncaught error', () => {
+    // A real process with the guard fills the disk, writes from a timer and a promise, then has a plain bug.
+    const script = `
+      import { pino } from 'pino';
+      import { openStore } from '${ROOT}dist/server/store/index.js';
+      import { StorageHealth, installProcessGuard } from '${ROOT}dist/server/storageHealth.js';
+      import { SmallDisk } from '${ROOT}dist/test/fullDisk.js';
+      const store = openStore(${JSON.stringify(join(disk.dir, 'gg.db'))});
+      new SmallDisk(${JSON.stringify(disk.dir)}).fill();
+      const health = new StorageHealth(store, ${JSON.stringify(disk.dir)}, pino({ level: 'silent' }), 60_000);
+      installProcessGuard(health, pino({ level: 'silent' }));
+      setTimeout(() => store.runners.touch(1, 2), 10);
+      setTimeout(() => Promise.resolve().then(() => store.runners.markAllDisconnected()), 20);
+      setTimeout(() => { console.log(JSON.stringify(health.status())); throw new Error('a plain bug'); }, 200);
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
+    expect(JSON.parse(r.stdout.trim() || 'null'), r.stderr).to.include({ state: 'degraded', kind: 'full', code: 'SQLITE_FULL' });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.match(/greengate: uncaught error: Error: a plain bug/);
+    expect(r.stderr).not.to.contain('SQLITE_FULL');
   });
 });
