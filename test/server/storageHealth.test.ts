@@ -95,6 +95,11 @@ repositories:
     const late = new RawRunner(server, 'late');
     await pollUntil(() => late.closedWith, 'the late runner to be closed', 5000);
     expect(late.closedWith!.code).to.equal(CloseCode.tryAgainLater);
+    // Without a hello (no token), a report is not even held back: the socket is closed as before.
+    const anonymous = new WebSocket(server.url.replace('http', 'ws') + WS_PATH);
+    const anonymousClosed = new Promise<number>((resolve) => anonymous.once('close', (code) => resolve(code)));
+    anonymous.once('open', () => anonymous.send(JSON.stringify(log(999, 0))));
+    expect(await anonymousClosed).to.equal(CloseCode.policy);
 
     // Reads go on; pages carry the banner.
     expect(await get('/api/builds')).to.have.property('status', 200);
@@ -103,10 +108,10 @@ repositories:
     expect(await page.text()).to.match(/id="storage-banner"[^>]*>Storage problem: the disk of the server&#39;s data directory is full/);
 
     // Writes answer 503 with the catalogued error, with and without credentials.
-    const anonymous = await get('/api/builds/1/cancel', { method: 'POST' });
-    expect(anonymous.status).to.equal(503);
-    expect(anonymous.headers.get('retry-after')).to.equal('10');
-    const body = await anonymous.json();
+    const noToken = await get('/api/builds/1/cancel', { method: 'POST' });
+    expect(noToken.status).to.equal(503);
+    expect(noToken.headers.get('retry-after')).to.equal('10');
+    const body = await noToken.json();
     expect(body.error.code).to.equal('GG_STORAGE_FULL');
     expect(body.error.message).to.match(/full.*nothing stored before is lost.*Free space on that disk.*resumes by itself/);
     const admin = await get('/api/tree/shop/main', {
