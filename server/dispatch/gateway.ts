@@ -55,6 +55,7 @@ export class RunnerGateway {
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
+  private readonly leftWhileFailing = new Set<Connection>();
 
   constructor(
     private readonly store: Store,
@@ -111,7 +112,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.health.guard('runner left', () => this.scheduler.runnerLeft(conn, 'connection closed'));
+      if (conn.runnerId && !this.closing) this.leave(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -185,6 +186,29 @@ export class RunnerGateway {
       for (const unit of c.waiting) c.send({ type: 'retry', unit, afterMs: 0, reason: 'the server can store again' });
       c.waiting.clear();
     }
+    // Runners that left while their units could not be requeued get LOST_AFTER_MS to come back
+    // and claim them (as after a server restart); then their units are lost and requeued.
+    const gone = [...this.leftWhileFailing];
+    this.leftWhileFailing.clear();
+    if (gone.length === 0) return;
+    setTimeout(() => {
+      for (const conn of gone) {
+        if ([...this.connections].some((c) => c.runnerId === conn.runnerId) || this.closing) continue;
+        // runnerLeft only acts on a joined link: join the gone one again for the moment it takes to leave.
+        const ok = this.health.guard('runner left', () => {
+          this.scheduler.runnerJoined(conn, []);
+          this.scheduler.runnerLeft(conn, 'it left while the server could not store anything, and did not come back');
+          return true;
+        });
+        if (!ok) this.leftWhileFailing.add(conn);
+      }
+    }, LOST_AFTER_MS).unref();
+  }
+
+  /** Tells the scheduler a runner is gone; while storage fails its units stay its own until storage is back. */
+  private leave(conn: Connection, reason: string): void {
+    const ok = this.health.guard('runner left', () => { this.scheduler.runnerLeft(conn, reason); return true; });
+    if (!ok) this.leftWhileFailing.add(conn);
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {
@@ -199,7 +223,7 @@ export class RunnerGateway {
       if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
         this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
         this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.health.guard('runner lost', () => this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`));
+        this.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
       }
     }
   }

@@ -146,6 +146,62 @@ repositories:
   });
 });
 
+describe('storage faults: a runner that leaves while nothing can be stored', function () {
+  this.timeout(60_000);
+  let home: ReturnType<typeof tempHome>;
+  let disk: SmallDisk;
+  let server: RunningServer;
+  let repo: Repo;
+
+  before(async () => {
+    home = tempHome();
+    disk = new SmallDisk(join(home.dir, 'data'), 8).mount();
+    repo = new Repo(home.dir);
+    const config = parseConfig(`
+runnerToken: ${RUNNER_TOKEN}
+data: ./data
+repositories:
+  - name: shop
+    path: ${repo.bare}
+    builders: [{ name: unit, run: "true" }]
+`, { baseDir: home.dir });
+    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    await server?.close();
+    disk?.free();
+    disk?.unmount();
+    home.cleanup();
+  });
+
+  it('keeps its unit until storage is back, then gives it LOST_AFTER_MS to return before requeueing it', async () => {
+    const runner = new RawRunner(server, 'leaver');
+    await runner.waitFor((m) => m.type === 'welcome', 'welcome');
+    repo.commit({ 'a.txt': 'a' }, 'one unit');
+    repo.push();
+    const assign = await runner.waitFor((m) => m.type === 'assign', 'a unit');
+    disk.fill();
+    await pollUntil(async () => {
+      runner.send({ type: 'heartbeat' });
+      return !server.app.health.writable;
+    }, 'the server to notice the full disk', 10_000, 100);
+    runner.ws.close();
+    await pollUntil(() => server.app.scheduler.connectedRunners().length === 0, 'the runner to be gone', 5000);
+    expect(server.app.store.units.get(assign.unit)).to.include({ state: 'running' }); // not lost while nothing can be stored
+
+    disk.free();
+    await pollUntil(() => server.app.health.writable, 'the server to resume', 10_000, 100);
+    const lost = await pollUntil(() => {
+      const u = server.app.store.units.get(assign.unit);
+      return u?.state === 'done' ? u : null;
+    }, 'the unit to be lost once the runner did not come back', 30_000, 200);
+    expect(lost.result).to.equal('exception');
+    expect(lost.error).to.contain('did not come back');
+    const again = server.app.store.units.byBuild(assign.build).find((u) => u.retryOf === assign.unit);
+    expect(again).to.include({ state: 'queued' });
+  });
+});
+
 describe('StorageHealth', () => {
   it('records only storage faults, and guard() throws any other error on', () => {
     const home = tempHome();
