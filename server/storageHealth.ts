@@ -45,7 +45,7 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
 
   /** Records `err` when it is a storage fault (then true: the caller holds back); false for any other error. */
   record(err: unknown, where: string): boolean {
-    const fault = storageFaultOf(err);
+    const fault = refineFault(storageFaultOf(err), this.dataDir);
     if (!fault) return false;
     if (!this.fault) {
       this.fault = { ...fault, since: Date.now(), where };
@@ -164,6 +164,16 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
 function freeBytes(dir: string): number {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
+}
+
+/** An I/O error on a disk with no space left (SQLite reports some as IOERR_SHMSIZE, IOERR_WRITE) is a full disk. */
+export function refineFault(fault: StorageFault | null, dataDir: string): StorageFault | null {
+  if (!fault || fault.kind === 'full') return fault;
+  try {
+    return freeBytes(dataDir) === 0 ? { ...fault, kind: 'full' } : fault;
+  } catch {
+    return fault;
+  }
 }
 
 /**

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ADMIN_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig,
+  ADMIN_TOKEN, CLI, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig,
 } from '../helpers.js';
 import { SmallDisk } from '../fullDisk.js';
+import { openStore } from '../../server/store/index.js';
 
 /** Numbered lines, one every 20 ms, until the release file exists; then the count. */
 function printer(release: string): string {
@@ -89,5 +90,35 @@ describe('a full data disk mid-build (real server, runner, tmpfs)', function () 
     expect(numbers).to.deep.equal(Array.from({ length: total }, (_, i) => i + 1)); // every line once, in order
     expect(await (await get('/')).text()).not.to.contain('storage-banner');
     expect(server.output).not.to.match(/uncaught/i);
+  });
+});
+
+describe('greengate serve on a full data disk', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let disk: SmallDisk;
+  after(() => {
+    disk?.unmount();
+    home?.cleanup();
+  });
+
+  it('exits with a message naming the directory, the fault and the fix', () => {
+    home = tempHome();
+    disk = new SmallDisk(join(home.dir, 'data'), 4).mount();
+    const repo = new Repo(home.dir);
+    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }]);
+    disk.fill();
+    const serve = () => spawnSync(process.execPath, [CLI, 'serve', '--config', config, '--port', '0'], { encoding: 'utf8', timeout: 20_000 });
+    const message = new RegExp(`cannot open the database in ${disk.dir} \\(SQLITE_[A-Z_]+\\): its disk is full; free space on it and start again`);
+    const fresh = serve();
+    expect(fresh.status).to.equal(1);
+    expect(fresh.stderr).to.match(message);
+    // A database made before the disk filled up fails otherwise inside SQLite (its shared-memory file).
+    disk.free();
+    openStore(join(disk.dir, 'greengate.db')).close();
+    disk.fill();
+    const existing = serve();
+    expect(existing.status).to.equal(1);
+    expect(existing.stderr).to.match(message);
   });
 });
