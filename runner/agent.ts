@@ -2,7 +2,9 @@
  * The runner agent: takes units from the server, runs each in a slot's workspace, streams its
  * log and reports its end. A unit's log chunks and its `finished` report are kept until the
  * server acks them and are sent again after a reconnect, so nothing is lost while the server
- * restarts; a unit the server says we no longer hold is stopped and forgotten.
+ * restarts; a unit the server says we no longer hold is stopped and forgotten. A `retry` from
+ * the server (it could not store them) sends them again after the delay it asks for, and a
+ * unit whose `finished` was acked is kept until every one of its log chunks is acked too.
  */
 import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
@@ -27,7 +29,9 @@ interface ActiveUnit {
   streamer: LogStreamer;
   command: RunningCommand | null;
   finished: FinishedMessage | null;
+  finishedAcked: boolean;
   dropped: boolean;
+  resend: { timer: NodeJS.Timeout; at: number } | null;
 }
 
 export class Agent {
@@ -73,18 +77,28 @@ export class Agent {
         for (const id of msg.drop) this.drop(id, 'the server gave it to another runner');
         for (const u of this.units.values()) {
           u.streamer.resend();
-          if (u.finished) this.conn.send(u.finished);
+          if (u.finished && !u.finishedAcked) this.conn.send(u.finished);
         }
         return;
       case 'assign':
         if (this.units.has(msg.unit) || this.stopped) return;
         void this.run(msg);
         return;
-      case 'ack':
-        this.units.get(msg.unit)?.streamer.ack(msg.seq);
+      case 'ack': {
+        const u = this.units.get(msg.unit);
+        u?.streamer.ack(msg.seq);
+        if (u?.finishedAcked && u.streamer.allAcked) this.forget(msg.unit);
         return;
-      case 'ackFinished':
-        this.forget(msg.unit);
+      }
+      case 'ackFinished': {
+        const u = this.units.get(msg.unit);
+        if (!u) return;
+        u.finishedAcked = true;
+        if (u.streamer.allAcked) this.forget(msg.unit);
+        return;
+      }
+      case 'retry':
+        this.resendLater(msg.unit, msg.afterMs);
         return;
       case 'cancel':
         this.units.get(msg.unit)?.command?.cancel();
@@ -104,9 +118,26 @@ export class Agent {
     this.forget(id);
   }
 
+  /** Sends the unit's unacked chunks and unacked `finished` again in afterMs (the earliest time asked for wins). */
+  private resendLater(id: number, afterMs: number): void {
+    const u = this.units.get(id);
+    if (!u) return;
+    const at = Date.now() + afterMs;
+    if (u.resend && u.resend.at <= at) return;
+    if (u.resend) clearTimeout(u.resend.timer);
+    const timer = setTimeout(() => {
+      u.resend = null;
+      if (this.units.get(id) !== u) return;
+      u.streamer.resend();
+      if (u.finished && !u.finishedAcked) this.conn.send(u.finished);
+    }, afterMs);
+    u.resend = { timer, at };
+  }
+
   private forget(id: number): void {
     const u = this.units.get(id);
     if (!u) return;
+    if (u.resend) clearTimeout(u.resend.timer);
     u.streamer.stop();
     this.units.delete(id);
     if (u.finished === null) this.busySlots.delete(u.slot);
@@ -121,7 +152,7 @@ export class Agent {
 
   private async run(a: AssignMessage): Promise<void> {
     const u: ActiveUnit = {
-      assign: a, slot: this.takeSlot(), command: null, finished: null, dropped: false,
+      assign: a, slot: this.takeSlot(), command: null, finished: null, finishedAcked: false, dropped: false, resend: null,
       streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk),
         { redact: redactedValues(a, this.opts.token), maxBytes: a.builder.maxLogBytes }),
     };

@@ -58,7 +58,16 @@ async function serve(args: string[]): Promise<void> {
   const port = intOption(process.env.PORT || values.port, 'port', 0, 65535) ?? config.port;
   const data = values.data ? resolve(values.data) : config.data;
   const { startServer } = await import('./main.js');
-  const server = await startServer({ config: Object.freeze({ ...config, data, port }), port });
+  const server = await startServer({ config: Object.freeze({ ...config, data, port }), port }).catch(async (err) => {
+    const { storageFaultOf } = await import('./store/health.js');
+    const { refineFault } = await import('./storageHealth.js');
+    const fault = refineFault(storageFaultOf(err), data);
+    if (!fault) throw err;
+    throw new Error(`cannot open the database in ${data} (${fault.sqliteCode}): `
+      + (fault.kind === 'full' ? 'its disk is full; free space on it and start again' : 'its disk failed or the file is read-only; check them and start again'));
+  });
+  const { installProcessGuard } = await import('./storageHealth.js');
+  installProcessGuard(server.app.health, server.app.log);
   process.stdout.write(`greengate serving ${server.app.baseUrl} (data in ${data})\n`);
   onSignals(() => server.close());
 }

@@ -49,6 +49,8 @@ export const ERRORS = {
   GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
   GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
+  GG_STORAGE_FULL: { status: 503, meaning: 'the data directory\'s disk is full: nothing new can be stored until space is freed' },
+  GG_STORAGE_IO: { status: 503, meaning: 'the database cannot be written (I/O error or read-only file): nothing new can be stored' },
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },
   GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed' },

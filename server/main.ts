@@ -29,6 +29,9 @@ import { mountExtensions } from './extensions.js';
 import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
 import { quarantineRouter } from './web/quarantineApi.js';
+import { StorageHealth } from './storageHealth.js';
+import { refuseWritesWhileDegraded } from './web/storageGuard.js';
+import { resumeAfterStorageFault } from './resume.js';
 
 export interface App {
   readonly config: Readonly<Config>;
@@ -41,6 +44,7 @@ export interface App {
   readonly changes: RefChanges;
   readonly tree: Tree;
   readonly gateway: RunnerGateway;
+  readonly health: StorageHealth;
   readonly log: Logger;
   readonly metrics: Registry;
   readonly baseUrl: string;
@@ -78,7 +82,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
   const intake = new Intake(store, config, splitter, lifecycle, log);
   const changes = new RefChanges(store, config, intake, log);
-  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log);
+  const health = new StorageHealth(store, config.data, log);
+  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
   intake.onQueued = () => queue.dispatch();
   gateway.onFinished = () => queue.dispatch();
@@ -90,7 +95,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     queueMicrotask(() => queue.dispatch());
   };
-  const metrics = createMetrics(events, store, () => runners.connected());
+  const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
@@ -98,7 +103,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   http.keepAliveTimeout = 72_000; // 72 seconds
 
   const app: App = {
-    config, store, events, lifecycle, runners, queue, intake, changes, tree, gateway, log, metrics,
+    config, store, events, lifecycle, runners, queue, intake, changes, tree, gateway, health, log, metrics,
     baseUrl: config.baseUrl ?? '',
     isAdmin(req) {
       const header = req.get('authorization') ?? '';
@@ -107,10 +112,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
 
-  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: runners.connected().length }); });
+  health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
+  web.get('/healthz', (_req, res) => {
+    const storage = health.status();
+    res.json({ ok: storage.state === 'ok', status: storage.state, runners: runners.connected().length, storage });
+  });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
+  web.use('/api', refuseWritesWhileDegraded(health));
   web.use('/api', treeRouter(app));
   web.use('/api', apiRouter(app));
   web.use('/api', quarantineRouter(app));
@@ -147,6 +157,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         queue.stop();
+        health.close();
         gateway.close();
         await changes.close();
         http.closeAllConnections();

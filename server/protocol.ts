@@ -9,6 +9,10 @@
  *   runner → started, log* (seq + byte offset), finished (exit code, tests)
  *   server → ack (per log chunk, once stored; per finished, once recorded)
  *   server → cancel (unit); runner → heartbeat every HEARTBEAT_MS
+ *   server → retry (unit, afterMs): something sent for that unit (a log chunk, `finished`) was
+ *            not stored (the server cannot write its database); the runner keeps it and sends
+ *            everything unacked for the unit again after afterMs. The server sends retry with
+ *            afterMs 0 when it can store again. (Since protocol 2.)
  * A runner silent for LOST_AFTER_MS is lost: the server closes it and requeues its units.
  * Log chunks are resent until acked; the server stores a (unit, seq) once, so a resend is
  * harmless. A message about a unit the runner does not hold is refused (`refuse`).
@@ -64,6 +68,7 @@ export function redactionPatterns(value: string): string[] {
   if (/[\r\n]/.test(value)) for (const line of value.split(/\r?\n/)) add(line.trim());
   return [...out].sort((a, b) => b.length - a.length);
 }
+export const MAX_RETRY_AFTER_MS = 600_000; // a retry is asked for at most 10 minutes later
 
 /** WebSocket close codes the server sends, with a stable meaning. */
 export const CloseCode = {
@@ -78,6 +83,7 @@ export const CloseCode = {
   replaced: 4005, // another connection with the same runner name
   shuttingDown: 4006,
   nameInUse: 4007, // the name is held by a live runner with another instance id
+  tryAgainLater: 1013, // the server cannot store anything now (disk full); reconnect later
 } as const;
 
 const id = z.number().int().positive();
@@ -174,10 +180,14 @@ const Ack = z.strictObject({ type: z.literal('ack'), unit: id, seq: z.number().i
 const AckFinished = z.strictObject({ type: z.literal('ackFinished'), unit: id });
 const Cancel = z.strictObject({ type: z.literal('cancel'), unit: id, reason: z.string() });
 const Refuse = z.strictObject({ type: z.literal('refuse'), unit: id, reason: z.string() });
+const Retry = z.strictObject({
+  type: z.literal('retry'), unit: id, afterMs: z.number().int().nonnegative().max(MAX_RETRY_AFTER_MS), reason: z.string().max(1000),
+});
 
-export const ServerMessageSchema = z.discriminatedUnion('type', [Welcome, Assign, Ack, AckFinished, Cancel, Refuse]);
+export const ServerMessageSchema = z.discriminatedUnion('type', [Welcome, Assign, Ack, AckFinished, Cancel, Refuse, Retry]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 export type AssignMessage = z.infer<typeof Assign>;
+export type RetryMessage = z.infer<typeof Retry>;
 export type BuilderSpecMessage = z.infer<typeof BuilderSpec>;
 
 export class ProtocolError extends Error {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
+import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -130,6 +131,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const demo = await startDemo(opts);
+  installProcessGuard(demo.server.app.health, demo.server.app.log);
   demo.history.catch((err) => process.stderr.write(`demo: ${(err as Error).message}\n`));
   let stopping = false;
   const stop = () => {

@@ -14,6 +14,13 @@
  * At this edge the gateway completes each `assign` with its builder's env names, secrets and
  * log cap (secrets.ts), and screens each log chunk and `finished` (logGuard.ts) before the
  * lifecycle sees them.
+ *
+ * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
+ * that could not be stored, or arrives while the database cannot be written, is not acked and
+ * the socket stays open; the runner gets `retry` and keeps it. When writes work again every
+ * runner that was told to wait gets `retry` with afterMs 0 and sends it all again (a resent
+ * chunk is stored once). Heartbeat and `started` writes are skipped meanwhile; a hello is
+ * closed with 1013 (try again later) since the runner cannot be registered.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -29,6 +36,9 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
 import { BuilderSecrets } from './secrets.js';
 import { LogGuard } from './logGuard.js';
+import type { StorageHealth } from '../storageHealth.js';
+
+export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -42,6 +52,8 @@ class Connection implements RunnerLink {
   instance: string | null = null;
   slots = 0;
   readonly units = new Set<number>();
+  /** Units told to retry: told again, at once, when storage is back. */
+  readonly waiting = new Set<number>();
   lastSeen = Date.now();
   constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
   send(message: ServerMessage): void {
@@ -59,6 +71,7 @@ export class RunnerGateway {
   onFinished: () => void = () => undefined;
   private readonly secrets: BuilderSecrets;
   private readonly guard: LogGuard;
+  private readonly leftWhileFailing = new Set<Connection>();
 
   constructor(
     private readonly store: Store,
@@ -66,9 +79,11 @@ export class RunnerGateway {
     private readonly lifecycle: BuildLifecycle,
     private readonly runnerToken: string,
     private readonly log: Logger,
+    private readonly health: StorageHealth,
   ) {
     this.secrets = new BuilderSecrets(store, lifecycle, [runnerToken]);
     this.guard = new LogGuard(store, this.secrets);
+    health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     this.timer = setInterval(() => this.checkHeartbeats(), 1000);
     this.timer.unref();
@@ -116,6 +131,7 @@ export class RunnerGateway {
         this.handle(conn, msg);
       } catch (err) {
         if (err instanceof ProtocolError) return this.refuse(conn, err.closeCode, err.message);
+        if (this.health.record(err, 'runner message')) return;
         this.log.error({ err, runner: conn.name }, 'runner message failed');
         this.refuse(conn, 1011, 'internal error handling that message');
       }
@@ -123,7 +139,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.runners.leave(conn, 'connection closed');
+      if (conn.runnerId && !this.closing) this.leave(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -148,7 +164,13 @@ export class RunnerGateway {
     conn.name = msg.name;
     conn.instance = instance;
     conn.slots = msg.slots;
-    conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() });
+    const runnerId = this.health.writable
+      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() }))
+      : this.health.holdBack('runner hello');
+    if (runnerId === undefined) {
+      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
+    }
+    conn.runnerId = runnerId;
     const drop = this.runners.join(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
     this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
@@ -159,25 +181,71 @@ export class RunnerGateway {
       case 'hello':
         return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
       case 'heartbeat':
-        this.store.runners.touch(conn.runnerId, conn.lastSeen);
+        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, conn.lastSeen));
         return;
       case 'started':
-        this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at);
+        if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
         return;
-      case 'log':
-        if (this.lifecycle.unitLog(conn.runnerId, this.guard.screenChunk(msg))) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+      case 'log': {
+        const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, this.guard.screenChunk(msg)));
+        if (held === true) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         return;
-      case 'finished':
+      }
+      case 'finished': {
+        const had = conn.units.has(msg.unit);
         conn.units.delete(msg.unit);
-        if (this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId))) {
+        const held = this.storeFor(conn, msg.unit, 'finished',
+          () => this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId)));
+        if (held === true) {
           conn.send({ type: 'ackFinished', unit: msg.unit });
           this.onFinished();
-        } else {
-          conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         }
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        else if (had) conn.units.add(msg.unit); // still this runner's until its result is stored
         return;
+      }
     }
+  }
+
+  /** Runs a store write for a unit; undefined (and a `retry` to the runner) when storage cannot take it. */
+  private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
+    const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
+    if (stored !== undefined) return stored;
+    conn.waiting.add(unit);
+    conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
+    return undefined;
+  }
+
+  /** Storage is back: everything held back is asked for again. */
+  private resumeStorage(): void {
+    for (const c of this.connections) {
+      for (const unit of c.waiting) c.send({ type: 'retry', unit, afterMs: 0, reason: 'the server can store again' });
+      c.waiting.clear();
+    }
+    // Runners that left while their units could not be requeued get LOST_AFTER_MS to come back
+    // and claim them (as after a server restart); then their units are lost and requeued.
+    const gone = [...this.leftWhileFailing];
+    this.leftWhileFailing.clear();
+    if (gone.length === 0) return;
+    setTimeout(() => {
+      for (const conn of gone) {
+        if ([...this.connections].some((c) => c.runnerId === conn.runnerId) || this.closing) continue;
+        // runnerLeft only acts on a joined link: join the gone one again for the moment it takes to leave.
+        const ok = this.health.guard('runner left', () => {
+          this.runners.join(conn, []);
+          this.runners.leave(conn, 'it left while the server could not store anything, and did not come back');
+          return true;
+        });
+        if (!ok) this.leftWhileFailing.add(conn);
+      }
+    }, LOST_AFTER_MS).unref();
+  }
+
+  /** Tells the registry a runner is gone; while storage fails its units stay its own until storage is back. */
+  private leave(conn: Connection, reason: string): void {
+    const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
+    if (!ok) this.leftWhileFailing.add(conn);
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {
@@ -192,7 +260,7 @@ export class RunnerGateway {
       if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
         this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
         this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.runners.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
+        this.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
       }
     }
   }

@@ -64,6 +64,11 @@ export class BuildLifecycle {
     for (const u of this.store.units.running()) this.orphans.set(u.id, now + LOST_AFTER_MS);
   }
 
+  /** The tree rule applied again to every gated branch (after a storage fault; idempotent). */
+  reapplyTree(now = Date.now()): void {
+    this.commit(() => { for (const t of this.tree.recover(now)) this.later(() => this.events.emit('tree', t)); });
+  }
+
   /** A runner claimed a unit after a reconnect: it is no longer an orphan; a stored cancel is sent again. */
   claimed(unit: UnitRow): void {
     this.orphans.delete(unit.id);

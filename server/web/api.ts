@@ -247,7 +247,8 @@ function testsJson(final: readonly { id: number }[], all: readonly { id: number 
 
 /** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
 export function errorHandler(app: App) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  return (thrown: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const err = app.health.toGgError(thrown, `${req.method} ${req.path}`) ?? thrown;
     let status = 500;
     let code = 'GG_INTERNAL';
     let message = 'internal error';
@@ -258,9 +259,11 @@ export function errorHandler(app: App) {
       code = 'GG_BAD_BODY';
       message = err.message;
     }
-    if (status >= 500) app.log.error({ err, url: req.originalUrl }, 'request failed');
+    if (code.startsWith('GG_STORAGE_')) app.log.warn({ url: req.originalUrl, status, code }, 'request refused: storage fault');
+    else if (status >= 500) app.log.error({ err, url: req.originalUrl }, 'request failed');
     else app.log.info({ url: req.originalUrl, status, code, message }, 'request refused');
     if (res.headersSent) return res.end();
+    if (code.startsWith('GG_STORAGE_')) res.set('retry-after', '10');
     res.status(status).json({ error: { code, message } });
   };
 }
