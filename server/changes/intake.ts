@@ -23,16 +23,14 @@ import type { Scheduler } from '../dispatch/scheduler.js';
 import type { Events } from '../events.js';
 import { isSha, listFiles, listRefs, readBlamelist, ZERO_SHA } from '../git.js';
 import { Splitter } from '../planning/splitter.js';
+import { GgError } from '../errors.js';
+import { findRepository } from '../config/repositories.js';
 
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
 export interface NoticeResult { ref: string; builds: number[]; skipped?: string }
 export const WATCH_DEBOUNCE_MS = 20;
 /** With no runner connected at push time, the units are planned for the runners seen this recently. */
-
-export class IntakeError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 400) { super(message); }
-}
 
 /** Splits a ref into its kind and name, or null for refs we do not build. */
 export function classifyRef(ref: string): { kind: 'branch' | 'try'; branch: string } | null {
@@ -71,11 +69,10 @@ export class Intake {
 
   /** Records ref updates and creates or joins builds. Validates every update first. */
   notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null): Promise<NoticeResult[]> {
-    const repo = this.repository(repoName);
-    if (!repo) throw new IntakeError('GG_UNKNOWN_REPO', `unknown repository "${repoName}": it is not in greengate.yml`, 404);
+    const repo = findRepository(this.config, repoName);
     for (const u of updates) {
-      if (!isSha(u.old) || !isSha(u.new)) throw new IntakeError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
-      if (!/^refs\/[^\0\n]{1,1000}$/.test(u.ref)) throw new IntakeError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);
+      if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
+      if (!/^refs\/[^\0\n]{1,1000}$/.test(u.ref)) throw new GgError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);
     }
     return this.serialized(repo.name, async () => {
       const out: NoticeResult[] = [];
@@ -135,7 +132,7 @@ export class Intake {
   async rebuild(build: { repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
     const repo = this.repository(build.repo);
     const builder = repo?.builders.find((b) => b.name === build.builder);
-    if (!repo || !builder) throw new IntakeError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured`, 409);
+    if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured`);
     const row = this.rows.get(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
@@ -220,7 +217,7 @@ export class Intake {
         return id;
       }
     }
-    throw new IntakeError('GG_BUSY', `could not queue ${u.ref} on ${builder.name}: builds kept changing underneath`, 503);
+    throw new GgError('GG_BUSY', `could not queue ${u.ref} on ${builder.name}: builds kept changing underneath; try again`);
   }
 
   /**

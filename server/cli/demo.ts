@@ -77,7 +77,7 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
 async function waitForBuild(server: RunningServer, after: number, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const b = server.app.store.builds.list({ limit: 1 })[0];
+    const b = server.store.builds.list({ limit: 1 })[0];
     if (b && b.id > after && b.state === 'done') return b;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -90,14 +90,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const { configFile, bare, work, fresh } = prepare(dir);
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
-  const url = server.app.baseUrl;
+  const url = server.baseUrl;
   installHooks(bare, { server: server.url, repo: 'shop' });
   const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--token', config.runnerToken,
     '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))], { stdio: ['ignore', 'inherit', 'inherit'] }));
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
-    const before = server.app.store.builds.list({ limit: 1 })[0]?.id ?? 0;
+    const before = server.store.builds.list({ limit: 1 })[0]?.id ?? 0;
     await commitAndPush(work, SAMPLE, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);

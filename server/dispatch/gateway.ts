@@ -14,11 +14,12 @@ import type { Duplex } from 'node:stream';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
+  CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
   closeReason, parseRunnerMessage, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
 import type { Scheduler, RunnerLink } from './scheduler.js';
 import type { Store } from '../store/index.js';
+import { GgError } from '../errors.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -88,7 +89,7 @@ export class RunnerGateway {
         }
         this.handle(conn, msg);
       } catch (err) {
-        if (err instanceof ProtocolError) return this.refuse(conn, err.closeCode, err.message);
+        if (err instanceof GgError && err.closeCode !== undefined) return this.refuse(conn, err.closeCode, err.message);
         this.log.error({ err, runner: conn.name }, 'runner message failed');
         this.refuse(conn, 1011, 'internal error handling that message');
       }
