@@ -1,21 +1,26 @@
 /**
- * Wires the server together: store, scheduler, intake, runner gateway, HTTP routes, pages and
- * live updates. Each router gets an explicit dependency object of what it uses; what the
- * pipeline does is passed as closures. Start-up order: open and migrate the store, recover
- * unfinished work, listen, scan and watch refs. `close()` stops accepting, closes runner and
- * live sockets, then the database.
+ * Wires the server together, and only that: store, build lifecycle, tree, runner registry, work
+ * queue, splitter, intake and ref changes, runner gateway, HTTP routes. Who reacts to what is
+ * written here: a new build → dispatch; the runner set changing → split queued builds again, then
+ * dispatch; a unit finished → dispatch. Each router and page module gets an
+ * explicit dependency object of what it uses; what the pipeline does is passed as closures.
+ * Start-up order: open and migrate the store, recover (units, counters, the tree), listen, scan
+ * and watch refs. `close()` stops accepting, closes runner sockets, the live hub and the database.
  */
 import express from 'express';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
 import { Events } from './events.js';
-import { Scheduler } from './dispatch/scheduler.js';
+import { BuildLifecycle } from './results/lifecycle.js';
+import { RunnerRegistry } from './dispatch/registry.js';
+import { WorkQueue } from './dispatch/queue.js';
+import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
+import { RefChanges } from './changes/refs.js';
 import { RunnerGateway } from './dispatch/gateway.js';
 import { WS_PATH } from './protocol.js';
 import { apiRouter, type RunnerInfo } from './web/api.js';
@@ -56,21 +61,36 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger();
   const store = openStore(join(config.data, 'greengate.db'));
   const events = new Events();
-  const scheduler = new Scheduler(store, config, events, log);
-  const intake = new Intake(store, config, scheduler, events, log);
-  const gateway = new RunnerGateway(store, scheduler, config.runnerToken, log);
-  const metrics = createMetrics(events, store, scheduler);
+  let baseUrl = config.baseUrl ?? '';
+  const tree = new Tree(store, config, events, log, () => baseUrl);
+  const lifecycle = new BuildLifecycle(store, config, tree, events, log);
+  const runners = new RunnerRegistry(store, lifecycle, events, log);
+  const queue = new WorkQueue(store, lifecycle, runners, log);
+  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
+  const intake = new Intake(store, config, splitter, lifecycle, log);
+  const changes = new RefChanges(store, config, intake, log);
+  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log);
+  lifecycle.sendToRunner = (id, message) => runners.send(id, message);
+  intake.onQueued = () => queue.dispatch();
+  gateway.onFinished = () => queue.dispatch();
+  runners.onChange = () => {
+    try {
+      splitter.replanQueued();
+    } catch (err) {
+      log.warn({ err }, 'could not split queued builds again for the runners there are now');
+    }
+    queueMicrotask(() => queue.dispatch());
+  };
+  const metrics = createMetrics(events, store, () => runners.connected());
   const web = express();
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
-  let baseUrl = config.baseUrl ?? '';
-  const tree = new Tree(store, config, events, log, () => baseUrl);
   const isAdmin = bearerIsAdmin(config.adminToken);
   const requireAdmin = adminGuard({ adminToken: config.adminToken, isAdmin, log });
-  const connectedRunners = (): RunnerInfo[] => scheduler.connectedRunners()
+  const connectedRunners = (): RunnerInfo[] => runners.connected()
     .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size }));
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
@@ -78,7 +98,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree });
   const live = new LiveHub({ events, log });
 
-  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: scheduler.connectedRunners().length }); });
+  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: runners.connected().length }); });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
@@ -90,8 +110,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', apiRouter({
     config, store, events, requireAdmin, connectedRunners,
     baseUrl: () => baseUrl,
-    notice: (repo, updates, source, pusher) => intake.notice(repo, updates, source, pusher),
-    cancelBuild: (id) => scheduler.cancelBuild(id),
+    notice: (repo, updates, source, pusher) => changes.notice(repo, updates, source, pusher),
+    cancelBuild: (id) => lifecycle.cancelBuild(id),
     rebuild: (build) => intake.rebuild(build),
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
@@ -107,7 +127,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  scheduler.recover();
+  lifecycle.recover();
+  queue.start();
   const port = opts.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -117,9 +138,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const url = `http://127.0.0.1:${actual}`;
   if (!config.baseUrl) baseUrl = `http://localhost:${actual}`;
   for (const repo of config.repositories) {
-    await intake.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
+    await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
-  intake.watch();
+  changes.watch();
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -127,10 +148,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     baseUrl, url, port: actual, http, store, connectedRunners,
     close() {
       closing ??= (async () => {
-        scheduler.stop();
+        queue.stop();
         gateway.close();
         live.close();
-        await intake.close();
+        await changes.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         store.close();

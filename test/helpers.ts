@@ -97,6 +97,8 @@ export class ServerProcess {
   child!: ChildProcess;
   url = '';
   output = '';
+  /** Extra environment for the next start (e.g. a GG_FAULT injection point). */
+  env: Record<string, string> = {};
   constructor(readonly configFile: string, readonly port = 0) {}
 
   /** Starts the server; a restart keeps the port the first start got, so runners find it again. */
@@ -104,7 +106,7 @@ export class ServerProcess {
     this.output = '';
     const port = this.url ? new URL(this.url).port : String(this.port);
     this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port], {
-      env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '' },
+      env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (d) => { this.output += d; });

@@ -17,7 +17,8 @@ import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
   closeReason, parseRunnerMessage, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
-import type { Scheduler, RunnerLink } from './scheduler.js';
+import type { RunnerRegistry, RunnerLink } from './registry.js';
+import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
 import { GgError } from '../errors.js';
 
@@ -44,10 +45,13 @@ export class RunnerGateway {
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
+  /** Called after a unit's end was recorded (a slot is free). */
+  onFinished: () => void = () => undefined;
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: Scheduler,
+    private readonly runners: RunnerRegistry,
+    private readonly lifecycle: BuildLifecycle,
     private readonly runnerToken: string,
     private readonly log: Logger,
   ) {
@@ -97,7 +101,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.scheduler.runnerLeft(conn, 'connection closed');
+      if (conn.runnerId && !this.closing) this.runners.leave(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -118,7 +122,7 @@ export class RunnerGateway {
     conn.name = msg.name;
     conn.slots = msg.slots;
     conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() });
-    const drop = this.scheduler.runnerJoined(conn, msg.units);
+    const drop = this.runners.join(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
     this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
   }
@@ -131,14 +135,21 @@ export class RunnerGateway {
         this.store.runners.touch(conn.runnerId, conn.lastSeen);
         return;
       case 'started':
-        return this.scheduler.unitStarted(conn, msg.unit, msg.at);
+        this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at);
+        return;
       case 'log':
-        if (this.scheduler.unitLog(conn, msg)) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
+        if (this.lifecycle.unitLog(conn.runnerId, msg)) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
         else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         return;
       case 'finished':
-        if (this.scheduler.unitFinished(conn, msg)) conn.send({ type: 'ackFinished', unit: msg.unit });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        if (this.lifecycle.unitFinished(conn.runnerId, conn.name, msg)) {
+          conn.units.delete(msg.unit);
+          conn.send({ type: 'ackFinished', unit: msg.unit });
+          this.onFinished();
+        } else {
+          conn.units.delete(msg.unit);
+          conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        }
         return;
     }
   }
@@ -155,7 +166,7 @@ export class RunnerGateway {
       if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
         this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
         this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
+        this.runners.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
       }
     }
   }

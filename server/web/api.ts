@@ -193,7 +193,7 @@ export function apiRouter(deps: ApiDeps): Router {
       ...buildJson(buildContext(deps), build),
       blamelist: store.builds.blamelist(build.id),
       units: store.units.byBuild(build.id).map(unitJson),
-      tests: store.tests.byBuild(build.id),
+      ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
   });
 
@@ -226,6 +226,12 @@ export function apiRouter(deps: ApiDeps): Router {
     res.status(202).json({ build: id });
   });
   return r;
+}
+
+/** A test counts once (its last attempt); the attempts it replaced are listed apart. */
+function testsJson(final: readonly { id: number }[], all: readonly { id: number }[]) {
+  const current = new Set(final.map((t) => t.id));
+  return { tests: final, testAttempts: all.filter((t) => !current.has(t.id)) };
 }
 
 /** The build named by a route parameter; GG_NOT_FOUND when there is none. */

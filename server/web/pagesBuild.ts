@@ -62,7 +62,7 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
     took: u.finishedAt !== null && (u.startedAt ?? u.assignedAt) !== null ? u.finishedAt - (u.startedAt ?? u.assignedAt)! : null,
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
   }));
-  const results = store.tests.byBuild(build.id);
+  const results = store.tests.finalByBuild(build.id);
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   const failures = results.filter(isFailure);
