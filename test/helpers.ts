@@ -81,7 +81,10 @@ export class Repo {
   }
 }
 
-export interface BuilderSpec { name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number }
+export interface BuilderSpec {
+  name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number;
+  env?: string[]; secrets?: Record<string, { env: string } | { file: string }>; maxLogBytes?: number;
+}
 
 export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {
   const file = join(home, 'greengate.yml');
@@ -138,10 +141,12 @@ export class ServerProcess {
   async builds(query = ''): Promise<any[]> { return (await this.api<{ builds: any[] }>(`/api/builds?${query}`)).builds; }
 }
 
-export function startRunner(server: string, name: string, home: string, opts: { slots?: number; token?: string } = {}): ChildProcess & { output: string } {
-  const child = spawn(process.execPath, [CLI, 'runner', '--server', server, '--token', opts.token ?? RUNNER_TOKEN,
-    '--name', name, '--slots', String(opts.slots ?? 1), '--work', join(home, 'runners', name)], {
-    env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+/** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
+export function startRunner(server: string, name: string, home: string,
+  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string } = {}): ChildProcess & { output: string } {
+  const child = spawn(process.execPath, [CLI, 'runner', '--server', server,
+    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name)], {
+    env: gitEnv({ GREENGATE_RUNNER_TOKEN: opts.token ?? RUNNER_TOKEN, ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string };
   child.output = '';
   child.stdout!.on('data', (d) => { child.output += d; });
