@@ -238,13 +238,13 @@ async function readCapped(root: string, file: string): Promise<string> {
   const real = await fs.realpath(path.join(root, file));
   const relative = path.relative(root, real);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new Error('the report is a link that points outside the workspace; not read');
+    throw new JUnitError('the report is a link that points outside the workspace; not read', file);
   }
   const handle = await fs.open(real, 'r');
   try {
     const { size } = await handle.stat();
     const limit = describeSize(MAX_JUNIT_BYTES);
-    if (size > MAX_JUNIT_BYTES) throw new Error(`${describeSize(size)} is over the ${limit} limit (MAX_JUNIT_BYTES); not read`);
+    if (size > MAX_JUNIT_BYTES) throw new JUnitError(`${describeSize(size)} is over the ${limit} limit (MAX_JUNIT_BYTES); not read`, file);
     const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
@@ -252,7 +252,7 @@ async function readCapped(root: string, file: string): Promise<string> {
       if (bytesRead === 0) break;
       chunks.push(buffer.subarray(0, bytesRead));
       length += bytesRead;
-      if (length > MAX_JUNIT_BYTES) throw new Error(`grew over the ${limit} limit (MAX_JUNIT_BYTES) while being read`);
+      if (length > MAX_JUNIT_BYTES) throw new JUnitError(`grew over the ${limit} limit (MAX_JUNIT_BYTES) while being read`, file);
     }
     return Buffer.concat(chunks, length).toString('utf8');
   } finally {

@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { GgError } from './errors.js';
 
 const USAGE = `usage: greengate <command> [options]
 
@@ -24,8 +25,9 @@ PORT overrides the port.`;
 // allocations; a 1 MB young generation keeps its resident memory ~10 MB lower (docs/benchmarks.md).
 export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
-export class UsageError extends Error {
-  readonly code = 'GG_USAGE';
+/** A command line this command cannot run: GG_USAGE, exit status 2. */
+function usage(message: string): GgError {
+  return new GgError('GG_USAGE', message);
 }
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = 0) {
@@ -33,17 +35,17 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   try {
     parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+    throw usage(`${(err as Error).message}\n\n${USAGE}`);
   }
   if ((parsed.values as Record<string, unknown>).help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
-  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"\n\n${USAGE}`);
+  if (parsed.positionals.length > positionals) throw usage(`unexpected argument "${parsed.positionals[positionals]}"\n\n${USAGE}`);
   return parsed;
 }
 
 function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
+  if (!Number.isInteger(n) || n < min || n > max) throw usage(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
   return n;
 }
 
@@ -51,7 +53,7 @@ async function serve(args: string[]): Promise<void> {
   const { values } = parse(args, { config: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } });
   const file = resolve(values.config ?? 'greengate.yml');
   if (!existsSync(file)) {
-    throw new UsageError(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
+    throw usage(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
   }
   const { loadConfig } = await import('./config/config.js');
   const config = loadConfig(file);
@@ -67,8 +69,8 @@ async function serve(args: string[]): Promise<void> {
       + (fault.kind === 'full' ? 'its disk is full; free space on it and start again' : 'its disk failed or the file is read-only; check them and start again'));
   });
   const { installProcessGuard } = await import('./storageHealth.js');
-  installProcessGuard(server.app.health, server.app.log);
-  process.stdout.write(`greengate serving ${server.app.baseUrl} (data in ${data})\n`);
+  installProcessGuard(server.health, server.log);
+  process.stdout.write(`greengate serving ${server.baseUrl} (data in ${data})\n`);
   onSignals(() => server.close());
 }
 
@@ -78,13 +80,13 @@ async function runner(args: string[]): Promise<void> {
     slots: { type: 'string' }, work: { type: 'string' },
   });
   const server = values.server ?? process.env.GREENGATE_SERVER;
-  if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw new UsageError('runner: --server http://HOST:PORT is required');
+  if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw usage('runner: --server http://HOST:PORT is required');
   const { chooseToken } = await import('./cli/tokenFile.js');
   const token = chooseToken({ file: values['token-file'], fileFlag: '--token-file', env: process.env.GREENGATE_RUNNER_TOKEN,
     argv: values.token, argvFlag: '--token' });
-  if (!token) throw new UsageError('runner: pass --token-file FILE or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
+  if (!token) throw usage('runner: pass --token-file FILE or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
   if (values.name !== undefined && !/^[A-Za-z0-9._@:-]{1,100}$/.test(values.name)) {
-    throw new UsageError('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
+    throw usage('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
   }
   const slots = intOption(values.slots, 'slots', 1, 64) ?? 1;
   const { Agent } = await import('../runner/agent.js');
@@ -96,10 +98,10 @@ async function runner(args: string[]): Promise<void> {
 
 async function hook(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'install') throw new UsageError(`hook: the only subcommand is "install"\n\n${USAGE}`);
+  if (sub !== 'install') throw usage(`hook: the only subcommand is "install"\n\n${USAGE}`);
   const { values, positionals } = parse(rest, { server: { type: 'string' }, repo: { type: 'string' } }, 1);
-  if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
-  if (!values.server) throw new UsageError('hook install: --server http://HOST:PORT is required');
+  if (!positionals[0]) throw usage('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
+  if (!values.server) throw usage('hook install: --server http://HOST:PORT is required');
   const { installHooks } = await import('./gate/hookInstall.js');
   const r = installHooks(resolve(positionals[0]), { server: values.server, repo: values.repo });
   process.stdout.write(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
@@ -112,7 +114,7 @@ async function tree(args: string[]): Promise<void> {
     'admin-token': { type: 'string' }, 'admin-token-file': { type: 'string' }, json: { type: 'boolean' },
   }, 1);
   const action = (positionals[0] ?? 'status') as (typeof actions)[number];
-  if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
+  if (!actions.includes(action)) throw usage(`tree: unknown action "${action}": use status, close, open or maintenance`);
   const { runTreeCommand } = await import('./cli/tree.js');
   const { chooseToken } = await import('./cli/tokenFile.js');
   const adminToken = chooseToken({ file: values['admin-token-file'], fileFlag: '--admin-token-file',
@@ -153,11 +155,11 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(USAGE + '\n');
       return;
     default:
-      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+      throw usage(`unknown command "${command}"\n\n${USAGE}`);
   }
 }
 
-main(process.argv.slice(2)).catch((err: Error & { code?: string }) => {
-  process.stderr.write(`greengate: ${err.message}\n`);
-  process.exit(err.code === 'GG_USAGE' ? 2 : 1);
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`greengate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(err instanceof GgError && err.code === 'GG_USAGE' ? 2 : 1);
 });

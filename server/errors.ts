@@ -21,21 +21,24 @@ export const ERRORS = {
   // requests
   GG_BAD_REQUEST: { status: 400, meaning: 'a parameter or body field is missing or malformed' },
   GG_BAD_BODY: { status: 400, meaning: 'the request body is not what the route expects' },
+  GG_BODY_TOO_LARGE: { status: 413, meaning: 'the request body is over the route\'s size limit' },
   GG_BAD_SHA: { status: 400, meaning: 'a commit id is not 40 hex characters' },
   GG_BAD_REF: { status: 400, meaning: 'a ref name is not a full ref (refs/heads/…)' },
   GG_BAD_BRANCH: { status: 400, meaning: 'a branch name git would not accept' },
   GG_MESSAGE_REQUIRED: { status: 400, meaning: 'closing the tree needs a message' },
   GG_GATE_BAD_REQUEST: { status: 400, meaning: 'the pre-receive hook sent a body this server cannot read' },
+  GG_GATE_TOO_LARGE: { status: 413, meaning: 'a push over one of the gate\'s caps (body, message, options, line)' },
   GG_NOT_FOUND: { status: 404, meaning: 'no such route, build, unit or test' },
   GG_UNKNOWN_REPO: { status: 404, meaning: 'the repository is not in greengate.yml' },
   GG_UNKNOWN_BUILDER: { status: 409, meaning: 'the builder is no longer in greengate.yml' },
+  GG_NO_BUILDER: { status: 404, meaning: 'the repository has no builder of that name in greengate.yml' },
   GG_NOT_GATED: { status: 404, meaning: 'the branch is not in the repository\'s gate: list' },
   GG_NOT_QUARANTINED: { status: 404, meaning: 'the test is not quarantined' },
   GG_QUARANTINE_IN_CONFIG: { status: 409, meaning: 'the test is quarantined in greengate.yml, not over the API' },
   GG_BUILD_DONE: { status: 409, meaning: 'the build has already ended' },
   GG_BUSY: { status: 503, meaning: 'builds kept changing while a change was being queued; try again' },
   // who may call
-  GG_NOT_ADMIN: { status: 401, meaning: 'an admin route without a valid admin token' },
+  GG_NOT_ADMIN: { status: 403, meaning: 'a page form posted without an admin session: log in first' },
   GG_ADMIN_TOKEN: { status: 401, meaning: 'the admin token is wrong' },
   GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
@@ -54,6 +57,8 @@ export const ERRORS = {
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },
   GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed' },
+  GG_SERVER_UNREACHABLE: { status: 503, meaning: 'the command line could not reach the greengate server' },
+  GG_SERVER_ANSWER: { status: 502, meaning: 'the greengate server answered the command line with something it cannot read' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -5,14 +5,12 @@
 import { execFile } from 'node:child_process';
 import picomatch from 'picomatch';
 import type { CommitInfo } from './store/repos.js';
+import { GgError } from './errors.js';
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 export const MAX_BLAMELIST = 200;
 const MAX_GIT_OUTPUT = 64 * 1024 * 1024;
 
-export class GitError extends Error {
-  readonly code = 'GG_GIT_FAILED';
-}
 
 export function isSha(s: string): boolean {
   return /^[0-9a-f]{40}$/.test(s);
@@ -22,7 +20,7 @@ export function git(repo: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('git', ['--git-dir', repo, ...args], { maxBuffer: MAX_GIT_OUTPUT, encoding: 'utf8', env: gitEnv() },
       (err, stdout, stderr) => {
-        if (err) reject(new GitError(`git ${args[0]} in ${repo} failed: ${(stderr || err.message).trim().slice(0, 500)}`));
+        if (err) reject(new GgError('GG_GIT_FAILED', `git ${args[0]} in ${repo} failed: ${(stderr || err.message).trim().slice(0, 500)}`));
         else resolve(stdout);
       });
   });
@@ -49,7 +47,7 @@ function parseLog(out: string): CommitInfo[] {
  * (a new branch), else just the head commit.
  */
 export async function readBlamelist(repo: string, head: string, base: string | null, ref: string): Promise<CommitInfo[]> {
-  if (!isSha(head)) throw new GitError(`not a commit id: ${head}`);
+  if (!isSha(head)) throw new GgError('GG_BAD_SHA', `not a commit id: ${head.slice(0, 100)}`);
   if (base && isSha(base) && base !== ZERO_SHA && base !== head) {
     try {
       const out = await git(repo, ['log', LOG_FORMAT, `--max-count=${MAX_BLAMELIST}`, head, `^${base}`, '--']);

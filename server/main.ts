@@ -2,16 +2,16 @@
  * Wires the server together, and only that: store, build lifecycle, tree, runner registry, work
  * queue, splitter, intake and ref changes, runner gateway, HTTP routes. Who reacts to what is
  * written here: a new build → dispatch; the runner set changing → split queued builds again, then
- * dispatch; a unit finished → dispatch. Start-up order: open and migrate the store, recover (units,
- * counters, the tree), listen, scan and watch refs. `close()` stops accepting, closes runner
- * sockets, the live hub and the database.
+ * dispatch; a unit finished → dispatch. Each router and page module gets an
+ * explicit dependency object of what it uses; what the pipeline does is passed as closures.
+ * Start-up order: open and migrate the store, recover (units, counters, the tree), listen, scan
+ * and watch refs. `close()` stops accepting, closes runner sockets, the live hub and the database.
  */
-import express, { type Request } from 'express';
+import express from 'express';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
 import { Events } from './events.js';
@@ -21,41 +21,33 @@ import { WorkQueue } from './dispatch/queue.js';
 import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
 import { RefChanges } from './changes/refs.js';
-import { RunnerGateway, tokensEqual } from './dispatch/gateway.js';
+import { RunnerGateway } from './dispatch/gateway.js';
 import { WS_PATH } from './protocol.js';
-import { apiRouter, errorHandler } from './web/api.js';
+import { apiRouter, type RunnerInfo } from './web/api.js';
 import { createMetrics } from './metrics.js';
-import { mountExtensions } from './extensions.js';
 import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
 import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
 import { resumeAfterStorageFault } from './resume.js';
-
-export interface App {
-  readonly config: Readonly<Config>;
-  readonly store: Store;
-  readonly events: Events;
-  readonly lifecycle: BuildLifecycle;
-  readonly runners: RunnerRegistry;
-  readonly queue: WorkQueue;
-  readonly intake: Intake;
-  readonly changes: RefChanges;
-  readonly tree: Tree;
-  readonly gateway: RunnerGateway;
-  readonly health: StorageHealth;
-  readonly log: Logger;
-  readonly metrics: Registry;
-  readonly baseUrl: string;
-  isAdmin(req: Request): boolean;
-}
+import { createPages } from './web/pages.js';
+import { LiveHub, LIVE_PATH } from './web/live.js';
+import { adminGuard, bearerIsAdmin } from './web/admin.js';
+import { errorHandler, notFound } from './web/errorHandler.js';
 
 export interface RunningServer {
-  app: App;
+  /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
+  baseUrl: string;
+  /** Where this host reaches it. */
   url: string;
   port: number;
   http: Server;
+  store: Store;
+  /** Whether the database can be written (a full disk, an I/O error). */
+  health: StorageHealth;
+  log: Logger;
+  connectedRunners(): RunnerInfo[];
   close(): Promise<void>;
 }
 
@@ -75,7 +67,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger();
   const store = openStore(join(config.data, 'greengate.db'));
   const events = new Events();
-  const tree = new Tree(store, config, events, log, () => app.baseUrl);
+  let baseUrl = config.baseUrl ?? '';
+  const tree = new Tree(store, config, events, log, () => baseUrl);
   const lifecycle = new BuildLifecycle(store, config, tree, events, log);
   const runners = new RunnerRegistry(store, lifecycle, events, log);
   const queue = new WorkQueue(store, lifecycle, runners, log);
@@ -102,15 +95,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
-  const app: App = {
-    config, store, events, lifecycle, runners, queue, intake, changes, tree, gateway, health, log, metrics,
-    baseUrl: config.baseUrl ?? '',
-    isAdmin(req) {
-      const header = req.get('authorization') ?? '';
-      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-      return !!config.adminToken && !!token && tokensEqual(token, config.adminToken);
-    },
-  };
+  const isAdmin = bearerIsAdmin(config.adminToken);
+  const requireAdmin = adminGuard({ adminToken: config.adminToken, isAdmin, log });
+  const connectedRunners = (): RunnerInfo[] => runners.connected()
+    .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size }));
+  const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
+  const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
+    tree.set(repo, branch, state, message, actor);
+  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, storageBanner: () => health.banner() });
+  const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
   web.get('/healthz', (_req, res) => {
@@ -120,18 +113,29 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
-  web.use('/api', refuseWritesWhileDegraded(health));
-  web.use('/api', treeRouter(app));
-  web.use('/api', apiRouter(app));
-  web.use('/api', quarantineRouter(app));
-  const upgrades = mountExtensions(app, web);
-  web.use(errorHandler(app));
+  web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
+  web.use('/api', treeRouter({
+    config, store, requireAdmin, treeStatus, setTree,
+    gateLookup: (repo) => tree.lookup(repo),
+    recordPasses: (repo, passes, pusher) => tree.recordPasses(repo, passes, pusher),
+  }));
+  web.use('/api', apiRouter({
+    config, store, events, requireAdmin, connectedRunners,
+    baseUrl: () => baseUrl,
+    notice: (repo, updates, source, pusher) => changes.notice(repo, updates, source, pusher),
+    cancelBuild: (id) => lifecycle.cancelBuild(id),
+    rebuild: (build) => intake.rebuild(build),
+  }));
+  web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
+  web.use('/api', notFound());
+  web.use(pages.router);
+  web.use(notFound());
+  web.use(errorHandler({ log, renderErrorPage: pages.renderErrorPage, storageError: (err, where) => health.toGgError(err, where) }));
 
   http.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === WS_PATH) return gateway.handleUpgrade(req, socket, head);
-    const handler = upgrades.get(path);
-    if (handler) return handler(req, socket, head);
+    if (path === LIVE_PATH) return live.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
@@ -144,21 +148,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   const actual = (http.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${actual}`;
-  if (!config.baseUrl) (app as { baseUrl: string }).baseUrl = `http://localhost:${actual}`;
+  if (!config.baseUrl) baseUrl = `http://localhost:${actual}`;
   for (const repo of config.repositories) {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
-  log.info({ url: app.baseUrl, repositories: config.repositories.length }, 'greengate serving');
+  log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
   return {
-    app, url, port: actual, http,
+    baseUrl, url, port: actual, http, store, health, log, connectedRunners,
     close() {
       closing ??= (async () => {
         queue.stop();
         health.close();
         gateway.close();
+        live.close();
         await changes.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -43,6 +43,7 @@
  * Bump PROTOCOL_VERSION on any change to the messages below.
  */
 import { z } from 'zod';
+import { ERRORS, GgError } from './errors.js';
 
 export const PROTOCOL_VERSION = 2;
 export const WS_PATH = '/ws/runner';
@@ -73,7 +74,7 @@ export const MAX_RETRY_AFTER_MS = 600_000; // a retry is asked for at most 10 mi
 /** WebSocket close codes the server sends, with a stable meaning. */
 export const CloseCode = {
   normal: 1000,
-  badFrame: 1007, // not JSON, or not a valid message
+  badFrame: ERRORS.GG_PROTOCOL_BAD_FRAME.close, // 1007: not JSON, or not a valid message
   policy: 1008,
   tooBig: 1009, // frame over MAX_FRAME_BYTES (sent by ws itself)
   unauthorized: 4001,
@@ -190,11 +191,6 @@ export type AssignMessage = z.infer<typeof Assign>;
 export type RetryMessage = z.infer<typeof Retry>;
 export type BuilderSpecMessage = z.infer<typeof BuilderSpec>;
 
-export class ProtocolError extends Error {
-  readonly code = 'GG_PROTOCOL_BAD_FRAME';
-  readonly closeCode = CloseCode.badFrame;
-}
-
 function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 3)
@@ -207,12 +203,12 @@ function parseFrame<T>(raw: string | Buffer, schema: z.ZodType<T>): T {
   try {
     value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
-    throw new ProtocolError('frame is not valid JSON');
+    throw new GgError('GG_PROTOCOL_BAD_FRAME', 'frame is not valid JSON');
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const type = (value as { type?: unknown } | null)?.type;
-    throw new ProtocolError(`invalid ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : ''} message: ${describeIssues(parsed.error)}`.replace('  ', ' '));
+    throw new GgError('GG_PROTOCOL_BAD_FRAME', `invalid ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : ''} message: ${describeIssues(parsed.error)}`.replace('  ', ' '));
   }
   return parsed.data;
 }
@@ -233,12 +229,12 @@ export function peekHello(raw: string | Buffer): { type: unknown; protocol: unkn
   }
 }
 
-/** Parses a frame a runner sent; throws ProtocolError naming what is wrong. */
+/** Parses a frame a runner sent; throws GgError GG_PROTOCOL_BAD_FRAME (close code 1007) naming what is wrong. */
 export function parseRunnerMessage(raw: string | Buffer): RunnerMessage {
   return parseFrame(raw, RunnerMessageSchema);
 }
 
-/** Parses a frame the server sent; throws ProtocolError naming what is wrong. */
+/** Parses a frame the server sent; throws GgError GG_PROTOCOL_BAD_FRAME naming what is wrong. */
 export function parseServerMessage(raw: string | Buffer): ServerMessage {
   return parseFrame(raw, ServerMessageSchema);
 }

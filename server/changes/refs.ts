@@ -14,6 +14,7 @@ import { isValidBranchName } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { GgError } from '../errors.js';
+import { findRepository } from '../config/repositories.js';
 import { isSha, listRefs, ZERO_SHA } from '../git.js';
 import type { Intake } from './intake.js';
 
@@ -49,8 +50,7 @@ export class RefChanges {
 
   /** Records ref updates and creates or joins builds. Validates every update first. */
   notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null): Promise<NoticeResult[]> {
-    const repo = this.repository(repoName);
-    if (!repo) throw new GgError('GG_UNKNOWN_REPO', `unknown repository "${repoName}": it is not in greengate.yml`);
+    const repo = findRepository(this.config, repoName);
     for (const u of updates) {
       if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
       if (!/^refs\/[^\0\n]{1,1000}$/.test(u.ref)) throw new GgError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);

@@ -78,7 +78,7 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
 async function waitForBuild(server: RunningServer, after: number, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const b = server.app.store.builds.list({ limit: 1 })[0];
+    const b = server.store.builds.list({ limit: 1 })[0];
     if (b && b.id > after && b.state === 'done') return b;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -91,7 +91,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const { configFile, bare, work, fresh } = prepare(dir);
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
-  const url = server.app.baseUrl;
+  const url = server.baseUrl;
   installHooks(bare, { server: server.url, repo: 'shop' });
   // The token goes in the environment, never on the command line (visible to every local user).
   const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken };
@@ -102,7 +102,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
-    const before = server.app.store.builds.list({ limit: 1 })[0]?.id ?? 0;
+    const before = server.store.builds.list({ limit: 1 })[0]?.id ?? 0;
     await commitAndPush(work, SAMPLE, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
@@ -131,7 +131,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const demo = await startDemo(opts);
-  installProcessGuard(demo.server.app.health, demo.server.app.log);
+  installProcessGuard(demo.server.health, demo.server.log);
   demo.history.catch((err) => process.stderr.write(`demo: ${(err as Error).message}\n`));
   let stopping = false;
   const stop = () => {

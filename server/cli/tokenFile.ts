@@ -4,9 +4,11 @@
  * environment. `--token` / `--admin-token` stay accepted for old scripts, with a warning.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { GgError } from '../errors.js';
 
-export class TokenFileError extends Error {
-  readonly code = 'GG_USAGE';
+/** A token file that cannot be used: GG_USAGE (exit status 2), saying what to fix. */
+function tokenFileError(message: string): GgError {
+  return new GgError('GG_USAGE', message);
 }
 
 /** The token in `file` (surrounding whitespace dropped); warns when others may read the file. */
@@ -15,12 +17,12 @@ export function readTokenFile(file: string, flag: string, warn: (line: string) =
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TokenFileError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
+    throw tokenFileError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
       'give a file holding the token, readable by this user');
   }
   const token = text.trim();
-  if (!token) throw new TokenFileError(`${flag} ${file}: the file is empty — write the token into it`);
-  if (/\s/.test(token)) throw new TokenFileError(`${flag} ${file}: the file must hold only the token (one line, no spaces)`);
+  if (!token) throw tokenFileError(`${flag} ${file}: the file is empty — write the token into it`);
+  if (/\s/.test(token)) throw tokenFileError(`${flag} ${file}: the file must hold only the token (one line, no spaces)`);
   if ((statSync(file).mode & 0o077) !== 0) warn(`greengate: warning: ${file} may be read by other users — chmod 600 ${file}`);
   return token;
 }

@@ -9,8 +9,11 @@
  * --repo may be omitted when the server has exactly one repository; --branch defaults to the
  * repository's first gated branch. The admin token comes from --admin-token or
  * GREENGATE_ADMIN_TOKEN. Exit codes: 0 done, 1 the server refused or could not be reached,
- * 2 a usage error (found before any request). Never throws.
+ * 2 a usage error (found before any request). Never throws: every failure is a GgError whose
+ * message is printed as one line (a refusal by the server carries the server's code and message).
  */
+import { ERRORS, GgError, type ErrorCode } from '../errors.js';
+
 export type TreeAction = 'status' | 'close' | 'open' | 'maintenance';
 
 export interface TreeCommandOptions {
@@ -30,10 +33,9 @@ const DEFAULT_TIMEOUT_MS = 10_000; // 10 seconds per request
 const TARGET_STATE = { close: 'closed', open: 'open', maintenance: 'maintenance' } as const;
 const DESCRIBE_STATE = { closed: 'CLOSED', open: 'open', maintenance: 'in MAINTENANCE' } as const;
 
-class TreeCliError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2) {
-    super(message);
-  }
+/** A command line `tree` cannot run (exit status 2). */
+function usage(message: string): GgError {
+  return new GgError('GG_USAGE', message);
 }
 
 export async function runTreeCommand(action: TreeAction, opts: TreeCommandOptions): Promise<number> {
@@ -41,10 +43,10 @@ export async function runTreeCommand(action: TreeAction, opts: TreeCommandOption
   const err = opts.err ?? ((line: string) => process.stderr.write(`${line}\n`));
   try {
     const server = checkServer(opts.server);
-    if (!(action in TARGET_STATE) && action !== 'status') throw new TreeCliError(`unknown action "${action}": use status, close, open or maintenance`, 2);
+    if (!(action in TARGET_STATE) && action !== 'status') throw usage(`unknown action "${action}": use status, close, open or maintenance`);
     const message = opts.message?.trim() ?? '';
     if (action === 'close' && message === '') {
-      throw new TreeCliError('closing the tree needs a reason: --message "what is wrong and who is on it"', 2);
+      throw usage('closing the tree needs a reason: --message "what is wrong and who is on it"');
     }
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const { repo, branch } = await resolveTarget(server, opts, timeoutMs);
@@ -58,18 +60,14 @@ export async function runTreeCommand(action: TreeAction, opts: TreeCommandOption
     const token = opts.adminToken ?? (opts.env ?? process.env).GREENGATE_ADMIN_TOKEN ?? '';
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
-    const body = JSON.stringify({ state: TARGET_STATE[action], message: message || null });
+    const body = JSON.stringify(message ? { state: TARGET_STATE[action], message } : { state: TARGET_STATE[action] });
     const tree = await request(path, { method: 'POST', headers, body }, timeoutMs);
     if (opts.json) out(JSON.stringify(tree));
     else out(`${repo}/${branch}: tree ${DESCRIBE_STATE[TARGET_STATE[action]]}${message ? `: ${message}` : ''}`);
     return 0;
   } catch (e) {
-    if (e instanceof TreeCliError) {
-      err(`greengate tree: ${e.message}`);
-      return e.exitCode;
-    }
-    err(`greengate tree: ${(e as Error).message}`);
-    return 1;
+    err(`greengate tree: ${e instanceof Error ? e.message : String(e)}`);
+    return e instanceof GgError && e.code === 'GG_USAGE' ? 2 : 1;
   }
 }
 
@@ -118,20 +116,20 @@ function formatTime(since: number | string): string {
 async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs: number): Promise<{ repo: string; branch: string }> {
   if (opts.repo && opts.branch) return { repo: opts.repo, branch: opts.branch };
   const repos = (await request(`${server}/api/repos`, { method: 'GET' }, timeoutMs)) as { name: string; gate?: string[] }[];
-  if (!Array.isArray(repos)) throw new TreeCliError('GET /api/repos did not return a list', 1);
+  if (!Array.isArray(repos)) throw new GgError('GG_SERVER_ANSWER', 'GET /api/repos did not return a list: is --server a greengate server?');
   let repo = opts.repo ? repos.find((r) => r.name === opts.repo) : undefined;
   if (opts.repo && !repo) {
-    throw new TreeCliError(`the server has no repository "${opts.repo}"; it has: ${repos.map((r) => r.name).join(', ') || '(none)'}`, 1);
+    throw new GgError('GG_UNKNOWN_REPO', `the server has no repository "${opts.repo}"; it has: ${repos.map((r) => r.name).join(', ') || '(none)'}`);
   }
   if (!repo) {
     if (repos.length !== 1) {
       const names = repos.map((r) => r.name).join(', ') || '(none)';
-      throw new TreeCliError(`pass --repo NAME: the server has ${repos.length} repositories (${names})`, 2);
+      throw usage(`pass --repo NAME: the server has ${repos.length} repositories (${names})`);
     }
     repo = repos[0];
   }
   const branch = opts.branch ?? repo.gate?.[0];
-  if (!branch) throw new TreeCliError(`repository ${repo.name} has no gated branch: pass --branch B`, 2);
+  if (!branch) throw usage(`repository ${repo.name} has no gated branch: pass --branch B`);
   return { repo: repo.name, branch };
 }
 
@@ -141,45 +139,51 @@ async function request(url: string, init: RequestInit, timeoutMs: number): Promi
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     const origin = new URL(url).origin;
-    if ((e as Error).name === 'TimeoutError') throw new TreeCliError(`no answer from ${origin} within ${timeoutMs / 1000} s`, 1);
+    if ((e as Error).name === 'TimeoutError') throw new GgError('GG_SERVER_UNREACHABLE', `no answer from ${origin} within ${timeoutMs / 1000} s`);
     const cause = (e as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
     const why = cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (e as Error).message;
-    throw new TreeCliError(`cannot reach ${origin} (${why})`, 1);
+    throw new GgError('GG_SERVER_UNREACHABLE', `cannot reach ${origin} (${why}): is the server running, and is --server right?`);
   }
   const text = await response.text();
-  if (!response.ok) {
-    throw new TreeCliError(`${init.method} ${new URL(url).pathname}: HTTP ${response.status}: ${describeError(response.status, text)}`, 1);
-  }
+  const what = `${init.method} ${new URL(url).pathname}`;
+  if (!response.ok) throw refusal(what, response.status, text);
   try {
     return JSON.parse(text);
   } catch {
-    throw new TreeCliError(`${init.method} ${new URL(url).pathname}: the answer is not JSON`, 1);
+    throw new GgError('GG_SERVER_ANSWER', `${what}: the answer is not JSON: is --server a greengate server?`);
   }
 }
 
-function describeError(status: number, text: string): string {
-  let detail = text.trim();
+/** The server's error answer `{ error: { code, message } }` as a GgError with a one-line message. */
+export function refusal(what: string, status: number, text: string): GgError {
+  const { code, message } = readErrorBody(text);
+  let detail = message || text.trim().split('\n')[0].slice(0, 300) || 'no details';
+  if ((status === 401 || status === 403) && !/--admin-token|GREENGATE_ADMIN_TOKEN/.test(detail)) {
+    detail += ': pass --admin-token or set GREENGATE_ADMIN_TOKEN';
+  }
+  const known = code !== null && code in ERRORS ? code as ErrorCode : 'GG_SERVER_ANSWER';
+  return new GgError(known, `${what}: HTTP ${status}${code ? ` ${code}` : ''}: ${detail}`);
+}
+
+function readErrorBody(text: string): { code: string | null; message: string | null } {
   try {
-    const json = JSON.parse(detail) as { error?: unknown; message?: unknown };
-    detail = String(json.message ?? json.error ?? detail);
+    const json = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof json.error?.code === 'string' ? json.error.code : null;
+    const message = typeof json.error?.message === 'string' ? json.error.message : null;
+    return { code, message };
   } catch {
-    /* plain text */
+    return { code: null, message: null };
   }
-  if (status === 401 || status === 403) {
-    if (/--admin-token|GREENGATE_ADMIN_TOKEN/.test(detail)) return detail;
-    return `${detail || 'admin token missing or wrong'}: pass --admin-token or set GREENGATE_ADMIN_TOKEN`;
-  }
-  return detail || 'no details';
 }
 
 function checkServer(server: string | undefined): string {
-  if (!server) throw new TreeCliError('--server http://HOST:PORT is required (or set GREENGATE_SERVER)', 2);
+  if (!server) throw usage('--server http://HOST:PORT is required (or set GREENGATE_SERVER)');
   let url: URL;
   try {
     url = new URL(server);
   } catch {
-    throw new TreeCliError(`--server "${server}" is not a URL: give http://HOST:PORT`, 2);
+    throw usage(`--server "${server}" is not a URL: give http://HOST:PORT`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TreeCliError(`--server must be http(s)://HOST:PORT`, 2);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usage(`--server must be http(s)://HOST:PORT`);
   return url.href.replace(/\/+$/, '');
 }

@@ -5,6 +5,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 import type { z } from 'zod';
+import { GgError } from '../errors.js';
 
 export const MAX_REPORTED_PROBLEMS = 10;
 
@@ -15,13 +16,13 @@ export interface ConfigProblem {
   column: number | null;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'GG_CONFIG_INVALID';
+/** GG_CONFIG_INVALID, with the key path of the first problem and every problem found. */
+export class ConfigError extends GgError {
   readonly keyPath: string;
   readonly file: string | null;
   readonly problems: readonly ConfigProblem[];
   constructor(problems: ConfigProblem[], file: string | null) {
-    super(formatProblems(problems, file));
+    super('GG_CONFIG_INVALID', formatProblems(problems, file));
     this.name = 'ConfigError';
     this.keyPath = problems[0]?.keyPath ?? '';
     this.file = file;

@@ -28,12 +28,13 @@ import type { Duplex } from 'node:stream';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
+  CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
   closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
 import type { RunnerRegistry, RunnerLink } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
+import { GgError } from '../errors.js';
 import { BuilderSecrets } from './secrets.js';
 import { LogGuard } from './logGuard.js';
 import type { StorageHealth } from '../storageHealth.js';
@@ -130,7 +131,7 @@ export class RunnerGateway {
         }
         this.handle(conn, msg);
       } catch (err) {
-        if (err instanceof ProtocolError) return this.refuse(conn, err.closeCode, err.message);
+        if (err instanceof GgError && err.closeCode !== undefined) return this.refuse(conn, err.closeCode, err.message);
         if (this.health.record(err, 'runner message')) return;
         this.log.error({ err, runner: conn.name }, 'runner message failed');
         this.refuse(conn, 1011, 'internal error handling that message');

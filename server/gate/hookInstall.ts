@@ -9,13 +9,14 @@
  * A hook file with the marker line "# greengate-hook v…" is ours and is replaced (upgrade,
  * reinstall). A foreign hook is moved to `<name>.local`, which our hook runs after its own
  * check with the same stdin; if `<name>.local` exists as well, install refuses before changing
- * anything. Synchronous (a CLI step); errors are HookInstallError (code GG_HOOK_INSTALL) with
+ * anything. Synchronous (a CLI step); errors are GgError GG_HOOK_INSTALL with
  * a message that says what to fix.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GgError } from '../errors.js';
 
 export const HOOK_MARKER = '# greengate-hook v';
 export const HOOK_NAMES = ['pre-receive', 'post-receive'] as const;
@@ -23,12 +24,9 @@ export const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const DEFAULT_TIMEOUT_S = '2'; // seconds the pre-receive hook waits for a verdict
 const DEFAULT_ON_UNREACHABLE = 'reject';
 
-export class HookInstallError extends Error {
-  readonly code = 'GG_HOOK_INSTALL';
-  constructor(message: string) {
-    super(message);
-    this.name = 'HookInstallError';
-  }
+/** Every refusal of `hook install`: GG_HOOK_INSTALL, with what to fix. */
+function installError(message: string): GgError {
+  return new GgError('GG_HOOK_INSTALL', message);
 }
 
 export interface HookInstallResult {
@@ -48,7 +46,7 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
   const repo = opts.repo ?? basename(gitDir).replace(/\.git$/, '');
   if (!REPO_NAME.test(repo)) {
     const hint = opts.repo === undefined ? ` (taken from the directory name): pass --repo NAME` : '';
-    throw new HookInstallError(
+    throw installError(
       `repository name "${repo}" is not valid${hint}; use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
     );
   }
@@ -57,7 +55,7 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
   const foreign = templates.filter((t) => existsSync(t.path) && !isOurs(t.path));
   for (const hook of foreign) {
     if (existsSync(`${hook.path}.local`)) {
-      throw new HookInstallError(
+      throw installError(
         `${hook.path} was not written by greengate and ${hook.path}.local exists too: merge them into ${hook.path}.local, delete ${hook.path}, then run the install again`,
       );
     }
@@ -84,20 +82,20 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
 
 function checkBareRepo(gitDir: string): void {
   if (!existsSync(gitDir) || !statSync(gitDir).isDirectory()) {
-    throw new HookInstallError(`${gitDir} is not a directory: give the path of a bare git repository`);
+    throw installError(`${gitDir} is not a directory: give the path of a bare git repository`);
   }
   let answer: string[];
   try {
     answer = git(gitDir, ['rev-parse', '--is-bare-repository', '--git-dir']).split('\n');
   } catch (err) {
     const why = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0];
-    throw new HookInstallError(`${gitDir} is not a git repository (${why}): give the path of a bare repository (git init --bare)`);
+    throw installError(`${gitDir} is not a git repository (${why}): give the path of a bare repository (git init --bare)`);
   }
   if (answer[0] !== 'true') {
-    throw new HookInstallError(`${gitDir} is not a bare repository: install the hooks in the bare repository that people push to`);
+    throw installError(`${gitDir} is not a bare repository: install the hooks in the bare repository that people push to`);
   }
   if (answer[1] !== '.') {
-    throw new HookInstallError(`${gitDir} is inside the bare repository ${resolve(gitDir, answer[1])}: give the repository's own path`);
+    throw installError(`${gitDir} is inside the bare repository ${resolve(gitDir, answer[1])}: give the repository's own path`);
   }
 }
 
@@ -106,13 +104,13 @@ function checkServerUrl(server: string): string {
   try {
     url = new URL(server);
   } catch {
-    throw new HookInstallError(`--server "${server}" is not a URL: give http://HOST:PORT of the greengate server`);
+    throw installError(`--server "${server}" is not a URL: give http://HOST:PORT of the greengate server`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new HookInstallError(`--server "${server}" must start with http:// or https://`);
+    throw installError(`--server "${server}" must start with http:// or https://`);
   }
   if (url.search || url.hash || url.username || url.password) {
-    throw new HookInstallError(`--server "${server}" must be a plain http(s)://HOST:PORT[/path] with no credentials, query or fragment`);
+    throw installError(`--server "${server}" must be a plain http(s)://HOST:PORT[/path] with no credentials, query or fragment`);
   }
   return url.href.replace(/\/+$/, '');
 }
@@ -127,7 +125,7 @@ function readTemplateFile(file: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch {
-    throw new HookInstallError(`hook template ${path} is missing: the greengate installation is incomplete, reinstall it`);
+    throw installError(`hook template ${path} is missing: the greengate installation is incomplete, reinstall it`);
   }
 }
 

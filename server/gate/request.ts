@@ -22,13 +22,14 @@
  * failed) and "error …" lines from the hook are errors: the commit list would be incomplete.
  *
  * Caps: a body over MAX_GATE_BODY_BYTES, a commit message over MAX_MESSAGE_BYTES, more than
- * MAX_OPTIONS options → GateRequestError with status 413 (answer: reject, with the reason).
+ * MAX_OPTIONS options → GgError GG_GATE_TOO_LARGE, status 413 (answer: reject, with the reason).
  * More than MAX_COMMITS_PER_REF commits for one ref is not an error: the hook sends at most one
  * more than the cap, `commits` keeps the first MAX_COMMITS_PER_REF and `truncated` is set, so an
  * open tree still takes a big merge while a closed one refuses it (see gate.ts).
- * Anything else malformed → status 400. Pure: no I/O.
+ * Anything else malformed → GG_GATE_BAD_REQUEST, status 400. Pure: no I/O.
  */
 import { createHash } from 'node:crypto';
+import { GgError } from '../errors.js';
 
 export const GATE_PROTOCOL_VERSION = 1;
 export const MAX_GATE_BODY_BYTES = 4 * 1024 * 1024; // 4 MiB: 1000 signed commits fit
@@ -41,18 +42,12 @@ export interface GateCommit { sha: string; message: string }
 export interface GateUpdate { old: string; new: string; ref: string; commits: GateCommit[]; truncated: boolean }
 export interface GateRequest { pusher: string | null; options: string[]; updates: GateUpdate[] }
 
-export class GateRequestError extends Error {
-  readonly code = 'GG_GATE_BAD_REQUEST';
-  /** 400: malformed (a bug or a stale hook); 413: over a cap (the push is too big to check). */
-  readonly status: 400 | 413;
-  constructor(message: string, status: 400 | 413 = 400) {
-    super(message);
-    this.name = 'GateRequestError';
-    this.status = status;
-  }
-  get tooLarge(): boolean {
-    return this.status === 413;
-  }
+/** GG_GATE_BAD_REQUEST (400): malformed, a bug or a stale hook; GG_GATE_TOO_LARGE (413): over a cap. */
+function malformed(message: string): GgError {
+  return new GgError('GG_GATE_BAD_REQUEST', message);
+}
+function overCap(message: string): GgError {
+  return new GgError('GG_GATE_TOO_LARGE', message);
 }
 
 const HEADER = 'greengate-gate ';
@@ -63,9 +58,8 @@ const NL = 0x0a;
 
 export function parseGateRequest(body: Buffer): GateRequest {
   if (body.length > MAX_GATE_BODY_BYTES) {
-    throw new GateRequestError(
-      `push too big for the gate: the request is ${body.length} bytes, over the ${MAX_GATE_BODY_BYTES}-byte cap; push fewer commits at a time`,
-      413,
+    throw overCap(
+      `push too big for the gate: the request is ${body.length} bytes, over the ${MAX_GATE_BODY_BYTES}-byte cap; push fewer commits at a time`
     );
   }
   const reader = new BodyReader(body);
@@ -78,7 +72,7 @@ export function parseGateRequest(body: Buffer): GateRequest {
     if (line === 'end') break;
     const record = RECORD.exec(line);
     if (record) {
-      if (!current) throw new GateRequestError('a commit record comes before any "update" line');
+      if (!current) throw malformed('a commit record comes before any "update" line');
       readCommit(reader, current, record[1], Number(record[2]));
       continue;
     }
@@ -89,38 +83,38 @@ export function parseGateRequest(body: Buffer): GateRequest {
       current = readUpdate(rest, refs);
       req.updates.push(current);
     } else if (word === 'pusher' || word === 'option') {
-      if (current) throw new GateRequestError(`"${word}" after the first "update" line`);
+      if (current) throw malformed(`"${word}" after the first "update" line`);
       if (word === 'pusher') {
-        if (req.pusher !== null) throw new GateRequestError('more than one "pusher" line');
-        if (rest === '') throw new GateRequestError('an empty "pusher" line');
+        if (req.pusher !== null) throw malformed('more than one "pusher" line');
+        if (rest === '') throw malformed('an empty "pusher" line');
         req.pusher = rest;
       } else {
         if (req.options.length >= MAX_OPTIONS) {
-          throw new GateRequestError(`more than ${MAX_OPTIONS} push options`, 413);
+          throw overCap(`more than ${MAX_OPTIONS} push options`);
         }
         req.options.push(rest);
       }
     } else if (word === 'error') {
-      throw new GateRequestError(`the hook could not read the push: ${rest}`);
+      throw malformed(`the hook could not read the push: ${rest}`);
     } else if (rest === 'missing') {
-      throw new GateRequestError(
+      throw malformed(
         `the hook could not list the new commits${current ? ` of ${current.ref}` : ''} (git rev-list failed)`,
       );
     } else {
-      throw new GateRequestError(`unknown line "${line.slice(0, 60)}"`);
+      throw malformed(`unknown line "${line.slice(0, 60)}"`);
     }
   }
-  if (!reader.atEnd()) throw new GateRequestError('data after the "end" line');
+  if (!reader.atEnd()) throw malformed('data after the "end" line');
   return req;
 }
 
 function readVersion(line: string): void {
   if (!line.startsWith(HEADER)) {
-    throw new GateRequestError(`not a gate request: the first line must be "${HEADER}${GATE_PROTOCOL_VERSION}"`);
+    throw malformed(`not a gate request: the first line must be "${HEADER}${GATE_PROTOCOL_VERSION}"`);
   }
   const version = line.slice(HEADER.length);
   if (version !== String(GATE_PROTOCOL_VERSION)) {
-    throw new GateRequestError(
+    throw malformed(
       `the hook speaks gate protocol ${version.slice(0, 20)}, this server speaks ${GATE_PROTOCOL_VERSION}: reinstall the hooks with \`greengate hook install\``,
     );
   }
@@ -129,20 +123,20 @@ function readVersion(line: string): void {
 function readUpdate(rest: string, refs: Set<string>): GateUpdate {
   const [old, neu, ref, extra] = rest.split(' ');
   if (extra !== undefined || ref === undefined || !ID.test(old) || !ID.test(neu) || old.length !== neu.length) {
-    throw new GateRequestError(`bad "update" line "update ${rest.slice(0, 200)}": want "update OLD NEW REF"`);
+    throw malformed(`bad "update" line "update ${rest.slice(0, 200)}": want "update OLD NEW REF"`);
   }
-  if (!REF.test(ref)) throw new GateRequestError(`bad ref name "${ref.slice(0, 200)}"`);
-  if (refs.has(ref)) throw new GateRequestError(`ref ${ref} updated twice`);
+  if (!REF.test(ref)) throw malformed(`bad ref name "${ref.slice(0, 200)}"`);
+  if (refs.has(ref)) throw malformed(`ref ${ref} updated twice`);
   refs.add(ref);
   return { old, new: neu, ref, commits: [], truncated: false };
 }
 
 function readCommit(reader: BodyReader, update: GateUpdate, sha: string, size: number): void {
-  if (isZero(update.new)) throw new GateRequestError(`commit records for the deletion of ${update.ref}`);
-  if (sha.length !== update.new.length) throw new GateRequestError(`commit ${sha} has the wrong id length`);
+  if (isZero(update.new)) throw malformed(`commit records for the deletion of ${update.ref}`);
+  if (sha.length !== update.new.length) throw malformed(`commit ${sha} has the wrong id length`);
   const raw = reader.bytes(size);
   if (!hashesTo(raw, sha)) {
-    throw new GateRequestError(`commit record ${sha} does not hash to its id (framing error)`);
+    throw malformed(`commit record ${sha} does not hash to its id (framing error)`);
   }
   if (update.commits.length >= MAX_COMMITS_PER_REF) {
     update.truncated = true;
@@ -151,9 +145,8 @@ function readCommit(reader: BodyReader, update: GateUpdate, sha: string, size: n
   const split = raw.indexOf('\n\n');
   const message = split < 0 ? Buffer.alloc(0) : raw.subarray(split + 2);
   if (message.length > MAX_MESSAGE_BYTES) {
-    throw new GateRequestError(
-      `commit ${sha.slice(0, 12)} on ${update.ref} has a ${message.length}-byte message, over the ${MAX_MESSAGE_BYTES}-byte cap: shorten it`,
-      413,
+    throw overCap(
+      `commit ${sha.slice(0, 12)} on ${update.ref} has a ${message.length}-byte message, over the ${MAX_MESSAGE_BYTES}-byte cap: shorten it`
     );
   }
   update.commits.push({ sha, message: message.toString('utf8') });
@@ -176,8 +169,8 @@ class BodyReader {
 
   line(): string {
     const end = this.body.indexOf(NL, this.pos);
-    if (end < 0) throw new GateRequestError('the request ends early (no "end" line): the hook was cut short');
-    if (end - this.pos > MAX_LINE_BYTES) throw new GateRequestError(`a line over ${MAX_LINE_BYTES} bytes`, 413);
+    if (end < 0) throw malformed('the request ends early (no "end" line): the hook was cut short');
+    if (end - this.pos > MAX_LINE_BYTES) throw overCap(`a line over ${MAX_LINE_BYTES} bytes`);
     const text = this.body.toString('utf8', this.pos, end);
     this.pos = end + 1;
     return text;
@@ -185,7 +178,7 @@ class BodyReader {
 
   bytes(size: number): Buffer {
     if (this.pos + size + 1 > this.body.length || this.body[this.pos + size] !== NL) {
-      throw new GateRequestError('a commit record is shorter than its size: the hook was cut short');
+      throw malformed('a commit record is shorter than its size: the hook was cut short');
     }
     const raw = this.body.subarray(this.pos, this.pos + size);
     this.pos += size + 1;

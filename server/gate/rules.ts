@@ -18,7 +18,8 @@
  * A push is atomic (git's pre-receive accepts or refuses it whole): one refused ref refuses all,
  * and then `passes` is empty (nothing landed, nothing to record).
  */
-import { GateRequestError, isZero, parseGateRequest, type GateRequest, type GateUpdate } from './request.js';
+import { GgError } from '../errors.js';
+import { isZero, parseGateRequest, type GateRequest, type GateUpdate } from './request.js';
 
 export interface BranchGate {
   gated: boolean;
@@ -74,8 +75,8 @@ export function answerGate(body: Buffer, lookup: (branch: string) => BranchGate)
   try {
     request = parseGateRequest(body);
   } catch (err) {
-    if (!(err instanceof GateRequestError)) throw err;
-    if (err.tooLarge) {
+    if (!(err instanceof GgError) || (err.code !== 'GG_GATE_BAD_REQUEST' && err.code !== 'GG_GATE_TOO_LARGE')) throw err;
+    if (err.code === 'GG_GATE_TOO_LARGE') {
       const verdict: GateVerdict = { accept: false, lines: [`greengate: push refused: ${err.message}`], passes: [] };
       return { status: 200, text: formatGateAnswer(verdict), request: null, verdict };
     }

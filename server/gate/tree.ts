@@ -16,12 +16,10 @@ import type { Events } from '../events.js';
 import type { BranchGate, GatePass } from './rules.js';
 import { decideTree } from './treeRule.js';
 import { isFailure } from '../results/failure.js';
+import { GgError } from '../errors.js';
+import { findRepository } from '../config/repositories.js';
 
 export const MAX_NAMED_TESTS = 5;
-
-export class TreeError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
-}
 
 export interface TreeJson {
   repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
@@ -60,10 +58,10 @@ export class Tree {
   set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson {
     const repo = this.requireRepo(repoName);
     if (!repo.gate.includes(branch)) {
-      throw new TreeError(404, 'GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
+      throw new GgError('GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
     }
     if (state !== 'open' && !message?.trim()) {
-      throw new TreeError(400, 'GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
+      throw new GgError('GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
     }
     const row = this.rowId(repo.name);
     this.store.tree.change({ repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
@@ -162,9 +160,7 @@ export class Tree {
   }
 
   private requireRepo(name: string): RepositoryConfig {
-    const repo = this.repo(name);
-    if (!repo) throw new TreeError(404, 'GG_UNKNOWN_REPO', `unknown repository "${name}": it is not in greengate.yml`);
-    return repo;
+    return findRepository(this.config, name);
   }
 
   private rowId(name: string): number {

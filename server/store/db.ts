@@ -9,16 +9,11 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GgError } from '../errors.js';
 
 export type DB = Database.Database;
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
-
-export class StoreError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -48,7 +43,7 @@ export function migrate(db: DB, dir: string): string[] {
     const done = applied.get(version);
     if (done) {
       if (done.sha256 !== sha256) {
-        throw new StoreError('GG_MIGRATION_CHANGED',
+        throw new GgError('GG_MIGRATION_CHANGED',
           `migration ${name} was changed after it was applied; landed migrations never change — put the change in a new file`);
       }
       continue;

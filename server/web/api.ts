@@ -1,15 +1,40 @@
 /**
- * The JSON API. Every input is validated (query strings and bodies with zod); an error answers
- * `{ error: { code, message } }` with a 4xx status and changes nothing.
+ * The JSON API: changes, builds, units' logs, repositories; cancel and rebuild for admins.
+ * Every input is validated (query strings and bodies with zod); a refusal is a catalogued
+ * GgError (server/errors.ts) that errorHandler.ts answers as `{ error: { code, message } }`,
+ * and changes nothing. Who may call: everyone, except cancel and rebuild (`requireAdmin`).
+ *
+ * Dependencies are explicit (ApiDeps): the store's aggregates it reads, the configuration, and
+ * functions for what the pipeline does (take a change notice, cancel, rebuild, list runners).
  */
-import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
+import express, { type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../main.js';
-import type { RefUpdate } from '../changes/refs.js';
-import { GgError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { Events } from '../events.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
-import { guessLimiter, retryMinutes } from './guesses.js';
+import { fail } from '../errors.js';
+
+export interface RefUpdate { old: string; new: string; ref: string }
+/** A connected runner as the pages and the API show it. */
+export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number }
+
+export interface ApiDeps {
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos'>;
+  config: Pick<Config, 'repositories'>;
+  events: Pick<Events, 'on'>;
+  baseUrl(): string;
+  /** The admin guard (admin.ts), shared by every router so wrong tokens count once per address. */
+  requireAdmin: RequestHandler;
+  connectedRunners(): readonly RunnerInfo[];
+  /** Takes in a change notice; resolves to what became of each update (JSON). */
+  notice(repo: string, updates: readonly RefUpdate[], source: 'hook' | 'api', pusher: string | null): Promise<readonly object[]>;
+  /** False when the build has already finished. */
+  cancelBuild(id: number): boolean;
+  /** Queues a new build of the same commit on the same builder; resolves to its id. */
+  rebuild(build: BuildRow): Promise<number>;
+}
 
 export const MAX_CHANGE_BODY = '256kb';
 export const MAX_LIST_LIMIT = 500;
@@ -21,9 +46,9 @@ const LOG_PAGE_CHUNKS = 64;
  * so a 100 MB log never sits in memory and no query stays open across a wait. False when the
  * client went away.
  */
-async function streamLog(app: App, res: Response, unitId: number): Promise<boolean> {
+async function streamLog(store: Pick<Store, 'logs'>, res: Response, unitId: number): Promise<boolean> {
   for (let seq = 0; ;) {
-    const page = app.store.logs.chunksSince(unitId, seq, LOG_PAGE_CHUNKS);
+    const page = store.logs.chunksSince(unitId, seq, LOG_PAGE_CHUNKS);
     for (const c of page) res.write(c.data);
     if (page.length < LOG_PAGE_CHUNKS) return !res.destroyed;
     seq = page[page.length - 1].seq + 1;
@@ -38,10 +63,6 @@ async function streamLog(app: App, res: Response, unitId: number): Promise<boole
       if (!drained) return false;
     }
   }
-}
-
-export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
 }
 
 const sha = z.string().regex(/^[0-9a-f]{40}$/);
@@ -62,7 +83,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: stri
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  throw new HttpError(400, 'GG_BAD_REQUEST', `${what}: ${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  return fail('GG_BAD_REQUEST', `${what}: ${issue.path.join('.') || '(body)'}: ${issue.message}`);
 }
 
 /** Text bodies of the post-receive hook: lines "<old> <new> <ref>". */
@@ -71,25 +92,31 @@ export function parseUpdateLines(text: string): RefUpdate[] {
   for (const [i, line] of text.split('\n').entries()) {
     if (!line.trim()) continue;
     const m = /^([0-9a-f]{40}) ([0-9a-f]{40}) (refs\/\S{1,1000})$/.exec(line.trim());
-    if (!m) throw new HttpError(400, 'GG_BAD_REQUEST', `line ${i + 1}: expected "<old-sha> <new-sha> <ref>"`);
+    if (!m) fail('GG_BAD_REQUEST', `line ${i + 1}: expected "<old-sha> <new-sha> <ref>"`);
     updates.push({ old: m[1], new: m[2], ref: m[3] });
   }
-  if (updates.length === 0) throw new HttpError(400, 'GG_BAD_REQUEST', 'no ref updates in the body');
+  if (updates.length === 0) fail('GG_BAD_REQUEST', 'no ref updates in the body: send lines "<old-sha> <new-sha> <ref>"');
   return updates;
 }
 
-export function buildJson(app: App, b: BuildRow) {
+/** What buildJson needs besides the build: links, and the slots there are to estimate time left. */
+export interface BuildJsonContext { baseUrl: string; slots: number }
+
+export function buildContext(deps: Pick<ApiDeps, 'baseUrl' | 'connectedRunners'>): BuildJsonContext {
+  return { baseUrl: deps.baseUrl(), slots: deps.connectedRunners().reduce((s, l) => s + l.slots, 0) };
+}
+
+export function buildJson(ctx: BuildJsonContext, b: BuildRow) {
   return {
     id: b.id, repo: b.repo, builder: b.builder, ref: b.ref, branch: b.branch, kind: b.kind, sha: b.sha, baseSha: b.baseSha,
     state: b.state, result: b.result, reason: b.reason,
-    progress: { unitsDone: b.unitsDone, unitsTotal: b.unitsTotal, expectedMsLeft: b.state === 'done' ? 0 : expectedLeft(app, b) },
+    progress: { unitsDone: b.unitsDone, unitsTotal: b.unitsTotal, expectedMsLeft: b.state === 'done' ? 0 : expectedLeft(ctx.slots, b) },
     pushedAt: b.pushedAt, createdAt: b.createdAt, startedAt: b.startedAt, finishedAt: b.finishedAt,
-    url: `${app.baseUrl}/builds/${b.id}`,
+    url: `${ctx.baseUrl}/builds/${b.id}`,
   };
 }
 
-function expectedLeft(app: App, b: BuildRow): number {
-  const slots = app.runners.connected().reduce((s, l) => s + l.slots, 0);
+function expectedLeft(slots: number, b: BuildRow): number {
   return Math.round(b.expectedMs / Math.max(1, Math.min(slots, b.unitsTotal - b.unitsDone)));
 }
 
@@ -105,10 +132,10 @@ export function unitJson(u: UnitRow) {
 export const MAX_CACHED_LISTS = 64;
 class ListCache {
   private readonly bodies = new Map<string, string>();
-  constructor(app: App) {
+  constructor(events: Pick<Events, 'on'>) {
     const clear = () => this.bodies.clear();
-    app.events.on('build', clear);
-    app.events.on('runners', clear);
+    events.on('build', clear);
+    events.on('runners', clear);
   }
   get(key: string, render: () => string): string {
     let body = this.bodies.get(key);
@@ -121,9 +148,10 @@ class ListCache {
   }
 }
 
-export function apiRouter(app: App): Router {
+export function apiRouter(deps: ApiDeps): Router {
+  const { store, config } = deps;
   const r = express.Router();
-  const lists = new ListCache(app);
+  const lists = new ListCache(deps.events);
   const text = express.text({ type: ['text/plain', 'application/octet-stream'], limit: MAX_CHANGE_BODY });
   const json = express.json({ limit: MAX_CHANGE_BODY });
 
@@ -139,104 +167,65 @@ export function apiRouter(app: App): Router {
       ({ repo, updates } = body);
       pusher = body.pusher ?? pusher;
     }
-    const results = await app.changes.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
+    const results = await deps.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
     res.status(202).json({ accepted: results });
   });
 
   r.get('/repos', (_req, res) => {
-    res.json(app.config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name) })));
+    res.json(config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name) })));
   });
 
   r.get('/builds', (req, res) => {
     const q = parseOrThrow(ListQuery, req.query, 'query');
     const body = lists.get(JSON.stringify(q), () => {
-      const repoId = q.repo === undefined ? undefined : app.store.repos.byName(q.repo)?.id ?? -1;
-      const builds = app.store.builds.list({ repoId, branch: q.branch, kind: q.kind, beforeId: q.before, limit: q.limit });
+      const repoId = q.repo === undefined ? undefined : store.repos.byName(q.repo)?.id ?? -1;
+      const builds = store.builds.list({ repoId, branch: q.branch, kind: q.kind, beforeId: q.before, limit: q.limit });
       const next = builds.length === q.limit ? builds[builds.length - 1].id : null;
-      return JSON.stringify({ builds: builds.map((b) => buildJson(app, b)), next });
+      const ctx = buildContext(deps);
+      return JSON.stringify({ builds: builds.map((b) => buildJson(ctx, b)), next });
     });
     res.type('application/json').send(body);
   });
 
   r.get('/builds/:id', (req, res) => {
-    const build = getBuild(app, req.params.id);
+    const build = getBuild(store, req.params.id);
     res.json({
-      ...buildJson(app, build),
-      blamelist: app.store.builds.blamelist(build.id),
-      units: app.store.units.byBuild(build.id).map(unitJson),
-      ...testsJson(app.store.tests.finalByBuild(build.id), app.store.tests.byBuild(build.id)),
+      ...buildJson(buildContext(deps), build),
+      blamelist: store.builds.blamelist(build.id),
+      units: store.units.byBuild(build.id).map(unitJson),
+      ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
   });
 
   r.get('/builds/:id/log', async (req, res) => {
-    const build = getBuild(app, req.params.id);
+    const build = getBuild(store, req.params.id);
     res.type('text/plain; charset=utf-8');
-    for (const u of app.store.units.byBuild(build.id)) {
+    for (const u of store.units.byBuild(build.id)) {
       res.write(`=== unit ${u.seq} (#${u.id}) attempt ${u.attempt} on ${u.runner ?? '-'}: ${u.result ?? u.state} ===\n`);
-      if (!(await streamLog(app, res, u.id))) return;
+      if (!(await streamLog(store, res, u.id))) return;
     }
     res.end();
   });
 
   r.get('/units/:id/log', async (req, res) => {
     const id = parseOrThrow(z.coerce.number().int().positive(), req.params.id, 'unit id');
-    if (!app.store.units.get(id)) throw new HttpError(404, 'GG_NOT_FOUND', `no unit ${id}`);
+    if (!store.units.get(id)) fail('GG_NOT_FOUND', `no unit ${id}`);
     res.type('text/plain; charset=utf-8');
-    if (await streamLog(app, res, id)) res.end();
+    if (await streamLog(store, res, id)) res.end();
   });
 
-  r.post('/builds/:id/cancel', requireAdmin(app), (req, res) => {
-    const build = getBuild(app, req.params.id);
-    if (!app.lifecycle.cancelBuild(build.id)) throw new HttpError(409, 'GG_BUILD_DONE', `build ${build.id} has already finished`);
-    res.json(buildJson(app, app.store.builds.get(build.id)!));
+  r.post('/builds/:id/cancel', deps.requireAdmin, (req, res) => {
+    const build = getBuild(store, req.params.id);
+    if (!deps.cancelBuild(build.id)) fail('GG_BUILD_DONE', `build ${build.id} has already finished: there is nothing to cancel`);
+    res.json(buildJson(buildContext(deps), store.builds.get(build.id)!));
   });
 
-  r.post('/builds/:id/rebuild', requireAdmin(app), async (req, res) => {
-    const build = getBuild(app, req.params.id);
-    const id = await app.intake.rebuild(build);
+  r.post('/builds/:id/rebuild', deps.requireAdmin, async (req, res) => {
+    const build = getBuild(store, req.params.id);
+    const id = await deps.rebuild(build);
     res.status(202).json({ build: id });
   });
   return r;
-}
-
-export function getBuild(app: App, raw: string | string[]): BuildRow {
-  const id = parseOrThrow(z.coerce.number().int().positive(), raw, 'build id');
-  const build = app.store.builds.get(id);
-  if (!build) throw new HttpError(404, 'GG_NOT_FOUND', `no build ${id}`);
-  return build;
-}
-
-const adminGuards = new WeakMap<App, RequestHandler>();
-
-/**
- * Admin actions need the admin token: `Authorization: Bearer <token>`. Wrong tokens are counted
- * per client address (guesses.ts): after too many, 429 until the window ends.
- */
-export function requireAdmin(app: App): RequestHandler {
-  let guard = adminGuards.get(app);
-  if (!guard) {
-    guard = guessLimiter((req, res) => {
-      app.log.warn({ ip: req.ip }, 'admin token guesses refused');
-      res.status(429).json({ error: { code: 'GG_TOO_MANY_GUESSES', message: `too many wrong admin tokens from ${req.ip}: ` +
-        `try again in ${retryMinutes(req)} minute(s) with the right token (Authorization: Bearer <adminToken>)` } });
-    });
-    adminGuards.set(app, guard);
-  }
-  const counted = guard;
-  return (req: Request, res: Response, next: NextFunction) => {
-    void counted(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      if (app.isAdmin(req)) return next();
-      next(new HttpError(401, 'GG_ADMIN_TOKEN', app.config.adminToken
-        ? 'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN'
-        : 'admin actions are disabled: set adminToken in greengate.yml'));
-    });
-  };
-}
-
-function isCodedError(err: unknown): err is Error & { status: number; code: string } {
-  return err instanceof Error && typeof (err as { status?: unknown }).status === 'number'
-    && typeof (err as { code?: unknown }).code === 'string' && String((err as { code?: unknown }).code).startsWith('GG_');
 }
 
 /** A test counts once (its last attempt); the attempts it replaced are listed apart. */
@@ -245,25 +234,8 @@ function testsJson(final: readonly { id: number }[], all: readonly { id: number 
   return { tests: final, testAttempts: all.filter((t) => !current.has(t.id)) };
 }
 
-/** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
-export function errorHandler(app: App) {
-  return (thrown: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const err = app.health.toGgError(thrown, `${req.method} ${req.path}`) ?? thrown;
-    let status = 500;
-    let code = 'GG_INTERNAL';
-    let message = 'internal error';
-    if (err instanceof HttpError || err instanceof GgError || isCodedError(err)) {
-      ({ status, code, message } = err);
-    } else if (err instanceof Error && 'type' in err && typeof (err as { status?: unknown }).status === 'number') {
-      status = (err as unknown as { status: number }).status; // body-parser: too large, bad JSON
-      code = 'GG_BAD_BODY';
-      message = err.message;
-    }
-    if (code.startsWith('GG_STORAGE_')) app.log.warn({ url: req.originalUrl, status, code }, 'request refused: storage fault');
-    else if (status >= 500) app.log.error({ err, url: req.originalUrl }, 'request failed');
-    else app.log.info({ url: req.originalUrl, status, code, message }, 'request refused');
-    if (res.headersSent) return res.end();
-    if (code.startsWith('GG_STORAGE_')) res.set('retry-after', '10');
-    res.status(status).json({ error: { code, message } });
-  };
+/** The build named by a route parameter; GG_NOT_FOUND when there is none. */
+export function getBuild(store: Pick<Store, 'builds'>, raw: string | string[]): BuildRow {
+  const id = parseOrThrow(z.coerce.number().int().positive(), raw, 'build id');
+  return store.builds.get(id) ?? fail('GG_NOT_FOUND', `no build ${id}`);
 }

@@ -5,7 +5,7 @@
  * Right tokens are not counted. Addresses are as Express sees them (`trust proxy` is loopback:
  * behind a proxy on the same host, the client's X-Forwarded-For address).
  */
-import type { Request, RequestHandler, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 
 export const ADMIN_GUESSES = 10;
@@ -19,7 +19,7 @@ export function retryMinutes(req: Request): number {
 }
 
 /** A limiter of wrong admin tokens; `refuse` answers a client that has used up its guesses. */
-export function guessLimiter(refuse: (req: Request, res: Response) => void): RequestHandler {
+export function guessLimiter(refuse: (req: Request, res: Response, next: NextFunction) => void): RequestHandler {
   return rateLimit({
     windowMs: GUESS_WINDOW_MS,
     limit: ADMIN_GUESSES,
@@ -27,6 +27,6 @@ export function guessLimiter(refuse: (req: Request, res: Response) => void): Req
     requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 403,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    handler: (req, res) => refuse(req, res),
+    handler: (req, res, next) => refuse(req, res, next),
   });
 }

@@ -11,19 +11,26 @@
  * off (it reconnects and catches up from the stored log by offset); at most MAX_LIVE_CLIENTS
  * sockets; frames from browsers are ignored and capped at MAX_INBOUND_BYTES; a ping every
  * PING_MS, and a socket that missed the previous pong is closed. A cross-site Origin is refused.
- * When the HTTP server stops listening, every live socket is closed so shutdown is not held up.
+ * Who may connect: any same-origin page (the feed shows what the pages show, nothing more).
+ * Lifecycle: main.ts creates one hub, routes LIVE_PATH upgrades to it, and calls `close()` when
+ * the server stops, before the HTTP server waits for its sockets.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { App } from '../main.js';
+import type { Logger } from 'pino';
+import type { Events } from '../events.js';
+
+export interface LiveDeps {
+  events: Pick<Events, 'on'>;
+  log: Logger;
+}
 
 export const LIVE_PATH = '/ws/live';
 export const MAX_CLIENT_BUFFER_BYTES = 4 * 1024 * 1024; // 4 MiB queued for one browser
 export const MAX_LIVE_CLIENTS = 2000;
 export const MAX_INBOUND_BYTES = 1024;
 export const PING_MS = 20_000; // 20 seconds
-export const SHUTDOWN_CHECK_MS = 250; // how soon live sockets close after the server stops listening
 export const CLOSE_TOO_SLOW = 4008;
 
 interface Client { ws: WebSocket; build: number | null; alive: boolean }
@@ -33,11 +40,11 @@ export class LiveHub {
   private readonly clients = new Set<Client>();
   private readonly watchers = new Map<number, Set<Client>>();
   private readonly pingTimer: NodeJS.Timeout;
-  private shutdownTimer: NodeJS.Timeout | null = null;
   private dropped = 0;
+  private closed = false;
 
-  constructor(private readonly app: App) {
-    const ev = app.events;
+  constructor(private readonly deps: LiveDeps) {
+    const ev = deps.events;
     ev.on('build', (b) => this.broadcast({ t: 'build', id: b.id, state: b.state, result: b.result }));
     ev.on('unit', (u) => this.broadcast({ t: 'unit', id: u.id, build: u.buildId, state: u.state }));
     ev.on('tree', (e) => this.broadcast({ t: 'tree', repo: e.repo, branch: e.branch }));
@@ -56,17 +63,18 @@ export class LiveHub {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: string): void => { socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`); };
+    if (this.closed) return refuse('503 Service Unavailable');
     if (!sameOrigin(req)) return refuse('403 Forbidden');
     if (this.clients.size >= MAX_LIVE_CLIENTS) return refuse('503 Service Unavailable');
     const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('build');
     const build = raw && /^\d{1,15}$/.test(raw) ? Number(raw) : null;
-    this.watchShutdown((socket as { server?: Server }).server);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, build));
   }
 
+  /** Ends every live socket and refuses new ones; the server is stopping. */
   close(): void {
+    this.closed = true;
     clearInterval(this.pingTimer);
-    if (this.shutdownTimer) clearInterval(this.shutdownTimer);
     for (const c of this.clients) c.ws.terminate();
     this.clients.clear();
     this.watchers.clear();
@@ -104,7 +112,7 @@ export class LiveHub {
       if (c.ws.readyState !== c.ws.OPEN) continue;
       if (c.ws.bufferedAmount + frame.length > MAX_CLIENT_BUFFER_BYTES) {
         this.dropped++;
-        this.app.log.info({ buffered: c.ws.bufferedAmount }, 'live page too slow: dropped');
+        this.deps.log.info({ buffered: c.ws.bufferedAmount }, 'live page too slow: dropped');
         c.ws.close(CLOSE_TOO_SLOW, 'too slow: reconnect and catch up');
         c.ws.terminate();
         continue;
@@ -119,16 +127,6 @@ export class LiveHub {
       c.alive = false;
       c.ws.ping();
     }
-  }
-
-  /** The HTTP server waits for every socket before it closes: close ours once it stops listening. */
-  private watchShutdown(server: Server | undefined): void {
-    if (this.shutdownTimer || !server) return;
-    this.shutdownTimer = setInterval(() => {
-      if (server.listening) return;
-      this.close();
-    }, SHUTDOWN_CHECK_MS);
-    this.shutdownTimer.unref();
   }
 }
 

@@ -3,23 +3,30 @@
  * (pagesBuild.ts), `/tree` (pagesTree.ts), log ranges for the viewer (pagesLog.ts), admin log
  * in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
- * live socket (live.ts) says something changed. Errors render as an HTML page with the status.
+ * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
+ * one error handler (errorHandler.ts) renders them with `renderErrorPage`.
+ * Who may call: everyone reads; POSTs need an admin session and its CSRF token (pagesSession.ts).
  */
-import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type nunjucks from 'nunjucks';
-import type { App } from '../main.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { Events } from '../events.js';
+import type { TreeStateName } from '../store/tree.js';
+import type { TreeJson } from '../gate/tree.js';
+import { findRepository } from '../config/repositories.js';
 import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
-import { HttpError, parseOrThrow } from './api.js';
+import { parseOrThrow, type RunnerInfo } from './api.js';
 import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';
 import { AdminSessions, safeNext } from './pagesSession.js';
-import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary } from './pagesWaterfall.js';
+import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, type WaterfallDeps } from './pagesWaterfall.js';
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { logRouter } from './pagesLog.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
-import { refuseWritesWhileDegraded } from './storageGuard.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -27,9 +34,23 @@ export const TEST_RANKINGS_MS = 10_000; // /tests is computed again at most ever
 const MAX_BAR_STEP = 24; // px per run in the duration chart
 const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 
-/** What every page router gets. */
-export interface PageDeps {
-  app: App;
+/** What the pages need from the rest of the server. */
+export interface PagesDeps {
+  config: Pick<Config, 'repositories' | 'adminToken'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos'>;
+  events: Pick<Events, 'on'>;
+  log: Logger;
+  /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
+  isAdmin(req: Request): boolean;
+  connectedRunners(): readonly RunnerInfo[];
+  treeStatus(repo: string, branch: string): TreeJson;
+  setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
+  /** The banner to show while the database cannot be written, else null. */
+  storageBanner?(): { kind: string; since: number; message: string } | null;
+}
+
+/** What every page router shares: templates, page queries, sessions, fragments, page locals. */
+export interface PageContext {
   env: nunjucks.Environment;
   pages: PageStore;
   sessions: AdminSessions;
@@ -41,9 +62,9 @@ export interface PageDeps {
 export class FragmentCache {
   private gen = 0;
   private readonly entries = new Map<string, { gen: number; at: number; html: string }>();
-  constructor(app: App) {
+  constructor(events: Pick<Events, 'on'>) {
     const bump = () => { this.gen++; };
-    for (const e of ['build', 'unit', 'tree', 'runners'] as const) app.events.on(e, bump);
+    for (const e of ['build', 'unit', 'tree', 'runners'] as const) events.on(e, bump);
   }
   get(key: string, render: () => string, now = Date.now()): string {
     const hit = this.entries.get(key);
@@ -64,47 +85,51 @@ const HistoryQuery = z.object({
   classname: z.string().max(2000).default(''), name: z.string().min(1).max(2000),
 });
 
-export function pagesRouter(app: App): Router {
+export interface Pages {
+  router: Router;
+  /** The HTML error page (views/error.njk) with the status; for the error handler. */
+  renderErrorPage(req: Request, res: Response, status: number, message: string): void;
+}
+
+export function createPages(deps: PagesDeps): Pages {
   const env = createViews();
-  const sessions = new AdminSessions(app);
-  const deps: PageDeps = {
-    app, env, sessions, pages: new PageStore(app.store.db), fragments: new FragmentCache(app),
+  const sessions = new AdminSessions({ adminToken: deps.config.adminToken, isAdmin: deps.isAdmin });
+  const ctx: PageContext = {
+    env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
     locals: (req, extra) => {
       const admin = sessions.isAdmin(req);
-      return pageLocals(req, {
-        admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!app.config.adminToken, storage: app.health.banner(), ...extra,
-      });
+      return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!deps.config.adminToken, storage: deps.storageBanner?.() ?? null, ...extra });
     },
   };
+  const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus };
   const r = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
   r.get('/static/ansi_up.js', (_req, res) => { res.sendFile(ANSI_UP_JS, { maxAge: '1h' }); });
   r.use('/static', express.static(`${VIEWS_DIR}static`, { index: false, maxAge: '5m' }));
-  r.use(refuseWritesWhileDegraded(app.health));
 
   r.get('/', (req, res) => {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
-    const w = buildWaterfall(app, deps.pages, { rows: q.rows, before: q.before });
-    send(res, env, 'waterfall.njk', deps.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
+    const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before });
+    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
   });
 
   r.get('/fragments/waterfall', (req, res) => {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
-    const html = deps.fragments.get(`waterfall?${q.before ?? ''}&${q.rows}`, () =>
-      env.render('_waterfall.njk', { now: Date.now(), w: buildWaterfall(app, deps.pages, { rows: q.rows, before: q.before }) }));
+    const html = ctx.fragments.get(`waterfall?${q.before ?? ''}&${q.rows}`, () =>
+      env.render('_waterfall.njk', { now: Date.now(), w: buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before }) }));
     sendFragment(res, html, t0);
   });
 
   r.get('/runners', (req, res) => {
     const t0 = performance.now();
-    send(res, env, 'runners.njk', deps.locals(req, { r: runnersModel(deps), nav: 'runners', live: 'runners' }), t0);
+    send(res, env, 'runners.njk', ctx.locals(req, { r: runnersModel(ctx, deps, waterfall), nav: 'runners', live: 'runners' }), t0);
   });
   r.get('/fragments/runners', (req, res) => {
     const t0 = performance.now();
-    sendFragment(res, deps.fragments.get('runners', () => env.render('_runners.njk', { now: Date.now(), r: runnersModel(deps) })), t0);
+    sendFragment(res, ctx.fragments.get('runners', () => env.render('_runners.njk', { now: Date.now(), r: runnersModel(ctx, deps, waterfall) })), t0);
   });
 
   let rankings: { at: number; slowest: TestStat[]; flakiest: TestStat[] } | null = null;
@@ -112,34 +137,33 @@ export function pagesRouter(app: App): Router {
     const t0 = performance.now();
     if (!rankings || Date.now() - rankings.at > TEST_RANKINGS_MS) {
       const withHref = (t: TestStat) => ({ ...t, href: testHref(t) });
-      const { slowest, flakiest } = deps.pages.testRankings(50);
+      const { slowest, flakiest } = ctx.pages.testRankings(50);
       rankings = { at: Date.now(), slowest: slowest.map(withHref), flakiest: flakiest.map(withHref) };
     }
-    send(res, env, 'tests.njk', deps.locals(req, { nav: 'tests', window: RECENT_TESTS_WINDOW, ...rankings }), t0);
+    send(res, env, 'tests.njk', ctx.locals(req, { nav: 'tests', window: RECENT_TESTS_WINDOW, ...rankings }), t0);
   });
 
   r.get('/tests/history', (req, res) => {
     const t0 = performance.now();
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
-    const repo = app.store.repos.byName(q.repo);
-    if (!repo) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${q.repo}"`);
-    const runs = deps.pages.testRuns(repo.id, q.builder, q.classname, q.name, TEST_HISTORY_RUNS);
-    send(res, env, 'testHistory.njk', deps.locals(req, { nav: 'tests', test: q, runs, chart: durationChart(runs) }), t0);
+    const repoId = deps.store.repos.byName(findRepository(deps.config, q.repo).name)!.id;
+    const runs = ctx.pages.testRuns(repoId, q.builder, q.classname, q.name, TEST_HISTORY_RUNS);
+    send(res, env, 'testHistory.njk', ctx.locals(req, { nav: 'tests', test: q, runs, chart: durationChart(runs) }), t0);
   });
 
   r.get('/login', (req, res) => {
-    send(res, env, 'login.njk', deps.locals(req, { next: safeNext(req.query.next) }), performance.now());
+    send(res, env, 'login.njk', ctx.locals(req, { next: safeNext(req.query.next) }), performance.now());
   });
   const loginGuard = guessLimiter((req, res) => {
-    app.log.warn({ ip: req.ip }, 'admin log in refused: too many wrong tokens');
-    send(res, env, 'login.njk', deps.locals(req, { next: safeNext(req.body?.next),
+    deps.log.warn({ ip: req.ip }, 'admin log in refused: too many wrong tokens');
+    send(res, env, 'login.njk', ctx.locals(req, { next: safeNext(req.body?.next),
       error: `Too many wrong tokens from this address: try again in ${retryMinutes(req)} minute(s).` }), performance.now(), 429);
   });
   r.post('/login', form, loginGuard, (req, res) => {
     const next = safeNext(req.body?.next);
     if (!sessions.checkToken(typeof req.body?.token === 'string' ? req.body.token : '')) {
-      app.log.info({ ip: req.ip }, 'admin log in refused');
-      return send(res, env, 'login.njk', deps.locals(req, { next, error: 'That is not the admin token.' }), performance.now(), 403);
+      deps.log.info({ ip: req.ip }, 'admin log in refused');
+      return send(res, env, 'login.njk', ctx.locals(req, { next, error: 'That is not the admin token.' }), performance.now(), 403);
     }
     sessions.issue(res, req.secure);
     res.redirect(303, next);
@@ -149,21 +173,25 @@ export function pagesRouter(app: App): Router {
     res.redirect(303, '/');
   });
 
-  r.use(buildPagesRouter(deps));
-  r.use(treePagesRouter(deps, form));
-  r.use(logRouter(app, deps.pages));
-  r.use(htmlErrors(deps));
-  return r;
+  r.use(buildPagesRouter(ctx, { store: deps.store }));
+  r.use(treePagesRouter(ctx, form, { config: deps.config, store: deps.store, treeStatus: deps.treeStatus, setTree: deps.setTree }));
+  r.use(logRouter({ store: deps.store, pages: ctx.pages }));
+  return {
+    router: r,
+    renderErrorPage: (req, res, status, message) => {
+      send(res, env, 'error.njk', ctx.locals(req, { status, message }), performance.now(), status);
+    },
+  };
 }
 
-function runnersModel(deps: PageDeps) {
-  const links = new Map(deps.app.runners.connected().map((l) => [l.runnerId, l]));
+function runnersModel(ctx: PageContext, deps: Pick<PagesDeps, 'connectedRunners' | 'store'>, waterfall: WaterfallDeps) {
+  const links = new Map(deps.connectedRunners().map((l) => [l.runnerId, l]));
   const byRunner = new Map<number, RunningUnit[]>();
-  for (const u of deps.pages.runningUnits()) byRunner.set(u.runnerId, [...(byRunner.get(u.runnerId) ?? []), u]);
-  const runners = deps.app.store.runners.all().map((x) => ({
-    ...x, connected: links.has(x.id), busy: links.get(x.id)?.units.size ?? 0, units: byRunner.get(x.id) ?? [],
+  for (const u of ctx.pages.runningUnits()) byRunner.set(u.runnerId, [...(byRunner.get(u.runnerId) ?? []), u]);
+  const runners = deps.store.runners.all().map((x) => ({
+    ...x, connected: links.has(x.id), busy: links.get(x.id)?.busy ?? 0, units: byRunner.get(x.id) ?? [],
   }));
-  return { ...runnerSummary(deps.app), runners };
+  return { ...runnerSummary(waterfall), runners };
 }
 
 function testHref(t: { repo: string; builder: string; classname: string; name: string }): string {
@@ -185,19 +213,4 @@ export function durationChart(runs: readonly TestRun[], width = 720, height = 14
   });
   const medianY = height - Math.round((medianMs / maxMs) * (height - 14));
   return { width, height, maxMs, medianMs, medianY, bars };
-}
-
-function htmlErrors(deps: PageDeps) {
-  return (thrown: unknown, req: Request, res: Response, next: NextFunction) => {
-    const err = deps.app.health.toGgError(thrown, `${req.method} ${req.path}`) ?? thrown;
-    if (req.path.startsWith('/units/') || req.path.startsWith('/fragments/')) return next(err);
-    const e = err as { status?: unknown; code?: unknown; message?: unknown };
-    const coded = err instanceof Error && typeof e.status === 'number' && typeof e.code === 'string';
-    const status = coded ? e.status as number : 500;
-    const message = coded ? String(e.message) : 'internal error';
-    if (status >= 500) deps.app.log.error({ err, url: req.originalUrl }, 'page failed');
-    else deps.app.log.info({ url: req.originalUrl, status, message }, 'page refused');
-    if (res.headersSent) return res.end();
-    send(res, deps.env, 'error.njk', deps.locals(req, { status, message }), performance.now(), status);
-  };
 }

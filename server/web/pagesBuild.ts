@@ -5,7 +5,8 @@
  * app.js replaces it with the coloured tail and follows it live.
  */
 import express, { type Router } from 'express';
-import type { PageDeps } from './pages.js';
+import type { PageContext } from './pages.js';
+import type { Store } from '../store/index.js';
 import { send, sendFragment } from './pagesView.js';
 import { getBuild } from './api.js';
 import { plainTail } from './pagesLog.js';
@@ -16,56 +17,59 @@ import type { BuildRow } from '../store/builds.js';
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export function buildPagesRouter(deps: PageDeps): Router {
-  const { app, env } = deps;
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests'> }
+
+export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
+  const { env } = ctx;
+  const { store } = deps;
   const r = express.Router();
 
   r.get('/builds/:id', (req, res) => {
     const t0 = performance.now();
-    const build = getBuild(app, req.params.id);
-    const b = { ...summaryModel(deps, build), logs: logsModel(deps, build) };
-    send(res, env, 'build.njk', deps.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
+    const build = getBuild(store, req.params.id);
+    const b = { ...summaryModel(ctx, store, build), logs: logsModel(ctx, store, build) };
+    send(res, env, 'build.njk', ctx.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
   r.get('/builds/:id/log', (req, res) => {
     const t0 = performance.now();
-    const build = getBuild(app, req.params.id);
-    const b = { build, logs: logsModel(deps, build, true) };
-    send(res, env, 'buildLog.njk', deps.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
+    const build = getBuild(store, req.params.id);
+    const b = { build, logs: logsModel(ctx, store, build, true) };
+    send(res, env, 'buildLog.njk', ctx.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
   r.get('/fragments/build/:id', (req, res) => {
     const t0 = performance.now();
-    const build = getBuild(app, req.params.id);
-    const html = deps.fragments.get(`build/${build.id}`, () => env.render('_build.njk', { now: Date.now(), b: summaryModel(deps, build) }));
+    const build = getBuild(store, req.params.id);
+    const html = ctx.fragments.get(`build/${build.id}`, () => env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build) }));
     sendFragment(res, html, t0);
   });
 
   r.get('/fragments/build/:id/logs', (req, res) => {
     const t0 = performance.now();
-    const build = getBuild(app, req.params.id);
-    sendFragment(res, env.render('_logs.njk', { now: Date.now(), b: { build, logs: logsModel(deps, build, false, false) } }), t0);
+    const build = getBuild(store, req.params.id);
+    sendFragment(res, env.render('_logs.njk', { now: Date.now(), b: { build, logs: logsModel(ctx, store, build, false, false) } }), t0);
   });
   return r;
 }
 
-function summaryModel(deps: PageDeps, build: BuildRow) {
+function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow) {
   const now = Date.now();
-  const all = deps.app.store.units.byBuild(build.id);
+  const all = store.units.byBuild(build.id);
   const retried = new Set(all.map((u) => u.retryOf).filter((id): id is number => id !== null));
   const units = all.map((u) => ({
     ...u, files: unitFiles(u), superseded: retried.has(u.id),
     took: u.finishedAt !== null && (u.startedAt ?? u.assignedAt) !== null ? u.finishedAt - (u.startedAt ?? u.assignedAt)! : null,
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
   }));
-  const results = deps.app.store.tests.finalByBuild(build.id);
+  const results = store.tests.finalByBuild(build.id);
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   const failures = results.filter(isFailure);
   return {
     build, units, counts, failures,
-    blamelist: deps.app.store.builds.blamelist(build.id),
-    progress: deps.pages.fileProgress(build.id),
+    blamelist: store.builds.blamelist(build.id),
+    progress: ctx.pages.fileProgress(build.id),
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,
     tests: results.slice(0, MAX_TEST_ROWS),
     testsCapped: results.length > MAX_TEST_ROWS,
@@ -78,12 +82,12 @@ function isFailure(t: TestResultRow): boolean {
 }
 
 /** One viewer per unit; failed and running ones open, with a plain tail for browsers without JavaScript. */
-function logsModel(deps: PageDeps, build: BuildRow, allOpen = false, withTails = true) {
-  const units = deps.app.store.units.byBuild(build.id);
+function logsModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow, allOpen = false, withTails = true) {
+  const units = store.units.byBuild(build.id);
   return units.map((u: UnitRow) => {
     const open = allOpen || units.length <= OPEN_LOGS_WHEN_UNITS_AT_MOST || u.state === 'running'
       || u.result === 'failed' || u.result === 'exception';
-    const tail = open && withTails && u.logBytes > 0 ? plainTail(deps.pages, u.id) : null;
+    const tail = open && withTails && u.logBytes > 0 ? plainTail(ctx.pages, u.id) : null;
     return { ...u, open, tail: tail?.text ?? null, tailFrom: tail?.from ?? 0 };
   });
 }

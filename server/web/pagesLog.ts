@@ -13,9 +13,10 @@
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../main.js';
+import type { Store } from '../store/index.js';
 import type { LogPiece, PageStore } from '../store/pages.js';
-import { HttpError, parseOrThrow } from './api.js';
+import { fail } from '../errors.js';
+import { parseOrThrow } from './api.js';
 
 export const TAIL_BYTES = 256 * 1024; // what a log view shows first
 export const MAX_RANGE_BYTES = 1024 * 1024; // at most this much (plus one chunk) per answer
@@ -30,13 +31,13 @@ const RangeQuery = z.object({
   bytes: z.coerce.number().int().min(1024).max(MAX_JUMP_BYTES).optional(),
 });
 
-export function logRouter(app: App, pages: PageStore): Router {
+export function logRouter(deps: { store: Pick<Store, 'units'>; pages: PageStore }): Router {
+  const { store, pages } = deps;
   const r = express.Router();
   r.get('/units/:id/log', (req, res) => {
     const id = parseOrThrow(z.coerce.number().int().positive(), req.params.id, 'unit id');
     const q = parseOrThrow(RangeQuery, req.query, 'query');
-    const unit = app.store.units.get(id);
-    if (!unit) throw new HttpError(404, 'GG_NOT_FOUND', `no unit ${id}`);
+    const unit = store.units.get(id) ?? fail('GG_NOT_FOUND', `no unit ${id}`);
     const range = q.from !== undefined ? readFrom(pages, id, q.from, MAX_RANGE_BYTES)
       : readBefore(pages, id, q.before ?? Number.MAX_SAFE_INTEGER, q.bytes ?? TAIL_BYTES);
     res.set('cache-control', 'no-store').json({ ...range, done: unit.state === 'done' } satisfies LogRange);

@@ -3,25 +3,30 @@
  * SameSite=Strict cookie `gg_admin` = `<expires>.<nonce>.<hmac>`, signed with a key that lives
  * only in this process (a restart logs everyone out). Each form carries a CSRF token derived
  * from the session (HMAC of the cookie), checked on every POST. A POST without a valid session
- * and token is refused with 403 and changes nothing.
+ * and token is refused with 403 (GG_NOT_ADMIN, GG_CSRF) and changes nothing.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, NextFunction } from 'express';
-import type { App } from '../main.js';
 import { tokensEqual } from '../dispatch/gateway.js';
-import { HttpError } from './api.js';
+import { fail } from '../errors.js';
 
 export const SESSION_COOKIE = 'gg_admin';
 export const SESSION_TTL_MS = 12 * 3600 * 1000; // 12 hours
 export const CSRF_FIELD = '_csrf';
 
+export interface SessionDeps {
+  adminToken: string | null;
+  /** The API's bearer-token check, accepted on pages too (scripts). */
+  isAdmin(req: Request): boolean;
+}
+
 export class AdminSessions {
   private readonly key = randomBytes(32);
-  constructor(private readonly app: App) {}
+  constructor(private readonly deps: SessionDeps) {}
 
   /** True when the admin token is right; a missing adminToken disables logging in. */
   checkToken(token: string): boolean {
-    const expected = this.app.config.adminToken;
+    const expected = this.deps.adminToken;
     return !!expected && !!token && tokensEqual(token, expected);
   }
 
@@ -40,13 +45,13 @@ export class AdminSessions {
     const value = readCookie(req.get('cookie') ?? '', SESSION_COOKIE);
     if (!value) return null;
     const m = /^(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{43})$/.exec(value);
-    if (!m || Number(m[1]) < now || !this.app.config.adminToken) return null;
+    if (!m || Number(m[1]) < now || !this.deps.adminToken) return null;
     return safeEqual(m[3], this.mac('session', `${m[1]}.${m[2]}`)) ? value : null;
   }
 
   /** Admin through the page session or, for scripts, the API's bearer token. */
   isAdmin(req: Request): boolean {
-    return this.session(req) !== null || this.app.isAdmin(req);
+    return this.session(req) !== null || this.deps.isAdmin(req);
   }
 
   csrfToken(req: Request): string | null {
@@ -59,8 +64,8 @@ export class AdminSessions {
     return (req: Request, _res: Response, next: NextFunction) => {
       const s = this.session(req);
       const given = typeof req.body?.[CSRF_FIELD] === 'string' ? req.body[CSRF_FIELD] : '';
-      if (!s) throw new HttpError(403, 'GG_NOT_ADMIN', 'log in as admin first');
-      if (!given || !safeEqual(given, this.mac('csrf', s))) throw new HttpError(403, 'GG_CSRF', 'the form expired or did not come from this site: reload the page and try again');
+      if (!s) fail('GG_NOT_ADMIN', 'log in as admin first (/login), then send the form again');
+      if (!given || !safeEqual(given, this.mac('csrf', s))) fail('GG_CSRF', 'the form expired or did not come from this site: reload the page and try again');
       next();
     };
   }

@@ -4,9 +4,19 @@
  * push on that builder. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
  * until it has the rows it needs, so it costs the same with 200 builds or with 100,000.
  */
-import type { App } from '../main.js';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
 import type { PageStore, WaterfallBuild } from '../store/pages.js';
 import type { TreeJson } from '../gate/tree.js';
+import type { RunnerInfo } from './api.js';
+
+/** What the waterfall reads besides the page queries. */
+export interface WaterfallDeps {
+  config: Pick<Config, 'repositories'>;
+  store: Pick<Store, 'units'>;
+  connectedRunners(): readonly RunnerInfo[];
+  treeStatus(repo: string, branch: string): TreeJson;
+}
 
 export const DEFAULT_ROWS = 30;
 export const MAX_ROWS = 200;
@@ -29,37 +39,37 @@ export interface Waterfall {
   treeState: 'open' | 'closed' | 'maintenance'; title: string;
 }
 
-export function buildWaterfall(app: App, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
-  const base = configuredColumns(app);
+export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
+  const base = configuredColumns(deps);
   const branches = readSection(pages, 'branch', opts.rows, opts.before, base);
   const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base) : emptySection();
-  const banners = treeBanners(app);
+  const banners = treeBanners(deps);
   const shut = banners.filter((t) => t.state !== 'open');
   return {
-    banners, branches, tries, runners: runnerSummary(app), before: opts.before ?? null,
+    banners, branches, tries, runners: runnerSummary(deps), before: opts.before ?? null,
     rowsParam: opts.rows === DEFAULT_ROWS ? '' : `rows=${opts.rows}`,
     treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
     title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',
   };
 }
 
-export function treeBanners(app: App): TreeJson[] {
-  return app.config.repositories.flatMap((r) => r.gate.map((branch) => app.tree.status(r.name, branch)));
+export function treeBanners(deps: Pick<WaterfallDeps, 'config' | 'treeStatus'>): TreeJson[] {
+  return deps.config.repositories.flatMap((r) => r.gate.map((branch) => deps.treeStatus(r.name, branch)));
 }
 
-export function runnerSummary(app: App): RunnerSummary {
-  const links = app.runners.connected();
+export function runnerSummary(deps: Pick<WaterfallDeps, 'connectedRunners' | 'store'>): RunnerSummary {
+  const links = deps.connectedRunners();
   return {
     connected: links.length,
     slots: links.reduce((s, l) => s + l.slots, 0),
-    busy: links.reduce((s, l) => s + l.units.size, 0),
-    queued: app.store.units.queuedCount(),
+    busy: links.reduce((s, l) => s + l.busy, 0),
+    queued: deps.store.units.queuedCount(),
     names: links.map((l) => l.name).sort(),
   };
 }
 
-function configuredColumns(app: App): Column[] {
-  return app.config.repositories.flatMap((r) => r.builders.map((b) => ({ key: `${r.name}/${b.name}`, repo: r.name, builder: b.name })));
+function configuredColumns(deps: Pick<WaterfallDeps, 'config'>): Column[] {
+  return deps.config.repositories.flatMap((r) => r.builders.map((b) => ({ key: `${r.name}/${b.name}`, repo: r.name, builder: b.name })));
 }
 
 function emptySection(): Section {

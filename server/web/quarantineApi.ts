@@ -14,14 +14,25 @@
  * - `GET /api/tests?repo=&builder=&name=&classname=&limit=` → a test's recent runs, newest first
  *   (status, duration, message, build, commit), with a summary. `name` is the test's name or its
  *   key; `builder` and `classname` narrow it down.
- * Errors answer `{ error: { code, message } }` (see api.ts) and change nothing.
+ * Who may call: everyone reads; adding and removing need `requireAdmin`. Refusals are catalogued
+ * GgErrors, answered `{ error: { code, message } }` by errorHandler.ts, and change nothing.
  */
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { App } from '../main.js';
-import type { BuilderConfig } from '../config/config.js';
+import type { Logger } from 'pino';
+import type { BuilderConfig, Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
 import { MAX_HISTORY } from '../store/tests.js';
-import { HttpError, parseOrThrow, requireAdmin } from './api.js';
+import { findBuilder as findConfiguredBuilder, findRepository } from '../config/repositories.js';
+import { fail } from '../errors.js';
+import { parseOrThrow } from './api.js';
+
+export interface QuarantineApiDeps {
+  config: Pick<Config, 'repositories'>;
+  store: Pick<Store, 'repos' | 'tests'>;
+  log: Logger;
+  requireAdmin: RequestHandler;
+}
 
 const MAX_TEST_KEY = 4001; // classname (2000) + " " + name (2000)
 const AddEntry = z.strictObject({
@@ -38,57 +49,50 @@ const HistoryQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_HISTORY).default(50),
 });
 
-function findBuilder(app: App, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
-  const repo = app.config.repositories.find((r) => r.name === repoName);
-  const repoId = repo && app.store.repos.byName(repo.name)?.id;
-  if (!repo || repoId === undefined) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${repoName}": it is not in greengate.yml`);
-  const builder = repo.builders.find((b) => b.name === builderName);
-  if (!builder) {
-    throw new HttpError(404, 'GG_UNKNOWN_BUILDER', `repository ${repo.name} has no builder "${builderName}"; ` +
-      `its builders: ${repo.builders.map((b) => b.name).join(', ')}`);
-  }
-  return { repoId, builder };
+function findBuilder(deps: QuarantineApiDeps, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
+  const repo = findRepository(deps.config, repoName);
+  return { repoId: deps.store.repos.byName(repo.name)!.id, builder: findConfiguredBuilder(repo, builderName) };
 }
 
-export function quarantineRouter(app: App): Router {
+export function quarantineRouter(deps: QuarantineApiDeps): Router {
+  const { store, log } = deps;
   const r = express.Router();
 
   r.get('/quarantine/:repo/:builder', (req, res) => {
-    const { repoId, builder } = findBuilder(app, String(req.params.repo), String(req.params.builder));
+    const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const fromConfig = builder.quarantine.map((test) => ({ test, reason: null, addedBy: null, addedAt: null, source: 'config' as const }));
-    const fromApi = app.store.tests.quarantineList(repoId, builder.name)
+    const fromApi = store.tests.quarantineList(repoId, builder.name)
       .filter((q) => !builder.quarantine.includes(q.test)).map((q) => ({ ...q, source: 'api' as const }));
     res.json({ repo: String(req.params.repo), builder: builder.name, tests: [...fromConfig, ...fromApi] });
   });
 
-  r.post('/quarantine/:repo/:builder', requireAdmin(app), express.json({ limit: '16kb' }), (req, res) => {
-    const { repoId, builder } = findBuilder(app, String(req.params.repo), String(req.params.builder));
+  r.post('/quarantine/:repo/:builder', deps.requireAdmin, express.json({ limit: '16kb' }), (req, res) => {
+    const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const body = parseOrThrow(AddEntry, req.body, 'quarantine entry');
     const entry = { test: body.test, reason: body.reason ?? null, addedBy: body.actor ?? 'admin', addedAt: Date.now() };
-    app.store.tests.quarantineAdd({ repoId, builder: builder.name, test: entry.test, reason: entry.reason, addedBy: entry.addedBy, at: entry.addedAt });
-    app.log.info({ repo: req.params.repo, builder: builder.name, test: entry.test, by: entry.addedBy }, 'test quarantined');
+    store.tests.quarantineAdd({ repoId, builder: builder.name, test: entry.test, reason: entry.reason, addedBy: entry.addedBy, at: entry.addedAt });
+    log.info({ repo: req.params.repo, builder: builder.name, test: entry.test, by: entry.addedBy }, 'test quarantined');
     res.status(201).json({ ...entry, source: 'api' });
   });
 
-  r.delete('/quarantine/:repo/:builder', requireAdmin(app), (req, res) => {
-    const { repoId, builder } = findBuilder(app, String(req.params.repo), String(req.params.builder));
+  r.delete('/quarantine/:repo/:builder', deps.requireAdmin, (req, res) => {
+    const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const { test } = parseOrThrow(RemoveQuery, req.query, 'query');
-    if (app.store.tests.quarantineRemove(repoId, builder.name, test)) {
-      app.log.info({ repo: req.params.repo, builder: builder.name, test }, 'test released from quarantine');
+    if (store.tests.quarantineRemove(repoId, builder.name, test)) {
+      log.info({ repo: req.params.repo, builder: builder.name, test }, 'test released from quarantine');
       res.json({ removed: test });
     } else if (builder.quarantine.includes(test)) {
-      throw new HttpError(409, 'GG_QUARANTINE_IN_CONFIG', `"${test}" is quarantined by greengate.yml: remove it from ` +
+      fail('GG_QUARANTINE_IN_CONFIG', `"${test}" is quarantined by greengate.yml: remove it from ` +
         `the quarantine list of builder ${builder.name} there`);
     } else {
-      throw new HttpError(404, 'GG_NOT_QUARANTINED', `"${test}" is not on the quarantine list of ${req.params.repo}/${builder.name}`);
+      fail('GG_NOT_QUARANTINED', `"${test}" is not on the quarantine list of ${req.params.repo}/${builder.name}`);
     }
   });
 
   r.get('/tests', (req, res) => {
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
-    const repoId = app.store.repos.byName(q.repo)?.id;
-    if (repoId === undefined) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${q.repo}"`);
-    const results = app.store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit });
+    const repoId = store.repos.byName(findRepository(deps.config, q.repo).name)!.id;
+    const results = store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit });
     const count = (status: string) => results.filter((t) => t.status === status).length;
     const timed = results.filter((t) => t.status !== 'skipped');
     res.json({

@@ -140,7 +140,7 @@ export async function measureRender() {
     const repo = new Repo(home.dir);
     const config = loadConfig(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: BUILDERS.map((name) => ({ name, run: 'true' })) }]));
     server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'warn' }) });
-    const { store } = server.app;
+    const { store } = server;
     const repoId = store.repos.byName('shop')!.id;
     const runnerId = store.runners.register({ name: 'bench-runner', slots: 4, version: 'bench', address: null, at: Date.now() });
     const out: Record<string, unknown> = {};

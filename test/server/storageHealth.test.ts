@@ -183,21 +183,21 @@ repositories:
     disk.fill();
     await pollUntil(async () => {
       runner.send({ type: 'heartbeat' });
-      return !server.app.health.writable;
+      return !server.health.writable;
     }, 'the server to notice the full disk', 10_000, 100);
     runner.ws.close();
-    await pollUntil(() => server.app.runners.connected().length === 0, 'the runner to be gone', 5000);
-    expect(server.app.store.units.get(assign.unit)).to.include({ state: 'running' }); // not lost while nothing can be stored
+    await pollUntil(() => server.connectedRunners().length === 0, 'the runner to be gone', 5000);
+    expect(server.store.units.get(assign.unit)).to.include({ state: 'running' }); // not lost while nothing can be stored
 
     disk.free();
-    await pollUntil(() => server.app.health.writable, 'the server to resume', 10_000, 100);
+    await pollUntil(() => server.health.writable, 'the server to resume', 10_000, 100);
     const lost = await pollUntil(() => {
-      const u = server.app.store.units.get(assign.unit);
+      const u = server.store.units.get(assign.unit);
       return u?.state === 'done' ? u : null;
     }, 'the unit to be lost once the runner did not come back', 30_000, 200);
     expect(lost.result).to.equal('exception');
     expect(lost.error).to.contain('did not come back');
-    const again = server.app.store.units.byBuild(assign.build).find((u) => u.retryOf === assign.unit);
+    const again = server.store.units.byBuild(assign.build).find((u) => u.retryOf === assign.unit);
     expect(again).to.include({ state: 'queued' });
   });
 });

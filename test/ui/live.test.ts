@@ -1,13 +1,23 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { git, ROOT, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { git, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = 20_000;
+
+/**
+ * Where the waterfall's screenshot goes: a temp file, so `npm test` never rewrites the tracked
+ * docs/waterfall.png; `npm run screenshot` sets GG_SCREENSHOT to refresh it on purpose.
+ */
+function screenshotPath(home: string): string {
+  const target = process.env.GG_SCREENSHOT ?? join(home, 'shots', 'waterfall.png');
+  mkdirSync(dirname(target), { recursive: true });
+  return target;
+}
 
 /** Nothing user-controlled became markup: no injected element, no script ran. */
 async function expectInert(page: Page): Promise<void> {
@@ -110,8 +120,9 @@ describe('waterfall and build pages in a real browser (live)', function () {
     repo.push();
     await waterfall.waitForSelector(`tr[data-sha="${green}"] td.cell.running >> text=/2\\/3 files/`, { timeout: WAIT });
     await waterfall.waitForSelector('.tries tr[data-branch="ada-fix"] td.cell.running', { timeout: WAIT });
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await waterfall.screenshot({ path: join(ROOT, 'docs', 'waterfall.png') });
+    const shot = screenshotPath(home.dir);
+    await waterfall.screenshot({ path: shot });
+    expect(readFileSync(shot).subarray(1, 4).toString()).to.equal('PNG');
 
     writeFileSync(release2, '');
     await waterfall.waitForSelector(`tr[data-sha="${green}"] td.cell.passed + td.cell.passed`, { timeout: WAIT });

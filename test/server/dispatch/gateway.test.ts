@@ -148,8 +148,8 @@ repositories:
     const ws = await connect(server);
     ws.send(hello({ name: 'counted' }));
     await nextMessage(ws);
-    expect(server.app.runners.connected().map((r) => r.name)).to.deep.equal(['counted']);
+    expect(server.connectedRunners().map((r) => r.name)).to.deep.equal(['counted']);
     ws.close();
-    await pollUntil(() => server.app.runners.connected().length === 0, 'the runner to be gone', 5000);
+    await pollUntil(() => server.connectedRunners().length === 0, 'the runner to be gone', 5000);
   });
 });

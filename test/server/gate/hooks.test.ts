@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BranchGate } from '../../../server/gate/rules.js';
-import { HookInstallError, installHooks } from '../../../server/gate/hookInstall.js';
+import { installHooks } from '../../../server/gate/hookInstall.js';
+import { GgError } from '../../../server/errors.js';
 import { startGateStub, type GateStub } from '../../bench/hook.js';
 
 // Real bare repositories, real `git push`, the installed hooks, and a stub at the far end of
@@ -393,19 +394,19 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     installHooks(fresh, { server: stub.url }); // again: our own hooks are replaced, not moved
     expect(readFileSync(join(fresh, 'hooks', 'pre-receive.local'), 'utf8')).to.include('local policy');
     writeFileSync(join(fresh, 'hooks', 'pre-receive'), '#!/bin/sh\nexit 0\n');
-    expect(() => installHooks(fresh, { server: stub.url })).to.throw(HookInstallError, /pre-receive.local exists too/);
+    expect(() => installHooks(fresh, { server: stub.url })).to.throw(GgError, /pre-receive.local exists too/);
   });
 
   it('refuses to install into something that is not a bare repository, or with bad settings', () => {
-    const errorOf = (fn: () => unknown): HookInstallError => {
+    const errorOf = (fn: () => unknown): GgError => {
       try {
         fn();
       } catch (err) {
-        expect(err).to.be.instanceOf(HookInstallError);
-        expect((err as HookInstallError).code).to.equal('GG_HOOK_INSTALL');
-        return err as HookInstallError;
+        expect(err).to.be.instanceOf(GgError);
+        expect((err as GgError).code).to.equal('GG_HOOK_INSTALL');
+        return err as GgError;
       }
-      throw new Error('expected a HookInstallError');
+      throw new Error('expected a GgError GG_HOOK_INSTALL');
     };
     const plain = join(root, `plain${caseNo}`);
     mkdirSync(plain);

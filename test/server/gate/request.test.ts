@@ -1,7 +1,7 @@
 import { expect } from 'chai';
+import { GgError } from '../../../server/errors.js';
 import { createHash } from 'node:crypto';
 import {
-  GateRequestError,
   MAX_COMMITS_PER_REF,
   MAX_GATE_BODY_BYTES,
   MAX_MESSAGE_BYTES,
@@ -33,15 +33,17 @@ function body(...parts: (string | Buffer)[]): Buffer {
   return Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p))));
 }
 
-function parseError(b: Buffer): GateRequestError {
+/** The refusal: GG_GATE_BAD_REQUEST (400) for a malformed body, GG_GATE_TOO_LARGE (413) over a cap. */
+function parseError(b: Buffer): GgError {
   try {
     parseGateRequest(b);
   } catch (err) {
-    expect(err).to.be.instanceOf(GateRequestError);
-    expect((err as GateRequestError).code).to.equal('GG_GATE_BAD_REQUEST');
-    return err as GateRequestError;
+    expect(err).to.be.instanceOf(GgError);
+    const e = err as GgError;
+    expect(e.code).to.equal(e.status === 413 ? 'GG_GATE_TOO_LARGE' : 'GG_GATE_BAD_REQUEST');
+    return e;
   }
-  throw new Error('expected a GateRequestError');
+  throw new Error('expected a GgError');
 }
 
 describe('parseGateRequest', () => {
@@ -167,7 +169,7 @@ describe('parseGateRequest', () => {
   it('caps the body, the message size and the options with status 413', () => {
     const big = Buffer.alloc(MAX_GATE_BODY_BYTES + 1, 0x61);
     const bodyErr = parseError(big);
-    expect([bodyErr.status, bodyErr.tooLarge]).to.deep.equal([413, true]);
+    expect([bodyErr.status, bodyErr.code]).to.deep.equal([413, 'GG_GATE_TOO_LARGE']);
     expect(bodyErr.message).to.match(/push too big for the gate/);
 
     const long = commit(`Subject\n\n${'x'.repeat(MAX_MESSAGE_BYTES)}\n`);

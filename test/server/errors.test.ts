@@ -1,0 +1,79 @@
+import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ERRORS, GgError, asGgError, errorBody, fail } from '../../server/errors.js';
+import { ROOT } from '../helpers.js';
+
+/** Every .ts file under `dir`, recursively. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return sources(path);
+    return e.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+describe('the error catalogue (server/errors.ts)', () => {
+  const serverFiles = sources(join(ROOT, 'server'));
+
+  it('holds every GG_ code written anywhere in server/', () => {
+    expect(serverFiles.length).to.be.greaterThan(30);
+    const missing: string[] = [];
+    let seen = 0;
+    for (const file of serverFiles) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/['"`](GG_[A-Z0-9_]+)['"`]/g)) {
+        seen++;
+        if (!(m[1] in ERRORS)) missing.push(`${relative(ROOT, file)}: ${m[1]}`);
+      }
+    }
+    expect(seen, 'codes found (the scan works)').to.be.greaterThan(40);
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('is the only error class of the server: no other class extends Error', () => {
+    const classes: string[] = [];
+    for (const file of serverFiles) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/class (\w+) extends (\w+)/g)) {
+        if (m[2] === 'Error' || m[2].endsWith('Error')) classes.push(`${relative(ROOT, file)}: ${m[1]} extends ${m[2]}`);
+      }
+    }
+    expect(classes).to.deep.equal(['server/config/problems.ts: ConfigError extends GgError', 'server/errors.ts: GgError extends Error']);
+  });
+
+  it('has runner-side error classes that carry a code', () => {
+    const runnerFiles = sources(join(ROOT, 'runner'));
+    const classes = runnerFiles.flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      return [...text.matchAll(/class (\w+) extends Error \{([\s\S]*?)\n\}/g)].map((m) => ({ name: m[1], body: m[2] }));
+    });
+    expect(classes.map((c) => c.name)).to.have.members(['JUnitError', 'WorkspaceError']);
+    for (const c of classes) expect(c.body, c.name).to.match(/readonly code = 'GG_[A-Z_]+'/);
+  });
+
+  it('gives each code an HTTP status, a meaning, and a WebSocket close code only in the allowed range', () => {
+    for (const [code, spec] of Object.entries(ERRORS) as [string, { status: number; close?: number; meaning: string }][]) {
+      expect(code).to.match(/^GG_[A-Z0-9_]+$/);
+      expect(spec.status, code).to.be.within(400, 599);
+      expect(spec.meaning.length, code).to.be.greaterThan(10);
+      if (spec.close !== undefined) expect(spec.close, code).to.satisfy((c: number) => (c >= 1000 && c <= 1015) || (c >= 4000 && c <= 4999));
+    }
+  });
+
+  it('makes a GgError take its status and close code from the catalogue', () => {
+    const e = new GgError('GG_PROTOCOL_BAD_FRAME', 'frame is not valid JSON');
+    expect([e.status, e.closeCode, e.code, e.message]).to.deep.equal([400, 1007, 'GG_PROTOCOL_BAD_FRAME', 'frame is not valid JSON']);
+    expect(() => fail('GG_NOT_GATED', 'shop/dev is not gated')).to.throw(GgError, 'shop/dev is not gated').with.property('status', 404);
+    expect(errorBody(new GgError('GG_BUILD_DONE', 'build 3 has already finished')))
+      .to.deep.equal({ error: { code: 'GG_BUILD_DONE', message: 'build 3 has already finished' } });
+  });
+
+  it('turns anything else into GG_INTERNAL without showing its text, keeping it as the cause', () => {
+    const bug = new TypeError('cannot read properties of undefined (secret path /srv/x)');
+    const e = asGgError(bug);
+    expect([e.code, e.status]).to.deep.equal(['GG_INTERNAL', 500]);
+    expect(e.message).to.not.contain('secret');
+    expect(e.cause).to.equal(bug);
+    const same = new GgError('GG_BUSY', 'try again');
+    expect(asGgError(same)).to.equal(same);
+  });
+});
