@@ -46,6 +46,7 @@ export class Intake {
   private readonly watchers: FSWatcher[] = [];
   private readonly rows = new Map<string, RepoRow>();
   private readonly splitter: Splitter;
+  private readonly refSeenListeners: ((repo: string, ref: string, sha: string) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -131,6 +132,11 @@ export class Intake {
     }
   }
 
+  /** Calls fn (synchronously; it must not throw) whenever a branch or try ref is recorded at a new head, by any path. */
+  onRefSeen(fn: (repo: string, ref: string, sha: string) => void): void {
+    this.refSeenListeners.push(fn);
+  }
+
   /** A new build of the same commit on the same builder (an admin's rebuild). */
   async rebuild(build: { repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
     const repo = this.repository(build.repo);
@@ -182,6 +188,7 @@ export class Intake {
       return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,
         oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
     });
+    for (const fn of this.refSeenListeners) fn(repo.name, u.ref, u.new);
     const ids = await Promise.all(repo.builders.map((builder) => this.buildFor(repo, row, builder, u, c, changeId, now)));
     const builds = ids.filter((id): id is number => id !== null);
     this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');

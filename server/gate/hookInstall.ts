@@ -16,6 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isValidBranchName } from '../config/config.js';
+import { ensureHookSecret } from './hookSecret.js';
 
 export const HOOK_MARKER = '# greengate-hook v';
 export const HOOK_NAMES = ['pre-receive', 'post-receive'] as const;
@@ -41,7 +43,7 @@ export function templateDir(): string {
   return fileURLToPath(new URL('../../../server/gate/hooks/', import.meta.url));
 }
 
-export function installHooks(bareRepo: string, opts: { server: string; repo?: string }): HookInstallResult {
+export function installHooks(bareRepo: string, opts: { server: string; repo?: string; gated?: readonly string[] }): HookInstallResult {
   const gitDir = resolve(bareRepo);
   checkBareRepo(gitDir);
   const server = checkServerUrl(opts.server);
@@ -65,10 +67,16 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
 
   git(gitDir, ['config', 'greengate.server', server]);
   git(gitDir, ['config', 'greengate.repo', repo]);
+  if (opts.gated) {
+    const bad = opts.gated.find((b) => !isValidBranchName(b));
+    if (bad !== undefined) throw new HookInstallError(`gated branch "${bad.slice(0, 100)}" is not a valid branch name`);
+    git(gitDir, ['config', 'greengate.gated', opts.gated.join(' ')]);
+  }
   setDefault(gitDir, 'greengate.timeout', DEFAULT_TIMEOUT_S);
   setDefault(gitDir, 'greengate.onUnreachable', DEFAULT_ON_UNREACHABLE);
   git(gitDir, ['config', 'receive.advertisePushOptions', 'true']);
 
+  ensureHookSecret(gitDir);
   mkdirSync(hooksDir, { recursive: true });
   const preserved: string[] = [];
   for (const hook of foreign) {

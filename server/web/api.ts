@@ -9,6 +9,9 @@ import { IntakeError, type RefUpdate } from '../changes/intake.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
+import { authorizeHook } from './hookAuth.js';
+import { checkNotice } from '../changes/verify.js';
+import { hookMetricsOf } from '../metrics.js';
 
 export const MAX_CHANGE_BODY = '256kb';
 export const MAX_LIST_LIMIT = 500;
@@ -138,8 +141,15 @@ export function apiRouter(app: App): Router {
       ({ repo, updates } = body);
       pusher = body.pusher ?? pusher;
     }
-    const results = await app.intake.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
-    res.status(202).json({ accepted: results });
+    const repository = authorizeHook(app, repo, req, 'changes');
+    const { agreed, dropped } = await checkNotice(repository.path, updates);
+    if (dropped.length) {
+      hookMetricsOf(app.metrics).changesRejected.inc({ reason: 'disagrees_with_git' }, dropped.length);
+      app.log.warn({ repo, dropped, ip: req.ip }, 'change notice disagrees with git: dropped; building what git says');
+      app.intake.scan(repository.name, 'watch').catch((err) => app.log.warn({ err, repo }, 'ref scan failed'));
+    }
+    const results = agreed.length ? await app.intake.notice(repo, agreed, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher) : [];
+    res.status(202).json({ accepted: results, dropped });
   });
 
   r.get('/repos', (_req, res) => {

@@ -16,6 +16,8 @@ import { pathToFileURL } from 'node:url';
 import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate/rules.js';
 import type { GateRequest } from '../../server/gate/request.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
+import { HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';
+import { GATED_HEADER, gatedHeaderValue } from '../../server/web/treeApi.js';
 
 export interface HookTimes { p50: number; p90: number; p99: number; max: number; samples: number[]; failures: number }
 
@@ -54,8 +56,8 @@ function timeProcess(cmd: string, args: string[], o: { cwd: string; env: NodeJS.
 }
 
 /** What the stub saw of one gate request. */
-export interface GateCall { repo: string; status: number; request: GateRequest | null; verdict: GateVerdict | null; text: string }
-export interface ChangeCall { repo: string | null; pusher: string | null; contentType: string | null; body: string }
+export interface GateCall { repo: string; status: number; request: GateRequest | null; verdict: GateVerdict | null; text: string; secret: string | null }
+export interface ChangeCall { repo: string | null; pusher: string | null; contentType: string | null; body: string; secret: string | null }
 
 /** A stand-in for the far end of the hooks' protocol: parses with parseGateRequest, answers with decideGate. */
 export interface GateStub {
@@ -99,13 +101,15 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
   if (req.method === 'POST' && gate) {
     const answer = () => {
       const repo = decodeURIComponent(gate[1]);
+      const secret = req.headers[HOOK_SECRET_HEADER]?.toString() ?? null;
       if (stub.httpError) {
-        stub.gateCalls.push({ repo, status: stub.httpError.status, request: null, verdict: null, text: stub.httpError.body });
+        stub.gateCalls.push({ repo, status: stub.httpError.status, request: null, verdict: null, text: stub.httpError.body, secret });
         return send(res, stub.httpError.status, stub.httpError.body);
       }
       const result = answerGate(body, (branch) => stub.table.get(branch) ?? UNGATED);
-      stub.gateCalls.push({ repo, status: result.status, request: result.request, verdict: result.verdict, text: result.text });
-      send(res, result.status, result.text);
+      stub.gateCalls.push({ repo, status: result.status, request: result.request, verdict: result.verdict, text: result.text, secret });
+      const gated = [...stub.table].filter(([, g]) => g.gated).map(([branch]) => branch);
+      send(res, result.status, result.text, { [GATED_HEADER]: gatedHeaderValue(gated) });
     };
     if (stub.delayMs <= 0) return answer();
     const timer = setTimeout(() => {
@@ -121,14 +125,15 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
       pusher: req.headers['x-greengate-pusher']?.toString() ?? null,
       contentType: req.headers['content-type'] ?? null,
       body: body.toString('utf8'),
+      secret: req.headers[HOOK_SECRET_HEADER]?.toString() ?? null,
     });
     return send(res, 202, '');
   }
   send(res, 404, 'not found\n');
 }
 
-function send(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+function send(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers });
   res.end(text);
 }
 

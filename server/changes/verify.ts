@@ -1,0 +1,55 @@
+/**
+ * Change notices are hints; git is the truth. Before a notice from `POST /api/changes` is taken
+ * in, each update's ref is read from the bare repository (one `git for-each-ref` for the whole
+ * notice, exact ref names only) and compared with the notice's `new`:
+ *   - git has the ref at `new` (or, for a deletion, has no such ref) → the update is taken in;
+ *   - anything else → the update is dropped: it is logged (warn) and counted by the caller, and
+ *     the caller has the repository scanned, so what git says is built instead.
+ * A notice can therefore only make the server build what is already in git, sooner.
+ *
+ * Pure of side effects except the git read; errors: GgError GG_BAD_SHA / GG_BAD_REF for a
+ * malformed update (nothing is read), GitError when git cannot be run.
+ */
+import { git, isSha, ZERO_SHA } from '../git.js';
+import { GgError } from '../errors.js';
+import type { RefUpdate } from './intake.js';
+
+export const MAX_NOTICE_UPDATES = 1000;
+const REF = /^refs\/[^\0\n]{1,1000}$/;
+
+export interface DroppedUpdate { ref: string; claimed: string; git: string | null }
+export interface CheckedNotice { agreed: RefUpdate[]; dropped: DroppedUpdate[] }
+
+/** The current value of each named ref, exactly as git has it; a missing ref is absent. */
+export async function readRefs(repoPath: string, refs: readonly string[]): Promise<Map<string, string>> {
+  const wanted = new Set(refs);
+  const out = await git(repoPath, ['for-each-ref', '--format=%(objectname) %(refname)', ...wanted]);
+  const found = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space < 0) continue;
+    const name = line.slice(space + 1);
+    if (wanted.has(name)) found.set(name, line.slice(0, space));
+  }
+  return found;
+}
+
+/** Splits a notice's updates into those git agrees with and those it does not. */
+export async function checkNotice(repoPath: string, updates: readonly RefUpdate[]): Promise<CheckedNotice> {
+  if (updates.length > MAX_NOTICE_UPDATES) {
+    throw new GgError('GG_BAD_REQUEST', `a change notice may hold at most ${MAX_NOTICE_UPDATES} updates; send several`);
+  }
+  for (const u of updates) {
+    if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref.slice(0, 100)}: old and new must be 40-character hex commit ids`);
+    if (!REF.test(u.ref)) throw new GgError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);
+  }
+  const actual = await readRefs(repoPath, updates.map((u) => u.ref));
+  const agreed: RefUpdate[] = [];
+  const dropped: DroppedUpdate[] = [];
+  for (const u of updates) {
+    const now = actual.get(u.ref) ?? null;
+    if (now === (u.new === ZERO_SHA ? null : u.new)) agreed.push(u);
+    else dropped.push({ ref: u.ref, claimed: u.new, git: now });
+  }
+  return { agreed, dropped };
+}
