@@ -118,7 +118,7 @@ if [ -z "$server" ] || [ -z "$repo" ]; then
 else
 	answer=$(request | curl -q -s -g -m "$timeout" -H 'Content-Type: text/plain; charset=utf-8' -H 'Expect:' \
 		${auth:+"$auth"} ${auth:+"@$secretfile"} \
-		--data-binary @- -w '\n%{header{x-greengate-gated}}\n%{http_code}' "$server/api/gate/$repo" 2>/dev/null)
+		--data-binary @- -w '\n%header{x-greengate-gated}\n%{http_code}' "$server/api/gate/$repo" 2>/dev/null)
 	rc=$?
 	status=${answer##*"$nl"}
 	case $answer in *"$nl"*) answer=${answer%"$nl"*} ;; *) answer= ;; esac
