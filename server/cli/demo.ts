@@ -91,7 +91,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.app.baseUrl;
-  installHooks(bare, { server: server.url, repo: 'shop' });
+  installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--token', config.runnerToken,
     '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))], { stdio: ['ignore', 'inherit', 'inherit'] }));
 

@@ -7,7 +7,7 @@
 #
 # One POST {server}/api/changes?repo={repo} (text/plain: the "OLD NEW REF" lines git gave us;
 # headers X-Greengate-Pusher and the hook secret, from the repository's greengate-hook-secret
-# file), waiting at most greengate.timeout seconds (default 10). The server reads each ref from
+# file), waiting at most greengate.timeout seconds (default 15). The server reads each ref from
 # git before building it: the notice only makes it look sooner. It never
 # fails the push: if the notice does not get through it prints a warning, and the server's ref
 # watcher picks the push up anyway.

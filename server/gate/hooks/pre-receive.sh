@@ -8,7 +8,7 @@
 # Settings, in this repository's git config:
 #   greengate.server         URL of the greengate server
 #   greengate.repo           the repository's name on the server
-#   greengate.timeout        seconds to wait for the verdict (default 10; see the README)
+#   greengate.timeout        seconds to wait for the verdict (default 15; see the README)
 #   greengate.onUnreachable  reject (default) | allow: what to do with a push to a gated branch
 #                            when the server is down, slow or answers with an error
 #   greengate.gated          the gated branches, space-separated ("-": none). Set at install and

@@ -4,7 +4,7 @@
 # branches, space-separated, "-" for none; gated_known is empty when unknown), pusher, and
 # auth: the curl arguments that send the hook secret (the secret file is the header line itself,
 # so the secret is never in a shell variable or on a command line).
-server= repo= timeout=10 policy=reject gated= gated_known=
+server= repo= timeout=15 policy=reject gated= gated_known=
 config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
 while read -r key value; do
 	case $key in
@@ -17,7 +17,7 @@ while read -r key value; do
 done <<CONFIG
 $config
 CONFIG
-case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=10 ;; esac
+case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=15 ;; esac
 
 secretfile=${GIT_DIR:-.}/greengate-hook-secret
 if [ -r "$secretfile" ]; then auth=-H; else auth=; fi
