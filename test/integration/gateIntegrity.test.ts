@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { hookSecretPath, readHookSecret } from '../../server/gate/hookSecret.js';
-import { Repo, ServerProcess, git, gitEnv, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { CLI, Repo, ServerProcess, git, gitEnv, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 /**
  * Attacks on the gate through its public interface (HTTP with curl-like requests, git push),
@@ -181,6 +181,16 @@ describe('gate integrity: the server believes git and only the hooks may speak f
     }
     const again = repo.push();
     expect(again.ok, again.output).to.equal(true);
+  });
+
+  it('`greengate hook install` again keeps the secret and learns the gated branches from the server', () => {
+    const before = secret();
+    git(repo.bare, 'config', '--unset', 'greengate.gated');
+    const out = execFileSync(process.execPath, [CLI, 'hook', 'install', repo.bare, '--server', server.url, '--repo', 'shop'], { encoding: 'utf8' });
+    expect(out).to.contain('gated branches (from the server): main');
+    expect(git(repo.bare, 'config', 'greengate.gated')).to.equal('main');
+    expect(secret()).to.equal(before);
+    expect(out).not.to.contain(before);
   });
 
   it('while the server is down, a push to an ungated branch is accepted and one to a gated branch refused', async () => {
