@@ -1,7 +1,10 @@
 /**
  * Change notices are hints; git is the truth. Before a notice from `POST /api/changes` is taken
- * in, each update's ref is read from the bare repository (one `git for-each-ref` for the whole
- * notice, exact ref names only) and compared with the notice's `new`:
+ * in, each update's ref is read from the bare repository and compared with the notice's `new`.
+ * Reading: the ref's loose file, else its line in packed-refs (git's own files backend, read
+ * without starting a process: the notice is on the push → build path); whenever that does not
+ * give a commit id (a missing ref, a symbolic ref, a name outside plain ASCII, another ref
+ * storage) one `git for-each-ref` for those refs decides, with exact ref names only.
  *   - git has the ref at `new` (or, for a deletion, has no such ref) → the update is taken in;
  *   - anything else → the update is dropped: it is logged (warn) and counted by the caller, and
  *     the caller has the repository scanned, so what git says is built instead.
@@ -10,6 +13,8 @@
  * Pure of side effects except the git read; errors: GgError GG_BAD_SHA / GG_BAD_REF for a
  * malformed update (nothing is read), GitError when git cannot be run.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { git, isSha, ZERO_SHA } from '../git.js';
 import { GgError } from '../errors.js';
 import type { RefUpdate } from './intake.js';
@@ -20,11 +25,58 @@ const REF = /^refs\/[^\0\n]{1,1000}$/;
 export interface DroppedUpdate { ref: string; claimed: string; git: string | null }
 export interface CheckedNotice { agreed: RefUpdate[]; dropped: DroppedUpdate[] }
 
+const ID = /^([0-9a-f]{40}|[0-9a-f]{64})\n?$/;
+const PLAIN_PART = /^[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*$/;
+
+/** A ref name that is safe to join to the repository path: plain parts, no "..", no ".lock". */
+function isPlainRef(ref: string): boolean {
+  return ref.startsWith('refs/') && ref.split('/').every((part) => PLAIN_PART.test(part) && !part.includes('..') && !part.endsWith('.lock'));
+}
+
+const packedCache = new Map<string, { key: string; refs: Map<string, string> }>();
+
+function readPacked(repoPath: string): Map<string, string> {
+  const file = join(repoPath, 'packed-refs');
+  let key: string;
+  try {
+    const st = statSync(file);
+    key = `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return new Map();
+  }
+  const cached = packedCache.get(repoPath);
+  if (cached?.key === key) return cached.refs;
+  const refs = new Map<string, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (refs\/\S+)$/.exec(line);
+    if (m) refs.set(m[2], m[1]);
+  }
+  packedCache.set(repoPath, { key, refs });
+  return refs;
+}
+
+/** The ref's commit id from git's files backend, or undefined when only git itself can tell. */
+function readRefFile(repoPath: string, ref: string): string | undefined {
+  if (!isPlainRef(ref)) return undefined;
+  try {
+    return ID.exec(readFileSync(join(repoPath, ref), 'utf8'))?.[1];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+  }
+  return readPacked(repoPath).get(ref);
+}
+
 /** The current value of each named ref, exactly as git has it; a missing ref is absent. */
 export async function readRefs(repoPath: string, refs: readonly string[]): Promise<Map<string, string>> {
-  const wanted = new Set(refs);
-  const out = await git(repoPath, ['for-each-ref', '--format=%(objectname) %(refname)', ...wanted]);
   const found = new Map<string, string>();
+  const wanted = new Set<string>();
+  for (const ref of refs) {
+    const sha = readRefFile(repoPath, ref);
+    if (sha) found.set(ref, sha);
+    else wanted.add(ref);
+  }
+  if (wanted.size === 0) return found;
+  const out = await git(repoPath, ['for-each-ref', '--format=%(objectname) %(refname)', ...wanted]);
   for (const line of out.split('\n')) {
     const space = line.indexOf(' ');
     if (space < 0) continue;

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkNotice, readRefs } from '../../../server/changes/verify.js';
 import { GgError } from '../../../server/errors.js';
 import { Repo, git, tempHome } from '../../helpers.js';
@@ -24,6 +26,20 @@ describe('change notices checked against git (changes/verify)', () => {
   it('reads exact refs only: a prefix or a name with glob characters finds nothing else', async () => {
     const refs = await readRefs(repo.bare, ['refs/heads/main', 'refs/heads/main*', 'refs/heads', 'refs/heads/nope']);
     expect([...refs]).to.deep.equal([['refs/heads/main', second]]);
+  });
+
+  it('reads packed refs, a loose ref over its stale packed line, and never a path outside refs/', async () => {
+    git(repo.bare, 'pack-refs', '--all');
+    expect(existsSync(join(repo.bare, 'refs', 'heads', 'main'))).to.equal(false);
+    expect([...await readRefs(repo.bare, ['refs/heads/main', 'refs/heads/mainline'])]).to.deep.equal([['refs/heads/main', second], ['refs/heads/mainline', first]]);
+    git(repo.bare, 'update-ref', 'refs/heads/mainline', second); // loose now, the packed line is stale
+    expect((await readRefs(repo.bare, ['refs/heads/mainline'])).get('refs/heads/mainline')).to.equal(second);
+    git(repo.bare, 'update-ref', 'refs/heads/mainline', first);
+    writeFileSync(join(repo.bare, 'evil'), `${second}\n`);
+    expect([...await readRefs(repo.bare, ['refs/heads/../../evil', 'refs/../evil'])]).to.deep.equal([]);
+    git(repo.bare, 'symbolic-ref', 'refs/heads/alias', 'refs/heads/main');
+    expect((await readRefs(repo.bare, ['refs/heads/alias'])).get('refs/heads/alias'), 'a symbolic ref: git resolves it').to.equal(second);
+    git(repo.bare, 'symbolic-ref', '--delete', 'refs/heads/alias');
   });
 
   it('takes in an update git agrees with and drops one that claims another commit', async () => {
