@@ -1,6 +1,8 @@
 /**
  * The JSON API. Every input is validated (query strings and bodies with zod); an error answers
- * `{ error: { code, message } }` with a 4xx status and changes nothing.
+ * `{ error: { code, message } }` with a 4xx status and changes nothing. Reads are public;
+ * `POST /api/changes` needs the repository's hook secret (hookAuth.ts) and is only a hint: each
+ * update is checked against git first (changes/verify.ts); admin actions need the admin token.
  */
 import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
 import { z } from 'zod';
