@@ -2,7 +2,9 @@
  * The runner agent: takes units from the server, runs each in a slot's workspace, streams its
  * log and reports its end. A unit's log chunks and its `finished` report are kept until the
  * server acks them and are sent again after a reconnect, so nothing is lost while the server
- * restarts; a unit the server says we no longer hold is stopped and forgotten.
+ * restarts; a unit the server says we no longer hold is stopped and forgotten. A `retry` from
+ * the server (it could not store them) sends them again after the delay it asks for, and a
+ * unit whose `finished` was acked is kept until every one of its log chunks is acked too.
  */
 import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
@@ -14,6 +16,8 @@ import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
 import { Workspaces } from './workspace.js';
 import { readJUnitFiles } from './junit.js';
+import { buildUnitEnv, redactedValues } from './environment.js';
+import { loadInstanceId } from './instance.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
@@ -25,11 +29,14 @@ interface ActiveUnit {
   streamer: LogStreamer;
   command: RunningCommand | null;
   finished: FinishedMessage | null;
+  finishedAcked: boolean;
   dropped: boolean;
+  resend: { timer: NodeJS.Timeout; at: number } | null;
 }
 
 export class Agent {
   readonly name: string;
+  readonly instance: string;
   private readonly units = new Map<number, ActiveUnit>();
   private readonly busySlots = new Set<number>();
   private readonly conn: Connection;
@@ -40,9 +47,10 @@ export class Agent {
   constructor(private readonly opts: AgentOptions, private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.workspaces = new Workspaces(opts.workDir);
+    this.instance = loadInstanceId(opts.workDir);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
-        name: this.name, slots: opts.slots, version: RUNNER_VERSION,
+        name: this.name, slots: opts.slots, version: RUNNER_VERSION, instance: this.instance,
         units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
       }),
       message: (m) => this.handle(m),
@@ -69,18 +77,28 @@ export class Agent {
         for (const id of msg.drop) this.drop(id, 'the server gave it to another runner');
         for (const u of this.units.values()) {
           u.streamer.resend();
-          if (u.finished) this.conn.send(u.finished);
+          if (u.finished && !u.finishedAcked) this.conn.send(u.finished);
         }
         return;
       case 'assign':
         if (this.units.has(msg.unit) || this.stopped) return;
         void this.run(msg);
         return;
-      case 'ack':
-        this.units.get(msg.unit)?.streamer.ack(msg.seq);
+      case 'ack': {
+        const u = this.units.get(msg.unit);
+        u?.streamer.ack(msg.seq);
+        if (u?.finishedAcked && u.streamer.allAcked) this.forget(msg.unit);
         return;
-      case 'ackFinished':
-        this.forget(msg.unit);
+      }
+      case 'ackFinished': {
+        const u = this.units.get(msg.unit);
+        if (!u) return;
+        u.finishedAcked = true;
+        if (u.streamer.allAcked) this.forget(msg.unit);
+        return;
+      }
+      case 'retry':
+        this.resendLater(msg.unit, msg.afterMs);
         return;
       case 'cancel':
         this.units.get(msg.unit)?.command?.cancel();
@@ -100,9 +118,26 @@ export class Agent {
     this.forget(id);
   }
 
+  /** Sends the unit's unacked chunks and unacked `finished` again in afterMs (the earliest time asked for wins). */
+  private resendLater(id: number, afterMs: number): void {
+    const u = this.units.get(id);
+    if (!u) return;
+    const at = Date.now() + afterMs;
+    if (u.resend && u.resend.at <= at) return;
+    if (u.resend) clearTimeout(u.resend.timer);
+    const timer = setTimeout(() => {
+      u.resend = null;
+      if (this.units.get(id) !== u) return;
+      u.streamer.resend();
+      if (u.finished && !u.finishedAcked) this.conn.send(u.finished);
+    }, afterMs);
+    u.resend = { timer, at };
+  }
+
   private forget(id: number): void {
     const u = this.units.get(id);
     if (!u) return;
+    if (u.resend) clearTimeout(u.resend.timer);
     u.streamer.stop();
     this.units.delete(id);
     if (u.finished === null) this.busySlots.delete(u.slot);
@@ -117,8 +152,9 @@ export class Agent {
 
   private async run(a: AssignMessage): Promise<void> {
     const u: ActiveUnit = {
-      assign: a, slot: this.takeSlot(), command: null, finished: null, dropped: false,
-      streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk)),
+      assign: a, slot: this.takeSlot(), command: null, finished: null, finishedAcked: false, dropped: false, resend: null,
+      streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk),
+        { redact: redactedValues(a, this.opts.token), maxBytes: a.builder.maxLogBytes }),
     };
     this.units.set(a.unit, u);
     const started = performance.now();
@@ -127,8 +163,9 @@ export class Agent {
     let tests: TestCase[] = [];
     let testsError: string | null = null;
     try {
+      if (a.builder.secretsError) throw new Error(a.builder.secretsError);
       const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha);
-      const env = this.envFor(a);
+      const env = buildUnitEnv(a, this.name);
       if (ws.needsSetup && a.builder.setup) {
         u.streamer.write('sys', `$ ${a.builder.setup}\n`);
         const setup = await this.exec(u, a.builder.setup, [], ws.dir, env, a.builder.timeout);
@@ -157,7 +194,7 @@ export class Agent {
     }
     if (u.dropped) return;
     if (this.stopped) { this.busySlots.delete(u.slot); return; }
-    u.streamer.flush();
+    u.streamer.end();
     u.finished = {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
@@ -175,20 +212,6 @@ export class Agent {
       onOutput: (stream, data) => u.streamer.write(stream, data),
     });
     return u.command.done.finally(() => { u.command = null; });
-  }
-
-  private envFor(a: AssignMessage): Record<string, string> {
-    return {
-      CI: 'true',
-      GREENGATE: 'true',
-      GREENGATE_BUILD: String(a.build),
-      GREENGATE_COMMIT: a.sha,
-      GREENGATE_BRANCH: a.branch,
-      GREENGATE_REF: a.ref,
-      GREENGATE_UNIT: String(a.unit),
-      GREENGATE_ATTEMPT: String(a.attempt),
-      GREENGATE_RUNNER: this.name,
-    };
   }
 }
 

@@ -2,9 +2,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Events } from './events.js';
 import type { Store } from './store/index.js';
-import type { Scheduler } from './dispatch/scheduler.js';
+import type { RunnerLink } from './dispatch/placement.js';
+import type { StorageHealth } from './storageHealth.js';
 
-export function createMetrics(events: Events, store: Store, scheduler: Scheduler): Registry {
+export function createMetrics(events: Events, store: Store, connectedRunners: () => RunnerLink[], health: StorageHealth): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'greengate_process_' });
   const builds = new Counter({ name: 'greengate_builds_finished_total', help: 'Builds finished, by result', labelNames: ['result'], registers: [registry] });
@@ -16,9 +17,22 @@ export function createMetrics(events: Events, store: Store, scheduler: Scheduler
   new Gauge({ name: 'greengate_queue_units', help: 'Units waiting for a runner', registers: [registry],
     collect() { this.set(store.units.queuedCount()); } });
   new Gauge({ name: 'greengate_runners_connected', help: 'Runners connected', registers: [registry],
-    collect() { this.set(scheduler.connectedRunners().length); } });
+    collect() { this.set(connectedRunners().length); } });
   new Gauge({ name: 'greengate_runner_slots_busy', help: 'Runner slots running a unit', registers: [registry],
-    collect() { this.set(scheduler.connectedRunners().reduce((s, l) => s + l.units.size, 0)); } });
+    collect() { this.set(connectedRunners().reduce((s, l) => s + l.units.size, 0)); } });
+  const storageErrors = new Counter({
+    name: 'greengate_storage_errors_total', help: 'Database writes that failed for a storage fault (disk full, I/O error, read-only)',
+    labelNames: ['kind'], registers: [registry],
+  });
+  const heldBack = new Counter({
+    name: 'greengate_storage_writes_held_back_total', help: 'Writes not attempted while storage was degraded (answered 503, or retry to a runner)',
+    labelNames: ['what'], registers: [registry],
+  });
+  new Gauge({ name: 'greengate_storage_degraded', help: '1 while the database cannot be written', registers: [registry],
+    collect() { this.set(health.writable ? 0 : 1); } });
+  for (const kind of ['full', 'io'] as const) storageErrors.inc({ kind }, 0);
+  health.on('fault', (kind) => storageErrors.inc({ kind }));
+  health.on('refused', (what) => heldBack.inc({ what: /^(GET|HEAD|POST|PUT|PATCH|DELETE) /.test(what) ? 'http' : what }));
   events.on('buildFinished', (b) => {
     builds.inc({ result: b.result ?? 'unknown' });
     if (b.finishedAt) duration.observe((b.finishedAt - b.pushedAt) / 1000);

@@ -17,7 +17,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, isSha, ZERO_SHA } from '../git.js';
 import { GgError } from '../errors.js';
-import type { RefUpdate } from './intake.js';
+import type { RefUpdate } from './refs.js';
 
 export const MAX_NOTICE_UPDATES = 1000;
 const REF = /^refs\/[^\0\n]{1,1000}$/;

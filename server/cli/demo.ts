@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
+import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -92,8 +93,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.app.baseUrl;
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
-  const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--token', config.runnerToken,
-    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))], { stdio: ['ignore', 'inherit', 'inherit'] }));
+  // The token goes in the environment, never on the command line (visible to every local user).
+  const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken };
+  delete runnerEnv.GREENGATE_ADMIN_TOKEN;
+  const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url,
+    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))],
+  { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
@@ -126,6 +131,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const demo = await startDemo(opts);
+  installProcessGuard(demo.server.app.health, demo.server.app.log);
   demo.history.catch((err) => process.stderr.write(`demo: ${(err as Error).message}\n`));
   let stopping = false;
   const stop = () => {

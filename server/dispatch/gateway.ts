@@ -1,12 +1,26 @@
 /**
  * The runner gateway: WebSocket connections from runners at WS_PATH.
  *
- * Lifecycle: the first frame must be `hello` within HELLO_TIMEOUT_MS, with the protocol version
- * (checked first) and the runner token (compared in constant time). Then every frame is parsed
- * and validated by the protocol module; a bad frame closes that socket with 1007 and a reason,
- * a frame over MAX_FRAME_BYTES with 1009 (ws does that), a wrong token with 4001, an old
- * protocol with 4002. A runner silent for LOST_AFTER_MS is closed with 4004 and its units go
- * back to the queue. Nothing a runner sends can stop the server serving the others.
+ * Lifecycle: the first frame must be `hello` within HELLO_TIMEOUT_MS. Its protocol version is
+ * read leniently and checked before anything else (another version: 4002, whatever else the
+ * frame holds), then the frame is validated strictly and the runner token compared in constant
+ * time (4001). A name held by a live connection of another instance id is refused with 4007;
+ * the same instance replaces its old socket (4005). Then every frame is parsed and validated by
+ * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
+ * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS is closed with
+ * 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
+ * the others.
+ *
+ * At this edge the gateway completes each `assign` with its builder's env names, secrets and
+ * log cap (secrets.ts), and screens each log chunk and `finished` (logGuard.ts) before the
+ * lifecycle sees them.
+ *
+ * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
+ * that could not be stored, or arrives while the database cannot be written, is not acked and
+ * the socket stays open; the runner gets `retry` and keeps it. When writes work again every
+ * runner that was told to wait gets `retry` with afterMs 0 and sends it all again (a resent
+ * chunk is stored once). Heartbeat and `started` writes are skipped meanwhile; a hello is
+ * closed with 1013 (try again later) since the runner cannot be registered.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -15,10 +29,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
-  closeReason, parseRunnerMessage, type HelloMessage, type ServerMessage,
+  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
-import type { Scheduler, RunnerLink } from './scheduler.js';
+import type { RunnerRegistry, RunnerLink } from './registry.js';
+import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
+import { BuilderSecrets } from './secrets.js';
+import { LogGuard } from './logGuard.js';
+import type { StorageHealth } from '../storageHealth.js';
+
+export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -29,12 +49,16 @@ export function tokensEqual(given: string, expected: string): boolean {
 class Connection implements RunnerLink {
   runnerId = 0;
   name = '';
+  instance: string | null = null;
   slots = 0;
   readonly units = new Set<number>();
+  /** Units told to retry: told again, at once, when storage is back. */
+  readonly waiting = new Set<number>();
   lastSeen = Date.now();
-  constructor(readonly ws: WebSocket, readonly address: string | null) {}
+  constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
   send(message: ServerMessage): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message.type === 'assign' ? this.secrets.completeAssign(message) : message));
   }
 }
 
@@ -43,13 +67,23 @@ export class RunnerGateway {
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
+  /** Called after a unit's end was recorded (a slot is free). */
+  onFinished: () => void = () => undefined;
+  private readonly secrets: BuilderSecrets;
+  private readonly guard: LogGuard;
+  private readonly leftWhileFailing = new Set<Connection>();
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: Scheduler,
+    private readonly runners: RunnerRegistry,
+    private readonly lifecycle: BuildLifecycle,
     private readonly runnerToken: string,
     private readonly log: Logger,
+    private readonly health: StorageHealth,
   ) {
+    this.secrets = new BuilderSecrets(store, lifecycle, [runnerToken]);
+    this.guard = new LogGuard(store, this.secrets);
+    health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     this.timer = setInterval(() => this.checkHeartbeats(), 1000);
     this.timer.unref();
@@ -73,13 +107,21 @@ export class RunnerGateway {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new Connection(ws, req.socket.remoteAddress ?? null);
+    const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     ws.on('message', (data, isBinary) => {
       conn.lastSeen = Date.now();
       if (isBinary) return this.refuse(conn, CloseCode.badFrame, 'binary frames are not part of the protocol; send JSON text');
       try {
+        if (conn.runnerId === 0) {
+          const peek = peekHello(data as Buffer);
+          if (peek?.type === 'hello' && typeof peek.protocol === 'number' && peek.protocol !== PROTOCOL_VERSION) {
+            clearTimeout(helloTimer);
+            return this.refuse(conn, CloseCode.protocolVersion,
+              `protocol ${peek.protocol} is not supported: this server speaks ${PROTOCOL_VERSION}; run the same greengate version on both`);
+          }
+        }
         const msg = parseRunnerMessage(data as Buffer);
         if (conn.runnerId === 0) {
           clearTimeout(helloTimer);
@@ -89,6 +131,7 @@ export class RunnerGateway {
         this.handle(conn, msg);
       } catch (err) {
         if (err instanceof ProtocolError) return this.refuse(conn, err.closeCode, err.message);
+        if (this.health.record(err, 'runner message')) return;
         this.log.error({ err, runner: conn.name }, 'runner message failed');
         this.refuse(conn, 1011, 'internal error handling that message');
       }
@@ -96,7 +139,7 @@ export class RunnerGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.scheduler.runnerLeft(conn, 'connection closed');
+      if (conn.runnerId && !this.closing) this.leave(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -111,13 +154,24 @@ export class RunnerGateway {
     if (!tokensEqual(msg.token, this.runnerToken)) {
       return this.refuse(conn, CloseCode.unauthorized, 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
     }
-    for (const other of this.connections) {
-      if (other !== conn && other.name === msg.name && other.runnerId) other.ws.close(CloseCode.replaced, 'replaced by a new connection');
+    const instance = msg.instance ?? null;
+    const live = [...this.connections].filter((o) => o !== conn && o.name === msg.name && o.runnerId);
+    if (live.some((o) => o.instance === null || o.instance !== instance)) {
+      return this.refuse(conn, CloseCode.nameInUse, `runner name "${msg.name}" is in use by another runner (another instance id); ` +
+        'give this runner its own --name, or stop the other one');
     }
+    for (const other of live) other.ws.close(CloseCode.replaced, 'replaced by a new connection of the same runner');
     conn.name = msg.name;
+    conn.instance = instance;
     conn.slots = msg.slots;
-    conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() });
-    const drop = this.scheduler.runnerJoined(conn, msg.units);
+    const runnerId = this.health.writable
+      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() }))
+      : this.health.holdBack('runner hello');
+    if (runnerId === undefined) {
+      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
+    }
+    conn.runnerId = runnerId;
+    const drop = this.runners.join(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
     this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
   }
@@ -127,19 +181,71 @@ export class RunnerGateway {
       case 'hello':
         return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
       case 'heartbeat':
-        this.store.runners.touch(conn.runnerId, conn.lastSeen);
+        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, conn.lastSeen));
         return;
       case 'started':
-        return this.scheduler.unitStarted(conn, msg.unit, msg.at);
-      case 'log':
-        if (this.scheduler.unitLog(conn, msg)) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
         return;
-      case 'finished':
-        if (this.scheduler.unitFinished(conn, msg)) conn.send({ type: 'ackFinished', unit: msg.unit });
-        else conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+      case 'log': {
+        const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, this.guard.screenChunk(msg)));
+        if (held === true) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         return;
+      }
+      case 'finished': {
+        const had = conn.units.has(msg.unit);
+        conn.units.delete(msg.unit);
+        const held = this.storeFor(conn, msg.unit, 'finished',
+          () => this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId)));
+        if (held === true) {
+          conn.send({ type: 'ackFinished', unit: msg.unit });
+          this.onFinished();
+        }
+        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
+        else if (had) conn.units.add(msg.unit); // still this runner's until its result is stored
+        return;
+      }
     }
+  }
+
+  /** Runs a store write for a unit; undefined (and a `retry` to the runner) when storage cannot take it. */
+  private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
+    const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
+    if (stored !== undefined) return stored;
+    conn.waiting.add(unit);
+    conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
+    return undefined;
+  }
+
+  /** Storage is back: everything held back is asked for again. */
+  private resumeStorage(): void {
+    for (const c of this.connections) {
+      for (const unit of c.waiting) c.send({ type: 'retry', unit, afterMs: 0, reason: 'the server can store again' });
+      c.waiting.clear();
+    }
+    // Runners that left while their units could not be requeued get LOST_AFTER_MS to come back
+    // and claim them (as after a server restart); then their units are lost and requeued.
+    const gone = [...this.leftWhileFailing];
+    this.leftWhileFailing.clear();
+    if (gone.length === 0) return;
+    setTimeout(() => {
+      for (const conn of gone) {
+        if ([...this.connections].some((c) => c.runnerId === conn.runnerId) || this.closing) continue;
+        // runnerLeft only acts on a joined link: join the gone one again for the moment it takes to leave.
+        const ok = this.health.guard('runner left', () => {
+          this.runners.join(conn, []);
+          this.runners.leave(conn, 'it left while the server could not store anything, and did not come back');
+          return true;
+        });
+        if (!ok) this.leftWhileFailing.add(conn);
+      }
+    }, LOST_AFTER_MS).unref();
+  }
+
+  /** Tells the registry a runner is gone; while storage fails its units stay its own until storage is back. */
+  private leave(conn: Connection, reason: string): void {
+    const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
+    if (!ok) this.leftWhileFailing.add(conn);
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {
@@ -154,7 +260,7 @@ export class RunnerGateway {
       if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
         this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
         this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
+        this.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
       }
     }
   }

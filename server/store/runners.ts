@@ -22,7 +22,10 @@ export class RunnerStore {
     };
   }
   register(r: { name: string; slots: number; version: string; address: string | null; at: number }): number {
-    return (this.q.upsert.get(r) as { id: number }).id;
+    // all(), not get(): get() resets the statement after its first row and better-sqlite3 ignores an
+    // error of that reset, which is when an autocommit write commits: a full disk would lose the
+    // row silently and return an id that was never stored.
+    return (this.q.upsert.all(r)[0] as { id: number }).id;
   }
   markDisconnected(id: number, at: number): void { this.q.disconnect.run(at, id); }
   markAllDisconnected(): void { this.q.disconnectAll.run(); }

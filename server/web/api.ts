@@ -7,7 +7,8 @@
 import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
 import { z } from 'zod';
 import type { App } from '../main.js';
-import { IntakeError, type RefUpdate } from '../changes/intake.js';
+import type { RefUpdate } from '../changes/refs.js';
+import { GgError } from '../errors.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
@@ -93,7 +94,7 @@ export function buildJson(app: App, b: BuildRow) {
 }
 
 function expectedLeft(app: App, b: BuildRow): number {
-  const slots = app.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
+  const slots = app.runners.connected().reduce((s, l) => s + l.slots, 0);
   return Math.round(b.expectedMs / Math.max(1, Math.min(slots, b.unitsTotal - b.unitsDone)));
 }
 
@@ -148,9 +149,9 @@ export function apiRouter(app: App): Router {
     if (dropped.length) {
       hookMetricsOf(app.metrics).changesRejected.inc({ reason: 'disagrees_with_git' }, dropped.length);
       app.log.warn({ repo, dropped, ip: req.ip }, 'change notice disagrees with git: dropped; building what git says');
-      app.intake.scan(repository.name, 'watch').catch((err) => app.log.warn({ err, repo }, 'ref scan failed'));
+      app.changes.scan(repository.name, 'watch').catch((err) => app.log.warn({ err, repo }, 'ref scan failed'));
     }
-    const results = agreed.length ? await app.intake.notice(repo, agreed, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher) : [];
+    const results = agreed.length ? await app.changes.notice(repo, agreed, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher) : [];
     res.status(202).json({ accepted: results, dropped });
   });
 
@@ -175,7 +176,7 @@ export function apiRouter(app: App): Router {
       ...buildJson(app, build),
       blamelist: app.store.builds.blamelist(build.id),
       units: app.store.units.byBuild(build.id).map(unitJson),
-      tests: app.store.tests.byBuild(build.id),
+      ...testsJson(app.store.tests.finalByBuild(build.id), app.store.tests.byBuild(build.id)),
     });
   });
 
@@ -198,7 +199,7 @@ export function apiRouter(app: App): Router {
 
   r.post('/builds/:id/cancel', requireAdmin(app), (req, res) => {
     const build = getBuild(app, req.params.id);
-    if (!app.scheduler.cancelBuild(build.id)) throw new HttpError(409, 'GG_BUILD_DONE', `build ${build.id} has already finished`);
+    if (!app.lifecycle.cancelBuild(build.id)) throw new HttpError(409, 'GG_BUILD_DONE', `build ${build.id} has already finished`);
     res.json(buildJson(app, app.store.builds.get(build.id)!));
   });
 
@@ -250,22 +251,31 @@ function isCodedError(err: unknown): err is Error & { status: number; code: stri
     && typeof (err as { code?: unknown }).code === 'string' && String((err as { code?: unknown }).code).startsWith('GG_');
 }
 
+/** A test counts once (its last attempt); the attempts it replaced are listed apart. */
+function testsJson(final: readonly { id: number }[], all: readonly { id: number }[]) {
+  const current = new Set(final.map((t) => t.id));
+  return { tests: final, testAttempts: all.filter((t) => !current.has(t.id)) };
+}
+
 /** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
 export function errorHandler(app: App) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  return (thrown: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const err = app.health.toGgError(thrown, `${req.method} ${req.path}`) ?? thrown;
     let status = 500;
     let code = 'GG_INTERNAL';
     let message = 'internal error';
-    if (err instanceof HttpError || err instanceof IntakeError || isCodedError(err)) {
+    if (err instanceof HttpError || err instanceof GgError || isCodedError(err)) {
       ({ status, code, message } = err);
     } else if (err instanceof Error && 'type' in err && typeof (err as { status?: unknown }).status === 'number') {
       status = (err as unknown as { status: number }).status; // body-parser: too large, bad JSON
       code = 'GG_BAD_BODY';
       message = err.message;
     }
-    if (status >= 500) app.log.error({ err, url: req.originalUrl }, 'request failed');
+    if (code.startsWith('GG_STORAGE_')) app.log.warn({ url: req.originalUrl, status, code }, 'request refused: storage fault');
+    else if (status >= 500) app.log.error({ err, url: req.originalUrl }, 'request failed');
     else app.log.info({ url: req.originalUrl, status, code, message }, 'request refused');
     if (res.headersSent) return res.end();
+    if (code.startsWith('GG_STORAGE_')) res.set('retry-after', '10');
     res.status(status).json({ error: { code, message } });
   };
 }

@@ -19,6 +19,7 @@ import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { logRouter } from './pagesLog.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
+import { refuseWritesWhileDegraded } from './storageGuard.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -70,7 +71,9 @@ export function pagesRouter(app: App): Router {
     app, env, sessions, pages: new PageStore(app.store.db), fragments: new FragmentCache(app),
     locals: (req, extra) => {
       const admin = sessions.isAdmin(req);
-      return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!app.config.adminToken, ...extra });
+      return pageLocals(req, {
+        admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!app.config.adminToken, storage: app.health.banner(), ...extra,
+      });
     },
   };
   const r = express.Router();
@@ -78,6 +81,7 @@ export function pagesRouter(app: App): Router {
 
   r.get('/static/ansi_up.js', (_req, res) => { res.sendFile(ANSI_UP_JS, { maxAge: '1h' }); });
   r.use('/static', express.static(`${VIEWS_DIR}static`, { index: false, maxAge: '5m' }));
+  r.use(refuseWritesWhileDegraded(app.health));
 
   r.get('/', (req, res) => {
     const t0 = performance.now();
@@ -153,7 +157,7 @@ export function pagesRouter(app: App): Router {
 }
 
 function runnersModel(deps: PageDeps) {
-  const links = new Map(deps.app.scheduler.connectedRunners().map((l) => [l.runnerId, l]));
+  const links = new Map(deps.app.runners.connected().map((l) => [l.runnerId, l]));
   const byRunner = new Map<number, RunningUnit[]>();
   for (const u of deps.pages.runningUnits()) byRunner.set(u.runnerId, [...(byRunner.get(u.runnerId) ?? []), u]);
   const runners = deps.app.store.runners.all().map((x) => ({
@@ -184,7 +188,8 @@ export function durationChart(runs: readonly TestRun[], width = 720, height = 14
 }
 
 function htmlErrors(deps: PageDeps) {
-  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+  return (thrown: unknown, req: Request, res: Response, next: NextFunction) => {
+    const err = deps.app.health.toGgError(thrown, `${req.method} ${req.path}`) ?? thrown;
     if (req.path.startsWith('/units/') || req.path.startsWith('/fragments/')) return next(err);
     const e = err as { status?: unknown; code?: unknown; message?: unknown };
     const coded = err instanceof Error && typeof e.status === 'number' && typeof e.code === 'string';

@@ -58,7 +58,7 @@ function summaryModel(deps: PageDeps, build: BuildRow) {
     took: u.finishedAt !== null && (u.startedAt ?? u.assignedAt) !== null ? u.finishedAt - (u.startedAt ?? u.assignedAt)! : null,
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
   }));
-  const results = deps.app.store.tests.byBuild(build.id);
+  const results = deps.app.store.tests.finalByBuild(build.id);
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   const failures = results.filter(isFailure);

@@ -51,7 +51,7 @@ export function treeRouter(app: App): Router {
 
   // Passes through a closed tree wait in gate_passes until intake sees their ref at the pushed commit.
   const passes = new GatePasses(app.store, app.tree, app.log);
-  app.intake.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
+  app.changes.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
 
   // The hook's secret is checked before the body is read.
   const hookOnly: RequestHandler = (req, _res, next) => {

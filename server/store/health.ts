@@ -1,0 +1,40 @@
+/**
+ * Storage faults at the SQLite boundary: which errors mean the disk under the database is at
+ * fault (full, failing, read-only) rather than the request, and a probe write that tells
+ * whether the database can be written again.
+ *
+ * better-sqlite3 throws SqliteError with `code` = the extended result code name
+ * (SQLITE_FULL, SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, …). A failed statement or
+ * transaction is rolled back by SQLite, so after a fault nothing half-written remains.
+ */
+import type { DB } from './db.js';
+
+export type StorageFaultKind = 'full' | 'io';
+
+export interface StorageFault {
+  kind: StorageFaultKind;
+  /** The SQLite result code name, e.g. SQLITE_FULL. */
+  sqliteCode: string;
+  message: string;
+}
+
+/** The storage fault an error stands for, or null when it is not one. */
+export function storageFaultOf(err: unknown): StorageFault | null {
+  if (!(err instanceof Error)) return null;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null;
+  if (code === 'SQLITE_FULL') return { kind: 'full', sqliteCode: code, message: err.message };
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN')) {
+    return { kind: 'io', sqliteCode: code, message: err.message };
+  }
+  return null;
+}
+
+/**
+ * Commits one small write (the header's user_version, set to the value it has) and throws the
+ * SQLite error when the database cannot be written. Changes nothing anyone reads.
+ */
+export function probeWrite(db: DB): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.pragma(`user_version = ${Math.trunc(version)}`);
+}

@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { openStore, type Store } from '../../../server/store/index.js';
+import { probeWrite, storageFaultOf } from '../../../server/store/health.js';
+import { SmallDisk } from '../../fullDisk.js';
+import { tempHome } from '../../helpers.js';
+
+describe('store/health: storage faults at the SQLite boundary', () => {
+  it('tells disk faults from other errors by the SQLite result code', () => {
+    const sqlite = (code: string) => new Database.SqliteError('x', code);
+    expect(storageFaultOf(sqlite('SQLITE_FULL'))).to.include({ kind: 'full', sqliteCode: 'SQLITE_FULL' });
+    expect(storageFaultOf(sqlite('SQLITE_IOERR_WRITE'))).to.include({ kind: 'io', sqliteCode: 'SQLITE_IOERR_WRITE' });
+    expect(storageFaultOf(sqlite('SQLITE_READONLY_DBMOVED'))).to.include({ kind: 'io' });
+    expect(storageFaultOf(sqlite('SQLITE_CONSTRAINT_UNIQUE'))).to.equal(null);
+    expect(storageFaultOf(sqlite('SQLITE_BUSY'))).to.equal(null);
+    expect(storageFaultOf(new Error('database or disk is full'))).to.equal(null);
+    expect(storageFaultOf('SQLITE_FULL')).to.equal(null);
+  });
+
+  describe('on a real full disk', function () {
+    this.timeout(20_000);
+    let home: ReturnType<typeof tempHome>;
+    let disk: SmallDisk;
+    let store: Store;
+
+    before(() => {
+      home = tempHome();
+      disk = new SmallDisk(join(home.dir, 'data'), 8).mount();
+      store = openStore(join(disk.dir, 'greengate.db'));
+    });
+    after(() => {
+      store?.close();
+      disk?.unmount();
+      home.cleanup();
+    });
+
+    it('a write fails with SQLITE_FULL and the probe fails, reads go on; both work again once space is freed', () => {
+      const id = store.runners.register({ name: 'r1', slots: 1, version: 't', address: null, at: 1 });
+      disk.fill();
+      expect(disk.freeBytes()).to.equal(0);
+      let thrown: unknown = null;
+      try {
+        store.runners.register({ name: 'r2', slots: 1, version: 't', address: null, at: 2 });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(storageFaultOf(thrown)).to.include({ kind: 'full', sqliteCode: 'SQLITE_FULL' });
+      expect(() => probeWrite(store.db)).to.throw().with.property('code', 'SQLITE_FULL');
+      expect(store.runners.all().map((r) => r.id)).to.deep.equal([id]);
+      disk.free();
+      probeWrite(store.db);
+      store.runners.register({ name: 'r2', slots: 1, version: 't', address: null, at: 2 });
+      expect(store.runners.all()).to.have.length(2);
+    });
+  });
+});
