@@ -11,7 +11,8 @@
  * attempts for the same commit are dropped. A push git refused never moves the ref there, so its
  * passes stay pending and are dropped after PENDING_TTL_MS: nothing of it reaches the history.
  *
- * Synchronous (SQLite); errors in refSeen are logged, never thrown into intake.
+ * Synchronous (SQLite); errors in refSeen are logged, never thrown into RefChanges. A pass whose
+ * landing could not be written (a full disk) stays pending until the ref is seen again or expires.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';

@@ -49,7 +49,7 @@ function branchParam(raw: string | string[]): string {
 export function treeRouter(app: App): Router {
   const r = express.Router();
 
-  // Passes through a closed tree wait in gate_passes until intake sees their ref at the pushed commit.
+  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
   const passes = new GatePasses(app.store, app.tree, app.log);
   app.changes.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
 
