@@ -5,7 +5,7 @@
  * a tree that is not open → `recordPending` stores each pass as *pending*, tied to the ref and
  * the commit the push moves it to, and one id for the gate request. git then runs the other
  * pre-receive checks and updates the ref — or refuses the push (another hook said no, the hook
- * timed out, the client went away). Intake reports every ref head it records (hook notice
+ * timed out, the client went away). RefChanges (changes/refs.ts) reports every ref head it records (hook notice
  * checked against git, ref watcher, start-up scan) → `refSeen`: the pending passes of the newest
  * gate request for exactly that ref and commit become tree events (Tree.recordPasses); older
  * attempts for the same commit are dropped. A push git refused never moves the ref there, so its
