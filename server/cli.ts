@@ -12,7 +12,7 @@ const USAGE = `usage: greengate <command> [options]
 
   serve   [--config greengate.yml] [--port 8010] [--data DIR]
   runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N] [--work DIR]
-  hook install BARE_REPO --server http://HOST:PORT [--repo NAME]
+  hook install BARE_REPO --server http://HOST:PORT [--repo NAME] [--gated "BRANCH …"]
   tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token-file FILE]
   demo    sample repository, hooks, server and two runners at http://localhost:8010
   start   serve with ./greengate.yml when present, else the demo
@@ -99,12 +99,22 @@ async function runner(args: string[]): Promise<void> {
 async function hook(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub !== 'install') throw usage(`hook: the only subcommand is "install"\n\n${USAGE}`);
-  const { values, positionals } = parse(rest, { server: { type: 'string' }, repo: { type: 'string' } }, 1);
+  const { values, positionals } = parse(rest, { server: { type: 'string' }, repo: { type: 'string' }, gated: { type: 'string' } }, 1);
   if (!positionals[0]) throw usage('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
   if (!values.server) throw usage('hook install: --server http://HOST:PORT is required');
-  const { installHooks } = await import('./gate/hookInstall.js');
-  const r = installHooks(resolve(positionals[0]), { server: values.server, repo: values.repo });
+  const { installHooks, rememberGated } = await import('./gate/hookInstall.js');
+  const gated = values.gated === undefined ? undefined : values.gated.split(/[\s,]+/).filter(Boolean);
+  const r = installHooks(resolve(positionals[0]), { server: values.server, repo: values.repo, gated });
   process.stdout.write(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
+  if (gated) return;
+  const { gatedBranchesOf } = await import('./cli/hookGated.js');
+  const fromServer = await gatedBranchesOf(values.server, r.repo);
+  if (Array.isArray(fromServer)) {
+    rememberGated(resolve(positionals[0]), fromServer);
+    process.stdout.write(`gated branches (from the server): ${fromServer.join(' ') || 'none'}\n`);
+  } else {
+    process.stdout.write(`note: ${fromServer}; until the hook's first verdict every branch counts as gated when the server is unreachable (or pass --gated "main release")\n`);
+  }
 }
 
 async function tree(args: string[]): Promise<void> {

@@ -40,6 +40,7 @@ export const ERRORS = {
   // who may call
   GG_NOT_ADMIN: { status: 403, meaning: 'a page form posted without an admin session: log in first' },
   GG_ADMIN_TOKEN: { status: 401, meaning: 'the admin token is wrong' },
+  GG_HOOK_SECRET: { status: 401, meaning: 'a hook call (gate verdict, change notice) without the repository\'s hook secret' },
   GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
   // runner protocol

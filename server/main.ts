@@ -7,7 +7,7 @@
  * Start-up order: open and migrate the store, recover (units, counters, the tree), listen, scan
  * and watch refs. `close()` stops accepting, closes runner sockets, the live hub and the database.
  */
-import express from 'express';
+import express, { type Request } from 'express';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -24,9 +24,12 @@ import { RefChanges } from './changes/refs.js';
 import { RunnerGateway } from './dispatch/gateway.js';
 import { WS_PATH } from './protocol.js';
 import { apiRouter, type RunnerInfo } from './web/api.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, hookMetricsOf } from './metrics.js';
 import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
+import { GatePasses } from './gate/passes.js';
+import { authorizeHook } from './web/hookAuth.js';
+import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
@@ -114,15 +117,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
+  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
+  const passes = new GatePasses(store, tree, log);
+  changes.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
+  const hookMetrics = hookMetricsOf(metrics);
+  const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
   web.use('/api', treeRouter({
+    authorizeHook: authorize, passes,
     config, store, requireAdmin, treeStatus, setTree,
     gateLookup: (repo) => tree.lookup(repo),
-    recordPasses: (repo, passes, pusher) => tree.recordPasses(repo, passes, pusher),
   }));
   web.use('/api', apiRouter({
     config, store, events, requireAdmin, connectedRunners,
     baseUrl: () => baseUrl,
-    notice: (repo, updates, source, pusher) => changes.notice(repo, updates, source, pusher),
+    authorizeHook: authorize,
+    notice: (repo, updates, source, pusher) => takeNotice({ changes, log,
+      countDropped: (n) => hookMetrics.changesRejected.inc({ reason: 'disagrees_with_git' }, n) }, repo, updates, source, pusher),
     cancelBuild: (id) => lifecycle.cancelBuild(id),
     rebuild: (build) => intake.rebuild(build),
   }));

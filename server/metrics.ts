@@ -40,3 +40,26 @@ export function createMetrics(events: Events, store: Store, connectedRunners: ()
   events.on('log', (c) => logBytes.inc(Buffer.byteLength(c.data)));
   return registry;
 }
+
+export interface HookMetrics {
+  /** Change notices (or their updates) not taken in, by reason: unauthenticated, disagrees_with_git. */
+  changesRejected: Counter<'reason'>;
+  /** Gate verdict requests refused for want of the hook secret. */
+  gateUnauthenticated: Counter;
+}
+const hookMetrics = new WeakMap<Registry, HookMetrics>();
+
+/** The counters of the hook routes, registered once per registry. */
+export function hookMetricsOf(registry: Registry): HookMetrics {
+  let m = hookMetrics.get(registry);
+  if (!m) {
+    m = {
+      changesRejected: new Counter({ name: 'greengate_changes_rejected_total', help: 'Change notice updates not taken in, by reason',
+        labelNames: ['reason'], registers: [registry] }),
+      gateUnauthenticated: new Counter({ name: 'greengate_gate_unauthenticated_total', help: 'Gate requests without a valid hook secret',
+        registers: [registry] }),
+    };
+    hookMetrics.set(registry, m);
+  }
+  return m;
+}

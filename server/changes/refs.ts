@@ -34,6 +34,7 @@ export class RefChanges {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly watchers: FSWatcher[] = [];
   private readonly rows = new Map<string, RepoRow>();
+  private readonly refSeenListeners: ((repo: string, ref: string, sha: string) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -86,6 +87,11 @@ export class RefChanges {
       for (const ref of seen.keys()) if (!refs.has(ref)) this.store.repos.setRefHead(row.id, ref, null, Date.now());
       return out;
     });
+  }
+
+  /** Calls fn (synchronously; it must not throw) whenever a branch or try ref is recorded at a new head, by any path. */
+  onRefSeen(fn: (repo: string, ref: string, sha: string) => void): void {
+    this.refSeenListeners.push(fn);
   }
 
   /** Watches every repository's refs; a change triggers a scan of that repository. */
@@ -141,6 +147,7 @@ export class RefChanges {
       return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,
         oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
     });
+    for (const fn of this.refSeenListeners) fn(repo.name, u.ref, u.new);
     const builds = await this.intake.buildsFor(repo, row, u, c, changeId, now);
     this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');
     return { ref: u.ref, builds };

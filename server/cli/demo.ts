@@ -92,7 +92,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.baseUrl;
-  installHooks(bare, { server: server.url, repo: 'shop' });
+  installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
   const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken };
   delete runnerEnv.GREENGATE_ADMIN_TOKEN;

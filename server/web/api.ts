@@ -2,14 +2,16 @@
  * The JSON API: changes, builds, units' logs, repositories; cancel and rebuild for admins.
  * Every input is validated (query strings and bodies with zod); a refusal is a catalogued
  * GgError (server/errors.ts) that errorHandler.ts answers as `{ error: { code, message } }`,
- * and changes nothing. Who may call: everyone, except cancel and rebuild (`requireAdmin`).
+ * and changes nothing. Who may call: everyone reads; `POST /api/changes` needs the repository's
+ * hook secret (hookAuth.ts) and is only a hint: each update is checked against git first
+ * (changes/verify.ts); cancel and rebuild need the admin token (`requireAdmin`).
  *
  * Dependencies are explicit (ApiDeps): the store's aggregates it reads, the configuration, and
  * functions for what the pipeline does (take a change notice, cancel, rebuild, list runners).
  */
-import express, { type RequestHandler, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import type { Config } from '../config/config.js';
+import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { Events } from '../events.js';
 import type { BuildRow } from '../store/builds.js';
@@ -28,8 +30,10 @@ export interface ApiDeps {
   /** The admin guard (admin.ts), shared by every router so wrong tokens count once per address. */
   requireAdmin: RequestHandler;
   connectedRunners(): readonly RunnerInfo[];
-  /** Takes in a change notice; resolves to what became of each update (JSON). */
-  notice(repo: string, updates: readonly RefUpdate[], source: 'hook' | 'api', pusher: string | null): Promise<readonly object[]>;
+  /** The repository's hook, proven by its hook secret (hookAuth.ts); throws GG_HOOK_SECRET otherwise. */
+  authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
+  /** Takes in a change notice, checked against git (changes/verify.ts): what became of each update, and what was dropped. */
+  notice(repo: RepositoryConfig, updates: readonly RefUpdate[], source: 'hook' | 'api', pusher: string | null): Promise<{ accepted: readonly object[]; dropped: readonly object[] }>;
   /** False when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** Queues a new build of the same commit on the same builder; resolves to its id. */
@@ -167,8 +171,9 @@ export function apiRouter(deps: ApiDeps): Router {
       ({ repo, updates } = body);
       pusher = body.pusher ?? pusher;
     }
-    const results = await deps.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
-    res.status(202).json({ accepted: results });
+    const repository = deps.authorizeHook(repo, req, 'changes');
+    const { accepted, dropped } = await deps.notice(repository, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
+    res.status(202).json({ accepted, dropped });
   });
 
   r.get('/repos', (_req, res) => {

@@ -1,17 +1,20 @@
 /**
  * The tree and gate over HTTP: `GET /api/tree/:repo/:branch` (what the hook and sheriffs read),
  * `POST /api/tree/:repo/:branch` (admin: open, close, maintenance), the tree's history, and
- * `POST /api/gate/:repo` (the pre-receive hook's verdict; text in, text out, see gate/rules.ts).
- * Who may call: everyone reads and asks the gate; changing the tree needs `requireAdmin`.
+ * `POST /api/gate/:repo` (the pre-receive hook's verdict; text in, text out, see gate/rules.ts; only with
+ * the repository's hook secret, see hookAuth.ts), and `GET /api/gate-passes/:repo` (passes through
+ * a closed tree: pending until the push lands, then landed, or dropped; public like the history).
+ * Who may call: everyone reads; the gate needs the hook secret; changing the tree needs `requireAdmin`.
  * Refusals are catalogued GgErrors (unknown repository, bad branch, not gated, no message).
  */
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { Config } from '../config/config.js';
+import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
-import { answerGate, type BranchGate, type GatePass } from '../gate/rules.js';
+import { answerGate, type BranchGate } from '../gate/rules.js';
+import type { GatePasses } from '../gate/passes.js';
 import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
 import { isValidBranchName } from '../config/config.js';
 import { findRepository } from '../config/repositories.js';
@@ -20,14 +23,32 @@ import { parseOrThrow } from './api.js';
 
 export interface TreeApiDeps {
   config: Pick<Config, 'repositories'>;
-  store: Pick<Store, 'repos' | 'tree'>;
+  store: Pick<Store, 'repos' | 'tree' | 'gatePasses'>;
   requireAdmin: RequestHandler;
   treeStatus(repo: string, branch: string): TreeJson;
   setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
   /** What the gate needs to know about each branch of a repository (GG_UNKNOWN_REPO if none). */
   gateLookup(repo: string): (branch: string) => BranchGate;
-  recordPasses(repo: string, passes: readonly GatePass[], pusher: string | null): void;
+  /** The repository's hook, proven by its hook secret (hookAuth.ts); throws GG_HOOK_SECRET otherwise. */
+  authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
+  /** Passes through a closed tree, pending until their push lands (gate/passes.ts). */
+  passes: Pick<GatePasses, 'recordPending'>;
 }
+
+/**
+ * On every verdict: the repository's gated branches, space-separated, "-" for none (git branch
+ * names hold no spaces and never are "-"; UTF-8 bytes sent as they are). The pre-receive hook keeps them in greengate.gated to
+ * know, when the server is unreachable, which refs it may still let through.
+ */
+export const GATED_HEADER = 'X-Greengate-Gated';
+export function gatedHeaderValue(gate: readonly string[]): string {
+  return Buffer.from(gate.length ? gate.join(' ') : '-', 'utf8').toString('latin1');
+}
+const PassesQuery = z.object({
+  state: z.enum(['pending', 'landed', 'dropped']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.coerce.number().int().positive().optional(),
+});
 
 const SetTree = z.strictObject({
   state: z.enum(['open', 'closed', 'maintenance']),
@@ -48,14 +69,26 @@ function branchParam(raw: string | string[]): string {
 export function treeRouter(deps: TreeApiDeps): Router {
   const r = express.Router();
 
-  r.post('/gate/:repo', express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), (req, res) => {
-    const lookup = deps.gateLookup(String(req.params.repo));
+  // The hook's secret is checked before the body is read.
+  const hookOnly: RequestHandler = (req, _res, next) => {
+    deps.authorizeHook(String(req.params.repo), req, 'gate');
+    next();
+  };
+  r.post('/gate/:repo', hookOnly, express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), (req, res) => {
+    const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const answer = answerGate(body, lookup);
-    if (answer.verdict?.accept && answer.verdict.passes.length) {
-      deps.recordPasses(String(req.params.repo), answer.verdict.passes, answer.request?.pusher ?? null);
-    }
+    const answer = answerGate(body, deps.gateLookup(repo.name));
+    if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);
+    res.set(GATED_HEADER, gatedHeaderValue(repo.gate));
     res.status(answer.status).type('text/plain; charset=utf-8').send(answer.text);
+  });
+
+  r.get('/gate-passes/:repo', (req, res) => {
+    const q = parseOrThrow(PassesQuery, req.query, 'query');
+    const repo = findRepository(deps.config, String(req.params.repo));
+    const repoId = deps.store.repos.byName(repo.name)!.id;
+    res.json({ passes: deps.store.gatePasses.list({ repoId, state: q.state, before: q.before, limit: q.limit })
+      .map(({ repoId: _r, ...p }) => ({ ...p, commits: JSON.parse(p.commits) })) });
   });
 
   r.get('/tree/:repo/*branch', (req, res) => {

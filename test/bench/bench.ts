@@ -15,6 +15,7 @@ import { openStore } from '../../server/store/index.js';
 import { Repo, ServerProcess, ROOT, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 import { measureHook } from './hook.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
+import { ensureHookSecret, HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';
 import { peerFigures, runBuildbotPeer, type PeerFigures } from './peer.js';
 import { measureLogToBrowser } from './ui.js';
 
@@ -49,8 +50,11 @@ function http(url: string, method = 'GET', body?: string, headers: Record<string
 
 class Pusher {
   private tree: string;
+  /** The hook secret header: change notices speak for the repository's hooks. */
+  readonly auth: Record<string, string>;
   constructor(readonly bare: string, readonly repo: string, readonly server: () => string) {
     this.tree = execFileSync('git', ['--git-dir', bare, 'mktree'], { input: '', encoding: 'utf8' }).trim();
+    this.auth = { [HOOK_SECRET_HEADER]: ensureHookSecret(bare) };
   }
   useTree(tree: string) { this.tree = tree; }
   /** A commit (on the empty tree, no parent) that no ref points at yet. */
@@ -71,7 +75,7 @@ class Pusher {
     const tPush = Date.now();
     execFileSync('git', ['--git-dir', this.bare, 'update-ref', ref, sha]);
     const tNotice = Date.now(); // Buildbot's t_submit: just before the change notice's POST
-    await http(`${this.server()}/api/changes?repo=${this.repo}`, 'POST', `${old} ${sha} ${ref}\n`);
+    await http(`${this.server()}/api/changes?repo=${this.repo}`, 'POST', `${old} ${sha} ${ref}\n`, this.auth);
     return { sha, tPush, tNotice };
   }
 }
@@ -179,7 +183,7 @@ async function main(): Promise<void> {
     const burst = Array.from({ length: N_BURST }, (_, i) => ({ ref: `refs/heads/burst-${tag}-${i}`, sha: trivial.makeCommit(`burst ${i}`) }));
     const t0 = Date.now();
     execFileSync('git', ['--git-dir', repos.trivial.bare, 'update-ref', '--stdin'], { input: burst.map((b) => `create ${b.ref} ${b.sha}\n`).join('') });
-    for (const b of burst) await http(`${server.url}/api/changes?repo=trivial`, 'POST', `${'0'.repeat(40)} ${b.sha} ${b.ref}\n`);
+    for (const b of burst) await http(`${server.url}/api/changes?repo=trivial`, 'POST', `${'0'.repeat(40)} ${b.sha} ${b.ref}\n`, trivial.auth);
     const submitMs = Date.now() - t0;
     let lastFinish = 0;
     for (const b of burst) lastFinish = Math.max(lastFinish, (await waitBuilt(server, 'trivial', b.sha, 120_000)).finishedAt);

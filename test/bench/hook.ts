@@ -10,12 +10,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate/rules.js';
 import type { GateRequest } from '../../server/gate/request.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
+import { ServerProcess, writeConfig } from '../helpers.js';
+import { HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';
+import { GATED_HEADER, gatedHeaderValue } from '../../server/web/treeApi.js';
 
 export interface HookTimes { p50: number; p90: number; p99: number; max: number; samples: number[]; failures: number }
 
@@ -54,8 +57,8 @@ function timeProcess(cmd: string, args: string[], o: { cwd: string; env: NodeJS.
 }
 
 /** What the stub saw of one gate request. */
-export interface GateCall { repo: string; status: number; request: GateRequest | null; verdict: GateVerdict | null; text: string }
-export interface ChangeCall { repo: string | null; pusher: string | null; contentType: string | null; body: string }
+export interface GateCall { repo: string; status: number; request: GateRequest | null; verdict: GateVerdict | null; text: string; secret: string | null }
+export interface ChangeCall { repo: string | null; pusher: string | null; contentType: string | null; body: string; secret: string | null }
 
 /** A stand-in for the far end of the hooks' protocol: parses with parseGateRequest, answers with decideGate. */
 export interface GateStub {
@@ -99,13 +102,15 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
   if (req.method === 'POST' && gate) {
     const answer = () => {
       const repo = decodeURIComponent(gate[1]);
+      const secret = req.headers[HOOK_SECRET_HEADER]?.toString() ?? null;
       if (stub.httpError) {
-        stub.gateCalls.push({ repo, status: stub.httpError.status, request: null, verdict: null, text: stub.httpError.body });
+        stub.gateCalls.push({ repo, status: stub.httpError.status, request: null, verdict: null, text: stub.httpError.body, secret });
         return send(res, stub.httpError.status, stub.httpError.body);
       }
       const result = answerGate(body, (branch) => stub.table.get(branch) ?? UNGATED);
-      stub.gateCalls.push({ repo, status: result.status, request: result.request, verdict: result.verdict, text: result.text });
-      send(res, result.status, result.text);
+      stub.gateCalls.push({ repo, status: result.status, request: result.request, verdict: result.verdict, text: result.text, secret });
+      const gated = [...stub.table].filter(([, g]) => g.gated).map(([branch]) => branch);
+      send(res, result.status, result.text, { [GATED_HEADER]: gatedHeaderValue(gated) });
     };
     if (stub.delayMs <= 0) return answer();
     const timer = setTimeout(() => {
@@ -121,14 +126,15 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
       pusher: req.headers['x-greengate-pusher']?.toString() ?? null,
       contentType: req.headers['content-type'] ?? null,
       body: body.toString('utf8'),
+      secret: req.headers[HOOK_SECRET_HEADER]?.toString() ?? null,
     });
     return send(res, 202, '');
   }
   send(res, 404, 'not found\n');
 }
 
-function send(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+function send(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers });
   res.end(text);
 }
 
@@ -167,7 +173,50 @@ export function makeBenchRepo(root: string, count: number): { bareRepo: string; 
   return { bareRepo, old, new: neu };
 }
 
+/**
+ * `--burst N`: N pre-receive hooks at once (N pushes arriving together), against a real
+ * `greengate serve` process on this machine, ROUNDS times (BENCH_ROUNDS, default 5). Prints the
+ * verdict's p50/p90/p99/max over all hooks: what greengate.timeout must stay well above.
+ */
+async function burst(n: number, rounds: number): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'greengate-hook-burst-'));
+  const repo = makeBenchRepo(root, 10);
+  const config = writeConfig(root, [{ name: 'shop', path: repo.bareRepo, gate: ['main'], builders: [{ name: 'unit', run: 'true' }] }]);
+  const server = await new ServerProcess(config).start();
+  try {
+    installHooks(repo.bareRepo, { server: server.url, repo: 'shop', gated: ['main'] });
+    execFileSync('git', ['--git-dir', repo.bareRepo, 'config', 'greengate.timeout', '120']); // measure, never time out
+    const hook = join(repo.bareRepo, 'hooks', 'pre-receive');
+    const env = { ...process.env, GIT_DIR: '.' };
+    const stdin = `${repo.old} ${repo.new} refs/heads/main\n`;
+    await timeProcess('sh', [hook], { cwd: repo.bareRepo, env, stdin }); // warm-up
+    const samples: number[] = [];
+    const roundMs: number[] = [];
+    let failures = 0;
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      const runs = await Promise.all(Array.from({ length: n }, () => timeProcess('sh', [hook], { cwd: repo.bareRepo, env, stdin })));
+      roundMs.push(performance.now() - t0);
+      for (const run of runs) {
+        samples.push(run.ms);
+        if (run.code !== 0) failures++;
+      }
+    }
+    const sorted = [...samples].sort((a, b) => a - b);
+    const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+    const t = { p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(sorted[sorted.length - 1]) };
+    console.log(`pre-receive verdict under a burst of ${n} at once, ${rounds} rounds, real server (ms): ` +
+      `p50 ${t.p50}  p90 ${t.p90}  p99 ${t.p99}  max ${t.max}  failures ${failures}`);
+    console.log(JSON.stringify({ burst: n, rounds, cores: availableParallelism(), verdict: t, failures, roundMs: roundMs.map(round) }));
+  } finally {
+    await server.kill();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  const burstAt = process.argv.indexOf('--burst');
+  if (burstAt >= 0) return burst(Number(process.argv[burstAt + 1] ?? 50), Number(process.env.BENCH_ROUNDS ?? 5));
   const n = Number(process.env.BENCH_N ?? 200);
   const root = mkdtempSync(join(tmpdir(), 'greengate-hook-bench-'));
   const stub = await startGateStub();

@@ -168,7 +168,7 @@ describe('commit gate (real pushes through the installed hooks)', function () {
     await server.kill();
     repo.commit({ 'd.txt': 'down' }, 'while the server is down');
     const refused = repo.push();
-    expect(refused.ok).to.equal(false);
+    expect(refused.ok, refused.output).to.equal(false);
     expect(refused.output).to.contain('onUnreachable');
     git(repo.bare, 'config', 'greengate.onUnreachable', 'allow');
     expect(repo.push().ok).to.equal(true);

@@ -6,7 +6,9 @@
 # next install: do not edit it; put your own steps in post-receive.local.
 #
 # One POST {server}/api/changes?repo={repo} (text/plain: the "OLD NEW REF" lines git gave us;
-# header X-Greengate-Pusher), waiting at most greengate.timeout seconds (default 2). It never
+# headers X-Greengate-Pusher and the hook secret, from the repository's greengate-hook-secret
+# file), waiting at most greengate.timeout seconds (default 15). The server reads each ref from
+# git before building it: the notice only makes it look sooner. It never
 # fails the push: if the notice does not get through it prints a warning, and the server's ref
 # watcher picks the push up anyway.
 #
@@ -31,7 +33,7 @@ if [ -n "$input" ]; then
 	else
 		if [ -n "$pusher" ]; then set -- -H "X-Greengate-Pusher: $pusher"; else set --; fi
 		status=$(printf '%s' "$input" | curl -q -s -g -m "$timeout" -o /dev/null -w '%{http_code}' \
-			-H 'Content-Type: text/plain' -H 'Expect:' "$@" --data-binary @- \
+			-H 'Content-Type: text/plain' -H 'Expect:' "$@" ${auth:+"$auth"} ${auth:+"@$secretfile"} --data-binary @- \
 			"$server/api/changes?repo=$repo" 2>/dev/null)
 		rc=$?
 		case $rc:$status in

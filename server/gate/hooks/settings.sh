@@ -1,7 +1,10 @@
 # greengate hook settings: `greengate hook install` puts this text in place of the
 # "# @include settings.sh" line of each hook, so an installed hook is one file that reads
-# nothing else. Sets server, repo, timeout (seconds), policy (onUnreachable) and pusher.
-server= repo= timeout=2 policy=reject
+# nothing else. Sets server, repo, timeout (seconds), policy (onUnreachable), gated (the gated
+# branches, space-separated, "-" for none; gated_known is empty when unknown), pusher, and
+# auth: the curl arguments that send the hook secret (the secret file is the header line itself,
+# so the secret is never in a shell variable or on a command line).
+server= repo= timeout=15 policy=reject gated= gated_known=
 config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
 while read -r key value; do
 	case $key in
@@ -9,11 +12,15 @@ while read -r key value; do
 	greengate.repo) repo=$value ;;
 	greengate.timeout) timeout=$value ;;
 	greengate.onunreachable) policy=$value ;;
+	greengate.gated) gated=$value gated_known=1 ;;
 	esac
 done <<CONFIG
 $config
 CONFIG
-case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=2 ;; esac
+case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=15 ;; esac
+
+secretfile=${GIT_DIR:-.}/greengate-hook-secret
+if [ -r "$secretfile" ]; then auth=-H; else auth=; fi
 
 pusher=${GREENGATE_PUSHER:-${GL_USERNAME:-${REMOTE_USER:-$USER}}}
 pusher=${pusher%%[[:cntrl:]]*}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { BranchGate } from '../../../server/gate/rules.js';
 import { installHooks } from '../../../server/gate/hookInstall.js';
 import { GgError } from '../../../server/errors.js';
+import { readHookSecret } from '../../../server/gate/hookSecret.js';
 import { startGateStub, type GateStub } from '../../bench/hook.js';
 
 // Real bare repositories, real `git push`, the installed hooks, and a stub at the far end of
@@ -108,9 +109,86 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
       `greengate.onunreachable reject`,
       `greengate.repo shop`,
       `greengate.server ${stub.url}`,
-      `greengate.timeout 2`,
+      `greengate.timeout 15`,
       'receive.advertisepushoptions true',
     ]);
+    const secretFile = join(bare, 'greengate-hook-secret');
+    expect(statSync(secretFile).mode & 0o777, 'only the owner may read the hook secret').to.equal(0o600);
+    expect(readFileSync(secretFile, 'utf8')).to.match(/^X-Greengate-Hook-Secret: [0-9a-f]{64}\n$/);
+  });
+
+  it('keeps the secret on a reinstall, raises the old 2 s default timeout and keeps a chosen one', async () => {
+    const secret = readHookSecret(bare);
+    await git(bare, 'config', 'greengate.timeout', '2');
+    installHooks(bare, { server: stub.url, repo: 'shop', gated: ['main', 'release'] });
+    expect(readHookSecret(bare)).to.equal(secret);
+    expect(await git(bare, 'config', 'greengate.timeout')).to.equal('15');
+    expect(await git(bare, 'config', 'greengate.gated')).to.equal('main release');
+    await git(bare, 'config', 'greengate.timeout', '7');
+    installHooks(bare, { server: stub.url, repo: 'shop', gated: [] });
+    expect(await git(bare, 'config', 'greengate.timeout')).to.equal('7');
+    expect(await git(bare, 'config', 'greengate.gated')).to.equal('-');
+    expect(() => installHooks(bare, { server: stub.url, repo: 'shop', gated: ['bad name'] })).to.throw(GgError, /not a valid branch name/);
+  });
+
+  it('both hooks send the repository\'s hook secret in a header, never on a command line', async () => {
+    const secret = readHookSecret(bare);
+    expect(secret).to.match(/^[0-9a-f]{64}$/);
+    await commit('Add\n');
+    const r = await push('main');
+    expect(r.code, r.stderr).to.equal(0);
+    expect(stub.gateCalls.map((c) => c.secret)).to.deep.equal([secret]);
+    expect(stub.changes.map((c) => c.secret)).to.deep.equal([secret]);
+    for (const name of ['pre-receive', 'post-receive']) {
+      expect(readFileSync(join(bare, 'hooks', name), 'utf8')).to.include('"@$secretfile"').and.not.include(secret);
+    }
+  });
+
+  it('a hook without a readable secret file sends none (the server answers 401)', async () => {
+    rmSync(join(bare, 'greengate-hook-secret'));
+    await commit('Add\n');
+    await push('main');
+    expect(stub.gateCalls.map((c) => c.secret)).to.deep.equal([null]);
+  });
+
+  it('keeps the gated branches from every verdict in greengate.gated', async () => {
+    await commit('Add\n');
+    expect((await push('main')).code).to.equal(0);
+    expect(await git(bare, 'config', 'greengate.gated')).to.equal('main');
+    stub.table.set('release', OPEN);
+    await commit('More\n');
+    expect((await push('main')).code).to.equal(0);
+    expect(await git(bare, 'config', 'greengate.gated')).to.equal('main release');
+  });
+
+  it('while the server is unreachable, lets through a push that updates no gated branch', async () => {
+    installHooks(bare, { server: 'http://127.0.0.1:1', repo: 'shop', gated: ['main'] });
+    const head = await commit('Work in progress\n');
+    const feature = await push('HEAD:refs/heads/feature');
+    expect(feature.code, feature.stderr).to.equal(0);
+    expect(feature.stderr).to.include('remote: greengate: this push updates no gated branch (greengate.gated: main): accepted unchecked');
+    expect(await remoteRef('refs/heads/feature')).to.equal(head);
+    const main = await push('main');
+    expect(main.code).to.not.equal(0);
+    expect(main.stderr).to.include('greengate.onUnreachable is reject');
+    const both = await push('HEAD:refs/heads/feature2', 'HEAD:refs/heads/main');
+    expect(both.code, 'a push that touches a gated branch is checked whole').to.not.equal(0);
+    expect(await remoteRef('refs/heads/feature2')).to.equal(null);
+    await git(bare, 'config', 'greengate.onUnreachable', 'allow');
+    expect((await push('main')).code).to.equal(0);
+    expect(await remoteRef('refs/heads/main')).to.equal(head);
+  });
+
+  it('a 401 (missing or wrong secret) refuses gated pushes even with onUnreachable allow, but not other branches', async () => {
+    stub.httpError = { status: 401, body: '{"error":{"code":"GG_HOOK_SECRET","message":"wrong hook secret"}}' };
+    await git(bare, 'config', 'greengate.onUnreachable', 'allow');
+    await git(bare, 'config', 'greengate.gated', 'main');
+    await commit('Add\n');
+    const main = await push('main');
+    expect(main.code).to.not.equal(0);
+    expect(main.stderr).to.include('refused this hook\'s secret (HTTP 401): run greengate hook install');
+    expect(main.stderr).to.include('GG_HOOK_SECRET');
+    expect((await push('HEAD:refs/heads/feature')).code).to.equal(0);
   });
 
   it('accepts a push to an open tree, sending the pusher, the update and every new commit', async () => {
@@ -307,6 +385,7 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
 
   it('refuses after greengate.timeout when the server is slow', async () => {
     stub.delayMs = 3000;
+    await git(bare, 'config', 'greengate.timeout', '2');
     await commit('Add\n');
     const started = Date.now();
     const r = await push('main');
