@@ -14,6 +14,7 @@ import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
 import { Workspaces } from './workspace.js';
 import { readJUnitFiles } from './junit.js';
+import { NODE_TEST_REPORTER_PATH } from './nodeTestReporter.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
@@ -145,7 +146,7 @@ export class Agent {
         u.streamer.write('sys', `$ ${a.builder.run}${a.files.length ? ` # ${a.files.length} file(s)` : ''}\n`);
         outcome = await this.exec(u, a.builder.run, a.files, ws.dir, env, a.builder.timeout);
         if (a.builder.junit && !u.dropped) {
-          const r = await readJUnitFiles(ws.dir, a.builder.junit);
+          const r = await readJUnitFiles(ws.dir, a.builder.junit, a.files);
           tests = r.tests;
           if (r.errors.length) testsError = r.errors.join('; ').slice(0, 4000);
           for (const e of r.errors) u.streamer.write('sys', `[greengate] JUnit: ${e}\n`);
@@ -188,6 +189,7 @@ export class Agent {
       GREENGATE_UNIT: String(a.unit),
       GREENGATE_ATTEMPT: String(a.attempt),
       GREENGATE_RUNNER: this.name,
+      GREENGATE_NODE_TEST_REPORTER: NODE_TEST_REPORTER_PATH,
     };
   }
 }
