@@ -205,7 +205,8 @@ describe('test sharding (real server, runners, git)', function () {
 
     const flaky = build.tests.filter((t: any) => t.name === 'sometimes fails');
     expect(flaky.map((t: any) => [t.attempt, t.status, t.file])).to.have.deep.members([
-      [1, 'flaky', 'test/flaky.test.js'], [2, 'passed', 'test/flaky.test.js'], // the retry ran one file: its tests are that file's,
+      // The first attempt's file comes from its failure's stack; the retry ran one file, so its tests are that file's.
+      [1, 'flaky', 'test/flaky.test.js'], [2, 'passed', 'test/flaky.test.js'],
     ]);
     expect(flaky.find((t: any) => t.attempt === 1).message).to.contain('first run fails on purpose');
     const tree = await server.api('/api/tree/shop/main');
