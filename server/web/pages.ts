@@ -17,6 +17,7 @@ import { AdminSessions, safeNext } from './pagesSession.js';
 import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary } from './pagesWaterfall.js';
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
+import { quarantinePagesRouter } from './pagesQuarantine.js';
 import { logRouter } from './pagesLog.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
@@ -147,6 +148,7 @@ export function pagesRouter(app: App): Router {
 
   r.use(buildPagesRouter(deps));
   r.use(treePagesRouter(deps, form));
+  r.use(quarantinePagesRouter(deps, form));
   r.use(logRouter(app, deps.pages));
   r.use(htmlErrors(deps));
   return r;

@@ -23,7 +23,7 @@ import type { BuilderConfig } from '../config/config.js';
 import { MAX_HISTORY } from '../store/tests.js';
 import { HttpError, parseOrThrow, requireAdmin } from './api.js';
 
-const MAX_TEST_KEY = 4001; // classname (2000) + " " + name (2000)
+export const MAX_TEST_KEY = 4001; // classname (2000) + " " + name (2000)
 const AddEntry = z.strictObject({
   test: z.string().trim().min(1).max(MAX_TEST_KEY),
   reason: z.string().max(4000).optional(),
@@ -38,7 +38,7 @@ const HistoryQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_HISTORY).default(50),
 });
 
-function findBuilder(app: App, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
+export function findBuilder(app: App, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
   const repo = app.config.repositories.find((r) => r.name === repoName);
   const repoId = repo && app.store.repos.byName(repo.name)?.id;
   if (!repo || repoId === undefined) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${repoName}": it is not in greengate.yml`);
