@@ -27,7 +27,7 @@ export interface TreeHistoryRow {
   reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number;
   endedAt: number | null; prevState: string | null;
 }
-export interface LogPiece { seq: number; offset: number; data: string }
+export interface LogPiece { seq: number; offset: number; data: string; at: number }
 
 export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
 const NEWLINE_CACHE_MAX = 1000;
@@ -73,7 +73,7 @@ export class PageStore {
       chunkAt: db.prepare(`SELECT seq, offset FROM log_chunks WHERE unit_id = ? AND offset <= ? ORDER BY offset DESC LIMIT 1`),
       lastChunk: db.prepare(`SELECT seq, offset, length(CAST(data AS BLOB)) AS bytes FROM log_chunks WHERE unit_id = ?
         ORDER BY seq DESC LIMIT 1`),
-      chunksFrom: db.prepare('SELECT seq, offset, data FROM log_chunks WHERE unit_id = ? AND seq >= ? ORDER BY seq'),
+      chunksFrom: db.prepare('SELECT seq, offset, data, at FROM log_chunks WHERE unit_id = ? AND seq >= ? ORDER BY seq'),
       newlinesBefore: db.prepare(`SELECT coalesce(sum(length(data) - length(replace(data, char(10), ''))), 0) AS n
         FROM log_chunks WHERE unit_id = ? AND seq < ?`),
     };

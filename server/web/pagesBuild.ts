@@ -24,14 +24,16 @@ export function buildPagesRouter(deps: PageDeps): Router {
   r.get('/builds/:id', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(app, req.params.id);
-    const b = { ...summaryModel(deps, build), logs: logsModel(deps, build) };
+    const times = req.query.times === '1';
+    const b = { ...summaryModel(deps, build), logs: logsModel(deps, build, false, true, times), times };
     send(res, env, 'build.njk', deps.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
   r.get('/builds/:id/log', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(app, req.params.id);
-    const b = { build, logs: logsModel(deps, build, true) };
+    const times = req.query.times === '1';
+    const b = { build, logs: logsModel(deps, build, true, true, times), times };
     send(res, env, 'buildLog.njk', deps.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
@@ -100,12 +102,12 @@ function isFailure(t: TestResultRow): boolean {
 }
 
 /** One viewer per unit; failed and running ones open, with a plain tail for browsers without JavaScript. */
-function logsModel(deps: PageDeps, build: BuildRow, allOpen = false, withTails = true) {
+function logsModel(deps: PageDeps, build: BuildRow, allOpen = false, withTails = true, withTimes = false) {
   const units = deps.app.store.units.byBuild(build.id);
   return units.map((u: UnitRow) => {
     const open = allOpen || units.length <= OPEN_LOGS_WHEN_UNITS_AT_MOST || u.state === 'running'
       || u.result === 'failed' || u.result === 'exception';
-    const tail = open && withTails && u.logBytes > 0 ? plainTail(deps.pages, u.id) : null;
+    const tail = open && withTails && u.logBytes > 0 ? plainTail(deps.pages, u.id, withTimes) : null;
     return { ...u, open, tail: tail?.text ?? null, tailFrom: tail?.from ?? 0 };
   });
 }
