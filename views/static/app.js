@@ -7,6 +7,7 @@ import { AnsiUp } from '/static/ansi_up.js';
 const LIVE = document.body.dataset.live || '';
 const BUILD = Number(document.body.dataset.build) || null;
 const REFRESH_DEBOUNCE_MS = 100;
+const FORM_WAIT_MS = 1000; // a region holding a form being filled in is refreshed after this, if still untouched
 const MAX_BACKOFF_MS = 10000;
 const MAX_EARLIER_LOADS = 16; // "load earlier" steps taken to reach a #u…-L… anchor
 const MAX_JUMP_BYTES = 4 * 1024 * 1024; // the most one of those steps asks for
@@ -42,6 +43,12 @@ class Region {
     this.again = false;
   }
   get el() { return document.querySelector(this.selector); }
+  /** Someone is filling in a form in the region (a quarantine reason): refresh after they are done. */
+  postponeForForm(el) {
+    const typing = [...el.querySelectorAll('form input[type=text], form textarea')].some((i) => i.value || i === document.activeElement);
+    if (typing) this.timer ??= setTimeout(() => { this.timer = null; this.run(); }, FORM_WAIT_MS);
+    return typing;
+  }
   schedule() {
     if (!this.el || this.el.dataset.frozen) return;
     if (this.busy) { this.again = true; return; }
@@ -50,13 +57,15 @@ class Region {
   async run() {
     const el = this.el;
     if (!el) return;
+    if (this.postponeForForm(el)) return;
     this.busy = true;
     try {
       const res = await fetch(el.dataset.fragment, { headers: { accept: 'text/html' }, cache: 'no-store' });
       if (res.ok) {
         const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
         const fresh = doc.body.firstElementChild;
-        if (fresh) this.onSwap ? this.onSwap(el, fresh) : swap(el, fresh);
+        if (fresh && this.postponeForForm(el)) fresh.remove();
+        else if (fresh) this.onSwap ? this.onSwap(el, fresh) : swap(el, fresh);
       }
     } catch { /* the socket's reconnect will refresh again */ }
     this.busy = false;
@@ -278,7 +287,8 @@ class UnitLog {
       slice.forEach((line, j) => {
         const n = first + i + j;
         const t = this.timeAt(at);
-        const stamp = t === null ? '' : `<span class="t" title="${new Date(t).toISOString()}">${formatClock(t)}</span>`;
+        // The time is drawn by CSS from data-t: it is not part of the line's text (copying, searching).
+        const stamp = t === null ? '' : `<span class="t" data-t="${formatClock(t)}" title="${new Date(t).toISOString()}"></span>`;
         html += `<div class="ln" id="u${this.unit}-L${n}" data-n="${n}">${stamp}${ansi.ansi_to_html(cleanLine(line))}</div>`;
         at += byteLength(line) + 1;
       });
