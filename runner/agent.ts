@@ -14,7 +14,8 @@ import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
 import { Workspaces } from './workspace.js';
 import { readJUnitFiles } from './junit.js';
-import { NODE_TEST_REPORTER_PATH } from './nodeTestReporter.js';
+import { buildUnitEnv, redactedValues } from './environment.js';
+import { loadInstanceId } from './instance.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
@@ -31,6 +32,7 @@ interface ActiveUnit {
 
 export class Agent {
   readonly name: string;
+  readonly instance: string;
   private readonly units = new Map<number, ActiveUnit>();
   private readonly busySlots = new Set<number>();
   private readonly conn: Connection;
@@ -41,9 +43,10 @@ export class Agent {
   constructor(private readonly opts: AgentOptions, private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.workspaces = new Workspaces(opts.workDir);
+    this.instance = loadInstanceId(opts.workDir);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
-        name: this.name, slots: opts.slots, version: RUNNER_VERSION,
+        name: this.name, slots: opts.slots, version: RUNNER_VERSION, instance: this.instance,
         units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
       }),
       message: (m) => this.handle(m),
@@ -119,7 +122,8 @@ export class Agent {
   private async run(a: AssignMessage): Promise<void> {
     const u: ActiveUnit = {
       assign: a, slot: this.takeSlot(), command: null, finished: null, dropped: false,
-      streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk)),
+      streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk),
+        { redact: redactedValues(a, this.opts.token), maxBytes: a.builder.maxLogBytes }),
     };
     this.units.set(a.unit, u);
     const started = performance.now();
@@ -128,8 +132,9 @@ export class Agent {
     let tests: TestCase[] = [];
     let testsError: string | null = null;
     try {
+      if (a.builder.secretsError) throw new Error(a.builder.secretsError);
       const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha);
-      const env = this.envFor(a);
+      const env = buildUnitEnv(a, this.name);
       if (ws.needsSetup && a.builder.setup) {
         u.streamer.write('sys', `$ ${a.builder.setup}\n`);
         const setup = await this.exec(u, a.builder.setup, [], ws.dir, env, a.builder.timeout);
@@ -158,7 +163,7 @@ export class Agent {
     }
     if (u.dropped) return;
     if (this.stopped) { this.busySlots.delete(u.slot); return; }
-    u.streamer.flush();
+    u.streamer.end();
     u.finished = {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
@@ -176,21 +181,6 @@ export class Agent {
       onOutput: (stream, data) => u.streamer.write(stream, data),
     });
     return u.command.done.finally(() => { u.command = null; });
-  }
-
-  private envFor(a: AssignMessage): Record<string, string> {
-    return {
-      CI: 'true',
-      GREENGATE: 'true',
-      GREENGATE_BUILD: String(a.build),
-      GREENGATE_COMMIT: a.sha,
-      GREENGATE_BRANCH: a.branch,
-      GREENGATE_REF: a.ref,
-      GREENGATE_UNIT: String(a.unit),
-      GREENGATE_ATTEMPT: String(a.attempt),
-      GREENGATE_RUNNER: this.name,
-      GREENGATE_NODE_TEST_REPORTER: NODE_TEST_REPORTER_PATH,
-    };
   }
 }
 

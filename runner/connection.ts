@@ -2,7 +2,9 @@
  * The runner's side of the WebSocket: connects, says hello, sends heartbeats, and reconnects
  * with jittered exponential backoff (RECONNECT_MIN_MS doubling to RECONNECT_MAX_MS, ±50 %).
  * Frames from the server are validated by the protocol module; a bad one is logged and ignored.
- * A close code that retrying cannot fix (wrong token, wrong protocol) ends the runner.
+ * A close code that retrying cannot fix ends the runner (the CLI exits 3) with the server's reason
+ * and what to do: 4001 wrong token, 4002 another protocol version, 4007 name held by another
+ * live runner instance.
  */
 import WebSocket from 'ws';
 import {
@@ -12,7 +14,11 @@ import {
 
 export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
-const FATAL = new Set<number>([CloseCode.unauthorized, CloseCode.protocolVersion]);
+const FATAL = new Map<number, string>([
+  [CloseCode.unauthorized, 'check the runner token (--token-file or GREENGATE_RUNNER_TOKEN)'],
+  [CloseCode.protocolVersion, `this runner speaks protocol ${PROTOCOL_VERSION}: install the same greengate version as the server`],
+  [CloseCode.nameInUse, 'another runner process with this name is connected: give this one its own --name, or stop the other'],
+]);
 
 export interface ConnectionHandlers {
   hello(): Omit<HelloMessage, 'type' | 'protocol' | 'token'>;
@@ -69,7 +75,8 @@ export class Connection {
       this.heartbeat = null;
       this.welcomed = false;
       if (this.closed) return;
-      if (FATAL.has(code)) return this.h.fatal(`server refused this runner (${code}): ${reason.toString()}`);
+      const fix = FATAL.get(code);
+      if (fix) return this.h.fatal(`server refused this runner (${code}): ${reason.toString()} — ${fix}`);
       this.scheduleReconnect(code ? `closed ${code} ${reason.toString()}`.trim() : 'closed');
     });
     ws.on('error', (err) => {

@@ -4,9 +4,15 @@
  * gathered. A chunk stays in memory until the server acks it and is sent again after a
  * reconnect; past MAX_UNACKED_BYTES the oldest output is replaced by one marker line, so a
  * runner cut off for long cannot run out of memory.
+ *
+ * Before any byte is queued, each stream's text passes its Redactor (secrets, split across
+ * writes, included) and the unit's cap: past `maxBytes` nothing more is sent except one marker
+ * line. `end()` releases what the decoders and redactors hold back and sends the rest; call it
+ * once the unit's commands have ended.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { MAX_CHUNK_BYTES, type LogMessage } from '../server/protocol.js';
+import { DEFAULT_MAX_LOG_BYTES, MAX_CHUNK_BYTES, type LogMessage } from '../server/protocol.js';
+import { Redactor } from './redactor.js';
 
 export const FLUSH_MS = 20; // 20 milliseconds: live logs stay live
 export const CHUNK_TARGET_BYTES = 32 * 1024;
@@ -27,15 +33,38 @@ export class LogStreamer {
   private readonly unacked = new Map<number, LogMessage>();
   private unackedBytes = 0;
   private dropped = 0;
+  private truncated = false;
+  private readonly redactors: Record<Stream, Redactor>;
+  private readonly maxBytes: number;
 
-  constructor(readonly unit: number, private readonly send: (msg: LogMessage) => void) {}
+  constructor(readonly unit: number, private readonly send: (msg: LogMessage) => void,
+    opts: { redact?: readonly string[]; maxBytes?: number } = {}) {
+    const redact = opts.redact ?? [];
+    this.redactors = { out: new Redactor(redact), err: new Redactor(redact), sys: new Redactor(redact) };
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_LOG_BYTES;
+  }
 
   get chunks(): number { return this.seq; }
   get allAcked(): boolean { return this.unacked.size === 0 && this.pendingBytes === 0; }
 
   write(stream: Stream, data: Buffer | string): void {
-    const text = typeof data === 'string' ? data : this.decoders[stream].write(data);
-    if (!text) return;
+    if (this.truncated) return;
+    const text = this.redactors[stream].push(typeof data === 'string' ? data : this.decoders[stream].write(data));
+    this.append(stream, text);
+  }
+
+  /** The unit's output is complete: releases held-back text and sends everything pending. */
+  end(): void {
+    for (const s of ['out', 'err', 'sys'] as const) {
+      if (this.truncated) break;
+      const r = this.redactors[s];
+      this.append(s, r.push(s === 'sys' ? '' : this.decoders[s].end()) + r.end());
+    }
+    this.flush();
+  }
+
+  private append(stream: Stream, text: string): void {
+    if (!text || this.truncated) return;
     if (stream !== this.pendingStream && this.pendingBytes > 0) this.flush();
     this.pendingStream = stream;
     this.pending += text;
@@ -47,10 +76,6 @@ export class LogStreamer {
   /** Sends what is pending, split so no chunk exceeds MAX_CHUNK_BYTES. */
   flush(): void {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-    for (const s of ['out', 'err'] as const) {
-      const rest = this.decoders[s].end();
-      if (rest) { this.pending += rest; this.pendingBytes += Buffer.byteLength(rest); }
-    }
     while (this.pending.length > 0) {
       const piece = takeChunk(this.pending, MAX_CHUNK_BYTES);
       this.pending = this.pending.slice(piece.length);
@@ -76,7 +101,20 @@ export class LogStreamer {
     this.timer = null;
   }
 
+  /** Queues one chunk, or at the cap the part that fits and the marker line, then nothing more. */
   private emit(stream: Stream, data: string): void {
+    if (this.truncated) return;
+    if (this.offset + Buffer.byteLength(data) > this.maxBytes) {
+      const head = takeChunk(data, Math.max(0, this.maxBytes - this.offset));
+      if (head) this.emitChunk(stream, head);
+      this.truncated = true;
+      this.emitChunk('sys', `[greengate] log truncated at ${this.maxBytes} bytes (maxLogBytes)\n`);
+      return;
+    }
+    this.emitChunk(stream, data);
+  }
+
+  private emitChunk(stream: Stream, data: string): void {
     const bytes = Buffer.byteLength(data);
     const chunk: LogMessage = { type: 'log', unit: this.unit, seq: this.seq++, offset: this.offset, stream, data };
     this.offset += bytes;

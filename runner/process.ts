@@ -3,6 +3,7 @@
  * the files reach the command as "$@" and never pass through string interpolation. Output is
  * streamed as it comes. Stopping (cancel, timeout) sends SIGTERM to the whole group and SIGKILL
  * after KILL_GRACE_MS. A failing command is data (exit code, signal), not an exception.
+ * The command gets exactly `env` (runner/environment.ts builds it), never the runner's own.
  */
 import { execa } from 'execa';
 
@@ -33,7 +34,7 @@ export class RunningCommand {
     this.child = execa('sh', ['-c', opts.command, 'sh', ...opts.args], {
       cwd: opts.cwd,
       env: opts.env,
-      extendEnv: true,
+      extendEnv: false, // only the allowlisted environment: the runner's tokens stay out
       detached: true, // its own process group, so the whole tree can be stopped
       stdin: 'ignore',
       buffer: false,

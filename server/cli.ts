@@ -10,13 +10,14 @@ import { resolve } from 'node:path';
 const USAGE = `usage: greengate <command> [options]
 
   serve   [--config greengate.yml] [--port 8010] [--data DIR]
-  runner  --server http://HOST:PORT --token TOKEN [--name NAME] [--slots N] [--work DIR]
+  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N] [--work DIR]
   hook install BARE_REPO --server http://HOST:PORT [--repo NAME]
-  tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token T]
+  tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token-file FILE]
   demo    sample repository, hooks, server and two runners at http://localhost:8010
   start   serve with ./greengate.yml when present, else the demo
 
-Secrets: --token or GREENGATE_RUNNER_TOKEN (runners), --admin-token or GREENGATE_ADMIN_TOKEN (admin).
+Secrets never on the command line: --token-file FILE or GREENGATE_RUNNER_TOKEN (runners),
+--admin-token-file FILE or GREENGATE_ADMIN_TOKEN (admin).
 PORT overrides the port.`;
 
 // The shebang's --max-semi-space-size=1: a long-running server with small, short-lived
@@ -64,12 +65,15 @@ async function serve(args: string[]): Promise<void> {
 
 async function runner(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    server: { type: 'string' }, token: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, work: { type: 'string' },
+    server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, name: { type: 'string' },
+    slots: { type: 'string' }, work: { type: 'string' },
   });
   const server = values.server ?? process.env.GREENGATE_SERVER;
   if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw new UsageError('runner: --server http://HOST:PORT is required');
-  const token = values.token ?? process.env.GREENGATE_RUNNER_TOKEN;
-  if (!token) throw new UsageError('runner: pass --token or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
+  const { chooseToken } = await import('./cli/tokenFile.js');
+  const token = chooseToken({ file: values['token-file'], fileFlag: '--token-file', env: process.env.GREENGATE_RUNNER_TOKEN,
+    argv: values.token, argvFlag: '--token' });
+  if (!token) throw new UsageError('runner: pass --token-file FILE or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
   if (values.name !== undefined && !/^[A-Za-z0-9._@:-]{1,100}$/.test(values.name)) {
     throw new UsageError('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
   }
@@ -96,14 +100,17 @@ async function tree(args: string[]): Promise<void> {
   const actions = ['status', 'close', 'open', 'maintenance'] as const;
   const { values, positionals } = parse(args, {
     server: { type: 'string' }, message: { type: 'string' }, repo: { type: 'string' }, branch: { type: 'string' },
-    'admin-token': { type: 'string' }, json: { type: 'boolean' },
+    'admin-token': { type: 'string' }, 'admin-token-file': { type: 'string' }, json: { type: 'boolean' },
   }, 1);
   const action = (positionals[0] ?? 'status') as (typeof actions)[number];
   if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
   const { runTreeCommand } = await import('./cli/tree.js');
+  const { chooseToken } = await import('./cli/tokenFile.js');
+  const adminToken = chooseToken({ file: values['admin-token-file'], fileFlag: '--admin-token-file',
+    env: process.env.GREENGATE_ADMIN_TOKEN, argv: values['admin-token'], argvFlag: '--admin-token' });
   process.exitCode = await runTreeCommand(action, {
     server: values.server ?? process.env.GREENGATE_SERVER, message: values.message, repo: values.repo, branch: values.branch,
-    adminToken: values['admin-token'] ?? process.env.GREENGATE_ADMIN_TOKEN, json: values.json,
+    adminToken, json: values.json,
   } as Parameters<typeof runTreeCommand>[1]);
 }
 

@@ -1,7 +1,10 @@
 /**
- * Wires the server together: store, scheduler, intake, runner gateway, HTTP routes. Start-up
- * order: open and migrate the store, recover unfinished work, listen, scan and watch refs.
- * `close()` stops accepting, closes runner sockets and the database.
+ * Wires the server together, and only that: store, build lifecycle, tree, runner registry, work
+ * queue, splitter, intake and ref changes, runner gateway, HTTP routes. Who reacts to what is
+ * written here: a new build → dispatch; the runner set changing → split queued builds again, then
+ * dispatch; a unit finished → dispatch. Start-up order: open and migrate the store, recover (units,
+ * counters, the tree), listen, scan and watch refs. `close()` stops accepting, closes runner
+ * sockets, the live hub and the database.
  */
 import express, { type Request } from 'express';
 import { createServer, type Server } from 'node:http';
@@ -12,8 +15,12 @@ import type { Registry } from 'prom-client';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
 import { Events } from './events.js';
-import { Scheduler } from './dispatch/scheduler.js';
+import { BuildLifecycle } from './results/lifecycle.js';
+import { RunnerRegistry } from './dispatch/registry.js';
+import { WorkQueue } from './dispatch/queue.js';
+import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
+import { RefChanges } from './changes/refs.js';
 import { RunnerGateway, tokensEqual } from './dispatch/gateway.js';
 import { WS_PATH } from './protocol.js';
 import { apiRouter, errorHandler } from './web/api.js';
@@ -27,8 +34,11 @@ export interface App {
   readonly config: Readonly<Config>;
   readonly store: Store;
   readonly events: Events;
-  readonly scheduler: Scheduler;
+  readonly lifecycle: BuildLifecycle;
+  readonly runners: RunnerRegistry;
+  readonly queue: WorkQueue;
   readonly intake: Intake;
+  readonly changes: RefChanges;
   readonly tree: Tree;
   readonly gateway: RunnerGateway;
   readonly log: Logger;
@@ -61,19 +71,34 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? createLogger();
   const store = openStore(join(config.data, 'greengate.db'));
   const events = new Events();
-  const scheduler = new Scheduler(store, config, events, log);
-  const intake = new Intake(store, config, scheduler, events, log);
-  const gateway = new RunnerGateway(store, scheduler, config.runnerToken, log);
-  const metrics = createMetrics(events, store, scheduler);
+  const tree = new Tree(store, config, events, log, () => app.baseUrl);
+  const lifecycle = new BuildLifecycle(store, config, tree, events, log);
+  const runners = new RunnerRegistry(store, lifecycle, events, log);
+  const queue = new WorkQueue(store, lifecycle, runners, log);
+  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
+  const intake = new Intake(store, config, splitter, lifecycle, log);
+  const changes = new RefChanges(store, config, intake, log);
+  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log);
+  lifecycle.sendToRunner = (id, message) => runners.send(id, message);
+  intake.onQueued = () => queue.dispatch();
+  gateway.onFinished = () => queue.dispatch();
+  runners.onChange = () => {
+    try {
+      splitter.replanQueued();
+    } catch (err) {
+      log.warn({ err }, 'could not split queued builds again for the runners there are now');
+    }
+    queueMicrotask(() => queue.dispatch());
+  };
+  const metrics = createMetrics(events, store, () => runners.connected());
   const web = express();
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
-  const tree = new Tree(store, config, events, log, () => app.baseUrl);
   const app: App = {
-    config, store, events, scheduler, intake, tree, gateway, log, metrics,
+    config, store, events, lifecycle, runners, queue, intake, changes, tree, gateway, log, metrics,
     baseUrl: config.baseUrl ?? '',
     isAdmin(req) {
       const header = req.get('authorization') ?? '';
@@ -82,7 +107,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     },
   };
 
-  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: scheduler.connectedRunners().length }); });
+  web.get('/healthz', (_req, res) => { res.json({ ok: true, runners: runners.connected().length }); });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
@@ -100,7 +125,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  scheduler.recover();
+  lifecycle.recover();
+  queue.start();
   const port = opts.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -110,9 +136,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const url = `http://127.0.0.1:${actual}`;
   if (!config.baseUrl) (app as { baseUrl: string }).baseUrl = `http://localhost:${actual}`;
   for (const repo of config.repositories) {
-    await intake.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
+    await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
-  intake.watch();
+  changes.watch();
   log.info({ url: app.baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -120,9 +146,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     app, url, port: actual, http,
     close() {
       closing ??= (async () => {
-        scheduler.stop();
+        queue.stop();
         gateway.close();
-        await intake.close();
+        await changes.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         store.close();

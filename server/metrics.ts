@@ -2,9 +2,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Events } from './events.js';
 import type { Store } from './store/index.js';
-import type { Scheduler } from './dispatch/scheduler.js';
+import type { RunnerLink } from './dispatch/placement.js';
 
-export function createMetrics(events: Events, store: Store, scheduler: Scheduler): Registry {
+export function createMetrics(events: Events, store: Store, connectedRunners: () => RunnerLink[]): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'greengate_process_' });
   const builds = new Counter({ name: 'greengate_builds_finished_total', help: 'Builds finished, by result', labelNames: ['result'], registers: [registry] });
@@ -16,9 +16,9 @@ export function createMetrics(events: Events, store: Store, scheduler: Scheduler
   new Gauge({ name: 'greengate_queue_units', help: 'Units waiting for a runner', registers: [registry],
     collect() { this.set(store.units.queuedCount()); } });
   new Gauge({ name: 'greengate_runners_connected', help: 'Runners connected', registers: [registry],
-    collect() { this.set(scheduler.connectedRunners().length); } });
+    collect() { this.set(connectedRunners().length); } });
   new Gauge({ name: 'greengate_runner_slots_busy', help: 'Runner slots running a unit', registers: [registry],
-    collect() { this.set(scheduler.connectedRunners().reduce((s, l) => s + l.units.size, 0)); } });
+    collect() { this.set(connectedRunners().reduce((s, l) => s + l.units.size, 0)); } });
   events.on('buildFinished', (b) => {
     builds.inc({ result: b.result ?? 'unknown' });
     if (b.finishedAt) duration.observe((b.finishedAt - b.pushedAt) / 1000);

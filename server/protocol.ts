@@ -13,17 +13,57 @@
  * Log chunks are resent until acked; the server stores a (unit, seq) once, so a resend is
  * harmless. A message about a unit the runner does not hold is refused (`refuse`).
  *
+ * Handshake: the server reads `type` and `protocol` of the first frame leniently before anything
+ * else (peekHello), so a newer runner whose hello has fields this server does not know is told
+ * 4002 with both versions, never 1007. Then every frame is validated strictly. The runner exits
+ * on 4001 (token), 4002 (version) and 4007 (its name is held by another live runner instance).
+ *
+ * Identity: a runner keeps a random `instance` id in its work directory. A hello whose name is
+ * held by a live connection of the same instance replaces that connection (4005, a reconnect);
+ * of another or no instance it is refused with 4007 and the live runner keeps its units.
+ *
+ * Secrets: `assign` carries the builder's `secrets` (name → value) for that unit only; the runner
+ * puts them in the unit's environment and redacts their values (6 characters or more) from the
+ * log before any byte leaves it; the server redacts again before storing.
+ *
+ * Log size: a unit's log is capped at `builder.maxLogBytes` (DEFAULT_MAX_LOG_BYTES). The runner
+ * sends output up to the cap, then one `sys` marker line, then nothing more; the server stores at
+ * most the cap plus MARKER_ROOM_BYTES (bytes past that are acked but dropped).
+ *
+ * Chunk count: `finished.chunks` says how many log chunks (seq 0..chunks-1) the runner sent for
+ * the unit. Frames on one socket arrive in order and the runner sends every chunk before
+ * `finished`, so when it arrives the server must hold exactly those chunks. If it does not, the
+ * unit's log is incomplete: the unit ends `exception` ("log incomplete: …") and is queued again
+ * like a lost unit (it never counts as passed or failed on missing evidence).
+ *
  * Bump PROTOCOL_VERSION on any change to the messages below.
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const WS_PATH = '/ws/runner';
 export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
 export const HEARTBEAT_MS = 5_000; // 5 seconds
 export const LOST_AFTER_MS = 15_000; // 15 seconds without a frame
 export const HELLO_TIMEOUT_MS = 5_000; // first frame must be hello within 5 seconds
+export const DEFAULT_MAX_LOG_BYTES = 32 * 1024 * 1024; // 32 MiB of log per unit
+export const MARKER_ROOM_BYTES = 1024; // room past the cap for the runner's truncation marker
+export const MIN_SECRET_LENGTH = 6; // shorter values are not redacted (they would mask ordinary words)
+export const REDACTED = '[REDACTED]';
+
+/**
+ * The strings redacted for one secret value: the value without surrounding whitespace (so a
+ * file's final newline stays in the log), and for a multi-line value (a key file) each line of at
+ * least MIN_SECRET_LENGTH characters. Both sides use this rule.
+ */
+export function redactionPatterns(value: string): string[] {
+  const out = new Set<string>();
+  const add = (s: string) => { if (s.length >= MIN_SECRET_LENGTH) out.add(s); };
+  add(value.trim());
+  if (/[\r\n]/.test(value)) for (const line of value.split(/\r?\n/)) add(line.trim());
+  return [...out].sort((a, b) => b.length - a.length);
+}
 
 /** WebSocket close codes the server sends, with a stable meaning. */
 export const CloseCode = {
@@ -37,6 +77,7 @@ export const CloseCode = {
   heartbeatTimeout: 4004,
   replaced: 4005, // another connection with the same runner name
   shuttingDown: 4006,
+  nameInUse: 4007, // the name is held by a live runner with another instance id
 } as const;
 
 const id = z.number().int().positive();
@@ -60,6 +101,8 @@ const Hello = z.strictObject({
   name,
   slots: z.number().int().min(1).max(64),
   version: z.string().max(100),
+  /** The runner's random instance id, kept in its work directory (absent: an anonymous instance). */
+  instance: z.string().regex(/^[0-9a-f]{16,64}$/, '16 to 64 lowercase hex characters').optional(),
   /** Units this runner still runs or has finished without an ack (after a reconnect). */
   units: z.array(z.strictObject({ unit: id, finished: z.boolean() })).max(64).default([]),
 });
@@ -99,6 +142,14 @@ const BuilderSpec = z.strictObject({
   run: z.string(),
   junit: z.string().nullable(),
   timeout: z.number().positive(),
+  /** Names of the runner's environment variables the unit may see (beyond the allowlist). */
+  env: z.array(z.string().max(200)).max(100).optional(),
+  /** Secret values for this unit only, by environment variable name. */
+  secrets: z.record(z.string().max(200), z.string().max(65536)).optional(),
+  /** Set when the server could not read a secret: the runner does not run the unit. */
+  secretsError: z.string().max(4096).optional(),
+  /** Log bytes the unit may send (DEFAULT_MAX_LOG_BYTES when absent). */
+  maxLogBytes: z.number().int().positive().optional(),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -154,6 +205,22 @@ function parseFrame<T>(raw: string | Buffer, schema: z.ZodType<T>): T {
     throw new ProtocolError(`invalid ${typeof type === 'string' ? `"${type.slice(0, 40)}"` : ''} message: ${describeIssues(parsed.error)}`.replace('  ', ' '));
   }
   return parsed.data;
+}
+
+/**
+ * The first look at a runner's first frame, before strict validation: its `type` and `protocol`
+ * if it is a JSON object carrying them, so a version mismatch is told as such whatever else the
+ * frame holds. Returns null for anything else (strict parsing then names the problem).
+ */
+export function peekHello(raw: string | Buffer): { type: unknown; protocol: unknown } | null {
+  try {
+    const value: unknown = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+    const { type, protocol } = value as { type?: unknown; protocol?: unknown };
+    return { type, protocol };
+  } catch {
+    return null;
+  }
 }
 
 /** Parses a frame a runner sent; throws ProtocolError naming what is wrong. */

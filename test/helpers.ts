@@ -81,7 +81,10 @@ export class Repo {
   }
 }
 
-export interface BuilderSpec { name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number }
+export interface BuilderSpec {
+  name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number;
+  env?: string[]; secrets?: Record<string, { env: string } | { file: string }>; maxLogBytes?: number;
+}
 
 export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {
   const file = join(home, 'greengate.yml');
@@ -97,6 +100,8 @@ export class ServerProcess {
   child!: ChildProcess;
   url = '';
   output = '';
+  /** Extra environment for the next start (e.g. a GG_FAULT injection point). */
+  env: Record<string, string> = {};
   constructor(readonly configFile: string, readonly port = 0) {}
 
   /** Starts the server; a restart keeps the port the first start got, so runners find it again. */
@@ -104,7 +109,7 @@ export class ServerProcess {
     this.output = '';
     const port = this.url ? new URL(this.url).port : String(this.port);
     this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port], {
-      env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '' },
+      env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (d) => { this.output += d; });
@@ -136,10 +141,12 @@ export class ServerProcess {
   async builds(query = ''): Promise<any[]> { return (await this.api<{ builds: any[] }>(`/api/builds?${query}`)).builds; }
 }
 
-export function startRunner(server: string, name: string, home: string, opts: { slots?: number; token?: string } = {}): ChildProcess & { output: string } {
-  const child = spawn(process.execPath, [CLI, 'runner', '--server', server, '--token', opts.token ?? RUNNER_TOKEN,
-    '--name', name, '--slots', String(opts.slots ?? 1), '--work', join(home, 'runners', name)], {
-    env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+/** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
+export function startRunner(server: string, name: string, home: string,
+  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string } = {}): ChildProcess & { output: string } {
+  const child = spawn(process.execPath, [CLI, 'runner', '--server', server,
+    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name)], {
+    env: gitEnv({ GREENGATE_RUNNER_TOKEN: opts.token ?? RUNNER_TOKEN, ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string };
   child.output = '';
   child.stdout!.on('data', (d) => { child.output += d; });

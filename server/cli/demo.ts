@@ -93,8 +93,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.app.baseUrl;
   installHooks(bare, { server: server.url, repo: 'shop' });
-  const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--token', config.runnerToken,
-    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))], { stdio: ['ignore', 'inherit', 'inherit'] }));
+  // The token goes in the environment, never on the command line (visible to every local user).
+  const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken };
+  delete runnerEnv.GREENGATE_ADMIN_TOKEN;
+  const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url,
+    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))],
+  { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
+import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -41,6 +42,12 @@ export interface BuilderConfig {
    * naive split of other CI systems, kept for comparison).
    */
   split?: 'dynamic' | 'static';
+  /** Names of the runner's environment variables its units may see (absent: none). */
+  env?: string[];
+  /** Secrets sent with each of its units (absent: none); see config/secrets.ts. */
+  secrets?: Record<string, SecretSource>;
+  /** Log bytes a unit may write (absent: DEFAULT_MAX_LOG_BYTES, 32 MiB). */
+  maxLogBytes?: number;
 }
 export interface RepositoryConfig {
   name: string;
@@ -122,6 +129,11 @@ const builderShape = {
   unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
   split: z.enum(['dynamic', 'static'], 'must be "dynamic" (longest-first queue, the default) or "static" (equal-count batches)')
     .optional(), // absent means dynamic; no default, so a parsed builder only shows it when set
+  env: builderEnvSchema,
+  secrets: builderSecretsSchema,
+  maxLogBytes: z.preprocess(toNumber, z.number().int('must be a whole number of bytes from 1024 to 1073741824')
+    .min(1024, 'must be a whole number of bytes from 1024 to 1073741824')
+    .max(2 ** 30, 'must be a whole number of bytes from 1024 to 1073741824')).optional(), // absent: 32 MiB
 };
 const repositoryShape = {
   name: nameSchema,
@@ -181,6 +193,7 @@ export function parseConfig(
     found.push(...describeIssue(issue, data, KEYS_AT));
   }
   findDuplicates(data, found, (at) => where(at).line);
+  if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),

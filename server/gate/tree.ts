@@ -1,9 +1,11 @@
 /**
- * The tree: is a gated branch open? Closes automatically when a build of any builder on the
- * branch fails (never on flaky, exception or cancelled); reopens automatically only an
- * automatic closure, and only once every builder's latest finished build on the branch passed
- * or was flaky. A manual closure or maintenance stays until a person opens it. Every change
- * and every push let through while not open is recorded.
+ * The tree: is a gated branch open? Which builds decide it, and when it closes or reopens by
+ * itself, is the rule in treeRule.ts; this module applies it to SQLite. `applyRule` runs inside the
+ * caller's transaction (the build lifecycle's, with the build's result) and returns what changed;
+ * the caller tells observers after the commit. `recover` re-applies the rule to every gated branch
+ * at start-up, so a closure missed by a crash is made now; applying it twice changes nothing.
+ * A manual closure or maintenance stays until a person opens it. Every change and every push let
+ * through while not open is recorded.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
@@ -12,6 +14,8 @@ import type { BuildRow } from '../store/builds.js';
 import type { TreeStateName, TreeStateRow } from '../store/tree.js';
 import type { Events } from '../events.js';
 import type { BranchGate, GatePass } from './rules.js';
+import { decideTree } from './treeRule.js';
+import { isFailure } from '../results/failure.js';
 
 export const MAX_NAMED_TESTS = 5;
 
@@ -32,15 +36,7 @@ export class Tree {
     private readonly events: Events,
     private readonly log: Logger,
     private readonly baseUrl: () => string,
-  ) {
-    events.on('buildFinished', (b) => {
-      try {
-        this.onBuildFinished(b);
-      } catch (err) {
-        this.log.error({ err, build: b.id }, 'tree update failed');
-      }
-    });
-  }
+  ) {}
 
   gated(repo: string, branch: string): boolean {
     return !!this.repo(repo)?.gate.includes(branch);
@@ -107,30 +103,46 @@ export class Tree {
     if (passes.length) this.events.emit('tree', { repo: repo.name, branch: passes[0].branch });
   }
 
-  private onBuildFinished(b: BuildRow): void {
-    if (b.kind !== 'branch' || !this.gated(b.repo, b.branch)) return;
-    const repo = this.repo(b.repo)!;
-    const row = this.state(repo, b.branch);
-    const now = Date.now();
-    if (b.result === 'failed') {
-      if (row && row.state !== 'open' && !row.automatic) return; // a person's closure stays as it is
-      this.store.tree.change({ repoId: b.repoId, branch: b.branch, kind: 'close', state: 'closed', automatic: true, actor: null,
+  /**
+   * Applies the tree rule to one branch, inside the caller's transaction. Returns the branch when
+   * its state changed (the caller emits `tree` after the commit), else null.
+   */
+  applyRule(repoName: string, branch: string, now = Date.now()): { repo: string; branch: string } | null {
+    const repo = this.repo(repoName);
+    if (!repo || !repo.gate.includes(branch)) return null;
+    const repoId = this.rowId(repo.name);
+    const row = this.state(repo, branch);
+    const action = decideTree(row, repo.builders.map((b) => this.store.builds.deciding(repoId, b.name, branch)));
+    if (action.kind === 'close') {
+      const b = action.build;
+      this.store.tree.change({ repoId, branch, kind: 'close', state: 'closed', automatic: true, actor: null,
         reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now });
-      this.events.emit('tree', { repo: b.repo, branch: b.branch });
-    } else if ((b.result === 'passed' || b.result === 'flaky') && row?.state === 'closed' && row.automatic) {
-      const allGreen = repo.builders.every((builder) => {
-        const latest = this.store.builds.latestFinished(b.repoId, builder.name, b.ref);
-        return latest && (latest.result === 'passed' || latest.result === 'flaky');
-      });
-      if (!allGreen) return;
-      this.store.tree.change({ repoId: b.repoId, branch: b.branch, kind: 'open', state: 'open', automatic: true, actor: null,
-        reason: `build ${b.id} (${b.builder}) ${b.result}: every builder is green`, message: null, buildId: b.id, commits: null, at: now });
-      this.events.emit('tree', { repo: b.repo, branch: b.branch });
+    } else if (action.kind === 'open') {
+      const b = action.build;
+      this.store.tree.change({ repoId, branch, kind: 'open', state: 'open', automatic: true, actor: null,
+        reason: b ? `build ${b.id} (${b.builder}) ${b.result}: every builder is green` : 'no builder is red any more',
+        message: null, buildId: b?.id ?? null, commits: null, at: now });
+    } else {
+      return null;
     }
+    this.log.info({ repo: repo.name, branch, action: action.kind, build: action.build?.id }, 'tree changed by a build');
+    return { repo: repo.name, branch };
+  }
+
+  /** Start-up: the rule applied to every gated branch (idempotent). Runs inside the caller's transaction. */
+  recover(now = Date.now()): { repo: string; branch: string }[] {
+    const changed: { repo: string; branch: string }[] = [];
+    for (const repo of this.config.repositories) {
+      for (const branch of repo.gate) {
+        const c = this.applyRule(repo.name, branch, now);
+        if (c) changed.push(c);
+      }
+    }
+    return changed;
   }
 
   private closureMessage(b: BuildRow): string {
-    const failing = this.store.tests.byBuild(b.id).filter((t) => t.status === 'failed' || t.status === 'error');
+    const failing = this.store.tests.finalByBuild(b.id).filter(isFailure);
     const names = failing.slice(0, MAX_NAMED_TESTS).map((t) => t.classname ? `${t.classname} > ${t.name}` : t.name);
     const more = failing.length > MAX_NAMED_TESTS ? ` and ${failing.length - MAX_NAMED_TESTS} more` : '';
     const blame = this.store.builds.blamelist(b.id).map((c) => `${c.sha.slice(0, 10)} ${c.author ?? '?'}: ${c.subject ?? ''}`);

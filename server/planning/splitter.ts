@@ -10,8 +10,7 @@ import type { Config, RepositoryConfig, BuilderConfig } from '../config/config.j
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { unitFiles } from '../store/units.js';
-import type { Scheduler } from '../dispatch/scheduler.js';
-import type { Events } from '../events.js';
+import type { BuildLifecycle } from '../results/lifecycle.js';
 import { listFiles } from '../git.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 
@@ -22,27 +21,28 @@ export class Splitter {
   constructor(
     private readonly store: Store,
     private readonly config: Readonly<Config>,
-    private readonly scheduler: Scheduler,
-    private readonly events: Events,
+    private readonly lifecycle: BuildLifecycle,
+    /** The slots of the runners connected now. */
+    private readonly connectedSlots: () => number,
     private readonly log: Logger,
   ) {}
 
   /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
-    if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurations(row.id, builder.name).get('') ?? 0 }];
+    if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
     return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.countSlots());
   }
 
   split(row: RepoRow, builder: BuilderConfig, files: string[], slots: number): PlannedUnit[] {
-    const durations = estimateDurations(files, this.store.tests.fileDurations(row.id, builder.name));
+    const durations = estimateDurations(files, this.store.tests.fileDurationsOf(row.id, builder.name, files));
     if (builder.split === 'static') return splitEqually(files, durations, slots);
     return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots });
   }
 
   /**
    * Runners came or went: a sharded build none of whose units has been handed out yet is split
-   * again for the slots there are now (and the durations known now). Runs before the next
-   * dispatch (the scheduler emits 'runners' and dispatches after). Returns the builds changed.
+   * again for the slots there are now (and the durations known now). main.ts calls it when the
+   * runner set changes, before the next dispatch. Returns the builds changed.
    */
   replanQueued(): number[] {
     const slots = this.countSlots();
@@ -61,30 +61,24 @@ export class Splitter {
       if (same) continue;
       const replaced = this.store.tx(() => {
         if (this.store.units.byBuild(build.id).some((u) => u.state !== 'queued')) return false;
-        this.store.units.deleteQueued(build.id);
-        this.insertUnits(build.id, plan, units[0].queuedAt);
+        this.lifecycle.dropQueued(build.id);
+        this.lifecycle.insertUnits(build.id, plan, units[0].queuedAt);
         return true;
       });
       if (!replaced) continue;
       changed.push(build.id);
       this.log.info({ build: build.id, slots, units: plan.length, before: units.length }, 'split again for the runner slots there are now');
-      const fresh = this.scheduler.checkBuild(build.id);
-      if (fresh) this.events.emit('build', fresh);
+      this.lifecycle.announce(build.id);
     }
     return changed;
   }
 
   /** Runner slots to plan for: the connected runners', else those seen within RECENT_RUNNER_MS, else the default. */
   countSlots(now = Date.now()): number {
-    const connected = this.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
+    const connected = this.connectedSlots();
     if (connected > 0) return connected;
     const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS).reduce((s, r) => s + r.slots, 0);
     return recent || DEFAULT_SLOTS_FOR_PLANNING;
-  }
-
-  insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
-    units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
-      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
   }
 }
 

@@ -26,16 +26,13 @@ import type { TestStatus } from '../store/tests.js';
 import type { BuilderConfig } from '../config/config.js';
 import type { FinishedMessage, TestCase } from '../protocol.js';
 import { DEFAULT_OVERHEAD_MS, shareDuration, updateEwma } from '../planning/planner.js';
+import { isFailure, testKey } from './failure.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
 
 export interface UnitOutcome { failed: boolean; retryFiles: string[] | null }
 
-export function testKey(t: { classname: string; name: string }): string {
-  return t.classname ? `${t.classname} ${t.name}` : t.name;
-}
-
-const isFailure = (t: { status: string }) => t.status === 'failed' || t.status === 'error';
+export { testKey } from './failure.js';
 
 export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, builder: BuilderConfig | undefined,
   msg: FinishedMessage, now: number): UnitOutcome {
@@ -44,7 +41,8 @@ export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, bu
   const isQuarantined = (t: { classname: string; name: string }) => quarantine.has(testKey(t)) || quarantine.has(t.name);
   const tests = msg.tests.map((t) => {
     const status: TestStatus = isFailure(t) && isQuarantined(t) ? 'quarantined' : t.status;
-    const file = t.file ?? (isFailure(t) ? attributeFile(t.message, files) : null);
+    // A one-file unit's tests are that file's; otherwise a failure is attributed by its stack trace.
+    const file = t.file ?? (files.length === 1 ? files[0] : isFailure(t) ? attributeFile(t.message, files) : null);
     return { ...t, file, status };
   });
   store.tests.insert(build, unit.id, unit.attempt, tests, now);
@@ -117,7 +115,7 @@ function measureRunMs(unit: UnitRow, msg: FinishedMessage, now: number): number 
 function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: readonly TestCase[], runMs: number, now: number): void {
   const files = unitFiles(unit);
   if (files.length === 0) return;
-  const known = store.tests.fileDurations(build.repoId, build.builder);
+  const known = store.tests.fileDurationsOf(build.repoId, build.builder, files);
   const fromJUnit = new Map<string, number>();
   for (const t of tests) if (t.file && files.includes(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
   // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.

@@ -36,7 +36,12 @@ export class BuildStore {
       latestFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? ORDER BY b.id DESC LIMIT 1`),
       latestFinished: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'done'
         AND b.result != 'cancelled' ORDER BY b.id DESC LIMIT 1`),
-      join: db.prepare('UPDATE builds SET sha = ? WHERE id = ? AND state = \'queued\''),
+      join: db.prepare('UPDATE builds SET sha = ?, change_id = coalesce(?, change_id) WHERE id = ? AND state = \'queued\''),
+      deciding: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
+        AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
+      changeOf: db.prepare('SELECT change_id AS changeId FROM builds WHERE id = ?'),
+      adjust: db.prepare(`UPDATE builds SET units_total = units_total + ?, units_done = units_done + ?,
+        expected_ms = max(0, expected_ms + ?) WHERE id = ?`),
       blame: db.prepare(`SELECT bc.sha, c.author, c.email, c.subject FROM build_commits bc JOIN builds b ON b.id = bc.build_id
         LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = bc.sha WHERE bc.build_id = ? ORDER BY bc.position`),
       start: db.prepare(`UPDATE builds SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`),
@@ -53,8 +58,8 @@ export class BuildStore {
     return id;
   }
   /** Moves a queued build to a newer head: the new commits go to the front of its blamelist. */
-  join(id: number, sha: string, newCommits: readonly string[]): boolean {
-    if (this.q.join.run(sha, id).changes === 0) return false;
+  join(id: number, sha: string, newCommits: readonly string[], changeId: number | null = null): boolean {
+    if (this.q.join.run(sha, changeId, id).changes === 0) return false;
     this.q.shiftCommits.run(newCommits.length + 100000, id);
     this.q.shiftCommits.run(-100000, id);
     newCommits.forEach((c, i) => this.q.addCommit.run(id, i, c));
@@ -82,6 +87,19 @@ export class BuildStore {
   setProgress(id: number, total: number, done: number, expectedMs: number): void {
     this.q.progress.run(total, done, expectedMs, id);
   }
+  /** Moves a build's counters (current units, of which ended, expected ms of those not ended) by these amounts. */
+  adjustProgress(id: number, total: number, done: number, expectedMs: number): void {
+    this.q.adjust.run(total, done, Math.round(expectedMs), id);
+  }
+  /**
+   * The build that decides the tree for one builder on a branch: the newest by push order (the
+   * change it builds; a rebuild keeps its original's) among finished builds that passed, failed or
+   * were flaky. Exception and cancelled builds say nothing about the code.
+   */
+  deciding(repoId: number, builder: string, branch: string): BuildRow | undefined {
+    return this.q.deciding.get(repoId, builder, branch) as BuildRow | undefined;
+  }
+  changeOf(id: number): number | null { return (this.q.changeOf.get(id) as { changeId: number | null } | undefined)?.changeId ?? null; }
   unfinished(): BuildRow[] { return this.q.unfinished.all() as BuildRow[]; }
   count(): number { return (this.q.count.get() as { n: number }).n; }
 

@@ -95,7 +95,7 @@ export class PageStore {
     const all = this.q.testStats.all() as TestStat[];
     return {
       slowest: [...all].sort((a, b) => b.avgMs - a.avgMs).slice(0, limit),
-      flakiest: all.filter((t) => t.flaky + t.failed > 0)
+      flakiest: all.filter((t) => t.flaky > 0)
         .sort((a, b) => b.flaky - a.flaky || b.failed - a.failed || b.runs - a.runs).slice(0, limit),
     };
   }

@@ -9,6 +9,7 @@ export interface TestResultRow {
   /** Already failing in the previous build of the branch (or the first build): shown as "failing before". */
   failingBefore: boolean;
 }
+export interface FinalTestRow extends TestResultRow { attempts: number }
 export interface QuarantineRow { test: string; reason: string | null; addedBy: string | null; addedAt: number }
 /** One run of a test, with the build it ran in: a test's history. */
 export interface TestHistoryRow extends TestResultRow { builder: string; sha: string; branch: string; ref: string }
@@ -31,6 +32,19 @@ export class TestStore {
       setFailingBefore: db.prepare('UPDATE test_results SET failing_before = ? WHERE id = ?'),
       byBuild: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE build_id = ?
         ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
+      // A test counts once per build: its last attempt decides; a failure that passed on retry stays 'flaky'.
+      final: db.prepare(`SELECT id, buildId, unitId, name, classname, file, durationMs,
+          CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
+        FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
+          t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore,
+          row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
+          FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
+          WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
+            w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
+        WHERE rn = 1
+        ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
+      durationsOf: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?
+        AND file IN (SELECT value FROM json_each(?))`),
       byUnit: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE unit_id = ? ORDER BY id`),
       setStatus: db.prepare('UPDATE test_results SET status = ? WHERE id = ?'),
       durations: db.prepare('SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?'),
@@ -64,11 +78,18 @@ export class TestStore {
   }
   /** Marks a stored result as already failing before this build (or clears it). */
   setFailingBefore(id: number, failingBefore: boolean): void { this.q.setFailingBefore.run(failingBefore ? 1 : 0, id); }
+  /** Every attempt's results (a retried test appears once per attempt). */
   byBuild(buildId: number): TestResultRow[] { return (this.q.byBuild.all(buildId) as TestResultRow[]).map(toRow); }
+  /** One row per test: its last attempt, with how many attempts it had; failures first. */
+  finalByBuild(buildId: number): FinalTestRow[] { return (this.q.final.all(buildId) as FinalTestRow[]).map(toRow); }
   byUnit(unitId: number): TestResultRow[] { return (this.q.byUnit.all(unitId) as TestResultRow[]).map(toRow); }
   setStatus(id: number, status: TestStatus): void { this.q.setStatus.run(status, id); }
   fileDurations(repoId: number, builder: string): Map<string, number> {
     return new Map((this.q.durations.all(repoId, builder) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
+  }
+  /** The learned durations of just these files. */
+  fileDurationsOf(repoId: number, builder: string, files: readonly string[]): Map<string, number> {
+    return new Map((this.q.durationsOf.all(repoId, builder, JSON.stringify(files)) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
   }
   saveFileDuration(repoId: number, builder: string, file: string, ms: number, at: number): void {
     this.q.upsertDuration.run(repoId, builder, file, ms, at);

@@ -10,7 +10,7 @@ export interface UnitRow {
   id: number; buildId: number; seq: number; files: string; attempt: number; retryOf: number | null;
   state: UnitState; result: UnitResult | null; priority: number; expectedMs: number;
   runnerId: number | null; runner: string | null; avoidRunnerId: number | null; lostCount: number;
-  exitCode: number | null; signal: string | null; error: string | null; logBytes: number;
+  exitCode: number | null; signal: string | null; error: string | null; logBytes: number; cancelRequested: number;
   queuedAt: number; assignedAt: number | null; startedAt: number | null; finishedAt: number | null;
 }
 export interface NewUnit {
@@ -23,7 +23,7 @@ export interface UnitOutcome {
 
 const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry_of AS retryOf, u.state, u.result,
   u.priority, u.expected_ms AS expectedMs, u.runner_id AS runnerId, rn.name AS runner, u.avoid_runner_id AS avoidRunnerId,
-  u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes,
+  u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes, u.cancel_requested AS cancelRequested,
   u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
@@ -50,6 +50,9 @@ export class UnitStore {
       maxSeq: db.prepare('SELECT coalesce(max(seq), 0) AS n FROM units WHERE build_id = ?'),
       cancelQueued: db.prepare(`UPDATE units SET state = 'done', result = 'cancelled', finished_at = ? WHERE build_id = ? AND state = 'queued'`),
       queuedCount: db.prepare(`SELECT count(*) AS n FROM units WHERE state = 'queued'`),
+      queuedSummary: db.prepare(`SELECT count(*) AS n, coalesce(sum(expected_ms), 0) AS ms FROM units WHERE build_id = ? AND state = 'queued'`),
+      requestCancel: db.prepare(`UPDATE units SET cancel_requested = 1 WHERE id = ? AND state = 'running'`),
+      cancelRequested: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' AND u.cancel_requested = 1 AND u.build_id = ?`),
     };
   }
 
@@ -70,6 +73,10 @@ export class UnitStore {
   nextSeq(buildId: number): number { return (this.q.maxSeq.get(buildId) as { n: number }).n + 1; }
   cancelQueued(buildId: number, at: number): number { return this.q.cancelQueued.run(at, buildId).changes; }
   queuedCount(): number { return (this.q.queuedCount.get() as { n: number }).n; }
+  /** How many of a build's units are queued, and their expected milliseconds. */
+  queuedSummary(buildId: number): { n: number; ms: number } { return this.q.queuedSummary.get(buildId) as { n: number; ms: number }; }
+  /** Stores the intent to cancel a running unit; its result is `cancelled` whenever it ends. */
+  requestCancel(id: number): boolean { return this.q.requestCancel.run(id).changes > 0; }
 }
 
 export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {

@@ -5,7 +5,8 @@
 import express, { type Request, type RequestHandler, type Response, type NextFunction, type Router } from 'express';
 import { z } from 'zod';
 import type { App } from '../main.js';
-import { IntakeError, type RefUpdate } from '../changes/intake.js';
+import type { RefUpdate } from '../changes/refs.js';
+import { GgError } from '../errors.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
@@ -88,7 +89,7 @@ export function buildJson(app: App, b: BuildRow) {
 }
 
 function expectedLeft(app: App, b: BuildRow): number {
-  const slots = app.scheduler.connectedRunners().reduce((s, l) => s + l.slots, 0);
+  const slots = app.runners.connected().reduce((s, l) => s + l.slots, 0);
   return Math.round(b.expectedMs / Math.max(1, Math.min(slots, b.unitsTotal - b.unitsDone)));
 }
 
@@ -138,7 +139,7 @@ export function apiRouter(app: App): Router {
       ({ repo, updates } = body);
       pusher = body.pusher ?? pusher;
     }
-    const results = await app.intake.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
+    const results = await app.changes.notice(repo, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
     res.status(202).json({ accepted: results });
   });
 
@@ -163,7 +164,7 @@ export function apiRouter(app: App): Router {
       ...buildJson(app, build),
       blamelist: app.store.builds.blamelist(build.id),
       units: app.store.units.byBuild(build.id).map(unitJson),
-      tests: app.store.tests.byBuild(build.id),
+      ...testsJson(app.store.tests.finalByBuild(build.id), app.store.tests.byBuild(build.id)),
     });
   });
 
@@ -186,7 +187,7 @@ export function apiRouter(app: App): Router {
 
   r.post('/builds/:id/cancel', requireAdmin(app), (req, res) => {
     const build = getBuild(app, req.params.id);
-    if (!app.scheduler.cancelBuild(build.id)) throw new HttpError(409, 'GG_BUILD_DONE', `build ${build.id} has already finished`);
+    if (!app.lifecycle.cancelBuild(build.id)) throw new HttpError(409, 'GG_BUILD_DONE', `build ${build.id} has already finished`);
     res.json(buildJson(app, app.store.builds.get(build.id)!));
   });
 
@@ -238,13 +239,19 @@ function isCodedError(err: unknown): err is Error & { status: number; code: stri
     && typeof (err as { code?: unknown }).code === 'string' && String((err as { code?: unknown }).code).startsWith('GG_');
 }
 
+/** A test counts once (its last attempt); the attempts it replaced are listed apart. */
+function testsJson(final: readonly { id: number }[], all: readonly { id: number }[]) {
+  const current = new Set(final.map((t) => t.id));
+  return { tests: final, testAttempts: all.filter((t) => !current.has(t.id)) };
+}
+
 /** Last in the chain: turns errors into JSON; 5xx are logged at error, 4xx at info. */
 export function errorHandler(app: App) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let status = 500;
     let code = 'GG_INTERNAL';
     let message = 'internal error';
-    if (err instanceof HttpError || err instanceof IntakeError || isCodedError(err)) {
+    if (err instanceof HttpError || err instanceof GgError || isCodedError(err)) {
       ({ status, code, message } = err);
     } else if (err instanceof Error && 'type' in err && typeof (err as { status?: unknown }).status === 'number') {
       status = (err as unknown as { status: number }).status; // body-parser: too large, bad JSON

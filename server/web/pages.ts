@@ -155,7 +155,7 @@ export function pagesRouter(app: App): Router {
 }
 
 function runnersModel(deps: PageDeps) {
-  const links = new Map(deps.app.scheduler.connectedRunners().map((l) => [l.runnerId, l]));
+  const links = new Map(deps.app.runners.connected().map((l) => [l.runnerId, l]));
   const byRunner = new Map<number, RunningUnit[]>();
   for (const u of deps.pages.runningUnits()) byRunner.set(u.runnerId, [...(byRunner.get(u.runnerId) ?? []), u]);
   const runners = deps.app.store.runners.all().map((x) => ({

@@ -65,7 +65,7 @@ function summaryModel(deps: PageDeps, build: BuildRow) {
     ...u, files: unitFiles(u), superseded: retried.has(u.id), ...unitTimes(u, now),
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
   }));
-  const results = deps.app.store.tests.byBuild(build.id);
+  const results = deps.app.store.tests.finalByBuild(build.id);
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   // New failures first: they are what a push broke; then the ones that were failing already.

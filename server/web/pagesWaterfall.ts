@@ -48,7 +48,7 @@ export function treeBanners(app: App): TreeJson[] {
 }
 
 export function runnerSummary(app: App): RunnerSummary {
-  const links = app.scheduler.connectedRunners();
+  const links = app.runners.connected();
   return {
     connected: links.length,
     slots: links.reduce((s, l) => s + l.slots, 0),

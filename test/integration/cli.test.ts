@@ -20,6 +20,13 @@ describe('the greengate command', function () {
       const m = await pollUntil(() => /first push built (\w+) \(build \d+\) — waterfall at (http:\S+)/.exec(out), 'the first demo build', 15_000);
       expect(m[1]).to.equal('passed');
       expect(Date.now() - started).to.be.below(15_000);
+      // No token on any runner's command line (ps and /proc/PID/cmdline are readable by every local user).
+      const runnerToken = /runnerToken: (\S+)/.exec(readFileSync(join(home.dir, '.greengate', 'demo', 'greengate.yml'), 'utf8'))![1];
+      const demoRunners = processesMentioning(join(home.dir, '.greengate', 'demo', 'runners'));
+      expect(demoRunners).to.have.length(2);
+      for (const pid of demoRunners) {
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.to.contain(runnerToken);
+      }
       const builds = await (await fetch(`${m[2]}/api/builds`)).json();
       expect(builds.builds[0].result).to.equal('passed');
       await pollUntil(() => /the fix built passed/.test(out), 'the red build and its fix', 30_000);

@@ -71,6 +71,37 @@ repositories:
     expect(c.reason).to.contain(`speaks ${PROTOCOL_VERSION}`);
   });
 
+  it('tells a newer runner whose hello has unknown fields 4002 with both versions, not 1007', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ protocol: PROTOCOL_VERSION + 1, capabilities: ['future'], token: 'not-even-checked' }));
+    const c = await closed(ws);
+    expect(c.code).to.equal(CloseCode.protocolVersion);
+    expect(c.reason).to.contain(`protocol ${PROTOCOL_VERSION + 1} is not supported`);
+    expect(c.reason).to.contain(`speaks ${PROTOCOL_VERSION}`);
+    await expectAlive();
+  });
+
+  it('refuses a second connection under a live runner\'s name with 4007 unless it is the same instance', async () => {
+    const instance = 'aa'.repeat(16);
+    const real = await connect(server);
+    real.send(hello({ name: 'busy', instance }));
+    expect((await nextMessage(real)).type).to.equal('welcome');
+    for (const other of [{ instance: 'bb'.repeat(16) }, {}]) {
+      const impostor = await connect(server);
+      impostor.send(hello({ name: 'busy', ...other }));
+      const c = await closed(impostor);
+      expect(c.code).to.equal(CloseCode.nameInUse);
+      expect(c.reason).to.contain('in use by another runner');
+    }
+    expect(real.readyState).to.equal(WebSocket.OPEN);
+    const again = await connect(server);
+    const replaced = closed(real);
+    again.send(hello({ name: 'busy', instance }));
+    expect((await nextMessage(again)).type).to.equal('welcome');
+    expect((await replaced).code).to.equal(CloseCode.replaced);
+    again.close();
+  });
+
   it('closes on a frame that is not JSON, or not a valid message, with 1007', async () => {
     const a = await connect(server);
     a.send('{not json');
@@ -117,8 +148,8 @@ repositories:
     const ws = await connect(server);
     ws.send(hello({ name: 'counted' }));
     await nextMessage(ws);
-    expect(server.app.scheduler.connectedRunners().map((r) => r.name)).to.deep.equal(['counted']);
+    expect(server.app.runners.connected().map((r) => r.name)).to.deep.equal(['counted']);
     ws.close();
-    await pollUntil(() => server.app.scheduler.connectedRunners().length === 0, 'the runner to be gone', 5000);
+    await pollUntil(() => server.app.runners.connected().length === 0, 'the runner to be gone', 5000);
   });
 });

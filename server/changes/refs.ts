@@ -1,0 +1,149 @@
+/**
+ * Ref changes. Three paths report ref updates and must agree: the post-receive hook's notice
+ * (POST /api/changes), a watcher on each bare repository's refs (loose refs and packed-refs),
+ * and a scan at start-up. All three go through `notice`, serialized per repository; the last
+ * head seen per ref (ref_heads) makes a second report of the same update a no-op. Each new
+ * head of a branch or try ref is recorded as a change and handed to intake.ts, which makes its
+ * builds. Deletions and tags build nothing.
+ */
+import chokidar, { type FSWatcher } from 'chokidar';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config, RepositoryConfig } from '../config/config.js';
+import { isValidBranchName } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { RepoRow } from '../store/repos.js';
+import { GgError } from '../errors.js';
+import { isSha, listRefs, ZERO_SHA } from '../git.js';
+import type { Intake } from './intake.js';
+
+export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
+export interface RefUpdate { old: string; new: string; ref: string }
+export interface NoticeResult { ref: string; builds: number[]; skipped?: string }
+export const WATCH_DEBOUNCE_MS = 20;
+
+/** Splits a ref into its kind and name, or null for refs we do not build. */
+export function classifyRef(ref: string): { kind: 'branch' | 'try'; branch: string } | null {
+  const m = /^refs\/(heads|try)\/(.+)$/.exec(ref);
+  if (!m || !isValidBranchName(m[2])) return null;
+  return { kind: m[1] === 'heads' ? 'branch' : 'try', branch: m[2] };
+}
+
+export class RefChanges {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly watchers: FSWatcher[] = [];
+  private readonly rows = new Map<string, RepoRow>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly config: Readonly<Config>,
+    private readonly intake: Intake,
+    private readonly log: Logger,
+  ) {
+    for (const [name, row] of store.repos.sync(config.repositories)) this.rows.set(name, row);
+  }
+
+  repository(name: string): RepositoryConfig | undefined {
+    return this.config.repositories.find((r) => r.name === name);
+  }
+
+  /** Records ref updates and creates or joins builds. Validates every update first. */
+  notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null): Promise<NoticeResult[]> {
+    const repo = this.repository(repoName);
+    if (!repo) throw new GgError('GG_UNKNOWN_REPO', `unknown repository "${repoName}": it is not in greengate.yml`);
+    for (const u of updates) {
+      if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
+      if (!/^refs\/[^\0\n]{1,1000}$/.test(u.ref)) throw new GgError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);
+    }
+    return this.serialized(repo.name, async () => {
+      const out: NoticeResult[] = [];
+      for (const u of updates) out.push(await this.applyUpdate(repo, u, source, pusher));
+      return out;
+    });
+  }
+
+  /** Compares the repository's refs with the heads last seen and takes in any difference. */
+  scan(repoName: string, source: ChangeSource = 'scan'): Promise<NoticeResult[]> {
+    const repo = this.repository(repoName);
+    if (!repo) return Promise.resolve([]);
+    return this.serialized(repo.name, async () => {
+      const row = this.rows.get(repo.name)!;
+      const refs = await listRefs(repo.path);
+      const seen = this.store.repos.refHeads(row.id);
+      const firstSight = source === 'scan' && seen.size === 0 && this.store.builds.list({ repoId: row.id, limit: 1 }).length === 0;
+      const out: NoticeResult[] = [];
+      for (const [ref, sha] of refs) {
+        const before = seen.get(ref);
+        if (before === sha) continue;
+        const c = classifyRef(ref);
+        if (firstSight && !(c && c.kind === 'branch' && repo.gate.includes(c.branch))) {
+          // A repository seen for the first time: only its gated branches are built now.
+          this.store.repos.setRefHead(row.id, ref, sha, Date.now());
+          continue;
+        }
+        out.push(await this.applyUpdate(repo, { old: before ?? ZERO_SHA, new: sha, ref }, source, null));
+      }
+      for (const ref of seen.keys()) if (!refs.has(ref)) this.store.repos.setRefHead(row.id, ref, null, Date.now());
+      return out;
+    });
+  }
+
+  /** Watches every repository's refs; a change triggers a scan of that repository. */
+  watch(): void {
+    for (const repo of this.config.repositories) {
+      let timer: NodeJS.Timeout | null = null;
+      const trigger = () => {
+        if (timer) return;
+        timer = setTimeout(() => {
+          timer = null;
+          this.scan(repo.name, 'watch').catch((err) => this.log.warn({ err, repo: repo.name }, 'ref scan failed'));
+        }, WATCH_DEBOUNCE_MS);
+      };
+      const watcher = chokidar.watch([join(repo.path, 'refs', 'heads'), join(repo.path, 'refs', 'try'), join(repo.path, 'packed-refs')], {
+        ignoreInitial: true,
+        ignored: (p: string) => p.endsWith('.lock'),
+      });
+      watcher.on('all', trigger);
+      watcher.on('error', (err) => this.log.warn({ err, repo: repo.name }, 'ref watcher error'));
+      this.watchers.push(watcher);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.watchers.map((w) => w.close()));
+    await Promise.allSettled([...this.locks.values()]);
+  }
+
+  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(key, tail);
+    tail.then(() => { if (this.locks.get(key) === tail) this.locks.delete(key); });
+    return next;
+  }
+
+  private async applyUpdate(repo: RepositoryConfig, u: RefUpdate, source: ChangeSource, pusher: string | null): Promise<NoticeResult> {
+    const row = this.rows.get(repo.name)!;
+    const now = Date.now();
+    const c = classifyRef(u.ref);
+    if (this.store.repos.refHead(row.id, u.ref) === (u.new === ZERO_SHA ? null : u.new)) return { ref: u.ref, builds: [], skipped: 'already seen' };
+    if (u.new === ZERO_SHA) {
+      this.store.repos.setRefHead(row.id, u.ref, null, now);
+      return { ref: u.ref, builds: [], skipped: 'deleted' };
+    }
+    if (!c) {
+      this.store.repos.setRefHead(row.id, u.ref, u.new, now);
+      return { ref: u.ref, builds: [], skipped: 'not a branch or try ref' };
+    }
+    const changeId = this.store.tx(() => {
+      this.store.repos.setRefHead(row.id, u.ref, u.new, now);
+      return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,
+        oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
+    });
+    const builds = await this.intake.buildsFor(repo, row, u, c, changeId, now);
+    this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');
+    return { ref: u.ref, builds };
+  }
+
+}

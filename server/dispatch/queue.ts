@@ -1,0 +1,90 @@
+/**
+ * The work queue: hands queued units (SQLite's queue order: priority, oldest build, longest first)
+ * to connected runners with free slots, as placement.ts chooses, and sends each its `assign`.
+ * The unit's state change is the lifecycle's; this module only decides who and sends. A sweep
+ * every second lets orphaned units go (lifecycle) and looks again at units waiting for a runner
+ * other than the one they avoid. Re-entrant calls during a dispatch are folded into it.
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.js';
+import type { UnitRow } from '../store/units.js';
+import { unitFiles } from '../store/units.js';
+import type { BuildLifecycle } from '../results/lifecycle.js';
+import type { RunnerRegistry } from './registry.js';
+import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
+
+export const SWEEP_MS = 1_000; // 1 second
+
+export class WorkQueue {
+  private dispatching = false;
+  private again = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly lifecycle: BuildLifecycle,
+    private readonly runners: RunnerRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+  }
+
+  /** Gives queued units to runners with free slots, highest priority and longest first. */
+  dispatch(now = Date.now()): void {
+    if (this.dispatching) { this.again = true; return; }
+    this.dispatching = true;
+    try {
+      do {
+        this.again = false;
+        const links = this.runners.connected();
+        if (!hasFreeSlot(links)) break;
+        const queue = this.store.units.peek();
+        let assigned = 0;
+        for (const unit of queue) {
+          const link = pickRunner(links, unit, now, (id) => this.store.units.get(id));
+          if (!link) continue;
+          if (this.assign(unit, link, now)) assigned++;
+          if (!hasFreeSlot(links)) break;
+        }
+        if (assigned > 0 && queue.length > 0) this.again = true;
+      } while (this.again);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private sweep(now = Date.now()): void {
+    try {
+      this.lifecycle.sweepOrphans(now);
+      // A unit waiting for a runner other than the one it avoids may go back to it by now.
+      this.dispatch(now);
+    } catch (err) {
+      this.log.error({ err }, 'queue sweep failed');
+    }
+  }
+
+  private assign(unit: UnitRow, link: RunnerLink, now: number): boolean {
+    const build = this.store.builds.get(unit.buildId);
+    const repo = build && this.lifecycle.repoOf(build);
+    const builder = build && this.lifecycle.builderOf(build);
+    if (!build || !repo || !builder || build.state === 'done') {
+      this.lifecycle.endUnassignable(unit, build, now);
+      return false;
+    }
+    if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return false;
+    link.units.add(unit.id);
+    link.send({
+      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: repo.path }, ref: build.ref,
+      branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
+      builder: { name: builder.name, setup: builder.setup, run: builder.run, junit: builder.junit, timeout: builder.timeout },
+    });
+    return true;
+  }
+}

@@ -1,0 +1,13 @@
+/** What counts as a failing test, and how a test is named across attempts and builds: one home for both. */
+
+/** Statuses of a test result that fail its unit (quarantined and flaky failures do not). */
+export const FAILING_STATUSES = ['failed', 'error'] as const;
+
+export function isFailure(t: { status: string }): boolean {
+  return t.status === 'failed' || t.status === 'error';
+}
+
+/** A test's key: "classname name", or its name alone when it has no classname. */
+export function testKey(t: { classname: string; name: string }): string {
+  return t.classname ? `${t.classname} ${t.name}` : t.name;
+}

@@ -1,0 +1,334 @@
+/**
+ * The build lifecycle: the one owner of a build's life in SQLite. Every change of a unit's state
+ * (assigned, started, log, finished, lost, cancelled), of a build's counters and result, and the
+ * tree change a result causes, is written here, each in ONE synchronous transaction. Observers
+ * (pages, metrics, notifications) are told through `events` only after the commit, from here
+ * alone, so nothing they see can be rolled back and nothing is half written when the process dies.
+ *
+ * Ownership: a unit is held by the runner named in units.runner_id while it is `running`; a
+ * message about a unit from any other runner is refused. Cancel intent is stored
+ * (units.cancel_requested): a cancelled unit ends `cancelled` whenever and however it ends, also
+ * across a restart. Counters (builds.units_total/units_done/expected_ms) move by the finished
+ * unit alone, so finishing a unit costs the same whatever the build's size; the build's result is
+ * read from its units once, when the last one ends.
+ *
+ * A lost unit becomes a new queued unit at the front of the queue (retry_of = the lost one); a
+ * unit lost MAX_LOSSES times ends its build as `exception`. After a restart, running units wait
+ * LOST_AFTER_MS for their runner to claim them (registry.ts) before they count as lost.
+ */
+import type { Logger } from 'pino';
+import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { UnitRow } from '../store/units.js';
+import { unitFiles } from '../store/units.js';
+import type { BuildRow, BuildResult } from '../store/builds.js';
+import type { Events } from '../events.js';
+import type { Tree } from '../gate/tree.js';
+import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
+import { decideResult, recordUnitTests } from './results.js';
+import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
+
+export const LOST_PRIORITY = 100; // lost units go to the front of the queue
+export const RETRY_PRIORITY = 50; // flaky retries next
+export const MAX_LOSSES = 2; // a unit lost this many times ends its build as exception
+
+/** How the lifecycle reaches runners: a message to the runner holding a unit (false when it is not connected). */
+export type SendToRunner = (runnerId: number, message: ServerMessage) => boolean;
+
+/** A fault injection point for the crash-recovery test (GG_FAULT=crash-after-build-result). */
+const FAULT = process.env.GG_FAULT ?? '';
+
+export class BuildLifecycle {
+  private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
+  private pending: (() => void)[] = [];
+  private depth = 0;
+  sendToRunner: SendToRunner = () => false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly config: Readonly<Config>,
+    private readonly tree: Tree,
+    private readonly events: Events,
+    private readonly log: Logger,
+  ) {}
+
+  /** Start-up: counters recounted, finished builds finished, the tree rule re-applied, running units wait for their runners. */
+  recover(now = Date.now()): void {
+    this.commit(() => {
+      for (const b of this.store.builds.unfinished()) {
+        this.recount(b.id);
+        this.checkBuild(b.id, now);
+      }
+      for (const t of this.tree.recover(now)) this.later(() => this.events.emit('tree', t));
+    });
+    for (const u of this.store.units.running()) this.orphans.set(u.id, now + LOST_AFTER_MS);
+  }
+
+  /** A runner claimed a unit after a reconnect: it is no longer an orphan; a stored cancel is sent again. */
+  claimed(unit: UnitRow): void {
+    this.orphans.delete(unit.id);
+    if (unit.cancelRequested && unit.runnerId !== null) {
+      this.sendToRunner(unit.runnerId, { type: 'cancel', unit: unit.id, reason: 'build cancelled' });
+    }
+  }
+
+  /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. */
+  insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
+    units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
+      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
+    this.store.builds.adjustProgress(buildId, units.length, 0, units.reduce((s, u) => s + Math.round(u.expectedMs), 0));
+  }
+
+  /** Drops a build's queued units before a new split (inside the caller's transaction). */
+  dropQueued(buildId: number): void {
+    const q = this.store.units.queuedSummary(buildId);
+    this.store.units.deleteQueued(buildId);
+    this.store.builds.adjustProgress(buildId, -q.n, 0, -q.ms);
+  }
+
+  /** A build was created or changed by intake: finish it if it has nothing to run, and tell observers. */
+  announce(buildId: number, now = Date.now()): BuildRow | undefined {
+    return this.commit(() => this.checkBuild(buildId, now, true));
+  }
+
+  /** Hands a queued unit to a runner. False when it was taken meanwhile. */
+  assign(unitId: number, runnerId: number, now = Date.now()): boolean {
+    return this.commit(() => {
+      if (!this.store.units.assign(unitId, runnerId, now)) return false;
+      const unit = this.store.units.get(unitId)!;
+      if (this.store.builds.markStarted(unit.buildId, now)) this.emitBuild(unit.buildId);
+      this.emitUnit(unitId);
+      return true;
+    });
+  }
+
+  /** A queued unit that can no longer run (its build ended, or its builder left the configuration). */
+  endUnassignable(unit: UnitRow, build: BuildRow | undefined, now = Date.now()): void {
+    this.commit(() => {
+      const outcome = build?.state === 'done'
+        ? { result: 'cancelled' as const, error: `its build had already ended (${build.result}) when a runner was free` }
+        : { result: 'exception' as const, error: 'its repository or builder is no longer in the configuration' };
+      if (!this.store.units.finish(unit.id, { ...outcome, exitCode: null, signal: null, at: now })) return;
+      this.store.builds.adjustProgress(unit.buildId, 0, 1, -unit.expectedMs);
+      this.emitUnit(unit.id);
+      this.checkBuild(unit.buildId, now);
+    });
+  }
+
+  unitStarted(runnerId: number, unitId: number, at: number): boolean {
+    const unit = this.store.units.get(unitId);
+    if (!holds(unit, runnerId)) return false;
+    this.commit(() => {
+      this.store.units.markStarted(unitId, Math.min(at, Date.now()));
+      this.emitUnit(unitId);
+    });
+    return true;
+  }
+
+  /** Stores a log chunk (a resent chunk once). Returns false when the runner does not hold the unit. */
+  unitLog(runnerId: number, msg: LogMessage, now = Date.now()): boolean {
+    const unit = this.store.units.get(msg.unit);
+    if (!unit || unit.runnerId !== runnerId) return false;
+    const chunk = { unitId: msg.unit, seq: msg.seq, offset: msg.offset, stream: msg.stream, data: msg.data, at: now };
+    this.commit(() => {
+      if (!this.store.logs.append(chunk)) return;
+      this.store.units.addLogBytes(msg.unit, Buffer.byteLength(msg.data));
+      this.later(() => this.events.emit('log', { ...chunk, buildId: unit.buildId }));
+    });
+    return true;
+  }
+
+  /**
+   * Records a unit's end, its tests, a retry, the build's result and the tree change, in one
+   * transaction. Returns true when the report is recorded (or was already: a repeat after a
+   * reconnect), false when the runner does not hold the unit or it was lost meanwhile.
+   */
+  unitFinished(runnerId: number, runnerName: string, msg: FinishedMessage, now = Date.now()): boolean {
+    return this.commit(() => {
+      const unit = this.store.units.get(msg.unit);
+      if (!unit || unit.runnerId !== runnerId) return false;
+      if (unit.state === 'done') return unit.result !== 'exception';
+      const build = this.store.builds.get(unit.buildId);
+      if (!build) return false;
+      if (unit.cancelRequested) {
+        this.endUnit(unit, { result: 'cancelled', exitCode: msg.exitCode, signal: msg.signal, error: 'cancelled', at: now });
+      } else if (msg.exitCode === null && !msg.timedOut && msg.error) {
+        // The runner could not run it (checkout or workspace trouble): infrastructure, not the code.
+        this.lose(unit, `runner ${runnerName}: ${msg.error}`, now, runnerId);
+        return true;
+      } else {
+        const builder = this.builderOf(build);
+        const outcome = recordUnitTests(this.store, build, unit, builder, msg, now);
+        const error = msg.timedOut ? `no progress for ${builder?.timeout ?? '?'} s: timed out` : msg.error;
+        const retry = outcome.retryFiles ? this.retryOf(build, unit, outcome.retryFiles, runnerId, now) : null;
+        this.endUnit(unit, { result: outcome.failed ? 'failed' : 'passed', exitCode: msg.exitCode, signal: msg.signal, error, at: now }, retry);
+      }
+      this.checkBuild(unit.buildId, now);
+      return true;
+    });
+  }
+
+  /** A unit whose runner is gone: ended as `exception`, queued again unless lost MAX_LOSSES times. */
+  unitLost(unit: UnitRow, reason: string, now = Date.now(), avoid: number | null = null): void {
+    this.commit(() => {
+      const fresh = this.store.units.get(unit.id);
+      if (!fresh || fresh.state !== 'running') return;
+      this.lose(fresh, reason, now, avoid);
+      this.checkBuild(fresh.buildId, now);
+    });
+  }
+
+  /** Cancels a build: queued units at once; running ones are marked and their runners told. False when it has ended. */
+  cancelBuild(buildId: number, now = Date.now()): boolean {
+    const tell: UnitRow[] = [];
+    const ok = this.commit(() => {
+      const build = this.store.builds.get(buildId);
+      if (!build || build.state === 'done') return false;
+      const queued = this.store.units.queuedSummary(buildId);
+      this.store.units.cancelQueued(buildId, now);
+      this.store.builds.adjustProgress(buildId, 0, queued.n, -queued.ms);
+      for (const u of this.store.units.byBuild(buildId)) {
+        if (u.state === 'running' && this.store.units.requestCancel(u.id)) tell.push(u);
+      }
+      this.checkBuild(buildId, now, true);
+      return true;
+    });
+    for (const u of tell) if (u.runnerId !== null) this.sendToRunner(u.runnerId, { type: 'cancel', unit: u.id, reason: 'build cancelled' });
+    return ok;
+  }
+
+  /** Every second: orphans whose runner did not come back are lost (or cancelled, when that was asked). */
+  sweepOrphans(now = Date.now()): void {
+    for (const [id, deadline] of this.orphans) {
+      if (deadline > now) continue;
+      this.orphans.delete(id);
+      const unit = this.store.units.get(id);
+      if (!unit || unit.state !== 'running') continue;
+      if (unit.cancelRequested) {
+        this.commit(() => {
+          this.endUnit(unit, { result: 'cancelled', exitCode: null, signal: null, error: 'cancelled (its runner did not come back)', at: now });
+          this.checkBuild(unit.buildId, now);
+        });
+      } else {
+        this.unitLost(unit, 'its runner did not come back after a server restart', now);
+      }
+    }
+  }
+
+  repoOf(build: Pick<BuildRow, 'repo'>): RepositoryConfig | undefined {
+    return this.config.repositories.find((r) => r.name === build.repo);
+  }
+
+  builderOf(build: Pick<BuildRow, 'repo' | 'builder'>): BuilderConfig | undefined {
+    return this.repoOf(build)?.builders.find((b) => b.name === build.builder);
+  }
+
+  /** Runs fn in one transaction; what it asked to tell observers is told after the commit (and dropped on rollback). */
+  private commit<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.depth++;
+    let out: T;
+    try {
+      out = this.store.tx(fn);
+    } catch (err) {
+      this.pending = [];
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    const tell = this.pending;
+    this.pending = [];
+    for (const f of tell) {
+      try {
+        f();
+      } catch (err) {
+        this.log.error({ err }, 'an observer failed');
+      }
+    }
+    return out;
+  }
+
+  private later(f: () => void): void { this.pending.push(f); }
+  private emitUnit(id: number): void { this.later(() => { const u = this.store.units.get(id); if (u) this.events.emit('unit', u); }); }
+  private emitBuild(id: number): void { this.later(() => { const b = this.store.builds.get(id); if (b) this.events.emit('build', b); }); }
+
+  /** Ends a unit and moves its build's counters: a unit replaced by `retry` is no longer current. */
+  private endUnit(unit: UnitRow, o: { result: 'passed' | 'failed' | 'exception' | 'cancelled'; exitCode: number | null;
+    signal: string | null; error: string | null; at: number }, retry: { expectedMs: number } | null = null): void {
+    if (!this.store.units.finish(unit.id, o)) return;
+    if (retry) this.store.builds.adjustProgress(unit.buildId, 0, 0, retry.expectedMs - unit.expectedMs);
+    else this.store.builds.adjustProgress(unit.buildId, 0, 1, -unit.expectedMs);
+    this.orphans.delete(unit.id);
+    this.emitUnit(unit.id);
+  }
+
+  private lose(unit: UnitRow, reason: string, now: number, avoid: number | null): void {
+    this.log.warn({ unit: unit.id, build: unit.buildId, reason }, 'unit lost');
+    let retry: { expectedMs: number } | null = null;
+    if (unit.lostCount + 1 < MAX_LOSSES) {
+      this.store.units.create({
+        buildId: unit.buildId, seq: unit.seq, files: unitFiles(unit), attempt: unit.attempt, retryOf: unit.id,
+        priority: LOST_PRIORITY, expectedMs: unit.expectedMs, avoidRunnerId: avoid, lostCount: unit.lostCount + 1, at: now,
+      });
+      retry = { expectedMs: unit.expectedMs };
+    }
+    this.endUnit(unit, { result: 'exception', exitCode: null, signal: null, error: reason, at: now }, retry);
+  }
+
+  /** A retry of the failing files, expected to take what they took so far (just learned). */
+  private retryOf(build: BuildRow, unit: UnitRow, files: string[], runnerId: number, now: number): { expectedMs: number } {
+    const estimates = estimateDurations(files, this.store.tests.fileDurationsOf(build.repoId, build.builder, files));
+    const expectedMs = Math.round([...estimates.values()].reduce((a, b) => a + b, 0) + DEFAULT_OVERHEAD_MS);
+    this.store.units.create({
+      buildId: unit.buildId, seq: unit.seq, files, attempt: unit.attempt + 1, retryOf: unit.id,
+      priority: RETRY_PRIORITY, expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now,
+    });
+    return { expectedMs };
+  }
+
+  /** Counters from the units themselves (start-up only: they move incrementally afterwards). */
+  private recount(buildId: number): void {
+    const units = this.store.units.byBuild(buildId);
+    const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
+    const current = units.filter((u) => !retried.has(u.id));
+    const left = current.filter((u) => u.state !== 'done');
+    this.store.builds.setProgress(buildId, current.length, current.length - left.length, left.reduce((s, u) => s + u.expectedMs, 0));
+  }
+
+  /**
+   * Finishes the build when its counters say every current unit has ended: its result from its
+   * units, and the tree rule for its branch, in the caller's transaction. Otherwise, when `progress`
+   * is asked for, tells observers of its new counters.
+   */
+  private checkBuild(buildId: number, now: number, announce = true): BuildRow | undefined {
+    const build = this.store.builds.get(buildId);
+    if (!build || build.state === 'done') return build;
+    if (build.unitsDone < build.unitsTotal) {
+      if (announce) this.emitBuild(buildId);
+      return build;
+    }
+    const units = this.store.units.byBuild(buildId);
+    const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
+    const { result, reason } = decideResult(units, units.filter((u) => !retried.has(u.id)));
+    if (!this.store.builds.finish(buildId, result, reason, now)) return build;
+    this.finished(build, result, reason);
+    if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
+    const change = build.kind === 'branch' ? this.tree.applyRule(build.repo, build.branch, now) : null;
+    if (change) this.later(() => this.events.emit('tree', change));
+    return this.store.builds.get(buildId);
+  }
+
+  private finished(build: BuildRow, result: BuildResult, reason: string | null): void {
+    this.log.info({ build: build.id, result, reason }, 'build finished');
+    this.later(() => {
+      const b = this.store.builds.get(build.id);
+      if (!b) return;
+      this.events.emit('build', b);
+      this.events.emit('buildFinished', b);
+    });
+  }
+}
+
+function holds(unit: UnitRow | undefined, runnerId: number): unit is UnitRow {
+  return !!unit && unit.runnerId === runnerId && unit.state === 'running';
+}
