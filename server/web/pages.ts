@@ -62,6 +62,7 @@ const WaterfallQuery = z.object({
 const HistoryQuery = z.object({
   repo: z.string().min(1).max(100), builder: z.string().min(1).max(100),
   classname: z.string().max(2000).default(''), name: z.string().min(1).max(2000),
+  file: z.string().max(4096).optional(), // absent: the test in any file (links from before tests knew their file)
 });
 
 export function pagesRouter(app: App): Router {
@@ -120,7 +121,7 @@ export function pagesRouter(app: App): Router {
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
     const repo = app.store.repos.byName(q.repo);
     if (!repo) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${q.repo}"`);
-    const runs = deps.pages.testRuns(repo.id, q.builder, q.classname, q.name, TEST_HISTORY_RUNS);
+    const runs = deps.pages.testRuns(repo.id, q.builder, q.classname, q.name, TEST_HISTORY_RUNS, q.file ?? null);
     send(res, env, 'testHistory.njk', deps.locals(req, { nav: 'tests', test: q, runs, chart: durationChart(runs) }), t0);
   });
 
@@ -164,8 +165,8 @@ function runnersModel(deps: PageDeps) {
   return { ...runnerSummary(deps.app), runners };
 }
 
-function testHref(t: { repo: string; builder: string; classname: string; name: string }): string {
-  const q = new URLSearchParams({ repo: t.repo, builder: t.builder, classname: t.classname, name: t.name });
+function testHref(t: { repo: string; builder: string; classname: string; name: string; file: string }): string {
+  const q = new URLSearchParams({ repo: t.repo, builder: t.builder, classname: t.classname, name: t.name, file: t.file });
   return `/tests/history?${q}`;
 }
 
