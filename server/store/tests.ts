@@ -65,6 +65,7 @@ export class TestStore {
         WHERE t.repo_id = @repoId AND (@builder IS NULL OR t.builder = @builder)
           AND (@classname IS NULL OR t.classname = @classname)
           AND (t.name = @name OR (t.classname != '' AND t.classname || ' ' || t.name = @name))
+          AND (@file IS NULL OR coalesce(t.file, '') = @file)
         ORDER BY t.id DESC LIMIT @limit`),
     };
   }
@@ -109,8 +110,8 @@ export class TestStore {
     return this.q.quarantineRemove.run(repoId, builder, test).changes > 0;
   }
   /** The recent runs of a test (by name, or by "classname name"), newest first, at most MAX_HISTORY. */
-  history(q: { repoId: number; builder: string | null; name: string; classname: string | null; limit: number }): TestHistoryRow[] {
-    return (this.q.history.all({ ...q, limit: Math.min(q.limit, MAX_HISTORY) }) as TestHistoryRow[]).map(toRow);
+  history(q: { repoId: number; builder: string | null; name: string; classname: string | null; limit: number; file?: string | null }): TestHistoryRow[] {
+    return (this.q.history.all({ ...q, file: q.file ?? null, limit: Math.min(q.limit, MAX_HISTORY) }) as TestHistoryRow[]).map(toRow);
   }
   transaction<T>(fn: () => T): T { return this.db.transaction(fn)(); }
 }

@@ -11,9 +11,9 @@
  *   Posting an entry again updates its reason.
  * - `DELETE /api/quarantine/:repo/:builder?test=…` (admin) → `{ removed }`; 404 when the test is
  *   not on the list, 409 when it is quarantined by greengate.yml (remove it there).
- * - `GET /api/tests?repo=&builder=&name=&classname=&limit=` → a test's recent runs, newest first
- *   (status, duration, message, build, commit), with a summary. `name` is the test's name or its
- *   key; `builder` and `classname` narrow it down.
+ * - `GET /api/tests?repo=&builder=&name=&classname=&file=&limit=` → a test's recent runs, newest
+ *   first (status, duration, message, build, commit), with a summary. `name` is the test's name or
+ *   its key; `builder`, `classname` and `file` ('' for results without one) narrow it down.
  * Errors answer `{ error: { code, message } }` (see api.ts) and change nothing.
  */
 import express, { type Router } from 'express';
@@ -35,6 +35,7 @@ const HistoryQuery = z.object({
   builder: z.string().min(1).max(100).optional(),
   name: z.string().min(1).max(MAX_TEST_KEY),
   classname: z.string().max(2000).optional(),
+  file: z.string().max(4096).optional(), // '' for results without a file; absent: every file
   limit: z.coerce.number().int().min(1).max(MAX_HISTORY).default(50),
 });
 
@@ -88,7 +89,7 @@ export function quarantineRouter(app: App): Router {
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
     const repoId = app.store.repos.byName(q.repo)?.id;
     if (repoId === undefined) throw new HttpError(404, 'GG_UNKNOWN_REPO', `unknown repository "${q.repo}"`);
-    const results = app.store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit });
+    const results = app.store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit, file: q.file ?? null });
     const count = (status: string) => results.filter((t) => t.status === status).length;
     const timed = results.filter((t) => t.status !== 'skipped');
     res.json({

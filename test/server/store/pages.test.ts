@@ -38,4 +38,11 @@ describe('store/pages: test history keyed by file (a real SQLite file)', () => {
     expect(runs('')).to.deep.equal([50]);
     expect(runs(null)).to.deep.equal([50, 30, 10]);
   });
+
+  it('narrows the API history (store.tests.history) to one file the same way', () => {
+    const history = (file: string | null) => store.tests.history({ repoId: store.repos.byName('shop')!.id, builder: 'unit',
+      name: 'same name', classname: null, limit: 10, file }).map((r) => r.durationMs);
+    expect(history('test/b.test.js')).to.deep.equal([30]);
+    expect(history(null)).to.deep.equal([50, 30, 10]);
+  });
 });
