@@ -182,7 +182,7 @@ export class Agent {
         u.streamer.write('sys', `$ ${a.builder.run}${a.files.length ? ` # ${a.files.length} file(s)` : ''}\n`);
         outcome = await this.exec(u, a.builder.run, a.files, ws.dir, env, a.builder.timeout);
         if (a.builder.junit && !u.dropped) {
-          const r = await readJUnitFiles(ws.dir, a.builder.junit);
+          const r = await readJUnitFiles(ws.dir, a.builder.junit, a.files);
           tests = r.tests;
           if (r.errors.length) testsError = r.errors.join('; ').slice(0, 4000);
           for (const e of r.errors) u.streamer.write('sys', `[greengate] JUnit: ${e}\n`);

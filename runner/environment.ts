@@ -5,6 +5,7 @@
  * builder's secrets. The runner's and admin's tokens never reach it, even when listed.
  */
 import type { AssignMessage } from '../server/protocol.js';
+import { NODE_TEST_REPORTER_PATH } from './nodeTestReporter.js';
 
 export const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'] as const;
 /** Variables holding greengate's own tokens: never given to a unit, always redacted from its log. */
@@ -27,6 +28,7 @@ export function buildUnitEnv(a: AssignMessage, runnerName: string, parent: NodeJ
     GREENGATE_UNIT: String(a.unit),
     GREENGATE_ATTEMPT: String(a.attempt),
     GREENGATE_RUNNER: runnerName,
+    GREENGATE_NODE_TEST_REPORTER: NODE_TEST_REPORTER_PATH, // greengate's node:test reporter (every test with its file)
   });
   for (const [name, value] of Object.entries(a.builder.secrets ?? {})) {
     if (!/^GREENGATE/i.test(name)) env[name] = value;

@@ -14,6 +14,10 @@
  * - readJUnitFiles never throws for one bad file: it returns that file's problem in `errors`
  *   and keeps the tests of the others. Paths never leave `cwd` (no absolute patterns, no `..`,
  *   symbolic links that resolve outside are refused).
+ * - Every test gets its file when it can be known (see attributeFile): the report's own `file`
+ *   (on the test case or an enclosing suite), else one of the unit's files named by the test or
+ *   its suites (node's crash entry, jest's {filepath} suite names), by a dotted classname
+ *   (pytest's tests.test_orders, Surefire's com.example.OrderTest), or the unit's only file.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -69,8 +73,15 @@ const WRITTEN_ANSI_ESCAPES = /(?:\u001b|&#x0*1b;|&#0*27;|#x1B)\[[0-9;?]*[A-Za-z]
 const BARE_AMPERSAND = /&(?!(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z_][\w.-]*);)/g;
 const CDATA = /(<!\[CDATA\[[\s\S]*?\]\]>)/;
 
+/** A test case and the names of the suites around it (for attributeFile). */
+interface FoundTest { test: TestCase; suites: string[] }
+
 /** Test cases of one report, in document order; `file` names the report in errors. Throws JUnitError. */
 export function parseJUnit(xml: string, file: string): TestCase[] {
+  return parseReport(xml, file).map((found) => found.test);
+}
+
+function parseReport(xml: string, file: string): FoundTest[] {
   const text = repairXml(xml);
   if (text.trim() === '') throw new JUnitError('the file is empty (the test command wrote no report)', file);
   const verdict = XMLValidator.validate(text);
@@ -90,7 +101,7 @@ export function parseJUnit(xml: string, file: string): TestCase[] {
     const found = roots.length ? `<${tagOf(roots[0]!)}>` : 'no element';
     throw new JUnitError(`not a JUnit report: expected a <testsuites> or <testsuite> root, found ${found}`, file);
   }
-  const tests: TestCase[] = [];
+  const tests: FoundTest[] = [];
   collectTests([root], { suites: [], file: null }, tests, file);
   return tests;
 }
@@ -99,11 +110,13 @@ export function parseJUnit(xml: string, file: string): TestCase[] {
  * Reads every file matching `pattern` (tinyglobby, relative to cwd, dot directories and
  * node_modules skipped) and parses each. Returns the tests of the good files, one error line per
  * bad file, and every file matched, sorted. A pattern that matches nothing gives no error: the
- * caller decides whether a missing report matters.
+ * caller decides whether a missing report matters. `unitFiles` are the test files the unit ran
+ * (workspace-relative): tests whose report names no file are attributed to one of them.
  */
 export async function readJUnitFiles(
   cwd: string,
   pattern: string,
+  unitFiles: readonly string[] = [],
 ): Promise<{ tests: TestCase[]; errors: string[]; files: string[] }> {
   const tests: TestCase[] = [];
   const errors: string[] = [];
@@ -131,7 +144,10 @@ export async function readJUnitFiles(
   for (const file of files) {
     try {
       const xml = await readCapped(root, file);
-      const found = parseJUnit(xml, file).map((test) => ({ ...test, file: normalizeTestFile(test.file, cwd, root) }));
+      const found = parseReport(xml, file).map(({ test, suites }) => {
+        const known = normalizeTestFile(test.file, cwd, root);
+        return { ...test, file: known ?? attributeFile(test, suites, unitFiles, (f) => normalizeTestFile(f, cwd, root)) };
+      });
       const room = MAX_TESTS - tests.length;
       if (found.length > room) {
         errors.push(`${file}: the reports hold more than ${MAX_TESTS} test cases (MAX_TESTS); kept the first ${MAX_TESTS}`);
@@ -144,7 +160,7 @@ export async function readJUnitFiles(
   return { tests, errors, files };
 }
 
-function collectTests(nodes: XmlNode[], scope: Scope, out: TestCase[], reportFile: string): void {
+function collectTests(nodes: XmlNode[], scope: Scope, out: FoundTest[], reportFile: string): void {
   for (const node of nodes) {
     const tag = tagOf(node);
     if (tag === 'testsuites') {
@@ -160,7 +176,7 @@ function collectTests(nodes: XmlNode[], scope: Scope, out: TestCase[], reportFil
       );
     } else if (tag === 'testcase') {
       if (out.length >= MAX_TESTS) throw new JUnitError(`more than ${MAX_TESTS} test cases (MAX_TESTS)`, reportFile);
-      out.push(readTestCase(node, scope));
+      out.push({ test: readTestCase(node, scope), suites: scope.suites });
     }
   }
 }
@@ -258,6 +274,45 @@ async function readCapped(root: string, file: string): Promise<string> {
   } finally {
     await handle.close();
   }
+}
+
+const SOURCE_EXTENSION = /\.[A-Za-z0-9]+$/;
+
+/**
+ * The unit file a test without a file in its report belongs to, or null when it cannot be told:
+ * a unit file named exactly by the test's name, classname or a suite (after making it relative);
+ * else the one unit file a dotted classname points at (`a.b.C` or `a.b.C$Inner` → …/a/b/C.ext,
+ * trying shorter prefixes for class-based tests such as pytest's `tests.test_x.TestY`); else the
+ * unit's only file.
+ */
+export function attributeFile(
+  test: Pick<TestCase, 'name' | 'classname'>,
+  suites: readonly string[],
+  unitFiles: readonly string[],
+  normalize: (file: string) => string | null = (f) => f,
+): string | null {
+  if (unitFiles.length === 0) return null;
+  const known = new Set(unitFiles);
+  for (const named of [test.name, test.classname, ...suites]) {
+    const text = named.trim();
+    if (text === '' || /\s/.test(text)) continue;
+    const relative = normalize(text.replace(/^\.\//, ''));
+    if (relative !== null && known.has(relative)) return relative;
+  }
+  const dotted = test.classname.trim().replace(/\$.*$/, '');
+  if (/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$/.test(dotted)) {
+    const parts = dotted.split('.');
+    for (let n = parts.length; n >= 1; n--) {
+      const stem = parts.slice(0, n).join('/');
+      const matches = unitFiles.filter((f) => {
+        const bare = f.replace(SOURCE_EXTENSION, '');
+        return bare === stem || bare.endsWith(`/${stem}`);
+      });
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) break;
+    }
+  }
+  return unitFiles.length === 1 ? unitFiles[0]! : null;
 }
 
 /** Report paths become workspace-relative POSIX paths when they point inside the workspace. */

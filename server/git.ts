@@ -63,11 +63,19 @@ export async function readBlamelist(repo: string, head: string, base: string | n
   return parseLog(await git(repo, ['log', LOG_FORMAT, '--max-count=1', head, '--']));
 }
 
-/** Files at the commit matching the glob (picomatch), without a checkout. */
-export async function listFiles(repo: string, sha: string, glob: string): Promise<string[]> {
+/**
+ * Files at the commit (no checkout) that match any of the globs and none of `exclude`
+ * (picomatch; dot files and folders match only globs that name them), sorted.
+ */
+export async function listFiles(repo: string, sha: string, globs: string | readonly string[],
+  exclude: readonly string[] = []): Promise<string[]> {
+  if (sha.startsWith('-') || !/^[\w./-]+$/.test(sha)) throw new GgError('GG_BAD_SHA', `not a commit: ${sha}`);
   const out = await git(repo, ['ls-tree', '-r', '-z', '--name-only', sha]);
-  const match = picomatch(glob, { dot: false });
-  return out.split('\0').filter((f) => f && match(f)).sort();
+  const patterns = typeof globs === 'string' ? [globs] : [...globs];
+  if (patterns.length === 0) return [];
+  const match = picomatch(patterns, { dot: false });
+  const excluded = exclude.length ? picomatch([...exclude], { dot: true }) : () => false;
+  return out.split('\0').filter((f) => f && match(f) && !excluded(f)).sort();
 }
 
 /** Branch and try refs with their heads. */

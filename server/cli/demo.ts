@@ -68,7 +68,8 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
       port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
       repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], builders: [{
         name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
-        run: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml "$@"',
+        run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
+          '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"',
       }] }],
     }));
   }

@@ -27,7 +27,10 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export interface BuilderConfig {
   name: string;
   setup: string | null;
-  tests: string | null;
+  /** Test files to shard: one glob or a list (picomatch, matched against the commit's paths). */
+  tests: string | string[] | null;
+  /** Globs of files that `tests` matches but are not test files (fixtures, helpers); absent means none. */
+  exclude?: string[];
   run: string;
   junit: string | null;
   timeout: number; // seconds without progress before a unit fails
@@ -86,10 +89,39 @@ function numberIn(min: number, max: number, fallback: number, unit: string, whol
 }
 const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
 
+/** Why a file glob cannot work, or null. Globs match repository paths such as test/a.test.js. */
+function checkGlob(glob: string, key: 'tests' | 'exclude'): string | null {
+  if (glob.trim() === '') return 'must not be empty — give a glob such as "test/**/*.test.js"';
+  if (glob.startsWith('/') || /^[A-Za-z]:[\\/]/.test(glob)) {
+    return `"${glob}" is absolute; globs match paths inside the repository — write it relative, e.g. "${glob.replace(/^(\/+|[A-Za-z]:[\\/]+)/, '')}"`;
+  }
+  if (glob.split('/').includes('..')) return `"${glob}" leaves the repository with ".." — write a path inside it`;
+  if (glob.startsWith('!')) {
+    return key === 'tests' ? `"${glob}" is a negation — list the files to leave out under exclude: instead, e.g. exclude: ["${glob.slice(1)}"]`
+      : `"${glob}" is a negation — exclude: already leaves out what it matches; write "${glob.slice(1)}"`;
+  }
+  return null;
+}
+
+/** One glob or a list of them; each checked, the position of a bad one named. */
+function globsSchema(key: 'tests' | 'exclude') {
+  const example = key === 'tests' ? '["test/**/*.test.js", "src/**/*.spec.ts"]' : '["test/fixtures/**"]';
+  return z.union([z.string(), z.array(z.string())], { error: `must be a glob or a list of globs, e.g. ${example}` })
+    .superRefine((value, ctx) => {
+      const globs = typeof value === 'string' ? [value] : value;
+      if (globs.length === 0) ctx.addIssue({ code: 'custom', message: `must list at least one glob, e.g. ${example}` });
+      globs.forEach((glob, i) => {
+        const problem = checkGlob(glob, key);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, path: typeof value === 'string' ? [] : [i] });
+      });
+    });
+}
+
 const builderShape = {
   name: nameSchema,
   setup: optionalText,
-  tests: optionalText,
+  tests: z.preprocess(emptyToNull, globsSchema('tests').nullable()).default(null),
+  exclude: globsSchema('exclude').transform((v) => (typeof v === 'string' ? [v] : v)).optional(), // absent: nothing excluded
   run: z.string().min(1, 'must not be empty — give the shell command that runs the tests'),
   junit: optionalText,
   timeout: numberIn(1, 86400, 600, ' seconds', false), // 10 minutes without progress

@@ -30,7 +30,7 @@ export class Splitter {
   /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
-    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests), this.countSlots());
+    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.countSlots());
   }
 
   split(row: RepoRow, builder: BuilderConfig, files: string[], slots: number): PlannedUnit[] {

@@ -118,7 +118,8 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: rea
   const known = store.tests.fileDurationsOf(build.repoId, build.builder, files);
   const fromJUnit = new Map<string, number>();
   for (const t of tests) if (t.file && files.includes(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
-  const complete = tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
+  // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.
+  const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
   const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
   const shared = Math.max(runMs - DEFAULT_OVERHEAD_MS, Math.min(testMs, runMs), 0);

@@ -20,6 +20,8 @@ export interface RunningUnit {
 export interface TestStat {
   repo: string; builder: string; classname: string; name: string; runs: number; avgMs: number; maxMs: number;
   failed: number; flaky: number; lastBuild: number;
+  /** The test's file ('' when its results name none): same-named tests of different files are different tests. */
+  file: string;
 }
 export interface TestRun { id: number; buildId: number; attempt: number; durationMs: number; status: TestStatus; message: string | null; at: number; sha: string }
 export interface TreeHistoryRow {
@@ -27,7 +29,7 @@ export interface TreeHistoryRow {
   reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number;
   endedAt: number | null; prevState: string | null;
 }
-export interface LogPiece { seq: number; offset: number; data: string }
+export interface LogPiece { seq: number; offset: number; data: string; at: number }
 
 export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
 const NEWLINE_CACHE_MAX = 1000;
@@ -38,11 +40,11 @@ const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.b
   (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
-const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, count(*) AS runs, avg(t.duration_ms) AS avgMs,
+const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, coalesce(t.file, '') AS file, count(*) AS runs, avg(t.duration_ms) AS avgMs,
   max(t.duration_ms) AS maxMs, sum(t.status IN ('failed', 'error')) AS failed, sum(t.status = 'flaky') AS flaky,
   max(t.build_id) AS lastBuild
   FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) t JOIN repositories r ON r.id = t.repo_id
-  GROUP BY t.repo_id, t.builder, t.classname, t.name`;
+  GROUP BY t.repo_id, t.builder, t.classname, t.name, coalesce(t.file, '')`;
 
 export class PageStore {
   private readonly q;
@@ -61,7 +63,8 @@ export class PageStore {
       testStats: db.prepare(TEST_STATS),
       testRuns: db.prepare(`SELECT t.id, t.build_id AS buildId, t.attempt, t.duration_ms AS durationMs, t.status, t.message, t.at, b.sha
         FROM test_results t JOIN builds b ON b.id = t.build_id
-        WHERE t.repo_id = ? AND t.builder = ? AND t.classname = ? AND t.name = ? ORDER BY t.id DESC LIMIT ?`),
+        WHERE t.repo_id = @repoId AND t.builder = @builder AND t.classname = @classname AND t.name = @name
+          AND (@file IS NULL OR coalesce(t.file, '') = @file) ORDER BY t.id DESC LIMIT @limit`),
       treeHistory: db.prepare(`SELECT e.id, r.name AS repo, e.branch, e.kind, e.state, e.automatic, e.actor, e.reason, e.message,
         e.build_id AS buildId, e.commits, e.at,
         (SELECT n.at FROM tree_events n WHERE n.repo_id = e.repo_id AND n.branch = e.branch AND n.id > e.id
@@ -73,7 +76,7 @@ export class PageStore {
       chunkAt: db.prepare(`SELECT seq, offset FROM log_chunks WHERE unit_id = ? AND offset <= ? ORDER BY offset DESC LIMIT 1`),
       lastChunk: db.prepare(`SELECT seq, offset, length(CAST(data AS BLOB)) AS bytes FROM log_chunks WHERE unit_id = ?
         ORDER BY seq DESC LIMIT 1`),
-      chunksFrom: db.prepare('SELECT seq, offset, data FROM log_chunks WHERE unit_id = ? AND seq >= ? ORDER BY seq'),
+      chunksFrom: db.prepare('SELECT seq, offset, data, at FROM log_chunks WHERE unit_id = ? AND seq >= ? ORDER BY seq'),
       newlinesBefore: db.prepare(`SELECT coalesce(sum(length(data) - length(replace(data, char(10), ''))), 0) AS n
         FROM log_chunks WHERE unit_id = ? AND seq < ?`),
     };
@@ -99,8 +102,9 @@ export class PageStore {
         .sort((a, b) => b.flaky - a.flaky || b.failed - a.failed || b.runs - a.runs).slice(0, limit),
     };
   }
-  testRuns(repoId: number, builder: string, classname: string, name: string, limit: number): TestRun[] {
-    return this.q.testRuns.all(repoId, builder, classname, name, limit) as TestRun[];
+  /** A test's runs, newest first; `file` ('' for none) keeps apart same-named tests of other files, null takes all. */
+  testRuns(repoId: number, builder: string, classname: string, name: string, limit: number, file: string | null = null): TestRun[] {
+    return this.q.testRuns.all({ repoId, builder, classname, name, limit, file }) as TestRun[];
   }
 
   /** Tree events newest first, each with when its state ended and the state before it. */

@@ -6,6 +6,8 @@ export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped' | 'flaky' | '
 export interface TestResultRow {
   id: number; buildId: number; unitId: number; name: string; classname: string; file: string | null;
   durationMs: number; status: TestStatus; message: string | null; attempt: number; at: number;
+  /** Already failing in the previous build of the branch (or the first build): shown as "failing before". */
+  failingBefore: boolean;
 }
 export interface FinalTestRow extends TestResultRow { attempts: number }
 export interface QuarantineRow { test: string; reason: string | null; addedBy: string | null; addedAt: number }
@@ -14,21 +16,27 @@ export interface TestHistoryRow extends TestResultRow { builder: string; sha: st
 export const MAX_HISTORY = 500;
 
 const COLUMNS = `id, build_id AS buildId, unit_id AS unitId, name, classname, file, duration_ms AS durationMs,
-  status, message, attempt, at`;
+  status, message, attempt, at, failing_before AS failingBefore`;
+
+/** SQLite has no boolean: failing_before comes back as 0 or 1. */
+function toRow<T extends { failingBefore: unknown }>(row: T): T & { failingBefore: boolean } {
+  return { ...row, failingBefore: row.failingBefore === 1 || row.failingBefore === true };
+}
 
 export class TestStore {
   private readonly q;
   constructor(private readonly db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO test_results (build_id, unit_id, repo_id, builder, name, classname, file, duration_ms,
-        status, message, attempt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        status, message, attempt, at, failing_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      setFailingBefore: db.prepare('UPDATE test_results SET failing_before = ? WHERE id = ?'),
       byBuild: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE build_id = ?
         ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
       // A test counts once per build: its last attempt decides; a failure that passed on retry stays 'flaky'.
       final: db.prepare(`SELECT id, buildId, unitId, name, classname, file, durationMs,
-          CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, attempts
+          CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
         FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
-          t.status, t.message, t.attempt, t.at,
+          t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore,
           row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
           FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
           WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
@@ -52,27 +60,30 @@ export class TestStore {
       quarantineRemove: db.prepare('DELETE FROM quarantine WHERE repo_id = ? AND builder = ? AND test = ?'),
       // A test by its name or its key ("classname name"); newest first.
       history: db.prepare(`SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file,
-        t.duration_ms AS durationMs, t.status, t.message, t.attempt, t.at, t.builder, b.sha, b.branch, b.ref
+        t.duration_ms AS durationMs, t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore, t.builder, b.sha, b.branch, b.ref
         FROM test_results t JOIN builds b ON b.id = t.build_id
         WHERE t.repo_id = @repoId AND (@builder IS NULL OR t.builder = @builder)
           AND (@classname IS NULL OR t.classname = @classname)
           AND (t.name = @name OR (t.classname != '' AND t.classname || ' ' || t.name = @name))
+          AND (@file IS NULL OR coalesce(t.file, '') = @file)
         ORDER BY t.id DESC LIMIT @limit`),
     };
   }
 
   insert(build: { id: number; repoId: number; builder: string }, unitId: number, attempt: number,
-    tests: readonly (Omit<TestCase, 'status'> & { status: TestStatus })[], at: number): void {
+    tests: readonly (Omit<TestCase, 'status'> & { status: TestStatus; failingBefore?: boolean })[], at: number): void {
     for (const t of tests) {
       this.q.insert.run(build.id, unitId, build.repoId, build.builder, t.name, t.classname, t.file,
-        Math.round(t.durationMs), t.status, t.message, attempt, at);
+        Math.round(t.durationMs), t.status, t.message, attempt, at, t.failingBefore ? 1 : 0);
     }
   }
+  /** Marks a stored result as already failing before this build (or clears it). */
+  setFailingBefore(id: number, failingBefore: boolean): void { this.q.setFailingBefore.run(failingBefore ? 1 : 0, id); }
   /** Every attempt's results (a retried test appears once per attempt). */
-  byBuild(buildId: number): TestResultRow[] { return this.q.byBuild.all(buildId) as TestResultRow[]; }
+  byBuild(buildId: number): TestResultRow[] { return (this.q.byBuild.all(buildId) as TestResultRow[]).map(toRow); }
   /** One row per test: its last attempt, with how many attempts it had; failures first. */
-  finalByBuild(buildId: number): FinalTestRow[] { return this.q.final.all(buildId) as FinalTestRow[]; }
-  byUnit(unitId: number): TestResultRow[] { return this.q.byUnit.all(unitId) as TestResultRow[]; }
+  finalByBuild(buildId: number): FinalTestRow[] { return (this.q.final.all(buildId) as FinalTestRow[]).map(toRow); }
+  byUnit(unitId: number): TestResultRow[] { return (this.q.byUnit.all(unitId) as TestResultRow[]).map(toRow); }
   setStatus(id: number, status: TestStatus): void { this.q.setStatus.run(status, id); }
   fileDurations(repoId: number, builder: string): Map<string, number> {
     return new Map((this.q.durations.all(repoId, builder) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
@@ -99,8 +110,8 @@ export class TestStore {
     return this.q.quarantineRemove.run(repoId, builder, test).changes > 0;
   }
   /** The recent runs of a test (by name, or by "classname name"), newest first, at most MAX_HISTORY. */
-  history(q: { repoId: number; builder: string | null; name: string; classname: string | null; limit: number }): TestHistoryRow[] {
-    return this.q.history.all({ ...q, limit: Math.min(q.limit, MAX_HISTORY) }) as TestHistoryRow[];
+  history(q: { repoId: number; builder: string | null; name: string; classname: string | null; limit: number; file?: string | null }): TestHistoryRow[] {
+    return (this.q.history.all({ ...q, file: q.file ?? null, limit: Math.min(q.limit, MAX_HISTORY) }) as TestHistoryRow[]).map(toRow);
   }
   transaction<T>(fn: () => T): T { return this.db.transaction(fn)(); }
 }

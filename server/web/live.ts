@@ -6,7 +6,7 @@
  *   { t: 'unit', id, build, state }             a unit changed (everyone: waterfall progress, runners)
  *   { t: 'tree', repo, branch }                 a tree state changed or a push was let through
  *   { t: 'runners' }                            a runner connected or left
- *   { t: 'log', unit, build, offset, data }     a log chunk of the watched build (offset in bytes)
+ *   { t: 'log', unit, build, offset, at, data } a log chunk of the watched build (offset in bytes, at: ms received)
  * Limits: a browser with more than MAX_CLIENT_BUFFER_BYTES not yet sent is too slow and is cut
  * off (it reconnects and catches up from the stored log by offset); at most MAX_LIVE_CLIENTS
  * sockets; frames from browsers are ignored and capped at MAX_INBOUND_BYTES; a ping every
@@ -51,7 +51,7 @@ export class LiveHub {
     ev.on('runners', () => this.broadcast({ t: 'runners' }));
     ev.on('log', (c) => {
       const watching = this.watchers.get(c.buildId);
-      if (watching) this.sendTo(watching, JSON.stringify({ t: 'log', unit: c.unitId, build: c.buildId, offset: c.offset, data: c.data }));
+      if (watching) this.sendTo(watching, JSON.stringify({ t: 'log', unit: c.unitId, build: c.buildId, offset: c.offset, at: c.at, data: c.data }));
     });
     this.pingTimer = setInterval(() => this.ping(), PING_MS);
     this.pingTimer.unref();

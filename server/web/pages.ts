@@ -25,6 +25,7 @@ import { AdminSessions, safeNext } from './pagesSession.js';
 import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, type WaterfallDeps } from './pagesWaterfall.js';
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
+import { quarantinePagesRouter } from './pagesQuarantine.js';
 import { logRouter } from './pagesLog.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
@@ -83,6 +84,7 @@ const WaterfallQuery = z.object({
 const HistoryQuery = z.object({
   repo: z.string().min(1).max(100), builder: z.string().min(1).max(100),
   classname: z.string().max(2000).default(''), name: z.string().min(1).max(2000),
+  file: z.string().max(4096).optional(), // absent: the test in any file (links from before tests knew their file)
 });
 
 export interface Pages {
@@ -147,7 +149,7 @@ export function createPages(deps: PagesDeps): Pages {
     const t0 = performance.now();
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
     const repoId = deps.store.repos.byName(findRepository(deps.config, q.repo).name)!.id;
-    const runs = ctx.pages.testRuns(repoId, q.builder, q.classname, q.name, TEST_HISTORY_RUNS);
+    const runs = ctx.pages.testRuns(repoId, q.builder, q.classname, q.name, TEST_HISTORY_RUNS, q.file ?? null);
     send(res, env, 'testHistory.njk', ctx.locals(req, { nav: 'tests', test: q, runs, chart: durationChart(runs) }), t0);
   });
 
@@ -175,6 +177,7 @@ export function createPages(deps: PagesDeps): Pages {
 
   r.use(buildPagesRouter(ctx, { store: deps.store }));
   r.use(treePagesRouter(ctx, form, { config: deps.config, store: deps.store, treeStatus: deps.treeStatus, setTree: deps.setTree }));
+  r.use(quarantinePagesRouter(ctx, form, { config: deps.config, store: deps.store, log: deps.log }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
   return {
     router: r,
@@ -194,8 +197,8 @@ function runnersModel(ctx: PageContext, deps: Pick<PagesDeps, 'connectedRunners'
   return { ...runnerSummary(waterfall), runners };
 }
 
-function testHref(t: { repo: string; builder: string; classname: string; name: string }): string {
-  const q = new URLSearchParams({ repo: t.repo, builder: t.builder, classname: t.classname, name: t.name });
+function testHref(t: { repo: string; builder: string; classname: string; name: string; file: string }): string {
+  const q = new URLSearchParams({ repo: t.repo, builder: t.builder, classname: t.classname, name: t.name, file: t.file });
   return `/tests/history?${q}`;
 }
 

@@ -1,5 +1,6 @@
 /**
- * `/builds/:id`: header, blamelist, units, failed tests first with their messages, every
+ * `/builds/:id`: header, the failures (new ones first, then those already failing before, with
+ * a quarantine form for admins), blamelist, units (queue wait, setup and run time), every
  * per-test result, and one log viewer per unit; `/builds/:id/log`: the log viewers alone.
  * Without JavaScript a log shows its plain tail (NOSCRIPT_TAIL_BYTES) and links the raw log;
  * app.js replaces it with the coloured tail and follows it live.
@@ -27,21 +28,28 @@ export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router
   r.get('/builds/:id', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(store, req.params.id);
-    const b = { ...summaryModel(ctx, store, build), logs: logsModel(ctx, store, build) };
+    const times = req.query.times === '1';
+    const b = { ...summaryModel(ctx, store, build), logs: logsModel(ctx, store, build, false, true, times), times };
     send(res, env, 'build.njk', ctx.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
   r.get('/builds/:id/log', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(store, req.params.id);
-    const b = { build, logs: logsModel(ctx, store, build, true) };
+    const times = req.query.times === '1';
+    const b = { build, logs: logsModel(ctx, store, build, true, true, times), times };
     send(res, env, 'buildLog.njk', ctx.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
   r.get('/fragments/build/:id', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(store, req.params.id);
-    const html = ctx.fragments.get(`build/${build.id}`, () => env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build) }));
+    const render = () => env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build) });
+    // An admin's fragment carries their CSRF token in the quarantine forms: never cached or shared.
+    const admin = ctx.sessions.isAdmin(req);
+    const html = admin
+      ? env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build), admin, csrf: ctx.sessions.csrfToken(req) })
+      : ctx.fragments.get(`build/${build.id}`, render);
     sendFragment(res, html, t0);
   });
 
@@ -58,14 +66,15 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   const all = store.units.byBuild(build.id);
   const retried = new Set(all.map((u) => u.retryOf).filter((id): id is number => id !== null));
   const units = all.map((u) => ({
-    ...u, files: unitFiles(u), superseded: retried.has(u.id),
-    took: u.finishedAt !== null && (u.startedAt ?? u.assignedAt) !== null ? u.finishedAt - (u.startedAt ?? u.assignedAt)! : null,
+    ...u, files: unitFiles(u), superseded: retried.has(u.id), ...unitTimes(u, now),
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
   }));
   const results = store.tests.finalByBuild(build.id);
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
-  const failures = results.filter(isFailure);
+  // New failures first: they are what a push broke; then the ones that were failing already.
+  const failures = results.filter((t) => isFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
+    .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
   return {
     build, units, counts, failures,
     blamelist: store.builds.blamelist(build.id),
@@ -77,17 +86,32 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   };
 }
 
+/**
+ * Where a unit's time went: waiting in the queue (queued → assigned), setup (assigned → started:
+ * checkout and the builder's setup), and the run (started → finished). A unit whose setup failed
+ * never started: its time after assignment is setup. Null while a phase has not ended.
+ */
+export function unitTimes(u: Pick<UnitRow, 'queuedAt' | 'assignedAt' | 'startedAt' | 'finishedAt' | 'state'>, now: number) {
+  const queueMs = u.assignedAt !== null ? u.assignedAt - u.queuedAt : u.state === 'queued' ? now - u.queuedAt : null;
+  const setupEnd = u.startedAt ?? u.finishedAt ?? (u.state === 'running' ? now : null);
+  const setupMs = u.assignedAt !== null && setupEnd !== null ? Math.max(0, setupEnd - u.assignedAt) : null;
+  const runMs = u.startedAt !== null ? (u.finishedAt ?? now) - u.startedAt : null;
+  const took = u.finishedAt !== null && (u.startedAt ?? u.assignedAt) !== null ? u.finishedAt - (u.startedAt ?? u.assignedAt)! : null;
+  return { queueMs, setupMs, runMs, took, setupRunning: u.state === 'running' && u.startedAt === null,
+    runRunning: u.state === 'running' && u.startedAt !== null };
+}
+
 function isFailure(t: TestResultRow): boolean {
   return t.status === 'failed' || t.status === 'error' || t.status === 'flaky';
 }
 
 /** One viewer per unit; failed and running ones open, with a plain tail for browsers without JavaScript. */
-function logsModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow, allOpen = false, withTails = true) {
+function logsModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow, allOpen = false, withTails = true, withTimes = false) {
   const units = store.units.byBuild(build.id);
   return units.map((u: UnitRow) => {
     const open = allOpen || units.length <= OPEN_LOGS_WHEN_UNITS_AT_MOST || u.state === 'running'
       || u.result === 'failed' || u.result === 'exception';
-    const tail = open && withTails && u.logBytes > 0 ? plainTail(ctx.pages, u.id) : null;
+    const tail = open && withTails && u.logBytes > 0 ? plainTail(ctx.pages, u.id, withTimes) : null;
     return { ...u, open, tail: tail?.text ?? null, tailFrom: tail?.from ?? 0 };
   });
 }

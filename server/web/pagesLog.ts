@@ -10,6 +10,10 @@
  *
  * Offsets are the byte offsets the runner gave its chunks, so a range never splits a character:
  * it starts at a chunk start or just after a newline and ends at a chunk end or at `before`.
+ * `times` is `[offset, at]` per chunk the range touches (byte offset where the chunk starts, the
+ * time it was received, ms since the epoch): a line's time is that of the chunk holding its
+ * first byte. The page's "times" toggle shows them; without JavaScript, `?times=1` on the build
+ * page puts them in front of the plain tail's lines.
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
@@ -23,7 +27,9 @@ export const MAX_RANGE_BYTES = 1024 * 1024; // at most this much (plus one chunk
 export const MAX_JUMP_BYTES = 4 * 1024 * 1024;
 export const NOSCRIPT_TAIL_BYTES = 16 * 1024; // the plain-text tail rendered into the page for browsers without JavaScript
 
-export interface LogRange { unit: number; from: number; to: number; line: number; text: string; size: number; done: boolean }
+export interface LogRange {
+  unit: number; from: number; to: number; line: number; text: string; size: number; done: boolean; times: [number, number][];
+}
 
 const RangeQuery = z.object({
   from: z.coerce.number().int().min(0).optional(),
@@ -49,12 +55,12 @@ export function logRouter(deps: { store: Pick<Store, 'units'>; pages: PageStore 
 export function readFrom(pages: PageStore, unitId: number, from: number, max: number): Omit<LogRange, 'done'> {
   const size = pages.logSize(unitId);
   const start = pages.chunkAt(unitId, from);
-  if (!start || from >= size) return { unit: unitId, from: Math.min(from, size), to: Math.min(from, size), line: 0, text: '', size };
+  if (!start || from >= size) return { unit: unitId, from: Math.min(from, size), to: Math.min(from, size), line: 0, text: '', size, times: [] };
   const pieces = pages.readChunks(unitId, start.seq, (_p, bytes) => bytes >= max + (from - start.offset));
   const all = concat(pieces);
   const buf = all.subarray(from - start.offset);
   return { unit: unitId, from, to: from + buf.length, line: lineAt(pages, unitId, start.seq, all.subarray(0, from - start.offset)),
-    text: buf.toString('utf8'), size };
+    text: buf.toString('utf8'), size, times: timesOf(pieces) };
 }
 
 /** About `max` bytes ending at `before` (or the end), starting at a line start unless at 0. */
@@ -62,7 +68,7 @@ export function readBefore(pages: PageStore, unitId: number, before: number, max
   const size = pages.logSize(unitId);
   const end = Math.min(before, size);
   const start = pages.chunkAt(unitId, Math.max(0, end - max));
-  if (!start || end === 0) return { unit: unitId, from: 0, to: 0, line: 1, text: '', size };
+  if (!start || end === 0) return { unit: unitId, from: 0, to: 0, line: 1, text: '', size, times: [] };
   const pieces = pages.readChunks(unitId, start.seq, (p) => p.offset >= end);
   const all = concat(pieces).subarray(0, end - start.offset);
   let skip = 0;
@@ -72,13 +78,35 @@ export function readBefore(pages: PageStore, unitId: number, before: number, max
   }
   const from = start.offset + skip;
   return { unit: unitId, from, to: end, line: lineAt(pages, unitId, start.seq, all.subarray(0, skip)),
-    text: all.subarray(skip).toString('utf8'), size };
+    text: all.subarray(skip).toString('utf8'), size, times: timesOf(pieces) };
 }
 
-/** The plain tail for the page itself (no JavaScript): ANSI sequences removed. */
-export function plainTail(pages: PageStore, unitId: number): { text: string; from: number } {
+function timesOf(pieces: readonly LogPiece[]): [number, number][] {
+  return pieces.map((p) => [p.offset, p.at]);
+}
+
+/**
+ * The plain tail for the page itself (no JavaScript): ANSI sequences removed; with `withTimes`
+ * each line starts with the UTC time its first byte was received (`12:03:04.567 `).
+ */
+export function plainTail(pages: PageStore, unitId: number, withTimes = false): { text: string; from: number } {
   const r = readBefore(pages, unitId, Number.MAX_SAFE_INTEGER, NOSCRIPT_TAIL_BYTES);
-  return { text: stripAnsi(r.text), from: r.from };
+  return { text: withTimes ? stampLines(r.text, r.from, r.times) : stripAnsi(r.text), from: r.from };
+}
+
+/** Puts each line's time in front of it; `times` are [chunk start offset, at], in order. */
+export function stampLines(text: string, from: number, times: readonly [number, number][]): string {
+  const lines = text.split('\n');
+  const last = lines.length - 1;
+  let offset = from;
+  let chunk = 0;
+  return lines.map((line, i) => {
+    if (i === last && line === '') return line;
+    while (chunk + 1 < times.length && times[chunk + 1]![0] <= offset) chunk++;
+    const at = times[chunk]?.[1];
+    offset += Buffer.byteLength(line) + 1;
+    return `${at === undefined ? '' : `${new Date(at).toISOString().slice(11, 23)} `}${stripAnsi(line)}`;
+  }).join('\n');
 }
 
 export function stripAnsi(text: string): string {

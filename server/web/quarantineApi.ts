@@ -11,9 +11,9 @@
  *   Posting an entry again updates its reason.
  * - `DELETE /api/quarantine/:repo/:builder?test=…` (admin) → `{ removed }`; 404 when the test is
  *   not on the list, 409 when it is quarantined by greengate.yml (remove it there).
- * - `GET /api/tests?repo=&builder=&name=&classname=&limit=` → a test's recent runs, newest first
- *   (status, duration, message, build, commit), with a summary. `name` is the test's name or its
- *   key; `builder` and `classname` narrow it down.
+ * - `GET /api/tests?repo=&builder=&name=&classname=&file=&limit=` → a test's recent runs, newest
+ *   first (status, duration, message, build, commit), with a summary. `name` is the test's name or
+ *   its key; `builder`, `classname` and `file` ('' for results without one) narrow it down.
  * Who may call: everyone reads; adding and removing need `requireAdmin`. Refusals are catalogued
  * GgErrors, answered `{ error: { code, message } }` by errorHandler.ts, and change nothing.
  */
@@ -34,7 +34,7 @@ export interface QuarantineApiDeps {
   requireAdmin: RequestHandler;
 }
 
-const MAX_TEST_KEY = 4001; // classname (2000) + " " + name (2000)
+export const MAX_TEST_KEY = 4001; // classname (2000) + " " + name (2000)
 const AddEntry = z.strictObject({
   test: z.string().trim().min(1).max(MAX_TEST_KEY),
   reason: z.string().max(4000).optional(),
@@ -46,10 +46,11 @@ const HistoryQuery = z.object({
   builder: z.string().min(1).max(100).optional(),
   name: z.string().min(1).max(MAX_TEST_KEY),
   classname: z.string().max(2000).optional(),
+  file: z.string().max(4096).optional(), // '' for results without a file; absent: every file
   limit: z.coerce.number().int().min(1).max(MAX_HISTORY).default(50),
 });
 
-function findBuilder(deps: QuarantineApiDeps, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
+export function findBuilder(deps: Pick<QuarantineApiDeps, 'config' | 'store'>, repoName: string, builderName: string): { repoId: number; builder: BuilderConfig } {
   const repo = findRepository(deps.config, repoName);
   return { repoId: deps.store.repos.byName(repo.name)!.id, builder: findConfiguredBuilder(repo, builderName) };
 }
@@ -92,7 +93,7 @@ export function quarantineRouter(deps: QuarantineApiDeps): Router {
   r.get('/tests', (req, res) => {
     const q = parseOrThrow(HistoryQuery, req.query, 'query');
     const repoId = store.repos.byName(findRepository(deps.config, q.repo).name)!.id;
-    const results = store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit });
+    const results = store.tests.history({ repoId, builder: q.builder ?? null, name: q.name, classname: q.classname ?? null, limit: q.limit, file: q.file ?? null });
     const count = (status: string) => results.filter((t) => t.status === status).length;
     const timed = results.filter((t) => t.status !== 'skipped');
     res.json({

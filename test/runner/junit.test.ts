@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JUnitError, MAX_JUNIT_BYTES, MAX_TESTS, parseJUnit, readJUnitFiles } from '../../runner/junit.js';
+import { attributeFile, JUnitError, MAX_JUNIT_BYTES, MAX_TESTS, parseJUnit, readJUnitFiles } from '../../runner/junit.js';
 import { TestCaseSchema, type TestCase } from '../../server/protocol.js';
 
 // Compiled to dist/test/runner/; the fixtures stay in the source tree.
@@ -239,6 +239,105 @@ describe('junit', () => {
     it(`refuses more than MAX_TESTS (${MAX_TESTS}) test cases`, () => {
       const xml = `<testsuites>${'<testcase name="t"/>'.repeat(MAX_TESTS + 1)}</testsuites>`;
       expect(catchJUnitError(xml).message).to.include(`more than ${MAX_TESTS} test cases`);
+    });
+  });
+
+  describe('every test knows its file', () => {
+    let home: string;
+
+    beforeEach(() => {
+      home = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-junit-file-'));
+    });
+
+    afterEach(() => {
+      fs.rmSync(home, { recursive: true, force: true });
+    });
+
+    /** Copies a fixture into the workspace as junit.xml, its /work/ws paths pointing into the workspace. */
+    async function readAs(fixture: string, unitFiles: string[]): Promise<TestCase[]> {
+      const xml = fs.readFileSync(path.join(FIXTURES, fixture), 'utf8').replaceAll('/work/ws/', `${home}/`);
+      fs.writeFileSync(path.join(home, 'junit.xml'), xml);
+      const result = await readJUnitFiles(home, 'junit.xml', unitFiles);
+      expect(result.errors).to.deep.equal([]);
+      for (const test of result.tests) expect(TestCaseSchema.parse(test)).to.deep.equal(test);
+      return result.tests;
+    }
+
+    function files(tests: TestCase[]): string[] {
+      return tests.map((t) => `${t.name} @ ${t.file}`);
+    }
+
+    it("node:test on Node 20 through greengate's reporter: each test case has its file", async () => {
+      const tests = await readAs('node-test-greengate.xml', ['test/a.test.mjs', 'test/b.test.mjs']);
+      expect(files(tests)).to.deep.equal([
+        'same name @ test/a.test.mjs', 'fails @ test/a.test.mjs', 'inner @ test/a.test.mjs', 'x @ test/a.test.mjs',
+        'sk @ test/a.test.mjs', 'child1 @ test/a.test.mjs', 'child2 @ test/a.test.mjs', 'todo one @ test/a.test.mjs',
+        'same name @ test/b.test.mjs',
+      ]);
+      expect(summarize(tests).slice(2, 7)).to.deep.equal([
+        'passed outer :: inner', 'failed outer > deep :: x', 'skipped outer > deep :: sk', 'passed parent :: child1', 'passed parent :: child2',
+      ]);
+      expect(tests[1]!.message).to.match(/^AssertionError \[ERR_ASSERTION\]: Expected values to be strictly equal:\n\n1 !== 2\n/);
+    });
+
+    it("node:test on Node 20 with node's own reporter: a one-file unit's tests get that file", async () => {
+      const tests = await readAs('node-test.xml', ['test/math.test.mjs']);
+      expect(new Set(tests.map((t) => t.file))).to.deep.equal(new Set(['test/math.test.mjs']));
+      expect(tests).to.have.length(7);
+    });
+
+    it("node:test on Node 20 with node's own reporter: in a many-file unit only a crashed file's entry is known", async () => {
+      const xml = fs.readFileSync(path.join(FIXTURES, 'node-test-crash.xml'), 'utf8').replaceAll('/tmp/ggjunit.rwV9/crash/', `${home}/test/`);
+      fs.writeFileSync(path.join(home, 'junit.xml'), xml);
+      const { tests } = await readJUnitFiles(home, 'junit.xml', ['test/broken.test.mjs', 'test/other.test.mjs']);
+      expect(files(tests)).to.deep.equal([`${home}/test/broken.test.mjs @ test/broken.test.mjs`, 'other file passes @ null']);
+    });
+
+    it('node:test on Node 22: the file attribute of each test case, made relative', async () => {
+      const tests = await readAs('node22-test.xml', ['test/a.test.mjs', 'test/b.test.mjs']);
+      expect(files(tests)).to.deep.equal(['same name @ test/a.test.mjs', 'deep throws @ test/a.test.mjs', 'same name @ test/b.test.mjs']);
+      expect(summarize(tests)).to.deep.equal(['passed same name', 'failed outer :: deep throws', 'passed same name']);
+    });
+
+    it('mocha-junit-reporter: the file of the enclosing suite', async () => {
+      const tests = await readAs('mocha-junit-reporter.xml', ['test/cart.test.js', 'test/other.test.js']);
+      expect(new Set(tests.map((t) => t.file))).to.deep.equal(new Set(['test/cart.test.js']));
+    });
+
+    it('jest-junit: the file attribute, or the one file of the unit without it', async () => {
+      expect((await readAs('jest-junit.xml', ['src/math.test.ts', 'src/other.test.ts'])).map((t) => t.file))
+        .to.deep.equal(['src/math.test.ts', 'src/math.test.ts']);
+      expect((await readAs('jest-junit-nofile.xml', ['src/math.test.ts'])).map((t) => t.file))
+        .to.deep.equal(['src/math.test.ts', 'src/math.test.ts']);
+      expect((await readAs('jest-junit-nofile.xml', ['src/math.test.ts', 'src/other.test.ts'])).map((t) => t.file))
+        .to.deep.equal([null, null]);
+    });
+
+    it('pytest: the file attribute (xunit1), or the module the dotted classname names (xunit2)', async () => {
+      expect((await readAs('pytest.xml', [])).map((t) => t.file)).to.deep.equal(Array(3).fill('tests/test_orders.py'));
+      const tests = await readAs('pytest-xunit2.xml', ['tests/test_orders.py', 'tests/api/test_orders.py', 'tests/test_users.py']);
+      expect(files(tests)).to.deep.equal([
+        'test_total @ tests/test_orders.py', 'test_refund @ tests/test_orders.py', 'test_total @ tests/api/test_orders.py',
+      ]);
+    });
+
+    it('Maven Surefire: the class file the classname names', async () => {
+      const tests = await readAs('surefire.xml', [
+        'src/test/java/com/example/OrderTest.java', 'src/test/java/com/example/UserTest.java', 'src/test/java/com/other/OrderTest.java',
+      ]);
+      expect(new Set(tests.map((t) => t.file))).to.deep.equal(new Set(['src/test/java/com/example/OrderTest.java']));
+    });
+
+    it('attributeFile: nested classes, suites named by a file, and no guess when two files fit', () => {
+      const java = ['src/test/java/com/example/OrderTest.java', 'src/test/kotlin/com/example/UserTest.kt'];
+      expect(attributeFile({ name: 'x', classname: 'com.example.OrderTest$Nested' }, [], java)).to.equal(java[0]);
+      expect(attributeFile({ name: 'x', classname: 'com.example.UserTest' }, [], java)).to.equal(java[1]);
+      expect(attributeFile({ name: 'x', classname: 'math adds' }, ['src/b.test.ts'], ['src/a.test.ts', 'src/b.test.ts'])).to.equal('src/b.test.ts');
+      expect(attributeFile({ name: 'x', classname: 'OrderTest' }, [], ['a/OrderTest.java', 'b/OrderTest.java'])).to.equal(null);
+      expect(attributeFile({ name: 'x', classname: 'com.example.OrderTest' }, [], ['a/com/example/OrderTest.java', 'b/com/example/OrderTest.java']))
+        .to.equal(null);
+      expect(attributeFile({ name: 'x', classname: '' }, [], [])).to.equal(null);
+      expect(attributeFile({ name: 'x', classname: '' }, [], ['only.test.js'])).to.equal('only.test.js');
     });
   });
 

@@ -7,6 +7,7 @@ import { AnsiUp } from '/static/ansi_up.js';
 const LIVE = document.body.dataset.live || '';
 const BUILD = Number(document.body.dataset.build) || null;
 const REFRESH_DEBOUNCE_MS = 100;
+const FORM_WAIT_MS = 1000; // a region holding a form being filled in is refreshed after this, if still untouched
 const MAX_BACKOFF_MS = 10000;
 const MAX_EARLIER_LOADS = 16; // "load earlier" steps taken to reach a #u…-L… anchor
 const MAX_JUMP_BYTES = 4 * 1024 * 1024; // the most one of those steps asks for
@@ -15,6 +16,7 @@ const MAX_DOM_LINES = 100000; // lines a followed log keeps on the page
 const GUTTER_PX = 56; // the line numbers' column: a click there links the line
 const LINE_PX = 17; // a log line's height before it is laid out
 const utf8 = new TextEncoder();
+const TIMES_KEY = 'gg-log-times'; // localStorage: "1" when log line times are shown
 
 document.documentElement.classList.add('js');
 
@@ -41,6 +43,12 @@ class Region {
     this.again = false;
   }
   get el() { return document.querySelector(this.selector); }
+  /** Someone is filling in a form in the region (a quarantine reason): refresh after they are done. */
+  postponeForForm(el) {
+    const typing = [...el.querySelectorAll('form input[type=text], form textarea')].some((i) => i.value || i === document.activeElement);
+    if (typing) this.timer ??= setTimeout(() => { this.timer = null; this.run(); }, FORM_WAIT_MS);
+    return typing;
+  }
   schedule() {
     if (!this.el || this.el.dataset.frozen) return;
     if (this.busy) { this.again = true; return; }
@@ -49,13 +57,15 @@ class Region {
   async run() {
     const el = this.el;
     if (!el) return;
+    if (this.postponeForForm(el)) return;
     this.busy = true;
     try {
       const res = await fetch(el.dataset.fragment, { headers: { accept: 'text/html' }, cache: 'no-store' });
       if (res.ok) {
         const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
         const fresh = doc.body.firstElementChild;
-        if (fresh) this.onSwap ? this.onSwap(el, fresh) : swap(el, fresh);
+        if (fresh && this.postponeForForm(el)) fresh.remove();
+        else if (fresh) this.onSwap ? this.onSwap(el, fresh) : swap(el, fresh);
       }
     } catch { /* the socket's reconnect will refresh again */ }
     this.busy = false;
@@ -74,6 +84,12 @@ function swap(old, fresh) {
 }
 
 // ---- the log viewer ---------------------------------------------------------------------------
+/** A line's time on this browser's clock: 14:03:07.250. */
+function formatClock(ms) {
+  const d = new Date(ms);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
 function byteLength(s) { return utf8.encode(s).length; }
 function dropBytes(s, n) { return new TextDecoder().decode(utf8.encode(s).subarray(n)); }
 function cleanLine(line) {
@@ -100,6 +116,8 @@ class UnitLog {
     this.unit = Number(section.dataset.unit);
     this.pre = section.querySelector('pre.log');
     this.followBox = section.querySelector('.follow input');
+    this.timesBox = section.querySelector('.times input');
+    this.times = []; // [byte offset where a chunk starts, ms it was received], by offset
     this.earlier = section.querySelector('.load-earlier');
     this.ansi = newAnsi();
     this.started = false; // opened at least once
@@ -121,16 +139,49 @@ class UnitLog {
       if (ln && e.clientX - ln.getBoundingClientRect().left < GUTTER_PX) location.hash = ln.id;
     });
     this.followBox?.addEventListener('change', () => { if (this.followBox.checked) this.scrollToEnd(); });
+    this.timesBox?.addEventListener('change', () => {
+      try { localStorage.setItem(TIMES_KEY, this.timesBox.checked ? '1' : '0'); } catch { /* private mode */ }
+      for (const log of logs.values()) log.showTimes(this.timesBox.checked);
+    });
+    let shown = false;
+    try { shown = localStorage.getItem(TIMES_KEY) === '1'; } catch { /* private mode */ }
+    this.showTimes(shown);
     this.earlier?.addEventListener('click', () => this.loadEarlier());
     if (section.open) this.open();
   }
   get follow() { return !!this.followBox?.checked; }
+
+  showTimes(on) {
+    if (this.timesBox) this.timesBox.checked = on;
+    this.pre.classList.toggle('show-times', on);
+  }
+
+  /** Merges [offset, at] pairs from the server or the socket into the sorted list. */
+  addTimes(pairs) {
+    if (!pairs?.length) return;
+    const known = new Map(this.times.map((p) => [p[0], p[1]]));
+    for (const [offset, at] of pairs) if (Number.isFinite(offset) && Number.isFinite(at)) known.set(offset, at);
+    this.times = [...known].sort((a, b) => a[0] - b[0]);
+  }
+
+  /** The time of the chunk holding byte `offset`, or null. */
+  timeAt(offset) {
+    let lo = 0;
+    let hi = this.times.length - 1;
+    let found = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.times[mid][0] <= offset) { found = this.times[mid][1]; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found;
+  }
 
   async open() {
     if (this.started) return;
     this.started = true;
     try {
       const r = await getJSON(`/units/${this.unit}/log`);
+      this.addTimes(r.times);
       this.pre.replaceChildren();
       this.start = r.from;
       this.startLine = r.line;
@@ -161,6 +212,7 @@ class UnitLog {
     const bytes = byteLength(m.data);
     if (m.offset + bytes <= this.next) return; // already shown
     if (m.offset > this.next) { this.queue.push(m); this.catchUp(); return; }
+    if (m.at) this.addTimes([[m.offset, m.at]]);
     const text = m.offset < this.next ? dropBytes(m.data, this.next - m.offset) : m.data;
     this.appendText(text);
     this.next = m.offset + bytes;
@@ -179,6 +231,7 @@ class UnitLog {
       for (let i = 0; i < 1000; i++) {
         const r = await getJSON(`/units/${this.unit}/log?from=${this.next}`);
         if (r.to > this.next) {
+          this.addTimes(r.times);
           this.appendText(r.text);
           this.next = r.to;
         }
@@ -230,9 +283,14 @@ class UnitLog {
     for (let i = 0; i < lines.length; i += BLOCK_LINES) {
       const slice = lines.slice(i, i + BLOCK_LINES);
       let html = '';
+      let at = from;
       slice.forEach((line, j) => {
         const n = first + i + j;
-        html += `<div class="ln" id="u${this.unit}-L${n}" data-n="${n}">${ansi.ansi_to_html(cleanLine(line))}</div>`;
+        const t = this.timeAt(at);
+        // The time is drawn by CSS from data-t: it is not part of the line's text (copying, searching).
+        const stamp = t === null ? '' : `<span class="t" data-t="${formatClock(t)}" title="${new Date(t).toISOString()}"></span>`;
+        html += `<div class="ln" id="u${this.unit}-L${n}" data-n="${n}">${stamp}${ansi.ansi_to_html(cleanLine(line))}</div>`;
+        at += byteLength(line) + 1;
       });
       const blk = document.createElement('div');
       blk.className = 'blk';
@@ -249,6 +307,7 @@ class UnitLog {
   async loadEarlier(bytes = 0) {
     if (this.start <= 0) return;
     const r = await getJSON(`/units/${this.unit}/log?before=${this.start}${bytes ? `&bytes=${bytes}` : ''}`);
+    this.addTimes(r.times);
     const lines = r.text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     const fromBottom = this.pre.scrollHeight - this.pre.scrollTop;

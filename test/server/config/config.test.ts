@@ -255,6 +255,40 @@ describe('server/config', () => {
     expect(err.message).to.include('must be an http:// or https:// URL');
   });
 
+  it('accepts tests as one glob or a list, and exclude as one glob or a list', () => {
+    const cfg = parseConfig(withBuilders(
+      '      - name: unit\n        run: npm test\n        tests: ["test/**/*.test.js", "src/**/*.spec.ts"]\n' +
+      '        exclude: [test/fixtures/**, "**/*.slow.test.js"]\n' +
+      '      - name: lint\n        run: npm run lint\n        tests: "lint/*.js"\n        exclude: lint/skip.js\n'), { baseDir: dir });
+    expect(cfg.repositories[0].builders[0]).to.deep.include({
+      tests: ['test/**/*.test.js', 'src/**/*.spec.ts'], exclude: ['test/fixtures/**', '**/*.slow.test.js'] });
+    expect(cfg.repositories[0].builders[1]).to.deep.include({ tests: 'lint/*.js', exclude: ['lint/skip.js'] });
+  });
+
+  it('names the bad glob in tests and exclude, and how to fix it', () => {
+    const problems = (yaml: string) => catchConfigError(() => parseConfig(withBuilders(`      - name: unit\n        run: npm test\n${yaml}`),
+      { baseDir: dir })).problems.map((p) => `${p.keyPath}: ${p.message}`);
+    expect(problems('        tests: ["test/*.js", "/abs/*.js", "../up/*.js"]\n')).to.deep.equal([
+      'repositories[0].builders[0].tests[1]: "/abs/*.js" is absolute; globs match paths inside the repository — write it relative, e.g. "abs/*.js"',
+      'repositories[0].builders[0].tests[2]: "../up/*.js" leaves the repository with ".." — write a path inside it',
+    ]);
+    expect(problems('        tests: ["test/*.js", "!test/fixtures/**"]\n')).to.deep.equal([
+      'repositories[0].builders[0].tests[1]: "!test/fixtures/**" is a negation — list the files to leave out under exclude: instead, e.g. exclude: ["test/fixtures/**"]',
+    ]);
+    expect(problems('        tests: []\n')).to.deep.equal([
+      'repositories[0].builders[0].tests: must list at least one glob, e.g. ["test/**/*.test.js", "src/**/*.spec.ts"]',
+    ]);
+    expect(problems('        tests: "test/*.js"\n        exclude: 3\n')).to.deep.equal([
+      'repositories[0].builders[0].exclude: must be a glob or a list of globs, e.g. ["test/fixtures/**"]',
+    ]);
+    expect(problems('        tests: "test/*.js"\n        exclude: [""]\n')).to.deep.equal([
+      'repositories[0].builders[0].exclude[0]: must not be empty — give a glob such as "test/**/*.test.js"',
+    ]);
+    expect(problems('        tests: "test/*.js"\n        excludes: [a]\n')).to.deep.equal([
+      'repositories[0].builders[0].excludes: unknown key "excludes" — did you mean "exclude"?',
+    ]);
+  });
+
   it('checks branch names by git check-ref-format rules', () => {
     for (const ok of ['main', 'feature/x', 'release-1.2', 'a@b', 'v1.0/hot_fix', 'refs/heads/main']) {
       expect(isValidBranchName(ok), ok).to.equal(true);
