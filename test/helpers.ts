@@ -81,7 +81,10 @@ export class Repo {
   }
 }
 
-export interface BuilderSpec { name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number }
+export interface BuilderSpec {
+  name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number;
+  cache?: { paths: string[]; key: string[] }[]; setupOnHit?: string;
+}
 
 export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {
   const file = join(home, 'greengate.yml');

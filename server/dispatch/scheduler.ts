@@ -23,6 +23,7 @@ import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessag
 import { decideResult, recordUnitTests } from '../results/results.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
 import { hasFreeSlot, pickRunner, remainingMs, type RunnerLink } from './placement.js';
+import { toBuilderSpec } from './builderSpec.js';
 
 export type { RunnerLink } from './placement.js';
 
@@ -151,6 +152,7 @@ export class Scheduler {
     if (unit.state === 'done') return unit.result !== 'exception';
     const build = this.store.builds.get(unit.buildId);
     if (!build) return false;
+    this.store.units.recordSetup(unit.id, msg.setupMs, msg.cacheHit);
     if (this.cancelling.delete(unit.id)) {
       this.store.units.finish(unit.id, { result: 'cancelled', exitCode: msg.exitCode, signal: msg.signal, error: 'cancelled', at: now });
     } else if (msg.exitCode === null && !msg.timedOut && msg.error) {
@@ -274,7 +276,7 @@ export class Scheduler {
     link.send({
       type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: repo.path }, ref: build.ref,
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
-      builder: { name: builder.name, setup: builder.setup, run: builder.run, junit: builder.junit, timeout: builder.timeout },
+      builder: toBuilderSpec(builder),
     });
     if (build.state === 'queued') this.events.emit('build', this.store.builds.get(build.id)!);
     const fresh = this.store.units.get(unit.id);
