@@ -5,7 +5,7 @@
  *
  * SRC is a local path or a git URL; `--node-commit SHA` (likewise --jest-commit, --mocha-commit)
  * picks the commit, else the default branch's head. `--node-tests GLOB` (…) picks the test files
- * (defaults below). For each project: a clone, `npm ci` (timed, then `npm install
+ * (defaults below), `--node-name` the name shown. For each project: a clone, `npm ci` (timed, then `npm install
  * --prefer-offline` and `npm ci` again with node_modules present, timed: what a setup costs on a
  * warm workspace), the suite serial and in the test runner's own parallel mode at the machine's
  * core count, then greengate: a real server, one runner with one slot per core, a push of the
@@ -22,7 +22,7 @@ import picomatch from 'picomatch';
 import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
 
 type Kind = 'node' | 'jest' | 'mocha';
-interface Project { kind: Kind; src: string; commit: string | null; tests: string }
+interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null }
 interface Run { ms: number; ok: boolean; summary: string }
 interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number }
 
@@ -57,11 +57,11 @@ function parseArgs(argv: string[]): { projects: Project[]; write: boolean } {
   const projects: Project[] = [];
   for (const kind of ['node', 'jest', 'mocha'] as Kind[]) {
     const src = get(`--${kind}`);
-    if (src) projects.push({ kind, src, commit: get(`--${kind}-commit`), tests: get(`--${kind}-tests`) ?? DEFAULT_TESTS[kind] });
+    if (src) projects.push({ kind, src, commit: get(`--${kind}-commit`), tests: get(`--${kind}-tests`) ?? DEFAULT_TESTS[kind], name: get(`--${kind}-name`) });
   }
   if (!projects.length) {
     process.stderr.write('usage: npm run bench:real -- --node SRC [--node-commit SHA] [--node-tests GLOB] ' +
-      '[--jest SRC | --mocha SRC] [… -commit, -tests] [--write]\nSRC: a local path or git URL of a project with 100+ test files\n');
+      '[--node-name NAME] [--jest SRC | --mocha SRC] [… -commit, -tests, -name] [--write]\nSRC: a local path or git URL of a project with 100+ test files\n');
     process.exit(2);
   }
   return { projects, write: argv.includes('--write') };
@@ -116,9 +116,10 @@ async function benchProject(p: Project) {
     execFileSync('git', ['clone', '--quiet', p.src, local], { stdio: 'inherit' });
     const sha = git(local, 'rev-parse', '--verify', `${p.commit ?? 'HEAD'}^{commit}`);
     git(local, 'checkout', '--quiet', '--detach', sha);
-    const name = /([^/]+?)(\.git)?\/?$/.exec(p.src)?.[1] ?? p.src;
-    const match = picomatch(p.tests.split(',').map((g) => g.trim()));
+    const name = p.name ?? /([^/]+?)(\.git)?\/?$/.exec(p.src)?.[1] ?? p.src;
+    const match = picomatch(p.tests);
     const files = git(local, 'ls-files').split('\n').filter((f) => match(f));
+    if (files.length === 0) throw new Error(`no file at ${sha} matches --${p.kind}-tests ${p.tests}`);
     say(`${name}@${sha.slice(0, 12)}: ${files.length} test files; npm ci (cold)`);
     const install = { ci: await timed('npm ci --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) };
     if (!install.ci.ok) throw new Error(`npm ci failed in ${local}: ${install.ci.summary}`);
@@ -134,7 +135,7 @@ async function benchProject(p: Project) {
     execFileSync('git', ['clone', '--quiet', '--bare', local, bare]);
     for (const ref of git(bare, 'for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags').split('\n').filter(Boolean)) git(bare, 'update-ref', '-d', ref);
     const builder: BuilderSpec = {
-      name: 'suite', setup: `npm ci --no-audit --no-fund${RECIPES[p.kind].setupExtra}`, tests: p.tests.includes(',') ? `{${p.tests}}` : p.tests,
+      name: 'suite', setup: `npm ci --no-audit --no-fund${RECIPES[p.kind].setupExtra}`, tests: p.tests,
       run: RECIPES[p.kind].unit, junit: RECIPES[p.kind].junit, timeout: 600,
     };
     const config = writeConfig(home.dir, [{ name: 'real', path: bare, gate: [], builders: [builder] }]);
