@@ -120,11 +120,14 @@ async function benchProject(p: Project) {
     const match = picomatch(p.tests);
     const files = git(local, 'ls-files').split('\n').filter((f) => match(f));
     if (files.length === 0) throw new Error(`no file at ${sha} matches --${p.kind}-tests ${p.tests}`);
-    say(`${name}@${sha.slice(0, 12)}: ${files.length} test files; npm ci (cold)`);
-    const install = { ci: await timed('npm ci --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) };
-    if (!install.ci.ok) throw new Error(`npm ci failed in ${local}: ${install.ci.summary}`);
+    // Without a lockfile there is no npm ci and no default cache key: npm install, keyed by package.json.
+    const locked = existsSync(join(local, 'package-lock.json'));
+    const installCommand = (locked ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund') + RECIPES[p.kind].setupExtra;
+    say(`${name}@${sha.slice(0, 12)}: ${files.length} test files; ${installCommand} (cold)`);
+    const install = { ci: await timed(installCommand, local) };
+    if (!install.ci.ok) throw new Error(`${installCommand} failed in ${local}: ${install.ci.summary}`);
     const warmInstall = await timed('npm install --prefer-offline --no-audit --no-fund', local);
-    const warmCi = await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local);
+    const warmCi = locked ? await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) : { ms: NaN, ok: true, summary: 'no lockfile' };
     say(`${name}: installs ${sec(install.ci.ms)} cold, ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
     const serial = await timed(RECIPES[p.kind].serial, local, files);
     say(`${name}: serial ${sec(serial.ms)} (${serial.summary}); parallel run`);
@@ -135,7 +138,7 @@ async function benchProject(p: Project) {
     execFileSync('git', ['clone', '--quiet', '--bare', local, bare]);
     for (const ref of git(bare, 'for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags').split('\n').filter(Boolean)) git(bare, 'update-ref', '-d', ref);
     const builder: BuilderSpec = {
-      name: 'suite', setup: `npm ci --no-audit --no-fund${RECIPES[p.kind].setupExtra}`, tests: p.tests,
+      name: 'suite', setup: installCommand, tests: p.tests, ...(locked ? {} : { cache: [{ paths: ['node_modules'], key: ['package.json'] }] }),
       run: RECIPES[p.kind].unit, junit: RECIPES[p.kind].junit, timeout: 600,
     };
     const config = writeConfig(home.dir, [{ name: 'real', path: bare, gate: [], builders: [builder] }]);
@@ -149,7 +152,7 @@ async function benchProject(p: Project) {
       const empty = execFileSync('git', ['--git-dir', bare, 'commit-tree', `${sha}^{tree}`, '-p', sha, '-m', 'bench: warm'], { encoding: 'utf8', env }).trim();
       const warm = await pushAndWait(server, bare, empty);
       say(`${name}: greengate warm ${sec(warm.ms)} (${warm.result}, ${warm.units} units, cache ${warm.hits} hit / ${warm.misses} miss)`);
-      return { name, kind: p.kind, src: p.src, sha, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm };
+      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm };
     } finally {
       await stopChild(runner);
       await server.kill();
@@ -168,7 +171,7 @@ function table(results: Result[]): string {
     const local = (x: Run) => `${sec(x.ms)}${x.ok ? '' : ' (exit ≠ 0)'}`;
     return `| ${r.name} (${r.kind}, ${r.files} files) | ${local(r.serial)} | ${local(r.parallel)} | ${gg(r.cold)} | ${gg(r.warm)} | ${(r.warm.ms / r.parallel.ms).toFixed(2)}× |`;
   });
-  const installs = results.map((r) => `| ${r.name} | ${sec(r.install.ci.ms)} | ${sec(r.warmInstall.ms)} | ${sec(r.warmCi.ms)} |`);
+  const installs = results.map((r) => `| ${r.name} | ${sec(r.install.ci.ms)}${r.locked ? '' : ' (`npm install`: no lockfile)'} | ${sec(r.warmInstall.ms)} | ${r.locked ? sec(r.warmCi.ms) : '—'} |`);
   const suites = results.map((r) => `- ${r.name}: serial: ${r.serial.summary || '—'}; parallel: ${r.parallel.summary || '—'}`);
   return `${head}${rows.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
 }
