@@ -162,14 +162,23 @@ export class Agent {
     let error: string | null = null;
     let tests: TestCase[] = [];
     let testsError: string | null = null;
+    let setupMs: number | null = null;
+    let cacheHit: boolean | null = null;
     try {
       if (a.builder.secretsError) throw new Error(a.builder.secretsError);
-      const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha);
+      const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha, { setup: a.builder.setup, cache: a.builder.cache });
       const env = buildUnitEnv(a, this.name);
-      if (ws.needsSetup && a.builder.setup) {
-        u.streamer.write('sys', `$ ${a.builder.setup}\n`);
-        const setup = await this.exec(u, a.builder.setup, [], ws.dir, env, a.builder.timeout);
+      const setupCommand = pickSetup(a, ws);
+      if (ws.cache) {
+        cacheHit = ws.cache.hit;
+        u.streamer.write('sys', ws.cache.message);
+        if (ws.cache.hit && !setupCommand) u.streamer.write('sys', '[greengate] setup skipped: every cache entry was kept (setupOnHit: runs a command on a hit)\n');
+      }
+      if (setupCommand) {
+        u.streamer.write('sys', `$ ${setupCommand}\n`);
+        const setup = await this.exec(u, setupCommand, [], ws.dir, env, a.builder.timeout);
         if (setup.exitCode !== 0 || u.dropped) {
+          setupMs = Math.round(performance.now() - started);
           this.workspaces.reset(a.repo.name, u.slot);
           outcome = setup;
           error = setup.timedOut ? 'setup timed out' : `setup failed (exit ${setup.exitCode ?? setup.signal})`;
@@ -178,6 +187,7 @@ export class Agent {
       if (!outcome) {
         this.workspaces.markSetupDone(a.repo.name, u.slot);
         if (a.builder.junit) await removeMatching(ws.dir, a.builder.junit);
+        setupMs = Math.round(performance.now() - started);
         this.conn.send({ type: 'started', unit: a.unit, at: Date.now() });
         u.streamer.write('sys', `$ ${a.builder.run}${a.files.length ? ` # ${a.files.length} file(s)` : ''}\n`);
         outcome = await this.exec(u, a.builder.run, a.files, ws.dir, env, a.builder.timeout);
@@ -199,6 +209,7 @@ export class Agent {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
       chunks: u.streamer.chunks, durationMs: outcome?.durationMs ?? Math.round(performance.now() - started), tests, testsError,
+      setupMs, cacheHit,
     };
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
     this.conn.send(u.finished);
@@ -213,6 +224,12 @@ export class Agent {
     });
     return u.command.done.finally(() => { u.command = null; });
   }
+}
+
+/** The command to run before the unit: setup on a new build in the slot, setupOnHit (or nothing) when its cache was kept. */
+function pickSetup(a: AssignMessage, ws: { needsSetup: boolean; cache: { hit: boolean } | null }): string | null {
+  if (!ws.needsSetup || !a.builder.setup) return null;
+  return ws.cache?.hit ? a.builder.setupOnHit : a.builder.setup;
 }
 
 async function removeMatching(cwd: string, pattern: string): Promise<void> {

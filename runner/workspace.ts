@@ -4,10 +4,15 @@
  * (`--shared`), so a commit pushed a moment ago is there without a fetch; otherwise it is
  * fetched. `setup` runs once per workspace per build. Calls for one repository's clones are
  * serialized where they touch shared state (the clone itself).
+ *
+ * Clean: a slot starting a new build is checked out and cleaned (`git clean -fdx`), sparing the
+ * cache entries whose key is unchanged (runner/cache.ts); when every entry was kept the caller
+ * may skip setup. A workspace left by an earlier runner process counts as dirty.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeCache, excludeArgs, forgetCacheKeys, keyCaches, parseTree, readCacheKeys, writeCacheKeys, type CacheSpec, type KeyedCache } from './cache.js';
 
 export class WorkspaceError extends Error {
   readonly code = 'GG_WORKSPACE';
@@ -28,7 +33,14 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-interface SlotState { dir: string; build: number | null; setupDone: boolean; clean: boolean; scrubbing: Promise<void> | null }
+interface SlotState {
+  dir: string; build: number | null; setupDone: boolean; clean: boolean; scrubbing: Promise<void> | null;
+  caches: KeyedCache[]; // this build's entries, saved as the slot's keys once setup succeeds
+}
+/** What the builder's setup makes and how the slot may keep it (null: no setup, nothing kept). */
+export interface SetupSpec { setup: string | null; cache: readonly CacheSpec[] | null }
+/** The slot's cache for this unit: null when no entry applies or the slot was set up earlier in the build. */
+export interface CacheOutcome { hit: boolean; message: string }
 
 export class Workspaces {
   private readonly slots = new Map<string, SlotState>();
@@ -42,17 +54,18 @@ export class Workspaces {
    * A checkout of `sha` for this slot. Returns whether `setup` still has to run for this build
    * in it (the caller runs it and then calls markSetupDone).
    */
-  async prepare(repo: { name: string; url: string }, slot: number, build: number, sha: string): Promise<{ dir: string; needsSetup: boolean }> {
+  async prepare(repo: { name: string; url: string }, slot: number, build: number, sha: string,
+    spec: SetupSpec = { setup: null, cache: [] }): Promise<{ dir: string; needsSetup: boolean; cache: CacheOutcome | null }> {
     const key = `${repo.name}/${slot}`;
     const dir = join(this.workDir, safeName(repo.name), `slot-${slot}`);
     let state = this.slots.get(key);
     if (!state) {
-      state = { dir, build: null, setupDone: false, clean: true, scrubbing: null };
+      state = { dir, build: null, setupDone: false, clean: !existsSync(join(dir, '.git')), scrubbing: null, caches: [] };
       this.slots.set(key, state);
     }
     if (state.scrubbing) await state.scrubbing;
-    if (!existsSync(join(dir, '.git'))) await this.clone(repo.url, dir);
-    if (state.build === build) { state.clean = false; return { dir, needsSetup: !state.setupDone }; }
+    if (!existsSync(join(dir, '.git'))) { forgetCacheKeys(cacheFile(dir)); await this.clone(repo.url, dir); }
+    if (state.build === build) { state.clean = false; return { dir, needsSetup: !state.setupDone, cache: null }; }
     const dirty = !state.clean;
     state.clean = false;
     try {
@@ -62,10 +75,23 @@ export class Workspaces {
       if (!(await hasCommit(dir, sha))) throw new WorkspaceError(`commit ${sha} is not in ${repo.url}`);
       await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
     }
-    if (dirty) await git(dir, ['clean', '-fdxq']);
+    const cache = await this.cleanSparing(state, sha, spec, dirty);
     state.build = build;
     state.setupDone = false;
-    return { dir, needsSetup: true };
+    return { dir, needsSetup: true, cache };
+  }
+
+  /** Cleans a dirty checkout but for the cache entries whose key is unchanged; a miss forgets the keys until setup succeeds. */
+  private async cleanSparing(state: SlotState, sha: string, spec: SetupSpec, dirty: boolean): Promise<CacheOutcome | null> {
+    const file = cacheFile(state.dir);
+    state.caches = spec.setup ? keyCaches(parseTree(await git(state.dir, ['ls-tree', '-r', '-z', sha])), spec.cache, spec.setup) : [];
+    const saved = readCacheKeys(file);
+    const kept = state.caches.filter((c) => saved[c.id] === c.key);
+    const missed = state.caches.filter((c) => saved[c.id] !== c.key);
+    if (missed.length || !state.caches.length) forgetCacheKeys(file);
+    if (dirty) await git(state.dir, ['clean', '-fdxq', ...excludeArgs(kept)]);
+    if (!state.caches.length) return null;
+    return { hit: missed.length === 0, message: describeCache(kept, missed) };
   }
 
   /**
@@ -75,14 +101,18 @@ export class Workspaces {
   scrub(repo: string, slot: number): void {
     const s = this.slots.get(`${repo}/${slot}`);
     if (!s || s.scrubbing) return;
+    forgetCacheKeys(cacheFile(s.dir));
     s.scrubbing = git(s.dir, ['clean', '-fdxq'])
       .then(() => { s.clean = true; s.setupDone = false; s.build = null; }, () => { s.clean = false; })
       .finally(() => { s.scrubbing = null; });
   }
 
+  /** Setup succeeded (or was skipped on a hit): the slot's cache now holds this build's keys. */
   markSetupDone(repo: string, slot: number): void {
     const s = this.slots.get(`${repo}/${slot}`);
-    if (s) s.setupDone = true;
+    if (!s) return;
+    if (!s.setupDone && s.caches.length) writeCacheKeys(cacheFile(s.dir), s.caches);
+    s.setupDone = true;
   }
 
   /** Forgets the slot's build, so the next unit checks out and sets up afresh (after a failed setup). */
@@ -112,6 +142,11 @@ async function hasCommit(dir: string, sha: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Beside the slot, not in it, so no clean or checkout touches it. */
+function cacheFile(dir: string): string {
+  return `${dir}.cache.json`;
 }
 
 function safeName(name: string): string {

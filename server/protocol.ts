@@ -51,6 +51,7 @@ export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
 export const HEARTBEAT_MS = 5_000; // 5 seconds
 export const LOST_AFTER_MS = 15_000; // 15 seconds without a frame
+export const MAX_CACHE_ITEMS = 32; // cache entries per builder, and paths or keys per entry
 export const HELLO_TIMEOUT_MS = 5_000; // first frame must be hello within 5 seconds
 export const DEFAULT_MAX_LOG_BYTES = 32 * 1024 * 1024; // 32 MiB of log per unit
 export const MARKER_ROOM_BYTES = 1024; // room past the cap for the runner's truncation marker
@@ -135,6 +136,10 @@ const Finished = z.strictObject({
   durationMs: z.number().nonnegative(),
   tests: z.array(TestCaseSchema).max(100_000).default([]),
   testsError: z.string().max(4096).nullable().default(null),
+  /** Time from taking the unit to starting `run`: checkout, clean and setup (v2). */
+  setupMs: z.number().nonnegative().max(1e9).nullable().default(null),
+  /** Whether the slot's cache was kept (true) or rebuilt (false); null: no cache, or set up by an earlier unit (v2). */
+  cacheHit: z.boolean().nullable().default(null),
 });
 
 export const RunnerMessageSchema = z.discriminatedUnion('type', [Hello, Heartbeat, Started, Log, Finished]);
@@ -142,6 +147,13 @@ export type RunnerMessage = z.infer<typeof RunnerMessageSchema>;
 export type HelloMessage = z.infer<typeof Hello>;
 export type LogMessage = z.infer<typeof Log>;
 export type FinishedMessage = z.infer<typeof Finished>;
+
+/** A workspace-relative path or glob: not absolute, no ".." and nothing inside .git (config and runner both check). */
+export function isWorkspacePattern(s: string): boolean {
+  const parts = s.replace(/\/+$/, '').split('/');
+  return !s.startsWith('/') && !parts.includes('..') && !parts.includes('.git') && s.replace(/[/.*]/g, '') !== '';
+}
+const workspacePattern = z.string().min(1).max(1000).refine(isWorkspacePattern, 'a path relative to the workspace, without ".." or ".git"');
 
 const BuilderSpec = z.strictObject({
   name: z.string(),
@@ -157,6 +169,13 @@ const BuilderSpec = z.strictObject({
   secretsError: z.string().max(4096).optional(),
   /** Log bytes the unit may send (DEFAULT_MAX_LOG_BYTES when absent). */
   maxLogBytes: z.number().int().positive().optional(),
+  /** What the slot keeps between builds; null: the runner's defaults for node and python (v2). */
+  cache: z.array(z.strictObject({
+    paths: z.array(workspacePattern).min(1).max(MAX_CACHE_ITEMS),
+    key: z.array(workspacePattern).min(1).max(MAX_CACHE_ITEMS),
+  })).max(MAX_CACHE_ITEMS).nullable().default(null),
+  /** Run instead of setup when every cache entry was kept; null: skip setup then (v2). */
+  setupOnHit: z.string().nullable().default(null),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),

@@ -84,6 +84,7 @@ export class Repo {
 export interface BuilderSpec {
   name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number;
   env?: string[]; secrets?: Record<string, { env: string } | { file: string }>; maxLogBytes?: number;
+  cache?: { paths: string[]; key: string[] }[]; setupOnHit?: string;
 }
 
 export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {

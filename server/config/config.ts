@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 
@@ -48,6 +49,17 @@ export interface BuilderConfig {
   secrets?: Record<string, SecretSource>;
   /** Log bytes a unit may write (absent: DEFAULT_MAX_LOG_BYTES, 32 MiB). */
   maxLogBytes?: number;
+  /**
+   * What a runner keeps in a slot's workspace between builds, and the files whose content keys
+   * it (runner/cache.ts). Absent: the defaults for node and python; []: nothing is kept.
+   */
+  cache?: CacheConfig[];
+  /** Run instead of `setup` when every cache entry was kept (absent: setup is skipped then). */
+  setupOnHit?: string;
+}
+export interface CacheConfig {
+  paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
+  key: string[]; // globs of tracked files, matched at the commit
 }
 export interface RepositoryConfig {
   name: string;
@@ -87,6 +99,15 @@ function numberIn(min: number, max: number, fallback: number, unit: string, whol
   const base = whole ? z.number().int(msg) : z.number();
   return z.preprocess(toNumber, base.min(min, msg).max(max, msg)).default(fallback);
 }
+const workspacePattern = (what: string, example: string) => z.string().refine(isWorkspacePattern,
+  `must be a ${what} relative to the workspace root, without "..", ".git" or a leading "/", e.g. ${example}`);
+const cacheShape = {
+  paths: z.array(workspacePattern('path', 'node_modules')).min(1, 'must list at least one path to keep, e.g. paths: [node_modules]')
+    .max(MAX_CACHE_ITEMS, `must list at most ${MAX_CACHE_ITEMS} paths — use a glob`),
+  key: z.array(workspacePattern('file or glob', 'package-lock.json')).min(1,
+    'must list at least one file whose content keys the cache, e.g. key: [package-lock.json]')
+    .max(MAX_CACHE_ITEMS, `must list at most ${MAX_CACHE_ITEMS} files — use a glob`),
+};
 const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
 
 /** Why a file glob cannot work, or null. Globs match repository paths such as test/a.test.js. */
@@ -134,12 +155,20 @@ const builderShape = {
   maxLogBytes: z.preprocess(toNumber, z.number().int('must be a whole number of bytes from 1024 to 1073741824')
     .min(1024, 'must be a whole number of bytes from 1024 to 1073741824')
     .max(2 ** 30, 'must be a whole number of bytes from 1024 to 1073741824')).optional(), // absent: 32 MiB
+  cache: z.array(z.strictObject(cacheShape)).max(MAX_CACHE_ITEMS, `must have at most ${MAX_CACHE_ITEMS} entries`).optional(), // absent: the node and python defaults (runner/cache.ts)
+  setupOnHit: z.string().min(1, 'must not be empty — remove it to skip setup on a cache hit').optional(),
 };
+/** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
+function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
+  if (b.setup !== null) return;
+  if (b.cache?.length) ctx.addIssue({ code: 'custom', path: ['cache'], message: 'keeps what setup makes, but this builder has no setup — add setup: (e.g. npm ci) or remove cache' });
+  if (b.setupOnHit !== undefined) ctx.addIssue({ code: 'custom', path: ['setupOnHit'], message: 'replaces setup on a cache hit, but this builder has no setup — add setup: or remove setupOnHit' });
+}
 const repositoryShape = {
   name: nameSchema,
   path: z.string().min(1, 'must not be empty — give the bare repository, e.g. /srv/git/shop.git'),
   gate: z.array(branchSchema).default([]),
-  builders: z.array(z.strictObject(builderShape))
+  builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
 };
 const configShape = {
@@ -154,7 +183,8 @@ const configShape = {
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape),
-  repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape) };
+  repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
+  'repositories.builders.cache': Object.keys(cacheShape) };
 
 
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */

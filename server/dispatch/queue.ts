@@ -12,6 +12,7 @@ import { unitFiles } from '../store/units.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RunnerRegistry } from './registry.js';
 import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
+import { toBuilderSpec } from './builderSpec.js';
 
 export const SWEEP_MS = 1_000; // 1 second
 
@@ -83,7 +84,7 @@ export class WorkQueue {
     link.send({
       type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: repo.path }, ref: build.ref,
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
-      builder: { name: builder.name, setup: builder.setup, run: builder.run, junit: builder.junit, timeout: builder.timeout },
+      builder: toBuilderSpec(builder),
     });
     return true;
   }

@@ -155,6 +155,7 @@ export class BuildLifecycle {
       if (unit.state === 'done') return unit.result !== 'exception';
       const build = this.store.builds.get(unit.buildId);
       if (!build) return false;
+      this.store.units.recordSetup(unit.id, msg.setupMs, msg.cacheHit);
       if (unit.cancelRequested) {
         this.endUnit(unit, { result: 'cancelled', exitCode: msg.exitCode, signal: msg.signal, error: 'cancelled', at: now });
       } else if (msg.exitCode === null && !msg.timedOut && msg.error) {

@@ -12,6 +12,8 @@ export interface UnitRow {
   runnerId: number | null; runner: string | null; avoidRunnerId: number | null; lostCount: number;
   exitCode: number | null; signal: string | null; error: string | null; logBytes: number; cancelRequested: number;
   queuedAt: number; assignedAt: number | null; startedAt: number | null; finishedAt: number | null;
+  /** Checkout, clean and setup before the run started; cacheHit 1 kept, 0 rebuilt, null neither (migration 006). */
+  setupMs: number | null; cacheHit: 0 | 1 | null;
 }
 export interface NewUnit {
   buildId: number; seq: number; files: readonly string[]; attempt: number; retryOf: number | null;
@@ -24,7 +26,8 @@ export interface UnitOutcome {
 const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry_of AS retryOf, u.state, u.result,
   u.priority, u.expected_ms AS expectedMs, u.runner_id AS runnerId, rn.name AS runner, u.avoid_runner_id AS avoidRunnerId,
   u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes, u.cancel_requested AS cancelRequested,
-  u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt`;
+  u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt,
+  u.setup_ms AS setupMs, u.cache_hit AS cacheHit`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
 
@@ -44,6 +47,7 @@ export class UnitStore {
       start: db.prepare('UPDATE units SET started_at = ? WHERE id = ? AND started_at IS NULL'),
       finish: db.prepare(`UPDATE units SET state = 'done', result = @result, exit_code = @exitCode, signal = @signal,
         error = @error, finished_at = @at WHERE id = @id AND state != 'done'`),
+      recordSetup: db.prepare(`UPDATE units SET setup_ms = ?, cache_hit = ? WHERE id = ? AND state != 'done'`),
       running: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' ORDER BY u.id`),
       runningOn: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' AND u.runner_id = ?`),
       addLogBytes: db.prepare('UPDATE units SET log_bytes = log_bytes + ? WHERE id = ?'),
@@ -67,6 +71,10 @@ export class UnitStore {
   assign(id: number, runnerId: number, at: number): boolean { return this.q.assign.run(runnerId, at, id).changes > 0; }
   markStarted(id: number, at: number): void { this.q.start.run(at, id); }
   finish(id: number, o: UnitOutcome): boolean { return this.q.finish.run({ ...o, id }).changes > 0; }
+  /** What the runner reported of the unit's workspace (setup time, cache hit); kept once the unit is done. */
+  recordSetup(id: number, setupMs: number | null, cacheHit: boolean | null): void {
+    this.q.recordSetup.run(setupMs === null ? null : Math.round(setupMs), cacheHit === null ? null : Number(cacheHit), id);
+  }
   running(): UnitRow[] { return this.q.running.all() as UnitRow[]; }
   runningOn(runnerId: number): UnitRow[] { return this.q.runningOn.all(runnerId) as UnitRow[]; }
   addLogBytes(id: number, n: number): void { this.q.addLogBytes.run(n, id); }

@@ -129,6 +129,7 @@ export function unitJson(u: UnitRow) {
     id: u.id, seq: u.seq, files: unitFiles(u), attempt: u.attempt, retryOf: u.retryOf, state: u.state, result: u.result,
     runner: u.runner, exitCode: u.exitCode, signal: u.signal, error: u.error, expectedMs: u.expectedMs, logBytes: u.logBytes,
     queuedAt: u.queuedAt, assignedAt: u.assignedAt, startedAt: u.startedAt, finishedAt: u.finishedAt,
+    setupMs: u.setupMs, cacheHit: u.cacheHit === null ? null : u.cacheHit === 1,
   };
 }
 

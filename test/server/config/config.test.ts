@@ -289,6 +289,33 @@ describe('server/config', () => {
     ]);
   });
 
+  it('reads a builder\'s cache: and setupOnHit, and names what is wrong in them', () => {
+    const ok = parseConfig(withBuilders('      - name: unit\n        setup: npm ci\n        run: npm test\n' +
+      '        cache: [{ paths: [node_modules, "**/node_modules"], key: [package-lock.json] }]\n        setupOnHit: npm run build\n'), { baseDir: dir });
+    expect(ok.repositories[0].builders[0]).to.deep.include({
+      cache: [{ paths: ['node_modules', '**/node_modules'], key: ['package-lock.json'] }], setupOnHit: 'npm run build' });
+    const plain = parseConfig(withBuilders('      - { name: unit, setup: npm ci, run: npm test }\n'), { baseDir: dir });
+    expect(plain.repositories[0].builders[0]).to.not.have.any.keys('cache', 'setupOnHit'); // absent: the runner's defaults
+
+    const cases: [string, string, string][] = [
+      ['cache: [{ paths: [../outside], key: [a.lock] }]', 'repositories[0].builders[0].cache[0].paths[0]', 'relative to the workspace root, without ".."'],
+      ['cache: [{ paths: [/abs], key: [a.lock] }]', 'repositories[0].builders[0].cache[0].paths[0]', 'leading "/"'],
+      ['cache: [{ paths: [.git/hooks], key: [a.lock] }]', 'repositories[0].builders[0].cache[0].paths[0]', '".git"'],
+      ['cache: [{ paths: [node_modules], key: [] }]', 'repositories[0].builders[0].cache[0].key', 'at least one file whose content keys the cache'],
+      ['cache: [{ paths: node_modules, key: [a.lock] }]', 'repositories[0].builders[0].cache[0].paths', 'write a list: [node_modules]'],
+      ['cache: [{ paths: [node_modules], keys: [a.lock] }]', 'repositories[0].builders[0].cache[0].keys', 'did you mean "key"?'],
+    ];
+    for (const [line, keyPath, says] of cases) {
+      const err = loadError(withBuilders(`      - name: unit\n        setup: npm ci\n        run: npm test\n        ${line}\n`));
+      expect(err.problems.map((p) => p.keyPath), line).to.include(keyPath);
+      expect(err.message, line).to.include(says);
+    }
+    const noSetup = loadError(withBuilders('      - name: unit\n        run: npm test\n        cache: [{ paths: [x], key: [y] }]\n        setupOnHit: "true"\n'));
+    expect(noSetup.problems.map((p) => [p.keyPath, p.line])).to.deep.equal([
+      ['repositories[0].builders[0].cache', 8], ['repositories[0].builders[0].setupOnHit', 9]]);
+    expect(noSetup.message).to.include('keeps what setup makes, but this builder has no setup — add setup: (e.g. npm ci) or remove cache');
+  });
+
   it('checks branch names by git check-ref-format rules', () => {
     for (const ok of ['main', 'feature/x', 'release-1.2', 'a@b', 'v1.0/hot_fix', 'refs/heads/main']) {
       expect(isValidBranchName(ok), ok).to.equal(true);
