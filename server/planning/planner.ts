@@ -18,6 +18,8 @@
  * - it never makes fewer units than min(files, slots), so no slot idles while another works.
  */
 
+import { SlotHeap } from './slotHeap.js';
+
 export interface PlannedUnit {
   files: string[];
   /** Sum of the files' expected durations plus overheadMs. */
@@ -84,10 +86,11 @@ export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOpti
   let best: number[][] = [];
   let bestScore = Infinity;
   for (const granularity of listGranularities(plan)) {
-    const batches = buildBatches(plan, granularity);
+    const batches = sortLongestFirst(buildBatches(plan, granularity), plan.ms);
     const exact = simulateMakespan(batches, plan.ms, plan);
-    const noisy = scenarios.slice(1).reduce((sum, ms) => sum + simulateMakespan(batches, ms, plan), 0) / NOISE_SCENARIOS;
-    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * noisy;
+    let noisy = 0;
+    for (let k = 1; k < scenarios.length; k += 1) noisy += simulateMakespan(batches, scenarios[k]!, plan);
+    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * (noisy / NOISE_SCENARIOS);
     if (score < bestScore) [best, bestScore] = [batches, score];
   }
   while (best.length < Math.min(files.length, plan.slots) && splitLargestBatch(best, plan.ms));
@@ -135,67 +138,85 @@ function buildBatches(plan: Plan, granularity: number): number[][] {
     remaining -= size;
   }
   // Tail: each remaining file goes to the slot that would end first, so the slots end together.
-  const ends = simulateEnds(front, ms, plan);
+  const ends = simulateEnds(sortLongestFirst(front, ms), ms, plan);
   const open: (number[] | null)[] = ends.map(() => null);
+  const openMs = ends.map(() => 0);
+  // A slot without an open batch would first pay for a new unit.
+  const soonest = new SlotHeap(ends.map((end) => end + plan.overheadMs));
   const tail: number[][] = [];
   for (; next < ms.length; next += 1) {
-    let slot = 0;
-    let soonest = Infinity;
-    for (let s = 0; s < slots; s += 1) {
-      const end = ends[s]! + (open[s] ? 0 : plan.overheadMs);
-      if (end < soonest) [slot, soonest] = [s, end];
-    }
+    const slot = soonest.soonest();
     let batch = open[slot];
-    if (!batch || sumOf(batch, ms) + ms[next]! > targetMs) {
+    if (!batch || openMs[slot]! + ms[next]! > targetMs) {
       batch = [];
       open[slot] = batch;
+      openMs[slot] = 0;
       tail.push(batch);
       ends[slot]! += plan.overheadMs;
     }
     batch.push(next);
+    openMs[slot]! += ms[next]!;
     ends[slot]! += ms[next]!;
+    soonest.raiseSoonest(ends[slot]!);
   }
   return [...front, ...tail];
 }
 
-/** When each slot becomes free if the queue hands `batches` out longest first. */
-function simulateEnds(batches: number[][], ms: readonly number[], plan: Plan): number[] {
+/** When each slot becomes free if the queue hands out `sorted` (batches longest first) in that order. */
+function simulateEnds(sorted: number[][], ms: readonly number[], plan: Plan): number[] {
   const ends = new Array<number>(plan.slots).fill(0);
-  for (const batch of sortLongestFirst(batches, plan.ms)) {
-    let slot = 0;
-    for (let s = 1; s < ends.length; s += 1) if (ends[s]! < ends[slot]!) slot = s;
-    ends[slot]! += plan.overheadMs + sumOf(batch, ms);
+  if (sorted.length <= plan.slots) {
+    // Each batch finds a slot of its own (the heap below would give batch i slot i).
+    sorted.forEach((batch, i) => { ends[i] = plan.overheadMs + sumOf(batch, ms); });
+    return ends;
+  }
+  const soonest = new SlotHeap(ends);
+  for (const batch of sorted) {
+    const slot = soonest.soonest();
+    soonest.raiseSoonest(ends[slot]! + plan.overheadMs + sumOf(batch, ms));
   }
   return ends;
 }
 
-function simulateMakespan(batches: number[][], ms: readonly number[], plan: Plan): number {
-  return Math.max(...simulateEnds(batches, ms, plan));
+function simulateMakespan(sorted: number[][], ms: readonly number[], plan: Plan): number {
+  let max = 0;
+  for (const end of simulateEnds(sorted, ms, plan)) if (end > max) max = end;
+  return max;
 }
 
 /** Deterministic ±NOISE variations of the expected durations, keyed by file name. */
 function perturb(names: string[], ms: readonly number[]): number[][] {
-  const scenarios: number[][] = [];
-  for (let k = 1; k <= NOISE_SCENARIOS; k += 1) {
-    scenarios.push(ms.map((value, i) => value * (1 + NOISE * (2 * hashUnit(`${names[i]}\u0000${k}`) - 1))));
-  }
+  const scenarios: number[][] = Array.from({ length: NOISE_SCENARIOS }, () => new Array<number>(ms.length));
+  names.forEach((name, i) => {
+    // hashUnit(`${name}\u0000${k}`) for each k, sharing the work on the name.
+    const prefix = hashText(hashText(FNV_OFFSET, name), '\u0000');
+    for (let k = 1; k <= NOISE_SCENARIOS; k += 1) {
+      scenarios[k - 1]![i] = ms[i]! * (1 + NOISE * (2 * mixHash(hashText(prefix, String(k))) - 1));
+    }
+  });
   return scenarios;
 }
 
-/** FNV-1a with a final mix, mapped to [0, 1). */
-function hashUnit(text: string): number {
-  let h = 0x811c9dc5;
+const FNV_OFFSET = 0x811c9dc5;
+
+/** FNV-1a over text, continuing from h. */
+function hashText(h: number, text: string): number {
   for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** The final mix of an FNV-1a state, mapped to [0, 1). */
+function mixHash(h: number): number {
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
   h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
   return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
 }
 
 function sortLongestFirst(batches: number[][], ms: readonly number[]): number[][] {
-  return batches
-    .map((batch) => ({ batch, size: sumOf(batch, ms) }))
-    .sort((a, b) => b.size - a.size || a.batch[0]! - b.batch[0]!)
-    .map(({ batch }) => batch);
+  const sizes = batches.map((batch) => sumOf(batch, ms));
+  const order = batches.map((_, i) => i);
+  order.sort((a, b) => sizes[b]! - sizes[a]! || batches[a]![0]! - batches[b]![0]!);
+  return order.map((i) => batches[i]!);
 }
 
 /** Exponentially weighted mean update for learning durations: alpha 0.3 by default; first sample = the value. */
