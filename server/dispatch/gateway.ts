@@ -5,8 +5,9 @@
  * (checked first) and the runner token (compared in constant time). Then every frame is parsed
  * and validated by the protocol module; a bad frame closes that socket with 1007 and a reason,
  * a frame over MAX_FRAME_BYTES with 1009 (ws does that), a wrong token with 4001, an old
- * protocol with 4002. A runner silent for LOST_AFTER_MS is closed with 4004 and its units go
- * back to the queue. Nothing a runner sends can stop the server serving the others.
+ * protocol with 4002. A runner silent for LOST_AFTER_MS (judged by when its bytes arrive, see
+ * liveness.ts) is closed with 4004 and its units go back to the queue. Nothing a runner sends
+ * can stop the server serving the others.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -19,6 +20,7 @@ import {
 } from '../protocol.js';
 import type { Scheduler, RunnerLink } from './scheduler.js';
 import type { Store } from '../store/index.js';
+import { Liveness } from './liveness.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -32,7 +34,11 @@ class Connection implements RunnerLink {
   slots = 0;
   readonly units = new Set<number>();
   lastSeen = Date.now();
+  pingedAt = 0;
   constructor(readonly ws: WebSocket, readonly address: string | null) {}
+  ping(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
   send(message: ServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
@@ -43,15 +49,19 @@ export class RunnerGateway {
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
+  private readonly liveness: Liveness<Connection>;
 
   constructor(
     private readonly store: Store,
     private readonly scheduler: Scheduler,
     private readonly runnerToken: string,
     private readonly log: Logger,
+    /** A runner silent this long is lost (LOST_AFTER_MS; shorter in tests). */
+    lostAfterMs = LOST_AFTER_MS,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-    this.timer = setInterval(() => this.checkHeartbeats(), 1000);
+    this.liveness = new Liveness((c, silentMs) => this.dropSilent(c, silentMs), lostAfterMs);
+    this.timer = setInterval(() => this.liveness.check(this.connections), this.liveness.checkEveryMs);
     this.timer.unref();
   }
 
@@ -76,8 +86,13 @@ export class RunnerGateway {
     const conn = new Connection(ws, req.socket.remoteAddress ?? null);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
+    // Seen when its bytes arrive, however long handling them takes.
+    const seen = () => { conn.lastSeen = Date.now(); };
+    req.socket.on('data', seen);
+    ws.on('ping', seen);
+    ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {
-      conn.lastSeen = Date.now();
+      seen();
       if (isBinary) return this.refuse(conn, CloseCode.badFrame, 'binary frames are not part of the protocol; send JSON text');
       try {
         const msg = parseRunnerMessage(data as Buffer);
@@ -149,13 +164,9 @@ export class RunnerGateway {
     setTimeout(() => conn.ws.terminate(), 2000).unref();
   }
 
-  private checkHeartbeats(now = Date.now()): void {
-    for (const c of this.connections) {
-      if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
-        this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
-        this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.scheduler.runnerLeft(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
-      }
-    }
+  private dropSilent(c: Connection, silentMs: number): void {
+    this.log.warn({ runner: c.name, silentMs }, 'runner lost: no heartbeat');
+    this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${Math.round(silentMs / 1000)} s`);
+    this.scheduler.runnerLeft(c, `silent for ${Math.round(silentMs / 1000)} s`);
   }
 }

@@ -127,7 +127,7 @@ async function measure(n: number): Promise<ScaleFigures> {
     const firstAssignAt = (await fakes.next('assign')).at as number;
     const units = build.progress.unitsTotal as number;
     const dropped = Object.values(report.dropped as Record<string, number>).reduce((a, b) => a + b, 0);
-    return {
+    const row: ScaleFigures = {
       runners: n, slots: n * SLOTS, units, result: build.result, helloMs: connected.ms, noticeMs,
       pushToFirstAssignMs: firstAssignAt - tPush,
       unitsPerSecond: Math.round(units / Math.max(0.001, (build.finishedAt - firstAssignAt) / 1000)),
@@ -135,6 +135,14 @@ async function measure(n: number): Promise<ScaleFigures> {
       cpuMsPerUnit: Number(((cpu1 - cpu0) / Math.max(1, report.finished)).toFixed(2)),
       peakRssMiB: rss, dropped, droppedCodes: report.dropped,
     };
+    say(JSON.stringify(row));
+    return row;
+  } catch (err) {
+    const exited = server.child.exitCode ?? server.child.signalCode;
+    const report = await Promise.race([fakes.report(), new Promise((r) => setTimeout(() => r(null), 5000))]);
+    say(`FAILED: ${(err as Error).message}; server ${exited === null ? 'still running' : `exited (${exited})`}; ` +
+      `fake runners: ${JSON.stringify(report)}\nserver output (tail):\n${server.output.slice(-3000)}`);
+    throw err;
   } finally {
     fakes.send({ type: 'stop' });
     await stopChild(fakes.child);
@@ -156,11 +164,21 @@ function printTable(rows: ScaleFigures[]): void {
 async function main(): Promise<void> {
   const planning = measurePlanning();
   const rows: ScaleFigures[] = [];
-  if (!PLANNING_ONLY) for (const n of COUNTS) rows.push(await measure(n));
+  const failures: string[] = [];
+  if (!PLANNING_ONLY) {
+    for (const n of COUNTS) {
+      try {
+        rows.push(await measure(n));
+      } catch (err) {
+        failures.push(`N=${n}: ${(err as Error).message}`);
+      }
+    }
+  }
   if (rows.length) printTable(rows);
   printPlanning(planning);
   console.log(JSON.stringify({ bench: 'scale', started: new Date().toISOString(), host: { cpus: cpus().length, node: process.version },
-    files: FILES, slotsPerRunner: SLOTS, runs: rows, planning }));
+    files: FILES, slotsPerRunner: SLOTS, runs: rows, failures, planning }));
+  if (failures.length) throw new Error(`runs failed: ${failures.join('; ')}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
