@@ -15,7 +15,10 @@
  *   few candidates, on the expected durations and on NOISE_SCENARIOS deterministic ±30%
  *   perturbations of them (durations learned from history are never exact), and keeping the
  *   candidate with the shortest mean makespan;
- * - it never makes fewer units than min(files, slots), so no slot idles while another works.
+ * - it never makes fewer units than min(files, slots), so no slot idles while another works;
+ * - units pay for themselves: when the per-unit overhead is large (learned per builder, see
+ *   costs.ts), batches may grow to MIN_UNIT_OVERHEADS overheads even past targetMs, and one
+ *   balanced unit per slot is always among the candidates, so no plan is slower than that.
  */
 
 import { SlotHeap } from './slotHeap.js';
@@ -46,6 +49,8 @@ const EXACT_WEIGHT = 0.1;
 /** Granularities tried: the per-slot share, halved down to this many overheads. */
 const MIN_GRANULARITY_OVERHEADS = 2;
 const MAX_CANDIDATES = 12;
+/** A batch may be this many overheads long whatever targetMs says (the overhead is then at most a tenth of it). */
+export const MIN_UNIT_OVERHEADS = 10;
 
 /** Expected duration of each file: known from history (Map file→ms), unknown files get the median of known ones, or defaultMs (1000) when nothing is known. */
 export function estimateDurations(
@@ -78,15 +83,16 @@ export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOpti
   const plan: Plan = {
     ms: files.map((f) => f.ms),
     slots: Math.floor(opts.slots),
-    targetMs: opts.targetMs,
+    targetMs: Math.max(opts.targetMs, MIN_UNIT_OVERHEADS * overheadMs),
     overheadMs,
     total: files.reduce((sum, f) => sum + f.ms, 0),
   };
   const scenarios = [plan.ms, ...perturb(files.map((f) => f.file), plan.ms)];
   let best: number[][] = [];
   let bestScore = Infinity;
-  for (const granularity of listGranularities(plan)) {
-    const batches = sortLongestFirst(buildBatches(plan, granularity), plan.ms);
+  const candidates = [...listGranularities(plan).map((granularity) => () => buildBatches(plan, granularity)), () => balancePerSlot(plan)];
+  for (const candidate of candidates) {
+    const batches = sortLongestFirst(candidate(), plan.ms);
     const exact = simulateMakespan(batches, plan.ms, plan);
     let noisy = 0;
     for (let k = 1; k < scenarios.length; k += 1) noisy += simulateMakespan(batches, scenarios[k]!, plan);
@@ -160,6 +166,19 @@ function buildBatches(plan: Plan, granularity: number): number[][] {
     soonest.raiseSoonest(ends[slot]!);
   }
   return [...front, ...tail];
+}
+
+/** One batch per slot (at most), files longest first each to the least loaded slot. */
+function balancePerSlot(plan: Plan): number[][] {
+  const batches: number[][] = Array.from({ length: Math.min(plan.slots, plan.ms.length) }, () => []);
+  const loads = batches.map(() => 0);
+  const lightest = new SlotHeap(loads);
+  plan.ms.forEach((ms, i) => {
+    const slot = lightest.soonest();
+    batches[slot]!.push(i);
+    lightest.raiseSoonest(loads[slot]! + ms);
+  });
+  return batches;
 }
 
 /** When each slot becomes free if the queue hands out `sorted` (batches longest first) in that order. */
