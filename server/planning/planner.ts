@@ -22,6 +22,7 @@
  */
 
 import { SlotHeap } from './slotHeap.js';
+import { NOISE_SCENARIOS, perturb } from './noise.js';
 
 export interface PlannedUnit {
   files: string[];
@@ -41,9 +42,6 @@ export interface PlanOptions {
 export const DEFAULT_DURATION_MS = 1000; // 1 second for a file when nothing is known
 export const DEFAULT_OVERHEAD_MS = 30; // 30 ms per unit
 export const DEFAULT_EWMA_ALPHA = 0.3;
-/** How far actual durations stray from the learned ones when choosing the granularity. */
-const NOISE = 0.3; // ±30%
-const NOISE_SCENARIOS = 8;
 /** Weight of the exact-durations simulation against the mean of the noisy ones. */
 const EXACT_WEIGHT = 0.1;
 /** Granularities tried: the per-slot share, halved down to this many overheads. */
@@ -201,34 +199,6 @@ function simulateMakespan(sorted: number[][], ms: readonly number[], plan: Plan)
   let max = 0;
   for (const end of simulateEnds(sorted, ms, plan)) if (end > max) max = end;
   return max;
-}
-
-/** Deterministic ±NOISE variations of the expected durations, keyed by file name. */
-function perturb(names: string[], ms: readonly number[]): number[][] {
-  const scenarios: number[][] = Array.from({ length: NOISE_SCENARIOS }, () => new Array<number>(ms.length));
-  names.forEach((name, i) => {
-    // hashUnit(`${name}\u0000${k}`) for each k, sharing the work on the name.
-    const prefix = hashText(hashText(FNV_OFFSET, name), '\u0000');
-    for (let k = 1; k <= NOISE_SCENARIOS; k += 1) {
-      scenarios[k - 1]![i] = ms[i]! * (1 + NOISE * (2 * mixHash(hashText(prefix, String(k))) - 1));
-    }
-  });
-  return scenarios;
-}
-
-const FNV_OFFSET = 0x811c9dc5;
-
-/** FNV-1a over text, continuing from h. */
-function hashText(h: number, text: string): number {
-  for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h;
-}
-
-/** The final mix of an FNV-1a state, mapped to [0, 1). */
-function mixHash(h: number): number {
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
 }
 
 function sortLongestFirst(batches: number[][], ms: readonly number[]): number[][] {
