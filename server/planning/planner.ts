@@ -17,8 +17,11 @@
  *   candidate with the shortest mean makespan;
  * - it never makes fewer units than min(files, slots), so no slot idles while another works;
  * - units pay for themselves: when the per-unit overhead is large (learned per builder, see
- *   costs.ts), batches may grow to MIN_UNIT_OVERHEADS overheads even past targetMs, and one
- *   balanced unit per slot is always among the candidates, so no plan is slower than that.
+ *   costs.ts), batches may grow to MIN_UNIT_OVERHEADS overheads even past targetMs, and once
+ *   one overhead per slot is a noticeable share of the work (COSTLY_UNIT_SHARE), one balanced
+ *   unit per slot is among the candidates, so no plan is slower than that. (Below that share
+ *   the simulation's ±30% underrates how wrong unknown durations are, and the finer plans'
+ *   rebalancing is worth more than the overheads it costs.)
  */
 
 import { SlotHeap } from './slotHeap.js';
@@ -49,6 +52,8 @@ const MIN_GRANULARITY_OVERHEADS = 2;
 const MAX_CANDIDATES = 12;
 /** A batch may be this many overheads long whatever targetMs says (the overhead is then at most a tenth of it). */
 export const MIN_UNIT_OVERHEADS = 10;
+/** One unit per slot is a candidate once overheadMs × slots is this share of the total work. */
+export const COSTLY_UNIT_SHARE = 0.05; // 5 %
 
 /** Expected duration of each file: known from history (Map file→ms), unknown files get the median of known ones, or defaultMs (1000) when nothing is known. */
 export function estimateDurations(
@@ -88,7 +93,8 @@ export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOpti
   const scenarios = [plan.ms, ...perturb(files.map((f) => f.file), plan.ms)];
   let best: number[][] = [];
   let bestScore = Infinity;
-  const candidates = [...listGranularities(plan).map((granularity) => () => buildBatches(plan, granularity)), () => balancePerSlot(plan)];
+  const candidates = listGranularities(plan).map((granularity) => () => buildBatches(plan, granularity));
+  if (overheadMs * plan.slots >= COSTLY_UNIT_SHARE * plan.total) candidates.push(() => balancePerSlot(plan));
   for (const candidate of candidates) {
     const batches = sortLongestFirst(candidate(), plan.ms);
     const exact = simulateMakespan(batches, plan.ms, plan);

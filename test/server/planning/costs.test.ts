@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MAX_OVERHEAD_MS, learnUnitCost, observeOverhead, overheadFor } from '../../../server/planning/costs.js';
-import { DEFAULT_OVERHEAD_MS, planUnits } from '../../../server/planning/planner.js';
+import { COSTLY_UNIT_SHARE, DEFAULT_OVERHEAD_MS, planUnits } from '../../../server/planning/planner.js';
 
 describe('costs: what one more unit costs', () => {
   describe('observeOverhead', () => {
@@ -47,7 +47,7 @@ describe('costs: what one more unit costs', () => {
       expect(units.flatMap((u) => u.files).sort()).to.deep.equal([...suite.keys()].sort());
     });
 
-    it('is never slower than one balanced unit per slot, on the cost it plans with', () => {
+    it('is never slower than one balanced unit per slot once units are costly (and within 10% when they are cheap)', () => {
       for (const overheadMs of [0, 30, 300, 1000, 5000]) {
         for (const slots of [1, 2, 4, 16]) {
           const units = planUnits(suite, { targetMs: 500, slots, overheadMs });
@@ -57,7 +57,8 @@ describe('costs: what one more unit costs', () => {
             ends[slot]! += u.expectedMs;
           }
           const perSlot = overheadMs + Math.ceil(total / slots) + 150; // one balanced batch per slot, 150 ms of file granularity
-          expect(Math.max(...ends), `${overheadMs} ms per unit, ${slots} slots`).to.be.at.most(perSlot);
+          const costly = overheadMs * slots >= COSTLY_UNIT_SHARE * total;
+          expect(Math.max(...ends), `${overheadMs} ms per unit, ${slots} slots`).to.be.at.most(costly ? perSlot : 1.1 * perSlot);
         }
       }
     });
