@@ -165,6 +165,7 @@ export class RunnerGateway {
   }
 
   private dropSilent(c: Connection, silentMs: number): void {
+    if (!this.connections.has(c)) return; // closed meanwhile
     this.log.warn({ runner: c.name, silentMs }, 'runner lost: no heartbeat');
     this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${Math.round(silentMs / 1000)} s`);
     this.scheduler.runnerLeft(c, `silent for ${Math.round(silentMs / 1000)} s`);

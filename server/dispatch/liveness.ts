@@ -58,7 +58,7 @@ export class Liveness<T extends Watched> {
   private judge(suspects: T[], now: number): void {
     const pongWaitMs = this.lostAfterMs - this.pingAfterMs;
     for (const c of suspects) {
-      if (!c.runnerId || now - c.lastSeen <= this.lostAfterMs) continue; // gone already, or bytes arrived meanwhile
+      if (now - c.lastSeen <= this.lostAfterMs) continue; // bytes arrived meanwhile
       if (c.pingedAt <= c.lastSeen || now - c.pingedAt < pongWaitMs) continue; // its ping is not overdue yet
       this.drop(c, now - c.lastSeen);
     }
