@@ -5,13 +5,14 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { GgError } from './errors.js';
 
 const USAGE = `usage: greengate <command> [options]
 
   serve   [--config greengate.yml] [--port 8010] [--data DIR]
-  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N] [--work DIR]
+  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N (default: the CPUs)] [--work DIR]
   hook install BARE_REPO --server http://HOST:PORT [--repo NAME] [--gated "BRANCH …"]
   tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token-file FILE]
   demo    sample repository, hooks, server and two runners at http://localhost:8010
@@ -88,7 +89,9 @@ async function runner(args: string[]): Promise<void> {
   if (values.name !== undefined && !/^[A-Za-z0-9._@:-]{1,100}$/.test(values.name)) {
     throw usage('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
   }
-  const slots = intOption(values.slots, 'slots', 1, 64) ?? 1;
+  const cpus = availableParallelism();
+  const slots = intOption(values.slots, 'slots', 1, 64) ?? Math.min(cpus, 64);
+  if (slots > cpus) process.stderr.write(`greengate runner: ${slots} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend\n`);
   const { Agent } = await import('../runner/agent.js');
   const agent = new Agent({ server, token, name: values.name, slots, workDir: resolve(values.work ?? '.greengate-runner') });
   agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };

@@ -7,8 +7,8 @@
  * time (4001). A name held by a live connection of another instance id is refused with 4007;
  * the same instance replaces its old socket (4005). Then every frame is parsed and validated by
  * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
- * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS is closed with
- * 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
+ * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS (judged by when its
+ * bytes arrive, see liveness.ts) is closed with 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
  * the others.
  *
  * At this edge the gateway completes each `assign` with its builder's env names, secrets and
@@ -40,6 +40,7 @@ import { LogGuard } from './logGuard.js';
 import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
+import { Liveness } from './liveness.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -56,7 +57,11 @@ class Connection implements RunnerLink {
   /** Units told to retry: told again, at once, when storage is back. */
   readonly waiting = new Set<number>();
   lastSeen = Date.now();
+  pingedAt = 0;
   constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
+  ping(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
   send(message: ServerMessage): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(JSON.stringify(message.type === 'assign' ? this.secrets.completeAssign(message) : message));
@@ -73,6 +78,7 @@ export class RunnerGateway {
   private readonly secrets: BuilderSecrets;
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
+  private readonly liveness: Liveness<Connection>;
 
   constructor(
     private readonly store: Store,
@@ -81,12 +87,15 @@ export class RunnerGateway {
     private readonly runnerToken: string,
     private readonly log: Logger,
     private readonly health: StorageHealth,
+    /** A runner silent this long is lost (LOST_AFTER_MS; shorter in tests). */
+    lostAfterMs = LOST_AFTER_MS,
   ) {
     this.secrets = new BuilderSecrets(store, lifecycle, [runnerToken]);
     this.guard = new LogGuard(store, this.secrets);
     health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-    this.timer = setInterval(() => this.checkHeartbeats(), 1000);
+    this.liveness = new Liveness((c, silentMs) => this.dropSilent(c, silentMs), lostAfterMs);
+    this.timer = setInterval(() => this.liveness.check(this.connections), this.liveness.checkEveryMs);
     this.timer.unref();
   }
 
@@ -111,8 +120,13 @@ export class RunnerGateway {
     const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
+    // Seen when its bytes arrive, however long handling them takes.
+    const seen = () => { conn.lastSeen = Date.now(); };
+    req.socket.on('data', seen);
+    ws.on('ping', seen);
+    ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {
-      conn.lastSeen = Date.now();
+      seen();
       if (isBinary) return this.refuse(conn, CloseCode.badFrame, 'binary frames are not part of the protocol; send JSON text');
       try {
         if (conn.runnerId === 0) {
@@ -256,13 +270,10 @@ export class RunnerGateway {
     setTimeout(() => conn.ws.terminate(), 2000).unref();
   }
 
-  private checkHeartbeats(now = Date.now()): void {
-    for (const c of this.connections) {
-      if (c.runnerId && now - c.lastSeen > LOST_AFTER_MS) {
-        this.log.warn({ runner: c.name, silentMs: now - c.lastSeen }, 'runner lost: no heartbeat');
-        this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${LOST_AFTER_MS / 1000} s`);
-        this.leave(c, `silent for ${Math.round((now - c.lastSeen) / 1000)} s`);
-      }
-    }
+  private dropSilent(c: Connection, silentMs: number): void {
+    if (!this.connections.has(c)) return; // closed meanwhile
+    this.log.warn({ runner: c.name, silentMs }, 'runner lost: no heartbeat');
+    this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${Math.round(silentMs / 1000)} s`);
+    this.leave(c, `silent for ${Math.round(silentMs / 1000)} s`);
   }
 }

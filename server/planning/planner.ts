@@ -15,8 +15,17 @@
  *   few candidates, on the expected durations and on NOISE_SCENARIOS deterministic ±30%
  *   perturbations of them (durations learned from history are never exact), and keeping the
  *   candidate with the shortest mean makespan;
- * - it never makes fewer units than min(files, slots), so no slot idles while another works.
+ * - it never makes fewer units than min(files, slots), so no slot idles while another works;
+ * - units pay for themselves: when the per-unit overhead is large (learned per builder, see
+ *   costs.ts), batches may grow to MIN_UNIT_OVERHEADS overheads even past targetMs, and once
+ *   one overhead per slot is a noticeable share of the work (COSTLY_UNIT_SHARE), one balanced
+ *   unit per slot is among the candidates, so no plan is slower than that. (Below that share
+ *   the simulation's ±30% underrates how wrong unknown durations are, and the finer plans'
+ *   rebalancing is worth more than the overheads it costs.)
  */
+
+import { SlotHeap } from './slotHeap.js';
+import { NOISE_SCENARIOS, perturb } from './noise.js';
 
 export interface PlannedUnit {
   files: string[];
@@ -36,14 +45,15 @@ export interface PlanOptions {
 export const DEFAULT_DURATION_MS = 1000; // 1 second for a file when nothing is known
 export const DEFAULT_OVERHEAD_MS = 30; // 30 ms per unit
 export const DEFAULT_EWMA_ALPHA = 0.3;
-/** How far actual durations stray from the learned ones when choosing the granularity. */
-const NOISE = 0.3; // ±30%
-const NOISE_SCENARIOS = 8;
 /** Weight of the exact-durations simulation against the mean of the noisy ones. */
 const EXACT_WEIGHT = 0.1;
 /** Granularities tried: the per-slot share, halved down to this many overheads. */
 const MIN_GRANULARITY_OVERHEADS = 2;
 const MAX_CANDIDATES = 12;
+/** A batch may be this many overheads long whatever targetMs says (the overhead is then at most a tenth of it). */
+export const MIN_UNIT_OVERHEADS = 10;
+/** One unit per slot is a candidate once overheadMs × slots is this share of the total work. */
+export const COSTLY_UNIT_SHARE = 0.05; // 5 %
 
 /** Expected duration of each file: known from history (Map file→ms), unknown files get the median of known ones, or defaultMs (1000) when nothing is known. */
 export function estimateDurations(
@@ -76,18 +86,21 @@ export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOpti
   const plan: Plan = {
     ms: files.map((f) => f.ms),
     slots: Math.floor(opts.slots),
-    targetMs: opts.targetMs,
+    targetMs: Math.max(opts.targetMs, MIN_UNIT_OVERHEADS * overheadMs),
     overheadMs,
     total: files.reduce((sum, f) => sum + f.ms, 0),
   };
   const scenarios = [plan.ms, ...perturb(files.map((f) => f.file), plan.ms)];
   let best: number[][] = [];
   let bestScore = Infinity;
-  for (const granularity of listGranularities(plan)) {
-    const batches = buildBatches(plan, granularity);
+  const candidates = listGranularities(plan).map((granularity) => () => buildBatches(plan, granularity));
+  if (overheadMs * plan.slots >= COSTLY_UNIT_SHARE * plan.total) candidates.push(() => balancePerSlot(plan));
+  for (const candidate of candidates) {
+    const batches = sortLongestFirst(candidate(), plan.ms);
     const exact = simulateMakespan(batches, plan.ms, plan);
-    const noisy = scenarios.slice(1).reduce((sum, ms) => sum + simulateMakespan(batches, ms, plan), 0) / NOISE_SCENARIOS;
-    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * noisy;
+    let noisy = 0;
+    for (let k = 1; k < scenarios.length; k += 1) noisy += simulateMakespan(batches, scenarios[k]!, plan);
+    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * (noisy / NOISE_SCENARIOS);
     if (score < bestScore) [best, bestScore] = [batches, score];
   }
   while (best.length < Math.min(files.length, plan.slots) && splitLargestBatch(best, plan.ms));
@@ -135,67 +148,70 @@ function buildBatches(plan: Plan, granularity: number): number[][] {
     remaining -= size;
   }
   // Tail: each remaining file goes to the slot that would end first, so the slots end together.
-  const ends = simulateEnds(front, ms, plan);
+  const ends = simulateEnds(sortLongestFirst(front, ms), ms, plan);
   const open: (number[] | null)[] = ends.map(() => null);
+  const openMs = ends.map(() => 0);
+  // A slot without an open batch would first pay for a new unit.
+  const soonest = new SlotHeap(ends.map((end) => end + plan.overheadMs));
   const tail: number[][] = [];
   for (; next < ms.length; next += 1) {
-    let slot = 0;
-    let soonest = Infinity;
-    for (let s = 0; s < slots; s += 1) {
-      const end = ends[s]! + (open[s] ? 0 : plan.overheadMs);
-      if (end < soonest) [slot, soonest] = [s, end];
-    }
+    const slot = soonest.soonest();
     let batch = open[slot];
-    if (!batch || sumOf(batch, ms) + ms[next]! > targetMs) {
+    if (!batch || openMs[slot]! + ms[next]! > targetMs) {
       batch = [];
       open[slot] = batch;
+      openMs[slot] = 0;
       tail.push(batch);
       ends[slot]! += plan.overheadMs;
     }
     batch.push(next);
+    openMs[slot]! += ms[next]!;
     ends[slot]! += ms[next]!;
+    soonest.raiseSoonest(ends[slot]!);
   }
   return [...front, ...tail];
 }
 
-/** When each slot becomes free if the queue hands `batches` out longest first. */
-function simulateEnds(batches: number[][], ms: readonly number[], plan: Plan): number[] {
+/** One batch per slot (at most), files longest first each to the least loaded slot. */
+function balancePerSlot(plan: Plan): number[][] {
+  const batches: number[][] = Array.from({ length: Math.min(plan.slots, plan.ms.length) }, () => []);
+  const loads = batches.map(() => 0);
+  const lightest = new SlotHeap(loads);
+  plan.ms.forEach((ms, i) => {
+    const slot = lightest.soonest();
+    batches[slot]!.push(i);
+    lightest.raiseSoonest(loads[slot]! + ms);
+  });
+  return batches;
+}
+
+/** When each slot becomes free if the queue hands out `sorted` (batches longest first) in that order. */
+function simulateEnds(sorted: number[][], ms: readonly number[], plan: Plan): number[] {
   const ends = new Array<number>(plan.slots).fill(0);
-  for (const batch of sortLongestFirst(batches, plan.ms)) {
-    let slot = 0;
-    for (let s = 1; s < ends.length; s += 1) if (ends[s]! < ends[slot]!) slot = s;
-    ends[slot]! += plan.overheadMs + sumOf(batch, ms);
+  if (sorted.length <= plan.slots) {
+    // Each batch finds a slot of its own (the heap below would give batch i slot i).
+    sorted.forEach((batch, i) => { ends[i] = plan.overheadMs + sumOf(batch, ms); });
+    return ends;
+  }
+  const soonest = new SlotHeap(ends);
+  for (const batch of sorted) {
+    const slot = soonest.soonest();
+    soonest.raiseSoonest(ends[slot]! + plan.overheadMs + sumOf(batch, ms));
   }
   return ends;
 }
 
-function simulateMakespan(batches: number[][], ms: readonly number[], plan: Plan): number {
-  return Math.max(...simulateEnds(batches, ms, plan));
-}
-
-/** Deterministic ±NOISE variations of the expected durations, keyed by file name. */
-function perturb(names: string[], ms: readonly number[]): number[][] {
-  const scenarios: number[][] = [];
-  for (let k = 1; k <= NOISE_SCENARIOS; k += 1) {
-    scenarios.push(ms.map((value, i) => value * (1 + NOISE * (2 * hashUnit(`${names[i]}\u0000${k}`) - 1))));
-  }
-  return scenarios;
-}
-
-/** FNV-1a with a final mix, mapped to [0, 1). */
-function hashUnit(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
+function simulateMakespan(sorted: number[][], ms: readonly number[], plan: Plan): number {
+  let max = 0;
+  for (const end of simulateEnds(sorted, ms, plan)) if (end > max) max = end;
+  return max;
 }
 
 function sortLongestFirst(batches: number[][], ms: readonly number[]): number[][] {
-  return batches
-    .map((batch) => ({ batch, size: sumOf(batch, ms) }))
-    .sort((a, b) => b.size - a.size || a.batch[0]! - b.batch[0]!)
-    .map(({ batch }) => batch);
+  const sizes = batches.map((batch) => sumOf(batch, ms));
+  const order = batches.map((_, i) => i);
+  order.sort((a, b) => sizes[b]! - sizes[a]! || batches[a]![0]! - batches[b]![0]!);
+  return order.map((i) => batches[i]!);
 }
 
 /** Exponentially weighted mean update for learning durations: alpha 0.3 by default; first sample = the value. */

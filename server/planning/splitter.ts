@@ -13,6 +13,7 @@ import { unitFiles } from '../store/units.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import { listFiles } from '../git.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
+import { overheadFor } from './costs.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
@@ -36,7 +37,7 @@ export class Splitter {
   split(row: RepoRow, builder: BuilderConfig, files: string[], slots: number): PlannedUnit[] {
     const durations = estimateDurations(files, this.store.tests.fileDurationsOf(row.id, builder.name, files));
     if (builder.split === 'static') return splitEqually(files, durations, slots);
-    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots });
+    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots, overheadMs: overheadFor(this.store.costs.get(row.id, builder.name)) });
   }
 
   /**

@@ -11,7 +11,7 @@
  *
  * Durations: from JUnit times when every test case of the unit names its file; otherwise the
  * unit's run time (from its `started` report to its end, never more than the runner's measure,
- * less the planner's per-unit overhead) is shared among its files. A unit that timed out
+ * less the builder's learned per-unit overhead, planning/costs.ts) is shared among its files. A unit that timed out
  * teaches nothing.
  *
  * A build's result (decideResult) stands on its current attempts: a unit replaced by a retry or
@@ -25,7 +25,8 @@ import { unitFiles } from '../store/units.js';
 import type { TestStatus } from '../store/tests.js';
 import type { BuilderConfig } from '../config/config.js';
 import type { FinishedMessage, TestCase } from '../protocol.js';
-import { DEFAULT_OVERHEAD_MS, shareDuration, updateEwma } from '../planning/planner.js';
+import { shareDuration, updateEwma } from '../planning/planner.js';
+import { overheadFor } from '../planning/costs.js';
 import { isFailure, testKey } from './failure.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
@@ -121,8 +122,11 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: rea
   // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.
   const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
   const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
+  // The builder's fixed cost per unit, learned from this unit too (planning/costs.ts).
+  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder, { runMs, testMs: tests.length ? testMs : null,
+    knownMs: files.every((f) => known.has(f)) ? files.reduce((sum, f) => sum + known.get(f)!, 0) : null }, now));
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
-  const shared = Math.max(runMs - DEFAULT_OVERHEAD_MS, Math.min(testMs, runMs), 0);
+  const shared = Math.max(runMs - overheadMs, Math.min(testMs, runMs), 0);
   const samples = complete ? fromJUnit : shareDuration(shared, files, known);
   for (const [file, ms] of samples) {
     store.tests.saveFileDuration(build.repoId, build.builder, file, updateEwma(known.get(file) ?? null, ms), now);

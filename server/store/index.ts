@@ -8,6 +8,7 @@ import { RunnerStore } from './runners.js';
 import { TestStore } from './tests.js';
 import { TreeStore } from './tree.js';
 import { GatePassStore } from './gatePasses.js';
+import { CostStore } from './costs.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -18,6 +19,7 @@ export class Store {
   readonly tests: TestStore;
   readonly tree: TreeStore;
   readonly gatePasses: GatePassStore;
+  readonly costs: CostStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -27,6 +29,7 @@ export class Store {
     this.tests = new TestStore(db);
     this.tree = new TreeStore(db);
     this.gatePasses = new GatePassStore(db);
+    this.costs = new CostStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, NODE_FLAGS, pollUntil, tempHome } from '../helpers.js';
+import { availableParallelism } from 'node:os';
+import { CLI, NODE_FLAGS, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 describe('the greengate command', function () {
   this.timeout(60_000);
@@ -65,6 +66,35 @@ describe('the greengate command', function () {
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.contain('--slots must be a whole number');
     home.cleanup();
+  });
+
+  it('starts a runner with one slot per CPU by default, and warns when given more slots than CPUs', async () => {
+    const home = tempHome();
+    const repo = new Repo(home.dir);
+    const server = await new ServerProcess(writeConfig(home.dir, [{ name: repo.name, path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
+    const cpus = availableParallelism();
+    const start = (name: string, ...extra: string[]) => {
+      const child = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', name, '--work', join(home.dir, name), ...extra], {
+        env: { ...process.env, GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = { text: '' };
+      child.stdout.on('data', (d) => { out.text += d; });
+      child.stderr.on('data', (d) => { out.text += d; });
+      return { child, out };
+    };
+    const plain = start('plain');
+    const crowded = start('crowded', '--slots', String(cpus + 1));
+    try {
+      await pollUntil(() => /connected to .* with \d+ slot/.test(plain.out.text) && /connected to .* with \d+ slot/.test(crowded.out.text), 'both runners to connect');
+      expect(plain.out.text).to.contain(`with ${cpus} slot(s)`);
+      expect(plain.out.text).to.not.contain('only contend');
+      expect(crowded.out.text).to.contain(`${cpus + 1} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend`);
+      const runners = await server.api<any>('/healthz');
+      expect(runners.runners).to.equal(2);
+    } finally {
+      await Promise.all([stopChild(plain.child), stopChild(crowded.child)]);
+      await server.kill();
+      home.cleanup();
+    }
   });
 });
 

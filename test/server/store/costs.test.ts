@@ -1,0 +1,25 @@
+import { expect } from 'chai';
+import { openStore, type Store } from '../../../server/store/index.js';
+
+describe('store: unit costs', () => {
+  let store: Store;
+  let repoId: number;
+  beforeEach(() => {
+    store = openStore(':memory:');
+    repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
+  });
+  afterEach(() => store.close());
+
+  it('has nothing before a unit taught it, then keeps the learned cost per builder', () => {
+    expect(store.costs.get(repoId, 'unit')).to.equal(null);
+    expect(store.costs.learn(repoId, 'unit', { runMs: 1000, testMs: 200, knownMs: null }, 1)).to.deep.equal({ overheadMs: 800, samples: 1 });
+    store.costs.learn(repoId, 'unit', { runMs: 600, testMs: 200, knownMs: null }, 2);
+    expect(store.costs.get(repoId, 'unit')).to.deep.equal({ overheadMs: 800 + 0.3 * (400 - 800), samples: 2 });
+    expect(store.costs.get(repoId, 'lint')).to.equal(null);
+  });
+
+  it('writes nothing for a unit that teaches nothing', () => {
+    expect(store.costs.learn(repoId, 'unit', { runMs: 1000, testMs: null, knownMs: null }, 1)).to.equal(null);
+    expect(store.costs.get(repoId, 'unit')).to.equal(null);
+  });
+});
