@@ -13,6 +13,7 @@ import { Connection } from './connection.js';
 import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
 import { Workspaces } from './workspace.js';
+import { Mirrors } from './mirror.js';
 import { readJUnitFiles } from './junit.js';
 
 export const RUNNER_VERSION = '0.1.0';
@@ -34,12 +35,14 @@ export class Agent {
   private readonly busySlots = new Set<number>();
   private readonly conn: Connection;
   private readonly workspaces: Workspaces;
+  private readonly mirrors: Mirrors;
   private stopped = false;
   onFatal: (reason: string) => void = () => undefined;
 
   constructor(private readonly opts: AgentOptions, private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.workspaces = new Workspaces(opts.workDir);
+    this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
         name: this.name, slots: opts.slots, version: RUNNER_VERSION,
@@ -127,7 +130,8 @@ export class Agent {
     let tests: TestCase[] = [];
     let testsError: string | null = null;
     try {
-      const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha);
+      const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref);
+      const ws = await this.workspaces.prepare({ name: a.repo.name, url: mirror }, u.slot, a.build, a.sha);
       const env = this.envFor(a);
       if (ws.needsSetup && a.builder.setup) {
         u.streamer.write('sys', `$ ${a.builder.setup}\n`);

@@ -44,6 +44,8 @@ export interface RepositoryConfig {
   path: string; // absolute
   gate: string[];
   builders: BuilderConfig[];
+  /** Where runners fetch the code when it is hosted elsewhere; absent: this server serves `path` at /git/<name>.git. */
+  cloneUrl?: string;
 }
 export interface Config {
   port: number;
@@ -77,6 +79,11 @@ function numberIn(min: number, max: number, fallback: number, unit: string, whol
   const base = whole ? z.number().int(msg) : z.number();
   return z.preprocess(toNumber, base.min(min, msg).max(max, msg)).default(fallback);
 }
+/** A URL git can fetch from without this server's help: http(s)://, ssh://, git://, file://, or scp-like user@host:path. */
+export function isCloneUrl(s: string): boolean {
+  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/.test(s)) return true;
+  return URL.canParse(s) && /^(https?|ssh|git|file):$/.test(new URL(s).protocol) && !/\s/.test(s);
+}
 const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
 
 const builderShape = {
@@ -95,6 +102,8 @@ const repositoryShape = {
   name: nameSchema,
   path: z.string().min(1, 'must not be empty — give the bare repository, e.g. /srv/git/shop.git'),
   gate: z.array(branchSchema).default([]),
+  cloneUrl: z.string().refine(isCloneUrl, 'must be a URL git can fetch from (https://, ssh://, git://, file:// or ' +
+    'user@host:path) — or remove it to let runners fetch from this server').optional(),
   builders: z.array(z.strictObject(builderShape))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
 };

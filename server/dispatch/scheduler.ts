@@ -22,6 +22,7 @@ import type { Events } from '../events.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
 import { decideResult, recordUnitTests } from '../results/results.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
+import { cloneUrlOf } from '../web/gitHttp.js';
 import { hasFreeSlot, pickRunner, remainingMs, type RunnerLink } from './placement.js';
 
 export type { RunnerLink } from './placement.js';
@@ -272,7 +273,7 @@ export class Scheduler {
     if (!ok) return false;
     link.units.add(unit.id);
     link.send({
-      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: repo.path }, ref: build.ref,
+      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo) }, ref: build.ref,
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
       builder: { name: builder.name, setup: builder.setup, run: builder.run, junit: builder.junit, timeout: builder.timeout },
     });
