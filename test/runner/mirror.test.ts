@@ -1,0 +1,115 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { startServer, type RunningServer } from '../../server/main.js';
+import { parseConfig } from '../../server/config/config.js';
+import { Mirrors } from '../../runner/mirror.js';
+import { RUNNER_TOKEN, Repo, git, tempHome } from '../helpers.js';
+
+/** A TCP relay in front of the server that counts the bytes the server sends. */
+async function countingRelay(target: number): Promise<{ url: string; bytes: () => number; server: Server }> {
+  let bytes = 0;
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    upstream.on('data', (d) => { bytes += d.length; });
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bytes: () => bytes, server };
+}
+
+describe('runner mirrors (one per repository, fetched over HTTP)', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let repo: Repo;
+  let server: RunningServer;
+
+  beforeEach(async () => {
+    home = tempHome();
+    repo = new Repo(home.dir);
+    const config = parseConfig(`
+runnerToken: ${RUNNER_TOKEN}
+data: ./data
+repositories:
+  - name: shop
+    path: ${repo.bare}
+    builders: [{ name: unit, run: "true" }]
+`, { baseDir: home.dir });
+    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+  });
+  afterEach(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  it('fetches a commit once, then only the new objects of the next one', async () => {
+    const relay = await countingRelay(server.port);
+    try {
+      const mirrors = new Mirrors(join(home.dir, 'work'), relay.url, RUNNER_TOKEN);
+      const big = repo.commit({ 'big.bin': randomBytes(1024 * 1024).toString('base64') }, 'a megabyte and more');
+      repo.push();
+      const dir = await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, big, 'refs/heads/main');
+      expect(git(dir, 'rev-parse', 'refs/heads/main')).to.equal(big);
+      const first = relay.bytes();
+      expect(first).to.be.greaterThan(1024 * 1024);
+
+      await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, big, 'refs/heads/main');
+      expect(relay.bytes()).to.equal(first); // known: no request at all
+
+      const small = repo.commit({ 'small.txt': 'a line\n' }, 'a small change');
+      repo.push();
+      await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, small, 'refs/heads/main');
+      expect(git(dir, 'cat-file', '-t', small)).to.equal('commit');
+      expect(relay.bytes() - first).to.be.lessThan(20 * 1024);
+      expect(git(dir, 'config', 'gc.auto')).to.equal('0');
+      expect(git(dir, 'config', 'remote.origin.url')).to.equal(`${relay.url}/git/shop.git`);
+    } finally {
+      relay.server.close();
+    }
+  });
+
+  it('serializes concurrent fetches of one repository and serves both commits', async () => {
+    const mirrors = new Mirrors(join(home.dir, 'work'), server.url, RUNNER_TOKEN);
+    const a = repo.commit({ 'a.txt': 'a' }, 'a');
+    repo.push();
+    const b = repo.commit({ 'b.txt': 'b' }, 'b');
+    expect(repo.push('HEAD:refs/try/b').ok).to.equal(true);
+    const url = '/git/shop.git';
+    const [da, db] = await Promise.all([
+      mirrors.ensure({ name: 'shop', url }, a, 'refs/heads/main'), mirrors.ensure({ name: 'shop', url }, b, 'refs/try/b'),
+      mirrors.ensure({ name: 'shop', url }, a, 'refs/heads/main'),
+    ]);
+    expect(da).to.equal(db);
+    expect(git(da, 'rev-parse', 'refs/try/b')).to.equal(b);
+  });
+
+  it('says which commit is missing where, and never sends the token with a wrong one', async () => {
+    const wrong = new Mirrors(join(home.dir, 'w1'), server.url, 'not-the-token');
+    const sha = repo.commit({ 'a.txt': 'a' }, 'a');
+    repo.push();
+    let err: Error | null = null;
+    await wrong.ensure({ name: 'shop', url: '/git/shop.git' }, sha, 'refs/heads/main').catch((e: Error) => { err = e; });
+    expect(String(err)).to.match(/401|Authentication failed|could not read Username/i).and.not.contain('not-the-token');
+
+    const mirrors = new Mirrors(join(home.dir, 'w2'), server.url, RUNNER_TOKEN);
+    const absent = 'f'.repeat(40);
+    err = null;
+    await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, absent, 'refs/heads/main').catch((e: Error) => { err = e; });
+    expect(String(err)).to.contain(`commit ${absent} is not in ${server.url}/git/shop.git`);
+  });
+
+  it('fetches a repository\'s own cloneUrl directly', async () => {
+    const mirrors = new Mirrors(join(home.dir, 'work'), 'http://127.0.0.1:9', RUNNER_TOKEN);
+    const sha = repo.commit({ 'a.txt': 'a' }, 'a');
+    repo.push();
+    const dir = await mirrors.ensure({ name: 'shop', url: `file://${repo.bare}` }, sha, 'refs/heads/main');
+    expect(existsSync(join(dir, 'HEAD'))).to.equal(true);
+    expect(git(dir, 'cat-file', '-t', sha)).to.equal('commit');
+  });
+});
