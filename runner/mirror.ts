@@ -10,7 +10,7 @@
  * only to the greengate server).
  *
  * Fetching: by commit id into the build's ref (`+<sha>:<ref>`), so git negotiates with what the
- * mirror already has and only new objects travel; when the far side will not serve an object by
+ * mirror already has and only new objects travel (a commit the mirror has costs git no request); when the far side will not serve an object by
  * id, all branches, try refs and tags are fetched instead. Fetches of one repository are
  * serialized; different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
  * workspaces borrow its objects.
@@ -64,9 +64,6 @@ export class Mirrors {
       await this.git(m.dir, null, ['config', 'gc.auto', '0']);
       await this.git(m.dir, null, ['remote', 'add', 'origin', url]);
       m.url = url;
-    } else if (await this.hasCommit(m.dir, sha)) {
-      m.known.add(sha);
-      return;
     }
     if (m.url !== url) {
       await this.git(m.dir, null, ['remote', 'set-url', 'origin', url]);
@@ -79,7 +76,8 @@ export class Mirrors {
     } catch (err) {
       byId = err as Error;
     }
-    if (byId || !(await this.hasCommit(m.dir, sha))) {
+    // A fetch by id that succeeded brought the commit (git fails it otherwise): no need to look.
+    if (byId) {
       await this.git(m.dir, url, ['fetch', '--quiet', '--no-write-fetch-head', 'origin',
         '+refs/heads/*:refs/heads/*', '+refs/try/*:refs/try/*', '+refs/tags/*:refs/tags/*']);
       if (!(await this.hasCommit(m.dir, sha))) {

@@ -16,6 +16,11 @@
  * more answer 503. A client that goes away kills its child. The child may serve any object of
  * the repository by id (uploadpack.allowAnySHA1InWant), so a runner can fetch a build's commit
  * after its branch has moved on.
+ *
+ * The protocol-v2 advertisement (`Git-Protocol: version=2`) lists capabilities, not refs, so the
+ * first one per repository is kept and later ones are answered without a child process (it
+ * changes only with git's version or the repository's uploadpack.* settings: restart the server
+ * after changing those).
  */
 import { spawn } from 'node:child_process';
 import { basename, dirname } from 'node:path';
@@ -29,6 +34,9 @@ import { GgError, errorBody } from '../errors.js';
 export const GIT_PATH = '/git';
 export const MAX_GIT_BACKENDS = 32; // concurrent `git http-backend` children
 export const MAX_CGI_HEADER_BYTES = 64 * 1024; // 64 KiB of CGI headers before the body
+const MAX_ADVERTISEMENT_BYTES = 16 * 1024; // a v2 capability advertisement kept per repository
+
+interface Kept { status: number; headers: [string, string][]; body: Buffer }
 
 /** Where a runner gets a repository's code: its `cloneUrl`, else this server's path (resolved against the server URL). */
 export function cloneUrlOf(repo: Pick<RepositoryConfig, 'name'> & { cloneUrl?: string | null }): string {
@@ -52,6 +60,7 @@ const ROUTE_RE = /^\/([A-Za-z0-9][A-Za-z0-9._-]{0,62})\.git(\/info\/refs|\/git-u
 export function gitHttpRouter(app: App): Router {
   const r = express.Router();
   let running = 0;
+  const advertisements = new Map<string, Kept>();
   const refuse = (res: Response, err: GgError, headers: Record<string, string> = {}) => {
     res.status(err.status).set(headers).json(errorBody(err));
   };
@@ -80,6 +89,13 @@ export function gitHttpRouter(app: App): Router {
       return refuse(res, new GgError('GG_NOT_FOUND', 'only the smart protocol is served: ' +
         'GET info/refs?service=git-upload-pack and POST git-upload-pack (use git ≥ 2.0)'));
     }
+    const v2Advert = m[2] === '/info/refs' && /(^|:)version=2(:|$)/.test(req.get('git-protocol') ?? '');
+    const kept = v2Advert ? advertisements.get(repo.name) : undefined;
+    if (kept) {
+      res.status(kept.status);
+      for (const [name, value] of kept.headers) res.setHeader(name, value);
+      return res.end(kept.body);
+    }
     if (running >= MAX_GIT_BACKENDS) {
       return refuse(res, new GgError('GG_GIT_BUSY', `${MAX_GIT_BACKENDS} fetches are being served; try again in a moment`), { 'Retry-After': '1' });
     }
@@ -87,7 +103,7 @@ export function gitHttpRouter(app: App): Router {
     let released = false;
     const release = () => { if (!released) { released = true; running--; } };
     try {
-      runBackend(app, repo, m[2], req, res, release);
+      runBackend(app, repo, m[2], req, res, release, v2Advert ? (k) => advertisements.set(repo.name, k) : undefined);
     } catch (err) {
       release();
       next(err);
@@ -96,7 +112,8 @@ export function gitHttpRouter(app: App): Router {
   return r;
 }
 
-function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Request, res: Response, release: () => void): void {
+function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Request, res: Response, release: () => void,
+  keep?: (answer: Kept) => void): void {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
   Object.assign(env, {
     GIT_PROJECT_ROOT: dirname(repo.path),
@@ -123,6 +140,10 @@ function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Req
   let stderr = '';
   let head: Buffer | null = Buffer.alloc(0);
   let failed = false;
+  const answer: Kept = { status: 200, headers: [], body: Buffer.alloc(0) };
+  const record = (chunk: Buffer) => {
+    if (keep && answer.body.length <= MAX_ADVERTISEMENT_BYTES) answer.body = Buffer.concat([answer.body, chunk]);
+  };
   const fail = (why: string) => {
     if (failed) return;
     failed = true;
@@ -135,6 +156,9 @@ function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Req
   child.on('close', (code) => {
     release();
     if (head !== null) return fail(`git http-backend exited ${code} before its headers`);
+    if (keep && code === 0 && answer.status === 200 && answer.body.length <= MAX_ADVERTISEMENT_BYTES) {
+      keep({ ...answer, headers: answer.headers.filter(([n]) => n.toLowerCase() !== 'content-length') });
+    }
     res.end();
   });
   res.on('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
@@ -143,6 +167,7 @@ function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Req
 
   child.stdout.on('data', (chunk: Buffer) => {
     if (head === null) {
+      record(chunk);
       if (!res.write(chunk)) { child.stdout.pause(); res.once('drain', () => child.stdout.resume()); }
       return;
     }
@@ -162,9 +187,11 @@ function runBackend(app: App, repo: RepositoryConfig, pathInfo: string, req: Req
       const name = line.slice(0, colon).trim();
       const value = line.slice(colon + 1).trim();
       if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10) || 500;
-      else res.setHeader(name, value);
+      else { res.setHeader(name, value); answer.headers.push([name, value]); }
     }
     res.status(status);
+    answer.status = status;
+    record(body);
     if (body.length) res.write(body);
   });
 }

@@ -78,6 +78,17 @@ repositories:
       expect(res.headers.get('content-type')).to.equal('application/x-git-upload-pack-advertisement');
       expect(await res.text()).to.contain('# service=git-upload-pack');
     }
+    const v2 = { authorization: `Bearer ${RUNNER_TOKEN}`, 'git-protocol': 'version=2' };
+    const answers = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${url}/info/refs?service=git-upload-pack`, { headers: v2 });
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.equal('application/x-git-upload-pack-advertisement');
+      answers.push(await res.text());
+    }
+    expect(answers[0]).to.contain('version 2').and.contain('fetch=');
+    expect(answers[1]).to.equal(answers[0]); // the second one kept from the first
+    expect((await fetch(`${url}/info/refs?service=git-upload-pack`, { headers: { 'git-protocol': 'version=2' } })).status).to.equal(401);
     expect(tokenFrom(undefined)).to.equal('');
     expect(tokenFrom('Basic !!!')).to.equal('');
   });
