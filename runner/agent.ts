@@ -18,7 +18,7 @@ import { readJUnitFiles } from './junit.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
-export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string }
+export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string; labels?: Record<string, string> }
 
 interface ActiveUnit {
   assign: AssignMessage;
@@ -45,7 +45,7 @@ export class Agent {
     this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
-        name: this.name, slots: opts.slots, version: RUNNER_VERSION,
+        name: this.name, slots: opts.slots, version: RUNNER_VERSION, labels: opts.labels ?? {},
         units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
       }),
       message: (m) => this.handle(m),

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 const USAGE = `usage: greengate <command> [options]
 
   serve   [--config greengate.yml] [--port 8010] [--data DIR]
-  runner  --server http://HOST:PORT --token TOKEN [--name NAME] [--slots N] [--work DIR]
+  runner  --server http://HOST:PORT --token TOKEN [--name NAME] [--slots N] [--work DIR] [--label key=value]...
   hook install BARE_REPO --server http://HOST:PORT [--repo NAME]
   tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token T]
   demo    sample repository, hooks, server and two runners at http://localhost:8010
@@ -65,6 +65,7 @@ async function serve(args: string[]): Promise<void> {
 async function runner(args: string[]): Promise<void> {
   const { values } = parse(args, {
     server: { type: 'string' }, token: { type: 'string' }, name: { type: 'string' }, slots: { type: 'string' }, work: { type: 'string' },
+    label: { type: 'string', multiple: true },
   });
   const server = values.server ?? process.env.GREENGATE_SERVER;
   if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw new UsageError('runner: --server http://HOST:PORT is required');
@@ -74,11 +75,25 @@ async function runner(args: string[]): Promise<void> {
     throw new UsageError('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
   }
   const slots = intOption(values.slots, 'slots', 1, 64) ?? 1;
+  const labels = await parseLabels(values.label ?? []);
   const { Agent } = await import('../runner/agent.js');
-  const agent = new Agent({ server, token, name: values.name, slots, workDir: resolve(values.work ?? '.greengate-runner') });
+  const agent = new Agent({ server, token, name: values.name, slots, labels, workDir: resolve(values.work ?? '.greengate-runner') });
   agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
   agent.start();
   onSignals(() => agent.stop());
+}
+
+async function parseLabels(flags: string[]): Promise<Record<string, string>> {
+  const { MAX_LABELS, parseLabel } = await import('./protocol.js');
+  const labels: Record<string, string> = {};
+  for (const flag of flags) {
+    let key: string, value: string;
+    try { [key, value] = parseLabel(flag); } catch (err) { throw new UsageError(`runner: ${(err as Error).message}`); }
+    if (key in labels && labels[key] !== value) throw new UsageError(`runner: --label ${key} is given twice (${labels[key]}, ${value}): keep one`);
+    labels[key] = value;
+  }
+  if (Object.keys(labels).length > MAX_LABELS) throw new UsageError(`runner: at most ${MAX_LABELS} --label flags`);
+  return labels;
 }
 
 async function hook(args: string[]): Promise<void> {

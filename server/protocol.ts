@@ -3,7 +3,7 @@
  * boundary.
  *
  * Lifecycle (one WebSocket per runner, JSON text frames):
- *   runner → hello (token, protocol version, name, slots, units it still holds)
+ *   runner → hello (token, protocol version, name, slots, labels, units it still holds)
  *   server → welcome (runner id, heartbeat interval, units it must drop) or a close frame
  *   server → assign (one unit; as many as the runner has free slots)
  *   runner → started, log* (seq + byte offset), finished (exit code, tests)
@@ -14,10 +14,13 @@
  * harmless. A message about a unit the runner does not hold is refused (`refuse`).
  *
  * Bump PROTOCOL_VERSION on any change to the messages below.
+ * Version 2: hello carries `labels` (optional, default {}); assign's `repo.url` is a path on this
+ * server (`/git/<name>.git`, resolved against the runner's server URL, fetched with the runner
+ * token) or a repository's own clone URL — never a path on the server's disk.
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const WS_PATH = '/ws/runner';
 export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
@@ -43,6 +46,36 @@ const id = z.number().int().positive();
 const sha = z.string().regex(/^[0-9a-f]{40}$/, 'a 40-character hex commit id');
 const name = z.string().min(1).max(100).regex(/^[A-Za-z0-9._@:-]+$/, 'letters, digits and . _ @ : -');
 
+/** Runner labels (`--label os=linux`) and a builder's `runsOn:` use the same rules. */
+export const MAX_LABELS = 32;
+export const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+export const LABEL_VALUE_RE = /^[A-Za-z0-9._/:-]{1,100}$/;
+export const LABEL_RULES = 'a key of letters, digits and . _ / - (at most 63, starting with a letter or digit) and a value of ' +
+  'letters, digits and . _ / : - (1 to 100)';
+export const LabelsSchema = z.record(
+  z.string().regex(LABEL_KEY_RE, `label keys: ${LABEL_RULES}`),
+  z.string().regex(LABEL_VALUE_RE, `label values: ${LABEL_RULES}`),
+).refine((l) => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
+export type Labels = Readonly<Record<string, string>>;
+
+/** Parses `key=value` (a --label flag); throws an Error saying what is wrong. */
+export function parseLabel(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  const key = eq < 0 ? text : text.slice(0, eq);
+  const value = eq < 0 ? '' : text.slice(eq + 1);
+  if (eq < 0 || !LABEL_KEY_RE.test(key) || !LABEL_VALUE_RE.test(value)) {
+    throw new Error(`--label "${text}" is not key=value with ${LABEL_RULES}, e.g. --label os=linux`);
+  }
+  return [key, value];
+}
+
+/** Whether a runner with `labels` may take work that needs `needs` (every key with the same value). */
+export function labelsMatch(labels: Labels | undefined, needs: Labels | undefined): boolean {
+  if (!needs) return true;
+  for (const [k, v] of Object.entries(needs)) if (labels?.[k] !== v) return false;
+  return true;
+}
+
 export const TestCaseSchema = z.object({
   name: z.string().max(2000),
   classname: z.string().max(2000).default(''),
@@ -60,6 +93,8 @@ const Hello = z.strictObject({
   name,
   slots: z.number().int().min(1).max(64),
   version: z.string().max(100),
+  /** What this runner offers (`--label key=value`); builders pick runners with `runsOn:`. */
+  labels: LabelsSchema.default({}),
   /** Units this runner still runs or has finished without an ack (after a reconnect). */
   units: z.array(z.strictObject({ unit: id, finished: z.boolean() })).max(64).default([]),
 });

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
@@ -38,6 +39,8 @@ export interface BuilderConfig {
    * naive split of other CI systems, kept for comparison).
    */
   split?: 'dynamic' | 'static';
+  /** Labels a runner must have (every key with this value) to take this builder's units; absent: any runner. */
+  runsOn?: Record<string, string>;
 }
 export interface RepositoryConfig {
   name: string;
@@ -97,6 +100,11 @@ const builderShape = {
   unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
   split: z.enum(['dynamic', 'static'], 'must be "dynamic" (longest-first queue, the default) or "static" (equal-count batches)')
     .optional(), // absent means dynamic; no default, so a parsed builder only shows it when set
+  runsOn: z.record(
+    z.string().regex(LABEL_KEY_RE, `must be a label key: ${LABEL_RULES}`),
+    z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
+      z.string().regex(LABEL_VALUE_RE, `must be a label value: ${LABEL_RULES} — runners offer it with --label key=value`)),
+  ).refine((l) => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`).optional(),
 };
 const repositoryShape = {
   name: nameSchema,

@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
-  closeReason, parseRunnerMessage, type HelloMessage, type ServerMessage,
+  closeReason, parseRunnerMessage, type HelloMessage, type Labels, type ServerMessage,
 } from '../protocol.js';
 import type { Scheduler, RunnerLink } from './scheduler.js';
 import type { Store } from '../store/index.js';
@@ -30,6 +30,7 @@ class Connection implements RunnerLink {
   runnerId = 0;
   name = '';
   slots = 0;
+  labels: Labels = {};
   readonly units = new Set<number>();
   lastSeen = Date.now();
   constructor(readonly ws: WebSocket, readonly address: string | null) {}
@@ -116,10 +117,11 @@ export class RunnerGateway {
     }
     conn.name = msg.name;
     conn.slots = msg.slots;
-    conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() });
+    conn.labels = msg.labels;
+    conn.runnerId = this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels });
     const drop = this.scheduler.runnerJoined(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
-    this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
+    this.log.info({ runner: conn.name, slots: conn.slots, labels: conn.labels, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
   }
 
   private handle(conn: Connection, msg: ReturnType<typeof parseRunnerMessage>): void {

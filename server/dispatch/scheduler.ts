@@ -109,8 +109,9 @@ export class Scheduler {
         if (!hasFreeSlot(this.links.values())) break;
         const queue = this.store.units.peek();
         let assigned = 0;
+        const needs = this.runsOnLookup();
         for (const unit of queue) {
-          const link = pickRunner(this.links.values(), unit, now, (id) => this.store.units.get(id));
+          const link = pickRunner(this.links.values(), unit, now, (id) => this.store.units.get(id), needs(unit));
           if (!link) continue;
           if (this.assign(unit, link, now)) assigned++;
           if (!hasFreeSlot(this.links.values())) break;
@@ -281,6 +282,18 @@ export class Scheduler {
     const fresh = this.store.units.get(unit.id);
     if (fresh) this.events.emit('unit', fresh);
     return true;
+  }
+
+  /** The labels a unit's runner must have (its builder's runsOn), looked up once per build per dispatch. */
+  private runsOnLookup(): (unit: UnitRow) => Readonly<Record<string, string>> | undefined {
+    const byBuild = new Map<number, Readonly<Record<string, string>> | undefined>();
+    return (unit) => {
+      if (!byBuild.has(unit.buildId)) {
+        const build = this.store.builds.get(unit.buildId);
+        byBuild.set(unit.buildId, build && this.builderOf(build)?.runsOn);
+      }
+      return byBuild.get(unit.buildId);
+    };
   }
 
   private holds(link: RunnerLink, unitId: number): boolean {

@@ -9,6 +9,7 @@ import { IntakeError, type RefUpdate } from '../changes/intake.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
+import { describeWait } from '../dispatch/placement.js';
 
 export const MAX_CHANGE_BODY = '256kb';
 export const MAX_LIST_LIMIT = 500;
@@ -84,7 +85,14 @@ export function buildJson(app: App, b: BuildRow) {
     progress: { unitsDone: b.unitsDone, unitsTotal: b.unitsTotal, expectedMsLeft: b.state === 'done' ? 0 : expectedLeft(app, b) },
     pushedAt: b.pushedAt, createdAt: b.createdAt, startedAt: b.startedAt, finishedAt: b.finishedAt,
     url: `${app.baseUrl}/builds/${b.id}`,
+    waiting: waitingReason(app, b),
   };
+}
+
+/** Why an unfinished build's units wait when no connected runner can take them (e.g. "waiting: no connected runner has os=linux"). */
+export function waitingReason(app: App, b: BuildRow): string | null {
+  if (b.state === 'done') return null;
+  return describeWait(app.scheduler.connectedRunners(), app.scheduler.builderOf(b)?.runsOn);
 }
 
 function expectedLeft(app: App, b: BuildRow): number {

@@ -7,7 +7,7 @@
 import express, { type Router } from 'express';
 import type { PageDeps } from './pages.js';
 import { send, sendFragment } from './pagesView.js';
-import { getBuild } from './api.js';
+import { getBuild, waitingReason } from './api.js';
 import { plainTail } from './pagesLog.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import type { TestResultRow } from '../store/tests.js';
@@ -63,7 +63,7 @@ function summaryModel(deps: PageDeps, build: BuildRow) {
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   const failures = results.filter(isFailure);
   return {
-    build, units, counts, failures,
+    build, units, counts, failures, waiting: waitingReason(deps.app, build),
     blamelist: deps.app.store.builds.blamelist(build.id),
     progress: deps.pages.fileProgress(build.id),
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,
