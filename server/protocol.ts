@@ -52,10 +52,13 @@ export const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 export const LABEL_VALUE_RE = /^[A-Za-z0-9._/:-]{1,100}$/;
 export const LABEL_RULES = 'a key of letters, digits and . _ / - (at most 63, starting with a letter or digit) and a value of ' +
   'letters, digits and . _ / : - (1 to 100)';
-export const LabelsSchema = z.record(
-  z.string().regex(LABEL_KEY_RE, `label keys: ${LABEL_RULES}`),
-  z.string().regex(LABEL_VALUE_RE, `label values: ${LABEL_RULES}`),
-).refine((l) => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
+export const LabelsSchema = z.record(z.string(), z.string().regex(LABEL_VALUE_RE, `label values: ${LABEL_RULES}`))
+  .superRefine((l, ctx) => {
+    const keys = Object.keys(l);
+    const bad = keys.find((k) => !LABEL_KEY_RE.test(k));
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `label key "${bad.slice(0, 70)}": ${LABEL_RULES}` });
+    if (keys.length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
+  });
 export type Labels = Readonly<Record<string, string>>;
 
 /** Parses `key=value` (a --label flag); throws an Error saying what is wrong. */

@@ -100,11 +100,14 @@ const builderShape = {
   unitTargetSeconds: numberIn(0.1, 3600, 2, ' seconds', false),
   split: z.enum(['dynamic', 'static'], 'must be "dynamic" (longest-first queue, the default) or "static" (equal-count batches)')
     .optional(), // absent means dynamic; no default, so a parsed builder only shows it when set
-  runsOn: z.record(
-    z.string().regex(LABEL_KEY_RE, `must be a label key: ${LABEL_RULES}`),
-    z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
-      z.string().regex(LABEL_VALUE_RE, `must be a label value: ${LABEL_RULES} — runners offer it with --label key=value`)),
-  ).refine((l) => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`).optional(),
+  runsOn: z.record(z.string(), z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
+    z.string().regex(LABEL_VALUE_RE, `must be a label value: ${LABEL_RULES} — runners offer it with --label key=value`)))
+    .superRefine((labels, ctx) => {
+      for (const key of Object.keys(labels)) {
+        if (!LABEL_KEY_RE.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `is not a label key: ${LABEL_RULES}` });
+      }
+      if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
+    }).optional(),
 };
 const repositoryShape = {
   name: nameSchema,
