@@ -9,15 +9,21 @@
  * or on a command line), or a repository's own `cloneUrl` (fetched without the token: it goes
  * only to the greengate server).
  *
- * Fetching: by commit id into the build's ref (`+<sha>:<ref>`), so git negotiates with what the
+ * Fetching from the greengate server, once the mirror exists: one protocol-v2 request for the
+ * commit with the mirror's newest tips as haves (packFetch.ts), the pack fed to `git
+ * unpack-objects` (or `index-pack` when large), the build's ref written — one git process on the
+ * runner. Anything unusual there falls back to git's own fetch, as does the first fetch and any
+ * cloneUrl:
+ * by commit id into the build's ref (`+<sha>:<ref>`), so git negotiates with what the
  * mirror already has and only new objects travel (a commit the mirror has costs git no request); when the far side will not serve an object by
  * id, all branches, try refs and tags are fetched instead. Fetches of one repository are
  * serialized; different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
  * workspaces borrow its objects.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { MAX_HAVES, fetchPack, packObjectCount } from './packFetch.js';
 
 export class MirrorError extends Error {
   readonly code = 'GG_MIRROR';
@@ -25,7 +31,8 @@ export class MirrorError extends Error {
 
 const REF_RE = /^refs\/(heads|try|tags)\/[A-Za-z0-9._/@+-]{1,900}$/;
 
-interface MirrorState { dir: string; url: string | null; known: Set<string>; queue: Promise<unknown> }
+interface MirrorState { dir: string; url: string | null; known: Set<string>; queue: Promise<unknown>; tips: string[] | null }
+const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose objects (git's fetch.unpackLimit)
 
 export class Mirrors {
   private readonly mirrors = new Map<string, MirrorState>();
@@ -50,7 +57,7 @@ export class Mirrors {
   private stateOf(name: string): MirrorState {
     let m = this.mirrors.get(name);
     if (!m) {
-      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), queue: Promise.resolve() };
+      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), queue: Promise.resolve(), tips: null };
       this.mirrors.set(name, m);
     }
     return m;
@@ -58,6 +65,8 @@ export class Mirrors {
 
   private async fetchInto(m: MirrorState, url: string, sha: string, ref: string): Promise<void> {
     if (m.known.has(sha)) return;
+    const target = REF_RE.test(ref) && !ref.includes('..') && !ref.endsWith('.lock') ? ref : 'refs/greengate/fetched';
+    if (existsSync(join(m.dir, 'HEAD')) && sameOrigin(url, this.server) && (await this.fetchOne(m, url, sha, target))) return;
     if (!existsSync(join(m.dir, 'HEAD'))) {
       mkdirSync(m.dir, { recursive: true });
       await this.git(m.dir, null, ['init', '--quiet', '--bare']);
@@ -69,7 +78,6 @@ export class Mirrors {
       await this.git(m.dir, null, ['remote', 'set-url', 'origin', url]);
       m.url = url;
     }
-    const target = REF_RE.test(ref) && !ref.includes('..') && !ref.endsWith('.lock') ? ref : 'refs/greengate/fetched';
     let byId: Error | null = null;
     try {
       await this.git(m.dir, url, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+${sha}:${target}`]);
@@ -85,6 +93,41 @@ export class Mirrors {
       }
     }
     m.known.add(sha);
+    m.tips = null; // read again from the refs git wrote
+  }
+
+  /** The one-request fetch (see above); false when git's fetch should do it instead. */
+  private async fetchOne(m: MirrorState, url: string, sha: string, target: string): Promise<boolean> {
+    try {
+      m.tips ??= (await this.git(m.dir, null, ['for-each-ref', '--sort=-committerdate', '--count=' + MAX_HAVES, '--format=%(objectname)']))
+        .split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)).reverse();
+      const pack = await fetchPack(url, this.token, sha, [...m.tips].reverse());
+      await this.feed(m.dir, packObjectCount(pack) < UNPACK_LIMIT ? ['unpack-objects', '-q'] : ['index-pack', '--stdin', '--fix-thin'], pack);
+    } catch {
+      return false;
+    }
+    try {
+      mkdirSync(dirname(join(m.dir, target)), { recursive: true });
+      writeFileSync(join(m.dir, target), `${sha}\n`);
+    } catch {
+      // The objects are in; a ref that cannot be written (a folder of that name) only costs negotiation.
+    }
+    m.tips = [...m.tips.filter((t) => t !== sha), sha].slice(-MAX_HAVES);
+    m.known.add(sha);
+    return true;
+  }
+
+  /** Runs git in `dir` with `input` on its stdin. */
+  private feed(dir: string, args: readonly string[], input: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, { cwd: dir, env: this.env(null), stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString('utf8'); });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new MirrorError(`git ${args[0]} failed: ${stderr.trim().slice(0, 400)}`))));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    });
   }
 
   private async hasCommit(dir: string, sha: string): Promise<boolean> {
@@ -92,12 +135,17 @@ export class Mirrors {
   }
 
   /** Runs git in `dir`; with `url` set, the runner token goes along when that URL is the server's. */
-  private git(dir: string, url: string | null, args: readonly string[]): Promise<string> {
+  private env(url: string | null): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
     for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_TERMINAL_PROMPT' && k !== 'GIT_SSH_COMMAND') delete env[k];
     if (url && sameOrigin(url, this.server)) {
       Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Bearer ${this.token}` });
     }
+    return env;
+  }
+
+  private git(dir: string, url: string | null, args: readonly string[]): Promise<string> {
+    const env = this.env(url);
     return new Promise((resolve, reject) => {
       execFile('git', args, { cwd: dir, env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) reject(new MirrorError(`git ${args[0]} in ${dir} failed: ${(stderr || err.message).trim().slice(0, 400)}`));
