@@ -17,7 +17,8 @@
  * by commit id into the build's ref (`+<sha>:<ref>`), so git negotiates with what the
  * mirror already has and only new objects travel (a commit the mirror has costs git no request); when the far side will not serve an object by
  * id, all branches, try refs and tags are fetched instead. Fetches of one repository are
- * serialized; different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
+ * serialized, and the commits asked for during a fetch are fetched together by the next one (a
+ * burst of pushes costs a few requests, not one each); different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
  * workspaces borrow its objects.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -31,7 +32,12 @@ export class MirrorError extends Error {
 
 const REF_RE = /^refs\/(heads|try|tags)\/[A-Za-z0-9._/@+-]{1,900}$/;
 
-interface MirrorState { dir: string; url: string | null; known: Set<string>; queue: Promise<unknown>; tips: string[] | null }
+interface Wanted { url: string; ref: string; waiters: { resolve(): void; reject(err: unknown): void }[] }
+interface MirrorState {
+  dir: string; url: string | null; known: Set<string>; tips: string[] | null;
+  /** Commits asked for and not fetched yet: taken together by the next fetch. */
+  pending: Map<string, Wanted>; fetching: boolean;
+}
 const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose objects (git's fetch.unpackLimit)
 
 export class Mirrors {
@@ -48,16 +54,43 @@ export class Mirrors {
   async ensure(repo: { name: string; url: string }, sha: string, ref: string): Promise<string> {
     const m = this.stateOf(repo.name);
     if (m.known.has(sha)) return m.dir;
-    const run = m.queue.then(() => this.fetchInto(m, this.resolveUrl(repo.url), sha, ref));
-    m.queue = run.catch(() => undefined);
-    await run;
+    await new Promise<void>((resolve, reject) => {
+      let wanted = m.pending.get(sha);
+      if (!wanted) m.pending.set(sha, wanted = { url: this.resolveUrl(repo.url), ref, waiters: [] });
+      wanted.waiters.push({ resolve, reject });
+      if (!m.fetching) void this.drain(m);
+    });
     return m.dir;
+  }
+
+  /** Fetches what is pending, one fetch at a time per repository; what is asked for meanwhile goes in the next one, together. */
+  private async drain(m: MirrorState): Promise<void> {
+    m.fetching = true;
+    try {
+      while (m.pending.size > 0) {
+        const batch = [...m.pending.entries()];
+        m.pending.clear();
+        const url = batch[0][1].url;
+        const together = batch.every(([, w]) => w.url === url) && existsSync(join(m.dir, 'HEAD')) && sameOrigin(url, this.server)
+          && await this.fetchMany(m, url, batch.map(([sha, w]) => ({ sha, ref: refFor(w.ref) })));
+        for (const [sha, w] of batch) {
+          try {
+            if (!together) await this.fetchInto(m, w.url, sha, w.ref);
+            for (const x of w.waiters) x.resolve();
+          } catch (err) {
+            for (const x of w.waiters) x.reject(err);
+          }
+        }
+      }
+    } finally {
+      m.fetching = false;
+    }
   }
 
   private stateOf(name: string): MirrorState {
     let m = this.mirrors.get(name);
     if (!m) {
-      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), queue: Promise.resolve(), tips: null };
+      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false };
       this.mirrors.set(name, m);
     }
     return m;
@@ -65,8 +98,7 @@ export class Mirrors {
 
   private async fetchInto(m: MirrorState, url: string, sha: string, ref: string): Promise<void> {
     if (m.known.has(sha)) return;
-    const target = REF_RE.test(ref) && !ref.includes('..') && !ref.endsWith('.lock') ? ref : 'refs/greengate/fetched';
-    if (existsSync(join(m.dir, 'HEAD')) && sameOrigin(url, this.server) && (await this.fetchOne(m, url, sha, target))) return;
+    const target = refFor(ref);
     if (!existsSync(join(m.dir, 'HEAD'))) {
       mkdirSync(m.dir, { recursive: true });
       await this.git(m.dir, null, ['init', '--quiet', '--bare']);
@@ -96,24 +128,28 @@ export class Mirrors {
     m.tips = null; // read again from the refs git wrote
   }
 
-  /** The one-request fetch (see above); false when git's fetch should do it instead. */
-  private async fetchOne(m: MirrorState, url: string, sha: string, target: string): Promise<boolean> {
+  /** The one-request fetch of every wanted commit (see above); false when git's fetch should do it instead. */
+  private async fetchMany(m: MirrorState, url: string, wanted: readonly { sha: string; ref: string }[]): Promise<boolean> {
+    let tips: string[];
     try {
-      m.tips ??= (await this.git(m.dir, null, ['for-each-ref', '--sort=-committerdate', '--count=' + MAX_HAVES, '--format=%(objectname)']))
+      tips = m.tips ??= (await this.git(m.dir, null, ['for-each-ref', '--sort=-committerdate', '--count=' + MAX_HAVES, '--format=%(objectname)']))
         .split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)).reverse();
-      const pack = await fetchPack(url, this.token, sha, [...m.tips].reverse());
+      const pack = await fetchPack(url, this.token, wanted.map((w) => w.sha), [...tips].reverse());
       await this.feed(m.dir, packObjectCount(pack) < UNPACK_LIMIT ? ['unpack-objects', '-q'] : ['index-pack', '--stdin', '--fix-thin'], pack);
     } catch {
       return false;
     }
-    try {
-      mkdirSync(dirname(join(m.dir, target)), { recursive: true });
-      writeFileSync(join(m.dir, target), `${sha}\n`);
-    } catch {
-      // The objects are in; a ref that cannot be written (a folder of that name) only costs negotiation.
+    for (const { sha, ref } of wanted) {
+      try {
+        mkdirSync(dirname(join(m.dir, ref)), { recursive: true });
+        writeFileSync(join(m.dir, ref), `${sha}\n`);
+      } catch {
+        // The objects are in; a ref that cannot be written (a folder of that name) only costs negotiation.
+      }
+      tips = [...tips.filter((t) => t !== sha), sha];
+      m.known.add(sha);
     }
-    m.tips = [...m.tips.filter((t) => t !== sha), sha].slice(-MAX_HAVES);
-    m.known.add(sha);
+    m.tips = tips.slice(-MAX_HAVES);
     return true;
   }
 
@@ -153,6 +189,11 @@ export class Mirrors {
       });
     });
   }
+}
+
+/** The mirror ref a build's commit is kept under: the build's own ref when it is a plain one. */
+function refFor(ref: string): string {
+  return REF_RE.test(ref) && !ref.includes('..') && !ref.endsWith('.lock') ? ref : 'refs/greengate/fetched';
 }
 
 function sameOrigin(a: string, b: string): boolean {

@@ -1,5 +1,5 @@
 /**
- * One commit's objects from the greengate server in one request: a git protocol-v2 `fetch`
+ * Commits' objects from the greengate server in one request: a git protocol-v2 `fetch`
  * POSTed to `<url>/git-upload-pack` (want the commit, have the mirror's newest tips, done), the
  * packfile taken from side band 1. This is what `git fetch` sends after its capability request,
  * without the git and git-remote-http processes around it, so a push reaches a runner's mirror
@@ -10,6 +10,9 @@
  * Only for the greengate server's own URLs (it speaks protocol v2 and serves any object by id);
  * a repository's cloneUrl is always fetched by git.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
 export const MAX_PACK_BYTES = 64 * 1024 * 1024; // 64 MiB: bigger fetches go through git itself
 export const PACK_FETCH_TIMEOUT_MS = 60_000; // 1 minute
 export const MAX_HAVES = 32;
@@ -22,10 +25,10 @@ function pkt(line: string): string {
   return (Buffer.byteLength(line) + 4).toString(16).padStart(4, '0') + line;
 }
 
-/** The request body: `command=fetch`, want `sha`, have each of `haves`, done. */
-export function fetchRequest(sha: string, haves: readonly string[]): string {
+/** The request body: `command=fetch`, want each of `wants`, have each of `haves`, done. */
+export function fetchRequest(wants: string | readonly string[], haves: readonly string[]): string {
   return pkt('command=fetch\n') + pkt('agent=greengate-runner\n') + pkt('object-format=sha1\n') + '0001'
-    + pkt('thin-pack\n') + pkt('ofs-delta\n') + pkt('no-progress\n') + pkt(`want ${sha}\n`)
+    + pkt('thin-pack\n') + pkt('ofs-delta\n') + pkt('no-progress\n') + [wants].flat().map((w) => pkt(`want ${w}\n`)).join('')
     + haves.slice(0, MAX_HAVES).map((h) => pkt(`have ${h}\n`)).join('') + pkt('done\n') + '0000';
 }
 
@@ -56,30 +59,40 @@ export function extractPack(body: Buffer): Buffer {
   return pack;
 }
 
-/** Fetches the objects of `sha` the mirror lacks; `url` is the repository's URL on the server. */
-export async function fetchPack(url: string, token: string, sha: string, haves: readonly string[]): Promise<Buffer> {
-  const res = await fetch(`${url}/git-upload-pack`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result',
-      'git-protocol': 'version=2', authorization: `Bearer ${token}`,
-    },
-    body: fetchRequest(sha, haves),
-    signal: AbortSignal.timeout(PACK_FETCH_TIMEOUT_MS),
+/** Fetches the objects of `wants` (commit ids) the mirror lacks; `url` is the repository's URL on the server. */
+export function fetchPack(url: string, token: string, wants: string | readonly string[], haves: readonly string[]): Promise<Buffer> {
+  const target = new URL(`${url}/git-upload-pack`);
+  const body = Buffer.from(fetchRequest(wants, haves));
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    // node:http, one write for headers and body, no Nagle delay: a small fetch is one round trip.
+    const req = send(target, {
+      method: 'POST', agent: false, timeout: PACK_FETCH_TIMEOUT_MS,
+      headers: {
+        'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result',
+        'git-protocol': 'version=2', authorization: `Bearer ${token}`, 'content-length': body.length,
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size > MAX_PACK_BYTES) { res.destroy(); reject(new PackFetchError('the pack is too big to hold in memory')); } else chunks.push(d);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        const all = Buffer.concat(chunks);
+        if (res.statusCode !== 200) {
+          return reject(new PackFetchError(`POST ${target.href} answered ${res.statusCode}: ${all.toString('utf8').slice(0, 300)}`));
+        }
+        try { resolve(extractPack(all)); } catch (err) { reject(err); }
+      });
+    });
+    req.on('socket', (socket) => socket.setNoDelay(true));
+    req.on('timeout', () => req.destroy(new PackFetchError(`no answer from ${target.origin} within ${PACK_FETCH_TIMEOUT_MS / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
   });
-  if (res.status !== 200) {
-    const text = (await res.text().catch(() => '')).slice(0, 300);
-    throw new PackFetchError(`POST ${url}/git-upload-pack answered ${res.status}: ${text}`);
-  }
-  if (Number(res.headers.get('content-length') ?? 0) > MAX_PACK_BYTES) throw new PackFetchError('the pack is too big to hold in memory');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > MAX_PACK_BYTES) throw new PackFetchError('the pack is too big to hold in memory');
-    chunks.push(Buffer.from(chunk));
-  }
-  return extractPack(Buffer.concat(chunks));
 }
 
 /** The number of objects a pack holds (from its header). */

@@ -87,6 +87,15 @@ repositories:
     ]);
     expect(da).to.equal(db);
     expect(git(da, 'rev-parse', 'refs/try/b')).to.equal(b);
+
+    // A burst on an existing mirror: what is asked for during one fetch comes in the next, together.
+    const burst: [string, string][] = [];
+    for (const n of [1, 2, 3, 4]) {
+      burst.push([repo.commit({ [`n${n}.txt`]: String(n) }, `burst ${n}`), `refs/heads/b${n}`]);
+      expect(repo.push(`HEAD:refs/heads/b${n}`).ok).to.equal(true);
+    }
+    await Promise.all(burst.map(([sha, ref]) => mirrors.ensure({ name: 'shop', url }, sha, ref)));
+    for (const [sha, ref] of burst) expect(git(da, 'rev-parse', ref)).to.equal(sha);
   });
 
   it('says which commit is missing where, and never sends the token with a wrong one', async () => {

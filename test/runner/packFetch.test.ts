@@ -34,6 +34,8 @@ describe('packFetch: one commit\'s objects in one protocol-v2 request', function
     expect(packObjectCount(all)).to.equal(2 + 2 + 11); // 2 commits, 2 trees, 11 blob versions
     const delta = await fetchPack(url, RUNNER_TOKEN, second, [first]);
     expect(packObjectCount(delta)).to.equal(3); // commit, tree, the changed blob
+    const both = await fetchPack(url, RUNNER_TOKEN, [first, second], []);
+    expect(packObjectCount(both)).to.equal(15);
   });
 
   it('throws the server\'s words for a wrong token or an unknown commit', async () => {
