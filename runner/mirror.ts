@@ -9,6 +9,11 @@
  * or on a command line), or a repository's own `cloneUrl` (fetched without the token: it goes
  * only to the greengate server).
  *
+ * On the server's host: when the assign names the server's repository (`repo.path`) and this
+ * runner can read it, the mirror borrows its objects (objects/info/alternates), so a commit
+ * pushed a moment ago is there without a fetch — one `git cat-file` instead.
+ * GREENGATE_RUNNER_FETCH=always turns that off (such a runner fetches like a remote one).
+ *
  * Fetching from the greengate server, once the mirror exists: one protocol-v2 request for the
  * commit with the mirror's newest tips as haves (packFetch.ts), the pack fed to `git
  * unpack-objects` (or `index-pack` when large), the build's ref written — one git process on the
@@ -37,6 +42,8 @@ interface MirrorState {
   dir: string; url: string | null; known: Set<string>; tips: string[] | null;
   /** Commits asked for and not fetched yet: taken together by the next fetch. */
   pending: Map<string, Wanted>; fetching: boolean;
+  /** The server's repository whose objects the mirror borrows, once set up. */
+  borrowed: string | null;
 }
 const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose objects (git's fetch.unpackLimit)
 
@@ -51,9 +58,13 @@ export class Mirrors {
   }
 
   /** The mirror's directory once it holds `sha` (fetched when it does not). */
-  async ensure(repo: { name: string; url: string }, sha: string, ref: string): Promise<string> {
+  async ensure(repo: { name: string; url: string; path?: string }, sha: string, ref: string): Promise<string> {
     const m = this.stateOf(repo.name);
     if (m.known.has(sha)) return m.dir;
+    if (repo.path && process.env.GREENGATE_RUNNER_FETCH !== 'always' && (await this.borrow(m, repo.path, this.resolveUrl(repo.url), sha))) {
+      m.known.add(sha);
+      return m.dir;
+    }
     await new Promise<void>((resolve, reject) => {
       let wanted = m.pending.get(sha);
       if (!wanted) m.pending.set(sha, wanted = { url: this.resolveUrl(repo.url), ref, waiters: [] });
@@ -61,6 +72,32 @@ export class Mirrors {
       if (!m.fetching) void this.drain(m);
     });
     return m.dir;
+  }
+
+  /** Whether `sha` is in the server's repository at `path`, readable from here (the mirror then borrows its objects). */
+  private async borrow(m: MirrorState, path: string, url: string, sha: string): Promise<boolean> {
+    const objects = join(path, 'objects');
+    if (m.borrowed !== path) {
+      if (!path.startsWith('/') || (!existsSync(join(objects, 'info')) && !existsSync(join(objects, 'pack')))) return false;
+      try {
+        await this.create(m, url);
+        writeFileSync(join(m.dir, 'objects', 'info', 'alternates'), `${objects}\n`);
+        m.borrowed = path;
+      } catch {
+        return false;
+      }
+    }
+    return this.hasCommit(m.dir, sha);
+  }
+
+  /** Creates the mirror (a bare repository whose origin is `url`) when it is not there yet. */
+  private async create(m: MirrorState, url: string): Promise<void> {
+    if (existsSync(join(m.dir, 'HEAD'))) return;
+    mkdirSync(m.dir, { recursive: true });
+    await this.git(m.dir, null, ['init', '--quiet', '--bare']);
+    await this.git(m.dir, null, ['config', 'gc.auto', '0']);
+    await this.git(m.dir, null, ['remote', 'add', 'origin', url]);
+    m.url = url;
   }
 
   /** Fetches what is pending, one fetch at a time per repository; what is asked for meanwhile goes in the next one, together. */
@@ -90,7 +127,7 @@ export class Mirrors {
   private stateOf(name: string): MirrorState {
     let m = this.mirrors.get(name);
     if (!m) {
-      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false };
+      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false, borrowed: null };
       this.mirrors.set(name, m);
     }
     return m;
@@ -99,13 +136,7 @@ export class Mirrors {
   private async fetchInto(m: MirrorState, url: string, sha: string, ref: string): Promise<void> {
     if (m.known.has(sha)) return;
     const target = refFor(ref);
-    if (!existsSync(join(m.dir, 'HEAD'))) {
-      mkdirSync(m.dir, { recursive: true });
-      await this.git(m.dir, null, ['init', '--quiet', '--bare']);
-      await this.git(m.dir, null, ['config', 'gc.auto', '0']);
-      await this.git(m.dir, null, ['remote', 'add', 'origin', url]);
-      m.url = url;
-    }
+    await this.create(m, url);
     if (m.url !== url) {
       await this.git(m.dir, null, ['remote', 'set-url', 'origin', url]);
       m.url = url;

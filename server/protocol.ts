@@ -149,7 +149,12 @@ const Assign = z.strictObject({
   type: z.literal('assign'),
   unit: id,
   build: id,
-  repo: z.strictObject({ name: z.string(), url: z.string() }),
+  /**
+   * url: where to fetch (see Version 2 above). path: the bare repository on the server's disk; a
+   * runner on the same host that can read it and finds the commit there may use it instead of
+   * fetching (absent: always fetch).
+   */
+  repo: z.strictObject({ name: z.string(), url: z.string(), path: z.string().optional() }),
   ref: z.string(),
   branch: z.string(),
   sha,

@@ -274,7 +274,7 @@ export class Scheduler {
     if (!ok) return false;
     link.units.add(unit.id);
     link.send({
-      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo) }, ref: build.ref,
+      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: build.ref,
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
       builder: { name: builder.name, setup: builder.setup, run: builder.run, junit: builder.junit, timeout: builder.timeout },
     });

@@ -1,7 +1,8 @@
 /**
  * `node dist/test/bench/fetch.js [--base DIR] [--n 20]`: the cost of getting the code to a
- * runner. Starts this checkout's server and one runner (code over HTTP into the runner's
- * mirror) and, with `--base`, a second pair from another built checkout (e.g. the commit before
+ * runner. Starts this checkout's server twice, each with one runner: `http` fetches over HTTP
+ * into its mirror as a remote runner does (GREENGATE_RUNNER_FETCH=always), `sameHost` borrows
+ * the server's objects as a runner on the server's host does; with `--base`, a second pair from another built checkout (e.g. the commit before
  * code over HTTP, whose runners cloned the server's local path), each with its own small
  * repository (20 files). Pushes alternate between the setups so load on a shared machine hits
  * both alike; each push changes one file. Prints push → unit start (as the runner reported it)
@@ -24,7 +25,7 @@ const N = Number(values.n ?? 20);
 
 interface Setup { name: string; server: ChildProcess; runner: ChildProcess; url: string; repo: Repo; starts: number[] }
 
-async function startSetup(name: string, root: string, home: string): Promise<Setup> {
+async function startSetup(name: string, root: string, home: string, runnerEnv: Record<string, string> = {}): Promise<Setup> {
   const dir = join(home, name);
   mkdirSync(dir, { recursive: true });
   const repo = new Repo(dir, 'small');
@@ -42,7 +43,7 @@ async function startSetup(name: string, root: string, home: string): Promise<Set
   const m = await pollUntil(() => /serving (http:\/\/\S+)/.exec(out), `${name} server to start`, 20_000);
   const url = m[1].replace('localhost', '127.0.0.1');
   const runner = spawn(process.execPath, [cli, 'runner', '--server', url, '--name', `${name}-1`, '--slots', '1', '--work', join(dir, 'runner')], {
-    env: { ...gitEnv(), GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...gitEnv(), GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN, ...runnerEnv }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   await pollUntil(async () => (await (await fetch(`${url}/healthz`)).json()).runners >= 1, `${name} runner to connect`);
   return { name, server, runner, url, repo, starts: [] };
@@ -69,15 +70,17 @@ async function main(): Promise<void> {
   const home = tempHome('gg-bench-fetch-');
   const setups: Setup[] = [];
   try {
-    setups.push(await startSetup('http', ROOT, home.dir));
+    setups.push(await startSetup('http', ROOT, home.dir, { GREENGATE_RUNNER_FETCH: 'always' }));
+    setups.push(await startSetup('sameHost', ROOT, home.dir));
     if (values.base) setups.push(await startSetup('base', values.base, home.dir));
     for (let i = 0; i < N + 2; i++) {
       for (const s of i % 2 ? [...setups].reverse() : setups) await pushOnce(s, i);
       if (i === 1) for (const s of setups) s.starts.length = 0; // the first pushes warm up (mirror and workspace clone)
     }
     const result = Object.fromEntries(setups.map((s) => [s.name, stats(s.starts)]));
-    const medians = setups.map((s) => stats(s.starts).median);
-    process.stdout.write(JSON.stringify({ n: N, push_to_start_ms: result, ...(medians.length === 2 ? { added_median_ms: medians[0] - medians[1] } : {}) }, null, 2) + '\n');
+    const median = (name: string) => stats(setups.find((s) => s.name === name)!.starts).median;
+    const added = values.base ? { http_added_median_ms: median('http') - median('base'), sameHost_added_median_ms: median('sameHost') - median('base') } : {};
+    process.stdout.write(JSON.stringify({ n: N, push_to_start_ms: result, ...added }, null, 2) + '\n');
   } finally {
     for (const s of setups) { await stopChild(s.runner); await stopChild(s.server); }
     home.cleanup();

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CLI, RUNNER_TOKEN, Repo, ServerProcess, gitEnv, pollUntil, stopChild, tempHome, writeConfig,
+  CLI, RUNNER_TOKEN, Repo, ServerProcess, git, gitEnv, pollUntil, stopChild, tempHome, writeConfig,
 } from '../helpers.js';
 
 /** Whether this process may give a child its own mount namespace (root, or a user namespace allowed). */
@@ -73,5 +73,9 @@ describe('a runner that cannot see the server\'s files (code over HTTP)', functi
     expect(red.result).to.equal('failed');
     expect(red.units.at(-1).exitCode).to.equal(3);
     expect(await server.api(`/api/builds/${red.id}/log`)).to.contain('second build');
+    // Its mirror got both commits over HTTP: no borrowed objects.
+    const mirror = join(home.dir, 'runner', 'mirrors', 'shop.git');
+    expect(git(mirror, 'cat-file', '-t', red.sha)).to.equal('commit');
+    expect(existsSync(join(mirror, 'objects', 'info', 'alternates'))).to.equal(false);
   });
 });

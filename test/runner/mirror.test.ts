@@ -121,4 +121,35 @@ repositories:
     expect(existsSync(join(dir, 'HEAD'))).to.equal(true);
     expect(git(dir, 'cat-file', '-t', sha)).to.equal('commit');
   });
+  it('on the server\'s host borrows the server\'s objects instead of fetching, unless told to fetch always', async () => {
+    const relay = await countingRelay(server.port);
+    try {
+      const sha = repo.commit({ 'a.txt': 'a' }, 'a');
+      repo.push();
+      const local = new Mirrors(join(home.dir, 'local'), relay.url, RUNNER_TOKEN);
+      const dir = await local.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, sha, 'refs/heads/main');
+      expect(git(dir, 'cat-file', '-t', sha)).to.equal('commit');
+      const next = repo.commit({ 'b.txt': 'b' }, 'b');
+      repo.push();
+      await local.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, next, 'refs/heads/main');
+      expect(git(dir, 'cat-file', '-t', next)).to.equal('commit');
+      expect(relay.bytes(), 'nothing went over HTTP').to.equal(0);
+
+      const hidden = new Mirrors(join(home.dir, 'hidden'), relay.url, RUNNER_TOKEN);
+      await hidden.ensure({ name: 'shop', url: '/git/shop.git', path: join(home.dir, 'not-there.git') }, next, 'refs/heads/main');
+      expect(relay.bytes(), 'a path it cannot read: fetched').to.be.greaterThan(0);
+
+      const before = relay.bytes();
+      process.env.GREENGATE_RUNNER_FETCH = 'always';
+      try {
+        const always = new Mirrors(join(home.dir, 'always'), relay.url, RUNNER_TOKEN);
+        await always.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, next, 'refs/heads/main');
+      } finally {
+        delete process.env.GREENGATE_RUNNER_FETCH;
+      }
+      expect(relay.bytes(), 'GREENGATE_RUNNER_FETCH=always: fetched').to.be.greaterThan(before);
+    } finally {
+      relay.server.close();
+    }
+  });
 });
