@@ -130,8 +130,7 @@ export class Agent {
     let tests: TestCase[] = [];
     let testsError: string | null = null;
     try {
-      const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref);
-      const ws = await this.workspaces.prepare({ name: a.repo.name, url: mirror }, u.slot, a.build, a.sha);
+      const ws = await this.prepareWorkspace(a, u.slot);
       const env = this.envFor(a);
       if (ws.needsSetup && a.builder.setup) {
         u.streamer.write('sys', `$ ${a.builder.setup}\n`);
@@ -171,6 +170,18 @@ export class Agent {
     this.conn.send(u.finished);
     if (!a.builder.setup) this.workspaces.scrub(a.repo.name, u.slot);
     this.busySlots.delete(u.slot);
+  }
+
+  /** The slot's checkout, from the mirror; a commit the server's repository turned out not to have is fetched. */
+  private async prepareWorkspace(a: AssignMessage, slot: number): Promise<{ dir: string; needsSetup: boolean }> {
+    const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref);
+    try {
+      return await this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha);
+    } catch (err) {
+      if (!this.mirrors.unborrow(a.repo.name, a.sha)) throw err;
+      await this.mirrors.ensure({ name: a.repo.name, url: a.repo.url }, a.sha, a.ref);
+      return this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha);
+    }
   }
 
   private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {

@@ -11,7 +11,8 @@
  *
  * On the server's host: when the assign names the server's repository (`repo.path`) and this
  * runner can read it, the mirror borrows its objects (objects/info/alternates), so a commit
- * pushed a moment ago is there without a fetch — one `git cat-file` instead.
+ * pushed a moment ago is there without a fetch or even a look (the server built it from there);
+ * should the checkout not find it, the caller says so (`unborrow`) and it is fetched.
  * GREENGATE_RUNNER_FETCH=always turns that off (such a runner fetches like a remote one).
  *
  * Fetching from the greengate server, once the mirror exists: one protocol-v2 request for the
@@ -44,6 +45,8 @@ interface MirrorState {
   pending: Map<string, Wanted>; fetching: boolean;
   /** The server's repository whose objects the mirror borrows, once set up. */
   borrowed: string | null;
+  /** Commits taken to be in the borrowed repository without looking. */
+  unverified: Set<string>;
 }
 const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose objects (git's fetch.unpackLimit)
 
@@ -61,8 +64,8 @@ export class Mirrors {
   async ensure(repo: { name: string; url: string; path?: string }, sha: string, ref: string): Promise<string> {
     const m = this.stateOf(repo.name);
     if (m.known.has(sha)) return m.dir;
-    if (repo.path && process.env.GREENGATE_RUNNER_FETCH !== 'always' && (await this.borrow(m, repo.path, this.resolveUrl(repo.url), sha))) {
-      m.known.add(sha);
+    if (repo.path && process.env.GREENGATE_RUNNER_FETCH !== 'always' && (await this.borrow(m, repo.path, this.resolveUrl(repo.url)))) {
+      m.unverified.add(sha);
       return m.dir;
     }
     await new Promise<void>((resolve, reject) => {
@@ -74,8 +77,16 @@ export class Mirrors {
     return m.dir;
   }
 
-  /** Whether `sha` is in the server's repository at `path`, readable from here (the mirror then borrows its objects). */
-  private async borrow(m: MirrorState, path: string, url: string, sha: string): Promise<boolean> {
+  /**
+   * After a checkout of a borrowed commit failed: true when `sha` was only assumed to be in the
+   * server's repository; the caller then asks again without the path, which fetches it.
+   */
+  unborrow(name: string, sha: string): boolean {
+    return this.stateOf(name).unverified.delete(sha);
+  }
+
+  /** Whether the server's repository at `path` is readable from here (the mirror then borrows its objects). */
+  private async borrow(m: MirrorState, path: string, url: string): Promise<boolean> {
     const objects = join(path, 'objects');
     if (m.borrowed !== path) {
       if (!path.startsWith('/') || (!existsSync(join(objects, 'info')) && !existsSync(join(objects, 'pack')))) return false;
@@ -87,7 +98,7 @@ export class Mirrors {
         return false;
       }
     }
-    return this.hasCommit(m.dir, sha);
+    return true;
   }
 
   /** Creates the mirror (a bare repository whose origin is `url`) when it is not there yet. */
@@ -127,7 +138,7 @@ export class Mirrors {
   private stateOf(name: string): MirrorState {
     let m = this.mirrors.get(name);
     if (!m) {
-      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false, borrowed: null };
+      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false, borrowed: null, unverified: new Set() };
       this.mirrors.set(name, m);
     }
     return m;

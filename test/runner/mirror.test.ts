@@ -134,10 +134,23 @@ repositories:
       await local.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, next, 'refs/heads/main');
       expect(git(dir, 'cat-file', '-t', next)).to.equal('commit');
       expect(relay.bytes(), 'nothing went over HTTP').to.equal(0);
+      expect(local.unborrow('shop', next), 'it was taken on trust').to.equal(true);
 
+      // A readable repository that lacks the commit: taken on trust, then unborrowed and fetched.
+      const other = new Repo(join(home.dir, 'other'), 'other');
+      const stranger = new Mirrors(join(home.dir, 'stranger'), relay.url, RUNNER_TOKEN);
+      const sdir = await stranger.ensure({ name: 'shop', url: '/git/shop.git', path: other.bare }, next, 'refs/heads/main');
+      expect(() => git(sdir, 'cat-file', '-e', next)).to.throw();
+      expect(stranger.unborrow('shop', next)).to.equal(true);
+      expect(stranger.unborrow('shop', next), 'once').to.equal(false);
+      await stranger.ensure({ name: 'shop', url: '/git/shop.git' }, next, 'refs/heads/main');
+      expect(git(sdir, 'cat-file', '-t', next)).to.equal('commit');
+      expect(relay.bytes()).to.be.greaterThan(0);
+
+      const hiddenBefore = relay.bytes();
       const hidden = new Mirrors(join(home.dir, 'hidden'), relay.url, RUNNER_TOKEN);
       await hidden.ensure({ name: 'shop', url: '/git/shop.git', path: join(home.dir, 'not-there.git') }, next, 'refs/heads/main');
-      expect(relay.bytes(), 'a path it cannot read: fetched').to.be.greaterThan(0);
+      expect(relay.bytes(), 'a path it cannot read: fetched').to.be.greaterThan(hiddenBefore);
 
       const before = relay.bytes();
       process.env.GREENGATE_RUNNER_FETCH = 'always';
