@@ -47,6 +47,7 @@ interface MirrorState {
   borrowed: string | null;
   /** Commits taken to be in the borrowed repository without looking. */
   unverified: Set<string>;
+  creating: Promise<void> | null;
 }
 const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose objects (git's fetch.unpackLimit)
 
@@ -101,14 +102,18 @@ export class Mirrors {
     return true;
   }
 
-  /** Creates the mirror (a bare repository whose origin is `url`) when it is not there yet. */
-  private async create(m: MirrorState, url: string): Promise<void> {
-    if (existsSync(join(m.dir, 'HEAD'))) return;
-    mkdirSync(m.dir, { recursive: true });
-    await this.git(m.dir, null, ['init', '--quiet', '--bare']);
-    await this.git(m.dir, null, ['config', 'gc.auto', '0']);
-    await this.git(m.dir, null, ['remote', 'add', 'origin', url]);
-    m.url = url;
+  /** Creates the mirror (a bare repository whose origin is `url`) when it is not there yet; once, however many units ask at once. */
+  private create(m: MirrorState, url: string): Promise<void> {
+    if (existsSync(join(m.dir, 'HEAD')) && !m.creating) return Promise.resolve();
+    m.creating ??= (async () => {
+      mkdirSync(m.dir, { recursive: true });
+      await this.git(m.dir, null, ['init', '--quiet', '--bare']);
+      await this.git(m.dir, null, ['config', 'gc.auto', '0']);
+      await this.git(m.dir, null, ['config', 'remote.origin.url', url]);
+      await this.git(m.dir, null, ['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*']);
+      m.url = url;
+    })().finally(() => { m.creating = null; });
+    return m.creating;
   }
 
   /** Fetches what is pending, one fetch at a time per repository; what is asked for meanwhile goes in the next one, together. */
@@ -138,7 +143,7 @@ export class Mirrors {
   private stateOf(name: string): MirrorState {
     let m = this.mirrors.get(name);
     if (!m) {
-      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false, borrowed: null, unverified: new Set() };
+      m = { dir: join(this.workDir, 'mirrors', `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.git`), url: null, known: new Set(), tips: null, pending: new Map(), fetching: false, borrowed: null, unverified: new Set(), creating: null };
       this.mirrors.set(name, m);
     }
     return m;

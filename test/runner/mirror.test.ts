@@ -127,7 +127,10 @@ repositories:
       const sha = repo.commit({ 'a.txt': 'a' }, 'a');
       repo.push();
       const local = new Mirrors(join(home.dir, 'local'), relay.url, RUNNER_TOKEN);
-      const dir = await local.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, sha, 'refs/heads/main');
+      // Units on several slots at once create the mirror once.
+      const dirs = await Promise.all([1, 2, 3].map(() => local.ensure({ name: 'shop', url: '/git/shop.git', path: repo.bare }, sha, 'refs/heads/main')));
+      const dir = dirs[0];
+      expect(new Set(dirs).size).to.equal(1);
       expect(git(dir, 'cat-file', '-t', sha)).to.equal('commit');
       const next = repo.commit({ 'b.txt': 'b' }, 'b');
       repo.push();
