@@ -15,13 +15,14 @@ import { Connection } from './connection.js';
 import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
 import { Workspaces } from './workspace.js';
+import { Mirrors } from './mirror.js';
 import { readJUnitFiles } from './junit.js';
 import { buildUnitEnv, redactedValues } from './environment.js';
 import { loadInstanceId } from './instance.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
-export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string }
+export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string; labels?: Record<string, string> }
 
 interface ActiveUnit {
   assign: AssignMessage;
@@ -41,6 +42,7 @@ export class Agent {
   private readonly busySlots = new Set<number>();
   private readonly conn: Connection;
   private readonly workspaces: Workspaces;
+  private readonly mirrors: Mirrors;
   private stopped = false;
   onFatal: (reason: string) => void = () => undefined;
 
@@ -48,9 +50,10 @@ export class Agent {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.workspaces = new Workspaces(opts.workDir);
     this.instance = loadInstanceId(opts.workDir);
+    this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
-        name: this.name, slots: opts.slots, version: RUNNER_VERSION, instance: this.instance,
+        name: this.name, slots: opts.slots, version: RUNNER_VERSION, instance: this.instance, labels: opts.labels ?? {},
         units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
       }),
       message: (m) => this.handle(m),
@@ -166,7 +169,7 @@ export class Agent {
     let cacheHit: boolean | null = null;
     try {
       if (a.builder.secretsError) throw new Error(a.builder.secretsError);
-      const ws = await this.workspaces.prepare(a.repo, u.slot, a.build, a.sha, { setup: a.builder.setup, cache: a.builder.cache });
+      const ws = await this.prepareWorkspace(a, u.slot);
       const env = buildUnitEnv(a, this.name);
       const setupCommand = pickSetup(a, ws);
       if (ws.cache) {
@@ -215,6 +218,20 @@ export class Agent {
     this.conn.send(u.finished);
     if (!a.builder.setup) this.workspaces.scrub(a.repo.name, u.slot);
     this.busySlots.delete(u.slot);
+  }
+
+  /** The slot's checkout, from the mirror; a commit the server's repository turned out not to have is fetched. */
+  /** The slot's checkout of the unit's commit, from the repository's mirror (fetched when the commit is new). */
+  private async prepareWorkspace(a: AssignMessage, slot: number) {
+    const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref);
+    const setup = { setup: a.builder.setup, cache: a.builder.cache };
+    try {
+      return await this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha, setup);
+    } catch (err) {
+      if (!this.mirrors.unborrow(a.repo.name, a.sha)) throw err;
+      await this.mirrors.ensure({ name: a.repo.name, url: a.repo.url }, a.sha, a.ref);
+      return this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha, setup);
+    }
   }
 
   private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {

@@ -12,7 +12,7 @@ import { GgError } from './errors.js';
 const USAGE = `usage: greengate <command> [options]
 
   serve   [--config greengate.yml] [--port 8010] [--data DIR]
-  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N (default: the CPUs)] [--work DIR]
+  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N (default: the CPUs)] [--work DIR] [--label key=value]...
   hook install BARE_REPO --server http://HOST:PORT [--repo NAME] [--gated "BRANCH …"]
   tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token-file FILE]
   demo    sample repository, hooks, server and two runners at http://localhost:8010
@@ -79,6 +79,7 @@ async function runner(args: string[]): Promise<void> {
   const { values } = parse(args, {
     server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, name: { type: 'string' },
     slots: { type: 'string' }, work: { type: 'string' },
+    label: { type: 'string', multiple: true },
   });
   const server = values.server ?? process.env.GREENGATE_SERVER;
   if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw usage('runner: --server http://HOST:PORT is required');
@@ -92,11 +93,25 @@ async function runner(args: string[]): Promise<void> {
   const cpus = availableParallelism();
   const slots = intOption(values.slots, 'slots', 1, 64) ?? Math.min(cpus, 64);
   if (slots > cpus) process.stderr.write(`greengate runner: ${slots} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend\n`);
+  const labels = await parseLabels(values.label ?? []);
   const { Agent } = await import('../runner/agent.js');
-  const agent = new Agent({ server, token, name: values.name, slots, workDir: resolve(values.work ?? '.greengate-runner') });
+  const agent = new Agent({ server, token, name: values.name, slots, labels, workDir: resolve(values.work ?? '.greengate-runner') });
   agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
   agent.start();
   onSignals(() => agent.stop());
+}
+
+async function parseLabels(flags: string[]): Promise<Record<string, string>> {
+  const { MAX_LABELS, parseLabel } = await import('./protocol.js');
+  const labels: Record<string, string> = {};
+  for (const flag of flags) {
+    let key: string, value: string;
+    try { [key, value] = parseLabel(flag); } catch (err) { throw usage(`runner: ${(err as Error).message}`); }
+    if (key in labels && labels[key] !== value) throw usage(`runner: --label ${key} is given twice (${labels[key]}, ${value}): keep one`);
+    labels[key] = value;
+  }
+  if (Object.keys(labels).length > MAX_LABELS) throw usage(`runner: at most ${MAX_LABELS} --label flags`);
+  return labels;
 }
 
 async function hook(args: string[]): Promise<void> {

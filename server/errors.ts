@@ -42,6 +42,8 @@ export const ERRORS = {
   GG_ADMIN_TOKEN: { status: 401, meaning: 'the admin token is wrong' },
   GG_HOOK_SECRET: { status: 401, meaning: 'a hook call (gate verdict, change notice) without the repository\'s hook secret' },
   GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
+  GG_GIT_UNAUTHORIZED: { status: 401, meaning: 'fetching code over HTTP without the runner token' },
+  GG_GIT_READ_ONLY: { status: 403, meaning: 'a push to the read-only code URL' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
   // runner protocol
   GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },
@@ -49,6 +51,7 @@ export const ERRORS = {
   GG_RUNNER_NAME_IN_USE: { status: 409, close: 4007, meaning: 'a runner name held by a live runner with another instance id' },
   GG_SECRET_UNAVAILABLE: { status: 500, meaning: 'a builder secret could not be read from the server\'s environment or file' },
   // server side
+  GG_GIT_BUSY: { status: 503, meaning: 'too many fetches are being served at once; try again' },
   GG_GIT_FAILED: { status: 500, meaning: 'a git command on the server failed' },
   GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },

@@ -28,6 +28,9 @@ import { createMetrics, hookMetricsOf } from './metrics.js';
 import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
 import { GatePasses } from './gate/passes.js';
+import { GIT_PATH, gitHttpRouter } from './web/gitHttp.js';
+import { describeWait } from './dispatch/placement.js';
+import type { BuildRow } from './store/builds.js';
 import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
@@ -101,11 +104,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const isAdmin = bearerIsAdmin(config.adminToken);
   const requireAdmin = adminGuard({ adminToken: config.adminToken, isAdmin, log });
   const connectedRunners = (): RunnerInfo[] => runners.connected()
-    .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size }));
+    .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size, labels: l.labels ?? {} }));
+  const waitingReason = (b: BuildRow) => b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
-  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, storageBanner: () => health.banner() });
+  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason, storageBanner: () => health.banner() });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
@@ -133,11 +137,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     authorizeHook: authorize,
     notice: (repo, updates, source, pusher) => takeNotice({ changes, log,
       countDropped: (n) => hookMetrics.changesRejected.inc({ reason: 'disagrees_with_git' }, n) }, repo, updates, source, pusher),
+    waitingReason,
     cancelBuild: (id) => lifecycle.cancelBuild(id),
     rebuild: (build) => intake.rebuild(build),
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
   web.use('/api', notFound());
+  web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
   web.use(notFound());
   web.use(errorHandler({ log, renderErrorPage: pages.renderErrorPage, storageError: (err, where) => health.toGgError(err, where) }));

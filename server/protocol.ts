@@ -3,7 +3,7 @@
  * boundary.
  *
  * Lifecycle (one WebSocket per runner, JSON text frames):
- *   runner → hello (token, protocol version, name, slots, units it still holds)
+ *   runner → hello (token, protocol version, name, slots, labels, units it still holds)
  *   server → welcome (runner id, heartbeat interval, units it must drop) or a close frame
  *   server → assign (one unit; as many as the runner has free slots)
  *   runner → started, log* (seq + byte offset), finished (exit code, tests)
@@ -41,6 +41,9 @@
  * like a lost unit (it never counts as passed or failed on missing evidence).
  *
  * Bump PROTOCOL_VERSION on any change to the messages below.
+ * Version 2: hello carries `labels` (optional, default {}); assign's `repo.url` is a path on this
+ * server (`/git/<name>.git`, resolved against the runner's server URL, fetched with the runner
+ * token) or a repository's own clone URL — never a path on the server's disk.
  */
 import { z } from 'zod';
 import { ERRORS, GgError } from './errors.js';
@@ -92,6 +95,39 @@ const id = z.number().int().positive();
 const sha = z.string().regex(/^[0-9a-f]{40}$/, 'a 40-character hex commit id');
 const name = z.string().min(1).max(100).regex(/^[A-Za-z0-9._@:-]+$/, 'letters, digits and . _ @ : -');
 
+/** Runner labels (`--label os=linux`) and a builder's `runsOn:` use the same rules. */
+export const MAX_LABELS = 32;
+export const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+export const LABEL_VALUE_RE = /^[A-Za-z0-9._/:-]{1,100}$/;
+export const LABEL_RULES = 'a key of letters, digits and . _ / - (at most 63, starting with a letter or digit) and a value of ' +
+  'letters, digits and . _ / : - (1 to 100)';
+export const LabelsSchema = z.record(z.string(), z.string().regex(LABEL_VALUE_RE, `label values: ${LABEL_RULES}`))
+  .superRefine((l, ctx) => {
+    const keys = Object.keys(l);
+    const bad = keys.find((k) => !LABEL_KEY_RE.test(k));
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `label key "${bad.slice(0, 70)}": ${LABEL_RULES}` });
+    if (keys.length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
+  });
+export type Labels = Readonly<Record<string, string>>;
+
+/** Parses `key=value` (a --label flag); throws an Error saying what is wrong. */
+export function parseLabel(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  const key = eq < 0 ? text : text.slice(0, eq);
+  const value = eq < 0 ? '' : text.slice(eq + 1);
+  if (eq < 0 || !LABEL_KEY_RE.test(key) || !LABEL_VALUE_RE.test(value)) {
+    throw new Error(`--label "${text}" is not key=value with ${LABEL_RULES}, e.g. --label os=linux`);
+  }
+  return [key, value];
+}
+
+/** Whether a runner with `labels` may take work that needs `needs` (every key with the same value). */
+export function labelsMatch(labels: Labels | undefined, needs: Labels | undefined): boolean {
+  if (!needs) return true;
+  for (const [k, v] of Object.entries(needs)) if (labels?.[k] !== v) return false;
+  return true;
+}
+
 export const TestCaseSchema = z.object({
   name: z.string().max(2000),
   classname: z.string().max(2000).default(''),
@@ -111,6 +147,8 @@ const Hello = z.strictObject({
   version: z.string().max(100),
   /** The runner's random instance id, kept in its work directory (absent: an anonymous instance). */
   instance: z.string().regex(/^[0-9a-f]{16,64}$/, '16 to 64 lowercase hex characters').optional(),
+  /** What this runner offers (`--label key=value`); builders pick runners with `runsOn:`. */
+  labels: LabelsSchema.default({}),
   /** Units this runner still runs or has finished without an ack (after a reconnect). */
   units: z.array(z.strictObject({ unit: id, finished: z.boolean() })).max(64).default([]),
 });
@@ -188,7 +226,12 @@ const Assign = z.strictObject({
   type: z.literal('assign'),
   unit: id,
   build: id,
-  repo: z.strictObject({ name: z.string(), url: z.string() }),
+  /**
+   * url: where to fetch (see Version 2 above). path: the bare repository on the server's disk; a
+   * runner on the same host that can read it and finds the commit there may use it instead of
+   * fetching (absent: always fetch).
+   */
+  repo: z.strictObject({ name: z.string(), url: z.string(), path: z.string().optional() }),
   ref: z.string(),
   branch: z.string(),
   sha,

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
+import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 
@@ -56,6 +57,8 @@ export interface BuilderConfig {
   cache?: CacheConfig[];
   /** Run instead of `setup` when every cache entry was kept (absent: setup is skipped then). */
   setupOnHit?: string;
+  /** Labels a runner must have (every key with this value) to take this builder's units; absent: any runner. */
+  runsOn?: Record<string, string>;
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -66,6 +69,8 @@ export interface RepositoryConfig {
   path: string; // absolute
   gate: string[];
   builders: BuilderConfig[];
+  /** Where runners fetch the code when it is hosted elsewhere; absent: this server serves `path` at /git/<name>.git. */
+  cloneUrl?: string;
 }
 export interface Config {
   port: number;
@@ -108,6 +113,11 @@ const cacheShape = {
     'must list at least one file whose content keys the cache, e.g. key: [package-lock.json]')
     .max(MAX_CACHE_ITEMS, `must list at most ${MAX_CACHE_ITEMS} files — use a glob`),
 };
+/** A URL git can fetch from without this server's help: http(s)://, ssh://, git://, file://, or scp-like user@host:path. */
+export function isCloneUrl(s: string): boolean {
+  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/.test(s)) return true;
+  return URL.canParse(s) && /^(https?|ssh|git|file):$/.test(new URL(s).protocol) && !/\s/.test(s);
+}
 const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
 
 /** Why a file glob cannot work, or null. Globs match repository paths such as test/a.test.js. */
@@ -157,6 +167,14 @@ const builderShape = {
     .max(2 ** 30, 'must be a whole number of bytes from 1024 to 1073741824')).optional(), // absent: 32 MiB
   cache: z.array(z.strictObject(cacheShape)).max(MAX_CACHE_ITEMS, `must have at most ${MAX_CACHE_ITEMS} entries`).optional(), // absent: the node and python defaults (runner/cache.ts)
   setupOnHit: z.string().min(1, 'must not be empty — remove it to skip setup on a cache hit').optional(),
+  runsOn: z.record(z.string(), z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
+    z.string().regex(LABEL_VALUE_RE, `must be a label value: ${LABEL_RULES} — runners offer it with --label key=value`)))
+    .superRefine((labels, ctx) => {
+      for (const key of Object.keys(labels)) {
+        if (!LABEL_KEY_RE.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `is not a label key: ${LABEL_RULES}` });
+      }
+      if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
+    }).optional(),
 };
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
@@ -168,6 +186,8 @@ const repositoryShape = {
   name: nameSchema,
   path: z.string().min(1, 'must not be empty — give the bare repository, e.g. /srv/git/shop.git'),
   gate: z.array(branchSchema).default([]),
+  cloneUrl: z.string().refine(isCloneUrl, 'must be a URL git can fetch from (https://, ssh://, git://, file:// or ' +
+    'user@host:path) — or remove it to let runners fetch from this server').optional(),
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
 };

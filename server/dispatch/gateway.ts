@@ -29,7 +29,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
+  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type Labels, type ServerMessage,
 } from '../protocol.js';
 import type { RunnerRegistry, RunnerLink } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
@@ -53,6 +53,7 @@ class Connection implements RunnerLink {
   name = '';
   instance: string | null = null;
   slots = 0;
+  labels: Labels = {};
   readonly units = new Set<number>();
   /** Units told to retry: told again, at once, when storage is back. */
   readonly waiting = new Set<number>();
@@ -180,15 +181,16 @@ export class RunnerGateway {
     conn.instance = instance;
     conn.slots = msg.slots;
     const runnerId = this.health.writable
-      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now() }))
+      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels }))
       : this.health.holdBack('runner hello');
     if (runnerId === undefined) {
       return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
     }
+    conn.labels = msg.labels;
     conn.runnerId = runnerId;
     const drop = this.runners.join(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
-    this.log.info({ runner: conn.name, slots: conn.slots, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
+    this.log.info({ runner: conn.name, slots: conn.slots, labels: conn.labels, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
   }
 
   private handle(conn: Connection, msg: ReturnType<typeof parseRunnerMessage>): void {

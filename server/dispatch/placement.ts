@@ -6,8 +6,12 @@
  * when no other runner is expected to free a slot within max(the unit's expected time,
  * AVOID_WAIT_MS), or once it has waited that long (the scheduler's sweep every second looks
  * again). Alone, the avoided runner takes it at once.
+ *
+ * Labels: a unit whose builder has `runsOn:` goes only to a runner whose labels hold every one of
+ * those key=value pairs; the rules above apply among those runners. `describeWait` says why a
+ * unit no connected runner can take is waiting.
  */
-import type { ServerMessage } from '../protocol.js';
+import { labelsMatch, type Labels, type ServerMessage } from '../protocol.js';
 import type { UnitRow } from '../store/units.js';
 
 export const AVOID_WAIT_MS = 1_000; // 1 second: the least a retry waits for a runner other than the one it failed on
@@ -18,6 +22,8 @@ export interface RunnerLink {
   readonly name: string;
   readonly slots: number;
   readonly units: Set<number>;
+  /** What the runner offers (`--label`); absent means none. */
+  readonly labels?: Labels;
   send(message: ServerMessage): void;
 }
 
@@ -29,8 +35,8 @@ export function hasFreeSlot(links: Iterable<RunnerLink>): boolean {
 }
 
 /** The runner to take `unit` now, or undefined when it should wait (see above). */
-export function pickRunner(links: Iterable<RunnerLink>, unit: UnitRow, now: number, unitOf: UnitLookup): RunnerLink | undefined {
-  const all = [...links];
+export function pickRunner(links: Iterable<RunnerLink>, unit: UnitRow, now: number, unitOf: UnitLookup, needs?: Labels): RunnerLink | undefined {
+  const all = [...links].filter((l) => labelsMatch(l.labels, needs));
   let best: RunnerLink | undefined;
   let avoided: RunnerLink | undefined;
   for (const l of all) {
@@ -64,4 +70,13 @@ export function remainingMs(u: UnitRow, now: number): number {
   if (u.state === 'done') return 0;
   const since = u.startedAt ?? u.assignedAt;
   return u.state === 'running' && since !== null ? Math.max(0, u.expectedMs - (now - since)) : u.expectedMs;
+}
+
+/** Why a unit needing `needs` waits when no connected runner could ever take it; null when one could. */
+export function describeWait(links: Iterable<RunnerLink>, needs: Labels | undefined): string | null {
+  const all = [...links];
+  const wanted = Object.entries(needs ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+  if (all.length === 0) return `waiting: no runner is connected${wanted ? ` (this builder needs ${wanted})` : ''}`;
+  if (all.some((l) => labelsMatch(l.labels, needs))) return null;
+  return `waiting: no connected runner has ${wanted}`;
 }

@@ -13,6 +13,7 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RunnerRegistry } from './registry.js';
 import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
 import { toBuilderSpec } from './builderSpec.js';
+import { cloneUrlOf } from '../web/gitHttp.js';
 
 export const SWEEP_MS = 1_000; // 1 second
 
@@ -48,8 +49,9 @@ export class WorkQueue {
         if (!hasFreeSlot(links)) break;
         const queue = this.store.units.peek();
         let assigned = 0;
+        const needs = this.runsOnLookup();
         for (const unit of queue) {
-          const link = pickRunner(links, unit, now, (id) => this.store.units.get(id));
+          const link = pickRunner(links, unit, now, (id) => this.store.units.get(id), needs(unit));
           if (!link) continue;
           if (this.assign(unit, link, now)) assigned++;
           if (!hasFreeSlot(links)) break;
@@ -71,6 +73,18 @@ export class WorkQueue {
     }
   }
 
+  /** The labels a unit's runner must have (its builder's runsOn), looked up once per build per dispatch. */
+  private runsOnLookup(): (unit: UnitRow) => Readonly<Record<string, string>> | undefined {
+    const byBuild = new Map<number, Readonly<Record<string, string>> | undefined>();
+    return (unit) => {
+      if (!byBuild.has(unit.buildId)) {
+        const build = this.store.builds.get(unit.buildId);
+        byBuild.set(unit.buildId, build && this.lifecycle.builderOf(build)?.runsOn);
+      }
+      return byBuild.get(unit.buildId);
+    };
+  }
+
   private assign(unit: UnitRow, link: RunnerLink, now: number): boolean {
     const build = this.store.builds.get(unit.buildId);
     const repo = build && this.lifecycle.repoOf(build);
@@ -82,7 +96,7 @@ export class WorkQueue {
     if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return false;
     link.units.add(unit.id);
     link.send({
-      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: repo.path }, ref: build.ref,
+      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: build.ref,
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
       builder: toBuilderSpec(builder),
     });

@@ -20,7 +20,7 @@ import { fail } from '../errors.js';
 
 export interface RefUpdate { old: string; new: string; ref: string }
 /** A connected runner as the pages and the API show it. */
-export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number }
+export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
   store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos'>;
@@ -34,6 +34,8 @@ export interface ApiDeps {
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
   /** Takes in a change notice, checked against git (changes/verify.ts): what became of each update, and what was dropped. */
   notice(repo: RepositoryConfig, updates: readonly RefUpdate[], source: 'hook' | 'api', pusher: string | null): Promise<{ accepted: readonly object[]; dropped: readonly object[] }>;
+  /** Why an unfinished build's units wait when no connected runner can take them, else null. */
+  waitingReason(b: BuildRow): string | null;
   /** False when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** Queues a new build of the same commit on the same builder; resolves to its id. */
@@ -104,10 +106,10 @@ export function parseUpdateLines(text: string): RefUpdate[] {
 }
 
 /** What buildJson needs besides the build: links, and the slots there are to estimate time left. */
-export interface BuildJsonContext { baseUrl: string; slots: number }
+export interface BuildJsonContext { baseUrl: string; slots: number; waitingReason(b: BuildRow): string | null }
 
-export function buildContext(deps: Pick<ApiDeps, 'baseUrl' | 'connectedRunners'>): BuildJsonContext {
-  return { baseUrl: deps.baseUrl(), slots: deps.connectedRunners().reduce((s, l) => s + l.slots, 0) };
+export function buildContext(deps: Pick<ApiDeps, 'baseUrl' | 'connectedRunners' | 'waitingReason'>): BuildJsonContext {
+  return { baseUrl: deps.baseUrl(), slots: deps.connectedRunners().reduce((s, l) => s + l.slots, 0), waitingReason: deps.waitingReason };
 }
 
 export function buildJson(ctx: BuildJsonContext, b: BuildRow) {
@@ -117,6 +119,7 @@ export function buildJson(ctx: BuildJsonContext, b: BuildRow) {
     progress: { unitsDone: b.unitsDone, unitsTotal: b.unitsTotal, expectedMsLeft: b.state === 'done' ? 0 : expectedLeft(ctx.slots, b) },
     pushedAt: b.pushedAt, createdAt: b.createdAt, startedAt: b.startedAt, finishedAt: b.finishedAt,
     url: `${ctx.baseUrl}/builds/${b.id}`,
+    waiting: ctx.waitingReason(b),
   };
 }
 

@@ -7,6 +7,7 @@
  * one error handler (errorHandler.ts) renders them with `renderErrorPage`.
  * Who may call: everyone reads; POSTs need an admin session and its CSRF token (pagesSession.ts).
  */
+import type { BuildRow } from '../store/builds.js';
 import express, { type Request, type Response, type Router } from 'express';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -46,6 +47,7 @@ export interface PagesDeps {
   connectedRunners(): readonly RunnerInfo[];
   treeStatus(repo: string, branch: string): TreeJson;
   setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
+  waitingReason(b: BuildRow): string | null;
   /** The banner to show while the database cannot be written, else null. */
   storageBanner?(): { kind: string; since: number; message: string } | null;
 }
@@ -57,6 +59,8 @@ export interface PageContext {
   sessions: AdminSessions;
   fragments: FragmentCache;
   locals(req: Request, extra: Locals): Locals;
+  /** Why an unfinished build's units wait when no connected runner can take them, else null. */
+  waitingReason(b: BuildRow): string | null;
 }
 
 /** Rendered fragments, shared by every browser until the next event (or FRAGMENT_CACHE_MS). */
@@ -98,6 +102,7 @@ export function createPages(deps: PagesDeps): Pages {
   const sessions = new AdminSessions({ adminToken: deps.config.adminToken, isAdmin: deps.isAdmin });
   const ctx: PageContext = {
     env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
+    waitingReason: deps.waitingReason,
     locals: (req, extra) => {
       const admin = sessions.isAdmin(req);
       return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!deps.config.adminToken, storage: deps.storageBanner?.() ?? null, ...extra });

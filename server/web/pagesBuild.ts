@@ -76,7 +76,7 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   const failures = results.filter((t) => isFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
   return {
-    build, units, counts, failures,
+    build, units, counts, failures, waiting: ctx.waitingReason(build),
     blamelist: store.builds.blamelist(build.id),
     progress: ctx.pages.fileProgress(build.id),
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,

@@ -41,7 +41,7 @@ function startRunner(opts: Start, index: number, startedAt: number): void {
   let welcomed = false;
   ws.on('open', () => {
     frame(ws, { type: 'hello', protocol: PROTOCOL_VERSION, token: opts.token, name: `${opts.prefix}${index}`, slots: opts.slots,
-      version: 'bench-fake', units: [] });
+      version: 'bench-fake', labels: {}, units: [] });
   });
   ws.on('message', (data) => {
     const msg = parseServerMessage(data as Buffer);

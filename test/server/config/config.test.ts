@@ -325,4 +325,18 @@ describe('server/config', () => {
       expect(isValidBranchName(bad), JSON.stringify(bad)).to.equal(false);
     }
   });
+  it('takes runsOn labels and a cloneUrl, and says what is wrong with bad ones', () => {
+    const cfg = parseConfig('runnerToken: abcdefgh\nrepositories:\n  - name: shop\n    path: /srv/git/shop.git\n' +
+      '    cloneUrl: git@github.com:acme/shop.git\n    builders:\n      - name: unit\n        run: npm test\n' +
+      '        runsOn: { os: linux, gpu: true, arch: x86_64 }\n', { baseDir: '/' });
+    expect(cfg.repositories[0].builders[0].runsOn).to.deep.equal({ os: 'linux', gpu: 'true', arch: 'x86_64' });
+    expect(cfg.repositories[0].cloneUrl).to.equal('git@github.com:acme/shop.git');
+    const label = loadError(withBuilders('      - name: unit\n        run: npm test\n        runsOn: { os: "linux box" }\n'));
+    expect(label.keyPath).to.equal('repositories[0].builders[0].runsOn.os');
+    expect(label.message).to.include('must be a label value').and.include('--label key=value');
+    const url = loadError('runnerToken: abcdefgh\nrepositories:\n  - name: shop\n    path: x\n    cloneUrl: /srv/git/shop.git\n' +
+      '    builders: [{ name: unit, run: "true" }]\n');
+    expect(url.keyPath).to.equal('repositories[0].cloneUrl');
+    expect(url.message).to.include('must be a URL git can fetch from');
+  });
 });

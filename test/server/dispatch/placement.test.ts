@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { AVOID_WAIT_MS, hasFreeSlot, pickRunner, type RunnerLink } from '../../../server/dispatch/placement.js';
+import { AVOID_WAIT_MS, describeWait, hasFreeSlot, pickRunner, type RunnerLink } from '../../../server/dispatch/placement.js';
 import type { UnitRow } from '../../../server/store/units.js';
 
-function link(runnerId: number, slots: number, units: number[] = []): RunnerLink {
-  return { runnerId, name: `r${runnerId}`, slots, units: new Set(units), send: () => undefined };
+function link(runnerId: number, slots: number, units: number[] = [], labels?: Record<string, string>): RunnerLink {
+  return { runnerId, name: `r${runnerId}`, slots, units: new Set(units), labels, send: () => undefined };
 }
 
 function unit(fields: Partial<UnitRow>): UnitRow {
@@ -47,5 +47,24 @@ describe('placement: which runner takes a unit', () => {
     const links = [link(1, 1), link(2, 1, [30])];
     const retry = unit({ avoidRunnerId: 1, expectedMs: 2_000, queuedAt: 100 });
     expect(pickRunner(links, retry, 100, (id) => (id === 30 ? long : undefined))?.runnerId).to.equal(1);
+  });
+  it('gives a unit whose builder has runsOn only to a runner with every one of those labels', () => {
+    const links = [link(1, 4, [], { os: 'mac' }), link(2, 1, [], { os: 'linux', arch: 'arm64' }), link(3, 2)];
+    expect(pickRunner(links, unit({}), 0, none, { os: 'linux' })?.runnerId).to.equal(2);
+    expect(pickRunner(links, unit({}), 0, none, { os: 'linux', arch: 'x86_64' })).to.equal(undefined);
+    expect(pickRunner(links, unit({}), 0, none, {})?.runnerId, 'no runsOn: most free slots').to.equal(1);
+    const busy = [link(1, 4, [], { os: 'mac' }), link(2, 1, [9], { os: 'linux' })];
+    expect(pickRunner(busy, unit({}), 0, none, { os: 'linux' }), 'the matching runner is busy: wait').to.equal(undefined);
+    expect(pickRunner([link(2, 1, [], { os: 'linux' })], unit({ avoidRunnerId: 2 }), 0, none, { os: 'linux' })?.runnerId,
+      'alone among matching runners, the avoided one takes it').to.equal(2);
+  });
+
+  it('says why a unit waits when no connected runner can take it', () => {
+    expect(describeWait([link(1, 1, [5], { os: 'linux' })], { os: 'linux' }), 'busy is not unable').to.equal(null);
+    expect(describeWait([link(1, 1, [], { os: 'mac' }), link(2, 1)], { os: 'linux', gpu: 'yes' }))
+      .to.equal('waiting: no connected runner has os=linux, gpu=yes');
+    expect(describeWait([], undefined)).to.equal('waiting: no runner is connected');
+    expect(describeWait([], { os: 'linux' })).to.equal('waiting: no runner is connected (this builder needs os=linux)');
+    expect(describeWait([link(1, 1)], undefined)).to.equal(null);
   });
 });
