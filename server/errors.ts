@@ -51,7 +51,8 @@ export const ERRORS = {
   GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },
-  GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed' },
+  GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed (or the server does not know the repository)' },
+  GG_BACKUP: { status: 500, meaning: 'greengate backup could not copy or verify the database' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +21,7 @@ export class StoreError extends Error {
 }
 
 export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') protectFiles(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -30,6 +30,19 @@ export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
   db.pragma('cache_size = -8000'); // 8 MB page cache
   migrate(db, migrationsDir);
   return db;
+}
+
+/**
+ * Builds, logs and tokens' effects are private: the data directory is 0700 and the database
+ * 0600. SQLite gives -wal and -shm the database file's mode; files from older versions are fixed.
+ */
+export function protectFiles(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  chmodSync(dirname(file), 0o700);
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(f)) chmodSync(f, 0o600);
+  }
 }
 
 export function migrate(db: DB, dir: string): string[] {

@@ -7,6 +7,7 @@ import { LogStore } from './logs.js';
 import { RunnerStore } from './runners.js';
 import { TestStore } from './tests.js';
 import { TreeStore } from './tree.js';
+import { RetentionStore } from './retention.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -16,6 +17,7 @@ export class Store {
   readonly runners: RunnerStore;
   readonly tests: TestStore;
   readonly tree: TreeStore;
+  readonly retention: RetentionStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -24,6 +26,7 @@ export class Store {
     this.runners = new RunnerStore(db);
     this.tests = new TestStore(db);
     this.tree = new TreeStore(db);
+    this.retention = new RetentionStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }
