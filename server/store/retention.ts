@@ -13,14 +13,15 @@ import type { DB } from './db.js';
 
 export const PRUNE_BATCH = 500; // builds or units per transaction
 
-const KEPT = `
-  SELECT build_id FROM tree_state WHERE build_id IS NOT NULL
-  UNION SELECT build_id FROM tree_events WHERE build_id IS NOT NULL
+const KEPT = `SELECT id FROM (
+  SELECT build_id AS id FROM tree_state
+  UNION SELECT build_id FROM tree_events
   UNION SELECT max(id) FROM builds GROUP BY repo_id, builder, ref
   UNION SELECT (SELECT d.id FROM builds d WHERE d.repo_id = b.repo_id AND d.builder = b.builder AND d.branch = b.branch
       AND d.kind = 'branch' AND d.state = 'done' AND d.result IN ('passed', 'failed', 'flaky')
       ORDER BY coalesce(d.change_id, 0) DESC, d.id DESC LIMIT 1)
-    FROM (SELECT DISTINCT repo_id, builder, branch FROM builds WHERE kind = 'branch') b`;
+    FROM (SELECT DISTINCT repo_id, builder, branch FROM builds WHERE kind = 'branch') b
+) WHERE id IS NOT NULL`; // NOT IN a list holding NULL matches nothing
 
 export interface PruneCounts { logChunks: number; builds: number }
 
