@@ -31,12 +31,12 @@ export class Retention {
   }
 
   runNow(): PruneReport {
-    const { logsDays, buildsDays } = this.config.retention ?? { logsDays: null, buildsDays: null };
+    const { logsDays, buildsDays } = this.config.retention ?? {};
     const report: PruneReport = { logChunks: 0, builds: 0 };
-    if (logsDays === null && buildsDays === null) return report;
+    if (logsDays === undefined && buildsDays === undefined) return report;
     try {
-      if (buildsDays !== null) report.builds = this.store.retention.pruneBuilds(this.now() - buildsDays * DAY_MS);
-      if (logsDays !== null) report.logChunks = this.store.retention.pruneLogs(this.now() - logsDays * DAY_MS);
+      if (buildsDays !== undefined) report.builds = this.store.retention.pruneBuilds(this.now() - buildsDays * DAY_MS);
+      if (logsDays !== undefined) report.logChunks = this.store.retention.pruneLogs(this.now() - logsDays * DAY_MS);
       this.log.info({ ...report, logsDays, buildsDays }, 'retention: pruned old builds and logs');
     } catch (err) {
       this.log.error({ err }, 'retention: pruning failed; the next pass tries again');

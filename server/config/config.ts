@@ -59,10 +59,10 @@ export interface Config {
   runnerToken: string;
   adminToken: string | null;
   repositories: RepositoryConfig[];
-  /** Days to keep finished builds' logs and the builds themselves (null: forever); see server/retention.ts. */
-  retention: RetentionConfig;
+  /** Days to keep finished builds' logs and the builds themselves (absent: forever); see server/retention.ts. */
+  retention?: RetentionConfig;
 }
-export interface RetentionConfig { logsDays: number | null; buildsDays: number | null }
+export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
 export function isValidBranchName(name: string): boolean {
   if (typeof name !== 'string' || name === '' || name === '@' || name === 'HEAD') return false;
@@ -123,12 +123,12 @@ const configShape = {
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
-  retention: z.strictObject({
-    logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE).nullable())
-      .default(null), // null: keep logs as long as their builds
-    buildsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE).nullable())
-      .default(null), // null: keep builds forever
-  }).default({ logsDays: null, buildsDays: null }),
+  retention: z.strictObject({ // absent (no default): keep everything
+    logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
+      .optional(), // absent: logs live as long as their builds
+    buildsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
+      .optional(), // absent: builds are kept forever
+  }).optional(),
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],

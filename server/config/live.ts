@@ -52,7 +52,7 @@ export class LiveConfig {
       if (!same(old[key], next[key])) needRestart.push(key);
       merged[key] = old[key];
     }
-    for (const key of Object.keys(next) as (keyof Config)[]) {
+    for (const key of new Set([...Object.keys(old), ...Object.keys(next)]) as Set<keyof Config>) {
       if (key !== 'repositories' && !(RESTART_KEYS as readonly string[]).includes(key) && !same(old[key], next[key])) applied.push(key);
     }
     const repositories: RepositoryConfig[] = [];

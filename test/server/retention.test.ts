@@ -50,7 +50,7 @@ describe('retention (real SQLite store)', () => {
   const exists = (id: number) => store.builds.get(id) !== undefined;
   const chunksOf = (id: number) => (store.db.prepare(`SELECT count(*) AS n FROM log_chunks c JOIN units u ON u.id = c.unit_id
     WHERE u.build_id = ?`).get(id) as { n: number }).n;
-  const retention = (logsDays: number | null, buildsDays: number | null) =>
+  const retention = (logsDays: number | undefined, buildsDays: number | undefined) =>
     new Retention(store, { retention: { logsDays, buildsDays } } as unknown as Config, silent, () => NOW);
 
   it('deletes old builds with their units, logs and tests, but never those the tree depends on', () => {
@@ -65,7 +65,7 @@ describe('retention (real SQLite store)', () => {
     const running = build({ day: 1, builder: 'lint', result: null });
     const recent = build({ day: 99, ref: 'refs/heads/dev' });
 
-    const report = retention(null, 30).runNow();
+    const report = retention(undefined, 30).runNow();
     expect(report.builds).to.equal(2);
     expect([old, oldTry].map(exists)).to.deep.equal([false, false]);
     expect([closer, deciding, newerException, newestTry, running, recent].map(exists)).to.deep.equal([true, true, true, true, true, true]);
@@ -76,13 +76,13 @@ describe('retention (real SQLite store)', () => {
     }
     expect((store.db.prepare('SELECT count(*) AS n FROM log_chunks c LEFT JOIN units u ON u.id = c.unit_id WHERE u.id IS NULL')
       .get() as { n: number }).n).to.equal(0);
-    expect(retention(null, 30).runNow().builds, 'a second pass finds nothing more').to.equal(0);
+    expect(retention(undefined, 30).runNow().builds, 'a second pass finds nothing more').to.equal(0);
   });
 
   it('keeps the deciding build of a branch even when it is old and newer builds exist', () => {
     const deciding = build({ day: 1, result: 'failed' });
     const cancelled = build({ day: 2, result: 'cancelled' }); // newest of the ref, says nothing about the code
-    retention(null, 30).runNow();
+    retention(undefined, 30).runNow();
     expect(exists(deciding)).to.equal(true);
     expect(exists(cancelled)).to.equal(true);
   });
@@ -91,7 +91,7 @@ describe('retention (real SQLite store)', () => {
     const old = build({ day: 50 });
     const recent = build({ day: 95 });
     const many = Array.from({ length: Math.ceil(PRUNE_BATCH / 2) + 3 }, () => build({ day: 60 })); // more units than one batch
-    const report = retention(10, null).runNow();
+    const report = retention(10, undefined).runNow();
     expect(report.logChunks).to.equal(6 * (many.length + 1));
     expect(chunksOf(old)).to.equal(0);
     expect(many.every((id) => chunksOf(id) === 0 && exists(id))).to.equal(true);
@@ -102,7 +102,7 @@ describe('retention (real SQLite store)', () => {
   it('does nothing without a retention setting', () => {
     const old = build({ day: 1 });
     build({ day: 2 });
-    expect(retention(null, null).runNow()).to.deep.equal({ logChunks: 0, builds: 0 });
+    expect(retention(undefined, undefined).runNow()).to.deep.equal({ logChunks: 0, builds: 0 });
     expect(exists(old)).to.equal(true);
     expect(chunksOf(old)).to.equal(6);
   });
