@@ -105,6 +105,37 @@ describe('operating the server (real process)', function () {
     expect((await running.api('/healthz')).ok).to.equal(true);
   });
 
+  it('prunes old builds and logs at start-up by retention:, keeping the build that decides the tree', async () => {
+    home = tempHome();
+    const repo = new Repo(home.dir);
+    const file = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'echo output' }] }]);
+    server = await new ServerProcess(file).start();
+    const running = server;
+    const runner = startRunner(running.url, 'r1', home.dir);
+    const ids: number[] = [];
+    try {
+      for (const n of [1, 2]) {
+        repo.commit({ 'a.txt': String(n) }, `push ${n}`);
+        expect(repo.push().ok).to.equal(true);
+        const b = await pollUntil(async () => (await running.builds('repo=shop')).find((x: any) => !ids.includes(x.id)), `build ${n}`);
+        await running.waitForBuild(b.id);
+        ids.push(b.id);
+      }
+    } finally {
+      await stopChild(runner);
+    }
+    await running.kill();
+    const db = new Database(join(home.dir, 'data', 'greengate.db'));
+    db.prepare('UPDATE builds SET finished_at = 1000').run(); // both finished in 1970
+    db.close();
+    editConfig(file, (c) => { c.retention = { logsDays: 1, buildsDays: 1 }; });
+    await running.start();
+    await pollUntil(async () => (await fetch(`${running.url}/api/builds/${ids[0]}`)).status === 404, 'the old build to be pruned at start-up');
+    const kept = await running.build(ids[1]); // the newest: it decides the tree and starts the next blamelist
+    expect(kept.result).to.equal('passed');
+    expect(await running.api(`/api/units/${kept.units[0].id}/log`)).not.to.contain('output');
+  });
+
   it('creates the data directory 0700 and the database, -wal and -shm 0600, and fixes older files', async () => {
     home = tempHome();
     const repo = new Repo(home.dir);
