@@ -104,7 +104,7 @@ export function parseCommandArgs(spec: CommandSpec, args: string[], out: (text: 
     parsed = parseArgs({ args, options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
       allowPositionals: (spec.positionals ?? 0) > 0, strict: true });
   } catch (err) {
-    throw new UsageError(`${spec.name}: ${(err as Error).message.split('\n')[0]}\n\nusage: ${synopsis(spec)}\n(greengate ${spec.name} --help explains each option)`);
+    throw new UsageError(`${spec.name}: ${(err as Error).message.trim()}\n\nusage: ${synopsis(spec)}\n(greengate ${spec.name} --help explains each option)`);
   }
   const values = parsed.values as Values;
   if (values.help) {
@@ -131,7 +131,7 @@ function checkFlags(spec: CommandSpec, args: string[]): void {
       throw new UsageError(`${spec.name}: unknown option "--${name}"${near ? ` — did you mean "--${near}"?` : ''}` +
         `\n\nusage: ${synopsis(spec)}\n(greengate ${spec.name} --help explains each option)`);
     }
-    if (known.type === 'string' && !inline) i++; // its value may start with "--"
+    if (known.type === 'string' && !inline) i++; // its value is not a flag (parseArgs explains --flag=--value)
   }
 }
 

@@ -112,9 +112,10 @@ describe('the greengate command line: help, version, suggestions', () => {
     expect(instal.stderr).to.contain('did you mean "hook install"?');
     const nothingNear = run('frobnicate');
     expect(nothingNear.stderr).to.contain('unknown command "frobnicate"').and.not.to.contain('did you mean');
-    // a flag's value may look like a flag without being taken for one
+    // a value that looks like a flag is not taken for a mistyped flag: the error says to write --message=…
     const message = run('tree', 'close', '--server', 'not a url', '--message', '--sever is down');
-    expect(message.stderr).not.to.contain('unknown option');
+    expect(message.status).to.equal(2);
+    expect(message.stderr).not.to.contain('unknown option').and.to.contain("use '--message=-XYZ'");
   });
 });
 
