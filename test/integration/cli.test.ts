@@ -115,7 +115,8 @@ describe('the greengate command line: help, version, suggestions', () => {
     // a value that looks like a flag is not taken for a mistyped flag: the error says to write --message=…
     const message = run('tree', 'close', '--server', 'not a url', '--message', '--sever is down');
     expect(message.status).to.equal(2);
-    expect(message.stderr).not.to.contain('unknown option').and.to.contain("use '--message=-XYZ'");
+    expect(message.stderr).not.to.contain('unknown option');
+    expect(message.stderr).to.contain("use '--message=-XYZ'");
   });
 });
 
