@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,15 +33,22 @@ export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
 }
 
 /**
- * Builds, logs and tokens' effects are private: the data directory is 0700 and the database
- * 0600. SQLite gives -wal and -shm the database file's mode; files from older versions are fixed.
+ * Builds and logs are private: the data directory is created 0700 and the database 0600 (SQLite
+ * gives -wal and -shm the database file's mode). Files and a directory of ours from older
+ * versions are tightened; a directory that is not ours or is sticky (/tmp) is left as it is.
  */
 export function protectFiles(file: string): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  chmodSync(dirname(file), 0o700);
+  const dir = dirname(file);
+  const mine = (path: string) => { const st = statSync(path); return process.getuid === undefined || st.uid === process.getuid(); };
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  } else if (mine(dir) && (statSync(dir).mode & 0o1077) !== 0 && (statSync(dir).mode & 0o1000) === 0) {
+    chmodSync(dir, 0o700);
+  }
   if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
-    if (existsSync(f)) chmodSync(f, 0o600);
+    if (existsSync(f) && mine(f)) chmodSync(f, 0o600);
   }
 }
 
