@@ -1,7 +1,7 @@
 /**
  * Before `hook install` writes anything: does the server know the repository? Asks
- * GET /api/repos (public, read-only) within CHECK_TIMEOUT_MS. Refuses with a UsageError-free
- * HookCheckError (exit 1) that says what to do: start the server or fix --server, add the
+ * GET /api/repos (public, read-only) within CHECK_TIMEOUT_MS. Refuses with a
+ * HookCheckError (code GG_HOOK_INSTALL, exit 1) that says what to do: start the server or fix --server, add the
  * repository to greengate.yml or pass --repo, or --skip-server-check when the server is down on
  * purpose.
  */
