@@ -5,6 +5,10 @@
  * A close code that retrying cannot fix ends the runner (the CLI exits 3) with the server's reason
  * and what to do: 4001 wrong token, 4002 another protocol version, 4007 name held by another
  * live runner instance.
+ *
+ * Unreachable: the first failure to connect (or the loss of a connection) is printed at once with
+ * the URL and the error; while it lasts, a line is printed again at most every QUIET_REPORT_MS,
+ * with the attempts made and the last error. A connection after that says how long it took.
  */
 import WebSocket from 'ws';
 import {
@@ -14,6 +18,7 @@ import {
 
 export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
+export const QUIET_REPORT_MS = 60_000; // 1 minute between "still cannot reach" lines
 const FATAL = new Map<number, string>([
   [CloseCode.unauthorized, 'check the runner token (--token-file or GREENGATE_RUNNER_TOKEN)'],
   [CloseCode.protocolVersion, `this runner speaks protocol ${PROTOCOL_VERSION}: install the same greengate version as the server`],
@@ -35,6 +40,8 @@ export class Connection {
   private attempt = 0;
   private closed = false;
   private welcomed = false;
+  private lastError: string | null = null;
+  private outage: { since: number; attempts: number; reportedAt: number } | null = null;
 
   constructor(private readonly server: string, private readonly token: string, private readonly h: ConnectionHandlers) {}
 
@@ -64,6 +71,10 @@ export class Connection {
       if (msg.type === 'welcome') {
         this.welcomed = true;
         this.attempt = 0;
+        if (this.outage) {
+          this.h.log(`reached ${this.server} again after ${Math.round((Date.now() - this.outage.since) / 1000)} s (${this.outage.attempts} attempt(s))`);
+          this.outage = null;
+        }
         this.h.message(msg);
         this.h.connected();
         return;
@@ -73,14 +84,17 @@ export class Connection {
     ws.on('close', (code, reason) => {
       if (this.heartbeat) clearInterval(this.heartbeat);
       this.heartbeat = null;
+      const wasConnected = this.welcomed;
       this.welcomed = false;
       if (this.closed) return;
       const fix = FATAL.get(code);
       if (fix) return this.h.fatal(`server refused this runner (${code}): ${reason.toString()} — ${fix}`);
-      this.scheduleReconnect(code ? `closed ${code} ${reason.toString()}`.trim() : 'closed');
+      const why = this.lastError ?? (code ? `closed ${code} ${reason.toString()}`.trim() : 'closed');
+      this.lastError = null;
+      this.scheduleReconnect(why, wasConnected);
     });
     ws.on('error', (err) => {
-      this.h.log(`connection to ${url}: ${err.message}`);
+      this.lastError = describe(err);
     });
   }
 
@@ -99,10 +113,33 @@ export class Connection {
     this.ws?.close(CloseCode.normal, 'runner stopping');
   }
 
-  private scheduleReconnect(why: string): void {
+  private scheduleReconnect(why: string, wasConnected: boolean): void {
     const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt++);
     const delay = Math.round(base * (0.5 + Math.random()));
-    this.h.log(`disconnected (${why}); reconnecting in ${delay} ms`);
+    const now = Date.now();
+    if (!this.outage) {
+      this.outage = { since: now, attempts: 1, reportedAt: now };
+      this.h.log(wasConnected
+        ? `lost the connection to the server at ${this.server} (${why}); reconnecting with backoff`
+        : `cannot reach the server at ${this.server}: ${why} — retrying with backoff (up to every ${RECONNECT_MAX_MS / 1000} s); ` +
+          'check --server and that the server is running');
+    } else {
+      this.outage.attempts++;
+      if (now - this.outage.reportedAt >= QUIET_REPORT_MS) {
+        this.outage.reportedAt = now;
+        this.h.log(`still cannot reach the server at ${this.server} after ${Math.round((now - this.outage.since) / 1000)} s ` +
+          `(${this.outage.attempts} attempts): ${why}`);
+      }
+    }
     this.retryTimer = setTimeout(() => this.start(), delay);
   }
+}
+
+/** A connection error in words: the system's code (ECONNREFUSED, ENOTFOUND, …) or what the server answered. */
+function describe(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (/Unexpected server response: (\d+)/.test(err.message)) {
+    return `${err.message} (is this the greengate server's URL? it must answer WebSocket upgrades on ${WS_PATH})`;
+  }
+  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
 }

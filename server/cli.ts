@@ -1,193 +1,218 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 /**
- * The `greengate` command: serve, runner, hook install, tree, demo, start. Parses arguments,
- * loads what is needed, starts things; nothing else happens here.
+ * The `greengate` command: a table of commands, each with its options and help (grammar in
+ * cli/usage.ts). Parses arguments, loads what is needed, starts things; nothing else happens here.
+ * Exit codes: 0 done, 1 failed, 2 a usage error, 3 a runner the server refuses for good.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { GgError } from './errors.js';
+import { availableParallelism } from 'node:os';
+import {
+  UsageError, findCommand, globalHelp, intOption, parseCommandArgs, readVersion, type CommandSpec, type Values,
+} from './cli/usage.js';
+import { onSignals } from './cli/lifetime.js';
 
-const USAGE = `usage: greengate <command> [options]
-
-  serve   [--config greengate.yml] [--port 8010] [--data DIR]
-  runner  --server http://HOST:PORT [--token-file FILE] [--name NAME] [--slots N (default: the CPUs)] [--work DIR] [--label key=value]...
-  hook install BARE_REPO --server http://HOST:PORT [--repo NAME] [--gated "BRANCH …"]
-  tree    [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME] [--branch B] [--admin-token-file FILE]
-  demo    sample repository, hooks, server and two runners at http://localhost:8010
-  start   serve with ./greengate.yml when present, else the demo
-
-Secrets never on the command line: --token-file FILE or GREENGATE_RUNNER_TOKEN (runners),
---admin-token-file FILE or GREENGATE_ADMIN_TOKEN (admin).
-PORT overrides the port.`;
+export { UsageError } from './cli/usage.js';
 
 // The shebang's --max-semi-space-size=1: a long-running server with small, short-lived
 // allocations; a 1 MB young generation keeps its resident memory ~10 MB lower (docs/benchmarks.md).
 export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
-/** A command line this command cannot run: GG_USAGE, exit status 2. */
-function usage(message: string): GgError {
-  return new GgError('GG_USAGE', message);
-}
+const str = (v: string | boolean | string[] | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: string | boolean | string[] | undefined): string[] => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []);
+const say = (text: string) => process.stdout.write(text);
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = 0) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true });
-  } catch (err) {
-    throw usage(`${(err as Error).message}\n\n${USAGE}`);
+const SERVE_OPTIONS = {
+  config: { type: 'string', value: 'FILE', help: 'the configuration (default ./greengate.yml)' },
+  port: { type: 'string', value: 'N', help: 'listen on this port (default: port: in the file, 8010; PORT overrides)' },
+  data: { type: 'string', value: 'DIR', help: 'keep the SQLite database here (default: data: in the file)' },
+} as const;
+
+const COMMANDS: CommandSpec[] = [
+  {
+    name: 'serve', summary: 'run the server: web pages, API, runner gateway, git hooks\' verdicts',
+    options: SERVE_OPTIONS,
+    details: 'SIGTERM or SIGINT stop it cleanly; SIGHUP reloads the configuration (see docs/operations.md).',
+    async run(values) {
+      const file = resolve(str(values.config) ?? 'greengate.yml');
+      if (!existsSync(file)) {
+        throw new UsageError(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
+      }
+      const { runServe } = await import('./cli/serve.js');
+      await runServe({ file, port: intOption(process.env.PORT || values.port, 'port', 0, 65535), data: str(values.data) });
+    },
+  },
+  {
+    name: 'runner', summary: 'run a runner: take units from the server and run them',
+    options: {
+      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      'token-file': { type: 'string', value: 'FILE', help: 'a file holding the runner token (or GREENGATE_RUNNER_TOKEN)' },
+      token: { type: 'string', hidden: true, help: 'the runner token on the command line (visible to every local user)' },
+      name: { type: 'string', value: 'NAME', help: 'this runner\'s name (default HOST-PID)' },
+      slots: { type: 'string', value: 'N', help: 'units run at once, 1-64 (default: the machine\'s CPUs; more only contend)' },
+      work: { type: 'string', value: 'DIR', help: 'workspaces and the instance id (default ./.greengate-runner)' },
+      label: { type: 'string', value: 'KEY=VALUE', multiple: true, help: 'what this runner offers (repeatable), e.g. os=linux; builders pick runners with runsOn:' },
+    },
+    details: 'A runner that cannot reach its server says so and keeps retrying with backoff. It exits with\n' +
+      'code 3 when the server refuses it for good (wrong token, other protocol version, name in use).',
+    async run(values) {
+      const server = str(values.server) ?? process.env.GREENGATE_SERVER;
+      if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw new UsageError('runner: --server http://HOST:PORT is required');
+      const { chooseToken } = await import('./cli/tokenFile.js');
+      const token = chooseToken({ file: str(values['token-file']), fileFlag: '--token-file', env: process.env.GREENGATE_RUNNER_TOKEN,
+        argv: str(values.token), argvFlag: '--token' });
+      if (!token) throw new UsageError('runner: pass --token-file FILE or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
+      const name = str(values.name);
+      if (name !== undefined && !/^[A-Za-z0-9._@:-]{1,100}$/.test(name)) {
+        throw new UsageError('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
+      }
+      const cpus = availableParallelism();
+      const slots = intOption(values.slots, 'slots', 1, 64) ?? Math.min(cpus, 64);
+      if (slots > cpus) process.stderr.write(`greengate runner: ${slots} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend\n`);
+      const labels = await parseLabels(list(values.label));
+      const { Agent } = await import('../runner/agent.js');
+      const agent = new Agent({ server, token, name, slots, labels, workDir: resolve(str(values.work) ?? '.greengate-runner') });
+      agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
+      agent.start();
+      const stop = onSignals(() => agent.stop());
+      if (process.env.GREENGATE_EXIT_WITH_PARENT === '1') {
+        const { watchParent } = await import('./cli/lifetime.js');
+        watchParent(() => { process.stderr.write(`runner ${agent.name}: the process that started it is gone; stopping\n`); stop(); });
+      }
+    },
+  },
+  {
+    name: 'hook install', summary: 'install the pre-receive and post-receive hooks into a bare repository',
+    args: 'BARE_REPO', positionals: 1,
+    options: {
+      server: { type: 'string', value: 'URL', required: true, help: 'the greengate server the hooks ask' },
+      repo: { type: 'string', value: 'NAME', help: 'the repository\'s name in greengate.yml (default: the directory name without .git)' },
+      gated: { type: 'string', value: '"BRANCH …"', help: 'the gated branches, for the hook to let other refs through while the server is down (default: asked from the server)' },
+      'skip-server-check': { type: 'boolean', help: 'install even when the server cannot be asked (it is down on purpose)' },
+    },
+    details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses\n' +
+      'when it does not: every later push would be refused.',
+    async run(values, positionals) {
+      if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
+      const server = str(values.server);
+      if (!server) throw new UsageError('hook install: --server http://HOST:PORT is required');
+      const { installHooks, repoNameOf, rememberGated } = await import('./gate/hookInstall.js');
+      const gated = str(values.gated)?.split(/[\s,]+/).filter(Boolean);
+      const bare = resolve(positionals[0]);
+      if (!values['skip-server-check']) {
+        const { checkServerKnows } = await import('./cli/hookCheck.js');
+        const warning = await checkServerKnows(server, repoNameOf(bare, str(values.repo)));
+        if (warning) process.stderr.write(`greengate hook install: warning: ${warning}\n`);
+      }
+      const r = installHooks(bare, { server, repo: str(values.repo), gated });
+      say(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
+      if (gated) return;
+      const { gatedBranchesOf } = await import('./cli/hookGated.js');
+      const fromServer = await gatedBranchesOf(server, r.repo);
+      if (Array.isArray(fromServer)) {
+        rememberGated(bare, fromServer);
+        say(`gated branches (from the server): ${fromServer.join(' ') || 'none'}\n`);
+      } else {
+        say(`note: ${fromServer}; until the hook's first verdict every branch counts as gated when the server is unreachable (or pass --gated "main release")\n`);
+      }
+    },
+  },
+  {
+    name: 'tree', summary: 'show or change a gated branch\'s tree state (open, closed, maintenance)',
+    args: '[status|close|open|maintenance]', positionals: 1,
+    options: {
+      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      message: { type: 'string', value: 'TEXT', help: 'why (required to close)' },
+      repo: { type: 'string', value: 'NAME', help: 'the repository (default: the only one)' },
+      branch: { type: 'string', value: 'B', help: 'the branch (default: the repository\'s first gated branch)' },
+      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
+      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
+      json: { type: 'boolean', help: 'print the answer as JSON' },
+    },
+    async run(values, positionals) {
+      const actions = ['status', 'close', 'open', 'maintenance'] as const;
+      const action = (positionals[0] ?? 'status') as (typeof actions)[number];
+      if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
+      const { runTreeCommand } = await import('./cli/tree.js');
+      const { chooseToken } = await import('./cli/tokenFile.js');
+      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
+        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      process.exitCode = await runTreeCommand(action, {
+        server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
+        branch: str(values.branch), adminToken, json: values.json === true,
+      } as Parameters<typeof runTreeCommand>[1]);
+    },
+  },
+  {
+    name: 'backup', summary: 'copy the database to FILE while the server runs (SQLite online backup)',
+    args: 'FILE', positionals: 1,
+    options: {
+      config: { type: 'string', value: 'FILE', help: 'find the database through this configuration (default ./greengate.yml)' },
+      data: { type: 'string', value: 'DIR', help: 'the data directory holding greengate.db (instead of --config)' },
+    },
+    details: 'The copy is checked (it opens, passes SQLite\'s integrity check) and written 0600.',
+    async run(values, positionals) {
+      if (!positionals[0]) throw new UsageError('backup: name the file to write: greengate backup FILE');
+      const { runBackup } = await import('./cli/backup.js');
+      await runBackup({ dest: resolve(positionals[0]), config: str(values.config), data: str(values.data) });
+    },
+  },
+  {
+    name: 'demo', summary: 'a sample repository, hooks, server and two runners at http://localhost:8010',
+    options: {},
+    async run() {
+      const { runDemo } = await import('./cli/demo.js');
+      await runDemo({ port: intOption(process.env.PORT, 'port', 0, 65535) ?? 8010 });
+    },
+  },
+  {
+    name: 'start', summary: 'what `npm start` runs: serve with ./greengate.yml when present, else the demo',
+    options: SERVE_OPTIONS,
+    async run(values, positionals) {
+      if (process.env.npm_lifecycle_event === 'start') {
+        // Under npm: when npm is gone (SIGKILL), take the server and runners down with it.
+        const { watchParent } = await import('./cli/lifetime.js');
+        watchParent(() => process.kill(process.pid, 'SIGTERM'));
+      }
+      const serve = values.config !== undefined || existsSync('greengate.yml');
+      const spec = COMMANDS.find((c) => c.name === (serve ? 'serve' : 'demo'))!;
+      return spec.run(spec.name === 'serve' ? values : {}, positionals);
+    },
+  },
+];
+
+export async function main(argv: string[]): Promise<void> {
+  const [first] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    const target = first === 'help' && argv.length > 1 ? findCommand(COMMANDS, argv.slice(1)).spec : null;
+    say((target ? (await import('./cli/usage.js')).commandHelp(target) : globalHelp(COMMANDS, readVersion())) + '\n');
+    return;
   }
-  if ((parsed.values as Record<string, unknown>).help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
-  if (parsed.positionals.length > positionals) throw usage(`unexpected argument "${parsed.positionals[positionals]}"\n\n${USAGE}`);
-  return parsed;
-}
-
-function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw usage(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
-  return n;
-}
-
-async function serve(args: string[]): Promise<void> {
-  const { values } = parse(args, { config: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } });
-  const file = resolve(values.config ?? 'greengate.yml');
-  if (!existsSync(file)) {
-    throw usage(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
+  if (first === '--version' || first === '-V' || first === 'version') {
+    say(`${readVersion()}\n`);
+    return;
   }
-  const { loadConfig } = await import('./config/config.js');
-  const config = loadConfig(file);
-  const port = intOption(process.env.PORT || values.port, 'port', 0, 65535) ?? config.port;
-  const data = values.data ? resolve(values.data) : config.data;
-  const { startServer } = await import('./main.js');
-  const server = await startServer({ config: Object.freeze({ ...config, data, port }), port }).catch(async (err) => {
-    const { storageFaultOf } = await import('./store/health.js');
-    const { refineFault } = await import('./storageHealth.js');
-    const fault = refineFault(storageFaultOf(err), data);
-    if (!fault) throw err;
-    throw new Error(`cannot open the database in ${data} (${fault.sqliteCode}): `
-      + (fault.kind === 'full' ? 'its disk is full; free space on it and start again' : 'its disk failed or the file is read-only; check them and start again'));
-  });
-  const { installProcessGuard } = await import('./storageHealth.js');
-  installProcessGuard(server.health, server.log);
-  process.stdout.write(`greengate serving ${server.baseUrl} (data in ${data})\n`);
-  onSignals(() => server.close());
+  const { spec, rest } = findCommand(COMMANDS, argv);
+  const parsed = parseCommandArgs(spec, rest, say);
+  if (!parsed) return;
+  await spec.run(parsed.values as Values, parsed.positionals);
 }
 
-async function runner(args: string[]): Promise<void> {
-  const { values } = parse(args, {
-    server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, name: { type: 'string' },
-    slots: { type: 'string' }, work: { type: 'string' },
-    label: { type: 'string', multiple: true },
-  });
-  const server = values.server ?? process.env.GREENGATE_SERVER;
-  if (!server || !/^https?:\/\/[^\s]+$/.test(server)) throw usage('runner: --server http://HOST:PORT is required');
-  const { chooseToken } = await import('./cli/tokenFile.js');
-  const token = chooseToken({ file: values['token-file'], fileFlag: '--token-file', env: process.env.GREENGATE_RUNNER_TOKEN,
-    argv: values.token, argvFlag: '--token' });
-  if (!token) throw usage('runner: pass --token-file FILE or set GREENGATE_RUNNER_TOKEN (the runnerToken of greengate.yml)');
-  if (values.name !== undefined && !/^[A-Za-z0-9._@:-]{1,100}$/.test(values.name)) {
-    throw usage('runner: --name may hold letters, digits and . _ @ : - (at most 100)');
-  }
-  const cpus = availableParallelism();
-  const slots = intOption(values.slots, 'slots', 1, 64) ?? Math.min(cpus, 64);
-  if (slots > cpus) process.stderr.write(`greengate runner: ${slots} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend\n`);
-  const labels = await parseLabels(values.label ?? []);
-  const { Agent } = await import('../runner/agent.js');
-  const agent = new Agent({ server, token, name: values.name, slots, labels, workDir: resolve(values.work ?? '.greengate-runner') });
-  agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
-  agent.start();
-  onSignals(() => agent.stop());
-}
+main(process.argv.slice(2)).catch((err: Error & { code?: string }) => {
+  process.stderr.write(`greengate: ${err.message}\n`);
+  process.exit(err.code === 'GG_USAGE' ? 2 : 1);
+});
 
+/** `--label key=value` flags as a label map; a bad one or a key given twice is a usage error. */
 async function parseLabels(flags: string[]): Promise<Record<string, string>> {
   const { MAX_LABELS, parseLabel } = await import('./protocol.js');
   const labels: Record<string, string> = {};
   for (const flag of flags) {
     let key: string, value: string;
-    try { [key, value] = parseLabel(flag); } catch (err) { throw usage(`runner: ${(err as Error).message}`); }
-    if (key in labels && labels[key] !== value) throw usage(`runner: --label ${key} is given twice (${labels[key]}, ${value}): keep one`);
+    try { [key, value] = parseLabel(flag); } catch (err) { throw new UsageError(`runner: ${(err as Error).message}`); }
+    if (key in labels && labels[key] !== value) throw new UsageError(`runner: --label ${key} is given twice (${labels[key]}, ${value}): keep one`);
     labels[key] = value;
   }
-  if (Object.keys(labels).length > MAX_LABELS) throw usage(`runner: at most ${MAX_LABELS} --label flags`);
+  if (Object.keys(labels).length > MAX_LABELS) throw new UsageError(`runner: at most ${MAX_LABELS} --label flags`);
   return labels;
 }
-
-async function hook(args: string[]): Promise<void> {
-  const [sub, ...rest] = args;
-  if (sub !== 'install') throw usage(`hook: the only subcommand is "install"\n\n${USAGE}`);
-  const { values, positionals } = parse(rest, { server: { type: 'string' }, repo: { type: 'string' }, gated: { type: 'string' } }, 1);
-  if (!positionals[0]) throw usage('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
-  if (!values.server) throw usage('hook install: --server http://HOST:PORT is required');
-  const { installHooks, rememberGated } = await import('./gate/hookInstall.js');
-  const gated = values.gated === undefined ? undefined : values.gated.split(/[\s,]+/).filter(Boolean);
-  const r = installHooks(resolve(positionals[0]), { server: values.server, repo: values.repo, gated });
-  process.stdout.write(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
-  if (gated) return;
-  const { gatedBranchesOf } = await import('./cli/hookGated.js');
-  const fromServer = await gatedBranchesOf(values.server, r.repo);
-  if (Array.isArray(fromServer)) {
-    rememberGated(resolve(positionals[0]), fromServer);
-    process.stdout.write(`gated branches (from the server): ${fromServer.join(' ') || 'none'}\n`);
-  } else {
-    process.stdout.write(`note: ${fromServer}; until the hook's first verdict every branch counts as gated when the server is unreachable (or pass --gated "main release")\n`);
-  }
-}
-
-async function tree(args: string[]): Promise<void> {
-  const actions = ['status', 'close', 'open', 'maintenance'] as const;
-  const { values, positionals } = parse(args, {
-    server: { type: 'string' }, message: { type: 'string' }, repo: { type: 'string' }, branch: { type: 'string' },
-    'admin-token': { type: 'string' }, 'admin-token-file': { type: 'string' }, json: { type: 'boolean' },
-  }, 1);
-  const action = (positionals[0] ?? 'status') as (typeof actions)[number];
-  if (!actions.includes(action)) throw usage(`tree: unknown action "${action}": use status, close, open or maintenance`);
-  const { runTreeCommand } = await import('./cli/tree.js');
-  const { chooseToken } = await import('./cli/tokenFile.js');
-  const adminToken = chooseToken({ file: values['admin-token-file'], fileFlag: '--admin-token-file',
-    env: process.env.GREENGATE_ADMIN_TOKEN, argv: values['admin-token'], argvFlag: '--admin-token' });
-  process.exitCode = await runTreeCommand(action, {
-    server: values.server ?? process.env.GREENGATE_SERVER, message: values.message, repo: values.repo, branch: values.branch,
-    adminToken, json: values.json,
-  } as Parameters<typeof runTreeCommand>[1]);
-}
-
-async function demo(args: string[]): Promise<void> {
-  parse(args, {});
-  const { runDemo } = await import('./cli/demo.js');
-  await runDemo({ port: intOption(process.env.PORT, 'port', 0, 65535) ?? 8010 });
-}
-
-function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = () => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-}
-
-export async function main(argv: string[]): Promise<void> {
-  const [command, ...args] = argv;
-  switch (command) {
-    case 'serve': return serve(args);
-    case 'runner': return runner(args);
-    case 'hook': return hook(args);
-    case 'tree': return tree(args);
-    case 'demo': return demo(args);
-    case 'start': return existsSync('greengate.yml') ? serve(args) : demo(args);
-    case undefined: case '-h': case '--help': case 'help':
-      process.stdout.write(USAGE + '\n');
-      return;
-    default:
-      throw usage(`unknown command "${command}"\n\n${USAGE}`);
-  }
-}
-
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`greengate: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(err instanceof GgError && err.code === 'GG_USAGE' ? 2 : 1);
-});

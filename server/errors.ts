@@ -60,7 +60,8 @@ export const ERRORS = {
   GG_STORAGE_IO: { status: 503, meaning: 'the database cannot be written (I/O error or read-only file): nothing new can be stored' },
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },
-  GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed' },
+  GG_HOOK_INSTALL: { status: 500, meaning: 'the hooks could not be installed (or the server does not know the repository)' },
+  GG_BACKUP: { status: 500, meaning: 'greengate backup could not copy or verify the database' },
   GG_SERVER_UNREACHABLE: { status: 503, meaning: 'the command line could not reach the greengate server' },
   GG_SERVER_ANSWER: { status: 502, meaning: 'the greengate server answered the command line with something it cannot read' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -101,8 +101,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
-  const isAdmin = bearerIsAdmin(config.adminToken);
-  const requireAdmin = adminGuard({ adminToken: config.adminToken, isAdmin, log });
+  const adminToken = () => config.adminToken; // read on every request: a SIGHUP reload may change it
+  const isAdmin = bearerIsAdmin(adminToken);
+  const requireAdmin = adminGuard({ adminToken, isAdmin, log });
   const connectedRunners = (): RunnerInfo[] => runners.connected()
     .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size, labels: l.labels ?? {} }));
   const waitingReason = (b: BuildRow) => b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);

@@ -95,7 +95,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const url = server.baseUrl;
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
-  const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken };
+  // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
+  const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken, GREENGATE_EXIT_WITH_PARENT: '1' };
   delete runnerEnv.GREENGATE_ADMIN_TOKEN;
   const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url,
     '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))],
@@ -143,4 +144,5 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGHUP', () => process.stdout.write('demo: SIGHUP ignored — the demo writes its own configuration; `greengate serve` reloads greengate.yml on SIGHUP\n'));
 }

@@ -79,7 +79,10 @@ export interface Config {
   runnerToken: string;
   adminToken: string | null;
   repositories: RepositoryConfig[];
+  /** Days to keep finished builds' logs and the builds themselves (absent: forever); see server/retention.ts. */
+  retention?: RetentionConfig;
 }
+export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
 export function isValidBranchName(name: string): boolean {
   if (typeof name !== 'string' || name === '' || name === '@' || name === 'HEAD') return false;
@@ -118,6 +121,7 @@ export function isCloneUrl(s: string): boolean {
   if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/.test(s)) return true;
   return URL.canParse(s) && /^(https?|ssh|git|file):$/.test(new URL(s).protocol) && !/\s/.test(s);
 }
+const RETENTION_MESSAGE = 'must be a whole number of days from 1 to 36500 — or remove it to keep everything';
 const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
 
 /** Why a file glob cannot work, or null. Globs match repository paths such as test/a.test.js. */
@@ -200,9 +204,15 @@ const configShape = {
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
+  retention: z.strictObject({ // absent (no default): keep everything
+    logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
+      .optional(), // absent: logs live as long as their builds
+    buildsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
+      .optional(), // absent: builds are kept forever
+  }).optional(),
 };
 const configSchema = z.strictObject(configShape);
-const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape),
+const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
   'repositories.builders.cache': Object.keys(cacheShape) };
 
@@ -210,7 +220,7 @@ const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape),
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */
 export function parseConfig(
   text: string,
-  opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir: string },
+  opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir: string; checkPaths?: boolean },
 ): Readonly<Config> {
   const file = opts.file ?? null;
   const lines = new LineCounter();
@@ -244,6 +254,7 @@ export function parseConfig(
   }
   findDuplicates(data, found, (at) => where(at).line);
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
+  if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
@@ -251,7 +262,8 @@ export function parseConfig(
     repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
 }
 
-export function loadConfig(file: string, env?: NodeJS.ProcessEnv): Readonly<Config> {
+/** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */
+export function loadConfig(file: string, env?: NodeJS.ProcessEnv, opts: { checkPaths?: boolean } = {}): Readonly<Config> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -262,7 +274,25 @@ export function loadConfig(file: string, env?: NodeJS.ProcessEnv): Readonly<Conf
       : `cannot read the config file: ${e.message}`;
     throw new ConfigError([{ keyPath: '', message, line: null, column: null }], file);
   }
-  return parseConfig(text, { file, env, baseDir: path.dirname(path.resolve(file)) });
+  return parseConfig(text, { file, env, baseDir: path.dirname(path.resolve(file)), checkPaths: opts.checkPaths });
+}
+
+function checkRepositoryPaths(repositories: readonly { path: string }[], baseDir: string): Found[] {
+  const found: Found[] = [];
+  repositories.forEach((repo, i) => {
+    const at = ['repositories', i, 'path'];
+    const full = path.resolve(baseDir, repo.path);
+    let stat: fs.Stats | null = null;
+    try { stat = fs.statSync(full); } catch { /* reported below */ }
+    if (!stat) {
+      found.push({ path: at, message: `${full} does not exist — create the bare repository there (git init --bare ${full}) or fix the path` });
+    } else if (!stat.isDirectory()) {
+      found.push({ path: at, message: `${full} is not a directory — give the path of a bare git repository` });
+    } else if (!fs.existsSync(path.join(full, 'HEAD')) || !fs.existsSync(path.join(full, 'objects'))) {
+      found.push({ path: at, message: `${full} is not a bare git repository (no HEAD or objects/ in it) — give the repository people push to` });
+    }
+  });
+  return found;
 }
 
 const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;

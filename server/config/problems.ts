@@ -69,7 +69,8 @@ function describeValue(v: unknown): string {
   return `the ${typeof v} ${String(v)}`;
 }
 
-function suggestKey(key: string, allowed: string[]): string | undefined {
+/** The allowed name closest to `key` (a typo, other case, - or _), or undefined when none is near. */
+export function suggestKey(key: string, allowed: string[]): string | undefined {
   const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
   const ranked = allowed.map((candidate) => {
     const [a, b] = [norm(candidate), norm(key)];

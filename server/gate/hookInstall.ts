@@ -51,11 +51,16 @@ export function templateDir(): string {
   return fileURLToPath(new URL('../../../server/gate/hooks/', import.meta.url));
 }
 
+/** The repository name the hooks will send: --repo, else the directory's name without .git. */
+export function repoNameOf(bareRepo: string, repo?: string): string {
+  return repo ?? basename(resolve(bareRepo)).replace(/\.git$/, '');
+}
+
 export function installHooks(bareRepo: string, opts: { server: string; repo?: string; gated?: readonly string[] }): HookInstallResult {
   const gitDir = resolve(bareRepo);
   checkBareRepo(gitDir);
   const server = checkServerUrl(opts.server);
-  const repo = opts.repo ?? basename(gitDir).replace(/\.git$/, '');
+  const repo = repoNameOf(gitDir, opts.repo);
   if (!REPO_NAME.test(repo)) {
     const hint = opts.repo === undefined ? ` (taken from the directory name): pass --repo NAME` : '';
     throw installError(

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GgError } from '../errors.js';
@@ -16,7 +16,7 @@ export type DB = Database.Database;
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
 export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') protectFiles(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -25,6 +25,26 @@ export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
   db.pragma('cache_size = -8000'); // 8 MB page cache
   migrate(db, migrationsDir);
   return db;
+}
+
+/**
+ * Builds and logs are private: the data directory is created 0700 and the database 0600 (SQLite
+ * gives -wal and -shm the database file's mode). Files and a directory of ours from older
+ * versions are tightened; a directory that is not ours or is sticky (/tmp) is left as it is.
+ */
+export function protectFiles(file: string): void {
+  const dir = dirname(file);
+  const mine = (path: string) => { const st = statSync(path); return process.getuid === undefined || st.uid === process.getuid(); };
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  } else if (mine(dir) && (statSync(dir).mode & 0o1077) !== 0 && (statSync(dir).mode & 0o1000) === 0) {
+    chmodSync(dir, 0o700);
+  }
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(f) && mine(f)) chmodSync(f, 0o600);
+  }
 }
 
 export function migrate(db: DB, dir: string): string[] {

@@ -9,6 +9,7 @@ import { TestStore } from './tests.js';
 import { TreeStore } from './tree.js';
 import { GatePassStore } from './gatePasses.js';
 import { CostStore } from './costs.js';
+import { RetentionStore } from './retention.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -20,6 +21,7 @@ export class Store {
   readonly tree: TreeStore;
   readonly gatePasses: GatePassStore;
   readonly costs: CostStore;
+  readonly retention: RetentionStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -30,6 +32,7 @@ export class Store {
     this.tree = new TreeStore(db);
     this.gatePasses = new GatePassStore(db);
     this.costs = new CostStore(db);
+    this.retention = new RetentionStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

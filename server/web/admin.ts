@@ -11,16 +11,20 @@ import { GgError } from '../errors.js';
 import { tokensEqual } from '../dispatch/gateway.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
+/** The admin token in force now (a SIGHUP reload may change it); null when admin actions are off. */
+export type AdminToken = () => string | null;
+
 /** True when the request carries the admin token; never true when adminToken is not set. */
-export function bearerIsAdmin(adminToken: string | null): (req: Request) => boolean {
+export function bearerIsAdmin(adminToken: AdminToken): (req: Request) => boolean {
   return (req) => {
     const header = req.get('authorization') ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    return !!adminToken && !!token && tokensEqual(token, adminToken);
+    const expected = adminToken();
+    return !!expected && !!token && tokensEqual(token, expected);
   };
 }
 
-export function adminGuard(deps: { adminToken: string | null; isAdmin(req: Request): boolean; log: Logger }): RequestHandler {
+export function adminGuard(deps: { adminToken: AdminToken; isAdmin(req: Request): boolean; log: Logger }): RequestHandler {
   const counted = guessLimiter((req, _res, next) => {
     deps.log.warn({ ip: req.ip }, 'admin token guesses refused');
     next(new GgError('GG_TOO_MANY_GUESSES', `too many wrong admin tokens from ${req.ip}: ` +
@@ -30,7 +34,7 @@ export function adminGuard(deps: { adminToken: string | null; isAdmin(req: Reque
     void counted(req, res, (err?: unknown) => {
       if (err) return next(err);
       if (deps.isAdmin(req)) return next();
-      next(new GgError('GG_ADMIN_TOKEN', deps.adminToken
+      next(new GgError('GG_ADMIN_TOKEN', deps.adminToken()
         ? 'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN'
         : 'admin actions are disabled: set adminToken in greengate.yml'));
     });

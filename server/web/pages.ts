@@ -99,7 +99,7 @@ export interface Pages {
 
 export function createPages(deps: PagesDeps): Pages {
   const env = createViews();
-  const sessions = new AdminSessions({ adminToken: deps.config.adminToken, isAdmin: deps.isAdmin });
+  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin });
   const ctx: PageContext = {
     env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
     waitingReason: deps.waitingReason,

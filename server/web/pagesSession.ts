@@ -15,7 +15,8 @@ export const SESSION_TTL_MS = 12 * 3600 * 1000; // 12 hours
 export const CSRF_FIELD = '_csrf';
 
 export interface SessionDeps {
-  adminToken: string | null;
+  /** The admin token in force now (a reload may change it); null disables logging in. */
+  adminToken(): string | null;
   /** The API's bearer-token check, accepted on pages too (scripts). */
   isAdmin(req: Request): boolean;
 }
@@ -26,7 +27,7 @@ export class AdminSessions {
 
   /** True when the admin token is right; a missing adminToken disables logging in. */
   checkToken(token: string): boolean {
-    const expected = this.deps.adminToken;
+    const expected = this.deps.adminToken();
     return !!expected && !!token && tokensEqual(token, expected);
   }
 
@@ -45,7 +46,7 @@ export class AdminSessions {
     const value = readCookie(req.get('cookie') ?? '', SESSION_COOKIE);
     if (!value) return null;
     const m = /^(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{43})$/.exec(value);
-    if (!m || Number(m[1]) < now || !this.deps.adminToken) return null;
+    if (!m || Number(m[1]) < now || !this.deps.adminToken()) return null;
     return safeEqual(m[3], this.mac('session', `${m[1]}.${m[2]}`)) ? value : null;
   }
 

@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { CLI, NODE_FLAGS, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
+import {
+  CLI, NODE_FLAGS, ROOT, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig,
+} from '../helpers.js';
 
 describe('the greengate command', function () {
   this.timeout(60_000);
@@ -97,6 +100,137 @@ describe('the greengate command', function () {
     }
   });
 });
+
+describe('the greengate command line: help, version, suggestions', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, GREENGATE_SERVER: '' } });
+
+  it('gives each command its own --help, naming its own options', () => {
+    const helps = new Map<string, string>();
+    for (const cmd of [['serve'], ['runner'], ['hook', 'install'], ['tree'], ['backup'], ['demo'], ['start']]) {
+      const r = run(...cmd, '--help');
+      expect(r.status, cmd.join(' ')).to.equal(0);
+      expect(r.stdout).to.match(new RegExp(`^usage: greengate ${cmd.join(' ')}\\b`));
+      helps.set(cmd.join(' '), r.stdout);
+    }
+    expect(new Set(helps.values()).size).to.equal(helps.size);
+    expect(helps.get('runner')).to.contain('--token-file FILE').and.to.contain('--slots N').and.not.to.contain('--admin-token-file');
+    expect(helps.get('tree')).to.contain('--admin-token-file FILE').and.not.to.contain('--slots');
+    expect(helps.get('hook install')).to.contain('--skip-server-check');
+    expect(run('help', 'runner').stdout).to.equal(helps.get('runner'));
+    const global = run('--help');
+    expect(global.status).to.equal(0);
+    for (const name of helps.keys()) expect(global.stdout).to.contain(`  ${name} `);
+  });
+
+  it('prints the package.json version for --version', () => {
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    const r = run('--version');
+    expect(r.status).to.equal(0);
+    expect(r.stdout.trim()).to.equal(version);
+  });
+
+  it('suggests the command or flag that was meant, with exit code 2', () => {
+    const serv = run('serv');
+    expect(serv.status).to.equal(2);
+    expect(serv.stderr).to.contain('unknown command "serv" — did you mean "serve"?');
+    const sever = run('runner', '--sever', 'http://127.0.0.1:1');
+    expect(sever.status).to.equal(2);
+    expect(sever.stderr).to.contain('unknown option "--sever" — did you mean "--server"?');
+    expect(sever.stderr).to.contain('usage: greengate runner --server URL');
+    const instal = run('hook', 'instal', '/tmp/x.git');
+    expect(instal.status).to.equal(2);
+    expect(instal.stderr).to.contain('did you mean "hook install"?');
+    const nothingNear = run('frobnicate');
+    expect(nothingNear.stderr).to.contain('unknown command "frobnicate"').and.not.to.contain('did you mean');
+    // a value that looks like a flag is not taken for a mistyped flag: the error says to write --message=…
+    const message = run('tree', 'close', '--server', 'not a url', '--message', '--sever is down');
+    expect(message.status).to.equal(2);
+    expect(message.stderr).not.to.contain('unknown option');
+    expect(message.stderr).to.contain("use '--message=-XYZ'");
+  });
+});
+
+describe('start-up and hook install checks (real server)', function () {
+  this.timeout(60_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: ServerProcess | undefined;
+  afterEach(async () => {
+    await server?.kill();
+    server = undefined;
+    home.cleanup();
+  });
+
+  it('stops start-up when a repository path does not exist, naming the key path and the fix', () => {
+    home = tempHome();
+    const file = writeConfig(home.dir, [{ name: 'shop', path: join(home.dir, 'git', 'missing.git'), builders: [{ name: 'unit', run: 'true' }] }]);
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.match(/greengate\.yml:\d+:\d+: repositories\[0\]\.path: \S+missing\.git does not exist — create the bare repository there/);
+    expect(r.stdout).not.to.contain('serving');
+  });
+
+  it('hook install refuses a repository the server does not know, and a server it cannot reach, unless told to skip', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const other = new Repo(home.dir, 'other');
+    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
+    const install = (...args: string[]) => spawnSync(process.execPath, [CLI, 'hook', 'install', ...args], { encoding: 'utf8', timeout: 20_000 });
+
+    const unknown = install(other.bare, '--server', server.url);
+    expect(unknown.status).to.equal(1);
+    expect(unknown.stderr).to.contain(`the server at ${server.url} has no repository "other" (it has: shop)`);
+    expect(existsSync(join(other.bare, 'hooks', 'pre-receive'))).to.equal(false);
+
+    const known = install(shop.bare, '--server', server.url);
+    expect(known.status, known.stderr).to.equal(0);
+    expect(existsSync(join(shop.bare, 'hooks', 'pre-receive'))).to.equal(true);
+
+    const down = `http://127.0.0.1:${await freePort()}`;
+    // A server that is not up yet (scripts install hooks first): installed, with a warning that says so.
+    const unreachable = install(other.bare, '--server', down, '--repo', 'shop');
+    expect(unreachable.status, unreachable.stderr).to.equal(0);
+    expect(unreachable.stderr).to.contain(`could not reach the greengate server at ${down} (ECONNREFUSED)`);
+    expect(unreachable.stderr).to.contain('installed anyway');
+    const skipped = install(other.bare, '--server', down, '--skip-server-check');
+    expect(skipped.status, skipped.stderr).to.equal(0);
+    expect(existsSync(join(other.bare, 'hooks', 'pre-receive'))).to.equal(true);
+  });
+
+  it('a runner that cannot reach its server says so once (URL and error), keeps retrying, and connects when the server comes', async () => {
+    home = tempHome();
+    const repo = new Repo(home.dir);
+    const port = await freePort();
+    const runner = startRunner(`http://127.0.0.1:${port}`, 'early', home.dir);
+    try {
+      await pollUntil(() => /cannot reach the server at http:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/.test(runner.output), 'the first failure to be reported');
+      // The port answers TCP and hangs up (the other end faked): count the runner's attempts, still one line.
+      let attempts = 0;
+      const hangUp = createServer((socket) => { attempts++; socket.destroy(); });
+      await new Promise<void>((r) => hangUp.listen(port, '127.0.0.1', () => r()));
+      await pollUntil(() => attempts >= 3, 'three more attempts', 30_000);
+      await new Promise<void>((r) => hangUp.close(() => r()));
+      expect(runner.output.match(/cannot reach/g)).to.have.length(1);
+      server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }]), port).start();
+      await pollUntil(async () => (await server!.api('/healthz')).runners === 1, 'the runner to connect', 20_000);
+      await pollUntil(() => /reached http:\/\/127\.0\.0\.1:\d+ again after \d+ s \((\d+) attempt\(s\)\)/.test(runner.output), 'the runner to say it is through');
+      expect(Number(/again after \d+ s \((\d+) attempt/.exec(runner.output)![1])).to.be.at.least(4);
+    } finally {
+      await stopChild(runner);
+    }
+  });
+});
+
+/** A port nothing listens on (taken from the OS, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 /** Pids of live processes whose command line mentions `text` (read from /proc). */
 function processesMentioning(text: string): number[] {

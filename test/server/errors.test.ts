@@ -37,7 +37,8 @@ describe('the error catalogue (server/errors.ts)', () => {
         if (m[2] === 'Error' || m[2].endsWith('Error')) classes.push(`${relative(ROOT, file)}: ${m[1]} extends ${m[2]}`);
       }
     }
-    expect(classes).to.deep.equal(['server/config/problems.ts: ConfigError extends GgError', 'server/errors.ts: GgError extends Error']);
+    expect(classes).to.deep.equal(['server/cli/usage.ts: UsageError extends GgError', 'server/config/problems.ts: ConfigError extends GgError',
+      'server/errors.ts: GgError extends Error']);
   });
 
   it('has runner-side error classes that carry a code', () => {

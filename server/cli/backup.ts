@@ -1,0 +1,22 @@
+/**
+ * `greengate backup FILE [--config greengate.yml | --data DIR]`: an online copy of the server's
+ * database (store/backup.ts), safe while the server runs. The data directory comes from --data,
+ * else from the configuration's `data:` (read without checking repository paths).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UsageError } from './usage.js';
+
+export async function runBackup(opts: { dest: string; config?: string; data?: string }): Promise<void> {
+  let data = opts.data ? resolve(opts.data) : undefined;
+  if (!data) {
+    const file = resolve(opts.config ?? 'greengate.yml');
+    if (!existsSync(file)) throw new UsageError(`backup: no configuration at ${file}: pass --config FILE or --data DIR`);
+    const { loadConfig } = await import('../config/config.js');
+    data = loadConfig(file).data;
+  }
+  const { backupDatabase } = await import('../store/backup.js');
+  const r = await backupDatabase(join(data, 'greengate.db'), opts.dest);
+  process.stdout.write(`backed up ${join(data, 'greengate.db')} to ${r.file}: ${r.bytes} bytes, ${r.builds} builds, ` +
+    `${r.migrations} migrations; checked: it opens and passes the integrity check\n`);
+}

@@ -1,0 +1,55 @@
+/**
+ * `greengate serve`: loads greengate.yml (repository paths checked), starts the server with a
+ * LiveConfig view, starts retention, and handles signals: SIGTERM/SIGINT stop cleanly, SIGHUP
+ * reloads the file. A reload is validated first; a bad file keeps the running configuration and
+ * says why on stderr and in the log. What a reload can change is in config/live.ts.
+ */
+import { resolve } from 'node:path';
+import { loadConfig, type Config } from '../config/config.js';
+import { LiveConfig } from '../config/live.js';
+import { startServer } from '../main.js';
+import { Retention } from '../retention.js';
+import { onSignals } from './lifetime.js';
+
+export interface ServeCommand { file: string; port?: number; data?: string }
+
+export async function runServe(cmd: ServeCommand): Promise<void> {
+  const withFlags = (c: Readonly<Config>): Readonly<Config> =>
+    Object.freeze({ ...c, data: cmd.data ? resolve(cmd.data) : c.data, port: cmd.port ?? c.port });
+  const live = new LiveConfig(withFlags(loadConfig(cmd.file, undefined, { checkPaths: true })));
+  const data = live.config.data;
+  const server = await startServer({ config: live.view, port: live.config.port }).catch(async (err) => {
+    const { storageFaultOf } = await import('../store/health.js');
+    const { refineFault } = await import('../storageHealth.js');
+    const fault = refineFault(storageFaultOf(err), data);
+    if (!fault) throw err;
+    throw new Error(`cannot open the database in ${data} (${fault.sqliteCode}): `
+      + (fault.kind === 'full' ? 'its disk is full; free space on it and start again' : 'its disk failed or the file is read-only; check them and start again'));
+  });
+  const { installProcessGuard } = await import('../storageHealth.js');
+  const { log } = server;
+  installProcessGuard(server.health, log);
+  const retention = new Retention(server.store, live.view, log);
+  retention.start();
+  process.stdout.write(`greengate serving ${server.baseUrl} (data in ${data})\n`);
+  onSignals(async () => {
+    retention.stop();
+    await server.close();
+  });
+  process.on('SIGHUP', () => {
+    const say = (line: string) => process.stderr.write(`greengate: ${line}\n`);
+    let next: Readonly<Config>;
+    try {
+      next = withFlags(loadConfig(cmd.file, undefined, { checkPaths: true }));
+    } catch (err) {
+      say(`SIGHUP: ${cmd.file} not reloaded, the running configuration stays:\n${(err as Error).message}`);
+      log.error({ err: (err as Error).message }, 'configuration not reloaded: the file does not validate');
+      return;
+    }
+    const outcome = live.swap(next);
+    say(`SIGHUP: reloaded ${cmd.file}: ${outcome.applied.length ? `applied ${outcome.applied.join(', ')}` : 'no live change'}` +
+      (outcome.needRestart.length ? `; needs a restart, not applied: ${outcome.needRestart.join(', ')}` : ''));
+    log.info(outcome, 'configuration reloaded');
+    retention.runNow();
+  });
+}
