@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
-import type { TreeStateName, TreeStateRow } from '../store/tree.js';
+import type { NewTreeEvent, TreeStateName, TreeStateRow } from '../store/tree.js';
 import type { Events } from '../events.js';
 import type { BranchGate, GatePass } from './rules.js';
 import { decideTree } from './treeRule.js';
@@ -20,6 +20,9 @@ import { GgError } from '../errors.js';
 import { findRepository } from '../config/repositories.js';
 
 export const MAX_NAMED_TESTS = 5;
+
+/** A change of a branch's tree state as it was written (the event row), with the state before it. */
+export interface TreeChange extends NewTreeEvent { id: number; repo: string; before: TreeStateRow | null }
 
 export interface TreeJson {
   repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
@@ -35,6 +38,13 @@ export class Tree {
     private readonly log: Logger,
     private readonly baseUrl: () => string,
   ) {}
+
+  /**
+   * Writers that must commit with a tree change (the notifications outbox, culprit finding): each
+   * is called inside the transaction that changes the state, after the change is written. They
+   * must not await; what they write rolls back with the change.
+   */
+  readonly inChangeTx: ((change: TreeChange) => void)[] = [];
 
   gated(repo: string, branch: string): boolean {
     return !!this.repo(repo)?.gate.includes(branch);
@@ -64,9 +74,14 @@ export class Tree {
       throw new GgError('GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
     }
     const row = this.rowId(repo.name);
-    this.store.tree.change({ repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
-      state, automatic: false, actor, reason: state === 'open' ? 'opened by hand' : 'closed by hand', message: message?.trim() || null,
-      buildId: null, commits: null, at: Date.now() });
+    this.store.tx(() => {
+      const before = this.state(repo, branch);
+      const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
+        state, automatic: false, actor, reason: state === 'open' ? 'opened by hand' : 'closed by hand', message: message?.trim() || null,
+        buildId: null, commits: null, at: Date.now() } as const;
+      const eventId = this.store.tree.change(event);
+      this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });
+    });
     this.log.info({ repo: repo.name, branch, state, actor }, 'tree changed by hand');
     this.events.emit('tree', { repo: repo.name, branch });
     return this.status(repo.name, branch);
@@ -111,18 +126,21 @@ export class Tree {
     const repoId = this.rowId(repo.name);
     const row = this.state(repo, branch);
     const action = decideTree(row, repo.builders.map((b) => this.store.builds.deciding(repoId, b.name, branch)));
+    let event: NewTreeEvent;
     if (action.kind === 'close') {
       const b = action.build;
-      this.store.tree.change({ repoId, branch, kind: 'close', state: 'closed', automatic: true, actor: null,
-        reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now });
+      event = { repoId, branch, kind: 'close', state: 'closed', automatic: true, actor: null,
+        reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now };
     } else if (action.kind === 'open') {
       const b = action.build;
-      this.store.tree.change({ repoId, branch, kind: 'open', state: 'open', automatic: true, actor: null,
+      event = { repoId, branch, kind: 'open', state: 'open', automatic: true, actor: null,
         reason: b ? `build ${b.id} (${b.builder}) ${b.result}: every builder is green` : 'no builder is red any more',
-        message: null, buildId: b?.id ?? null, commits: null, at: now });
+        message: null, buildId: b?.id ?? null, commits: null, at: now };
     } else {
       return null;
     }
+    const id = this.store.tree.change(event);
+    this.changed({ ...event, id, repo: repo.name, before: row ?? null });
     this.log.info({ repo: repo.name, branch, action: action.kind, build: action.build?.id }, 'tree changed by a build');
     return { repo: repo.name, branch };
   }
@@ -137,6 +155,10 @@ export class Tree {
       }
     }
     return changed;
+  }
+
+  private changed(change: TreeChange): void {
+    for (const f of this.inChangeTx) f(change);
   }
 
   private closureMessage(b: BuildRow): string {

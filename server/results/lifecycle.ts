@@ -43,6 +43,12 @@ export class BuildLifecycle {
   private pending: (() => void)[] = [];
   private depth = 0;
   sendToRunner: SendToRunner = () => false;
+  /**
+   * Writers that must commit with a build's end (the notifications outbox, culprit finding,
+   * deploys): each is called inside the transaction that finishes the build, after its result and
+   * its tree change are written. They must not await; what they write rolls back with the result.
+   */
+  readonly inFinishTx: ((build: BuildRow, tree: { repo: string; branch: string } | null) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -321,7 +327,9 @@ export class BuildLifecycle {
     if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
     const change = build.kind === 'branch' ? this.tree.applyRule(build.repo, build.branch, now) : null;
     if (change) this.later(() => this.events.emit('tree', change));
-    return this.store.builds.get(buildId);
+    const finished = this.store.builds.get(buildId)!;
+    for (const f of this.inFinishTx) f(finished, change);
+    return finished;
   }
 
   private finished(build: BuildRow, result: BuildResult, reason: string | null): void {
