@@ -26,6 +26,7 @@ import type { Events } from '../events.js';
 import type { Tree } from '../gate/tree.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
 import { decideResult, recordUnitTests } from './results.js';
+import { markNewFailures } from './newFailures.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
@@ -323,6 +324,7 @@ export class BuildLifecycle {
     const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
     const { result, reason } = decideResult(units, units.filter((u) => !retried.has(u.id)));
     if (!this.store.builds.finish(buildId, result, reason, now)) return build;
+    if (result === 'failed') markNewFailures(this.store, build);
     this.finished(build, result, reason);
     if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
     const change = build.kind === 'branch' ? this.tree.applyRule(build.repo, build.branch, now) : null;
