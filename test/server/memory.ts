@@ -45,7 +45,8 @@ export interface Pipeline {
   /** Registers a runner row (units.runner_id refers to it) and a link for it; not joined yet. */
   runner(name: string, slots?: number, labels?: Record<string, string>): FakeLink;
   /** A build of the repository's first builder with units of these files, created as intake does; its id. */
-  build(files: string[][], fields?: { sha?: string; branch?: string; kind?: 'branch' | 'try'; changeId?: number | null; builder?: string }): number;
+  build(files: string[][], fields?: { sha?: string; branch?: string; kind?: 'branch' | 'try'; changeId?: number | null; builder?: string;
+    expectedMs?: number[] }): number;
   close(): void;
 }
 
@@ -79,7 +80,7 @@ export function pipeline(cfg: Config = config()): Pipeline {
         const buildId = store.builds.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
           ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
           changeId, pushedAt: now, at: now, blamelist: [] });
-        lifecycle.insertUnits(buildId, files.map((f) => ({ files: f, expectedMs: 1000 })), now);
+        lifecycle.insertUnits(buildId, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 })), now);
         return buildId;
       });
       lifecycle.announce(id);
