@@ -14,6 +14,7 @@ import { readBlamelist, ZERO_SHA } from '../git.js';
 import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
+import { builderNamed, repositoryNamed } from '../config/repositories.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -37,8 +38,8 @@ export class Intake {
 
   /** A new build of the same commit on the same builder (an admin's rebuild). */
   async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
-    const repo = this.config.repositories.find((r) => r.name === build.repo);
-    const builder = repo?.builders.find((b) => b.name === build.builder);
+    const repo = repositoryNamed(this.config, build.repo);
+    const builder = builderNamed(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
