@@ -14,7 +14,7 @@ import { isValidBranchName } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { GgError } from '../errors.js';
-import { findRepository } from '../config/repositories.js';
+import { findRepository, repositoryNamed } from '../config/repositories.js';
 import { isSha, listRefs, ZERO_SHA } from '../git.js';
 import type { Intake } from './intake.js';
 
@@ -46,7 +46,7 @@ export class RefChanges {
   }
 
   repository(name: string): RepositoryConfig | undefined {
-    return this.config.repositories.find((r) => r.name === name);
+    return repositoryNamed(this.config, name);
   }
 
   /** Records ref updates and creates or joins builds. Validates every update first. */
