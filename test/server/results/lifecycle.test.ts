@@ -51,6 +51,10 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
   });
 
   it('closes the tree in the transaction that finishes a failed build, and reopens it when the next build passes', () => {
+    // A green build first: a test failing in the builder's first build was broken before (newFailures.ts).
+    const first = p.build([['test/a.test.js']], { sha: 'c'.repeat(40) });
+    const [f] = assignAll(first);
+    p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(f));
     const red = p.build([['test/a.test.js']]);
     const [a] = assignAll(red);
     // The first attempt fails: a retry of it is queued; it fails again, so the build fails.
