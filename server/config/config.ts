@@ -205,7 +205,7 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
-  alertmanagerToken: optionalText,
+  alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
     logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
