@@ -41,6 +41,8 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
+import { AlertBook } from './immune/alerts.js';
+import { alertmanagerRouter } from './web/alertmanagerApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -143,6 +145,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     rebuild: (build) => intake.rebuild(build),
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
+  const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
+  web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);

@@ -78,6 +78,8 @@ export interface Config {
   baseUrl: string | null;
   runnerToken: string;
   adminToken: string | null;
+  /** Bearer token Alertmanager's webhook sends to POST /api/alertmanager (absent: the route refuses every call). */
+  alertmanagerToken?: string | null;
   repositories: RepositoryConfig[];
   /** Days to keep finished builds' logs and the builds themselves (absent: forever); see server/retention.ts. */
   retention?: RetentionConfig;
@@ -203,6 +205,7 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
+  alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
     logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
