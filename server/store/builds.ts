@@ -39,6 +39,10 @@ export class BuildStore {
       join: db.prepare('UPDATE builds SET sha = ?, change_id = coalesce(?, change_id) WHERE id = ? AND state = \'queued\''),
       deciding: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
         AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
+      decidingBefore: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = @repoId AND b.builder = @builder AND b.branch = @branch
+        AND b.kind = 'branch' AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') AND b.id != @id
+        AND (coalesce(b.change_id, 0) < @change OR (coalesce(b.change_id, 0) = @change AND b.id < @id))
+        ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
       changeOf: db.prepare('SELECT change_id AS changeId FROM builds WHERE id = ?'),
       adjust: db.prepare(`UPDATE builds SET units_total = units_total + ?, units_done = units_done + ?,
         expected_ms = max(0, expected_ms + ?) WHERE id = ?`),
@@ -98,6 +102,11 @@ export class BuildStore {
    */
   deciding(repoId: number, builder: string, branch: string): BuildRow | undefined {
     return this.q.deciding.get(repoId, builder, branch) as BuildRow | undefined;
+  }
+  /** The build that decided before `build` (by push order): what a transition is measured against. */
+  decidingBefore(build: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
+    return this.q.decidingBefore.get({ repoId: build.repoId, builder: build.builder, branch: build.branch, id: build.id,
+      change: this.changeOf(build.id) ?? 0 }) as BuildRow | undefined;
   }
   changeOf(id: number): number | null { return (this.q.changeOf.get(id) as { changeId: number | null } | undefined)?.changeId ?? null; }
   unfinished(): BuildRow[] { return this.q.unfinished.all() as BuildRow[]; }
