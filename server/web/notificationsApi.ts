@@ -41,7 +41,8 @@ export function maskTarget(channel: string, target: string): string {
 export function publicDelivery(d: DeliveryLogRow) {
   return {
     id: d.id, notification: d.notificationId, kind: d.kind, repo: d.repo, branch: d.branch, summary: d.summary, channel: d.channel,
-    target: maskTarget(d.channel, d.target), state: d.state, attempts: d.attempts, lastError: d.lastError,
+    target: maskTarget(d.channel, d.target), state: d.state, attempts: d.attempts,
+    lastError: d.lastError === null ? null : d.lastError.split(d.target).join(maskTarget(d.channel, d.target)),
     createdAt: d.createdAt, sentAt: d.sentAt, nextAt: d.state === 'pending' ? d.nextAt : null,
   };
 }
