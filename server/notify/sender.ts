@@ -103,7 +103,7 @@ export class NotificationSender {
       await this.send(d);
     } catch (err) {
       error = (err as Error).message;
-      permanent = err instanceof PermanentError;
+      permanent = (err as { permanent?: boolean }).permanent === true;
     }
     try {
       const now = Date.now();
@@ -135,16 +135,19 @@ export class NotificationSender {
     const settings = this.outbox.settingsFor(d.repo);
     if (d.channel === 'webhook') {
       const hook = settings.webhooks?.find((w) => w.url === d.target);
-      if (!hook) throw new PermanentError('this webhook is no longer in the notify: settings');
+      if (!hook) throw permanentFailure('this webhook is no longer in the notify: settings');
       const secret = hook.secret ? readNotifySecret('webhook secret', hook.secret) : null;
       await postWebhook({ url: hook.url, secret, kind: d.kind, deliveryKey: d.deliveryKey,
         body: { ...payload, text: payload.text, event: d.kind, delivery: d.deliveryKey, repo: d.repo, branch: d.branch, at: d.createdAt } });
     } else {
-      if (!settings.email) throw new PermanentError('e-mail is no longer in the notify: settings');
+      if (!settings.email) throw permanentFailure('e-mail is no longer in the notify: settings');
       await this.mailer.send({ email: settings.email, to: d.target, subject: `[greengate] ${payload.text.split('\n')[0]}`,
         text: payload.text, kind: d.kind, deliveryKey: d.deliveryKey });
     }
   }
 }
 
-class PermanentError extends Error {}
+/** A failure no retry can mend (the channel left the configuration): the delivery fails at once. */
+function permanentFailure(message: string): Error {
+  return Object.assign(new Error(message), { permanent: true });
+}
