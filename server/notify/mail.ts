@@ -10,6 +10,7 @@ import type { EmailConfig } from '../config/notify.js';
 import { readNotifySecret } from '../config/notify.js';
 
 export const SMTP_TIMEOUT_MS = 15_000; // 15 seconds to connect, greet and send
+export const SMTP_CONNECTIONS = 4; // per SMTP server (the sender sends at most 4 mails at once)
 
 export interface MailRequest { email: EmailConfig; to: string; subject: string; text: string; kind: string; deliveryKey: string }
 
@@ -37,6 +38,7 @@ export class Mailer {
     let t = this.transports.get(key);
     if (!t) {
       t = nodemailer.createTransport({
+        pool: true, maxConnections: SMTP_CONNECTIONS, // a burst of mails reuses a few connections
         host: s.host, port: s.port, secure: s.tls === 'implicit', requireTLS: s.tls === 'starttls', ignoreTLS: s.tls === 'none',
         auth, connectionTimeout: SMTP_TIMEOUT_MS, greetingTimeout: SMTP_TIMEOUT_MS, socketTimeout: SMTP_TIMEOUT_MS,
       });

@@ -8,6 +8,7 @@
  *   once in this process. Only a crash between a success and its mark resends it — with the same
  *   delivery key (X-Greengate-Delivery, the mail's Message-ID), so the receiver can drop it.
  *   When the mark itself cannot be written (storage fault), it is retried before anything is sent.
+ *   At most MAX_IN_FLIGHT per channel at once.
  * - Retries: exponential backoff from BACKOFF_BASE_MS, doubling up to BACKOFF_MAX_MS, with ±10 %
  *   jitter; after MAX_ATTEMPTS the delivery is `failed` (the log shows why).
  * Channel settings (URL secret, SMTP) are read from the live configuration when sending: a
@@ -24,7 +25,8 @@ import { Mailer } from './mail.js';
 export const BACKOFF_BASE_MS = 1_000; // 1 second after the first failure
 export const BACKOFF_MAX_MS = 10 * 60_000; // 10 minutes at most between attempts
 export const MAX_ATTEMPTS = 15; // about 1.5 hours of trying
-export const MAX_IN_FLIGHT = 8;
+export const MAX_IN_FLIGHT = { webhook: 8, email: 4 } as const; // per channel: slow mail never holds up webhooks
+export const DUE_BATCH = 64; // due deliveries read per look
 export const IDLE_POLL_MS = 5_000; // looks again this often even when not woken
 
 /** The wait after the n-th failed attempt (n ≥ 1), before jitter. */
@@ -33,7 +35,7 @@ export function backoffMs(failures: number, base = BACKOFF_BASE_MS, max = BACKOF
 }
 
 export class NotificationSender {
-  private readonly inFlight = new Set<number>();
+  private readonly inFlight = new Map<number, DueDelivery['channel']>();
   private readonly unmarked = new Map<number, number>(); // delivered, its mark not yet written: id → when
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -79,12 +81,13 @@ export class NotificationSender {
         this.store.notifications.markSent(id, at);
         this.unmarked.delete(id);
       }
-      const room = MAX_IN_FLIGHT - this.inFlight.size;
-      if (room > 0) {
-        for (const d of this.store.notifications.due(now, MAX_IN_FLIGHT * 2)) {
-          if (this.inFlight.size >= MAX_IN_FLIGHT) break;
-          if (this.inFlight.has(d.id) || this.unmarked.has(d.id)) continue;
-          this.inFlight.add(d.id);
+      const busy = { webhook: 0, email: 0 };
+      for (const c of this.inFlight.values()) busy[c]++;
+      if (busy.webhook < MAX_IN_FLIGHT.webhook || busy.email < MAX_IN_FLIGHT.email) {
+        for (const d of this.store.notifications.due(now, DUE_BATCH)) {
+          if (busy[d.channel] >= MAX_IN_FLIGHT[d.channel] || this.inFlight.has(d.id) || this.unmarked.has(d.id)) continue;
+          busy[d.channel]++;
+          this.inFlight.set(d.id, d.channel);
           void this.deliver(d);
         }
       }
