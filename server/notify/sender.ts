@@ -19,7 +19,7 @@ import type { Store } from '../store/index.js';
 import type { DueDelivery } from '../store/notifications.js';
 import { readNotifySecret } from '../config/notify.js';
 import type { Outbox } from './outbox.js';
-import { postWebhook } from './webhook.js';
+import { postWebhook, slackEscape } from './webhook.js';
 import { Mailer } from './mail.js';
 
 export const BACKOFF_BASE_MS = 1_000; // 1 second after the first failure
@@ -141,7 +141,7 @@ export class NotificationSender {
       if (!hook) throw permanentFailure('this webhook is no longer in the notify: settings');
       const secret = hook.secret ? readNotifySecret('webhook secret', hook.secret) : null;
       await postWebhook({ url: hook.url, secret, kind: d.kind, deliveryKey: d.deliveryKey,
-        body: { ...payload, text: payload.text, event: d.kind, delivery: d.deliveryKey, repo: d.repo, branch: d.branch, at: d.createdAt } });
+        body: { ...payload, text: slackEscape(payload.text), event: d.kind, delivery: d.deliveryKey, repo: d.repo, branch: d.branch, at: d.createdAt } });
     } else {
       if (!settings.email) throw permanentFailure('e-mail is no longer in the notify: settings');
       await this.mailer.send({ email: settings.email, to: d.target, subject: `[greengate] ${payload.text.split('\n')[0]}`,

@@ -1,6 +1,6 @@
 /**
  * One webhook delivery: POST of a JSON body with a Slack-compatible `text`, signed with the
- * webhook's secret. Headers: `X-Greengate-Signature: sha256=<hex>` (HMAC-SHA256 of the exact body
+ * webhook's secret (`text` escaped as Slack asks: pushed code writes some of it). Headers: `X-Greengate-Signature: sha256=<hex>` (HMAC-SHA256 of the exact body
  * bytes; absent without a secret), `X-Greengate-Event: <kind>`, and `X-Greengate-Delivery: <key>` —
  * the same key on every attempt of one delivery, so a receiver can drop a resend (the server may
  * resend after a crash between a success and its record). A 2xx answer is success; anything else,
@@ -14,6 +14,14 @@ export const DELIVERY_HEADER = 'x-greengate-delivery';
 export const EVENT_HEADER = 'x-greengate-event';
 
 export interface WebhookRequest { url: string; secret: string | null; kind: string; deliveryKey: string; body: Record<string, unknown> }
+
+/**
+ * Text as Slack reads it: `&`, `<` and `>` escaped, so that words from pushed code (a commit
+ * subject saying `<!channel>`) cannot ping a channel or make a link.
+ */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
 
 /** `sha256=<hex>` of the body with the secret: what the receiver computes to check the header. */
 export function signBody(secret: string, body: string | Buffer): string {

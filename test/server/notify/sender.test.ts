@@ -69,6 +69,16 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
     await pollUntil(() => rows().every((d) => d.state === 'sent' && d.attempts === 1), 'all marked sent');
   });
 
+  it('escapes the webhook text as Slack asks, so pushed words cannot ping a channel; the mail keeps them as written', async () => {
+    const outbox = new Outbox(store, configWith(true, true), log);
+    sender(outbox).start();
+    outbox.enqueue('build.failed', { text: 'blamelist: abc <!channel> & <http://evil|click>' }, { repo: 'shop' });
+    const got = await pollUntil(() => receiver.accepted()[0], 'the webhook');
+    expect(got.body.text).to.equal('blamelist: abc &lt;!channel&gt; &amp; &lt;http://evil|click&gt;');
+    const m = await pollUntil(() => mail.mails[0], 'the mail');
+    expect(m.raw).to.contain('blamelist: abc <!channel> & <http://evil|click>');
+  });
+
   it('retries with exponential backoff, with the same delivery key, and marks it sent once delivered', async () => {
     receiver.failNext = 2;
     const outbox = new Outbox(store, configWith(true, false), log);
