@@ -90,6 +90,7 @@ export class MailServer {
         });
       },
     });
+    this.server.on('error', () => undefined); // a client killed mid-connection (the SIGKILL test) resets its socket
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
     this.port = (this.server.server.address() as AddressInfo).port;
     return this;

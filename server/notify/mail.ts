@@ -17,6 +17,9 @@ export interface MailRequest { email: EmailConfig; to: string; subject: string; 
 export class Mailer {
   private readonly transports = new Map<string, Transporter>();
 
+  /** onError: a pooled connection failed outside a send (the SMTP server went away); without it, that would crash the process. */
+  constructor(private readonly onError: (err: Error) => void = () => undefined) {}
+
   async send(m: MailRequest): Promise<void> {
     await this.transport(m.email).sendMail({
       from: m.email.from, to: m.to, subject: m.subject, text: m.text,
@@ -42,6 +45,7 @@ export class Mailer {
         host: s.host, port: s.port, secure: s.tls === 'implicit', requireTLS: s.tls === 'starttls', ignoreTLS: s.tls === 'none',
         auth, connectionTimeout: SMTP_TIMEOUT_MS, greetingTimeout: SMTP_TIMEOUT_MS, socketTimeout: SMTP_TIMEOUT_MS,
       });
+      t.on('error', (err: Error) => this.onError(err));
       this.transports.set(key, t);
     }
     return t;

@@ -39,7 +39,7 @@ export class NotificationSender {
   private readonly unmarked = new Map<number, number>(); // delivered, its mark not yet written: id → when
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
-  private readonly mailer = new Mailer();
+  private readonly mailer = new Mailer((err) => this.log.warn({ err: err.message }, 'an SMTP connection failed between mails'));
   /** Every finished attempt, for the benchmark and the tests' diagnostics. */
   onAttempt: (d: DueDelivery, ok: boolean, error: string | null) => void = () => undefined;
 

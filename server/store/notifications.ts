@@ -42,6 +42,7 @@ export class NotificationStore {
       waiting: db.prepare(`SELECT b.id AS buildId, r.name AS repo, b.branch, b.builder, count(*) AS units, min(u.queued_at) AS since
         FROM units u JOIN builds b ON b.id = u.build_id JOIN repositories r ON r.id = b.repo_id
         WHERE u.state = 'queued' AND u.queued_at <= ? GROUP BY b.id ORDER BY b.id LIMIT 100`),
+      countByState: db.prepare('SELECT count(*) AS n FROM notification_deliveries WHERE state = ?'),
       hasKey: db.prepare('SELECT 1 FROM notifications WHERE event_key = ?'),
     };
   }
@@ -57,6 +58,7 @@ export class NotificationStore {
     })();
   }
 
+  count(state: DeliveryState): number { return (this.q.countByState.get(state) as { n: number }).n; }
   has(eventKey: string): boolean { return this.q.hasKey.get(eventKey) !== undefined; }
   due(now: number, limit: number): DueDelivery[] { return this.q.due.all(now, limit) as DueDelivery[]; }
   /** When the next pending delivery is due, or null when none is pending. */

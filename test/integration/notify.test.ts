@@ -125,6 +125,7 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
     await pollUntil(() => receiver.accepted('tree.closed').length, 'the closure after the restart', 30_000);
     await pollUntil(async () => (await deliveries()).every((d) => d.state === 'sent'), 'the delivery to be marked sent');
     expect(receiver.accepted('tree.closed')).to.have.length(1);
+    expect(await server.api<string>('/metrics')).to.contain('greengate_notifications{state="pending"} 0');
     expect(mail.to('oncall@example.com', 'tree.closed')).to.have.length(1);
     expect(mail.to('ada@example.com', 'tree.closed')).to.have.length(1);
   });
