@@ -9,11 +9,14 @@ import type { Logger } from 'pino';
 import type { Config, RepositoryConfig, BuilderConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
+import type { NewBuild } from '../store/builds.js';
+import type { PlannedUnit } from '../planning/planner.js';
 import { GgError } from '../errors.js';
 import { readBlamelist, ZERO_SHA } from '../git.js';
 import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
+import { builderNamed, repositoryNamed } from '../config/repositories.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -37,18 +40,14 @@ export class Intake {
 
   /** A new build of the same commit on the same builder (an admin's rebuild). */
   async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
-    const repo = this.config.repositories.find((r) => r.name === build.repo);
-    const builder = repo?.builders.find((b) => b.name === build.builder);
+    const repo = repositoryNamed(this.config, build.repo);
+    const builder = builderNamed(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
-    const id = this.store.tx(() => {
-      const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-        kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] });
-      this.lifecycle.insertUnits(buildId, units, now);
-      return buildId;
-    });
+    const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
+      kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
@@ -74,10 +73,8 @@ export class Intake {
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
-        const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas });
-        this.lifecycle.insertUnits(buildId, units, pushedAt);
-        return buildId;
+        return this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
+          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas }, units);
       });
       if (id !== null) {
         this.lifecycle.announce(id);
@@ -94,12 +91,8 @@ export class Intake {
   private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
     const units = await this.splitter.planFor(repo, row, builder, u.new);
-    const id = this.store.tx(() => {
-      const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-        kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] });
-      this.lifecycle.insertUnits(buildId, units, pushedAt);
-      return buildId;
-    });
+    const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
+      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {
@@ -112,5 +105,12 @@ export class Intake {
     });
     this.lifecycle.announce(id);
     return id;
+  }
+
+  /** A new build and its units (queued at its push time), inside the caller's transaction. */
+  private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
+    const buildId = this.store.builds.create(build);
+    this.lifecycle.insertUnits(buildId, units, build.pushedAt);
+    return buildId;
   }
 }

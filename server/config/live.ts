@@ -9,6 +9,7 @@
  * their paths. A reload that changes those keeps their running values and names them.
  */
 import type { Config, RepositoryConfig } from './config.js';
+import { repositoryNamed } from './repositories.js';
 
 export const RESTART_KEYS = ['port', 'data', 'baseUrl', 'runnerToken'] as const;
 
@@ -57,7 +58,7 @@ export class LiveConfig {
     }
     const repositories: RepositoryConfig[] = [];
     for (const repo of old.repositories) {
-      const updated = next.repositories.find((r) => r.name === repo.name);
+      const updated = repositoryNamed(next, repo.name);
       if (!updated) { needRestart.push(`repositories[${repo.name}] (removed)`); repositories.push(repo); continue; }
       if (updated.path !== repo.path) needRestart.push(`repositories[${repo.name}].path`);
       for (const key of ['gate', 'builders', 'notify'] as const) {

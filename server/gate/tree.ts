@@ -17,7 +17,7 @@ import type { BranchGate, GatePass } from './rules.js';
 import { decideTree } from './treeRule.js';
 import { isFailure } from '../results/failure.js';
 import { GgError } from '../errors.js';
-import { findRepository } from '../config/repositories.js';
+import { findRepository, repositoryNamed } from '../config/repositories.js';
 
 export const MAX_NAMED_TESTS = 5;
 
@@ -178,7 +178,7 @@ export class Tree {
   }
 
   private repo(name: string): RepositoryConfig | undefined {
-    return this.config.repositories.find((r) => r.name === name);
+    return repositoryNamed(this.config, name);
   }
 
   private requireRepo(name: string): RepositoryConfig {

@@ -65,7 +65,7 @@ export class NotifyTriggers {
     const repo = this.d.config.repositories.find((r) => r.name === b.repo);
     if (!repo?.gate.includes(b.branch)) return;
     if (this.d.store.builds.deciding(b.repoId, b.builder, b.branch)?.id !== b.id) return; // a rebuild of an older commit
-    const before = this.d.store.builds.decidingBefore(b);
+    const before = this.d.store.builds.previous(b);
     const red = b.result === 'failed';
     const wasRed = before?.result === 'failed';
     if (red === wasRed) return;

@@ -7,6 +7,8 @@ export interface BuildRow {
   id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try';
   sha: string; baseSha: string | null; state: BuildState; result: BuildResult | null; reason: string | null;
   unitsTotal: number; unitsDone: number; expectedMs: number;
+  /** A failed build's new failures (failing tests not already failing before, failed units without tests); null otherwise. */
+  newFailures: number | null;
   pushedAt: number; createdAt: number; startedAt: number | null; finishedAt: number | null;
 }
 export interface BlameEntry { sha: string; author: string | null; email: string | null; subject: string | null }
@@ -17,7 +19,7 @@ export interface NewBuild {
 export interface BuildQuery { repoId?: number; branch?: string; kind?: 'branch' | 'try'; beforeId?: number; limit: number }
 
 const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, b.kind, b.sha, b.base_sha AS baseSha,
-  b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs,
+  b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs, b.new_failures AS newFailures,
   b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt`;
 const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
 
@@ -39,10 +41,11 @@ export class BuildStore {
       join: db.prepare('UPDATE builds SET sha = ?, change_id = coalesce(?, change_id) WHERE id = ? AND state = \'queued\''),
       deciding: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
         AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
-      decidingBefore: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = @repoId AND b.builder = @builder AND b.branch = @branch
+      previous: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = @repoId AND b.builder = @builder AND b.branch = @branch
         AND b.kind = 'branch' AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') AND b.id != @id
         AND (coalesce(b.change_id, 0) < @change OR (coalesce(b.change_id, 0) = @change AND b.id < @id))
         ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
+      setNewFailures: db.prepare('UPDATE builds SET new_failures = ? WHERE id = ?'),
       changeOf: db.prepare('SELECT change_id AS changeId FROM builds WHERE id = ?'),
       adjust: db.prepare(`UPDATE builds SET units_total = units_total + ?, units_done = units_done + ?,
         expected_ms = max(0, expected_ms + ?) WHERE id = ?`),
@@ -103,11 +106,11 @@ export class BuildStore {
   deciding(repoId: number, builder: string, branch: string): BuildRow | undefined {
     return this.q.deciding.get(repoId, builder, branch) as BuildRow | undefined;
   }
-  /** The build that decided before `build` (by push order): what a transition is measured against. */
-  decidingBefore(build: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
-    return this.q.decidingBefore.get({ repoId: build.repoId, builder: build.builder, branch: build.branch, id: build.id,
-      change: this.changeOf(build.id) ?? 0 }) as BuildRow | undefined;
+  /** The finished build of the same builder and branch just before this one by push order (passed, failed or flaky). */
+  previous(b: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
+    return this.q.previous.get({ id: b.id, repoId: b.repoId, builder: b.builder, branch: b.branch, change: this.changeOf(b.id) ?? 0 }) as BuildRow | undefined;
   }
+  setNewFailures(id: number, n: number): void { this.q.setNewFailures.run(n, id); }
   changeOf(id: number): number | null { return (this.q.changeOf.get(id) as { changeId: number | null } | undefined)?.changeId ?? null; }
   unfinished(): BuildRow[] { return this.q.unfinished.all() as BuildRow[]; }
   count(): number { return (this.q.count.get() as { n: number }).n; }

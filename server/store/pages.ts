@@ -5,6 +5,7 @@
 import type { DB } from './db.js';
 import type { BuildResult, BuildState } from './builds.js';
 import type { TestStatus } from './tests.js';
+import { FAILING_SQL } from '../results/failure.js';
 
 export interface WaterfallBuild {
   id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try'; sha: string;
@@ -41,7 +42,7 @@ const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.b
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
 const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, coalesce(t.file, '') AS file, count(*) AS runs, avg(t.duration_ms) AS avgMs,
-  max(t.duration_ms) AS maxMs, sum(t.status IN ('failed', 'error')) AS failed, sum(t.status = 'flaky') AS flaky,
+  max(t.duration_ms) AS maxMs, sum(t.status IN ${FAILING_SQL}) AS failed, sum(t.status = 'flaky') AS flaky,
   max(t.build_id) AS lastBuild
   FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) t JOIN repositories r ON r.id = t.repo_id
   GROUP BY t.repo_id, t.builder, t.classname, t.name, coalesce(t.file, '')`;
