@@ -43,6 +43,10 @@ import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
 import { AlertBook } from './immune/alerts.js';
 import { alertmanagerRouter } from './web/alertmanagerApi.js';
+import { Outbox } from './notify/outbox.js';
+import { NotifyTriggers } from './notify/triggers.js';
+import { NotificationSender } from './notify/sender.js';
+import { notificationsRouter } from './web/notificationsApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -56,6 +60,8 @@ export interface RunningServer {
   health: StorageHealth;
   log: Logger;
   connectedRunners(): RunnerInfo[];
+  /** Notifications: `outbox.enqueue(kind, payload, recipients)` stores one (inside the caller's transaction). */
+  outbox: Outbox;
   close(): Promise<void>;
 }
 
@@ -96,6 +102,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     queueMicrotask(() => queue.dispatch());
   };
+  // Notifications: stored in the transaction of their event (tree change, build end, runner leaving), sent after it.
+  const outbox = new Outbox(store, config, log);
+  const sender = new NotificationSender(store, outbox, log);
+  outbox.onEnqueued = () => sender.wake();
+  const notify = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => baseUrl, waitingReason: (b) => waitingReason(b) });
+  tree.inChangeTx.push((change) => notify.treeChanged(change));
+  lifecycle.inFinishTx.push((build) => notify.buildFinished(build));
+  runners.inLeaveTx.push((link, reason, units, at) => notify.runnerLeft(link, reason, units, at));
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
@@ -147,6 +161,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
   const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
   web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
+  web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
@@ -174,14 +189,18 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
+  sender.start();
+  notify.start();
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
   return {
-    baseUrl, url, port: actual, http, store, health, log, connectedRunners,
+    baseUrl, url, port: actual, http, store, health, log, connectedRunners, outbox,
     close() {
       closing ??= (async () => {
         queue.stop();
+        notify.stop();
+        await sender.stop();
         health.close();
         gateway.close();
         live.close();

@@ -21,6 +21,7 @@ import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
+import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -71,6 +72,8 @@ export interface RepositoryConfig {
   builders: BuilderConfig[];
   /** Where runners fetch the code when it is hosted elsewhere; absent: this server serves `path` at /git/<name>.git. */
   cloneUrl?: string;
+  /** Who is told about this repository's events; each key replaces the top-level notify's (config/notify.ts). */
+  notify?: NotifyConfig;
 }
 export interface Config {
   port: number;
@@ -83,6 +86,8 @@ export interface Config {
   repositories: RepositoryConfig[];
   /** Days to keep finished builds' logs and the builds themselves (absent: forever); see server/retention.ts. */
   retention?: RetentionConfig;
+  /** Notification defaults for every repository (absent: nobody is told); see config/notify.ts. */
+  notify?: NotifyConfig;
 }
 export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
@@ -196,6 +201,7 @@ const repositoryShape = {
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
+  notify: notifySchema, // absent: the top-level notify
 };
 const configShape = {
   port: numberIn(0, 65535, 8010, '', true),
@@ -213,11 +219,12 @@ const configShape = {
     buildsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
       .optional(), // absent: builds are kept forever
   }).optional(),
+  notify: notifySchema, // absent: nobody is told
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape) };
+  'repositories.builders.cache': Object.keys(cacheShape), ...NOTIFY_KEYS };
 
 
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */
@@ -257,6 +264,7 @@ export function parseConfig(
   }
   findDuplicates(data, found, (at) => where(at).line);
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;
