@@ -14,6 +14,7 @@ import { readBlamelist, ZERO_SHA } from '../git.js';
 import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
+import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -36,7 +37,11 @@ export class Intake {
   }
 
   /** A new build of the same commit on the same builder (an admin's rebuild). */
-  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
+  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string }): Promise<number> {
+    if (build.kind === 'bisect') {
+      throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
+    }
+    const kind = build.kind;
     const repo = this.config.repositories.find((r) => r.name === build.repo);
     const builder = repo?.builders.find((b) => b.name === build.builder);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
@@ -45,13 +50,35 @@ export class Intake {
     const now = Date.now();
     const id = this.store.tx(() => {
       const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-        kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] });
+        kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] });
       this.lifecycle.insertUnits(buildId, units, now);
       return buildId;
     });
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
+  }
+
+  /**
+   * A culprit search's bisect build of `sha`, running only `files` (every file of a builder without
+   * a `tests` glob), created inside the caller's transaction. The caller announces it after the
+   * commit (`announceQueued`). Synchronous: the files are given, nothing is asked of git.
+   */
+  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
+    const row = this.store.repos.byName(p.repo.name)!;
+    const units = p.builder.tests && p.files.length > 0
+      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.countSlots(p.at))
+      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
+    const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
+      baseSha: null, changeId: null, pushedAt: p.at, at: p.at });
+    this.lifecycle.insertUnits(id, units, p.at);
+    return id;
+  }
+
+  /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
+  announceQueued(ids: readonly number[]): void {
+    for (const id of ids) this.lifecycle.announce(id);
+    if (ids.length) this.onQueued();
   }
 
   /** Creates a build, or joins the queued one; retries if a runner took the queued build meanwhile. */

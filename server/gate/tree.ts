@@ -98,9 +98,22 @@ export class Tree {
       const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
       return {
         gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
-        build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.store.builds.blamelist(build.id).map((c) => c.sha) } : null,
+        build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.redBlamelist(build, branch) } : null,
       };
     };
+  }
+
+  /**
+   * The commits a revert may name to pass the closed tree: the red build's blamelist first, then
+   * those of every other build of the branch still red (a fix attempt that went red does not hide
+   * the original culprit).
+   */
+  private redBlamelist(build: BuildRow, branch: string): string[] {
+    const shas = new Set(this.store.builds.blamelist(build.id).map((c) => c.sha));
+    for (const id of this.store.builds.stillRed(build.repoId, branch)) {
+      for (const c of this.store.builds.blamelist(id)) shas.add(c.sha);
+    }
+    return [...shas];
   }
 
   /** Records the pushes the gate let through a tree that was not open. */
