@@ -41,6 +41,7 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
+import { CulpritFinder } from './culprit/finder.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -81,6 +82,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
   const intake = new Intake(store, config, splitter, lifecycle, log);
   const changes = new RefChanges(store, config, intake, log);
+  // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.
+  const culprits = new CulpritFinder(store, config, intake, log);
+  lifecycle.inFinishTx.push(culprits.onBuildFinished);
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);

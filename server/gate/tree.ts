@@ -18,6 +18,7 @@ import { decideTree } from './treeRule.js';
 import { isFailure } from '../results/failure.js';
 import { GgError } from '../errors.js';
 import { findRepository } from '../config/repositories.js';
+import { culpritJson, type CulpritJson } from '../culprit/json.js';
 
 export const MAX_NAMED_TESTS = 5;
 
@@ -28,6 +29,8 @@ export interface TreeJson {
   repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
   actor: string | null; since: number | null; build: { id: number; url: string; builder: string; result: string | null } | null;
   blamelist: { sha: string; author: string | null; subject: string | null }[];
+  /** The red build's culprit search (null when none was made): server/culprit/json.ts. */
+  culprit: CulpritJson | null;
 }
 
 export class Tree {
@@ -61,6 +64,7 @@ export class Tree {
       build: build ? { id: build.id, url: this.buildUrl(build.id), builder: build.builder, result: build.result } : null,
       blamelist: build && row?.state !== 'open'
         ? this.store.builds.blamelist(build.id).map((c) => ({ sha: c.sha, author: c.author, subject: c.subject })) : [],
+      culprit: build && row?.state !== 'open' ? culpritJson(this.store, build.id) : null,
     };
   }
 
