@@ -42,6 +42,8 @@ import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
 import { CulpritFinder } from './culprit/finder.js';
+import { AutoReverter } from './culprit/revert.js';
+import { autoRevertRouter } from './web/autoRevertApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -85,6 +87,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.
   const culprits = new CulpritFinder(store, config, intake, log);
   lifecycle.inFinishTx.push(culprits.onBuildFinished);
+  const reverter = new AutoReverter({ store, config, log, baseUrl: () => baseUrl, treeChanged: (repo, branch) => events.emit('tree', { repo, branch }) });
+  culprits.onRevertWanted = () => void reverter.kick();
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
@@ -147,6 +151,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     rebuild: (build) => intake.rebuild(build),
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
+  web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
@@ -174,6 +179,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
+  void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
