@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { REVERT_TRAILER } from '../../server/culprit/revert.js';
-import { ADMIN_TOKEN, RUNNER_TOKEN, Repo, ServerProcess, git, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
+import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, git, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
 
 /**
  * Culprit finding and the automatic revert end to end: a real bare repository with the hooks
@@ -105,5 +105,32 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     expect(auto[0].actor).to.equal('greengate');
     expect(auto[0].commits).to.deep.equal([revert.sha]);
     expect(events.map((e) => e.kind)).to.include.members(['close', 'open']);
+  });
+
+  it('has a kill switch: POST /api/autorevert without the admin token is 401; greengate autorevert off|on flips it', async () => {
+    const anonymous = await fetch(`${server.url}/api/autorevert`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'off' }) });
+    expect(anonymous.status).to.equal(401);
+    expect((await anonymous.json()).error.code).to.equal('GG_ADMIN_TOKEN');
+    const wrong = await fetch(`${server.url}/api/autorevert`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
+      body: JSON.stringify({ state: 'off' }) });
+    expect(wrong.status).to.equal(401);
+    expect(await server.api('/api/autorevert')).to.deep.equal({ state: 'on' });
+
+    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'autorevert', ...args, '--server', server.url],
+      { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const off = cli('off');
+    expect(off.status, off.stderr).to.equal(0);
+    expect(off.stdout).to.contain('OFF');
+    expect(await server.api('/api/autorevert')).to.deep.equal({ state: 'off' });
+    const bad = await fetch(`${server.url}/api/autorevert`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ state: 'maybe' }) });
+    expect(bad.status).to.equal(400);
+    const on = cli('on');
+    expect(on.status, on.stderr).to.equal(0);
+    expect(await server.api('/api/autorevert')).to.deep.equal({ state: 'on' });
+    const noToken = spawnSync(process.execPath, [CLI, 'autorevert', 'off', '--server', server.url], { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: '' } });
+    expect(noToken.status).to.equal(1);
+    expect(noToken.stderr).to.contain('401');
   });
 });
