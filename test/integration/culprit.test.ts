@@ -83,6 +83,9 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     }
     const page = await server.api(`/builds/${red.id}`);
     expect(page).to.contain('Culprit').and.to.contain(commits[1].slice(0, 7));
+    const waterfall = await server.api('/');
+    expect(waterfall).to.contain('Culprit searches');
+    expect(culprit.builds.some((id: number) => waterfall.includes(`href="/builds/${id}"`)), 'a bisect build in its lane').to.equal(true);
   });
 
   it('reverts the culprit on main (authored by greengate, trailer naming the red build), builds it green and reopens the tree', async () => {
