@@ -41,7 +41,7 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
-import { CulpritFinder } from './culprit/finder.js';
+import { CulpritFinder, type Notify } from './culprit/finder.js';
 import { AutoReverter } from './culprit/revert.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 
@@ -65,6 +65,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   log?: Logger;
+  /** Where culprit and automatic-revert notifications go (inside the transaction that causes them); the alerting outbox. */
+  notify?: Notify;
 }
 
 export function createLogger(name = 'greengate'): Logger {
@@ -89,6 +91,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   lifecycle.inFinishTx.push(culprits.onBuildFinished);
   const reverter = new AutoReverter({ store, config, log, baseUrl: () => baseUrl, treeChanged: (repo, branch) => events.emit('tree', { repo, branch }) });
   culprits.onRevertWanted = () => void reverter.kick();
+  if (opts.notify) culprits.notify = reverter.notify = opts.notify;
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
