@@ -6,13 +6,14 @@
 -- are, and the tree rule (kind = 'branch' only) can never see one. Its ref is refs/bisect/<search>.
 ALTER TABLE builds ADD COLUMN purpose TEXT CHECK (purpose IS NULL OR purpose = 'bisect');
 
+-- Rows go with their builds when retention deletes them (ON DELETE CASCADE).
 -- One search per red gated build whose blamelist has more than one commit.
 CREATE TABLE culprit_searches (
   id            INTEGER PRIMARY KEY,
   repo_id       INTEGER NOT NULL REFERENCES repositories(id),
   branch        TEXT NOT NULL,
   builder       TEXT NOT NULL,
-  build_id      INTEGER NOT NULL UNIQUE REFERENCES builds(id),  -- the red build
+  build_id      INTEGER NOT NULL UNIQUE REFERENCES builds(id) ON DELETE CASCADE,  -- the red build
   base_sha      TEXT NOT NULL,                 -- position 0: the last green build's commit
   commits       TEXT NOT NULL,                 -- JSON: positions 1..n, oldest first (n = the red build's commit)
   files         TEXT NOT NULL,                 -- JSON: the failing test files the probes run ([] = the whole builder)
@@ -33,8 +34,8 @@ CREATE INDEX culprit_searches_by_branch ON culprit_searches (repo_id, branch, id
 
 -- Each bisect build of a search: the position it builds and what it said.
 CREATE TABLE culprit_probes (
-  build_id      INTEGER PRIMARY KEY REFERENCES builds(id),
-  search_id     INTEGER NOT NULL REFERENCES culprit_searches(id),
+  build_id      INTEGER PRIMARY KEY REFERENCES builds(id) ON DELETE CASCADE,
+  search_id     INTEGER NOT NULL REFERENCES culprit_searches(id) ON DELETE CASCADE,
   position      INTEGER NOT NULL,
   result        TEXT                           -- the build's result once it ended
 );
@@ -44,11 +45,11 @@ CREATE INDEX culprit_probes_by_search ON culprit_probes (search_id, build_id);
 -- (pushed) or refused (a guard said no). At most one per search.
 CREATE TABLE auto_reverts (
   id            INTEGER PRIMARY KEY,
-  search_id     INTEGER NOT NULL UNIQUE REFERENCES culprit_searches(id),
+  search_id     INTEGER NOT NULL UNIQUE REFERENCES culprit_searches(id) ON DELETE CASCADE,
   repo_id       INTEGER NOT NULL REFERENCES repositories(id),
   branch        TEXT NOT NULL,
   culprit_sha   TEXT NOT NULL,
-  build_id      INTEGER NOT NULL REFERENCES builds(id),  -- the red build named in the trailer
+  build_id      INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,  -- the red build named in the trailer
   state         TEXT NOT NULL CHECK (state IN ('wanted', 'pushed', 'refused')),
   revert_sha    TEXT,
   reason        TEXT,

@@ -61,4 +61,28 @@ describe('bisect builds and culprit searches in SQLite (store/builds, store/culp
     expect(s.observations[1]).to.deep.equal({ pass: 1, fail: 0 });
     expect(store.culprits.probes(id)).to.deep.equal([{ buildId: probe, searchId: id, position: 1, result: 'passed' }]);
   });
+
+  it('lets retention delete old bisect builds and searches with their builds', () => {
+    const red = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: B, baseSha: A,
+      changeId: null, pushedAt: 1, at: 1, blamelist: [B, A] });
+    store.builds.finish(red, 'failed', null, 2);
+    const newer = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: A, baseSha: B,
+      changeId: null, pushedAt: 3, at: 3, blamelist: [A] });
+    store.builds.finish(newer, 'passed', null, 4);
+    const id = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId: red, baseSha: A, commits: [A, B], files: [],
+      flakeRate: 0.01, confirmRuns: 2, maxProbes: 12, observations: [], createdAt: 5 });
+    const probes = [1, 2].map((i) => {
+      const p = store.builds.createBisect({ repoId, builder: 'unit', ref: `refs/bisect/${id}`, branch: 'main', sha: A, baseSha: null, changeId: null, pushedAt: 6, at: 6 });
+      store.builds.finish(p, 'passed', null, 7);
+      store.culprits.addProbe(p, id, i);
+      return p;
+    });
+    store.culprits.finish(id, { culpritSha: B, confirmed: true, confidence: 0.99, outcome: 'x', at: 8 });
+    store.culprits.wantRevert({ searchId: id, repoId, branch: 'main', culpritSha: B, buildId: red, at: 9 });
+    expect(store.retention.pruneBuilds(Date.now())).to.equal(2); // the red build and the older probe; the newest of each ref stays
+    expect(store.builds.get(red)).to.equal(undefined);
+    expect(store.builds.get(probes[0])).to.equal(undefined);
+    expect(store.culprits.get(id)).to.equal(undefined);
+    expect(store.culprits.probe(probes[1])).to.equal(undefined);
+  });
 });
