@@ -6,7 +6,8 @@
  *
  * Guards, in order (each refuses with its reason): the kill switch is on (`greengate autorevert
  * off`); the branch still has autoRevert; the culprit is confirmed; the tree is not under
- * maintenance nor closed by hand; fewer than `maxPerDay` reverts pushed on the branch in 24 hours;
+ * maintenance nor closed by hand, and is still closed with the red build still red (not fixed
+ * meanwhile); fewer than `maxPerDay` reverts pushed on the branch in 24 hours;
  * the culprit is not a merge commit; it is not itself a revert; it is still on the branch; it was
  * not reverted already; `git revert` applies cleanly.
  *
@@ -97,6 +98,8 @@ export class AutoReverter {
     const tree = store.tree.get(r.repoId, r.branch);
     if (tree?.state === 'maintenance') return 'the tree is under maintenance';
     if (tree && tree.state === 'closed' && !tree.automatic) return 'the tree was closed by hand';
+    if (!tree || tree.state === 'open') return 'the tree is open again: the breakage was fixed meanwhile';
+    if (!store.builds.stillRed(r.repoId, r.branch).includes(r.buildId)) return `build #${r.buildId} is no longer red: a later build went green`;
     const { maxPerDay } = culpritSettings(repo);
     const made = store.culprits.revertsPushedSince(r.repoId, r.branch, now - DAY_MS);
     if (made >= maxPerDay) return `${made} automatic revert(s) on ${r.branch} in the last 24 hours already (maxPerDay: ${maxPerDay})`;
@@ -104,18 +107,19 @@ export class AutoReverter {
   }
 
   private async settle(r: RevertRow): Promise<void> {
-    const refused = this.guard(r);
-    if (refused) return this.refuse(r, refused);
-    const repo = this.deps.config.repositories.find((x) => x.name === r.repo)!;
+    const repo = this.deps.config.repositories.find((x) => x.name === r.repo);
+    if (!repo) return this.refuse(r, `${r.repo} is no longer in greengate.yml`);
     const bare = repo.path;
     const ref = `refs/heads/${r.branch}`;
+    const head = (await run(['--git-dir', bare, 'rev-parse', '--verify', `${ref}^{commit}`])).trim();
+    const done = await this.findRevert(bare, r, head);
+    if (done.ours) return this.pushed(r, done.ours); // pushed before a crash: whatever the guards say now
+    const refused = this.guard(r);
+    if (refused) return this.refuse(r, refused);
     const parents = (await run(['--git-dir', bare, 'rev-list', '--parents', '-n', '1', r.culpritSha])).trim().split(/\s+/);
     if (parents.length > 2) return this.refuse(r, `${short(r.culpritSha)} is a merge commit`);
     const message = await run(['--git-dir', bare, 'log', '-1', '--format=%B', r.culpritSha]);
     if (REVERT_RE.test(message)) return this.refuse(r, `${short(r.culpritSha)} is itself a revert: never a revert of a revert`);
-    const head = (await run(['--git-dir', bare, 'rev-parse', '--verify', `${ref}^{commit}`])).trim();
-    const done = await this.findRevert(bare, r, head);
-    if (done.ours) return this.pushed(r, done.ours);
     if (done.other) return this.refuse(r, `${short(r.culpritSha)} was reverted already by ${short(done.other)}`);
     if (!(await succeeds(['--git-dir', bare, 'merge-base', '--is-ancestor', r.culpritSha, head]))) {
       return this.refuse(r, `${short(r.culpritSha)} is no longer on ${r.branch}`);

@@ -44,6 +44,11 @@ describe('guarded automatic revert (culprit/revert)', function () {
       const buildId = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: culprit,
         baseSha: null, changeId: null, pushedAt: 1, at: 1, blamelist: [culprit] });
       store.builds.finish(buildId, 'failed', null, 2);
+      const tree = store.tree.get(repoId, 'main');
+      if (!tree || tree.state === 'open') {
+        store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: true, actor: null, reason: 'red',
+          message: null, buildId, commits: null, at: 2 });
+      }
       const searchId = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId, baseSha: culprit, commits: [culprit],
         files: [], flakeRate: 0.01, confirmRuns: 2, maxProbes: 10, observations: [], createdAt: 3 });
       store.culprits.finish(searchId, { culpritSha: culprit, confirmed, confidence: 0.999, outcome: 'test', at: 4 });
@@ -69,7 +74,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     expect(git(repo.bare, 'show', `${r.revertSha}:cart.txt`)).to.equal('total = 1');
     expect(git(repo.bare, 'log', '-1', '--format=%an%n%B', r.revertSha!)).to.contain('greengate').and.to.contain(`${REVERT_TRAILER}: ${red}`);
     const events = store.tree.events({ repoId, limit: 10 });
-    expect(events.map((e) => [e.kind, e.actor, e.buildId])).to.deep.equal([['auto-revert', 'greengate', red]]);
+    expect(events.map((e) => [e.kind, e.actor, e.buildId])).to.deep.equal([['auto-revert', 'greengate', red], ['close', null, red]]);
     expect(notices.map((n) => [n.kind, n.to])).to.deep.equal([['auto-revert', ['bob@example.com']]]);
     await reverter.kick();
     expect(head(), 'nothing pushed twice').to.equal(r.revertSha);
@@ -84,6 +89,8 @@ describe('guarded automatic revert (culprit/revert)', function () {
     git(repo.work, 'commit', '--amend', '--quiet', '-m', `Revert\n\nThis reverts commit ${culprit}.\n\n${REVERT_TRAILER}: ${red}`);
     pushMain();
     const before = head();
+    store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'the revert built green',
+      message: null, buildId: null, commits: null, at: 3 }); // its build may have reopened the tree before the restart
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'pushed', revertSha: before });
     expect(head()).to.equal(before);
@@ -173,6 +180,26 @@ describe('guarded automatic revert (culprit/revert)', function () {
     const red = want(c2);
     await reverter.kick();
     expect(settled(red).state).to.equal('pushed');
+  });
+
+  it('refuses once the breakage was fixed meanwhile: the tree open again, or a later build green', async () => {
+    setUp();
+    const c = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit');
+    pushMain();
+    const red = store.tx(() => want(c));
+    store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'green', message: null,
+      buildId: null, commits: null, at: 3 });
+    await reverter.kick();
+    expect(settled(red)).to.include({ state: 'refused', reason: 'the tree is open again: the breakage was fixed meanwhile' });
+    const c2 = repo.commit({ 'y.txt': '1' }, 'another culprit');
+    pushMain();
+    const red2 = want(c2);
+    const green = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: c2, baseSha: null,
+      changeId: null, pushedAt: 9, at: 9, blamelist: [] });
+    store.builds.finish(green, 'passed', null, 10);
+    await reverter.kick();
+    expect(settled(red2).state).to.equal('refused');
+    expect(settled(red2).reason).to.match(/no longer red/);
   });
 
   it('refuses a branch without autoRevert', async () => {
