@@ -36,7 +36,8 @@ repositories:
 `, { baseDir: home.dir });
     server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
       notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 2 });
+    // Fetching like a remote runner: bisect builds need commits that are no branch's tip.
+    runner = startRunner(server.url, 'r1', home.dir, { slots: 2, env: { GREENGATE_RUNNER_FETCH: 'always' } });
     await pollUntil(() => server.connectedRunners().length === 1, 'the runner');
   });
   after(async () => {
