@@ -8,8 +8,9 @@
  * none; a bisect build left running resumes like any build. After the commit the new builds are
  * announced and dispatched, and the reverter is woken.
  *
- * - A search starts when a gated branch build fails whose blamelist has more than one commit and
- *   whose base (the previous commit built) is green on that builder: a new breakage. It runs only
+ * - A search starts when a gated branch build fails whose blamelist has more than one commit (and
+ *   was not cut at MAX_BLAMELIST) and whose base (the previous commit built) is green on that
+ *   builder: a new breakage. It runs only
  *   the failing test files (the builder's whole run when it has no `tests` glob).
  * - Bisect builds are kind 'bisect' (refs/bisect/<search>): the tree rule never sees them. One
  *   probe runs at a time. A probe build that ends `exception` or `cancelled` says nothing and is
@@ -17,7 +18,7 @@
  * - The flake rate is what the failing files' history says (flaky runs / runs on that builder),
  *   clamped to [MIN_FLAKE_RATE, MAX_FLAKE_RATE].
  * - `notify(kind, payload, recipients)` is called inside the same transaction (an outbox writes
- *   there; it must not await): 'culprit-found' with the culprit's author as recipient.
+ *   there; it must not await): 'culprit-found' (to the culprit's author) or 'culprit-not-found'.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
@@ -27,6 +28,7 @@ import type { SearchRow } from '../store/culprits.js';
 import type { Intake } from '../changes/intake.js';
 import { isFailure } from '../results/failure.js';
 import { unitFiles } from '../store/units.js';
+import { MAX_BLAMELIST } from '../git.js';
 import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import { clampRate, decide, defaultMaxProbes, MIN_FLAKE_RATE, observe, startSearch, DEFAULT_CONFIDENCE, type SearchState } from './search.js';
 
@@ -76,7 +78,7 @@ export class CulpritFinder {
     if (!repo || !builder || !repo.gate.includes(build.branch) || !build.baseSha) return;
     if (this.store.culprits.forBuild(build.id)) return;
     const commits = this.store.builds.blamelist(build.id).map((c) => c.sha).reverse(); // oldest first
-    if (commits.length < 2 || commits[commits.length - 1] !== build.sha) return;
+    if (commits.length < 2 || commits.length >= MAX_BLAMELIST || commits[commits.length - 1] !== build.sha) return; // a cut blamelist has no known base
     if (!this.store.builds.greenAt(build.repoId, build.builder, build.branch, build.baseSha)) return; // not a new breakage
     const files = builder.tests ? this.failingFiles(build) : [];
     if (builder.tests && files.length === 0) return; // nothing to narrow the probes to
@@ -140,7 +142,7 @@ export class CulpritFinder {
     if (!this.store.culprits.finish(search.id, { culpritSha: sha, confirmed, confidence, outcome, at: now })) return;
     this.log.info({ search: search.id, build: search.buildId, culprit: sha, confirmed, confidence }, 'culprit search ended');
     const commit = sha ? this.store.builds.blamelist(search.buildId).find((c) => c.sha === sha) : undefined;
-    this.notify('culprit-found', {
+    this.notify(sha ? 'culprit-found' : 'culprit-not-found', {
       repo: search.repo, branch: search.branch, builder: search.builder, build: search.buildId, sha, confirmed, confidence, outcome,
       author: commit?.author ?? null, subject: commit?.subject ?? null, builds: this.store.culprits.probes(search.id).map((p) => p.buildId),
     }, commit?.email ? [commit.email] : []);
