@@ -47,6 +47,11 @@ import { Outbox } from './notify/outbox.js';
 import { NotifyTriggers } from './notify/triggers.js';
 import { NotificationSender } from './notify/sender.js';
 import { notificationsRouter } from './web/notificationsApi.js';
+import { CulpritFinder, type Notify } from './culprit/finder.js';
+import { AutoReverter } from './culprit/revert.js';
+import { culpritJson } from './culprit/json.js';
+import { culpritNotifier } from './notify/culprit.js';
+import { autoRevertRouter } from './web/autoRevertApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -70,6 +75,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   log?: Logger;
+  /** Where culprit and automatic-revert notifications go (inside the transaction that causes them); the alerting outbox. */
+  notify?: Notify;
 }
 
 export function createLogger(name = 'greengate'): Logger {
@@ -89,6 +96,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
   const intake = new Intake(store, config, splitter, lifecycle, log);
   const changes = new RefChanges(store, config, intake, log);
+  // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.
+  const culprits = new CulpritFinder(store, config, intake, log);
+  lifecycle.inFinishTx.push(culprits.onBuildFinished);
+  const reverter = new AutoReverter({ store, config, log, baseUrl: () => baseUrl, treeChanged: (repo, branch) => events.emit('tree', { repo, branch }) });
+  culprits.onRevertWanted = () => void reverter.kick();
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
@@ -110,6 +122,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   tree.inChangeTx.push((change) => notify.treeChanged(change));
   lifecycle.inFinishTx.push((build) => notify.buildFinished(build));
   runners.inLeaveTx.push((link, reason, units, at) => notify.runnerLeft(link, reason, units, at));
+  // Culprit finding and the automatic revert tell people through the same outbox, in their own transactions.
+  culprits.notify = reverter.notify = opts.notify ?? culpritNotifier(outbox);
+  notify.culpritOf = (buildId) => {
+    const c = culpritJson(store, buildId);
+    return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
+  };
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
@@ -162,6 +180,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
   web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
   web.use('/api', notificationsRouter({ config, store }));
+  web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
@@ -191,6 +210,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   changes.watch();
   sender.start();
   notify.start();
+  void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;

@@ -17,6 +17,7 @@ import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
 import { builderNamed, repositoryNamed } from '../config/repositories.js';
+import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -39,7 +40,11 @@ export class Intake {
   }
 
   /** A new build of the same commit on the same builder (an admin's rebuild). */
-  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
+  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string }): Promise<number> {
+    if (build.kind === 'bisect') {
+      throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
+    }
+    const kind = build.kind;
     const repo = repositoryNamed(this.config, build.repo);
     const builder = builderNamed(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
@@ -47,10 +52,32 @@ export class Intake {
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-      kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
+      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
+  }
+
+  /**
+   * A culprit search's bisect build of `sha`, running only `files` (every file of a builder without
+   * a `tests` glob), created inside the caller's transaction. The caller announces it after the
+   * commit (`announceQueued`). Synchronous: the files are given, nothing is asked of git.
+   */
+  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
+    const row = this.store.repos.byName(p.repo.name)!;
+    const units = p.builder.tests && p.files.length > 0
+      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.countSlots(p.at))
+      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
+    const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
+      baseSha: null, changeId: null, pushedAt: p.at, at: p.at });
+    this.lifecycle.insertUnits(id, units, p.at);
+    return id;
+  }
+
+  /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
+  announceQueued(ids: readonly number[]): void {
+    for (const id of ids) this.lifecycle.announce(id);
+    if (ids.length) this.onQueued();
   }
 
   /** Creates a build, or joins the queued one; retries if a runner took the queued build meanwhile. */

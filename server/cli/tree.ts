@@ -133,7 +133,7 @@ async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs
   return { repo: repo.name, branch };
 }
 
-async function request(url: string, init: RequestInit, timeoutMs: number): Promise<unknown> {
+export async function request(url: string, init: RequestInit, timeoutMs: number): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
@@ -176,7 +176,7 @@ function readErrorBody(text: string): { code: string | null; message: string | n
   }
 }
 
-function checkServer(server: string | undefined): string {
+export function checkServer(server: string | undefined): string {
   if (!server) throw usage('--server http://HOST:PORT is required (or set GREENGATE_SERVER)');
   let url: URL;
   try {

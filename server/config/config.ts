@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
+import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type CulpritConfig } from './culprit.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 
@@ -74,6 +75,10 @@ export interface RepositoryConfig {
   cloneUrl?: string;
   /** Who is told about this repository's events; each key replaces the top-level notify's (config/notify.ts). */
   notify?: NotifyConfig;
+  /** Gated branches whose confirmed culprits are reverted automatically (true: all of them); see config/culprit.ts. */
+  autoRevert?: boolean | string[];
+  /** The culprit search and automatic revert settings (absent: defaults). */
+  culprit?: CulpritConfig;
 }
 export interface Config {
   port: number;
@@ -199,6 +204,8 @@ const repositoryShape = {
   gate: z.array(branchSchema).default([]),
   cloneUrl: z.string().refine(isCloneUrl, 'must be a URL git can fetch from (https://, ssh://, git://, file:// or ' +
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
+  autoRevert: autoRevertSchema,
+  culprit: culpritSchema,
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
   notify: notifySchema, // absent: the top-level notify
@@ -224,7 +231,7 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape), ...NOTIFY_KEYS };
+  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS };
 
 
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */
@@ -265,6 +272,7 @@ export function parseConfig(
   findDuplicates(data, found, (at) => where(at).line);
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;

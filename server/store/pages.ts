@@ -8,7 +8,7 @@ import type { TestStatus } from './tests.js';
 import { FAILING_SQL } from '../results/failure.js';
 
 export interface WaterfallBuild {
-  id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try'; sha: string;
+  id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string;
   state: BuildState; result: BuildResult | null; reason: string | null; unitsTotal: number; unitsDone: number;
   pushedAt: number; startedAt: number | null; finishedAt: number | null;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
@@ -35,7 +35,8 @@ export interface LogPiece { seq: number; offset: number; data: string; at: numbe
 export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
 const NEWLINE_CACHE_MAX = 1000;
 
-const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch, b.kind, b.sha, b.state, b.result, b.reason,
+const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch,
+  CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.state, b.result, b.reason,
   b.units_total AS unitsTotal, b.units_done AS unitsDone, b.pushed_at AS pushedAt, b.started_at AS startedAt,
   b.finished_at AS finishedAt, c.author, c.subject, ch.pusher,
   (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
@@ -52,8 +53,8 @@ export class PageStore {
   private readonly newlines = new Map<string, number>();
   constructor(db: DB) {
     this.q = {
-      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? ORDER BY b.id DESC LIMIT ?`),
-      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? ORDER BY b.id DESC LIMIT ?`),
+      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
         FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
@@ -83,9 +84,10 @@ export class PageStore {
     };
   }
 
-  /** The newest builds of a kind, newest first; `beforeId` pages back. */
-  builds(kind: 'branch' | 'try', limit: number, beforeId?: number): WaterfallBuild[] {
-    return (beforeId === undefined ? this.q.newest.all(kind, limit) : this.q.older.all(kind, beforeId, limit)) as WaterfallBuild[];
+  /** The newest builds of a kind, newest first; `beforeId` pages back. A bisect build is stored as 'try' with purpose 'bisect'. */
+  builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number): WaterfallBuild[] {
+    const [stored, purpose] = kind === 'bisect' ? ['try', 'bisect'] : [kind, ''];
+    return (beforeId === undefined ? this.q.newest.all(stored, purpose, limit) : this.q.older.all(stored, purpose, beforeId, limit)) as WaterfallBuild[];
   }
 
   /** Test files of a build's current units (a retried unit counts once), and how many have finished. */

@@ -15,11 +15,12 @@ import { supersededUnits, unitFiles, type UnitRow } from '../store/units.js';
 import { isFailure } from '../results/failure.js';
 import type { TestResultRow } from '../store/tests.js';
 import type { BuildRow } from '../store/builds.js';
+import { culpritJson, probeJson } from '../culprit/json.js';
 
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -79,6 +80,8 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
     blamelist: store.builds.blamelist(build.id),
+    culprit: culpritJson(store, build.id),
+    bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
     progress: ctx.pages.fileProgress(build.id),
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,
     tests: results.slice(0, MAX_TEST_ROWS),
