@@ -6,11 +6,13 @@ import { stringify } from 'yaml';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { REVERT_TRAILER } from '../../server/culprit/revert.js';
 import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, git, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
+import { MailServer, NOTIFY_ENV, Receiver, notifyBlock } from '../notifyFixtures.js';
 
 /**
  * Culprit finding and the automatic revert end to end: a real bare repository with the hooks
  * installed, the real server (SIGKILLed and restarted in the middle of the search) and a real
- * runner. Three commits pushed at once, the second breaking a test.
+ * runner, a real HTTP receiver and a real SMTP server for the notices. Three commits pushed at
+ * once, the second breaking a test.
  */
 describe('culprit finding and the automatic revert (real pushes, server killed mid-search)', function () {
   this.timeout(180_000);
@@ -18,18 +20,25 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
   let repo: Repo;
   let server: ServerProcess;
   let runner: ChildProcess;
+  let receiver: Receiver;
+  let mail: MailServer;
   const commits: string[] = [];
 
   before(async () => {
     home = tempHome('gg-culprit-');
     repo = new Repo(home.dir);
+    receiver = await new Receiver().start();
+    mail = await new MailServer().start();
     const file = join(home.dir, 'greengate.yml');
     writeFileSync(file, stringify({
       port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+      notify: notifyBlock(receiver, mail, ['tree.closed', 'tree.reopened', 'culprit.found', 'revert.made']),
       repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], autoRevert: true,
         builders: [{ name: 'unit', tests: 't/*.sh', run: 'for f in "$@"; do sh "$f" || exit 1; done' }] }],
     }));
-    server = await new ServerProcess(file).start();
+    server = new ServerProcess(file);
+    server.env = NOTIFY_ENV;
+    await server.start();
     installHooks(repo.bare, { server: server.url, repo: 'shop' });
     runner = startRunner(server.url, 'r1', home.dir, { slots: 2 });
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner');
@@ -37,6 +46,8 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
   after(async () => {
     await stopChild(runner);
     await server.kill();
+    await receiver.close();
+    await mail.close();
     home.cleanup();
   });
 
@@ -108,6 +119,28 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     expect(auto[0].actor).to.equal('greengate');
     expect(auto[0].commits).to.deep.equal([revert.sha]);
     expect(events.map((e) => e.kind)).to.include.members(['close', 'open']);
+
+    // The closure and the reopening reached the receiver and the SMTP server once each, across the SIGKILL.
+    const once = (kind: string) => new Set(receiver.requests.filter((r) => r.event === kind && r.status < 300).map((r) => r.delivery)).size;
+    await pollUntil(() => once('tree.reopened') === 1 && mail.mails.some((m) => m.event === 'tree.reopened'), 'the reopening notices');
+    expect(receiver.requests.every((r) => r.signatureOk)).to.equal(true);
+    expect(once('tree.closed')).to.equal(1);
+    expect(once('tree.reopened')).to.equal(1);
+    // A SIGKILL between a webhook's success and its mark in SQLite can repeat that one delivery, with
+    // the same X-Greengate-Delivery key: receivers dedupe on it, so "once" is one key per event.
+    // Each address (the configured one, and the closure's blamelist authors) got each notice once.
+    for (const kind of ['tree.closed', 'tree.reopened']) {
+      const byAddress = new Map<string, Set<string>>();
+      for (const m of mail.mails.filter((x) => x.event === kind)) {
+        for (const to of m.to) byAddress.set(to, (byAddress.get(to) ?? new Set()).add(m.delivery));
+      }
+      expect(byAddress.size, kind).to.be.at.least(1);
+      for (const [to, deliveries] of byAddress) expect(deliveries.size, `${kind} to ${to}`).to.equal(1);
+    }
+    const closure = receiver.requests.find((r) => r.event === 'tree.closed')!.body;
+    expect(closure.build.id).to.equal(red.id);
+    expect(receiver.requests.some((r) => r.event === 'culprit.found' && r.body.sha === commits[1])).to.equal(true);
+    expect(receiver.requests.some((r) => r.event === 'revert.made')).to.equal(true);
   });
 
   it('has a kill switch: POST /api/autorevert without the admin token is 401; greengate autorevert off|on flips it', async () => {
