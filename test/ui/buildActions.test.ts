@@ -62,6 +62,8 @@ describe('build page: admin cancel and rebuild buttons (real browser, server and
     expect((await post(`/builds/${slow.id}/cancel`, { _csrf: 'forged' })).status).to.equal(403);
     expect((await server.build(slow.id)).state).to.equal('running');
     expect((await server.builds()).length).to.equal(before);
+    const badge = await fetch(`${server.url}/badge/shop/slow.svg`);
+    expect(await badge.text(), 'a branch whose first build is under way').to.contain('>running</text>');
   });
 
   it('logs in and refuses the session without its CSRF token (403, nothing changes)', async () => {
@@ -90,6 +92,8 @@ describe('build page: admin cancel and rebuild buttons (real browser, server and
     const again = await post(`/builds/${slow.id}/cancel`, { _csrf: csrf }, await cookie());
     expect(again.status).to.equal(409);
     expect(await again.text()).to.contain('already finished');
+    const badge = await (await fetch(`${server.url}/badge/shop/slow.svg`)).text();
+    expect(badge, 'a cancelled build says nothing about the branch').to.contain('>unknown</text>');
   });
 
   it('rebuilds a finished build: a new build of the same commit and builder, and its page opens', async () => {
