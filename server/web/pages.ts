@@ -1,12 +1,13 @@
 /**
  * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the viewer (pagesLog.ts), admin log
- * in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
+ * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
  * one error handler (errorHandler.ts) renders them with `renderErrorPage`.
- * Who may call: everyone reads (the badge too); POSTs need an admin session and its CSRF token (pagesSession.ts).
+ * Who may call: everyone reads (the badge too); POSTs need an admin session and its CSRF token
+ * (pagesSession.ts).
  */
 import type { BuildRow } from '../store/builds.js';
 import express, { type Request, type Response, type Router } from 'express';
