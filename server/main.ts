@@ -144,7 +144,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
-  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason, storageBanner: () => health.banner() });
+  const cancelBuild = (id: number) => lifecycle.cancelBuild(id);
+  const rebuild = (build: BuildRow) => intake.rebuild(build);
+  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason,
+    cancelBuild, rebuild, storageBanner: () => health.banner() });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
@@ -173,8 +176,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     notice: (repo, updates, source, pusher) => takeNotice({ changes, log,
       countDropped: (n) => hookMetrics.changesRejected.inc({ reason: 'disagrees_with_git' }, n) }, repo, updates, source, pusher),
     waitingReason,
-    cancelBuild: (id) => lifecycle.cancelBuild(id),
-    rebuild: (build) => intake.rebuild(build),
+    cancelBuild,
+    rebuild,
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
   const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)

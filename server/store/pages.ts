@@ -13,6 +13,10 @@ export interface WaterfallBuild {
   pushedAt: number; startedAt: number | null; finishedAt: number | null;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
 }
+/** The waterfall's filters: a branch name, and a commit author (name or e-mail, any case). */
+export interface WaterfallFilter { branch?: string; author?: string }
+/** What the badge reads about a branch: per builder, its newest finished build's result (cancelled ones skipped). */
+export interface BranchStatus { finished: { builder: string; result: BuildResult; id: number }[]; unfinished: boolean }
 export interface FileProgress { buildId: number; filesTotal: number; filesDone: number }
 export interface RunningUnit {
   id: number; buildId: number; runnerId: number; seq: number; files: number; attempt: number; startedAt: number | null;
@@ -42,6 +46,25 @@ const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.b
   (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
+const NO_CURSOR = Number.MAX_SAFE_INTEGER;
+/**
+ * One statement per filter combination. A branch reads newest first along builds_by_kind_branch; an
+ * author goes from the commits' author and e-mail indexes to their builds (builds_by_commit) and keeps
+ * the newest ids, so only `limit` rows are joined and counted (migration 015). CROSS JOIN fixes that
+ * order and INDEXED BY the way in: without ANALYZE statistics SQLite would walk every build of the kind.
+ */
+const AUTHOR_BUILDS = (extra: string) => `b.id IN (SELECT id FROM (
+    SELECT x.id FROM commits a CROSS JOIN builds x INDEXED BY builds_by_commit ON x.repo_id = a.repo_id AND x.sha = a.sha
+      WHERE a.author = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose IS NULL AND x.id < @before ${extra}
+    UNION SELECT x.id FROM commits a CROSS JOIN builds x INDEXED BY builds_by_commit ON x.repo_id = a.repo_id AND x.sha = a.sha
+      WHERE a.email = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose IS NULL AND x.id < @before ${extra})
+    ORDER BY id DESC LIMIT @limit)`;
+const FILTERED: Record<'branch' | 'author' | 'both', string> = {
+  branch: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = @kind AND b.purpose IS NULL AND b.branch = @branch AND b.id < @before
+    ORDER BY b.id DESC LIMIT @limit`,
+  author: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE ${AUTHOR_BUILDS('')} ORDER BY b.id DESC`,
+  both: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE ${AUTHOR_BUILDS('AND x.branch = @branch')} ORDER BY b.id DESC`,
+};
 const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, coalesce(t.file, '') AS file, count(*) AS runs, avg(t.duration_ms) AS avgMs,
   max(t.duration_ms) AS maxMs, sum(t.status IN ${FAILING_SQL}) AS failed, sum(t.status = 'flaky') AS flaky,
   max(t.build_id) AS lastBuild
@@ -55,6 +78,12 @@ export class PageStore {
     this.q = {
       newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? ORDER BY b.id DESC LIMIT ?`),
       older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      filtered: {
+        branch: db.prepare(FILTERED.branch), author: db.prepare(FILTERED.author), both: db.prepare(FILTERED.both),
+      },
+      newestFinished: db.prepare(`SELECT id, result FROM builds WHERE repo_id = ? AND branch = ? AND builder = ? AND kind = 'branch'
+        AND state = 'done' AND result != 'cancelled' ORDER BY id DESC LIMIT 1`),
+      anyUnfinished: db.prepare(`SELECT 1 FROM builds WHERE state != 'done' AND repo_id = ? AND branch = ? AND kind = 'branch' LIMIT 1`),
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
         FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
@@ -84,10 +113,24 @@ export class PageStore {
     };
   }
 
-  /** The newest builds of a kind, newest first; `beforeId` pages back. A bisect build is stored as 'try' with purpose 'bisect'. */
-  builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number): WaterfallBuild[] {
+  /** The newest builds of a kind, newest first; `beforeId` pages back; `filter` keeps a branch's or an author's. A bisect build is stored as 'try' with purpose 'bisect'. */
+  builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number, filter: WaterfallFilter = {}): WaterfallBuild[] {
     const [stored, purpose] = kind === 'bisect' ? ['try', 'bisect'] : [kind, ''];
+    const which = filter.branch && filter.author ? 'both' : filter.branch ? 'branch' : filter.author ? 'author' : null;
+    if (which && kind !== 'bisect') {
+      return this.q.filtered[which].all({ kind, limit, before: beforeId ?? NO_CURSOR,
+        branch: filter.branch ?? null, author: filter.author ?? null }) as WaterfallBuild[];
+    }
     return (beforeId === undefined ? this.q.newest.all(stored, purpose, limit) : this.q.older.all(stored, purpose, beforeId, limit)) as WaterfallBuild[];
+  }
+
+  /** A branch's badge facts: each builder's newest finished build (cancelled skipped), and whether one is under way. */
+  branchStatus(repoId: number, branch: string, builders: readonly string[]): BranchStatus {
+    const finished = builders.flatMap((builder) => {
+      const row = this.q.newestFinished.get(repoId, branch, builder) as { id: number; result: BuildResult } | undefined;
+      return row ? [{ builder, ...row }] : [];
+    });
+    return { finished, unfinished: this.q.anyUnfinished.get(repoId, branch) !== undefined };
   }
 
   /** Test files of a build's current units (a retried unit counts once), and how many have finished. */

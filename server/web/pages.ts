@@ -1,11 +1,13 @@
 /**
- * The web pages: `/` waterfall, `/runners`, `/tests` (here), `/builds/:id` and its log
- * (pagesBuild.ts), `/tree` (pagesTree.ts), log ranges for the viewer (pagesLog.ts), admin log
- * in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
+ * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here),
+ * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
+ * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
  * one error handler (errorHandler.ts) renders them with `renderErrorPage`.
- * Who may call: everyone reads; POSTs need an admin session and its CSRF token (pagesSession.ts).
+ * Who may call: everyone reads (the badge too); POSTs need an admin session and its CSRF token
+ * (pagesSession.ts).
  */
 import type { BuildRow } from '../store/builds.js';
 import express, { type Request, type Response, type Router } from 'express';
@@ -23,10 +25,12 @@ import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type Te
 import { parseOrThrow, type RunnerInfo } from './api.js';
 import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';
 import { AdminSessions, safeNext } from './pagesSession.js';
-import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, type WaterfallDeps } from './pagesWaterfall.js';
+import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, waterfallQuery, type WaterfallDeps } from './pagesWaterfall.js';
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { quarantinePagesRouter } from './pagesQuarantine.js';
+import { buildActionsRouter } from './pagesBuildActions.js';
+import { badgeRouter } from './badge.js';
 import { logRouter } from './pagesLog.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
@@ -48,6 +52,10 @@ export interface PagesDeps {
   treeStatus(repo: string, branch: string): TreeJson;
   setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
   waitingReason(b: BuildRow): string | null;
+  /** The build page's cancel button (as the admin API's): false when the build has already finished. */
+  cancelBuild(id: number): boolean;
+  /** The build page's rebuild button (as the admin API's): a new build of the same commit and builder. */
+  rebuild(build: BuildRow): Promise<number>;
   /** The banner to show while the database cannot be written, else null. */
   storageBanner?(): { kind: string; since: number; message: string } | null;
 }
@@ -81,9 +89,16 @@ export class FragmentCache {
   }
 }
 
+export const MAX_FILTER_CHARS = 200;
+/** A filter field: trimmed; empty (an unfilled form field) means no filter. */
+const filterField = (what: string) => z.string().trim()
+  .max(MAX_FILTER_CHARS, `${what} is at most ${MAX_FILTER_CHARS} characters — shorten it`)
+  .optional().transform((v) => v || undefined);
 const WaterfallQuery = z.object({
   before: z.coerce.number().int().positive().optional(),
   rows: z.coerce.number().int().min(1).max(MAX_ROWS).default(DEFAULT_ROWS),
+  branch: filterField('branch'),
+  author: filterField('author'),
 });
 const HistoryQuery = z.object({
   repo: z.string().min(1).max(100), builder: z.string().min(1).max(100),
@@ -118,15 +133,15 @@ export function createPages(deps: PagesDeps): Pages {
   r.get('/', (req, res) => {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
-    const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before });
+    const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before, filter: q });
     send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
   });
 
   r.get('/fragments/waterfall', (req, res) => {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
-    const html = ctx.fragments.get(`waterfall?${q.before ?? ''}&${q.rows}`, () =>
-      env.render('_waterfall.njk', { now: Date.now(), w: buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before }) }));
+    const html = ctx.fragments.get(`waterfall?${q.before ?? ''}&${waterfallQuery(q.rows, q)}`, () =>
+      env.render('_waterfall.njk', { now: Date.now(), w: buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before, filter: q }) }));
     sendFragment(res, html, t0);
   });
 
@@ -183,6 +198,8 @@ export function createPages(deps: PagesDeps): Pages {
   r.use(buildPagesRouter(ctx, { store: deps.store }));
   r.use(treePagesRouter(ctx, form, { config: deps.config, store: deps.store, treeStatus: deps.treeStatus, setTree: deps.setTree }));
   r.use(quarantinePagesRouter(ctx, form, { config: deps.config, store: deps.store, log: deps.log }));
+  r.use(buildActionsRouter(ctx, form, { store: deps.store, log: deps.log, cancelBuild: deps.cancelBuild, rebuild: deps.rebuild }));
+  r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
   return {
     router: r,

@@ -2,11 +2,12 @@
  * The waterfall's model: rows are pushes (a repository, branch and commit), newest first;
  * columns are the configured builders grouped by repository; a cell is the newest build of that
  * push on that builder. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
- * until it has the rows it needs, so it costs the same with 200 builds or with 100,000.
+ * until it has the rows it needs, so it costs the same with 200 builds or with 100,000. A filter
+ * (branch, commit author) narrows both sections; the store reads it along its own index.
  */
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
-import type { PageStore, WaterfallBuild } from '../store/pages.js';
+import type { PageStore, WaterfallBuild, WaterfallFilter } from '../store/pages.js';
 import type { TreeJson } from '../gate/tree.js';
 import type { RunnerInfo } from './api.js';
 
@@ -36,23 +37,36 @@ export interface Row {
 export interface Section { rows: Row[]; next: number | null; columns: Column[]; groups: ColumnGroup[] }
 export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
 export interface Waterfall {
-  banners: TreeJson[]; branches: Section; tries: Section; bisects: Section; runners: RunnerSummary; before: number | null; rowsParam: string;
+  banners: TreeJson[]; branches: Section; tries: Section; bisects: Section; runners: RunnerSummary; before: number | null;
+  /** The page's query without the cursor (`rows=50&branch=main`), kept by paging links and the live fragment. */
+  query: string;
+  filter: WaterfallFilter;
   treeState: 'open' | 'closed' | 'maintenance'; title: string;
 }
 
-export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
+export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { rows: number; before?: number; filter?: WaterfallFilter }): Waterfall {
   const base = configuredColumns(deps);
-  const branches = readSection(pages, 'branch', opts.rows, opts.before, base);
-  const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base) : emptySection();
-  const bisects = opts.before === undefined ? readSection(pages, 'bisect', BISECT_ROWS, undefined, base) : emptySection();
+  const filter = opts.filter ?? {};
+  const branches = readSection(pages, 'branch', opts.rows, opts.before, base, filter);
+  const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base, filter) : emptySection();
+  const bisects = opts.before === undefined ? readSection(pages, 'bisect', BISECT_ROWS, undefined, base, filter) : emptySection();
   const banners = treeBanners(deps);
   const shut = banners.filter((t) => t.state !== 'open');
   return {
     banners, branches, tries, bisects, runners: runnerSummary(deps), before: opts.before ?? null,
-    rowsParam: opts.rows === DEFAULT_ROWS ? '' : `rows=${opts.rows}`,
+    query: waterfallQuery(opts.rows, filter), filter,
     treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
     title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',
   };
+}
+
+/** The query string of a waterfall page without its cursor: only what differs from the defaults. */
+export function waterfallQuery(rows: number, filter: WaterfallFilter): string {
+  const q = new URLSearchParams();
+  if (rows !== DEFAULT_ROWS) q.set('rows', String(rows));
+  if (filter.branch) q.set('branch', filter.branch);
+  if (filter.author) q.set('author', filter.author);
+  return q.toString();
 }
 
 export function treeBanners(deps: Pick<WaterfallDeps, 'config' | 'treeStatus'>): TreeJson[] {
@@ -78,13 +92,14 @@ function emptySection(): Section {
   return { rows: [], next: null, columns: [], groups: [] };
 }
 
-function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit: number, before: number | undefined, base: Column[]): Section {
+function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit: number, before: number | undefined, base: Column[],
+  filter: WaterfallFilter): Section {
   const rows = new Map<string, Row>();
   const batch = Math.max(50, limit * Math.max(1, base.length) + 10);
   let cursor = before;
   let next: number | null = null;
   read: for (let i = 0; i < MAX_BATCHES; i++) {
-    const builds = pages.builds(kind, batch, cursor);
+    const builds = pages.builds(kind, batch, cursor, filter);
     for (const b of builds) {
       const key = `${b.repo}\n${b.branch}\n${b.sha}`;
       let row = rows.get(key);
