@@ -21,6 +21,7 @@ import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
+import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -71,6 +72,8 @@ export interface RepositoryConfig {
   builders: BuilderConfig[];
   /** Where runners fetch the code when it is hosted elsewhere; absent: this server serves `path` at /git/<name>.git. */
   cloneUrl?: string;
+  /** Per gated branch: the stages a green head is deployed through (server/config/deploy.ts); absent: no deploys. */
+  deploy?: DeployConfig;
 }
 export interface Config {
   port: number;
@@ -194,6 +197,7 @@ const repositoryShape = {
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
+  deploy: deploySchema.optional(), // absent: nothing is deployed
 };
 const configShape = {
   port: numberIn(0, 65535, 8010, '', true),
@@ -246,7 +250,9 @@ export function parseConfig(
   const found: Found[] = [];
   const data = expandValue(raw, [], opts.env ?? process.env, envFile, found);
   const envPaths = found.map((f) => formatPath(f.path));
-  const result = configSchema.safeParse(data);
+  const result = configSchema.superRefine((c, ctx) => c.repositories.forEach((r, i) => {
+    for (const p of checkDeployBranches(r)) ctx.addIssue({ code: 'custom', path: ['repositories', i, ...p.path], message: p.message });
+  })).safeParse(data);
   for (const issue of result.success ? [] : result.error.issues) {
     const key = formatPath(issue.path);
     if (envPaths.some((p) => key === p || key.startsWith(`${p}.`) || key.startsWith(`${p}[`))) continue;

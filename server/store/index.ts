@@ -10,6 +10,7 @@ import { TreeStore } from './tree.js';
 import { GatePassStore } from './gatePasses.js';
 import { CostStore } from './costs.js';
 import { RetentionStore } from './retention.js';
+import { DeployStore } from './deploys.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -22,6 +23,7 @@ export class Store {
   readonly gatePasses: GatePassStore;
   readonly costs: CostStore;
   readonly retention: RetentionStore;
+  readonly deploys: DeployStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -33,6 +35,7 @@ export class Store {
     this.gatePasses = new GatePassStore(db);
     this.costs = new CostStore(db);
     this.retention = new RetentionStore(db);
+    this.deploys = new DeployStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }
