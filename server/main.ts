@@ -41,6 +41,9 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
+import { DeployOrchestrator } from './deploy/orchestrator.js';
+import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
+import { deploysRouter } from './web/deploysApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -62,6 +65,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   log?: Logger;
+  /** The deploy orchestrator's watcher, revert and alerting (deploy/hooks.ts); absent ones are no-ops. */
+  deployHooks?: Partial<DeployHooks>;
 }
 
 export function createLogger(name = 'greengate'): Logger {
@@ -84,6 +89,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
+  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, hooks: { ...NO_HOOKS, ...opts.deployHooks },
+    dispatch: () => queue.dispatch(), baseUrl: () => baseUrl });
   intake.onQueued = () => queue.dispatch();
   gateway.onFinished = () => queue.dispatch();
   runners.onChange = () => {
@@ -143,6 +150,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     rebuild: (build) => intake.rebuild(build),
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
+  web.use('/api', deploysRouter({ config, store, requireAdmin, baseUrl: () => baseUrl,
+    pause: (repo, branch, actor, reason) => deploys.pause(repo, branch, actor, reason),
+    resume: (repo, branch) => deploys.resume(repo, branch),
+    pausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
@@ -170,6 +181,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
+  tree.inChangeTx.push((change) => { if (change.state === 'open') queueMicrotask(() => void deploys.kick()); });
+  void deploys.kick();
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -178,6 +191,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         queue.stop();
+        deploys.close();
         health.close();
         gateway.close();
         live.close();

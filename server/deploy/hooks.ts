@@ -1,0 +1,29 @@
+/**
+ * What the deploy orchestrator needs from other parts, as small interfaces wired in main.ts:
+ * - `watch`: the immune system's watcher (server/immune/ `watchStage`): resolves after the stage's
+ *   window with a verdict; rejects or resolves early only when `signal` aborts (server closing).
+ * - `revert`: the guarded automatic revert (issue 15): pushes reverts of `shas` on the branch.
+ * - `notify`: alerting (issue 15): one alert of a kind with its payload.
+ * The defaults are no-ops (the watcher only waits out the window) until those land.
+ */
+import type { WatchConfig } from '../config/deploy.js';
+
+export interface MetricEvidence {
+  metric: string; kind: 'ratio' | 'rate' | 'latency'; before: number; after: number; pValue: number; effect: number;
+  regression: boolean; samplesBefore?: number[]; samplesAfter?: number[];
+}
+export interface Verdict { regression: boolean; evidence: MetricEvidence[] }
+export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void> }
+export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
+export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string) => Promise<void>;
+export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;
+
+export interface DeployHooks { watch: WatchStage; revert: Revert; notify: Notify }
+
+/** Waits out the window and finds nothing (no watcher wired). */
+export const waitOnlyWatcher: WatchStage = (spec, opts) => new Promise<Verdict>((resolve, reject) => {
+  const timer = setTimeout(() => resolve({ regression: false, evidence: [] }), spec.seconds * 1000);
+  opts.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('watch aborted')); }, { once: true });
+});
+
+export const NO_HOOKS: DeployHooks = { watch: waitOnlyWatcher, revert: async () => {}, notify: () => {} };
