@@ -8,7 +8,7 @@ export const MAX_DESCRIBED = 3; // metrics named in a closure message
 
 export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return String(n);
-  if (n !== 0 && Math.abs(n) < 0.01) return n.toExponential(2);
+  if (n !== 0 && Math.abs(n) < 0.001) return n.toExponential(2);
   return Number(n.toPrecision(4)).toString();
 }
 

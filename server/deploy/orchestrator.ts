@@ -128,26 +128,24 @@ export class DeployOrchestrator {
   private async start(deploy: DeployRow): Promise<void> {
     const { store } = this.d;
     const last = store.deploys.lastDeployed(deploy.repoId, deploy.branch);
-    const commits = await this.commitsOf(deploy, last?.sha ?? null);
+    const older = store.deploys.active().filter((x) => x.state === 'pending' && x.id < deploy.id && x.repoId === deploy.repoId && x.branch === deploy.branch);
+    const commits = last ? await this.commitsOf(deploy, last.sha)
+      : [...new Set([deploy, ...older.reverse()].flatMap((x) => x.buildId === null ? [x.sha] : store.builds.blamelist(x.buildId).map((c) => c.sha)))];
     const now = Date.now();
     store.tx(() => {
-      for (const x of store.deploys.active()) {
-        if (x.state === 'pending' && x.id < deploy.id && x.repoId === deploy.repoId && x.branch === deploy.branch) {
-          store.deploys.finish(x.id, 'superseded', `a newer green head (deploy ${deploy.id}) was deployed instead`, now);
-        }
-      }
+      for (const x of older) store.deploys.finish(x.id, 'superseded', `a newer green head (deploy ${deploy.id}) was deployed instead`, now);
       if (!store.deploys.start(deploy.id, last?.sha ?? null, commits, now)) return;
       this.runStage(deploy, 0, now);
     });
     this.d.log.info({ deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, commits: commits.length }, 'deploy started');
   }
 
-  private async commitsOf(deploy: DeployRow, base: string | null): Promise<string[]> {
+  /** The commits since the branch's last deploy (newest first); before the first deploy, the blamelists of the green builds. */
+  private async commitsOf(deploy: DeployRow, base: string): Promise<string[]> {
     const repo = this.d.config.repositories.find((r) => r.name === deploy.repo);
     if (!repo) return [deploy.sha];
     try {
-      const range = base ? [`${base}..${deploy.sha}`] : [deploy.sha];
-      const out = await git(repo.path, ['rev-list', `--max-count=${base ? MAX_DEPLOY_COMMITS : 1}`, ...range]);
+      const out = await git(repo.path, ['rev-list', `--max-count=${MAX_DEPLOY_COMMITS}`, `${base}..${deploy.sha}`]);
       return out.split('\n').filter(Boolean);
     } catch (err) {
       this.d.log.warn({ err, deploy: deploy.id }, 'could not list the commits of a deploy; the head alone is recorded');
