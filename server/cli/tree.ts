@@ -113,7 +113,7 @@ function formatTime(since: number | string): string {
   return Number.isNaN(date.getTime()) ? String(since) : `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs: number): Promise<{ repo: string; branch: string }> {
+export async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs: number): Promise<{ repo: string; branch: string }> {
   if (opts.repo && opts.branch) return { repo: opts.repo, branch: opts.branch };
   const repos = (await request(`${server}/api/repos`, { method: 'GET' }, timeoutMs)) as { name: string; gate?: string[] }[];
   if (!Array.isArray(repos)) throw new GgError('GG_SERVER_ANSWER', 'GET /api/repos did not return a list: is --server a greengate server?');
@@ -133,7 +133,7 @@ async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs
   return { repo: repo.name, branch };
 }
 
-async function request(url: string, init: RequestInit, timeoutMs: number): Promise<unknown> {
+export async function request(url: string, init: RequestInit, timeoutMs: number): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
@@ -176,7 +176,7 @@ function readErrorBody(text: string): { code: string | null; message: string | n
   }
 }
 
-function checkServer(server: string | undefined): string {
+export function checkServer(server: string | undefined): string {
   if (!server) throw usage('--server http://HOST:PORT is required (or set GREENGATE_SERVER)');
   let url: URL;
   try {

@@ -68,6 +68,14 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
   const startDeployer = () => spawn(process.execPath, [CLI, 'runner', '--server', server!.url, '--name', 'deployer', '--slots', '2',
     '--work', join(home.dir, 'runners', 'deployer'), '--label', 'role=deploy'],
   { env: gitEnv({ GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }), stdio: 'ignore' });
+  /** The greengate CLI, asynchronously (the server runs in this process). */
+  const cli = (args: string[], env: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...gitEnv(), GREENGATE_ADMIN_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = ''; let stderr = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
   const lines = () => existsSync(marks) ? readFileSync(marks, 'utf8').trim().split('\n') : [];
 
   beforeEach(async () => {
@@ -134,8 +142,11 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     expect((await api('/api/deploys/shop/main/resume', { method: 'POST' })).status).to.equal(401);
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     expect((await api('/api/deploys/shop/nope/pause', { method: 'POST', headers: auth, body: '{}' })).body.error.code).to.equal('GG_NOT_FOUND');
-    const paused = await api('/api/deploys/shop/main/pause', { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'release freeze' }) });
-    expect(paused.body.paused).to.equal('paused by admin: release freeze');
+    const refused = await cli(['deploy', 'pause', '--server', server!.url, '--message', 'release freeze'], {});
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.contain('HTTP 401 GG_ADMIN_TOKEN');
+    const paused = await cli(['deploy', 'pause', '--server', server!.url, '--message', 'release freeze'], { GREENGATE_ADMIN_TOKEN: ADMIN_TOKEN });
+    expect(paused.stdout.trim()).to.equal('shop/main: deploys paused (paused by admin: release freeze)');
 
     const first = repo.commit({ 'ok.txt': 'ok' }, 'one');
     repo.push();
