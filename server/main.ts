@@ -117,7 +117,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
-  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason, storageBanner: () => health.banner() });
+  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason, storageBanner: () => health.banner(),
+    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));

@@ -51,8 +51,8 @@ export class PageStore {
   private readonly newlines = new Map<string, number>();
   constructor(db: DB) {
     this.q = {
-      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? ORDER BY b.id DESC LIMIT ?`),
-      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.ref NOT LIKE 'refs/deploy/%' ORDER BY b.id DESC LIMIT ?`),
+      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.ref NOT LIKE 'refs/deploy/%' AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
         FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
@@ -82,7 +82,7 @@ export class PageStore {
     };
   }
 
-  /** The newest builds of a kind, newest first; `beforeId` pages back. */
+  /** The newest builds of a kind, newest first, without deploy steps (their lane is the deploys'); `beforeId` pages back. */
   builds(kind: 'branch' | 'try', limit: number, beforeId?: number): WaterfallBuild[] {
     return (beforeId === undefined ? this.q.newest.all(kind, limit) : this.q.older.all(kind, beforeId, limit)) as WaterfallBuild[];
   }

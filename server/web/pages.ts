@@ -28,6 +28,7 @@ import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { quarantinePagesRouter } from './pagesQuarantine.js';
 import { logRouter } from './pagesLog.js';
+import { deployLane, deployPagesRouter } from './pagesDeploys.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
@@ -39,7 +40,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'deploys'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
@@ -50,6 +51,8 @@ export interface PagesDeps {
   waitingReason(b: BuildRow): string | null;
   /** The banner to show while the database cannot be written, else null. */
   storageBanner?(): { kind: string; since: number; message: string } | null;
+  /** Why a branch's deploys wait (deploy/orchestrator.ts), else null; absent: never. */
+  deploysPausedBecause?(repo: string, branch: string): string | null;
 }
 
 /** What every page router shares: templates, page queries, sessions, fragments, page locals. */
@@ -108,7 +111,8 @@ export function createPages(deps: PagesDeps): Pages {
       return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!deps.config.adminToken, storage: deps.storageBanner?.() ?? null, ...extra });
     },
   };
-  const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus };
+  const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus,
+    recentDeploys: () => deployLane(deps.store) };
   const r = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
@@ -184,6 +188,7 @@ export function createPages(deps: PagesDeps): Pages {
   r.use(treePagesRouter(ctx, form, { config: deps.config, store: deps.store, treeStatus: deps.treeStatus, setTree: deps.setTree }));
   r.use(quarantinePagesRouter(ctx, form, { config: deps.config, store: deps.store, log: deps.log }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
+  r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {
     router: r,
     renderErrorPage: (req, res, status, message) => {

@@ -16,6 +16,8 @@ export interface WaterfallDeps {
   store: Pick<Store, 'units'>;
   connectedRunners(): readonly RunnerInfo[];
   treeStatus(repo: string, branch: string): TreeJson;
+  /** The deploys lane: the newest deploys (pagesDeploys.ts); absent: no lane. */
+  recentDeploys?(): readonly unknown[];
 }
 
 export const DEFAULT_ROWS = 30;
@@ -36,7 +38,7 @@ export interface Section { rows: Row[]; next: number | null; columns: Column[]; 
 export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
 export interface Waterfall {
   banners: TreeJson[]; branches: Section; tries: Section; runners: RunnerSummary; before: number | null; rowsParam: string;
-  treeState: 'open' | 'closed' | 'maintenance'; title: string;
+  treeState: 'open' | 'closed' | 'maintenance'; title: string; deploys: readonly unknown[];
 }
 
 export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { rows: number; before?: number }): Waterfall {
@@ -46,7 +48,7 @@ export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { ro
   const banners = treeBanners(deps);
   const shut = banners.filter((t) => t.state !== 'open');
   return {
-    banners, branches, tries, runners: runnerSummary(deps), before: opts.before ?? null,
+    banners, branches, tries, runners: runnerSummary(deps), before: opts.before ?? null, deploys: deps.recentDeploys?.() ?? [],
     rowsParam: opts.rows === DEFAULT_ROWS ? '' : `rows=${opts.rows}`,
     treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
     title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',
