@@ -2,13 +2,15 @@
  * `greengate demo`: a newcomer's first run. Under ./.greengate/demo it makes a sample
  * repository with a small node --test suite, installs the hooks, starts the server and two
  * runner processes, and pushes a short history: a green build, a red one that closes the tree,
- * and its fix (let through the closed tree by its Fixes-build trailer). A second run reuses
- * what is there. Ctrl-C stops all of it.
+ * and its fix (let through the closed tree by its Fixes-build trailer). Each green head is
+ * deployed (demoApp.ts: a prom-client web app, canary then production, each stage's /metrics
+ * watched by scraping); the last push raises the app's error rate, and the immune system rolls it
+ * back, reverts it and closes the tree. A second run reuses what is there. Ctrl-C stops all of it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -16,6 +18,7 @@ import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
+import { appFiles, BAD_ERROR_RATE, demoDeploy, freePort, stopApps } from './demoApp.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -53,7 +56,7 @@ async function commitAndPush(work: string, files: Record<string, string>, messag
   return git(work, 'rev-parse', 'HEAD');
 }
 
-function prepare(dir: string): { configFile: string; bare: string; work: string; fresh: boolean } {
+async function prepare(dir: string): Promise<{ configFile: string; bare: string; work: string; fresh: boolean }> {
   const bare = join(dir, 'git', 'shop.git');
   const work = join(dir, 'work', 'shop');
   const configFile = join(dir, 'greengate.yml');
@@ -64,13 +67,14 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
     mkdirSync(join(dir, 'work'), { recursive: true });
     git(join(dir, 'work'), 'clone', '--quiet', bare, work);
     git(work, 'checkout', '--quiet', '-B', 'main');
+    const ports = { canary: await freePort(), production: await freePort() };
     writeFileSync(configFile, stringify({
       port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
       repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], builders: [{
         name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
         run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
           '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"',
-      }] }],
+      }], deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
     }));
   }
   return { configFile, bare, work, fresh };
@@ -79,20 +83,32 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
 async function waitForBuild(server: RunningServer, after: number, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const b = server.store.builds.list({ limit: 1 })[0];
+    const b = server.store.builds.list({ limit: 1, kind: 'branch' })[0];
     if (b && b.id > after && b.state === 'done') return b;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('the demo build did not finish in time');
 }
 
+/** Waits for the deploy of `sha` to end (deployed, rolled back, failed). */
+async function waitForDeploy(server: RunningServer, sha: string, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const d = server.store.deploys.list(20).find((x) => x.sha === sha);
+    if (d && ['deployed', 'rolled_back', 'failed', 'superseded'].includes(d.state)) return d;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the demo deploy of ${sha.slice(0, 10)} did not end in time`);
+}
+
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const dir = resolve(opts.dir ?? join('.greengate', 'demo'));
   const say = (line: string) => process.stdout.write(line + '\n');
-  const { configFile, bare, work, fresh } = prepare(dir);
+  const { configFile, bare, work, fresh } = await prepare(dir);
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.baseUrl;
+  writeFileSync(join(dir, 'greengate-url'), server.url); // the deployed apps stop when it stops answering (demoApp.ts)
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
   // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
@@ -104,8 +120,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
-    const before = server.store.builds.list({ limit: 1 })[0]?.id ?? 0;
-    await commitAndPush(work, SAMPLE, 'Add the shop with its first tests');
+    const before = server.store.builds.list({ limit: 1, kind: 'branch' })[0]?.id ?? 0;
+    await commitAndPush(work, { ...SAMPLE, ...appFiles() }, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
     await commitAndPush(work, BUG, 'Drop the quantity from the cart total');
@@ -114,6 +130,13 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     await commitAndPush(work, { 'src/cart.js': SAMPLE['src/cart.js'] }, `Put the quantity back in the cart total\n\nFixes-build: ${red.id}`);
     const fixed = await waitForBuild(server, red.id);
     say(`demo: the fix built ${fixed.result} (build ${fixed.id}): the tree reopens`);
+    const good = await waitForDeploy(server, fixed.sha);
+    say(`demo: deploy ${good.id} of the fix ${good.state.replace('_', ' ')} (canary, then production) — ${url}/deploys/${good.id}`);
+    await commitAndPush(work, { 'app/config.json': appFiles(BAD_ERROR_RATE)['app/config.json'] }, 'Retry failed payments more eagerly');
+    const risky = await waitForBuild(server, fixed.id);
+    say(`demo: a push that raises the app's error rate from 0.5 % to 5 % built ${risky.result} (build ${risky.id}): its tests cannot see it`);
+    const bad = await waitForDeploy(server, risky.sha);
+    say(`demo: deploy ${bad.id} ${bad.state.replace('_', ' ')}${bad.reason ? `: ${bad.reason}` : ''} — ${url}/deploys/${bad.id}`);
   })();
 
   say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
@@ -126,6 +149,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         r.once('exit', () => res());
         r.kill('SIGTERM');
       })));
+      stopApps(join(dir, 'deployed'));
+      rmSync(join(dir, 'greengate-url'), { force: true });
       await server.close();
     },
   };
