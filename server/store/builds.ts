@@ -14,7 +14,8 @@ export interface NewBuild {
   repoId: number; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string;
   baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
 }
-export interface BuildQuery { repoId?: number; branch?: string; kind?: 'branch' | 'try'; beforeId?: number; limit: number }
+/** deploySteps: also the one-unit builds of deploy steps (refs/deploy/…, server/deploy/steps.ts); absent: without them. */
+export interface BuildQuery { repoId?: number; branch?: string; kind?: 'branch' | 'try'; beforeId?: number; limit: number; deploySteps?: boolean }
 
 const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, b.kind, b.sha, b.base_sha AS baseSha,
   b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs,
@@ -111,6 +112,7 @@ export class BuildStore {
     if (query.branch !== undefined) { where.push('b.branch = ?'); args.push(query.branch); }
     if (query.kind !== undefined) { where.push('b.kind = ?'); args.push(query.kind); }
     if (query.beforeId !== undefined) { where.push('b.id < ?'); args.push(query.beforeId); }
+    if (!query.deploySteps) where.push("b.ref NOT LIKE 'refs/deploy/%'");
     const sql = `SELECT ${COLUMNS} ${FROM} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY b.id DESC LIMIT ?`;
     let stmt = this.listCache.get(sql);
     if (!stmt) { stmt = this.db.prepare(sql) as unknown as { all: (...args: unknown[]) => unknown[] }; this.listCache.set(sql, stmt); }
