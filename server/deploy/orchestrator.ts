@@ -214,7 +214,11 @@ export class DeployOrchestrator {
     const config = findStage(this.d.config, deploy.repo, deploy.branch, stage.name);
     const controller = new AbortController();
     this.watches.set(deploy.id, controller);
-    const spec = config?.watch ?? { seconds: 1, metrics: [] };
+    const spec = config?.watch;
+    if (!spec) { // greengate.yml no longer watches this stage (reloaded): nothing to compare
+      queueMicrotask(() => { this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null); this.watches.delete(deploy.id); });
+      return;
+    }
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
     this.d.hooks.watch(spec, { signal: controller.signal }).then(
       (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, gitEnv, pollUntil, stopChild, tempHome } from '../helpers.js';
 
@@ -14,6 +16,15 @@ describe('deploys across a server SIGKILL (real processes)', function () {
   let home: ReturnType<typeof tempHome>;
   let server: ServerProcess;
   let runner: ChildProcess | undefined;
+  const app = { server: null as Server | null, url: '' };
+
+  before(async () => {
+    // The deployed service's /metrics page (Prometheus text), for a watcher that scrapes it.
+    app.server = createServer((_req, res) => { res.setHeader('content-type', 'text/plain; version=0.0.4'); res.end('# TYPE up gauge\nup 1\n'); });
+    await new Promise<void>((r) => app.server!.listen(0, '127.0.0.1', () => r()));
+    app.url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  after(() => { app.server?.close(); });
 
   afterEach(async () => {
     await stopChild(runner);
@@ -30,7 +41,8 @@ describe('deploys across a server SIGKILL (real processes)', function () {
       port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
       repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
         deploy: { main: { stages: ['canary', 'production'].map((name) => ({
-          name, run: `echo "deploy ${name}" >> ${marks}`, rollback: `echo "rollback ${name}" >> ${marks}`, watch: { seconds: 4 },
+          name, run: `echo "deploy ${name}" >> ${marks}`, rollback: `echo "rollback ${name}" >> ${marks}`,
+          watch: { seconds: 4, source: { scrape: `${app.url}/metrics`, interval: 1 }, metrics: [] }, // whichever watcher is wired: nothing to compare
         })) } } }],
     }));
     server = await new ServerProcess(file).start();

@@ -36,7 +36,7 @@ describe('deploy pages: lane on the waterfall, /deploys, a deploy with its evide
     const config = parseConfig(stringify({
       port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
       repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
-        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1 } },
+        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }, // the watcher is stubbed
           { name: 'production', run: 'echo deploying', rollback: 'echo rolling back' }] } } }],
     }), { baseDir: home.dir });
     server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),

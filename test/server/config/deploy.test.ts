@@ -28,14 +28,18 @@ describe('config: deploy:', () => {
             run: ./deploy.sh canary
             rollback: ./deploy.sh rollback canary
             runsOn: { role: deploy }
-            watch: { seconds: "60", alpha: 0.01, metrics: [{ name: errors, scrape: "http://app/metrics" }] }
+            watch:
+              seconds: "60"
+              alpha: 0.01
+              source: { scrape: "http://app:8080/metrics" }
+              metrics: [{ name: errors, kind: ratio, errors: 'http_requests_total{status="500"}', total: http_requests_total }]
           - { name: production, run: ./deploy.sh all, rollback: ./deploy.sh rollback all }
 `), { baseDir: '/tmp' });
     const stages = c.repositories[0].deploy!.main.stages;
     expect(stages.map((s) => s.name)).to.deep.equal(['canary', 'production']);
     expect(stages[0].runsOn).to.deep.equal({ role: 'deploy' });
     expect(stages[0].watch).to.deep.include({ seconds: 60, alpha: 0.01 });
-    expect(stages[0].watch!.metrics).to.deep.equal([{ name: 'errors', scrape: 'http://app/metrics' }]);
+    expect(stages[0].watch!.metrics).to.deep.equal([{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }]);
     expect(stages[1].timeout).to.equal(600);
     expect(stages[1].watch).to.equal(undefined);
   });
@@ -50,7 +54,7 @@ describe('config: deploy:', () => {
     expect(problems(base('      main:\n        stages: [{ name: prod, run: a, rollback: b, rollbak: c }]\n'))).to.contain('rollbak');
     expect(problems(base('      main:\n        stages: [{ name: a, run: a, rollback: b }, { name: a, run: a, rollback: b }]\n')))
       .to.contain('"a" is used twice');
-    expect(problems(base('      main:\n        stages: [{ name: a, run: a, rollback: b, watch: { metrics: [] } }]\n')))
+    expect(problems(base('      main:\n        stages: [{ name: a, run: a, rollback: b, watch: { source: { scrape: "http://app:8080/metrics" }, metrics: [] } }]\n')))
       .to.contain('deploy.main.stages[0].watch.seconds');
     expect(problems(base('      main:\n        stages: []\n'))).to.contain('at least one stage');
     expect(problems(base('      main:\n        stages: [{ name: a, run: a, rollback: b, runsOn: { "bad key": x } }]\n'))).to.contain('label key');

@@ -47,7 +47,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
       deploy: { main: { stages: ['canary', 'production'].map((name) => ({
         name, run: `echo "deploy ${name} $GREENGATE_COMMIT $GREENGATE_REF" | tee -a ${marks}`,
         rollback: `echo "rollback ${name} $GREENGATE_COMMIT" >> ${marks}`,
-        runsOn: { role: 'deploy' }, watch: { seconds: 1, metrics: [] },
+        runsOn: { role: 'deploy' }, watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' }, metrics: [] }, // the watcher is stubbed
       })) } } }],
   });
   const start = async () => {
