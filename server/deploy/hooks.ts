@@ -4,6 +4,7 @@
  *   window with a verdict; rejects or resolves early only when `signal` aborts (server closing).
  * - `revert`: the guarded automatic revert (issue 15): pushes reverts of `shas` on the branch.
  * - `notify`: alerting (issue 15): one alert of a kind with its payload.
+ * - `follow`: start reading a watch's source ahead of any deploy (a scrape source's baseline).
  * The defaults are no-ops (the watcher only waits out the window) until those land.
  */
 import type { WatchConfig } from '../config/deploy.js';
@@ -13,17 +14,23 @@ export interface MetricEvidence {
   regression: boolean; samplesBefore?: number[]; samplesAfter?: number[];
 }
 export interface Verdict { regression: boolean; evidence: MetricEvidence[] }
-export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void> }
+/** startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows. */
+export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
 export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string) => Promise<void>;
 export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;
 
-export interface DeployHooks { watch: WatchStage; revert: Revert; notify: Notify }
+/**
+ * follow: called once at start-up for every configured stage's watch, so a watcher that scrapes
+ * a /metrics page itself has the window before a stage (its baseline) when the stage runs.
+ */
+export interface DeployHooks { watch: WatchStage; revert: Revert; notify: Notify; follow: (spec: WatchConfig) => void }
 
 /** Waits out the window and finds nothing (no watcher wired). */
 export const waitOnlyWatcher: WatchStage = (spec, opts) => new Promise<Verdict>((resolve, reject) => {
-  const timer = setTimeout(() => resolve({ regression: false, evidence: [] }), spec.seconds * 1000);
+  const ends = (opts.startedAt ?? Date.now()) + spec.seconds * 1000;
+  const timer = setTimeout(() => resolve({ regression: false, evidence: [] }), Math.max(0, ends - Date.now()));
   opts.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('watch aborted')); }, { once: true });
 });
 
-export const NO_HOOKS: DeployHooks = { watch: waitOnlyWatcher, revert: async () => {}, notify: () => {} };
+export const NO_HOOKS: DeployHooks = { watch: waitOnlyWatcher, revert: async () => {}, notify: () => {}, follow: () => {} };

@@ -17,7 +17,8 @@
  *   `rolled_back` when its last rollback step has run. A failed run step rolls back the same way
  *   and ends `failed` (no revert, no closure). A watcher that fails rolls back as `failed` too.
  * - Restart: steps are units (reclaimed or requeued by the unit path); a stage found `watching`
- *   watches again for a whole window (its run is not repeated); a pending revert or alert is made.
+ *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows; its
+ *   run is not repeated); a pending revert or alert is made.
  * Never awaits inside a transaction; effects happen after commits and are recorded once done.
  */
 import type { Logger } from 'pino';
@@ -47,6 +48,7 @@ export class DeployOrchestrator {
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly newSteps: number[] = [];
+  private followed = false;
 
   constructor(private readonly d: OrchestratorDeps) {
     d.lifecycle.inFinishTx.push((build) => this.inFinishTx(build));
@@ -110,6 +112,7 @@ export class DeployOrchestrator {
 
   private async advance(): Promise<void> {
     if (this.closed) return;
+    if (!this.followed) this.followAll();
     const active = this.d.store.deploys.active();
     const busy = new Set(active.filter((x) => x.state !== 'pending').map((x) => `${x.repoId}\0${x.branch}`));
     const newest = new Map<string, DeployRow>();
@@ -220,7 +223,7 @@ export class DeployOrchestrator {
       return;
     }
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
-    this.d.hooks.watch(spec, { signal: controller.signal }).then(
+    this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined }).then(
       (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),
       (err: Error) => this.verdict(deploy.id, deploy.stage, null, err),
     ).finally(() => { if (this.watches.get(deploy.id) === controller) this.watches.delete(deploy.id); });
@@ -250,6 +253,23 @@ export class DeployOrchestrator {
     });
     this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');
     void this.kick();
+  }
+
+  /** Every configured stage's watch source is read from start-up on (its baseline before a deploy). */
+  private followAll(): void {
+    this.followed = true;
+    for (const repo of this.d.config.repositories) {
+      for (const deploy of Object.values(repo.deploy ?? {})) {
+        for (const stage of deploy.stages) {
+          if (!stage.watch) continue;
+          try {
+            this.d.hooks.follow(stage.watch);
+          } catch (err) {
+            this.d.log.warn({ err, repo: repo.name, stage: stage.name }, 'cannot follow a stage\'s watch source');
+          }
+        }
+      }
+    }
   }
 
   /** The revert and the alert of a rolled back deploy, each once (recorded when made). */
