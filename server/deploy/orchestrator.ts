@@ -249,7 +249,8 @@ export class DeployOrchestrator {
       store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
       this.rollbackStage(deploy, position, now);
       this.d.tree.set(deploy.repo, deploy.branch, 'closed',
-        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR);
+        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,
+        `deploy ${deployId} regressed at stage ${stage.name}`);
     });
     this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');
     void this.kick();

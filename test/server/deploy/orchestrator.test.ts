@@ -130,6 +130,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     const tree = (await api('/api/tree/shop/main')).body;
     expect(tree.state).to.equal('closed');
     expect(tree.actor).to.equal('greengate-immune');
+    expect(tree.reason).to.equal(`deploy ${d.id} regressed at stage canary`);
     expect(tree.message).to.contain('http_errors_ratio 0.005 → 0.05').and.contain('p=1.00e-9').and.contain(`/deploys/${d.id}`);
     expect((await api(`/api/deploys/${d.id}`)).body.revertState).to.equal('done');
     expect((await api(`/api/deploys/${d.id}`)).body.paused).to.equal('the tree was closed by greengate-immune');
