@@ -45,7 +45,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
     repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'test -f ok.txt' }],
       deploy: { main: { stages: ['canary', 'production'].map((name) => ({
-        name, run: `echo "deploy ${name} $GREENGATE_COMMIT $GREENGATE_REF" | tee -a ${marks}`,
+        name, run: `test ! -f broken-${name}.txt && echo "deploy ${name} $GREENGATE_COMMIT $GREENGATE_REF" | tee -a ${marks}`,
         rollback: `echo "rollback ${name} $GREENGATE_COMMIT" >> ${marks}`,
         runsOn: { role: 'deploy' }, watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' }, metrics: [] }, // the watcher is stubbed
       })) } } }],
@@ -162,6 +162,31 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     expect((await deployOf(first)).state).to.equal('superseded');
     expect(d.commits).to.deep.equal([second, first]);
     expect(lines().filter((l) => l.startsWith('deploy canary'))).to.deep.equal([`deploy canary ${second} refs/deploy/main/canary`]);
+  });
+
+  it('a run step that fails rolls back that stage and the earlier ones, last first: failed, no revert, the tree open', async () => {
+    const sha = repo.commit({ 'ok.txt': 'ok', 'broken-production.txt': 'x' }, 'breaks the production deploy script');
+    repo.push();
+    const d = await waitDeploy(sha, 'failed');
+    expect(d.stages.map((s: any) => s.state)).to.deep.equal(['rolled_back', 'rolled_back']);
+    expect(d.reason).to.match(/^stage production: run failed \(build \d+\)$/);
+    expect(lines()).to.deep.equal([`deploy canary ${sha} refs/deploy/main/canary`, `rollback production ${sha}`, `rollback canary ${sha}`]);
+    await pollUntil(() => alerts.length === 1, 'the alert');
+    expect(alerts[0].kind).to.equal('deploy.failed');
+    expect(reverts).to.deep.equal([]);
+    expect((await api('/api/tree/shop/main')).body.state).to.equal('open');
+  });
+
+  it('maintenance pauses deploys; opening the tree starts the waiting one', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    await api('/api/tree/shop/main', { method: 'POST', headers: auth, body: JSON.stringify({ state: 'maintenance', message: 'db migration' }) });
+    const sha = repo.commit({ 'ok.txt': 'ok' }, 'change');
+    repo.push();
+    const pending = await pollUntil(async () => { const x = await deployOf(sha); return x?.state === 'pending' ? x : null; }, 'the deploy to be asked for');
+    expect((await api(`/api/deploys/${pending.id}`)).body.paused).to.equal('the tree is under maintenance');
+    expect(lines()).to.deep.equal([]);
+    await api('/api/tree/shop/main', { method: 'POST', headers: auth, body: JSON.stringify({ state: 'open' }) });
+    await waitDeploy(sha, 'deployed');
   });
 
   it('a server closed mid-watch watches again after the restart and finishes the deploy', async () => {
