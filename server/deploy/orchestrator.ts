@@ -101,9 +101,11 @@ export class DeployOrchestrator {
     queueMicrotask(() => void this.kick());
   }
 
-  /** Every builder's newest build of the branch is at this head and green. */
+  /** The build is at the branch's head (as last seen in git), and every builder's newest build of it is at that head and green. */
   private headIsGreen(build: BuildRow): boolean {
     const repo = this.d.config.repositories.find((r) => r.name === build.repo);
+    const head = this.d.store.repos.refHead(build.repoId, build.ref);
+    if (head !== null && head !== build.sha) return false; // a rebuild of an older commit, or the branch moved on
     return !!repo && repo.builders.every((b) => {
       const latest = this.d.store.builds.latestFor(build.repoId, b.name, build.ref);
       return latest?.sha === build.sha && latest.state === 'done' && (latest.result === 'passed' || latest.result === 'flaky');
