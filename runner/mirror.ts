@@ -27,7 +27,8 @@
  * burst of pushes costs a few requests, not one each); different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
  * workspaces borrow its objects.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MAX_HAVES, fetchPack, packObjectCount } from './packFetch.js';
@@ -219,8 +220,7 @@ export class Mirrors {
 
   /** Runs git in `dir`; with `url` set, the runner token goes along when that URL is the server's. */
   private env(url: string | null): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
-    for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_TERMINAL_PROMPT' && k !== 'GIT_SSH_COMMAND') delete env[k];
+    const env: NodeJS.ProcessEnv = { ...gitEnv(['GIT_SSH_COMMAND']), GIT_TERMINAL_PROMPT: '0' };
     if (url && sameOrigin(url, this.server)) {
       Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Bearer ${this.token}` });
     }
@@ -228,13 +228,7 @@ export class Mirrors {
   }
 
   private git(dir: string, url: string | null, args: readonly string[]): Promise<string> {
-    const env = this.env(url);
-    return new Promise((resolve, reject) => {
-      execFile('git', args, { cwd: dir, env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) reject(new MirrorError(`git ${args[0]} in ${dir} failed: ${(stderr || err.message).trim().slice(0, 400)}`));
-        else resolve(stdout);
-      });
-    });
+    return runGit(dir, args, this.env(url), (why) => new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`));
   }
 }
 

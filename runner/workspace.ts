@@ -9,7 +9,7 @@
  * cache entries whose key is unchanged (runner/cache.ts); when every entry was kept the caller
  * may skip setup. A workspace left by an earlier runner process counts as dirty.
  */
-import { execFile } from 'node:child_process';
+import { gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCache, excludeArgs, forgetCacheKeys, keyCaches, parseTree, readCacheKeys, writeCacheKeys, type CacheSpec, type KeyedCache } from './cache.js';
@@ -19,18 +19,7 @@ export class WorkspaceError extends Error {
 }
 
 function git(cwd: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: cleanEnv() }, (err, stdout, stderr) => {
-      if (err) reject(new WorkspaceError(`git ${args.join(' ')} failed: ${(stderr || err.message).trim().slice(0, 400)}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
-  return env;
+  return runGit(cwd, args, gitEnv(), (why) => new WorkspaceError(`git ${args.join(' ')} failed: ${why}`));
 }
 
 interface SlotState {

@@ -170,6 +170,24 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'autorevert', summary: 'show, or switch off and on, automatic reverts of confirmed culprits (admin)',
+    args: '[status|off|on]', positionals: 1,
+    options: {
+      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
+      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
+    },
+    async run(values, positionals) {
+      const action = positionals[0] ?? 'status';
+      if (!['status', 'off', 'on'].includes(action)) throw new UsageError(`autorevert: unknown action "${action}": use status, off or on`);
+      const { runAutoRevertCommand } = await import('./cli/autorevert.js');
+      const { chooseToken } = await import('./cli/tokenFile.js');
+      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
+        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      process.exitCode = await runAutoRevertCommand(action as 'status' | 'off' | 'on', { server: str(values.server) ?? process.env.GREENGATE_SERVER, adminToken });
+    },
+  },
+  {
     name: 'backup', summary: 'copy the database to FILE while the server runs (SQLite online backup)',
     args: 'FILE', positionals: 1,
     options: {

@@ -44,6 +44,7 @@ export const ERRORS = {
   GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
   GG_GIT_UNAUTHORIZED: { status: 401, meaning: 'fetching code over HTTP without the runner token' },
   GG_GIT_READ_ONLY: { status: 403, meaning: 'a push to the read-only code URL' },
+  GG_ALERTMANAGER_TOKEN: { status: 401, meaning: 'an Alertmanager webhook call without the configured alertmanagerToken' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
   // runner protocol
   GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },

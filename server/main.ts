@@ -42,8 +42,22 @@ import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
 import { DeployOrchestrator } from './deploy/orchestrator.js';
+import { followSource, watchStage } from './immune/watch.js';
+import { ScrapeHistory } from './immune/scrape.js';
+import type { NotificationKind, NotificationPayload } from './notify/outbox.js';
 import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
 import { deploysRouter } from './web/deploysApi.js';
+import { AlertBook } from './immune/alerts.js';
+import { alertmanagerRouter } from './web/alertmanagerApi.js';
+import { Outbox } from './notify/outbox.js';
+import { NotifyTriggers } from './notify/triggers.js';
+import { NotificationSender } from './notify/sender.js';
+import { notificationsRouter } from './web/notificationsApi.js';
+import { CulpritFinder, type Notify } from './culprit/finder.js';
+import { AutoReverter } from './culprit/revert.js';
+import { culpritJson } from './culprit/json.js';
+import { culpritNotifier } from './notify/culprit.js';
+import { autoRevertRouter } from './web/autoRevertApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -57,6 +71,8 @@ export interface RunningServer {
   health: StorageHealth;
   log: Logger;
   connectedRunners(): RunnerInfo[];
+  /** Notifications: `outbox.enqueue(kind, payload, recipients)` stores one (inside the caller's transaction). */
+  outbox: Outbox;
   close(): Promise<void>;
 }
 
@@ -67,6 +83,8 @@ export interface ServeOptions {
   log?: Logger;
   /** The deploy orchestrator's watcher, revert and alerting (deploy/hooks.ts); absent ones are no-ops. */
   deployHooks?: Partial<DeployHooks>;
+  /** Where culprit and automatic-revert notifications go (inside the transaction that causes them); the alerting outbox. */
+  notify?: Notify;
 }
 
 export function createLogger(name = 'greengate'): Logger {
@@ -86,11 +104,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
   const intake = new Intake(store, config, splitter, lifecycle, log);
   const changes = new RefChanges(store, config, intake, log);
+  // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.
+  const culprits = new CulpritFinder(store, config, intake, log);
+  lifecycle.inFinishTx.push(culprits.onBuildFinished);
+  const reverter = new AutoReverter({ store, config, log, baseUrl: () => baseUrl, treeChanged: (repo, branch) => events.emit('tree', { repo, branch }) });
+  culprits.onRevertWanted = () => void reverter.kick();
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
-  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, hooks: { ...NO_HOOKS, ...opts.deployHooks },
-    dispatch: () => queue.dispatch(), baseUrl: () => baseUrl });
   intake.onQueued = () => queue.dispatch();
   gateway.onFinished = () => queue.dispatch();
   runners.onChange = () => {
@@ -101,6 +122,29 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     queueMicrotask(() => queue.dispatch());
   };
+  // Notifications: stored in the transaction of their event (tree change, build end, runner leaving), sent after it.
+  const outbox = new Outbox(store, config, log);
+  const sender = new NotificationSender(store, outbox, log);
+  outbox.onEnqueued = () => sender.wake();
+  const notify = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => baseUrl, waitingReason: (b) => waitingReason(b) });
+  tree.inChangeTx.push((change) => notify.treeChanged(change));
+  lifecycle.inFinishTx.push((build) => notify.buildFinished(build));
+  runners.inLeaveTx.push((link, reason, units, at) => notify.runnerLeft(link, reason, units, at));
+  // Culprit finding and the automatic revert tell people through the same outbox, in their own transactions.
+  culprits.notify = reverter.notify = opts.notify ?? culpritNotifier(outbox);
+  notify.culpritOf = (buildId) => {
+    const c = culpritJson(store, buildId);
+    return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
+  };
+  // Deploys: stages on runners, watched by the immune system; a regression is rolled back, the tree closed, people told.
+  const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
+  const scrapes = new ScrapeHistory(); // /metrics pages greengate scrapes itself, followed from start-up
+  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, dispatch: () => queue.dispatch(), baseUrl: () => baseUrl,
+    hooks: { ...NO_HOOKS,
+      watch: (spec, o) => watchStage(spec, { ...o, history: scrapes, alerts }),
+      follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
+      notify: (kind, payload) => { outbox.enqueue(kind as NotificationKind, payload as NotificationPayload, { repo: payload.repo as string }); },
+      ...opts.deployHooks } });
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
@@ -155,6 +199,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     pause: (repo, branch, actor, reason) => deploys.pause(repo, branch, actor, reason),
     resume: (repo, branch) => deploys.resume(repo, branch),
     pausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) }));
+  web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
+  web.use('/api', notificationsRouter({ config, store }));
+  web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log }));
   web.use(pages.router);
@@ -184,15 +231,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   changes.watch();
   tree.inChangeTx.push((change) => { if (change.state === 'open') queueMicrotask(() => void deploys.kick()); });
   void deploys.kick();
+  sender.start();
+  notify.start();
+  void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
   return {
-    baseUrl, url, port: actual, http, store, health, log, connectedRunners,
+    baseUrl, url, port: actual, http, store, health, log, connectedRunners, outbox,
     close() {
       closing ??= (async () => {
         queue.stop();
         deploys.close();
+        notify.stop();
+        await sender.stop();
         health.close();
         gateway.close();
         live.close();

@@ -20,6 +20,9 @@ export function createMetrics(events: Events, store: Store, connectedRunners: ()
     collect() { this.set(connectedRunners().length); } });
   new Gauge({ name: 'greengate_runner_slots_busy', help: 'Runner slots running a unit', registers: [registry],
     collect() { this.set(connectedRunners().reduce((s, l) => s + l.units.size, 0)); } });
+  new Gauge({ name: 'greengate_notifications', help: 'Notification deliveries by state (pending: not yet delivered; failed: given up)',
+    labelNames: ['state'], registers: [registry],
+    collect() { for (const state of ['pending', 'failed'] as const) this.set({ state }, store.notifications.count(state)); } });
   const storageErrors = new Counter({
     name: 'greengate_storage_errors_total', help: 'Database writes that failed for a storage fault (disk full, I/O error, read-only)',
     labelNames: ['kind'], registers: [registry],

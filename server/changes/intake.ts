@@ -9,11 +9,15 @@ import type { Logger } from 'pino';
 import type { Config, RepositoryConfig, BuilderConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
+import type { NewBuild } from '../store/builds.js';
+import type { PlannedUnit } from '../planning/planner.js';
 import { GgError } from '../errors.js';
 import { readBlamelist, ZERO_SHA } from '../git.js';
 import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
+import { builderNamed, repositoryNamed } from '../config/repositories.js';
+import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -36,22 +40,44 @@ export class Intake {
   }
 
   /** A new build of the same commit on the same builder (an admin's rebuild). */
-  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string }): Promise<number> {
-    const repo = this.config.repositories.find((r) => r.name === build.repo);
-    const builder = repo?.builders.find((b) => b.name === build.builder);
+  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string }): Promise<number> {
+    if (build.kind === 'bisect') {
+      throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
+    }
+    const kind = build.kind;
+    const repo = repositoryNamed(this.config, build.repo);
+    const builder = builderNamed(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
-    const id = this.store.tx(() => {
-      const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-        kind: build.kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] });
-      this.lifecycle.insertUnits(buildId, units, now);
-      return buildId;
-    });
+    const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
+      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
+  }
+
+  /**
+   * A culprit search's bisect build of `sha`, running only `files` (every file of a builder without
+   * a `tests` glob), created inside the caller's transaction. The caller announces it after the
+   * commit (`announceQueued`). Synchronous: the files are given, nothing is asked of git.
+   */
+  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
+    const row = this.store.repos.byName(p.repo.name)!;
+    const units = p.builder.tests && p.files.length > 0
+      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.countSlots(p.at))
+      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
+    const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
+      baseSha: null, changeId: null, pushedAt: p.at, at: p.at });
+    this.lifecycle.insertUnits(id, units, p.at);
+    return id;
+  }
+
+  /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
+  announceQueued(ids: readonly number[]): void {
+    for (const id of ids) this.lifecycle.announce(id);
+    if (ids.length) this.onQueued();
   }
 
   /** Creates a build, or joins the queued one; retries if a runner took the queued build meanwhile. */
@@ -74,10 +100,8 @@ export class Intake {
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
-        const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas });
-        this.lifecycle.insertUnits(buildId, units, pushedAt);
-        return buildId;
+        return this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
+          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas }, units);
       });
       if (id !== null) {
         this.lifecycle.announce(id);
@@ -94,12 +118,8 @@ export class Intake {
   private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
     const units = await this.splitter.planFor(repo, row, builder, u.new);
-    const id = this.store.tx(() => {
-      const buildId = this.store.builds.create({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-        kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] });
-      this.lifecycle.insertUnits(buildId, units, pushedAt);
-      return buildId;
-    });
+    const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
+      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {
@@ -112,5 +132,12 @@ export class Intake {
     });
     this.lifecycle.announce(id);
     return id;
+  }
+
+  /** A new build and its units (queued at its push time), inside the caller's transaction. */
+  private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
+    const buildId = this.store.builds.create(build);
+    this.lifecycle.insertUnits(buildId, units, build.pushedAt);
+    return buildId;
   }
 }

@@ -14,13 +14,13 @@ import { isValidBranchName } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { GgError } from '../errors.js';
-import { findRepository } from '../config/repositories.js';
+import { findRepository, repositoryNamed } from '../config/repositories.js';
 import { isSha, listRefs, ZERO_SHA } from '../git.js';
 import type { Intake } from './intake.js';
 
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
-export interface NoticeResult { ref: string; builds: number[]; skipped?: string }
+export interface NoticeResult { ref: string; builds: number[]; skipped?: string; change?: number }
 export const WATCH_DEBOUNCE_MS = 20;
 
 /** Splits a ref into its kind and name, or null for refs we do not build. */
@@ -46,22 +46,33 @@ export class RefChanges {
   }
 
   repository(name: string): RepositoryConfig | undefined {
-    return this.config.repositories.find((r) => r.name === name);
+    return repositoryNamed(this.config, name);
   }
 
   /** Records ref updates and creates or joins builds. Validates every update first. */
-  notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null): Promise<NoticeResult[]> {
+  notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null,
+    opts: { answerWhenRecorded?: boolean } = {}): Promise<NoticeResult[]> {
     const repo = findRepository(this.config, repoName);
     for (const u of updates) {
       if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
       if (!/^refs\/[^\0\n]{1,1000}$/.test(u.ref)) throw new GgError('GG_BAD_REF', `"${u.ref.slice(0, 100)}" is not a full ref name (refs/heads/…)`);
     }
-    return this.serialized(repo.name, async () => {
-      const out: NoticeResult[] = [];
-      for (const u of updates) out.push(await this.applyUpdate(repo, u, source, pusher));
+    // With answerWhenRecorded (the hook's notice), the answer comes once every update is recorded
+    // as a change; its builds are planned and created after, still in this repository's order.
+    let answer: ((r: NoticeResult[]) => void) | null = null;
+    const early = opts.answerWhenRecorded ? new Promise<NoticeResult[]>((resolve) => { answer = resolve; }) : null;
+    const done = this.serialized(repo.name, async () => {
+      const recorded = updates.map((u) => this.recordUpdate(repo, u, source, pusher));
+      const out = recorded.map((r) => r.result);
+      if (answer) answer(out.map((r) => ({ ...r })));
+      for (const r of recorded) if (r.build) r.result.builds = await r.build();
       return out;
     });
+    if (!early) return done;
+    done.catch((err) => this.log.error({ err, repo: repo.name }, 'builds for a recorded change could not be created'));
+    return Promise.race([early, done]);
   }
+
 
   /** Compares the repository's refs with the heads last seen and takes in any difference. */
   scan(repoName: string, source: ChangeSource = 'scan'): Promise<NoticeResult[]> {
@@ -129,18 +140,20 @@ export class RefChanges {
     return next;
   }
 
-  private async applyUpdate(repo: RepositoryConfig, u: RefUpdate, source: ChangeSource, pusher: string | null): Promise<NoticeResult> {
+  /** Records one update (the ref head and, for a branch or try ref, a change); returns how to build it. */
+  private recordUpdate(repo: RepositoryConfig, u: RefUpdate, source: ChangeSource, pusher: string | null):
+    { result: NoticeResult; build?: () => Promise<number[]> } {
     const row = this.rows.get(repo.name)!;
     const now = Date.now();
     const c = classifyRef(u.ref);
-    if (this.store.repos.refHead(row.id, u.ref) === (u.new === ZERO_SHA ? null : u.new)) return { ref: u.ref, builds: [], skipped: 'already seen' };
+    if (this.store.repos.refHead(row.id, u.ref) === (u.new === ZERO_SHA ? null : u.new)) return { result: { ref: u.ref, builds: [], skipped: 'already seen' } };
     if (u.new === ZERO_SHA) {
       this.store.repos.setRefHead(row.id, u.ref, null, now);
-      return { ref: u.ref, builds: [], skipped: 'deleted' };
+      return { result: { ref: u.ref, builds: [], skipped: 'deleted' } };
     }
     if (!c) {
       this.store.repos.setRefHead(row.id, u.ref, u.new, now);
-      return { ref: u.ref, builds: [], skipped: 'not a branch or try ref' };
+      return { result: { ref: u.ref, builds: [], skipped: 'not a branch or try ref' } };
     }
     const changeId = this.store.tx(() => {
       this.store.repos.setRefHead(row.id, u.ref, u.new, now);
@@ -148,9 +161,21 @@ export class RefChanges {
         oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
     });
     for (const fn of this.refSeenListeners) fn(repo.name, u.ref, u.new);
-    const builds = await this.intake.buildsFor(repo, row, u, c, changeId, now);
-    this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');
-    return { ref: u.ref, builds };
+    return {
+      result: { ref: u.ref, builds: [], change: changeId },
+      build: async () => {
+        const builds = await this.intake.buildsFor(repo, row, u, c, changeId, now);
+        this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, source, builds }, 'change');
+        return builds;
+      },
+    };
   }
+
+  private async applyUpdate(repo: RepositoryConfig, u: RefUpdate, source: ChangeSource, pusher: string | null): Promise<NoticeResult> {
+    const r = this.recordUpdate(repo, u, source, pusher);
+    if (r.build) r.result.builds = await r.build();
+    return r.result;
+  }
+
 
 }

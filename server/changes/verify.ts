@@ -127,6 +127,6 @@ export async function takeNotice(deps: NoticeDeps, repo: RepositoryConfig, updat
     deps.log.warn({ repo: repo.name, dropped }, 'change notice disagrees with git: dropped; building what git says');
     deps.changes.scan(repo.name, 'watch').catch((err) => deps.log.warn({ err, repo: repo.name }, 'ref scan failed'));
   }
-  const accepted = agreed.length ? await deps.changes.notice(repo.name, agreed, source, pusher) : [];
+  const accepted = agreed.length ? await deps.changes.notice(repo.name, agreed, source, pusher, { answerWhenRecorded: true }) : [];
   return { accepted, dropped };
 }

@@ -1,11 +1,13 @@
 /**
  * `greengate demo`: a newcomer's first run. Under ./.greengate/demo it makes a sample
  * repository with a small node --test suite, installs the hooks, starts the server and two
- * runner processes, and pushes a short history: a green build, a red one that closes the tree,
- * and its fix (let through the closed tree by its Fixes-build trailer). Each green head is
- * deployed (demoApp.ts: a prom-client web app, canary then production, each stage's /metrics
- * watched by scraping); the last push raises the app's error rate, and the immune system rolls it
- * back, reverts it and closes the tree. A second run reuses what is there. Ctrl-C stops all of it.
+ * runner processes, and pushes a short history: a green build, then three commits at once, the
+ * second breaking a test: the red build closes the tree, greengate's culprit search bisects the
+ * three and names the second, reverts it by itself (autoRevert), and the revert's green build
+ * reopens the tree. Each green head is deployed (demoApp.ts: a prom-client web app, canary then
+ * production, each stage's /metrics watched by scraping); the last push raises the app's error
+ * rate, and the immune system rolls it back and closes the tree. A second run reuses what is
+ * there. Ctrl-C stops all of it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -44,16 +46,25 @@ function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
-/** The push runs hooks that call this very process's server: it must not block the event loop. */
-async function commitAndPush(work: string, files: Record<string, string>, message: string): Promise<string> {
+function commit(work: string, files: Record<string, string>, message: string): string {
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(join(work, path, '..'), { recursive: true });
     writeFileSync(join(work, path), text);
   }
   git(work, 'add', '-A');
   git(work, 'commit', '--quiet', '-m', message);
-  await promisify(execFile)('git', ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: GIT_ENV });
   return git(work, 'rev-parse', 'HEAD');
+}
+
+/** The push runs hooks that call this very process's server: it must not block the event loop. */
+async function push(work: string): Promise<void> {
+  await promisify(execFile)('git', ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: GIT_ENV });
+}
+
+async function commitAndPush(work: string, files: Record<string, string>, message: string): Promise<string> {
+  const sha = commit(work, files, message);
+  await push(work);
+  return sha;
 }
 
 async function prepare(dir: string): Promise<{ configFile: string; bare: string; work: string; fresh: boolean }> {
@@ -70,7 +81,7 @@ async function prepare(dir: string): Promise<{ configFile: string; bare: string;
     const ports = { canary: await freePort(), production: await freePort() };
     writeFileSync(configFile, stringify({
       port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
-      repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], builders: [{
+      repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], autoRevert: true, builders: [{
         name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
         run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
           '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"',
@@ -80,25 +91,28 @@ async function prepare(dir: string): Promise<{ configFile: string; bare: string;
   return { configFile, bare, work, fresh };
 }
 
+/** The next finished build of main (bisect builds are the culprit search's, not pushes). */
 async function waitForBuild(server: RunningServer, after: number, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const b = server.store.builds.list({ limit: 1, kind: 'branch' })[0];
-    if (b && b.id > after && b.state === 'done') return b;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('the demo build did not finish in time');
+  return waitFor(() => {
+    const b = server.store.builds.list({ kind: 'branch', limit: 1 })[0];
+    return b && b.id > after && b.state === 'done' ? b : undefined;
+  }, 'the demo build did not finish in time', timeoutMs);
 }
 
-/** Waits for the deploy of `sha` to end (deployed, rolled back, failed). */
-async function waitForDeploy(server: RunningServer, sha: string, timeoutMs = 180_000) {
+async function waitFor<T>(read: () => T | undefined, failure: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const d = server.store.deploys.list(20).find((x) => x.sha === sha);
-    if (d && ['deployed', 'rolled_back', 'failed', 'superseded'].includes(d.state)) return d;
-    await new Promise((r) => setTimeout(r, 100));
+    const v = read();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`the demo deploy of ${sha.slice(0, 10)} did not end in time`);
+  throw new Error(failure);
+}
+
+/** Waits for the deploy of `sha` to end (deployed, rolled back, failed, superseded). */
+function waitForDeploy(server: RunningServer, sha: string, timeoutMs = 180_000) {
+  return waitFor(() => server.store.deploys.list(20).find((x) => x.sha === sha && ['deployed', 'rolled_back', 'failed', 'superseded'].includes(x.state)),
+    `the demo deploy of ${sha.slice(0, 10)} did not end in time`, timeoutMs);
 }
 
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
@@ -120,18 +134,32 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
-    const before = server.store.builds.list({ limit: 1, kind: 'branch' })[0]?.id ?? 0;
+    const before = server.store.builds.list({ kind: 'branch', limit: 1 })[0]?.id ?? 0;
     await commitAndPush(work, { ...SAMPLE, ...appFiles() }, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
-    await commitAndPush(work, BUG, 'Drop the quantity from the cart total');
+    commit(work, { 'README.md': '# shop\n\nA tiny shop.\n' }, 'Say what the shop is');
+    commit(work, BUG, 'Drop the quantity from the cart total');
+    commit(work, { 'src/money.js': SAMPLE['src/money.js'] + '\nexport const CURRENCY = \'USD\';\n' }, 'Name the currency');
+    await push(work);
     const red = await waitForBuild(server, green.id);
-    say(`demo: a broken push built ${red.result} (build ${red.id}): the tree of shop/main closes`);
-    await commitAndPush(work, { 'src/cart.js': SAMPLE['src/cart.js'] }, `Put the quantity back in the cart total\n\nFixes-build: ${red.id}`);
+    say(`demo: three commits pushed at once built ${red.result} (build ${red.id}): the tree of shop/main closes`);
+    const search = await waitFor(() => { const s = server.store.culprits.forBuild(red.id); return s?.state === 'done' ? s : undefined; },
+      'the culprit search did not end in time');
+    const probes = server.store.culprits.probes(search.id).length;
+    const named = search.culpritSha ? server.store.repos.commit(search.repoId, search.culpritSha) : undefined;
+    say(`demo: the culprit search built ${probes} bisect builds and named ${search.culpritSha?.slice(0, 10) ?? 'no commit'}` +
+      `${named ? ` "${named.subject}"` : ''} (${search.confirmed ? 'confirmed' : 'not confirmed'})`);
+    const revert = await waitFor(() => { const r = server.store.culprits.revertOf(search.id); return r && r.state !== 'wanted' ? r : undefined; },
+      'the automatic revert did not happen in time');
+    if (revert.state !== 'pushed') {
+      say(`demo: the automatic revert was refused: ${revert.reason}`);
+      return;
+    }
     const fixed = await waitForBuild(server, red.id);
-    say(`demo: the fix built ${fixed.result} (build ${fixed.id}): the tree reopens`);
+    say(`demo: greengate reverted it by itself (${revert.revertSha?.slice(0, 10)}); the revert built ${fixed.result} (build ${fixed.id}): the tree reopens`);
     const good = await waitForDeploy(server, fixed.sha);
-    say(`demo: deploy ${good.id} of the fix ${good.state.replace('_', ' ')} (canary, then production) — ${url}/deploys/${good.id}`);
+    say(`demo: deploy ${good.id} of the green head ${good.state.replace('_', ' ')} (canary, then production) — ${url}/deploys/${good.id}`);
     await commitAndPush(work, { 'app/config.json': appFiles(BAD_ERROR_RATE)['app/config.json'] }, 'Retry failed payments more eagerly');
     const risky = await waitForBuild(server, fixed.id);
     say(`demo: a push that raises the app's error rate from 0.5 % to 5 % built ${risky.result} (build ${risky.id}): its tests cannot see it`);

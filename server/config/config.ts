@@ -20,7 +20,9 @@ import { z } from 'zod';
 import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
+import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type CulpritConfig } from './culprit.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
+import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
@@ -72,6 +74,12 @@ export interface RepositoryConfig {
   builders: BuilderConfig[];
   /** Where runners fetch the code when it is hosted elsewhere; absent: this server serves `path` at /git/<name>.git. */
   cloneUrl?: string;
+  /** Who is told about this repository's events; each key replaces the top-level notify's (config/notify.ts). */
+  notify?: NotifyConfig;
+  /** Gated branches whose confirmed culprits are reverted automatically (true: all of them); see config/culprit.ts. */
+  autoRevert?: boolean | string[];
+  /** The culprit search and automatic revert settings (absent: defaults). */
+  culprit?: CulpritConfig;
   /** Per gated branch: the stages a green head is deployed through (server/config/deploy.ts); absent: no deploys. */
   deploy?: DeployConfig;
 }
@@ -81,9 +89,13 @@ export interface Config {
   baseUrl: string | null;
   runnerToken: string;
   adminToken: string | null;
+  /** Bearer token Alertmanager's webhook sends to POST /api/alertmanager (absent: the route refuses every call). */
+  alertmanagerToken?: string | null;
   repositories: RepositoryConfig[];
   /** Days to keep finished builds' logs and the builds themselves (absent: forever); see server/retention.ts. */
   retention?: RetentionConfig;
+  /** Notification defaults for every repository (absent: nobody is told); see config/notify.ts. */
+  notify?: NotifyConfig;
 }
 export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
@@ -195,8 +207,11 @@ const repositoryShape = {
   gate: z.array(branchSchema).default([]),
   cloneUrl: z.string().refine(isCloneUrl, 'must be a URL git can fetch from (https://, ssh://, git://, file:// or ' +
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
+  autoRevert: autoRevertSchema,
+  culprit: culpritSchema,
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
+  notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
 };
 const configShape = {
@@ -207,6 +222,7 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
+  alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
     logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
@@ -214,11 +230,12 @@ const configShape = {
     buildsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
       .optional(), // absent: builds are kept forever
   }).optional(),
+  notify: notifySchema, // absent: nobody is told
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape) };
+  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS };
 
 
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */
@@ -260,6 +277,8 @@ export function parseConfig(
   }
   findDuplicates(data, found, (at) => where(at).line);
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;

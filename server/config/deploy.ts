@@ -5,9 +5,7 @@
  * a `timeout` (seconds without output, as a builder's) and a `watch`: the window and metrics the
  * immune system (server/immune/) compares before and after the stage.
  *
- * The watch spec is validated here only as far as the orchestrator needs it (`seconds`) plus its
- * shape (an object with a `metrics` list of objects); the watcher validates the rest of it
- * (server/config/watch.ts once that lands: replace `watchSchema` below by its schema).
+ * The watch spec is the immune system's (server/config/watch.ts): window, source, metrics.
  *
  *   repositories:
  *     - name: shop
@@ -19,24 +17,19 @@
  *               run: ./deploy.sh canary
  *               rollback: ./deploy.sh rollback canary
  *               runsOn: { role: deploy }
- *               watch: { seconds: 60, metrics: [ … ] }
+ *               watch: { seconds: 60, source: { scrape: http://app:8080/metrics }, metrics: [ … ] }
  */
 import { z } from 'zod';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
+import { watchSchema, type WatchSpec } from './watch.js';
 
 export const MAX_STAGES = 10;
 const STAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const toNumber = (v: unknown) => typeof v === 'string' && /^\s*\d+(\.\d*)?\s*$/.test(v) ? Number(v) : v;
 
-/** What the watcher is given. `seconds` is the window after the stage; the rest is the watcher's. */
-export const watchSchema = z.looseObject({
-  seconds: z.preprocess(toNumber, z.number('must be a number of seconds from 1 to 86400, e.g. seconds: 60')
-    .min(1, 'must be a number of seconds from 1 to 86400, e.g. seconds: 60')
-    .max(86400, 'must be a number of seconds from 1 to 86400, e.g. seconds: 60')),
-  metrics: z.array(z.looseObject({}), 'must be a list of metrics to compare, e.g. metrics: [{ name: errors, … }] — or [] to only wait')
-    .default([]),
-});
-export type WatchConfig = z.infer<typeof watchSchema>;
+/** What the watcher is given: the immune system's one schema (server/config/watch.ts). */
+export { watchSchema };
+export type WatchConfig = WatchSpec;
 
 const labelsSchema = z.record(z.string(), z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
   z.string().regex(LABEL_VALUE_RE, `must be a label value: ${LABEL_RULES} — runners offer it with --label key=value`)))

@@ -4,11 +4,12 @@
  * `config.repositories`, `config.adminToken`, … when they act) see a reload without being rebuilt.
  *
  * What a reload may change live: builders (commands, tests, timeouts, quarantine, env, secrets,
- * maxLogBytes, …), a repository's gate list, adminToken, retention. What needs a restart, because
+ * maxLogBytes, …), a repository's gate list, adminToken, retention, notify (top level and per repository). What needs a restart, because
  * it was used once at start-up: port, data, baseUrl, runnerToken, the set of repositories and
  * their paths. A reload that changes those keeps their running values and names them.
  */
 import type { Config, RepositoryConfig } from './config.js';
+import { repositoryNamed } from './repositories.js';
 
 export const RESTART_KEYS = ['port', 'data', 'baseUrl', 'runnerToken'] as const;
 
@@ -57,10 +58,10 @@ export class LiveConfig {
     }
     const repositories: RepositoryConfig[] = [];
     for (const repo of old.repositories) {
-      const updated = next.repositories.find((r) => r.name === repo.name);
+      const updated = repositoryNamed(next, repo.name);
       if (!updated) { needRestart.push(`repositories[${repo.name}] (removed)`); repositories.push(repo); continue; }
       if (updated.path !== repo.path) needRestart.push(`repositories[${repo.name}].path`);
-      for (const key of ['gate', 'builders'] as const) {
+      for (const key of ['gate', 'builders', 'notify'] as const) {
         if (!same(repo[key], updated[key])) applied.push(`repositories[${repo.name}].${key}`);
       }
       repositories.push(Object.freeze({ ...updated, path: repo.path }));

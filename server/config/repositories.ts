@@ -1,16 +1,32 @@
 /**
  * Looking up a repository or builder of greengate.yml by name: the one place that answers
- * GG_UNKNOWN_REPO (and GG_NO_BUILDER), with one message naming what is configured.
+ * GG_UNKNOWN_REPO (and GG_NO_BUILDER), with one message naming what is configured, and the one
+ * place for callers to whom a missing one is no error (a build whose builder left the file).
  */
 import type { BuilderConfig, Config, RepositoryConfig } from './config.js';
-import { fail } from '../errors.js';
+import { fail, GgError } from '../errors.js';
+
+/** The configured repository `name`, or undefined. */
+export function repositoryNamed(config: Pick<Readonly<Config>, 'repositories'>, name: string): RepositoryConfig | undefined {
+  return config.repositories.find((r) => r.name === name);
+}
+
+/** The configured builder of a build (its repository and builder names), or undefined when either left greengate.yml. */
+export function builderNamed(config: Pick<Readonly<Config>, 'repositories'>, build: { repo: string; builder: string }): BuilderConfig | undefined {
+  return repositoryNamed(config, build.repo)?.builders.find((b) => b.name === build.builder);
+}
 
 /** The configured repository `name`; GG_UNKNOWN_REPO when greengate.yml has none by that name. */
 export function findRepository(config: Pick<Readonly<Config>, 'repositories'>, name: string): RepositoryConfig {
-  const repo = config.repositories.find((r) => r.name === name);
+  const repo = repositoryNamed(config, name);
   if (repo) return repo;
+  throw unknownRepository(config, name);
+}
+
+/** The GG_UNKNOWN_REPO error for `name`, for callers that answer it rather than throw it. */
+export function unknownRepository(config: Pick<Readonly<Config>, 'repositories'>, name: string): GgError {
   const known = config.repositories.map((r) => r.name).join(', ') || '(none)';
-  return fail('GG_UNKNOWN_REPO', `unknown repository "${name.slice(0, 100)}": it is not in greengate.yml (configured: ${known})`);
+  return new GgError('GG_UNKNOWN_REPO', `unknown repository "${name.slice(0, 100)}": it is not in greengate.yml (configured: ${known})`);
 }
 
 /** The builder `name` of a configured repository; GG_NO_BUILDER when it has none by that name. */

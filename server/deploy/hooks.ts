@@ -5,15 +5,13 @@
  * - `revert`: the guarded automatic revert (issue 15): pushes reverts of `shas` on the branch.
  * - `notify`: alerting (issue 15): one alert of a kind with its payload.
  * - `follow`: start reading a watch's source ahead of any deploy (a scrape source's baseline).
- * The defaults are no-ops (the watcher only waits out the window) until those land.
+ * Defaults: the watcher waits out the window and finds nothing; revert fails saying it is not
+ * connected (recorded on the deploy); notify and follow do nothing. main.ts connects what exists.
  */
 import type { WatchConfig } from '../config/deploy.js';
 
-export interface MetricEvidence {
-  metric: string; kind: 'ratio' | 'rate' | 'latency'; before: number; after: number; pValue: number; effect: number;
-  regression: boolean; samplesBefore?: number[]; samplesAfter?: number[];
-}
-export interface Verdict { regression: boolean; evidence: MetricEvidence[] }
+import type { Verdict } from '../immune/watch.js';
+export type { MetricEvidence, Verdict } from '../immune/watch.js';
 /** startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows. */
 export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
@@ -33,4 +31,9 @@ export const waitOnlyWatcher: WatchStage = (spec, opts) => new Promise<Verdict>(
   opts.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('watch aborted')); }, { once: true });
 });
 
-export const NO_HOOKS: DeployHooks = { watch: waitOnlyWatcher, revert: async () => {}, notify: () => {}, follow: () => {} };
+export const NO_HOOKS: DeployHooks = {
+  watch: waitOnlyWatcher,
+  revert: async () => { throw new Error('no revert is connected for deploys: revert the deployed commits by hand (the deploy lists them)'); },
+  notify: () => {},
+  follow: () => {},
+};

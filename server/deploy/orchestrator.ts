@@ -290,7 +290,10 @@ export class DeployOrchestrator {
     }
     if (deploy.alertState === 'pending') {
       try {
-        await hooks.notify(deploy.outcome === 'failed' ? 'deploy.failed' : 'deploy.rolled_back', {
+        const what = deploy.outcome === 'failed' ? 'failed and was rolled back' : 'regressed and was rolled back';
+        await hooks.notify(deploy.outcome === 'failed' ? 'deploy.failed' : 'deploy.rolledBack', {
+          text: `${deploy.repo}/${deploy.branch}: deploy ${deploy.id} of ${deploy.sha.slice(0, 10)} ${what}: ${deploy.reason ?? ''}\n` +
+            `${this.d.baseUrl()}/deploys/${deploy.id}`,
           deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, commits: shas, reason: deploy.reason,
           url: `${this.d.baseUrl()}/deploys/${deploy.id}`,
           stages: store.deploys.stages(deploy.id).map((s) => ({ name: s.name, state: s.state, verdict: s.verdict ? JSON.parse(s.verdict) : null })),

@@ -16,6 +16,11 @@ export type { RunnerLink } from './placement.js';
 
 export class RunnerRegistry {
   private readonly links = new Map<number, RunnerLink>();
+  /**
+   * Writers that must commit with a runner's leaving (the notifications outbox): called inside the
+   * transaction that marks it disconnected, with the units it held. They must not await.
+   */
+  readonly inLeaveTx: ((link: RunnerLink, reason: string, units: readonly number[], at: number) => void)[] = [];
   /** Called after the runner set changed (a join or a leave). */
   onChange: () => void = () => undefined;
 
@@ -67,7 +72,11 @@ export class RunnerRegistry {
   leave(link: RunnerLink, reason: string, now = Date.now()): void {
     if (this.links.get(link.runnerId) !== link) return;
     this.links.delete(link.runnerId);
-    this.store.runners.markDisconnected(link.runnerId, now);
+    const held = [...link.units];
+    this.store.tx(() => {
+      this.store.runners.markDisconnected(link.runnerId, now);
+      for (const f of this.inLeaveTx) f(link, reason, held, now);
+    });
     for (const id of link.units) {
       const unit = this.store.units.get(id);
       if (unit && unit.state === 'running' && unit.runnerId === link.runnerId) {

@@ -7,7 +7,9 @@
  * Rules, per update:
  *   - not refs/heads/*, a deletion, or an ungated branch → passes (one short line);
  *   - open → passes;
- *   - closed → passes if every new commit reverts a commit of the red build's blamelist
+ *   - closed → passes if every new commit reverts a commit of the red build's blamelist (Tree.lookup
+ *     gives the blamelists of every build of the branch still red, so a fix attempt that went red
+ *     does not hide the original culprit)
  *     ("This reverts commit <sha>", sha abbreviated to ≥ 7 hex digits allowed; kind 'revert')
  *     or carries the trailer line "Fixes-build: <red build id>" (kind 'fix'); a closure with no
  *     red build (by hand), no new commits (a rewind), or a truncated commit list (over the cap)
@@ -27,7 +29,7 @@ export interface BranchGate {
   reason: string | null;
   message: string | null;
   since: number | null; // epoch milliseconds (epoch seconds are recognised too)
-  build: { id: number; url: string; blamelist: string[] /* full shas */ } | null;
+  build: { id: number; url: string; blamelist: string[] /* full shas: the red build's, then those of the other builds still red */ } | null;
 }
 
 export type PassKind = 'revert' | 'fix' | 'bypass';

@@ -17,7 +17,8 @@ import type { BranchGate, GatePass } from './rules.js';
 import { decideTree } from './treeRule.js';
 import { isFailure } from '../results/failure.js';
 import { GgError } from '../errors.js';
-import { findRepository } from '../config/repositories.js';
+import { findRepository, repositoryNamed } from '../config/repositories.js';
+import { culpritJson, type CulpritJson } from '../culprit/json.js';
 
 export const MAX_NAMED_TESTS = 5;
 
@@ -28,6 +29,8 @@ export interface TreeJson {
   repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
   actor: string | null; since: number | null; build: { id: number; url: string; builder: string; result: string | null } | null;
   blamelist: { sha: string; author: string | null; subject: string | null }[];
+  /** The red build's culprit search (null when none was made): server/culprit/json.ts. */
+  culprit: CulpritJson | null;
 }
 
 export class Tree {
@@ -61,6 +64,7 @@ export class Tree {
       build: build ? { id: build.id, url: this.buildUrl(build.id), builder: build.builder, result: build.result } : null,
       blamelist: build && row?.state !== 'open'
         ? this.store.builds.blamelist(build.id).map((c) => ({ sha: c.sha, author: c.author, subject: c.subject })) : [],
+      culprit: build && row?.state !== 'open' ? culpritJson(this.store, build.id) : null,
     };
   }
 
@@ -98,9 +102,22 @@ export class Tree {
       const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
       return {
         gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
-        build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.store.builds.blamelist(build.id).map((c) => c.sha) } : null,
+        build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.redBlamelist(build, branch) } : null,
       };
     };
+  }
+
+  /**
+   * The commits a revert may name to pass the closed tree: the red build's blamelist first, then
+   * those of every other build of the branch still red (a fix attempt that went red does not hide
+   * the original culprit).
+   */
+  private redBlamelist(build: BuildRow, branch: string): string[] {
+    const shas = new Set(this.store.builds.blamelist(build.id).map((c) => c.sha));
+    for (const id of this.store.builds.stillRed(build.repoId, branch)) {
+      for (const c of this.store.builds.blamelist(id)) shas.add(c.sha);
+    }
+    return [...shas];
   }
 
   /** Records the pushes the gate let through a tree that was not open. */
@@ -178,7 +195,7 @@ export class Tree {
   }
 
   private repo(name: string): RepositoryConfig | undefined {
-    return this.config.repositories.find((r) => r.name === name);
+    return repositoryNamed(this.config, name);
   }
 
   private requireRepo(name: string): RepositoryConfig {

@@ -4,8 +4,9 @@
  * order among finished builds that passed, failed or were flaky), what should change.
  *
  * - A person's closure and maintenance stay until a person opens the tree: nothing changes.
- * - Any deciding build failed: the tree is closed for the newest such build (a closure for the
- *   same build again is no change, so applying the rule twice changes nothing).
+ * - Any deciding build failed with new failures: the tree is closed for the newest such build (a
+ *   closure for the same build again is no change, so applying the rule twice changes nothing).
+ *   A failed build whose failures were all failing before (newFailures.ts) counts as green.
  * - None failed: an automatic closure reopens. An open tree stays open.
  * A rebuild of an older commit is not the newest by push order, so it never decides.
  */
@@ -20,7 +21,7 @@ export type TreeAction =
 export function decideTree(row: TreeStateRow | undefined, deciding: readonly (BuildRow | undefined)[]): TreeAction {
   if (row && row.state !== 'open' && !row.automatic) return { kind: 'none' };
   const builds = deciding.filter((b): b is BuildRow => b !== undefined);
-  const failed = builds.filter((b) => b.result === 'failed').sort((a, b) => b.id - a.id);
+  const failed = builds.filter((b) => b.result === 'failed' && b.newFailures !== 0).sort((a, b) => b.id - a.id);
   if (failed.length > 0) {
     if (row?.state === 'closed' && row.buildId === failed[0].id) return { kind: 'none' };
     return { kind: 'close', build: failed[0] };

@@ -14,6 +14,7 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import { listFiles } from '../git.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 import { overheadFor } from './costs.js';
+import { builderNamed } from '../config/repositories.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
@@ -50,9 +51,8 @@ export class Splitter {
     const changed: number[] = [];
     for (const build of this.store.builds.unfinished()) {
       if (build.state !== 'queued') continue;
-      const repo = this.config.repositories.find((r) => r.name === build.repo);
-      const builder = repo?.builders.find((b) => b.name === build.builder);
-      const row = repo && this.store.repos.byName(repo.name);
+      const builder = builderNamed(this.config, build);
+      const row = builder && this.store.repos.byName(build.repo);
       if (!builder?.tests || !row) continue;
       const units = this.store.units.byBuild(build.id);
       if (units.length === 0 || units.some((u) => u.state !== 'queued' || u.retryOf !== null)) continue;

@@ -20,13 +20,15 @@ import type { Logger } from 'pino';
 import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
-import { unitFiles } from '../store/units.js';
+import { currentUnits, unitFiles } from '../store/units.js';
 import type { BuildRow, BuildResult } from '../store/builds.js';
 import type { Events } from '../events.js';
 import type { Tree } from '../gate/tree.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
 import { decideResult, recordUnitTests } from './results.js';
+import { markNewFailures } from './newFailures.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
+import { builderNamed, repositoryNamed } from '../config/repositories.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
 export const RETRY_PRIORITY = 50; // flaky retries next
@@ -228,11 +230,11 @@ export class BuildLifecycle {
   }
 
   repoOf(build: Pick<BuildRow, 'repo'>): RepositoryConfig | undefined {
-    return this.config.repositories.find((r) => r.name === build.repo);
+    return repositoryNamed(this.config, build.repo);
   }
 
   builderOf(build: Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>): BuilderConfig | undefined {
-    return this.repoOf(build)?.builders.find((b) => b.name === build.builder) ?? this.builderFallback(build);
+    return builderNamed(this.config, build) ?? this.builderFallback(build);
   }
 
   /** The builder of a build that is not one of `builders:` (a deploy step, server/deploy/steps.ts); undefined: none. */
@@ -303,9 +305,7 @@ export class BuildLifecycle {
 
   /** Counters from the units themselves (start-up only: they move incrementally afterwards). */
   private recount(buildId: number): void {
-    const units = this.store.units.byBuild(buildId);
-    const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
-    const current = units.filter((u) => !retried.has(u.id));
+    const current = currentUnits(this.store.units.byBuild(buildId));
     const left = current.filter((u) => u.state !== 'done');
     this.store.builds.setProgress(buildId, current.length, current.length - left.length, left.reduce((s, u) => s + u.expectedMs, 0));
   }
@@ -323,9 +323,9 @@ export class BuildLifecycle {
       return build;
     }
     const units = this.store.units.byBuild(buildId);
-    const retried = new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
-    const { result, reason } = decideResult(units, units.filter((u) => !retried.has(u.id)));
+    const { result, reason } = decideResult(units, currentUnits(units));
     if (!this.store.builds.finish(buildId, result, reason, now)) return build;
+    if (result === 'failed') markNewFailures(this.store, build);
     this.finished(build, result, reason);
     if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
     const change = build.kind === 'branch' ? this.tree.applyRule(build.repo, build.branch, now) : null;

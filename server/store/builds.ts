@@ -3,10 +3,14 @@ import type { DB } from './db.js';
 
 export type BuildState = 'queued' | 'running' | 'done';
 export type BuildResult = 'passed' | 'failed' | 'flaky' | 'exception' | 'cancelled';
+/** 'bisect': a culprit search's build of one commit (stored as kind 'try' with purpose 'bisect'; never touches the tree). */
+export type BuildKind = 'branch' | 'try' | 'bisect';
 export interface BuildRow {
-  id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: 'branch' | 'try';
+  id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind;
   sha: string; baseSha: string | null; state: BuildState; result: BuildResult | null; reason: string | null;
   unitsTotal: number; unitsDone: number; expectedMs: number;
+  /** A failed build's new failures (failing tests not already failing before, failed units without tests); null otherwise. */
+  newFailures: number | null;
   pushedAt: number; createdAt: number; startedAt: number | null; finishedAt: number | null;
 }
 export interface BlameEntry { sha: string; author: string | null; email: string | null; subject: string | null }
@@ -15,10 +19,12 @@ export interface NewBuild {
   baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
 }
 /** deploySteps: also the one-unit builds of deploy steps (refs/deploy/…, server/deploy/steps.ts); absent: without them. */
-export interface BuildQuery { repoId?: number; branch?: string; kind?: 'branch' | 'try'; beforeId?: number; limit: number; deploySteps?: boolean }
+export interface BuildQuery { repoId?: number; branch?: string; kind?: BuildKind; beforeId?: number; limit: number; deploySteps?: boolean }
+/** A bisect build's row: the stored kind and purpose. */
+export type NewBisectBuild = Omit<NewBuild, 'kind' | 'blamelist'>;
 
-const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, b.kind, b.sha, b.base_sha AS baseSha,
-  b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs,
+const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.base_sha AS baseSha,
+  b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs, b.new_failures AS newFailures,
   b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt`;
 const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
 
@@ -29,6 +35,8 @@ export class BuildStore {
     this.q = {
       insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, sha, base_sha, change_id, state, pushed_at, created_at)
         VALUES (@repoId, @builder, @ref, @branch, @kind, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
+      insertBisect: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at)
+        VALUES (@repoId, @builder, @ref, @branch, 'try', 'bisect', @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
       addCommit: db.prepare('INSERT INTO build_commits (build_id, position, sha) VALUES (?, ?, ?)'),
       shiftCommits: db.prepare('UPDATE build_commits SET position = position + ? WHERE build_id = ?'),
       get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.id = ?`),
@@ -40,6 +48,22 @@ export class BuildStore {
       join: db.prepare('UPDATE builds SET sha = ?, change_id = coalesce(?, change_id) WHERE id = ? AND state = \'queued\''),
       deciding: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
         AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
+      previous: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = @repoId AND b.builder = @builder AND b.branch = @branch
+        AND b.kind = 'branch' AND b.purpose IS NULL AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') AND b.id != @id
+        AND (coalesce(b.change_id, 0) < @change OR (coalesce(b.change_id, 0) = @change AND b.id < @id))
+        ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
+      setNewFailures: db.prepare('UPDATE builds SET new_failures = ? WHERE id = ?'),
+      greenAt: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
+        AND b.sha = ? AND b.state = 'done' AND b.result IN ('passed', 'flaky') ORDER BY b.id DESC LIMIT 1`),
+      // Failed branch builds newer by push order than their builder's newest green one: the builds still red.
+      stillRed: db.prepare(`SELECT b.id FROM builds b WHERE b.repo_id = @repoId AND b.branch = @branch AND b.kind = 'branch'
+        AND b.state = 'done' AND b.result = 'failed' AND coalesce(b.change_id, 0) >= coalesce((SELECT max(coalesce(g.change_id, 0))
+          FROM builds g WHERE g.repo_id = b.repo_id AND g.builder = b.builder AND g.branch = b.branch AND g.kind = 'branch'
+          AND g.state = 'done' AND g.result IN ('passed', 'flaky')), -1)
+        AND NOT EXISTS (SELECT 1 FROM builds g WHERE g.repo_id = b.repo_id AND g.builder = b.builder AND g.branch = b.branch
+          AND g.kind = 'branch' AND g.state = 'done' AND g.result IN ('passed', 'flaky') AND coalesce(g.change_id, 0) = coalesce(b.change_id, 0)
+          AND g.id > b.id)
+        ORDER BY b.id DESC LIMIT @limit`),
       changeOf: db.prepare('SELECT change_id AS changeId FROM builds WHERE id = ?'),
       adjust: db.prepare(`UPDATE builds SET units_total = units_total + ?, units_done = units_done + ?,
         expected_ms = max(0, expected_ms + ?) WHERE id = ?`),
@@ -57,6 +81,10 @@ export class BuildStore {
     const id = Number(this.q.insert.run(b).lastInsertRowid);
     b.blamelist.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
     return id;
+  }
+  /** A bisect build (kind 'bisect'): no blamelist, never the tree's. */
+  createBisect(b: NewBisectBuild): number {
+    return Number(this.q.insertBisect.run(b).lastInsertRowid);
   }
   /** Moves a queued build to a newer head: the new commits go to the front of its blamelist. */
   join(id: number, sha: string, newCommits: readonly string[], changeId: number | null = null): boolean {
@@ -100,6 +128,23 @@ export class BuildStore {
   deciding(repoId: number, builder: string, branch: string): BuildRow | undefined {
     return this.q.deciding.get(repoId, builder, branch) as BuildRow | undefined;
   }
+  /** The finished build of the same builder and branch just before this one by push order (passed, failed or flaky). */
+  previous(b: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
+    return this.q.previous.get({ id: b.id, repoId: b.repoId, builder: b.builder, branch: b.branch, change: this.changeOf(b.id) ?? 0 }) as BuildRow | undefined;
+  }
+  setNewFailures(id: number, n: number): void { this.q.setNewFailures.run(n, id); }
+  /** A green build of this commit on the branch (the base a culprit search starts from). */
+  greenAt(repoId: number, builder: string, branch: string, sha: string): BuildRow | undefined {
+    return this.q.greenAt.get(repoId, builder, branch, sha) as BuildRow | undefined;
+  }
+  /**
+   * The builds of a branch still red: failed, and not older by push order than their builder's
+   * newest green build (newest first, at most `limit`). A revert of any of their blamelists passes
+   * a closed tree.
+   */
+  stillRed(repoId: number, branch: string, limit = 50): number[] {
+    return (this.q.stillRed.all({ repoId, branch, limit }) as { id: number }[]).map((r) => r.id);
+  }
   changeOf(id: number): number | null { return (this.q.changeOf.get(id) as { changeId: number | null } | undefined)?.changeId ?? null; }
   unfinished(): BuildRow[] { return this.q.unfinished.all() as BuildRow[]; }
   count(): number { return (this.q.count.get() as { n: number }).n; }
@@ -110,7 +155,8 @@ export class BuildStore {
     const args: (string | number)[] = [];
     if (query.repoId !== undefined) { where.push('b.repo_id = ?'); args.push(query.repoId); }
     if (query.branch !== undefined) { where.push('b.branch = ?'); args.push(query.branch); }
-    if (query.kind !== undefined) { where.push('b.kind = ?'); args.push(query.kind); }
+    if (query.kind === 'bisect') where.push("b.purpose = 'bisect'");
+    else if (query.kind !== undefined) { where.push('b.kind = ? AND b.purpose IS NULL'); args.push(query.kind); }
     if (query.beforeId !== undefined) { where.push('b.id < ?'); args.push(query.beforeId); }
     if (!query.deploySteps) where.push("b.ref NOT LIKE 'refs/deploy/%'");
     const sql = `SELECT ${COLUMNS} ${FROM} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY b.id DESC LIMIT ?`;

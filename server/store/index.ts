@@ -11,6 +11,8 @@ import { GatePassStore } from './gatePasses.js';
 import { CostStore } from './costs.js';
 import { RetentionStore } from './retention.js';
 import { DeployStore } from './deploys.js';
+import { NotificationStore } from './notifications.js';
+import { CulpritStore } from './culprits.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -24,6 +26,8 @@ export class Store {
   readonly costs: CostStore;
   readonly retention: RetentionStore;
   readonly deploys: DeployStore;
+  readonly notifications: NotificationStore;
+  readonly culprits: CulpritStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -36,6 +40,8 @@ export class Store {
     this.costs = new CostStore(db);
     this.retention = new RetentionStore(db);
     this.deploys = new DeployStore(db);
+    this.notifications = new NotificationStore(db);
+    this.culprits = new CulpritStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

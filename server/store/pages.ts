@@ -5,9 +5,10 @@
 import type { DB } from './db.js';
 import type { BuildResult, BuildState } from './builds.js';
 import type { TestStatus } from './tests.js';
+import { FAILING_SQL } from '../results/failure.js';
 
 export interface WaterfallBuild {
-  id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try'; sha: string;
+  id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string;
   state: BuildState; result: BuildResult | null; reason: string | null; unitsTotal: number; unitsDone: number;
   pushedAt: number; startedAt: number | null; finishedAt: number | null;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
@@ -34,14 +35,15 @@ export interface LogPiece { seq: number; offset: number; data: string; at: numbe
 export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
 const NEWLINE_CACHE_MAX = 1000;
 
-const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch, b.kind, b.sha, b.state, b.result, b.reason,
+const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch,
+  CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.state, b.result, b.reason,
   b.units_total AS unitsTotal, b.units_done AS unitsDone, b.pushed_at AS pushedAt, b.started_at AS startedAt,
   b.finished_at AS finishedAt, c.author, c.subject, ch.pusher,
   (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
 const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, coalesce(t.file, '') AS file, count(*) AS runs, avg(t.duration_ms) AS avgMs,
-  max(t.duration_ms) AS maxMs, sum(t.status IN ('failed', 'error')) AS failed, sum(t.status = 'flaky') AS flaky,
+  max(t.duration_ms) AS maxMs, sum(t.status IN ${FAILING_SQL}) AS failed, sum(t.status = 'flaky') AS flaky,
   max(t.build_id) AS lastBuild
   FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) t JOIN repositories r ON r.id = t.repo_id
   GROUP BY t.repo_id, t.builder, t.classname, t.name, coalesce(t.file, '')`;
@@ -51,8 +53,8 @@ export class PageStore {
   private readonly newlines = new Map<string, number>();
   constructor(db: DB) {
     this.q = {
-      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.ref NOT LIKE 'refs/deploy/%' ORDER BY b.id DESC LIMIT ?`),
-      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.ref NOT LIKE 'refs/deploy/%' AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.ref NOT LIKE 'refs/deploy/%' ORDER BY b.id DESC LIMIT ?`),
+      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.ref NOT LIKE 'refs/deploy/%' AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
         FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
@@ -82,9 +84,10 @@ export class PageStore {
     };
   }
 
-  /** The newest builds of a kind, newest first, without deploy steps (their lane is the deploys'); `beforeId` pages back. */
-  builds(kind: 'branch' | 'try', limit: number, beforeId?: number): WaterfallBuild[] {
-    return (beforeId === undefined ? this.q.newest.all(kind, limit) : this.q.older.all(kind, beforeId, limit)) as WaterfallBuild[];
+  /** The newest builds of a kind, newest first; `beforeId` pages back. A bisect build is stored as 'try' with purpose 'bisect'. Deploy steps (refs/deploy/…) are left out: their lane is the deploys'. */
+  builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number): WaterfallBuild[] {
+    const [stored, purpose] = kind === 'bisect' ? ['try', 'bisect'] : [kind, ''];
+    return (beforeId === undefined ? this.q.newest.all(stored, purpose, limit) : this.q.older.all(stored, purpose, beforeId, limit)) as WaterfallBuild[];
   }
 
   /** Test files of a build's current units (a retried unit counts once), and how many have finished. */

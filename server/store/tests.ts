@@ -1,6 +1,7 @@
 /** Per-test results and the per-file durations the queue learns from. */
 import type { DB } from './db.js';
 import type { TestCase } from '../protocol.js';
+import { FAILING_SQL } from '../results/failure.js';
 
 export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped' | 'flaky' | 'quarantined';
 export interface TestResultRow {
@@ -14,6 +15,9 @@ export interface QuarantineRow { test: string; reason: string | null; addedBy: s
 /** One run of a test, with the build it ran in: a test's history. */
 export interface TestHistoryRow extends TestResultRow { builder: string; sha: string; branch: string; ref: string }
 export const MAX_HISTORY = 500;
+
+/** Failures first, then flaky, quarantined, the rest. */
+const FAILURES_FIRST = `CASE WHEN status IN ${FAILING_SQL} THEN 0 WHEN status = 'flaky' THEN 1 WHEN status = 'quarantined' THEN 2 ELSE 3 END`;
 
 const COLUMNS = `id, build_id AS buildId, unit_id AS unitId, name, classname, file, duration_ms AS durationMs,
   status, message, attempt, at, failing_before AS failingBefore`;
@@ -31,7 +35,7 @@ export class TestStore {
         status, message, attempt, at, failing_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       setFailingBefore: db.prepare('UPDATE test_results SET failing_before = ? WHERE id = ?'),
       byBuild: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE build_id = ?
-        ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
+        ORDER BY ${FAILURES_FIRST}, id`),
       // A test counts once per build: its last attempt decides; a failure that passed on retry stays 'flaky'.
       final: db.prepare(`SELECT id, buildId, unitId, name, classname, file, durationMs,
           CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
@@ -42,7 +46,7 @@ export class TestStore {
           WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
             w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
         WHERE rn = 1
-        ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'error' THEN 0 WHEN 'flaky' THEN 1 WHEN 'quarantined' THEN 2 ELSE 3 END, id`),
+        ORDER BY ${FAILURES_FIRST}, id`),
       durationsOf: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?
         AND file IN (SELECT value FROM json_each(?))`),
       byUnit: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE unit_id = ? ORDER BY id`),

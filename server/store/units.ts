@@ -90,3 +90,14 @@ export class UnitStore {
 export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {
   return JSON.parse(u.files) as string[];
 }
+
+/** The ids of a build's units replaced by a later attempt (a flaky retry, a requeue after a lost runner). */
+export function supersededUnits(units: readonly Pick<UnitRow, 'retryOf'>[]): Set<number> {
+  return new Set(units.map((u) => u.retryOf).filter((id): id is number => id !== null));
+}
+
+/** A build's current attempts: the units no later attempt replaced. Its result and counters stand on these. */
+export function currentUnits<T extends Pick<UnitRow, 'id' | 'retryOf'>>(units: readonly T[]): T[] {
+  const superseded = supersededUnits(units);
+  return units.filter((u) => !superseded.has(u.id));
+}

@@ -17,13 +17,14 @@ import type { Events } from '../events.js';
 import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { fail } from '../errors.js';
+import { culpritJson, probeJson } from '../culprit/json.js';
 
 export interface RefUpdate { old: string; new: string; ref: string }
 /** A connected runner as the pages and the API show it. */
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -80,7 +81,7 @@ const ChangesJson = z.strictObject({
 const ListQuery = z.object({
   repo: z.string().max(100).optional(),
   branch: z.string().max(1000).optional(),
-  kind: z.enum(['branch', 'try']).optional(),
+  kind: z.enum(['branch', 'try', 'bisect']).optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(50),
 });
@@ -201,6 +202,8 @@ export function apiRouter(deps: ApiDeps): Router {
     res.json({
       ...buildJson(buildContext(deps), build),
       blamelist: store.builds.blamelist(build.id),
+      culprit: culpritJson(store, build.id),
+      bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
       units: store.units.byBuild(build.id).map(unitJson),
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });

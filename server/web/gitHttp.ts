@@ -32,6 +32,7 @@ import type { Config } from '../config/config.js';
 export interface GitHttpDeps { config: Pick<Config, 'repositories' | 'runnerToken'>; log: Logger }
 import type { RepositoryConfig } from '../config/config.js';
 import { tokensEqual } from '../dispatch/gateway.js';
+import { repositoryNamed, unknownRepository } from '../config/repositories.js';
 import { GgError, errorBody } from '../errors.js';
 
 export const GIT_PATH = '/git';
@@ -71,17 +72,18 @@ export function gitHttpRouter(app: GitHttpDeps): Router {
   r.use((req: Request, res: Response, next: NextFunction) => {
     const path = req.path;
     const m = ROUTE_RE.exec(path);
-    const repo = m && app.config.repositories.find((x) => x.name === m[1]);
+    const repo = m && repositoryNamed(app.config, m[1]);
     const token = tokenFrom(req.get('authorization'));
     if (!token || !tokensEqual(token, app.config.runnerToken)) {
       return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs the runner token: send ' +
         '"Authorization: Bearer <runnerToken>" (git -c http.extraHeader=…) or HTTP Basic with the token as password'),
       { 'WWW-Authenticate': 'Basic realm="greengate", charset="UTF-8"' });
     }
-    if (!m || !repo) {
+    if (!m) {
       return refuse(res, new GgError('GG_UNKNOWN_REPO', `no repository is served at ${GIT_PATH}${path} — ` +
         `use ${GIT_PATH}/<name>.git with a name from greengate.yml (GET /api/repos lists them)`));
     }
+    if (!repo) return refuse(res, unknownRepository(app.config, m[1]));
     const service = String(req.query.service ?? '');
     if (m[2] === '/git-receive-pack' || service === 'git-receive-pack') {
       return refuse(res, new GgError('GG_GIT_READ_ONLY', `${repo.name} is served read-only: push to the repository itself, not to greengate`));

@@ -11,14 +11,16 @@ import type { Store } from '../store/index.js';
 import { send, sendFragment } from './pagesView.js';
 import { getBuild } from './api.js';
 import { plainTail } from './pagesLog.js';
-import { unitFiles, type UnitRow } from '../store/units.js';
+import { supersededUnits, unitFiles, type UnitRow } from '../store/units.js';
+import { isFailure } from '../results/failure.js';
 import type { TestResultRow } from '../store/tests.js';
 import type { BuildRow } from '../store/builds.js';
+import { culpritJson, probeJson } from '../culprit/json.js';
 
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -64,7 +66,7 @@ export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router
 function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow) {
   const now = Date.now();
   const all = store.units.byBuild(build.id);
-  const retried = new Set(all.map((u) => u.retryOf).filter((id): id is number => id !== null));
+  const retried = supersededUnits(all);
   const units = all.map((u) => ({
     ...u, files: unitFiles(u), superseded: retried.has(u.id), ...unitTimes(u, now),
     running: u.state === 'running' ? now - (u.startedAt ?? u.assignedAt ?? now) : 0,
@@ -73,11 +75,13 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   const counts: Record<string, number> = {};
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1;
   // New failures first: they are what a push broke; then the ones that were failing already.
-  const failures = results.filter((t) => isFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
+  const failures = results.filter((t) => isListedFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
     blamelist: store.builds.blamelist(build.id),
+    culprit: culpritJson(store, build.id),
+    bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
     progress: ctx.pages.fileProgress(build.id),
     took: build.finishedAt !== null ? build.finishedAt - (build.startedAt ?? build.pushedAt) : null,
     tests: results.slice(0, MAX_TEST_ROWS),
@@ -101,8 +105,9 @@ export function unitTimes(u: Pick<UnitRow, 'queuedAt' | 'assignedAt' | 'startedA
     runRunning: u.state === 'running' && u.startedAt !== null };
 }
 
-function isFailure(t: TestResultRow): boolean {
-  return t.status === 'failed' || t.status === 'error' || t.status === 'flaky';
+/** Listed among the failures on the page: a failure, or one that passed only on retry. */
+function isListedFailure(t: TestResultRow): boolean {
+  return isFailure(t) || t.status === 'flaky';
 }
 
 /** One viewer per unit; failed and running ones open, with a plain tail for browsers without JavaScript. */

@@ -3,7 +3,8 @@
  * and why, every push let through (bypass, revert, fix), and a Five Whys per closure. An admin
  * (page session + CSRF token) gets the close/open form and the Five Whys form; both POST,
  * then redirect back (303). Refusals from the tree (no message, branch not gated, unknown
- * repository) re-render the page with the reason and the catalogue's status.
+ * repository) re-render the page with the reason and the catalogue's status. The newest
+ * notification deliveries are listed as GET /api/notifications shows them (masked targets).
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -16,10 +17,11 @@ import { send, sendFragment } from './pagesView.js';
 import { parseOrThrow } from './api.js';
 import { fail, GgError, type ErrorCode } from '../errors.js';
 import { treeBanners } from './pagesWaterfall.js';
+import { publicDelivery } from './notificationsApi.js';
 
 export interface TreePagesDeps {
   config: Pick<Config, 'repositories'>;
-  store: Pick<Store, 'tree'>;
+  store: Pick<Store, 'tree' | 'notifications'>;
   treeStatus(repo: string, branch: string): TreeJson;
   setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
 }
@@ -29,6 +31,7 @@ const FORM_REFUSALS = new Set<ErrorCode>(['GG_NOT_GATED', 'GG_MESSAGE_REQUIRED',
 
 export const HISTORY_PAGE = 50;
 export const WHYS = 5;
+export const NOTIFICATIONS_SHOWN = 20;
 
 const StateForm = z.object({
   repo: z.string().min(1).max(100), branch: z.string().min(1).max(1000),
@@ -52,7 +55,8 @@ export function treePagesRouter(ctx: PageContext, form: RequestHandler, deps: Tr
     const events = historyModel(ctx, deps, q.before);
     send(res, env, 'tree.njk', ctx.locals(req, {
       nav: 'tree', live: 'tree', banners: treeBanners(deps), events, before: q.before ?? null,
-      next: events.length === HISTORY_PAGE ? events[events.length - 1].id : null, ...extra,
+      next: events.length === HISTORY_PAGE ? events[events.length - 1].id : null,
+      notifications: deps.store.notifications.log({ limit: NOTIFICATIONS_SHOWN }).map(publicDelivery), ...extra,
     }), t0, status);
   };
 

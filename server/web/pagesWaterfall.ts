@@ -23,6 +23,7 @@ export interface WaterfallDeps {
 export const DEFAULT_ROWS = 30;
 export const MAX_ROWS = 200;
 export const TRY_ROWS = 10;
+export const BISECT_ROWS = 10; // the culprit searches' lane
 const MAX_BATCHES = 4; // reads of the builds table per section, whatever happens
 
 export interface Column { key: string; repo: string; builder: string }
@@ -31,13 +32,13 @@ export interface Cell {
   id: number; cls: string; label: string; detail: string; title: string; rebuilds: number;
 }
 export interface Row {
-  key: string; repo: string; branch: string; kind: 'branch' | 'try'; sha: string; author: string | null;
+  key: string; repo: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string; author: string | null;
   subject: string | null; pusher: string | null; pushedAt: number; commits: number; cells: Record<string, Cell>;
 }
 export interface Section { rows: Row[]; next: number | null; columns: Column[]; groups: ColumnGroup[] }
 export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
 export interface Waterfall {
-  banners: TreeJson[]; branches: Section; tries: Section; runners: RunnerSummary; before: number | null; rowsParam: string;
+  banners: TreeJson[]; branches: Section; tries: Section; bisects: Section; runners: RunnerSummary; before: number | null; rowsParam: string;
   treeState: 'open' | 'closed' | 'maintenance'; title: string; deploys: readonly unknown[];
 }
 
@@ -45,10 +46,11 @@ export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { ro
   const base = configuredColumns(deps);
   const branches = readSection(pages, 'branch', opts.rows, opts.before, base);
   const tries = opts.before === undefined ? readSection(pages, 'try', TRY_ROWS, undefined, base) : emptySection();
+  const bisects = opts.before === undefined ? readSection(pages, 'bisect', BISECT_ROWS, undefined, base) : emptySection();
   const banners = treeBanners(deps);
   const shut = banners.filter((t) => t.state !== 'open');
   return {
-    banners, branches, tries, runners: runnerSummary(deps), before: opts.before ?? null, deploys: deps.recentDeploys?.() ?? [],
+    banners, branches, tries, bisects, runners: runnerSummary(deps), before: opts.before ?? null, deploys: deps.recentDeploys?.() ?? [],
     rowsParam: opts.rows === DEFAULT_ROWS ? '' : `rows=${opts.rows}`,
     treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
     title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',
@@ -78,7 +80,7 @@ function emptySection(): Section {
   return { rows: [], next: null, columns: [], groups: [] };
 }
 
-function readSection(pages: PageStore, kind: 'branch' | 'try', limit: number, before: number | undefined, base: Column[]): Section {
+function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit: number, before: number | undefined, base: Column[]): Section {
   const rows = new Map<string, Row>();
   const batch = Math.max(50, limit * Math.max(1, base.length) + 10);
   let cursor = before;

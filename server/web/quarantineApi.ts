@@ -25,6 +25,7 @@ import type { Store } from '../store/index.js';
 import { MAX_HISTORY } from '../store/tests.js';
 import { findBuilder as findConfiguredBuilder, findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
+import { isFailure } from '../results/failure.js';
 import { parseOrThrow } from './api.js';
 
 export interface QuarantineApiDeps {
@@ -99,7 +100,7 @@ export function quarantineRouter(deps: QuarantineApiDeps): Router {
     res.json({
       repo: q.repo, builder: q.builder ?? null, name: q.name,
       summary: {
-        runs: results.length, passed: count('passed'), failed: count('failed') + count('error'), flaky: count('flaky'),
+        runs: results.length, passed: count('passed'), failed: results.filter(isFailure).length, flaky: count('flaky'),
         quarantined: count('quarantined'), skipped: count('skipped'),
         meanMs: timed.length ? Math.round(timed.reduce((s, t) => s + t.durationMs, 0) / timed.length) : null,
       },

@@ -23,6 +23,7 @@
  * With `--planning` only the planner's micro-benchmark (test/bench/planning.ts) runs; it is
  * printed after the table otherwise.
  */
+import { ensureHookSecret, HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -115,7 +116,7 @@ async function measure(n: number): Promise<ScaleFigures> {
     const tPush = Date.now();
     execFileSync('git', ['--git-dir', bare, 'update-ref', 'refs/heads/main', sha]);
     const t0 = performance.now();
-    await server.api('/api/changes?repo=scale', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `${'0'.repeat(40)} ${sha} refs/heads/main\n` });
+    await server.api('/api/changes?repo=scale', { method: 'POST', headers: { 'content-type': 'text/plain', [HOOK_SECRET_HEADER]: ensureHookSecret(bare) }, body: `${'0'.repeat(40)} ${sha} refs/heads/main\n` });
     const noticeMs = Math.round(performance.now() - t0);
     const build = await pollUntil(async () => (await server.builds('repo=scale&limit=1')).find((b) => b.sha === sha && b.state === 'done'),
       'the build to finish', BUILD_TIMEOUT_MS, POLL_MS);

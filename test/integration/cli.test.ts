@@ -33,11 +33,12 @@ describe('the greengate command', function () {
       }
       const builds = await (await fetch(`${m[2]}/api/builds`)).json();
       expect(builds.builds[0].result).to.equal('passed');
-      await pollUntil(() => /the fix built passed/.test(out), 'the red build and its fix', 30_000);
+      await pollUntil(() => /the revert built passed/.test(out), 'the red build, its culprit and the automatic revert', 45_000);
+      expect(out).to.match(/named \w{10} "Drop the quantity from the cart total" \(confirmed\)/);
       const tree = await (await fetch(`${m[2]}/api/tree/shop/main`)).json();
       expect(tree.state).to.equal('open');
       const history = await (await fetch(`${m[2]}/api/tree-history/shop?branch=main`)).json();
-      expect(history.events.map((e: any) => e.kind)).to.include.members(['close', 'fix', 'open']);
+      expect(history.events.map((e: any) => e.kind)).to.include.members(['close', 'auto-revert', 'open']);
     } finally {
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGINT');

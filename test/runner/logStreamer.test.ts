@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { LogStreamer } from '../../runner/logStreamer.js';
-import { REDACTED, type LogMessage } from '../../server/protocol.js';
+import { CHUNK_TARGET_BYTES, LogStreamer, takeChunk } from '../../runner/logStreamer.js';
+import { MAX_CHUNK_BYTES, REDACTED, type LogMessage } from '../../server/protocol.js';
+import { pollUntil } from '../helpers.js';
 
 function collect(opts: ConstructorParameters<typeof LogStreamer>[2]): { streamer: LogStreamer; sent: LogMessage[]; text(): string } {
   const sent: LogMessage[] = [];
@@ -45,5 +46,61 @@ describe('LogStreamer', () => {
     let offset = 0;
     sent.forEach((m, i) => { expect(m.seq).to.equal(i); expect(m.offset).to.equal(offset); offset += Buffer.byteLength(m.data); });
     expect(streamer.chunks).to.equal(sent.length);
+  });
+
+  it('keeps every chunk until it is acked and resends the rest in order after a reconnect', () => {
+    const { streamer, sent } = collect({});
+    for (const line of ['one\n', 'two\n', 'three\n']) { streamer.write('out', line); streamer.flush(); }
+    expect(sent.map((m) => m.seq)).to.deep.equal([0, 1, 2]);
+    expect(streamer.allAcked).to.equal(false);
+    streamer.ack(1);
+    streamer.ack(1); // a repeated ack is harmless
+    sent.length = 0;
+    streamer.resend();
+    expect(sent.map((m) => [m.seq, m.offset, m.data])).to.deep.equal([[0, 0, 'one\n'], [2, 8, 'three\n']]);
+    streamer.ack(0);
+    streamer.ack(2);
+    expect(streamer.allAcked).to.equal(true);
+    sent.length = 0;
+    streamer.resend();
+    expect(sent).to.deep.equal([]);
+  });
+
+  it('starts a new chunk when the stream changes, each labelled with its stream', () => {
+    const { streamer, sent } = collect({});
+    streamer.write('out', 'a');
+    streamer.write('out', 'b');
+    streamer.write('err', 'c');
+    streamer.write('sys', 'd');
+    streamer.end();
+    expect(sent.map((m) => [m.stream, m.data])).to.deep.equal([['out', 'ab'], ['err', 'c'], ['sys', 'd']]);
+  });
+
+  it('sends a large write at once in chunks of at most MAX_CHUNK_BYTES', () => {
+    const { streamer, sent, text } = collect({});
+    const big = 'é'.repeat(MAX_CHUNK_BYTES); // 2 bytes each: two chunks' worth
+    streamer.write('out', big);
+    expect(Buffer.byteLength(big)).to.be.greaterThan(CHUNK_TARGET_BYTES);
+    expect(sent.length, 'past CHUNK_TARGET_BYTES it flushes without waiting').to.equal(2);
+    for (const m of sent) expect(Buffer.byteLength(m.data)).to.be.at.most(MAX_CHUNK_BYTES);
+    expect(text()).to.equal(big);
+    streamer.stop();
+  });
+
+  it('sends a short write by itself soon after (the flush timer)', async () => {
+    const { streamer, sent } = collect({});
+    streamer.write('out', 'tick\n');
+    expect(sent).to.deep.equal([]);
+    await pollUntil(() => sent.length === 1, 'the timer to flush', 5_000, 5);
+    expect(sent[0].data).to.equal('tick\n');
+    streamer.stop();
+  });
+
+  it('takes chunks without splitting a character or a surrogate pair', () => {
+    expect(takeChunk('abc', 10)).to.equal('abc');
+    expect(takeChunk('aéb', 2)).to.equal('a');
+    expect(takeChunk('a😀b', 4)).to.equal('a');
+    expect(takeChunk('a😀b', 5)).to.equal('a😀');
+    expect(takeChunk('😀', 0)).to.equal('');
   });
 });

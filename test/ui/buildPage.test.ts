@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { openStore } from '../../server/store/index.js';
 import { ADMIN_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -39,19 +38,15 @@ describe('build page: failures first, unit times, failing before, log times (rea
     server = await new ServerProcess(config).start();
     runner = startRunner(server.url, 'r1', home.dir, { slots: 1 });
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
+    // The first build already has "old break" failing (broken before greengate saw it); the second adds "new break".
+    repo.commit({ 'run.sh': RUN_SH.replace(/  <testcase classname="cart" name="new break"[^\n]*\n/, '') }, 'A suite with a failure from before');
+    repo.push();
+    const first = await pollUntil(async () => (await server.builds())[0], 'the first build', WAIT);
+    await server.waitForBuild(first.id, WAIT * 2);
     repo.commit({ 'run.sh': RUN_SH }, 'A suite with two failures');
     repo.push();
-    const first = await pollUntil(async () => (await server.builds())[0], 'the build', WAIT);
-    build = await server.waitForBuild(first.id, WAIT * 2);
-    // The results step marks tests that were already failing; here the store does it for one.
-    const store = openStore(join(home.dir, 'data', 'greengate.db'));
-    try {
-      // Both attempts (the failing unit is retried once) ran it.
-      for (const old of store.tests.byBuild(build.id).filter((t) => t.name === 'old break')) store.tests.setFailingBefore(old.id, true);
-    } finally {
-      store.close();
-    }
-    build = await server.build(build.id);
+    const second = await pollUntil(async () => (await server.builds()).find((b) => b.id > first.id), 'the build', WAIT);
+    build = await server.waitForBuild(second.id, WAIT * 2);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     context = await browser.newContext();
     page = await context.newPage();

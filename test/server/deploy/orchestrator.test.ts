@@ -126,7 +126,8 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     await pollUntil(() => reverts.length === 1 && alerts.length === 1, 'the revert and the alert');
     expect(reverts[0]).to.include({ repo: 'shop', branch: 'main' });
     expect(reverts[0].shas).to.deep.equal([bad]);
-    expect(alerts[0].kind).to.equal('deploy.rolled_back');
+    expect(alerts[0].kind).to.equal('deploy.rolledBack');
+    expect(alerts[0].payload.text).to.contain(`deploy ${d.id} of ${bad.slice(0, 10)} regressed and was rolled back`);
     const tree = (await api('/api/tree/shop/main')).body;
     expect(tree.state).to.equal('closed');
     expect(tree.actor).to.equal('greengate-immune');

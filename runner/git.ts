@@ -1,0 +1,27 @@
+/**
+ * Running git on the runner: one `git` process per call, arguments as an array (no shell), in an
+ * environment without the caller's GIT_* variables (a runner started from a hook or a checkout
+ * must not point git at another repository). A failure becomes the caller's own error class with
+ * git's first words of complaint (stderr, at most MAX_GIT_ERROR characters).
+ */
+import { execFile } from 'node:child_process';
+
+export const MAX_GIT_OUTPUT = 16 * 1024 * 1024; // 16 MiB of stdout per call
+export const MAX_GIT_ERROR = 400; // characters of stderr kept in an error
+
+/** Runs git in `cwd`; on failure rejects with `toError(git's complaint)`. */
+export function runGit(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv, toError: (complaint: string) => Error): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, encoding: 'utf8', maxBuffer: MAX_GIT_OUTPUT, env }, (err, stdout, stderr) => {
+      if (err) reject(toError((stderr || err.message).trim().slice(0, MAX_GIT_ERROR)));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** This process's environment without GIT_* variables, except those named in `keep`. */
+export function gitEnv(keep: readonly string[] = []): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('GIT_') && !keep.includes(k)) delete env[k];
+  return env;
+}

@@ -1,0 +1,239 @@
+/**
+ * The guarded automatic revert. A confirmed culprit on a branch with `autoRevert` leaves a
+ * 'wanted' row in auto_reverts (written with the search's end, culprit/finder.ts); this module
+ * settles each such row once: 'pushed' with the revert's sha, or 'refused' with the guard that
+ * said no. One revert is made at a time; `kick()` after a commit that wanted one and at start-up.
+ *
+ * Guards, in order (each refuses with its reason): the kill switch is on (`greengate autorevert
+ * off`); the branch still has autoRevert; the culprit is confirmed; the tree is not under
+ * maintenance nor closed by hand, and is still closed with the red build still red (not fixed
+ * meanwhile); fewer than `maxPerDay` reverts pushed on the branch in 24 hours;
+ * the culprit is not a merge commit; it is not itself a revert; it is still on the branch; it was
+ * not reverted already; `git revert` applies cleanly.
+ *
+ * How: a private clone (`--shared`) of the bare repository under DATA/reverts/<id>, `git revert`
+ * of the culprit on top of the branch head, authored and committed by greengate, the message
+ * ending with the trailer `Greengate-Red-Build: <id>`, pushed to the bare repository like any
+ * push: through its hooks, so the gate itself checks that the commit reverts a blamelist commit of
+ * a red build (no bypass exists for the server either). A push that lost a race with another push
+ * is made again on the new head (MAX_PUSH_ATTEMPTS).
+ *
+ * Crash safety: a revert pushed but not yet settled is found again at start-up by its trailer and
+ * settled 'pushed' — never pushed twice. Settling writes, in one transaction, the row, a tree
+ * history event of kind 'auto-revert' (the state unchanged; the revert's own build reopens the
+ * tree by the normal rule) and the notification to the culprit's author.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { RevertRow } from '../store/culprits.js';
+import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
+import type { Notify } from './finder.js';
+
+export const KILL_SWITCH = 'autorevert';
+export const REVERT_TRAILER = 'Greengate-Red-Build';
+export const REVERT_AUTHOR = { name: 'greengate', email: 'greengate@localhost' };
+export const MAX_PUSH_ATTEMPTS = 3;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const REVERT_RE = /This reverts commit [0-9a-f]{7,64}/i;
+
+export interface RevertDeps {
+  store: Store;
+  config: Readonly<Config>;
+  log: Logger;
+  baseUrl(): string;
+  /** Tell observers the branch's tree history changed (after the commit). */
+  treeChanged(repo: string, branch: string): void;
+}
+
+export class AutoReverter {
+  notify: Notify = () => undefined;
+  private running: Promise<void> | null = null;
+  private again = false;
+
+  constructor(private readonly deps: RevertDeps) {}
+
+  /** Whether the kill switch lets reverts happen (on unless an admin turned it off). */
+  enabled(): boolean { return this.deps.store.culprits.switchValue(KILL_SWITCH) !== 'off'; }
+
+  setEnabled(on: boolean, actor: string | null): void {
+    this.deps.store.culprits.setSwitch(KILL_SWITCH, on ? 'on' : 'off', actor, Date.now());
+    this.deps.log.warn({ actor, on }, `automatic reverts turned ${on ? 'on' : 'off'}`);
+  }
+
+  switchState(): { state: 'on' | 'off' } { return { state: this.enabled() ? 'on' : 'off' }; }
+
+  /** Settles every wanted revert, one at a time; resolves when none is left. */
+  kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        for (const r of this.deps.store.culprits.wantedReverts()) {
+          try {
+            await this.settle(r);
+          } catch (err) {
+            this.deps.log.error({ err, revert: r.id }, 'automatic revert failed');
+            this.refuse(r, `the revert could not be made: ${(err as Error).message.slice(0, 300)}`);
+          }
+        }
+      } while (this.again);
+    })().finally(() => { this.running = null; });
+    return this.running;
+  }
+
+  /** The first guard that refuses this revert before git is asked, or null. */
+  guard(r: RevertRow, now = Date.now()): string | null {
+    const { store, config } = this.deps;
+    if (!this.enabled()) return 'automatic reverts are switched off (greengate autorevert on)';
+    const repo = config.repositories.find((x) => x.name === r.repo);
+    if (!repo || !autoRevertsOn(repo, r.branch)) return `autoRevert is not on for ${r.repo}/${r.branch} in greengate.yml`;
+    if (!store.culprits.get(r.searchId)?.confirmed) return 'the culprit is not confirmed';
+    const tree = store.tree.get(r.repoId, r.branch);
+    if (tree?.state === 'maintenance') return 'the tree is under maintenance';
+    if (tree && tree.state === 'closed' && !tree.automatic) return 'the tree was closed by hand';
+    if (!tree || tree.state === 'open') return 'the tree is open again: the breakage was fixed meanwhile';
+    if (!store.builds.stillRed(r.repoId, r.branch).includes(r.buildId)) return `build #${r.buildId} is no longer red: a later build went green`;
+    const { maxPerDay } = culpritSettings(repo);
+    const made = store.culprits.revertsPushedSince(r.repoId, r.branch, now - DAY_MS);
+    if (made >= maxPerDay) return `${made} automatic revert(s) on ${r.branch} in the last 24 hours already (maxPerDay: ${maxPerDay})`;
+    return null;
+  }
+
+  private async settle(r: RevertRow): Promise<void> {
+    const repo = this.deps.config.repositories.find((x) => x.name === r.repo);
+    if (!repo) return this.refuse(r, `${r.repo} is no longer in greengate.yml`);
+    const bare = repo.path;
+    const ref = `refs/heads/${r.branch}`;
+    const head = (await run(['--git-dir', bare, 'rev-parse', '--verify', `${ref}^{commit}`])).trim();
+    const done = await this.findRevert(bare, r, head);
+    if (done.ours) return this.pushed(r, done.ours); // pushed before a crash: whatever the guards say now
+    const refused = this.guard(r);
+    if (refused) return this.refuse(r, refused);
+    const parents = (await run(['--git-dir', bare, 'rev-list', '--parents', '-n', '1', r.culpritSha])).trim().split(/\s+/);
+    if (parents.length > 2) return this.refuse(r, `${short(r.culpritSha)} is a merge commit`);
+    const message = await run(['--git-dir', bare, 'log', '-1', '--format=%B', r.culpritSha]);
+    if (REVERT_RE.test(message)) return this.refuse(r, `${short(r.culpritSha)} is itself a revert: never a revert of a revert`);
+    if (done.other) return this.refuse(r, `${short(r.culpritSha)} was reverted already by ${short(done.other)}`);
+    if (!(await succeeds(['--git-dir', bare, 'merge-base', '--is-ancestor', r.culpritSha, head]))) {
+      return this.refuse(r, `${short(r.culpritSha)} is no longer on ${r.branch}`);
+    }
+    for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
+      const out = await this.revertAndPush(r, bare, message);
+      if (out.kind === 'pushed') return this.pushed(r, out.sha);
+      if (out.kind === 'refused') return this.refuse(r, out.reason);
+      this.deps.log.info({ revert: r.id, attempt }, 'the branch moved while reverting: trying again on the new head');
+    }
+    return this.refuse(r, `the branch kept moving: ${MAX_PUSH_ATTEMPTS} pushes lost the race`);
+  }
+
+  /** A revert of the culprit already on the branch: ours (by its trailer) or someone else's. */
+  private async findRevert(bare: string, r: RevertRow, head: string): Promise<{ ours: string | null; other: string | null }> {
+    const out = await run(['--git-dir', bare, 'log', '--format=%H%x00%B%x1e', `--grep=This reverts commit ${r.culpritSha}`, head, `^${r.culpritSha}`, '--']);
+    let other: string | null = null;
+    for (const rec of out.split('\x1e').map((x) => x.trim()).filter(Boolean)) {
+      const [sha, body] = rec.split('\x00');
+      if (new RegExp(`^${REVERT_TRAILER}: ${r.buildId}$`, 'm').test(body ?? '')) return { ours: sha, other: null };
+      other ??= sha;
+    }
+    return { ours: null, other };
+  }
+
+  private async revertAndPush(r: RevertRow, bare: string, culpritMessage: string):
+    Promise<{ kind: 'pushed'; sha: string } | { kind: 'refused'; reason: string } | { kind: 'raced' }> {
+    const dir = join(this.deps.config.data, 'reverts', String(r.id));
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(this.deps.config.data, 'reverts'), { recursive: true, mode: 0o700 });
+    try {
+      await run(['clone', '--quiet', '--shared', '--no-tags', '--branch', r.branch, bare, dir]);
+      const applied = await attempt(['-C', dir, 'revert', '--no-edit', '--no-commit', r.culpritSha]);
+      if (!applied.ok) return { kind: 'refused', reason: `git revert of ${short(r.culpritSha)} does not apply cleanly: ${firstLine(applied.output)}` };
+      const subject = culpritMessage.split('\n', 1)[0];
+      const file = join(dir, '.git', 'GREENGATE_REVERT_MSG');
+      writeFileSync(file, [`Revert "${subject}"`, '',
+        `This reverts commit ${r.culpritSha}.`, '',
+        `greengate's culprit search named it the culprit of red build #${r.buildId} (${this.deps.baseUrl()}/builds/${r.buildId}),`,
+        'failing there twice and passing at its parent; this revert was made automatically (autoRevert).', '',
+        `${REVERT_TRAILER}: ${r.buildId}`, ''].join('\n'));
+      const committed = await attempt(['-C', dir, 'commit', '--quiet', '--no-verify', '-F', file]);
+      if (!committed.ok) return { kind: 'refused', reason: `the revert commit could not be made: ${firstLine(committed.output)}` };
+      const sha = (await run(['-C', dir, 'rev-parse', 'HEAD'])).trim();
+      const pushed = await attempt(['-C', dir, 'push', '--porcelain', 'origin', `HEAD:refs/heads/${r.branch}`]);
+      if (pushed.ok) return { kind: 'pushed', sha };
+      if (/non-fast-forward|fetch first|\[rejected\]/.test(pushed.output) && !/pre-receive hook declined/.test(pushed.output)) return { kind: 'raced' };
+      return { kind: 'refused', reason: `the push was refused: ${pushed.output.split('\n').filter((l) => /greengate|error|rejected/i.test(l)).slice(0, 4).join(' | ').slice(0, 500)}` };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private pushed(r: RevertRow, sha: string): void {
+    const { store, log } = this.deps;
+    const now = Date.now();
+    const settled = store.tx(() => {
+      if (!store.culprits.settleRevert(r.id, 'pushed', sha, `reverted by ${short(sha)}`, now)) return false;
+      const tree = store.tree.get(r.repoId, r.branch);
+      store.tree.record({ repoId: r.repoId, branch: r.branch, kind: 'auto-revert', state: tree?.state ?? 'open', automatic: true,
+        actor: REVERT_AUTHOR.name, reason: `reverted ${short(r.culpritSha)}, the confirmed culprit of build #${r.buildId}`,
+        message: null, buildId: r.buildId, commits: [sha], at: now });
+      this.notify('auto-revert', this.payload(r, { revert: sha }), this.recipients(r));
+      return true;
+    });
+    if (!settled) return;
+    log.warn({ revert: r.id, culprit: r.culpritSha, sha, build: r.buildId }, 'automatic revert pushed');
+    this.deps.treeChanged(r.repo, r.branch);
+  }
+
+  private refuse(r: RevertRow, reason: string): void {
+    const { store, log } = this.deps;
+    const settled = store.tx(() => {
+      if (!store.culprits.settleRevert(r.id, 'refused', null, reason, Date.now())) return false;
+      this.notify('auto-revert-refused', this.payload(r, { reason }), this.recipients(r));
+      return true;
+    });
+    if (settled) log.warn({ revert: r.id, culprit: r.culpritSha, build: r.buildId, reason }, 'automatic revert refused');
+  }
+
+  private payload(r: RevertRow, extra: Record<string, unknown>): Record<string, unknown> {
+    const commit = this.deps.store.builds.blamelist(r.buildId).find((c) => c.sha === r.culpritSha);
+    return { repo: r.repo, branch: r.branch, build: r.buildId, culprit: r.culpritSha, author: commit?.author ?? null,
+      subject: commit?.subject ?? null, url: `${this.deps.baseUrl()}/builds/${r.buildId}`, ...extra };
+  }
+
+  private recipients(r: RevertRow): string[] {
+    const email = this.deps.store.builds.blamelist(r.buildId).find((c) => c.sha === r.culpritSha)?.email;
+    return email ? [email] : [];
+  }
+}
+
+function short(sha: string): string { return sha.slice(0, 10); }
+function firstLine(text: string): string { return text.trim().split('\n').slice(0, 2).join(' ').slice(0, 300); }
+
+/** git with greengate's identity and none of the caller's GIT_* settings; the pusher the hooks see is greengate. */
+function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_') && k !== 'GREENGATE_PUSHER') env[k] = v;
+  return { ...env, GIT_AUTHOR_NAME: REVERT_AUTHOR.name, GIT_AUTHOR_EMAIL: REVERT_AUTHOR.email, GIT_COMMITTER_NAME: REVERT_AUTHOR.name,
+    GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GREENGATE_PUSHER: REVERT_AUTHOR.name, GIT_TERMINAL_PROMPT: '0' };
+}
+
+function attempt(args: readonly string[]): Promise<{ ok: boolean; stdout: string; output: string }> {
+  return new Promise((resolve) => {
+    execFile('git', args, { env: gitEnv(), encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ ok: !err, stdout: stdout ?? '', output: `${stdout ?? ''}${stderr ?? ''}` }));
+  });
+}
+
+async function run(args: readonly string[]): Promise<string> {
+  const r = await attempt(args);
+  if (!r.ok) throw new Error(`git ${args.filter((a) => !a.startsWith('/')).slice(0, 3).join(' ')} failed: ${firstLine(r.output)}`);
+  return r.stdout;
+}
+
+async function succeeds(args: readonly string[]): Promise<boolean> { return (await attempt(args)).ok; }

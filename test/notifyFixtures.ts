@@ -1,0 +1,126 @@
+/**
+ * The other ends of the notification channels, real and in the test's process: an HTTP receiver
+ * that checks each request's HMAC-SHA256 signature (and can refuse the first attempts), and an
+ * SMTP server (smtp-server) that keeps every mail it accepted.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
+export const SMTP_USER = 'mailer';
+export const SMTP_PASSWORD = 'smtp-password-42';
+
+export interface Received {
+  at: number; event: string; delivery: string; signatureOk: boolean; status: number; body: any;
+}
+
+export class Receiver {
+  readonly requests: Received[] = [];
+  /** Answer 500 to this many more requests (then 200). */
+  failNext = 0;
+  /** Only requests of this event kind count for failNext (absent: any). */
+  failOnly: string | null = null;
+  /** Answer 503 to everything while true. */
+  down = false;
+  url = '';
+  private server!: Server;
+  constructor(readonly secret = WEBHOOK_SECRET) {}
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const want = Buffer.from(`sha256=${createHmac('sha256', this.secret).update(raw).digest('hex')}`);
+        const got = Buffer.from(String(req.headers['x-greengate-signature'] ?? ''));
+        const signatureOk = got.length === want.length && timingSafeEqual(got, want);
+        let status = 200;
+        if (!signatureOk) status = 401;
+        else if (this.down) status = 503;
+        else if (this.failNext > 0 && (this.failOnly === null || this.failOnly === req.headers['x-greengate-event'])) { this.failNext--; status = 500; }
+        let body: any = null;
+        try { body = JSON.parse(raw.toString('utf8')); } catch { /* kept as null */ }
+        this.requests.push({ at: Date.now(), event: String(req.headers['x-greengate-event'] ?? ''),
+          delivery: String(req.headers['x-greengate-delivery'] ?? ''), signatureOk, status, body });
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'no');
+      });
+    });
+    await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+    return this;
+  }
+
+  /** Deliveries accepted (answered 200), by event kind. */
+  accepted(event?: string): Received[] {
+    return this.requests.filter((r) => r.status === 200 && (event === undefined || r.event === event));
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+export interface Mail { at: number; from: string; to: string[]; raw: string; subject: string; delivery: string; event: string }
+
+export class MailServer {
+  readonly mails: Mail[] = [];
+  port = 0;
+  private server!: SMTPServer;
+
+  async start(): Promise<this> {
+    this.server = new SMTPServer({
+      secure: false, disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'], logger: false,
+      onAuth: (auth, _session, cb) => (auth.username === SMTP_USER && auth.password === SMTP_PASSWORD
+        ? cb(null, { user: auth.username }) : cb(new Error('invalid credentials'))),
+      onData: (stream, session, cb) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          const head = raw.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' '); // unfolded header lines
+          const header = (name: string) => decodeWords(new RegExp(`^${name}: (.*)$`, 'mi').exec(head)?.[1]?.trim() ?? '');
+          this.mails.push({ at: Date.now(), from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address), raw, subject: header('Subject'),
+            delivery: header('X-Greengate-Delivery'), event: header('X-Greengate-Event') });
+          cb();
+        });
+      },
+    });
+    this.server.on('error', () => undefined); // a client killed mid-connection (the SIGKILL test) resets its socket
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.port = (this.server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  to(address: string, event?: string): Mail[] {
+    return this.mails.filter((m) => m.to.includes(address) && (event === undefined || m.event === event));
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+/** RFC 2047 encoded words (=?UTF-8?Q?…?= and =?UTF-8?B?…?=) decoded, as a mail reader shows them. */
+function decodeWords(value: string): string {
+  return value.replace(/=\?utf-8\?([qb])\?([^?]*)\?=\s*(?==\?)?/gi, (_m, enc: string, text: string) => enc.toLowerCase() === 'b'
+    ? Buffer.from(text, 'base64').toString('utf8')
+    : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'));
+}
+
+/** A `notify:` block pointing at a receiver and a mail server; secrets from the server's environment. */
+export function notifyBlock(receiver: Receiver, mail: MailServer | null, events?: string[]): Record<string, unknown> {
+  return {
+    webhooks: [{ url: receiver.url, secret: { env: 'GG_TEST_WEBHOOK_SECRET' }, ...(events ? { events } : {}) }],
+    ...(mail ? { email: {
+      from: 'greengate@example.com', to: ['oncall@example.com'], ...(events ? { events } : {}),
+      smtp: { host: '127.0.0.1', port: mail.port, tls: 'none', user: { env: 'GG_TEST_SMTP_USER' }, password: { env: 'GG_TEST_SMTP_PASSWORD' } },
+    } } : {}),
+  };
+}
+
+export const NOTIFY_ENV = { GG_TEST_WEBHOOK_SECRET: WEBHOOK_SECRET, GG_TEST_SMTP_USER: SMTP_USER, GG_TEST_SMTP_PASSWORD: SMTP_PASSWORD };

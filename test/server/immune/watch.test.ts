@@ -1,0 +1,116 @@
+/**
+ * watchStage against real parts: the sample app (prom-client) under a load generator, scraped by
+ * greengate itself and by Debian's prometheus (/usr/bin/prometheus, its own config and storage
+ * in a temporary folder, 1 s scrapes, a free port). A "deploy" that raises the error rate from
+ * 0.5 % to 5 % is a regression within the window + 10 s; one that changes nothing is not.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { watchSchema } from '../../../server/config/watch.js';
+import { ScrapeHistory } from '../../../server/immune/scrape.js';
+import { followSource, watchStage } from '../../../server/immune/watch.js';
+import { pollUntil, stopChild, tempHome } from '../../helpers.js';
+import { SampleApp } from './sampleApp.js';
+
+const WINDOW = 8; // seconds
+const metrics = [
+  { name: 'errors', kind: 'ratio', errors: 'http_requests_total{status=~"5.."}', total: 'http_requests_total' },
+  { name: 'latency', kind: 'latency', histogram: 'http_request_duration_seconds' },
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+  });
+}
+
+describe('immune/watch: watchStage on a real app', function () {
+  this.timeout(120_000);
+  let app: SampleApp;
+  let home: ReturnType<typeof tempHome>;
+  let prometheus: ChildProcess | undefined;
+  let promUrl = '';
+
+  before(async () => {
+    home = tempHome('gg-immune-');
+    app = await new SampleApp().start();
+    app.startLoad(300);
+    const port = await freePort();
+    const target = new URL(app.url).host;
+    writeFileSync(join(home.dir, 'prometheus.yml'),
+      `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: app\n    static_configs: [{ targets: ['${target}'] }]\n`);
+    prometheus = spawn('/usr/bin/prometheus', [`--config.file=${join(home.dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(home.dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    promUrl = `http://127.0.0.1:${port}`;
+    await pollUntil(async () => {
+      const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('sum(http_requests_total)')}`);
+      const body = await r.json() as { data: { result: unknown[] } };
+      return body.data.result.length > 0;
+    }, 'prometheus to scrape the app', 30_000, 200);
+  });
+  after(async () => {
+    await stopChild(prometheus);
+    await app?.stop();
+    home?.cleanup();
+  });
+  afterEach(() => { app.errorRate = 0.005; });
+
+  it('scrape source: an error rate from 0.5 % to 5 % is a regression; the same rate is not', async () => {
+    const spec = watchSchema.parse({ seconds: WINDOW, settleSeconds: 1, source: { scrape: `${app.url}/metrics`, interval: 0.5 }, metrics });
+    const history = new ScrapeHistory();
+    try {
+      await followSource(spec, history);
+      await pollUntil(() => history.scrapeCount(`${app.url}/metrics`) > 2 * WINDOW, 'a baseline of scrapes', 30_000, 100);
+      const good = await watchStage(spec, { history });
+      expect(good.regression, JSON.stringify(good.evidence)).to.equal(false);
+      expect(good.evidence.map((e) => e.metric)).to.deep.equal(['errors', 'latency']);
+      expect(good.evidence[0].before).to.be.greaterThan(0).and.lessThan(0.02);
+
+      const started = Date.now();
+      app.errorRate = 0.05;
+      const bad = await watchStage(spec, { history });
+      expect(Date.now() - started).to.be.lessThan((WINDOW + 10) * 1000);
+      expect(bad.regression, JSON.stringify(bad.evidence)).to.equal(true);
+      const errors = bad.evidence[0];
+      expect(errors).to.include({ metric: 'errors', kind: 'ratio', regression: true });
+      expect(errors.after).to.be.greaterThan(0.03);
+      expect(errors.pValue).to.be.lessThan(0.001);
+      expect(bad.evidence[1].regression).to.equal(false);
+      expect(bad.evidence[1].samplesAfter!.length).to.be.greaterThan(0);
+    } finally {
+      history.close();
+    }
+  });
+
+  it('Prometheus source: PromQL over its HTTP API, the same verdicts', async () => {
+    const spec = watchSchema.parse({ seconds: WINDOW, settleSeconds: 2, source: { prometheus: promUrl }, metrics });
+    // A clean baseline: no window of the previous test's 5 % left in Prometheus's last WINDOW seconds.
+    const ratio = `sum(increase(http_requests_total{status="500"}[${WINDOW}s])) / sum(increase(http_requests_total[${WINDOW}s]))`;
+    await pollUntil(async () => {
+      const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(ratio)}`);
+      const body = await r.json() as { data: { result: { value: [number, string] }[] } };
+      return Number(body.data.result[0]?.value[1] ?? 1) < 0.015;
+    }, 'a baseline window at 0.5 % in Prometheus', 40_000, 500);
+    const good = await watchStage(spec);
+    expect(good.regression, JSON.stringify(good.evidence)).to.equal(false);
+    expect(good.evidence[0].before).to.be.greaterThan(0).and.lessThan(0.02);
+
+    const started = Date.now();
+    app.errorRate = 0.05;
+    const bad = await watchStage(spec);
+    expect(Date.now() - started).to.be.lessThan((WINDOW + 10) * 1000);
+    expect(bad.regression, JSON.stringify(bad.evidence)).to.equal(true);
+    expect(bad.evidence[0]).to.include({ metric: 'errors', regression: true });
+    expect(bad.evidence[0].after).to.be.greaterThan(0.03);
+  });
+
+  it('a Prometheus that does not answer rejects, naming the source', async () => {
+    const spec = watchSchema.parse({ seconds: 1, settleSeconds: 0, source: { prometheus: `http://127.0.0.1:${await freePort()}` }, metrics });
+    let err: Error | undefined;
+    await watchStage(spec).catch((e: Error) => { err = e; });
+    expect(err?.message).to.match(/Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer/);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * The server's pipeline on the in-memory store, for fast unit tests: the real store, events,
+ * tree, lifecycle, registry, queue, splitter and intake, wired as server/main.ts wires them,
+ * without HTTP or sockets. A runner is a FakeLink (the other end of the protocol: it records what
+ * the server sends it).
+ */
+import { pino } from 'pino';
+import type { BuilderConfig, Config, RepositoryConfig } from '../../server/config/config.js';
+import { openStore, type Store } from '../../server/store/index.js';
+import { Events } from '../../server/events.js';
+import { Tree } from '../../server/gate/tree.js';
+import { BuildLifecycle } from '../../server/results/lifecycle.js';
+import { RunnerRegistry, type RunnerLink } from '../../server/dispatch/registry.js';
+import { WorkQueue } from '../../server/dispatch/queue.js';
+import { Splitter } from '../../server/planning/splitter.js';
+import { Intake } from '../../server/changes/intake.js';
+import type { FinishedMessage, ServerMessage, TestCase } from '../../server/protocol.js';
+
+export const SHA_A = 'a'.repeat(40);
+export const SHA_B = 'b'.repeat(40);
+export const SHA_C = 'c'.repeat(40);
+
+export function builder(fields: Partial<BuilderConfig> = {}): BuilderConfig {
+  return { name: 'unit', setup: null, tests: 'test/*.test.js', run: 'node --test "$@"', junit: null, timeout: 600,
+    quarantine: [], unitTargetSeconds: 2, ...fields };
+}
+
+export function config(repo: Partial<RepositoryConfig> = {}): Config {
+  return { port: 0, data: '/nonexistent', baseUrl: 'http://ci.test', runnerToken: 'runner-token', adminToken: 'admin-token',
+    repositories: [{ name: 'shop', path: '/nonexistent/shop.git', gate: ['main'], builders: [builder()], ...repo }] };
+}
+
+/** A runner as the server sees it: what it was sent is kept in `sent`. */
+export class FakeLink implements RunnerLink {
+  readonly units = new Set<number>();
+  readonly sent: ServerMessage[] = [];
+  constructor(readonly runnerId: number, readonly name: string, readonly slots: number, readonly labels?: Record<string, string>) {}
+  send(message: ServerMessage): void { this.sent.push(message); }
+  assigned(): number[] { return this.sent.flatMap((m) => (m.type === 'assign' ? [m.unit] : [])); }
+}
+
+export interface Pipeline {
+  cfg: Config; store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; registry: RunnerRegistry;
+  queue: WorkQueue; splitter: Splitter; intake: Intake; repoId: number;
+  /** Registers a runner row (units.runner_id refers to it) and a link for it; not joined yet. */
+  runner(name: string, slots?: number, labels?: Record<string, string>): FakeLink;
+  /** A build of the repository's first builder with units of these files, created as intake does; its id. */
+  build(files: string[][], fields?: { sha?: string; branch?: string; kind?: 'branch' | 'try'; changeId?: number | null; builder?: string;
+    expectedMs?: number[] }): number;
+  close(): void;
+}
+
+export function pipeline(cfg: Config = config()): Pipeline {
+  const log = pino({ level: 'silent' });
+  const store = openStore(':memory:');
+  const repoId = store.repos.sync(cfg.repositories).get(cfg.repositories[0].name)!.id;
+  const events = new Events();
+  const tree = new Tree(store, cfg, events, log, () => cfg.baseUrl ?? '');
+  const lifecycle = new BuildLifecycle(store, cfg, tree, events, log);
+  const registry = new RunnerRegistry(store, lifecycle, events, log);
+  const queue = new WorkQueue(store, lifecycle, registry, log);
+  const splitter = new Splitter(store, cfg, lifecycle, () => registry.connected().reduce((s, l) => s + l.slots, 0), log);
+  const intake = new Intake(store, cfg, splitter, lifecycle, log);
+  lifecycle.sendToRunner = (id, message) => registry.send(id, message);
+  let changes = 0;
+  return {
+    cfg, store, events, tree, lifecycle, registry, queue, splitter, intake, repoId,
+    runner(name, slots = 1, labels) {
+      const id = store.runners.register({ name, slots, version: 'test', address: null, at: Date.now(), labels });
+      return new FakeLink(id, name, slots, labels);
+    },
+    build(files, fields = {}) {
+      const branch = fields.branch ?? 'main';
+      const kind = fields.kind ?? 'branch';
+      const changeId = fields.changeId !== undefined ? fields.changeId
+        : store.repos.recordChange({ repoId, ref: `refs/heads/${branch}`, branch, kind, oldSha: null, newSha: fields.sha ?? SHA_A,
+          source: 'api', pusher: null, at: Date.now() + ++changes });
+      const now = Date.now();
+      const id = store.tx(() => {
+        const buildId = store.builds.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
+          ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
+          changeId, pushedAt: now, at: now, blamelist: [] });
+        lifecycle.insertUnits(buildId, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 })), now);
+        return buildId;
+      });
+      lifecycle.announce(id);
+      return id;
+    },
+    close() { queue.stop(); store.close(); },
+  };
+}
+
+/** What a runner reports when a unit ends. */
+export function finished(unit: number, fields: Partial<FinishedMessage> = {}): FinishedMessage {
+  return { type: 'finished', unit, exitCode: 0, signal: null, timedOut: false, error: null, chunks: 0, durationMs: 100,
+    tests: [], testsError: null, setupMs: null, cacheHit: null, ...fields };
+}
+
+export function testCase(name: string, status: TestCase['status'], file: string | null = null): TestCase {
+  return { name, classname: 'suite', file, durationMs: 5, status, message: status === 'passed' ? null : 'boom' };
+}

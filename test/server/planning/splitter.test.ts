@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import { Repo, tempHome } from '../../helpers.js';
+import { DEFAULT_SLOTS_FOR_PLANNING, RECENT_RUNNER_MS, splitEqually } from '../../../server/planning/splitter.js';
+import { builder, config, pipeline, type Pipeline } from '../memory.js';
+
+describe('planning/splitter: test files into units', () => {
+  let p: Pipeline;
+  afterEach(() => p.close());
+
+  const files = (id: number) => p.store.units.byBuild(id).map((u) => JSON.parse(u.files) as string[]);
+
+  it('finds the test files at the commit with git (globs and exclude, no checkout) and plans them for the slots', async () => {
+    const home = tempHome('gg-split-');
+    try {
+      const repo = new Repo(home.dir);
+      const sha = repo.commit({ 'test/a.test.js': '', 'test/b.test.js': '', 'test/c.test.js': '', 'test/fixtures/d.test.js': '',
+        'lib/e.test.js': '', 'src/x.js': '' }, 'tests');
+      expect(repo.push().ok).to.equal(true);
+      const b = builder({ tests: ['test/**/*.test.js', 'lib/*.test.js'], exclude: ['test/fixtures/**'] });
+      p = pipeline(config({ path: repo.bare, builders: [b] }));
+      const row = p.store.repos.byName('shop')!;
+      const plan = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
+      expect(plan.flatMap((u) => u.files).sort()).to.deep.equal(['lib/e.test.js', 'test/a.test.js', 'test/b.test.js', 'test/c.test.js']);
+      expect(plan, `no runner seen: planned for ${DEFAULT_SLOTS_FOR_PLANNING} slots`).to.have.length(4);
+      const none = await p.splitter.planFor(p.cfg.repositories[0], row, builder({ tests: null }), sha);
+      expect(none).to.deep.equal([{ files: [], expectedMs: 0 }]);
+    } finally {
+      home.cleanup();
+    }
+  });
+
+  it('splits by learned durations: a long file runs alone, short ones are batched', () => {
+    p = pipeline();
+    const row = p.store.repos.byName('shop')!;
+    const now = Date.now();
+    p.store.tests.saveFileDuration(p.repoId, 'unit', 'long.js', 8000, now);
+    for (const f of ['s1.js', 's2.js', 's3.js', 's4.js']) p.store.tests.saveFileDuration(p.repoId, 'unit', f, 100, now);
+    const plan = p.splitter.split(row, builder(), ['s1.js', 'long.js', 's2.js', 's3.js', 's4.js'], 2);
+    expect(plan[0].files).to.deep.equal(['long.js']);
+    expect(plan.length).to.be.lessThan(5);
+    expect(plan.flatMap((u) => u.files).sort()).to.deep.equal(['long.js', 's1.js', 's2.js', 's3.js', 's4.js']);
+  });
+
+  it('splits equally by count for split: static', () => {
+    const plan = splitEqually(['a', 'b', 'c', 'd', 'e'], new Map([['a', 100]]), 2);
+    expect(plan.map((u) => u.files)).to.deep.equal([['a', 'b', 'c'], ['d', 'e']]);
+    expect(plan[0].expectedMs).to.be.greaterThan(plan[1].expectedMs);
+    expect(splitEqually(['a'], new Map(), 8)).to.have.length(1);
+  });
+
+  it('counts the connected slots, else those of runners seen within the hour, else the default', () => {
+    p = pipeline();
+    const now = Date.now();
+    expect(p.splitter.countSlots(now)).to.equal(DEFAULT_SLOTS_FOR_PLANNING);
+    const r1 = p.runner('r1', 3);
+    p.store.runners.markDisconnected(r1.runnerId, now);
+    expect(p.splitter.countSlots(now), 'seen just now').to.equal(3);
+    expect(p.splitter.countSlots(now + RECENT_RUNNER_MS + 1), 'seen too long ago').to.equal(DEFAULT_SLOTS_FOR_PLANNING);
+    p.registry.join(p.runner('r2', 6), []);
+    expect(p.splitter.countSlots(now)).to.equal(6);
+  });
+
+  it('splits again only the queued builds none of whose units was handed out', () => {
+    p = pipeline(config({ builders: [builder({ split: 'static' })] }));
+    const all = ['test/a.js', 'test/b.js', 'test/c.js', 'test/d.js'];
+    const untouched = p.build([all]);
+    const started = p.build([all.slice(0, 2), all.slice(2)], { sha: 'b'.repeat(40) });
+    const r1 = p.runner('r1', 1);
+    p.lifecycle.assign(p.store.units.byBuild(started)[0].id, r1.runnerId);
+    const announced: number[] = [];
+    p.events.on('build', (b) => announced.push(b.id));
+
+    p.registry.join(p.runner('big', 4), []); // 4 slots connected (the registry's onChange is not wired here)
+    expect(p.splitter.replanQueued()).to.deep.equal([untouched]);
+    expect(files(untouched)).to.deep.equal([['test/a.js'], ['test/b.js'], ['test/c.js'], ['test/d.js']]);
+    expect(p.store.builds.get(untouched)).to.include({ unitsTotal: 4, unitsDone: 0 });
+    expect(files(started), 'a build with a running unit keeps its units').to.deep.equal([all.slice(0, 2), all.slice(2)]);
+    expect(announced).to.include(untouched);
+    expect(p.splitter.replanQueued(), 'the same split again changes nothing').to.deep.equal([]);
+  });
+
+  it('does not split again a queued build that holds a retry', () => {
+    p = pipeline(config({ builders: [builder({ split: 'static' })] }));
+    const id = p.build([['test/a.js', 'test/b.js']]);
+    const [u] = p.store.units.byBuild(id);
+    p.store.tx(() => p.store.units.create({ buildId: id, seq: 1, files: ['test/a.js'], attempt: 2, retryOf: u.id, priority: 50,
+      expectedMs: 10, avoidRunnerId: null, lostCount: 0, at: Date.now() }));
+    p.registry.join(p.runner('big', 4), []);
+    expect(p.splitter.replanQueued()).to.deep.equal([]);
+  });
+});
