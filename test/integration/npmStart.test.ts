@@ -51,7 +51,7 @@ describe('npm start under a supervisor (a signal to the npm process alone)', fun
   }
 
   it('SIGTERM to npm stops the server and both runners and frees the port', async () => {
-    await runUntilSignalled('SIGTERM', /the fix built passed/); // the fresh demo's whole history first
+    await runUntilSignalled('SIGTERM', /the revert built passed/); // the fresh demo's history up to its automatic revert first
   });
 
   it('SIGINT to npm alone stops them too', async () => {
