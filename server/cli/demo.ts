@@ -160,6 +160,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     say(`demo: greengate reverted it by itself (${revert.revertSha?.slice(0, 10)}); the revert built ${fixed.result} (build ${fixed.id}): the tree reopens`);
     const good = await waitForDeploy(server, fixed.sha);
     say(`demo: deploy ${good.id} of the green head ${good.state.replace('_', ' ')} (canary, then production) — ${url}/deploys/${good.id}`);
+    git(work, 'pull', '--quiet', '--ff-only', 'origin', 'main'); // greengate's revert is on main now
     await commitAndPush(work, { 'app/config.json': appFiles(BAD_ERROR_RATE)['app/config.json'] }, 'Retry failed payments more eagerly');
     const risky = await waitForBuild(server, fixed.id);
     say(`demo: a push that raises the app's error rate from 0.5 % to 5 % built ${risky.result} (build ${risky.id}): its tests cannot see it`);
