@@ -144,6 +144,32 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'deploy', summary: 'pause or resume a branch\'s deploys, or show whether they wait',
+    args: '[status|pause|resume]', positionals: 1,
+    options: {
+      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      message: { type: 'string', value: 'TEXT', help: 'why (shown while paused)' },
+      repo: { type: 'string', value: 'NAME', help: 'the repository (default: the only one)' },
+      branch: { type: 'string', value: 'B', help: 'the branch (default: the repository\'s first gated branch)' },
+      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
+      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
+      json: { type: 'boolean', help: 'print the answer as JSON' },
+    },
+    async run(values, positionals) {
+      const actions = ['status', 'pause', 'resume'] as const;
+      const action = (positionals[0] ?? 'status') as (typeof actions)[number];
+      if (!actions.includes(action)) throw new UsageError(`deploy: unknown action "${action}": use status, pause or resume`);
+      const { runDeployCommand } = await import('./cli/deploy.js');
+      const { chooseToken } = await import('./cli/tokenFile.js');
+      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
+        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      process.exitCode = await runDeployCommand(action, {
+        server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
+        branch: str(values.branch), adminToken, json: values.json === true,
+      } as Parameters<typeof runDeployCommand>[1]);
+    },
+  },
+  {
     name: 'autorevert', summary: 'show, or switch off and on, automatic reverts of confirmed culprits (admin)',
     args: '[status|off|on]', positionals: 1,
     options: {

@@ -41,6 +41,12 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
+import { DeployOrchestrator } from './deploy/orchestrator.js';
+import { followSource, watchStage } from './immune/watch.js';
+import { ScrapeHistory } from './immune/scrape.js';
+import type { NotificationKind, NotificationPayload } from './notify/outbox.js';
+import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
+import { deploysRouter } from './web/deploysApi.js';
 import { AlertBook } from './immune/alerts.js';
 import { alertmanagerRouter } from './web/alertmanagerApi.js';
 import { Outbox } from './notify/outbox.js';
@@ -75,6 +81,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   log?: Logger;
+  /** The deploy orchestrator's watcher, revert and alerting (deploy/hooks.ts); absent ones are no-ops. */
+  deployHooks?: Partial<DeployHooks>;
   /** Where culprit and automatic-revert notifications go (inside the transaction that causes them); the alerting outbox. */
   notify?: Notify;
 }
@@ -128,6 +136,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const c = culpritJson(store, buildId);
     return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
   };
+  // Deploys: stages on runners, watched by the immune system; a regression is rolled back, the tree closed, people told.
+  const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
+  const scrapes = new ScrapeHistory(); // /metrics pages greengate scrapes itself, followed from start-up
+  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, dispatch: () => queue.dispatch(), baseUrl: () => baseUrl,
+    hooks: { ...NO_HOOKS,
+      watch: (spec, o) => watchStage(spec, { ...o, history: scrapes, alerts }),
+      follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
+      notify: (kind, payload) => { outbox.enqueue(kind as NotificationKind, payload as NotificationPayload, { repo: payload.repo as string }); },
+      ...opts.deployHooks } });
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
@@ -147,7 +164,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const cancelBuild = (id: number) => lifecycle.cancelBuild(id);
   const rebuild = (build: BuildRow) => intake.rebuild(build);
   const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason,
-    cancelBuild, rebuild, storageBanner: () => health.banner() });
+    cancelBuild, rebuild, storageBanner: () => health.banner(),
+    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
@@ -180,7 +198,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     rebuild,
   }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
-  const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
+  web.use('/api', deploysRouter({ config, store, requireAdmin, baseUrl: () => baseUrl,
+    pause: (repo, branch, actor, reason) => deploys.pause(repo, branch, actor, reason),
+    resume: (repo, branch) => deploys.resume(repo, branch),
+    pausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) }));
   web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
@@ -211,6 +232,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
+  tree.inChangeTx.push((change) => { if (change.state === 'open') queueMicrotask(() => void deploys.kick()); });
+  void deploys.kick();
   sender.start();
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
@@ -222,6 +245,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         queue.stop();
+        deploys.close();
         notify.stop();
         await sender.stop();
         health.close();

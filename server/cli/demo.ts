@@ -4,12 +4,15 @@
  * runner processes, and pushes a short history: a green build, then three commits at once, the
  * second breaking a test: the red build closes the tree, greengate's culprit search bisects the
  * three and names the second, reverts it by itself (autoRevert), and the revert's green build
- * reopens the tree. A second run reuses what is there. Ctrl-C stops all of it.
+ * reopens the tree. Each green head is deployed (demoApp.ts: a prom-client web app, canary then
+ * production, each stage's /metrics watched by scraping); the last push raises the app's error
+ * rate, and the immune system rolls it back and closes the tree. A second run reuses what is
+ * there. Ctrl-C stops all of it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -17,6 +20,7 @@ import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
+import { appFiles, BAD_ERROR_RATE, demoDeploy, freePort, stopApps } from './demoApp.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -63,7 +67,7 @@ async function commitAndPush(work: string, files: Record<string, string>, messag
   return sha;
 }
 
-function prepare(dir: string): { configFile: string; bare: string; work: string; fresh: boolean } {
+async function prepare(dir: string): Promise<{ configFile: string; bare: string; work: string; fresh: boolean }> {
   const bare = join(dir, 'git', 'shop.git');
   const work = join(dir, 'work', 'shop');
   const configFile = join(dir, 'greengate.yml');
@@ -74,13 +78,14 @@ function prepare(dir: string): { configFile: string; bare: string; work: string;
     mkdirSync(join(dir, 'work'), { recursive: true });
     git(join(dir, 'work'), 'clone', '--quiet', bare, work);
     git(work, 'checkout', '--quiet', '-B', 'main');
+    const ports = { canary: await freePort(), production: await freePort() };
     writeFileSync(configFile, stringify({
       port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
       repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], autoRevert: true, builders: [{
         name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
         run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
           '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"',
-      }] }],
+      }], deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
     }));
   }
   return { configFile, bare, work, fresh };
@@ -104,13 +109,20 @@ async function waitFor<T>(read: () => T | undefined, failure: string, timeoutMs 
   throw new Error(failure);
 }
 
+/** Waits for the deploy of `sha` to end (deployed, rolled back, failed, superseded). */
+function waitForDeploy(server: RunningServer, sha: string, timeoutMs = 180_000) {
+  return waitFor(() => server.store.deploys.list(20).find((x) => x.sha === sha && ['deployed', 'rolled_back', 'failed', 'superseded'].includes(x.state)),
+    `the demo deploy of ${sha.slice(0, 10)} did not end in time`, timeoutMs);
+}
+
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const dir = resolve(opts.dir ?? join('.greengate', 'demo'));
   const say = (line: string) => process.stdout.write(line + '\n');
-  const { configFile, bare, work, fresh } = prepare(dir);
+  const { configFile, bare, work, fresh } = await prepare(dir);
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.baseUrl;
+  writeFileSync(join(dir, 'greengate-url'), server.url); // the deployed apps stop when it stops answering (demoApp.ts)
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
   // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
@@ -122,8 +134,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
   const history = (async () => {
     if (!fresh || opts.pushHistory === false) return;
-    const before = server.store.builds.list({ limit: 1 })[0]?.id ?? 0;
-    await commitAndPush(work, SAMPLE, 'Add the shop with its first tests');
+    const before = server.store.builds.list({ kind: 'branch', limit: 1 })[0]?.id ?? 0;
+    await commitAndPush(work, { ...SAMPLE, ...appFiles() }, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
     commit(work, { 'README.md': '# shop\n\nA tiny shop.\n' }, 'Say what the shop is');
@@ -146,6 +158,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     }
     const fixed = await waitForBuild(server, red.id);
     say(`demo: greengate reverted it by itself (${revert.revertSha?.slice(0, 10)}); the revert built ${fixed.result} (build ${fixed.id}): the tree reopens`);
+    const good = await waitForDeploy(server, fixed.sha);
+    say(`demo: deploy ${good.id} of the green head ${good.state.replace('_', ' ')} (canary, then production) — ${url}/deploys/${good.id}`);
+    git(work, 'pull', '--quiet', '--ff-only', 'origin', 'main'); // greengate's revert is on main now
+    await commitAndPush(work, { 'app/config.json': appFiles(BAD_ERROR_RATE)['app/config.json'] }, 'Retry failed payments more eagerly');
+    const risky = await waitForBuild(server, fixed.id);
+    say(`demo: a push that raises the app's error rate from 0.5 % to 5 % built ${risky.result} (build ${risky.id}): its tests cannot see it`);
+    const bad = await waitForDeploy(server, risky.sha);
+    say(`demo: deploy ${bad.id} ${bad.state.replace('_', ' ')}${bad.reason ? `: ${bad.reason}` : ''} — ${url}/deploys/${bad.id}`);
   })();
 
   say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
@@ -158,6 +178,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         r.once('exit', () => res());
         r.kill('SIGTERM');
       })));
+      stopApps(join(dir, 'deployed'));
+      rmSync(join(dir, 'greengate-url'), { force: true });
       await server.close();
     },
   };

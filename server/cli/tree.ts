@@ -113,7 +113,7 @@ function formatTime(since: number | string): string {
   return Number.isNaN(date.getTime()) ? String(since) : `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs: number): Promise<{ repo: string; branch: string }> {
+export async function resolveTarget(server: string, opts: TreeCommandOptions, timeoutMs: number): Promise<{ repo: string; branch: string }> {
   if (opts.repo && opts.branch) return { repo: opts.repo, branch: opts.branch };
   const repos = (await request(`${server}/api/repos`, { method: 'GET' }, timeoutMs)) as { name: string; gate?: string[] }[];
   if (!Array.isArray(repos)) throw new GgError('GG_SERVER_ANSWER', 'GET /api/repos did not return a list: is --server a greengate server?');

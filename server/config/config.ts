@@ -23,6 +23,7 @@ import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineC
 import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type CulpritConfig } from './culprit.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
+import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -79,6 +80,8 @@ export interface RepositoryConfig {
   autoRevert?: boolean | string[];
   /** The culprit search and automatic revert settings (absent: defaults). */
   culprit?: CulpritConfig;
+  /** Per gated branch: the stages a green head is deployed through (server/config/deploy.ts); absent: no deploys. */
+  deploy?: DeployConfig;
 }
 export interface Config {
   port: number;
@@ -209,6 +212,7 @@ const repositoryShape = {
   builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
   notify: notifySchema, // absent: the top-level notify
+  deploy: deploySchema.optional(), // absent: nothing is deployed
 };
 const configShape = {
   port: numberIn(0, 65535, 8010, '', true),
@@ -263,7 +267,9 @@ export function parseConfig(
   const found: Found[] = [];
   const data = expandValue(raw, [], opts.env ?? process.env, envFile, found);
   const envPaths = found.map((f) => formatPath(f.path));
-  const result = configSchema.safeParse(data);
+  const result = configSchema.superRefine((c, ctx) => c.repositories.forEach((r, i) => {
+    for (const p of checkDeployBranches(r)) ctx.addIssue({ code: 'custom', path: ['repositories', i, ...p.path], message: p.message });
+  })).safeParse(data);
   for (const issue of result.success ? [] : result.error.issues) {
     const key = formatPath(issue.path);
     if (envPaths.some((p) => key === p || key.startsWith(`${p}.`) || key.startsWith(`${p}[`))) continue;

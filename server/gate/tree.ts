@@ -68,8 +68,8 @@ export class Tree {
     };
   }
 
-  /** A person opens, closes or puts the branch under maintenance. */
-  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson {
+  /** A person opens, closes or puts the branch under maintenance (or the immune system closes it, with its `reason`). */
+  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string): TreeJson {
     const repo = this.requireRepo(repoName);
     if (!repo.gate.includes(branch)) {
       throw new GgError('GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
@@ -81,7 +81,7 @@ export class Tree {
     this.store.tx(() => {
       const before = this.state(repo, branch);
       const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
-        state, automatic: false, actor, reason: state === 'open' ? 'opened by hand' : 'closed by hand', message: message?.trim() || null,
+        state, automatic: false, actor, reason: reason ?? (state === 'open' ? 'opened by hand' : 'closed by hand'), message: message?.trim() || null,
         buildId: null, commits: null, at: Date.now() } as const;
       const eventId = this.store.tree.change(event);
       this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });

@@ -233,9 +233,12 @@ export class BuildLifecycle {
     return repositoryNamed(this.config, build.repo);
   }
 
-  builderOf(build: Pick<BuildRow, 'repo' | 'builder'>): BuilderConfig | undefined {
-    return builderNamed(this.config, build);
+  builderOf(build: Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>): BuilderConfig | undefined {
+    return builderNamed(this.config, build) ?? this.builderFallback(build);
   }
+
+  /** The builder of a build that is not one of `builders:` (a deploy step, server/deploy/steps.ts); undefined: none. */
+  builderFallback: (build: Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>) => BuilderConfig | undefined = () => undefined;
 
   /** Runs fn in one transaction; what it asked to tell observers is told after the commit (and dropped on rollback). */
   private commit<T>(fn: () => T): T {

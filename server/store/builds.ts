@@ -18,7 +18,8 @@ export interface NewBuild {
   repoId: number; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string;
   baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
 }
-export interface BuildQuery { repoId?: number; branch?: string; kind?: BuildKind; beforeId?: number; limit: number }
+/** deploySteps: also the one-unit builds of deploy steps (refs/deploy/…, server/deploy/steps.ts); absent: without them. */
+export interface BuildQuery { repoId?: number; branch?: string; kind?: BuildKind; beforeId?: number; limit: number; deploySteps?: boolean }
 /** A bisect build's row: the stored kind and purpose. */
 export type NewBisectBuild = Omit<NewBuild, 'kind' | 'blamelist'>;
 
@@ -157,6 +158,7 @@ export class BuildStore {
     if (query.kind === 'bisect') where.push("b.purpose = 'bisect'");
     else if (query.kind !== undefined) { where.push('b.kind = ? AND b.purpose IS NULL'); args.push(query.kind); }
     if (query.beforeId !== undefined) { where.push('b.id < ?'); args.push(query.beforeId); }
+    if (!query.deploySteps) where.push("b.ref NOT LIKE 'refs/deploy/%'");
     const sql = `SELECT ${COLUMNS} ${FROM} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY b.id DESC LIMIT ?`;
     let stmt = this.listCache.get(sql);
     if (!stmt) { stmt = this.db.prepare(sql) as unknown as { all: (...args: unknown[]) => unknown[] }; this.listCache.set(sql, stmt); }

@@ -10,6 +10,7 @@ import { TreeStore } from './tree.js';
 import { GatePassStore } from './gatePasses.js';
 import { CostStore } from './costs.js';
 import { RetentionStore } from './retention.js';
+import { DeployStore } from './deploys.js';
 import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
 
@@ -24,6 +25,7 @@ export class Store {
   readonly gatePasses: GatePassStore;
   readonly costs: CostStore;
   readonly retention: RetentionStore;
+  readonly deploys: DeployStore;
   readonly notifications: NotificationStore;
   readonly culprits: CulpritStore;
   constructor(readonly db: DB) {
@@ -37,6 +39,7 @@ export class Store {
     this.gatePasses = new GatePassStore(db);
     this.costs = new CostStore(db);
     this.retention = new RetentionStore(db);
+    this.deploys = new DeployStore(db);
     this.notifications = new NotificationStore(db);
     this.culprits = new CulpritStore(db);
   }

@@ -32,6 +32,7 @@ import { quarantinePagesRouter } from './pagesQuarantine.js';
 import { buildActionsRouter } from './pagesBuildActions.js';
 import { badgeRouter } from './badge.js';
 import { logRouter } from './pagesLog.js';
+import { deployLane, deployPagesRouter } from './pagesDeploys.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
@@ -43,7 +44,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
@@ -58,6 +59,8 @@ export interface PagesDeps {
   rebuild(build: BuildRow): Promise<number>;
   /** The banner to show while the database cannot be written, else null. */
   storageBanner?(): { kind: string; since: number; message: string } | null;
+  /** Why a branch's deploys wait (deploy/orchestrator.ts), else null; absent: never. */
+  deploysPausedBecause?(repo: string, branch: string): string | null;
 }
 
 /** What every page router shares: templates, page queries, sessions, fragments, page locals. */
@@ -123,7 +126,8 @@ export function createPages(deps: PagesDeps): Pages {
       return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!deps.config.adminToken, storage: deps.storageBanner?.() ?? null, ...extra });
     },
   };
-  const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus };
+  const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus,
+    recentDeploys: () => deployLane(deps.store) };
   const r = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
@@ -201,6 +205,7 @@ export function createPages(deps: PagesDeps): Pages {
   r.use(buildActionsRouter(ctx, form, { store: deps.store, log: deps.log, cancelBuild: deps.cancelBuild, rebuild: deps.rebuild }));
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
+  r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {
     router: r,
     renderErrorPage: (req, res, status, message) => {

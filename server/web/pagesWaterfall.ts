@@ -17,6 +17,8 @@ export interface WaterfallDeps {
   store: Pick<Store, 'units'>;
   connectedRunners(): readonly RunnerInfo[];
   treeStatus(repo: string, branch: string): TreeJson;
+  /** The deploys lane: the newest deploys (pagesDeploys.ts); absent: no lane. */
+  recentDeploys?(): readonly unknown[];
 }
 
 export const DEFAULT_ROWS = 30;
@@ -41,7 +43,7 @@ export interface Waterfall {
   /** The page's query without the cursor (`rows=50&branch=main`), kept by paging links and the live fragment. */
   query: string;
   filter: WaterfallFilter;
-  treeState: 'open' | 'closed' | 'maintenance'; title: string;
+  treeState: 'open' | 'closed' | 'maintenance'; title: string; deploys: readonly unknown[];
 }
 
 export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { rows: number; before?: number; filter?: WaterfallFilter }): Waterfall {
@@ -53,7 +55,7 @@ export function buildWaterfall(deps: WaterfallDeps, pages: PageStore, opts: { ro
   const banners = treeBanners(deps);
   const shut = banners.filter((t) => t.state !== 'open');
   return {
-    banners, branches, tries, bisects, runners: runnerSummary(deps), before: opts.before ?? null,
+    banners, branches, tries, bisects, runners: runnerSummary(deps), before: opts.before ?? null, deploys: deps.recentDeploys?.() ?? [],
     query: waterfallQuery(opts.rows, filter), filter,
     treeState: shut.some((t) => t.state === 'closed') ? 'closed' : shut.length ? 'maintenance' : 'open',
     title: shut.length ? `✖ ${shut.map((t) => `${t.repo}/${t.branch} ${t.state}`).join(', ')} · greengate` : 'greengate waterfall',

@@ -1,0 +1,148 @@
+/**
+ * The demo's deployed web app: a small Node HTTP server with prom-client (its /metrics: requests
+ * by status and a latency histogram) and its own users (about 100 requests a second to itself),
+ * in the demo repository under app/, with deploy/ scripts. `greengate demo` deploys it in two
+ * stages (canary, production), each a process on its own port, and watches each stage's /metrics
+ * by scraping: the demo's last push raises the app's error rate from 0.5 % to 5 %, which the
+ * immune system catches and rolls back.
+ *
+ * Processes: the deploy scripts start the app detached (setsid, pid in DEPLOYED/<stage>/pid) so
+ * that it outlives the deploy step; `stopApps` ends them when the demo stops, and an app also
+ * exits by itself when greengate stops answering (it asks /healthz every 2 s at the URL in the
+ * demo's greengate-url file), so nothing is left behind when the demo is killed outright.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createServer } from 'node:net';
+
+export const GOOD_ERROR_RATE = 0.005;
+export const BAD_ERROR_RATE = 0.05;
+
+const SERVER_JS = `// The shop's web app: answers its users, counts requests by status, and exposes /metrics.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import client from 'prom-client';
+
+const [port, urlFile] = [Number(process.argv[2]), process.argv[3]];
+const { errorRate } = JSON.parse(readFileSync(new URL('./config.json', import.meta.url), 'utf8'));
+const registry = new client.Registry();
+const requests = new client.Counter({ name: 'http_requests_total', help: 'requests by status', labelNames: ['status'], registers: [registry] });
+const latency = new client.Histogram({ name: 'http_request_duration_seconds', help: 'request latency',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [registry] });
+
+http.createServer(async (req, res) => {
+  if (req.url === '/metrics') {
+    res.setHeader('content-type', registry.contentType);
+    return res.end(await registry.metrics());
+  }
+  const end = latency.startTimer();
+  const failed = Math.random() < errorRate;
+  res.statusCode = failed ? 500 : 200;
+  res.end(failed ? 'something broke\\n' : 'ok\\n');
+  requests.inc({ status: String(res.statusCode) });
+  end();
+}).listen(port, '127.0.0.1');
+
+// Its users: about 100 requests a second.
+setInterval(() => {
+  for (let i = 0; i < 10; i++) http.get(\`http://127.0.0.1:\${port}/cart\`, (r) => r.resume()).on('error', () => {});
+}, 100);
+
+// Gone with greengate: exit when its /healthz (URL in urlFile) has not answered three times in a row.
+let misses = 0;
+setInterval(() => {
+  let url = '';
+  try { url = readFileSync(urlFile, 'utf8').trim(); } catch { /* the demo stopped */ }
+  fetch(\`\${url}/healthz\`, { signal: AbortSignal.timeout(1500) })
+    .then(() => { misses = 0; }, () => { if (++misses >= 3) process.exit(0); });
+}, 2000);
+`;
+
+const DEPLOY_SH = `#!/bin/sh
+# deploy/deploy.sh STAGE DIR PORT MODULES GREENGATE: install this commit's app/ as DIR/STAGE's
+# current release and restart it; the release it replaces is kept for rollback.sh.
+set -eu
+stage=$1 dir=$2/$1 port=$3 modules=$4 greengate=$5
+release="$dir/releases/$GREENGATE_COMMIT"
+mkdir -p "$dir/releases"
+rm -rf "$release" && mkdir -p "$release" && cp -R app/. "$release/" && ln -sfn "$modules" "$release/node_modules"
+if [ -f "$dir/current" ]; then cp "$dir/current" "$dir/previous"; fi
+echo "$release" > "$dir/current"
+sh deploy/restart.sh "$dir" "$port" "$greengate"
+echo "deployed $GREENGATE_COMMIT to $stage at http://127.0.0.1:$port/"
+`;
+
+const ROLLBACK_SH = `#!/bin/sh
+# deploy/rollback.sh STAGE DIR PORT GREENGATE: back to the release before the current one.
+set -eu
+stage=$1 dir=$2/$1 port=$3 greengate=$4
+if [ ! -f "$dir/previous" ]; then echo "no earlier release of $stage: stopping it"; [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null; exit 0; fi
+mv "$dir/previous" "$dir/current"
+sh deploy/restart.sh "$dir" "$port" "$greengate"
+echo "rolled $stage back to $(basename "$(cat "$dir/current")")"
+`;
+
+const RESTART_SH = `#!/bin/sh
+# deploy/restart.sh DIR PORT GREENGATE: stop the running app, start the current release, wait for it.
+set -eu
+dir=$1 port=$2 greengate=$3
+if [ -f "$dir/pid" ]; then kill "$(cat "$dir/pid")" 2>/dev/null || true; fi
+i=0; while curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+setsid node "$(cat "$dir/current")/server.js" "$port" "$greengate" >"$dir/app.log" 2>&1 </dev/null &
+echo $! > "$dir/pid"
+i=0; until curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; do
+  i=$((i+1)); if [ $i -gt 100 ]; then echo "the app did not answer on port $port"; cat "$dir/app.log"; exit 1; fi; sleep 0.1
+done
+`;
+
+/** The app's files in the demo repository. */
+export function appFiles(errorRate = GOOD_ERROR_RATE): Record<string, string> {
+  return {
+    'app/server.js': SERVER_JS, 'app/config.json': JSON.stringify({ errorRate }, null, 2) + '\n',
+    'deploy/deploy.sh': DEPLOY_SH, 'deploy/rollback.sh': ROLLBACK_SH, 'deploy/restart.sh': RESTART_SH,
+  };
+}
+
+/** A free TCP port on loopback now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The node_modules folder holding prom-client (greengate's own dependency), for the app's releases. */
+export function modulesDir(): string {
+  return dirname(dirname(createRequire(import.meta.url).resolve('prom-client/package.json')));
+}
+
+/** greengate.yml's deploy: of the demo repository's main branch. */
+export function demoDeploy(deployed: string, ports: { canary: number; production: number }, greengate: string) {
+  // greengate: the file holding the server's URL (written once it listens)
+  const stage = (name: 'canary' | 'production', seconds: number) => ({
+    name,
+    run: `sh deploy/deploy.sh ${name} '${deployed}' ${ports[name]} '${modulesDir()}' '${greengate}'`,
+    rollback: `sh deploy/rollback.sh ${name} '${deployed}' ${ports[name]} '${greengate}'`,
+    timeout: 60,
+    watch: {
+      seconds, baselineSeconds: seconds, alpha: 0.01, maxIncrease: 1.5,
+      source: { scrape: `http://127.0.0.1:${ports[name]}/metrics`, interval: 1 },
+      metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }],
+    },
+  });
+  return { main: { stages: [stage('canary', 15), stage('production', 10)] } };
+}
+
+/** Ends the deployed apps' processes (their pid files under `deployed`). */
+export function stopApps(deployed: string): void {
+  if (!existsSync(deployed)) return;
+  for (const stage of readdirSync(deployed)) {
+    const pidFile = join(deployed, stage, 'pid');
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try { if (pid > 1) process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+  }
+}

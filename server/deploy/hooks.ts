@@ -1,0 +1,39 @@
+/**
+ * What the deploy orchestrator needs from other parts, as small interfaces wired in main.ts:
+ * - `watch`: the immune system's watcher (server/immune/ `watchStage`): resolves after the stage's
+ *   window with a verdict; rejects or resolves early only when `signal` aborts (server closing).
+ * - `revert`: the guarded automatic revert (issue 15): pushes reverts of `shas` on the branch.
+ * - `notify`: alerting (issue 15): one alert of a kind with its payload.
+ * - `follow`: start reading a watch's source ahead of any deploy (a scrape source's baseline).
+ * Defaults: the watcher waits out the window and finds nothing; revert fails saying it is not
+ * connected (recorded on the deploy); notify and follow do nothing. main.ts connects what exists.
+ */
+import type { WatchConfig } from '../config/deploy.js';
+
+import type { Verdict } from '../immune/watch.js';
+export type { MetricEvidence, Verdict } from '../immune/watch.js';
+/** startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows. */
+export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number }
+export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
+export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string) => Promise<void>;
+export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;
+
+/**
+ * follow: called once at start-up for every configured stage's watch, so a watcher that scrapes
+ * a /metrics page itself has the window before a stage (its baseline) when the stage runs.
+ */
+export interface DeployHooks { watch: WatchStage; revert: Revert; notify: Notify; follow: (spec: WatchConfig) => void }
+
+/** Waits out the window and finds nothing (no watcher wired). */
+export const waitOnlyWatcher: WatchStage = (spec, opts) => new Promise<Verdict>((resolve, reject) => {
+  const ends = (opts.startedAt ?? Date.now()) + spec.seconds * 1000;
+  const timer = setTimeout(() => resolve({ regression: false, evidence: [] }), Math.max(0, ends - Date.now()));
+  opts.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('watch aborted')); }, { once: true });
+});
+
+export const NO_HOOKS: DeployHooks = {
+  watch: waitOnlyWatcher,
+  revert: async () => { throw new Error('no revert is connected for deploys: revert the deployed commits by hand (the deploy lists them)'); },
+  notify: () => {},
+  follow: () => {},
+};

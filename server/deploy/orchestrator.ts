@@ -1,0 +1,316 @@
+/**
+ * The deploy orchestrator: the state machine of deploys (migrations/012_deploys.sql), in SQLite.
+ *
+ * - Request: when a branch build of a branch with `deploy:` ends and every builder's newest build
+ *   of the branch is at that head and passed (or was flaky), a `pending` deploy is written in the
+ *   transaction that finishes the build (lifecycle.inFinishTx).
+ * - Start (advance): one deploy at a time per branch. While none runs, the newest pending deploy
+ *   starts and older pending ones end `superseded` (newer green heads coalesce) — unless the branch
+ *   is paused (`greengate deploy pause`), under maintenance or closed by hand.
+ * - Stages in order: the stage's run step (steps.ts: a one-unit build on a runner) → its watch
+ *   (hooks.watch, the immune system) → the next stage, or `deployed`. A step's end is read in the
+ *   transaction that finishes its build.
+ * - Immune response: a regression verdict, in ONE transaction: the stage `regressed` with the
+ *   evidence, the rollback steps queued (this stage, then the earlier ones, last first), the tree
+ *   closed with the evidence, the revert and the alert recorded as pending. After the commit the
+ *   revert (hooks.revert) and the alert (hooks.notify) are made and marked done; the deploy ends
+ *   `rolled_back` when its last rollback step has run. A failed run step rolls back the same way
+ *   and ends `failed` (no revert, no closure). A watcher that fails rolls back as `failed` too.
+ * - Restart: steps are units (reclaimed or requeued by the unit path); a stage found `watching`
+ *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows; its
+ *   run is not repeated); a pending revert or alert is made.
+ * Never awaits inside a transaction; effects happen after commits and are recorded once done.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
+import type { BuildRow } from '../store/builds.js';
+import type { DeployRow } from '../store/deploys.js';
+import type { BuildLifecycle } from '../results/lifecycle.js';
+import type { Tree } from '../gate/tree.js';
+import { git } from '../git.js';
+import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
+import type { DeployHooks, Verdict } from './hooks.js';
+import { describeVerdict } from './evidence.js';
+
+export const IMMUNE_ACTOR = 'greengate-immune';
+export const MAX_DEPLOY_COMMITS = 200;
+
+export interface OrchestratorDeps {
+  store: Store; config: Readonly<Config>; lifecycle: BuildLifecycle; tree: Tree; hooks: DeployHooks; log: Logger;
+  /** Hands queued units to runners (after a step was queued). */
+  dispatch: () => void;
+  baseUrl: () => string;
+}
+
+export class DeployOrchestrator {
+  private readonly watches = new Map<number, AbortController>(); // deploy id → its running watch
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly newSteps: number[] = [];
+  private followed = false;
+
+  constructor(private readonly d: OrchestratorDeps) {
+    d.lifecycle.inFinishTx.push((build) => this.inFinishTx(build));
+    d.lifecycle.builderFallback = (build) => build.kind && build.ref && build.branch
+      ? stepBuilder(d.config, build as BuildRow) : undefined;
+  }
+
+  /** Start-up (and after any change): move every deploy as far as it can go. Serialized. */
+  kick(): Promise<void> {
+    this.chain = this.chain.then(() => this.advance()).catch((err) => this.d.log.error({ err }, 'deploys could not advance'));
+    return this.chain;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.watches.values()) c.abort();
+    this.watches.clear();
+  }
+
+  pause(repo: string, branch: string, actor: string | null, reason: string | null): void {
+    this.d.store.deploys.pause(this.repoId(repo), branch, actor, reason, Date.now());
+    this.d.log.info({ repo, branch, actor }, 'deploys paused');
+  }
+
+  resume(repo: string, branch: string): void {
+    this.d.store.deploys.resume(this.repoId(repo), branch);
+    this.d.log.info({ repo, branch }, 'deploys resumed');
+    void this.kick();
+  }
+
+  /** Why deploys of a branch wait, or null when they may start. */
+  pausedBecause(repo: string, branch: string): string | null {
+    const pause = this.d.store.deploys.pauseOf(this.repoId(repo), branch);
+    if (pause) return `paused${pause.actor ? ` by ${pause.actor}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
+    const tree = this.d.tree.status(repo, branch);
+    if (tree.state === 'maintenance') return 'the tree is under maintenance';
+    if (tree.state === 'closed' && !tree.automatic) return `the tree was closed by ${tree.actor ?? 'hand'}`;
+    return null;
+  }
+
+  private inFinishTx(build: BuildRow): void {
+    const { store, config } = this.d;
+    if (isDeployStep(build)) this.stepFinished(build, Date.now());
+    else if (build.kind === 'branch') {
+      const deploy = config.repositories.find((r) => r.name === build.repo)?.deploy?.[build.branch];
+      if (!deploy || !this.headIsGreen(build)) return;
+      const id = store.deploys.request(build.repoId, build.branch, build.sha, build.id, deploy.stages.map((s) => s.name), Date.now());
+      this.d.log.info({ deploy: id, repo: build.repo, branch: build.branch, sha: build.sha }, 'deploy requested: the head is green');
+    } else return;
+    queueMicrotask(() => void this.kick());
+  }
+
+  /** The build is at the branch's head (as last seen in git), and every builder's newest build of it is at that head and green. */
+  private headIsGreen(build: BuildRow): boolean {
+    const repo = this.d.config.repositories.find((r) => r.name === build.repo);
+    const head = this.d.store.repos.refHead(build.repoId, build.ref);
+    if (head !== null && head !== build.sha) return false; // a rebuild of an older commit, or the branch moved on
+    return !!repo && repo.builders.every((b) => {
+      const latest = this.d.store.builds.latestFor(build.repoId, b.name, build.ref);
+      return latest?.sha === build.sha && latest.state === 'done' && (latest.result === 'passed' || latest.result === 'flaky');
+    });
+  }
+
+  private async advance(): Promise<void> {
+    if (this.closed) return;
+    if (!this.followed) this.followAll();
+    const active = this.d.store.deploys.active();
+    const busy = new Set(active.filter((x) => x.state !== 'pending').map((x) => `${x.repoId}\0${x.branch}`));
+    const newest = new Map<string, DeployRow>();
+    for (const x of active) if (x.state === 'pending') newest.set(`${x.repoId}\0${x.branch}`, x);
+    for (const [key, deploy] of newest) {
+      if (busy.has(key) || this.pausedBecause(deploy.repo, deploy.branch)) continue;
+      await this.start(deploy);
+    }
+    for (const x of this.d.store.deploys.active()) {
+      if (x.state === 'watching' && !this.watches.has(x.id)) this.watch(x);
+      if (x.revertState === 'pending' || x.alertState === 'pending') await this.effects(x);
+    }
+    this.flushSteps();
+  }
+
+  private async start(deploy: DeployRow): Promise<void> {
+    const { store } = this.d;
+    const last = store.deploys.lastDeployed(deploy.repoId, deploy.branch);
+    const older = store.deploys.active().filter((x) => x.state === 'pending' && x.id < deploy.id && x.repoId === deploy.repoId && x.branch === deploy.branch);
+    const commits = last ? await this.commitsOf(deploy, last.sha)
+      : [...new Set([deploy, ...older.reverse()].flatMap((x) => x.buildId === null ? [x.sha] : store.builds.blamelist(x.buildId).map((c) => c.sha)))];
+    const now = Date.now();
+    store.tx(() => {
+      for (const x of older) store.deploys.finish(x.id, 'superseded', `a newer green head (deploy ${deploy.id}) was deployed instead`, now);
+      if (!store.deploys.start(deploy.id, last?.sha ?? null, commits, now)) return;
+      this.runStage(deploy, 0, now);
+    });
+    this.d.log.info({ deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, commits: commits.length }, 'deploy started');
+  }
+
+  /** The commits since the branch's last deploy (newest first); before the first deploy, the blamelists of the green builds. */
+  private async commitsOf(deploy: DeployRow, base: string): Promise<string[]> {
+    const repo = this.d.config.repositories.find((r) => r.name === deploy.repo);
+    if (!repo) return [deploy.sha];
+    try {
+      const out = await git(repo.path, ['rev-list', `--max-count=${MAX_DEPLOY_COMMITS}`, `${base}..${deploy.sha}`]);
+      return out.split('\n').filter(Boolean);
+    } catch (err) {
+      this.d.log.warn({ err, deploy: deploy.id }, 'could not list the commits of a deploy; the head alone is recorded');
+      return [deploy.sha];
+    }
+  }
+
+  /** Queues stage `position`'s run step (in the caller's transaction). */
+  private runStage(deploy: DeployRow, position: number, now: number): void {
+    const stage = this.d.store.deploys.stages(deploy.id)[position];
+    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'deploy', now);
+    this.d.store.deploys.stageRunning(deploy.id, position, id, now);
+    this.d.store.deploys.setState(deploy.id, 'running', position);
+    this.newSteps.push(id);
+  }
+
+  /** Queues stage `position`'s rollback step (in the caller's transaction). */
+  private rollbackStage(deploy: DeployRow, position: number, now: number): void {
+    const stage = this.d.store.deploys.stages(deploy.id)[position];
+    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'rollback', now);
+    this.d.store.deploys.stageRollingBack(deploy.id, position, id);
+    this.d.store.deploys.setRollbackAt(deploy.id, position);
+    this.newSteps.push(id);
+  }
+
+  /** A step's build ended (inside the transaction that finished it). */
+  private stepFinished(build: BuildRow, now: number): void {
+    const { store } = this.d;
+    const stage = store.deploys.stageOfBuild(build.id);
+    const deploy = stage && store.deploys.get(stage.deployId);
+    if (!stage || !deploy) return;
+    const ok = build.result === 'passed' || build.result === 'flaky';
+    if (stage.runBuildId === build.id && deploy.state === 'running' && deploy.stage === stage.position) {
+      const config = findStage(this.d.config, deploy.repo, deploy.branch, stage.name);
+      if (!ok) {
+        store.deploys.stageEnded(deploy.id, stage.position, 'failed', null, now);
+        store.deploys.beginRollback(deploy.id, stage.position, 'failed', `stage ${stage.name}: run ${build.result} (build ${build.id})`, false);
+        this.rollbackStage(deploy, stage.position, now);
+      } else if (config?.watch) {
+        store.deploys.stageWatching(deploy.id, stage.position, now, now + config.watch.seconds * 1000);
+        store.deploys.setState(deploy.id, 'watching', stage.position);
+      } else {
+        this.promote(deploy, stage.position, null, now);
+      }
+    } else if (stage.rollbackBuildId === build.id && deploy.state === 'rolling_back') {
+      store.deploys.stageEnded(deploy.id, stage.position, ok ? 'rolled_back' : 'failed', null, now);
+      if (!ok) {
+        store.deploys.finish(deploy.id, 'failed', `the rollback of stage ${stage.name} ${build.result} (build ${build.id}) — undo it by hand`, now);
+      } else if (stage.position > 0) {
+        this.rollbackStage(deploy, stage.position - 1, now);
+      } else {
+        store.deploys.finish(deploy.id, deploy.outcome ?? 'rolled_back', null, now);
+      }
+    }
+  }
+
+  /** The stage is done: the next one runs, or the deploy is `deployed` (in the caller's transaction). */
+  private promote(deploy: DeployRow, position: number, verdict: Verdict | null, now: number): void {
+    this.d.store.deploys.stageEnded(deploy.id, position, 'deployed', verdict, now);
+    if (position + 1 < this.d.store.deploys.stages(deploy.id).length) this.runStage(deploy, position + 1, now);
+    else this.d.store.deploys.finish(deploy.id, 'deployed', null, now);
+  }
+
+  private watch(deploy: DeployRow): void {
+    const stage = this.d.store.deploys.stages(deploy.id)[deploy.stage];
+    const config = findStage(this.d.config, deploy.repo, deploy.branch, stage.name);
+    const controller = new AbortController();
+    this.watches.set(deploy.id, controller);
+    const spec = config?.watch;
+    if (!spec) { // greengate.yml no longer watches this stage (reloaded): nothing to compare
+      queueMicrotask(() => { this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null); this.watches.delete(deploy.id); });
+      return;
+    }
+    this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
+    this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined }).then(
+      (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),
+      (err: Error) => this.verdict(deploy.id, deploy.stage, null, err),
+    ).finally(() => { if (this.watches.get(deploy.id) === controller) this.watches.delete(deploy.id); });
+  }
+
+  private verdict(deployId: number, position: number, verdict: Verdict | null, err: Error | null): void {
+    if (this.closed || this.watches.get(deployId)?.signal.aborted) return;
+    const { store } = this.d;
+    const now = Date.now();
+    store.tx(() => {
+      const deploy = store.deploys.get(deployId);
+      if (!deploy || deploy.state !== 'watching' || deploy.stage !== position) return;
+      const stage = store.deploys.stages(deployId)[position];
+      if (verdict && !verdict.regression) return this.promote(deploy, position, verdict, now);
+      if (!verdict) {
+        store.deploys.stageEnded(deployId, position, 'failed', null, now);
+        store.deploys.beginRollback(deployId, position, 'failed', `stage ${stage.name}: the watch failed: ${err?.message ?? 'unknown error'}`, false);
+        return this.rollbackStage(deploy, position, now);
+      }
+      const text = describeVerdict(verdict);
+      const url = `${this.d.baseUrl()}/deploys/${deployId}`;
+      store.deploys.stageEnded(deployId, position, 'regressed', verdict, now);
+      store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
+      this.rollbackStage(deploy, position, now);
+      this.d.tree.set(deploy.repo, deploy.branch, 'closed',
+        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,
+        `deploy ${deployId} regressed at stage ${stage.name}`);
+    });
+    this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');
+    void this.kick();
+  }
+
+  /** Every configured stage's watch source is read from start-up on (its baseline before a deploy). */
+  private followAll(): void {
+    this.followed = true;
+    for (const repo of this.d.config.repositories) {
+      for (const deploy of Object.values(repo.deploy ?? {})) {
+        for (const stage of deploy.stages) {
+          if (!stage.watch) continue;
+          try {
+            this.d.hooks.follow(stage.watch);
+          } catch (err) {
+            this.d.log.warn({ err, repo: repo.name, stage: stage.name }, 'cannot follow a stage\'s watch source');
+          }
+        }
+      }
+    }
+  }
+
+  /** The revert and the alert of a rolled back deploy, each once (recorded when made). */
+  private async effects(deploy: DeployRow): Promise<void> {
+    const { store, hooks, log } = this.d;
+    const shas = JSON.parse(deploy.commits) as string[];
+    if (deploy.revertState === 'pending') {
+      try {
+        await hooks.revert(deploy.repo, deploy.branch, shas, `deploy ${deploy.id} rolled back: ${deploy.reason ?? ''}`);
+        store.deploys.setRevert(deploy.id, 'done', null);
+      } catch (err) {
+        log.error({ err, deploy: deploy.id }, 'the revert of a rolled back deploy failed');
+        store.deploys.setRevert(deploy.id, 'failed', (err as Error).message);
+      }
+    }
+    if (deploy.alertState === 'pending') {
+      try {
+        const what = deploy.outcome === 'failed' ? 'failed and was rolled back' : 'regressed and was rolled back';
+        await hooks.notify(deploy.outcome === 'failed' ? 'deploy.failed' : 'deploy.rolledBack', {
+          text: `${deploy.repo}/${deploy.branch}: deploy ${deploy.id} of ${deploy.sha.slice(0, 10)} ${what}: ${deploy.reason ?? ''}\n` +
+            `${this.d.baseUrl()}/deploys/${deploy.id}`,
+          deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, commits: shas, reason: deploy.reason,
+          url: `${this.d.baseUrl()}/deploys/${deploy.id}`,
+          stages: store.deploys.stages(deploy.id).map((s) => ({ name: s.name, state: s.state, verdict: s.verdict ? JSON.parse(s.verdict) : null })),
+        });
+      } catch (err) {
+        log.error({ err, deploy: deploy.id }, 'the alert of a deploy failed');
+      }
+      store.deploys.markAlerted(deploy.id);
+    }
+  }
+
+  /** New step builds are told to observers and handed to runners after their transaction. */
+  private flushSteps(): void {
+    const ids = this.newSteps.splice(0);
+    for (const id of ids) this.d.lifecycle.announce(id);
+    if (ids.length) this.d.dispatch();
+  }
+
+  private repoId(name: string): number { return this.d.store.repos.byName(name)!.id; }
+}

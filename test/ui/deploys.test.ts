@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { pino } from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { parseConfig } from '../../server/config/config.js';
+import { startServer, type RunningServer } from '../../server/main.js';
+import type { Verdict } from '../../server/deploy/hooks.js';
+import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, gitEnv, pollUntil, stopChild, tempHome } from '../helpers.js';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/**
+ * The deploys lane, /deploys and a deploy page in a real browser, after a real deploy (a real
+ * runner runs its steps) that the watcher — stubbed: its statistics are not the point here —
+ * finds regressed.
+ */
+describe('deploy pages: lane on the waterfall, /deploys, a deploy with its evidence charts (real browser)', function () {
+  this.timeout(90_000);
+  const home = tempHome('gg-ui-deploys-');
+  const repo = new Repo(home.dir);
+  let server: RunningServer;
+  let runner: ChildProcess;
+  let browser: Browser;
+  let page: Page;
+  let deployId: number;
+  const verdict: Verdict = { regression: true, evidence: [
+    { metric: 'errors<script>', kind: 'ratio', before: 0.005, after: 0.05, pValue: 1e-12, effect: 10, regression: true,
+      samplesBefore: [0.004, 0.006, 0.005, 0.005], samplesAfter: [0.05, 0.048, 0.052, 0.05] },
+    { metric: 'latency_p50', kind: 'latency', before: 20, after: 21, pValue: 0.4, effect: 1.05, regression: false },
+  ] };
+
+  before(async () => {
+    const config = parseConfig(stringify({
+      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
+        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }, // the watcher is stubbed
+          { name: 'production', run: 'echo deploying', rollback: 'echo rolling back' }] } } }],
+    }), { baseDir: home.dir });
+    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
+      deployHooks: { watch: (spec) => new Promise((resolve) => setTimeout(() => resolve(verdict), spec.seconds * 1000)) } });
+    runner = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', 'r1', '--slots', '1', '--work', join(home.dir, 'r1')],
+      { env: gitEnv({ GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }), stdio: 'ignore' });
+    await pollUntil(() => server.connectedRunners().length === 1, 'the runner to connect');
+    const sha = repo.commit({ 'a.txt': 'a' }, 'raises the error rate');
+    repo.push();
+    deployId = await pollUntil(async () => {
+      const list = await (await fetch(`${server.url}/api/deploys`)).json() as { deploys: { id: number; sha: string; state: string }[] };
+      return list.deploys.find((d) => d.sha === sha && d.state === 'rolled_back')?.id;
+    }, 'the deploy to be rolled back', 60_000, 100);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    page = await (await browser.newContext()).newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stopChild(runner);
+    await server?.close();
+    home.cleanup();
+  });
+
+  it('shows the deploy in the waterfall\'s lane, not among try builds, and links to its page', async () => {
+    await page.goto(`${server.url}/`);
+    const row = page.locator(`.deploys-lane tr[data-deploy="${deployId}"]`);
+    expect(await row.locator('.deploy-state').textContent()).to.equal('rolled back');
+    expect(await row.locator('.pill.stage').allTextContents()).to.deep.equal(['canary', 'production']);
+    expect(await page.locator('section.tries').count()).to.equal(0);
+    await Promise.all([page.waitForURL(`${server.url}/deploys/${deployId}`), row.locator('a').first().click()]);
+    expect(await page.textContent('#deploy-state')).to.equal('rolled back');
+  });
+
+  it('the deploy page shows the verdict and each metric\'s before/after chart as SVG, text escaped', async () => {
+    await page.goto(`${server.url}/deploys/${deployId}`);
+    const canary = page.locator('section.stage[data-stage="canary"]');
+    expect(await canary.locator('.verdict').textContent()).to.contain('regression').and.contain('errors<script> 0.005 → 0.05');
+    expect(await canary.locator('svg.evidence-chart').count()).to.equal(2);
+    const chart = canary.locator('tr.regressed svg.evidence-chart');
+    expect(await chart.getAttribute('data-metric')).to.equal('errors<script>');
+    expect(await chart.locator('polyline.after').getAttribute('stroke')).to.equal('#c62828');
+    expect(await canary.locator('tr:not(.regressed) svg rect.after').getAttribute('fill')).to.equal('#2e7d32');
+    expect(await page.locator('script:not([src])').count()).to.equal(0);
+    expect(await page.textContent('body')).to.contain('the tree was closed by greengate-immune');
+    expect(await page.locator('section.stage[data-stage="canary"] a[href^="/builds/"]').count()).to.equal(2);
+  });
+
+  it('/deploys lists it; an unknown deploy is a 404 page', async () => {
+    await page.goto(`${server.url}/deploys`);
+    expect(await page.locator(`table.deploys tr[data-deploy="${deployId}"] .deploy-state`).textContent()).to.equal('rolled back');
+    const res = await page.goto(`${server.url}/deploys/999999`);
+    expect(res?.status()).to.equal(404);
+  });
+});
