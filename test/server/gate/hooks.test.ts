@@ -8,6 +8,7 @@ import { installHooks } from '../../../server/gate/hookInstall.js';
 import { GgError } from '../../../server/errors.js';
 import { readHookSecret } from '../../../server/gate/hookSecret.js';
 import { startGateStub, type GateStub } from '../../bench/hook.js';
+import { pollUntil } from '../../helpers.js';
 
 // Real bare repositories, real `git push`, the installed hooks, and a stub at the far end of
 // the hooks' protocol (it parses with parseGateRequest and answers with decideGate).
@@ -431,7 +432,9 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     const r = await push('main');
     expect(r.code).to.not.equal(0);
     expect(await remoteRef('main')).to.equal(before);
-    const req = stub.gateCalls.at(-1)!.request!;
+    // The verdict call of this push (found by its commit: under load an earlier test's call may be recorded later).
+    const req = (await pollUntil(() => stub.gateCalls.find((c) => c.request?.updates.some((u) => u.commits.some((x) => x.sha === head))),
+      'the gate call of this push', 10_000))!.request!;
     expect(req.options).to.deep.equal([]);
     expect(req.updates.map((u) => u.ref)).to.deep.equal(['refs/heads/main']);
     expect(req.updates[0].commits).to.deep.equal([{ sha: head, message: forged }]);
