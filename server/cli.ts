@@ -20,6 +20,26 @@ export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
 const str = (v: string | boolean | string[] | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: string | boolean | string[] | undefined): string[] => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []);
+
+/** The options of every admin command: the server and the admin token (from a file or the environment). */
+const ADMIN_OPTIONS: CommandSpec['options'] = {
+  server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+  'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
+  'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
+};
+/** Which gated branch an admin command is about, and how it answers. */
+const BRANCH_OPTIONS: CommandSpec['options'] = {
+  repo: { type: 'string', value: 'NAME', help: 'the repository (default: the only one)' },
+  branch: { type: 'string', value: 'B', help: 'the branch (default: the repository\'s first gated branch)' },
+  json: { type: 'boolean', help: 'print the answer as JSON' },
+};
+
+/** The admin token: --admin-token-file, else GREENGATE_ADMIN_TOKEN, else --admin-token (with a warning). */
+async function adminTokenOf(values: Values): Promise<string | undefined> {
+  const { chooseToken } = await import('./cli/tokenFile.js');
+  return chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
+    env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+}
 const say = (text: string) => process.stdout.write(text);
 
 const SERVE_OPTIONS = {
@@ -121,22 +141,16 @@ const COMMANDS: CommandSpec[] = [
     name: 'tree', summary: 'show or change a gated branch\'s tree state (open, closed, maintenance)',
     args: '[status|close|open|maintenance]', positionals: 1,
     options: {
-      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      ...ADMIN_OPTIONS,
       message: { type: 'string', value: 'TEXT', help: 'why (required to close)' },
-      repo: { type: 'string', value: 'NAME', help: 'the repository (default: the only one)' },
-      branch: { type: 'string', value: 'B', help: 'the branch (default: the repository\'s first gated branch)' },
-      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
-      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
-      json: { type: 'boolean', help: 'print the answer as JSON' },
+      ...BRANCH_OPTIONS,
     },
     async run(values, positionals) {
       const actions = ['status', 'close', 'open', 'maintenance'] as const;
       const action = (positionals[0] ?? 'status') as (typeof actions)[number];
       if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
       const { runTreeCommand } = await import('./cli/tree.js');
-      const { chooseToken } = await import('./cli/tokenFile.js');
-      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
-        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      const adminToken = await adminTokenOf(values);
       process.exitCode = await runTreeCommand(action, {
         server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
         branch: str(values.branch), adminToken, json: values.json === true,
@@ -147,22 +161,16 @@ const COMMANDS: CommandSpec[] = [
     name: 'deploy', summary: 'pause or resume a branch\'s deploys, or show whether they wait',
     args: '[status|pause|resume]', positionals: 1,
     options: {
-      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
+      ...ADMIN_OPTIONS,
       message: { type: 'string', value: 'TEXT', help: 'why (shown while paused)' },
-      repo: { type: 'string', value: 'NAME', help: 'the repository (default: the only one)' },
-      branch: { type: 'string', value: 'B', help: 'the branch (default: the repository\'s first gated branch)' },
-      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
-      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
-      json: { type: 'boolean', help: 'print the answer as JSON' },
+      ...BRANCH_OPTIONS,
     },
     async run(values, positionals) {
       const actions = ['status', 'pause', 'resume'] as const;
       const action = (positionals[0] ?? 'status') as (typeof actions)[number];
       if (!actions.includes(action)) throw new UsageError(`deploy: unknown action "${action}": use status, pause or resume`);
       const { runDeployCommand } = await import('./cli/deploy.js');
-      const { chooseToken } = await import('./cli/tokenFile.js');
-      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
-        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      const adminToken = await adminTokenOf(values);
       process.exitCode = await runDeployCommand(action, {
         server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
         branch: str(values.branch), adminToken, json: values.json === true,
@@ -173,17 +181,13 @@ const COMMANDS: CommandSpec[] = [
     name: 'autorevert', summary: 'show, or switch off and on, automatic reverts of confirmed culprits (admin)',
     args: '[status|off|on]', positionals: 1,
     options: {
-      server: { type: 'string', value: 'URL', required: true, help: 'the server\'s http://HOST:PORT (or GREENGATE_SERVER)' },
-      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN)' },
-      'admin-token': { type: 'string', hidden: true, help: 'the admin token on the command line' },
+      ...ADMIN_OPTIONS,
     },
     async run(values, positionals) {
       const action = positionals[0] ?? 'status';
       if (!['status', 'off', 'on'].includes(action)) throw new UsageError(`autorevert: unknown action "${action}": use status, off or on`);
       const { runAutoRevertCommand } = await import('./cli/autorevert.js');
-      const { chooseToken } = await import('./cli/tokenFile.js');
-      const adminToken = chooseToken({ file: str(values['admin-token-file']), fileFlag: '--admin-token-file',
-        env: process.env.GREENGATE_ADMIN_TOKEN, argv: str(values['admin-token']), argvFlag: '--admin-token' });
+      const adminToken = await adminTokenOf(values);
       process.exitCode = await runAutoRevertCommand(action as 'status' | 'off' | 'on', { server: str(values.server) ?? process.env.GREENGATE_SERVER, adminToken });
     },
   },

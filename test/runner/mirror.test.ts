@@ -1,12 +1,11 @@
 import { expect } from 'chai';
+import { startShopServer } from '../server/shopServer.js';
 import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { startServer, type RunningServer } from '../../server/main.js';
-import { parseConfig } from '../../server/config/config.js';
+import type { RunningServer } from '../../server/main.js';
 import { Mirrors } from '../../runner/mirror.js';
 import { RUNNER_TOKEN, Repo, git, tempHome } from '../helpers.js';
 
@@ -33,15 +32,7 @@ describe('runner mirrors (one per repository, fetched over HTTP)', function () {
   beforeEach(async () => {
     home = tempHome();
     repo = new Repo(home.dir);
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    builders: [{ name: unit, run: "true" }]
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo);
   });
   afterEach(async () => {
     await server.close();

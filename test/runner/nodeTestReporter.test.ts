@@ -34,7 +34,7 @@ describe('nodeTestReporter (a real node --test run)', () => {
   it('gives every test case its file, names it by its suites, and keeps every failure', async () => {
     write('test/a.test.mjs', [
       "test('same name', () => {});",
-      "describe('outer \"quoted\" <suite>', () => { describe('inner', () => { it('throws & fails', () => { throw new TypeError('boom <1> & \"2\"'); }); it.skip('later', () => {}); }); });",
+      "describe('outer \"quoted\" <suite>', () => { describe('inner', () => { it('throws & fails', () => { throw new TypeError('boom <1> & \"2\"'); }); it('later', { skip: true }, () => {}); }); });",
       "test('parent', async (t) => { await t.test('child', () => {}); assert.fail('the parent fails by itself'); });",
       "test.todo('not yet');",
     ].join('\n'));

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { startShopServer } from './shopServer.js';
 import WebSocket from 'ws';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -157,15 +158,7 @@ describe('storage faults: a runner that leaves while nothing can be stored', fun
     home = tempHome();
     disk = new SmallDisk(join(home.dir, 'data'), 8).mount();
     repo = new Repo(home.dir);
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    builders: [{ name: unit, run: "true" }]
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo);
   });
   after(async () => {
     await server?.close();

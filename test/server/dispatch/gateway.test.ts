@@ -1,8 +1,7 @@
 import { expect } from 'chai';
+import { startShopServer } from '../shopServer.js';
 import WebSocket from 'ws';
-import { pino } from 'pino';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { parseConfig } from '../../../server/config/config.js';
+import type { RunningServer } from '../../../server/main.js';
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
 import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
 
@@ -29,15 +28,7 @@ describe('runner gateway: bad input closes only that socket', function () {
   beforeEach(async () => {
     home = tempHome();
     const repo = new Repo(home.dir);
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    builders: [{ name: unit, run: "true" }]
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo);
   });
   afterEach(async () => {
     await server.close();

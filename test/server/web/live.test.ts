@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { startShopServer } from '../shopServer.js';
 import WebSocket from 'ws';
 import { pino } from 'pino';
 import { startServer, type RunningServer } from '../../../server/main.js';
@@ -13,15 +14,7 @@ describe('live hub: main closes it with the server', function () {
 
   before(async () => {
     const repo = new Repo(home.dir);
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    builders: [{ name: unit, run: "true" }]
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo);
   });
   after(async () => {
     await server.close();
