@@ -1,6 +1,6 @@
 /**
  * watchStage: the immune system's watch over one deploy stage. Called right after the stage's
- * `run` succeeded, at t0 = now(): it reads the window before (t0 − baselineSeconds, t0] — or,
+ * `run` succeeded, at t0 = now(): it reads the window before (t0 − baselineSeconds, t0] (default five windows) — or,
  * with `compare`, the rest of the fleet over the window after — waits `seconds` (+ settleSeconds
  * for the last scrape to land), reads the window after (t0, t0 + seconds] and judges each metric
  * (server/immune/verdict.ts): a regression only when significant at alpha (shared by the
@@ -18,7 +18,7 @@
  * (Prometheus down, page unreachable) rejects with an Error naming it: the caller decides
  * (the orchestrator rolls back: a watch that cannot see is not a pass).
  */
-import { maxIncreaseOf, type WatchMetric, type WatchSpec } from '../config/watch.js';
+import { baselineSecondsOf, maxIncreaseOf, type WatchMetric, type WatchSpec } from '../config/watch.js';
 import type { AlertBook } from './alerts.js';
 import { PrometheusReader, type WindowReader } from './prometheus.js';
 import { ScrapeHistory } from './scrape.js';
@@ -51,7 +51,7 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
   const sleep = opts.sleep ?? ((ms: number) => abortableSleep(ms, opts.signal));
   const t0 = opts.startedAt ?? now();
   const windowMs = spec.seconds * 1000;
-  const baselineMs = (spec.baselineSeconds ?? spec.seconds) * 1000;
+  const baselineMs = baselineSecondsOf(spec) * 1000;
   const ownHistory = 'scrape' in spec.source && !opts.history ? new ScrapeHistory({ now }) : null;
   const history = opts.history ?? ownHistory;
   try {

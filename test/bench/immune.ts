@@ -7,7 +7,10 @@
  * double the error rate. The default watch spec judges them (alpha 0.01 over both metrics,
  * maxIncrease 1.5). Prints one line per N and the figures for docs/benchmarks.md.
  *
- *   node dist/test/bench/immune.js [--deploys 200] [--seed 16]
+ * `--baselines 1,5` runs each row with a before window that many times as long as the after
+ * window (watch `baselineSeconds`), with as many more requests.
+ *
+ *   node dist/test/bench/immune.js [--deploys 200] [--seed 16] [--requests 1000,5000] [--baselines 1,5]
  */
 import { watchSchema } from '../../server/config/watch.js';
 import { maxIncreaseOf } from '../../server/config/watch.js';
@@ -46,12 +49,12 @@ export const SPEC = watchSchema.parse({
   ],
 });
 
-/** How many of `deploys` simulated deploys the judgement calls a regression. */
-export function countRegressions(seed: number, deploys: number, requests: number, afterErrorRate: number, afterLatency = 0.1): number {
+/** How many of `deploys` simulated deploys (the before window `baseline` times as long as the after one) simulated deploys the judgement calls a regression. */
+export function countRegressions(seed: number, deploys: number, requests: number, afterErrorRate: number, afterLatency = 0.1, baseline = 1): number {
   const random = seededRandom(seed);
   let regressions = 0;
   for (let d = 0; d < deploys; d++) {
-    const before = simulateWindow(random, requests, 0.005);
+    const before = simulateWindow(random, Math.round(requests * baseline), 0.005);
     const after = simulateWindow(random, requests, afterErrorRate, afterLatency);
     const verdict = judge(SPEC.metrics, [
       { before: before.ratio, after: after.ratio },
@@ -67,17 +70,22 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+function list(name: string, fallback: number[]): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1].split(',').map(Number) : fallback;
+}
+
 if (process.argv[1]?.endsWith('immune.js')) {
   const deploys = arg('deploys', 200);
   const seed = arg('seed', 16);
   console.log(`immune system judgement: ${deploys} deploys per row, seed ${seed}, alpha ${SPEC.alpha} over 2 metrics, maxIncrease ${maxIncreaseOf(SPEC)}`);
-  console.log('requests/window  good deploys rolled back  error rate doubled: detected  latency +60 %: detected');
-  for (const requests of [1_000, 5_000, 20_000]) {
+  console.log('baseline  requests/window  good deploys rolled back  error rate doubled: detected  latency +60 %: detected');
+  for (const baseline of list('baselines', [1, 5])) for (const requests of list('requests', [1_000, 5_000, 10_000, 20_000])) {
     const started = Date.now();
-    const falseAlarms = countRegressions(seed, deploys, requests, 0.005);
-    const detected = countRegressions(seed + 1, deploys, requests, 0.010);
-    const slower = countRegressions(seed + 2, deploys, requests, 0.005, 0.16);
-    console.log(`${String(requests).padStart(15)}  ${`${falseAlarms} / ${deploys}`.padStart(24)}  ` +
+    const falseAlarms = countRegressions(seed, deploys, requests, 0.005, 0.1, baseline);
+    const detected = countRegressions(seed + 1, deploys, requests, 0.010, 0.1, baseline);
+    const slower = countRegressions(seed + 2, deploys, requests, 0.005, 0.16, baseline);
+    console.log(`${`${baseline}×`.padStart(8)}  ${String(requests).padStart(15)}  ${`${falseAlarms} / ${deploys}`.padStart(24)}  ` +
       `${`${detected} / ${deploys} (${(100 * detected / deploys).toFixed(1)} %)`.padStart(29)}  ` +
       `${`${slower} / ${deploys}`.padStart(23)}   (${Date.now() - started} ms)`);
   }
