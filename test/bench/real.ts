@@ -5,7 +5,9 @@
  *
  * SRC is a local path or a git URL; `--node-commit SHA` (likewise --jest-commit, --mocha-commit)
  * picks the commit, else the default branch's head. `--node-tests GLOB` (…) picks the test files
- * (defaults below), `--node-name` the name shown. For each project: a clone, `npm ci` (timed, then `npm install
+ * (defaults below), `--node-name` the name shown, `--node-flags` options added after the test
+ * runner's name in every command (e.g. `--mocha-flags '--require @babel/register'`), `--node-env`
+ * variables set for every command (`K=V K2=V2`). For each project: a clone, `npm ci` (timed, then `npm install
  * --prefer-offline` and `npm ci` again with node_modules present, timed: what a setup costs on a
  * warm workspace), the suite serial and in the test runner's own parallel mode at the machine's
  * core count, then greengate: a real server, one runner with one slot per core, a push of the
@@ -22,7 +24,7 @@ import picomatch from 'picomatch';
 import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
 
 type Kind = 'node' | 'jest' | 'mocha';
-interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null }
+interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null; flags: string; env: string }
 interface Run { ms: number; ok: boolean; summary: string }
 interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number }
 
@@ -35,7 +37,7 @@ const RECIPES: Record<Kind, { serial: string; parallel: string; unit: string; ju
   node: {
     serial: 'node --test --test-concurrency=1',
     parallel: `node --test --test-concurrency=${SLOTS}`,
-    unit: 'node --test --test-concurrency=1 --test-reporter=junit --test-reporter-destination=junit.xml --test-reporter=dot --test-reporter-destination=stdout "$@"',
+    unit: 'node --test --test-concurrency=1 --test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml --test-reporter=dot --test-reporter-destination=stdout "$@"',
     junit: 'junit.xml', setupExtra: '',
   },
   jest: {
@@ -57,11 +59,14 @@ function parseArgs(argv: string[]): { projects: Project[]; write: boolean } {
   const projects: Project[] = [];
   for (const kind of ['node', 'jest', 'mocha'] as Kind[]) {
     const src = get(`--${kind}`);
-    if (src) projects.push({ kind, src, commit: get(`--${kind}-commit`), tests: get(`--${kind}-tests`) ?? DEFAULT_TESTS[kind], name: get(`--${kind}-name`) });
+    if (src) {
+      projects.push({ kind, src, commit: get(`--${kind}-commit`), tests: get(`--${kind}-tests`) ?? DEFAULT_TESTS[kind], name: get(`--${kind}-name`),
+        flags: get(`--${kind}-flags`) ?? '', env: get(`--${kind}-env`) ?? '' });
+    }
   }
   if (!projects.length) {
     process.stderr.write('usage: npm run bench:real -- --node SRC [--node-commit SHA] [--node-tests GLOB] ' +
-      '[--node-name NAME] [--jest SRC | --mocha SRC] [… -commit, -tests, -name] [--write]\nSRC: a local path or git URL of a project with 100+ test files\n');
+      '[--node-name NAME] [--node-flags FLAGS] [--node-env K=V…] [--jest SRC | --mocha SRC] [… -commit, -tests, -name, -flags, -env] [--write]\nSRC: a local path or git URL of a project with 100+ test files\n');
     process.exit(2);
   }
   return { projects, write: argv.includes('--write') };
@@ -86,6 +91,14 @@ function timed(command: string, cwd: string, args: string[] = []): Promise<Run> 
       resolve({ ms: performance.now() - t0, ok: code === 0, summary: summary || (code === 0 ? '' : lines.filter(Boolean).slice(-3).join(' | ')) });
     });
   });
+}
+
+/** The project's commands: its flags after the runner's name, its variables before each command. */
+function withFlags(p: Project): typeof RECIPES[Kind] {
+  const base = RECIPES[p.kind];
+  const runner = { node: /^node --test/, jest: /^(JEST_JUNIT_OUTPUT_NAME=junit.xml )?npx jest/, mocha: /^npx mocha/ }[p.kind];
+  const adapt = (command: string) => `${p.env ? `${p.env} ` : ''}${p.flags ? command.replace(runner, (m) => `${m} ${p.flags}`) : command}`;
+  return { ...base, serial: adapt(base.serial), parallel: adapt(base.parallel), unit: adapt(base.unit) };
 }
 
 async function pushAndWait(server: ServerProcess, bare: string, sha: string): Promise<GgRun> {
@@ -129,9 +142,10 @@ async function benchProject(p: Project) {
     const warmInstall = await timed('npm install --prefer-offline --no-audit --no-fund', local);
     const warmCi = locked ? await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) : { ms: NaN, ok: true, summary: 'no lockfile' };
     say(`${name}: installs ${sec(install.ci.ms)} cold, ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
-    const serial = await timed(RECIPES[p.kind].serial, local, files);
+    const recipe = withFlags(p);
+    const serial = await timed(recipe.serial, local, files);
     say(`${name}: serial ${sec(serial.ms)} (${serial.summary}); parallel run`);
-    const parallel = await timed(RECIPES[p.kind].parallel, local, files);
+    const parallel = await timed(recipe.parallel, local, files);
     say(`${name}: parallel ${sec(parallel.ms)} (${parallel.summary}); greengate`);
 
     const bare = join(home.dir, 'git', 'real.git');
@@ -139,7 +153,7 @@ async function benchProject(p: Project) {
     for (const ref of git(bare, 'for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags').split('\n').filter(Boolean)) git(bare, 'update-ref', '-d', ref);
     const builder: BuilderSpec = {
       name: 'suite', setup: installCommand, tests: p.tests, ...(locked ? {} : { cache: [{ paths: ['node_modules'], key: ['package.json'] }] }),
-      run: RECIPES[p.kind].unit, junit: RECIPES[p.kind].junit, timeout: 600,
+      run: recipe.unit, junit: recipe.junit, timeout: 600,
     };
     const config = writeConfig(home.dir, [{ name: 'real', path: bare, gate: [], builders: [builder] }]);
     const server = await new ServerProcess(config).start();
