@@ -162,7 +162,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     expect(tree.message).to.match(evidenceLine).and.include(`deploy ${d.id} of ${sha.slice(0, 10)}`);
 
     expect(d.state, JSON.stringify(d)).to.equal('rolled_back');
-    expect(d.stages.map((x: any) => [x.name, x.state])).to.deep.equal([['canary', 'rolled_back'], ['production', 'pending']]);
+    expect(d.stages.map((x: any) => [x.name, x.state])).to.deep.equal([['canary', 'rolled_back'], ['production', 'waiting']]);
     expect(d.reason).to.match(/^stage canary: regression: errors/);
     const errors = canary.verdict.evidence[0];
     expect(errors).to.include({ metric: 'errors', kind: 'ratio', regression: true });
@@ -199,7 +199,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     const canary = d.stages[0];
     expect(canary.watchStartedAt).to.equal(watching.stages[0].watchStartedAt); // the same window, not a new one
     expect(canary.verdict.evidence[0]).to.include({ metric: 'errors', regression: true });
-    expect(d.stages.map((x: any) => [x.name, x.state])).to.deep.equal([['canary', 'rolled_back'], ['production', 'pending']]);
+    expect(d.stages.map((x: any) => [x.name, x.state])).to.deep.equal([['canary', 'rolled_back'], ['production', 'waiting']]);
     expect(await callsOf(sha)).to.deep.equal(['deploy canary', 'rollback canary']);
     expect((await appState()).current).to.deep.equal(releaseBefore);
     const tree = await s.api('/api/tree/shop/main');
