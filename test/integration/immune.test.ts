@@ -121,6 +121,12 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     return d && ['deployed', 'rolled_back', 'failed', 'superseded'].includes(d.state) ? d : null;
   }, `the deploy of ${sha.slice(0, 10)} to end`, timeoutMs, 100);
   const callsOf = async (sha: string) => (await appState()).calls.filter((c) => c.sha === sha).map((c) => `${c.action} ${c.stage}`);
+  /** The deploy's step builds (stage order, run before rollback): builder, result and how many unit runs it took. */
+  const stepsOf = async (s: ServerProcess, d: any) => Promise.all(d.stages.flatMap((x: any) => [x.runBuild, x.rollbackBuild])
+    .filter((id: number | null) => id !== null).map(async (id: number) => {
+      const b = await s.build(id);
+      return `${b.builder} ${b.result} ×${b.units.length}`;
+    }));
   const evidenceLine = /rolled back at stage canary: errors [\d.e+-]+ → [\d.e+-]+ \(×[\d.e+-]+, p=[\d.e+-]+\)/;
 
   it('promotes a good commit (0.5 % errors) through canary and production; the tree stays open', async () => {
@@ -139,6 +145,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
       expect(stage.watchEndsAt - stage.watchStartedAt).to.equal(WINDOW * 1000);
     }
     expect(await callsOf(sha)).to.deep.equal(['deploy canary', 'deploy production']);
+    expect(await stepsOf(s, d)).to.deep.equal(['deploy:canary passed ×1', 'deploy:production passed ×1']);
     expect((await appState()).current).to.deep.equal({ release: sha, errorRate: GOOD });
     const tree = await s.api('/api/tree/shop/main');
     expect(tree.state).to.equal('open');
@@ -191,6 +198,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     const watching = await pollUntil(async () => { const x = await deployOf(s, sha); return x?.state === 'watching' ? x : null; },
       'the canary to be watched', 60_000, 50);
     expect(await callsOf(sha)).to.deep.equal(['deploy canary']);
+    expect(Date.now(), 'the kill lands inside the canary\'s window').to.be.lessThan(watching.stages[0].watchEndsAt);
 
     await s.kill('SIGKILL');
     await s.start();
@@ -201,6 +209,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     expect(canary.verdict.evidence[0]).to.include({ metric: 'errors', regression: true });
     expect(d.stages.map((x: any) => [x.name, x.state])).to.deep.equal([['canary', 'rolled_back'], ['production', 'waiting']]);
     expect(await callsOf(sha)).to.deep.equal(['deploy canary', 'rollback canary']);
+    expect(await stepsOf(s, d)).to.deep.equal(['deploy:canary passed ×1', 'rollback:canary passed ×1']); // one unit run per step, none repeated
     expect((await appState()).current).to.deep.equal(releaseBefore);
     const tree = await s.api('/api/tree/shop/main');
     expect(tree.state).to.equal('closed');
