@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 interface Release { release: string; errorRate: number }
-interface Call { action: 'deploy' | 'rollback'; stage: string; sha: string; errorRate: number; at: number }
+/** release and errorRate: the current release after the call. */
+interface Call { action: 'deploy' | 'rollback'; stage: string; sha: string; release: string; errorRate: number; at: number }
 
 const MAX_BODY = 4096;
 const rpsArg = process.argv.indexOf('--rps');
@@ -66,14 +67,14 @@ async function control(req: IncomingMessage, res: ServerResponse, url: URL): Pro
     }
     before.set(stage, current);
     current = { release: sha, errorRate };
-    calls.push({ action: 'deploy', stage, sha, errorRate, at: Date.now() });
+    calls.push({ action: 'deploy', stage, sha, ...current, at: Date.now() });
     return send(res, 200, current);
   }
   const previous = before.get(stage);
   if (!previous) return send(res, 409, { error: `stage ${stage} has no deploy to roll back` });
   before.delete(stage);
   current = previous;
-  calls.push({ action: 'rollback', stage, sha, errorRate: current.errorRate, at: Date.now() });
+  calls.push({ action: 'rollback', stage, sha, ...current, at: Date.now() });
   return send(res, 200, current);
 }
 
