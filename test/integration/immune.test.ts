@@ -219,6 +219,7 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     expect(await stepsOf(s, d)).to.deep.equal(['deploy:canary passed ×1', 'rollback:canary passed ×1']); // one unit run per step, none repeated
     expect(await rolledBackTo(sha)).to.include(releaseBefore);
     const closure = await immuneClosure(s);
+    console.log(`      closure delay across the SIGKILL (canary watch start → tree closed): ${((closure.at - canary.watchStartedAt) / 1000).toFixed(2)} s`);
     expect(closure?.message).to.match(evidenceLine).and.include(`deploy ${d.id} of ${sha.slice(0, 10)}`);
     expect(closure.at - canary.watchStartedAt).to.be.at.most((WINDOW + 10) * 1000 + 15_000); // the restart's downtime on top
   });
