@@ -19,7 +19,7 @@
  * worse than without it; the tail of a build, single-unit builds and retries run at lower k and
  * give the anchor.
  *
- * A factor counts once it has MIN_FACTOR_SAMPLES samples. Between learned k the factor is
+ * A factor counts for planning once it has MIN_FACTOR_SAMPLES samples. Between learned k the factor is
  * interpolated linearly from (1, 1); above the largest learned k it stays at that k's factor
  * (nothing known says it grows); it never decreases with k.
  */
@@ -75,12 +75,16 @@ export function learnFactor(previous: LearnedFactor | null, k: number, t: { runM
   return { factor: updateEwma(previous?.factor ?? null, sample), samples: (previous?.samples ?? 0) + 1 };
 }
 
-/** f(k) to plan and normalise with (see the contract above): 1 at k ≤ 1 and when nothing is learned. */
-export function factorAt(contention: Contention, k: number): number {
+/**
+ * f(k) (see the contract above): 1 at k ≤ 1 and when nothing is learned. Planning and the notice
+ * count factors of MIN_FACTOR_SAMPLES samples; normalising a unit's times takes the estimate as
+ * it stands (minSamples 1), else contention would be learned as per-unit overhead meanwhile.
+ */
+export function factorAt(contention: Contention, k: number, minSamples: number = MIN_FACTOR_SAMPLES): number {
   if (!(k > 1)) return 1;
   const points: [number, number][] = [[1, 1]];
   for (const [at, learned] of [...contention].sort((a, b) => a[0] - b[0])) {
-    if (at < 2 || learned.samples < MIN_FACTOR_SAMPLES || !Number.isFinite(learned.factor)) continue;
+    if (at < 2 || learned.samples < minSamples || !Number.isFinite(learned.factor)) continue;
     // Never decreasing with k: a lower learned factor at a higher k is read as the one before it.
     points.push([at, Math.min(MAX_FACTOR, Math.max(points[points.length - 1]![1], learned.factor))]);
   }
