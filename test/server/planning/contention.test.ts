@@ -12,6 +12,8 @@ import {
   type Contention,
   type LearnedFactor,
 } from '../../../server/planning/contention.js';
+import { COSTLY_UNIT_SHARE, countUsefulSlots, planUnits, type PlannedUnit } from '../../../server/planning/planner.js';
+import { seededRandom } from '../../helpers.js';
 
 const learned = (factor: number, samples = MIN_FACTOR_SAMPLES): LearnedFactor => ({ factor, samples });
 
@@ -100,6 +102,95 @@ describe('contention: how much slower units run together', () => {
     it('says nothing below the notice factor or for one slot', () => {
       expect(contentionNotice('r1', 4, 1.29)).to.equal(null);
       expect(contentionNotice('r1', 1, 3)).to.equal(null);
+    });
+  });
+
+  describe('planning with a learned factor (a runner of `slots` slots on `cpus` CPUs)', () => {
+    /** 40 files of 50 ms to 3 s, log-uniform. */
+    function makeSuite(seed: number): Map<string, number> {
+      const random = seededRandom(seed);
+      return new Map(Array.from({ length: 40 }, (_, i) => [`test/f${String(i).padStart(2, '0')}.test.js`, Math.round(50 * 60 ** random())]));
+    }
+    /** What a CPU-bound machine does: m units at once each progress at min(1, cpus / m) of their speed alone. */
+    const cpuBound = (cpus: number) => (k: number) => Math.max(1, k / cpus);
+
+    /**
+     * The queue on one runner as processor sharing: units in plan order to free slots, every running unit
+     * at min(1, cpus / running) of its solo speed. Returns each unit's run time and each used slot's end.
+     */
+    function runShared(units: PlannedUnit[], solo: Map<string, number>, slots: number, cpus: number, overheadMs: number) {
+      const work = units.map((u) => overheadMs + u.files.reduce((sum, f) => sum + solo.get(f)!, 0));
+      const running: { unit: number; slot: number; left: number; start: number }[] = [];
+      const took = new Array<number>(units.length).fill(0);
+      const slotEnds = new Map<number, number>();
+      const free = Array.from({ length: slots }, (_, i) => i);
+      let next = 0;
+      let now = 0;
+      for (;;) {
+        while (free.length > 0 && next < units.length) running.push({ unit: next++, slot: free.shift()!, left: work[next - 1]!, start: now });
+        if (running.length === 0) break;
+        const rate = Math.min(1, cpus / running.length);
+        const soonest = running.reduce((a, b) => (b.left < a.left ? b : a));
+        const dt = soonest.left / rate;
+        now += dt;
+        for (const r of running) r.left -= dt * rate;
+        for (const r of running.filter((x) => x.left <= 1e-9)) {
+          running.splice(running.indexOf(r), 1);
+          took[r.unit] = now - r.start;
+          slotEnds.set(r.slot, now);
+          free.push(r.slot);
+          free.sort((a, b) => a - b);
+        }
+      }
+      return { took, makespan: now, ends: [...slotEnds.values()] };
+    }
+
+    it('counts the useful slots: the fewest with the best effective parallelism', () => {
+      expect(countUsefulSlots(4, cpuBound(2))).to.equal(2);
+      expect(countUsefulSlots(8, cpuBound(3))).to.equal(3);
+      expect(countUsefulSlots(4, () => 1)).to.equal(4);
+      expect(countUsefulSlots(4, (k) => (k <= 2 ? 1 : 1.2 * (k / 2)))).to.equal(2);
+    });
+
+    it('4 slots on 2 CPUs: fewer units, no slower, the slots end within 5% of each other and as expected', () => {
+      const overheadMs = 300;
+      for (let seed = 1; seed <= 20; seed += 1) {
+        const suite = makeSuite(seed);
+        const naive = planUnits(suite, { targetMs: 2000, slots: 4, overheadMs });
+        const learned = planUnits(suite, { targetMs: 2000, slots: 4, overheadMs, slowdown: cpuBound(2) });
+        expect(learned.length, `seed ${seed}: units`).to.be.below(naive.length);
+        const before = runShared(naive, suite, 4, 2, overheadMs);
+        const after = runShared(learned, suite, 4, 2, overheadMs);
+        expect(after.makespan, `seed ${seed}: makespan`).to.be.at.most(before.makespan);
+        expect(Math.min(...after.ends) / Math.max(...after.ends), `seed ${seed}: slot ends ${after.ends}`).to.be.at.least(0.95);
+        learned.forEach((u, i) => expect(after.took[i]! / u.expectedMs, `seed ${seed}: unit ${i} took what it was expected to`).to.be.closeTo(1, 0.05));
+      }
+    });
+
+    it('plans as before when units run as fast together as alone', () => {
+      const suite = makeSuite(7);
+      const opts = { targetMs: 2000, slots: 4, overheadMs: 300 };
+      expect(planUnits(suite, { ...opts, slowdown: cpuBound(4) })).to.deep.equal(planUnits(suite, opts));
+      expect(planUnits(suite, { ...opts, slowdown: () => Number.NaN }), 'a broken factor is 1').to.deep.equal(planUnits(suite, opts));
+    });
+
+    it('is never slower than one balanced unit per slot, with any learned factor', () => {
+      for (const overheadMs of [0, 30, 300, 1000]) {
+        for (const [slots, cpus] of [[1, 1], [2, 1], [4, 2], [8, 2], [8, 8], [16, 4]] as const) {
+          for (const seed of [1, 2, 3]) {
+            const suite = makeSuite(seed);
+            // No targetMs cap here (it may ask for more units than pay for themselves, on purpose).
+            const units = planUnits(suite, { targetMs: 1e9, slots, overheadMs, slowdown: cpuBound(cpus) });
+            const perSlot = planUnits(suite, { targetMs: 1e9, slots, overheadMs: 1e9 }).map((u) => ({ ...u, expectedMs: 0 }));
+            expect(perSlot.length).to.equal(Math.min(slots, suite.size));
+            const planned = runShared(units, suite, slots, cpus, overheadMs).makespan;
+            const oneEach = runShared(perSlot, suite, slots, cpus, overheadMs).makespan;
+            // As without contention (costs.test.ts): cheap units may lose up to 10% to rebalancing.
+            const costly = overheadMs * slots >= COSTLY_UNIT_SHARE * [...suite.values()].reduce((a, b) => a + b, 0);
+            expect(planned, `${overheadMs} ms a unit, ${slots} slots on ${cpus} CPUs, seed ${seed}`).to.be.at.most((costly ? 1.001 : 1.1) * oneEach);
+          }
+        }
+      }
     });
   });
 });
