@@ -13,3 +13,5 @@ CREATE TABLE unit_contention (
 ALTER TABLE units ADD COLUMN concurrency REAL;
 -- A finishing unit finds the units that overlapped it on its runner: those that ended after it started.
 CREATE INDEX units_by_runner_end ON units (runner_id, finished_at);
+-- The runner machine's CPUs as its hello says (null: an older runner), named with a contention notice.
+ALTER TABLE runners ADD COLUMN cpus INTEGER;

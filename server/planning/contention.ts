@@ -118,11 +118,13 @@ export function slowdownFor(contention: Contention, runnerSlots: readonly number
 
 /**
  * The line the build page shows for a runner whose units ran markedly slower together, or null:
- * "r1: 4 slots ran 1.9× slower together than alone — about 2 would be as fast".
+ * "r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast" (the CPUs
+ * when the runner said).
  */
-export function contentionNotice(runner: string, slots: number, factor: number): string | null {
+export function contentionNotice(runner: string, slots: number, factor: number, cpus: number | null = null): string | null {
   if (!(factor >= NOTICE_FACTOR) || !(slots >= 2)) return null;
   const useful = Math.max(1, Math.round(slots / factor));
   const advice = useful < slots ? ` — about ${useful} would be as fast` : '';
-  return `${runner}: ${slots} slots ran ${factor.toFixed(1)}× slower together than alone${advice}`;
+  const machine = cpus !== null && cpus >= 1 ? ` (${cpus} ${cpus === 1 ? 'CPU' : 'CPUs'})` : '';
+  return `${runner}: ${slots} slots ran ${factor.toFixed(1)}× slower together than alone${machine}${advice}`;
 }

@@ -25,7 +25,7 @@ export interface RefUpdate { old: string; new: string; ref: string }
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -143,7 +143,7 @@ export function unitJson(u: UnitRow) {
  * the most units at once among the build's units there (their mean concurrency, rounded) and the
  * builder's learned factor at that level (planning/contention.ts), as notice lines sorted by runner.
  */
-export function contentionJson(store: Pick<Store, 'units' | 'contention'>, build: Pick<BuildRow, 'id' | 'repoId' | 'builder'>,
+export function contentionJson(store: Pick<Store, 'units' | 'contention' | 'runners'>, build: Pick<BuildRow, 'id' | 'repoId' | 'builder'>,
   units: readonly UnitRow[] = store.units.byBuild(build.id)): string[] {
   const levels = new Map<string, number>();
   for (const u of units) {
@@ -152,8 +152,9 @@ export function contentionJson(store: Pick<Store, 'units' | 'contention'>, build
   }
   if (![...levels.values()].some((k) => k >= 2)) return [];
   const learned = store.contention.get(build.repoId, build.builder);
+  const cpus = new Map(store.runners.all().map((r) => [r.name, r.cpus]));
   return [...levels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .flatMap(([runner, k]) => contentionNotice(runner, k, factorAt(learned, k)) ?? []);
+    .flatMap(([runner, k]) => contentionNotice(runner, k, factorAt(learned, k), cpus.get(runner) ?? null) ?? []);
 }
 
 /** Rendered list responses, dropped whenever a build or the runner set changes. */

@@ -20,7 +20,7 @@ import { culpritJson, probeJson } from '../culprit/json.js';
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;

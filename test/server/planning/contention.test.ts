@@ -99,6 +99,10 @@ describe('contention: how much slower units run together', () => {
       expect(contentionNotice('r1', 4, 1.9)).to.equal('r1: 4 slots ran 1.9× slower together than alone — about 2 would be as fast');
       expect(contentionNotice('r1', 4, 1.3)).to.equal('r1: 4 slots ran 1.3× slower together than alone — about 3 would be as fast');
     });
+    it('names the runner machine\'s CPUs when it said', () => {
+      expect(contentionNotice('r1', 4, 1.9, 2)).to.equal('r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast');
+      expect(contentionNotice('r1', 2, 2, 1)).to.equal('r1: 2 slots ran 2.0× slower together than alone (1 CPU) — about 1 would be as fast');
+    });
     it('says nothing below the notice factor or for one slot', () => {
       expect(contentionNotice('r1', 4, 1.29)).to.equal(null);
       expect(contentionNotice('r1', 1, 3)).to.equal(null);

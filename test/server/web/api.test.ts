@@ -17,11 +17,11 @@ describe('web/api: a build shows the runners whose slots only contend', function
   });
 
   /** A finished build of `units` units on runner `runner`, each with this mean concurrency. */
-  function finishedBuild(runner: string, concurrency: number[]): number {
+  function finishedBuild(runner: string, concurrency: number[], cpus: number | null = null): number {
     const { store } = server;
     const repoId = store.repos.byName('shop')!.id;
     const at = Date.now() - 10_000;
-    const runnerId = store.runners.register({ name: runner, slots: 4, version: 'test', address: null, at });
+    const runnerId = store.runners.register({ name: runner, slots: 4, version: 'test', address: null, at, cpus });
     return store.tx(() => {
       const buildId = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch',
         sha: 'a'.repeat(40), baseSha: null, changeId: null, pushedAt: at, at, blamelist: [] });
@@ -40,11 +40,11 @@ describe('web/api: a build shows the runners whose slots only contend', function
   it('names the runner, how much slower its units ran together and how many slots would be as fast, without credentials', async () => {
     const repoId = server.store.repos.byName('shop')!.id;
     for (let i = 0; i < 3; i += 1) server.store.contention.learn(repoId, 'unit', 4, { runMs: 1900, soloMs: 1000 }, Date.now());
-    const contended = finishedBuild('r1', [3.8, 4, 3.6, 2.2]);
+    const contended = finishedBuild('r1', [3.8, 4, 3.6, 2.2], 2);
     const calm = finishedBuild('r2', [1, 1.2]);
 
     const json = await (await fetch(`${server.url}/api/builds/${contended}`)).json() as { contention: string[]; units: { concurrency: number }[] };
-    const line = 'r1: 4 slots ran 1.9× slower together than alone — about 2 would be as fast';
+    const line = 'r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast';
     expect(json.contention).to.deep.equal([line]);
     expect(json.units.map((u) => u.concurrency)).to.deep.equal([3.8, 4, 3.6, 2.2]);
     const page = await (await fetch(`${server.url}/builds/${contended}`)).text();
