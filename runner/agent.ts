@@ -6,7 +6,7 @@
  * the server (it could not store them) sends them again after the delay it asks for, and a
  * unit whose `finished` was acked is kept until every one of its log chunks is acked too.
  */
-import { hostname } from 'node:os';
+import { hostname, availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
@@ -53,7 +53,7 @@ export class Agent {
     this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
-        name: this.name, slots: opts.slots, version: RUNNER_VERSION, instance: this.instance, labels: opts.labels ?? {},
+        name: this.name, slots: opts.slots, cpus: availableParallelism(), version: RUNNER_VERSION, instance: this.instance, labels: opts.labels ?? {},
         units: [...this.units.values()].map((u) => ({ unit: u.assign.unit, finished: u.finished !== null })),
       }),
       message: (m) => this.handle(m),

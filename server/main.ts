@@ -101,7 +101,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const lifecycle = new BuildLifecycle(store, config, tree, events, log);
   const runners = new RunnerRegistry(store, lifecycle, events, log);
   const queue = new WorkQueue(store, lifecycle, runners, log);
-  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().reduce((s, l) => s + l.slots, 0), log);
+  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().map((l) => l.slots), log);
   const intake = new Intake(store, config, splitter, lifecycle, log);
   const changes = new RefChanges(store, config, intake, log);
   // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.

@@ -144,6 +144,8 @@ const Hello = z.strictObject({
   token: z.string().max(1024),
   name,
   slots: z.number().int().min(1).max(64),
+  /** The runner machine's CPUs (absent from older runners): the build page names them when slots contend. */
+  cpus: z.number().int().min(1).max(4096).optional(),
   version: z.string().max(100),
   /** The runner's random instance id, kept in its work directory (absent: an anonymous instance). */
   instance: z.string().regex(/^[0-9a-f]{16,64}$/, '16 to 64 lowercase hex characters').optional(),

@@ -66,7 +66,7 @@ export class Intake {
   createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
     const row = this.store.repos.byName(p.repo.name)!;
     const units = p.builder.tests && p.files.length > 0
-      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.countSlots(p.at))
+      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
       : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
     const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
       baseSha: null, changeId: null, pushedAt: p.at, at: p.at });

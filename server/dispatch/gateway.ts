@@ -181,7 +181,7 @@ export class RunnerGateway {
     conn.instance = instance;
     conn.slots = msg.slots;
     const runnerId = this.health.writable
-      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels }))
+      ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels, cpus: msg.cpus ?? null }))
       : this.health.holdBack('runner hello');
     if (runnerId === undefined) {
       return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');

@@ -10,7 +10,8 @@
  * when every file has one. Tests that ran in parallel inside the unit (their sum exceeds the run
  * time) and a unit with nothing known teach nothing. Samples are clamped to 0…MAX_OVERHEAD_MS
  * and averaged with the planner's EWMA (alpha 0.3); before any, DEFAULT_OVERHEAD_MS (30 ms) is
- * the prior.
+ * the prior. The times are those the unit would have shown alone (results.ts divides them by the
+ * builder's contention factor first, contention.ts), so slots that contend do not read as overhead.
  */
 import { DEFAULT_OVERHEAD_MS, updateEwma } from './planner.js';
 

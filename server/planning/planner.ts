@@ -22,6 +22,14 @@
  *   unit per slot is among the candidates, so no plan is slower than that. (Below that share
  *   the simulation's ±30% underrates how wrong unknown durations are, and the finer plans'
  *   rebalancing is worth more than the overheads it costs.)
+ * - contention (slowdown, learned per builder, see contention.ts): n units at once run
+ *   slowdown(n) times slower than alone, so a plan of n units is simulated with every duration
+ *   and overhead scaled by slowdown(min(n, slots)), and its units' expectedMs are those scaled
+ *   times (what the units will show, so the slots finish together). One balanced unit per
+ *   *useful* slot is then a candidate too: the fewest units p with the best effective parallelism
+ *   p ÷ slowdown(p) (within USEFUL_SLOTS_SLACK); the floor of min(files, slots) units becomes
+ *   min(files, p) for that plan. Slots beyond p would only contend and make units that do not
+ *   pay for themselves.
  */
 
 import { SlotHeap } from './slotHeap.js';
@@ -40,6 +48,8 @@ export interface PlanOptions {
   slots: number;
   /** Fixed cost of one unit (process start, reporter), added to each unit's expectedMs. */
   overheadMs?: number;
+  /** How many times slower each unit runs when n units run at once (1: no contention, the default; contention.ts). */
+  slowdown?: (n: number) => number;
 }
 
 export const DEFAULT_DURATION_MS = 1000; // 1 second for a file when nothing is known
@@ -54,6 +64,8 @@ const MAX_CANDIDATES = 12;
 export const MIN_UNIT_OVERHEADS = 10;
 /** One unit per slot is a candidate once overheadMs × slots is this share of the total work. */
 export const COSTLY_UNIT_SHARE = 0.05; // 5 %
+/** The useful slots are the fewest whose effective parallelism is within this share of the best. */
+export const USEFUL_SLOTS_SLACK = 0.02; // 2 %
 
 /** Expected duration of each file: known from history (Map file→ms), unknown files get the median of known ones, or defaultMs (1000) when nothing is known. */
 export function estimateDurations(
@@ -91,23 +103,42 @@ export function planUnits(durations: ReadonlyMap<string, number>, opts: PlanOpti
     total: files.reduce((sum, f) => sum + f.ms, 0),
   };
   const scenarios = [plan.ms, ...perturb(files.map((f) => f.file), plan.ms)];
+  const slowdown = (n: number) => readSlowdown(opts.slowdown, Math.min(Math.max(n, 1), plan.slots));
   let best: number[][] = [];
   let bestScore = Infinity;
-  const candidates = listGranularities(plan).map((granularity) => () => buildBatches(plan, granularity));
-  if (overheadMs * plan.slots >= COSTLY_UNIT_SHARE * plan.total) candidates.push(() => balancePerSlot(plan));
+  let bestMinUnits = plan.slots;
+  const candidates: { make: () => number[][]; minUnits: number }[] = listGranularities(plan)
+    .map((granularity) => ({ make: () => buildBatches(plan, granularity), minUnits: plan.slots }));
+  if (overheadMs * plan.slots >= COSTLY_UNIT_SHARE * plan.total) candidates.push({ make: () => balancePerSlot(plan, plan.slots), minUnits: plan.slots });
+  const useful = opts.slowdown ? countUsefulSlots(plan.slots, slowdown) : plan.slots;
+  if (useful < plan.slots) candidates.push({ make: () => balancePerSlot(plan, useful), minUnits: useful });
   for (const candidate of candidates) {
-    const batches = sortLongestFirst(candidate(), plan.ms);
+    const batches = sortLongestFirst(candidate.make(), plan.ms);
     const exact = simulateMakespan(batches, plan.ms, plan);
     let noisy = 0;
     for (let k = 1; k < scenarios.length; k += 1) noisy += simulateMakespan(batches, scenarios[k]!, plan);
-    const score = EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * (noisy / NOISE_SCENARIOS);
-    if (score < bestScore) [best, bestScore] = [batches, score];
+    // Every duration and overhead of the plan scales by the same factor, and so does its makespan.
+    const score = (EXACT_WEIGHT * exact + (1 - EXACT_WEIGHT) * (noisy / NOISE_SCENARIOS)) * slowdown(batches.length);
+    if (score < bestScore) [best, bestScore, bestMinUnits] = [batches, score, candidate.minUnits];
   }
-  while (best.length < Math.min(files.length, plan.slots) && splitLargestBatch(best, plan.ms));
+  while (best.length < Math.min(files.length, bestMinUnits) && splitLargestBatch(best, plan.ms));
+  const scale = slowdown(best.length);
   return sortLongestFirst(best, plan.ms).map((batch) => ({
     files: batch.map((i) => files[i]!.file),
-    expectedMs: sumOf(batch, plan.ms) + overheadMs,
+    expectedMs: (sumOf(batch, plan.ms) + overheadMs) * scale,
   }));
+}
+
+/** The fewest slots whose effective parallelism p ÷ slowdown(p) is within USEFUL_SLOTS_SLACK of the best. */
+export function countUsefulSlots(slots: number, slowdown: (n: number) => number): number {
+  const effective = Array.from({ length: slots }, (_, i) => (i + 1) / slowdown(i + 1));
+  const bestEffective = Math.max(...effective);
+  return effective.findIndex((e) => e >= (1 - USEFUL_SLOTS_SLACK) * bestEffective) + 1;
+}
+
+function readSlowdown(slowdown: ((n: number) => number) | undefined, n: number): number {
+  const factor = slowdown ? slowdown(n) : 1;
+  return Number.isFinite(factor) && factor >= 1 ? factor : 1;
 }
 
 interface Plan {
@@ -173,8 +204,8 @@ function buildBatches(plan: Plan, granularity: number): number[][] {
 }
 
 /** One batch per slot (at most), files longest first each to the least loaded slot. */
-function balancePerSlot(plan: Plan): number[][] {
-  const batches: number[][] = Array.from({ length: Math.min(plan.slots, plan.ms.length) }, () => []);
+function balancePerSlot(plan: Plan, slots: number): number[][] {
+  const batches: number[][] = Array.from({ length: Math.min(slots, plan.ms.length) }, () => []);
   const loads = batches.map(() => 0);
   const lightest = new SlotHeap(loads);
   plan.ms.forEach((ms, i) => {

@@ -2,7 +2,9 @@
  * Splitting a build's test files into units: which files (the builder's `tests` glob matched at
  * the commit with git ls-tree, no checkout), for how many runner slots (the connected runners',
  * else those seen within RECENT_RUNNER_MS, else DEFAULT_SLOTS_FOR_PLANNING), and how (planner.ts's
- * longest-first plan, or the naive equal-count split for `split: static`). A queued build none
+ * longest-first plan, or the naive equal-count split for `split: static`), with the builder's
+ * learned per-unit overhead (costs.ts) and contention over those runners' slots (contention.ts:
+ * a runner whose slots only contend counts as fewer useful slots). A queued build none
  * of whose units has been handed out is split again when runners come or go (replanQueued).
  */
 import type { Logger } from 'pino';
@@ -14,6 +16,7 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import { listFiles } from '../git.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 import { overheadFor } from './costs.js';
+import { slowdownFor } from './contention.js';
 import { builderNamed } from '../config/repositories.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
@@ -24,21 +27,26 @@ export class Splitter {
     private readonly store: Store,
     private readonly config: Readonly<Config>,
     private readonly lifecycle: BuildLifecycle,
-    /** The slots of the runners connected now. */
-    private readonly connectedSlots: () => number,
+    /** The slots of the runners connected now: each runner's (or their sum, when that is all there is). */
+    private readonly connectedSlots: () => number | readonly number[],
     private readonly log: Logger,
   ) {}
 
   /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
-    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.countSlots());
+    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.runnerSlots());
   }
 
-  split(row: RepoRow, builder: BuilderConfig, files: string[], slots: number): PlannedUnit[] {
+  /** The plan for these runner slots: each runner's slot count, or a total (planned as one runner). */
+  split(row: RepoRow, builder: BuilderConfig, files: string[], runners: number | readonly number[]): PlannedUnit[] {
+    const perRunner = typeof runners === 'number' ? [runners] : runners;
+    const slots = perRunner.reduce((s, n) => s + n, 0);
     const durations = estimateDurations(files, this.store.tests.fileDurationsOf(row.id, builder.name, files));
     if (builder.split === 'static') return splitEqually(files, durations, slots);
-    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots, overheadMs: overheadFor(this.store.costs.get(row.id, builder.name)) });
+    return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots,
+      overheadMs: overheadFor(this.store.costs.get(row.id, builder.name)),
+      slowdown: slowdownFor(this.store.contention.get(row.id, builder.name), perRunner) });
   }
 
   /**
@@ -47,7 +55,7 @@ export class Splitter {
    * runner set changes, before the next dispatch. Returns the builds changed.
    */
   replanQueued(): number[] {
-    const slots = this.countSlots();
+    const slots = this.runnerSlots();
     const changed: number[] = [];
     for (const build of this.store.builds.unfinished()) {
       if (build.state !== 'queued') continue;
@@ -68,7 +76,7 @@ export class Splitter {
       });
       if (!replaced) continue;
       changed.push(build.id);
-      this.log.info({ build: build.id, slots, units: plan.length, before: units.length }, 'split again for the runner slots there are now');
+      this.log.info({ build: build.id, slots: slots.reduce((s, n) => s + n, 0), units: plan.length, before: units.length }, 'split again for the runner slots there are now');
       this.lifecycle.announce(build.id);
     }
     return changed;
@@ -76,10 +84,16 @@ export class Splitter {
 
   /** Runner slots to plan for: the connected runners', else those seen within RECENT_RUNNER_MS, else the default. */
   countSlots(now = Date.now()): number {
-    const connected = this.connectedSlots();
-    if (connected > 0) return connected;
-    const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS).reduce((s, r) => s + r.slots, 0);
-    return recent || DEFAULT_SLOTS_FOR_PLANNING;
+    return this.runnerSlots(now).reduce((s, n) => s + n, 0);
+  }
+
+  /** Each runner's slots, from the same sources as countSlots (the default counts as one runner). */
+  runnerSlots(now = Date.now()): number[] {
+    const raw = this.connectedSlots();
+    const connected = (typeof raw === 'number' ? [raw] : [...raw]).filter((n) => n > 0);
+    if (connected.length > 0) return connected;
+    const recent = this.store.runners.all().filter((r) => now - r.lastSeen <= RECENT_RUNNER_MS && r.slots > 0).map((r) => r.slots);
+    return recent.length > 0 ? recent : [DEFAULT_SLOTS_FOR_PLANNING];
   }
 }
 

@@ -12,7 +12,10 @@
  * Durations: from JUnit times when every test case of the unit names its file; otherwise the
  * unit's run time (from its `started` report to its end, never more than the runner's measure,
  * less the builder's learned per-unit overhead, planning/costs.ts) is shared among its files. A unit that timed out
- * teaches nothing.
+ * teaches nothing. Contention (planning/contention.ts): the unit's mean concurrency on its runner is
+ * kept on the unit; a unit that ran with others first teaches the builder's factor at that
+ * concurrency, then its times are divided by that factor, so durations and overhead are learned
+ * as if the unit had run alone.
  *
  * A build's result (decideResult) stands on its current attempts: a unit replaced by a retry or
  * by a requeue after a lost runner no longer counts, except that a failure passed on retry
@@ -27,6 +30,7 @@ import type { BuilderConfig } from '../config/config.js';
 import type { FinishedMessage, TestCase } from '../protocol.js';
 import { shareDuration, updateEwma } from '../planning/planner.js';
 import { overheadFor } from '../planning/costs.js';
+import { concurrencyLevel, factorAt, meanConcurrency } from '../planning/contention.js';
 import { isFailure, testKey } from './failure.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
@@ -53,7 +57,8 @@ export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, bu
     && tests.some((t) => t.status === 'quarantined');
   const failed = (msg.exitCode !== 0 || msg.timedOut) && !quarantinedOnly;
 
-  if (!msg.timedOut) learnDurations(store, build, unit, msg.tests, measureRunMs(unit, msg, now), now);
+  const k = recordConcurrency(store, unit, now);
+  if (!msg.timedOut) learnDurations(store, build, unit, msg.tests, measureRunMs(unit, msg, now), k, now);
   if (unit.attempt > 1) {
     const first = findFailedAttempt(store, unit);
     if (first) markFlaky(store, first.id, tests, !failed);
@@ -113,18 +118,33 @@ function measureRunMs(unit: UnitRow, msg: FinishedMessage, now: number): number 
   return Math.min(msg.durationMs, seen);
 }
 
-function learnDurations(store: Store, build: BuildRow, unit: UnitRow, tests: readonly TestCase[], runMs: number, now: number): void {
+/** The unit's mean concurrency on its runner (kept on the unit), as the level it teaches; 1 when it never started. */
+function recordConcurrency(store: Store, unit: UnitRow, now: number): number {
+  if (unit.runnerId === null || unit.startedAt === null) return 1;
+  const end = Math.max(now, unit.startedAt);
+  const mean = meanConcurrency({ start: unit.startedAt, end }, store.contention.overlapping(unit.runnerId, unit.id, unit.startedAt, end));
+  store.contention.setConcurrency(unit.id, mean);
+  return concurrencyLevel(mean);
+}
+
+function learnDurations(store: Store, build: BuildRow, unit: UnitRow, measured: readonly TestCase[], measuredRunMs: number, k: number,
+  now: number): void {
   const files = unitFiles(unit);
   if (files.length === 0) return;
   const known = store.tests.fileDurationsOf(build.repoId, build.builder, files);
+  // Contention first: what the files take alone against what this unit took; then its times as if it had run alone.
+  const knownMs = files.every((f) => known.has(f)) ? files.reduce((sum, f) => sum + known.get(f)!, 0) : null;
+  const soloMs = knownMs === null ? null : knownMs + overheadFor(store.costs.get(build.repoId, build.builder));
+  const factor = factorAt(store.contention.learn(build.repoId, build.builder, k, { runMs: measuredRunMs, soloMs }, now), k, 1);
+  const runMs = measuredRunMs / factor;
+  const tests = factor === 1 ? measured : measured.map((t) => ({ ...t, durationMs: t.durationMs / factor }));
   const fromJUnit = new Map<string, number>();
   for (const t of tests) if (t.file && files.includes(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
   // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.
   const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
   const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
   // The builder's fixed cost per unit, learned from this unit too (planning/costs.ts).
-  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder, { runMs, testMs: tests.length ? testMs : null,
-    knownMs: files.every((f) => known.has(f)) ? files.reduce((sum, f) => sum + known.get(f)!, 0) : null }, now));
+  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder, { runMs, testMs: tests.length ? testMs : null, knownMs }, now));
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
   const shared = Math.max(runMs - overheadMs, Math.min(testMs, runMs), 0);
   const samples = complete ? fromJUnit : shareDuration(shared, files, known);

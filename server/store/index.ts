@@ -9,6 +9,7 @@ import { TestStore } from './tests.js';
 import { TreeStore } from './tree.js';
 import { GatePassStore } from './gatePasses.js';
 import { CostStore } from './costs.js';
+import { ContentionStore } from './contention.js';
 import { RetentionStore } from './retention.js';
 import { DeployStore } from './deploys.js';
 import { NotificationStore } from './notifications.js';
@@ -24,6 +25,7 @@ export class Store {
   readonly tree: TreeStore;
   readonly gatePasses: GatePassStore;
   readonly costs: CostStore;
+  readonly contention: ContentionStore;
   readonly retention: RetentionStore;
   readonly deploys: DeployStore;
   readonly notifications: NotificationStore;
@@ -38,6 +40,7 @@ export class Store {
     this.tree = new TreeStore(db);
     this.gatePasses = new GatePassStore(db);
     this.costs = new CostStore(db);
+    this.contention = new ContentionStore(db);
     this.retention = new RetentionStore(db);
     this.deploys = new DeployStore(db);
     this.notifications = new NotificationStore(db);

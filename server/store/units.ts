@@ -14,6 +14,8 @@ export interface UnitRow {
   queuedAt: number; assignedAt: number | null; startedAt: number | null; finishedAt: number | null;
   /** Checkout, clean and setup before the run started; cacheHit 1 kept, 0 rebuilt, null neither (migration 006). */
   setupMs: number | null; cacheHit: 0 | 1 | null;
+  /** Mean number of units running on its runner while it ran, itself included; null until it finished (migration 017). */
+  concurrency: number | null;
 }
 export interface NewUnit {
   buildId: number; seq: number; files: readonly string[]; attempt: number; retryOf: number | null;
@@ -27,7 +29,7 @@ const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry
   u.priority, u.expected_ms AS expectedMs, u.runner_id AS runnerId, rn.name AS runner, u.avoid_runner_id AS avoidRunnerId,
   u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes, u.cancel_requested AS cancelRequested,
   u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt,
-  u.setup_ms AS setupMs, u.cache_hit AS cacheHit`;
+  u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
 

@@ -18,13 +18,14 @@ import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
+import { concurrencyLevel, contentionNotice, factorAt } from '../planning/contention.js';
 
 export interface RefUpdate { old: string; new: string; ref: string }
 /** A connected runner as the pages and the API show it. */
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -133,8 +134,27 @@ export function unitJson(u: UnitRow) {
     id: u.id, seq: u.seq, files: unitFiles(u), attempt: u.attempt, retryOf: u.retryOf, state: u.state, result: u.result,
     runner: u.runner, exitCode: u.exitCode, signal: u.signal, error: u.error, expectedMs: u.expectedMs, logBytes: u.logBytes,
     queuedAt: u.queuedAt, assignedAt: u.assignedAt, startedAt: u.startedAt, finishedAt: u.finishedAt,
-    setupMs: u.setupMs, cacheHit: u.cacheHit === null ? null : u.cacheHit === 1,
+    setupMs: u.setupMs, cacheHit: u.cacheHit === null ? null : u.cacheHit === 1, concurrency: u.concurrency,
   };
+}
+
+/**
+ * The runners whose units of this build ran markedly slower together than alone: for each runner,
+ * the most units at once among the build's units there (their mean concurrency, rounded) and the
+ * builder's learned factor at that level (planning/contention.ts), as notice lines sorted by runner.
+ */
+export function contentionJson(store: Pick<Store, 'units' | 'contention' | 'runners'>, build: Pick<BuildRow, 'id' | 'repoId' | 'builder'>,
+  units: readonly UnitRow[] = store.units.byBuild(build.id)): string[] {
+  const levels = new Map<string, number>();
+  for (const u of units) {
+    if (u.runner === null || u.concurrency === null) continue;
+    levels.set(u.runner, Math.max(levels.get(u.runner) ?? 1, concurrencyLevel(u.concurrency)));
+  }
+  if (![...levels.values()].some((k) => k >= 2)) return [];
+  const learned = store.contention.get(build.repoId, build.builder);
+  const cpus = new Map(store.runners.all().map((r) => [r.name, r.cpus]));
+  return [...levels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .flatMap(([runner, k]) => contentionNotice(runner, k, factorAt(learned, k), cpus.get(runner) ?? null) ?? []);
 }
 
 /** Rendered list responses, dropped whenever a build or the runner set changes. */
@@ -205,6 +225,7 @@ export function apiRouter(deps: ApiDeps): Router {
       culprit: culpritJson(store, build.id),
       bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
       units: store.units.byBuild(build.id).map(unitJson),
+      contention: contentionJson(store, build),
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
   });

@@ -44,7 +44,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** True for the API's bearer admin token (scripts); pages also accept the admin session. */

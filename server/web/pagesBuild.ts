@@ -9,7 +9,7 @@ import express, { type Router } from 'express';
 import type { PageContext } from './pages.js';
 import type { Store } from '../store/index.js';
 import { send, sendFragment } from './pagesView.js';
-import { getBuild } from './api.js';
+import { contentionJson, getBuild } from './api.js';
 import { plainTail } from './pagesLog.js';
 import { supersededUnits, unitFiles, type UnitRow } from '../store/units.js';
 import { isFailure } from '../results/failure.js';
@@ -20,7 +20,7 @@ import { culpritJson, probeJson } from '../culprit/json.js';
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -79,6 +79,7 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
+    contention: contentionJson(store, build, all),
     blamelist: store.builds.blamelist(build.id),
     culprit: culpritJson(store, build.id),
     bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,

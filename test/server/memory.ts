@@ -59,7 +59,7 @@ export function pipeline(cfg: Config = config()): Pipeline {
   const lifecycle = new BuildLifecycle(store, cfg, tree, events, log);
   const registry = new RunnerRegistry(store, lifecycle, events, log);
   const queue = new WorkQueue(store, lifecycle, registry, log);
-  const splitter = new Splitter(store, cfg, lifecycle, () => registry.connected().reduce((s, l) => s + l.slots, 0), log);
+  const splitter = new Splitter(store, cfg, lifecycle, () => registry.connected().map((l) => l.slots), log);
   const intake = new Intake(store, cfg, splitter, lifecycle, log);
   lifecycle.sendToRunner = (id, message) => registry.send(id, message);
   let changes = 0;

@@ -56,6 +56,15 @@ describe('protocol: runner labels (version 2)', () => {
     expect(() => parseRunnerMessage(hello({ labels: many }))).to.throw(`at most ${MAX_LABELS} labels`);
   });
 
+  it('takes the runner machine\'s CPUs in hello (optional: older runners do not say) and refuses a count that is not one', () => {
+    const m = parseRunnerMessage(hello({ cpus: 8 }));
+    expect(m.type === 'hello' && m.cpus).to.equal(8);
+    const old = parseRunnerMessage(hello({}));
+    expect(old.type === 'hello' && old.cpus).to.equal(undefined);
+    expect(() => parseRunnerMessage(hello({ cpus: 0 }))).to.throw(/cpus/);
+    expect(() => parseRunnerMessage(hello({ cpus: 2.5 }))).to.throw(/cpus/);
+  });
+
   it('parses --label key=value and says how to write one', () => {
     expect(parseLabel('os=linux')).to.deep.equal(['os', 'linux']);
     expect(parseLabel('node=20.20')).to.deep.equal(['node', '20.20']);

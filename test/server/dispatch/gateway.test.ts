@@ -45,6 +45,20 @@ describe('runner gateway: bad input closes only that socket', function () {
     expect(res.status).to.equal(200);
   }
 
+  it('keeps the CPUs a runner says it has (none from a runner that does not say)', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ name: 'counted', cpus: 2, slots: 4 }));
+    expect((await nextMessage(ws)).type).to.equal('welcome');
+    const quiet = await connect(server);
+    quiet.send(hello({ name: 'older' }));
+    expect((await nextMessage(quiet)).type).to.equal('welcome');
+    const rows = new Map(server.store.runners.all().map((r) => [r.name, r]));
+    expect(rows.get('counted')).to.include({ cpus: 2, slots: 4 });
+    expect(rows.get('older')!.cpus).to.equal(null);
+    ws.close();
+    quiet.close();
+  });
+
   it('refuses a wrong token with 4001 and a reason that says how to fix it', async () => {
     const ws = await connect(server);
     ws.send(hello({ token: 'wrong-token-000' }));

@@ -48,17 +48,22 @@ describe('costs: what one more unit costs', () => {
     });
 
     it('is never slower than one balanced unit per slot once units are costly (and within 10% when they are cheap)', () => {
-      for (const overheadMs of [0, 30, 300, 1000, 5000]) {
-        for (const slots of [1, 2, 4, 16]) {
-          const units = planUnits(suite, { targetMs: 500, slots, overheadMs });
-          const ends = new Array<number>(slots).fill(0);
-          for (const u of units) {
-            const slot = ends.indexOf(Math.min(...ends));
-            ends[slot]! += u.expectedMs;
+      // Also with a learned contention factor (contention.ts): n units at once on `slots / 2` CPUs run max(1, 2n / slots)× slower.
+      for (const contended of [false, true]) {
+        for (const overheadMs of [0, 30, 300, 1000, 5000]) {
+          for (const slots of [1, 2, 4, 16]) {
+            const slowdown = contended ? (n: number) => Math.max(1, (2 * n) / slots) : undefined;
+            const units = planUnits(suite, { targetMs: 500, slots, overheadMs, slowdown });
+            const ends = new Array<number>(slots).fill(0);
+            for (const u of units) {
+              const slot = ends.indexOf(Math.min(...ends));
+              ends[slot]! += u.expectedMs; // expectedMs: under the contention of the plan's units
+            }
+            // One balanced batch per slot, 150 ms of file granularity, each slowed down as all slots run at once.
+            const perSlot = (overheadMs + Math.ceil(total / slots) + 150) * (slowdown?.(slots) ?? 1);
+            const costly = overheadMs * slots >= COSTLY_UNIT_SHARE * total;
+            expect(Math.max(...ends), `${overheadMs} ms per unit, ${slots} slots, contended ${contended}`).to.be.at.most(costly ? perSlot : 1.1 * perSlot);
           }
-          const perSlot = overheadMs + Math.ceil(total / slots) + 150; // one balanced batch per slot, 150 ms of file granularity
-          const costly = overheadMs * slots >= COSTLY_UNIT_SHARE * total;
-          expect(Math.max(...ends), `${overheadMs} ms per unit, ${slots} slots`).to.be.at.most(costly ? perSlot : 1.1 * perSlot);
         }
       }
     });

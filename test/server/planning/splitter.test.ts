@@ -48,6 +48,41 @@ describe('planning/splitter: test files into units', () => {
     expect(splitEqually(['a'], new Map(), 8)).to.have.length(1);
   });
 
+  it('plans with the contention learned for the builder: a runner whose 4 slots run 2× slower gets 2 balanced units', () => {
+    p = pipeline();
+    const row = p.store.repos.byName('shop')!;
+    const now = Date.now();
+    const suite = Array.from({ length: 24 }, (_, i) => `test/f${i}.test.js`);
+    suite.forEach((f, i) => p.store.tests.saveFileDuration(p.repoId, 'unit', f, 400 + 50 * (i % 7), now));
+    p.store.costs.save(p.repoId, 'unit', { overheadMs: 300, samples: 10 }, now);
+    const before = p.splitter.split(row, builder(), suite, [4]);
+    expect(before.length, 'nothing learned: at least one unit per slot').to.be.at.least(4);
+    // Units at 4 at once took twice what they take alone, at 2 at once as long as alone.
+    for (let i = 0; i < 3; i += 1) {
+      p.store.contention.learn(p.repoId, 'unit', 4, { runMs: 2000, soloMs: 1000 }, now);
+      p.store.contention.learn(p.repoId, 'unit', 2, { runMs: 1000, soloMs: 1000 }, now);
+    }
+    const after = p.splitter.split(row, builder(), suite, [4]);
+    expect(after).to.have.length(2);
+    expect(after.flatMap((u) => u.files).sort()).to.deep.equal([...suite].sort());
+    expect(after[1]!.expectedMs / after[0]!.expectedMs, 'balanced').to.be.at.least(0.95);
+    expect(p.splitter.split(row, builder(), suite, [4, 4]), 'two such runners: 2 units each').to.have.length(4);
+    expect(p.splitter.split(row, builder({ name: 'lint' }), suite, [4]).length, 'per builder').to.be.at.least(4);
+  });
+
+  it('counts each runner\'s slots for the contention, the connected runners first', () => {
+    p = pipeline();
+    const now = Date.now();
+    expect(p.splitter.runnerSlots(now)).to.deep.equal([DEFAULT_SLOTS_FOR_PLANNING]);
+    const r1 = p.runner('r1', 3);
+    p.store.runners.markDisconnected(r1.runnerId, now);
+    const r2 = p.runner('r2', 2);
+    p.store.runners.markDisconnected(r2.runnerId, now);
+    expect([...p.splitter.runnerSlots(now)].sort()).to.deep.equal([2, 3]);
+    p.registry.join(p.runner('r3', 6), []);
+    expect(p.splitter.runnerSlots(now)).to.deep.equal([6]);
+  });
+
   it('counts the connected slots, else those of runners seen within the hour, else the default', () => {
     p = pipeline();
     const now = Date.now();

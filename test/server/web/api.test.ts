@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { startShopServer } from '../shopServer.js';
+import type { RunningServer } from '../../../server/main.js';
+import { Repo, tempHome } from '../../helpers.js';
+
+describe('web/api: a build shows the runners whose slots only contend', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: RunningServer;
+  before(async () => {
+    home = tempHome();
+    server = await startShopServer(home.dir, new Repo(home.dir));
+  });
+  after(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  /** A finished build of `units` units on runner `runner`, each with this mean concurrency. */
+  function finishedBuild(runner: string, concurrency: number[], cpus: number | null = null): number {
+    const { store } = server;
+    const repoId = store.repos.byName('shop')!.id;
+    const at = Date.now() - 10_000;
+    const runnerId = store.runners.register({ name: runner, slots: 4, version: 'test', address: null, at, cpus });
+    return store.tx(() => {
+      const buildId = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch',
+        sha: 'a'.repeat(40), baseSha: null, changeId: null, pushedAt: at, at, blamelist: [] });
+      concurrency.forEach((mean, i) => {
+        const id = store.units.create({ buildId, seq: i + 1, files: [`f${i}.js`], attempt: 1, retryOf: null, priority: 0, expectedMs: 0,
+          avoidRunnerId: null, lostCount: 0, at });
+        store.units.assign(id, runnerId, at);
+        store.units.markStarted(id, at);
+        store.units.finish(id, { result: 'passed', exitCode: 0, signal: null, error: null, at: at + 1000 });
+        store.contention.setConcurrency(id, mean);
+      });
+      return buildId;
+    });
+  }
+
+  it('names the runner, how much slower its units ran together and how many slots would be as fast, without credentials', async () => {
+    const repoId = server.store.repos.byName('shop')!.id;
+    for (let i = 0; i < 3; i += 1) server.store.contention.learn(repoId, 'unit', 4, { runMs: 1900, soloMs: 1000 }, Date.now());
+    const contended = finishedBuild('r1', [3.8, 4, 3.6, 2.2], 2);
+    const calm = finishedBuild('r2', [1, 1.2]);
+
+    const json = await (await fetch(`${server.url}/api/builds/${contended}`)).json() as { contention: string[]; units: { concurrency: number }[] };
+    const line = 'r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast';
+    expect(json.contention).to.deep.equal([line]);
+    expect(json.units.map((u) => u.concurrency)).to.deep.equal([3.8, 4, 3.6, 2.2]);
+    const page = await (await fetch(`${server.url}/builds/${contended}`)).text();
+    expect(page).to.include(`class="contention"`).and.to.include(line);
+
+    const quiet = await (await fetch(`${server.url}/api/builds/${calm}`)).json() as { contention: string[] };
+    expect(quiet.contention, 'its units ran alone').to.deep.equal([]);
+    expect(await (await fetch(`${server.url}/builds/${calm}`)).text()).not.to.include('class="contention"');
+  });
+});
