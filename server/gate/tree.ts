@@ -68,8 +68,13 @@ export class Tree {
     };
   }
 
-  /** A person opens, closes or puts the branch under maintenance (or the immune system closes it, with its `reason`). */
-  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string): TreeJson {
+  /**
+   * A person opens, closes or puts the branch under maintenance (or the immune system closes it, with
+   * its `reason` and the rolled-back deploy's `commits`: while that closure stands, a push whose every
+   * new commit reverts one of them passes the gate — lookup's `revertable`).
+   */
+  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string,
+    commits?: readonly string[]): TreeJson {
     const repo = this.requireRepo(repoName);
     if (!repo.gate.includes(branch)) {
       throw new GgError('GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
@@ -82,7 +87,7 @@ export class Tree {
       const before = this.state(repo, branch);
       const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
         state, automatic: false, actor, reason: reason ?? (state === 'open' ? 'opened by hand' : 'closed by hand'), message: message?.trim() || null,
-        buildId: null, commits: null, at: Date.now() } as const;
+        buildId: null, commits: state === 'closed' && commits?.length ? [...commits] : null, at: Date.now() } as const;
       const eventId = this.store.tree.change(event);
       this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });
     });
@@ -100,9 +105,11 @@ export class Tree {
       }
       const row = this.state(repo, branch);
       const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
+      const revertable = row?.state === 'closed' && !row.automatic ? this.store.tree.stateCommits(this.rowId(repo.name), branch) : [];
       return {
         gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
         build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.redBlamelist(build, branch) } : null,
+        revertable,
       };
     };
   }
