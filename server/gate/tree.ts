@@ -5,7 +5,8 @@
  * the caller tells observers after the commit. `recover` re-applies the rule to every gated branch
  * at start-up, so a closure missed by a crash is made now; applying it twice changes nothing.
  * A manual closure or maintenance stays until a person opens it. Every change and every push let
- * through while not open is recorded.
+ * through while not open is recorded. The immune system's closure for a rolled-back deploy names
+ * the deploy's commits on its event; `lookup` gives them as `revertable` while that closure stands.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
