@@ -54,6 +54,7 @@ export const ERRORS = {
   // server side
   GG_GIT_BUSY: { status: 503, meaning: 'too many fetches are being served at once; try again' },
   GG_GIT_FAILED: { status: 500, meaning: 'a git command on the server failed' },
+  GG_REVERT_REFUSED: { status: 409, meaning: 'a deploy\'s automatic revert was refused by one of its guards (the message says which)' },
   GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
   GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },

@@ -42,6 +42,7 @@ import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
 import { DeployOrchestrator } from './deploy/orchestrator.js';
+import { DeployReverter } from './deploy/revert.js';
 import { followSource, watchStage } from './immune/watch.js';
 import { ScrapeHistory } from './immune/scrape.js';
 import type { NotificationKind, NotificationPayload } from './notify/outbox.js';
@@ -144,6 +145,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       watch: (spec, o) => watchStage(spec, { ...o, history: scrapes, alerts }),
       follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
       notify: (kind, payload) => { outbox.enqueue(kind as NotificationKind, payload as NotificationPayload, { repo: payload.repo as string }); },
+      revert: new DeployReverter({ store, config, log, baseUrl: () => baseUrl }).revert,
       ...opts.deployHooks } });
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();

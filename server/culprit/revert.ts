@@ -11,7 +11,7 @@
  * the culprit is not a merge commit; it is not itself a revert; it is still on the branch; it was
  * not reverted already; `git revert` applies cleanly.
  *
- * How: a private clone (`--shared`) of the bare repository under DATA/reverts/<id>, `git revert`
+ * How (server/gitRevert.ts): a private clone (`--shared`) of the bare repository under DATA/reverts/<id>, `git revert`
  * of the culprit on top of the branch head, authored and committed by greengate, the message
  * ending with the trailer `Greengate-Red-Build: <id>`, pushed to the bare repository like any
  * push: through its hooks, so the gate itself checks that the commit reverts a blamelist commit of
@@ -23,22 +23,17 @@
  * history event of kind 'auto-revert' (the state unchanged; the revert's own build reopens the
  * tree by the normal rule) and the notification to the culprit's author.
  */
-import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RevertRow } from '../store/culprits.js';
 import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import type { Notify } from './finder.js';
+import { REVERT_AUTHOR, REVERT_RE, commitsMentioning, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, short } from '../gitRevert.js';
 
 export const KILL_SWITCH = 'autorevert';
 export const REVERT_TRAILER = 'Greengate-Red-Build';
-export const REVERT_AUTHOR = { name: 'greengate', email: 'greengate@localhost' };
-export const MAX_PUSH_ATTEMPTS = 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
-const REVERT_RE = /This reverts commit [0-9a-f]{7,64}/i;
 
 export interface RevertDeps {
   store: Store;
@@ -116,61 +111,35 @@ export class AutoReverter {
     if (done.ours) return this.pushed(r, done.ours); // pushed before a crash: whatever the guards say now
     const refused = this.guard(r);
     if (refused) return this.refuse(r, refused);
-    const parents = (await run(['--git-dir', bare, 'rev-list', '--parents', '-n', '1', r.culpritSha])).trim().split(/\s+/);
-    if (parents.length > 2) return this.refuse(r, `${short(r.culpritSha)} is a merge commit`);
+    if (await isMerge(bare, r.culpritSha)) return this.refuse(r, `${short(r.culpritSha)} is a merge commit`);
     const message = await run(['--git-dir', bare, 'log', '-1', '--format=%B', r.culpritSha]);
     if (REVERT_RE.test(message)) return this.refuse(r, `${short(r.culpritSha)} is itself a revert: never a revert of a revert`);
     if (done.other) return this.refuse(r, `${short(r.culpritSha)} was reverted already by ${short(done.other)}`);
     if (!(await succeeds(['--git-dir', bare, 'merge-base', '--is-ancestor', r.culpritSha, head]))) {
       return this.refuse(r, `${short(r.culpritSha)} is no longer on ${r.branch}`);
     }
-    for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
-      const out = await this.revertAndPush(r, bare, message);
-      if (out.kind === 'pushed') return this.pushed(r, out.sha);
-      if (out.kind === 'refused') return this.refuse(r, out.reason);
-      this.deps.log.info({ revert: r.id, attempt }, 'the branch moved while reverting: trying again on the new head');
-    }
-    return this.refuse(r, `the branch kept moving: ${MAX_PUSH_ATTEMPTS} pushes lost the race`);
+    const out = await pushRevert({ data: this.deps.config.data, workName: String(r.id), bare, branch: r.branch, shas: [r.culpritSha],
+      message: this.message(r, message.split('\n', 1)[0]),
+      onRace: (attempt) => this.deps.log.info({ revert: r.id, attempt }, 'the branch moved while reverting: trying again on the new head') });
+    return out.kind === 'pushed' ? this.pushed(r, out.sha) : this.refuse(r, out.reason);
+  }
+
+  private message(r: RevertRow, subject: string): string {
+    return [`Revert "${subject}"`, '',
+      `This reverts commit ${r.culpritSha}.`, '',
+      `greengate's culprit search named it the culprit of red build #${r.buildId} (${this.deps.baseUrl()}/builds/${r.buildId}),`,
+      'failing there twice and passing at its parent; this revert was made automatically (autoRevert).', '',
+      `${REVERT_TRAILER}: ${r.buildId}`, ''].join('\n');
   }
 
   /** A revert of the culprit already on the branch: ours (by its trailer) or someone else's. */
   private async findRevert(bare: string, r: RevertRow, head: string): Promise<{ ours: string | null; other: string | null }> {
-    const out = await run(['--git-dir', bare, 'log', '--format=%H%x00%B%x1e', `--grep=This reverts commit ${r.culpritSha}`, head, `^${r.culpritSha}`, '--']);
     let other: string | null = null;
-    for (const rec of out.split('\x1e').map((x) => x.trim()).filter(Boolean)) {
-      const [sha, body] = rec.split('\x00');
-      if (new RegExp(`^${REVERT_TRAILER}: ${r.buildId}$`, 'm').test(body ?? '')) return { ours: sha, other: null };
+    for (const { sha, body } of await commitsMentioning(bare, head, r.culpritSha, `This reverts commit ${r.culpritSha}`)) {
+      if (new RegExp(`^${REVERT_TRAILER}: ${r.buildId}$`, 'm').test(body)) return { ours: sha, other: null };
       other ??= sha;
     }
     return { ours: null, other };
-  }
-
-  private async revertAndPush(r: RevertRow, bare: string, culpritMessage: string):
-    Promise<{ kind: 'pushed'; sha: string } | { kind: 'refused'; reason: string } | { kind: 'raced' }> {
-    const dir = join(this.deps.config.data, 'reverts', String(r.id));
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(this.deps.config.data, 'reverts'), { recursive: true, mode: 0o700 });
-    try {
-      await run(['clone', '--quiet', '--shared', '--no-tags', '--branch', r.branch, bare, dir]);
-      const applied = await attempt(['-C', dir, 'revert', '--no-edit', '--no-commit', r.culpritSha]);
-      if (!applied.ok) return { kind: 'refused', reason: `git revert of ${short(r.culpritSha)} does not apply cleanly: ${firstLine(applied.output)}` };
-      const subject = culpritMessage.split('\n', 1)[0];
-      const file = join(dir, '.git', 'GREENGATE_REVERT_MSG');
-      writeFileSync(file, [`Revert "${subject}"`, '',
-        `This reverts commit ${r.culpritSha}.`, '',
-        `greengate's culprit search named it the culprit of red build #${r.buildId} (${this.deps.baseUrl()}/builds/${r.buildId}),`,
-        'failing there twice and passing at its parent; this revert was made automatically (autoRevert).', '',
-        `${REVERT_TRAILER}: ${r.buildId}`, ''].join('\n'));
-      const committed = await attempt(['-C', dir, 'commit', '--quiet', '--no-verify', '-F', file]);
-      if (!committed.ok) return { kind: 'refused', reason: `the revert commit could not be made: ${firstLine(committed.output)}` };
-      const sha = (await run(['-C', dir, 'rev-parse', 'HEAD'])).trim();
-      const pushed = await attempt(['-C', dir, 'push', '--porcelain', 'origin', `HEAD:refs/heads/${r.branch}`]);
-      if (pushed.ok) return { kind: 'pushed', sha };
-      if (/non-fast-forward|fetch first|\[rejected\]/.test(pushed.output) && !/pre-receive hook declined/.test(pushed.output)) return { kind: 'raced' };
-      return { kind: 'refused', reason: `the push was refused: ${pushed.output.split('\n').filter((l) => /greengate|error|rejected/i.test(l)).slice(0, 4).join(' | ').slice(0, 500)}` };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   }
 
   private pushed(r: RevertRow, sha: string): void {
@@ -211,29 +180,3 @@ export class AutoReverter {
     return email ? [email] : [];
   }
 }
-
-function short(sha: string): string { return sha.slice(0, 10); }
-function firstLine(text: string): string { return text.trim().split('\n').slice(0, 2).join(' ').slice(0, 300); }
-
-/** git with greengate's identity and none of the caller's GIT_* settings; the pusher the hooks see is greengate. */
-function gitEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_') && k !== 'GREENGATE_PUSHER') env[k] = v;
-  return { ...env, GIT_AUTHOR_NAME: REVERT_AUTHOR.name, GIT_AUTHOR_EMAIL: REVERT_AUTHOR.email, GIT_COMMITTER_NAME: REVERT_AUTHOR.name,
-    GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GREENGATE_PUSHER: REVERT_AUTHOR.name, GIT_TERMINAL_PROMPT: '0' };
-}
-
-function attempt(args: readonly string[]): Promise<{ ok: boolean; stdout: string; output: string }> {
-  return new Promise((resolve) => {
-    execFile('git', args, { env: gitEnv(), encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ ok: !err, stdout: stdout ?? '', output: `${stdout ?? ''}${stderr ?? ''}` }));
-  });
-}
-
-async function run(args: readonly string[]): Promise<string> {
-  const r = await attempt(args);
-  if (!r.ok) throw new Error(`git ${args.filter((a) => !a.startsWith('/')).slice(0, 3).join(' ')} failed: ${firstLine(r.output)}`);
-  return r.stdout;
-}
-
-async function succeeds(args: readonly string[]): Promise<boolean> { return (await attempt(args)).ok; }

@@ -2,11 +2,13 @@
  * What the deploy orchestrator needs from other parts, as small interfaces wired in main.ts:
  * - `watch`: the immune system's watcher (server/immune/ `watchStage`): resolves after the stage's
  *   window with a verdict; rejects or resolves early only when `signal` aborts (server closing).
- * - `revert`: the guarded automatic revert (issue 15): pushes reverts of `shas` on the branch.
+ * - `revert`: the guarded automatic revert (deploy/revert.ts): pushes reverts of `shas` (newest
+ *   first) of deploy `deployId` on the branch; throws with the reason when it refuses.
  * - `notify`: alerting (issue 15): one alert of a kind with its payload.
  * - `follow`: start reading a watch's source ahead of any deploy (a scrape source's baseline).
  * Defaults: the watcher waits out the window and finds nothing; revert fails saying it is not
- * connected (recorded on the deploy); notify and follow do nothing. main.ts connects what exists.
+ * connected (recorded on the deploy); notify and follow do nothing. main.ts connects what exists
+ * (the revert: DeployReverter).
  */
 import type { WatchConfig } from '../config/deploy.js';
 
@@ -15,7 +17,7 @@ export type { MetricEvidence, Verdict } from '../immune/watch.js';
 /** startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows. */
 export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
-export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string) => Promise<void>;
+export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string, deployId: number) => Promise<void>;
 export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;
 
 /**

@@ -12,7 +12,8 @@
  *   transaction that finishes its build.
  * - Immune response: a regression verdict, in ONE transaction: the stage `regressed` with the
  *   evidence, the rollback steps queued (this stage, then the earlier ones, last first), the tree
- *   closed with the evidence, the revert and the alert recorded as pending. After the commit the
+ *   closed with the evidence and the deploy's commits (the gate then passes reverts of them: the
+ *   revert's push needs no bypass), the revert and the alert recorded as pending. After the commit the
  *   revert (hooks.revert) and the alert (hooks.notify) are made and marked done; the deploy ends
  *   `rolled_back` when its last rollback step has run. A failed run step rolls back the same way
  *   and ends `failed` (no revert, no closure). A watcher that fails rolls back as `failed` too.
@@ -252,7 +253,7 @@ export class DeployOrchestrator {
       this.rollbackStage(deploy, position, now);
       this.d.tree.set(deploy.repo, deploy.branch, 'closed',
         `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,
-        `deploy ${deployId} regressed at stage ${stage.name}`);
+        `deploy ${deployId} regressed at stage ${stage.name}`, JSON.parse(deploy.commits) as string[]);
     });
     this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');
     void this.kick();
@@ -281,7 +282,7 @@ export class DeployOrchestrator {
     const shas = JSON.parse(deploy.commits) as string[];
     if (deploy.revertState === 'pending') {
       try {
-        await hooks.revert(deploy.repo, deploy.branch, shas, `deploy ${deploy.id} rolled back: ${deploy.reason ?? ''}`);
+        await hooks.revert(deploy.repo, deploy.branch, shas, `deploy ${deploy.id} rolled back: ${deploy.reason ?? ''}`, deploy.id);
         store.deploys.setRevert(deploy.id, 'done', null);
       } catch (err) {
         log.error({ err, deploy: deploy.id }, 'the revert of a rolled back deploy failed');

@@ -11,9 +11,11 @@
  *     gives the blamelists of every build of the branch still red, so a fix attempt that went red
  *     does not hide the original culprit)
  *     ("This reverts commit <sha>", sha abbreviated to ≥ 7 hex digits allowed; kind 'revert')
- *     or carries the trailer line "Fixes-build: <red build id>" (kind 'fix'); a closure with no
- *     red build (by hand), no new commits (a rewind), or a truncated commit list (over the cap)
- *     never passes that way;
+ *     or carries the trailer line "Fixes-build: <red build id>" (kind 'fix'); a closure by the
+ *     immune system for a rolled-back deploy names that deploy's commits (`revertable`, from
+ *     SQLite) and passes a push whose every new commit reverts one of them (kind 'revert');
+ *     a closure with no red build and nothing revertable (by hand), no new commits (a rewind), or
+ *     a truncated commit list (over the cap) never passes that way;
  *   - maintenance → only the bypass;
  *   - closed or maintenance, with push option greengate.bypass=<reason> (non-blank) → passes
  *     (kind 'bypass', the reason recorded), when the commits alone do not.
@@ -30,6 +32,8 @@ export interface BranchGate {
   message: string | null;
   since: number | null; // epoch milliseconds (epoch seconds are recognised too)
   build: { id: number; url: string; blamelist: string[] /* full shas: the red build's, then those of the other builds still red */ } | null;
+  /** Full shas a revert may name to pass this closure besides the blamelist: a rolled-back deploy's commits (none when absent). */
+  revertable?: string[];
 }
 
 export type PassKind = 'revert' | 'fix' | 'bypass';
@@ -101,7 +105,8 @@ function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate
   const fixes = gate.state === 'closed' ? classifyFixes(update, gate) : null;
   if (fixes) {
     const passes = fixes.map((f) => ({ ref, branch, ...f }));
-    const summary = fixes.map((f) => `${f.commits.length} ${f.kind === 'revert' ? 'revert(s) of the blamelist' : `fix(es) of build #${gate.build?.id}`}`);
+    const reverted = gate.build ? 'revert(s) of the blamelist' : 'revert(s) of the commits the closure names';
+    const summary = fixes.map((f) => `${f.commits.length} ${f.kind === 'revert' ? reverted : `fix(es) of build #${gate.build?.id}`}`);
     return pass(`${branch}: tree CLOSED, accepted: ${summary.join(', ')}`, passes);
   }
   if (bypass.reason !== null) {
@@ -114,18 +119,25 @@ function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate
 /** The passes of a closed branch's commits, or null unless every commit is a revert or a fix. */
 function classifyFixes(update: GateUpdate, gate: BranchGate): { kind: PassKind; commits: string[]; reason: string }[] | null {
   const build = gate.build;
-  if (!build || update.truncated || update.commits.length === 0) return null;
+  const revertable = gate.revertable ?? [];
+  if ((!build && revertable.length === 0) || update.truncated || update.commits.length === 0) return null;
   const reverts: string[] = [];
   const fixes: string[] = [];
   for (const commit of update.commits) {
-    if (revertsBlamelist(commit.message, build.blamelist)) reverts.push(commit.sha);
-    else if (namesBuild(commit.message, build.id)) fixes.push(commit.sha);
+    if ((build && revertsBlamelist(commit.message, build.blamelist)) || revertsBlamelist(commit.message, revertable)) reverts.push(commit.sha);
+    else if (build && namesBuild(commit.message, build.id)) fixes.push(commit.sha);
     else return null;
   }
   const passes: { kind: PassKind; commits: string[]; reason: string }[] = [];
-  if (reverts.length) passes.push({ kind: 'revert', commits: reverts, reason: `reverts blamelist commits of build #${build.id}` });
-  if (fixes.length) passes.push({ kind: 'fix', commits: fixes, reason: `Fixes-build: ${build.id}` });
+  if (reverts.length) passes.push({ kind: 'revert', commits: reverts, reason: revertReason(gate) });
+  if (fixes.length) passes.push({ kind: 'fix', commits: fixes, reason: `Fixes-build: ${build!.id}` });
   return passes;
+}
+
+function revertReason(gate: BranchGate): string {
+  const deploy = gate.revertable?.length ? `the commits the closure names (${cleanText(gate.reason ?? 'rolled-back deploy')})` : null;
+  if (gate.build && deploy) return `reverts blamelist commits of build #${gate.build.id} or ${deploy}`;
+  return gate.build ? `reverts blamelist commits of build #${gate.build.id}` : `reverts ${deploy}`;
 }
 
 export function revertsBlamelist(message: string, blamelist: string[]): boolean {
@@ -164,11 +176,16 @@ function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, by
     lines.push(`  red build: #${build.id} ${cleanText(build.url)}`);
     lines.push(`  blamelist: ${listShas(build.blamelist) || '(empty)'}`);
   }
+  const revertable = gate.state === 'closed' ? gate.revertable ?? [] : [];
+  if (revertable.length) lines.push(`  revertable: ${listShas(revertable)}`);
   lines.push(...explainCommits(update, gate));
   lines.push('  to get through:');
   if (gate.state === 'closed' && build) {
     lines.push(`    - revert the culprit: git revert <sha from the blamelist>, or`);
     lines.push(`    - end the message of every commit that fixes the build with the line "Fixes-build: ${build.id}", or`);
+  } else if (gate.state === 'closed' && revertable.length) {
+    lines.push('    - revert the commits the closure names: git revert <sha from the revertable list>, or');
+    lines.push('    - ask the sheriff to open the tree (greengate tree open), or');
   } else if (gate.state === 'closed') {
     lines.push('    - ask the sheriff to open the tree (greengate tree open), or');
   } else {
@@ -181,14 +198,20 @@ function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, by
 
 function explainCommits(update: GateUpdate, gate: BranchGate): string[] {
   if (gate.state !== 'closed') return [];
-  if (!gate.build) return ['  closed by hand: no red build to revert or fix'];
+  const revertable = gate.revertable ?? [];
+  if (!gate.build && !revertable.length) return ['  closed by hand: no red build to revert or fix'];
   if (update.commits.length === 0) return ['  no new commits (a rewind, or a move to a commit already pushed): only a bypass gets through'];
   if (update.truncated) return [`  more than ${update.commits.length} new commits: too many to check; push fewer at a time`];
   const build = gate.build;
-  const blocking = update.commits.filter((c) => !revertsBlamelist(c.message, build.blamelist) && !namesBuild(c.message, build.id));
-  const shown = blocking.slice(0, MAX_LISTED).map((c) => `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}`);
-  const more = blocking.length > MAX_LISTED ? [`    … and ${blocking.length - MAX_LISTED} more`] : [];
-  return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...shown, ...more];
+  const blocking = update.commits.filter((c) => !revertsBlamelist(c.message, revertable) &&
+    !(build && (revertsBlamelist(c.message, build.blamelist) || namesBuild(c.message, build.id))));
+  if (!build) return ['  not a revert of the commits the closure names:', ...listCommits(blocking)];
+  return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...listCommits(blocking)];
+}
+
+function listCommits(commits: GateUpdate['commits']): string[] {
+  const shown = commits.slice(0, MAX_LISTED).map((c) => `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}`);
+  return commits.length > MAX_LISTED ? [...shown, `    … and ${commits.length - MAX_LISTED} more`] : shown;
 }
 
 function describeState(state: BranchGate['state']): string {

@@ -5,7 +5,8 @@
  * the caller tells observers after the commit. `recover` re-applies the rule to every gated branch
  * at start-up, so a closure missed by a crash is made now; applying it twice changes nothing.
  * A manual closure or maintenance stays until a person opens it. Every change and every push let
- * through while not open is recorded.
+ * through while not open is recorded. The immune system's closure for a rolled-back deploy names
+ * the deploy's commits on its event; `lookup` gives them as `revertable` while that closure stands.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
@@ -68,8 +69,13 @@ export class Tree {
     };
   }
 
-  /** A person opens, closes or puts the branch under maintenance (or the immune system closes it, with its `reason`). */
-  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string): TreeJson {
+  /**
+   * A person opens, closes or puts the branch under maintenance (or the immune system closes it, with
+   * its `reason` and the rolled-back deploy's `commits`: while that closure stands, a push whose every
+   * new commit reverts one of them passes the gate — lookup's `revertable`).
+   */
+  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string,
+    commits?: readonly string[]): TreeJson {
     const repo = this.requireRepo(repoName);
     if (!repo.gate.includes(branch)) {
       throw new GgError('GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
@@ -82,7 +88,7 @@ export class Tree {
       const before = this.state(repo, branch);
       const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
         state, automatic: false, actor, reason: reason ?? (state === 'open' ? 'opened by hand' : 'closed by hand'), message: message?.trim() || null,
-        buildId: null, commits: null, at: Date.now() } as const;
+        buildId: null, commits: state === 'closed' && commits?.length ? [...commits] : null, at: Date.now() } as const;
       const eventId = this.store.tree.change(event);
       this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });
     });
@@ -100,9 +106,11 @@ export class Tree {
       }
       const row = this.state(repo, branch);
       const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
+      const revertable = row?.state === 'closed' && !row.automatic ? this.store.tree.stateCommits(this.rowId(repo.name), branch) : [];
       return {
         gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
         build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.redBlamelist(build, branch) } : null,
+        revertable,
       };
     };
   }

@@ -36,6 +36,8 @@ export class TreeStore {
         WHERE (@repoId IS NULL OR e.repo_id = @repoId) AND (@branch IS NULL OR e.branch = @branch)
         AND (@before IS NULL OR e.id < @before) ORDER BY e.id DESC LIMIT @limit`),
       event: db.prepare(`SELECT ${EVENT_COLUMNS} FROM tree_events e JOIN repositories r ON r.id = e.repo_id WHERE e.id = ?`),
+      lastChange: db.prepare(`SELECT commits FROM tree_events WHERE repo_id = ? AND branch = ? AND kind IN ('open', 'close', 'maintenance')
+        ORDER BY id DESC LIMIT 1`),
       whys: db.prepare('SELECT event_id AS eventId, position, answer, author, at FROM tree_whys WHERE event_id = ? ORDER BY position'),
       setWhy: db.prepare(`INSERT INTO tree_whys (event_id, position, answer, author, at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (event_id, position) DO UPDATE SET answer = excluded.answer, author = excluded.author, at = excluded.at`),
@@ -62,6 +64,11 @@ export class TreeStore {
 
   events(q: { repoId?: number; branch?: string; before?: number; limit: number }): TreeEventRow[] {
     return this.q.events.all({ repoId: q.repoId ?? null, branch: q.branch ?? null, before: q.before ?? null, limit: q.limit }) as TreeEventRow[];
+  }
+  /** The commits named by the change that set the branch's current state (a closure for a rolled-back deploy names its commits). */
+  stateCommits(repoId: number, branch: string): string[] {
+    const row = this.q.lastChange.get(repoId, branch) as { commits: string | null } | undefined;
+    return row?.commits ? JSON.parse(row.commits) as string[] : [];
   }
   event(id: number): TreeEventRow | undefined { return this.q.event.get(id) as TreeEventRow | undefined; }
   whys(eventId: number): WhyRow[] { return this.q.whys.all(eventId) as WhyRow[]; }

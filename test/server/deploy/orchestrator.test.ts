@@ -22,7 +22,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
   let runner: ChildProcess | undefined;
   let repo: Repo;
   let marks: string;
-  const reverts: { repo: string; branch: string; shas: readonly string[]; reason: string }[] = [];
+  const reverts: { repo: string; branch: string; shas: readonly string[]; reason: string; deployId: number }[] = [];
   const alerts: { kind: string; payload: Record<string, unknown> }[] = [];
   let verdictFor: (stage: number) => Verdict | null = () => ({ regression: false, evidence: [] });
   let watchCalls = 0;
@@ -37,7 +37,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
   });
   const hooks: Partial<DeployHooks> = {
     watch,
-    revert: async (r, branch, shas, reason) => { reverts.push({ repo: r, branch, shas, reason }); },
+    revert: async (r, branch, shas, reason, deployId) => { reverts.push({ repo: r, branch, shas, reason, deployId }); },
     notify: (kind, payload) => { alerts.push({ kind, payload }); },
   };
 
@@ -124,7 +124,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     expect(d.commits).to.deep.equal([bad]);
     expect(lines().slice(-2)).to.deep.equal([`deploy canary ${bad} refs/deploy/main/canary`, `rollback canary ${bad}`]);
     await pollUntil(() => reverts.length === 1 && alerts.length === 1, 'the revert and the alert');
-    expect(reverts[0]).to.include({ repo: 'shop', branch: 'main' });
+    expect(reverts[0]).to.include({ repo: 'shop', branch: 'main', deployId: d.id });
     expect(reverts[0].shas).to.deep.equal([bad]);
     expect(alerts[0].kind).to.equal('deploy.rolledBack');
     expect(alerts[0].payload.text).to.contain(`deploy ${d.id} of ${bad.slice(0, 10)} regressed and was rolled back`);

@@ -19,6 +19,8 @@ const CLOSED: BranchGate = {
   build: { id: 7, url: 'http://ci.example/builds/7', blamelist: [CULPRIT, OTHER] },
 };
 const BY_HAND: BranchGate = { ...CLOSED, reason: 'closed by bob', build: null };
+const DEPLOYED = ['deb0000000000000000000000000000000000001', 'deb0000000000000000000000000000000000002'];
+const DEPLOY_CLOSURE: BranchGate = { ...CLOSED, reason: 'deploy 4 regressed at stage canary', build: null, revertable: DEPLOYED };
 const MAINTENANCE: BranchGate = { ...CLOSED, state: 'maintenance', reason: null, message: 'moving the database', build: null };
 
 let shaCounter = 0;
@@ -170,6 +172,37 @@ describe('decideGate', () => {
     expect(verdict.lines.join('\n')).to.include('closed by hand: no red build to revert or fix');
     expect(verdict.lines.join('\n')).to.include('ask the sheriff to open the tree');
     expect(decideGate(request([update('refs/heads/main', ['x\n'])], ['greengate.bypass=ok by bob']), lookup).accept).to.equal(true);
+  });
+
+  it('on a closure for a rolled-back deploy, passes reverts of the deploy\'s commits (one commit may revert several), without a bypass', () => {
+    const up = update('refs/heads/main', [`Revert deploy 4\n\nThis reverts commit ${DEPLOYED[1]}.\nThis reverts commit ${DEPLOYED[0]}.\n`, revert(DEPLOYED[0].slice(0, 8))]);
+    const verdict = decideGate(request([up]), table({ main: DEPLOY_CLOSURE }).lookup);
+    expect(verdict.accept).to.equal(true);
+    expect(verdict.lines).to.deep.equal(['greengate: main: tree CLOSED, accepted: 2 revert(s) of the commits the closure names']);
+    expect(verdict.passes).to.deep.equal([{ ref: 'refs/heads/main', branch: 'main', kind: 'revert', commits: up.commits.map((c) => c.sha),
+      reason: 'reverts the commits the closure names (deploy 4 regressed at stage canary)' }]);
+  });
+
+  it('on a closure for a rolled-back deploy, refuses a revert of any other commit, a fix, or a stray commit among reverts', () => {
+    const lookup = table({ main: DEPLOY_CLOSURE }).lookup;
+    for (const messages of [[revert(CULPRIT)], ['Fix\n\nFixes-build: 7\n'], [revert(DEPLOYED[0]), 'Sneak in a feature\n'], ['Sneak in a feature\n']]) {
+      const verdict = decideGate(request([update('refs/heads/main', messages)]), lookup);
+      expect(verdict.accept, messages.join(' | ')).to.equal(false);
+      expect(verdict.passes).to.deep.equal([]);
+      const text = verdict.lines.join('\n');
+      expect(text).to.include('reason: deploy 4 regressed at stage canary');
+      expect(text).to.include(`revertable: ${DEPLOYED.map((x) => x.slice(0, 7)).join(' ')}`);
+      expect(text).to.include('not a revert of the commits the closure names:');
+      expect(text).to.include('revert the commits the closure names: git revert <sha from the revertable list>');
+      expect(text).not.to.include('Fixes-build');
+    }
+    expect(decideGate(request([update('refs/heads/main', ['x\n'])], ['greengate.bypass=ok by bob']), lookup).passes[0]).to.include({ kind: 'bypass' });
+  });
+
+  it('a revert of a deployed commit does not pass a closure by hand, a red build\'s closure, or maintenance', () => {
+    for (const gate of [BY_HAND, CLOSED, MAINTENANCE, { ...MAINTENANCE, revertable: DEPLOYED }]) {
+      expect(decideGate(request([update('refs/heads/main', [revert(DEPLOYED[0])])]), table({ main: gate }).lookup).accept, gate.reason ?? gate.state).to.equal(false);
+    }
   });
 
   it('refuses a push with no new commits on a closed branch unless bypassed', () => {

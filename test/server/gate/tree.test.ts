@@ -69,4 +69,24 @@ describe('the closed tree lets through a revert of any still-red build (gate/tre
     expect(gate.build!.blamelist).to.deep.equal([FIX]);
     expect(decideGate(revertOf(CULPRIT), tree.lookup('shop')).accept).to.equal(false);
   });
+
+  it('a closure for a rolled-back deploy passes reverts of its commits until a person closes, opens or a red build takes over', () => {
+    const DEPLOYED = 'd'.repeat(40);
+    tree.set('shop', 'main', 'closed', 'deploy 3 rolled back: errors 0.5% → 5%', 'greengate-immune', 'deploy 3 regressed at stage canary', [DEPLOYED]);
+    expect(tree.lookup('shop')('main').revertable).to.deep.equal([DEPLOYED]);
+    const passed = decideGate(revertOf(DEPLOYED), tree.lookup('shop'));
+    expect(passed.accept, passed.lines.join('\n')).to.equal(true);
+    expect(passed.passes.map((p) => p.kind)).to.deep.equal(['revert']);
+    expect(decideGate(revertOf(CULPRIT), tree.lookup('shop')).accept).to.equal(false);
+    expect(store.tree.events({ repoId, limit: 1 })[0]).to.include({ kind: 'close', commits: JSON.stringify([DEPLOYED]) });
+
+    tree.set('shop', 'main', 'closed', 'release freeze', 'bob'); // a person's closure names nothing
+    expect(tree.lookup('shop')('main').revertable).to.deep.equal([]);
+    expect(decideGate(revertOf(DEPLOYED), tree.lookup('shop')).accept).to.equal(false);
+    tree.set('shop', 'main', 'open', null, 'bob', undefined, [DEPLOYED]); // commits only ever go with a closure
+    expect(tree.lookup('shop')('main').revertable).to.deep.equal([]);
+    built(CULPRIT, 'failed', [CULPRIT]); // an automatic closure by a red build: its blamelist, not the deploy
+    expect(tree.lookup('shop')('main')).to.include({ state: 'closed' }).and.to.deep.include({ revertable: [] });
+    expect(decideGate(revertOf(DEPLOYED), tree.lookup('shop')).accept).to.equal(false);
+  });
 });
