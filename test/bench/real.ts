@@ -40,10 +40,10 @@ const RECIPES: Record<Kind, { serial: string; parallel: string; unit: string; ju
     unit: 'node --test --test-concurrency=1 --test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml --test-reporter=dot --test-reporter-destination=stdout "$@"',
     junit: 'junit.xml', setupExtra: '',
   },
-  jest: {
-    serial: 'npx jest --ci -i --runTestsByPath',
+  jest: { // one worker process, never in band: in band, the tests see jest's own argv (commander.js's parse() tests fail)
+    serial: 'npx jest --ci -w 1 --workerIdleMemoryLimit=4GB --runTestsByPath',
     parallel: `npx jest --ci -w ${SLOTS} --runTestsByPath`,
-    unit: 'JEST_JUNIT_OUTPUT_NAME=junit.xml npx jest --ci -i --coverage=false --reporters=default --reporters=jest-junit --runTestsByPath "$@"',
+    unit: 'JEST_JUNIT_OUTPUT_NAME=junit.xml npx jest --ci -w 1 --workerIdleMemoryLimit=4GB --coverage=false --reporters=default --reporters=jest-junit --runTestsByPath "$@"',
     junit: 'junit.xml', setupExtra: ' && npm install --no-save --no-audit --no-fund jest-junit',
   },
   mocha: {
