@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -191,9 +191,14 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
 
     const settled = await pollUntil(async () => { const x = await s.api(`/api/deploys/${d.id}`); return x.revertState !== 'pending' ? x : null; },
       'the deploy\'s revert to be recorded', 30_000, 100);
-    // REVERT — the one assertion to tighten to .equal('done') once server/deploy/revert.ts (the deploy revert) is merged;
-    // it is not in this branch, so the revert is recorded as not pending ('failed': no revert is connected).
-    expect(settled.revertState).to.be.oneOf(['failed', 'done']);
+    const revertedAt = Date.now();
+    console.log(`      reverted on the branch ${((revertedAt - canary.watchStartedAt) / 1000).toFixed(2)} s after the canary's watch began`);
+    expect(settled.revertState, settled.revertError ?? '').to.equal('done');
+    expect(revertedAt - canary.watchStartedAt).to.be.at.most((WINDOW + 10) * 1000);
+    // The revert is on the branch, right after the bad commit, made by greengate through the gate.
+    const head = execFileSync('git', ['--git-dir', repo.bare, 'log', '-1', '--format=%P%n%an%n%B', 'refs/heads/main'], { encoding: 'utf8' });
+    expect(head.split('\n')[0]).to.equal(sha);
+    expect(head).to.contain('\ngreengate\n').and.contain(`This reverts commit ${sha}.`).and.contain(`Greengate-Deploy: ${d.id}`);
   });
 
   it('a SIGKILL of the server mid-watch: after the restart the watch resumes and the bad deploy is rolled back, each step run once', async () => {
