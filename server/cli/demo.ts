@@ -166,6 +166,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     say(`demo: a push that raises the app's error rate from 0.5 % to 5 % built ${risky.result} (build ${risky.id}): its tests cannot see it`);
     const bad = await waitForDeploy(server, risky.sha);
     say(`demo: deploy ${bad.id} ${bad.state.replace('_', ' ')}${bad.reason ? `: ${bad.reason}` : ''} — ${url}/deploys/${bad.id}`);
+    if (bad.state !== 'rolled_back') return;
+    const reverted = await waitFor(() => { const x = server.store.deploys.get(bad.id); return x && x.revertState !== 'pending' ? x : undefined; },
+      'the revert of the rolled back deploy did not happen in time');
+    say(reverted.revertState === 'done'
+      ? `demo: greengate reverted the deployed commit on main; the tree stays closed until a person opens it (greengate tree open --repo shop --branch main)`
+      : `demo: the revert of the deployed commit was refused: ${reverted.revertError ?? 'no reason recorded'}`);
   })();
 
   say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
