@@ -26,7 +26,7 @@ import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, write
 type Kind = 'node' | 'jest' | 'mocha';
 interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null; flags: string; env: string }
 interface Run { ms: number; ok: boolean; summary: string }
-interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number }
+interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number }
 
 const SLOTS = availableParallelism();
 const DEFAULT_TESTS: Record<Kind, string> = { node: 'test/**/*.test.{js,mjs}', jest: 'tests/**/*.test.{js,ts}', mocha: 'test/**/*.js' };
@@ -117,8 +117,24 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
     ms: b.finishedAt - tPush, result: b.result, units: current.length,
     setupMs: b.units.filter((u: any) => u.cacheHit !== null).map((u: any) => u.setupMs),
     hits: b.units.filter((u: any) => u.cacheHit === true).length, misses: b.units.filter((u: any) => u.cacheHit === false).length,
-    testsRecorded: b.tests?.length ?? 0,
+    testsRecorded: b.tests?.length ?? 0, slotSpread: slotSpread(current, b.startedAt ?? tPush),
   };
+}
+
+/**
+ * How far apart the slots finished, as a share of the build's run: units are put back on the
+ * runner's SLOTS slots in the order they were assigned (each on the slot free first, as the
+ * runner takes them), and the spread is (last slot's end − first slot's end) ÷ (last end − start).
+ */
+export function slotSpread(units: { assignedAt: number | null; finishedAt: number | null }[], start: number): number {
+  const ran = units.filter((u) => u.assignedAt !== null && u.finishedAt !== null).sort((a, b) => a.assignedAt! - b.assignedAt!);
+  const ends = new Array<number>(Math.min(SLOTS, Math.max(1, ran.length))).fill(start);
+  for (const u of ran) {
+    const slot = ends.indexOf(Math.min(...ends));
+    ends[slot] = Math.max(ends[slot], u.finishedAt!);
+  }
+  const last = Math.max(...ends);
+  return last > start ? (last - Math.min(...ends)) / (last - start) : 0;
 }
 
 async function benchProject(p: Project) {
@@ -181,7 +197,7 @@ type Result = Awaited<ReturnType<typeof benchProject>>;
 function table(results: Result[]): string {
   const head = '| project | serial | own parallel (' + SLOTS + ') | greengate cold | greengate warm | warm ÷ own parallel |\n|---|---|---|---|---|---|\n';
   const rows = results.map((r) => {
-    const gg = (g: GgRun) => `${sec(g.ms)} (${g.result}, ${g.units} units, setup ${g.setupMs.length ? `${sec(Math.min(...g.setupMs))}–${sec(Math.max(...g.setupMs))}` : '—'}, cache ${g.hits} hit / ${g.misses} miss)`;
+    const gg = (g: GgRun) => `${sec(g.ms)} (${g.result}, ${g.units} units, slots ${(100 * g.slotSpread).toFixed(1)} % apart, setup ${g.setupMs.length ? `${sec(Math.min(...g.setupMs))}–${sec(Math.max(...g.setupMs))}` : '—'}, cache ${g.hits} hit / ${g.misses} miss)`;
     const local = (x: Run) => `${sec(x.ms)}${x.ok ? '' : ' (exit ≠ 0)'}`;
     return `| ${r.name} (${r.kind}, ${r.files} files) | ${local(r.serial)} | ${local(r.parallel)} | ${gg(r.cold)} | ${gg(r.warm)} | ${(r.warm.ms / r.parallel.ms).toFixed(2)}× |`;
   });
