@@ -10,7 +10,7 @@ import { hostname, availableParallelism } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { glob } from 'tinyglobby';
-import type { AssignMessage, FinishedMessage, ServerMessage, TestCase } from '../server/protocol.js';
+import type { AssignMessage, FinishedMessage, ServerMessage, TestCase, FileTime } from '../server/protocol.js';
 import { Connection } from './connection.js';
 import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
@@ -164,6 +164,7 @@ export class Agent {
     let outcome: RunOutcome | null = null;
     let error: string | null = null;
     let tests: TestCase[] = [];
+    let fileTimes: FileTime[] = [];
     let testsError: string | null = null;
     let setupMs: number | null = null;
     let cacheHit: boolean | null = null;
@@ -197,6 +198,7 @@ export class Agent {
         if (a.builder.junit && !u.dropped) {
           const r = await readJUnitFiles(ws.dir, a.builder.junit, a.files);
           tests = r.tests;
+          fileTimes = r.fileTimes;
           if (r.errors.length) testsError = r.errors.join('; ').slice(0, 4000);
           for (const e of r.errors) u.streamer.write('sys', `[greengate] JUnit: ${e}\n`);
         }
@@ -212,7 +214,7 @@ export class Agent {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
       chunks: u.streamer.chunks, durationMs: outcome?.durationMs ?? Math.round(performance.now() - started), tests, testsError,
-      setupMs, cacheHit,
+      setupMs, cacheHit, ...(fileTimes.length ? { fileTimes } : {}),
     };
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
     this.conn.send(u.finished);

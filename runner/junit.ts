@@ -18,12 +18,18 @@
  *   (on the test case or an enclosing suite), else one of the unit's files named by the test or
  *   its suites (node's crash entry, jest's {filepath} suite names), by a dotted classname
  *   (pytest's tests.test_orders, Surefire's com.example.OrderTest), or the unit's only file.
+ * - Per-file wall times (readJUnitFiles's `fileTimes`): a <testsuite> with a `time` above 0 whose
+ *   test cases all end up attributed to one file gives that file its time (jest-junit writes one
+ *   suite per test file timed from its start to its end, module loading included; Surefire one
+ *   per class). Only the outermost such suite counts (nested suites are inside its time); several
+ *   such suites of one file add up. A file gets a time only when every one of its test cases sits
+ *   in such a suite (node's reporters put top-level tests outside any suite: no time for that file).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { glob } from 'tinyglobby';
-import type { TestCase } from '../server/protocol.js';
+import type { FileTime, TestCase } from '../server/protocol.js';
 
 export const MAX_JUNIT_BYTES = 16 * 1024 * 1024; // 16 MiB per file
 export const MAX_TESTS = 100_000; // test cases per file and per readJUnitFiles call
@@ -51,7 +57,12 @@ type Attrs = Record<string, string>;
 interface Scope {
   suites: string[];
   file: string | null;
+  /** Indices (into the report's suite list) of the enclosing <testsuite> elements, outermost first. */
+  chain: number[];
 }
+/** A <testsuite> element: its `time` in ms, or null when it has none above 0. */
+interface SuiteTime { ms: number | null }
+
 
 const parser = new XMLParser({
   ignoreAttributes: false,
@@ -73,15 +84,16 @@ const WRITTEN_ANSI_ESCAPES = /(?:\u001b|&#x0*1b;|&#0*27;|#x1B)\[[0-9;?]*[A-Za-z]
 const BARE_AMPERSAND = /&(?!(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z_][\w.-]*);)/g;
 const CDATA = /(<!\[CDATA\[[\s\S]*?\]\]>)/;
 
-/** A test case and the names of the suites around it (for attributeFile). */
-interface FoundTest { test: TestCase; suites: string[] }
+/** A test case, the names of the suites around it (for attributeFile) and their indices (for fileTimes). */
+interface FoundTest { test: TestCase; suites: string[]; chain: number[] }
+interface Report { tests: FoundTest[]; suites: SuiteTime[] }
 
 /** Test cases of one report, in document order; `file` names the report in errors. Throws JUnitError. */
 export function parseJUnit(xml: string, file: string): TestCase[] {
-  return parseReport(xml, file).map((found) => found.test);
+  return parseReport(xml, file).tests.map((found) => found.test);
 }
 
-function parseReport(xml: string, file: string): FoundTest[] {
+function parseReport(xml: string, file: string): Report {
   const text = repairXml(xml);
   if (text.trim() === '') throw new JUnitError('the file is empty (the test command wrote no report)', file);
   const verdict = XMLValidator.validate(text);
@@ -101,9 +113,9 @@ function parseReport(xml: string, file: string): FoundTest[] {
     const found = roots.length ? `<${tagOf(roots[0]!)}>` : 'no element';
     throw new JUnitError(`not a JUnit report: expected a <testsuites> or <testsuite> root, found ${found}`, file);
   }
-  const tests: FoundTest[] = [];
-  collectTests([root], { suites: [], file: null }, tests, file);
-  return tests;
+  const report: Report = { tests: [], suites: [] };
+  collectTests([root], { suites: [], file: null, chain: [] }, report, file);
+  return report;
 }
 
 /**
@@ -117,11 +129,12 @@ export async function readJUnitFiles(
   cwd: string,
   pattern: string,
   unitFiles: readonly string[] = [],
-): Promise<{ tests: TestCase[]; errors: string[]; files: string[] }> {
+): Promise<{ tests: TestCase[]; errors: string[]; files: string[]; fileTimes: FileTime[] }> {
   const tests: TestCase[] = [];
   const errors: string[] = [];
+  const walls = new WallTimes();
   const patternProblem = checkPattern(pattern);
-  if (patternProblem) return { tests, errors: [patternProblem], files: [] };
+  if (patternProblem) return { tests, errors: [patternProblem], files: [], fileTimes: [] };
   let root: string;
   let matched: string[];
   try {
@@ -134,7 +147,7 @@ export async function readJUnitFiles(
       ignore: ['**/node_modules/**'],
     });
   } catch (error) {
-    return { tests, errors: [`cannot search ${cwd} for "${pattern}": ${(error as Error).message}`], files: [] };
+    return { tests, errors: [`cannot search ${cwd} for "${pattern}": ${(error as Error).message}`], files: [], fileTimes: [] };
   }
   matched.sort();
   if (matched.length > MAX_JUNIT_FILES) {
@@ -144,10 +157,12 @@ export async function readJUnitFiles(
   for (const file of files) {
     try {
       const xml = await readCapped(root, file);
-      const found = parseReport(xml, file).map(({ test, suites }) => {
+      const report = parseReport(xml, file);
+      const found = report.tests.map(({ test, suites }) => {
         const known = normalizeTestFile(test.file, cwd, root);
         return { ...test, file: known ?? attributeFile(test, suites, unitFiles, (f) => normalizeTestFile(f, cwd, root)) };
       });
+      walls.add(report, found.map((t) => t.file));
       const room = MAX_TESTS - tests.length;
       if (found.length > room) {
         errors.push(`${file}: the reports hold more than ${MAX_TESTS} test cases (MAX_TESTS); kept the first ${MAX_TESTS}`);
@@ -157,10 +172,41 @@ export async function readJUnitFiles(
       errors.push(error instanceof JUnitError ? error.message : `${file}: ${(error as Error).message}`);
     }
   }
-  return { tests, errors, files };
+  return { tests, errors, files, fileTimes: walls.result() };
 }
 
-function collectTests(nodes: XmlNode[], scope: Scope, out: FoundTest[], reportFile: string): void {
+/**
+ * Per-file wall times over a unit's reports (see the contract above): the outermost timed suite
+ * whose test cases are all of one file counts for that file; a file with a test case outside
+ * every such suite, in any report, gets no time.
+ */
+class WallTimes {
+  private readonly ms = new Map<string, number>();
+  private readonly uncovered = new Set<string>();
+
+  /** One report's suites, with `files[i]` the attributed file of its i-th test case. */
+  add(report: Report, files: readonly (string | null)[]): void {
+    const suiteFiles = report.suites.map(() => new Set<string | null>());
+    report.tests.forEach(({ chain }, i) => { for (const id of chain) suiteFiles[id]!.add(files[i] ?? null); });
+    const counted = new Set<number>();
+    report.tests.forEach(({ chain }, i) => {
+      const file = files[i] ?? null;
+      if (file === null) return;
+      const id = chain.find((s) => report.suites[s]!.ms !== null && suiteFiles[s]!.size === 1);
+      if (id === undefined) { this.uncovered.add(file); return; }
+      if (counted.has(id)) return;
+      counted.add(id);
+      this.ms.set(file, (this.ms.get(file) ?? 0) + report.suites[id]!.ms!);
+    });
+  }
+
+  result(): FileTime[] {
+    return [...this.ms].filter(([file]) => !this.uncovered.has(file))
+      .map(([file, ms]) => ({ file, ms: Math.min(ms, MAX_DURATION_MS) }));
+  }
+}
+
+function collectTests(nodes: XmlNode[], scope: Scope, out: Report, reportFile: string): void {
   for (const node of nodes) {
     const tag = tagOf(node);
     if (tag === 'testsuites') {
@@ -168,15 +214,18 @@ function collectTests(nodes: XmlNode[], scope: Scope, out: FoundTest[], reportFi
     } else if (tag === 'testsuite') {
       const attrs = attrsOf(node);
       const name = clean(attrs.name ?? '').trim();
+      const id = out.suites.length;
+      const ms = readDurationMs(attrs.time);
+      out.suites.push({ ms: ms > 0 ? ms : null });
       collectTests(
         childrenOf(node, tag),
-        { suites: name ? [...scope.suites, name] : scope.suites, file: nonEmpty(attrs.file) ?? scope.file },
+        { suites: name ? [...scope.suites, name] : scope.suites, file: nonEmpty(attrs.file) ?? scope.file, chain: [...scope.chain, id] },
         out,
         reportFile,
       );
     } else if (tag === 'testcase') {
-      if (out.length >= MAX_TESTS) throw new JUnitError(`more than ${MAX_TESTS} test cases (MAX_TESTS)`, reportFile);
-      out.push({ test: readTestCase(node, scope), suites: scope.suites });
+      if (out.tests.length >= MAX_TESTS) throw new JUnitError(`more than ${MAX_TESTS} test cases (MAX_TESTS)`, reportFile);
+      out.tests.push({ test: readTestCase(node, scope), suites: scope.suites, chain: scope.chain });
     }
   }
 }

@@ -41,7 +41,8 @@
  * like a lost unit (it never counts as passed or failed on missing evidence).
  *
  * Bump PROTOCOL_VERSION on any change to the messages below.
- * Version 2: hello carries `labels` (optional, default {}); assign's `repo.url` is a path on this
+ * Version 2: hello carries `labels` (optional, default {}); finished may carry `fileTimes`
+ * (optional; each file's wall time from its JUnit suites); assign's `repo.url` is a path on this
  * server (`/git/<name>.git`, resolved against the runner's server URL, fetched with the runner
  * token) or a repository's own clone URL — never a path on the server's disk.
  */
@@ -138,6 +139,13 @@ export const TestCaseSchema = z.object({
 });
 export type TestCase = z.infer<typeof TestCaseSchema>;
 
+/** One test file's wall time in a `finished` message (`file` as TestCase.file names it). */
+export const FileTimeSchema = z.strictObject({
+  file: z.string().min(1).max(4096),
+  ms: z.number().nonnegative().max(1e9),
+});
+export type FileTime = z.infer<typeof FileTimeSchema>;
+
 const Hello = z.strictObject({
   type: z.literal('hello'),
   protocol: z.number().int(),
@@ -180,6 +188,12 @@ const Finished = z.strictObject({
   setupMs: z.number().nonnegative().max(1e9).nullable().default(null),
   /** Whether the slot's cache was kept (true) or rebuilt (false); null: no cache, or set up by an earlier unit (v2). */
   cacheHit: z.boolean().nullable().default(null),
+  /**
+   * Each test file's wall time as its JUnit suites report it, module loading included (v2,
+   * optional: absent from older runners). The server learns a file's duration from it instead of
+   * the sum of its test cases (results/results.ts).
+   */
+  fileTimes: z.array(FileTimeSchema).max(100_000).optional(),
 });
 
 export const RunnerMessageSchema = z.discriminatedUnion('type', [Hello, Heartbeat, Started, Log, Finished]);
