@@ -5,9 +5,11 @@
  * splitter plans with it (planner.ts's overheadMs), so a suite whose processes take a second to
  * start is cut into few units and a light one into many.
  *
- * A sample is the unit's run time (its `started` report to its end) less its test time: the sum
- * of its JUnit test durations when there are any, else the sum of its files' learned durations
- * when every file has one. Tests that ran in parallel inside the unit (their sum exceeds the run
+ * A sample is the unit's run time (its `started` report to its end) less its busy time: the sum
+ * of its files' reported wall times when every file has one (from the JUnit suites, module
+ * loading included, so the sample is only what each unit pays once: process and framework
+ * start), else the sum of its JUnit test durations when there are any (per-file loading then
+ * counts as overhead), else the sum of its files' learned durations when every file has one. Tests that ran in parallel inside the unit (their sum exceeds the run
  * time) and a unit with nothing known teach nothing. Samples are clamped to 0…MAX_OVERHEAD_MS
  * and averaged with the planner's EWMA (alpha 0.3); before any, DEFAULT_OVERHEAD_MS (30 ms) is
  * the prior. The times are those the unit would have shown alone (results.ts divides them by the
@@ -30,12 +32,14 @@ export interface FinishedUnitTimes {
   testMs: number | null;
   /** Sum of its files' learned durations, or null when a file had none. */
   knownMs: number | null;
+  /** Sum of its files' reported wall times, or null/absent unless every file has one. */
+  wallMs?: number | null;
 }
 
 /** The unit's fixed cost as this unit shows it, or null when it cannot tell. */
 export function observeOverhead(t: FinishedUnitTimes): number | null {
   if (!(Number.isFinite(t.runMs) && t.runMs >= 0)) return null;
-  const busyMs = t.testMs !== null && t.testMs > 0 ? t.testMs : t.knownMs;
+  const busyMs = t.wallMs !== undefined && t.wallMs !== null ? t.wallMs : t.testMs !== null && t.testMs > 0 ? t.testMs : t.knownMs;
   if (busyMs === null || !Number.isFinite(busyMs) || busyMs > t.runMs) return null;
   return Math.min(MAX_OVERHEAD_MS, t.runMs - busyMs);
 }

@@ -9,10 +9,13 @@
  * mentions first, so the retry reruns only the failing files. A failure that cannot be
  * attributed reruns the whole unit.
  *
- * Durations: from JUnit times when every test case of the unit names its file; otherwise the
- * unit's run time (from its `started` report to its end, never more than the runner's measure,
- * less the builder's learned per-unit overhead, planning/costs.ts) is shared among its files. A unit that timed out
- * teaches nothing. Contention (planning/contention.ts): the unit's mean concurrency on its runner is
+ * Durations: a file's wall time when the runner reported one (`finished.fileTimes`, from the
+ * file's JUnit suite: module loading included); else from JUnit test times when every test case
+ * of the unit names its file; otherwise the unit's run time (from its `started` report to its
+ * end, never more than the runner's measure, less the builder's learned per-unit overhead,
+ * planning/costs.ts) is shared among its files. When every file has a wall time, their sum is the
+ * unit's busy time for the per-unit overhead (what is left: process and framework start); else
+ * its test times are. A unit that timed out teaches nothing. Contention (planning/contention.ts): the unit's mean concurrency on its runner is
  * kept on the unit; a unit that ran with others first teaches the builder's factor at that
  * concurrency, then its times are divided by that factor, so durations and overhead are learned
  * as if the unit had run alone.
@@ -27,7 +30,7 @@ import type { UnitRow } from '../store/units.js';
 import { unitFiles } from '../store/units.js';
 import type { TestStatus } from '../store/tests.js';
 import type { BuilderConfig } from '../config/config.js';
-import type { FinishedMessage, TestCase } from '../protocol.js';
+import type { FinishedMessage } from '../protocol.js';
 import { shareDuration, updateEwma } from '../planning/planner.js';
 import { overheadFor } from '../planning/costs.js';
 import { concurrencyLevel, factorAt, meanConcurrency } from '../planning/contention.js';
@@ -58,7 +61,7 @@ export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, bu
   const failed = (msg.exitCode !== 0 || msg.timedOut) && !quarantinedOnly;
 
   const k = recordConcurrency(store, unit, now);
-  if (!msg.timedOut) learnDurations(store, build, unit, msg.tests, measureRunMs(unit, msg, now), k, now);
+  if (!msg.timedOut) learnDurations(store, build, unit, msg, measureRunMs(unit, msg, now), k, now);
   if (unit.attempt > 1) {
     const first = findFailedAttempt(store, unit);
     if (first) markFlaky(store, first.id, tests, !failed);
@@ -127,8 +130,9 @@ function recordConcurrency(store: Store, unit: UnitRow, now: number): number {
   return concurrencyLevel(mean);
 }
 
-function learnDurations(store: Store, build: BuildRow, unit: UnitRow, measured: readonly TestCase[], measuredRunMs: number, k: number,
-  now: number): void {
+function learnDurations(store: Store, build: BuildRow, unit: UnitRow, msg: Pick<FinishedMessage, 'tests' | 'fileTimes'>,
+  measuredRunMs: number, k: number, now: number): void {
+  const measured = msg.tests;
   const files = unitFiles(unit);
   if (files.length === 0) return;
   const known = store.tests.fileDurationsOf(build.repoId, build.builder, files);
@@ -143,14 +147,28 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, measured: 
   // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.
   const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
   const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
+  // Files' own wall times (module loading included), when the runner read them from the report's suites.
+  const walls = wallTimes(msg.fileTimes, files, factor);
+  const wallMs = walls.size === files.length ? [...walls.values()].reduce((sum, ms) => sum + ms, 0) : null;
   // The builder's fixed cost per unit, learned from this unit too (planning/costs.ts).
-  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder, { runMs, testMs: tests.length ? testMs : null, knownMs }, now));
+  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder,
+    { runMs, testMs: tests.length ? testMs : null, knownMs, wallMs }, now));
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
   const shared = Math.max(runMs - overheadMs, Math.min(testMs, runMs), 0);
-  const samples = complete ? fromJUnit : shareDuration(shared, files, known);
+  const samples = new Map(complete ? fromJUnit : shareDuration(shared, files, known));
+  for (const [file, ms] of walls) samples.set(file, ms);
   for (const [file, ms] of samples) {
     store.tests.saveFileDuration(build.repoId, build.builder, file, updateEwma(known.get(file) ?? null, ms), now);
   }
+}
+
+/** The unit files' reported wall times (ms, summed per file), divided by the contention factor. */
+function wallTimes(fileTimes: FinishedMessage['fileTimes'], files: readonly string[], factor: number): Map<string, number> {
+  const walls = new Map<string, number>();
+  for (const { file, ms } of fileTimes ?? []) {
+    if (files.includes(file) && Number.isFinite(ms) && ms >= 0) walls.set(file, (walls.get(file) ?? 0) + ms / factor);
+  }
+  return walls;
 }
 
 /** A build's result from its units (`current` = the attempts not superseded by a retry). */
