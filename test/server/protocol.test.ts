@@ -80,3 +80,39 @@ describe('protocol: runner labels (version 2)', () => {
     expect(labelsMatch(undefined, { os: 'linux' })).to.equal(false);
   });
 });
+
+describe('protocol: finished.fileTimes (version 2, optional)', () => {
+  const finished = { type: 'finished', unit: 1, exitCode: 0, signal: null, timedOut: false, error: null, chunks: 0, durationMs: 5 };
+  const parse = (fileTimes: unknown) => parseRunnerMessage(JSON.stringify({ ...finished, fileTimes }));
+
+  it('reads a finished without fileTimes (an older runner) and with them as sent', () => {
+    const old = parseRunnerMessage(JSON.stringify(finished));
+    expect(old.type === 'finished' && old.fileTimes).to.equal(undefined);
+    const sent = [{ file: 'src/a.test.js', ms: 900 }, { file: 'src/b.test.js', ms: 0 }];
+    const parsed = parse(sent);
+    expect(parsed.type === 'finished' && parsed.fileTimes).to.deep.equal(sent);
+  });
+
+  it('refuses a time that is negative, not a number or too large, an empty or too long file, and unknown fields', () => {
+    for (const [bad, where] of [
+      [[{ file: 'a.js', ms: -1 }], 'fileTimes.0.ms'],
+      [[{ file: 'a.js', ms: 'fast' }], 'fileTimes.0.ms'],
+      [[{ file: 'a.js', ms: 1e9 + 1 }], 'fileTimes.0.ms'],
+      [[{ file: 'a.js' }], 'fileTimes.0.ms'],
+      [[{ file: '', ms: 1 }], 'fileTimes.0.file'],
+      [[{ file: 'x'.repeat(4097), ms: 1 }], 'fileTimes.0.file'],
+      [[{ file: 'a.js', ms: 1, extra: true }], 'fileTimes.0'],
+      [{ 'a.js': 1 }, 'fileTimes'],
+    ] as const) {
+      expect(() => parse(bad), JSON.stringify(bad).slice(0, 60)).to.throw(ProtocolError, where);
+    }
+    // JSON has no Infinity or NaN: they arrive as null and are refused.
+    expect(() => parseRunnerMessage(JSON.stringify({ ...finished, fileTimes: [{ file: 'a.js', ms: Infinity }] }))).to.throw(ProtocolError, 'fileTimes.0.ms');
+  });
+
+  it('refuses more entries than a finished may carry tests (100,000)', () => {
+    const many = Array.from({ length: 100_001 }, (_, i) => ({ file: `f${i}`, ms: 1 }));
+    expect(() => parse(many)).to.throw(ProtocolError, 'fileTimes');
+    expect(() => parse(many.slice(1))).not.to.throw();
+  });
+});
