@@ -9,6 +9,11 @@ describe('costs: what one more unit costs', () => {
       expect(observeOverhead({ runMs: 1500, testMs: null, knownMs: 900 })).to.equal(600);
       expect(observeOverhead({ runMs: 1500, testMs: 0, knownMs: 1000 })).to.equal(500);
     });
+    it('is the run time less the files\' reported wall times when every file has one (then the test time does not count)', () => {
+      expect(observeOverhead({ runMs: 1500, testMs: 400, knownMs: 900, wallMs: 1200 })).to.equal(300);
+      expect(observeOverhead({ runMs: 1500, testMs: 400, knownMs: 900, wallMs: null })).to.equal(1100);
+      expect(observeOverhead({ runMs: 1500, testMs: 400, knownMs: 900, wallMs: 1600 })).to.equal(null); // more than the run: teaches nothing
+    });
     it('learns nothing when nothing is known, when tests ran in parallel, or from a broken time', () => {
       expect(observeOverhead({ runMs: 1500, testMs: null, knownMs: null })).to.equal(null);
       expect(observeOverhead({ runMs: 1500, testMs: 4000, knownMs: 100 })).to.equal(null);
