@@ -337,4 +337,21 @@ describe('test sharding (real server, runners, git)', function () {
     expect(done.units.map((u: any) => u.files).flat().sort()).to.deep.equal(names);
     expect(done.units.every((u: any) => u.runner === 'wide' && u.result === 'passed')).to.equal(true);
   });
+
+  it('learns each file\'s duration from its JUnit suite time (module loading included), sent by the runner as fileTimes', async () => {
+    // A jest-junit-shaped report: one suite per file, timed by the seconds the file holds; its one test takes 1 ms.
+    const run = '{ echo "<testsuites>"; for f in "$@"; do echo "<testsuite name=\\"$f\\" time=\\"$(cat "$f")\\" file=\\"$f\\">' +
+      '<testcase name=\\"t $f\\" time=\\"0.001\\"/></testsuite>"; done; echo "</testsuites>"; } > junit.xml';
+    await start(() => ({ tests: 't/*.time', run, junit: 'junit.xml' }));
+    await runner('r1', 1);
+    const first = await pushAndFinish({ 't/a.time': '5.0\n', 't/b.time': '3.0\n' }, 'two files whose suites took 5 s and 3 s');
+    expect(first.result).to.equal('passed');
+    expect(first.tests.map((t: any) => t.durationMs)).to.deep.equal([1, 1]);
+    // Planned from the suite times, not the tests' 1 ms each.
+    const second = await pushAndFinish({ 'README.md': 'again\n' }, 'plan from what was learned', first.id);
+    expect(second.result).to.equal('passed');
+    expect(second.units.flatMap((u: any) => u.files).sort()).to.deep.equal(['t/a.time', 't/b.time']);
+    const total = second.units.reduce((sum: number, u: any) => sum + u.expectedMs, 0);
+    expect(total, JSON.stringify(second.units)).to.be.within(8000, 8000 + 1000 * second.units.length);
+  });
 });
