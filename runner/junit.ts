@@ -30,6 +30,7 @@ import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { glob } from 'tinyglobby';
 import type { FileTime, TestCase } from '../server/protocol.js';
+import { WallTimes, type SuiteTime } from './junitTimes.js';
 
 export const MAX_JUNIT_BYTES = 16 * 1024 * 1024; // 16 MiB per file
 export const MAX_TESTS = 100_000; // test cases per file and per readJUnitFiles call
@@ -60,8 +61,6 @@ interface Scope {
   /** Indices (into the report's suite list) of the enclosing <testsuite> elements, outermost first. */
   chain: number[];
 }
-/** A <testsuite> element: its `time` in ms, or null when it has none above 0. */
-interface SuiteTime { ms: number | null }
 
 
 const parser = new XMLParser({
@@ -173,37 +172,6 @@ export async function readJUnitFiles(
     }
   }
   return { tests, errors, files, fileTimes: walls.result() };
-}
-
-/**
- * Per-file wall times over a unit's reports (see the contract above): the outermost timed suite
- * whose test cases are all of one file counts for that file; a file with a test case outside
- * every such suite, in any report, gets no time.
- */
-class WallTimes {
-  private readonly ms = new Map<string, number>();
-  private readonly uncovered = new Set<string>();
-
-  /** One report's suites, with `files[i]` the attributed file of its i-th test case. */
-  add(report: Report, files: readonly (string | null)[]): void {
-    const suiteFiles = report.suites.map(() => new Set<string | null>());
-    report.tests.forEach(({ chain }, i) => { for (const id of chain) suiteFiles[id]!.add(files[i] ?? null); });
-    const counted = new Set<number>();
-    report.tests.forEach(({ chain }, i) => {
-      const file = files[i] ?? null;
-      if (file === null) return;
-      const id = chain.find((s) => report.suites[s]!.ms !== null && suiteFiles[s]!.size === 1);
-      if (id === undefined) { this.uncovered.add(file); return; }
-      if (counted.has(id)) return;
-      counted.add(id);
-      this.ms.set(file, (this.ms.get(file) ?? 0) + report.suites[id]!.ms!);
-    });
-  }
-
-  result(): FileTime[] {
-    return [...this.ms].filter(([file]) => !this.uncovered.has(file))
-      .map(([file, ms]) => ({ file, ms: Math.min(ms, MAX_DURATION_MS) }));
-  }
 }
 
 function collectTests(nodes: XmlNode[], scope: Scope, out: Report, reportFile: string): void {
