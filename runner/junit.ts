@@ -18,12 +18,8 @@
  *   (on the test case or an enclosing suite), else one of the unit's files named by the test or
  *   its suites (node's crash entry, jest's {filepath} suite names), by a dotted classname
  *   (pytest's tests.test_orders, Surefire's com.example.OrderTest), or the unit's only file.
- * - Per-file wall times (readJUnitFiles's `fileTimes`): a <testsuite> with a `time` above 0 whose
- *   test cases all end up attributed to one file gives that file its time (jest-junit writes one
- *   suite per test file timed from its start to its end, module loading included; Surefire one
- *   per class). Only the outermost such suite counts (nested suites are inside its time); several
- *   such suites of one file add up. A file gets a time only when every one of its test cases sits
- *   in such a suite (node's reporters put top-level tests outside any suite: no time for that file).
+ * - Per-file wall times (readJUnitFiles's `fileTimes`, junitTimes.ts): a one-file <testsuite>'s
+ *   `time` (jest-junit's suite per file: module loading included), after file attribution.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
