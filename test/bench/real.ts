@@ -43,7 +43,7 @@ const RECIPES: Record<Kind, { serial: string; parallel: string; unit: string; ju
   jest: { // one worker process, never in band: in band, the tests see jest's own argv (commander.js's parse() tests fail)
     serial: 'npx jest --ci -w 1 --workerIdleMemoryLimit=4GB --runTestsByPath',
     parallel: `npx jest --ci -w ${SLOTS} --runTestsByPath`,
-    unit: 'JEST_JUNIT_OUTPUT_NAME=junit.xml npx jest --ci -w 1 --workerIdleMemoryLimit=4GB --coverage=false --reporters=default --reporters=jest-junit --runTestsByPath "$@"',
+    unit: 'JEST_JUNIT_OUTPUT_NAME=junit.xml JEST_JUNIT_ADD_FILE_ATTRIBUTE=true npx jest --ci -w 1 --workerIdleMemoryLimit=4GB --coverage=false --reporters=default --reporters=jest-junit --runTestsByPath "$@"',
     junit: 'junit.xml', setupExtra: ' && npm install --no-save --no-audit --no-fund jest-junit',
   },
   mocha: {
@@ -96,7 +96,7 @@ function timed(command: string, cwd: string, args: string[] = []): Promise<Run> 
 /** The project's commands: its flags after the runner's name, its variables before each command. */
 function withFlags(p: Project): typeof RECIPES[Kind] {
   const base = RECIPES[p.kind];
-  const runner = { node: /^node --test/, jest: /^(JEST_JUNIT_OUTPUT_NAME=junit.xml )?npx jest/, mocha: /^npx mocha/ }[p.kind];
+  const runner = { node: /^node --test/, jest: /^(JEST_JUNIT_\w+=\S+ )*npx jest/, mocha: /^npx mocha/ }[p.kind];
   const adapt = (command: string) => `${p.env ? `${p.env} ` : ''}${p.flags ? command.replace(runner, (m) => `${m} ${p.flags}`) : command}`;
   return { ...base, serial: adapt(base.serial), parallel: adapt(base.parallel), unit: adapt(base.unit) };
 }
