@@ -26,7 +26,8 @@ describe('the greengate command', function () {
       expect(Date.now() - started).to.be.below(15_000);
       // No token on any runner's command line (ps and /proc/PID/cmdline are readable by every local user).
       const runnerToken = /runnerToken: (\S+)/.exec(readFileSync(join(home.dir, '.greengate', 'demo', 'greengate.yml'), 'utf8'))![1];
-      const demoRunners = processesMentioning(join(home.dir, '.greengate', 'demo', 'runners'));
+      // The runner processes themselves (a unit's git or shell, working in a runner's folder, mentions it too).
+      const demoRunners = processesMentioning(join(home.dir, '.greengate', 'demo', 'runners'), 'runner');
       expect(demoRunners).to.have.length(2);
       for (const pid of demoRunners) {
         expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.to.contain(runnerToken);
@@ -234,12 +235,14 @@ function freePort(): Promise<number> {
 }
 
 /** Pids of live processes whose command line mentions `text` (read from /proc). */
-function processesMentioning(text: string): number[] {
+/** The processes whose command line mentions `text` (and, when given, has `arg` as one of its arguments). */
+function processesMentioning(text: string, arg?: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(text) && (arg === undefined || cmdline.split('\0').includes(arg))) pids.push(Number(entry));
     } catch {
       // the process ended meanwhile
     }

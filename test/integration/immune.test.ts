@@ -96,7 +96,9 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
       run: `curl -fsS -X POST --data-binary @app.json "${appUrl}/deploy?stage=${name}&sha=$GREENGATE_COMMIT"`,
       rollback: `curl -fsS -X POST "${appUrl}/rollback?stage=${name}&sha=$GREENGATE_COMMIT"`,
       runsOn: { role: 'deploy' }, timeout: 60,
-      watch: { seconds: WINDOW, settleSeconds: SETTLE, alpha: 0.001, source: { prometheus: promUrl },
+      // The before window is as long as the clean baseline the test waits for (cleanBaseline), not the default five
+      // windows: the app and Prometheus start with this file, and a longer window would reach back to their start.
+      watch: { seconds: WINDOW, baselineSeconds: WINDOW, settleSeconds: SETTLE, alpha: 0.001, source: { prometheus: promUrl },
         metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }] },
     });
     writeFileSync(file, stringify({
