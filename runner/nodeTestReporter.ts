@@ -16,6 +16,12 @@
  * unless it failed by itself (not only because a subtest failed): then it is a failing test case
  * too, so no failure is lost. Files appear in the order their first result came; everything is
  * written when the run ends. It never throws on odd events: missing fields become defaults.
+ *
+ * A file's wall time: `node --test` runs each file in its own process and ends it with a
+ * file-level `test:complete` event (its name is the file) whose duration covers the process's
+ * start, module loading and tests. When that event came, the file's test cases are wrapped in a
+ * `<testsuite file=… time=…>` with no name (so no test's classname changes), which the runner
+ * reads as the file's wall time (runner/junitTimes.ts): what the planner balances slots with.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,10 +46,16 @@ interface Finished {
 
 export default async function* nodeTestReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const byFile = new Map<string, Finished[]>();
+  const fileMs = new Map<string, number>();
   for await (const event of source) {
-    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const data = event.data ?? {};
     const file = typeof data.file === 'string' ? data.file : '';
+    if (event.type === 'test:complete' && file && data.name === file) {
+      const ms = ((data.details ?? {}) as Record<string, unknown>).duration_ms;
+      if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) fileMs.set(file, ms);
+      continue;
+    }
+    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const done = readFinished(event.type, data);
     const siblings = byFile.get(file) ?? [];
     byFile.set(file, siblings);
@@ -56,7 +68,10 @@ export default async function* nodeTestReporter(source: AsyncIterable<TestEvent>
   yield '<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n';
   for (const [file, roots] of byFile) {
     const shown = displayFile(file);
+    const ms = fileMs.get(file);
+    if (ms !== undefined && shown) yield `<testsuite file="${escapeAttr(shown)}" time="${(ms / 1000).toFixed(6)}">\n`;
     for (const root of roots) yield* writeTests(root, [], shown);
+    if (ms !== undefined && shown) yield '</testsuite>\n';
   }
   yield '</testsuites>\n';
 }

@@ -59,6 +59,20 @@ describe('nodeTestReporter (a real node --test run)', () => {
     expect(tests[0]!.durationMs).to.be.within(0, 5000);
   });
 
+  it('gives each file its wall time (process start, loading and tests), and no test a new classname', async () => {
+    write('test/slow.test.mjs', "await new Promise((r) => setTimeout(r, 400));\ntest('quick', () => {});\ndescribe('d', () => { it('also quick', () => {}); });");
+    write('test/fast.test.mjs', "test('quick', () => {});");
+    expect(await runNodeTest(home, ['test/slow.test.mjs', 'test/fast.test.mjs'])).to.equal(0);
+    const { tests, fileTimes } = await readJUnitFiles(home, 'junit.xml');
+    expect(tests.map((t) => [t.file, t.classname, t.name])).to.have.deep.members([ // the files run at once: either may end first
+      ['test/slow.test.mjs', '', 'quick'], ['test/slow.test.mjs', 'd', 'also quick'], ['test/fast.test.mjs', '', 'quick'],
+    ]);
+    const times = new Map(fileTimes.map((f) => [f.file, f.ms]));
+    expect(times.get('test/slow.test.mjs')).to.be.within(400, 30_000); // the top-level wait counts: the tests' own times do not have it
+    expect(tests.filter((t) => t.file === 'test/slow.test.mjs').reduce((sum, t) => sum + t.durationMs, 0)).to.be.below(400);
+    expect(times.get('test/fast.test.mjs')).to.be.above(0).and.below(times.get('test/slow.test.mjs')!);
+  });
+
   it('reports a file without tests as node does: one passing entry named by its path, with its file', async () => {
     write('test/empty.test.mjs', '');
     expect(await runNodeTest(home, ['test/empty.test.mjs'])).to.equal(0);
