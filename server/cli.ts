@@ -42,6 +42,21 @@ async function adminTokenOf(values: Values): Promise<string | undefined> {
 }
 const say = (text: string) => process.stdout.write(text);
 
+/** An admin command's action: its first argument, one of `actions` (the first is the default), or a UsageError naming them. */
+function actionOf<A extends string>(command: string, positionals: readonly string[], actions: readonly A[]): A {
+  const action = positionals[0] ?? actions[0];
+  if (!(actions as readonly string[]).includes(action)) {
+    throw new UsageError(`${command}: unknown action "${action}": use ${actions.slice(0, -1).join(', ')} or ${actions.at(-1)}`);
+  }
+  return action as A;
+}
+
+/** What an admin command about one gated branch sends (ADMIN_OPTIONS, BRANCH_OPTIONS and --message). */
+async function branchRequest(values: Values) {
+  return { server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
+    branch: str(values.branch), adminToken: await adminTokenOf(values), json: values.json === true };
+}
+
 const SERVE_OPTIONS = {
   config: { type: 'string', value: 'FILE', help: 'the configuration (default ./greengate.yml)' },
   port: { type: 'string', value: 'N', help: 'listen on this port (default: port: in the file, 8010; PORT overrides)' },
@@ -146,15 +161,9 @@ const COMMANDS: CommandSpec[] = [
       ...BRANCH_OPTIONS,
     },
     async run(values, positionals) {
-      const actions = ['status', 'close', 'open', 'maintenance'] as const;
-      const action = (positionals[0] ?? 'status') as (typeof actions)[number];
-      if (!actions.includes(action)) throw new UsageError(`tree: unknown action "${action}": use status, close, open or maintenance`);
+      const action = actionOf('tree', positionals, ['status', 'close', 'open', 'maintenance'] as const);
       const { runTreeCommand } = await import('./cli/tree.js');
-      const adminToken = await adminTokenOf(values);
-      process.exitCode = await runTreeCommand(action, {
-        server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
-        branch: str(values.branch), adminToken, json: values.json === true,
-      } as Parameters<typeof runTreeCommand>[1]);
+      process.exitCode = await runTreeCommand(action, await branchRequest(values) as Parameters<typeof runTreeCommand>[1]);
     },
   },
   {
@@ -166,15 +175,9 @@ const COMMANDS: CommandSpec[] = [
       ...BRANCH_OPTIONS,
     },
     async run(values, positionals) {
-      const actions = ['status', 'pause', 'resume'] as const;
-      const action = (positionals[0] ?? 'status') as (typeof actions)[number];
-      if (!actions.includes(action)) throw new UsageError(`deploy: unknown action "${action}": use status, pause or resume`);
+      const action = actionOf('deploy', positionals, ['status', 'pause', 'resume'] as const);
       const { runDeployCommand } = await import('./cli/deploy.js');
-      const adminToken = await adminTokenOf(values);
-      process.exitCode = await runDeployCommand(action, {
-        server: str(values.server) ?? process.env.GREENGATE_SERVER, message: str(values.message), repo: str(values.repo),
-        branch: str(values.branch), adminToken, json: values.json === true,
-      } as Parameters<typeof runDeployCommand>[1]);
+      process.exitCode = await runDeployCommand(action, await branchRequest(values) as Parameters<typeof runDeployCommand>[1]);
     },
   },
   {
@@ -184,11 +187,10 @@ const COMMANDS: CommandSpec[] = [
       ...ADMIN_OPTIONS,
     },
     async run(values, positionals) {
-      const action = positionals[0] ?? 'status';
-      if (!['status', 'off', 'on'].includes(action)) throw new UsageError(`autorevert: unknown action "${action}": use status, off or on`);
+      const action = actionOf('autorevert', positionals, ['status', 'off', 'on'] as const);
       const { runAutoRevertCommand } = await import('./cli/autorevert.js');
       const adminToken = await adminTokenOf(values);
-      process.exitCode = await runAutoRevertCommand(action as 'status' | 'off' | 'on', { server: str(values.server) ?? process.env.GREENGATE_SERVER, adminToken });
+      process.exitCode = await runAutoRevertCommand(action, { server: str(values.server) ?? process.env.GREENGATE_SERVER, adminToken });
     },
   },
   {

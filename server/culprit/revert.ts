@@ -44,6 +44,11 @@ export interface RevertDeps {
   treeChanged(repo: string, branch: string): void;
 }
 
+/** The kill switch (`greengate autorevert off|on`), shared by the culprit's and the deploy's reverts: on unless an admin turned it off. */
+export function revertsSwitchedOn(store: Pick<Store, 'culprits'>): boolean {
+  return store.culprits.switchValue(KILL_SWITCH) !== 'off';
+}
+
 export class AutoReverter {
   notify: Notify = () => undefined;
   private running: Promise<void> | null = null;
@@ -52,7 +57,7 @@ export class AutoReverter {
   constructor(private readonly deps: RevertDeps) {}
 
   /** Whether the kill switch lets reverts happen (on unless an admin turned it off). */
-  enabled(): boolean { return this.deps.store.culprits.switchValue(KILL_SWITCH) !== 'off'; }
+  enabled(): boolean { return revertsSwitchedOn(this.deps.store); }
 
   setEnabled(on: boolean, actor: string | null): void {
     this.deps.store.culprits.setSwitch(KILL_SWITCH, on ? 'on' : 'off', actor, Date.now());

@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { GgError } from '../errors.js';
-import { KILL_SWITCH } from '../culprit/revert.js';
+import { revertsSwitchedOn } from '../culprit/revert.js';
 import { commitsMentioning, gitAttempt, gitRun, gitSucceeds, isMerge, pushRevert, short } from '../gitRevert.js';
 import { IMMUNE_ACTOR } from './orchestrator.js';
 
@@ -69,7 +69,7 @@ export class DeployReverter {
   /** The guards that need no git: the kill switch and the tree. */
   private guard(repoName: string, branch: string): void {
     const { store } = this.d;
-    if (store.culprits.switchValue(KILL_SWITCH) === 'off') refuse('automatic reverts are switched off (greengate autorevert on)');
+    if (!revertsSwitchedOn(store)) refuse('automatic reverts are switched off (greengate autorevert on)');
     const repoId = store.repos.byName(repoName)?.id;
     const tree = repoId === undefined ? undefined : store.tree.get(repoId, branch);
     if (tree?.state === 'maintenance') refuse('the tree is under maintenance');

@@ -137,22 +137,24 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, msg: Pick<
   if (files.length === 0) return;
   const known = store.tests.fileDurationsOf(build.repoId, build.builder, files);
   // Contention first: what the files take alone against what this unit took; then its times as if it had run alone.
+  const ofUnit = new Set(files);
+  const cost = store.costs.get(build.repoId, build.builder);
   const knownMs = files.every((f) => known.has(f)) ? files.reduce((sum, f) => sum + known.get(f)!, 0) : null;
-  const soloMs = knownMs === null ? null : knownMs + overheadFor(store.costs.get(build.repoId, build.builder));
+  const soloMs = knownMs === null ? null : knownMs + overheadFor(cost);
   const factor = factorAt(store.contention.learn(build.repoId, build.builder, k, { runMs: measuredRunMs, soloMs }, now), k, 1);
   const runMs = measuredRunMs / factor;
   const tests = factor === 1 ? measured : measured.map((t) => ({ ...t, durationMs: t.durationMs / factor }));
   const fromJUnit = new Map<string, number>();
-  for (const t of tests) if (t.file && files.includes(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
+  for (const t of tests) if (t.file && ofUnit.has(t.file)) fromJUnit.set(t.file, (fromJUnit.get(t.file) ?? 0) + t.durationMs);
   // A one-file unit's run time is that file's cost (process start included); its tests' sum is less.
-  const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && files.includes(t.file)) && fromJUnit.size === files.length;
+  const complete = files.length > 1 && tests.length > 0 && tests.every((t) => t.file && ofUnit.has(t.file)) && fromJUnit.size === files.length;
   const testMs = tests.reduce((sum, t) => sum + t.durationMs, 0);
   // Files' own wall times (module loading included), when the runner read them from the report's suites.
-  const walls = wallTimes(msg.fileTimes, files, factor);
-  const wallMs = walls.size === files.length ? [...walls.values()].reduce((sum, ms) => sum + ms, 0) : null;
+  const walls = wallTimes(msg.fileTimes, ofUnit, factor);
+  const wallMs = walls.size === ofUnit.size ? [...walls.values()].reduce((sum, ms) => sum + ms, 0) : null;
   // The builder's fixed cost per unit, learned from this unit too (planning/costs.ts).
   const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder,
-    { runMs, testMs: tests.length ? testMs : null, knownMs, wallMs }, now));
+    { runMs, testMs: tests.length ? testMs : null, knownMs, wallMs }, now, cost));
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
   const shared = Math.max(runMs - overheadMs, Math.min(testMs, runMs), 0);
   const samples = new Map(complete ? fromJUnit : shareDuration(shared, files, known));
@@ -163,10 +165,10 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, msg: Pick<
 }
 
 /** The unit files' reported wall times (ms, summed per file), divided by the contention factor. */
-function wallTimes(fileTimes: FinishedMessage['fileTimes'], files: readonly string[], factor: number): Map<string, number> {
+function wallTimes(fileTimes: FinishedMessage['fileTimes'], files: ReadonlySet<string>, factor: number): Map<string, number> {
   const walls = new Map<string, number>();
   for (const { file, ms } of fileTimes ?? []) {
-    if (files.includes(file) && Number.isFinite(ms) && ms >= 0) walls.set(file, (walls.get(file) ?? 0) + ms / factor);
+    if (files.has(file) && Number.isFinite(ms) && ms >= 0) walls.set(file, (walls.get(file) ?? 0) + ms / factor);
   }
   return walls;
 }

@@ -16,9 +16,8 @@ export class CostStore {
   get(repoId: number, builder: string): UnitCost | null {
     return (this.q.get.get(repoId, builder) as UnitCost | undefined) ?? null;
   }
-  /** Teaches the builder's cost one finished unit's times (planning/costs.ts); returns the cost now. */
-  learn(repoId: number, builder: string, times: FinishedUnitTimes, at: number): UnitCost | null {
-    const before = this.get(repoId, builder);
+  /** Teaches the builder's cost one finished unit's times (planning/costs.ts); returns the cost now. `before`: the cost as the caller just read it. */
+  learn(repoId: number, builder: string, times: FinishedUnitTimes, at: number, before = this.get(repoId, builder)): UnitCost | null {
     const after = learnUnitCost(before, times);
     if (after && after !== before) this.save(repoId, builder, after, at);
     return after;

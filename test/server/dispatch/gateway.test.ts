@@ -68,6 +68,14 @@ describe('runner gateway: bad input closes only that socket', function () {
     await expectAlive();
   });
 
+  it('stores nothing a hello with a wrong token says (no runner row, no CPUs)', async () => {
+    const ws = await connect(server);
+    ws.send(hello({ token: 'wrong-token-000', name: 'intruder', cpus: 64, slots: 64 }));
+    expect((await closed(ws)).code).to.equal(CloseCode.unauthorized);
+    expect(server.store.runners.all().map((r) => r.name)).not.to.include('intruder');
+    await expectAlive();
+  });
+
   it('refuses another protocol version with 4002 before looking at the token', async () => {
     const ws = await connect(server);
     ws.send(hello({ protocol: PROTOCOL_VERSION + 1, token: 'wrong' }));

@@ -50,6 +50,19 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
     expect(build(id).unitsDone).to.equal(1);
   });
 
+  it('learns nothing from another runner\'s report: its file times, tests and run time change no duration or cost', () => {
+    const id = p.build([['test/a.test.js', 'test/b.test.js']]);
+    const [a] = assignAll(id);
+    const before = { durations: [...p.store.tests.fileDurations(p.repoId, 'unit')], cost: p.store.costs.get(p.repoId, 'unit') };
+    const forged = finished(a, { durationMs: 90_000, tests: [testCase('forged', 'failed', 'test/a.test.js')],
+      fileTimes: [{ file: 'test/a.test.js', ms: 60_000 }, { file: 'test/b.test.js', ms: 1 }] });
+    expect(p.lifecycle.unitFinished(r2.runnerId, 'r2', forged), 'not its unit').to.equal(false);
+    expect([...p.store.tests.fileDurations(p.repoId, 'unit')]).to.deep.equal(before.durations);
+    expect(p.store.costs.get(p.repoId, 'unit')).to.deep.equal(before.cost);
+    expect(p.store.tests.byUnit(a)).to.deep.equal([]);
+    expect(p.store.units.get(a)!.state).to.equal('running');
+  });
+
   it('closes the tree in the transaction that finishes a failed build, and reopens it when the next build passes', () => {
     // A green build first: a test failing in the builder's first build was broken before (newFailures.ts).
     const first = p.build([['test/a.test.js']], { sha: 'c'.repeat(40) });
