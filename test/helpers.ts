@@ -155,6 +155,14 @@ export function startRunner(server: string, name: string, home: string,
   return child;
 }
 
+/** Starts a runner (startRunner) and waits until the server counts `connected` runners. */
+export async function connectRunner(server: ServerProcess, name: string, home: string,
+  opts: Parameters<typeof startRunner>[3] = {}, connected = 1): Promise<ChildProcess & { output: string }> {
+  const runner = startRunner(server.url, name, home, opts);
+  await pollUntil(async () => (await server.api('/healthz')).runners === connected, `${connected} runner(s) to connect`);
+  return runner;
+}
+
 export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
