@@ -87,10 +87,12 @@ export interface BuilderSpec {
   cache?: { paths: string[]; key: string[] }[]; setupOnHit?: string;
 }
 
-export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {
+/** HOME/greengate.yml for these repositories (gated on main unless told); `top` adds top-level keys (e.g. notify). */
+export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; autoRevert?: boolean; builders: BuilderSpec[] }[],
+  top: Record<string, unknown> = {}): string {
   const file = join(home, 'greengate.yml');
   writeFileSync(file, stringify({
-    port: 0, data: join(home, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+    port: 0, data: join(home, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN, ...top,
     repositories: repos.map((r) => ({ gate: ['main'], ...r })),
   }));
   return file;
