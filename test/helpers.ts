@@ -144,6 +144,12 @@ export class ServerProcess {
   async builds(query = ''): Promise<any[]> { return (await this.api<{ builds: any[] }>(`/api/builds?${query}`)).builds; }
 }
 
+/** A `greengate serve` process for one repository "shop" (a new Repo in HOME) with one builder `unit` running `true`. */
+export function startShopProcess(home: string): Promise<ServerProcess> {
+  const repo = new Repo(home);
+  return new ServerProcess(writeConfig(home, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
+}
+
 /** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
 export function startRunner(server: string, name: string, home: string,
   opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string } = {}): ChildProcess & { output: string } {
