@@ -87,10 +87,12 @@ export interface BuilderSpec {
   cache?: { paths: string[]; key: string[] }[]; setupOnHit?: string;
 }
 
-export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; builders: BuilderSpec[] }[]): string {
+/** HOME/greengate.yml for these repositories (gated on main unless told); `top` adds top-level keys (e.g. notify). */
+export function writeConfig(home: string, repos: { name: string; path: string; gate?: string[]; autoRevert?: boolean; builders: BuilderSpec[] }[],
+  top: Record<string, unknown> = {}): string {
   const file = join(home, 'greengate.yml');
   writeFileSync(file, stringify({
-    port: 0, data: join(home, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+    port: 0, data: join(home, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN, ...top,
     repositories: repos.map((r) => ({ gate: ['main'], ...r })),
   }));
   return file;
@@ -142,6 +144,12 @@ export class ServerProcess {
   async builds(query = ''): Promise<any[]> { return (await this.api<{ builds: any[] }>(`/api/builds?${query}`)).builds; }
 }
 
+/** A `greengate serve` process for one repository "shop" (a new Repo in HOME) with one builder `unit` running `true`. */
+export function startShopProcess(home: string): Promise<ServerProcess> {
+  const repo = new Repo(home);
+  return new ServerProcess(writeConfig(home, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
+}
+
 /** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
 export function startRunner(server: string, name: string, home: string,
   opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string } = {}): ChildProcess & { output: string } {
@@ -153,6 +161,14 @@ export function startRunner(server: string, name: string, home: string,
   child.stdout!.on('data', (d) => { child.output += d; });
   child.stderr!.on('data', (d) => { child.output += d; });
   return child;
+}
+
+/** Starts a runner (startRunner) and waits until the server counts `connected` runners. */
+export async function connectRunner(server: ServerProcess, name: string, home: string,
+  opts: Parameters<typeof startRunner>[3] = {}, connected = 1): Promise<ChildProcess & { output: string }> {
+  const runner = startRunner(server.url, name, home, opts);
+  await pollUntil(async () => (await server.api('/healthz')).runners === connected, `${connected} runner(s) to connect`);
+  return runner;
 }
 
 export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -1,12 +1,9 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { stringify } from 'yaml';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { REVERT_TRAILER } from '../../server/culprit/revert.js';
-import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, git, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
-import { MailServer, NOTIFY_ENV, Receiver, notifyBlock } from '../notifyFixtures.js';
+import { ADMIN_TOKEN, CLI, Repo, ServerProcess, connectRunner, git, pollUntil, stopChild, tempHome } from '../helpers.js';
+import { MailServer, Receiver, startNotifyingServer } from '../notifyFixtures.js';
 
 /**
  * Culprit finding and the automatic revert end to end: a real bare repository with the hooks
@@ -29,19 +26,11 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     repo = new Repo(home.dir);
     receiver = await new Receiver().start();
     mail = await new MailServer().start();
-    const file = join(home.dir, 'greengate.yml');
-    writeFileSync(file, stringify({
-      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      notify: notifyBlock(receiver, mail, ['tree.closed', 'tree.reopened', 'culprit.found', 'revert.made']),
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], autoRevert: true,
-        builders: [{ name: 'unit', tests: 't/*.sh', run: 'for f in "$@"; do sh "$f" || exit 1; done' }] }],
-    }));
-    server = new ServerProcess(file);
-    server.env = NOTIFY_ENV;
-    await server.start();
+    server = await startNotifyingServer(home.dir, [{ name: 'shop', path: repo.bare, gate: ['main'], autoRevert: true,
+      builders: [{ name: 'unit', tests: 't/*.sh', run: 'for f in "$@"; do sh "$f" || exit 1; done' }] }],
+    receiver, mail, ['tree.closed', 'tree.reopened', 'culprit.found', 'revert.made']);
     installHooks(repo.bare, { server: server.url, repo: 'shop' });
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 2 });
-    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner');
+    runner = await connectRunner(server, 'r1', home.dir, { slots: 2 });
   });
   after(async () => {
     await stopChild(runner);

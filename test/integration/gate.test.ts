@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { installHooks } from '../../server/gate/hookInstall.js';
 import {
-  ADMIN_TOKEN, CLI, Repo, ServerProcess, git, gitEnv, pollUntil, startRunner, stopChild, tempHome, writeConfig,
+  ADMIN_TOKEN, CLI, Repo, ServerProcess, git, gitEnv, pollUntil, stopChild, tempHome,
 } from '../helpers.js';
+import { CHECK, startGatedShop } from './gatedShop.js';
 
 /** The commit gate end to end: real bare repository, installed hooks, real server and runner. */
 describe('commit gate (real pushes through the installed hooks)', function () {
@@ -14,17 +14,9 @@ describe('commit gate (real pushes through the installed hooks)', function () {
   let server: ServerProcess;
   let runner: ChildProcess;
 
-  // check.sh decides the build: it fails while the file "broken" exists in the commit.
-  const CHECK = 'if [ -f broken ]; then echo "cart total is wrong" >&2; exit 1; fi; echo ok\n';
-
   before(async () => {
     home = tempHome();
-    repo = new Repo(home.dir);
-    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'sh ./check.sh' }] }]);
-    server = await new ServerProcess(config).start();
-    installHooks(repo.bare, { server: server.url, repo: 'shop' });
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 2 });
-    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner');
+    ({ repo, server, runner } = await startGatedShop(home.dir));
   });
   after(async () => {
     await stopChild(runner);

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
-import { installHooks } from '../../server/gate/hookInstall.js';
 import { hookSecretPath, readHookSecret } from '../../server/gate/hookSecret.js';
-import { CLI, Repo, ServerProcess, git, gitEnv, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { CLI, Repo, ServerProcess, git, gitEnv, pollUntil, stopChild, tempHome } from '../helpers.js';
+import { CHECK, startGatedShop } from './gatedShop.js';
 
 /**
  * Attacks on the gate through its public interface (HTTP with curl-like requests, git push),
@@ -20,16 +20,9 @@ describe('gate integrity: the server believes git and only the hooks may speak f
   let red = '';
   let redBuild: any;
 
-  const CHECK = 'if [ -f broken ]; then echo "cart total is wrong" >&2; exit 1; fi; echo ok\n';
-
   before(async () => {
     home = tempHome();
-    repo = new Repo(home.dir);
-    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'sh ./check.sh' }] }]);
-    server = await new ServerProcess(config).start();
-    installHooks(repo.bare, { server: server.url, repo: 'shop', gated: ['main'] });
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 2 });
-    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner');
+    ({ repo, server, runner } = await startGatedShop(home.dir, { gated: ['main'] }));
   });
   after(async () => {
     await stopChild(runner);

@@ -26,6 +26,16 @@ describe('build lifecycle (real server processes, SIGKILL, restarts)', function 
     await pollUntil(async () => (await server.api('/healthz')).runners >= 1, `runner ${name} to connect`);
   }
 
+  /** Starts the server and runner r1 on check.sh, pushes a commit that breaks it, and returns that finished build. */
+  async function startWithRedBuild(): Promise<any> {
+    await start('sh ./check.sh');
+    await server.start();
+    await runner('r1');
+    repo.commit({ 'check.sh': 'exit 1\n' }, 'break the build');
+    repo.push();
+    return server.waitForBuild((await newestBuild()).id);
+  }
+
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const tree = () => server.api('/api/tree/shop/main');
   const newestBuild = (after = 0) => pollUntil(async () => (await server.builds('repo=shop')).find((b) => b.id > after), 'a new build');
@@ -59,12 +69,7 @@ describe('build lifecycle (real server processes, SIGKILL, restarts)', function 
   });
 
   it('repairs a missed closure at start-up from the stored builds, once (idempotent)', async () => {
-    await start('sh ./check.sh');
-    await server.start();
-    await runner('r1');
-    repo.commit({ 'check.sh': 'exit 1\n' }, 'break the build');
-    repo.push();
-    const red = await server.waitForBuild((await newestBuild()).id);
+    const red = await startWithRedBuild();
     expect((await tree()).state).to.equal('closed');
     await server.kill();
     // What an older version could leave behind: a red build and an open tree.
@@ -81,12 +86,7 @@ describe('build lifecycle (real server processes, SIGKILL, restarts)', function 
   });
 
   it('never re-closes the tree for a rebuild of an older red build while the head is green', async () => {
-    await start('sh ./check.sh');
-    await server.start();
-    await runner('r1');
-    repo.commit({ 'check.sh': 'exit 1\n' }, 'break the build');
-    repo.push();
-    const red = await server.waitForBuild((await newestBuild()).id);
+    const red = await startWithRedBuild();
     expect((await tree()).state).to.equal('closed');
     repo.commit({ 'check.sh': 'exit 0\n' }, `fix the build\n\nFixes-build: ${red.id}`);
     repo.push();

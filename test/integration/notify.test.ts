@@ -1,10 +1,7 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { RUNNER_TOKEN, ADMIN_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
-import { MailServer, NOTIFY_ENV, Receiver, notifyBlock } from '../notifyFixtures.js';
+import { Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome } from '../helpers.js';
+import { MailServer, Receiver, startNotifyingServer } from '../notifyFixtures.js';
 
 /**
  * Alerting end to end: a real server and runner, a real HTTP receiver that checks the signature,
@@ -24,17 +21,9 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
     repo = new Repo(home.dir);
     receiver = await new Receiver().start();
     mail = await new MailServer().start();
-    const file = join(home.dir, 'greengate.yml');
-    writeFileSync(file, stringify({
-      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      notify: notifyBlock(receiver, mail, events),
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'sh ./check.sh', timeout: 60 }] }],
-    }));
-    server = new ServerProcess(file);
-    server.env = NOTIFY_ENV;
-    await server.start();
-    runners.push(startRunner(server.url, 'r1', home.dir, { slots: 1 }));
-    await pollUntil(async () => (await server.api('/healthz')).runners >= 1, 'the runner to connect');
+    server = await startNotifyingServer(home.dir, [{ name: 'shop', path: repo.bare, gate: ['main'],
+      builders: [{ name: 'unit', run: 'sh ./check.sh', timeout: 60 }] }], receiver, mail, events);
+    runners.push(await connectRunner(server, 'r1', home.dir, { slots: 1 }));
   }
 
   async function push(check: string, message: string): Promise<any> {

@@ -30,6 +30,12 @@ export function config(repo: Partial<RepositoryConfig> = {}): Config {
     repositories: [{ name: 'shop', path: '/nonexistent/shop.git', gate: ['main'], builders: [builder()], ...repo }] };
 }
 
+/** Just the in-memory store, with the repository "shop" in it; close `store` when done. */
+export function shopStore(): { store: Store; repoId: number } {
+  const store = openStore(':memory:');
+  return { store, repoId: store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id };
+}
+
 /** A runner as the server sees it: what it was sent is kept in `sent`. */
 export class FakeLink implements RunnerLink {
   readonly units = new Set<number>();

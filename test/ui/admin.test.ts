@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_TOKEN, Repo, ServerProcess, tempHome, writeConfig } from '../helpers.js';
+import { openBrowser, postForm } from './fixtures.js';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = 15_000;
 
 describe('tree page: admin log in, CSRF, close/open, Five Whys (real browser)', function () {
@@ -18,9 +17,7 @@ describe('tree page: admin log in, CSRF, close/open, Five Whys (real browser)', 
   before(async () => {
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }]);
     server = await new ServerProcess(config).start();
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-    context = await browser.newContext();
-    page = await context.newPage();
+    ({ browser, context, page } = await openBrowser());
   });
 
   after(async () => {
@@ -29,12 +26,7 @@ describe('tree page: admin log in, CSRF, close/open, Five Whys (real browser)', 
     home.cleanup();
   });
 
-  function post(path: string, form: Record<string, string>, cookie = ''): Promise<Response> {
-    return fetch(server.url + path, {
-      method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-    });
-  }
+  const post = (path: string, form: Record<string, string>, cookie = '') => postForm(server.url, path, form, cookie);
 
   it('shows no forms to a visitor and refuses their POSTs with 403', async () => {
     await page.goto(`${server.url}/tree`);

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ADMIN_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ADMIN_TOKEN, Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { openBrowser, postForm } from './fixtures.js';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = 30_000;
 
 describe('build page: admin cancel and rebuild buttons (real browser, server and runner)', function () {
@@ -22,17 +21,14 @@ describe('build page: admin cancel and rebuild buttons (real browser, server and
   before(async () => {
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'sh ./run.sh', timeout: 120 }] }]);
     server = await new ServerProcess(config).start();
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 1 });
-    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
+    runner = await connectRunner(server, 'r1', home.dir, { slots: 1 });
     repo.commit({ 'run.sh': 'echo ok\n' }, 'Passes');
     repo.push();
     passed = await server.waitForBuild((await pollUntil(async () => (await server.builds())[0], 'the first build', WAIT)).id, WAIT);
     repo.commit({ 'run.sh': 'echo started; sleep 100\n' }, 'Runs until cancelled');
     repo.push('HEAD:refs/heads/slow');
     slow = await pollUntil(async () => (await server.builds()).find((b) => b.branch === 'slow' && b.state === 'running'), 'the slow build to run', WAIT);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-    context = await browser.newContext();
-    page = await context.newPage();
+    ({ browser, context, page } = await openBrowser());
   });
 
   after(async () => {
@@ -42,12 +38,7 @@ describe('build page: admin cancel and rebuild buttons (real browser, server and
     home.cleanup();
   });
 
-  function post(path: string, form: Record<string, string>, cookie = ''): Promise<Response> {
-    return fetch(server.url + path, {
-      method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-    });
-  }
+  const post = (path: string, form: Record<string, string>, cookie = '') => postForm(server.url, path, form, cookie);
   async function cookie(): Promise<string> {
     return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   }

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ADMIN_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ADMIN_TOKEN, Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { openBrowser, postForm } from './fixtures.js';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = 20_000;
 const CLOCK = /^\d\d:\d\d:\d\d\.\d{3}$/;
 
@@ -36,8 +35,7 @@ describe('build page: failures first, unit times, failing before, log times (rea
   before(async () => {
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'sh ./run.sh', junit: 'junit.xml', timeout: 60 }] }]);
     server = await new ServerProcess(config).start();
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 1 });
-    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
+    runner = await connectRunner(server, 'r1', home.dir, { slots: 1 });
     // The first build already has "old break" failing (broken before greengate saw it); the second adds "new break".
     repo.commit({ 'run.sh': RUN_SH.replace(/  <testcase classname="cart" name="new break"[^\n]*\n/, '') }, 'A suite with a failure from before');
     repo.push();
@@ -47,9 +45,7 @@ describe('build page: failures first, unit times, failing before, log times (rea
     repo.push();
     const second = await pollUntil(async () => (await server.builds()).find((b) => b.id > first.id), 'the build', WAIT);
     build = await server.waitForBuild(second.id, WAIT * 2);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-    context = await browser.newContext();
-    page = await context.newPage();
+    ({ browser, context, page } = await openBrowser());
   });
 
   after(async () => {
@@ -59,12 +55,7 @@ describe('build page: failures first, unit times, failing before, log times (rea
     home.cleanup();
   });
 
-  function post(path: string, form: Record<string, string>, cookie = ''): Promise<Response> {
-    return fetch(server.url + path, {
-      method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-    });
-  }
+  const post = (path: string, form: Record<string, string>, cookie = '') => postForm(server.url, path, form, cookie);
 
   it('shows the failures above the units, new ones first, the old one labelled "failing before"', async () => {
     expect(build.result).to.equal('failed');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { ADMIN_TOKEN, CLI, Repo, ServerProcess, tempHome, writeConfig } from '../../helpers.js';
+import { ADMIN_TOKEN, CLI, ServerProcess, startShopProcess, tempHome } from '../../helpers.js';
 import { refusal } from '../../../server/cli/tree.js';
 
 /** A port nothing listens on (it was free a moment ago). */
@@ -32,10 +32,7 @@ describe('greengate tree: what the sheriff reads (spawned CLI, real server)', fu
   const home = tempHome('gg-cli-tree-');
   let server: ServerProcess;
 
-  before(async () => {
-    const repo = new Repo(home.dir);
-    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
-  });
+  before(async () => { server = await startShopProcess(home.dir); });
   after(async () => {
     await server?.kill();
     home.cleanup();

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { pino } from 'pino';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { parseConfig } from '../../../server/config/config.js';
-import { RUNNER_TOKEN, Repo, pollUntil, startRunner, stopChild, tempHome } from '../../helpers.js';
+import type { RunningServer } from '../../../server/main.js';
+import { Repo, pollUntil, startRunner, stopChild, tempHome } from '../../helpers.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 
 /**
  * The culprit finder in the real server (in-process, so its notifications can be read) with a
@@ -22,20 +21,9 @@ describe('culprit finder: which red builds are searched, and what the notifier h
   before(async () => {
     home = tempHome('gg-finder-');
     repo = new Repo(home.dir);
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    gate: [main]
-    builders:
-      - name: unit
-        tests: "t/*.sh"
-        run: 'for f in "$@"; do sh "$f" || exit 1; done'
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
-      notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
+    const config = shopConfig(home.dir, repo, { shop: { gate: ['main'],
+      builders: [{ name: 'unit', tests: 't/*.sh', run: 'for f in "$@"; do sh "$f" || exit 1; done' }] } });
+    server = await startShopServer(home.dir, repo, { config, notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
     // Fetching like a remote runner: bisect builds need commits that are no branch's tip.
     runner = startRunner(server.url, 'r1', home.dir, { slots: 2, env: { GREENGATE_RUNNER_FETCH: 'always' } });
     await pollUntil(() => server.connectedRunners().length === 1, 'the runner');

@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { pino } from 'pino';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { parseConfig } from '../../../server/config/config.js';
+import type { RunningServer } from '../../../server/main.js';
 import { MARKER_ROOM_BYTES, PROTOCOL_VERSION, REDACTED, WS_PATH } from '../../../server/protocol.js';
 import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 
 /** A raw WebSocket client playing the runner's end: every frame it gets is kept in `inbox`. */
 async function fakeRunner(server: RunningServer, name: string): Promise<{ ws: WebSocket; inbox: any[]; next(type: string): Promise<any> }> {
@@ -41,17 +40,9 @@ describe('runner gateway: the log of a unit is redacted, capped and counted befo
     writeFileSync(join(home.dir, 'deploy_key'), DEPLOY_KEY + '\n');
     repo.commit({ 'a.txt': 'a' }, 'first');
     expect(repo.push().ok).to.equal(true); // no hooks: the start-up scan finds the gated branch
-    const config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    gate: [main]
-    builders:
-      - { name: unit, run: "true", maxLogBytes: 1024, env: [NODE_OPTIONS], secrets: { DEPLOY_KEY: { file: deploy_key } } }
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    const config = shopConfig(home.dir, repo, { shop: { gate: ['main'],
+      builders: [{ name: 'unit', run: 'true', maxLogBytes: 1024, env: ['NODE_OPTIONS'], secrets: { DEPLOY_KEY: { file: 'deploy_key' } } }] } });
+    server = await startShopServer(home.dir, repo, { config });
     await pollUntil(async () => (await (await fetch(`${server.url}/api/builds`)).json()).builds.length === 1, 'the build', 15_000);
   });
   afterEach(async () => {

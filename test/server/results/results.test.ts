@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { openStore, type Store } from '../../../server/store/index.js';
+import type { Store } from '../../../server/store/index.js';
+import { shopStore } from '../memory.js';
 import { recordUnitTests } from '../../../server/results/results.js';
 import type { FileTime, FinishedMessage, TestCase } from '../../../server/protocol.js';
 import { planUnits } from '../../../server/planning/planner.js';
@@ -8,10 +9,7 @@ import { overheadFor } from '../../../server/planning/costs.js';
 describe('results: a finished unit teaches its builder what a unit costs', () => {
   let store: Store;
   let repoId: number;
-  beforeEach(() => {
-    store = openStore(':memory:');
-    repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
-  });
+  beforeEach(() => { ({ store, repoId } = shopStore()); });
   afterEach(() => store.close());
 
   /** A build with one unit of `files`, started at `startedAt`. */

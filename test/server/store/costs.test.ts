@@ -1,13 +1,11 @@
 import { expect } from 'chai';
-import { openStore, type Store } from '../../../server/store/index.js';
+import type { Store } from '../../../server/store/index.js';
+import { shopStore } from '../memory.js';
 
 describe('store: unit costs', () => {
   let store: Store;
   let repoId: number;
-  beforeEach(() => {
-    store = openStore(':memory:');
-    repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
-  });
+  beforeEach(() => { ({ store, repoId } = shopStore()); });
   afterEach(() => store.close());
 
   it('has nothing before a unit taught it, then keeps the learned cost per builder', () => {

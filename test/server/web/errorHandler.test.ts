@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { GgError } from '../../../server/errors.js';
 import { errorHandler, notFound, toGgError } from '../../../server/web/errorHandler.js';
-import { Repo, ServerProcess, tempHome, writeConfig } from '../../helpers.js';
+import { ServerProcess, startShopProcess, tempHome } from '../../helpers.js';
 
 describe('the one error handler (in process)', () => {
   const logged: { level: number; msg: string; code?: string }[] = [];
@@ -85,10 +85,7 @@ describe('errors from a real server: JSON for /api, a page otherwise', function 
   let server: ServerProcess;
   const unknownRepo = 'unknown repository "nope": it is not in greengate.yml (configured: shop)';
 
-  before(async () => {
-    const repo = new Repo(home.dir);
-    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
-  });
+  before(async () => { server = await startShopProcess(home.dir); });
   after(async () => {
     await server?.kill();
     home.cleanup();

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { execFile, spawnSync, type ExecFileOptions } from 'node:child_process';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { parseConfig } from '../../../server/config/config.js';
+import type { RunningServer } from '../../../server/main.js';
+import type { Config } from '../../../server/config/config.js';
 import { cloneUrlOf, tokenFrom } from '../../../server/web/gitHttp.js';
 import { RUNNER_TOKEN, Repo, git, gitEnv, tempHome } from '../../helpers.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 
 /** git as a child process, asynchronously (the server answering it runs in this process). */
 function gitAsync(args: string[], opts: ExecFileOptions & { env: NodeJS.ProcessEnv }): Promise<{ status: number; stderr: string }> {
@@ -37,22 +37,12 @@ describe('code over HTTP (git smart HTTP, read-only, runner token)', function ()
     repo = new Repo(home.dir);
     repo.commit({ 'README': 'hello\n' }, 'first');
     repo.push();
-    config = parseConfig(`
-runnerToken: ${RUNNER_TOKEN}
-data: ./data
-repositories:
-  - name: shop
-    path: ${repo.bare}
-    builders: [{ name: unit, run: "true" }]
-  - name: elsewhere
-    path: ${repo.bare}
-    cloneUrl: https://git.example.com/elsewhere.git
-    builders: [{ name: unit, run: "true" }]
-`, { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    config = shopConfig(home.dir, repo, {
+      more: [{ name: 'elsewhere', path: repo.bare, cloneUrl: 'https://git.example.com/elsewhere.git', builders: [{ name: 'unit', run: 'true' }] }] });
+    server = await startShopServer(home.dir, repo, { config });
     url = `${server.url}${cloneUrlOf({ name: 'shop' })}`;
   });
-  let config: ReturnType<typeof parseConfig>;
+  let config: Config;
   after(async () => {
     await server.close();
     home.cleanup();
