@@ -204,7 +204,8 @@ export class RunnerGateway {
         if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
         return;
       case 'log': {
-        const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, this.guard.screenChunk(msg)));
+        const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, msg, Date.now(),
+          (chunk, unit) => this.guard.screenChunk(chunk, unit)));
         if (held === true) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
         else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         return;

@@ -1,5 +1,5 @@
 /**
- * What the gateway checks of a unit's log before the lifecycle sees it (protocol.ts has the
+ * What the gateway checks of a unit's log as the lifecycle stores it (protocol.ts has the
  * rules): each chunk is redacted again (the unit's secrets and the runner token; the runner
  * already did this, this is the second line) and cut at the unit's cap (maxLogBytes plus
  * MARKER_ROOM_BYTES; past it chunks are stored empty, so sequence numbers stay whole and the
@@ -11,15 +11,14 @@
  */
 import { MARKER_ROOM_BYTES, REDACTED, type FinishedMessage, type LogMessage } from '../protocol.js';
 import type { Store } from '../store/index.js';
+import type { UnitRow } from '../store/units.js';
 import type { BuilderSecrets } from './secrets.js';
 
 export class LogGuard {
   constructor(private readonly store: Store, private readonly secrets: BuilderSecrets) {}
 
-  /** The chunk as it may be stored: redacted and within the unit's cap. */
-  screenChunk(msg: LogMessage): LogMessage {
-    const unit = this.store.units.get(msg.unit);
-    if (!unit) return msg; // the lifecycle refuses it
+  /** The chunk as it may be stored: redacted and within the unit's cap (`unit`: the row the lifecycle read for it). */
+  screenChunk(msg: LogMessage, unit: Pick<UnitRow, 'buildId' | 'logBytes'>): LogMessage {
     const rules = this.secrets.rulesForBuild(unit.buildId);
     let data = redactText(msg.data, rules.patterns);
     const limit = rules.maxLogBytes + MARKER_ROOM_BYTES;

@@ -138,11 +138,15 @@ export class BuildLifecycle {
     return true;
   }
 
-  /** Stores a log chunk (a resent chunk once). Returns false when the runner does not hold the unit. */
-  unitLog(runnerId: number, msg: LogMessage, now = Date.now()): boolean {
+  /**
+   * Stores a log chunk (a resent chunk once), as `screen` makes it (the gateway's redaction and cap,
+   * dispatch/logGuard.ts, given the unit row read here once). Returns false when the runner does not hold the unit.
+   */
+  unitLog(runnerId: number, msg: LogMessage, now = Date.now(), screen: (msg: LogMessage, unit: UnitRow) => LogMessage = (m) => m): boolean {
     const unit = this.store.units.get(msg.unit);
     if (!unit || unit.runnerId !== runnerId) return false;
-    const chunk = { unitId: msg.unit, seq: msg.seq, offset: msg.offset, stream: msg.stream, data: msg.data, at: now };
+    const { data } = screen(msg, unit);
+    const chunk = { unitId: msg.unit, seq: msg.seq, offset: msg.offset, stream: msg.stream, data, at: now };
     this.commit(() => {
       if (!this.store.logs.append(chunk)) return;
       this.store.units.addLogBytes(msg.unit, Buffer.byteLength(msg.data));
