@@ -138,7 +138,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
   };
   // Deploys: stages on runners, watched by the immune system; a regression is rolled back, the tree closed, people told.
-  const alerts = new AlertBook(); // Alertmanager's firing alerts, for deploy watches (alerts.alertsFiring)
+  const alerts = new AlertBook(store.alerts); // Alertmanager's alerts, in SQLite, for deploy watches (alerts.alertsFiring)
   const scrapes = new ScrapeHistory(); // /metrics pages greengate scrapes itself, followed from start-up
   const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, dispatch: () => queue.dispatch(), baseUrl: () => baseUrl,
     hooks: { ...NO_HOOKS,

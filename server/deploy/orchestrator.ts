@@ -17,9 +17,15 @@
  *   revert (hooks.revert) and the alert (hooks.notify) are made and marked done; the deploy ends
  *   `rolled_back` when its last rollback step has run. A failed run step rolls back the same way
  *   and ends `failed` (no revert, no closure). A watcher that fails rolls back as `failed` too.
+ * - Hold (fails closed): an inconclusive verdict (a window without data, see server/immune/watch.ts)
+ *   holds the deploy: it stays `watching` with `heldAt`/`holdReason`, its watch stopped, the branch's
+ *   next deploys wait. Never promoted by itself: `resume` of the branch watches the stage again (a
+ *   new window after, the stored baseline before the deploy); `pause` of the branch rolls it back
+ *   (`failed`: no revert, no closure — nothing was shown to be wrong).
  * - Restart: steps are units (reclaimed or requeued by the unit path); a stage found `watching`
- *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows; its
- *   run is not repeated); a pending revert or alert is made.
+ *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows and
+ *   reads only those it has not stored in watch_samples; its run is not repeated); a held one stays
+ *   held; a pending revert or alert is made.
  * Never awaits inside a transaction; effects happen after commits and are recorded once done.
  */
 import type { Logger } from 'pino';
@@ -33,6 +39,7 @@ import { git } from '../git.js';
 import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
 import { describeVerdict } from './evidence.js';
+import { storedBook } from '../immune/samples.js';
 
 export const IMMUNE_ACTOR = 'greengate-immune';
 export const MAX_DEPLOY_COMMITS = 200;
@@ -69,15 +76,46 @@ export class DeployOrchestrator {
     this.watches.clear();
   }
 
+  /** Pauses the branch's deploys; a held deploy of the branch is rolled back. */
   pause(repo: string, branch: string, actor: string | null, reason: string | null): void {
-    this.d.store.deploys.pause(this.repoId(repo), branch, actor, reason, Date.now());
+    const { store } = this.d;
+    const now = Date.now();
+    store.tx(() => {
+      store.deploys.pause(this.repoId(repo), branch, actor, reason, now);
+      for (const x of this.heldOf(repo, branch)) {
+        const stage = store.deploys.stages(x.id)[x.stage];
+        store.deploys.release(x.id);
+        store.deploys.stageEnded(x.id, x.stage, 'failed', null, now);
+        store.deploys.beginRollback(x.id, x.stage, 'failed',
+          `stage ${stage.name}: held (${x.holdReason ?? 'inconclusive'}), rolled back by ${actor ?? 'an admin'}${reason ? `: ${reason}` : ''}`, false);
+        this.rollbackStage(x, x.stage, now);
+      }
+    });
     this.d.log.info({ repo, branch, actor }, 'deploys paused');
+    void this.kick();
   }
 
+  /** Resumes the branch's deploys; a held deploy of the branch is watched again (a new window, the stored baseline). */
   resume(repo: string, branch: string): void {
-    this.d.store.deploys.resume(this.repoId(repo), branch);
+    const { store } = this.d;
+    const now = Date.now();
+    store.tx(() => {
+      store.deploys.resume(this.repoId(repo), branch);
+      for (const x of this.heldOf(repo, branch)) {
+        const stage = store.deploys.stages(x.id)[x.stage];
+        const seconds = findStage(this.d.config, x.repo, x.branch, stage.name)?.watch?.seconds ?? 0;
+        store.deploys.release(x.id);
+        store.watchSamples.dropAfter(x.id, x.stage);
+        store.deploys.stageWatching(x.id, x.stage, now, now + seconds * 1000);
+        this.d.log.info({ deploy: x.id, stage: stage.name }, 'a held deploy is watched again');
+      }
+    });
     this.d.log.info({ repo, branch }, 'deploys resumed');
     void this.kick();
+  }
+
+  private heldOf(repo: string, branch: string): DeployRow[] {
+    return this.d.store.deploys.active().filter((x) => x.repo === repo && x.branch === branch && x.state === 'watching' && x.heldAt !== null);
   }
 
   /** Why deploys of a branch wait, or null when they may start. */
@@ -125,7 +163,7 @@ export class DeployOrchestrator {
       await this.start(deploy);
     }
     for (const x of this.d.store.deploys.active()) {
-      if (x.state === 'watching' && !this.watches.has(x.id)) this.watch(x);
+      if (x.state === 'watching' && x.heldAt === null && !this.watches.has(x.id)) this.watch(x);
       if (x.revertState === 'pending' || x.alertState === 'pending') await this.effects(x);
     }
     this.flushSteps();
@@ -226,7 +264,8 @@ export class DeployOrchestrator {
       return;
     }
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
-    this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined }).then(
+    this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined,
+      samples: storedBook(this.d.store.watchSamples, deploy.id, deploy.stage) }).then(
       (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),
       (err: Error) => this.verdict(deploy.id, deploy.stage, null, err),
     ).finally(() => { if (this.watches.get(deploy.id) === controller) this.watches.delete(deploy.id); });
@@ -238,8 +277,15 @@ export class DeployOrchestrator {
     const now = Date.now();
     store.tx(() => {
       const deploy = store.deploys.get(deployId);
-      if (!deploy || deploy.state !== 'watching' || deploy.stage !== position) return;
+      if (!deploy || deploy.state !== 'watching' || deploy.stage !== position || deploy.heldAt !== null) return;
       const stage = store.deploys.stages(deployId)[position];
+      if (verdict && !verdict.regression && verdict.inconclusive) { // fails closed: held until a person decides
+        store.deploys.stageVerdict(deployId, position, verdict);
+        store.deploys.hold(deployId, `stage ${stage.name}: inconclusive: ${verdict.inconclusive}`, now);
+        this.d.log.warn({ deploy: deployId, stage: stage.name, reason: verdict.inconclusive },
+          'deploy held: its watch had no data for a window (greengate deploy resume watches again, pause rolls it back)');
+        return;
+      }
       if (verdict && !verdict.regression) return this.promote(deploy, position, verdict, now);
       if (!verdict) {
         store.deploys.stageEnded(deployId, position, 'failed', null, now);

@@ -1,15 +1,21 @@
 /**
  * Alerts Alertmanager sent us (POST /api/alertmanager, server/web/alertmanagerApi.ts), kept in
- * memory: an alert is identified by its fingerprint (or its labels), and remembered with when it
- * started firing and, once resolved, when it ended. `alertsFiring(service, since)` answers the
- * watcher: the alerts labelled `service` (or `job`, or `app`) = service that were firing at any
- * moment from `since` on. At most MAX_ALERTS are kept (the oldest resolved go first) and a
- * resolved alert is forgotten after KEEP_RESOLVED_MS. A restart forgets them all: Alertmanager
- * sends firing alerts again every repeat_interval, and a watch resumed after a restart sees those.
+ * SQLite (server/store/alerts.ts) so a restart forgets none: an alert is identified by its
+ * fingerprint (or its sorted labels) and `startsAt`. A message about an alert already known
+ * changes nothing — a replayed firing message, or Alertmanager's repeat every repeat_interval —
+ * except the first `resolved` of a firing alert, which records when it ended. A firing message
+ * for an alert already resolved is a replay: ignored. `startsAt` in the future is taken as now
+ * (a clock cannot make an alert start inside a later watch).
+ *
+ * `alertsFiring(service, since)` answers the watcher: the alerts labelled `service` (or `job`, or
+ * `app`) = service that STARTED firing at or after `since` (the watch's start): an alert that was
+ * already firing when the deploy was watched was not caused by it. Alerts are forgotten
+ * KEEP_ALERTS_MS after they ended (or, firing, were received); at most MAX_ALERTS are kept.
  */
+import type { AlertStore } from '../store/alerts.js';
 
 export const MAX_ALERTS = 5_000;
-export const KEEP_RESOLVED_MS = 24 * 60 * 60 * 1000; // a day
+export const KEEP_ALERTS_MS = 7 * 24 * 60 * 60 * 1000; // a week: a replay older than that starts before any watch anyway
 
 export interface AlertInput {
   status: 'firing' | 'resolved';
@@ -24,40 +30,30 @@ export interface FiringAlert { name: string; labels: Record<string, string>; sta
 const SERVICE_LABELS = ['service', 'job', 'app'];
 
 export class AlertBook {
-  private readonly alerts = new Map<string, FiringAlert>();
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly store: AlertStore, private readonly now: () => number = Date.now) {}
 
-  record(input: AlertInput): void {
-    const key = input.fingerprint ?? JSON.stringify(Object.entries(input.labels).sort());
-    const startsAt = parseTime(input.startsAt) ?? this.now();
-    const endsAt = input.status === 'resolved' ? (parseTime(input.endsAt) ?? this.now()) : null;
-    const known = this.alerts.get(key);
-    this.alerts.set(key, {
-      name: input.labels.alertname ?? '(unnamed)',
-      labels: input.labels,
-      startsAt: known && known.endsAt === null ? Math.min(known.startsAt, startsAt) : startsAt,
-      endsAt,
+  /** Records one alert of a message; false when it changed nothing (known already). */
+  record(input: AlertInput): boolean {
+    const now = this.now();
+    const fingerprint = input.fingerprint ?? JSON.stringify(Object.entries(input.labels).sort());
+    const startsAt = Math.min(now, parseTime(input.startsAt) ?? now);
+    const endsAt = input.status === 'resolved' ? Math.min(now, parseTime(input.endsAt) ?? now) : null;
+    const changed = this.store.insert({
+      fingerprint, startsAt, endsAt, name: input.labels.alertname ?? '(unnamed)', labels: JSON.stringify(input.labels),
       summary: input.annotations?.summary ?? input.annotations?.description ?? null,
-    });
-    this.prune();
+    }, now) || (endsAt !== null && this.store.resolve(fingerprint, startsAt, endsAt));
+    if (changed) this.store.prune(now - KEEP_ALERTS_MS, MAX_ALERTS);
+    return changed;
   }
 
-  /** Alerts for `service` that were firing at some moment at or after `since` (ms). */
+  /** Alerts for `service` that started firing at or after `since` (ms). */
   alertsFiring(service: string, since: number): FiringAlert[] {
-    return [...this.alerts.values()].filter((a) => SERVICE_LABELS.some((l) => a.labels[l] === service) &&
-      (a.endsAt === null || a.endsAt >= since));
+    return this.store.startedSince(since).map((r) => ({ name: r.name, labels: JSON.parse(r.labels) as Record<string, string>,
+      startsAt: r.startsAt, endsAt: r.endsAt, summary: r.summary }))
+      .filter((a) => SERVICE_LABELS.some((l) => a.labels[l] === service));
   }
 
-  size(): number { return this.alerts.size; }
-
-  private prune(): void {
-    const old = this.now() - KEEP_RESOLVED_MS;
-    for (const [key, a] of this.alerts) if (a.endsAt !== null && a.endsAt < old) this.alerts.delete(key);
-    if (this.alerts.size <= MAX_ALERTS) return;
-    const resolved = [...this.alerts].filter(([, a]) => a.endsAt !== null).sort((x, y) => x[1].endsAt! - y[1].endsAt!);
-    for (const [key] of resolved) { if (this.alerts.size <= MAX_ALERTS) break; this.alerts.delete(key); }
-    for (const key of this.alerts.keys()) { if (this.alerts.size <= MAX_ALERTS) break; this.alerts.delete(key); }
-  }
+  size(): number { return this.store.count(); }
 }
 
 function parseTime(s: string | undefined): number | null {

@@ -15,10 +15,10 @@ export interface Buckets {
   count: number;
 }
 export interface WindowReader {
-  /** The summed increase of the counters the selector picks over the window. */
-  increase(sel: Selector, extra: Matcher[], from: number, to: number): Promise<number>;
-  /** A histogram's observations over the window, by bucket. */
-  buckets(sel: Selector, extra: Matcher[], from: number, to: number): Promise<Buckets>;
+  /** The summed increase of the counters the selector picks over the window; null: the source has no such series there. */
+  increase(sel: Selector, extra: Matcher[], from: number, to: number): Promise<number | null>;
+  /** A histogram's observations over the window, by bucket; null: the source has no such series there. */
+  buckets(sel: Selector, extra: Matcher[], from: number, to: number): Promise<Buckets | null>;
   /** The values of a gauge-like series (a summary's quantile) over the window, averaged across series. */
   series(sel: Selector, extra: Matcher[], from: number, to: number): Promise<number[]>;
 }
@@ -32,19 +32,20 @@ type Sample = { metric: Record<string, string>; value?: [number, string]; values
 export class PrometheusReader implements WindowReader {
   constructor(private readonly url: string, private readonly stepSeconds = 1, private readonly fetchFn: typeof fetch = fetch) {}
 
-  async increase(sel: Selector, extra: Matcher[], from: number, to: number): Promise<number> {
+  async increase(sel: Selector, extra: Matcher[], from: number, to: number): Promise<number | null> {
     const q = `sum(increase(${renderSelector(sel, '', extra)}[${rangeOf(from, to)}]))`;
     const v = await this.instant(q, to);
-    return v.length ? num(v[0].value![1]) : 0;
+    return v.length ? num(v[0].value![1]) : null; // an empty vector: no samples of it in the window
   }
 
-  async buckets(sel: Selector, extra: Matcher[], from: number, to: number): Promise<Buckets> {
+  async buckets(sel: Selector, extra: Matcher[], from: number, to: number): Promise<Buckets | null> {
     const range = rangeOf(from, to);
     const [byLe, sum, count] = await Promise.all([
       this.instant(`sum by (le) (increase(${renderSelector(sel, '_bucket', extra)}[${range}]))`, to),
       this.instant(`sum(increase(${renderSelector(sel, '_sum', extra)}[${range}]))`, to),
       this.instant(`sum(increase(${renderSelector(sel, '_count', extra)}[${range}]))`, to),
     ]);
+    if (count.length === 0 && byLe.length === 0) return null;
     const cumulative = byLe.map((s) => ({ le: num(s.metric.le ?? 'NaN'), n: num(s.value![1]) }))
       .filter((b) => !Number.isNaN(b.le)).sort((a, b) => a.le - b.le);
     return {

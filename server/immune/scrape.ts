@@ -72,7 +72,7 @@ export class ScrapeHistory {
   }
 
   lastError(url: string): string | null { return this.pages.get(url)?.lastError ?? null; }
-  /** When the oldest kept scrape of `url` was taken (null: none yet). */
+  /** When the oldest kept scrape of `url` was taken (null: none yet): a window starting before it has no base. */
   since(url: string): number | null { return this.pages.get(url)?.scrapes[0]?.t ?? null; }
   scrapeCount(url: string): number { return this.pages.get(url)?.scrapes.length ?? 0; }
 
@@ -154,13 +154,16 @@ function increasesOf(scrapes: Scrape[], name: string, matchers: Matcher[], from:
   return out;
 }
 
-function increaseOf(scrapes: Scrape[], name: string, matchers: Matcher[], from: number, to: number): number {
+/** Null: no scrape in the window had the series. */
+function increaseOf(scrapes: Scrape[], name: string, matchers: Matcher[], from: number, to: number): number | null {
+  const increases = increasesOf(scrapes, name, matchers, from, to);
+  if (increases.size === 0) return null;
   let sum = 0;
-  for (const { inc } of increasesOf(scrapes, name, matchers, from, to).values()) sum += inc;
+  for (const { inc } of increases.values()) sum += inc;
   return sum;
 }
 
-function bucketsOf(scrapes: Scrape[], sel: Selector, extra: Matcher[], from: number, to: number): Buckets {
+function bucketsOf(scrapes: Scrape[], sel: Selector, extra: Matcher[], from: number, to: number): Buckets | null {
   const matchers = [...sel.matchers, ...extra];
   const byLe = new Map<number, number>();
   for (const { series, inc } of increasesOf(scrapes, `${sel.name}_bucket`, matchers, from, to).values()) {
@@ -168,11 +171,9 @@ function bucketsOf(scrapes: Scrape[], sel: Selector, extra: Matcher[], from: num
     if (!Number.isNaN(le)) byLe.set(le, (byLe.get(le) ?? 0) + inc);
   }
   const cumulative = [...byLe].map(([le, n]) => ({ le, n })).sort((a, b) => a.le - b.le);
-  return {
-    ...fromCumulative(cumulative),
-    sum: increaseOf(scrapes, `${sel.name}_sum`, matchers, from, to),
-    count: increaseOf(scrapes, `${sel.name}_count`, matchers, from, to),
-  };
+  const count = increaseOf(scrapes, `${sel.name}_count`, matchers, from, to);
+  if (count === null && byLe.size === 0) return null;
+  return { ...fromCumulative(cumulative), sum: increaseOf(scrapes, `${sel.name}_sum`, matchers, from, to) ?? 0, count: count ?? 0 };
 }
 
 function seriesOf(scrapes: Scrape[], sel: Selector, extra: Matcher[], from: number, to: number): number[] {

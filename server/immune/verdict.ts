@@ -24,7 +24,11 @@ export interface MetricEvidence {
   samplesBefore?: number[];
   samplesAfter?: number[];
 }
-export interface Verdict { regression: boolean; evidence: MetricEvidence[] }
+/**
+ * inconclusive: set (the reason) when a window had no data and what was read shows no regression —
+ * the deploy is held, never promoted (server/immune/watch.ts).
+ */
+export interface Verdict { regression: boolean; evidence: MetricEvidence[]; inconclusive?: string }
 
 export type Reading =
   | { kind: 'ratio'; errors: number; total: number }

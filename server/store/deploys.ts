@@ -1,4 +1,4 @@
-/** Deploys, their stages and the branches' pauses (migrations/012_deploys.sql). */
+/** Deploys, their stages and the branches' pauses (migrations/012_deploys.sql; holds: 018_immune_records.sql). */
 import type { DB } from './db.js';
 
 export type DeployState = 'pending' | 'running' | 'watching' | 'rolling_back' | 'deployed' | 'rolled_back' | 'failed' | 'superseded';
@@ -10,6 +10,8 @@ export interface DeployRow {
   rollbackAt: number | null; outcome: 'rolled_back' | 'failed' | null; buildId: number | null; baseSha: string | null;
   commits: string; reason: string | null; revertState: 'none' | 'pending' | 'done' | 'failed'; revertError: string | null;
   alertState: 'none' | 'pending' | 'done'; createdAt: number; startedAt: number | null; finishedAt: number | null;
+  /** Held by an inconclusive watch (its stage `stage`): neither promoted nor rolled back until a person decides. */
+  heldAt: number | null; holdReason: string | null;
 }
 export interface StageRow {
   deployId: number; position: number; name: string; state: StageState; runBuildId: number | null; rollbackBuildId: number | null;
@@ -19,7 +21,8 @@ export interface PauseRow { repoId: number; branch: string; actor: string | null
 
 const COLUMNS = `d.id, d.repo_id AS repoId, r.name AS repo, d.branch, d.sha, d.state, d.stage, d.rollback_at AS rollbackAt, d.outcome,
   d.build_id AS buildId, d.base_sha AS baseSha, d.commits, d.reason, d.revert_state AS revertState, d.revert_error AS revertError,
-  d.alert_state AS alertState, d.created_at AS createdAt, d.started_at AS startedAt, d.finished_at AS finishedAt`;
+  d.alert_state AS alertState, d.created_at AS createdAt, d.started_at AS startedAt, d.finished_at AS finishedAt,
+  d.held_at AS heldAt, d.hold_reason AS holdReason`;
 const FROM = 'FROM deploys d JOIN repositories r ON r.id = d.repo_id';
 const STAGE_COLUMNS = `deploy_id AS deployId, position, name, state, run_build_id AS runBuildId, rollback_build_id AS rollbackBuildId,
   watch_started_at AS watchStartedAt, watch_ends_at AS watchEndsAt, verdict, started_at AS startedAt, finished_at AS finishedAt`;
@@ -46,11 +49,14 @@ export class DeployStore {
         AND state IN ('pending', 'running', 'watching', 'rolling_back')`),
       revert: db.prepare('UPDATE deploys SET revert_state = ?, revert_error = ? WHERE id = ?'),
       alerted: db.prepare(`UPDATE deploys SET alert_state = 'done' WHERE id = ?`),
+      hold: db.prepare(`UPDATE deploys SET held_at = ?, hold_reason = ? WHERE id = ? AND state = 'watching'`),
+      release: db.prepare(`UPDATE deploys SET held_at = NULL, hold_reason = NULL WHERE id = ? AND held_at IS NOT NULL`),
       stages: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE deploy_id = ? ORDER BY position`),
       stageByBuild: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE run_build_id = ? OR rollback_build_id = ?`),
       stageRun: db.prepare(`UPDATE deploy_stages SET state = 'running', run_build_id = ?, started_at = ? WHERE deploy_id = ? AND position = ?`),
       stageWatch: db.prepare(`UPDATE deploy_stages SET state = 'watching', watch_started_at = ?, watch_ends_at = ? WHERE deploy_id = ? AND position = ?`),
       stageEnd: db.prepare(`UPDATE deploy_stages SET state = ?, verdict = coalesce(?, verdict), finished_at = ? WHERE deploy_id = ? AND position = ?`),
+      stageVerdict: db.prepare('UPDATE deploy_stages SET verdict = ? WHERE deploy_id = ? AND position = ?'),
       stageRollback: db.prepare(`UPDATE deploy_stages SET state = 'rolling_back', rollback_build_id = ? WHERE deploy_id = ? AND position = ?`),
       pause: db.prepare(`INSERT INTO deploy_pauses (repo_id, branch, actor, reason, at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (repo_id, branch) DO UPDATE SET actor = excluded.actor, reason = excluded.reason, at = excluded.at`),
@@ -87,6 +93,10 @@ export class DeployStore {
   finish(id: number, state: DeployState, reason: string | null, at: number): boolean { return this.q.finish.run(state, reason, at, id).changes > 0; }
   setRevert(id: number, state: 'done' | 'failed', error: string | null): void { this.q.revert.run(state, error, id); }
   markAlerted(id: number): void { this.q.alerted.run(id); }
+  /** An inconclusive watch holds the deploy (it stays `watching`, its watch stopped). */
+  hold(id: number, reason: string, at: number): boolean { return this.q.hold.run(at, reason, id).changes > 0; }
+  /** Ends a hold (the deploy is watched again, or rolled back); false when it was not held. */
+  release(id: number): boolean { return this.q.release.run(id).changes > 0; }
 
   stages(deployId: number): StageRow[] { return this.q.stages.all(deployId) as StageRow[]; }
   stageOfBuild(buildId: number): StageRow | undefined { return this.q.stageByBuild.get(buildId, buildId) as StageRow | undefined; }
@@ -95,6 +105,8 @@ export class DeployStore {
   stageEnded(deployId: number, position: number, state: StageState, verdict: unknown, at: number): void {
     this.q.stageEnd.run(state, verdict === null || verdict === undefined ? null : JSON.stringify(verdict), at, deployId, position);
   }
+  /** The stage's verdict so far (a held stage keeps its state). */
+  stageVerdict(deployId: number, position: number, verdict: unknown): void { this.q.stageVerdict.run(JSON.stringify(verdict), deployId, position); }
   stageRollingBack(deployId: number, position: number, buildId: number): void { this.q.stageRollback.run(buildId, deployId, position); }
 
   pause(repoId: number, branch: string, actor: string | null, reason: string | null, at: number): void {

@@ -12,6 +12,8 @@ import { CostStore } from './costs.js';
 import { ContentionStore } from './contention.js';
 import { RetentionStore } from './retention.js';
 import { DeployStore } from './deploys.js';
+import { WatchSampleStore } from './watchSamples.js';
+import { AlertStore } from './alerts.js';
 import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
 
@@ -28,6 +30,8 @@ export class Store {
   readonly contention: ContentionStore;
   readonly retention: RetentionStore;
   readonly deploys: DeployStore;
+  readonly watchSamples: WatchSampleStore;
+  readonly alerts: AlertStore;
   readonly notifications: NotificationStore;
   readonly culprits: CulpritStore;
   constructor(readonly db: DB) {
@@ -43,6 +47,8 @@ export class Store {
     this.contention = new ContentionStore(db);
     this.retention = new RetentionStore(db);
     this.deploys = new DeployStore(db);
+    this.watchSamples = new WatchSampleStore(db);
+    this.alerts = new AlertStore(db);
     this.notifications = new NotificationStore(db);
     this.culprits = new CulpritStore(db);
   }

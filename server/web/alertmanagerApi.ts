@@ -1,13 +1,15 @@
 /**
  * `POST /api/alertmanager`: Alertmanager's webhook (webhook_configs, version 4). Its alerts are
- * recorded in the AlertBook (server/immune/alerts.ts), where a deploy's watch finds the ones
- * firing for its service. Answers 202 `{ recorded }`.
+ * recorded in the AlertBook (server/immune/alerts.ts, kept in SQLite), where a deploy's watch finds
+ * the ones that started firing for its service while it watched. Answers 202 `{ recorded, ignored }`:
+ * an alert already known by fingerprint and startsAt (a replayed or repeated message) is ignored.
  *
  * Who may call: Alertmanager, with `Authorization: Bearer <alertmanagerToken>` from greengate.yml
  * (its http_config: authorization: { credentials: … }). No or a wrong token, or no token
  * configured: 401 GG_ALERTMANAGER_TOKEN; the body is not read. Wrong tokens count towards the
  * per-address guess limit (429). A body that is not a webhook message: 400 GG_BAD_REQUEST naming
- * the field. Body cap MAX_ALERTMANAGER_BODY; at most MAX_ALERTS_PER_CALL alerts per call.
+ * the field (every alert needs a startsAt: Alertmanager always sends one). Body cap
+ * MAX_ALERTMANAGER_BODY; at most MAX_ALERTS_PER_CALL alerts per call.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -34,7 +36,7 @@ const WebhookBody = z.object({
     status: z.enum(['firing', 'resolved']),
     labels,
     annotations: labels.optional(),
-    startsAt: z.string().max(64).optional(),
+    startsAt: z.string().max(64).refine((v) => Number.isFinite(Date.parse(v)), 'must be a time, e.g. 2026-01-02T03:04:05Z'),
     endsAt: z.string().max(64).optional(),
     fingerprint: z.string().max(200).optional(),
   })).max(MAX_ALERTS_PER_CALL),
@@ -60,9 +62,9 @@ export function alertmanagerRouter(deps: AlertmanagerApiDeps): Router {
   };
   r.post('/alertmanager', authorize, express.json({ limit: MAX_ALERTMANAGER_BODY }), (req, res) => {
     const body = parseOrThrow(WebhookBody, req.body, 'Alertmanager webhook message');
-    for (const alert of body.alerts) deps.alerts.record(alert);
-    deps.log.info({ alerts: body.alerts.length, firing: body.alerts.filter((a) => a.status === 'firing').length }, 'Alertmanager alerts recorded');
-    res.status(202).json({ recorded: body.alerts.length });
+    const recorded = body.alerts.filter((alert) => deps.alerts.record(alert)).length;
+    deps.log.info({ alerts: body.alerts.length, recorded, firing: body.alerts.filter((a) => a.status === 'firing').length }, 'Alertmanager alerts recorded');
+    res.status(202).json({ recorded, ignored: body.alerts.length - recorded });
   });
   return r;
 }
