@@ -1,7 +1,8 @@
 /**
  * `greengate deploy [status|pause|resume] --server URL [--repo NAME] [--branch B] [--message TEXT]`:
- * pause a branch's deploys (a paused branch starts none until resumed; a running deploy goes on),
- * resume them, or show whether they wait and the newest deploys.
+ * pause a branch's deploys (a paused branch starts none until resumed; a running deploy goes on,
+ * a HELD one — its watch had no data for a window — is rolled back), resume them (a held deploy is
+ * watched again), or show whether they wait and the newest deploys (held ones say so).
  *
  * HTTP: GET /api/deploys/:repo/:branch/pause, POST …/pause { reason } and POST …/resume (admin:
  * Authorization: Bearer <admin token>), GET /api/deploys?repo=. --repo and --branch default as for
@@ -28,11 +29,11 @@ export async function runDeployCommand(action: DeployAction, opts: DeployCommand
     if (action === 'status') {
       const state = await request(path, { method: 'GET' }, timeoutMs) as { paused: string | null };
       const list = await request(`${server}/api/deploys?repo=${encodeURIComponent(repo)}&limit=5`, { method: 'GET' }, timeoutMs) as
-        { deploys: { id: number; branch: string; sha: string; state: string; reason: string | null }[] };
+        { deploys: { id: number; branch: string; sha: string; state: string; reason: string | null; holdReason?: string | null }[] };
       if (opts.json) { out(JSON.stringify({ ...state, deploys: list.deploys })); return 0; }
       out(`${repo}/${branch}: deploys ${state.paused ? `wait (${state.paused})` : 'run'}`);
       for (const d of list.deploys.filter((x) => x.branch === branch)) {
-        out(`  #${d.id} ${d.sha.slice(0, 10)} ${d.state}${d.reason ? `: ${d.reason}` : ''}`);
+        out(`  #${d.id} ${d.sha.slice(0, 10)} ${d.holdReason ? `HELD: ${d.holdReason} (resume: watch again; pause: roll back)` : d.state}${d.reason ? `: ${d.reason}` : ''}`);
       }
       return 0;
     }

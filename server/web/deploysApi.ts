@@ -4,6 +4,8 @@
  * Admin only (`requireAdmin`, 401 without the token): `POST /api/deploys/:repo/:branch/pause`
  * `{ reason? }` and `POST /api/deploys/:repo/:branch/resume`; the branch must have `deploy:`.
  * `GET /api/deploys/:repo/:branch/pause` says whether (and why) its deploys wait.
+ * A deploy held by an inconclusive watch has `heldAt` (ms) and `holdReason` (else null): pause rolls
+ * it back, resume watches it again (server/deploy/orchestrator.ts).
  */
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';

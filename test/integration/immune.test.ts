@@ -16,7 +16,10 @@ import { ADMIN_TOKEN, CLI, ROOT, RUNNER_TOKEN, Repo, ServerProcess, gitEnv, poll
  * for the release before that stage. Both stages are watched through Prometheus (an error ratio).
  *
  * One Prometheus and one app serve every case (the production outlives deploys); each case has its
- * own greengate server, data and repository.
+ * own greengate server, data and repository. The immune system fails closed (issue 20): a server
+ * killed mid-watch resumes from the windows it stored (also when it scrapes the app itself), a
+ * window without data holds the deploy, and Alertmanager alerts count only when new and started
+ * during the watch.
  */
 const WINDOW = 8; // seconds each stage is watched
 const SETTLE = 1;
@@ -24,6 +27,7 @@ const GOOD = 0.005;
 const BAD = 0.05;
 const PROMETHEUS = '/usr/bin/prometheus';
 const APP_JS = join(ROOT, 'dist', 'test', 'integration', 'productionApp.js');
+const AM_TOKEN = 'alertmanager-token-0123456789';
 const RATIO = `sum(increase(http_requests_total{status="500"}[${WINDOW}s])) / sum(increase(http_requests_total[${WINDOW}s]))`;
 
 interface AppState { current: { release: string; errorRate: number }; calls: { action: string; stage: string; sha: string; release: string; errorRate: number }[] }
@@ -86,8 +90,17 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     server = runner = home = undefined;
   });
 
+  interface Options {
+    stages?: string[];
+    /** Where the watch reads: Prometheus (default), or greengate scrapes the app's /metrics itself. */
+    source?: 'prometheus' | 'scrape';
+    /** The total counter's selector (default http_requests_total). */
+    total?: string;
+    /** watch.service (Alertmanager alerts labelled with it count); sets alertmanagerToken too. */
+    service?: string;
+  }
   /** A fresh greengate (server process, data, gated repository) deploying main to the app, and its runner. */
-  async function greengate(): Promise<{ repo: Repo; server: ServerProcess }> {
+  async function greengate(o: Options = {}): Promise<{ repo: Repo; server: ServerProcess }> {
     home = tempHome('gg-immune-case-');
     const repo = new Repo(home.dir);
     const file = join(home.dir, 'greengate.yml');
@@ -98,13 +111,16 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
       runsOn: { role: 'deploy' }, timeout: 60,
       // The before window is as long as the clean baseline the test waits for (cleanBaseline), not the default five
       // windows: the app and Prometheus start with this file, and a longer window would reach back to their start.
-      watch: { seconds: WINDOW, baselineSeconds: WINDOW, settleSeconds: SETTLE, alpha: 0.001, source: { prometheus: promUrl },
-        metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }] },
+      watch: { seconds: WINDOW, baselineSeconds: WINDOW, settleSeconds: SETTLE, alpha: 0.001,
+        source: o.source === 'scrape' ? { scrape: `${appUrl}/metrics`, interval: 1 } : { prometheus: promUrl },
+        ...(o.service ? { service: o.service } : {}),
+        metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: o.total ?? 'http_requests_total' }] },
     });
     writeFileSync(file, stringify({
       port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+      ...(o.service ? { alertmanagerToken: AM_TOKEN } : {}),
       repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
-        deploy: { main: { stages: [stage('canary'), stage('production')] } } }],
+        deploy: { main: { stages: (o.stages ?? ['canary', 'production']).map(stage) } } }],
     }));
     server = await new ServerProcess(file).start();
     const r = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', 'deployer', '--slots', '1',
@@ -229,5 +245,102 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     console.log(`      closure delay across the SIGKILL (canary watch start → tree closed): ${((closure.at - canary.watchStartedAt) / 1000).toFixed(2)} s`);
     expect(closure?.message).to.match(evidenceLine).and.include(`deploy ${d.id} of ${sha.slice(0, 10)}`);
     expect(closure.at - canary.watchStartedAt).to.be.at.most((WINDOW + 10) * 1000 + 15_000); // the restart's downtime on top
+  });
+
+  it('scraping the app itself: a SIGKILL mid-watch does not lose the baseline — the bad deploy is rolled back after the restart', async () => {
+    // Before issue 20 the scraped history lived in memory only: after the restart the baseline was empty and the deploy ended `deployed`.
+    const { repo, server: s } = await greengate({ source: 'scrape', stages: ['canary'] });
+    const followedSince = Date.now();
+    await cleanBaseline();
+    await pollUntil(() => Date.now() - followedSince > (WINDOW + 1) * 1000, 'greengate to have scraped a whole baseline window', 20_000, 100);
+    const sha = repo.commit({ 'app.json': JSON.stringify({ errorRate: BAD }) }, 'Fewer retries on checkout');
+    expect(repo.push().ok).to.equal(true);
+    const watching = await pollUntil(async () => { const x = await deployOf(s, sha); return x?.state === 'watching' ? x : null; },
+      'the canary to be watched', 60_000, 50);
+    await pollUntil(async () => (await s.api(`/api/deploys/${watching.id}`)).stages[0].watchStartedAt !== null, 'the watch to start', 5_000, 20);
+    await s.kill('SIGKILL');
+    const down = Date.now();
+    await s.start();
+    console.log(`      server down ${((Date.now() - down) / 1000).toFixed(2)} s of the ${WINDOW} s window`);
+    const d = await deployEnds(s, sha);
+    expect(d.state, JSON.stringify(d)).to.equal('rolled_back');
+    const canary = d.stages[0];
+    expect(canary.watchStartedAt).to.equal(watching.stages[0].watchStartedAt);
+    const errors = canary.verdict.evidence[0];
+    expect(errors, JSON.stringify(canary.verdict)).to.include({ metric: 'errors', regression: true });
+    expect(errors.before, 'the stored baseline, read before the kill').to.be.lessThan(0.02);
+    expect(await callsOf(sha)).to.deep.equal(['deploy canary', 'rollback canary']);
+  });
+
+  it('a window without data (Prometheus has none for the selector) holds the deploy: never promoted, shown held; pause rolls it back', async () => {
+    // Before issue 20 an empty window compared 0 with 0, found no regression and the deploy ended `deployed`.
+    const { repo, server: s } = await greengate({ stages: ['canary'], total: 'http_requests_total{job="no-such-job"}' });
+    const sha = repo.commit({ 'app.json': JSON.stringify({ errorRate: BAD }) }, 'Drop the cache warm-up');
+    expect(repo.push().ok).to.equal(true);
+    const held = await pollUntil(async () => {
+      const x = await deployOf(s, sha);
+      if (x && !['pending', 'running', 'watching'].includes(x.state)) return x;
+      return x?.heldAt ? x : null;
+    }, 'the deploy to be held', 60_000, 100);
+    expect(held.state, JSON.stringify(held)).to.equal('watching');
+    expect(held.holdReason).to.match(/^stage canary: inconclusive: no data for errors before the stage/);
+    expect(held.stages[0].state).to.equal('watching');
+    expect(held.stages[0].verdict.inconclusive).to.be.a('string');
+    const page = await s.api(`/deploys/${held.id}`);
+    expect(page).to.include('id="deploy-held"').and.include('greengate deploy pause');
+    // Held means held: the window is long over and nothing moves it.
+    await pollUntil(() => Date.now() > held.stages[0].watchEndsAt + 2_000, 'the window to be over', 15_000, 100);
+    expect((await s.api(`/api/deploys/${held.id}`)).state).to.equal('watching');
+    expect(await callsOf(sha)).to.deep.equal(['deploy canary']);
+
+    const pause = await fetch(`${s.url}/api/deploys/shop/main/pause`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(pause.status, 'pause without credentials').to.equal(401);
+    expect((await s.api(`/api/deploys/${held.id}`)).heldAt).to.be.a('number');
+    await s.api('/api/deploys/shop/main/pause', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ reason: 'no data' }) });
+    const d = await deployEnds(s, sha);
+    expect(d.state, JSON.stringify(d)).to.equal('failed');
+    expect(d.heldAt).to.equal(null);
+    expect(d.reason).to.match(/held .*rolled back by/);
+    expect(await callsOf(sha)).to.deep.equal(['deploy canary', 'rollback canary']);
+    expect((await s.api('/api/tree/shop/main')).state, 'nothing was shown to be wrong: the tree stays open').to.equal('open');
+  });
+
+  /** Posts an Alertmanager webhook message with the token. */
+  const alertmanager = (s: ServerProcess, alerts: unknown[]) => s.api('/api/alertmanager', { method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` }, body: JSON.stringify({ version: '4', alerts }) });
+
+  it('an alert that started firing before the watch does not roll the deploy back', async () => {
+    const { repo, server: s } = await greengate({ stages: ['canary'], service: 'shop' });
+    await cleanBaseline();
+    const old = { status: 'firing', labels: { alertname: 'DiskFull', service: 'shop' }, startsAt: new Date(Date.now() - 60_000).toISOString(), fingerprint: 'd1' };
+    expect(await alertmanager(s, [old])).to.deep.equal({ recorded: 1, ignored: 0 });
+    const sha = repo.commit({ 'app.json': JSON.stringify({ errorRate: GOOD }) }, 'Bigger thumbnails');
+    expect(repo.push().ok).to.equal(true);
+    await pollUntil(async () => (await deployOf(s, sha))?.state === 'watching', 'the canary to be watched', 60_000, 50);
+    await alertmanager(s, [old]); // Alertmanager repeats it every repeat_interval
+    const d = await deployEnds(s, sha);
+    expect(d.state, JSON.stringify(d)).to.equal('deployed');
+    expect((await s.api('/api/tree/shop/main')).state).to.equal('open');
+  });
+
+  it('a replayed Alertmanager firing message (same fingerprint and startsAt) rolls nothing back; without the token: 401, nothing changes', async () => {
+    const { repo, server: s } = await greengate({ stages: ['canary'], service: 'shop' });
+    await cleanBaseline();
+    const startsAt = new Date(Date.now() - 20_000).toISOString();
+    const firing = { status: 'firing', labels: { alertname: 'HighErrors', service: 'shop' }, startsAt, fingerprint: 'h1' };
+    await alertmanager(s, [firing]);
+    await alertmanager(s, [{ ...firing, status: 'resolved', endsAt: new Date().toISOString() }]);
+    const sha = repo.commit({ 'app.json': JSON.stringify({ errorRate: GOOD }) }, 'Lazy-load reviews');
+    expect(repo.push().ok).to.equal(true);
+    await pollUntil(async () => (await deployOf(s, sha))?.state === 'watching', 'the canary to be watched', 60_000, 50);
+    const anonymous = await fetch(`${s.url}/api/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ alerts: [{ ...firing, startsAt: new Date().toISOString(), fingerprint: 'fresh' }] }) });
+    expect(anonymous.status).to.equal(401);
+    expect(await alertmanager(s, [firing])).to.deep.equal({ recorded: 0, ignored: 1 }); // the replay
+    const d = await deployEnds(s, sha);
+    expect(d.state, JSON.stringify(d)).to.equal('deployed');
+    expect(d.revertState).to.equal('none');
+    expect((await s.api('/api/tree/shop/main')).state).to.equal('open');
   });
 });

@@ -26,9 +26,11 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
   const alerts: { kind: string; payload: Record<string, unknown> }[] = [];
   let verdictFor: (stage: number) => Verdict | null = () => ({ regression: false, evidence: [] });
   let watchCalls = 0;
+  const books: WatchOptions['samples'][] = []; // where each watch was told to keep its windows
 
   const watch = (spec: WatchConfig, opts: WatchOptions) => new Promise<Verdict>((resolve, reject) => {
     const call = watchCalls++;
+    books[call] = opts.samples;
     const timer = setTimeout(() => {
       const v = verdictFor(call);
       if (v) resolve(v); // null: watches until aborted
@@ -82,7 +84,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     home = tempHome('gg-deploy-');
     repo = new Repo(home.dir);
     marks = join(home.dir, 'marks.txt');
-    reverts.length = 0; alerts.length = 0; watchCalls = 0;
+    reverts.length = 0; alerts.length = 0; watchCalls = 0; books.length = 0;
     verdictFor = () => ({ regression: false, evidence: [] });
     await start();
     runner = startDeployer();
@@ -203,5 +205,37 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
     expect(watchCalls).to.be.greaterThan(2);
     expect(d.stages.map((s: any) => s.state)).to.deep.equal(['deployed', 'deployed']);
     expect(lines().filter((l) => l.startsWith('deploy canary'))).to.have.length(1);
+  });
+
+  it('an inconclusive verdict holds the deploy (not promoted, the next waits); resume watches the stage again with its stored baseline', async () => {
+    verdictFor = (call) => call === 0 ? { regression: false, evidence: [], inconclusive: 'no data for errors after the stage (10:00:00–10:00:01)' }
+      : { regression: false, evidence: [] };
+    {
+      const sha = repo.commit({ 'ok.txt': 'ok' }, 'good change');
+      repo.push();
+      const held = await pollUntil(async () => { const x = await deployOf(sha); return x?.heldAt ? x : null; }, 'the deploy to be held');
+      expect(held.state).to.equal('watching');
+      expect(held.holdReason).to.equal('stage canary: inconclusive: no data for errors after the stage (10:00:00–10:00:01)');
+      expect(held.stages[0].verdict.inconclusive).to.be.a('string');
+      const next = repo.commit({ 'b.txt': 'b' }, 'next change');
+      repo.push();
+      await pollUntil(async () => (await deployOf(next))?.state === 'pending', 'the next deploy to be asked for');
+      expect(lines()).to.deep.equal([`deploy canary ${sha} refs/deploy/main/canary`]); // nothing promoted, nothing else deployed
+      expect(watchCalls).to.equal(1);
+      const status = await cli(['deploy', 'status', '--server', server!.url], {});
+      expect(status.stdout).to.contain('HELD: stage canary: inconclusive');
+      // The watch's windows go to SQLite: the book the orchestrator gave the watcher keeps them.
+      books[0]!.save({ side: 'before', from: 1, to: 2, readings: { errors: { kind: 'ratio', errors: 1, total: 100 } } });
+      books[0]!.save({ side: 'after', from: 2, to: 3, readings: { errors: null } });
+      expect((await api('/api/deploys/shop/main/resume', { method: 'POST' })).status).to.equal(401);
+      expect((await deployOf(sha)).heldAt).to.be.a('number');
+      await api('/api/deploys/shop/main/resume', { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      await waitDeploy(next, 'deployed');
+      const d = await deployOf(sha);
+      expect(d.state).to.equal('deployed');
+      expect(d.heldAt).to.equal(null);
+      expect(d.stages[0].watchStartedAt).to.be.greaterThan(held.stages[0].watchStartedAt); // a new window
+      expect(books[1]!.load().map((w) => w.side), 'the baseline kept, the windows after dropped').to.deep.equal(['before']);
+    }
   });
 });
