@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { watchSchema } from '../../../server/config/watch.js';
 import { ScrapeHistory } from '../../../server/immune/scrape.js';
-import { followSource, watchStage } from '../../../server/immune/watch.js';
+import { MAX_SLICES, followSource, slicesOf, verdictOf, watchStage } from '../../../server/immune/watch.js';
 import { pollUntil, stopChild, tempHome } from '../../helpers.js';
 import { SampleApp } from './sampleApp.js';
 
@@ -112,5 +112,40 @@ describe('immune/watch: watchStage on a real app', function () {
     let err: Error | undefined;
     await watchStage(spec).catch((e: Error) => { err = e; });
     expect(err?.message).to.match(/Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer/);
+  });
+});
+
+describe('immune/watch: windows without data fail closed (verdictOf, slicesOf)', () => {
+  const spec = { alpha: 0.01, metrics: [{ name: 'errors', kind: 'ratio' as const, errors: 'e', total: 't' }] };
+  const before = { side: 'before' as const, from: 0, to: 10_000, readings: { errors: { kind: 'ratio' as const, errors: 10, total: 2_000 } } };
+  const after = (from: number, errors: number | null) => ({ side: 'after' as const, from, to: from + 2_000,
+    readings: { errors: errors === null ? null : { kind: 'ratio' as const, errors, total: 400 } } });
+
+  it('a slice without data makes a verdict without regression inconclusive, naming the window', () => {
+    const v = verdictOf(spec, [before, after(10_000, 2), after(12_000, null)], []);
+    expect(v.regression).to.equal(false);
+    expect(v.inconclusive).to.match(/^no data for errors after the stage \(00:00:12–00:00:14\)/);
+    const all = verdictOf(spec, [before, after(10_000, 2), after(12_000, 2)], []);
+    expect(all).to.include({ regression: false }).and.not.have.property('inconclusive');
+  });
+
+  it('no baseline at all is inconclusive (before issue 20: 0 against 0, no regression, promoted)', () => {
+    const v = verdictOf(spec, [{ ...before, readings: { errors: null } }, after(10_000, 2)], []);
+    expect(v.regression).to.equal(false);
+    expect(v.inconclusive).to.match(/errors before the stage/);
+    expect(v.evidence[0]).to.include({ metric: 'errors', regression: false });
+  });
+
+  it('what was read shows a regression: a regression, missing windows or not', () => {
+    const v = verdictOf(spec, [before, after(10_000, null), after(12_000, 40)], []);
+    expect(v.regression).to.equal(true);
+    expect(v.inconclusive).to.equal(undefined);
+  });
+
+  it('slices: a scraped page in slices of at least two scrapes (at most MAX_SLICES); Prometheus in one', () => {
+    expect(slicesOf({ seconds: 8, source: { scrape: 'http://x/metrics', interval: 1 } }, 1_000)).to.deep.equal([[1_000, 3_000], [3_000, 5_000], [5_000, 7_000], [7_000, 9_000]]);
+    expect(slicesOf({ seconds: 3600, source: { scrape: 'http://x/metrics', interval: 1 } }, 0)).to.have.length(MAX_SLICES);
+    expect(slicesOf({ seconds: 1, source: { scrape: 'http://x/metrics', interval: 5 } }, 0)).to.deep.equal([[0, 1_000]]);
+    expect(slicesOf({ seconds: 60, source: { prometheus: 'http://p:9090' } }, 0)).to.deep.equal([[0, 60_000]]);
   });
 });
