@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -245,6 +246,17 @@ describe('immune response end to end (Prometheus, the app, server, runner, git)'
     console.log(`      closure delay across the SIGKILL (canary watch start → tree closed): ${((closure.at - canary.watchStartedAt) / 1000).toFixed(2)} s`);
     expect(closure?.message).to.match(evidenceLine).and.include(`deploy ${d.id} of ${sha.slice(0, 10)}`);
     expect(closure.at - canary.watchStartedAt).to.be.at.most((WINDOW + 10) * 1000 + 15_000); // the restart's downtime on top
+    // What SQLite says: the baseline read before the kill and the window after, each stored once.
+    const db = new Database(join(home!.dir, 'data', 'greengate.db'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT side, from_ms AS "from", to_ms AS "to" FROM watch_samples WHERE deploy_id = ? AND position = 0 ORDER BY side').all(d.id);
+      expect(rows).to.deep.equal([
+        { side: 'after', from: canary.watchStartedAt, to: canary.watchStartedAt + WINDOW * 1000 },
+        { side: 'before', from: canary.watchStartedAt - WINDOW * 1000, to: canary.watchStartedAt },
+      ]);
+    } finally {
+      db.close();
+    }
   });
 
   it('scraping the app itself: a SIGKILL mid-watch does not lose the baseline — the bad deploy is rolled back after the restart', async () => {
