@@ -17,9 +17,10 @@ import type { SampleBook } from '../immune/samples.js';
 export type { MetricEvidence, Verdict } from '../immune/watch.js';
 /**
  * startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows;
- * samples: where the watch keeps each window it read (SQLite), so a resumed watch starts from them.
+ * samples: where the watch keeps each window it read (SQLite), so a resumed watch starts from them;
+ * firstDeploy: no deploy of the branch was ever deployed (a missing baseline is then not missing data).
  */
-export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number; samples?: SampleBook }
+export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number; samples?: SampleBook; firstDeploy?: boolean }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
 export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string, deployId: number) => Promise<void>;
 export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;

@@ -12,7 +12,9 @@
  * reads only the windows it has not stored. A window the source has no data for — the server was
  * down while greengate scraped the page itself, Prometheus holds nothing for the selector — is
  * missing: unless what was read shows a regression anyway, the verdict is `inconclusive` (the
- * orchestrator holds the deploy; it never promotes it).
+ * orchestrator holds the deploy; it never promotes it). One exception: the first deploy of a branch
+ * (`opts.firstDeploy`) may have no baseline at all — nothing ran before it to measure — and is
+ * judged on the window after alone (as before; the evidence says so).
  *
  * Slices: a Prometheus source is read over the whole window after it ends (Prometheus keeps the
  * samples; a range shorter than its scrape interval would be empty); a scraped page, whose history
@@ -53,6 +55,8 @@ export interface WatchOptions {
   startedAt?: number;
   /** Where each window read is kept (and found again after a restart); default: in memory. */
   samples?: SampleBook;
+  /** No deploy of the branch was ever deployed: a baseline without data is not missing (nothing ran to measure). */
+  firstDeploy?: boolean;
 }
 
 /** Starts scraping the spec's page (if it is a scrape source) and resolves after the first scrape. */
@@ -115,7 +119,7 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
       if (spec.compare) windows.push(await windowOf('rest', from, to, rest));
     }
     const alerts = spec.service && opts.alerts ? groupByName(opts.alerts.alertsFiring(spec.service, t0)) : [];
-    return verdictOf(spec, windows, alerts);
+    return verdictOf(spec, windows, alerts, { firstDeploy: opts.firstDeploy });
   } finally {
     ownHistory?.close();
   }
@@ -123,7 +127,7 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
 
 /** The verdict over the windows read: each side's windows added up; a missing one makes a verdict without regression inconclusive. */
 export function verdictOf(spec: Pick<WatchSpec, 'metrics' | 'alpha' | 'compare'> & Partial<Pick<WatchSpec, 'maxIncrease' | 'minEffect'>>,
-  windows: readonly StoredWindow[], alerts: { name: string; count: number }[]): Verdict {
+  windows: readonly StoredWindow[], alerts: { name: string; count: number }[], opts: { firstDeploy?: boolean } = {}): Verdict {
   const beforeSide: Side = spec.compare ? 'rest' : 'before';
   const missing: string[] = [];
   const judged: WatchMetric[] = [];
@@ -132,6 +136,7 @@ export function verdictOf(spec: Pick<WatchSpec, 'metrics' | 'alpha' | 'compare'>
   for (const m of spec.metrics) {
     const side = (s: Side) => {
       const ws = windows.filter((w) => w.side === s);
+      if (s === 'before' && opts.firstDeploy && ws.every((w) => !w.readings[m.name])) return null; // nothing ran before: judged on nothing
       for (const w of ws) if (!w.readings[m.name]) missing.push(`${m.name} ${s === 'before' ? 'before the stage' : s === 'rest' ? 'on the rest of the fleet' : 'after the stage'} (${clock(w.from)}–${clock(w.to)})`);
       return combine(ws.flatMap((w) => w.readings[m.name] ?? []));
     };

@@ -134,6 +134,11 @@ describe('immune/watch: windows without data fail closed (verdictOf, slicesOf)',
     expect(v.regression).to.equal(false);
     expect(v.inconclusive).to.match(/errors before the stage/);
     expect(v.evidence[0]).to.include({ metric: 'errors', regression: false });
+    // The branch's first deploy: nothing ran before it, so no baseline is not missing data; a missing window after still is.
+    const first = verdictOf(spec, [{ ...before, readings: { errors: null } }, after(10_000, 2)], [], { firstDeploy: true });
+    expect(first).to.include({ regression: false }).and.not.have.property('inconclusive');
+    expect(verdictOf(spec, [{ ...before, readings: { errors: null } }, after(10_000, null)], [], { firstDeploy: true }).inconclusive)
+      .to.match(/^no data for errors after the stage/);
   });
 
   it('what was read shows a regression: a regression, missing windows or not', () => {
