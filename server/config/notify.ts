@@ -30,7 +30,7 @@ import type { Found } from './problems.js';
 /** Every kind of notification; the generic ones are enqueued by other modules (auto revert, deploys). */
 export const NOTIFICATION_KINDS = [
   'tree.closed', 'tree.reopened', 'build.failed', 'build.fixed', 'runner.lost', 'unit.waiting',
-  'revert.made', 'revert.refused', 'deploy.rolledBack', 'deploy.failed', 'culprit.found', 'culprit.notFound',
+  'revert.made', 'revert.refused', 'deploy.rolledBack', 'deploy.failed', 'deploy.held', 'culprit.found', 'culprit.notFound',
 ] as const;
 export type NotificationKind = typeof NOTIFICATION_KINDS[number];
 

@@ -285,7 +285,7 @@ export class DeployOrchestrator {
         store.deploys.hold(deployId, `stage ${stage.name}: inconclusive: ${verdict.inconclusive}`, now);
         this.d.log.warn({ deploy: deployId, stage: stage.name, reason: verdict.inconclusive },
           'deploy held: its watch had no data for a window (greengate deploy resume watches again, pause rolls it back)');
-        return;
+        return; // kick (below) sends its deploy.held alert
       }
       if (verdict && !verdict.regression) return this.promote(deploy, position, verdict, now);
       if (!verdict) {
@@ -336,7 +336,19 @@ export class DeployOrchestrator {
         store.deploys.setRevert(deploy.id, 'failed', (err as Error).message);
       }
     }
-    if (deploy.alertState === 'pending') {
+    if (deploy.alertState === 'pending' && deploy.heldAt !== null) {
+      const url = `${this.d.baseUrl()}/deploys/${deploy.id}`;
+      try {
+        await hooks.notify('deploy.held', {
+          text: `${deploy.repo}/${deploy.branch}: deploy ${deploy.id} of ${deploy.sha.slice(0, 10)} is held: ${deploy.holdReason ?? ''} — ` +
+            `greengate deploy resume watches it again, greengate deploy pause rolls it back\n${url}`,
+          deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, reason: deploy.holdReason, url,
+        });
+      } catch (err) {
+        log.error({ err, deploy: deploy.id }, 'the alert of a held deploy failed');
+      }
+      store.deploys.markAlerted(deploy.id);
+    } else if (deploy.alertState === 'pending') {
       try {
         const what = deploy.outcome === 'failed' ? 'failed and was rolled back' : 'regressed and was rolled back';
         await hooks.notify(deploy.outcome === 'failed' ? 'deploy.failed' : 'deploy.rolledBack', {

@@ -49,7 +49,7 @@ export class DeployStore {
         AND state IN ('pending', 'running', 'watching', 'rolling_back')`),
       revert: db.prepare('UPDATE deploys SET revert_state = ?, revert_error = ? WHERE id = ?'),
       alerted: db.prepare(`UPDATE deploys SET alert_state = 'done' WHERE id = ?`),
-      hold: db.prepare(`UPDATE deploys SET held_at = ?, hold_reason = ? WHERE id = ? AND state = 'watching'`),
+      hold: db.prepare(`UPDATE deploys SET held_at = ?, hold_reason = ?, alert_state = 'pending' WHERE id = ? AND state = 'watching'`),
       release: db.prepare(`UPDATE deploys SET held_at = NULL, hold_reason = NULL WHERE id = ? AND held_at IS NOT NULL`),
       stages: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE deploy_id = ? ORDER BY position`),
       stageByBuild: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE run_build_id = ? OR rollback_build_id = ?`),
@@ -93,7 +93,7 @@ export class DeployStore {
   finish(id: number, state: DeployState, reason: string | null, at: number): boolean { return this.q.finish.run(state, reason, at, id).changes > 0; }
   setRevert(id: number, state: 'done' | 'failed', error: string | null): void { this.q.revert.run(state, error, id); }
   markAlerted(id: number): void { this.q.alerted.run(id); }
-  /** An inconclusive watch holds the deploy (it stays `watching`, its watch stopped). */
+  /** An inconclusive watch holds the deploy (it stays `watching`, its watch stopped); its alert (deploy.held) is pending. */
   hold(id: number, reason: string, at: number): boolean { return this.q.hold.run(at, reason, id).changes > 0; }
   /** Ends a hold (the deploy is watched again, or rolled back); false when it was not held. */
   release(id: number): boolean { return this.q.release.run(id).changes > 0; }

@@ -217,6 +217,10 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
       expect(held.state).to.equal('watching');
       expect(held.holdReason).to.equal('stage canary: inconclusive: no data for errors after the stage (10:00:00–10:00:01)');
       expect(held.stages[0].verdict.inconclusive).to.be.a('string');
+      await pollUntil(() => alerts.length === 1, 'the deploy.held alert');
+      expect(alerts[0].kind).to.equal('deploy.held');
+      expect(alerts[0].payload.text).to.contain(`deploy ${held.id} of ${sha.slice(0, 10)} is held: stage canary: inconclusive`)
+        .and.contain('greengate deploy pause rolls it back');
       const next = repo.commit({ 'b.txt': 'b' }, 'next change');
       repo.push();
       await pollUntil(async () => (await deployOf(next))?.state === 'pending', 'the next deploy to be asked for');
