@@ -40,6 +40,7 @@ import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
 import { describeVerdict } from './evidence.js';
 import { storedBook } from '../immune/samples.js';
+import { makeEffects } from './effects.js';
 
 export const IMMUNE_ACTOR = 'greengate-immune';
 export const MAX_DEPLOY_COMMITS = 200;
@@ -164,7 +165,7 @@ export class DeployOrchestrator {
     }
     for (const x of this.d.store.deploys.active()) {
       if (x.state === 'watching' && x.heldAt === null && !this.watches.has(x.id)) this.watch(x);
-      if (x.revertState === 'pending' || x.alertState === 'pending') await this.effects(x);
+      if (x.revertState === 'pending' || x.alertState === 'pending') await makeEffects(this.d, x);
     }
     this.flushSteps();
   }
@@ -320,48 +321,6 @@ export class DeployOrchestrator {
           }
         }
       }
-    }
-  }
-
-  /** The revert and the alert of a rolled back deploy, each once (recorded when made). */
-  private async effects(deploy: DeployRow): Promise<void> {
-    const { store, hooks, log } = this.d;
-    const shas = JSON.parse(deploy.commits) as string[];
-    if (deploy.revertState === 'pending') {
-      try {
-        await hooks.revert(deploy.repo, deploy.branch, shas, `deploy ${deploy.id} rolled back: ${deploy.reason ?? ''}`, deploy.id);
-        store.deploys.setRevert(deploy.id, 'done', null);
-      } catch (err) {
-        log.error({ err, deploy: deploy.id }, 'the revert of a rolled back deploy failed');
-        store.deploys.setRevert(deploy.id, 'failed', (err as Error).message);
-      }
-    }
-    if (deploy.alertState === 'pending' && deploy.heldAt !== null) {
-      const url = `${this.d.baseUrl()}/deploys/${deploy.id}`;
-      try {
-        await hooks.notify('deploy.held', {
-          text: `${deploy.repo}/${deploy.branch}: deploy ${deploy.id} of ${deploy.sha.slice(0, 10)} is held: ${deploy.holdReason ?? ''} — ` +
-            `greengate deploy resume watches it again, greengate deploy pause rolls it back\n${url}`,
-          deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, reason: deploy.holdReason, url,
-        });
-      } catch (err) {
-        log.error({ err, deploy: deploy.id }, 'the alert of a held deploy failed');
-      }
-      store.deploys.markAlerted(deploy.id);
-    } else if (deploy.alertState === 'pending') {
-      try {
-        const what = deploy.outcome === 'failed' ? 'failed and was rolled back' : 'regressed and was rolled back';
-        await hooks.notify(deploy.outcome === 'failed' ? 'deploy.failed' : 'deploy.rolledBack', {
-          text: `${deploy.repo}/${deploy.branch}: deploy ${deploy.id} of ${deploy.sha.slice(0, 10)} ${what}: ${deploy.reason ?? ''}\n` +
-            `${this.d.baseUrl()}/deploys/${deploy.id}`,
-          deploy: deploy.id, repo: deploy.repo, branch: deploy.branch, sha: deploy.sha, commits: shas, reason: deploy.reason,
-          url: `${this.d.baseUrl()}/deploys/${deploy.id}`,
-          stages: store.deploys.stages(deploy.id).map((s) => ({ name: s.name, state: s.state, verdict: s.verdict ? JSON.parse(s.verdict) : null })),
-        });
-      } catch (err) {
-        log.error({ err, deploy: deploy.id }, 'the alert of a deploy failed');
-      }
-      store.deploys.markAlerted(deploy.id);
     }
   }
 
