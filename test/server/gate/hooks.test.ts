@@ -69,8 +69,9 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'greengate-hooks-'));
     writeFileSync(join(root, 'gitconfig'), '[user]\n\tname = Ada\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n');
-    env = { ...process.env, HOME: root, GIT_CONFIG_GLOBAL: join(root, 'gitconfig'), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', GREENGATE_PUSHER: 'ada' };
+    env = { ...process.env, HOME: root, GIT_CONFIG_GLOBAL: join(root, 'gitconfig'), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
     for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GL_USERNAME', 'REMOTE_USER']) delete env[name];
+    env.GL_USERNAME = 'ada'; // as gitolite sets it: the authenticated pusher
     stub = await startGateStub();
   });
 
@@ -260,7 +261,7 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     const r = await push('main');
     expect(r.code, r.stderr).to.equal(0);
     expect(await remoteRef('main')).to.equal(head);
-    expect(stub.gateCalls.at(-1)?.verdict?.passes[0]).to.include({ kind: 'fix', reason: 'Fixes-build: 12' });
+    expect(stub.gateCalls.at(-1)?.verdict?.passes[0]).to.include({ kind: 'fix', reason: "Fixes-build: 12 (the pusher's claim, not checked by greengate)" });
   });
 
   it('accepts a bypass, and the server sees the option and records the reason', async () => {
