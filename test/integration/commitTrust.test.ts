@@ -35,8 +35,8 @@ describe('commit trust: trees, not messages; the authenticated pusher; blamelist
   const built = (sha: string, after = 0) => pollUntil(async () =>
     (await server.builds('repo=shop&limit=200')).find((b) => b.sha === sha && b.state === 'done' && b.id > after), `the build of ${sha.slice(0, 8)}`, 30_000);
   /** git push as `env` says (the pusher's own environment). */
-  function pushWith(env: Record<string, string>): { ok: boolean; output: string } {
-    const r = spawnSync('git', ['push', '--porcelain', 'origin', 'HEAD:refs/heads/main'], { cwd: repo.work, encoding: 'utf8', env: gitEnv(env) });
+  function pushWith(env: Record<string, string>, ...options: string[]): { ok: boolean; output: string } {
+    const r = spawnSync('git', ['push', '--porcelain', ...options, 'origin', 'HEAD:refs/heads/main'], { cwd: repo.work, encoding: 'utf8', env: gitEnv(env) });
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   }
 
@@ -84,5 +84,16 @@ describe('commit trust: trees, not messages; the authenticated pusher; blamelist
     expect(repo.push().ok).to.equal(true);
     const b = await server.build((await built(next)).id);
     expect(b.blamelist.map((c: any) => c.sha)).to.deep.equal([next]);
+  });
+
+  it('records a bypass pushed with GREENGATE_PUSHER=mallory as the authenticated pusher, shown as the pusher's claim', async () => {
+    await server.api('/api/tree/shop/main', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ state: 'closed', message: 'release freeze' }) });
+    const hotfix = repo.commit({ 'hotfix.txt': 'x' }, 'hotfix');
+    const push = pushWith({ GREENGATE_PUSHER: 'mallory' }, '-o', 'greengate.bypass=prod is down');
+    expect(push.ok, push.output).to.equal(true);
+    const pass = await pollUntil(async () => (await passes()).find((p) => p.newSha === hotfix && p.state === 'landed'), 'the bypass to land');
+    expect(pass.actor).to.equal('ada');
+    expect(pass).to.include({ kind: 'bypass', claim: true });
   });
 });
