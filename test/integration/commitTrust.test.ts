@@ -86,7 +86,7 @@ describe('commit trust: trees, not messages; the authenticated pusher; blamelist
     expect(b.blamelist.map((c: any) => c.sha)).to.deep.equal([next]);
   });
 
-  it('records a bypass pushed with GREENGATE_PUSHER=mallory as the authenticated pusher, shown as the pusher's claim', async () => {
+  it('records a bypass pushed with GREENGATE_PUSHER=mallory as the authenticated pusher, shown as a claim', async () => {
     await server.api('/api/tree/shop/main', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({ state: 'closed', message: 'release freeze' }) });
     const hotfix = repo.commit({ 'hotfix.txt': 'x' }, 'hotfix');
