@@ -67,7 +67,7 @@ export async function proveReverts(objects: Objects, commits: readonly Candidate
   return withScratch(objects, Date.now() + budgetMs, async (git) => {
     const paths = await pathsOf(git, allowed);
     for (const c of commits) {
-      const reverted = await revertedBy(git, c, allowed, paths);
+      const reverted = await revertedBy(git, c, allowed, paths).catch(() => null); // an unreadable commit proves nothing
       if (reverted) proven.set(c.sha, reverted);
     }
     return proven;
