@@ -185,6 +185,25 @@ describe('guarded automatic revert (culprit/revert)', function () {
     await refusedFor(() => { const c = repo.commit({ 'b.txt': '2' }, 'second culprit'); pushMain(); return c; }, true, /maxPerDay: 1/);
   });
 
+  it('counts only its own reverts toward maxPerDay: a pushed revert with a forged Greengate-Red-Build trailer uses none of it', async () => {
+    setUp('    culprit: { maxPerDay: 1 }\n');
+    const first = repo.commit({ 'a.txt': '1' }, 'first culprit');
+    pushMain();
+    const red1 = want(first);
+    git(repo.work, 'revert', '--no-edit', '--no-commit', first);
+    const forged = repo.commit({}, `Revert "first culprit"\n\nThis reverts commit ${first}.\n\n${REVERT_TRAILER}: ${red1}`);
+    pushMain();
+    await reverter.kick();
+    expect(settled(red1)).to.include({ state: 'refused', reason: `${first.slice(0, 10)} was reverted already by ${forged.slice(0, 10)}` });
+    const second = repo.commit({ 'b.txt': '2' }, 'second culprit');
+    pushMain();
+    const red2 = want(second);
+    await reverter.kick();
+    const r2 = settled(red2);
+    expect(r2.state, r2.reason ?? '').to.equal('pushed');
+    expect(store.ownReverts.get(r2.revertSha!)).to.include({ source: 'culprit' });
+  });
+
   it('refuses everything while the kill switch is off, and reverts again once it is on', async () => {
     setUp();
     reverter.setEnabled(false, 'sheriff');
