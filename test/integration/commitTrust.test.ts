@@ -96,4 +96,14 @@ describe('commit trust: trees, not messages; the authenticated pusher; blamelist
     expect(pass.actor).to.equal('ada');
     expect(pass).to.include({ kind: 'bypass', claim: true });
   });
+
+  it('POST /api/gate naming a quarantine, without the hook secret: 401, nothing read or recorded', async () => {
+    const before = (await passes()).length;
+    const body = `greengate-gate 1\npusher mallory\nquarantine ${repo.bare}/objects\n` +
+      `update ${'1'.repeat(40)} ${'2'.repeat(40)} refs/heads/main\nend\n`;
+    const res = await fetch(`${server.url}/api/gate/shop`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+    expect(res.status).to.equal(401);
+    expect((await res.json() as any).error.code).to.equal('GG_HOOK_SECRET');
+    expect((await passes()).length).to.equal(before);
+  });
 });
