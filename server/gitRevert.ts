@@ -8,6 +8,8 @@
  * commit authored and committed by greengate with the given message, pushed to the bare repository
  * like any push: through its hooks, so the gate decides (no bypass exists for the server either).
  * A push that lost a race with another push is made again on the new head (MAX_PUSH_ATTEMPTS).
+ * Each commit is handed to `record` before it is pushed: greengate's own reverts are known by the
+ * sha it recorded (store/ownReverts.ts), never by a trailer or a pusher name anyone could write.
  * The clone is removed afterwards. Never throws for a refusal: it answers `refused` with the reason.
  */
 import { execFile } from 'node:child_process';
@@ -16,7 +18,6 @@ import { join } from 'node:path';
 
 export const REVERT_AUTHOR = { name: 'greengate', email: 'greengate@localhost' };
 export const MAX_PUSH_ATTEMPTS = 3;
-export const REVERT_RE = /This reverts commit [0-9a-f]{7,64}/i;
 const GIT_TIMEOUT_MS = 120_000; // 2 minutes per git command
 const MAX_GIT_OUTPUT = 16 * 1024 * 1024;
 
@@ -33,6 +34,8 @@ export interface RevertPush {
   message: string;
   /** Told when a push lost a race and is made again on the new head. */
   onRace?: (attempt: number) => void;
+  /** Records the revert commit as greengate's, before it is pushed (synchronous: SQLite). */
+  record(sha: string): void;
 }
 
 export async function pushRevert(p: RevertPush): Promise<RevertOutcome> {
@@ -60,6 +63,7 @@ async function revertOnce(p: RevertPush): Promise<RevertOutcome | { kind: 'raced
     const committed = await gitAttempt(['-C', dir, 'commit', '--quiet', '--no-verify', '-F', file]);
     if (!committed.ok) return { kind: 'refused', reason: `the revert commit could not be made: ${firstLine(committed.output)}` };
     const sha = (await gitRun(['-C', dir, 'rev-parse', 'HEAD'])).trim();
+    p.record(sha);
     const pushed = await gitAttempt(['-C', dir, 'push', '--porcelain', 'origin', `HEAD:refs/heads/${p.branch}`]);
     if (pushed.ok) return { kind: 'pushed', sha };
     if (/non-fast-forward|fetch first|\[rejected\]/.test(pushed.output) && !/pre-receive hook declined/.test(pushed.output)) return { kind: 'raced' };
@@ -74,13 +78,12 @@ export async function isMerge(bare: string, sha: string): Promise<boolean> {
   return (await gitRun(['--git-dir', bare, 'rev-list', '--parents', '-n', '1', sha])).trim().split(/\s+/).length > 2;
 }
 
-/** Commits on `head` since `since` (excluded) whose message contains `grep` (fixed text): sha and message, newest first. */
-export async function commitsMentioning(bare: string, head: string, since: string, grep: string): Promise<{ sha: string; body: string }[]> {
-  const out = await gitRun(['--git-dir', bare, 'log', '--format=%H%x00%B%x1e', '--fixed-strings', `--grep=${grep}`, head, `^${since}`, '--']);
-  return out.split('\x1e').map((x) => x.trim()).filter(Boolean).map((rec) => {
-    const [sha, body] = rec.split('\x00');
-    return { sha, body: body ?? '' };
-  });
+/** Which of `shas` (greengate's recorded reverts) is on `head`; null when none is. */
+export async function recordedOn(bare: string, head: string, shas: readonly string[]): Promise<string | null> {
+  for (const sha of shas) {
+    if (await gitSucceeds(['--git-dir', bare, 'merge-base', '--is-ancestor', sha, head])) return sha;
+  }
+  return null;
 }
 
 export function short(sha: string): string { return sha.slice(0, 10); }
@@ -88,9 +91,10 @@ export function firstLine(text: string): string { return text.trim().split('\n')
 
 function gitEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_') && k !== 'GREENGATE_PUSHER') env[k] = v;
+  const foreign = ['GREENGATE_PUSHER', 'GL_USERNAME', 'REMOTE_USER'];
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_') && !foreign.includes(k)) env[k] = v;
   return { ...env, GIT_AUTHOR_NAME: REVERT_AUTHOR.name, GIT_AUTHOR_EMAIL: REVERT_AUTHOR.email, GIT_COMMITTER_NAME: REVERT_AUTHOR.name,
-    GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GREENGATE_PUSHER: REVERT_AUTHOR.name, GIT_TERMINAL_PROMPT: '0' };
+    GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GIT_TERMINAL_PROMPT: '0' };
 }
 
 /** git as greengate; never rejects: ok, stdout, and stdout+stderr for messages. */

@@ -1,7 +1,10 @@
 /**
  * Build creation. A new head on refs/heads/B creates one build per builder, or joins that
  * builder's build of B while it is still queued (its blamelist grows). refs/try/N builds on every
- * builder and never joins. Units: the builder's `tests` glob matched at the commit and split by
+ * builder and never joins. A blamelist is read from the branch's ref history as recorded at intake
+ * (push order): the commits since the ref's previous head (RefUpdate.old, the head recorded before
+ * this push, refs.ts), never since whatever build was made last — an admin's rebuild of an old
+ * commit neither widens the next blamelist nor is joined by a push. Units: the builder's `tests` glob matched at the commit and split by
  * splitter.ts; a queued build is split again when a push joins it. The lifecycle writes the units
  * and tells observers; the queue dispatches once the build exists.
  */
@@ -84,10 +87,13 @@ export class Intake {
   private async buildFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number): Promise<number | null> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const queued = c.kind === 'branch' ? this.store.builds.queuedFor(row.id, builder.name, u.ref) : undefined;
+      // Only the queued build of the previous head is joined: a queued rebuild of an older commit never is.
+      const waiting = c.kind === 'branch' ? this.store.builds.queuedFor(row.id, builder.name, u.ref) : undefined;
+      const queued = waiting && waiting.sha === u.old ? waiting : undefined;
+      const pushed = this.store.builds.lastPushedFor(row.id, builder.name, u.ref);
+      if (pushed && pushed.sha === u.new && c.kind === 'branch') return null;
       const latest = this.store.builds.latestFor(row.id, builder.name, u.ref);
-      if (latest && latest.sha === u.new && c.kind === 'branch') return null;
-      const base = queued ? queued.sha : latest?.sha ?? (u.old !== ZERO_SHA ? u.old : null);
+      const base = queued ? queued.sha : u.old !== ZERO_SHA ? u.old : pushed?.sha ?? null;
       if (!queued && !builder.tests) return this.createThenBlame(repo, row, builder, u, c, changeId, pushedAt, base);
       const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.splitter.planFor(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {

@@ -155,6 +155,9 @@ export class RefChanges {
       this.store.repos.setRefHead(row.id, u.ref, u.new, now);
       return { result: { ref: u.ref, builds: [], skipped: 'not a branch or try ref' } };
     }
+    // The blamelist runs from the head recorded before this push (push order), whatever `old` the reporter said.
+    const previous = this.store.repos.refHead(row.id, u.ref);
+    if (previous) u = { ...u, old: previous };
     const changeId = this.store.tx(() => {
       this.store.repos.setRefHead(row.id, u.ref, u.new, now);
       return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,

@@ -12,7 +12,8 @@
  *   was not cut at MAX_BLAMELIST) and whose base (the previous commit built) is green on that
  *   builder: a new breakage. It runs only
  *   the failing test files (the builder's whole run when it has no `tests` glob).
- * - Bisect builds are kind 'bisect' (refs/bisect/<search>): the tree rule never sees them. One
+ * - Bisect builds are kind 'bisect' (stored as refs/bisect/<search>; their units are told
+ *   refs/heads/<branch>, dispatch/queue.ts, so the code under test cannot tell): the tree rule never sees them. One
  *   probe runs at a time. A probe build that ends `exception` or `cancelled` says nothing and is
  *   made again (it counts towards the search's budget); `flaky` counts as a failure and a pass.
  * - The flake rate is what the failing files' history says (flaky runs / runs on that builder),

@@ -7,19 +7,24 @@
  * Guards, in order (each refuses with its reason): the kill switch is on (`greengate autorevert
  * off`); the branch still has autoRevert; the culprit is confirmed; the tree is not under
  * maintenance nor closed by hand, and is still closed with the red build still red (not fixed
- * meanwhile); fewer than `maxPerDay` reverts pushed on the branch in 24 hours;
- * the culprit is not a merge commit; it is not itself a revert; it is still on the branch; it was
- * not reverted already; `git revert` applies cleanly.
+ * meanwhile); fewer than `maxPerDay` reverts pushed on the branch in 24 hours (greengate's own,
+ * as recorded: a commit someone else pushed never counts, whatever its message);
+ * the culprit is not a merge commit; it is not itself a revert (greengate's recorded revert, or an
+ * exact revert of the commit its message names, checked with git); it is still on the branch; it
+ * was not reverted already (a commit since it whose tree is exactly its revert: gate/exactRevert.ts,
+ * never a message); `git revert` applies cleanly.
  *
  * How (server/gitRevert.ts): a private clone (`--shared`) of the bare repository under DATA/reverts/<id>, `git revert`
  * of the culprit on top of the branch head, authored and committed by greengate, the message
- * ending with the trailer `Greengate-Red-Build: <id>`, pushed to the bare repository like any
+ * ending with the trailer `Greengate-Red-Build: <id>` (for people: it proves nothing), recorded
+ * by sha (store/ownReverts.ts) before it is pushed to the bare repository like any
  * push: through its hooks, so the gate itself checks that the commit reverts a blamelist commit of
  * a red build (no bypass exists for the server either). A push that lost a race with another push
  * is made again on the new head (MAX_PUSH_ATTEMPTS).
  *
- * Crash safety: a revert pushed but not yet settled is found again at start-up by its trailer and
- * settled 'pushed' — never pushed twice. Settling writes, in one transaction, the row, a tree
+ * Crash safety: a revert pushed but not yet settled is found again at start-up by its recorded sha
+ * on the branch and settled 'pushed' — never pushed twice. A pushed commit carrying the trailer
+ * is never taken for greengate's. Settling writes, in one transaction, the row, a tree
  * history event of kind 'auto-revert' (the state unchanged; the revert's own build reopens the
  * tree by the normal rule) and the notification to the culprit's author.
  */
@@ -29,7 +34,8 @@ import type { Store } from '../store/index.js';
 import type { RevertRow } from '../store/culprits.js';
 import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import type { Notify } from './finder.js';
-import { REVERT_AUTHOR, REVERT_RE, commitsMentioning, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, short } from '../gitRevert.js';
+import { REVERT_AUTHOR, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
+import { findExactRevert, proveReverts } from '../gate/exactRevert.js';
 
 export const KILL_SWITCH = 'autorevert';
 export const REVERT_TRAILER = 'Greengate-Red-Build';
@@ -118,13 +124,14 @@ export class AutoReverter {
     if (refused) return this.refuse(r, refused);
     if (await isMerge(bare, r.culpritSha)) return this.refuse(r, `${short(r.culpritSha)} is a merge commit`);
     const message = await run(['--git-dir', bare, 'log', '-1', '--format=%B', r.culpritSha]);
-    if (REVERT_RE.test(message)) return this.refuse(r, `${short(r.culpritSha)} is itself a revert: never a revert of a revert`);
+    if (await this.isRevert(bare, r.culpritSha, message)) return this.refuse(r, `${short(r.culpritSha)} is itself a revert: never a revert of a revert`);
     if (done.other) return this.refuse(r, `${short(r.culpritSha)} was reverted already by ${short(done.other)}`);
     if (!(await succeeds(['--git-dir', bare, 'merge-base', '--is-ancestor', r.culpritSha, head]))) {
       return this.refuse(r, `${short(r.culpritSha)} is no longer on ${r.branch}`);
     }
     const out = await pushRevert({ data: this.deps.config.data, workName: String(r.id), bare, branch: r.branch, shas: [r.culpritSha],
       message: this.message(r, message.split('\n', 1)[0]),
+      record: (sha) => this.deps.store.ownReverts.record({ sha, repoId: r.repoId, branch: r.branch, source: 'culprit', sourceId: r.id, createdAt: Date.now() }),
       onRace: (attempt) => this.deps.log.info({ revert: r.id, attempt }, 'the branch moved while reverting: trying again on the new head') });
     return out.kind === 'pushed' ? this.pushed(r, out.sha) : this.refuse(r, out.reason);
   }
@@ -137,14 +144,24 @@ export class AutoReverter {
       `${REVERT_TRAILER}: ${r.buildId}`, ''].join('\n');
   }
 
-  /** A revert of the culprit already on the branch: ours (by its trailer) or someone else's. */
+  /** A revert of the culprit already on the branch: ours (a sha greengate recorded) or someone else's exact revert. */
   private async findRevert(bare: string, r: RevertRow, head: string): Promise<{ ours: string | null; other: string | null }> {
-    let other: string | null = null;
-    for (const { sha, body } of await commitsMentioning(bare, head, r.culpritSha, `This reverts commit ${r.culpritSha}`)) {
-      if (new RegExp(`^${REVERT_TRAILER}: ${r.buildId}$`, 'm').test(body)) return { ours: sha, other: null };
-      other ??= sha;
+    const ours = await recordedOn(bare, head, this.deps.store.ownReverts.of('culprit', r.id));
+    if (ours) return { ours, other: null };
+    const other = await findExactRevert(bare, head, r.culpritSha, [[r.culpritSha]]);
+    return { ours: null, other: other?.sha ?? null };
+  }
+
+  /** Whether a commit is a revert: greengate's own (recorded), or exactly the revert of the commit its message names. */
+  private async isRevert(bare: string, sha: string, message: string): Promise<boolean> {
+    if (this.deps.store.ownReverts.get(sha)) return true;
+    const named = [...message.matchAll(/This reverts commit ([0-9a-f]{7,64})\b/gi)].map((m) => m[1]).slice(0, 5);
+    const resolved: string[] = [];
+    for (const prefix of named) {
+      const full = await run(['--git-dir', bare, 'rev-parse', '--verify', '--quiet', `${prefix}^{commit}`]).catch(() => '');
+      if (full.trim()) resolved.push(full.trim());
     }
-    return { ours: null, other };
+    return resolved.length > 0 && (await proveReverts({ bare }, [{ sha, message }], resolved)).has(sha);
   }
 
   private pushed(r: RevertRow, sha: string): void {

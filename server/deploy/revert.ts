@@ -6,20 +6,23 @@
  * One commit reverts them all, newest first (`git revert --no-commit` of each, then one commit):
  * one push, one build, one thing to revert back once the cause is understood. It is authored and
  * committed by greengate, its message names the deploy and its page and has one "This reverts
- * commit <sha>." line per commit and the trailer `Greengate-Deploy: <id>`. It is pushed like any
+ * commit <sha>." line per commit and the trailer `Greengate-Deploy: <id>` (for people: it proves
+ * nothing). Its sha is recorded (store/ownReverts.ts) before it is pushed like any
  * push, through the repository's hooks (server/gitRevert.ts): the gate lets it through the closed
  * tree because every commit it reverts is one the immune closure names (gate/rules.ts
  * `revertable`, read from SQLite). A person may push the same revert by hand the same way.
  *
  * Guards, in order; each refuses by throwing GG_REVERT_REFUSED with its reason, which the
  * orchestrator records on the deploy (revert_state 'failed', shown on its page):
- *   - none when a commit with this deploy's trailer is already on the branch (pushed before a
- *     crash): it is done, never pushed twice, whatever the guards say now;
+ *   - none when a revert greengate recorded for this deploy is already on the branch (pushed
+ *     before a crash): it is done, never pushed twice, whatever the guards say now. A commit
+ *     someone pushed with this deploy's trailer is not greengate's and changes nothing;
  *   - the kill switch is on (`greengate autorevert off`, shared with the culprit revert);
  *   - the tree is still closed by the immune system (not under maintenance, not closed by a person,
  *     not opened again: a person has taken over);
  *   - the deploy recorded commits; each still exists, is on the branch, is not a merge commit, and
- *     was not reverted already;
+ *     was not reverted already (a commit since whose tree is exactly their revert, checked with git
+ *     by gate/exactRevert.ts; a message saying so proves nothing);
  *   - `git revert` applies cleanly on the branch head (a later commit may have touched the same lines);
  *   - the push is accepted (a lost race is retried on the new head).
  * After the revert lands the tree stays closed: the closure is not automatic, so no build reopens
@@ -31,7 +34,8 @@ import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { GgError } from '../errors.js';
 import { revertsSwitchedOn } from '../culprit/revert.js';
-import { commitsMentioning, gitAttempt, gitRun, gitSucceeds, isMerge, pushRevert, short } from '../gitRevert.js';
+import { gitAttempt, gitRun, gitSucceeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
+import { findExactRevert } from '../gate/exactRevert.js';
 import { IMMUNE_ACTOR } from './orchestrator.js';
 
 export const DEPLOY_TRAILER = 'Greengate-Deploy';
@@ -52,15 +56,19 @@ export class DeployReverter {
     for (const sha of shas) {
       if (!(await gitSucceeds(['--git-dir', bare, 'cat-file', '-e', `${sha}^{commit}`]))) refuse(`${short(sha)} is no longer in the repository`);
     }
-    const ours = await this.findOurs(bare, head, shas[shas.length - 1], deployId);
+    const ours = await recordedOn(bare, head, this.d.store.ownReverts.of('deploy', deployId));
     if (ours) {
       this.d.log.info({ deploy: deployId, sha: ours }, 'the revert of the deploy is on the branch already: not pushed again');
       return;
     }
     this.guard(repoName, branch);
     for (const sha of shas) await this.checkCommit(bare, branch, head, sha);
+    const already = await findExactRevert(bare, head, shas[shas.length - 1], [shas, ...(shas.length > 1 ? shas.map((s) => [s]) : [])]);
+    if (already) refuse(`${already.reverted.map(short).join(' ')} ${already.reverted.length === 1 ? 'was' : 'were'} reverted already by ${short(already.sha)}`);
+    const repoId = this.d.store.repos.byName(repoName)!.id;
     const out = await pushRevert({ data: this.d.config.data, workName: `deploy-${deployId}`, bare, branch, shas,
       message: await this.message(bare, shas, reason, deployId),
+      record: (sha) => this.d.store.ownReverts.record({ sha, repoId, branch, source: 'deploy', sourceId: deployId, createdAt: Date.now() }),
       onRace: (attempt) => this.d.log.info({ deploy: deployId, attempt }, 'the branch moved while reverting a deploy: trying again on the new head') });
     if (out.kind === 'refused') refuse(out.reason);
     this.d.log.warn({ deploy: deployId, repo: repoName, branch, sha: out.sha, commits: shas.length }, 'the commits of a rolled back deploy were reverted');
@@ -80,14 +88,6 @@ export class DeployReverter {
   private async checkCommit(bare: string, branch: string, head: string, sha: string): Promise<void> {
     if (!(await gitSucceeds(['--git-dir', bare, 'merge-base', '--is-ancestor', sha, head]))) refuse(`${short(sha)} is no longer on ${branch}`);
     if (await isMerge(bare, sha)) refuse(`${short(sha)} is a merge commit: revert it by hand, choosing the mainline (git revert -m 1)`);
-    const other = (await commitsMentioning(bare, head, sha, `This reverts commit ${sha}`))[0];
-    if (other) refuse(`${short(sha)} was reverted already by ${short(other.sha)}`);
-  }
-
-  /** A commit on the branch since the deploy's oldest commit carrying this deploy's trailer. */
-  private async findOurs(bare: string, head: string, oldest: string, deployId: number): Promise<string | null> {
-    const trailer = new RegExp(`^${DEPLOY_TRAILER}: ${deployId}$`, 'm');
-    return (await commitsMentioning(bare, head, oldest, `${DEPLOY_TRAILER}: ${deployId}`)).find((c) => trailer.test(c.body))?.sha ?? null;
   }
 
   private async message(bare: string, shas: readonly string[], reason: string, deployId: number): Promise<string> {

@@ -4,6 +4,9 @@
  * The unit's state change is the lifecycle's; this module only decides who and sends. A sweep
  * every second lets orphaned units go (lifecycle) and looks again at units waiting for a runner
  * other than the one they avoid. Re-entrant calls during a dispatch are folded into it.
+ * The assign carries the ref shape of a build of the branch for every build the code under test
+ * sees: a culprit search's bisect build (stored as refs/bisect/<search>) is sent as
+ * refs/heads/<branch>, so nothing in the unit's environment or workspace tells it from a branch build.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
@@ -96,10 +99,15 @@ export class WorkQueue {
     if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return false;
     link.units.add(unit.id);
     link.send({
-      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: build.ref,
+      type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: assignRef(build),
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
       builder: toBuilderSpec(builder),
     });
     return true;
   }
+}
+
+/** The ref a unit is told it builds: a bisect build looks like a build of its branch. */
+export function assignRef(build: { kind: string; ref: string; branch: string }): string {
+  return build.kind === 'bisect' ? `refs/heads/${build.branch}` : build.ref;
 }

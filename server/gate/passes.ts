@@ -11,6 +11,10 @@
  * attempts for the same commit are dropped. A push git refused never moves the ref there, so its
  * passes stay pending and are dropped after PENDING_TTL_MS: nothing of it reaches the history.
  *
+ * Who: the pusher the hook reports (the git server's authenticated user), except for greengate's
+ * own reverts, known by the sha it recorded before pushing (store/ownReverts.ts): their actor is
+ * greengate whatever user the hook ran as. A fix pass is the pusher's claim (rules.ts CLAIM_NOTE).
+ *
  * Synchronous (SQLite); errors in refSeen are logged, never thrown into RefChanges. A pass whose
  * landing could not be written (a full disk) stays pending until the ref is seen again or expires.
  */
@@ -20,6 +24,7 @@ import type { Store } from '../store/index.js';
 import type { Tree } from './tree.js';
 import type { GateRequest } from './request.js';
 import type { GateVerdict, GatePass } from './rules.js';
+import { REVERT_AUTHOR } from '../gitRevert.js';
 
 export const PENDING_TTL_MS = 60 * 60 * 1000; // 1 hour: a pass not seen in git by then never landed
 
@@ -38,8 +43,9 @@ export class GatePasses {
     const now = Date.now();
     const rows = verdict.passes.map((p) => {
       const update = request.updates.find((u) => u.ref === p.ref)!;
+      const ours = p.kind === 'revert' && p.commits.every((sha) => this.store.ownReverts.get(sha)?.repoId === repo.id);
       return { repoId: repo.id, pushId, ref: p.ref, branch: p.branch, newSha: update.new, kind: p.kind, commits: p.commits,
-        reason: p.reason, actor: request.pusher, createdAt: now };
+        reason: p.reason, actor: ours ? REVERT_AUTHOR.name : request.pusher, createdAt: now };
     });
     this.store.gatePasses.add(rows);
     this.log.info({ repo: repoName, push: pushId, passes: rows.map((r) => ({ ref: r.ref, kind: r.kind, sha: r.newSha })) },

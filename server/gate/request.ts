@@ -7,6 +7,9 @@
  *   greengate-gate 1                 first line: protocol name and version
  *   pusher NAME                      optional, at most once, before the first update
  *   option TEXT                      one per push option, in push order, before the first update
+ *   quarantine PATH                  optional, at most once, before the first update: git's quarantine
+ *                                      of this push (GIT_QUARANTINE_PATH), where the server reads the
+ *                                      pushed objects to check a revert's tree (gate/exactRevert.ts)
  *   update OLD NEW REF               one per refs/heads/* update; OLD/NEW are hex ids (40 or 64)
  *   ID commit SIZE                   `git cat-file --batch` records: the new commits of the update
  *   <SIZE bytes of raw commit>\n       above (`git rev-list NEW ^OLD`, or `NEW --not --all` for a
@@ -40,7 +43,7 @@ export const MAX_LINE_BYTES = 8 * 1024; // one pusher/option/update line
 
 export interface GateCommit { sha: string; message: string }
 export interface GateUpdate { old: string; new: string; ref: string; commits: GateCommit[]; truncated: boolean }
-export interface GateRequest { pusher: string | null; options: string[]; updates: GateUpdate[] }
+export interface GateRequest { pusher: string | null; options: string[]; updates: GateUpdate[]; quarantine?: string | null }
 
 /** GG_GATE_BAD_REQUEST (400): malformed, a bug or a stale hook; GG_GATE_TOO_LARGE (413): over a cap. */
 function malformed(message: string): GgError {
@@ -64,7 +67,7 @@ export function parseGateRequest(body: Buffer): GateRequest {
   }
   const reader = new BodyReader(body);
   readVersion(reader.line());
-  const req: GateRequest = { pusher: null, options: [], updates: [] };
+  const req: GateRequest = { pusher: null, options: [], updates: [], quarantine: null };
   const refs = new Set<string>();
   let current: GateUpdate | null = null;
   for (;;) {
@@ -82,9 +85,13 @@ export function parseGateRequest(body: Buffer): GateRequest {
     if (word === 'update') {
       current = readUpdate(rest, refs);
       req.updates.push(current);
-    } else if (word === 'pusher' || word === 'option') {
+    } else if (word === 'pusher' || word === 'option' || word === 'quarantine') {
       if (current) throw malformed(`"${word}" after the first "update" line`);
-      if (word === 'pusher') {
+      if (word === 'quarantine') {
+        if (req.quarantine) throw malformed('more than one "quarantine" line');
+        if (rest === '') throw malformed('an empty "quarantine" line');
+        req.quarantine = rest;
+      } else if (word === 'pusher') {
         if (req.pusher !== null) throw malformed('more than one "pusher" line');
         if (rest === '') throw malformed('an empty "pusher" line');
         req.pusher = rest;

@@ -7,13 +7,14 @@
  * Rules, per update:
  *   - not refs/heads/*, a deletion, or an ungated branch → passes (one short line);
  *   - open → passes;
- *   - closed → passes if every new commit reverts a commit of the red build's blamelist (Tree.lookup
- *     gives the blamelists of every build of the branch still red, so a fix attempt that went red
- *     does not hide the original culprit)
- *     ("This reverts commit <sha>", sha abbreviated to ≥ 7 hex digits allowed; kind 'revert')
- *     or carries the trailer line "Fixes-build: <red build id>" (kind 'fix'); a closure by the
+ *   - closed → passes if every new commit is an exact revert of commits of the red build's blamelist
+ *     (Tree.lookup gives the blamelists of every build of the branch still red, so a fix attempt
+ *     that went red does not hide the original culprit) — proven with git by its tree, never by its
+ *     message (`proven`, from gate/exactRevert.ts: a message saying "This reverts commit <sha>"
+ *     proves nothing; kind 'revert') — or carries the trailer line "Fixes-build: <red build id>"
+ *     (kind 'fix', recorded as the pusher's claim: nothing checks it); a closure by the
  *     immune system for a rolled-back deploy names that deploy's commits (`revertable`, from
- *     SQLite) and passes a push whose every new commit reverts one of them (kind 'revert');
+ *     SQLite) and passes a push whose every new commit is an exact revert of them (kind 'revert');
  *     a closure with no red build and nothing revertable (by hand), no new commits (a rewind), or
  *     a truncated commit list (over the cap) never passes that way;
  *   - maintenance → only the bypass;
@@ -24,6 +25,7 @@
  */
 import { GgError } from '../errors.js';
 import { isZero, parseGateRequest, type GateRequest, type GateUpdate } from './request.js';
+import { namedIn } from './exactRevert.js';
 
 export interface BranchGate {
   gated: boolean;
@@ -39,19 +41,23 @@ export interface BranchGate {
 export type PassKind = 'revert' | 'fix' | 'bypass';
 export interface GatePass { ref: string; branch: string; kind: PassKind; commits: string[]; reason: string }
 export interface GateVerdict { accept: boolean; lines: string[]; passes: GatePass[] }
+/** Commits proven (with git) to be exact reverts, each with the commits it reverts. */
+export type ProvenReverts = ReadonlyMap<string, readonly string[]>;
+/** Proves which commits of an update are exact reverts of `allowed` (gate/exactRevert.ts proveReverts). */
+export type RevertProver = (update: GateUpdate, allowed: string[], request: GateRequest) => Promise<ProvenReverts>;
+export const CLAIM_NOTE = "the pusher's claim, not checked by greengate";
 
 export const BYPASS_OPTION = 'greengate.bypass';
 const MAX_LISTED = 10; // commits named in one rejection line
 const MAX_TEXT = 300; // characters of server- or user-written text in one line
-const REVERT = /This reverts commit ([0-9a-f]{7,64})\b/gi;
 const FIXES = /^Fixes-build:[ \t]*#?(\d+)[ \t]*\r?$/gim;
 
 interface Outcome { ref: string; accept: boolean; lines: string[]; passes: GatePass[] }
 interface Bypass { reason: string | null; asked: boolean }
 
-export function decideGate(req: GateRequest, lookup: (branch: string) => BranchGate): GateVerdict {
+export function decideGate(req: GateRequest, lookup: (branch: string) => BranchGate, proven: ProvenReverts = new Map()): GateVerdict {
   const bypass = findBypass(req.options);
-  const outcomes = req.updates.map((update) => decideUpdate(update, lookup, bypass));
+  const outcomes = req.updates.map((update) => decideUpdate(update, lookup, bypass, proven));
   const refused = outcomes.filter((o) => !o.accept);
   if (refused.length === 0) {
     return { accept: true, lines: outcomes.flatMap((o) => o.lines), passes: outcomes.flatMap((o) => o.passes) };
@@ -76,7 +82,7 @@ export interface GateAnswer { status: 200 | 400; text: string; request: GateRequ
  * 400 with the reason for a malformed body (the hook then applies greengate.onUnreachable).
  * Record `verdict.passes` when `verdict.accept`.
  */
-export function answerGate(body: Buffer, lookup: (branch: string) => BranchGate): GateAnswer {
+export async function answerGate(body: Buffer, lookup: (branch: string) => BranchGate, prove?: RevertProver): Promise<GateAnswer> {
   let request: GateRequest;
   try {
     request = parseGateRequest(body);
@@ -88,11 +94,24 @@ export function answerGate(body: Buffer, lookup: (branch: string) => BranchGate)
     }
     return { status: 400, text: `greengate: bad gate request: ${err.message}\n`, request: null, verdict: null };
   }
-  const verdict = decideGate(request, lookup);
+  const proven = new Map<string, readonly string[]>();
+  for (const update of prove ? request.updates : []) {
+    const allowed = revertTargets(update, lookup);
+    if (allowed.length) for (const [sha, reverted] of await prove!(update, allowed, request)) proven.set(sha, reverted);
+  }
+  const verdict = decideGate(request, lookup, proven);
   return { status: 200, text: formatGateAnswer(verdict), request, verdict };
 }
 
-function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate, bypass: Bypass): Outcome {
+/** The commits an update's new commits may revert to pass a closed tree (none when reverts cannot pass). */
+export function revertTargets(update: GateUpdate, lookup: (branch: string) => BranchGate): string[] {
+  if (!update.ref.startsWith('refs/heads/') || isZero(update.new) || update.truncated || update.commits.length === 0) return [];
+  const gate = lookup(update.ref.slice('refs/heads/'.length));
+  if (!gate.gated || gate.state !== 'closed') return [];
+  return [...new Set([...(gate.build?.blamelist ?? []), ...(gate.revertable ?? [])])];
+}
+
+function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate, bypass: Bypass, proven: ProvenReverts): Outcome {
   const { ref } = update;
   const pass = (line: string, passes: GatePass[] = []): Outcome => ({ ref, accept: true, lines: [`greengate: ${line}`], passes });
   if (!ref.startsWith('refs/heads/')) return pass(`${ref}: not a branch, not gated`);
@@ -102,7 +121,7 @@ function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate
   if (!gate.gated) return pass(`${branch}: not gated`);
   if (gate.state === 'open') return pass(`${branch}: tree open, accepted`);
   const shas = update.commits.map((c) => c.sha);
-  const fixes = gate.state === 'closed' ? classifyFixes(update, gate) : null;
+  const fixes = gate.state === 'closed' ? classifyFixes(update, gate, proven) : null;
   if (fixes) {
     const passes = fixes.map((f) => ({ ref, branch, ...f }));
     const reverted = gate.build ? 'revert(s) of the blamelist' : 'revert(s) of the commits the closure names';
@@ -113,24 +132,24 @@ function decideUpdate(update: GateUpdate, lookup: (branch: string) => BranchGate
     const passes: GatePass[] = [{ ref, branch, kind: 'bypass', commits: shas, reason: bypass.reason }];
     return pass(`${branch}: tree ${describeState(gate.state)}, accepted by bypass "${bypass.reason}" (recorded)`, passes);
   }
-  return { ref, accept: false, lines: explainRefusal(update, branch, gate, bypass), passes: [] };
+  return { ref, accept: false, lines: explainRefusal(update, branch, gate, bypass, proven), passes: [] };
 }
 
 /** The passes of a closed branch's commits, or null unless every commit is a revert or a fix. */
-function classifyFixes(update: GateUpdate, gate: BranchGate): { kind: PassKind; commits: string[]; reason: string }[] | null {
+function classifyFixes(update: GateUpdate, gate: BranchGate, proven: ProvenReverts): { kind: PassKind; commits: string[]; reason: string }[] | null {
   const build = gate.build;
   const revertable = gate.revertable ?? [];
   if ((!build && revertable.length === 0) || update.truncated || update.commits.length === 0) return null;
   const reverts: string[] = [];
   const fixes: string[] = [];
   for (const commit of update.commits) {
-    if ((build && revertsBlamelist(commit.message, build.blamelist)) || revertsBlamelist(commit.message, revertable)) reverts.push(commit.sha);
+    if (revertsAllowed(proven.get(commit.sha), build?.blamelist ?? [], revertable)) reverts.push(commit.sha);
     else if (build && namesBuild(commit.message, build.id)) fixes.push(commit.sha);
     else return null;
   }
   const passes: { kind: PassKind; commits: string[]; reason: string }[] = [];
   if (reverts.length) passes.push({ kind: 'revert', commits: reverts, reason: revertReason(gate) });
-  if (fixes.length) passes.push({ kind: 'fix', commits: fixes, reason: `Fixes-build: ${build!.id}` });
+  if (fixes.length) passes.push({ kind: 'fix', commits: fixes, reason: `Fixes-build: ${build!.id} (${CLAIM_NOTE})` });
   return passes;
 }
 
@@ -140,12 +159,9 @@ function revertReason(gate: BranchGate): string {
   return gate.build ? `reverts blamelist commits of build #${gate.build.id}` : `reverts ${deploy}`;
 }
 
-export function revertsBlamelist(message: string, blamelist: string[]): boolean {
-  for (const match of message.matchAll(REVERT)) {
-    const prefix = match[1].toLowerCase();
-    if (blamelist.some((sha) => sha.toLowerCase().startsWith(prefix))) return true;
-  }
-  return false;
+/** Whether a proven revert reverts only commits this closure lets a revert name. */
+function revertsAllowed(reverted: readonly string[] | undefined, blamelist: readonly string[], revertable: readonly string[]): boolean {
+  return !!reverted?.length && reverted.every((sha) => blamelist.includes(sha) || revertable.includes(sha));
 }
 
 export function namesBuild(message: string, buildId: number): boolean {
@@ -166,7 +182,7 @@ function findBypass(options: string[]): Bypass {
   return { reason: null, asked };
 }
 
-function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, bypass: Bypass): string[] {
+function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, bypass: Bypass, proven: ProvenReverts): string[] {
   const build = gate.build;
   const since = gate.since === null ? '' : ` since ${formatSince(gate.since)}`;
   const lines = [`REFUSED ${branch}: the tree is ${describeState(gate.state)}${since}`];
@@ -178,7 +194,7 @@ function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, by
   }
   const revertable = gate.state === 'closed' ? gate.revertable ?? [] : [];
   if (revertable.length) lines.push(`  revertable: ${listShas(revertable)}`);
-  lines.push(...explainCommits(update, gate));
+  lines.push(...explainCommits(update, gate, proven));
   lines.push('  to get through:');
   if (gate.state === 'closed' && build) {
     lines.push(`    - revert the culprit: git revert <sha from the blamelist>, or`);
@@ -196,21 +212,27 @@ function explainRefusal(update: GateUpdate, branch: string, gate: BranchGate, by
   return lines.map((line) => `greengate: ${line}`);
 }
 
-function explainCommits(update: GateUpdate, gate: BranchGate): string[] {
+function explainCommits(update: GateUpdate, gate: BranchGate, proven: ProvenReverts): string[] {
   if (gate.state !== 'closed') return [];
   const revertable = gate.revertable ?? [];
   if (!gate.build && !revertable.length) return ['  closed by hand: no red build to revert or fix'];
   if (update.commits.length === 0) return ['  no new commits (a rewind, or a move to a commit already pushed): only a bypass gets through'];
   if (update.truncated) return [`  more than ${update.commits.length} new commits: too many to check; push fewer at a time`];
   const build = gate.build;
-  const blocking = update.commits.filter((c) => !revertsBlamelist(c.message, revertable) &&
-    !(build && (revertsBlamelist(c.message, build.blamelist) || namesBuild(c.message, build.id))));
-  if (!build) return ['  not a revert of the commits the closure names:', ...listCommits(blocking)];
-  return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...listCommits(blocking)];
+  const allowed = [...(build?.blamelist ?? []), ...revertable];
+  const blocking = update.commits.filter((c) => !revertsAllowed(proven.get(c.sha), build?.blamelist ?? [], revertable) &&
+    !(build && namesBuild(c.message, build.id)));
+  const lookAlike = blocking.filter((c) => namedIn(c.message, allowed).length > 0);
+  const note = lookAlike.length === 0 ? [] : [
+    `  ${lookAlike.length} of them say${lookAlike.length === 1 ? 's' : ''} "This reverts commit …" but ${lookAlike.length === 1 ? 'its' : 'their'} changes are not exactly that revert`,
+    '  (greengate compares the commit\'s tree with git revert\'s, never its message): make it with git revert <sha> and change nothing else'];
+  if (!build) return ['  not a revert of the commits the closure names:', ...listCommits(blocking, lookAlike), ...note];
+  return [`  neither a revert of the blamelist nor marked Fixes-build: ${build.id}:`, ...listCommits(blocking, lookAlike), ...note];
 }
 
-function listCommits(commits: GateUpdate['commits']): string[] {
-  const shown = commits.slice(0, MAX_LISTED).map((c) => `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}`);
+function listCommits(commits: GateUpdate['commits'], lookAlike: GateUpdate['commits'] = []): string[] {
+  const shown = commits.slice(0, MAX_LISTED).map((c) =>
+    `    ${c.sha.slice(0, 7)} ${cleanText(c.message.split('\n', 1)[0]).slice(0, 72)}${lookAlike.includes(c) ? ' (not an exact revert)' : ''}`);
   return commits.length > MAX_LISTED ? [...shown, `    … and ${commits.length - MAX_LISTED} more`] : shown;
 }
 

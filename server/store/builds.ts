@@ -43,6 +43,8 @@ export class BuildStore {
       queuedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'queued'
         AND b.kind = 'branch' ORDER BY b.id DESC LIMIT 1`),
       latestFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? ORDER BY b.id DESC LIMIT 1`),
+      lastPushedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.purpose IS NULL
+        ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
       latestFinished: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'done'
         AND b.result != 'cancelled' ORDER BY b.id DESC LIMIT 1`),
       join: db.prepare('UPDATE builds SET sha = ?, change_id = coalesce(?, change_id) WHERE id = ? AND state = \'queued\''),
@@ -104,6 +106,10 @@ export class BuildStore {
   }
   latestFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
     return this.q.latestFor.get(repoId, builder, ref) as BuildRow | undefined;
+  }
+  /** The build of the ref's newest push (push order: a rebuild keeps its original's change, so a rebuild of an old commit is not it). */
+  lastPushedFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
+    return this.q.lastPushedFor.get(repoId, builder, ref) as BuildRow | undefined;
   }
   latestFinished(repoId: number, builder: string, ref: string): BuildRow | undefined {
     return this.q.latestFinished.get(repoId, builder, ref) as BuildRow | undefined;

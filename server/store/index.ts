@@ -16,6 +16,7 @@ import { WatchSampleStore } from './watchSamples.js';
 import { AlertStore } from './alerts.js';
 import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
+import { OwnRevertStore } from './ownReverts.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -34,6 +35,7 @@ export class Store {
   readonly alerts: AlertStore;
   readonly notifications: NotificationStore;
   readonly culprits: CulpritStore;
+  readonly ownReverts: OwnRevertStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -51,6 +53,7 @@ export class Store {
     this.alerts = new AlertStore(db);
     this.notifications = new NotificationStore(db);
     this.culprits = new CulpritStore(db);
+    this.ownReverts = new OwnRevertStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

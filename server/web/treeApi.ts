@@ -14,6 +14,7 @@ import type { Store } from '../store/index.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
 import { answerGate, type BranchGate } from '../gate/rules.js';
+import { checkedQuarantine, proveReverts } from '../gate/exactRevert.js';
 import type { GatePasses } from '../gate/passes.js';
 import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
 import { isValidBranchName } from '../config/config.js';
@@ -74,10 +75,12 @@ export function treeRouter(deps: TreeApiDeps): Router {
     deps.authorizeHook(String(req.params.repo), req, 'gate');
     next();
   };
-  r.post('/gate/:repo', hookOnly, express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), (req, res) => {
+  r.post('/gate/:repo', hookOnly, express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), async (req, res) => {
     const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const answer = answerGate(body, deps.gateLookup(repo.name));
+    // A revert passes a closed tree only when git proves its tree is the revert (gate/exactRevert.ts).
+    const answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
+      proveReverts({ bare: repo.path, quarantine: checkedQuarantine(repo.path, request.quarantine) }, update.commits, allowed));
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);
     res.set(GATED_HEADER, gatedHeaderValue(repo.gate));
     res.status(answer.status).type('text/plain; charset=utf-8').send(answer.text);
@@ -88,7 +91,8 @@ export function treeRouter(deps: TreeApiDeps): Router {
     const repo = findRepository(deps.config, String(req.params.repo));
     const repoId = deps.store.repos.byName(repo.name)!.id;
     res.json({ passes: deps.store.gatePasses.list({ repoId, state: q.state, before: q.before, limit: q.limit })
-      .map(({ repoId: _r, ...p }) => ({ ...p, commits: JSON.parse(p.commits) })) });
+      // A revert was proven by git; a fix (Fixes-build) or bypass is only what the pusher claims.
+      .map(({ repoId: _r, ...p }) => ({ ...p, commits: JSON.parse(p.commits), claim: p.kind !== 'revert' })) });
   });
 
   r.get('/tree/:repo/*branch', (req, res) => {

@@ -11,10 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate/rules.js';
 import type { GateRequest } from '../../server/gate/request.js';
+import { checkedQuarantine, proveReverts } from '../../server/gate/exactRevert.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { ServerProcess, writeConfig } from '../helpers.js';
 import { HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';
@@ -100,22 +101,26 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
   const url = new URL(req.url ?? '/', 'http://stub');
   const gate = /^\/api\/gate\/([^/]+)$/.exec(url.pathname);
   if (req.method === 'POST' && gate) {
-    const answer = () => {
+    const answer = async () => {
       const repo = decodeURIComponent(gate[1]);
       const secret = req.headers[HOOK_SECRET_HEADER]?.toString() ?? null;
       if (stub.httpError) {
         stub.gateCalls.push({ repo, status: stub.httpError.status, request: null, verdict: null, text: stub.httpError.body, secret });
         return send(res, stub.httpError.status, stub.httpError.body);
       }
-      const result = answerGate(body, (branch) => stub.table.get(branch) ?? UNGATED);
+      // Reverts are proven as the server proves them: in the pushing repository, through the hook's quarantine.
+      const result = await answerGate(body, (branch) => stub.table.get(branch) ?? UNGATED, (update, allowed, request) => {
+        const bare = request.quarantine ? dirname(dirname(request.quarantine)) : null;
+        return bare ? proveReverts({ bare, quarantine: checkedQuarantine(bare, request.quarantine) }, update.commits, allowed) : Promise.resolve(new Map());
+      });
       stub.gateCalls.push({ repo, status: result.status, request: result.request, verdict: result.verdict, text: result.text, secret });
       const gated = [...stub.table].filter(([, g]) => g.gated).map(([branch]) => branch);
       send(res, result.status, result.text, { [GATED_HEADER]: gatedHeaderValue(gated) });
     };
-    if (stub.delayMs <= 0) return answer();
+    if (stub.delayMs <= 0) return void answer();
     const timer = setTimeout(() => {
       timers.delete(timer);
-      answer();
+      void answer();
     }, stub.delayMs);
     timers.add(timer);
     return;

@@ -45,19 +45,29 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     (await server.builds(`repo=shop&kind=${kind}&limit=100`)).find((b) => b.sha === sha && b.state === 'done'), `the build of ${sha.slice(0, 8)}`, 60_000);
 
   it('builds the base green', async () => {
-    const sha = repo.commit({ 't/cart.sh': 'echo cart ok\n', 't/total.sh': '[ ! -f broken ] || { echo "total is wrong" >&2; exit 1; }\necho total ok\n' }, 'the suite');
+    // t/total.sh also says what a test could branch on: the ref and branch it is told, and whether anything says "bisect".
+    const total = 'echo "shape: $GREENGATE_REF $GREENGATE_BRANCH"\n' +
+      '{ env; git for-each-ref; git branch -a; } 2>/dev/null | grep -qi bisect && echo "LEAK: this is a bisect build"\n' +
+      '[ ! -f broken ] || { echo "total is wrong" >&2; exit 1; }\necho total ok\n';
+    const sha = repo.commit({ 't/cart.sh': 'echo cart ok\n', 't/total.sh': total }, 'the suite');
     expect(repo.push().ok).to.equal(true);
     expect((await buildOf(sha)).result).to.equal('passed');
   });
 
   let red: any;
-  it('names the second of three commits pushed at once as the confirmed culprit, across a SIGKILL of the server', async () => {
+  it('names the second of four commits pushed at once (the fourth a forged revert) as the confirmed culprit, across a SIGKILL of the server; bisect units see a build of main', async () => {
     commits.push(repo.commit({ 'a.txt': 'one' }, 'first: harmless'));
     commits.push(repo.commit({ broken: 'yes' }, 'second: breaks the total'));
     commits.push(repo.commit({ 'c.txt': 'three' }, 'third: harmless'));
+    // A fourth, forged: it says it is greengate's revert of the culprit for the red build (whose id is the next one:
+    // ids are public), but keeps the culprit and adds a backdoor. It must not be taken for greengate's revert.
+    const nextId = Math.max(0, ...(await server.builds('repo=shop&limit=100')).map((b) => b.id)) + 1;
+    commits.push(repo.commit({ 'backdoor.js': 'steal()\n' },
+      `Revert "second: breaks the total"\n\nThis reverts commit ${commits[1]}.\n\n${REVERT_TRAILER}: ${nextId}\n`));
     const push = repo.push();
     expect(push.ok, push.output).to.equal(true);
-    red = await server.build((await buildOf(commits[2])).id);
+    red = await server.build((await buildOf(commits[3])).id);
+    expect(red.id).to.equal(nextId);
     expect(red.result).to.equal('failed');
     expect(red.blamelist.map((c: any) => c.sha)).to.deep.equal([...commits].reverse());
 
@@ -70,7 +80,7 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
       'the culprit search to end', 90_000);
     expect(culprit.sha).to.equal(commits[1]);
     expect(culprit.confirmed).to.equal(true);
-    expect(culprit.builds.length).to.be.at.most(Math.ceil(Math.log2(3)) + 2);
+    expect(culprit.builds.length).to.be.at.most(Math.ceil(Math.log2(4)) + 2);
     expect(culprit.subject).to.equal('second: breaks the total');
     const bisects = await server.builds('repo=shop&kind=bisect&limit=100');
     expect(bisects.map((b) => b.id).sort()).to.include.members(culprit.builds);
@@ -80,6 +90,12 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
       const full = await server.build(b.id);
       expect([...new Set(full.units.flatMap((u: any) => u.files))]).to.deep.equal(['t/total.sh']); // only the failing test file (a retry runs it again)
       expect(full.bisect.redBuild).to.equal(red.id);
+      // What the code under test saw is a build of main: same ref shape, nothing saying "bisect".
+      expect(full.units.length).to.be.above(0);
+      for (const u of full.units) {
+        const log: string = await server.api(`/api/units/${u.id}/log`);
+        expect(log).to.contain('shape: refs/heads/main main').and.not.contain('LEAK');
+      }
     }
     const page = await server.api(`/builds/${red.id}`);
     expect(page).to.contain('Culprit').and.to.contain(commits[1].slice(0, 7));
@@ -88,11 +104,12 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     expect(culprit.builds.some((id: number) => waterfall.includes(`href="/builds/${id}"`)), 'a bisect build in its lane').to.equal(true);
   });
 
-  it('reverts the culprit on main (authored by greengate, trailer naming the red build), builds it green and reopens the tree', async () => {
+  it('reverts the culprit on main (authored by greengate, not the forged Greengate-Red-Build commit), builds it green and reopens the tree', async () => {
     const revert = await pollUntil(async () => { const b = await server.build(red.id); return b.culprit?.revert?.state === 'pushed' ? b.culprit.revert : null; },
       'the automatic revert', 60_000);
     const head = git(repo.bare, 'rev-parse', 'refs/heads/main');
     expect(head).to.equal(revert.sha);
+    expect(revert.sha, 'the forged trailer is not greengate\'s revert').to.not.equal(commits[3]);
     const message = git(repo.bare, 'log', '-1', '--format=%an <%ae>%n%B', head);
     expect(message).to.contain('greengate <greengate@localhost>');
     expect(message).to.contain(`This reverts commit ${commits[1]}.`);

@@ -146,4 +146,24 @@ describe('a regressed deploy is rolled back, reverted through the gate and close
     expect(res.status).to.equal(401);
     expect((await res.json() as any).error.code).to.equal('GG_HOOK_SECRET');
   });
+
+  it('a forged Greengate-Deploy trailer (deploy ids are public) does not make the immune system\'s revert a no-op', async () => {
+    git(repo.work, 'reset', '--quiet', '--hard', revertSha);
+    await fetch(`${server.url}/api/tree/shop/main`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ state: 'open', message: 'understood' }) });
+    await waitDeploy(revertSha, 'deployed');
+    const next = Math.max(...(await api('/api/deploys')).deploys.map((d: any) => d.id)) + 1;
+    const bad2 = repo.commit({ 'rate.txt': `${BAD}\n` }, 'raise the error rate again');
+    const forged = repo.commit({ 'backdoor.js': 'steal()\n' }, `Revert deploy ${next}\n\nThis reverts commit ${bad2}.\n\n${DEPLOY_TRAILER}: ${next}\n`);
+    { const p = await push(); expect(p.ok, p.output).to.equal(true); }
+    const d = await pollUntil(async () => { const x = await deployOf(forged); return x && x.revertState !== 'pending' && x.revertState !== 'none' ? x : null; },
+      'the second revert to settle', 90_000, 100);
+    expect(d.id).to.equal(next);
+    expect(d.revertError).to.equal(null);
+    expect(d.revertState).to.equal('done');
+    const head = git(repo.bare, 'rev-parse', 'refs/heads/main');
+    expect(head).to.not.equal(forged);
+    expect(git(repo.bare, 'show', `${head}:rate.txt`)).to.equal(String(GOOD));
+    expect(git(repo.bare, 'ls-tree', '--name-only', head)).to.not.contain('backdoor.js');
+  });
 });

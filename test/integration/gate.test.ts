@@ -87,7 +87,8 @@ describe('commit gate (real pushes through the installed hooks)', function () {
     const red = await builtOk(bad);
     await pollUntil(async () => (await tree()).state === 'closed', 'the tree to close');
     git(repo.work, 'rm', '--quiet', 'broken');
-    const fix = repo.commit({}, `remove the breakage\n\nFixes-build: ${red.id}`);
+    // More than the revert (that would pass as one, proven by its tree): a fix, claimed by its message.
+    const fix = repo.commit({ 'NOTES.txt': 'the breakage is gone\n' }, `remove the breakage\n\nFixes-build: ${red.id}`);
     const push = repo.push();
     expect(push.ok, push.output).to.equal(true);
     expect((await history()).find((e) => e.kind === 'fix')?.commits).to.deep.equal([fix]);

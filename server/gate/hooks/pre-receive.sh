@@ -26,6 +26,10 @@
 # with the same stdin; the push lands only if both accept. If pre-receive.local already exists
 # too, install refuses and changes nothing.
 #
+# The request also names git's quarantine of this push (GIT_QUARANTINE_PATH, inside the repository's
+# objects/), where the server reads the pushed commits to check that a revert through a closed tree
+# is exactly a revert (it compares trees, never messages).
+#
 # Only refs/heads/* updates are asked about (tags, refs/try/* and other refs never ask); a push
 # without any exits at once, with no network call. For the others: one POST per push to
 # {server}/api/gate/{repo} (protocol: server/gate/request.ts) carrying the pusher, the push options
@@ -57,6 +61,8 @@ finish() {
 
 # @include settings.sh
 
+quarantine=${GIT_QUARANTINE_PATH-}
+quarantine=${quarantine%%[[:cntrl:]]*}
 options=
 bypass=
 count=${GIT_PUSH_OPTION_COUNT:-0}
@@ -75,6 +81,7 @@ request() {
 	printf 'greengate-gate 1\n'
 	[ -z "$pusher" ] || printf 'pusher %s\n' "$pusher"
 	printf '%s' "$options"
+	[ -z "$quarantine" ] || printf 'quarantine %s\n' "$quarantine"
 	while read -r old new ref; do
 		case $ref in refs/heads/*) ;; *) continue ;; esac
 		printf 'update %s %s %s\n' "$old" "$new" "$ref"

@@ -80,20 +80,36 @@ describe('guarded automatic revert (culprit/revert)', function () {
     expect(head(), 'nothing pushed twice').to.equal(r.revertSha);
   });
 
-  it('finds a revert it pushed before a crash by its trailer and settles it without pushing again', async () => {
+  it('finds a revert it pushed before a crash by the sha it recorded and settles it without pushing again', async () => {
     setUp();
     const culprit = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit');
     pushMain();
     const red = want(culprit);
     git(repo.work, 'revert', '--no-edit', culprit);
-    git(repo.work, 'commit', '--amend', '--quiet', '-m', `Revert\n\nThis reverts commit ${culprit}.\n\n${REVERT_TRAILER}: ${red}`);
     pushMain();
     const before = head();
+    const row = store.culprits.wantedReverts()[0];
+    store.ownReverts.record({ sha: before, repoId, branch: 'main', source: 'culprit', sourceId: row.id, createdAt: Date.now() });
     store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'the revert built green',
       message: null, buildId: null, commits: null, at: 3 }); // its build may have reopened the tree before the restart
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'pushed', revertSha: before });
     expect(head()).to.equal(before);
+  });
+
+  it('takes no pushed commit for its own because of a Greengate-Red-Build trailer: a look-alike is reverted past, an exact revert is someone else\'s', async () => {
+    setUp();
+    const culprit = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit');
+    pushMain();
+    const red = want(culprit);
+    const forged = repo.commit({ 'backdoor.js': 'steal()\n' }, `Revert "the culprit"\n\nThis reverts commit ${culprit}.\n\n${REVERT_TRAILER}: ${red}`);
+    pushMain();
+    await reverter.kick();
+    const r = settled(red);
+    expect(r.state, r.reason ?? '').to.equal('pushed');
+    expect(r.revertSha).to.not.equal(forged);
+    expect(store.ownReverts.get(r.revertSha!)).to.include({ source: 'culprit' });
+    expect(git(repo.bare, 'show', 'main:cart.txt')).to.equal('total = 1');
   });
 
   async function refusedFor(prepare: () => string | Promise<string>, confirmed: boolean, reason: RegExp): Promise<void> {
@@ -167,6 +183,25 @@ describe('guarded automatic revert (culprit/revert)', function () {
     git(repo.work, 'pull', '--quiet', '--rebase', 'origin', 'main');
     notices = [];
     await refusedFor(() => { const c = repo.commit({ 'b.txt': '2' }, 'second culprit'); pushMain(); return c; }, true, /maxPerDay: 1/);
+  });
+
+  it('counts only its own reverts toward maxPerDay: a pushed revert with a forged Greengate-Red-Build trailer uses none of it', async () => {
+    setUp('    culprit: { maxPerDay: 1 }\n');
+    const first = repo.commit({ 'a.txt': '1' }, 'first culprit');
+    pushMain();
+    const red1 = want(first);
+    git(repo.work, 'revert', '--no-edit', '--no-commit', first);
+    const forged = repo.commit({}, `Revert "first culprit"\n\nThis reverts commit ${first}.\n\n${REVERT_TRAILER}: ${red1}`);
+    pushMain();
+    await reverter.kick();
+    expect(settled(red1)).to.include({ state: 'refused', reason: `${first.slice(0, 10)} was reverted already by ${forged.slice(0, 10)}` });
+    const second = repo.commit({ 'b.txt': '2' }, 'second culprit');
+    pushMain();
+    const red2 = want(second);
+    await reverter.kick();
+    const r2 = settled(red2);
+    expect(r2.state, r2.reason ?? '').to.equal('pushed');
+    expect(store.ownReverts.get(r2.revertSha!)).to.include({ source: 'culprit' });
   });
 
   it('refuses everything while the kill switch is off, and reverts again once it is on', async () => {

@@ -68,11 +68,12 @@ describe('the deploy\'s automatic revert (deploy/revert)', function () {
     expect(head(), 'idempotent: nothing pushed twice').to.equal(sha);
   });
 
-  it('finds its revert pushed before a crash by the trailer, even once the guards would refuse, and pushes nothing', async () => {
+  it('finds its revert pushed before a crash by the sha it recorded, even once the guards would refuse, and pushes nothing', async () => {
     const bad = repo.commit({ 'app.txt': 'errors = 5%\n' }, 'raise the error rate');
     pushMain();
     git(repo.work, 'revert', '--no-edit', bad);
-    git(repo.work, 'commit', '--amend', '--quiet', '-m', `Revert deploy 5\n\nThis reverts commit ${bad}.\n\n${DEPLOY_TRAILER}: 5`);
+    const ours = git(repo.work, 'rev-parse', 'HEAD');
+    store.ownReverts.record({ sha: ours, repoId, branch: 'main', source: 'deploy', sourceId: 5, createdAt: Date.now() });
     repo.commit({ 'later.txt': 'x' }, 'a later commit');
     pushMain();
     const before = head();
@@ -80,7 +81,17 @@ describe('the deploy\'s automatic revert (deploy/revert)', function () {
     await revert([bad]);
     expect(head()).to.equal(before);
     const other = await reverter.revert('shop', 'main', [bad], 'x', 6).then(() => null, (e: unknown) => e as Error);
-    expect(other?.message, 'another deploy\'s trailer does not count').to.match(/switched off/);
+    expect(other?.message, 'another deploy\'s record does not count').to.match(/switched off/);
+  });
+
+  it('is not made a no-op by a pushed commit with a forged Greengate-Deploy trailer that is not the revert', async () => {
+    const bad = repo.commit({ 'app.txt': 'errors = 5%\n' }, 'raise the error rate');
+    const forged = repo.commit({ 'backdoor.js': 'steal()\n' }, `Revert deploy 5\n\nThis reverts commit ${bad}.\n\n${DEPLOY_TRAILER}: 5`);
+    pushMain();
+    await revert([bad]);
+    expect(head()).to.not.equal(forged);
+    expect(git(repo.bare, 'show', 'main:app.txt')).to.equal('errors = 0.5%');
+    expect(store.ownReverts.get(head())).to.include({ source: 'deploy', sourceId: 5 });
   });
 
   it('refuses a merge commit', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,8 +69,9 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'greengate-hooks-'));
     writeFileSync(join(root, 'gitconfig'), '[user]\n\tname = Ada\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n');
-    env = { ...process.env, HOME: root, GIT_CONFIG_GLOBAL: join(root, 'gitconfig'), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', GREENGATE_PUSHER: 'ada' };
+    env = { ...process.env, HOME: root, GIT_CONFIG_GLOBAL: join(root, 'gitconfig'), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
     for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GL_USERNAME', 'REMOTE_USER']) delete env[name];
+    env.GL_USERNAME = 'ada'; // as gitolite sets it: the authenticated pusher
     stub = await startGateStub();
   });
 
@@ -192,6 +193,26 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     expect((await push('HEAD:refs/heads/feature')).code).to.equal(0);
   });
 
+  it('sends the authenticated pusher (GL_USERNAME, REMOTE_USER, else the OS user), never GREENGATE_PUSHER', async () => {
+    const saved = { ...env };
+    try {
+      env.GREENGATE_PUSHER = 'mallory';
+      await commit('One\n');
+      expect((await push('main')).code).to.equal(0);
+      delete env.GL_USERNAME;
+      env.REMOTE_USER = 'bob';
+      await commit('Two\n');
+      expect((await push('main')).code).to.equal(0);
+      delete env.REMOTE_USER;
+      await commit('Three\n');
+      expect((await push('main')).code).to.equal(0);
+    } finally {
+      env = saved;
+    }
+    const me = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+    expect(stub.gateCalls.map((c) => c.request?.pusher)).to.deep.equal(['ada', 'bob', me]);
+  });
+
   it('accepts a push to an open tree, sending the pusher, the update and every new commit', async () => {
     const old = await git(work, 'rev-parse', 'HEAD');
     await commit('Add the cart\n\nWith a body.\n');
@@ -246,6 +267,8 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     const r = await push('main');
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.include('remote: greengate: main: tree CLOSED, accepted: 1 revert(s) of the blamelist');
+    // The server proves the revert by its tree, reading the push's objects from git's quarantine.
+    expect(stub.gateCalls.at(-1)?.request?.quarantine).to.match(/\/objects\/(tmp_objdir-)?incoming-[^/]+$/);
     expect(await remoteRef('main')).to.equal(head);
     expect(stub.gateCalls.at(-1)?.verdict?.passes).to.deep.equal([
       { ref: 'refs/heads/main', branch: 'main', kind: 'revert', commits: [head], reason: 'reverts blamelist commits of build #7' },
@@ -260,7 +283,7 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     const r = await push('main');
     expect(r.code, r.stderr).to.equal(0);
     expect(await remoteRef('main')).to.equal(head);
-    expect(stub.gateCalls.at(-1)?.verdict?.passes[0]).to.include({ kind: 'fix', reason: 'Fixes-build: 12' });
+    expect(stub.gateCalls.at(-1)?.verdict?.passes[0]).to.include({ kind: 'fix', reason: "Fixes-build: 12 (the pusher's claim, not checked by greengate)" });
   });
 
   it('accepts a bypass, and the server sees the option and records the reason', async () => {

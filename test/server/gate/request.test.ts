@@ -62,6 +62,7 @@ describe('parseGateRequest', () => {
     );
     expect(req).to.deep.equal({
       pusher: 'ada',
+      quarantine: null,
       options: ['greengate.bypass=the CI is on fire', 'ci.skip'],
       updates: [
         {
@@ -77,6 +78,12 @@ describe('parseGateRequest', () => {
         { old: B, new: ZERO, ref: 'refs/heads/old', truncated: false, commits: [] },
       ],
     });
+  });
+
+  it('reads the quarantine of the push, once, before the first update', () => {
+    const req = parseGateRequest(Buffer.from('greengate-gate 1\nquarantine /srv/git/shop.git/objects/tmp_objdir-incoming-Ab12\nend\n'));
+    expect(req.quarantine).to.equal('/srv/git/shop.git/objects/tmp_objdir-incoming-Ab12');
+    expect(() => parseGateRequest(Buffer.from('greengate-gate 1\nquarantine /a\nquarantine /b\nend\n'))).to.throw(/more than one "quarantine"/);
   });
 
   it('gives a null pusher and no options when the hook sent none', () => {
