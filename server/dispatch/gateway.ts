@@ -40,7 +40,7 @@ import { LogGuard } from './logGuard.js';
 import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
-import { Liveness } from './liveness.js';
+import { Liveness, monotonicMs } from './liveness.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -57,7 +57,7 @@ class Connection implements RunnerLink {
   readonly units = new Set<number>();
   /** Units told to retry: told again, at once, when storage is back. */
   readonly waiting = new Set<number>();
-  lastSeen = Date.now();
+  lastSeen = monotonicMs();
   pingedAt = 0;
   constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
   ping(): void {
@@ -122,7 +122,7 @@ export class RunnerGateway {
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
-    const seen = () => { conn.lastSeen = Date.now(); };
+    const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
     ws.on('ping', seen);
     ws.on('pong', seen);
@@ -198,7 +198,7 @@ export class RunnerGateway {
       case 'hello':
         return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
       case 'heartbeat':
-        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, conn.lastSeen));
+        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
         return;
       case 'started':
         if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
