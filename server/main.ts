@@ -35,6 +35,7 @@ import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
+import { maskingStream } from './urlMask.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
 import { resumeAfterStorageFault } from './resume.js';
 import { createPages } from './web/pages.js';
@@ -88,8 +89,9 @@ export interface ServeOptions {
   notify?: Notify;
 }
 
+/** The server's logger: JSON lines on stderr, every URL in them masked (urlMask.ts). */
 export function createLogger(name = 'greengate'): Logger {
-  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, maskingStream(pino.destination(2)));
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
