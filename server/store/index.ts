@@ -14,6 +14,7 @@ import { RetentionStore } from './retention.js';
 import { DeployStore } from './deploys.js';
 import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
+import { SessionStore } from './sessions.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -30,6 +31,7 @@ export class Store {
   readonly deploys: DeployStore;
   readonly notifications: NotificationStore;
   readonly culprits: CulpritStore;
+  readonly sessions: SessionStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -45,6 +47,7 @@ export class Store {
     this.deploys = new DeployStore(db);
     this.notifications = new NotificationStore(db);
     this.culprits = new CulpritStore(db);
+    this.sessions = new SessionStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }

@@ -44,7 +44,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
@@ -117,7 +117,7 @@ export interface Pages {
 
 export function createPages(deps: PagesDeps): Pages {
   const env = createViews();
-  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin });
+  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin, sessions: deps.store.sessions });
   const ctx: PageContext = {
     env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
     waitingReason: deps.waitingReason,
@@ -194,8 +194,8 @@ export function createPages(deps: PagesDeps): Pages {
     sessions.issue(res, req.secure);
     res.redirect(303, next);
   });
-  r.post('/logout', form, sessions.requireAdminForm(), (_req, res) => {
-    sessions.clear(res);
+  r.post('/logout', form, sessions.requireAdminForm(), (req, res) => {
+    sessions.revoke(req, res);
     res.redirect(303, '/');
   });
 
