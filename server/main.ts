@@ -37,6 +37,7 @@ import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
 import { maskingStream } from './urlMask.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
+import { MAX_BODY_BYTES, refuseLargeBodies } from './web/bodyLimit.js';
 import { resumeAfterStorageFault } from './resume.js';
 import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
@@ -173,6 +174,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
+  web.use(refuseLargeBodies(MAX_BODY_BYTES, [GIT_PATH])); // first: a body over any route's limit is not read at all
   web.get('/healthz', (_req, res) => {
     const storage = health.status();
     res.json({ ok: storage.state === 'ok', status: storage.state, runners: runners.connected().length, storage });

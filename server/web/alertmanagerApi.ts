@@ -10,6 +10,7 @@
  * the field. Body cap MAX_ALERTMANAGER_BODY; at most MAX_ALERTS_PER_CALL alerts per call.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { GgError } from '../errors.js';
@@ -58,7 +59,7 @@ export function alertmanagerRouter(deps: AlertmanagerApiDeps): Router {
         : 'the Alertmanager webhook is off: set alertmanagerToken in greengate.yml and the same credentials in Alertmanager'));
     });
   };
-  r.post('/alertmanager', authorize, express.json({ limit: MAX_ALERTMANAGER_BODY }), (req, res) => {
+  r.post('/alertmanager', authorize, jsonBody(MAX_ALERTMANAGER_BODY), (req, res) => {
     const body = parseOrThrow(WebhookBody, req.body, 'Alertmanager webhook message');
     for (const alert of body.alerts) deps.alerts.record(alert);
     deps.log.info({ alerts: body.alerts.length, firing: body.alerts.filter((a) => a.status === 'firing').length }, 'Alertmanager alerts recorded');

@@ -11,6 +11,7 @@
  */
 import type { BuildRow } from '../store/builds.js';
 import express, { type Request, type Response, type Router } from 'express';
+import { formBody } from './bodyLimit.js';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type nunjucks from 'nunjucks';
@@ -129,7 +130,7 @@ export function createPages(deps: PagesDeps): Pages {
   const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus,
     recentDeploys: () => deployLane(deps.store) };
   const r = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '16kb' });
+  const form = formBody('16kb');
 
   r.get('/static/ansi_up.js', (_req, res) => { res.sendFile(ANSI_UP_JS, { maxAge: '1h' }); });
   r.use('/static', express.static(`${VIEWS_DIR}static`, { index: false, maxAge: '5m' }));
