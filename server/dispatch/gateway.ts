@@ -4,7 +4,8 @@
  * Lifecycle: the first frame must be `hello` within HELLO_TIMEOUT_MS. Its protocol version is
  * read leniently and checked before anything else (another version: 4002, whatever else the
  * frame holds), then the frame is validated strictly and the runner token compared in constant
- * time (4001). A name held by a live connection of another instance id is refused with 4007;
+ * time (4001); an address that sent too many wrong tokens is refused with 4029 whatever its token
+ * (tokenGuesses.ts). A hello that is refused stores nothing. A name held by a live connection of another instance id is refused with 4007;
  * the same instance replaces its old socket (4005). Then every frame is parsed and validated by
  * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
  * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS (judged by when its
@@ -41,6 +42,7 @@ import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
 import { Liveness, monotonicMs } from './liveness.js';
+import { TokenGuesses } from './tokenGuesses.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -80,6 +82,8 @@ export class RunnerGateway {
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
   private readonly liveness: Liveness<Connection>;
+  /** Wrong runner tokens per address; shared with the code URL (web/gitHttp.ts). */
+  readonly guesses = new TokenGuesses();
 
   constructor(
     private readonly store: Store,
@@ -167,7 +171,13 @@ export class RunnerGateway {
       return this.refuse(conn, CloseCode.protocolVersion,
         `protocol ${msg.protocol} is not supported: this server speaks ${PROTOCOL_VERSION}; upgrade the runner`);
     }
+    const address = conn.address ?? 'unknown';
+    if (this.guesses.blocked(address)) {
+      return this.refuse(conn, CloseCode.tooManyGuesses, `too many wrong runner tokens from ${address}: ` +
+        `try again in ${this.guesses.retryMinutes(address)} minute(s) with the right token`);
+    }
     if (!tokensEqual(msg.token, this.runnerToken)) {
+      this.guesses.wrong(address);
       return this.refuse(conn, CloseCode.unauthorized, 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
     }
     const instance = msg.instance ?? null;
