@@ -60,6 +60,7 @@ export const ERRORS = {
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
   GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
   GG_STORAGE_FULL: { status: 503, meaning: 'the data directory\'s disk is full: nothing new can be stored until space is freed' },
+  GG_STORAGE_BUSY: { status: 503, meaning: 'another process holds the database\'s write lock: this write was not made; send it again in a moment' },
   GG_STORAGE_IO: { status: 503, meaning: 'the database cannot be written (I/O error or read-only file): nothing new can be stored' },
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },

@@ -14,6 +14,7 @@ import { isValidBranchName } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { GgError } from '../errors.js';
+import { isBusy } from '../store/health.js';
 import { findRepository, repositoryNamed } from '../config/repositories.js';
 import { isSha, listRefs, ZERO_SHA } from '../git.js';
 import type { Intake } from './intake.js';
@@ -21,6 +22,7 @@ import type { Intake } from './intake.js';
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
 export interface NoticeResult { ref: string; builds: number[]; skipped?: string; change?: number }
+export const BUSY_RESCAN_MS = 1_000; // a scan refused by a busy database is tried again after 1 second
 export const WATCH_DEBOUNCE_MS = 20;
 
 /** Splits a ref into its kind and name, or null for refs we do not build. */
@@ -113,7 +115,10 @@ export class RefChanges {
         if (timer) return;
         timer = setTimeout(() => {
           timer = null;
-          this.scan(repo.name, 'watch').catch((err) => this.log.warn({ err, repo: repo.name }, 'ref scan failed'));
+          this.scan(repo.name, 'watch').catch((err) => {
+            this.log.warn({ err, repo: repo.name }, 'ref scan failed');
+            if (isBusy(err)) setTimeout(trigger, BUSY_RESCAN_MS).unref(); // another process holds the database: look again
+          });
         }, WATCH_DEBOUNCE_MS);
       };
       const watcher = chokidar.watch([join(repo.path, 'refs', 'heads'), join(repo.path, 'refs', 'try'), join(repo.path, 'packed-refs')], {

@@ -22,6 +22,11 @@
  * runner that was told to wait gets `retry` with afterMs 0 and sends it all again (a resent
  * chunk is stored once). Heartbeat and `started` writes are skipped meanwhile; a hello is
  * closed with 1013 (try again later) since the runner cannot be registered.
+ *
+ * A busy database (another process holds its write lock; storageHealth.ts) is handled the same
+ * way without waiting for a recovery: a chunk or `finished` gets `retry` after RETRY_WHILE_BUSY_MS,
+ * a heartbeat that cannot be stored is skipped (the runner stays: liveness is judged by arriving
+ * bytes, not by the database), a runner's leaving is tried again off the event loop until stored.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -41,6 +46,7 @@ import { LogGuard } from './logGuard.js';
 import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
+export const RETRY_WHILE_BUSY_MS = 1_000; // 1 second: a lock held by another process is usually short
 import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
 
@@ -194,7 +200,7 @@ export class RunnerGateway {
       ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels, cpus: msg.cpus ?? null }))
       : this.health.holdBack('runner hello');
     if (runnerId === undefined) {
-      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
+      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault or database busy); keep your work and reconnect later');
     }
     conn.labels = msg.labels;
     conn.runnerId = runnerId;
@@ -240,6 +246,10 @@ export class RunnerGateway {
   private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
     const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
     if (stored !== undefined) return stored;
+    if (this.health.writable) { // the database was busy, not failing: no recovery will be announced
+      conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_BUSY_MS, reason: `the server could not store this ${what}: database busy; keep it` });
+      return undefined;
+    }
     conn.waiting.add(unit);
     conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
     return undefined;
@@ -273,7 +283,13 @@ export class RunnerGateway {
   /** Tells the registry a runner is gone; while storage fails its units stay its own until storage is back. */
   private leave(conn: Connection, reason: string): void {
     const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
-    if (!ok) this.leftWhileFailing.add(conn);
+    if (ok) return;
+    if (!this.health.writable) return void this.leftWhileFailing.add(conn);
+    // Busy: try again later, unless it came back meanwhile (then its units are its own again).
+    setTimeout(() => {
+      if (this.closing || [...this.connections].some((c) => c.runnerId === conn.runnerId)) return;
+      this.leave(conn, reason);
+    }, RETRY_WHILE_BUSY_MS).unref();
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {

@@ -18,6 +18,16 @@ export interface StorageFault {
   message: string;
 }
 
+/**
+ * True when the database was locked by another connection (SQLITE_BUSY, SQLITE_LOCKED and their
+ * extended codes) for longer than the busy timeout (db.ts): nothing is wrong with the disk, the
+ * write was not made and may be tried again.
+ */
+export function isBusy(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
 /** The storage fault an error stands for, or null when it is not one. */
 export function storageFaultOf(err: unknown): StorageFault | null {
   if (!(err instanceof Error)) return null;
