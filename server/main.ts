@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
+import { BUSY_TIMEOUT_MS } from './store/db.js';
 import { Events } from './events.js';
 import { BuildLifecycle } from './results/lifecycle.js';
 import { RunnerRegistry } from './dispatch/registry.js';
@@ -98,7 +99,7 @@ export function createLogger(name = 'greengate'): Logger {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { config } = opts;
   const log = opts.log ?? createLogger();
-  const store = openStore(join(config.data, 'greengate.db'));
+  const store = openStore(join(config.data, 'greengate.db'), { busyTimeoutMs: BUSY_TIMEOUT_MS }); // never a long wait on the event loop
   const events = new Events();
   let baseUrl = config.baseUrl ?? '';
   const tree = new Tree(store, config, events, log, () => baseUrl);

@@ -54,6 +54,7 @@ export class Store {
   close(): void { this.db.close(); }
 }
 
-export function openStore(file: string): Store {
-  return new Store(openDatabase(file));
+/** `busyTimeoutMs`: how long a write waits for another process's lock (db.ts; the server passes BUSY_TIMEOUT_MS). */
+export function openStore(file: string, opts: { busyTimeoutMs?: number } = {}): Store {
+  return new Store(openDatabase(file, undefined, opts.busyTimeoutMs));
 }
