@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { GgError } from './errors.js';
+import { maskUrls } from './urlMask.js';
 import type { Store } from './store/index.js';
 import { isBusy, probeWrite, storageFaultOf, type StorageFault, type StorageFaultKind } from './store/health.js';
 
@@ -209,7 +210,7 @@ export function installProcessGuard(health: StorageHealth, log: Logger): () => v
   const onError = (err: unknown) => {
     if (health.record(err, 'background task')) return;
     log.fatal({ err }, 'uncaught error: the server stops');
-    process.stderr.write(`greengate: uncaught error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(`greengate: uncaught error: ${maskUrls(err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
     process.exit(1);
   };
   process.on('uncaughtException', onError);

@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import { LiveConfig } from '../config/live.js';
 import { startServer, type RunningServer } from '../main.js';
 import type { Logger } from 'pino';
+import { maskUrls } from '../urlMask.js';
 import { Retention } from '../retention.js';
 import { onSignals } from './lifetime.js';
 
@@ -38,7 +39,7 @@ export async function runServe(cmd: ServeCommand): Promise<void> {
     await server.close();
   });
   process.on('SIGHUP', () => {
-    const say = (line: string) => process.stderr.write(`greengate: ${line}\n`);
+    const say = (line: string) => process.stderr.write(`greengate: ${maskUrls(line)}\n`);
     let next: Readonly<Config>;
     try {
       next = withFlags(loadConfig(cmd.file, undefined, { checkPaths: true }));

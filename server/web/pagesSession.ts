@@ -63,7 +63,11 @@ export class AdminSessions {
     const row = this.deps.sessions.get(hashOf(id));
     if (!row) return null;
     if (row.expiresAt < now || !safeEqual(row.tokenTag, tagOf(id, token))) {
-      this.deps.sessions.remove(row.idHash); // expired, or the admin token changed since
+      try {
+        this.deps.sessions.remove(row.idHash); // expired, or the admin token changed since
+      } catch {
+        // a busy or failing database: the session is refused all the same, and deleted next time
+      }
       return null;
     }
     return id;
