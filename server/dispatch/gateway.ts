@@ -49,6 +49,7 @@ export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own ev
 export const RETRY_WHILE_BUSY_MS = 1_000; // 1 second: a lock held by another process is usually short
 import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
+import { retryWhileBusy } from '../store/health.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -285,11 +286,15 @@ export class RunnerGateway {
     const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
     if (ok) return;
     if (!this.health.writable) return void this.leftWhileFailing.add(conn);
-    // Busy: try again later, unless it came back meanwhile (then its units are its own again).
-    setTimeout(() => {
-      if (this.closing || [...this.connections].some((c) => c.runnerId === conn.runnerId)) return;
-      this.leave(conn, reason);
-    }, RETRY_WHILE_BUSY_MS).unref();
+    // Busy: tried again off the event loop until stored, unless it came back meanwhile (its units are its own again).
+    const back = () => this.closing || [...this.connections].some((c) => c.runnerId === conn.runnerId);
+    // The registry forgot the link before its write failed: joined again for the moment it takes to leave (as in resumeStorage).
+    void retryWhileBusy(() => {
+      if (back()) return;
+      this.runners.join(conn, []);
+      this.runners.leave(conn, reason);
+    }, { stop: back })
+      .catch((err) => { if (!this.health.record(err, 'runner left')) this.log.error({ err, runner: conn.name }, 'a runner\'s leaving could not be stored'); });
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {

@@ -105,4 +105,17 @@ describe('a database write lock held by another process (real server, runners, l
     expect(server.output).to.not.match(/runner lost|internal error handling/);
     expect(server.child.exitCode).to.equal(null);
   });
+
+  it('stores a runner\'s leaving once the lock is gone, when it left while the lock was held', async () => {
+    const holder = holdWriteLock(join(home.dir, 'data', 'greengate.db'), 2_000);
+    children.push(holder);
+    await pollUntil(() => holder.output.includes('locked'), 'the other process to take the lock');
+    await stopChild(children[1]); // r2 goes away while nothing can be written
+    await pollUntil(() => holder.output.includes('released'), 'the lock to be released', 10_000);
+    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'r2\'s leaving to be stored', 10_000);
+    const lost = await pollUntil(async () => ((await server.api('/api/notifications')).deliveries as { kind: string; summary: string }[])
+      .find((d) => d.kind === 'runner.lost'), 'the runner.lost notification');
+    expect(lost.summary).to.contain('r2');
+    expect(server.child.exitCode).to.equal(null);
+  });
 });
