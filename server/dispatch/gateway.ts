@@ -4,9 +4,10 @@
  * Lifecycle: the first frame must be `hello` within HELLO_TIMEOUT_MS. Its protocol version is
  * read leniently and checked before anything else (another version: 4002, whatever else the
  * frame holds), then the frame is validated strictly and the runner token compared in constant
- * time (4001); an address that sent too many wrong tokens is refused with 4029 whatever its token
- * (tokenGuesses.ts). A hello that is refused stores nothing. A name held by a live connection of another instance id is refused with 4007;
- * the same instance replaces its old socket (4005). Then every frame is parsed and validated by
+ * time (4001); an address that sent too many wrong tokens is refused with 4029 whatever its
+ * token (tokenGuesses.ts). A hello that is refused stores nothing. A name held by a live
+ * connection of another instance id is refused with 4007; the same instance replaces its old
+ * socket (4005). Then every frame is parsed and validated by
  * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
  * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS (judged by when its
  * bytes arrive, see liveness.ts) is closed with 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
