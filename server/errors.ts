@@ -49,6 +49,7 @@ export const ERRORS = {
   // runner protocol
   GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },
   GG_PROTOCOL_VERSION: { status: 400, close: 4002, meaning: 'a runner speaking another protocol version (checked before anything else)' },
+  GG_RUNNER_TOKEN_GUESSES: { status: 429, close: 4029, meaning: 'too many wrong runner tokens from one address (socket and code URL together); wait for the window to end' },
   GG_RUNNER_NAME_IN_USE: { status: 409, close: 4007, meaning: 'a runner name held by a live runner with another instance id' },
   GG_SECRET_UNAVAILABLE: { status: 500, meaning: 'a builder secret could not be read from the server\'s environment or file' },
   // server side
@@ -59,6 +60,7 @@ export const ERRORS = {
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
   GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
   GG_STORAGE_FULL: { status: 503, meaning: 'the data directory\'s disk is full: nothing new can be stored until space is freed' },
+  GG_STORAGE_BUSY: { status: 503, meaning: 'another process holds the database\'s write lock: this write was not made; send it again in a moment' },
   GG_STORAGE_IO: { status: 503, meaning: 'the database cannot be written (I/O error or read-only file): nothing new can be stored' },
   // command line
   GG_USAGE: { status: 400, meaning: 'a command line the greengate command cannot parse' },

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
+import { BUSY_TIMEOUT_MS } from './store/db.js';
 import { Events } from './events.js';
 import { BuildLifecycle } from './results/lifecycle.js';
 import { RunnerRegistry } from './dispatch/registry.js';
@@ -35,7 +36,9 @@ import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
+import { maskingStream } from './urlMask.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
+import { MAX_BODY_BYTES, refuseLargeBodies } from './web/bodyLimit.js';
 import { resumeAfterStorageFault } from './resume.js';
 import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
@@ -88,14 +91,15 @@ export interface ServeOptions {
   notify?: Notify;
 }
 
+/** The server's logger: JSON lines on stderr, every URL in them masked (urlMask.ts). */
 export function createLogger(name = 'greengate'): Logger {
-  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, maskingStream(pino.destination(2)));
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { config } = opts;
   const log = opts.log ?? createLogger();
-  const store = openStore(join(config.data, 'greengate.db'));
+  const store = openStore(join(config.data, 'greengate.db'), { busyTimeoutMs: BUSY_TIMEOUT_MS }); // never a long wait on the event loop
   const events = new Events();
   let baseUrl = config.baseUrl ?? '';
   const tree = new Tree(store, config, events, log, () => baseUrl);
@@ -171,6 +175,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
+  web.use(refuseLargeBodies(MAX_BODY_BYTES, [GIT_PATH])); // first: a body over any route's limit is not read at all
   web.get('/healthz', (_req, res) => {
     const storage = health.status();
     res.json({ ok: storage.state === 'ok', status: storage.state, runners: runners.connected().length, storage });
@@ -208,7 +213,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', notFound());
-  web.use(GIT_PATH, gitHttpRouter({ config, log }));
+  web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses }));
   web.use(pages.router);
   web.use(notFound());
   web.use(errorHandler({ log, renderErrorPage: pages.renderErrorPage, storageError: (err, where) => health.toGgError(err, where) }));

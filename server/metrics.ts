@@ -24,7 +24,7 @@ export function createMetrics(events: Events, store: Store, connectedRunners: ()
     labelNames: ['state'], registers: [registry],
     collect() { for (const state of ['pending', 'failed'] as const) this.set({ state }, store.notifications.count(state)); } });
   const storageErrors = new Counter({
-    name: 'greengate_storage_errors_total', help: 'Database writes that failed for a storage fault (disk full, I/O error, read-only)',
+    name: 'greengate_storage_errors_total', help: 'Database writes that failed for a storage fault (disk full, I/O error, read-only) or a lock held by another process (busy)',
     labelNames: ['kind'], registers: [registry],
   });
   const heldBack = new Counter({
@@ -33,8 +33,9 @@ export function createMetrics(events: Events, store: Store, connectedRunners: ()
   });
   new Gauge({ name: 'greengate_storage_degraded', help: '1 while the database cannot be written', registers: [registry],
     collect() { this.set(health.writable ? 0 : 1); } });
-  for (const kind of ['full', 'io'] as const) storageErrors.inc({ kind }, 0);
+  for (const kind of ['full', 'io', 'busy'] as const) storageErrors.inc({ kind }, 0);
   health.on('fault', (kind) => storageErrors.inc({ kind }));
+  health.on('busy', () => storageErrors.inc({ kind: 'busy' }));
   health.on('refused', (what) => heldBack.inc({ what: /^(GET|HEAD|POST|PUT|PATCH|DELETE) /.test(what) ? 'http' : what }));
   events.on('buildFinished', (b) => {
     builds.inc({ result: b.result ?? 'unknown' });

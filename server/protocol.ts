@@ -89,6 +89,7 @@ export const CloseCode = {
   replaced: 4005, // another connection with the same runner name
   shuttingDown: 4006,
   nameInUse: 4007, // the name is held by a live runner with another instance id
+  tooManyGuesses: ERRORS.GG_RUNNER_TOKEN_GUESSES.close, // 4029: too many wrong runner tokens from this address; later
   tryAgainLater: 1013, // the server cannot store anything now (disk full); reconnect later
 } as const;
 

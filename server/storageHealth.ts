@@ -10,19 +10,28 @@
  * `retry` (runners keep their log chunks and results), HTTP writes answer 503 with `refusal()`,
  * pages show `banner()`, /healthz says degraded. Reads go on. Nothing here throws out of a timer.
  * The data directory's path goes to the log only; callers get what happened and what to do.
+ *
+ * A busy database (another process holds its write lock past the busy timeout; store/db.ts) is
+ * not a fault: `record` says hold back (true) but the state stays `ok` and nothing is probed.
+ * The write is simply not made: HTTP answers 503 GG_STORAGE_BUSY (`toGgError`), the gateway
+ * asks the runner to resend soon, a heartbeat goes unstored (the runner stays connected: its
+ * liveness is judged by arriving bytes), background work tries again on its next round.
  */
 import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { GgError } from './errors.js';
+import { maskUrls } from './urlMask.js';
 import type { Store } from './store/index.js';
-import { probeWrite, storageFaultOf, type StorageFault, type StorageFaultKind } from './store/health.js';
+import { isBusy, probeWrite, storageFaultOf, type StorageFault, type StorageFaultKind } from './store/health.js';
 
 export const PROBE_MS = 1000; // 1 second between probes while degraded
 export const RESUME_FREE_BYTES = 1024 * 1024; // 1 MiB free on the data disk before writes resume
+export const BUSY_LOG_MS = 5_000; // a busy database is logged at most every 5 seconds
 
 interface HealthEvents {
   fault: [kind: StorageFaultKind, where: string];
+  busy: [where: string];
   refused: [what: string];
   recovered: [];
 }
@@ -33,6 +42,7 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
   private fault: CurrentFault | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private busyLoggedAt = -Infinity;
 
   constructor(private readonly store: Store, private readonly dataDir: string, private readonly log: Logger,
     private readonly probeMs = PROBE_MS) {
@@ -43,8 +53,17 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
     return this.fault === null;
   }
 
-  /** Records `err` when it is a storage fault (then true: the caller holds back); false for any other error. */
+  /** Records `err` when it is a storage fault or a busy database (then true: the caller holds back); false for any other error. */
   record(err: unknown, where: string): boolean {
+    if (isBusy(err)) {
+      this.emit('busy', where);
+      if (performance.now() - this.busyLoggedAt >= BUSY_LOG_MS) {
+        this.busyLoggedAt = performance.now();
+        this.log.warn({ where, code: (err as { code?: string }).code },
+          'database busy: another process holds its write lock; writes are refused (503) or tried again until it lets go');
+      }
+      return true;
+    }
     const fault = refineFault(storageFaultOf(err), this.dataDir);
     if (!fault) return false;
     if (!this.fault) {
@@ -65,7 +84,7 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
   /** A storage fault as the catalogued error for a caller (recorded); null for any other error. */
   toGgError(err: unknown, where: string): GgError | null {
     if (!this.record(err, where)) return null;
-    return this.describe();
+    return isBusy(err) ? busyError() : this.describe();
   }
 
   /** Counts a write not attempted because storage is degraded; gives undefined, like a guarded write that failed. */
@@ -161,6 +180,12 @@ export class StorageHealth extends EventEmitter<HealthEvents> {
   }
 }
 
+function busyError(): GgError {
+  return new GgError('GG_STORAGE_BUSY', 'another process holds the server\'s database write lock (SQLITE_BUSY): this request was not '
+    + 'stored, and nothing stored before is lost. Send it again in a moment; if this lasts, find what else opened the '
+    + 'database (a backup, a sqlite3 shell) and end it.');
+}
+
 function freeBytes(dir: string): number {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
@@ -185,7 +210,7 @@ export function installProcessGuard(health: StorageHealth, log: Logger): () => v
   const onError = (err: unknown) => {
     if (health.record(err, 'background task')) return;
     log.fatal({ err }, 'uncaught error: the server stops');
-    process.stderr.write(`greengate: uncaught error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(`greengate: uncaught error: ${maskUrls(err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
     process.exit(1);
   };
   process.on('uncaughtException', onError);

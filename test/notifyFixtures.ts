@@ -15,6 +15,8 @@ export const SMTP_PASSWORD = 'smtp-password-42';
 
 export interface Received {
   at: number; event: string; delivery: string; signatureOk: boolean; status: number; body: any;
+  /** The Authorization header sent (credentials of the webhook URL), '' when none. */
+  authorization: string;
 }
 
 export class Receiver {
@@ -45,7 +47,8 @@ export class Receiver {
         let body: any = null;
         try { body = JSON.parse(raw.toString('utf8')); } catch { /* kept as null */ }
         this.requests.push({ at: Date.now(), event: String(req.headers['x-greengate-event'] ?? ''),
-          delivery: String(req.headers['x-greengate-delivery'] ?? ''), signatureOk, status, body });
+          delivery: String(req.headers['x-greengate-delivery'] ?? ''), signatureOk, status, body,
+          authorization: String(req.headers.authorization ?? '') });
         res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'no');
       });
     });

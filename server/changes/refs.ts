@@ -14,6 +14,7 @@ import { isValidBranchName } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { GgError } from '../errors.js';
+import { retryWhileBusy } from '../store/health.js';
 import { findRepository, repositoryNamed } from '../config/repositories.js';
 import { isSha, listRefs, ZERO_SHA } from '../git.js';
 import type { Intake } from './intake.js';
@@ -21,6 +22,7 @@ import type { Intake } from './intake.js';
 export type ChangeSource = 'hook' | 'watch' | 'scan' | 'api';
 export interface RefUpdate { old: string; new: string; ref: string }
 export interface NoticeResult { ref: string; builds: number[]; skipped?: string; change?: number }
+export const BUSY_RESCAN_DEADLINE_MS = 600_000; // a scan refused by a busy database is tried again for up to 10 minutes
 export const WATCH_DEBOUNCE_MS = 20;
 
 /** Splits a ref into its kind and name, or null for refs we do not build. */
@@ -113,7 +115,9 @@ export class RefChanges {
         if (timer) return;
         timer = setTimeout(() => {
           timer = null;
-          this.scan(repo.name, 'watch').catch((err) => this.log.warn({ err, repo: repo.name }, 'ref scan failed'));
+          // A database busy with another process's lock: scanned again off the event loop until it lets go.
+          retryWhileBusy(() => this.scan(repo.name, 'watch'), { deadlineMs: BUSY_RESCAN_DEADLINE_MS })
+            .catch((err) => this.log.warn({ err, repo: repo.name }, 'ref scan failed'));
         }, WATCH_DEBOUNCE_MS);
       };
       const watcher = chokidar.watch([join(repo.path, 'refs', 'heads'), join(repo.path, 'refs', 'try'), join(repo.path, 'packed-refs')], {

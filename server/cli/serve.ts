@@ -7,7 +7,9 @@
 import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { LiveConfig } from '../config/live.js';
-import { startServer } from '../main.js';
+import { startServer, type RunningServer } from '../main.js';
+import type { Logger } from 'pino';
+import { maskUrls } from '../urlMask.js';
 import { Retention } from '../retention.js';
 import { onSignals } from './lifetime.js';
 
@@ -37,7 +39,7 @@ export async function runServe(cmd: ServeCommand): Promise<void> {
     await server.close();
   });
   process.on('SIGHUP', () => {
-    const say = (line: string) => process.stderr.write(`greengate: ${line}\n`);
+    const say = (line: string) => process.stderr.write(`greengate: ${maskUrls(line)}\n`);
     let next: Readonly<Config>;
     try {
       next = withFlags(loadConfig(cmd.file, undefined, { checkPaths: true }));
@@ -50,6 +52,16 @@ export async function runServe(cmd: ServeCommand): Promise<void> {
     say(`SIGHUP: reloaded ${cmd.file}: ${outcome.applied.length ? `applied ${outcome.applied.join(', ')}` : 'no live change'}` +
       (outcome.needRestart.length ? `; needs a restart, not applied: ${outcome.needRestart.join(', ')}` : ''));
     log.info(outcome, 'configuration reloaded');
+    if (outcome.applied.includes('adminToken')) revokeSessions(server, log);
     retention.runNow();
   });
+}
+
+/** A new admin token ends every admin page session (sessions also check their token on each use). */
+function revokeSessions(server: RunningServer, log: Logger): void {
+  try {
+    log.warn({ sessions: server.store.sessions.removeAll() }, 'admin token changed: every admin session logged out');
+  } catch (err) {
+    log.error({ err }, 'admin token changed, but the sessions could not be deleted; each is refused when used');
+  }
 }

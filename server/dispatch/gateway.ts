@@ -4,8 +4,10 @@
  * Lifecycle: the first frame must be `hello` within HELLO_TIMEOUT_MS. Its protocol version is
  * read leniently and checked before anything else (another version: 4002, whatever else the
  * frame holds), then the frame is validated strictly and the runner token compared in constant
- * time (4001). A name held by a live connection of another instance id is refused with 4007;
- * the same instance replaces its old socket (4005). Then every frame is parsed and validated by
+ * time (4001); an address that sent too many wrong tokens is refused with 4029 whatever its
+ * token (tokenGuesses.ts). A hello that is refused stores nothing. A name held by a live
+ * connection of another instance id is refused with 4007; the same instance replaces its old
+ * socket (4005). Then every frame is parsed and validated by
  * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
  * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS (judged by when its
  * bytes arrive, see liveness.ts) is closed with 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
@@ -21,6 +23,11 @@
  * runner that was told to wait gets `retry` with afterMs 0 and sends it all again (a resent
  * chunk is stored once). Heartbeat and `started` writes are skipped meanwhile; a hello is
  * closed with 1013 (try again later) since the runner cannot be registered.
+ *
+ * A busy database (another process holds its write lock; storageHealth.ts) is handled the same
+ * way without waiting for a recovery: a chunk or `finished` gets `retry` after RETRY_WHILE_BUSY_MS,
+ * a heartbeat that cannot be stored is skipped (the runner stays: liveness is judged by arriving
+ * bytes, not by the database), a runner's leaving is tried again off the event loop until stored.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
@@ -40,7 +47,10 @@ import { LogGuard } from './logGuard.js';
 import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
-import { Liveness } from './liveness.js';
+export const RETRY_WHILE_BUSY_MS = 1_000; // 1 second: a lock held by another process is usually short
+import { Liveness, monotonicMs } from './liveness.js';
+import { TokenGuesses } from './tokenGuesses.js';
+import { retryWhileBusy } from '../store/health.js';
 
 export function tokensEqual(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -57,7 +67,7 @@ class Connection implements RunnerLink {
   readonly units = new Set<number>();
   /** Units told to retry: told again, at once, when storage is back. */
   readonly waiting = new Set<number>();
-  lastSeen = Date.now();
+  lastSeen = monotonicMs();
   pingedAt = 0;
   constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
   ping(): void {
@@ -80,6 +90,8 @@ export class RunnerGateway {
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
   private readonly liveness: Liveness<Connection>;
+  /** Wrong runner tokens per address; shared with the code URL (web/gitHttp.ts). */
+  readonly guesses = new TokenGuesses();
 
   constructor(
     private readonly store: Store,
@@ -122,7 +134,7 @@ export class RunnerGateway {
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
-    const seen = () => { conn.lastSeen = Date.now(); };
+    const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
     ws.on('ping', seen);
     ws.on('pong', seen);
@@ -167,7 +179,13 @@ export class RunnerGateway {
       return this.refuse(conn, CloseCode.protocolVersion,
         `protocol ${msg.protocol} is not supported: this server speaks ${PROTOCOL_VERSION}; upgrade the runner`);
     }
+    const address = conn.address ?? 'unknown';
+    if (this.guesses.blocked(address)) {
+      return this.refuse(conn, CloseCode.tooManyGuesses, `too many wrong runner tokens from ${address}: ` +
+        `try again in ${this.guesses.retryMinutes(address)} minute(s) with the right token`);
+    }
     if (!tokensEqual(msg.token, this.runnerToken)) {
+      this.guesses.wrong(address);
       return this.refuse(conn, CloseCode.unauthorized, 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
     }
     const instance = msg.instance ?? null;
@@ -184,7 +202,7 @@ export class RunnerGateway {
       ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels, cpus: msg.cpus ?? null }))
       : this.health.holdBack('runner hello');
     if (runnerId === undefined) {
-      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault); keep your work and reconnect later');
+      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault or database busy); keep your work and reconnect later');
     }
     conn.labels = msg.labels;
     conn.runnerId = runnerId;
@@ -198,7 +216,7 @@ export class RunnerGateway {
       case 'hello':
         return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
       case 'heartbeat':
-        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, conn.lastSeen));
+        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
         return;
       case 'started':
         if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
@@ -230,6 +248,10 @@ export class RunnerGateway {
   private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
     const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
     if (stored !== undefined) return stored;
+    if (this.health.writable) { // the database was busy, not failing: no recovery will be announced
+      conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_BUSY_MS, reason: `the server could not store this ${what}: database busy; keep it` });
+      return undefined;
+    }
     conn.waiting.add(unit);
     conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
     return undefined;
@@ -263,7 +285,17 @@ export class RunnerGateway {
   /** Tells the registry a runner is gone; while storage fails its units stay its own until storage is back. */
   private leave(conn: Connection, reason: string): void {
     const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
-    if (!ok) this.leftWhileFailing.add(conn);
+    if (ok) return;
+    if (!this.health.writable) return void this.leftWhileFailing.add(conn);
+    // Busy: tried again off the event loop until stored, unless it came back meanwhile (its units are its own again).
+    const back = () => this.closing || [...this.connections].some((c) => c.runnerId === conn.runnerId);
+    // The registry forgot the link before its write failed: joined again for the moment it takes to leave (as in resumeStorage).
+    void retryWhileBusy(() => {
+      if (back()) return;
+      this.runners.join(conn, []);
+      this.runners.leave(conn, reason);
+    }, { stop: back })
+      .catch((err) => { if (!this.health.record(err, 'runner left')) this.log.error({ err, runner: conn.name }, 'a runner\'s leaving could not be stored'); });
   }
 
   private refuse(conn: Connection, code: number, reason: string): void {

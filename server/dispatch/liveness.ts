@@ -9,17 +9,24 @@
  *   that were waiting while the check's timer fired have stamped lastSeen by then;
  * - a check that comes late (the loop was blocked for over 2 × checkEveryMs) pings but drops
  *   nobody: the loop must have been reading sockets normally for one round first.
+ * Every time here is on a monotonic clock (`monotonicMs`, performance.now): a wall-clock step
+ * (NTP, an operator's `date -s`) neither hides a frozen runner nor drops a live one.
  */
 import { LOST_AFTER_MS } from '../protocol.js';
 
 export const LIVENESS_CHECK_MS = 1_000; // 1 second between checks at most
 
+/** Milliseconds on a clock that only moves forward (not the wall clock): stamp `lastSeen` and `pingedAt` with it. */
+export function monotonicMs(): number {
+  return performance.now();
+}
+
 export interface Watched {
   /** 0 until the runner's hello was accepted: only welcomed runners are judged. */
   runnerId: number;
-  /** When bytes last arrived from it (epoch ms). */
+  /** When bytes last arrived from it (monotonicMs). */
   lastSeen: number;
-  /** When it was last pinged for being silent (epoch ms, 0: never). */
+  /** When it was last pinged for being silent (monotonicMs, 0: never). */
   pingedAt: number;
   /** Sends a WebSocket ping (a live peer answers with a pong). */
   ping(): void;
@@ -29,7 +36,7 @@ export class Liveness<T extends Watched> {
   readonly lostAfterMs: number;
   readonly pingAfterMs: number;
   readonly checkEveryMs: number;
-  private lastCheckAt = Date.now();
+  private lastCheckAt = monotonicMs();
 
   constructor(private readonly drop: (conn: T, silentMs: number) => void, lostAfterMs: number = LOST_AFTER_MS) {
     if (!(lostAfterMs > 0)) throw new RangeError(`lostAfterMs must be a positive number of milliseconds, got ${lostAfterMs}`);
@@ -39,7 +46,7 @@ export class Liveness<T extends Watched> {
   }
 
   /** One round over the connections (call every checkEveryMs); drops happen after the next poll for input. */
-  check(conns: Iterable<T>, now = Date.now()): void {
+  check(conns: Iterable<T>, now = monotonicMs()): void {
     const late = now - this.lastCheckAt > 2 * this.checkEveryMs;
     this.lastCheckAt = now;
     const suspects: T[] = [];
@@ -52,7 +59,7 @@ export class Liveness<T extends Watched> {
       }
       if (silentMs > this.lostAfterMs && !late) suspects.push(c);
     }
-    if (suspects.length) setImmediate(() => this.judge(suspects, Date.now()));
+    if (suspects.length) setImmediate(() => this.judge(suspects, monotonicMs()));
   }
 
   private judge(suspects: T[], now: number): void {

@@ -5,8 +5,11 @@
  * the same key on every attempt of one delivery, so a receiver can drop a resend (the server may
  * resend after a crash between a success and its record). A 2xx answer is success; anything else,
  * a timeout or a network error throws (the sender retries). Errors never carry the URL.
+ * Credentials in the URL (`https://user:pass@host/…`) are sent as `Authorization: Basic`
+ * (fetch refuses a URL that holds them); the URL itself is never logged unmasked (urlMask.ts).
  */
 import { createHmac } from 'node:crypto';
+import { maskUrls } from '../urlMask.js';
 
 export const WEBHOOK_TIMEOUT_MS = 10_000; // 10 seconds per attempt
 export const SIGNATURE_HEADER = 'x-greengate-signature';
@@ -34,12 +37,18 @@ export async function postWebhook(req: WebhookRequest, timeoutMs = WEBHOOK_TIMEO
     'content-type': 'application/json', 'user-agent': 'greengate-notify', [EVENT_HEADER]: req.kind, [DELIVERY_HEADER]: req.deliveryKey,
   };
   if (req.secret) headers[SIGNATURE_HEADER] = signBody(req.secret, body);
+  const url = new URL(req.url);
+  if (url.username || url.password) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
   let res: Response;
   try {
-    res = await fetch(req.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    throw new Error(e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `could not connect (${e.cause?.code ?? e.message})`);
+    throw new Error(e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `could not connect (${e.cause?.code ?? maskUrls(e.message)})`);
   }
   await res.arrayBuffer().catch(() => undefined);
   if (res.status < 200 || res.status > 299) throw new Error(`the receiver answered HTTP ${res.status}`);

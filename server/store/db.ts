@@ -3,6 +3,13 @@
  * its own transaction, recording them in schema_migrations. A migration file that was applied
  * and then changed is an error: landed migrations never change, new ones are added.
  * better-sqlite3 is synchronous: never await inside a transaction.
+ *
+ * The server's connection (main.ts) waits at most BUSY_TIMEOUT_MS for another connection's lock
+ * (another process holding a write transaction): better-sqlite3 waits on the event loop's
+ * thread, so a long busy timeout would stall every socket. After that the write throws
+ * SQLITE_BUSY (store/health.ts `isBusy`): HTTP answers 503 GG_STORAGE_BUSY, runners are asked to
+ * resend, background work is retried later (storageHealth.ts). Opening and migrating, before
+ * anything is served, and tools that serve nothing (backup, tests) wait up to OPEN_BUSY_TIMEOUT_MS.
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -13,17 +20,21 @@ import { GgError } from '../errors.js';
 
 export type DB = Database.Database;
 
+export const BUSY_TIMEOUT_MS = 5; // 5 ms at most on the event loop per write, while another process holds the lock
+export const OPEN_BUSY_TIMEOUT_MS = 5_000; // 5 seconds while opening and migrating (nothing is served yet), and for tools
+
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
-export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR): DB {
+export function openDatabase(file: string, migrationsDir = MIGRATIONS_DIR, busyTimeoutMs = OPEN_BUSY_TIMEOUT_MS): DB {
   if (file !== ':memory:') protectFiles(file);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
   db.pragma('cache_size = -8000'); // 8 MB page cache
   migrate(db, migrationsDir);
+  db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
   return db;
 }
 

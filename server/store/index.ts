@@ -17,6 +17,7 @@ import { AlertStore } from './alerts.js';
 import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
 import { OwnRevertStore } from './ownReverts.js';
+import { SessionStore } from './sessions.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -36,6 +37,7 @@ export class Store {
   readonly notifications: NotificationStore;
   readonly culprits: CulpritStore;
   readonly ownReverts: OwnRevertStore;
+  readonly sessions: SessionStore;
   constructor(readonly db: DB) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
@@ -54,12 +56,14 @@ export class Store {
     this.notifications = new NotificationStore(db);
     this.culprits = new CulpritStore(db);
     this.ownReverts = new OwnRevertStore(db);
+    this.sessions = new SessionStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside). */
   tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }
   close(): void { this.db.close(); }
 }
 
-export function openStore(file: string): Store {
-  return new Store(openDatabase(file));
+/** `busyTimeoutMs`: how long a write waits for another process's lock (db.ts; the server passes BUSY_TIMEOUT_MS). */
+export function openStore(file: string, opts: { busyTimeoutMs?: number } = {}): Store {
+  return new Store(openDatabase(file, undefined, opts.busyTimeoutMs));
 }

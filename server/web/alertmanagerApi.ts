@@ -12,6 +12,7 @@
  * MAX_ALERTMANAGER_BODY; at most MAX_ALERTS_PER_CALL alerts per call.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { GgError } from '../errors.js';
@@ -60,7 +61,7 @@ export function alertmanagerRouter(deps: AlertmanagerApiDeps): Router {
         : 'the Alertmanager webhook is off: set alertmanagerToken in greengate.yml and the same credentials in Alertmanager'));
     });
   };
-  r.post('/alertmanager', authorize, express.json({ limit: MAX_ALERTMANAGER_BODY }), (req, res) => {
+  r.post('/alertmanager', authorize, jsonBody(MAX_ALERTMANAGER_BODY), (req, res) => {
     const body = parseOrThrow(WebhookBody, req.body, 'Alertmanager webhook message');
     const recorded = body.alerts.filter((alert) => deps.alerts.record(alert)).length;
     deps.log.info({ alerts: body.alerts.length, recorded, firing: body.alerts.filter((a) => a.status === 'firing').length }, 'Alertmanager alerts recorded');

@@ -10,6 +10,7 @@
  * functions for what the pipeline does (take a change notice, cancel, rebuild, list runners).
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { jsonBody, textBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
@@ -181,8 +182,8 @@ export function apiRouter(deps: ApiDeps): Router {
   const { store, config } = deps;
   const r = express.Router();
   const lists = new ListCache(deps.events);
-  const text = express.text({ type: ['text/plain', 'application/octet-stream'], limit: MAX_CHANGE_BODY });
-  const json = express.json({ limit: MAX_CHANGE_BODY });
+  const text = textBody(['text/plain', 'application/octet-stream'], MAX_CHANGE_BODY);
+  const json = jsonBody(MAX_CHANGE_BODY);
 
   r.post('/changes', text, json, async (req, res) => {
     let repo: string;

@@ -5,6 +5,7 @@
  * on lets the next confirmed culprits be reverted. `greengate autorevert off|on` calls it.
  */
 import express, { type RequestHandler, type Router } from 'express';
+import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import { parseOrThrow } from './api.js';
 
@@ -19,7 +20,7 @@ const Body = z.strictObject({ state: z.enum(['on', 'off'], 'must be "on" or "off
 export function autoRevertRouter(deps: AutoRevertApiDeps): Router {
   const r = express.Router();
   r.get('/autorevert', (_req, res) => { res.json(deps.switchState()); });
-  r.post('/autorevert', deps.requireAdmin, express.json({ limit: 4096 }), (req, res) => {
+  r.post('/autorevert', deps.requireAdmin, jsonBody(4096), (req, res) => {
     const body = parseOrThrow(Body, req.body ?? {}, 'autorevert switch');
     deps.setEnabled(body.state === 'on', body.actor ?? 'admin');
     res.json(deps.switchState());

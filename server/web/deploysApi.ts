@@ -8,6 +8,7 @@
  * it back, resume watches it again (server/deploy/orchestrator.ts).
  */
 import express, { type RequestHandler, type Router } from 'express';
+import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
@@ -80,7 +81,7 @@ export function deploysRouter(deps: DeploysApiDeps): Router {
     res.json({ repo: repo.name, branch: String(req.params.branch), paused: deps.pausedBecause(repo.name, String(req.params.branch)) });
   });
 
-  r.post('/deploys/:repo/:branch/pause', deps.requireAdmin, express.json({ limit: '16kb' }), (req, res) => {
+  r.post('/deploys/:repo/:branch/pause', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const repo = deployed(String(req.params.repo), String(req.params.branch));
     const body = parseOrThrow(Pause, req.body ?? {}, 'body');
     deps.pause(repo.name, String(req.params.branch), body.actor ?? 'admin', body.reason ?? null);

@@ -17,7 +17,7 @@ export interface ErrorHandlerDeps {
   log: Logger;
   /** Renders the HTML error page (views/error.njk). */
   renderErrorPage(req: Request, res: Response, status: number, message: string): void;
-  /** A storage fault (disk full, I/O error) as its catalogued 503, or undefined for any other error. */
+  /** A storage fault (disk full, I/O error) or a busy database as its catalogued 503, or undefined for any other error. */
   storageError?: (err: unknown, where: string) => GgError | null | undefined;
 }
 
@@ -55,7 +55,7 @@ export function errorHandler(deps: ErrorHandlerDeps): ErrorRequestHandler {
     else if (e.status >= 500) deps.log.error({ err: e.cause ?? e, code: e.code, url: req.originalUrl }, 'request failed');
     else deps.log.info({ url: req.originalUrl, status: e.status, code: e.code, message: e.message }, 'request refused');
     if (res.headersSent) return void res.end();
-    if (isStorageFault(e)) res.set('retry-after', '10');
+    if (isStorageFault(e)) res.set('retry-after', e.code === 'GG_STORAGE_BUSY' ? '1' : '10');
     if (answersJson(pathOf(req))) return void res.status(e.status).json(errorBody(e));
     try {
       deps.renderErrorPage(req, res, e.status, e.message);
@@ -66,7 +66,7 @@ export function errorHandler(deps: ErrorHandlerDeps): ErrorRequestHandler {
   };
 }
 
-const isStorageFault = (e: GgError) => e.code === 'GG_STORAGE_FULL' || e.code === 'GG_STORAGE_IO';
+const isStorageFault = (e: GgError) => e.code === 'GG_STORAGE_FULL' || e.code === 'GG_STORAGE_IO' || e.code === 'GG_STORAGE_BUSY';
 
 /** The request's path as the client sent it (a mounted router's req.path is relative). */
 function pathOf(req: Request): string {

@@ -6,7 +6,7 @@
  * Who may call: runners. Every request needs the runner token, as `Authorization: Bearer <token>`
  * (what runners send, through git's http.extraHeader) or HTTP Basic with the token as password
  * (any user name; what a person's credential helper sends). Without it: 401 with a Basic
- * challenge. Only fetching is served: `GET …/info/refs?service=git-upload-pack` and
+ * challenge; wrong tokens count toward the address's runner-token guesses (429 once used up). Only fetching is served: `GET …/info/refs?service=git-upload-pack` and
  * `POST …/git-upload-pack`; receive-pack (push) is refused with 403, anything else is 404 (no
  * dumb-protocol file access).
  *
@@ -29,7 +29,12 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 
-export interface GitHttpDeps { config: Pick<Config, 'repositories' | 'runnerToken'>; log: Logger }
+export interface GitHttpDeps {
+  config: Pick<Config, 'repositories' | 'runnerToken'>; log: Logger;
+  /** Wrong runner tokens per address, counted with the runner socket's (dispatch/tokenGuesses.ts); absent: not limited. */
+  guesses?: Pick<TokenGuesses, 'blocked' | 'wrong' | 'retryMinutes'>;
+}
+import type { TokenGuesses } from '../dispatch/tokenGuesses.js';
 import type { RepositoryConfig } from '../config/config.js';
 import { tokensEqual } from '../dispatch/gateway.js';
 import { repositoryNamed, unknownRepository } from '../config/repositories.js';
@@ -74,7 +79,13 @@ export function gitHttpRouter(app: GitHttpDeps): Router {
     const m = ROUTE_RE.exec(path);
     const repo = m && repositoryNamed(app.config, m[1]);
     const token = tokenFrom(req.get('authorization'));
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if (app.guesses?.blocked(address)) {
+      return refuse(res, new GgError('GG_RUNNER_TOKEN_GUESSES', `too many wrong runner tokens from ${address}: ` +
+        `try again in ${app.guesses.retryMinutes(address)} minute(s) with the right token`));
+    }
     if (!token || !tokensEqual(token, app.config.runnerToken)) {
+      if (token) app.guesses?.wrong(address);
       return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs the runner token: send ' +
         '"Authorization: Bearer <runnerToken>" (git -c http.extraHeader=…) or HTTP Basic with the token as password'),
       { 'WWW-Authenticate': 'Basic realm="greengate", charset="UTF-8"' });

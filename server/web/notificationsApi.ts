@@ -15,6 +15,7 @@ import type { Store } from '../store/index.js';
 import type { DeliveryLogRow } from '../store/notifications.js';
 import { findRepository } from '../config/repositories.js';
 import { parseOrThrow } from './api.js';
+import { maskUrls } from '../urlMask.js';
 
 export const MAX_LOG_LIMIT = 200;
 
@@ -42,7 +43,7 @@ export function publicDelivery(d: DeliveryLogRow) {
   return {
     id: d.id, notification: d.notificationId, kind: d.kind, repo: d.repo, branch: d.branch, summary: d.summary, channel: d.channel,
     target: maskTarget(d.channel, d.target), state: d.state, attempts: d.attempts,
-    lastError: d.lastError === null ? null : d.lastError.split(d.target).join(maskTarget(d.channel, d.target)),
+    lastError: d.lastError === null ? null : maskUrls(d.lastError.split(d.target).join(maskTarget(d.channel, d.target))),
     createdAt: d.createdAt, sentAt: d.sentAt, nextAt: d.state === 'pending' ? d.nextAt : null,
   };
 }

@@ -11,6 +11,7 @@
  */
 import type { BuildRow } from '../store/builds.js';
 import express, { type Request, type Response, type Router } from 'express';
+import { formBody } from './bodyLimit.js';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type nunjucks from 'nunjucks';
@@ -44,7 +45,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
@@ -117,7 +118,7 @@ export interface Pages {
 
 export function createPages(deps: PagesDeps): Pages {
   const env = createViews();
-  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin });
+  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin, sessions: deps.store.sessions });
   const ctx: PageContext = {
     env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
     waitingReason: deps.waitingReason,
@@ -129,7 +130,7 @@ export function createPages(deps: PagesDeps): Pages {
   const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus,
     recentDeploys: () => deployLane(deps.store) };
   const r = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '16kb' });
+  const form = formBody('16kb');
 
   r.get('/static/ansi_up.js', (_req, res) => { res.sendFile(ANSI_UP_JS, { maxAge: '1h' }); });
   r.use('/static', express.static(`${VIEWS_DIR}static`, { index: false, maxAge: '5m' }));
@@ -194,8 +195,8 @@ export function createPages(deps: PagesDeps): Pages {
     sessions.issue(res, req.secure);
     res.redirect(303, next);
   });
-  r.post('/logout', form, sessions.requireAdminForm(), (_req, res) => {
-    sessions.clear(res);
+  r.post('/logout', form, sessions.requireAdminForm(), (req, res) => {
+    sessions.revoke(req, res);
     res.redirect(303, '/');
   });
 

@@ -18,6 +18,7 @@
  * GgErrors, answered `{ error: { code, message } }` by errorHandler.ts, and change nothing.
  */
 import express, { type RequestHandler, type Router } from 'express';
+import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { BuilderConfig, Config } from '../config/config.js';
@@ -68,7 +69,7 @@ export function quarantineRouter(deps: QuarantineApiDeps): Router {
     res.json({ repo: String(req.params.repo), builder: builder.name, tests: [...fromConfig, ...fromApi] });
   });
 
-  r.post('/quarantine/:repo/:builder', deps.requireAdmin, express.json({ limit: '16kb' }), (req, res) => {
+  r.post('/quarantine/:repo/:builder', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const body = parseOrThrow(AddEntry, req.body, 'quarantine entry');
     const entry = { test: body.test, reason: body.reason ?? null, addedBy: body.actor ?? 'admin', addedAt: Date.now() };

@@ -8,6 +8,7 @@
  * Refusals are catalogued GgErrors (unknown repository, bad branch, not gated, no message).
  */
 import express, { type Request, type RequestHandler, type Router } from 'express';
+import { jsonBody, rawBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
@@ -75,7 +76,7 @@ export function treeRouter(deps: TreeApiDeps): Router {
     deps.authorizeHook(String(req.params.repo), req, 'gate');
     next();
   };
-  r.post('/gate/:repo', hookOnly, express.raw({ type: () => true, limit: MAX_GATE_BODY_BYTES + 64 * 1024 }), async (req, res) => {
+  r.post('/gate/:repo', hookOnly, rawBody(MAX_GATE_BODY_BYTES + 64 * 1024), async (req, res) => {
     const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // A revert passes a closed tree only when git proves its tree is the revert (gate/exactRevert.ts).
@@ -109,7 +110,7 @@ export function treeRouter(deps: TreeApiDeps): Router {
       .map((e) => ({ ...e, automatic: !!e.automatic, commits: e.commits ? JSON.parse(e.commits) : null })) });
   });
 
-  r.post('/tree/:repo/*branch', deps.requireAdmin, express.json({ limit: '16kb' }), (req, res) => {
+  r.post('/tree/:repo/*branch', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const body = parseOrThrow(SetTree, req.body, 'tree change');
     const branch = branchParam(req.params.branch);
     res.json(deps.setTree(String(req.params.repo), branch, body.state, body.message ?? null, body.actor ?? 'admin'));

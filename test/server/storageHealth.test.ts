@@ -218,6 +218,28 @@ describe('StorageHealth', () => {
       home.cleanup();
     }
   });
+
+  it('holds back on a busy database without degrading: GG_STORAGE_BUSY, state ok, nothing probed', () => {
+    const home = tempHome();
+    const store = openStore(join(home.dir, 'gg.db'));
+    try {
+      const health = new StorageHealth(store, home.dir, pino({ level: 'silent' }), 60_000);
+      let busy = 0;
+      health.on('busy', () => { busy++; });
+      const err = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+      expect(health.guard('heartbeat', () => { throw err; })).to.equal(undefined);
+      expect(health.writable).to.equal(true);
+      expect(health.status()).to.deep.equal({ state: 'ok' });
+      const refusal = health.toGgError(err, 'POST /api/x')!;
+      expect(refusal).to.include({ code: 'GG_STORAGE_BUSY', status: 503 });
+      expect(refusal.message).to.match(/another process holds the server's database write lock.*Send it again in a moment/);
+      expect(busy).to.equal(2);
+      health.close();
+    } finally {
+      store.close();
+      home.cleanup();
+    }
+  });
 });
 
 describe('installProcessGuard: a storage fault thrown outside any request does not end the process', function () {

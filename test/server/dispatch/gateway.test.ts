@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import type { RunningServer } from '../../../server/main.js';
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
 import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
+import { RUNNER_GUESSES } from '../../../server/dispatch/tokenGuesses.js';
 
 /** A raw WebSocket client playing the runner's end of the protocol. */
 function connect(server: RunningServer): Promise<WebSocket> {
@@ -74,6 +75,27 @@ describe('runner gateway: bad input closes only that socket', function () {
     expect((await closed(ws)).code).to.equal(CloseCode.unauthorized);
     expect(server.store.runners.all().map((r) => r.name)).not.to.include('intruder');
     await expectAlive();
+  });
+
+  it('refuses runner-token guesses from an address after RUNNER_GUESSES wrong ones (4029), the right token too, and stores nothing', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const ws = await connect(server);
+      ws.send(hello({ token: `guess-${i}`, name: `guess-${i}` }));
+      codes.push((await closed(ws)).code);
+    }
+    expect(codes.slice(0, RUNNER_GUESSES)).to.deep.equal(Array(RUNNER_GUESSES).fill(CloseCode.unauthorized));
+    expect(codes.slice(RUNNER_GUESSES)).to.deep.equal(Array(50 - RUNNER_GUESSES).fill(CloseCode.tooManyGuesses));
+    const right = await connect(server);
+    right.send(hello({ name: 'right-but-late' }));
+    const c = await closed(right);
+    expect(c.code).to.equal(CloseCode.tooManyGuesses);
+    expect(c.reason).to.match(/too many wrong runner tokens from .*: try again in 15 minute\(s\)/);
+    expect(server.store.runners.all()).to.deep.equal([]);
+    // The code URL shares the count (no credentials needed to be refused).
+    const git = await fetch(`${server.url}/git/shop.git/info/refs?service=git-upload-pack`, { headers: { authorization: `Bearer ${RUNNER_TOKEN}` } });
+    expect(git.status).to.equal(429);
+    expect((await git.json()).error.code).to.equal('GG_RUNNER_TOKEN_GUESSES');
   });
 
   it('refuses another protocol version with 4002 before looking at the token', async () => {

@@ -113,6 +113,21 @@ repositories: []
     expect(names()).to.deep.equal(['quiet']);
   });
 
+  it('drops a frozen runner although the wall clock steps back an hour (liveness runs on a monotonic clock)', async () => {
+    const frozen = rawRunner(url, 'frozen', 0, false);
+    children.push(frozen);
+    await pollUntil(() => names().length === 1, 'the runner to be welcomed', 10_000);
+    // Only the clock is faked: the wall clock jumps back one hour (an NTP step, `date -s`).
+    const realNow = Date.now;
+    Date.now = () => realNow.call(Date) - 3_600_000;
+    try {
+      await pollUntil(() => /closed 4004/.test(frozen.output), 'the frozen runner to be closed as silent', 4 * LOST_AFTER_MS);
+    } finally {
+      Date.now = realNow;
+    }
+    expect(names()).to.deep.equal([]);
+  });
+
   it('still refuses a runner without the token (4001) before any liveness applies', async () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
       import WebSocket from 'ws';

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { openStore, type Store } from '../../../server/store/index.js';
-import { probeWrite, storageFaultOf } from '../../../server/store/health.js';
+import { isBusy, probeWrite, retryWhileBusy, storageFaultOf } from '../../../server/store/health.js';
+import { BUSY_TIMEOUT_MS } from '../../../server/store/db.js';
 import { SmallDisk } from '../../fullDisk.js';
 import { tempHome } from '../../helpers.js';
 
@@ -16,6 +17,46 @@ describe('store/health: storage faults at the SQLite boundary', () => {
     expect(storageFaultOf(sqlite('SQLITE_BUSY'))).to.equal(null);
     expect(storageFaultOf(new Error('database or disk is full'))).to.equal(null);
     expect(storageFaultOf('SQLITE_FULL')).to.equal(null);
+  });
+
+  it('gives up on another connection\'s write lock after BUSY_TIMEOUT_MS, with an error isBusy knows', () => {
+    const home = tempHome();
+    const file = join(home.dir, 'greengate.db');
+    const store = openStore(file, { busyTimeoutMs: BUSY_TIMEOUT_MS });
+    const other = new Database(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const t0 = performance.now();
+      let err: unknown = null;
+      try { probeWrite(store.db); } catch (e) { err = e; }
+      expect(performance.now() - t0).to.be.below(100);
+      expect(isBusy(err)).to.equal(true);
+      expect(storageFaultOf(err)).to.equal(null);
+      other.exec('COMMIT');
+      probeWrite(store.db);
+    } finally {
+      other.close();
+      store.close();
+      home.cleanup();
+    }
+    expect(isBusy(new Database.SqliteError('x', 'SQLITE_LOCKED_SHAREDCACHE'))).to.equal(true);
+    expect(isBusy(new Database.SqliteError('x', 'SQLITE_FULL'))).to.equal(false);
+  });
+
+  it('retryWhileBusy tries again off the loop while busy, and throws other errors, or busy past its deadline', async () => {
+    const busy = () => new Database.SqliteError('database is locked', 'SQLITE_BUSY');
+    let tries = 0;
+    expect(await retryWhileBusy(() => { if (++tries < 3) throw busy(); return 'stored'; })).to.equal('stored');
+    expect(tries).to.equal(3);
+    let other = 0;
+    await retryWhileBusy(() => { other++; throw new Error('a bug'); }).then(() => expect.fail('resolved'), (e: Error) => expect(e.message).to.equal('a bug'));
+    expect(other).to.equal(1);
+    const t0 = performance.now();
+    await retryWhileBusy(() => { throw busy(); }, { deadlineMs: 200 }).then(() => expect.fail('resolved'), (e) => expect(isBusy(e)).to.equal(true));
+    expect(performance.now() - t0).to.be.below(1000);
+    let stopped = 0;
+    await retryWhileBusy(() => { stopped++; throw busy(); }, { stop: () => stopped >= 2 }).catch(() => undefined);
+    expect(stopped).to.equal(2);
   });
 
   describe('on a real full disk', function () {
