@@ -28,6 +28,8 @@ export const MIN_SECRET_LENGTH = 6; // shorter values are not redacted (they wou
 export const REDACTED = '[REDACTED]';
 export const MAX_HELD_BREAKS = 4096; // line breaks a held partial secret may span before it is released
 
+export const PATTERNS_PER_REGEX = 64; // patterns per compiled alternation (see SecretMatcher.groups)
+
 const BREAKS = /[\r\n]/g;
 
 /** The strings redacted for one secret value (see the contract above), longest first, line breaks removed. */
@@ -56,37 +58,73 @@ export interface Piece { at: number; length: number; text: string; redacted: boo
 /** The patterns of a set of secret values, compiled once; `redact` is the one-shot form. */
 export class SecretMatcher {
   readonly patterns: readonly string[];
-  readonly re: RegExp | null;
-  private readonly starts: Set<string>;
+  readonly longest: number;
+  /** The patterns in groups of at most PATTERNS_PER_REGEX (a V8 alternation slows down sharply past a few hundred). */
+  private readonly groups: RegExp[];
+  private readonly byFirst = new Map<number, string[]>(); // patterns by their first character's code
 
   constructor(values: Iterable<string>) {
     const all = new Set<string>();
     for (const v of values) for (const p of redactionPatterns(v)) all.add(p);
     this.patterns = [...all].sort((a, b) => b.length - a.length);
-    this.re = this.patterns.length
-      ? new RegExp(this.patterns.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
-      : null;
-    this.starts = new Set(this.patterns.map((p) => p[0]!));
+    this.longest = this.patterns[0]?.length ?? 0;
+    const escape = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    this.groups = [];
+    for (let i = 0; i < this.patterns.length; i += PATTERNS_PER_REGEX) {
+      this.groups.push(new RegExp(this.patterns.slice(i, i + PATTERNS_PER_REGEX).map(escape).join('|'), 'g'));
+    }
+    for (const p of this.patterns) {
+      const list = this.byFirst.get(p.charCodeAt(0)) ?? [];
+      list.push(p);
+      this.byFirst.set(p.charCodeAt(0), list);
+    }
   }
 
-  get active(): boolean { return this.re !== null; }
-  get longest(): number { return this.patterns[0]?.length ?? 0; }
+  get active(): boolean { return this.groups.length > 0; }
 
   /** `text` with every appearance of a secret replaced (no streaming). */
   redact(text: string): string {
-    if (!this.re) return text;
+    if (!this.active) return text;
     const r = new Redactor(this);
     return r.push(text) + r.end();
   }
 
-  /** Length of the longest suffix of `s` after `from` that is a proper prefix of some pattern. */
-  partialTail(s: string, from: number): number {
-    for (let k = Math.min(s.length - from, this.longest - 1); k > 0; k--) {
-      if (!this.starts.has(s[s.length - k]!)) continue;
-      const tail = s.slice(s.length - k);
-      if (this.patterns.some((p) => p.length > k && p.startsWith(tail))) return k;
+  /** Where patterns appear in `s` (no line breaks in it): [start, end) ranges, overlapping ones joined, in order. */
+  find(s: string): [number, number][] {
+    const found: [number, number][] = [];
+    for (const re of this.groups) {
+      re.lastIndex = 0;
+      for (let m = re.exec(s); m; m = re.exec(s)) found.push([m.index, m.index + m[0].length]);
     }
-    return 0;
+    if (this.groups.length > 1) found.sort((a, b) => a[0] - b[0]);
+    const joined: [number, number][] = [];
+    for (const r of found) {
+      const last = joined.at(-1);
+      if (last && r[0] < last[1]) last[1] = Math.max(last[1], r[1]);
+      else joined.push(r);
+    }
+    return joined;
+  }
+
+  /**
+   * Whether `buf` from `i` to its end, line breaks left out, is a proper prefix of some pattern
+   * (so a secret may begin at `i` and go on in the next piece).
+   */
+  beginsAt(buf: string, i: number): boolean {
+    const candidates = this.byFirst.get(buf.charCodeAt(i));
+    if (!candidates) return false;
+    for (const p of candidates) {
+      let k = 1;
+      let j = i + 1;
+      for (; j < buf.length && k < p.length; j++) {
+        const c = buf.charCodeAt(j);
+        if (c === 10 || c === 13) continue;
+        if (c !== p.charCodeAt(k)) break;
+        k++;
+      }
+      if (j === buf.length && k < p.length) return true;
+    }
+    return false;
   }
 }
 
@@ -109,28 +147,22 @@ export class Redactor {
 
   /** As push, in pieces that say where in the input each starts. */
   scan(text: string): Piece[] {
-    const re = this.matcher.re;
     const at = this.heldAt;
-    if (!re) { this.heldAt += text.length; return text ? [plain(at, text)] : []; }
+    if (!this.matcher.active) { this.heldAt += text.length; return text ? [plain(at, text)] : []; }
     const buf = this.held + text;
     const hasBreaks = buf.includes('\n') || buf.includes('\r');
-    const norm = hasBreaks ? buf.replace(BREAKS, '') : buf;
-    const toBuf = hasBreaks ? breakMap(buf) : (i: number) => i;
+    const found = this.matcher.find(hasBreaks ? buf.replace(BREAKS, '') : buf);
+    const toBuf = hasBreaks && found.length ? breakMap(buf) : (i: number) => i;
     const pieces: Piece[] = [];
-    let last = 0; // in buf
-    let lastNorm = 0;
-    re.lastIndex = 0;
-    for (let m = re.exec(norm); m; m = re.exec(norm)) {
-      const start = toBuf(m.index);
-      const end = toBuf(m.index + m[0].length - 1) + 1;
+    let last = 0;
+    for (const [s, e] of found) {
+      const start = toBuf(s);
+      const end = toBuf(e - 1) + 1;
       if (start > last) pieces.push(plain(at + last, buf.slice(last, start)));
       pieces.push({ at: at + start, length: end - start, text: REDACTED + buf.slice(start, end).replace(/[^\r\n]/g, ''), redacted: true });
       last = end;
-      lastNorm = m.index + m[0].length;
     }
-    const hold = this.matcher.partialTail(norm, lastNorm);
-    let keep = hold ? toBuf(norm.length - hold) : buf.length;
-    if (buf.length - keep > this.matcher.longest + MAX_HELD_BREAKS) keep = buf.length;
+    const keep = this.holdFrom(buf, last);
     if (keep > last) pieces.push(plain(at + last, buf.slice(last, keep)));
     this.held = buf.slice(keep);
     this.heldAt = at + keep;
@@ -148,15 +180,28 @@ export class Redactor {
     this.held = '';
     return piece;
   }
+
+  /** Where the tail that could still begin a secret starts in `buf` (after `from`; buf.length: none). */
+  private holdFrom(buf: string, from: number): number {
+    let hold = buf.length;
+    let chars = 0;
+    let breaks = 0;
+    for (let i = buf.length - 1; i >= from && chars < this.matcher.longest - 1; i--) {
+      const c = buf.charCodeAt(i);
+      if (c === 10 || c === 13) {
+        if (++breaks > MAX_HELD_BREAKS) break;
+        continue;
+      }
+      chars++;
+      if (this.matcher.beginsAt(buf, i)) hold = i;
+    }
+    return hold;
+  }
 }
 
-function plain(at: number, text: string): Piece {
-  return { at, length: text.length, text, redacted: false };
-}
-
-/** Maps an index into `buf` with its line breaks removed back to its index in `buf`. */
+/** Maps an index into `buf` with its line breaks left out back to its index in `buf`. */
 function breakMap(buf: string): (i: number) => number {
-  const shifted: number[] = []; // for the k-th break: the index (line breaks removed) before which it sits
+  const shifted: number[] = []; // for the k-th line break: the index (line breaks left out) before which it sits
   const re = /[\r\n]/g;
   for (let m = re.exec(buf); m; m = re.exec(buf)) shifted.push(m.index - shifted.length);
   return (i) => {
@@ -169,6 +214,10 @@ function breakMap(buf: string): (i: number) => number {
     }
     return i + lo;
   };
+}
+
+function plain(at: number, text: string): Piece {
+  return { at, length: text.length, text, redacted: false };
 }
 
 /** Every string in `value` (objects and arrays, deep) passed through `redact`, except under the keys in `keep`. */
