@@ -133,6 +133,7 @@ export class Redactor {
   readonly matcher: SecretMatcher;
   private held = '';
   private heldAt = 0; // input offset of held[0]
+  private heldBreaks = 0; // line breaks in held
 
   constructor(values: Iterable<string> | SecretMatcher) {
     this.matcher = values instanceof SecretMatcher ? values : new SecretMatcher(values);
@@ -149,6 +150,12 @@ export class Redactor {
   scan(text: string): Piece[] {
     const at = this.heldAt;
     if (!this.matcher.active) { this.heldAt += text.length; return text ? [plain(at, text)] : []; }
+    if (this.held && this.heldBreaks + text.length <= MAX_HELD_BREAKS && onlyBreaks(text)) {
+      // Line breaks after a partial secret: it still may go on, and nothing new can match.
+      this.held += text;
+      this.heldBreaks += text.length;
+      return [];
+    }
     const buf = this.held + text;
     const hasBreaks = buf.includes('\n') || buf.includes('\r');
     const found = this.matcher.find(hasBreaks ? buf.replace(BREAKS, '') : buf);
@@ -166,6 +173,7 @@ export class Redactor {
     if (keep > last) pieces.push(plain(at + last, buf.slice(last, keep)));
     this.held = buf.slice(keep);
     this.heldAt = at + keep;
+    this.heldBreaks = this.held.length - this.held.replace(BREAKS, '').length;
     return pieces;
   }
 
@@ -178,6 +186,7 @@ export class Redactor {
     const piece = this.held ? [plain(this.heldAt, this.held)] : [];
     this.heldAt += this.held.length;
     this.held = '';
+    this.heldBreaks = 0;
     return piece;
   }
 
@@ -214,6 +223,14 @@ function breakMap(buf: string): (i: number) => number {
     }
     return i + lo;
   };
+}
+
+function onlyBreaks(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 10 && c !== 13) return false;
+  }
+  return true;
 }
 
 function plain(at: number, text: string): Piece {

@@ -59,6 +59,12 @@ describe('redaction (the protocol\'s rule for what a unit reports)', () => {
     expect(r.push(`${SECRET.slice(10)}\nb`)).to.equal(`${REDACTED}\n\nb`);
     expect(r.push(`${SECRET.slice(0, 10)}${'\n'.repeat(MAX_HELD_BREAKS + 100)}`)).to.have.length(10 + MAX_HELD_BREAKS + 100);
     expect(r.end()).to.equal('');
+    // One line break per write: held (no time spent going over the held ones again), up to the limit.
+    expect(r.push(`x ${SECRET.slice(0, 10)}`)).to.equal('x ');
+    for (let i = 0; i < MAX_HELD_BREAKS; i++) expect(r.push('\n')).to.equal('');
+    expect(r.push('\n')).to.equal(`${SECRET.slice(0, 10)}${'\n'.repeat(MAX_HELD_BREAKS + 1)}`);
+    const s = new Redactor([SECRET]);
+    expect(s.push(`${SECRET.slice(0, 10)}\r\n`) + s.push('\n') + s.push(`${SECRET.slice(10)}!`)).to.equal(`${REDACTED}\r\n\n!`);
   });
 
   it('says where in the input each piece starts, and which ones replace a secret', () => {
