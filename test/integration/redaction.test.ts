@@ -116,7 +116,14 @@ describe('redaction: a secret in a failing test reaches no API, page, log, notif
       'the unit log page': await text(`/units/${unit.id}/log`),
       'the raw build log': await text(`/api/builds/${red.id}/log`),
       'the raw unit log': await text(`/api/units/${unit.id}/log`),
+      'the build fragment': await text(`/fragments/build/${red.id}`),
+      'the home page': await text('/'),
+      'the tests page': await text('/tests'),
+      'a test\'s history (API)': await text(`/api/tests?repo=shop&name=${encodeURIComponent(`charges tax ${REDACTED}`)}`),
+      'a test\'s history (page)': await text(`/tests/history?repo=shop&builder=unit&classname=${encodeURIComponent(`shop.${REDACTED}`)}` +
+        `&name=${encodeURIComponent(`charges tax ${REDACTED}`)}`),
       '/tree': await text('/tree'),
+      'the tree fragment': await text('/fragments/tree'),
       '/api/tree/shop/main': await text('/api/tree/shop/main'),
       '/api/tree-history/shop': await text('/api/tree-history/shop?branch=main'),
       'the tree.closed webhook': JSON.stringify(receiver.accepted('tree.closed').map((r) => r.body)),
@@ -131,6 +138,7 @@ describe('redaction: a secret in a failing test reaches no API, page, log, notif
     const api = JSON.parse(shown['GET /api/builds/:id']);
     const failing = JSON.stringify(api);
     expect(failing).to.contain(`charges tax ${REDACTED}`).and.contain(`expected ${REDACTED} to be hidden`);
+    expect(JSON.parse(shown['a test\'s history (API)']).results).to.have.length.above(0);
     for (const where of ['the tree.closed webhook', 'the build.failed webhook', 'the mails', 'the refusal to the next pusher', '/tree']) {
       expect(shown[where], where).to.contain(`charges tax ${REDACTED}`);
     }
