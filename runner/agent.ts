@@ -210,12 +210,13 @@ export class Agent {
     if (u.dropped) return;
     if (this.stopped) { this.busySlots.delete(u.slot); return; }
     u.streamer.end();
-    u.finished = {
+    // Every string the unit reported (test names, messages, files, errors) is redacted like its log.
+    u.finished = u.streamer.redactor.redactReport({
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
       chunks: u.streamer.chunks, durationMs: outcome?.durationMs ?? Math.round(performance.now() - started), tests, testsError,
       setupMs, cacheHit, ...(fileTimes.length ? { fileTimes } : {}),
-    };
+    });
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
     this.conn.send(u.finished);
     if (!a.builder.setup) this.workspaces.scrub(a.repo.name, u.slot);

@@ -5,14 +5,15 @@
  * reconnect; past MAX_UNACKED_BYTES the oldest output is replaced by one marker line, so a
  * runner cut off for long cannot run out of memory.
  *
- * Before any byte is queued, each stream's text passes its Redactor (secrets, split across
- * writes, included) and the unit's cap: past `maxBytes` nothing more is sent except one marker
- * line. `end()` releases what the decoders and redactors hold back and sends the rest; call it
- * once the unit's commands have ended.
+ * Before any byte is queued, the text passes the unit's redactor (redactor.ts: stdout, stderr and
+ * sys merged in arrival order, so a secret split across writes or streams is caught) and the
+ * unit's cap: past `maxBytes` nothing more is sent except one marker line. `end()` releases what
+ * the decoders and the redactor hold back and sends the rest; call it once the unit's commands
+ * have ended.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_MAX_LOG_BYTES, MAX_CHUNK_BYTES, type LogMessage } from '../server/protocol.js';
-import { Redactor } from './redactor.js';
+import { UnitRedactor, type Labelled } from './redactor.js';
 
 export const FLUSH_MS = 20; // 20 milliseconds: live logs stay live
 export const CHUNK_TARGET_BYTES = 32 * 1024;
@@ -34,13 +35,12 @@ export class LogStreamer {
   private unackedBytes = 0;
   private dropped = 0;
   private truncated = false;
-  private readonly redactors: Record<Stream, Redactor>;
+  readonly redactor: UnitRedactor;
   private readonly maxBytes: number;
 
   constructor(readonly unit: number, private readonly send: (msg: LogMessage) => void,
     opts: { redact?: readonly string[]; maxBytes?: number } = {}) {
-    const redact = opts.redact ?? [];
-    this.redactors = { out: new Redactor(redact), err: new Redactor(redact), sys: new Redactor(redact) };
+    this.redactor = new UnitRedactor(opts.redact ?? []);
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_LOG_BYTES;
   }
 
@@ -49,18 +49,18 @@ export class LogStreamer {
 
   write(stream: Stream, data: Buffer | string): void {
     if (this.truncated) return;
-    const text = this.redactors[stream].push(typeof data === 'string' ? data : this.decoders[stream].write(data));
-    this.append(stream, text);
+    this.appendAll(this.redactor.write(stream, typeof data === 'string' ? data : this.decoders[stream].write(data)));
   }
 
   /** The unit's output is complete: releases held-back text and sends everything pending. */
   end(): void {
-    for (const s of ['out', 'err', 'sys'] as const) {
-      if (this.truncated) break;
-      const r = this.redactors[s];
-      this.append(s, r.push(s === 'sys' ? '' : this.decoders[s].end()) + r.end());
-    }
+    for (const s of ['out', 'err'] as const) this.appendAll(this.redactor.write(s, this.decoders[s].end()));
+    this.appendAll(this.redactor.end());
     this.flush();
+  }
+
+  private appendAll(pieces: Labelled[]): void {
+    for (const p of pieces) this.append(p.stream, p.text);
   }
 
   private append(stream: Stream, text: string): void {

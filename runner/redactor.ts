@@ -1,67 +1,90 @@
 /**
- * Redacts secret values from a stream of text before it leaves the runner. Values come in as
- * the unit's secrets and the runner's own tokens; each becomes the patterns of
- * `redactionPatterns` (at least MIN_SECRET_LENGTH characters) and is replaced by REDACTED.
+ * The runner's redaction of one unit, before any of its strings leaves the runner. Values come in
+ * as the unit's secrets and the runner's own tokens; what counts as an appearance of one (raw,
+ * base64, hex, split by line breaks) is the protocol's rule (server/redaction.ts).
  *
- * Streaming: output arrives in arbitrary pieces, so a secret may be split across two of them.
- * `push` returns the text that is safe to send and holds back the longest tail that could still
- * be the start of a secret (at most the longest pattern minus one character); `end` releases it
- * once no more text will come. Text without any secret passes through unchanged.
+ * The unit's log: stdout, stderr and greengate's own `sys` lines are merged into ONE stream in
+ * arrival order before redaction, so a secret printed half on stdout and half on stderr is
+ * caught like one split across two writes. `write` returns the redacted text that is safe to send
+ * now, each piece labelled with the stream its characters came from (a redaction takes the label
+ * of the secret's first character); `end` releases what is held back.
+ *
+ * The unit's report: `redactReport` redacts every string of `finished` (test names, classnames,
+ * files, messages, errors) with the same values.
  */
-import { REDACTED, redactionPatterns } from '../server/protocol.js';
+import { Redactor, SecretMatcher, redactFinished, type FinishedMessage, type LogMessage, type Piece } from '../server/protocol.js';
 
-export class Redactor {
-  private readonly patterns: string[];
-  private readonly re: RegExp | null;
-  private held = '';
+export { Redactor } from '../server/protocol.js';
+
+type Stream = LogMessage['stream'];
+export interface Labelled { stream: Stream; text: string }
+
+export class UnitRedactor {
+  readonly matcher: SecretMatcher;
+  private readonly redactor: Redactor;
+  /** Where each stream's text starts in the merged input (only from the oldest text not yet let out). */
+  private segments: { at: number; stream: Stream }[] = [];
+  private written = 0;
 
   constructor(values: Iterable<string>) {
-    const all = new Set<string>();
-    for (const v of values) for (const p of redactionPatterns(v)) all.add(p);
-    this.patterns = [...all].sort((a, b) => b.length - a.length);
-    this.re = this.patterns.length
-      ? new RegExp(this.patterns.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
-      : null;
+    this.matcher = new SecretMatcher(values);
+    this.redactor = new Redactor(this.matcher);
   }
 
-  get active(): boolean { return this.re !== null; }
+  write(stream: Stream, text: string): Labelled[] {
+    if (!text) return [];
+    if (this.segments.at(-1)?.stream !== stream) this.segments.push({ at: this.written, stream });
+    this.written += text.length;
+    return this.label(this.redactor.scan(text));
+  }
 
-  /** The part of held + text that is safe to send now, with every complete secret replaced. */
-  push(text: string): string {
-    if (!this.re) return text;
-    const buf = this.held + text;
-    let out = '';
-    let last = 0;
-    for (const m of buf.matchAll(this.re)) {
-      out += buf.slice(last, m.index) + REDACTED;
-      last = m.index + m[0].length;
+  end(): Labelled[] {
+    return this.label(this.redactor.endPieces());
+  }
+
+  /** The unit's `finished` with every string it reported redacted. */
+  redactReport(msg: FinishedMessage): FinishedMessage {
+    return this.matcher.active ? redactFinished(msg, (s) => this.matcher.redact(s)) : msg;
+  }
+
+  private label(pieces: Piece[]): Labelled[] {
+    const out: Labelled[] = [];
+    for (const p of pieces) {
+      if (p.redacted) { add(out, this.segments[this.segmentAt(p.at)]!.stream, p.text); continue; }
+      for (let from = p.at; from < p.at + p.length;) {
+        const i = this.segmentAt(from);
+        const to = Math.min(p.at + p.length, this.segments[i + 1]?.at ?? Infinity);
+        add(out, this.segments[i]!.stream, p.text.slice(from - p.at, to - p.at));
+        from = to;
+      }
     }
-    const rest = buf.slice(last);
-    const hold = this.partialTail(rest);
-    this.held = rest.slice(rest.length - hold);
-    return out + rest.slice(0, rest.length - hold);
+    const last = pieces.at(-1);
+    if (last) this.forgetBefore(last.at + last.length);
+    return out;
   }
 
-  /** What was held back: no secret can complete any more, so it is safe as it is. */
-  end(): string {
-    const rest = this.held;
-    this.held = '';
-    return rest;
+  /** The index of the segment holding input offset `at`. */
+  private segmentAt(at: number): number {
+    let i = this.segments.length - 1;
+    while (i > 0 && this.segments[i]!.at > at) i--;
+    return i;
   }
 
-  /** Length of the longest suffix of `s` that is a proper prefix of some pattern. */
-  private partialTail(s: string): number {
-    const longest = Math.min(s.length, this.patterns[0].length - 1);
-    for (let k = longest; k > 0; k--) {
-      const tail = s.slice(s.length - k);
-      if (this.patterns.some((p) => p.length > k && p.startsWith(tail))) return k;
-    }
-    return 0;
+  private forgetBefore(at: number): void {
+    let drop = 0;
+    while (drop + 1 < this.segments.length && this.segments[drop + 1]!.at <= at) drop++;
+    if (drop) this.segments = this.segments.slice(drop);
   }
+}
+
+function add(out: Labelled[], stream: Stream, text: string): void {
+  if (!text) return;
+  const last = out.at(-1);
+  if (last?.stream === stream) last.text += text;
+  else out.push({ stream, text });
 }
 
 /** One-shot redaction of a whole text (no streaming). */
 export function redactAll(text: string, values: Iterable<string>): string {
-  const r = new Redactor(values);
-  return r.push(text) + r.end();
+  return new SecretMatcher(values).redact(text);
 }

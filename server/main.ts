@@ -23,6 +23,7 @@ import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
 import { RefChanges } from './changes/refs.js';
 import { RunnerGateway } from './dispatch/gateway.js';
+import { serverSecretValues } from './dispatch/serverSecrets.js';
 import { WS_PATH } from './protocol.js';
 import { apiRouter, type RunnerInfo } from './web/api.js';
 import { createMetrics, hookMetricsOf } from './metrics.js';
@@ -116,6 +117,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   culprits.onRevertWanted = () => void reverter.kick();
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
+  gateway.serverSecrets = () => serverSecretValues(config);
   lifecycle.sendToRunner = (id, message) => runners.send(id, message);
   intake.onQueued = () => queue.dispatch();
   gateway.onFinished = () => queue.dispatch();

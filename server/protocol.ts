@@ -27,8 +27,11 @@
  * of another or no instance it is refused with 4007 and the live runner keeps its units.
  *
  * Secrets: `assign` carries the builder's `secrets` (name → value) for that unit only; the runner
- * puts them in the unit's environment and redacts their values (6 characters or more) from the
- * log before any byte leaves it; the server redacts again before storing.
+ * puts them in the unit's environment and redacts their values (6 characters or more; also
+ * base64, hex, or split by line breaks: redaction.ts) from every string the unit reports — its
+ * log (stdout and stderr merged before redaction) and every string of `finished` (test names,
+ * classnames, files, messages, errors) — before any byte leaves it. The server redacts both
+ * again, with every secret it knows, before storing.
  *
  * Log size: a unit's log is capped at `builder.maxLogBytes` (DEFAULT_MAX_LOG_BYTES). The runner
  * sends output up to the cap, then one `sys` marker line, then nothing more; the server stores at
@@ -48,6 +51,7 @@
  */
 import { z } from 'zod';
 import { ERRORS, GgError } from './errors.js';
+import { redactStrings } from './redaction.js';
 
 export const PROTOCOL_VERSION = 2;
 export const WS_PATH = '/ws/runner';
@@ -59,21 +63,10 @@ export const MAX_CACHE_ITEMS = 32; // cache entries per builder, and paths or ke
 export const HELLO_TIMEOUT_MS = 5_000; // first frame must be hello within 5 seconds
 export const DEFAULT_MAX_LOG_BYTES = 32 * 1024 * 1024; // 32 MiB of log per unit
 export const MARKER_ROOM_BYTES = 1024; // room past the cap for the runner's truncation marker
-export const MIN_SECRET_LENGTH = 6; // shorter values are not redacted (they would mask ordinary words)
-export const REDACTED = '[REDACTED]';
-
-/**
- * The strings redacted for one secret value: the value without surrounding whitespace (so a
- * file's final newline stays in the log), and for a multi-line value (a key file) each line of at
- * least MIN_SECRET_LENGTH characters. Both sides use this rule.
- */
-export function redactionPatterns(value: string): string[] {
-  const out = new Set<string>();
-  const add = (s: string) => { if (s.length >= MIN_SECRET_LENGTH) out.add(s); };
-  add(value.trim());
-  if (/[\r\n]/.test(value)) for (const line of value.split(/\r?\n/)) add(line.trim());
-  return [...out].sort((a, b) => b.length - a.length);
-}
+// What counts as a secret's appearance, and how it is redacted: both sides use this rule.
+export {
+  MIN_SECRET_LENGTH, REDACTED, Redactor, SecretMatcher, redactionPatterns, redactStrings, type Piece,
+} from './redaction.js';
 export const MAX_RETRY_AFTER_MS = 600_000; // a retry is asked for at most 10 minutes later
 
 /** WebSocket close codes the server sends, with a stable meaning. */
@@ -196,6 +189,21 @@ const Finished = z.strictObject({
    */
   fileTimes: z.array(FileTimeSchema).max(100_000).optional(),
 });
+
+/**
+ * `msg` with every string the unit reported (test names, classnames, files, messages, errors,
+ * file times' files; anything but `type` and `status`) passed through `redact`, then cut to this
+ * schema's lengths again (a redaction may lengthen a short secret). Runner and server both use it.
+ */
+export function redactFinished(msg: FinishedMessage, redact: (s: string) => string): FinishedMessage {
+  const r = redactStrings(msg, redact);
+  const cut = <S extends string | null>(s: S, max: number): S => (s !== null && s.length > max ? s.slice(0, max) as S : s);
+  return {
+    ...r, error: cut(r.error, 4096), testsError: cut(r.testsError, 4096), signal: cut(r.signal, 20),
+    tests: r.tests.map((t) => ({ ...t, name: cut(t.name, 2000), classname: cut(t.classname, 2000), file: cut(t.file, 4096), message: cut(t.message, 65536) })),
+    ...(r.fileTimes ? { fileTimes: r.fileTimes.map((f) => ({ ...f, file: cut(f.file, 4096) })) } : {}),
+  };
+}
 
 export const RunnerMessageSchema = z.discriminatedUnion('type', [Hello, Heartbeat, Started, Log, Finished]);
 export type RunnerMessage = z.infer<typeof RunnerMessageSchema>;

@@ -14,8 +14,8 @@
  * the others.
  *
  * At this edge the gateway completes each `assign` with its builder's env names, secrets and
- * log cap (secrets.ts), and screens each log chunk and `finished` (logGuard.ts) before the
- * lifecycle sees them.
+ * log cap (secrets.ts), and screens each log chunk and `finished` (logGuard.ts: redacted with
+ * every secret the server holds, `serverSecrets`) before the lifecycle sees them.
  *
  * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
  * that could not be stored, or arrives while the database cannot be written, is not acked and
@@ -86,6 +86,8 @@ export class RunnerGateway {
   private closing = false;
   /** Called after a unit's end was recorded (a slot is free). */
   onFinished: () => void = () => undefined;
+  /** Every other secret the server holds, redacted from whatever a unit reports (serverSecrets.ts; main.ts sets it). */
+  serverSecrets: () => readonly string[] = () => [];
   private readonly secrets: BuilderSecrets;
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
@@ -103,7 +105,7 @@ export class RunnerGateway {
     /** A runner silent this long is lost (LOST_AFTER_MS; shorter in tests). */
     lostAfterMs = LOST_AFTER_MS,
   ) {
-    this.secrets = new BuilderSecrets(store, lifecycle, [runnerToken]);
+    this.secrets = new BuilderSecrets(store, lifecycle, () => [runnerToken, ...this.serverSecrets()]);
     this.guard = new LogGuard(store, this.secrets);
     health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });

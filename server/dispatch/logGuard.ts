@@ -1,15 +1,19 @@
 /**
- * What the gateway checks of a unit's log as the lifecycle stores it (protocol.ts has the
- * rules): each chunk is redacted again (the unit's secrets and the runner token; the runner
- * already did this, this is the second line) and cut at the unit's cap (maxLogBytes plus
+ * What the gateway checks of what a unit reports as the lifecycle stores it (protocol.ts has the
+ * rules): each log chunk and every string of `finished` (test names, classnames, files,
+ * messages, errors) is redacted again with every secret the server holds (the unit's builder's,
+ * every other builder's, the runner/admin/Alertmanager tokens, hook and notification secrets:
+ * serverSecrets.ts; the runner already did this with what it knows, this is the second line),
+ * each chunk is cut at the unit's cap (maxLogBytes plus
  * MARKER_ROOM_BYTES; past it chunks are stored empty, so sequence numbers stay whole and the
  * runner's resends stay harmless), and a `finished` whose chunk count disagrees with what is
  * stored becomes an infrastructure error: the unit ends `exception` and is queued again.
  *
  * The second redaction sees one chunk at a time: a secret split across two chunks is the
- * runner's to catch (it does). Redaction may change a chunk's length; offsets stay the runner's.
+ * runner's to catch (it does; within a chunk, line breaks and base64/hex are caught here too).
+ * Redaction may change a chunk's length; offsets stay the runner's.
  */
-import { MARKER_ROOM_BYTES, REDACTED, type FinishedMessage, type LogMessage } from '../protocol.js';
+import { MARKER_ROOM_BYTES, redactFinished, type FinishedMessage, type LogMessage } from '../protocol.js';
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
 import type { BuilderSecrets } from './secrets.js';
@@ -20,7 +24,7 @@ export class LogGuard {
   /** The chunk as it may be stored: redacted and within the unit's cap (`unit`: the row the lifecycle read for it). */
   screenChunk(msg: LogMessage, unit: Pick<UnitRow, 'buildId' | 'logBytes'>): LogMessage {
     const rules = this.secrets.rulesForBuild(unit.buildId);
-    let data = redactText(msg.data, rules.patterns);
+    let data = rules.matcher.redact(msg.data);
     const limit = rules.maxLogBytes + MARKER_ROOM_BYTES;
     const bytes = Buffer.byteLength(data);
     if (unit.logBytes >= limit) data = '';
@@ -30,10 +34,16 @@ export class LogGuard {
     return data === msg.data ? msg : { ...msg, data };
   }
 
-  /** The report as the lifecycle should take it: an incomplete log makes it an infrastructure error. */
-  checkFinished(msg: FinishedMessage, runnerId: number): FinishedMessage {
-    const unit = this.store.units.get(msg.unit);
-    if (!unit || unit.runnerId !== runnerId || unit.state !== 'running') return msg;
+  /**
+   * The report as the lifecycle should take it: every string redacted; an incomplete log makes
+   * it an infrastructure error.
+   */
+  checkFinished(received: FinishedMessage, runnerId: number): FinishedMessage {
+    const unit = this.store.units.get(received.unit);
+    if (!unit) return received; // not stored: the lifecycle refuses it
+    const { matcher } = this.secrets.rulesForBuild(unit.buildId);
+    const msg = redactFinished(received, (s) => matcher.redact(s));
+    if (unit.runnerId !== runnerId || unit.state !== 'running') return msg;
     const { chunks, maxSeq } = this.store.logs.stats(msg.unit);
     if (chunks === msg.chunks && maxSeq === msg.chunks - 1) return msg;
     return {
@@ -41,13 +51,6 @@ export class LogGuard {
       error: `log incomplete: the runner reported ${msg.chunks} log chunk(s), the server stored ${chunks} — the unit runs again`,
     };
   }
-}
-
-/** Replaces every pattern (longest first) with REDACTED. */
-export function redactText(text: string, patterns: readonly string[]): string {
-  let out = text;
-  for (const p of patterns) if (out.includes(p)) out = out.split(p).join(REDACTED);
-  return out;
 }
 
 /** The longest prefix of `text` within `max` bytes of UTF-8, not cutting a character. */

@@ -1,7 +1,9 @@
 /**
  * A builder's secrets on the server side: read from the server's environment or files the first
  * time one of its units is handed out (then kept in memory, never in SQLite, events or pages),
- * added to that unit's `assign` only, and listed for the gateway's second redaction of its log.
+ * added to that unit's `assign` only, and listed for the gateway's second redaction of what the
+ * unit reports (its log and every string of `finished`), with every other secret the server
+ * holds (`always`, serverSecrets.ts).
  *
  * `completeAssign` also fills in the builder's `env` names and `maxLogBytes`: the scheduler
  * builds `assign` from the plan; the gateway, where frames leave the server, completes it. A
@@ -10,13 +12,13 @@
  */
 import type { BuilderConfig } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
-import { DEFAULT_MAX_LOG_BYTES, redactionPatterns, type AssignMessage } from '../protocol.js';
+import { DEFAULT_MAX_LOG_BYTES, SecretMatcher, type AssignMessage } from '../protocol.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
 
 export interface UnitLogRules {
-  /** Strings replaced by REDACTED before a chunk is stored, longest first. */
-  patterns: string[];
+  /** What is replaced by REDACTED before a log chunk or a `finished` is stored (the protocol's rule). */
+  matcher: SecretMatcher;
   maxLogBytes: number;
 }
 
@@ -26,7 +28,7 @@ export class BuilderSecrets {
   private readonly values = new WeakMap<BuilderConfig, Record<string, string>>();
   private readonly byBuild = new Map<number, UnitLogRules>();
 
-  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf'>, private readonly always: readonly string[]) {}
+  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf'>, private readonly always: () => readonly string[]) {}
 
   /** The builder's secret values; throws with the reason when one cannot be read. */
   secretsOf(builder: BuilderConfig): Record<string, string> {
@@ -67,8 +69,7 @@ export class BuilderSecrets {
     } catch {
       // unreadable now: its units were not run (secretsError), so there is nothing of it to redact
     }
-    const patterns = [...new Set([...secrets, ...this.always].flatMap(redactionPatterns))].sort((a, b) => b.length - a.length);
-    const rules = { patterns, maxLogBytes: builder?.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
+    const rules = { matcher: new SecretMatcher(new Set([...secrets, ...this.always()])), maxLogBytes: builder?.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
     if (this.byBuild.size >= CACHE_LIMIT) this.byBuild.delete(this.byBuild.keys().next().value!);
     this.byBuild.set(buildId, rules);
     return rules;

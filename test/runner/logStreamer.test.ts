@@ -23,6 +23,20 @@ describe('LogStreamer', () => {
     expect(sent.map((m) => m.seq)).to.deep.equal(sent.map((_, i) => i));
   });
 
+  it('never sends a secret split between stdout and stderr, or by a newline, or base64-encoded', () => {
+    const { streamer, sent, text } = collect({ redact: [SECRET] });
+    streamer.write('out', Buffer.from(`a=${SECRET.slice(0, 9)}`));
+    streamer.flush();
+    streamer.write('err', Buffer.from(`${SECRET.slice(9)}\n`));
+    streamer.write('out', Buffer.from(`b=${SECRET.slice(0, 12)}\n`));
+    streamer.flush();
+    streamer.write('out', Buffer.from(`${SECRET.slice(12)}\nc=${Buffer.from(SECRET).toString('base64')}\n`));
+    streamer.end();
+    expect(text()).to.equal(`a=${REDACTED}\nb=${REDACTED}\n\nc=${REDACTED}\n`);
+    for (const m of sent) expect(m.data).not.to.contain(SECRET.slice(0, 9)).and.not.to.contain(SECRET.slice(12));
+    expect(sent.filter((m) => m.stream === 'err').map((m) => m.data)).to.deep.equal(['\n']); // the redaction is labelled as its start: out
+  });
+
   it('keeps a multi-byte character whole across a flush between its bytes', () => {
     const { streamer, text } = collect({});
     const bytes = Buffer.from('é', 'utf8');

@@ -1,0 +1,43 @@
+/**
+ * Every secret value the server holds, for its second redaction of what units report (the log
+ * and every string of `finished`, logGuard.ts): a unit may have read one it was never given (the
+ * runner's environment, a file), so all of them are redacted from every unit, not only the
+ * unit's own builder's.
+ *
+ * The values: the runner, admin and Alertmanager tokens; each repository's hook secret (read from
+ * its file); every builder's secrets, of every repository; each webhook's secret and URL (a
+ * Slack-style URL is a credential) and the SMTP password, top-level and per repository. Read from
+ * the current configuration on each call (a reload applies); a value that cannot be read now is
+ * skipped (nothing of it can be in a unit's report either).
+ */
+import type { Config } from '../config/config.js';
+import { readSecret } from '../config/secrets.js';
+import { readNotifySecret, type NotifyConfig, type NotifySecret } from '../config/notify.js';
+import { readHookSecret } from '../gate/hookSecret.js';
+
+export function serverSecretValues(config: Readonly<Config>): string[] {
+  const values: string[] = [];
+  const add = (read: () => string | null | undefined) => {
+    try {
+      const v = read();
+      if (v) values.push(v);
+    } catch {
+      // unreadable now: see the contract
+    }
+  };
+  add(() => config.runnerToken);
+  add(() => config.adminToken);
+  add(() => config.alertmanagerToken);
+  const notify = (n: NotifyConfig | undefined) => {
+    const secret = (s: NotifySecret | undefined) => s && add(() => readNotifySecret('notify', s));
+    for (const w of n?.webhooks ?? []) { add(() => w.url); secret(w.secret); }
+    secret(n?.email?.smtp.password);
+  };
+  notify(config.notify);
+  for (const repo of config.repositories) {
+    add(() => readHookSecret(repo.path));
+    notify(repo.notify);
+    for (const b of repo.builders) for (const [name, source] of Object.entries(b.secrets ?? {})) add(() => readSecret(name, source));
+  }
+  return values;
+}
