@@ -7,7 +7,7 @@
  * immune system catches and rolls back.
  *
  * Processes: the deploy scripts start the app detached (setsid, pid in DEPLOYED/<stage>/pid) so
- * that it outlives the deploy step; `stopApps` ends them when the demo stops, and an app also
+ * that it outlives the deploy step (its stages' `sandbox: { keepProcesses: true, writable: [DEPLOYED] }`); `stopApps` ends them when the demo stops, and an app also
  * exits by itself when greengate stops answering (it asks /healthz every 2 s at the URL in the
  * demo's greengate-url file), so nothing is left behind when the demo is killed outright.
  */
@@ -127,6 +127,8 @@ export function demoDeploy(deployed: string, ports: { canary: number; production
     run: `sh deploy/deploy.sh ${name} '${deployed}' ${ports[name]} '${modulesDir()}' '${greengate}'`,
     rollback: `sh deploy/rollback.sh ${name} '${deployed}' ${ports[name]} '${greengate}'`,
     timeout: 60,
+    // The app outlives the step (setsid) and writes its releases and log under `deployed`.
+    sandbox: { keepProcesses: true, writable: [deployed] },
     watch: {
       seconds, baselineSeconds: seconds, alpha: 0.01, maxIncrease: 1.5,
       source: { scrape: `http://127.0.0.1:${ports[name]}/metrics`, interval: 1 },
