@@ -4,7 +4,8 @@
  * /tmp and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
  * writable slot), the mirror objects it borrows read-only; the runner's work dir (other slots,
  * other repositories' mirrors, the instance id), its home and its token file hidden (an empty
- * tmpfs, or /dev/null over a file). Its own user namespace with a non-zero uid and no
+ * tmpfs, or /dev/null over a file; greengate's own dist/ and PATH entries under the home stay
+ * readable). Its own user namespace with a non-zero uid and no
  * capabilities, its own PID namespace with a fresh /proc (the runner's /proc/<pid>/environ is not
  * there), --die-with-parent and --new-session: when the command ends, bwrap's PID 1 ends and the
  * kernel kills every process left in the namespace, `setsid` children included. Network: the
@@ -18,7 +19,11 @@
  * the runner is root), `auto` (default) uses bwrap when found on PATH, else `none` with a warning.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** greengate's compiled code (dist/): units use its node:test reporter, wherever greengate is installed. */
+const GREENGATE_CODE = dirname(dirname(fileURLToPath(import.meta.url)));
 
 export const SANDBOX_MODES = ['auto', 'bwrap', 'none'] as const;
 export type SandboxMode = typeof SANDBOX_MODES[number];
@@ -102,6 +107,7 @@ class Bwrap implements Sandbox {
       // Programs installed under the home (nvm, ~/.local/bin) stay runnable.
       for (const dir of new Set((process.env.PATH ?? '').split(delimiter))) if (within(dir, home) && existsSync(dir)) args.push('--ro-bind', dir, dir);
     }
+    args.push('--ro-bind', GREENGATE_CODE, GREENGATE_CODE);
     for (const p of policy.readOnly) args.push('--ro-bind-try', p, p);
     for (const p of policy.writable) args.push('--bind', p, p);
     // Hidden after the builder's paths, so none of them can open these again.

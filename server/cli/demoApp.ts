@@ -127,8 +127,9 @@ export function demoDeploy(deployed: string, ports: { canary: number; production
     run: `sh deploy/deploy.sh ${name} '${deployed}' ${ports[name]} '${modulesDir()}' '${greengate}'`,
     rollback: `sh deploy/rollback.sh ${name} '${deployed}' ${ports[name]} '${greengate}'`,
     timeout: 60,
-    // The app outlives the step (setsid) and writes its releases and log under `deployed`.
-    sandbox: { keepProcesses: true, writable: [deployed] },
+    // The app outlives the step (setsid), writes its releases and log under `deployed`, and reads
+    // prom-client and the server's URL (wherever the demo lives: a hidden home or /tmp).
+    sandbox: { keepProcesses: true, writable: [deployed], readOnly: [modulesDir(), greengate] },
     watch: {
       seconds, baselineSeconds: seconds, alpha: 0.01, maxIncrease: 1.5,
       source: { scrape: `http://127.0.0.1:${ports[name]}/metrics`, interval: 1 },
