@@ -2,7 +2,8 @@
  * The sandbox a unit's commands run in: bubblewrap (`bwrap`), one sandbox per command (setup,
  * run). Inside: the whole filesystem read-only; writable only the slot's workspace, a private
  * /tmp and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
- * writable slot), the mirror objects it borrows read-only; the runner's work dir (other slots,
+ * writable slot), the objects it borrows (mirror, server repository) read-only and nothing else
+ * of those repositories; the runner's work dir (other slots,
  * other repositories' mirrors, the instance id), its home and its token file hidden (an empty
  * tmpfs, or /dev/null over a file; greengate's own dist/ and PATH entries under the home stay
  * readable). Its own user namespace with a non-zero uid and no
@@ -119,7 +120,8 @@ class Bwrap implements Sandbox {
     }
     args.push('--bind', ws, ws);
     if (existsSync(join(ws, '.git'))) args.push('--ro-bind', join(ws, '.git'), join(ws, '.git'));
-    for (const objects of borrowedObjects(join(ws, '.git', 'objects'))) args.push('--ro-bind', objects, objects);
+    // The repositories it borrows from show their objects only (not a hook secret, hooks or config).
+    for (const objects of borrowedObjects(join(ws, '.git', 'objects'))) args.push('--tmpfs', dirname(objects), '--ro-bind', objects, objects);
     args.push('--chdir', ws, '--', ...command);
     return args;
   }

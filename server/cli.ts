@@ -88,6 +88,7 @@ const COMMANDS: CommandSpec[] = [
       work: { type: 'string', value: 'DIR', help: 'workspaces and the instance id (default ./.greengate-runner)' },
       label: { type: 'string', value: 'KEY=VALUE', multiple: true, help: 'what this runner offers (repeatable), e.g. os=linux; builders pick runners with runsOn:' },
       sandbox: { type: 'string', value: 'auto|bwrap|none', help: 'where units run: bwrap (bubblewrap), none, or auto (default: bwrap when found); as root, none is refused' },
+      hide: { type: 'string', value: 'PATH', multiple: true, help: 'a file or folder units must not see (repeatable), e.g. the server\'s data dir on a shared host' },
     },
     details: 'Units run sandboxed with bubblewrap (see docs/operations.md). As root the runner refuses to run\n' +
       'units without it. A runner that cannot reach its server says so and keeps retrying with backoff. It exits with\n' +
@@ -121,7 +122,7 @@ const COMMANDS: CommandSpec[] = [
       const tokenFile = str(values['token-file']);
       const { Agent } = await import('../runner/agent.js');
       const agent = new Agent({ server, token, name, slots, labels, workDir: resolve(str(values.work) ?? '.greengate-runner'),
-        sandbox: chosen.sandbox, hide: tokenFile ? [resolve(tokenFile)] : [] });
+        sandbox: chosen.sandbox, hide: [...(tokenFile ? [tokenFile] : []), ...list(values.hide)].map((p) => resolve(p)) });
       agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
       agent.start();
       const stop = onSignals(() => agent.stop());

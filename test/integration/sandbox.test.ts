@@ -24,9 +24,9 @@ function startRunner(server: string, name: string, work: string, tokenFile: stri
  * The pushed "test": everything an attacker whose only power is pushing code would try. It prints
  * a FOUND line for each thing it got (never the value itself), and the test asserts there is none.
  */
-function attackScript(o: { work: string; tokenFile: string; markers: string; tag: string }): string {
+function attackScript(o: { work: string; tokenFile: string; markers: string; tag: string; server: string }): string {
   return `#!/bin/sh
-WORK='${o.work}'; TOKEN_FILE='${o.tokenFile}'; MARKERS='${o.markers}'; TAG='${o.tag}'
+WORK='${o.work}'; TOKEN_FILE='${o.tokenFile}'; MARKERS='${o.markers}'; TAG='${o.tag}'; SERVER='${o.server}'
 found() { echo "FOUND: $*"; }
 echo "--- attack from $(pwd) as $(id -u)"
 if [ -f second ]; then echo "--- second run: nothing more"; exit 0; fi
@@ -42,6 +42,10 @@ echo x > .git/pwned 2>/dev/null && found "wrote into .git"
 ls "$WORK/mirrors" 2>/dev/null | grep -v '^shop.git$' | grep -q . && found "saw other repositories' mirrors: $(ls "$WORK/mirrors" | tr '\\n' ' ')"
 [ -s "$WORK/mirrors/shop.git/config" ] && found "read the runner's own mirror config"
 [ -s "$TOKEN_FILE" ] && found "read the token file $TOKEN_FILE"
+# the server's side on this host: its database, greengate.yml (the tokens), the repositories' hook secrets and hooks
+[ -s "$SERVER/data/greengate.db" ] && found "read the server's database"
+grep -q runnerToken "$SERVER/greengate.yml" 2>/dev/null && found "read greengate.yml"
+for f in "$SERVER"/git/*.git/greengate-hook-secret "$SERVER"/git/*.git/config; do [ -s "$f" ] && found "read $f"; done
 for d in "$WORK"/*/slot-*; do [ -d "$d" ] && [ "$d" != "$(pwd)" ] && found "saw another slot $d"; done
 # (a) /proc: the runner token and the other repository's secret, as a stranger would look for them
 printf '%s\\n' '${RUNNER_TOKEN}' > /tmp/needle-token
@@ -99,7 +103,7 @@ describe('the unit sandbox (real server, runner, pushed attacks)', function () {
     runner = startRunner(server.url, 'r1', work, tokenFile);
     await pollUntil(async () => (await server!.api('/healthz')).runners === 1, 'the runner to connect');
 
-    shop.commit({ 'attack.sh': attackScript({ work, tokenFile, markers, tag }) }, 'a test that attacks its runner');
+    shop.commit({ 'attack.sh': attackScript({ work, tokenFile, markers, tag, server: home.dir }) }, 'a test that attacks its runner');
     expect(shop.push().ok).to.equal(true);
     const first = await pollUntil(async () => (await server!.builds('repo=shop'))[0], 'the shop build');
     await pollUntil(async () => (await server!.build(first.id)).units.some((u: any) => u.state === 'running'), 'the attack to run');

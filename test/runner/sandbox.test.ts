@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_POLICY, SandboxError, borrowedObjects, checkPolicy, chooseSandbox, findBwrap, type SandboxPolicy,
@@ -84,6 +84,23 @@ describe('runner/sandbox: bwrap (a real sandbox)', function () {
     expect(existsSync(join(home.dir, 'outside')), 'a write outside stays in the sandbox\'s own /tmp').to.equal(false);
     expect(existsSync(join(slot, 'here'))).to.equal(true);
     expect(Number(lines.at(-1))).to.be.below(5); // its own PID namespace: sh, ls, grep and bwrap's init
+  });
+
+  it('shows a repository it borrows objects from as its objects only (no hook secret, hooks or config)', () => {
+    // Outside /tmp (the sandbox's own /tmp hides everything under it anyway).
+    const server = mkdtempSync('/var/tmp/gg-sandbox-');
+    try {
+      const objects = join(server, 'shop.git', 'objects');
+      mkdirSync(join(objects, 'info'), { recursive: true });
+      writeFileSync(join(objects, 'ab'), 'an object\n');
+      writeFileSync(join(server, 'shop.git', 'greengate-hook-secret'), 'hook-secret-value\n', { mode: 0o600 });
+      mkdirSync(join(slot, '.git', 'objects', 'info'), { recursive: true });
+      writeFileSync(join(slot, '.git', 'objects', 'info', 'alternates'), `${objects}\n`);
+      const r = run(`cat '${join(objects, 'ab')}'; cat '${join(server, 'shop.git', 'greengate-hook-secret')}' 2>/dev/null || echo hidden`);
+      expect(r.stdout.trim().split('\n'), r.stderr).to.deep.equal(['an object', 'hidden']);
+    } finally {
+      rmSync(server, { recursive: true, force: true });
+    }
   });
 
   it('opens the builder\'s writable paths, and the network only when asked', () => {
