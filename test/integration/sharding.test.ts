@@ -119,7 +119,7 @@ describe('test sharding (real server, runners, git)', function () {
   });
 
   it('shards a multi-file node --test suite over two runners, stores every test once, learns durations', async () => {
-    await start((dir) => ({ setup: `echo "$GREENGATE_BUILD $GREENGATE_RUNNER" >> '${join(dir, 'setup.log')}'` }));
+    await start((dir) => ({ setup: `echo "$GREENGATE_BUILD $GREENGATE_RUNNER" >> '${join(dir, 'setup.log')}'`, sandbox: { writable: [dir] } }));
     const setupFile = join(home.dir, 'setup.log');
     await runner('r1', 2);
     await runner('r2', 2);
