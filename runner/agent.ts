@@ -10,8 +10,8 @@
  * fetched with the unit's own credential (assign.unitToken), never given the runner token.
  */
 import { hostname, availableParallelism } from 'node:os';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { realpath, rm } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { AssignMessage, FinishedMessage, ServerMessage, TestCase, FileTime } from '../server/protocol.js';
 import { Connection } from './connection.js';
@@ -269,6 +269,12 @@ function pickSetup(a: AssignMessage, ws: { needsSetup: boolean; cache: { hit: bo
 }
 
 async function removeMatching(cwd: string, pattern: string): Promise<void> {
-  const files = await glob(pattern, { cwd, dot: false, onlyFiles: true });
-  await Promise.all(files.map((f) => rm(join(cwd, f), { force: true })));
+  // Never through a link the unit made (a folder linked to /etc): the runner removes what it matches.
+  const root = await realpath(cwd);
+  const files = await glob(pattern, { cwd, dot: false, onlyFiles: true, followSymbolicLinks: false });
+  await Promise.all(files.map(async (f) => {
+    const folder = await realpath(dirname(join(cwd, f))).catch(() => null);
+    if (folder === null || (folder !== root && !folder.startsWith(root + sep))) return;
+    await rm(join(folder, basename(f)), { force: true });
+  }));
 }

@@ -51,7 +51,7 @@ for d in "$WORK"/*/slot-*; do [ -d "$d" ] && [ "$d" != "$(pwd)" ] && found "saw 
 printf '%s\\n' '${RUNNER_TOKEN}' > /tmp/needle-token
 printf '%s\\n' '${BANK_SECRET}' > /tmp/needle-secret
 token=''; secret=''; i=0
-while [ $i -lt 20 ] && { [ -z "$token" ] || [ -z "$secret" ]; }; do
+while [ $i -lt 12 ] && { [ -z "$token" ] || [ -z "$secret" ]; }; do
   n=0
   for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
     n=$((n + 1))
@@ -97,7 +97,7 @@ describe('the unit sandbox (real server, runner, pushed attacks)', function () {
     process.env.GG_TEST_BANK_SECRET = BANK_SECRET;
     server = await new ServerProcess(writeConfig(home.dir, [
       { name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'sh ./attack.sh', timeout: 60 }] },
-      { name: 'bank', path: bank.bare, builders: [{ name: 'unit', run: 'sleep 3', timeout: 60, secrets: { BANK_TOKEN: { env: 'GG_TEST_BANK_SECRET' } } }] },
+      { name: 'bank', path: bank.bare, builders: [{ name: 'unit', run: 'sleep 2', timeout: 60, secrets: { BANK_TOKEN: { env: 'GG_TEST_BANK_SECRET' } } }] },
     ])).start();
     delete process.env.GG_TEST_BANK_SECRET;
     runner = startRunner(server.url, 'r1', work, tokenFile);
@@ -191,6 +191,25 @@ echo "reversed: $(printf %s "$GREENGATE_UNIT_TOKEN" | rev)"
     expect(unit.error).to.match(/checkout|commit|object|git/i);
     const log: string = await server.api(`/api/builds/${build.id}/log`);
     expect(log).not.to.contain('a false red');
+  });
+
+  it('never follows a link the unit made when the runner clears old JUnit reports', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const victim = join(home.dir, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep.xml'), '<kept/>\n');
+    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: shop.bare, builders: [{
+      name: 'unit', setup: `ln -s '${victim}' reports`, run: 'true', junit: 'reports/*.xml', timeout: 60, cache: [],
+    }] }])).start();
+    const tokenFile = join(home.dir, 'runner-token');
+    writeFileSync(tokenFile, RUNNER_TOKEN + '\n', { mode: 0o600 });
+    runner = startRunner(server.url, 'r1', join(home.dir, 'runner'), tokenFile);
+    shop.commit({ 'README': 'shop\n' }, 'a setup that links a folder of the runner\'s host into the workspace');
+    expect(shop.push().ok).to.equal(true);
+    const build = await pollUntil(async () => (await server!.builds('repo=shop'))[0], 'the shop build');
+    await server.waitForBuild(build.id);
+    expect(existsSync(join(victim, 'keep.xml'))).to.equal(true);
   });
 
   it('refuses to start as root without a sandbox', async function () {
