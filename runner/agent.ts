@@ -5,10 +5,13 @@
  * restarts; a unit the server says we no longer hold is stopped and forgotten. A `retry` from
  * the server (it could not store them) sends them again after the delay it asks for, and a
  * unit whose `finished` was acked is kept until every one of its log chunks is acked too.
+ *
+ * Each command of a unit (setup, run) runs in its own sandbox (sandbox.ts); the unit's code is
+ * fetched with the unit's own credential (assign.unitToken), never given the runner token.
  */
 import { hostname, availableParallelism } from 'node:os';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { realpath, rm } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { AssignMessage, FinishedMessage, ServerMessage, TestCase, FileTime } from '../server/protocol.js';
 import { Connection } from './connection.js';
@@ -19,10 +22,18 @@ import { Mirrors } from './mirror.js';
 import { readJUnitFiles } from './junit.js';
 import { buildUnitEnv, redactedValues } from './environment.js';
 import { loadInstanceId } from './instance.js';
+import { DEFAULT_POLICY, chooseSandbox, findBwrap, type Sandbox, type SandboxPolicy } from './sandbox.js';
+import { mkdirSync } from 'node:fs';
 
 export const RUNNER_VERSION = '0.1.0';
 
-export interface AgentOptions { server: string; token: string; name?: string; slots: number; workDir: string; labels?: Record<string, string> }
+export interface AgentOptions {
+  server: string; token: string; name?: string; slots: number; workDir: string; labels?: Record<string, string>;
+  /** Where units run (runner/sandbox.ts); absent: chosen as --sandbox auto would. */
+  sandbox?: Sandbox;
+  /** Files the units must not see (the token file). */
+  hide?: string[];
+}
 
 interface ActiveUnit {
   assign: AssignMessage;
@@ -43,12 +54,14 @@ export class Agent {
   private readonly conn: Connection;
   private readonly workspaces: Workspaces;
   private readonly mirrors: Mirrors;
+  private readonly sandbox: Sandbox;
   private stopped = false;
   onFatal: (reason: string) => void = () => undefined;
 
   constructor(private readonly opts: AgentOptions, private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
     this.name = opts.name ?? `${hostname()}-${process.pid}`;
     this.workspaces = new Workspaces(opts.workDir);
+    this.sandbox = opts.sandbox ?? chooseSandbox('auto', { root: process.getuid?.() === 0, bwrap: findBwrap() }).sandbox;
     this.instance = loadInstanceId(opts.workDir);
     this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
     this.conn = new Connection(opts.server, opts.token, {
@@ -157,7 +170,7 @@ export class Agent {
     const u: ActiveUnit = {
       assign: a, slot: this.takeSlot(), command: null, finished: null, finishedAcked: false, dropped: false, resend: null,
       streamer: new LogStreamer(a.unit, (chunk) => this.conn.send(chunk),
-        { redact: redactedValues(a, this.opts.token), maxBytes: a.builder.maxLogBytes }),
+        { redact: [...redactedValues(a, this.opts.token), ...(a.unitToken ? [a.unitToken] : [])], maxBytes: a.builder.maxLogBytes }),
     };
     this.units.set(a.unit, u);
     const started = performance.now();
@@ -172,6 +185,7 @@ export class Agent {
       if (a.builder.secretsError) throw new Error(a.builder.secretsError);
       const ws = await this.prepareWorkspace(a, u.slot);
       const env = buildUnitEnv(a, this.name);
+      for (const dir of a.builder.sandbox?.writable ?? []) mkdirSync(dir, { recursive: true });
       const setupCommand = pickSetup(a, ws);
       if (ws.cache) {
         cacheHit = ws.cache.hit;
@@ -226,20 +240,23 @@ export class Agent {
   /** The slot's checkout, from the mirror; a commit the server's repository turned out not to have is fetched. */
   /** The slot's checkout of the unit's commit, from the repository's mirror (fetched when the commit is new). */
   private async prepareWorkspace(a: AssignMessage, slot: number) {
-    const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref);
+    const mirror = await this.mirrors.ensure(a.repo, a.sha, a.ref, a.unitToken);
     const setup = { setup: a.builder.setup, cache: a.builder.cache };
     try {
       return await this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha, setup);
     } catch (err) {
       if (!this.mirrors.unborrow(a.repo.name, a.sha)) throw err;
-      await this.mirrors.ensure({ name: a.repo.name, url: a.repo.url }, a.sha, a.ref);
+      await this.mirrors.ensure({ name: a.repo.name, url: a.repo.url }, a.sha, a.ref, a.unitToken);
       return this.workspaces.prepare({ name: a.repo.name, url: mirror }, slot, a.build, a.sha, setup);
     }
   }
 
   private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {
+    const policy: SandboxPolicy = u.assign.builder.sandbox ?? DEFAULT_POLICY;
+    const place = { workspace: cwd, workDir: this.opts.workDir, hide: this.opts.hide ?? [] };
     u.command = new RunningCommand({
       command, args, cwd, env, timeoutSeconds: timeout,
+      wrap: (argv) => this.sandbox.wrap(argv, place, policy),
       onOutput: (stream, data) => u.streamer.write(stream, data),
     });
     return u.command.done.finally(() => { u.command = null; });
@@ -253,6 +270,12 @@ function pickSetup(a: AssignMessage, ws: { needsSetup: boolean; cache: { hit: bo
 }
 
 async function removeMatching(cwd: string, pattern: string): Promise<void> {
-  const files = await glob(pattern, { cwd, dot: false, onlyFiles: true });
-  await Promise.all(files.map((f) => rm(join(cwd, f), { force: true })));
+  // Never through a link the unit made (a folder linked to /etc): the runner removes what it matches.
+  const root = await realpath(cwd);
+  const files = await glob(pattern, { cwd, dot: false, onlyFiles: true, followSymbolicLinks: false });
+  await Promise.all(files.map(async (f) => {
+    const folder = await realpath(dirname(join(cwd, f))).catch(() => null);
+    if (folder === null || (folder !== root && !folder.startsWith(root + sep))) return;
+    await rm(join(folder, basename(f)), { force: true });
+  }));
 }

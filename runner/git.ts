@@ -1,7 +1,7 @@
 /**
  * Running git on the runner: one `git` process per call, arguments as an array (no shell), in an
  * environment without the caller's GIT_* variables (a runner started from a hook or a checkout
- * must not point git at another repository). A failure becomes the caller's own error class with
+ * must not point git at another repository, and the runner's token stays out). A failure becomes the caller's own error class with
  * git's first words of complaint (stderr, at most MAX_GIT_ERROR characters).
  */
 import { execFile } from 'node:child_process';
@@ -19,9 +19,20 @@ export function runGit(cwd: string, args: readonly string[], env: NodeJS.Process
   });
 }
 
-/** This process's environment without GIT_* variables, except those named in `keep`. */
+/**
+ * This process's environment without GIT_* variables (except those named in `keep`) and without
+ * any GREENGATE_* variable: the runner token never reaches a git process or what git runs.
+ */
 export function gitEnv(keep: readonly string[] = []): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('GIT_') && !keep.includes(k)) delete env[k];
+  for (const k of Object.keys(env)) {
+    if ((k.startsWith('GIT_') && !keep.includes(k)) || /^GREENGATE_/i.test(k)) delete env[k];
+  }
   return env;
 }
+
+/**
+ * Settings put before every git command in a workspace or mirror: no hook runs (a unit could have
+ * planted one), no fsmonitor command, whatever the repository's own config says.
+ */
+export const SAFE_GIT = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'] as const;

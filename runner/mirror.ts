@@ -6,7 +6,8 @@
  * Where from: the assign's `repo.url` — a path on the greengate server (`/git/<name>.git`,
  * resolved against the runner's --server URL and fetched with the runner token in an
  * `Authorization` header given to git through GIT_CONFIG_* environment variables, never in a URL
- * or on a command line), or a repository's own `cloneUrl` (fetched without the token: it goes
+ * or on a command line; the unit's own credential, assign.unitToken, instead when the server sent
+ * one), or a repository's own `cloneUrl` (fetched without the token: it goes
  * only to the greengate server).
  *
  * On the server's host: when the assign names the server's repository (`repo.path`) and this
@@ -28,7 +29,7 @@
  * workspaces borrow its objects.
  */
 import { spawn } from 'node:child_process';
-import { gitEnv, runGit } from './git.js';
+import { SAFE_GIT, gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MAX_HAVES, fetchPack, packObjectCount } from './packFetch.js';
@@ -39,7 +40,7 @@ export class MirrorError extends Error {
 
 const REF_RE = /^refs\/(heads|try|tags)\/[A-Za-z0-9._/@+-]{1,900}$/;
 
-interface Wanted { url: string; ref: string; waiters: { resolve(): void; reject(err: unknown): void }[] }
+interface Wanted { url: string; ref: string; credential: string; waiters: { resolve(): void; reject(err: unknown): void }[] }
 interface MirrorState {
   dir: string; url: string | null; known: Set<string>; tips: string[] | null;
   /** Commits asked for and not fetched yet: taken together by the next fetch. */
@@ -62,8 +63,11 @@ export class Mirrors {
     return url.startsWith('/') ? this.server.replace(/\/+$/, '') + url : url;
   }
 
-  /** The mirror's directory once it holds `sha` (fetched when it does not). */
-  async ensure(repo: { name: string; url: string; path?: string }, sha: string, ref: string): Promise<string> {
+  /**
+   * The mirror's directory once it holds `sha` (fetched when it does not). `credential`: the unit's
+   * own token (assign.unitToken), sent to the server instead of the runner token when given.
+   */
+  async ensure(repo: { name: string; url: string; path?: string }, sha: string, ref: string, credential?: string): Promise<string> {
     const m = this.stateOf(repo.name);
     if (m.known.has(sha)) return m.dir;
     if (repo.path && process.env.GREENGATE_RUNNER_FETCH !== 'always' && (await this.borrow(m, repo.path, this.resolveUrl(repo.url)))) {
@@ -72,7 +76,7 @@ export class Mirrors {
     }
     await new Promise<void>((resolve, reject) => {
       let wanted = m.pending.get(sha);
-      if (!wanted) m.pending.set(sha, wanted = { url: this.resolveUrl(repo.url), ref, waiters: [] });
+      if (!wanted) m.pending.set(sha, wanted = { url: this.resolveUrl(repo.url), ref, credential: credential ?? this.token, waiters: [] });
       wanted.waiters.push({ resolve, reject });
       if (!m.fetching) void this.drain(m);
     });
@@ -126,10 +130,10 @@ export class Mirrors {
         m.pending.clear();
         const url = batch[0][1].url;
         const together = batch.every(([, w]) => w.url === url) && existsSync(join(m.dir, 'HEAD')) && sameOrigin(url, this.server)
-          && await this.fetchMany(m, url, batch.map(([sha, w]) => ({ sha, ref: refFor(w.ref) })));
+          && await this.fetchMany(m, url, batch[0][1].credential, batch.map(([sha, w]) => ({ sha, ref: refFor(w.ref) })));
         for (const [sha, w] of batch) {
           try {
-            if (!together) await this.fetchInto(m, w.url, sha, w.ref);
+            if (!together) await this.fetchInto(m, w.url, sha, w.ref, w.credential);
             for (const x of w.waiters) x.resolve();
           } catch (err) {
             for (const x of w.waiters) x.reject(err);
@@ -150,7 +154,7 @@ export class Mirrors {
     return m;
   }
 
-  private async fetchInto(m: MirrorState, url: string, sha: string, ref: string): Promise<void> {
+  private async fetchInto(m: MirrorState, url: string, sha: string, ref: string, credential = this.token): Promise<void> {
     if (m.known.has(sha)) return;
     const target = refFor(ref);
     await this.create(m, url);
@@ -160,14 +164,14 @@ export class Mirrors {
     }
     let byId: Error | null = null;
     try {
-      await this.git(m.dir, url, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+${sha}:${target}`]);
+      await this.git(m.dir, url, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+${sha}:${target}`], credential);
     } catch (err) {
       byId = err as Error;
     }
     // A fetch by id that succeeded brought the commit (git fails it otherwise): no need to look.
     if (byId) {
       await this.git(m.dir, url, ['fetch', '--quiet', '--no-write-fetch-head', 'origin',
-        '+refs/heads/*:refs/heads/*', '+refs/try/*:refs/try/*', '+refs/tags/*:refs/tags/*']);
+        '+refs/heads/*:refs/heads/*', '+refs/try/*:refs/try/*', '+refs/tags/*:refs/tags/*'], credential);
       if (!(await this.hasCommit(m.dir, sha))) {
         throw new MirrorError(`commit ${sha} is not in ${url}${byId ? ` (${byId.message})` : ''}`);
       }
@@ -177,12 +181,12 @@ export class Mirrors {
   }
 
   /** The one-request fetch of every wanted commit (see above); false when git's fetch should do it instead. */
-  private async fetchMany(m: MirrorState, url: string, wanted: readonly { sha: string; ref: string }[]): Promise<boolean> {
+  private async fetchMany(m: MirrorState, url: string, credential: string, wanted: readonly { sha: string; ref: string }[]): Promise<boolean> {
     let tips: string[];
     try {
       tips = m.tips ??= (await this.git(m.dir, null, ['for-each-ref', '--sort=-committerdate', '--count=' + MAX_HAVES, '--format=%(objectname)']))
         .split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)).reverse();
-      const pack = await fetchPack(url, this.token, wanted.map((w) => w.sha), [...tips].reverse());
+      const pack = await fetchPack(url, credential, wanted.map((w) => w.sha), [...tips].reverse());
       await this.feed(m.dir, packObjectCount(pack) < UNPACK_LIMIT ? ['unpack-objects', '-q'] : ['index-pack', '--stdin', '--fix-thin'], pack);
     } catch {
       return false;
@@ -204,7 +208,7 @@ export class Mirrors {
   /** Runs git in `dir` with `input` on its stdin. */
   private feed(dir: string, args: readonly string[], input: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn('git', args, { cwd: dir, env: this.env(null), stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = spawn('git', [...SAFE_GIT, ...args], { cwd: dir, env: this.env(null), stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString('utf8'); });
       child.on('error', reject);
@@ -218,17 +222,17 @@ export class Mirrors {
     return this.git(dir, null, ['cat-file', '-e', `${sha}^{commit}`]).then(() => true, () => false);
   }
 
-  /** Runs git in `dir`; with `url` set, the runner token goes along when that URL is the server's. */
-  private env(url: string | null): NodeJS.ProcessEnv {
+  /** Runs git in `dir`; with `url` set, the credential (the unit's, else the runner token) goes along when that URL is the server's. */
+  private env(url: string | null, credential = this.token): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...gitEnv(['GIT_SSH_COMMAND']), GIT_TERMINAL_PROMPT: '0' };
     if (url && sameOrigin(url, this.server)) {
-      Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Bearer ${this.token}` });
+      Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Bearer ${credential}` });
     }
     return env;
   }
 
-  private git(dir: string, url: string | null, args: readonly string[]): Promise<string> {
-    return runGit(dir, args, this.env(url), (why) => new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`));
+  private git(dir: string, url: string | null, args: readonly string[], credential?: string): Promise<string> {
+    return runGit(dir, [...SAFE_GIT, ...args], this.env(url, credential), (why) => new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`));
   }
 }
 

@@ -4,6 +4,7 @@
  * streamed as it comes. Stopping (cancel, timeout) sends SIGTERM to the whole group and SIGKILL
  * after KILL_GRACE_MS. A failing command is data (exit code, signal), not an exception.
  * The command gets exactly `env` (runner/environment.ts builds it), never the runner's own.
+ * With `wrap` (the sandbox), the group's leader is bwrap; ending it ends the unit's PID namespace.
  */
 import { execa } from 'execa';
 
@@ -17,6 +18,8 @@ export interface RunOptions {
   /** Seconds without any output before the command is stopped as timed out. */
   timeoutSeconds: number;
   onOutput(stream: 'out' | 'err', data: Buffer): void;
+  /** Turns the `sh -c` argv into the one to spawn (the unit's sandbox, runner/sandbox.ts); absent: as is. */
+  wrap?: (argv: string[]) => string[];
 }
 
 export interface RunOutcome { exitCode: number | null; signal: string | null; timedOut: boolean; cancelled: boolean; durationMs: number }
@@ -31,7 +34,8 @@ export class RunningCommand {
 
   constructor(private readonly opts: RunOptions) {
     const started = performance.now();
-    this.child = execa('sh', ['-c', opts.command, 'sh', ...opts.args], {
+    const [file, ...args] = (opts.wrap ?? ((a) => a))(['sh', '-c', opts.command, 'sh', ...opts.args]);
+    this.child = execa(file, args, {
       cwd: opts.cwd,
       env: opts.env,
       extendEnv: false, // only the allowlisted environment: the runner's tokens stay out

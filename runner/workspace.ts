@@ -5,11 +5,14 @@
  * fetched. `setup` runs once per workspace per build. Calls for one repository's clones are
  * serialized where they touch shared state (the clone itself).
  *
+ * Git here runs with hooks and fsmonitor off (SAFE_GIT) and without the runner's token in its
+ * environment; each checkout is verified (verifyCheckout) before a unit may use it.
+ *
  * Clean: a slot starting a new build is checked out and cleaned (`git clean -fdx`), sparing the
  * cache entries whose key is unchanged (runner/cache.ts); when every entry was kept the caller
  * may skip setup. A workspace left by an earlier runner process counts as dirty.
  */
-import { gitEnv, runGit } from './git.js';
+import { SAFE_GIT, gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCache, excludeArgs, forgetCacheKeys, keyCaches, parseTree, readCacheKeys, writeCacheKeys, type CacheSpec, type KeyedCache } from './cache.js';
@@ -18,8 +21,9 @@ export class WorkspaceError extends Error {
   readonly code = 'GG_WORKSPACE';
 }
 
+/** Git in a slot: hooks off (SAFE_GIT), the runner's GREENGATE_* variables out of its environment. */
 function git(cwd: string, args: readonly string[]): Promise<string> {
-  return runGit(cwd, args, gitEnv(), (why) => new WorkspaceError(`git ${args.join(' ')} failed: ${why}`));
+  return runGit(cwd, [...SAFE_GIT, ...args], gitEnv(), (why) => new WorkspaceError(`git ${args.join(' ')} failed: ${why}`));
 }
 
 interface SlotState {
@@ -64,6 +68,7 @@ export class Workspaces {
       if (!(await hasCommit(dir, sha))) throw new WorkspaceError(`commit ${sha} is not in ${repo.url}`);
       await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
     }
+    await verifyCheckout(dir, sha);
     const cache = await this.cleanSparing(state, sha, spec, dirty);
     state.build = build;
     state.setupDone = false;
@@ -122,6 +127,23 @@ export class Workspaces {
     }
     return p;
   }
+}
+
+/**
+ * Whether the checkout really is `sha`: HEAD names it and no tracked file differs from its tree
+ * (git status reads every tree and the index; an object it cannot read fails it). A checkout that
+ * printed "Could not read …" and left an empty or partial tree is an infrastructure fault
+ * (WorkspaceError: the unit ends `exception` and is retried), never a test failure.
+ */
+export async function verifyCheckout(dir: string, sha: string): Promise<void> {
+  const head = (await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  if (head !== sha) throw new WorkspaceError(`checkout of ${sha} left HEAD at ${head || 'nothing'}: the workspace is not that commit`);
+  const status = await git(dir, ['status', '--porcelain', '--untracked-files=no', '--ignore-submodules=all']);
+  if (status.trim() !== '') {
+    const sample = status.trim().split('\n').slice(0, 5).join('; ');
+    throw new WorkspaceError(`checkout of ${sha} is incomplete (objects missing or unreadable?): ${sample}`);
+  }
+  await git(dir, ['ls-tree', '-r', '--name-only', '-z', sha]);
 }
 
 async function hasCommit(dir: string, sha: string): Promise<boolean> {

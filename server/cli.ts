@@ -87,8 +87,11 @@ const COMMANDS: CommandSpec[] = [
       slots: { type: 'string', value: 'N', help: 'units run at once, 1-64 (default: the machine\'s CPUs; more only contend)' },
       work: { type: 'string', value: 'DIR', help: 'workspaces and the instance id (default ./.greengate-runner)' },
       label: { type: 'string', value: 'KEY=VALUE', multiple: true, help: 'what this runner offers (repeatable), e.g. os=linux; builders pick runners with runsOn:' },
+      sandbox: { type: 'string', value: 'auto|bwrap|none', help: 'where units run: bwrap (bubblewrap), none, or auto (default: bwrap when found); as root, none is refused' },
+      hide: { type: 'string', value: 'PATH', multiple: true, help: 'a file or folder units must not see (repeatable), e.g. the server\'s data dir on a shared host' },
     },
-    details: 'A runner that cannot reach its server says so and keeps retrying with backoff. It exits with\n' +
+    details: 'Units run sandboxed with bubblewrap (see docs/operations.md). As root the runner refuses to run\n' +
+      'units without it. A runner that cannot reach its server says so and keeps retrying with backoff. It exits with\n' +
       'code 3 when the server refuses it for good (wrong token, other protocol version, name in use).',
     async run(values) {
       const server = str(values.server) ?? process.env.GREENGATE_SERVER;
@@ -105,8 +108,21 @@ const COMMANDS: CommandSpec[] = [
       const slots = intOption(values.slots, 'slots', 1, 64) ?? Math.min(cpus, 64);
       if (slots > cpus) process.stderr.write(`greengate runner: ${slots} slots on ${cpus} CPUs: more than ${cpus} busy slots only contend\n`);
       const labels = await parseLabels(list(values.label));
+      const { SANDBOX_MODES, chooseSandbox, findBwrap, SandboxError } = await import('../runner/sandbox.js');
+      const mode = str(values.sandbox) ?? 'auto';
+      if (!(SANDBOX_MODES as readonly string[]).includes(mode)) throw new UsageError(`runner: --sandbox is one of ${SANDBOX_MODES.join(', ')}, not "${mode}"`);
+      let chosen;
+      try {
+        chosen = chooseSandbox(mode as typeof SANDBOX_MODES[number], { root: process.getuid?.() === 0, bwrap: findBwrap() });
+      } catch (err) {
+        if (err instanceof SandboxError) throw new UsageError(`runner: ${err.message}`);
+        throw err;
+      }
+      if (chosen.warning) process.stderr.write(`greengate runner: ${chosen.warning}\n`);
+      const tokenFile = str(values['token-file']);
       const { Agent } = await import('../runner/agent.js');
-      const agent = new Agent({ server, token, name, slots, labels, workDir: resolve(str(values.work) ?? '.greengate-runner') });
+      const agent = new Agent({ server, token, name, slots, labels, workDir: resolve(str(values.work) ?? '.greengate-runner'),
+        sandbox: chosen.sandbox, hide: [...(tokenFile ? [tokenFile] : []), ...list(values.hide)].map((p) => resolve(p)) });
       agent.onFatal = () => { void agent.stop().then(() => process.exit(3)); };
       agent.start();
       const stop = onSignals(() => agent.stop());

@@ -215,7 +215,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', notFound());
-  web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses }));
+  web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);
   web.use(notFound());
   web.use(errorHandler({ log, renderErrorPage: pages.renderErrorPage, storageError: (err, where) => health.toGgError(err, where) }));

@@ -48,12 +48,16 @@
  * (optional; each file's wall time from its JUnit suites); assign's `repo.url` is a path on this
  * server (`/git/<name>.git`, resolved against the runner's server URL, fetched with the runner
  * token) or a repository's own clone URL — never a path on the server's disk.
+ * Version 3: assign carries `unitToken`, a random credential for that unit only (the runner fetches
+ * the unit's code with it instead of its own token; the server's git HTTP accepts it for the
+ * unit's repository while the unit runs); `builder.sandbox` says what the unit's sandbox opens
+ * (network, readOnly and writable paths, keepProcesses for deploy stages; runner/sandbox.ts).
  */
 import { z } from 'zod';
 import { ERRORS, GgError } from './errors.js';
 import { redactStrings } from './redaction.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const WS_PATH = '/ws/runner';
 export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
@@ -218,6 +222,18 @@ export function isWorkspacePattern(s: string): boolean {
 }
 const workspacePattern = z.string().min(1).max(1000).refine(isWorkspacePattern, 'a path relative to the workspace, without ".." or ".git"');
 
+/** What a unit's sandbox opens beyond its workspace (runner/sandbox.ts); absent: network on, nothing else. */
+export const MAX_SANDBOX_PATHS = 32;
+const sandboxPath = z.string().min(2).max(1000).refine((p) => p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'),
+  'an absolute path without ".."');
+export const SandboxSpecSchema = z.strictObject({
+  network: z.boolean(),
+  readOnly: z.array(sandboxPath).max(MAX_SANDBOX_PATHS),
+  writable: z.array(sandboxPath).max(MAX_SANDBOX_PATHS),
+  keepProcesses: z.boolean(),
+});
+export type SandboxSpec = z.infer<typeof SandboxSpecSchema>;
+
 const BuilderSpec = z.strictObject({
   name: z.string(),
   setup: z.string().nullable(),
@@ -239,6 +255,8 @@ const BuilderSpec = z.strictObject({
   })).max(MAX_CACHE_ITEMS).nullable().default(null),
   /** Run instead of setup when every cache entry was kept; null: skip setup then (v2). */
   setupOnHit: z.string().nullable().default(null),
+  /** The unit's sandbox (v3; absent: runner/sandbox.ts DEFAULT_POLICY). */
+  sandbox: SandboxSpecSchema.optional(),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -263,6 +281,8 @@ const Assign = z.strictObject({
   builder: BuilderSpec,
   files: z.array(z.string()),
   attempt: z.number().int().positive(),
+  /** This unit's credential for the server's git HTTP (v3), valid while the unit runs; absent: use the runner token. */
+  unitToken: z.string().regex(/^[0-9a-f]{64}$/, '64 hex characters').optional(),
 });
 const Ack = z.strictObject({ type: z.literal('ack'), unit: id, seq: z.number().int().nonnegative() });
 const AckFinished = z.strictObject({ type: z.literal('ackFinished'), unit: id });

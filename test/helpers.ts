@@ -85,6 +85,7 @@ export interface BuilderSpec {
   name: string; run: string; tests?: string; setup?: string; junit?: string; timeout?: number; quarantine?: string[]; unitTargetSeconds?: number;
   env?: string[]; secrets?: Record<string, { env: string } | { file: string }>; maxLogBytes?: number;
   cache?: { paths: string[]; key: string[] }[]; setupOnHit?: string;
+  sandbox?: { network?: boolean; readOnly?: string[]; writable?: string[] };
 }
 
 /** HOME/greengate.yml for these repositories (gated on main unless told); `top` adds top-level keys (e.g. notify). */

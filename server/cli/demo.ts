@@ -12,15 +12,15 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
-import { appFiles, BAD_ERROR_RATE, demoDeploy, freePort, stopApps } from './demoApp.js';
+import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, freePort, stopApps } from './demoApp.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -88,7 +88,17 @@ async function prepare(dir: string): Promise<{ configFile: string; bare: string;
       }], deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
     }));
   }
+  else addStageSandboxes(configFile, dir);
   return { configFile, bare, work, fresh };
+}
+
+/** A demo made before units were sandboxed: its deploy stages get the sandbox their app needs. */
+function addStageSandboxes(configFile: string, dir: string): void {
+  const doc = parse(readFileSync(configFile, 'utf8'));
+  const stages: Record<string, unknown>[] = doc?.repositories?.[0]?.deploy?.main?.stages ?? [];
+  if (stages.every((s) => s.sandbox)) return;
+  for (const stage of stages) stage.sandbox ??= demoStageSandbox(join(dir, 'deployed'), join(dir, 'greengate-url'));
+  writeFileSync(configFile, stringify(doc));
 }
 
 /** The next finished build of main (bisect builds are the culprit search's, not pushes). */
@@ -128,8 +138,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
   const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken, GREENGATE_EXIT_WITH_PARENT: '1' };
   delete runnerEnv.GREENGATE_ADMIN_TOKEN;
+  // The runners share the server's host (and run as its user): its database and greengate.yml (the
+  // tokens) are hidden from their units' sandboxes.
   const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url,
-    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i))],
+    '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i)),
+    '--hide', config.data, '--hide', configFile],
   { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
   const history = (async () => {

@@ -7,7 +7,7 @@
  * immune system catches and rolls back.
  *
  * Processes: the deploy scripts start the app detached (setsid, pid in DEPLOYED/<stage>/pid) so
- * that it outlives the deploy step; `stopApps` ends them when the demo stops, and an app also
+ * that it outlives the deploy step (its stages' `sandbox: { keepProcesses: true, writable: [DEPLOYED] }`); `stopApps` ends them when the demo stops, and an app also
  * exits by itself when greengate stops answering (it asks /healthz every 2 s at the URL in the
  * demo's greengate-url file), so nothing is left behind when the demo is killed outright.
  */
@@ -119,6 +119,14 @@ export function modulesDir(): string {
   return dirname(dirname(createRequire(import.meta.url).resolve('prom-client/package.json')));
 }
 
+/**
+ * A demo stage's sandbox: the app outlives the step (setsid), writes its releases and log under
+ * `deployed`, and reads prom-client and the server's URL (wherever the demo lives: a hidden home or /tmp).
+ */
+export function demoStageSandbox(deployed: string, greengate: string) {
+  return { keepProcesses: true, writable: [deployed], readOnly: [modulesDir(), greengate] };
+}
+
 /** greengate.yml's deploy: of the demo repository's main branch. */
 export function demoDeploy(deployed: string, ports: { canary: number; production: number }, greengate: string) {
   // greengate: the file holding the server's URL (written once it listens)
@@ -127,6 +135,7 @@ export function demoDeploy(deployed: string, ports: { canary: number; production
     run: `sh deploy/deploy.sh ${name} '${deployed}' ${ports[name]} '${modulesDir()}' '${greengate}'`,
     rollback: `sh deploy/rollback.sh ${name} '${deployed}' ${ports[name]} '${greengate}'`,
     timeout: 60,
+    sandbox: demoStageSandbox(deployed, greengate),
     watch: {
       seconds, baselineSeconds: seconds, alpha: 0.01, maxIncrease: 1.5,
       source: { scrape: `http://127.0.0.1:${ports[name]}/metrics`, interval: 1 },

@@ -24,6 +24,7 @@ import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type Cu
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
+import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -62,6 +63,8 @@ export interface BuilderConfig {
   setupOnHit?: string;
   /** Labels a runner must have (every key with this value) to take this builder's units; absent: any runner. */
   runsOn?: Record<string, string>;
+  /** What its units' sandbox opens (config/sandbox.ts); absent: network on, nothing else. */
+  sandbox?: SandboxConfig;
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -194,6 +197,7 @@ const builderShape = {
       }
       if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
     }).optional(),
+  sandbox: builderSandboxSchema,
 };
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
@@ -235,7 +239,8 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS };
+  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
+  'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
 
 /** Parses YAML text; `${VAR}` in any string expands from env before validation. */

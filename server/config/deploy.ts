@@ -22,6 +22,7 @@
 import { z } from 'zod';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import { watchSchema, type WatchSpec } from './watch.js';
+import { stageSandboxSchema } from './sandbox.js';
 
 export const MAX_STAGES = 10;
 const STAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -47,6 +48,7 @@ export const stageSchema = z.strictObject({
   runsOn: labelsSchema.optional(), // absent: any runner
   timeout: z.preprocess(toNumber, z.number().min(1).max(86400)).default(600), // seconds without output
   watch: watchSchema.optional(), // absent: promoted as soon as `run` passes
+  sandbox: stageSandboxSchema, // absent: network on, nothing kept; `keepProcesses: true` for a step that starts a long-lived app
 });
 export type StageConfig = z.infer<typeof stageSchema>;
 

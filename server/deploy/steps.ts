@@ -38,6 +38,7 @@ export function stepBuilder(config: Readonly<Config>, build: { repo: string; bra
     name: build.builder, setup: null, tests: null, run: kind === 'deploy' ? stage.run : stage.rollback, junit: null,
     timeout: stage.timeout, quarantine: [], unitTargetSeconds: 2, cache: [],
     ...(stage.runsOn ? { runsOn: stage.runsOn } : {}),
+    ...(stage.sandbox ? { sandbox: stage.sandbox } : {}),
   };
 }
 

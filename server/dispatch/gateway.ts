@@ -14,8 +14,9 @@
  * the others.
  *
  * At this edge the gateway completes each `assign` with its builder's env names, secrets and
- * log cap (secrets.ts), and screens each log chunk and `finished` (logGuard.ts: redacted with
- * every secret the server holds, `serverSecrets`) before the lifecycle sees them.
+ * log cap (secrets.ts) and a credential for that unit only (unitTokens.ts), and screens each log
+ * chunk and `finished` (logGuard.ts: redacted with every secret the server holds, `serverSecrets`)
+ * before the lifecycle sees them.
  *
  * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
  * that could not be stored, or arrives while the database cannot be written, is not acked and
@@ -44,6 +45,7 @@ import type { Store } from '../store/index.js';
 import { GgError } from '../errors.js';
 import { BuilderSecrets } from './secrets.js';
 import { LogGuard } from './logGuard.js';
+import { UnitTokens } from './unitTokens.js';
 import type { StorageHealth } from '../storageHealth.js';
 
 export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
@@ -69,13 +71,16 @@ class Connection implements RunnerLink {
   readonly waiting = new Set<number>();
   lastSeen = monotonicMs();
   pingedAt = 0;
-  constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets) {}
+  constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets,
+    private readonly unitTokens: UnitTokens) {}
   ping(): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
   send(message: ServerMessage): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(JSON.stringify(message.type === 'assign' ? this.secrets.completeAssign(message) : message));
+    if (message.type !== 'assign') return this.ws.send(JSON.stringify(message));
+    const unitToken = this.unitTokens.issue(message.unit, this.runnerId, message.repo.name);
+    this.ws.send(JSON.stringify({ ...this.secrets.completeAssign(message), unitToken }));
   }
 }
 
@@ -94,6 +99,8 @@ export class RunnerGateway {
   private readonly liveness: Liveness<Connection>;
   /** Wrong runner tokens per address; shared with the code URL (web/gitHttp.ts). */
   readonly guesses = new TokenGuesses();
+  /** The credentials handed out with each assign; server/web/gitHttp.ts checks them. */
+  readonly unitTokens: UnitTokens;
 
   constructor(
     private readonly store: Store,
@@ -107,6 +114,11 @@ export class RunnerGateway {
   ) {
     this.secrets = new BuilderSecrets(store, lifecycle, () => [runnerToken, ...this.serverSecrets()]);
     this.guard = new LogGuard(store, this.secrets);
+    this.unitTokens = new UnitTokens((id) => {
+      const unit = store.units.get(id);
+      const build = unit && store.builds.get(unit.buildId);
+      return unit && build ? { state: unit.state, runnerId: unit.runnerId, repo: build.repo } : undefined;
+    });
     health.on('recovered', () => this.resumeStorage());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     this.liveness = new Liveness((c, silentMs) => this.dropSilent(c, silentMs), lostAfterMs);
@@ -132,7 +144,7 @@ export class RunnerGateway {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets);
+    const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.

@@ -3,10 +3,13 @@
  * at GIT_PATH/<name>.git, so a runner on any host gets the code with nothing but the server's
  * URL and the runner token.
  *
- * Who may call: runners. Every request needs the runner token, as `Authorization: Bearer <token>`
- * (what runners send, through git's http.extraHeader) or HTTP Basic with the token as password
- * (any user name; what a person's credential helper sends). Without it: 401 with a Basic
- * challenge; wrong tokens count toward the address's runner-token guesses (429 once used up). Only fetching is served: `GET …/info/refs?service=git-upload-pack` and
+ * Who may call: runners. Every request needs the runner token or a unit credential (the
+ * `unitToken` of an assign, valid only for that unit's repository while the unit runs), as
+ * `Authorization: Bearer <token>` (what runners send, through git's http.extraHeader) or HTTP
+ * Basic with the token as password (any user name; what a person's credential helper sends).
+ * Without either: 401 with a Basic challenge; a unit credential for another repository or of a
+ * unit that has ended: 401 too. Wrong tokens count toward the address's runner-token guesses
+ * (429 once used up). Only fetching is served: `GET …/info/refs?service=git-upload-pack` and
  * `POST …/git-upload-pack`; receive-pack (push) is refused with 403, anything else is 404 (no
  * dumb-protocol file access).
  *
@@ -33,6 +36,8 @@ export interface GitHttpDeps {
   config: Pick<Config, 'repositories' | 'runnerToken'>; log: Logger;
   /** Wrong runner tokens per address, counted with the runner socket's (dispatch/tokenGuesses.ts); absent: not limited. */
   guesses?: Pick<TokenGuesses, 'blocked' | 'wrong' | 'retryMinutes'>;
+  /** Unit credentials (dispatch/unitTokens.ts): each lets its unit fetch its own repository while it runs. */
+  unitTokens?: { allows(token: string, repo: string): boolean };
 }
 import type { TokenGuesses } from '../dispatch/tokenGuesses.js';
 import type { RepositoryConfig } from '../config/config.js';
@@ -84,10 +89,11 @@ export function gitHttpRouter(app: GitHttpDeps): Router {
       return refuse(res, new GgError('GG_RUNNER_TOKEN_GUESSES', `too many wrong runner tokens from ${address}: ` +
         `try again in ${app.guesses.retryMinutes(address)} minute(s) with the right token`));
     }
-    if (!token || !tokensEqual(token, app.config.runnerToken)) {
+    const allowed = token !== '' && (tokensEqual(token, app.config.runnerToken) || (repo ? app.unitTokens?.allows(token, repo.name) === true : false));
+    if (!allowed) {
       if (token) app.guesses?.wrong(address);
-      return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs the runner token: send ' +
-        '"Authorization: Bearer <runnerToken>" (git -c http.extraHeader=…) or HTTP Basic with the token as password'),
+      return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs the runner token or the unit\'s own credential ' +
+        '(valid for its repository while the unit runs): send "Authorization: Bearer <token>" (git -c http.extraHeader=…) or HTTP Basic with the token as password'),
       { 'WWW-Authenticate': 'Basic realm="greengate", charset="UTF-8"' });
     }
     if (!m) {

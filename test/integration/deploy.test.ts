@@ -42,6 +42,7 @@ describe('deploys across a server SIGKILL (real processes)', function () {
       repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
         deploy: { main: { stages: ['canary', 'production'].map((name) => ({
           name, run: `echo "deploy ${name}" >> ${marks}`, rollback: `echo "rollback ${name}" >> ${marks}`,
+          sandbox: { writable: [home.dir] }, // the marks file, outside the workspace
           watch: { seconds: 4, source: { scrape: `${app.url}/metrics`, interval: 1 }, metrics: [] }, // whichever watcher is wired: nothing to compare
         })) } } }],
     }));

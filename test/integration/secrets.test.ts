@@ -11,9 +11,9 @@ import { REDACTED } from '../../server/protocol.js';
 const PRINT_ENV = `#!/bin/sh
 echo "--- env"
 env | sort
-echo "--- the runner's environment, read from /proc (the runner is the parent of sh -c)"
+echo "--- the runner's environment, read from /proc (the runner is the parent of sh -c's parent)"
 runner=$(awk '{ print $4 }' /proc/$PPID/stat)
-tr '\\0' '\\n' < /proc/$runner/environ
+tr '\\0' '\\n' < /proc/$runner/environ 2>&1
 echo "--- secrets"
 echo "npm token length: \${#NPM_TOKEN}"
 echo "deploy key length: \${#DEPLOY_KEY}"
@@ -88,9 +88,9 @@ describe('secrets stay out of builds (real server, runner, a pushed test printin
     // …and its log shows them redacted, also when printed in two writes 0.3 s apart.
     expect(deployLog).to.contain(`whole: ${REDACTED}`);
     expect(deployLog).to.contain(`split: ${REDACTED}`);
-    // The runner's own environment, read by the unit from /proc, is redacted too.
-    expect(deployLog).to.contain(`GREENGATE_RUNNER_TOKEN=${REDACTED}`);
-    expect(deployLog).to.contain(`GREENGATE_ADMIN_TOKEN=${REDACTED}`);
+    // The runner's own environment is out of the unit's reach (its sandbox has its own /proc).
+    expect(deployLog).not.to.contain('GREENGATE_RUNNER_TOKEN=');
+    expect(deployLog).not.to.contain('GREENGATE_ADMIN_TOKEN=');
     // The other builder's unit never got them.
     expect(plainLog).to.contain('npm token length: 0');
     expect(plainLog).to.contain('deploy key length: 0');

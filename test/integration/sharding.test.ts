@@ -119,7 +119,7 @@ describe('test sharding (real server, runners, git)', function () {
   });
 
   it('shards a multi-file node --test suite over two runners, stores every test once, learns durations', async () => {
-    await start((dir) => ({ setup: `echo "$GREENGATE_BUILD $GREENGATE_RUNNER" >> '${join(dir, 'setup.log')}'` }));
+    await start((dir) => ({ setup: `echo "$GREENGATE_BUILD $GREENGATE_RUNNER" >> '${join(dir, 'setup.log')}'`, sandbox: { writable: [dir] } }));
     const setupFile = join(home.dir, 'setup.log');
     await runner('r1', 2);
     await runner('r2', 2);
@@ -181,7 +181,7 @@ describe('test sharding (real server, runners, git)', function () {
 
   it('retries only the failing file on the other runner: the build is flaky and the tree stays open', async () => {
     // The static split makes two units of two files each: [a, b] and [c, flaky].
-    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' ${NODE_TEST_RUN}`, split: 'static' }));
+    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' ${NODE_TEST_RUN}`, split: 'static', sandbox: { writable: [dir] } }));
     await runner('r1');
     await runner('r2');
     // A first build teaches the queue how long the files take, so it knows the other runner is busy only briefly.
@@ -216,7 +216,7 @@ describe('test sharding (real server, runners, git)', function () {
   });
 
   it('gives a retry back to the runner it failed on when the other one stays busy', async () => {
-    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' ${NODE_TEST_RUN}` }));
+    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' ${NODE_TEST_RUN}`, sandbox: { writable: [dir] } }));
     await runner('r1');
     await runner('r2');
     const build = await pushAndFinish({

@@ -27,7 +27,8 @@ describe('a full data disk mid-build (real server, runner, tmpfs)', function () 
     release = join(home.dir, 'release');
     disk = new SmallDisk(join(home.dir, 'data'), 16).mount();
     const repo = new Repo(home.dir);
-    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'sh ./print.sh', timeout: 120 }] }]);
+    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'sh ./print.sh', timeout: 120,
+      sandbox: { readOnly: [home.dir] } }] }]); // print.sh waits for a file this test writes in its home
     server = await new ServerProcess(config).start();
     runner = startRunner(server.url, 'r1', home.dir);
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');

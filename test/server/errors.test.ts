@@ -47,7 +47,7 @@ describe('the error catalogue (server/errors.ts)', () => {
       const text = readFileSync(file, 'utf8');
       return [...text.matchAll(/class (\w+) extends Error \{([\s\S]*?)\n\}/g)].map((m) => ({ name: m[1], body: m[2] }));
     });
-    expect(classes.map((c) => c.name)).to.have.members(['JUnitError', 'MirrorError', 'PackFetchError', 'WorkspaceError']);
+    expect(classes.map((c) => c.name)).to.have.members(['JUnitError', 'MirrorError', 'PackFetchError', 'SandboxError', 'WorkspaceError']);
     for (const c of classes) expect(c.body, c.name).to.match(/readonly code = 'GG_[A-Z_]+'/);
   });
 

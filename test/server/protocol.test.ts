@@ -9,8 +9,8 @@ describe('server/protocol: workspace cache fields (v2)', () => {
     sha: 'a'.repeat(40), files: [], attempt: 1, builder: { name: 'unit', setup: 'npm ci', run: 'npm test', junit: null, timeout: 600 },
   };
 
-  it('is version 2', () => {
-    expect(PROTOCOL_VERSION).to.equal(2);
+  it('is version 3 (v2 fields still read)', () => {
+    expect(PROTOCOL_VERSION).to.equal(3);
   });
 
   it('reads a finished without setupMs and cacheHit as null, and with them as sent', () => {
@@ -33,6 +33,32 @@ describe('server/protocol: workspace cache fields (v2)', () => {
   });
 });
 
+describe('server/protocol: sandbox and unit credential (v3)', () => {
+  const assign = {
+    type: 'assign', unit: 1, build: 1, repo: { name: 'shop', url: '/git/shop.git' }, ref: 'refs/heads/main', branch: 'main',
+    sha: 'a'.repeat(40), files: [], attempt: 1, builder: { name: 'unit', setup: null, run: 'true', junit: null, timeout: 600 },
+  };
+  const sandbox = { network: false, readOnly: ['/opt/tools'], writable: ['/srv/out'], keepProcesses: false };
+
+  it('reads an assign with a unit token and a builder sandbox, and one without either', () => {
+    const m = parseServerMessage(JSON.stringify({ ...assign, unitToken: 'f'.repeat(64), builder: { ...assign.builder, sandbox } }));
+    expect(m.type === 'assign' && m.unitToken).to.equal('f'.repeat(64));
+    expect(m.type === 'assign' && m.builder.sandbox).to.deep.equal(sandbox);
+    const plain = parseServerMessage(JSON.stringify(assign));
+    expect(plain.type === 'assign' && [plain.unitToken, plain.builder.sandbox]).to.deep.equal([undefined, undefined]);
+  });
+
+  it('refuses a malformed unit token and sandbox paths that are relative or climb', () => {
+    expect(() => parseServerMessage(JSON.stringify({ ...assign, unitToken: 'short' }))).to.throw(ProtocolError, 'unitToken');
+    for (const bad of ['relative/path', '/srv/../etc']) {
+      const msg = { ...assign, builder: { ...assign.builder, sandbox: { ...sandbox, writable: [bad] } } };
+      expect(() => parseServerMessage(JSON.stringify(msg)), bad).to.throw(ProtocolError, 'builder.sandbox.writable.0');
+    }
+    const unknown = { ...assign, builder: { ...assign.builder, sandbox: { ...sandbox, privileged: true } } };
+    expect(() => parseServerMessage(JSON.stringify(unknown))).to.throw(ProtocolError, 'sandbox');
+  });
+});
+
 import { MAX_LABELS, labelsMatch, parseLabel } from '../../server/protocol.js';
 
 const hello = (extra: Record<string, unknown>) => JSON.stringify({
@@ -40,8 +66,8 @@ const hello = (extra: Record<string, unknown>) => JSON.stringify({
 });
 
 describe('protocol: runner labels (version 2)', () => {
-  it('is version 2 and takes labels in hello, absent meaning none', () => {
-    expect(PROTOCOL_VERSION).to.equal(2);
+  it('is version 3 and takes labels in hello, absent meaning none', () => {
+    expect(PROTOCOL_VERSION).to.equal(3);
     const m = parseRunnerMessage(hello({ labels: { os: 'linux', 'team/area': 'build-1.2' } }));
     expect(m.type === 'hello' && m.labels).to.deep.equal({ os: 'linux', 'team/area': 'build-1.2' });
     const bare = parseRunnerMessage(hello({}));

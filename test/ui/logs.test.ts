@@ -26,7 +26,8 @@ describe('log viewer, paging and pages without JavaScript (real browser)', funct
   let bigBuild: number; // the 40 MB build of the live-client test
 
   before(async () => {
-    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'big', run: 'sh ./print.sh', timeout: 60, maxLogBytes: 256 * 1024 * 1024 }] }]);
+    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'big', run: 'sh ./print.sh', timeout: 60, maxLogBytes: 256 * 1024 * 1024,
+      sandbox: { readOnly: [home.dir] } }] }]); // print.sh waits for a file this test writes in its home
     server = await new ServerProcess(config).start();
     runner = startRunner(server.url, 'r1', home.dir, { slots: 1 });
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');

@@ -49,6 +49,7 @@ describe('deploy orchestrator (real runners and git, stubbed watcher)', function
       deploy: { main: { stages: ['canary', 'production'].map((name) => ({
         name, run: `test ! -f broken-${name}.txt && echo "deploy ${name} $GREENGATE_COMMIT $GREENGATE_REF" | tee -a ${marks}`,
         rollback: `echo "rollback ${name} $GREENGATE_COMMIT" >> ${marks}`,
+        sandbox: { writable: [home.dir] }, // the marks file, outside the workspace
         runsOn: { role: 'deploy' }, watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' }, metrics: [] }, // the watcher is stubbed
       })) } } }],
   });
