@@ -24,11 +24,12 @@ describe('web/alertmanagerApi: POST /api/alertmanager', () => {
   let alerts: AlertBook;
   let home: ReturnType<typeof tempHome>;
   let store: Store;
-  const body = { version: '4', status: 'firing', alerts: [
+  // Built per call: a startsAt taken when the file loaded would be minutes old by the time a test runs in the full suite.
+  const body = () => ({ version: '4', status: 'firing', alerts: [
     { status: 'firing', labels: { alertname: 'HighErrors', service: 'shop' }, startsAt: new Date().toISOString(), fingerprint: 'a1' },
     { status: 'resolved', labels: { alertname: 'Old', service: 'shop' }, startsAt: '2020-01-01T00:00:00Z', endsAt: '2020-01-01T01:00:00Z' },
-  ] };
-  const post = (headers: Record<string, string>, payload: unknown = body) => fetch(`${url}/api/alertmanager`,
+  ] });
+  const post = (headers: Record<string, string>, payload: unknown = body()) => fetch(`${url}/api/alertmanager`,
     { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload) });
 
   beforeEach(async () => {
