@@ -55,7 +55,7 @@ export function notifyShapeOf(channels: readonly Channel[]) {
   };
 }
 export const notifyShape = notifyShapeOf(CHANNELS);
-export const notifySchema = (z.strictObject(notifyShape) as unknown as z.ZodType<NotifyConfig>).optional();
+export const notifySchema = z.strictObject(notifyShape).optional();
 
 /** Keys for "did you mean" under each path (config.ts merges them into its table). */
 export const NOTIFY_KEYS: Record<string, string[]> = Object.fromEntries(['notify', 'repositories.notify'].flatMap((at) => [

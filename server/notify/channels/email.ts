@@ -63,7 +63,7 @@ export const emailShape = {
 export const emailChannel: Channel<EmailConfig> = {
   name: 'email',
   key: 'email',
-  schema: z.strictObject(emailShape) as unknown as z.ZodType<EmailConfig>,
+  schema: z.strictObject(emailShape),
   keys: { '': Object.keys(emailShape), smtp: Object.keys(smtpShape) },
   maxInFlight: SMTP_IN_FLIGHT,
   targets(email, kind, people): Targets {
