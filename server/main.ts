@@ -49,7 +49,6 @@ import { DeployOrchestrator } from './deploy/orchestrator.js';
 import { DeployReverter } from './deploy/revert.js';
 import { followSource, watchStage } from './immune/watch.js';
 import { ScrapeHistory } from './immune/scrape.js';
-import type { NotificationKind, NotificationPayload } from './notify/outbox.js';
 import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
 import { deploysRouter } from './web/deploysApi.js';
 import { AlertBook } from './immune/alerts.js';
@@ -150,7 +149,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     hooks: { ...NO_HOOKS,
       watch: (spec, o) => watchStage(spec, { ...o, history: scrapes, alerts }),
       follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
-      notify: (kind, payload) => { outbox.enqueue(kind as NotificationKind, payload as NotificationPayload, { repo: payload.repo as string }); },
+      notify: (kind, payload) => { outbox.enqueue(kind, payload, { repo: payload.repo }); },
       revert: new DeployReverter({ store, config, log, baseUrl: () => baseUrl }).revert,
       ...opts.deployHooks } });
   const metrics = createMetrics(events, store, () => runners.connected(), health);

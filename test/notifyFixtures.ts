@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { ServerProcess, writeConfig } from './helpers.js';
+import type { NotificationKind, NotificationPayloads } from '../server/notify/kinds.js';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 export const SMTP_USER = 'mailer';
@@ -135,4 +136,31 @@ export async function startNotifyingServer(home: string, repositories: Parameter
   const server = new ServerProcess(writeConfig(home, repositories, { notify: notifyBlock(receiver, mail, events) }));
   server.env = NOTIFY_ENV;
   return server.start();
+}
+
+/** A payload of each kind with every field its type asks for (what the producers fill in), for tests that enqueue by hand. */
+export const SAMPLE_PAYLOADS: { [K in NotificationKind]: NotificationPayloads[K] } = {
+  'tree.closed': { text: 'shop/main closed', repo: 'shop', branch: 'main', automatic: true, actor: null, treeEvent: 1, link: 'http://ci/tree' },
+  'tree.reopened': { text: 'shop/main reopened', repo: 'shop', branch: 'main', automatic: true, actor: null, treeEvent: 2, link: 'http://ci/tree' },
+  'build.failed': { text: 'shop/main: unit build 7 failed', repo: 'shop', branch: 'main', builder: 'unit', link: 'http://ci/builds/7' },
+  'build.fixed': { text: 'shop/main: unit build 8 fixed', repo: 'shop', branch: 'main', builder: 'unit', link: 'http://ci/builds/8' },
+  'runner.lost': { text: 'runner r1 lost', runner: { id: 1, name: 'r1' }, reason: 'gone', units: [], link: 'http://ci/runners' },
+  'unit.waiting': { text: 'units wait', repo: 'shop', branch: 'main', builder: 'unit', units: 1, waitedSeconds: 700, link: 'http://ci/builds/7' },
+  'revert.made': { text: 'reverted', repo: 'shop', branch: 'main', build: 7, culprit: 'a'.repeat(40), author: null, subject: null,
+    url: 'http://ci/builds/7', revert: 'b'.repeat(40) },
+  'revert.refused': { text: 'not reverted', repo: 'shop', branch: 'main', build: 7, culprit: 'a'.repeat(40), author: null, subject: null,
+    url: 'http://ci/builds/7', reason: 'the branch moved on' },
+  'deploy.rolledBack': { text: 'rolled back', deploy: 1, repo: 'shop', branch: 'main', sha: 'a'.repeat(40), commits: [], reason: null,
+    url: 'http://ci/deploys/1', stages: [] },
+  'deploy.failed': { text: 'failed', deploy: 1, repo: 'shop', branch: 'main', sha: 'a'.repeat(40), commits: [], reason: null, url: 'http://ci/deploys/1', stages: [] },
+  'deploy.held': { text: 'held', deploy: 1, repo: 'shop', branch: 'main', sha: 'a'.repeat(40), reason: 'no data', url: 'http://ci/deploys/1' },
+  'culprit.found': { text: 'found', repo: 'shop', branch: 'main', builder: 'unit', build: 7, sha: 'a'.repeat(40), confirmed: true, confidence: 0.99,
+    outcome: 'confirmed', author: null, subject: null, builds: [] },
+  'culprit.notFound': { text: 'not found', repo: 'shop', branch: 'main', builder: 'unit', build: 7, sha: null, confirmed: false, confidence: null,
+    outcome: 'gave up', author: null, subject: null, builds: [] },
+};
+
+/** A payload of `kind` saying `text` (the kind's sample with `extra` over it). */
+export function samplePayload<K extends NotificationKind>(kind: K, text: string, extra: Record<string, unknown> = {}): NotificationPayloads[K] {
+  return { ...SAMPLE_PAYLOADS[kind], ...extra, text };
 }

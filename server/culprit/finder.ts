@@ -19,7 +19,7 @@
  * - The flake rate is what the failing files' history says (flaky runs / runs on that builder),
  *   clamped to [MIN_FLAKE_RATE, MAX_FLAKE_RATE].
  * - `notify(kind, payload, recipients)` is called inside the same transaction (an outbox writes
- *   there; it must not await): 'culprit-found' (to the culprit's author) or 'culprit-not-found'.
+ *   there; it must not await): culprit.found (to the culprit's author) or culprit.notFound.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
@@ -28,13 +28,15 @@ import type { BuildRow } from '../store/builds.js';
 import type { SearchRow } from '../store/culprits.js';
 import type { Intake } from '../changes/intake.js';
 import { isFailure } from '../results/failure.js';
+import type { CulpritKind, NotificationPayloads } from '../notify/kinds.js';
+import { culpritNotice } from './notices.js';
 import { unitFiles } from '../store/units.js';
 import { MAX_BLAMELIST } from '../git.js';
 import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import { clampRate, decide, defaultMaxProbes, MIN_FLAKE_RATE, observe, startSearch, DEFAULT_CONFIDENCE, type SearchState } from './search.js';
 
-/** A notification for the alerting outbox (issue 15 part 1): what happened, its facts, who to tell (e-mail addresses). */
-export type Notify = (kind: string, payload: Record<string, unknown>, recipients: string[]) => void;
+/** A notification for the alerting outbox (issue 15 part 1): its kind, its payload, who to tell (e-mail addresses). */
+export type Notify = <K extends CulpritKind>(kind: K, payload: NotificationPayloads[K], recipients: string[]) => void;
 
 export const MIN_FLAKE_HISTORY = 20; // runs of the failing files before their history says more than MIN_FLAKE_RATE
 
@@ -143,10 +145,10 @@ export class CulpritFinder {
     if (!this.store.culprits.finish(search.id, { culpritSha: sha, confirmed, confidence, outcome, at: now })) return;
     this.log.info({ search: search.id, build: search.buildId, culprit: sha, confirmed, confidence }, 'culprit search ended');
     const commit = sha ? this.store.builds.blamelist(search.buildId).find((c) => c.sha === sha) : undefined;
-    this.notify(sha ? 'culprit-found' : 'culprit-not-found', {
+    this.notify(sha ? 'culprit.found' : 'culprit.notFound', culpritNotice({
       repo: search.repo, branch: search.branch, builder: search.builder, build: search.buildId, sha, confirmed, confidence, outcome,
       author: commit?.author ?? null, subject: commit?.subject ?? null, builds: this.store.culprits.probes(search.id).map((p) => p.buildId),
-    }, commit?.email ? [commit.email] : []);
+    }), commit?.email ? [commit.email] : []);
     if (sha && confirmed && repo && autoRevertsOn(repo, search.branch)) {
       this.store.culprits.wantRevert({ searchId: search.id, repoId: search.repoId, branch: search.branch, culpritSha: sha, buildId: search.buildId, at: now });
       this.revertWanted = true;

@@ -34,6 +34,8 @@ import type { Store } from '../store/index.js';
 import type { RevertRow } from '../store/culprits.js';
 import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import type { Notify } from './finder.js';
+import type { RevertFacts } from '../notify/kinds.js';
+import { revertNotice } from './notices.js';
 import { REVERT_AUTHOR, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
 import { findExactRevert, proveReverts } from '../gate/exactRevert.js';
 
@@ -173,7 +175,7 @@ export class AutoReverter {
       store.tree.record({ repoId: r.repoId, branch: r.branch, kind: 'auto-revert', state: tree?.state ?? 'open', automatic: true,
         actor: REVERT_AUTHOR.name, reason: `reverted ${short(r.culpritSha)}, the confirmed culprit of build #${r.buildId}`,
         message: null, buildId: r.buildId, commits: [sha], at: now });
-      this.notify('auto-revert', this.payload(r, { revert: sha }), this.recipients(r));
+      this.notify('revert.made', revertNotice(this.facts(r, { revert: sha })), this.recipients(r));
       return true;
     });
     if (!settled) return;
@@ -185,13 +187,13 @@ export class AutoReverter {
     const { store, log } = this.deps;
     const settled = store.tx(() => {
       if (!store.culprits.settleRevert(r.id, 'refused', null, reason, Date.now())) return false;
-      this.notify('auto-revert-refused', this.payload(r, { reason }), this.recipients(r));
+      this.notify('revert.refused', revertNotice(this.facts(r, { reason })), this.recipients(r));
       return true;
     });
     if (settled) log.warn({ revert: r.id, culprit: r.culpritSha, build: r.buildId, reason }, 'automatic revert refused');
   }
 
-  private payload(r: RevertRow, extra: Record<string, unknown>): Record<string, unknown> {
+  private facts(r: RevertRow, extra: Pick<RevertFacts, 'revert' | 'reason'>): RevertFacts {
     const commit = this.deps.store.builds.blamelist(r.buildId).find((c) => c.sha === r.culpritSha);
     return { repo: r.repo, branch: r.branch, build: r.buildId, culprit: r.culpritSha, author: commit?.author ?? null,
       subject: commit?.subject ?? null, url: `${this.deps.baseUrl()}/builds/${r.buildId}`, ...extra };

@@ -4,13 +4,15 @@
  *   window with a verdict; rejects or resolves early only when `signal` aborts (server closing).
  * - `revert`: the guarded automatic revert (deploy/revert.ts): pushes reverts of `shas` (newest
  *   first) of deploy `deployId` on the branch; throws with the reason when it refuses.
- * - `notify`: alerting (issue 15): one alert of a kind with its payload.
+ * - `notify`: alerting (issue 15): one alert of a kind with its payload, called inside the
+ *   transaction that rolls the deploy back or holds it (main.ts: the outbox's enqueue).
  * - `follow`: start reading a watch's source ahead of any deploy (a scrape source's baseline).
  * Defaults: the watcher waits out the window and finds nothing; revert fails saying it is not
  * connected (recorded on the deploy); notify and follow do nothing. main.ts connects what exists
  * (the revert: DeployReverter).
  */
 import type { WatchConfig } from '../config/deploy.js';
+import type { DeployAlertKind, NotificationPayloads } from '../notify/kinds.js';
 
 import type { Verdict } from '../immune/watch.js';
 import type { SampleBook } from '../immune/samples.js';
@@ -23,7 +25,7 @@ export type { MetricEvidence, Verdict } from '../immune/watch.js';
 export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number; samples?: SampleBook; firstDeploy?: boolean }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
 export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string, deployId: number) => Promise<void>;
-export type Notify = (kind: string, payload: Record<string, unknown>) => void | Promise<void>;
+export type Notify = <K extends DeployAlertKind>(kind: K, payload: NotificationPayloads[K]) => void;
 
 /**
  * follow: called once at start-up for every configured stage's watch, so a watcher that scrapes

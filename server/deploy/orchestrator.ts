@@ -13,19 +13,21 @@
  * - Immune response: a regression verdict, in ONE transaction: the stage `regressed` with the
  *   evidence, the rollback steps queued (this stage, then the earlier ones, last first), the tree
  *   closed with the evidence and the deploy's commits (the gate then passes reverts of them: the
- *   revert's push needs no bypass), the revert and the alert recorded as pending. After the commit the
- *   revert (hooks.revert) and the alert (hooks.notify) are made and marked done; the deploy ends
+ *   revert's push needs no bypass), the revert recorded as pending, the alert enqueued (hooks.notify:
+ *   the outbox, in this transaction). After the commit the revert (hooks.revert) is made and
+ *   recorded; the deploy ends
  *   `rolled_back` when its last rollback step has run. A failed run step rolls back the same way
  *   and ends `failed` (no revert, no closure). A watcher that fails rolls back as `failed` too.
  * - Hold (fails closed): an inconclusive verdict (a window without data, see server/immune/watch.ts)
- *   holds the deploy: it stays `watching` with `heldAt`/`holdReason`, its watch stopped, the branch's
+ *   holds the deploy (its deploy.held alert enqueued in the same transaction): it stays `watching` with
+ *   `heldAt`/`holdReason`, its watch stopped, the branch's
  *   next deploys wait. Never promoted by itself: `resume` of the branch watches the stage again (a
  *   new window after, the stored baseline before the deploy); `pause` of the branch rolls it back
  *   (`failed`: no revert, no closure — nothing was shown to be wrong).
  * - Restart: steps are units (reclaimed or requeued by the unit path); a stage found `watching`
  *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows and
  *   reads only those it has not stored in watch_samples; its run is not repeated); a held one stays
- *   held; a pending revert or alert is made.
+ *   held; a pending revert is made (an alert pending before migration 021: enqueued once).
  * Never awaits inside a transaction; effects happen after commits and are recorded once done.
  */
 import type { Logger } from 'pino';
@@ -40,7 +42,7 @@ import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
 import { describeVerdict } from './evidence.js';
 import { storedBook } from '../immune/samples.js';
-import { makeEffects } from './effects.js';
+import { deployAlert, makeEffects } from './effects.js';
 
 export const IMMUNE_ACTOR = 'greengate-immune';
 export const MAX_DEPLOY_COMMITS = 200;
@@ -89,6 +91,7 @@ export class DeployOrchestrator {
         store.deploys.stageEnded(x.id, x.stage, 'failed', null, now);
         store.deploys.beginRollback(x.id, x.stage, 'failed',
           `stage ${stage.name}: held (${x.holdReason ?? 'inconclusive'}), rolled back by ${actor ?? 'an admin'}${reason ? `: ${reason}` : ''}`, false);
+        this.alert(x.id);
         this.rollbackStage(x, x.stage, now);
       }
     });
@@ -152,9 +155,32 @@ export class DeployOrchestrator {
     });
   }
 
+  /** Enqueues the deploy's alert as its row now says (inside the caller's transaction). */
+  private alert(deployId: number): void {
+    const deploy = this.d.store.deploys.get(deployId);
+    if (!deploy) return;
+    const a = deployAlert(this.d.store, deploy, this.d.baseUrl());
+    if (a.kind === 'deploy.held') this.d.hooks.notify(a.kind, a.payload);
+    else this.d.hooks.notify(a.kind, a.payload);
+  }
+
+  /** Alerts left pending by a server before migration 021: each enqueued once, in one transaction. */
+  private carriedAlerts(): void {
+    const { store } = this.d;
+    store.tx(() => {
+      for (const id of store.deploys.carriedAlerts()) {
+        this.alert(id);
+        store.deploys.dropCarriedAlert(id);
+      }
+    });
+  }
+
   private async advance(): Promise<void> {
     if (this.closed) return;
-    if (!this.followed) this.followAll();
+    if (!this.followed) {
+      this.carriedAlerts();
+      this.followAll();
+    }
     const active = this.d.store.deploys.active();
     const busy = new Set(active.filter((x) => x.state !== 'pending').map((x) => `${x.repoId}\0${x.branch}`));
     const newest = new Map<string, DeployRow>();
@@ -165,7 +191,7 @@ export class DeployOrchestrator {
     }
     for (const x of this.d.store.deploys.active()) {
       if (x.state === 'watching' && x.heldAt === null && !this.watches.has(x.id)) this.watch(x);
-      if (x.revertState === 'pending' || x.alertState === 'pending') await makeEffects(this.d, x);
+      if (x.revertState === 'pending') await makeEffects(this.d, x);
     }
     this.flushSteps();
   }
@@ -228,6 +254,7 @@ export class DeployOrchestrator {
       if (!ok) {
         store.deploys.stageEnded(deploy.id, stage.position, 'failed', null, now);
         store.deploys.beginRollback(deploy.id, stage.position, 'failed', `stage ${stage.name}: run ${build.result} (build ${build.id})`, false);
+        this.alert(deploy.id);
         this.rollbackStage(deploy, stage.position, now);
       } else if (config?.watch) {
         store.deploys.stageWatching(deploy.id, stage.position, now, now + config.watch.seconds * 1000);
@@ -283,21 +310,23 @@ export class DeployOrchestrator {
       const stage = store.deploys.stages(deployId)[position];
       if (verdict && !verdict.regression && verdict.inconclusive) { // fails closed: held until a person decides
         store.deploys.stageVerdict(deployId, position, verdict);
-        store.deploys.hold(deployId, `stage ${stage.name}: inconclusive: ${verdict.inconclusive}`, now);
+        if (store.deploys.hold(deployId, `stage ${stage.name}: inconclusive: ${verdict.inconclusive}`, now)) this.alert(deployId);
         this.d.log.warn({ deploy: deployId, stage: stage.name, reason: verdict.inconclusive },
           'deploy held: its watch had no data for a window (greengate deploy resume watches again, pause rolls it back)');
-        return; // kick (below) sends its deploy.held alert
+        return; // its deploy.held alert is in the outbox with this transaction
       }
       if (verdict && !verdict.regression) return this.promote(deploy, position, verdict, now);
       if (!verdict) {
         store.deploys.stageEnded(deployId, position, 'failed', null, now);
         store.deploys.beginRollback(deployId, position, 'failed', `stage ${stage.name}: the watch failed: ${err?.message ?? 'unknown error'}`, false);
+        this.alert(deployId);
         return this.rollbackStage(deploy, position, now);
       }
       const text = describeVerdict(verdict);
       const url = `${this.d.baseUrl()}/deploys/${deployId}`;
       store.deploys.stageEnded(deployId, position, 'regressed', verdict, now);
       store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
+      this.alert(deployId);
       this.rollbackStage(deploy, position, now);
       this.d.tree.set(deploy.repo, deploy.branch, 'closed',
         `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,

@@ -2,7 +2,7 @@
  * Every secret value the server holds, for its second redaction of what units report (the log
  * and every string of `finished`, logGuard.ts): a unit may have read one it was never given (the
  * runner's environment, a file), so all of them are redacted from every unit, not only the
- * unit's own builder's.
+ * unit's own builder's. A notification channel's are what its plug-in lists as `credentials`.
  *
  * The values: the runner, admin and Alertmanager tokens; each repository's hook secret (read from
  * its file); every builder's secrets, of every repository; each webhook's secret and URL (a
@@ -12,7 +12,8 @@
  */
 import type { Config } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
-import { readNotifySecret, type NotifyConfig, type NotifySecret } from '../config/notify.js';
+import { readNotifySecret, type NotifyConfig } from '../config/notify.js';
+import { CHANNELS, settingsOf } from '../notify/channels/index.js';
 import { readHookSecret } from '../gate/hookSecret.js';
 
 export function serverSecretValues(config: Readonly<Config>): string[] {
@@ -29,9 +30,11 @@ export function serverSecretValues(config: Readonly<Config>): string[] {
   add(() => config.adminToken);
   add(() => config.alertmanagerToken);
   const notify = (n: NotifyConfig | undefined) => {
-    const secret = (s: NotifySecret | undefined) => s && add(() => readNotifySecret('notify', s));
-    for (const w of n?.webhooks ?? []) { add(() => w.url); secret(w.secret); }
-    secret(n?.email?.smtp.password);
+    for (const c of CHANNELS) {
+      const settings = n && settingsOf(c, n);
+      if (settings === undefined) continue;
+      for (const v of c.credentials(settings)) if (v) add(() => (typeof v === 'string' ? v : readNotifySecret('notify', v)));
+    }
   };
   notify(config.notify);
   for (const repo of config.repositories) {

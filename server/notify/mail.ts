@@ -6,8 +6,8 @@
  * Credentials are read when a mail is sent. Transports are kept per SMTP settings and closed by `close`.
  */
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { EmailConfig } from '../config/notify.js';
-import { readNotifySecret } from '../config/notify.js';
+import type { EmailConfig } from './channels/email.js';
+import { readNotifySecret } from './channels/secret.js';
 
 export const SMTP_TIMEOUT_MS = 15_000; // 15 seconds to connect, greet and send
 export const SMTP_CONNECTIONS = 4; // per SMTP server (the sender sends at most 4 mails at once)

@@ -6,25 +6,30 @@
  * (sender.ts) delivers pending rows after the commit, also after a restart.
  *
  * Who gets it is decided here, from the live configuration: the repository's `notify:` (each key
- * replacing the top level's), or the top level's for server events (repo null). Webhooks and the
- * configured addresses take the kinds their `events:` lists (absent: every kind); the people named
- * in `recipients.emails` (a closure's blamelist authors, a culprit's author) are mailed when
- * `email.blamelist` is on. One event is stored once: `key` names it (a second enqueue with the same
+ * replacing the top level's), or the top level's for server events (repo null), by each channel
+ * of the registry (notify/channels/): its `targets` for the kind — the configured ones whose
+ * `events:` take it, and the people named in `recipients.emails` (a closure's blamelist authors, a
+ * culprit's author) when the e-mail channel's `blamelist` is on. A recipient a channel refuses (a
+ * person's malformed address) is logged with the reason, masked — never dropped silently. One event is stored once: `key` names it (a second enqueue with the same
  * key does nothing and returns null). Without any channel for it, nothing is stored.
  *
- * Public for other modules (culprit finding, auto revert, deploys): `enqueue(kind, payload, recipients)`.
+ * Public for other modules (culprit finding, auto revert, deploys): `enqueue(kind, payload, recipients)`,
+ * `payload` typed per kind (notify/kinds.ts: the one vocabulary).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { notifyFor, type NotificationKind, type NotifyConfig } from '../config/notify.js';
+import type { NotifyConfig } from '../config/notify.js';
 import type { Store } from '../store/index.js';
 import type { NewDelivery } from '../store/notifications.js';
+import { CHANNELS, notifyFor, settingsOf, type Channel } from './channels/index.js';
+import type { BasePayload, NotificationKind, NotificationPayloads } from './kinds.js';
 
-export type { NotificationKind } from '../config/notify.js';
+export type { NotificationKind, NotificationPayloads } from './kinds.js';
+export { MAX_MAIL_RECIPIENTS } from './channels/email.js';
 
 /** What a notification says. `text` is Slack-compatible (the webhook body's `text`, the mail's body); its first line is the summary. */
-export interface NotificationPayload { text: string; repo?: string | null; branch?: string | null; [field: string]: unknown }
+export type NotificationPayload = BasePayload;
 export interface Recipients {
   /** Whose `notify:` settings apply (absent or null: the top level's). */
   repo?: string | null;
@@ -37,9 +42,7 @@ export interface EnqueueOptions {
   at?: number;
 }
 
-export const MAX_MAIL_RECIPIENTS = 50;
 export const MAX_TEXT_CHARS = 8000;
-const EMAIL_RE = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
 
 export class Outbox {
   /** Told after an enqueue stored something (the sender wakes up once the caller's transaction ended). */
@@ -49,10 +52,12 @@ export class Outbox {
     private readonly store: Store,
     private readonly config: Readonly<Config>,
     private readonly log: Logger,
+    /** The channels (notify/channels/index.ts; a test may add its own). */
+    readonly channels: readonly Channel[] = CHANNELS,
   ) {}
 
   /** Stores a notification for its channels; returns its id, or null when nobody takes it or the key was stored before. */
-  enqueue(kind: NotificationKind, payload: NotificationPayload, recipients: Recipients = {}, opts: EnqueueOptions = {}): number | null {
+  enqueue<K extends NotificationKind>(kind: K, payload: NotificationPayloads[K], recipients: Recipients = {}, opts: EnqueueOptions = {}): number | null {
     const repoName = recipients.repo ?? null;
     const repoRow = repoName ? this.store.repos.byName(repoName) : undefined;
     const settings = this.settingsFor(repoName);
@@ -79,20 +84,13 @@ export class Outbox {
   }
 
   private deliveriesFor(kind: NotificationKind, n: NotifyConfig, people: readonly (string | null | undefined)[]): NewDelivery[] {
-    const takes = (events?: readonly string[]) => !events || events.includes(kind);
     const out: NewDelivery[] = [];
-    for (const w of n.webhooks ?? []) {
-      if (takes(w.events) && !out.some((d) => d.target === w.url)) out.push({ channel: 'webhook', target: w.url, deliveryKey: randomUUID() });
-    }
-    if (n.email && takes(n.email.events)) {
-      const addresses = new Map<string, string>();
-      const add = (a: string | null | undefined) => {
-        const t = a?.trim();
-        if (t && EMAIL_RE.test(t) && !addresses.has(t.toLowerCase())) addresses.set(t.toLowerCase(), t);
-      };
-      n.email.to.forEach(add);
-      if (n.email.blamelist) people.forEach(add);
-      for (const a of [...addresses.values()].slice(0, MAX_MAIL_RECIPIENTS)) out.push({ channel: 'email', target: a, deliveryKey: randomUUID() });
+    for (const c of this.channels) {
+      const settings = settingsOf(c, n);
+      if (settings === undefined) continue;
+      const { targets, refused } = c.targets(settings, kind, people);
+      for (const target of targets) out.push({ channel: c.name, target, deliveryKey: randomUUID() });
+      for (const r of refused) this.log.warn({ kind, channel: c.name, target: c.mask(r.target), reason: r.reason }, 'a recipient was not notified');
     }
     return out;
   }

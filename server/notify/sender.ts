@@ -1,6 +1,6 @@
 /**
  * The sender: delivers the outbox's pending deliveries, each on its own (one failing receiver
- * never holds up another), at most MAX_IN_FLIGHT at once.
+ * never holds up another), at most its channel's `maxInFlight` at once.
  *
  * - Nothing lost: a delivery stays `pending` in SQLite until it succeeded; at start-up every
  *   pending one is due, so what a crash interrupted is sent again.
@@ -8,24 +8,23 @@
  *   once in this process. Only a crash between a success and its mark resends it — with the same
  *   delivery key (X-Greengate-Delivery, the mail's Message-ID), so the receiver can drop it.
  *   When the mark itself cannot be written (storage fault), it is retried before anything is sent.
- *   At most MAX_IN_FLIGHT per channel at once.
+ *   At most each channel's `maxInFlight` at once (slow mail never holds up webhooks).
  * - Retries: exponential backoff from BACKOFF_BASE_MS, doubling up to BACKOFF_MAX_MS, with ±10 %
  *   jitter; after MAX_ATTEMPTS the delivery is `failed` (the log shows why).
  * Channel settings (URL secret, SMTP) are read from the live configuration when sending: a
- * delivery whose webhook or e-mail settings were removed meanwhile fails at once.
+ * delivery whose webhook or e-mail settings were removed meanwhile fails at once. Each channel
+ * (notify/channels/) sends its own deliveries; a delivery of a channel no longer in the registry fails.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { DueDelivery } from '../store/notifications.js';
-import { readNotifySecret } from '../config/notify.js';
 import type { Outbox } from './outbox.js';
-import { postWebhook, slackEscape } from './webhook.js';
-import { Mailer } from './mail.js';
+import { channelNamed, settingsOf, type Channel } from './channels/index.js';
+import { permanentFailure, type ChannelSender } from './channels/channel.js';
 
 export const BACKOFF_BASE_MS = 1_000; // 1 second after the first failure
 export const BACKOFF_MAX_MS = 10 * 60_000; // 10 minutes at most between attempts
 export const MAX_ATTEMPTS = 15; // about 1.5 hours of trying
-export const MAX_IN_FLIGHT = { webhook: 8, email: 4 } as const; // per channel: slow mail never holds up webhooks
 export const DUE_BATCH = 64; // due deliveries read per look
 export const IDLE_POLL_MS = 5_000; // looks again this often even when not woken
 
@@ -39,7 +38,7 @@ export class NotificationSender {
   private readonly unmarked = new Map<number, number>(); // delivered, its mark not yet written: id → when
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
-  private readonly mailer = new Mailer((err) => this.log.warn({ err: err.message }, 'an SMTP connection failed between mails'));
+  private readonly senders = new Map<string, ChannelSender<unknown>>();
   /** Every finished attempt, for the benchmark and the tests' diagnostics. */
   onAttempt: (d: DueDelivery, ok: boolean, error: string | null) => void = () => undefined;
 
@@ -65,7 +64,8 @@ export class NotificationSender {
     this.timer = null;
     const deadline = Date.now() + 2_000;
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.mailer.close();
+    for (const s of this.senders.values()) s.close();
+    this.senders.clear();
   }
 
   private schedule(ms: number): void {
@@ -81,12 +81,14 @@ export class NotificationSender {
         this.store.notifications.markSent(id, at);
         this.unmarked.delete(id);
       }
-      const busy = { webhook: 0, email: 0 };
-      for (const c of this.inFlight.values()) busy[c]++;
-      if (busy.webhook < MAX_IN_FLIGHT.webhook || busy.email < MAX_IN_FLIGHT.email) {
+      const busy = new Map<string, number>(this.outbox.channels.map((c) => [c.name, 0]));
+      for (const c of this.inFlight.values()) busy.set(c, (busy.get(c) ?? 0) + 1);
+      const limit = (name: string) => channelNamed(name, this.outbox.channels)?.maxInFlight ?? 1;
+      if ([...busy].some(([name, n]) => n < limit(name))) {
         for (const d of this.store.notifications.due(now, DUE_BATCH)) {
-          if (busy[d.channel] >= MAX_IN_FLIGHT[d.channel] || this.inFlight.has(d.id) || this.unmarked.has(d.id)) continue;
-          busy[d.channel]++;
+          const n = busy.get(d.channel) ?? 0;
+          if (n >= limit(d.channel) || this.inFlight.has(d.id) || this.unmarked.has(d.id)) continue;
+          busy.set(d.channel, n + 1);
           this.inFlight.set(d.id, d.channel);
           void this.deliver(d);
         }
@@ -134,23 +136,19 @@ export class NotificationSender {
   }
 
   private async send(d: DueDelivery): Promise<void> {
-    const payload = JSON.parse(d.payload) as { text: string } & Record<string, unknown>;
-    const settings = this.outbox.settingsFor(d.repo);
-    if (d.channel === 'webhook') {
-      const hook = settings.webhooks?.find((w) => w.url === d.target);
-      if (!hook) throw permanentFailure('this webhook is no longer in the notify: settings');
-      const secret = hook.secret ? readNotifySecret('webhook secret', hook.secret) : null;
-      await postWebhook({ url: hook.url, secret, kind: d.kind, deliveryKey: d.deliveryKey,
-        body: { ...payload, text: slackEscape(payload.text), event: d.kind, delivery: d.deliveryKey, repo: d.repo, branch: d.branch, at: d.createdAt } });
-    } else {
-      if (!settings.email) throw permanentFailure('e-mail is no longer in the notify: settings');
-      await this.mailer.send({ email: settings.email, to: d.target, subject: `[greengate] ${payload.text.split('\n')[0]}`,
-        text: payload.text, kind: d.kind, deliveryKey: d.deliveryKey });
-    }
+    const channel = channelNamed(d.channel, this.outbox.channels);
+    if (!channel) throw permanentFailure(`greengate has no ${d.channel} channel any more`);
+    const settings = settingsOf(channel, this.outbox.settingsFor(d.repo)) ?? null;
+    await this.senderOf(channel).send({ settings, target: d.target, kind: d.kind, deliveryKey: d.deliveryKey,
+      payload: JSON.parse(d.payload) as { text: string } & Record<string, unknown>, repo: d.repo, branch: d.branch, createdAt: d.createdAt });
   }
-}
 
-/** A failure no retry can mend (the channel left the configuration): the delivery fails at once. */
-function permanentFailure(message: string): Error {
-  return Object.assign(new Error(message), { permanent: true });
+  private senderOf(channel: Channel): ChannelSender<unknown> {
+    let s = this.senders.get(channel.name);
+    if (!s) {
+      s = channel.connect(this.log);
+      this.senders.set(channel.name, s);
+    }
+    return s;
+  }
 }

@@ -17,7 +17,6 @@ import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
 import type { TreeChange } from '../gate/tree.js';
 import type { RunnerLink } from '../dispatch/placement.js';
-import { isFailure } from '../results/failure.js';
 import type { Outbox } from './outbox.js';
 
 export const WAIT_CHECK_MS = 5_000; // 5 seconds
@@ -152,7 +151,7 @@ export class NotifyTriggers {
   }
 
   private failingTests(b: BuildRow) {
-    return this.d.store.tests.finalByBuild(b.id).filter(isFailure).slice(0, MAX_PAYLOAD_ITEMS)
+    return this.d.store.tests.failingByBuild(b.id).slice(0, MAX_PAYLOAD_ITEMS)
       .map((t) => ({ name: t.classname ? `${t.classname} > ${t.name}` : t.name, file: t.file, message: t.message?.slice(0, 500) ?? null }));
   }
 

@@ -9,7 +9,7 @@ export interface DeployRow {
   id: number; repoId: number; repo: string; branch: string; sha: string; state: DeployState; stage: number;
   rollbackAt: number | null; outcome: 'rolled_back' | 'failed' | null; buildId: number | null; baseSha: string | null;
   commits: string; reason: string | null; revertState: 'none' | 'pending' | 'done' | 'failed'; revertError: string | null;
-  alertState: 'none' | 'pending' | 'done'; createdAt: number; startedAt: number | null; finishedAt: number | null;
+  createdAt: number; startedAt: number | null; finishedAt: number | null;
   /** Held by an inconclusive watch (its stage `stage`): neither promoted nor rolled back until a person decides. */
   heldAt: number | null; holdReason: string | null;
 }
@@ -21,7 +21,7 @@ export interface PauseRow { repoId: number; branch: string; actor: string | null
 
 const COLUMNS = `d.id, d.repo_id AS repoId, r.name AS repo, d.branch, d.sha, d.state, d.stage, d.rollback_at AS rollbackAt, d.outcome,
   d.build_id AS buildId, d.base_sha AS baseSha, d.commits, d.reason, d.revert_state AS revertState, d.revert_error AS revertError,
-  d.alert_state AS alertState, d.created_at AS createdAt, d.started_at AS startedAt, d.finished_at AS finishedAt,
+  d.created_at AS createdAt, d.started_at AS startedAt, d.finished_at AS finishedAt,
   d.held_at AS heldAt, d.hold_reason AS holdReason`;
 const FROM = 'FROM deploys d JOIN repositories r ON r.id = d.repo_id';
 const STAGE_COLUMNS = `deploy_id AS deployId, position, name, state, run_build_id AS runBuildId, rollback_build_id AS rollbackBuildId,
@@ -43,13 +43,14 @@ export class DeployStore {
       start: db.prepare(`UPDATE deploys SET state = 'running', stage = 0, base_sha = ?, commits = ?, started_at = ? WHERE id = ? AND state = 'pending'`),
       setState: db.prepare('UPDATE deploys SET state = ?, stage = ?, reason = coalesce(?, reason) WHERE id = ?'),
       rollback: db.prepare(`UPDATE deploys SET state = 'rolling_back', rollback_at = ?, outcome = ?, reason = ?,
-        revert_state = ?, alert_state = 'pending' WHERE id = ?`),
+        revert_state = ? WHERE id = ?`),
       rollbackAt: db.prepare('UPDATE deploys SET rollback_at = ? WHERE id = ?'),
       finish: db.prepare(`UPDATE deploys SET state = ?, reason = coalesce(?, reason), finished_at = ? WHERE id = ?
         AND state IN ('pending', 'running', 'watching', 'rolling_back')`),
       revert: db.prepare('UPDATE deploys SET revert_state = ?, revert_error = ? WHERE id = ?'),
-      alerted: db.prepare(`UPDATE deploys SET alert_state = 'done' WHERE id = ?`),
-      hold: db.prepare(`UPDATE deploys SET held_at = ?, hold_reason = ?, alert_state = 'pending' WHERE id = ? AND state = 'watching'`),
+      carried: db.prepare('SELECT deploy_id AS id FROM deploy_alerts_carried ORDER BY deploy_id'),
+      dropCarried: db.prepare('DELETE FROM deploy_alerts_carried WHERE deploy_id = ?'),
+      hold: db.prepare(`UPDATE deploys SET held_at = ?, hold_reason = ? WHERE id = ? AND state = 'watching'`),
       release: db.prepare(`UPDATE deploys SET held_at = NULL, hold_reason = NULL WHERE id = ? AND held_at IS NOT NULL`),
       stages: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE deploy_id = ? ORDER BY position`),
       stageByBuild: db.prepare(`SELECT ${STAGE_COLUMNS} FROM deploy_stages WHERE run_build_id = ? OR rollback_build_id = ?`),
@@ -92,8 +93,10 @@ export class DeployStore {
   setRollbackAt(id: number, position: number): void { this.q.rollbackAt.run(position, id); }
   finish(id: number, state: DeployState, reason: string | null, at: number): boolean { return this.q.finish.run(state, reason, at, id).changes > 0; }
   setRevert(id: number, state: 'done' | 'failed', error: string | null): void { this.q.revert.run(state, error, id); }
-  markAlerted(id: number): void { this.q.alerted.run(id); }
-  /** An inconclusive watch holds the deploy (it stays `watching`, its watch stopped); its alert (deploy.held) is pending. */
+  /** Deploys whose alert was pending when migration 021 dropped alert_state: the orchestrator enqueues each once. */
+  carriedAlerts(): number[] { return (this.q.carried.all() as { id: number }[]).map((r) => r.id); }
+  dropCarriedAlert(id: number): void { this.q.dropCarried.run(id); }
+  /** An inconclusive watch holds the deploy (it stays `watching`, its watch stopped); the caller enqueues its deploy.held alert. */
   hold(id: number, reason: string, at: number): boolean { return this.q.hold.run(at, reason, id).changes > 0; }
   /** Ends a hold (the deploy is watched again, or rolled back); false when it was not held. */
   release(id: number): boolean { return this.q.release.run(id).changes > 0; }

@@ -2,7 +2,8 @@
 import type { DB } from './db.js';
 
 export type DeliveryState = 'pending' | 'sent' | 'failed';
-export type Channel = 'webhook' | 'email';
+/** A channel's name (notify/channels/: webhook, email, …). */
+export type Channel = string;
 export interface NewNotification {
   repoId: number | null; branch: string | null; kind: string; eventKey: string; summary: string; payload: unknown; at: number;
 }

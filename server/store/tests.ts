@@ -27,6 +27,18 @@ function toRow<T extends { failingBefore: unknown }>(row: T): T & { failingBefor
   return { ...row, failingBefore: row.failingBefore === 1 || row.failingBefore === true };
 }
 
+/** One row per test of a build (its last attempt), failures first; `where` narrows it. */
+const finalSql = (where: string) => `SELECT id, buildId, unitId, name, classname, file, durationMs,
+          CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
+        FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
+          t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore,
+          row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
+          FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
+          WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
+            w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
+        WHERE rn = 1${where}
+        ORDER BY ${FAILURES_FIRST}, id`;
+
 export class TestStore {
   private readonly q;
   constructor(private readonly db: DB) {
@@ -37,16 +49,8 @@ export class TestStore {
       byBuild: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE build_id = ?
         ORDER BY ${FAILURES_FIRST}, id`),
       // A test counts once per build: its last attempt decides; a failure that passed on retry stays 'flaky'.
-      final: db.prepare(`SELECT id, buildId, unitId, name, classname, file, durationMs,
-          CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
-        FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
-          t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore,
-          row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
-          FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
-          WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
-            w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
-        WHERE rn = 1
-        ORDER BY ${FAILURES_FIRST}, id`),
+      final: db.prepare(finalSql('')),
+      failing: db.prepare(finalSql(` AND status IN ${FAILING_SQL}`)),
       durationsOf: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?
         AND file IN (SELECT value FROM json_each(?))`),
       byUnit: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE unit_id = ? ORDER BY id`),
@@ -87,6 +91,8 @@ export class TestStore {
   byBuild(buildId: number): TestResultRow[] { return (this.q.byBuild.all(buildId) as TestResultRow[]).map(toRow); }
   /** One row per test: its last attempt, with how many attempts it had; failures first. */
   finalByBuild(buildId: number): FinalTestRow[] { return (this.q.final.all(buildId) as FinalTestRow[]).map(toRow); }
+  /** The tests that fail the build (their last attempt failed or errored), as finalByBuild gives them. */
+  failingByBuild(buildId: number): FinalTestRow[] { return (this.q.failing.all(buildId) as FinalTestRow[]).map(toRow); }
   byUnit(unitId: number): TestResultRow[] { return (this.q.byUnit.all(unitId) as TestResultRow[]).map(toRow); }
   setStatus(id: number, status: TestStatus): void { this.q.setStatus.run(status, id); }
   fileDurations(repoId: number, builder: string): Map<string, number> {

@@ -5,8 +5,8 @@
  * sentAt, nextAt }`.
  * Who may call: everyone (it is public like the tree's history), so it shows no secrets and no
  * bodies: `summary` is the text's first line (what the tree page shows anyway), and `target` is
- * masked — a webhook's scheme and host only (a Slack-style URL path is a secret), an address
- * with its local part cut (`a…@example.com`). The full payload stays in SQLite.
+ * masked by its channel (notify/channels/<name>.ts `mask`) — a webhook's scheme and host only (a
+ * Slack-style URL path is a secret), an address with its local part cut (`a…@example.com`). The full payload stays in SQLite.
  */
 import express, { type Router } from 'express';
 import { z } from 'zod';
@@ -16,6 +16,7 @@ import type { DeliveryLogRow } from '../store/notifications.js';
 import { findRepository } from '../config/repositories.js';
 import { parseOrThrow } from './api.js';
 import { maskUrls } from '../urlMask.js';
+import { channelNamed } from '../notify/channels/index.js';
 
 export const MAX_LOG_LIMIT = 200;
 
@@ -30,13 +31,9 @@ const LogQuery = z.strictObject({
   before: z.coerce.number().int().positive().optional(),
 });
 
-/** What anyone may see of a delivery's target. */
+/** What anyone may see of a delivery's target: its channel's mask (notify/channels/); nothing of an unknown channel's. */
 export function maskTarget(channel: string, target: string): string {
-  if (channel === 'webhook') {
-    try { return `${new URL(target).origin}/…`; } catch { return '…'; }
-  }
-  const at = target.lastIndexOf('@');
-  return at > 0 ? `${target[0]}…${target.slice(at)}` : '…';
+  return channelNamed(channel)?.mask(target) ?? '…';
 }
 
 export function publicDelivery(d: DeliveryLogRow) {

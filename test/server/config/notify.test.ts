@@ -48,6 +48,19 @@ describe('notify: in greengate.yml', () => {
     expect(n.unitWaitSeconds).to.equal(60);
   });
 
+  it('checks e-mail addresses once, at load, by the rule the outbox mails by: a malformed one is refused with its key path, ops@localhost is an address', () => {
+    const smtp = 'smtp: { host: smtp.example.com, tls: none }';
+    const found = problems(`notify:\n  email: { from: greengate@localhost, to: [ops@localhost, "ops@.example.com"], ${smtp} }`, {},
+      `    notify:\n      email: { from: "gg@example.com", to: [a@example.com, "two words@example.com", "ops@"], ${smtp} }\n`);
+    expect(found).to.deep.equal([
+      'notify.email.to[1]: must be an e-mail address, e.g. oncall@example.com — "ops@.example.com" has an empty part in its domain (a leading, trailing or double dot)',
+      'repositories[0].notify.email.to[1]: must be an e-mail address, e.g. oncall@example.com — "two words@example.com" has a space or one of <>",;@ before its @',
+      'repositories[0].notify.email.to[2]: must be an e-mail address, e.g. oncall@example.com — "ops@" has no @ with something before and after it',
+    ]);
+    const cfg = parse(`notify:\n  email: { from: greengate@localhost, to: [ops@localhost, oncall@example.com], ${smtp} }`);
+    expect(cfg.notify!.email!.to).to.deep.equal(['ops@localhost', 'oncall@example.com']);
+  });
+
   it('names the key path and the fix for each mistake', () => {
     const found = problems(`notify:
   webhooks:

@@ -68,7 +68,7 @@ describe('culprit finder: which red builds are searched, and what the notifier h
     expect(search).to.include({ culpritSha: shas[2], confirmed: true });
     expect(server.store.culprits.probes(search.id).length).to.be.at.most(Math.ceil(Math.log2(4)) + 2);
     expect(server.store.culprits.revertOf(search.id), 'no autoRevert: nothing reverted').to.equal(undefined);
-    const found = notices.filter((n) => n.kind === 'culprit-found');
+    const found = notices.filter((n) => n.kind === 'culprit.found');
     expect(found).to.have.length(1);
     expect(found[0].to).to.deep.equal(['ada@example.com']);
     expect(found[0].payload).to.include({ repo: 'shop', branch: 'main', build: red.id, sha: shas[2], confirmed: true, subject: 'three breaks it' });

@@ -75,7 +75,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     expect(git(repo.bare, 'log', '-1', '--format=%an%n%B', r.revertSha!)).to.contain('greengate').and.to.contain(`${REVERT_TRAILER}: ${red}`);
     const events = store.tree.events({ repoId, limit: 10 });
     expect(events.map((e) => [e.kind, e.actor, e.buildId])).to.deep.equal([['auto-revert', 'greengate', red], ['close', null, red]]);
-    expect(notices.map((n) => [n.kind, n.to])).to.deep.equal([['auto-revert', ['bob@example.com']]]);
+    expect(notices.map((n) => [n.kind, n.to])).to.deep.equal([['revert.made', ['bob@example.com']]]);
     await reverter.kick();
     expect(head(), 'nothing pushed twice').to.equal(r.revertSha);
   });
@@ -121,7 +121,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     expect(r.state).to.equal('refused');
     expect(r.reason).to.match(reason);
     expect(head(), 'nothing pushed').to.equal(before);
-    expect(notices.map((n) => n.kind)).to.deep.equal(['auto-revert-refused']);
+    expect(notices.map((n) => n.kind)).to.deep.equal(['revert.refused']);
   }
 
   it('refuses a culprit that is not confirmed', async () => {

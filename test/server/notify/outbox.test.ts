@@ -8,6 +8,7 @@ import { NotifyTriggers } from '../../../server/notify/triggers.js';
 import { Tree } from '../../../server/gate/tree.js';
 import { Events } from '../../../server/events.js';
 import { tempHome } from '../../helpers.js';
+import { samplePayload } from '../../notifyFixtures.js';
 
 const log = pino({ level: 'silent' });
 
@@ -40,7 +41,7 @@ describe('the notifications outbox and its triggers (real SQLite)', () => {
     - { url: "https://a.example.com/all" }
     - { url: "https://b.example.com/closed", events: [tree.closed] }
   email: { from: gg@example.com, to: [oncall@example.com], events: [tree.closed], smtp: { host: h, tls: none } }`);
-    const id = outbox.enqueue('tree.closed', { text: 'shop/main closed\nmore', branch: 'main' },
+    const id = outbox.enqueue('tree.closed', samplePayload('tree.closed', 'shop/main closed\nmore', { branch: 'main' }),
       { repo: 'shop', emails: ['ada@example.com', 'ADA@example.com', 'not an address', null, 'oncall@example.com'] });
     expect(id).to.be.a('number');
     expect(rows().map((d) => [d.channel, d.target, d.state, d.summary, d.repo, d.branch]).sort()).to.deep.equal([
@@ -49,25 +50,25 @@ describe('the notifications outbox and its triggers (real SQLite)', () => {
       ['webhook', 'https://a.example.com/all', 'pending', 'shop/main closed', 'shop', 'main'],
       ['webhook', 'https://b.example.com/closed', 'pending', 'shop/main closed', 'shop', 'main'],
     ]);
-    outbox.enqueue('build.fixed', { text: 'fixed' }, { repo: 'shop', emails: ['ada@example.com'] });
+    outbox.enqueue('build.fixed', samplePayload('build.fixed', 'fixed'), { repo: 'shop', emails: ['ada@example.com'] });
     expect(rows().filter((d) => d.kind === 'build.fixed').map((d) => d.target)).to.deep.equal(['https://a.example.com/all']);
   });
 
   it('stores an event once by its key, nothing when nobody takes it, and nothing when the caller\'s transaction rolls back', () => {
     open(`  webhooks: [{ url: "https://a.example.com/", events: [tree.closed] }]`);
-    expect(outbox.enqueue('tree.closed', { text: 'x' }, { repo: 'shop' }, { key: 'tree:1' })).to.be.a('number');
-    expect(outbox.enqueue('tree.closed', { text: 'x' }, { repo: 'shop' }, { key: 'tree:1' })).to.equal(null);
-    expect(outbox.enqueue('runner.lost', { text: 'r1 lost' })).to.equal(null);
-    expect(() => store.tx(() => { outbox.enqueue('tree.closed', { text: 'y' }, { repo: 'shop' }); throw new Error('the event failed'); }))
+    expect(outbox.enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' }, { key: 'tree:1' })).to.be.a('number');
+    expect(outbox.enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' }, { key: 'tree:1' })).to.equal(null);
+    expect(outbox.enqueue('runner.lost', samplePayload('runner.lost', 'r1 lost'))).to.equal(null);
+    expect(() => store.tx(() => { outbox.enqueue('tree.closed', samplePayload('tree.closed', 'y'), { repo: 'shop' }); throw new Error('the event failed'); }))
       .to.throw('the event failed');
     expect(rows()).to.have.length(1);
   });
 
   it('uses a repository\'s own notify: keys over the defaults', () => {
     open(`  webhooks: [{ url: "https://default.example.com/" }]`, `    notify: { webhooks: [{ url: "https://shop.example.com/" }] }`);
-    outbox.enqueue('tree.closed', { text: 'a' }, { repo: 'shop' });
-    outbox.enqueue('tree.closed', { text: 'b' }, { repo: 'other' });
-    outbox.enqueue('runner.lost', { text: 'c' }, { repo: null });
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'a'), { repo: 'shop' });
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'b'), { repo: 'other' });
+    outbox.enqueue('runner.lost', samplePayload('runner.lost', 'c'), { repo: null });
     expect(rows().map((d) => [d.summary, d.target]).sort()).to.deep.equal([
       ['a', 'https://shop.example.com/'], ['b', 'https://default.example.com/'], ['c', 'https://default.example.com/']]);
   });

@@ -7,7 +7,7 @@ import { Outbox } from '../../../server/notify/outbox.js';
 import { backoffMs, NotificationSender } from '../../../server/notify/sender.js';
 import { postWebhook, signBody } from '../../../server/notify/webhook.js';
 import { pollUntil, tempHome } from '../../helpers.js';
-import { MailServer, Receiver, SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET } from '../../notifyFixtures.js';
+import { MailServer, Receiver, samplePayload, SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET } from '../../notifyFixtures.js';
 
 const log = pino({ level: 'silent' });
 
@@ -54,7 +54,7 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
   it('posts a signed JSON body with a Slack-compatible text, the event and a delivery key; mails over SMTP with credentials', async () => {
     const outbox = new Outbox(store, configWith(true, true), log);
     sender(outbox).start();
-    outbox.enqueue('tree.closed', { text: 'shop/main closed: unit build 7 failed\nhttp://ci/builds/7', branch: 'main', build: { id: 7 } },
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'shop/main closed: unit build 7 failed\nhttp://ci/builds/7', { branch: 'main', build: { id: 7 } }),
       { repo: 'shop', emails: ['ada@example.com'] });
     const got = await pollUntil(() => receiver.accepted()[0], 'the webhook');
     expect(got.signatureOk).to.equal(true);
@@ -69,10 +69,29 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
     await pollUntil(() => rows().every((d) => d.state === 'sent' && d.attempts === 1), 'all marked sent');
   });
 
+  it('mails a configured ops@localhost-style address end to end (config, outbox, real SMTP server); a malformed person\'s address is refused and logged, never dropped silently', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => { logged.push(JSON.parse(line) as Record<string, unknown>); } });
+    const config = parseConfig(JSON.stringify({ runnerToken: 'abcdefgh',
+      notify: { email: { from: 'greengate@localhost', to: ['ops@localhost'],
+        smtp: { host: '127.0.0.1', port: mail.port, tls: 'none', user: { value: SMTP_USER }, password: { value: SMTP_PASSWORD } } } },
+      repositories: [{ name: 'shop', path: '/srv/shop.git', builders: [{ name: 'unit', run: 'npm test' }] }] }), { baseDir: home.dir, env: {} });
+    const outbox = new Outbox(store, config, capture);
+    sender(outbox).start();
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'shop/main closed'), { repo: 'shop', emails: ['root@', 'ada@example.com'] });
+    await pollUntil(() => mail.mails.length === 2, 'the mails to ops@localhost and ada@example.com');
+    expect(mail.to('ops@localhost')).to.have.length(1);
+    expect(mail.to('ops@localhost')[0].from).to.equal('greengate@localhost');
+    expect(rows().map((d) => d.target).sort()).to.deep.equal(['ada@example.com', 'ops@localhost']);
+    const refused = logged.filter((l) => l.msg === 'a recipient was not notified');
+    expect(refused.map((l) => [l.channel, l.target, l.reason])).to.deep.equal([['email', 'r…@', 'not an e-mail address: it has no @ with something before and after it']]);
+    await pollUntil(() => rows().every((d) => d.state === 'sent'), 'both marked sent');
+  });
+
   it('escapes the webhook text as Slack asks, so pushed words cannot ping a channel; the mail keeps them as written', async () => {
     const outbox = new Outbox(store, configWith(true, true), log);
     sender(outbox).start();
-    outbox.enqueue('build.failed', { text: 'blamelist: abc <!channel> & <http://evil|click>' }, { repo: 'shop' });
+    outbox.enqueue('build.failed', samplePayload('build.failed', 'blamelist: abc <!channel> & <http://evil|click>'), { repo: 'shop' });
     const got = await pollUntil(() => receiver.accepted()[0], 'the webhook');
     expect(got.body.text).to.equal('blamelist: abc &lt;!channel&gt; &amp; &lt;http://evil|click&gt;');
     const m = await pollUntil(() => mail.mails[0], 'the mail');
@@ -83,7 +102,7 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
     receiver.failNext = 2;
     const outbox = new Outbox(store, configWith(true, false), log);
     sender(outbox).start();
-    outbox.enqueue('build.failed', { text: 'red' }, { repo: 'shop' });
+    outbox.enqueue('build.failed', samplePayload('build.failed', 'red'), { repo: 'shop' });
     await pollUntil(() => receiver.accepted().length, 'the third attempt', 15_000);
     const [a, b, c] = receiver.requests;
     expect(receiver.requests.map((r) => r.status)).to.deep.equal([500, 500, 200]);
@@ -97,7 +116,7 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
 
   it('sends what an earlier process left pending (same key), and never again what it marked sent', async () => {
     const outbox = new Outbox(store, configWith(true, false), log);
-    outbox.enqueue('tree.closed', { text: 'left pending by a crash' }, { repo: 'shop' }); // no sender running: stays pending
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'left pending by a crash'), { repo: 'shop' }); // no sender running: stays pending
     const key = store.notifications.due(Date.now(), 10)[0].deliveryKey;
     sender(outbox).start();
     await pollUntil(() => rows()[0].state === 'sent', 'delivered after the "restart"');
@@ -107,7 +126,7 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
   });
 
   it('gives up at once on a delivery whose webhook was removed from the configuration, saying why', async () => {
-    new Outbox(store, configWith(true, false), log).enqueue('tree.closed', { text: 'x' }, { repo: 'shop' });
+    new Outbox(store, configWith(true, false), log).enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' });
     sender(new Outbox(store, configWith(false, false), log)).start();
     await pollUntil(() => rows()[0].state === 'failed', 'given up');
     expect(rows()[0].lastError).to.equal('this webhook is no longer in the notify: settings');
