@@ -71,12 +71,12 @@ describe('install and service units', function () {
     expect(directive('greengate.service', 'ExecReload')).to.equal('/bin/kill -HUP $MAINPID');
   });
 
-  it('passes systemd-analyze verify (where systemd-analyze exists)', function () {
+  it('passes systemd-analyze verify', function () {
     const probe = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
     if (probe.error) {
-      // The check needs systemd's tools; the unit contents are still checked by the test above.
-      console.log('      (systemd-analyze is not installed here: the units were not verified — apt-get install systemd to verify them)');
-      return;
+      // A missing tool skips (never passes): the units were not verified. .ci/run installs systemd so CI skips nothing.
+      console.log(`      skipped: systemd-analyze is not installed here (${probe.error.message}) — apt-get install systemd to verify the units`);
+      this.skip();
     }
     const home = tempHome();
     try {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, WS_PATH, parseServerMessage, type ServerMessage } from '../../server/protocol.js';
@@ -216,13 +216,22 @@ describe('test sharding (real server, runners, git)', function () {
   });
 
   it('gives a retry back to the runner it failed on when the other one stays busy', async () => {
-    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' ${NODE_TEST_RUN}`, sandbox: { writable: [dir] } }));
+    // A latch, not a sleep: the long test holds its runner (up to 30 s) until the retry has finished.
+    const release = (dir: string) => join(dir, 'release-long');
+    await start((dir) => ({ run: `FLAKY_MARKER='${join(dir, 'flaky-marker')}' RELEASE='${release(dir)}' ${NODE_TEST_RUN}`, sandbox: { writable: [dir] } }));
     await runner('r1');
     await runner('r2');
     const build = await pushAndFinish({
-      'test/long.test.js': testFile(`test('long', async () => { await sleep(4000); });`),
+      'test/long.test.js': testFile(`test('long', async () => {
+  const fs = require('node:fs');
+  for (const deadline = Date.now() + 30000; !fs.existsSync(process.env.RELEASE) && Date.now() < deadline;) await sleep(20);
+  if (!fs.existsSync(process.env.RELEASE)) throw new Error('never released');
+});`),
       'test/flaky.test.js': FLAKY_TEST,
-    }, 'a flaky test beside a long one');
+    }, 'a flaky test beside a long one', 0, async (id) => {
+      await pollUntil(async () => (await server.build(id)).units.some((u: any) => u.retryOf !== null && u.state === 'done'), 'the retry to finish');
+      writeFileSync(release(home.dir), 'go');
+    });
     expect(existsSync(join(home.dir, 'flaky-marker'))).to.equal(true);
     expect(build.result).to.equal('flaky');
     const failed = build.units.find((u: any) => u.result === 'failed');
