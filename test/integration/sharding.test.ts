@@ -163,12 +163,14 @@ describe('test sharding (real server, runners, git)', function () {
     });
     // Progress while it runs: units done of total, and the expected time left from the learned durations.
     expect(midway.progress.unitsTotal).to.equal(midway.units.length);
-    expect(midway.progress.expectedMsLeft).to.be.within(1, 5000);
+    // No fixed window: what is left is at most the learned time of every unit of the build.
+    expect(midway.progress.expectedMsLeft).to.be.within(1, midway.units.reduce((sum: number, u: any) => sum + u.expectedMs, 0));
     expect(second.result).to.equal('passed');
     const head = second.units.find((u: any) => u.seq === 1);
     expect(head.files).to.deep.equal(['test/slow.test.js']);
     expect(head.expectedMs).to.be.greaterThan(Math.max(...second.units.filter((u: any) => u !== head).map((u: any) => u.expectedMs)));
-    expect(head.expectedMs).to.be.within(1100, 3000);
+    // Learned from the first build: at least the slow test's own measured time (its file's wall time holds it).
+    expect(head.expectedMs).to.be.at.least(first.tests.find((t: any) => t.name === 'slow one').durationMs);
     expect(testLines(second)).to.deep.equal(expected);
 
     const history = await server.api('/api/tests?repo=shop&builder=unit&name=slow%20one');
