@@ -67,7 +67,8 @@ export interface GateStub {
   table: Map<string, BranchGate>; // branch → gate state; a branch not in the table is not gated
   gateCalls: GateCall[];
   changes: ChangeCall[];
-  delayMs: number; // before answering a gate request
+  hold: boolean; // park gate requests unanswered (until close), to prove the hook gives up by itself
+  held: number; // gate requests parked by hold
   httpError: { status: number; body: string } | null; // answer gate requests with this instead
   close(): Promise<void>;
 }
@@ -75,9 +76,8 @@ export interface GateStub {
 export const UNGATED: BranchGate = { gated: false, state: 'open', reason: null, message: null, since: null, build: null };
 
 export async function startGateStub(): Promise<GateStub> {
-  const timers = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
-    readBody(req).then((body) => handle(stub, req, res, body, timers), () => res.destroy());
+    readBody(req).then((body) => handle(stub, req, res, body), () => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -86,10 +86,10 @@ export async function startGateStub(): Promise<GateStub> {
     table: new Map(),
     gateCalls: [],
     changes: [],
-    delayMs: 0,
+    hold: false,
+    held: 0,
     httpError: null,
     close: async () => {
-      for (const timer of timers) clearTimeout(timer);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
@@ -97,7 +97,7 @@ export async function startGateStub(): Promise<GateStub> {
   return stub;
 }
 
-function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body: Buffer, timers: Set<NodeJS.Timeout>): void {
+function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   const url = new URL(req.url ?? '/', 'http://stub');
   const gate = /^\/api\/gate\/([^/]+)$/.exec(url.pathname);
   if (req.method === 'POST' && gate) {
@@ -117,12 +117,8 @@ function handle(stub: GateStub, req: IncomingMessage, res: ServerResponse, body:
       const gated = [...stub.table].filter(([, g]) => g.gated).map(([branch]) => branch);
       send(res, result.status, result.text, { [GATED_HEADER]: gatedHeaderValue(gated) });
     };
-    if (stub.delayMs <= 0) return void answer();
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      void answer();
-    }, stub.delayMs);
-    timers.add(timer);
+    if (!stub.hold) return void answer();
+    stub.held++;
     return;
   }
   if (req.method === 'POST' && url.pathname === '/api/changes') {

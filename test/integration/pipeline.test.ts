@@ -76,7 +76,8 @@ describe('core pipeline (real server, runners, git)', function () {
   });
 
   it('runs a killed runner\'s unit on the other runner and completes the build', async () => {
-    await start('if [ ! -f /tmp/never ]; then echo working; sleep 3; fi; echo finished');
+    // A latch, not a sleep: on r1 the unit holds (up to 60 s) until r1 is killed; on r2 it finishes at once.
+    await start('if [ "$GREENGATE_RUNNER" = r1 ]; then echo working; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; fi; echo finished');
     const r1 = await runner('r1');
     repo.commit({ 'x.txt': 'x' }, 'slow commit');
     repo.push();

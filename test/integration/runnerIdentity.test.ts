@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import {
@@ -23,8 +23,13 @@ describe('runner identity (real server and runners)', function () {
   it('refuses a client with the runner token under a live runner\'s name; the real runner\'s build still passes', async () => {
     home = tempHome();
     const repo = new Repo(home.dir);
+    // A latch, not a sleep: the unit runs until the test has made its attacks (at most 60 s).
+    const latch = join(home.dir, 'latch');
+    mkdirSync(latch);
+    const release = join(latch, 'release');
     server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare,
-      builders: [{ name: 'unit', run: 'echo working; sleep 2; echo finished', timeout: 60 }] }])).start();
+      builders: [{ name: 'unit', timeout: 60, sandbox: { writable: [latch] },
+        run: `echo working; i=0; while [ ! -f '${release}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo finished` }] }])).start();
     const real = startRunner(server.url, 'r1', home.dir);
     runners.push(real);
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'r1 to connect');
@@ -57,6 +62,8 @@ describe('runner identity (real server and runners)', function () {
     expect(twin.output).to.contain('server refused this runner (4007)');
     expect(twin.output).to.contain('give this one its own --name');
 
+    expect((await server.build(build.id)).units[0].state, 'the unit ran through the attacks').to.equal('running');
+    writeFileSync(release, 'go');
     const done = await server.waitForBuild(build.id, 60_000);
     expect(done.result).to.equal('passed');
     expect(done.units).to.have.length(1);

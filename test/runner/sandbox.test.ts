@@ -53,7 +53,12 @@ describe('runner/sandbox: bwrap (a real sandbox)', function () {
   let home: ReturnType<typeof tempHome>;
   let work: string;
   let slot: string;
-  before(function () { if (!BWRAP) this.skip(); });
+  before(function () {
+    if (!BWRAP) {
+      console.log('      skipped: bwrap is not installed here — apt-get install bubblewrap to prove the real sandbox (.ci/run installs it)');
+      this.skip();
+    }
+  });
   beforeEach(() => {
     home = tempHome();
     work = join(home.dir, 'runner');

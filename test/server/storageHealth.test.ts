@@ -270,12 +270,17 @@ describe('installProcessGuard: a storage fault thrown outside any request does n
       new SmallDisk(${JSON.stringify(disk.dir)}).fill();
       const health = new StorageHealth(store, ${JSON.stringify(disk.dir)}, pino({ level: 'silent' }), 60_000);
       installProcessGuard(health, pino({ level: 'silent' }));
-      setTimeout(() => store.runners.touch(1, 2), 10);
-      setTimeout(() => Promise.resolve().then(() => store.runners.markAllDisconnected()), 20);
-      setTimeout(() => { console.log(JSON.stringify(health.status())); throw new Error('a plain bug'); }, 200);
+      // Latches, not delays: each step starts once the guard has recorded the previous one's fault.
+      let faults = 0;
+      health.on('fault', () => {
+        faults++;
+        if (faults === 1) setTimeout(() => Promise.resolve().then(() => store.runners.markAllDisconnected()));
+        if (faults === 2) setTimeout(() => { console.log(JSON.stringify({ ...health.status(), faults })); throw new Error('a plain bug'); });
+      });
+      setTimeout(() => store.runners.touch(1, 2));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
-    expect(JSON.parse(r.stdout.trim() || 'null'), r.stderr).to.include({ state: 'degraded', kind: 'full', code: 'SQLITE_FULL' });
+    expect(JSON.parse(r.stdout.trim() || 'null'), r.stderr).to.include({ state: 'degraded', kind: 'full', code: 'SQLITE_FULL', faults: 2 });
     expect(r.status).to.equal(1);
     expect(r.stderr).to.match(/greengate: uncaught error: Error: a plain bug/);
     expect(r.stderr).not.to.contain('SQLITE_FULL');

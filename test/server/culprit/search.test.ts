@@ -90,6 +90,17 @@ describe('culprit search (pure)', () => {
     expect(p.indexOf(Math.max(...p))).to.equal(3);
   });
 
+  it('has the posterior Bayes\' rule gives by hand (uniform prior, each run wrong with probability f)', () => {
+    // n = 1, base passed once, head failed once; hypotheses k = 0 (broken before), 1 (the commit), 2 (a flake).
+    // Likelihoods: k=0: f·(1−f); k=1: (1−f)²; k=2: (1−f)·f. Normalised: [f, 1−f, f] / (1 + f); f = 0.05 → [1, 19, 1] / 21.
+    const one = posterior(startSearch(1, true), 0.05);
+    [1 / 21, 19 / 21, 1 / 21].forEach((want, k) => expect(Math.abs(one[k] - want) / want, `k=${k}`).to.be.below(1e-12));
+    // n = 2, position 1 both passed and failed once; f = 0.1, p = 0.9. Likelihoods: k=0: f²p², k=1: fp³, k=2: fp³, k=3: f²p²,
+    // i.e. ∝ [f, p, p, f]; normalised: [0.05, 0.45, 0.45, 0.05].
+    const two = posterior(observe(observe(startSearch(2, true), 1, false), 1, true), 0.1);
+    [0.05, 0.45, 0.45, 0.05].forEach((want, k) => expect(Math.abs(two[k] - want) / want, `k=${k}`).to.be.below(1e-12));
+  });
+
   it('refuses an empty blamelist and a position outside it', () => {
     expect(() => startSearch(0, true)).to.throw(/at least one commit/);
     expect(() => observe(startSearch(3, true), 4, true)).to.throw(/outside 0..3/);

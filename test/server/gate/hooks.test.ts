@@ -93,7 +93,8 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     stub.table.set('main', OPEN);
     stub.gateCalls.length = 0;
     stub.changes.length = 0;
-    stub.delayMs = 0;
+    stub.hold = false;
+    stub.held = 0;
     stub.httpError = null;
   });
 
@@ -407,17 +408,21 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     expect(r.stderr).to.include('accepted by bypass "prod is down", which was NOT recorded');
   });
 
-  it('refuses after greengate.timeout when the server is slow', async () => {
-    stub.delayMs = 3000;
+  it('refuses after greengate.timeout when the server never answers', async () => {
+    stub.hold = true; // the request is parked: only the hook's own time limit can end the push
     await git(bare, 'config', 'greengate.timeout', '2');
+    const before = await remoteRef('main');
     await commit('Add\n');
     const started = Date.now();
     const r = await push('main');
     const elapsed = Date.now() - started;
     expect(r.code).to.not.equal(0);
+    expect(await remoteRef('main')).to.equal(before);
     expect(r.stderr).to.include('remote: greengate: no verdict from');
     expect(r.stderr).to.include('within 2s (greengate.timeout)');
-    expect(elapsed).to.be.within(1900, 2900);
+    expect(stub.held, 'the server saw the request').to.equal(1);
+    expect(stub.gateCalls, 'and never answered it').to.have.length(0);
+    expect(elapsed, 'not before the time limit').to.be.at.least(1900);
   });
 
   it('treats an HTTP error like an unreachable server and shows its body', async () => {
