@@ -59,6 +59,12 @@ import { redactStrings } from './redaction.js';
 
 export const PROTOCOL_VERSION = 3;
 export const WS_PATH = '/ws/runner';
+/** Where this server serves each repository's code to runners (`GIT_PATH/<name>.git`; web/gitHttp.ts). */
+export const GIT_PATH = '/git';
+/** An assign's `repo.url`: the repository's own `cloneUrl`, else its path on this server (resolved against the server URL). */
+export function cloneUrlOf(repo: { name: string; cloneUrl?: string | null }): string {
+  return repo.cloneUrl ?? `${GIT_PATH}/${encodeURIComponent(repo.name)}.git`;
+}
 export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
 export const HEARTBEAT_MS = 5_000; // 5 seconds

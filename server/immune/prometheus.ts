@@ -5,7 +5,7 @@
  * (PROMETHEUS_TIMEOUT_MS) and a bounded answer (MAX_ANSWER_BYTES); a failure throws an Error
  * naming the query, the server and what it said.
  */
-import { renderSelector, type Matcher, type Selector } from './selector.js';
+import { renderSelector, type Matcher, type Selector } from '../config/selector.js';
 
 export interface Buckets {
   /** Upper bounds, ascending (the last may be Infinity), and the observations in each (not cumulative). */

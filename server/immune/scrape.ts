@@ -16,7 +16,7 @@
  */
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { fromCumulative, type Buckets, type WindowReader } from './prometheus.js';
-import { matchesLabels, type Matcher, type Selector } from './selector.js';
+import { matchesLabels, type Matcher, type Selector } from '../config/selector.js';
 
 export const SCRAPE_TIMEOUT_MS = 5_000; // 5 seconds
 export const MAX_SCRAPE_BYTES = 10 * 1024 * 1024; // 10 MiB
