@@ -26,6 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Found } from './problems.js';
+import { fail } from '../errors.js';
 
 /** Every kind of notification; the generic ones are enqueued by other modules (auto revert, deploys). */
 export const NOTIFICATION_KINDS = [
@@ -99,18 +100,18 @@ export function notifyFor(top: NotifyConfig | undefined, repo: NotifyConfig | un
   return { ...(top ?? {}), ...(repo ?? {}) };
 }
 
-/** Reads a secret now; throws an Error naming what is missing and the fix. */
+/** Reads a secret now; throws GG_SECRET_UNAVAILABLE naming what is missing and the fix. */
 export function readNotifySecret(what: string, source: NotifySecret, env: NodeJS.ProcessEnv = process.env): string {
   if ('value' in source) return source.value;
   if ('env' in source) {
     const v = env[source.env];
-    if (v === undefined || v === '') throw new Error(`${what}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
+    if (v === undefined || v === '') fail('GG_SECRET_UNAVAILABLE', `${what}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
     return v;
   }
   try {
     return fs.readFileSync(source.file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`${what}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
+    fail('GG_SECRET_UNAVAILABLE', `${what}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
       'create it, or make it readable by the user running greengate');
   }
 }

@@ -49,6 +49,7 @@ import { GgError, errorBody } from '../errors.js';
 export { GIT_PATH, cloneUrlOf } from '../protocol.js';
 import { GIT_PATH } from '../protocol.js';
 export const MAX_GIT_BACKENDS = 32; // concurrent `git http-backend` children
+export const GIT_BACKEND_TIMEOUT_MS = 600_000; // 10 minutes: one fetch served, however large; a hung backend is killed and its slot freed
 export const MAX_CGI_HEADER_BYTES = 64 * 1024; // 64 KiB of CGI headers before the body
 const MAX_ADVERTISEMENT_BYTES = 16 * 1024; // a v2 capability advertisement kept per repository
 
@@ -180,6 +181,12 @@ function runBackend(app: GitHttpDeps, repo: RepositoryConfig, pathInfo: string, 
     }
     res.end();
   });
+  const limit = setTimeout(() => {
+    fail(`git http-backend ran over its time limit of ${GIT_BACKEND_TIMEOUT_MS / 1000} s and was killed`);
+    child.kill('SIGKILL');
+  }, GIT_BACKEND_TIMEOUT_MS);
+  limit.unref();
+  child.on('close', () => clearTimeout(limit));
   res.on('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   child.stdin.on('error', () => undefined); // a child that stops reading early ends through 'close'
   req.pipe(child.stdin);

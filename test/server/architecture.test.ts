@@ -128,7 +128,7 @@ describe('the architecture of server/', () => {
     for (const leaf of ['errors', 'redaction', 'urlMask', 'tokens']) {
       expect([...graph.get(leaf)?.keys() ?? []], leaf).to.deep.equal([]);
     }
-    expect([...graph.get('protocol')!.keys()].sort()).to.deep.equal(['errors', 'redaction']);
+    expect([...graph.get('protocol')!.keys()].sort()).to.deep.equal(['errors', 'redaction', 'urlMask']);
   });
 
   it('lets runner/ import only server/protocol.ts from the server', () => {
