@@ -71,6 +71,13 @@ describe('the error catalogue (server/errors.ts)', () => {
     expect(ProtocolErrors, 'protocol.ts re-exports the one catalogue').to.equal(ERRORS);
   });
 
+  it('has no code that nothing uses: each is thrown, closed with or checked somewhere in server/ or runner/', () => {
+    const texts = [...serverFiles, ...sources(join(ROOT, 'runner'))].filter((f) => !f.endsWith(join('server', 'errors.ts')))
+      .map((f) => readFileSync(f, 'utf8')).join('\n');
+    const unused = Object.keys(ERRORS).filter((code) => !new RegExp(`\\b${code}\\b`).test(texts));
+    expect(unused).to.deep.equal([]);
+  });
+
   it('is the one definition of close codes: unique, and every close code either side sends derives from it', () => {
     const closes = Object.entries(ERRORS).flatMap(([code, spec]) => ('close' in spec ? [[code, spec.close] as const] : []));
     const seen = new Map<number, string>();
