@@ -19,7 +19,7 @@ function sources(dir: string): string[] {
   });
 }
 
-/** The relative modules a file imports at run time (type-only imports and re-exports left out). */
+/** The relative modules a file imports at run time, dynamic imports included (type-only imports and exports left out). */
 export function runtimeImports(text: string): string[] {
   const out: string[] = [];
   const statement = /^[ \t]*(import|export)\b([^;'"]*?)\bfrom\s*['"](\.[^'"]+)['"]/gm;
@@ -31,6 +31,7 @@ export function runtimeImports(text: string): string[] {
     out.push(m[3]);
   }
   for (const m of text.matchAll(/^[ \t]*import\s*['"](\.[^'"]+)['"]/gm)) out.push(m[1]);
+  for (const m of text.matchAll(/\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g)) out.push(m[1]);
   return out;
 }
 
@@ -94,9 +95,10 @@ describe('the architecture of server/', () => {
       "export { g } from './g.js';",
       "export type { H } from './h.js';",
       "import './side.js';",
+      "const { later } = await import('../later.js');",
       "import { z } from 'zod';",
     ].join('\n');
-    expect(runtimeImports(text)).to.deep.equal(['./a.js', './e.js', './g.js', './side.js']);
+    expect(runtimeImports(text)).to.deep.equal(['./a.js', './e.js', './g.js', './side.js', '../later.js']);
   });
 
   it('finds a cycle when there is one, and prints it', () => {
