@@ -13,7 +13,7 @@ import { hostname, availableParallelism } from 'node:os';
 import { realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { glob } from 'tinyglobby';
-import type { AssignMessage, FinishedMessage, ServerMessage, TestCase, FileTime } from '../server/protocol.js';
+import { fail, type AssignMessage, type FinishedMessage, type ServerMessage, type TestCase, type FileTime } from '../server/protocol.js';
 import { Connection } from './connection.js';
 import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
@@ -63,7 +63,7 @@ export class Agent {
     this.workspaces = new Workspaces(opts.workDir);
     this.sandbox = opts.sandbox ?? chooseSandbox('auto', { root: process.getuid?.() === 0, bwrap: findBwrap() }).sandbox;
     this.instance = loadInstanceId(opts.workDir);
-    this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token);
+    this.mirrors = new Mirrors(opts.workDir, opts.server, opts.token, (line) => this.log(`runner ${this.name}: ${line}`));
     this.conn = new Connection(opts.server, opts.token, {
       hello: () => ({
         name: this.name, slots: opts.slots, cpus: availableParallelism(), version: RUNNER_VERSION, instance: this.instance, labels: opts.labels ?? {},
@@ -182,7 +182,7 @@ export class Agent {
     let setupMs: number | null = null;
     let cacheHit: boolean | null = null;
     try {
-      if (a.builder.secretsError) throw new Error(a.builder.secretsError);
+      if (a.builder.secretsError) fail('GG_SECRET_UNAVAILABLE', a.builder.secretsError);
       const ws = await this.prepareWorkspace(a, u.slot);
       const env = buildUnitEnv(a, this.name);
       for (const dir of a.builder.sandbox?.writable ?? []) mkdirSync(dir, { recursive: true });

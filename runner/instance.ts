@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fail } from '../server/protocol.js';
 
 export const INSTANCE_FILE = 'instance-id';
 const ID_RE = /^[0-9a-f]{32}$/;
@@ -17,7 +18,7 @@ export function loadInstanceId(workDir: string): string {
     try {
       const id = readFileSync(file, 'utf8').trim();
       if (ID_RE.test(id)) return id;
-      throw new Error(`${file} does not hold a runner instance id (32 hex characters) — delete it and start the runner again`);
+      fail('GG_RUNNER_INSTANCE', `${file} does not hold a runner instance id (32 hex characters) — delete it and start the runner again`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -28,5 +29,5 @@ export function loadInstanceId(workDir: string): string {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // another process made it first: read theirs
     }
   }
-  throw new Error(`cannot create the runner instance id in ${file}`);
+  fail('GG_RUNNER_INSTANCE', `cannot create the runner instance id in ${file}`);
 }

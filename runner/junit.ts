@@ -25,7 +25,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { glob } from 'tinyglobby';
-import type { FileTime, TestCase } from '../server/protocol.js';
+import type { ErrorCode, FileTime, TestCase } from '../server/protocol.js';
 import { WallTimes, type SuiteTime } from './junitTimes.js';
 
 export const MAX_JUNIT_BYTES = 16 * 1024 * 1024; // 16 MiB per file
@@ -39,7 +39,7 @@ const MAX_DURATION_MS = 1e9;
 const NODE_PLACEHOLDER_CLASSNAME = 'test';
 
 export class JUnitError extends Error {
-  readonly code = 'GG_JUNIT_INVALID';
+  readonly code: ErrorCode = 'GG_JUNIT_INVALID';
   constructor(
     message: string,
     readonly file: string,

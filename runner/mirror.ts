@@ -27,15 +27,23 @@
  * serialized, and the commits asked for during a fetch are fetched together by the next one (a
  * burst of pushes costs a few requests, not one each); different repositories fetch in parallel. The mirror never runs gc (gc.auto 0):
  * workspaces borrow its objects.
+ *
+ * Failures: every git call has a time limit (runner/git.ts: GIT_FETCH_TIMEOUT_MS for a fetch and
+ * for feeding a fetched pack to git, GIT_LOCAL_TIMEOUT_MS for the rest). A one-request fetch that
+ * fails (an answer this runner cannot read, a timeout, a git that fails on the pack) is logged
+ * with the mirror, the URL (credentials masked) and the reason, and git's own fetch is tried
+ * instead; a mirror that cannot borrow the server's objects is logged and fetches instead. A
+ * failure of git's fetch itself fails the unit's checkout with the command and git's complaint.
  */
 import { spawn } from 'node:child_process';
-import { SAFE_GIT, gitEnv, runGit } from './git.js';
+import { GIT_FETCH_TIMEOUT_MS, SAFE_GIT, gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MAX_HAVES, fetchPack, packObjectCount } from './packFetch.js';
+import { maskUrls, type ErrorCode } from '../server/protocol.js';
 
 export class MirrorError extends Error {
-  readonly code = 'GG_MIRROR';
+  readonly code: ErrorCode = 'GG_MIRROR';
 }
 
 const REF_RE = /^refs\/(heads|try|tags)\/[A-Za-z0-9._/@+-]{1,900}$/;
@@ -56,7 +64,9 @@ const UNPACK_LIMIT = 100; // objects: smaller packs are unpacked into loose obje
 export class Mirrors {
   private readonly mirrors = new Map<string, MirrorState>();
 
-  constructor(private readonly workDir: string, private readonly server: string, private readonly token: string) {}
+  constructor(private readonly workDir: string, private readonly server: string, private readonly token: string,
+    /** Where a failure that is worked around goes (the runner's log). */
+    private readonly log: (line: string) => void = () => undefined) {}
 
   /** The URL git fetches `url` from: a server path resolved against the server URL. */
   resolveUrl(url: string): string {
@@ -100,7 +110,8 @@ export class Mirrors {
         await this.create(m, url);
         writeFileSync(join(m.dir, 'objects', 'info', 'alternates'), `${objects}\n`);
         m.borrowed = path;
-      } catch {
+      } catch (err) {
+        this.log(`mirror ${m.dir}: cannot borrow the objects of ${path} (${maskUrls((err as Error).message)}); fetching instead`);
         return false;
       }
     }
@@ -173,7 +184,7 @@ export class Mirrors {
       await this.git(m.dir, url, ['fetch', '--quiet', '--no-write-fetch-head', 'origin',
         '+refs/heads/*:refs/heads/*', '+refs/try/*:refs/try/*', '+refs/tags/*:refs/tags/*'], credential);
       if (!(await this.hasCommit(m.dir, sha))) {
-        throw new MirrorError(`commit ${sha} is not in ${url}${byId ? ` (${byId.message})` : ''}`);
+        throw new MirrorError(`commit ${sha} is not in ${maskUrls(url)}${byId ? ` (${byId.message})` : ''}`);
       }
     }
     m.known.add(sha);
@@ -188,7 +199,9 @@ export class Mirrors {
         .split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)).reverse();
       const pack = await fetchPack(url, credential, wanted.map((w) => w.sha), [...tips].reverse());
       await this.feed(m.dir, packObjectCount(pack) < UNPACK_LIMIT ? ['unpack-objects', '-q'] : ['index-pack', '--stdin', '--fix-thin'], pack);
-    } catch {
+    } catch (err) {
+      this.log(`mirror ${m.dir}: the one-request fetch of ${wanted.length} commit(s) from ${maskUrls(url)} failed ` +
+        `(${maskUrls((err as Error).message)}); fetching with git instead`);
       return false;
     }
     for (const { sha, ref } of wanted) {
@@ -205,14 +218,19 @@ export class Mirrors {
     return true;
   }
 
-  /** Runs git in `dir` with `input` on its stdin. */
+  /** Runs git in `dir` with `input` on its stdin; killed past GIT_FETCH_TIMEOUT_MS. */
   private feed(dir: string, args: readonly string[], input: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn('git', [...SAFE_GIT, ...args], { cwd: dir, env: this.env(null), stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = spawn('git', [...SAFE_GIT, ...args], { cwd: dir, env: this.env(null), stdio: ['pipe', 'ignore', 'pipe'],
+        timeout: GIT_FETCH_TIMEOUT_MS, killSignal: 'SIGKILL' });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString('utf8'); });
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new MirrorError(`git ${args[0]} failed: ${stderr.trim().slice(0, 400)}`))));
+      child.on('close', (code, signal) => {
+        if (code === 0) return resolve();
+        const why = signal ? `killed (${signal}) after its time limit of ${GIT_FETCH_TIMEOUT_MS / 1000} s` : stderr.trim().slice(0, 400);
+        reject(new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`));
+      });
       child.stdin.on('error', () => undefined);
       child.stdin.end(input);
     });
@@ -232,7 +250,8 @@ export class Mirrors {
   }
 
   private git(dir: string, url: string | null, args: readonly string[], credential?: string): Promise<string> {
-    return runGit(dir, [...SAFE_GIT, ...args], this.env(url, credential), (why) => new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`));
+    return runGit(dir, [...SAFE_GIT, ...args], this.env(url, credential), (why) => new MirrorError(`git ${args[0]} in ${dir} failed: ${why}`),
+      args[0] === 'fetch' ? GIT_FETCH_TIMEOUT_MS : undefined);
   }
 }
 

@@ -12,13 +12,14 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { ErrorCode } from '../server/protocol.js';
 
 export const MAX_PACK_BYTES = 64 * 1024 * 1024; // 64 MiB: bigger fetches go through git itself
 export const PACK_FETCH_TIMEOUT_MS = 60_000; // 1 minute
 export const MAX_HAVES = 32;
 
 export class PackFetchError extends Error {
-  readonly code = 'GG_PACK_FETCH';
+  readonly code: ErrorCode = 'GG_PACK_FETCH';
 }
 
 function pkt(line: string): string {

@@ -22,6 +22,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ErrorCode } from '../server/protocol.js';
 
 /** greengate's compiled code (dist/): units use its node:test reporter, wherever greengate is installed. */
 const GREENGATE_CODE = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -31,7 +32,7 @@ export type SandboxMode = typeof SANDBOX_MODES[number];
 export const SANDBOX_UID = 1000; // the unit's uid inside its user namespace (never 0)
 
 export class SandboxError extends Error {
-  readonly code = 'GG_SANDBOX';
+  readonly code: ErrorCode = 'GG_SANDBOX';
 }
 
 /** What a builder or deploy stage asks of its sandbox (protocol `assign.builder.sandbox`). */

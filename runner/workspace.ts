@@ -16,9 +16,10 @@ import { SAFE_GIT, gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCache, excludeArgs, forgetCacheKeys, keyCaches, parseTree, readCacheKeys, writeCacheKeys, type CacheSpec, type KeyedCache } from './cache.js';
+import type { ErrorCode } from '../server/protocol.js';
 
 export class WorkspaceError extends Error {
-  readonly code = 'GG_WORKSPACE';
+  readonly code: ErrorCode = 'GG_WORKSPACE';
 }
 
 /** Git in a slot: hooks off (SAFE_GIT), the runner's GREENGATE_* variables out of its environment. */

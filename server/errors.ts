@@ -5,7 +5,12 @@
  * `{ error: { code, message } }` for /api/* and as an error page for HTML, 5xx logged at error
  * and 4xx at info. Messages say what is wrong and how to fix it.
  *
- * Add a code here before using it; tests check that every thrown code is catalogued.
+ * This is the only place codes live: the runner's codes too (runner/ reads the catalogue through
+ * protocol.ts, the one server module it may import), and every WebSocket close code either side
+ * sends (protocol.ts CloseCode and the live page socket derive theirs from `close` here; only
+ * 1000, a normal closure, is not an error). Add a code here before using it; tests check that
+ * every code written in server/ and runner/ is catalogued, that close codes are unique, and that
+ * no bare Error is thrown outside a short allowlist of programming errors.
  */
 
 export interface ErrorSpec {
@@ -46,19 +51,39 @@ export const ERRORS = {
   GG_GIT_READ_ONLY: { status: 403, meaning: 'a push to the read-only code URL' },
   GG_ALERTMANAGER_TOKEN: { status: 401, meaning: 'an Alertmanager webhook call without the configured alertmanagerToken' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
-  // runner protocol
+  // runner protocol and page sockets: each close code is defined here once (protocol.ts CloseCode derives from these)
   GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },
+  GG_PROTOCOL_ORDER: { status: 400, close: 1008, meaning: 'a runner frame out of order: the first frame is not hello, or hello comes twice' },
+  GG_FRAME_TOO_BIG: { status: 413, close: 1009, meaning: 'a runner frame over MAX_FRAME_BYTES (closed by the WebSocket library itself)' },
   GG_PROTOCOL_VERSION: { status: 400, close: 4002, meaning: 'a runner speaking another protocol version (checked before anything else)' },
-  GG_RUNNER_TOKEN_GUESSES: { status: 429, close: 4029, meaning: 'too many wrong runner tokens from one address (socket and code URL together); wait for the window to end' },
+  GG_RUNNER_TOKEN: { status: 401, close: 4001, meaning: 'a runner hello with a wrong runner token' },
+  GG_HELLO_TIMEOUT: { status: 408, close: 4003, meaning: 'a runner socket that sent no hello within HELLO_TIMEOUT_MS' },
+  GG_RUNNER_SILENT: { status: 408, close: 4004, meaning: 'a runner that sent nothing for LOST_AFTER_MS: lost, its units requeued' },
+  GG_RUNNER_REPLACED: { status: 409, close: 4005, meaning: 'a runner connection replaced by a newer one of the same runner (same name and instance id)' },
+  GG_SHUTTING_DOWN: { status: 503, close: 4006, meaning: 'the server is shutting down; runners reconnect to the next one' },
   GG_RUNNER_NAME_IN_USE: { status: 409, close: 4007, meaning: 'a runner name held by a live runner with another instance id' },
-  GG_SECRET_UNAVAILABLE: { status: 500, meaning: 'a builder secret could not be read from the server\'s environment or file' },
+  GG_LIVE_TOO_SLOW: { status: 503, close: 4008, meaning: 'a live page socket that did not read its updates fast enough; reconnect and catch up' },
+  GG_RUNNER_TOKEN_GUESSES: { status: 429, close: 4029, meaning: 'too many wrong runner tokens from one address (socket and code URL together); wait for the window to end' },
+  GG_TRY_AGAIN_LATER: { status: 503, close: 1013, meaning: 'the server cannot store anything now (storage fault or busy database); reconnect later' },
+  GG_SECRET_UNAVAILABLE: { status: 500, meaning: 'a secret (a builder\'s, or a notification channel\'s) could not be read from the server\'s environment or file, or is too short to redact' },
+  // runner side (the runner reads these through protocol.ts)
+  GG_JUNIT_INVALID: { status: 500, meaning: 'a unit\'s JUnit report could not be read (runner/junit.ts)' },
+  GG_MIRROR: { status: 500, meaning: 'the runner could not fetch or update its mirror of a repository (runner/mirror.ts)' },
+  GG_PACK_FETCH: { status: 500, meaning: 'the runner could not fetch a unit\'s code from the server (runner/packFetch.ts)' },
+  GG_SANDBOX: { status: 500, meaning: 'the runner could not start a unit in its sandbox (runner/sandbox.ts)' },
+  GG_WORKSPACE: { status: 500, meaning: 'the runner could not prepare a unit\'s workspace (runner/workspace.ts)' },
+  GG_RUNNER_INSTANCE: { status: 500, meaning: 'the runner\'s instance id file in its work directory is unreadable or cannot be created' },
   // server side
   GG_GIT_BUSY: { status: 503, meaning: 'too many fetches are being served at once; try again' },
   GG_GIT_FAILED: { status: 500, meaning: 'a git command on the server failed' },
+  GG_GIT_TIMEOUT: { status: 504, meaning: 'a git command ran over its time limit and was killed' },
+  GG_METRICS_SOURCE: { status: 502, meaning: 'a deploy watch\'s metrics source (Prometheus, or a page greengate scrapes) did not answer usably' },
+  GG_NOTIFY_DELIVERY: { status: 502, meaning: 'a notification receiver did not accept a delivery (it is tried again)' },
+  GG_DEMO_FAILED: { status: 500, meaning: 'greengate demo did not reach a step it waited for' },
   GG_REVERT_REFUSED: { status: 409, meaning: 'a deploy\'s automatic revert was refused by one of its guards (the message says which)' },
   GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
-  GG_INTERNAL: { status: 500, meaning: 'a bug: the server could not handle the request' },
+  GG_INTERNAL: { status: 500, close: 1011, meaning: 'a bug: the server could not handle the request (or a runner message)' },
   GG_STORAGE_FULL: { status: 503, meaning: 'the data directory\'s disk is full: nothing new can be stored until space is freed' },
   GG_STORAGE_BUSY: { status: 503, meaning: 'another process holds the database\'s write lock: this write was not made; send it again in a moment' },
   GG_STORAGE_IO: { status: 503, meaning: 'the database cannot be written (I/O error or read-only file): nothing new can be stored' },
@@ -71,6 +96,13 @@ export const ERRORS = {
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
+/** The codes that end a WebSocket: each has its close code. */
+export type ClosingCode = { [K in ErrorCode]: (typeof ERRORS)[K] extends { close: number } ? K : never }[ErrorCode];
+
+/** Whether `code` ends a WebSocket (has a close code in the catalogue). */
+export function isClosing(code: ErrorCode): code is ClosingCode {
+  return (ERRORS[code] as ErrorSpec).close !== undefined;
+}
 
 export class GgError extends Error {
   readonly status: number;

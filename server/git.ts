@@ -1,6 +1,13 @@
 /**
  * Read-only git queries the server makes against bare repositories on this host. Every call is
  * one `git` process with arguments as an array (no shell); shas and refs are validated first.
+ *
+ * Time limit: a call that runs over GIT_QUERY_TIMEOUT_MS is killed (SIGKILL) and rejects with
+ * GG_GIT_TIMEOUT naming the repository and the command, so one hung git (a stale lock, a
+ * stuck filesystem) fails that change instead of stopping the repository's intake for good (its
+ * changes are serialized, changes/refs.ts); the caller logs it. Any other failure rejects with
+ * GG_GIT_FAILED, also naming the repository and the command. A repository here is a path, never
+ * a URL, so no credential can appear in either.
  */
 import { execFile } from 'node:child_process';
 import picomatch from 'picomatch';
@@ -9,19 +16,28 @@ import { GgError } from './errors.js';
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 export const MAX_BLAMELIST = 200;
-const MAX_GIT_OUTPUT = 64 * 1024 * 1024;
+const MAX_GIT_OUTPUT = 64 * 1024 * 1024; // 64 MiB of stdout per call
+/** One query's time limit, in milliseconds. Tests lower `queryMs`; nothing else changes it. */
+export const GIT_TIME_LIMITS = { queryMs: 60_000 }; // 1 minute: a 200-commit log or the ls-tree of a large tree takes well under a second
 
 
 export function isSha(s: string): boolean {
   return /^[0-9a-f]{40}$/.test(s);
 }
 
+/** Runs `git --git-dir repo args…`; its stdout, or GG_GIT_TIMEOUT / GG_GIT_FAILED naming the repository and command. */
 export function git(repo: string, args: readonly string[]): Promise<string> {
+  const timeoutMs = GIT_TIME_LIMITS.queryMs;
   return new Promise((resolve, reject) => {
-    execFile('git', ['--git-dir', repo, ...args], { maxBuffer: MAX_GIT_OUTPUT, encoding: 'utf8', env: gitEnv() },
+    execFile('git', ['--git-dir', repo, ...args], { maxBuffer: MAX_GIT_OUTPUT, encoding: 'utf8', env: gitEnv(), timeout: timeoutMs, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
-        if (err) reject(new GgError('GG_GIT_FAILED', `git ${args[0]} in ${repo} failed: ${(stderr || err.message).trim().slice(0, 500)}`));
-        else resolve(stdout);
+        if (!err) return resolve(stdout);
+        const command = `git ${args.slice(0, 2).join(' ')}`.slice(0, 200);
+        if ((err as { killed?: boolean }).killed && err.signal === 'SIGKILL') {
+          return reject(new GgError('GG_GIT_TIMEOUT', `${command} in ${repo} ran over its time limit of ${timeoutMs / 1000} s and was killed — ` +
+            'check the repository for a stale lock or a hung filesystem'));
+        }
+        reject(new GgError('GG_GIT_FAILED', `${command} in ${repo} failed: ${(stderr || err.message).trim().slice(0, 500)}`));
       });
   });
 }

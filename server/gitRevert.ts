@@ -15,11 +15,12 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GgError } from './errors.js';
 
 export const REVERT_AUTHOR = { name: 'greengate', email: 'greengate@localhost' };
 export const MAX_PUSH_ATTEMPTS = 3;
-const GIT_TIMEOUT_MS = 120_000; // 2 minutes per git command
-const MAX_GIT_OUTPUT = 16 * 1024 * 1024;
+export const GIT_TIMEOUT_MS = 120_000; // 2 minutes per git command
+const MAX_GIT_OUTPUT = 16 * 1024 * 1024; // 16 MiB of stdout per command
 
 export type RevertOutcome = { kind: 'pushed'; sha: string } | { kind: 'refused'; reason: string };
 
@@ -97,18 +98,29 @@ function gitEnv(): NodeJS.ProcessEnv {
     GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GIT_TERMINAL_PROMPT: '0' };
 }
 
-/** git as greengate; never rejects: ok, stdout, and stdout+stderr for messages. */
-export function gitAttempt(args: readonly string[]): Promise<{ ok: boolean; stdout: string; output: string }> {
+/**
+ * git as greengate; never rejects: ok, stdout, and stdout+stderr for messages. A command over
+ * GIT_TIMEOUT_MS is killed (SIGKILL) and answers not ok, `timedOut`, its output saying so.
+ */
+export function gitAttempt(args: readonly string[]): Promise<{ ok: boolean; stdout: string; output: string; timedOut?: boolean }> {
   return new Promise((resolve) => {
-    execFile('git', args, { env: gitEnv(), encoding: 'utf8', maxBuffer: MAX_GIT_OUTPUT, timeout: GIT_TIMEOUT_MS },
-      (err, stdout, stderr) => resolve({ ok: !err, stdout: stdout ?? '', output: `${stdout ?? ''}${stderr ?? ''}` }));
+    execFile('git', args, { env: gitEnv(), encoding: 'utf8', maxBuffer: MAX_GIT_OUTPUT, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const timedOut = !!err && (err as { killed?: boolean }).killed === true && err.signal === 'SIGKILL';
+        const output = timedOut ? `killed after its time limit of ${GIT_TIMEOUT_MS / 1000} s` : `${stdout ?? ''}${stderr ?? ''}`;
+        resolve({ ok: !err, stdout: stdout ?? '', output, ...(timedOut ? { timedOut } : {}) });
+      });
   });
 }
 
-/** git as greengate; rejects with the command and git's first lines when it fails. */
+/** git as greengate; rejects (GG_GIT_FAILED, GG_GIT_TIMEOUT) with the repository, the command and git's first lines when it fails. */
 export async function gitRun(args: readonly string[]): Promise<string> {
   const r = await gitAttempt(args);
-  if (!r.ok) throw new Error(`git ${args.filter((a) => !a.startsWith('/')).slice(0, 3).join(' ')} failed: ${firstLine(r.output)}`);
+  if (!r.ok) {
+    const dir = args[0] === '--git-dir' || args[0] === '-C' ? ` in ${args[1]}` : '';
+    const command = args.filter((a, i) => !a.startsWith('/') && !(i === 0 && (a === '--git-dir' || a === '-C'))).slice(0, 3).join(' ');
+    throw new GgError(r.timedOut ? 'GG_GIT_TIMEOUT' : 'GG_GIT_FAILED', `git ${command}${dir} failed: ${firstLine(r.output)}`);
+  }
   return r.stdout;
 }
 

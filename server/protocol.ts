@@ -54,11 +54,20 @@
  * (network, readOnly and writable paths, keepProcesses for deploy stages; runner/sandbox.ts).
  */
 import { z } from 'zod';
-import { ERRORS, GgError } from './errors.js';
+import { ERRORS, GgError, fail } from './errors.js';
+
+// The error catalogue, for the runner (which imports nothing else from the server).
+export { ERRORS, GgError, fail, type ClosingCode, type ErrorCode } from './errors.js';
 import { redactStrings } from './redaction.js';
 
 export const PROTOCOL_VERSION = 3;
 export const WS_PATH = '/ws/runner';
+/** Where this server serves each repository's code to runners (`GIT_PATH/<name>.git`; web/gitHttp.ts). */
+export const GIT_PATH = '/git';
+/** An assign's `repo.url`: the repository's own `cloneUrl`, else its path on this server (resolved against the server URL). */
+export function cloneUrlOf(repo: { name: string; cloneUrl?: string | null }): string {
+  return repo.cloneUrl ?? `${GIT_PATH}/${encodeURIComponent(repo.name)}.git`;
+}
 export const MAX_FRAME_BYTES = 1024 * 1024; // 1 MiB: a log chunk is at most MAX_CHUNK_BYTES
 export const MAX_CHUNK_BYTES = 64 * 1024; // 64 KiB of log text per chunk
 export const HEARTBEAT_MS = 5_000; // 5 seconds
@@ -71,23 +80,27 @@ export const MARKER_ROOM_BYTES = 1024; // room past the cap for the runner's tru
 export {
   MIN_SECRET_LENGTH, REDACTED, Redactor, SecretMatcher, redactionPatterns, redactStrings, type Piece,
 } from './redaction.js';
+// How URLs appear in logs and errors (credentials, query and fragment values masked): both sides use this rule.
+export { maskUrls } from './urlMask.js';
 export const MAX_RETRY_AFTER_MS = 600_000; // a retry is asked for at most 10 minutes later
 
-/** WebSocket close codes the server sends, with a stable meaning. */
+/** WebSocket close codes either side sends, with a stable meaning: each derived from its code in the error catalogue. */
 export const CloseCode = {
-  normal: 1000,
+  normal: 1000, // a normal closure (not an error): the runner stopping
   badFrame: ERRORS.GG_PROTOCOL_BAD_FRAME.close, // 1007: not JSON, or not a valid message
-  policy: 1008,
-  tooBig: 1009, // frame over MAX_FRAME_BYTES (sent by ws itself)
-  unauthorized: 4001,
-  protocolVersion: 4002,
-  helloTimeout: 4003,
-  heartbeatTimeout: 4004,
-  replaced: 4005, // another connection with the same runner name
-  shuttingDown: 4006,
-  nameInUse: 4007, // the name is held by a live runner with another instance id
+  policy: ERRORS.GG_PROTOCOL_ORDER.close, // 1008: a frame out of order
+  tooBig: ERRORS.GG_FRAME_TOO_BIG.close, // 1009: frame over MAX_FRAME_BYTES (sent by ws itself)
+  internal: ERRORS.GG_INTERNAL.close, // 1011: the server failed handling a message
+  unauthorized: ERRORS.GG_RUNNER_TOKEN.close, // 4001
+  protocolVersion: ERRORS.GG_PROTOCOL_VERSION.close, // 4002
+  helloTimeout: ERRORS.GG_HELLO_TIMEOUT.close, // 4003
+  heartbeatTimeout: ERRORS.GG_RUNNER_SILENT.close, // 4004
+  replaced: ERRORS.GG_RUNNER_REPLACED.close, // 4005: another connection with the same runner name and instance
+  shuttingDown: ERRORS.GG_SHUTTING_DOWN.close, // 4006
+  nameInUse: ERRORS.GG_RUNNER_NAME_IN_USE.close, // 4007: the name is held by a live runner with another instance id
+  tooSlow: ERRORS.GG_LIVE_TOO_SLOW.close, // 4008: a live page socket that fell behind
   tooManyGuesses: ERRORS.GG_RUNNER_TOKEN_GUESSES.close, // 4029: too many wrong runner tokens from this address; later
-  tryAgainLater: 1013, // the server cannot store anything now (disk full); reconnect later
+  tryAgainLater: ERRORS.GG_TRY_AGAIN_LATER.close, // 1013: the server cannot store anything now (disk full); reconnect later
 } as const;
 
 const id = z.number().int().positive();
@@ -109,13 +122,13 @@ export const LabelsSchema = z.record(z.string(), z.string().regex(LABEL_VALUE_RE
   });
 export type Labels = Readonly<Record<string, string>>;
 
-/** Parses `key=value` (a --label flag); throws an Error saying what is wrong. */
+/** Parses `key=value` (a --label flag); throws GG_USAGE saying what is wrong. */
 export function parseLabel(text: string): [string, string] {
   const eq = text.indexOf('=');
   const key = eq < 0 ? text : text.slice(0, eq);
   const value = eq < 0 ? '' : text.slice(eq + 1);
   if (eq < 0 || !LABEL_KEY_RE.test(key) || !LABEL_VALUE_RE.test(value)) {
-    throw new Error(`--label "${text}" is not key=value with ${LABEL_RULES}, e.g. --label os=linux`);
+    fail('GG_USAGE', `--label "${text}" is not key=value with ${LABEL_RULES}, e.g. --label os=linux`);
   }
   return [key, value];
 }

@@ -191,3 +191,24 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
+
+/**
+ * A `git` that hangs while `hang` is on: a script put first on PATH in front of the real git, for
+ * testing time limits. While on, every git call whose arguments contain `when` (all calls when
+ * empty) sleeps instead (or, with `fails`, exits 1 saying "fake git failure"); otherwise it runs
+ * the real git. `restore()` puts PATH back.
+ */
+export function hangingGit(dir: string, when = '', fails = false): { hang(on: boolean): void; restore(): void } {
+  const act = fails ? 'echo "fake git failure" >&2; exit 1' : 'exec sleep 120';
+  const real = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+  const bin = join(dir, 'hanging-git-bin');
+  const flag = join(dir, 'hanging-git.on');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'git'), `#!/bin/sh\nif [ -e '${flag}' ]; then case " $* " in *'${when}'*) ${act};; esac; fi\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  return {
+    hang(on) { if (on) writeFileSync(flag, ''); else rmSync(flag, { force: true }); },
+    restore() { process.env.PATH = path; rmSync(flag, { force: true }); },
+  };
+}

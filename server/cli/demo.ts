@@ -21,6 +21,7 @@ import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
 import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, freePort, stopApps } from './demoApp.js';
+import { fail } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -42,8 +43,10 @@ export interface Demo { server: RunningServer; runners: ChildProcess[]; dir: str
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Demo Developer', GIT_AUTHOR_EMAIL: 'dev@shop.example',
   GIT_COMMITTER_NAME: 'Demo Developer', GIT_COMMITTER_EMAIL: 'dev@shop.example' };
 
+const DEMO_GIT_TIMEOUT_MS = 60_000; // 1 minute: one git command of the demo (a push waits for the gate's hooks)
+
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'], timeout: DEMO_GIT_TIMEOUT_MS }).trim();
 }
 
 function commit(work: string, files: Record<string, string>, message: string): string {
@@ -58,7 +61,7 @@ function commit(work: string, files: Record<string, string>, message: string): s
 
 /** The push runs hooks that call this very process's server: it must not block the event loop. */
 async function push(work: string): Promise<void> {
-  await promisify(execFile)('git', ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: GIT_ENV });
+  await promisify(execFile)('git', ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: GIT_ENV, timeout: DEMO_GIT_TIMEOUT_MS });
 }
 
 async function commitAndPush(work: string, files: Record<string, string>, message: string): Promise<string> {
@@ -116,7 +119,7 @@ async function waitFor<T>(read: () => T | undefined, failure: string, timeoutMs 
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(failure);
+  fail('GG_DEMO_FAILED', failure);
 }
 
 /** Waits for the deploy of `sha` to end (deployed, rolled back, failed, superseded). */

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { maskUrls } from '../urlMask.js';
 import { Retention } from '../retention.js';
 import { onSignals } from './lifetime.js';
+import { fail } from '../errors.js';
 
 export interface ServeCommand { file: string; port?: number; data?: string }
 
@@ -25,7 +26,7 @@ export async function runServe(cmd: ServeCommand): Promise<void> {
     const { refineFault } = await import('../storageHealth.js');
     const fault = refineFault(storageFaultOf(err), data);
     if (!fault) throw err;
-    throw new Error(`cannot open the database in ${data} (${fault.sqliteCode}): `
+    fail(fault.kind === 'full' ? 'GG_STORAGE_FULL' : 'GG_STORAGE_IO', `cannot open the database in ${data} (${fault.sqliteCode}): `
       + (fault.kind === 'full' ? 'its disk is full; free space on it and start again' : 'its disk failed or the file is read-only; check them and start again'));
   });
   const { installProcessGuard } = await import('../storageHealth.js');

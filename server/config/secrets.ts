@@ -17,6 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MIN_SECRET_LENGTH } from '../protocol.js';
 import type { Found } from './problems.js';
+import { fail } from '../errors.js';
 
 export type SecretSource = { env: string } | { file: string };
 
@@ -46,25 +47,25 @@ export const builderSecretsSchema = z.record(z.string(), secretSourceSchema).sup
   }
 }).optional();
 
-/** Reads a secret's value; throws an Error saying what is missing and how to fix it. */
+/** Reads a secret's value; throws GG_SECRET_UNAVAILABLE saying what is missing and how to fix it. */
 export function readSecret(name: string, source: SecretSource, env: NodeJS.ProcessEnv = process.env): string {
   let value: string;
   if ('env' in source) {
     const v = env[source.env];
     if (v === undefined || v === '') {
-      throw new Error(`secret ${name}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
+      fail('GG_SECRET_UNAVAILABLE', `secret ${name}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
     }
     value = v;
   } else {
     try {
       value = fs.readFileSync(source.file, 'utf8');
     } catch (err) {
-      throw new Error(`secret ${name}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
+      fail('GG_SECRET_UNAVAILABLE', `secret ${name}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
         'create it, or make it readable by the user running greengate');
     }
   }
   if (value.trim().length < MIN_SECRET_LENGTH) {
-    throw new Error(`secret ${name} is shorter than ${MIN_SECRET_LENGTH} characters, so it could not be redacted from logs — use a longer secret`);
+    fail('GG_SECRET_UNAVAILABLE', `secret ${name} is shorter than ${MIN_SECRET_LENGTH} characters, so it could not be redacted from logs — use a longer secret`);
   }
   return value;
 }

@@ -19,7 +19,7 @@
  *       - { name: p50, kind: latency, summary: rpc_duration_seconds, quantile: 0.5 }
  */
 import { z } from 'zod';
-import { parseSelector } from '../immune/selector.js';
+import { parseSelector } from './selector.js';
 
 export const MAX_WATCH_METRICS = 50;
 const toNumber = (v: unknown) => typeof v === 'string' && /^\s*\d+(\.\d*)?\s*$/.test(v) ? Number(v) : v;

@@ -11,7 +11,7 @@
  * as recorded: a commit someone else pushed never counts, whatever its message);
  * the culprit is not a merge commit; it is not itself a revert (greengate's recorded revert, or an
  * exact revert of the commit its message names, checked with git); it is still on the branch; it
- * was not reverted already (a commit since it whose tree is exactly its revert: gate/exactRevert.ts,
+ * was not reverted already (a commit since it whose tree is exactly its revert: exactRevert.ts,
  * never a message); `git revert` applies cleanly.
  *
  * How (server/gitRevert.ts): a private clone (`--shared`) of the bare repository under DATA/reverts/<id>, `git revert`
@@ -37,7 +37,7 @@ import type { Notify } from './finder.js';
 import type { RevertFacts } from '../notify/kinds.js';
 import { revertNotice } from './notices.js';
 import { REVERT_AUTHOR, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
-import { findExactRevert, proveReverts } from '../gate/exactRevert.js';
+import { findExactRevert, proveReverts } from '../exactRevert.js';
 
 export const KILL_SWITCH = 'autorevert';
 export const REVERT_TRAILER = 'Greengate-Red-Build';

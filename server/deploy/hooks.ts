@@ -16,6 +16,7 @@ import type { DeployAlertKind, NotificationPayloads } from '../notify/kinds.js';
 
 import type { Verdict } from '../immune/watch.js';
 import type { SampleBook } from '../immune/samples.js';
+import { fail } from '../errors.js';
 export type { MetricEvidence, Verdict } from '../immune/watch.js';
 /**
  * startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows;
@@ -42,7 +43,7 @@ export const waitOnlyWatcher: WatchStage = (spec, opts) => new Promise<Verdict>(
 
 export const NO_HOOKS: DeployHooks = {
   watch: waitOnlyWatcher,
-  revert: async () => { throw new Error('no revert is connected for deploys: revert the deployed commits by hand (the deploy lists them)'); },
+  revert: async () => { fail('GG_REVERT_REFUSED', 'no revert is connected for deploys: revert the deployed commits by hand (the deploy lists them)'); },
   notify: () => {},
   follow: () => {},
 };

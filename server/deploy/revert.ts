@@ -22,7 +22,7 @@
  *     not opened again: a person has taken over);
  *   - the deploy recorded commits; each still exists, is on the branch, is not a merge commit, and
  *     was not reverted already (a commit since whose tree is exactly their revert, checked with git
- *     by gate/exactRevert.ts; a message saying so proves nothing);
+ *     by exactRevert.ts; a message saying so proves nothing);
  *   - `git revert` applies cleanly on the branch head (a later commit may have touched the same lines);
  *   - the push is accepted (a lost race is retried on the new head).
  * After the revert lands the tree stays closed: the closure is not automatic, so no build reopens
@@ -35,7 +35,7 @@ import type { Store } from '../store/index.js';
 import { GgError } from '../errors.js';
 import { revertsSwitchedOn } from '../culprit/revert.js';
 import { gitAttempt, gitRun, gitSucceeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
-import { findExactRevert } from '../gate/exactRevert.js';
+import { findExactRevert } from '../exactRevert.js';
 import { IMMUNE_ACTOR } from './orchestrator.js';
 
 export const DEPLOY_TRAILER = 'Greengate-Deploy';

@@ -33,7 +33,6 @@
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
@@ -42,7 +41,7 @@ import {
 import type { RunnerRegistry, RunnerLink } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
-import { GgError } from '../errors.js';
+import { ERRORS, GgError, isClosing, type ClosingCode } from '../errors.js';
 import { BuilderSecrets } from './secrets.js';
 import { LogGuard } from './logGuard.js';
 import { UnitTokens } from './unitTokens.js';
@@ -53,12 +52,7 @@ export const RETRY_WHILE_BUSY_MS = 1_000; // 1 second: a lock held by another pr
 import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
 import { retryWhileBusy } from '../store/health.js';
-
-export function tokensEqual(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
+import { tokensEqual } from '../tokens.js';
 
 class Connection implements RunnerLink {
   runnerId = 0;
@@ -146,7 +140,7 @@ export class RunnerGateway {
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
     this.connections.add(conn);
-    const helloTimer = setTimeout(() => this.refuse(conn, CloseCode.helloTimeout, 'no hello within 5 s'), HELLO_TIMEOUT_MS);
+    const helloTimer = setTimeout(() => this.refuse(conn, 'GG_HELLO_TIMEOUT', 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
     const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
@@ -154,28 +148,28 @@ export class RunnerGateway {
     ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {
       seen();
-      if (isBinary) return this.refuse(conn, CloseCode.badFrame, 'binary frames are not part of the protocol; send JSON text');
+      if (isBinary) return this.refuse(conn, 'GG_PROTOCOL_BAD_FRAME', 'binary frames are not part of the protocol; send JSON text');
       try {
         if (conn.runnerId === 0) {
           const peek = peekHello(data as Buffer);
           if (peek?.type === 'hello' && typeof peek.protocol === 'number' && peek.protocol !== PROTOCOL_VERSION) {
             clearTimeout(helloTimer);
-            return this.refuse(conn, CloseCode.protocolVersion,
+            return this.refuse(conn, 'GG_PROTOCOL_VERSION',
               `protocol ${peek.protocol} is not supported: this server speaks ${PROTOCOL_VERSION}; run the same greengate version on both`);
           }
         }
         const msg = parseRunnerMessage(data as Buffer);
         if (conn.runnerId === 0) {
           clearTimeout(helloTimer);
-          if (msg.type !== 'hello') return this.refuse(conn, CloseCode.policy, `the first frame must be hello, not ${msg.type}`);
+          if (msg.type !== 'hello') return this.refuse(conn, 'GG_PROTOCOL_ORDER', `the first frame must be hello, not ${msg.type}`);
           return this.hello(conn, msg);
         }
         this.handle(conn, msg);
       } catch (err) {
-        if (err instanceof GgError && err.closeCode !== undefined) return this.refuse(conn, err.closeCode, err.message);
+        if (err instanceof GgError && isClosing(err.code)) return this.refuse(conn, err.code, err.message);
         if (this.health.record(err, 'runner message')) return;
         this.log.error({ err, runner: conn.name }, 'runner message failed');
-        this.refuse(conn, 1011, 'internal error handling that message');
+        this.refuse(conn, 'GG_INTERNAL', 'internal error handling that message');
       }
     });
     ws.on('close', () => {
@@ -190,22 +184,22 @@ export class RunnerGateway {
 
   private hello(conn: Connection, msg: HelloMessage): void {
     if (msg.protocol !== PROTOCOL_VERSION) {
-      return this.refuse(conn, CloseCode.protocolVersion,
+      return this.refuse(conn, 'GG_PROTOCOL_VERSION',
         `protocol ${msg.protocol} is not supported: this server speaks ${PROTOCOL_VERSION}; upgrade the runner`);
     }
     const address = conn.address ?? 'unknown';
     if (this.guesses.blocked(address)) {
-      return this.refuse(conn, CloseCode.tooManyGuesses, `too many wrong runner tokens from ${address}: ` +
+      return this.refuse(conn, 'GG_RUNNER_TOKEN_GUESSES', `too many wrong runner tokens from ${address}: ` +
         `try again in ${this.guesses.retryMinutes(address)} minute(s) with the right token`);
     }
     if (!tokensEqual(msg.token, this.runnerToken)) {
       this.guesses.wrong(address);
-      return this.refuse(conn, CloseCode.unauthorized, 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
+      return this.refuse(conn, 'GG_RUNNER_TOKEN', 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
     }
     const instance = msg.instance ?? null;
     const live = [...this.connections].filter((o) => o !== conn && o.name === msg.name && o.runnerId);
     if (live.some((o) => o.instance === null || o.instance !== instance)) {
-      return this.refuse(conn, CloseCode.nameInUse, `runner name "${msg.name}" is in use by another runner (another instance id); ` +
+      return this.refuse(conn, 'GG_RUNNER_NAME_IN_USE', `runner name "${msg.name}" is in use by another runner (another instance id); ` +
         'give this runner its own --name, or stop the other one');
     }
     for (const other of live) other.ws.close(CloseCode.replaced, 'replaced by a new connection of the same runner');
@@ -216,7 +210,7 @@ export class RunnerGateway {
       ? this.health.guard('runner hello', () => this.store.runners.register({ name: msg.name, slots: msg.slots, version: msg.version, address: conn.address, at: Date.now(), labels: msg.labels, cpus: msg.cpus ?? null }))
       : this.health.holdBack('runner hello');
     if (runnerId === undefined) {
-      return this.refuse(conn, CloseCode.tryAgainLater, 'the server cannot store anything right now (storage fault or database busy); keep your work and reconnect later');
+      return this.refuse(conn, 'GG_TRY_AGAIN_LATER', 'the server cannot store anything right now (storage fault or database busy); keep your work and reconnect later');
     }
     conn.labels = msg.labels;
     conn.runnerId = runnerId;
@@ -228,7 +222,7 @@ export class RunnerGateway {
   private handle(conn: Connection, msg: ReturnType<typeof parseRunnerMessage>): void {
     switch (msg.type) {
       case 'hello':
-        return this.refuse(conn, CloseCode.policy, 'hello was already received on this connection');
+        return this.refuse(conn, 'GG_PROTOCOL_ORDER', 'hello was already received on this connection');
       case 'heartbeat':
         if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
         return;
@@ -312,8 +306,10 @@ export class RunnerGateway {
       .catch((err) => { if (!this.health.record(err, 'runner left')) this.log.error({ err, runner: conn.name }, 'a runner\'s leaving could not be stored'); });
   }
 
-  private refuse(conn: Connection, code: number, reason: string): void {
-    this.log.info({ runner: conn.name || conn.address, code, reason }, 'runner connection refused');
+  /** Closes a runner's socket with the close code the catalogue gives `error` (errors.ts), and the reason. */
+  private refuse(conn: Connection, error: ClosingCode, reason: string): void {
+    const code = ERRORS[error].close;
+    this.log.info({ runner: conn.name || conn.address, error, code, reason }, 'runner connection refused');
     if (conn.ws.readyState === conn.ws.OPEN) conn.ws.close(code, closeReason(reason));
     // A peer that ignores the close handshake is cut off.
     setTimeout(() => conn.ws.terminate(), 2000).unref();
@@ -322,7 +318,7 @@ export class RunnerGateway {
   private dropSilent(c: Connection, silentMs: number): void {
     if (!this.connections.has(c)) return; // closed meanwhile
     this.log.warn({ runner: c.name, silentMs }, 'runner lost: no heartbeat');
-    this.refuse(c, CloseCode.heartbeatTimeout, `no frame for ${Math.round(silentMs / 1000)} s`);
+    this.refuse(c, 'GG_RUNNER_SILENT', `no frame for ${Math.round(silentMs / 1000)} s`);
     this.leave(c, `silent for ${Math.round(silentMs / 1000)} s`);
   }
 }

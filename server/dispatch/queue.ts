@@ -16,7 +16,7 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RunnerRegistry } from './registry.js';
 import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
 import { toBuilderSpec } from './builderSpec.js';
-import { cloneUrlOf } from '../web/gitHttp.js';
+import { cloneUrlOf } from '../protocol.js';
 
 export const SWEEP_MS = 1_000; // 1 second
 

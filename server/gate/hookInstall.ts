@@ -177,8 +177,10 @@ export function rememberGated(bareRepo: string, branches: readonly string[]): vo
   git(resolve(bareRepo), ['config', 'greengate.gated', branches.length ? branches.join(' ') : '-']);
 }
 
+export const HOOK_GIT_TIMEOUT_MS = 30_000; // 30 seconds: one `git config` or `rev-parse` while installing hooks
+
 function git(gitDir: string, args: string[]): string {
   const env = { ...process.env };
   for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR', 'GIT_CONFIG']) delete env[name];
-  return execFileSync('git', args, { cwd: gitDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return execFileSync('git', args, { cwd: gitDir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: HOOK_GIT_TIMEOUT_MS, killSignal: 'SIGKILL' }).trim();
 }

@@ -9,7 +9,7 @@
  *   option TEXT                      one per push option, in push order, before the first update
  *   quarantine PATH                  optional, at most once, before the first update: git's quarantine
  *                                      of this push (GIT_QUARANTINE_PATH), where the server reads the
- *                                      pushed objects to check a revert's tree (gate/exactRevert.ts)
+ *                                      pushed objects to check a revert's tree (exactRevert.ts)
  *   update OLD NEW REF               one per refs/heads/* update; OLD/NEW are hex ids (40 or 64)
  *   ID commit SIZE                   `git cat-file --batch` records: the new commits of the update
  *   <SIZE bytes of raw commit>\n       above (`git rev-list NEW ^OLD`, or `NEW --not --all` for a

@@ -10,7 +10,7 @@
  *   - closed → passes if every new commit is an exact revert of commits of the red build's blamelist
  *     (Tree.lookup gives the blamelists of every build of the branch still red, so a fix attempt
  *     that went red does not hide the original culprit) — proven with git by its tree, never by its
- *     message (`proven`, from gate/exactRevert.ts: a message saying "This reverts commit <sha>"
+ *     message (`proven`, from exactRevert.ts: a message saying "This reverts commit <sha>"
  *     proves nothing; kind 'revert') — or carries the trailer line "Fixes-build: <red build id>"
  *     (kind 'fix', recorded as the pusher's claim: nothing checks it); a closure by the
  *     immune system for a rolled-back deploy names that deploy's commits (`revertable`, from
@@ -25,7 +25,7 @@
  */
 import { GgError } from '../errors.js';
 import { isZero, parseGateRequest, type GateRequest, type GateUpdate } from './request.js';
-import { namedIn } from './exactRevert.js';
+import { namedIn } from '../exactRevert.js';
 
 export interface BranchGate {
   gated: boolean;
@@ -43,7 +43,7 @@ export interface GatePass { ref: string; branch: string; kind: PassKind; commits
 export interface GateVerdict { accept: boolean; lines: string[]; passes: GatePass[] }
 /** Commits proven (with git) to be exact reverts, each with the commits it reverts. */
 export type ProvenReverts = ReadonlyMap<string, readonly string[]>;
-/** Proves which commits of an update are exact reverts of `allowed` (gate/exactRevert.ts proveReverts). */
+/** Proves which commits of an update are exact reverts of `allowed` (exactRevert.ts proveReverts). */
 export type RevertProver = (update: GateUpdate, allowed: string[], request: GateRequest) => Promise<ProvenReverts>;
 export const CLAIM_NOTE = "the pusher's claim, not checked by greengate";
 

@@ -5,7 +5,8 @@
  * (PROMETHEUS_TIMEOUT_MS) and a bounded answer (MAX_ANSWER_BYTES); a failure throws an Error
  * naming the query, the server and what it said.
  */
-import { renderSelector, type Matcher, type Selector } from './selector.js';
+import { renderSelector, type Matcher, type Selector } from '../config/selector.js';
+import { fail } from '../errors.js';
 
 export interface Buckets {
   /** Upper bounds, ascending (the last may be Infinity), and the observations in each (not cumulative). */
@@ -74,14 +75,14 @@ export class PrometheusReader implements WindowReader {
     try {
       res = await this.fetchFn(`${where}?${params}`, { signal: AbortSignal.timeout(PROMETHEUS_TIMEOUT_MS) });
     } catch (err) {
-      throw new Error(`Prometheus at ${this.url} did not answer ${query}: ${(err as Error).message} — check watch.source.prometheus`);
+      fail('GG_METRICS_SOURCE', `Prometheus at ${this.url} did not answer ${query}: ${(err as Error).message} — check watch.source.prometheus`);
     }
     const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES) throw new Error(`Prometheus answered ${query} with over ${MAX_ANSWER_BYTES} bytes — narrow the selector`);
+    if (text.length > MAX_ANSWER_BYTES) fail('GG_METRICS_SOURCE', `Prometheus answered ${query} with over ${MAX_ANSWER_BYTES} bytes — narrow the selector`);
     let body: { status?: string; error?: string; data?: { resultType?: string; result?: Sample[] } };
     try { body = JSON.parse(text); } catch { body = {}; }
     if (!res.ok || body.status !== 'success') {
-      throw new Error(`Prometheus at ${this.url} refused ${query}: ${res.status} ${body.error ?? text.slice(0, 200)}`);
+      fail('GG_METRICS_SOURCE', `Prometheus at ${this.url} refused ${query}: ${res.status} ${body.error ?? text.slice(0, 200)}`);
     }
     return body.data?.result ?? [];
   }

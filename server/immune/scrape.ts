@@ -16,7 +16,8 @@
  */
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { fromCumulative, type Buckets, type WindowReader } from './prometheus.js';
-import { matchesLabels, type Matcher, type Selector } from './selector.js';
+import { matchesLabels, type Matcher, type Selector } from '../config/selector.js';
+import { fail } from '../errors.js';
 
 export const SCRAPE_TIMEOUT_MS = 5_000; // 5 seconds
 export const MAX_SCRAPE_BYTES = 10 * 1024 * 1024; // 10 MiB
@@ -91,8 +92,8 @@ export class ScrapeHistory {
       const res = await this.fetchFn(url, { signal: AbortSignal.timeout(Math.min(SCRAPE_TIMEOUT_MS, Math.max(500, page.intervalMs * 2))),
         headers: { accept: 'text/plain;version=0.0.4' } });
       const text = await res.text();
-      if (!res.ok) throw new Error(`answered ${res.status}`);
-      if (text.length > MAX_SCRAPE_BYTES) throw new Error(`answered over ${MAX_SCRAPE_BYTES} bytes`);
+      if (!res.ok) fail('GG_METRICS_SOURCE', `answered ${res.status}`);
+      if (text.length > MAX_SCRAPE_BYTES) fail('GG_METRICS_SOURCE', `answered over ${MAX_SCRAPE_BYTES} bytes`);
       page.scrapes.push({ t, series: flatten(parsePrometheusTextFormat(text)) });
       page.lastError = null;
       const oldest = this.now() - this.keepMs;

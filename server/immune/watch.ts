@@ -36,7 +36,7 @@ import type { AlertBook } from './alerts.js';
 import { PrometheusReader, type WindowReader } from './prometheus.js';
 import { combine, memoryBook, toReading, type SampleBook, type Side, type StoredWindow, type WindowReading } from './samples.js';
 import { ScrapeHistory } from './scrape.js';
-import { parseSelector, type Matcher } from './selector.js';
+import { parseSelector, type Matcher } from '../config/selector.js';
 import { judge, type MetricEvidence, type Verdict } from './verdict.js';
 
 export type { MetricEvidence, Verdict } from './verdict.js';

@@ -10,6 +10,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { maskUrls } from '../urlMask.js';
+import { fail } from '../errors.js';
 
 export const WEBHOOK_TIMEOUT_MS = 10_000; // 10 seconds per attempt
 export const SIGNATURE_HEADER = 'x-greengate-signature';
@@ -48,8 +49,8 @@ export async function postWebhook(req: WebhookRequest, timeoutMs = WEBHOOK_TIMEO
     res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    throw new Error(e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `could not connect (${e.cause?.code ?? maskUrls(e.message)})`);
+    fail('GG_NOTIFY_DELIVERY', e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `could not connect (${e.cause?.code ?? maskUrls(e.message)})`);
   }
   await res.arrayBuffer().catch(() => undefined);
-  if (res.status < 200 || res.status > 299) throw new Error(`the receiver answered HTTP ${res.status}`);
+  if (res.status < 200 || res.status > 299) fail('GG_NOTIFY_DELIVERY', `the receiver answered HTTP ${res.status}`);
 }

@@ -24,6 +24,7 @@
  * (nothing known says it grows); it never decreases with k.
  */
 import { updateEwma } from './planner.js';
+import type { ContentionStore } from '../store/contention.js';
 
 export const MAX_FACTOR = 16; // a unit 16× slower than alone is broken, not contended
 export const MIN_FACTOR_SAMPLES = 3; // one slow unit is noise
@@ -127,4 +128,15 @@ export function contentionNotice(runner: string, slots: number, factor: number, 
   const advice = useful < slots ? ` — about ${useful} would be as fast` : '';
   const machine = cpus !== null && cpus >= 1 ? ` (${cpus} ${cpus === 1 ? 'CPU' : 'CPUs'})` : '';
   return `${runner}: ${slots} slots ran ${factor.toFixed(1)}× slower together than alone${machine}${advice}`;
+}
+
+/** Teaches the builder's kept factor at k one finished unit's times and keeps it; returns the builder's factors now. */
+export function teachFactor(contention: Pick<ContentionStore, 'get' | 'save'>, repoId: number, builder: string, k: number,
+  times: { runMs: number; soloMs: number | null }, at: number): Contention {
+  const before = contention.get(repoId, builder);
+  const previous = before.get(k) ?? null;
+  const after = learnFactor(previous, k, times);
+  if (!after || after === previous) return before;
+  contention.save(repoId, builder, k, after, at);
+  return new Map(before).set(k, after);
 }

@@ -16,6 +16,7 @@
  * builder's contention factor first, contention.ts), so slots that contend do not read as overhead.
  */
 import { DEFAULT_OVERHEAD_MS, updateEwma } from './planner.js';
+import type { CostStore } from '../store/costs.js';
 
 export const MAX_OVERHEAD_MS = 60_000; // 1 minute: anything above is not a per-unit start-up cost
 
@@ -54,4 +55,12 @@ export function learnUnitCost(previous: UnitCost | null, t: FinishedUnitTimes): 
 /** The per-unit overhead to plan with: the learned one, else the prior. */
 export function overheadFor(cost: UnitCost | null | undefined): number {
   return cost && Number.isFinite(cost.overheadMs) && cost.overheadMs >= 0 ? cost.overheadMs : DEFAULT_OVERHEAD_MS;
+}
+
+/** Teaches the builder's kept cost one finished unit's times and keeps the result; returns the cost now. `before`: the cost as the caller just read it. */
+export function teachUnitCost(costs: Pick<CostStore, 'get' | 'save'>, repoId: number, builder: string, times: FinishedUnitTimes, at: number,
+  before: UnitCost | null = costs.get(repoId, builder)): UnitCost | null {
+  const after = learnUnitCost(before, times);
+  if (after && after !== before) costs.save(repoId, builder, after, at);
+  return after;
 }

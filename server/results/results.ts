@@ -32,8 +32,8 @@ import type { TestStatus } from '../store/tests.js';
 import type { BuilderConfig } from '../config/config.js';
 import type { FinishedMessage } from '../protocol.js';
 import { shareDuration, updateEwma } from '../planning/planner.js';
-import { overheadFor } from '../planning/costs.js';
-import { concurrencyLevel, factorAt, meanConcurrency } from '../planning/contention.js';
+import { overheadFor, teachUnitCost } from '../planning/costs.js';
+import { concurrencyLevel, factorAt, meanConcurrency, teachFactor } from '../planning/contention.js';
 import { isFailure, testKey } from './failure.js';
 
 export const MAX_ATTEMPTS = 2; // a failing unit is retried once
@@ -141,7 +141,7 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, msg: Pick<
   const cost = store.costs.get(build.repoId, build.builder);
   const knownMs = files.every((f) => known.has(f)) ? files.reduce((sum, f) => sum + known.get(f)!, 0) : null;
   const soloMs = knownMs === null ? null : knownMs + overheadFor(cost);
-  const factor = factorAt(store.contention.learn(build.repoId, build.builder, k, { runMs: measuredRunMs, soloMs }, now), k, 1);
+  const factor = factorAt(teachFactor(store.contention, build.repoId, build.builder, k, { runMs: measuredRunMs, soloMs }, now), k, 1);
   const runMs = measuredRunMs / factor;
   const tests = factor === 1 ? measured : measured.map((t) => ({ ...t, durationMs: t.durationMs / factor }));
   const fromJUnit = new Map<string, number>();
@@ -153,7 +153,7 @@ function learnDurations(store: Store, build: BuildRow, unit: UnitRow, msg: Pick<
   const walls = wallTimes(msg.fileTimes, ofUnit, factor);
   const wallMs = walls.size === ofUnit.size ? [...walls.values()].reduce((sum, ms) => sum + ms, 0) : null;
   // The builder's fixed cost per unit, learned from this unit too (planning/costs.ts).
-  const overheadMs = overheadFor(store.costs.learn(build.repoId, build.builder,
+  const overheadMs = overheadFor(teachUnitCost(store.costs, build.repoId, build.builder,
     { runMs, testMs: tests.length ? testMs : null, knownMs, wallMs }, now, cost));
   // Tests may run in parallel inside a unit, so their sum only says the run took at least that long.
   const shared = Math.max(runMs - overheadMs, Math.min(testMs, runMs), 0);

@@ -1,6 +1,6 @@
-/** Each builder's learned contention factors (planning/contention.ts decides; this keeps them). */
+/** Each builder's learned contention factors: rows only (planning/contention.ts decides and learns; this keeps them). */
 import type { DB } from './db.js';
-import { learnFactor, type Contention, type LearnedFactor, type Span } from '../planning/contention.js';
+import type { Contention, LearnedFactor, Span } from '../planning/contention.js';
 
 export class ContentionStore {
   private readonly q;
@@ -24,14 +24,9 @@ export class ContentionStore {
     const rows = this.q.get.all(repoId, builder) as ({ concurrency: number } & LearnedFactor)[];
     return new Map(rows.map((r) => [r.concurrency, { factor: r.factor, samples: r.samples }]));
   }
-  /** Teaches the factor at k one finished unit's times; returns the builder's factors now. */
-  learn(repoId: number, builder: string, k: number, times: { runMs: number; soloMs: number | null }, at: number): Contention {
-    const before = this.get(repoId, builder);
-    const previous = before.get(k) ?? null;
-    const after = learnFactor(previous, k, times);
-    if (!after || after === previous) return before;
-    this.q.save.run(repoId, builder, k, after.factor, after.samples, at);
-    return new Map(before).set(k, after);
+  /** Keeps the builder's factor at concurrency k. */
+  save(repoId: number, builder: string, k: number, learned: LearnedFactor, at: number): void {
+    this.q.save.run(repoId, builder, k, learned.factor, learned.samples, at);
   }
   /** The runs of the other units on a runner that overlapped [start, end]. */
   overlapping(runnerId: number, unitId: number, start: number, end: number): Span[] {

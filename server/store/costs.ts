@@ -1,6 +1,6 @@
-/** Each builder's learned cost per unit (planning/costs.ts decides; this keeps it). */
+/** Each builder's learned cost per unit: rows only (planning/costs.ts decides and learns; this keeps it). */
 import type { DB } from './db.js';
-import { learnUnitCost, type FinishedUnitTimes, type UnitCost } from '../planning/costs.js';
+import type { UnitCost } from '../planning/costs.js';
 
 export class CostStore {
   private readonly q;
@@ -15,12 +15,6 @@ export class CostStore {
   /** The builder's learned cost, or null before its first finished unit taught one. */
   get(repoId: number, builder: string): UnitCost | null {
     return (this.q.get.get(repoId, builder) as UnitCost | undefined) ?? null;
-  }
-  /** Teaches the builder's cost one finished unit's times (planning/costs.ts); returns the cost now. `before`: the cost as the caller just read it. */
-  learn(repoId: number, builder: string, times: FinishedUnitTimes, at: number, before = this.get(repoId, builder)): UnitCost | null {
-    const after = learnUnitCost(before, times);
-    if (after && after !== before) this.save(repoId, builder, after, at);
-    return after;
   }
   save(repoId: number, builder: string, cost: UnitCost, at: number): void {
     this.q.save.run(repoId, builder, cost.overheadMs, cost.samples, at);

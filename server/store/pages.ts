@@ -5,7 +5,7 @@
 import type { DB } from './db.js';
 import type { BuildResult, BuildState } from './builds.js';
 import type { TestStatus } from './tests.js';
-import { FAILING_SQL } from '../results/failure.js';
+import { FAILING_SQL } from './tests.js';
 
 export interface WaterfallBuild {
   id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string;

@@ -1,9 +1,12 @@
 /** Per-test results and the per-file durations the queue learns from. */
 import type { DB } from './db.js';
 import type { TestCase } from '../protocol.js';
-import { FAILING_SQL } from '../results/failure.js';
 
 export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped' | 'flaky' | 'quarantined';
+/** Statuses of a test result that fail its unit (quarantined and flaky failures do not); results/failure.ts says what that means. */
+export const FAILING_STATUSES = ['failed', 'error'] as const satisfies readonly TestStatus[];
+/** The same list as an SQL list literal, for the store's queries: `('failed', 'error')`. */
+export const FAILING_SQL = `(${FAILING_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 export interface TestResultRow {
   id: number; buildId: number; unitId: number; name: string; classname: string; file: string | null;
   durationMs: number; status: TestStatus; message: string | null; attempt: number; at: number;

@@ -8,7 +8,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { GgError } from '../errors.js';
-import { tokensEqual } from '../dispatch/gateway.js';
+import { tokensEqual } from '../tokens.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 
 /** The admin token in force now (a SIGHUP reload may change it); null when admin actions are off. */

@@ -16,7 +16,7 @@ import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { GgError } from '../errors.js';
-import { tokensEqual } from '../dispatch/gateway.js';
+import { tokensEqual } from '../tokens.js';
 import type { AlertBook } from '../immune/alerts.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 import { parseOrThrow } from './api.js';

@@ -41,21 +41,19 @@ export interface GitHttpDeps {
 }
 import type { TokenGuesses } from '../dispatch/tokenGuesses.js';
 import type { RepositoryConfig } from '../config/config.js';
-import { tokensEqual } from '../dispatch/gateway.js';
+import { tokensEqual } from '../tokens.js';
 import { repositoryNamed, unknownRepository } from '../config/repositories.js';
 import { GgError, errorBody } from '../errors.js';
 
-export const GIT_PATH = '/git';
+/** Where the code is served, and the URL an assign names (protocol.ts, shared with the runner). */
+export { GIT_PATH, cloneUrlOf } from '../protocol.js';
+import { GIT_PATH } from '../protocol.js';
 export const MAX_GIT_BACKENDS = 32; // concurrent `git http-backend` children
+export const GIT_BACKEND_TIMEOUT_MS = 600_000; // 10 minutes: one fetch served, however large; a hung backend is killed and its slot freed
 export const MAX_CGI_HEADER_BYTES = 64 * 1024; // 64 KiB of CGI headers before the body
 const MAX_ADVERTISEMENT_BYTES = 16 * 1024; // a v2 capability advertisement kept per repository
 
 interface Kept { status: number; headers: [string, string][]; body: Buffer }
-
-/** Where a runner gets a repository's code: its `cloneUrl`, else this server's path (resolved against the server URL). */
-export function cloneUrlOf(repo: Pick<RepositoryConfig, 'name'> & { cloneUrl?: string | null }): string {
-  return repo.cloneUrl ?? `${GIT_PATH}/${encodeURIComponent(repo.name)}.git`;
-}
 
 /** The runner token from `Authorization: Bearer T` or `Basic base64(user:T)`; '' when neither. */
 export function tokenFrom(header: string | undefined): string {
@@ -183,6 +181,12 @@ function runBackend(app: GitHttpDeps, repo: RepositoryConfig, pathInfo: string, 
     }
     res.end();
   });
+  const limit = setTimeout(() => {
+    fail(`git http-backend ran over its time limit of ${GIT_BACKEND_TIMEOUT_MS / 1000} s and was killed`);
+    child.kill('SIGKILL');
+  }, GIT_BACKEND_TIMEOUT_MS);
+  limit.unref();
+  child.on('close', () => clearTimeout(limit));
   res.on('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   child.stdin.on('error', () => undefined); // a child that stops reading early ends through 'close'
   req.pipe(child.stdin);

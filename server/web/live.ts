@@ -20,6 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Events } from '../events.js';
+import { ERRORS } from '../errors.js';
 
 export interface LiveDeps {
   events: Pick<Events, 'on'>;
@@ -31,7 +32,7 @@ export const MAX_CLIENT_BUFFER_BYTES = 4 * 1024 * 1024; // 4 MiB queued for one 
 export const MAX_LIVE_CLIENTS = 2000;
 export const MAX_INBOUND_BYTES = 1024;
 export const PING_MS = 20_000; // 20 seconds
-export const CLOSE_TOO_SLOW = 4008;
+export const CLOSE_TOO_SLOW = ERRORS.GG_LIVE_TOO_SLOW.close; // 4008
 
 interface Client { ws: WebSocket; build: number | null; alive: boolean }
 

@@ -11,7 +11,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response, NextFunction } from 'express';
-import { tokensEqual } from '../dispatch/gateway.js';
+import { tokensEqual } from '../tokens.js';
 import { fail } from '../errors.js';
 import type { SessionStore } from '../store/sessions.js';
 

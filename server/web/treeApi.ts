@@ -15,7 +15,7 @@ import type { Store } from '../store/index.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
 import { answerGate, type BranchGate } from '../gate/rules.js';
-import { checkedQuarantine, proveReverts } from '../gate/exactRevert.js';
+import { checkedQuarantine, proveReverts } from '../exactRevert.js';
 import type { GatePasses } from '../gate/passes.js';
 import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
 import { isValidBranchName } from '../config/config.js';
@@ -79,7 +79,7 @@ export function treeRouter(deps: TreeApiDeps): Router {
   r.post('/gate/:repo', hookOnly, rawBody(MAX_GATE_BODY_BYTES + 64 * 1024), async (req, res) => {
     const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    // A revert passes a closed tree only when git proves its tree is the revert (gate/exactRevert.ts).
+    // A revert passes a closed tree only when git proves its tree is the revert (exactRevert.ts).
     const answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
       proveReverts({ bare: repo.path, quarantine: checkedQuarantine(repo.path, request.quarantine) }, update.commits, allowed));
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { answerGate, type BranchGate, type GateVerdict } from '../../server/gate/rules.js';
 import type { GateRequest } from '../../server/gate/request.js';
-import { checkedQuarantine, proveReverts } from '../../server/gate/exactRevert.js';
+import { checkedQuarantine, proveReverts } from '../../server/exactRevert.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
 import { ServerProcess, writeConfig } from '../helpers.js';
 import { HOOK_SECRET_HEADER } from '../../server/gate/hookSecret.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { RunningServer } from '../../server/main.js';
 import { Mirrors } from '../../runner/mirror.js';
-import { RUNNER_TOKEN, Repo, git, tempHome } from '../helpers.js';
+import { RUNNER_TOKEN, Repo, git, hangingGit, tempHome } from '../helpers.js';
 
 /** A TCP relay in front of the server that counts the bytes the server sends. */
 async function countingRelay(target: number): Promise<{ url: string; bytes: () => number; server: Server }> {
@@ -158,5 +158,43 @@ describe('runner mirrors (one per repository, fetched over HTTP)', function () {
     } finally {
       relay.server.close();
     }
+  });
+});
+
+describe('runner mirrors: a failed one-request fetch is logged, then git fetches', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let repo: Repo;
+  let server: RunningServer;
+  let fake: ReturnType<typeof hangingGit>;
+  beforeEach(async () => {
+    home = tempHome();
+    repo = new Repo(home.dir);
+    server = await startShopServer(home.dir, repo);
+    fake = hangingGit(home.dir, ' unpack-objects ', true);
+  });
+  afterEach(async () => {
+    fake.restore();
+    await server.close();
+    home.cleanup();
+  });
+
+  it('says which mirror, URL and failure, and still gets the commit', async () => {
+    const lines: string[] = [];
+    const mirrors = new Mirrors(join(home.dir, 'work'), server.url, RUNNER_TOKEN, (line) => lines.push(line));
+    const a = repo.commit({ 'a.txt': 'a' }, 'a');
+    repo.push();
+    const dir = await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, a, 'refs/heads/main');
+    expect(lines, 'the first fetch is git\'s own: nothing to report').to.deep.equal([]);
+
+    fake.hang(true); // the runner's `git unpack-objects` of a fetched pack now fails
+    const b = repo.commit({ 'b.txt': 'b' }, 'b');
+    repo.push();
+    await mirrors.ensure({ name: 'shop', url: '/git/shop.git' }, b, 'refs/heads/main');
+    expect(git(dir, 'cat-file', '-t', b), 'git\'s fetch got it').to.equal('commit');
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.contain(`mirror ${dir}: the one-request fetch of 1 commit(s) from ${server.url}/git/shop.git failed`)
+      .and.contain('git unpack-objects in').and.contain('fake git failure').and.contain('fetching with git instead');
+    expect(lines[0]).to.not.contain(RUNNER_TOKEN);
   });
 });

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ERRORS, GgError, asGgError, errorBody, fail } from '../../server/errors.js';
+import { CloseCode, ERRORS as ProtocolErrors } from '../../server/protocol.js';
+import { CLOSE_TOO_SLOW } from '../../server/web/live.js';
 import { ROOT } from '../helpers.js';
 
 /** Every .ts file under `dir`, recursively. */
@@ -48,7 +50,71 @@ describe('the error catalogue (server/errors.ts)', () => {
       return [...text.matchAll(/class (\w+) extends Error \{([\s\S]*?)\n\}/g)].map((m) => ({ name: m[1], body: m[2] }));
     });
     expect(classes.map((c) => c.name)).to.have.members(['JUnitError', 'MirrorError', 'PackFetchError', 'SandboxError', 'WorkspaceError']);
-    for (const c of classes) expect(c.body, c.name).to.match(/readonly code = 'GG_[A-Z_]+'/);
+    for (const c of classes) {
+      const code = /readonly code: ErrorCode = '(GG_[A-Z_]+)'/.exec(c.body);
+      expect(code, c.name).to.not.equal(null);
+      expect(ERRORS, c.name).to.have.property(code![1]);
+    }
+  });
+
+  it('holds every GG_ code written anywhere in runner/ too (the runner reads it through protocol.ts)', () => {
+    const missing: string[] = [];
+    let seen = 0;
+    for (const file of sources(join(ROOT, 'runner'))) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/['"`](GG_[A-Z0-9_]+)['"`]/g)) {
+        seen++;
+        if (!(m[1] in ERRORS)) missing.push(`${relative(ROOT, file)}: ${m[1]}`);
+      }
+    }
+    expect(seen, 'codes found (the scan works)').to.be.greaterThan(5);
+    expect(missing).to.deep.equal([]);
+    expect(ProtocolErrors, 'protocol.ts re-exports the one catalogue').to.equal(ERRORS);
+  });
+
+  it('has no code that nothing uses: each is thrown, closed with or checked somewhere in server/ or runner/', () => {
+    const texts = [...serverFiles, ...sources(join(ROOT, 'runner'))].filter((f) => !f.endsWith(join('server', 'errors.ts')))
+      .map((f) => readFileSync(f, 'utf8')).join('\n');
+    const unused = Object.keys(ERRORS).filter((code) => !new RegExp(`\\b${code}\\b`).test(texts));
+    expect(unused).to.deep.equal([]);
+  });
+
+  it('is the one definition of close codes: unique, and every close code either side sends derives from it', () => {
+    const closes = Object.entries(ERRORS).flatMap(([code, spec]) => ('close' in spec ? [[code, spec.close] as const] : []));
+    const seen = new Map<number, string>();
+    for (const [code, close] of closes) {
+      expect(seen.get(close), `${code} reuses close code ${close}`).to.equal(undefined);
+      seen.set(close, code);
+    }
+    for (const [name, close] of Object.entries(CloseCode)) {
+      if (name === 'normal') expect(close).to.equal(1000);
+      else expect(seen.has(close), `CloseCode.${name} (${close}) is in the catalogue`).to.equal(true);
+    }
+    expect(CLOSE_TOO_SLOW).to.equal(ERRORS.GG_LIVE_TOO_SLOW.close);
+    // No close code written as a number where a socket is closed or refused.
+    const literal: string[] = [];
+    for (const file of [...serverFiles, ...sources(join(ROOT, 'runner'))]) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:\.close|refuse)\([^,)]*?\b(\d{4})\b/g)) literal.push(`${relative(ROOT, file)}: ${m[0]}`);
+    }
+    expect(literal).to.deep.equal([]);
+  });
+
+  it('has no bare `throw new Error(` in server/ or runner/ outside the programming errors allowed here', () => {
+    // Assertions: a caller broke a function's contract. Every other failure throws a catalogued code.
+    const allowed = [
+      'server/culprit/search.ts: a culprit search needs a blamelist of at least one commit',
+      'server/culprit/search.ts: position ${position} is outside',
+      'server/immune/scrape.ts: ${url} is not followed',
+      'server/immune/verdict.ts: metric ${metric.name}: readings of kind',
+    ];
+    const found: string[] = [];
+    for (const file of [...serverFiles, ...sources(join(ROOT, 'runner'))]) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/throw new Error\(\s*[`'"]([^`'"]{0,60})/g)) {
+        const where = `${relative(ROOT, file)}: ${m[1]}`;
+        if (!allowed.some((a) => where.startsWith(a))) found.push(where);
+      }
+      for (const m of readFileSync(file, 'utf8').matchAll(/throw new Error\(\s*[^`'"\s]/g)) found.push(`${relative(ROOT, file)}: ${m[0]}`);
+    }
+    expect(found).to.deep.equal([]);
   });
 
   it('gives each code an HTTP status, a meaning, and a WebSocket close code only in the allowed range', () => {

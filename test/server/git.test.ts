@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { listFiles } from '../../server/git.js';
+import { GIT_TIME_LIMITS, git, listFiles, listRefs } from '../../server/git.js';
 import { GgError } from '../../server/errors.js';
-import { Repo, tempHome } from '../helpers.js';
+import { Repo, hangingGit, tempHome } from '../helpers.js';
 
 describe('git', () => {
   describe('listFiles (a real bare repository, no checkout)', () => {
@@ -49,5 +49,46 @@ describe('git', () => {
       expect(error).to.be.instanceOf(GgError);
       expect((error as Error).message).to.equal('not a commit: --output=/tmp/x');
     });
+  });
+});
+
+describe('git: every call has a time limit', () => {
+  let home: ReturnType<typeof tempHome>;
+  let repo: Repo;
+  let hung: ReturnType<typeof hangingGit>;
+  const limit = GIT_TIME_LIMITS.queryMs;
+  beforeEach(() => {
+    home = tempHome('gg-git-hang-');
+    repo = new Repo(home.dir);
+    repo.commit({ 'test/a.test.js': '' }, 'first');
+    repo.push();
+    hung = hangingGit(home.dir);
+    GIT_TIME_LIMITS.queryMs = 400;
+  });
+  afterEach(() => {
+    GIT_TIME_LIMITS.queryMs = limit;
+    hung.restore();
+    home.cleanup();
+  });
+
+  it('kills a git that hangs once it is over the limit, and says which repository and command', async () => {
+    hung.hang(true);
+    const started = Date.now();
+    const err = await listRefs(repo.bare).then(() => null, (e: unknown) => e);
+    const took = Date.now() - started;
+    expect(err).to.be.instanceOf(GgError);
+    expect((err as GgError).code).to.equal('GG_GIT_TIMEOUT');
+    expect((err as GgError).message).to.contain(`git for-each-ref --format=%(objectname) %(refname) in ${repo.bare}`)
+      .and.contain('ran over its time limit of 0.4 s and was killed');
+    expect(took, 'killed at the limit, not when the sleep ends').to.be.within(350, 5_000);
+    expect(limit, 'the limit in production').to.equal(60_000);
+    hung.hang(false);
+    expect((await listRefs(repo.bare)).get('refs/heads/main'), 'the next call works').to.match(/^[0-9a-f]{40}$/);
+  });
+
+  it('reports a git that fails with the repository and command', async () => {
+    const err = await git(repo.bare, ['cat-file', '-t', 'f'.repeat(40)]).then(() => null, (e: unknown) => e);
+    expect((err as GgError).code).to.equal('GG_GIT_FAILED');
+    expect((err as GgError).message).to.contain(`git cat-file -t in ${repo.bare} failed:`);
   });
 });

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { fail } from '../../errors.js';
 
 export type NotifySecret = { env: string } | { file: string } | { value: string };
 
@@ -15,18 +16,18 @@ export const secretSchema = z.union([
   z.strictObject({ value: z.string().min(1, 'must not be empty') }),
 ], { error: 'must be { env: NAME } (the server\'s environment) or { file: /path/to/file } — { value: "…" } only if it must be in this file' });
 
-/** Reads a secret now; throws an Error naming what is missing and the fix. */
+/** Reads a secret now; throws GG_SECRET_UNAVAILABLE naming what is missing and the fix. */
 export function readNotifySecret(what: string, source: NotifySecret, env: NodeJS.ProcessEnv = process.env): string {
   if ('value' in source) return source.value;
   if ('env' in source) {
     const v = env[source.env];
-    if (v === undefined || v === '') throw new Error(`${what}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
+    if (v === undefined || v === '') fail('GG_SECRET_UNAVAILABLE', `${what}: environment variable ${source.env} is not set on the server — export it before starting greengate`);
     return v;
   }
   try {
     return fs.readFileSync(source.file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`${what}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
+    fail('GG_SECRET_UNAVAILABLE', `${what}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}) — ` +
       'create it, or make it readable by the user running greengate');
   }
 }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
-import { Repo, tempHome } from '../../helpers.js';
-import { ZERO_SHA } from '../../../server/git.js';
+import pino from 'pino';
+import { Repo, hangingGit, pollUntil, tempHome } from '../../helpers.js';
+import { GIT_TIME_LIMITS, ZERO_SHA } from '../../../server/git.js';
+import { RefChanges } from '../../../server/changes/refs.js';
 import { builder, config, finished, pipeline, type Pipeline } from '../memory.js';
 
 describe('changes/intake: a new head becomes builds', () => {
@@ -128,5 +130,47 @@ describe('changes/intake: a new head becomes builds', () => {
     let err: unknown;
     await p.intake.rebuild(gone).catch((e) => { err = e; });
     expect(err).to.include({ code: 'GG_UNKNOWN_BUILDER' });
+  });
+});
+
+describe('changes/intake: a git that hangs fails its change, and the repository\'s intake keeps working', () => {
+  let home: ReturnType<typeof tempHome>;
+  let hung: ReturnType<typeof hangingGit>;
+  let p: Pipeline;
+  const limit = GIT_TIME_LIMITS.queryMs;
+  afterEach(() => {
+    GIT_TIME_LIMITS.queryMs = limit;
+    hung.restore();
+    p.close();
+    home.cleanup();
+  });
+
+  it('kills the git at its limit, logs the repository and the command, and builds the next push', async () => {
+    home = tempHome('gg-intake-hang-');
+    const repo = new Repo(home.dir);
+    p = pipeline(config({ path: repo.bare, builders: [builder()] }));
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } });
+    const changes = new RefChanges(p.store, p.cfg, p.intake, log);
+    hung = hangingGit(home.dir, ' log ');
+    GIT_TIME_LIMITS.queryMs = 400;
+
+    const c1 = repo.commit({ 'test/a.test.js': '' }, 'first');
+    expect(repo.push().ok).to.equal(true);
+    hung.hang(true);
+    const [recorded] = await changes.notice('shop', [{ old: ZERO_SHA, new: c1, ref: 'refs/heads/main' }], 'hook', null, { answerWhenRecorded: true });
+    expect(recorded.change, 'the change is recorded at once').to.be.a('number');
+    const failure = await pollUntil(() => lines.find((l) => l.includes('builds for a recorded change could not be created')), 'the failure to be logged', 10_000);
+    expect(JSON.parse(failure)).to.deep.include({ repo: 'shop' });
+    expect(JSON.parse(failure).err.message).to.contain(`git log --format=`).and.contain(`in ${repo.bare} ran over its time limit of 0.4 s`);
+    expect(p.store.builds.list({ repoId: p.repoId, limit: 10 })).to.deep.equal([]);
+
+    hung.hang(false);
+    const c2 = repo.commit({ 'test/b.test.js': '' }, 'second');
+    expect(repo.push().ok).to.equal(true);
+    const [next] = await changes.notice('shop', [{ old: c1, new: c2, ref: 'refs/heads/main' }], 'hook', null);
+    expect(next.builds, 'the repository still takes changes').to.have.length(1);
+    expect(p.store.builds.get(next.builds[0])).to.include({ sha: c2, state: 'queued' });
+    await changes.close();
   });
 });

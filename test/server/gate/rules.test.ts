@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { answerGate, decideGate, formatGateAnswer, revertTargets, type BranchGate, type ProvenReverts } from '../../../server/gate/rules.js';
-import { namedIn } from '../../../server/gate/exactRevert.js';
+import { namedIn } from '../../../server/exactRevert.js';
 import type { GateRequest, GateUpdate } from '../../../server/gate/request.js';
 
 const ZERO = '0'.repeat(40);
@@ -45,7 +45,7 @@ function table(gates: Record<string, BranchGate>): { lookup: (branch: string) =>
 }
 
 /**
- * Stands in for git's proof (gate/exactRevert.ts, tested on real repositories in exactRevert.test.ts
+ * Stands in for git's proof (exactRevert.ts, tested on real repositories in exactRevert.test.ts
  * and test/integration/gateIntegrity.test.ts): takes each commit's message at its word, so these
  * tests read as the rule's. The rule itself only believes `proven`.
  */

@@ -6,10 +6,10 @@ import { openStore, type Store } from '../../../server/store/index.js';
 import { Events } from '../../../server/events.js';
 import { Tree } from '../../../server/gate/tree.js';
 import { decideGate as decideByProof, revertTargets, type BranchGate } from '../../../server/gate/rules.js';
-import { namedIn } from '../../../server/gate/exactRevert.js';
+import { namedIn } from '../../../server/exactRevert.js';
 import type { GateRequest } from '../../../server/gate/request.js';
 
-/** The rule with each commit's message taken at its word, standing in for git's proof (gate/exactRevert.ts): these tests are about lookup. */
+/** The rule with each commit's message taken at its word, standing in for git's proof (exactRevert.ts): these tests are about lookup. */
 function decideGate(req: GateRequest, lookup: (branch: string) => BranchGate) {
   const proven = new Map(req.updates.flatMap((u) => u.commits.map((c) => [c.sha, namedIn(c.message, revertTargets(u, lookup))] as const)).filter(([, n]) => n.length > 0));
   return decideByProof(req, lookup, proven);

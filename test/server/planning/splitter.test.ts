@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Repo, tempHome } from '../../helpers.js';
 import { DEFAULT_SLOTS_FOR_PLANNING, RECENT_RUNNER_MS, splitEqually } from '../../../server/planning/splitter.js';
+import { teachFactor } from '../../../server/planning/contention.js';
 import { builder, config, pipeline, type Pipeline } from '../memory.js';
 
 describe('planning/splitter: test files into units', () => {
@@ -59,8 +60,8 @@ describe('planning/splitter: test files into units', () => {
     expect(before.length, 'nothing learned: at least one unit per slot').to.be.at.least(4);
     // Units at 4 at once took twice what they take alone, at 2 at once as long as alone.
     for (let i = 0; i < 3; i += 1) {
-      p.store.contention.learn(p.repoId, 'unit', 4, { runMs: 2000, soloMs: 1000 }, now);
-      p.store.contention.learn(p.repoId, 'unit', 2, { runMs: 1000, soloMs: 1000 }, now);
+      teachFactor(p.store.contention, p.repoId, 'unit', 4, { runMs: 2000, soloMs: 1000 }, now);
+      teachFactor(p.store.contention, p.repoId, 'unit', 2, { runMs: 1000, soloMs: 1000 }, now);
     }
     const after = p.splitter.split(row, builder(), suite, [4]);
     expect(after).to.have.length(2);

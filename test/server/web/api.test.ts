@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { startShopServer } from '../shopServer.js';
 import type { RunningServer } from '../../../server/main.js';
 import { Repo, tempHome } from '../../helpers.js';
+import { teachFactor } from '../../../server/planning/contention.js';
 
 describe('web/api: a build shows the runners whose slots only contend', function () {
   this.timeout(30_000);
@@ -39,7 +40,7 @@ describe('web/api: a build shows the runners whose slots only contend', function
 
   it('names the runner, how much slower its units ran together and how many slots would be as fast, without credentials', async () => {
     const repoId = server.store.repos.byName('shop')!.id;
-    for (let i = 0; i < 3; i += 1) server.store.contention.learn(repoId, 'unit', 4, { runMs: 1900, soloMs: 1000 }, Date.now());
+    for (let i = 0; i < 3; i += 1) teachFactor(server.store.contention, repoId, 'unit', 4, { runMs: 1900, soloMs: 1000 }, Date.now());
     const contended = finishedBuild('r1', [3.8, 4, 3.6, 2.2], 2);
     const calm = finishedBuild('r2', [1, 1.2]);
 

@@ -21,9 +21,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { GgError } from './errors.js';
 
-export const GIT_TIMEOUT_MS = 5_000; // one git call
-export const CHECK_BUDGET_MS = 8_000; // one push's checks: under the hook's default 15 s wait
+export const GIT_TIMEOUT_MS = 5_000; // 5 seconds: one git call
+export const CHECK_BUDGET_MS = 8_000; // 8 seconds: one push's checks: under the hook's default 15 s wait
 export const MAX_TRIES = 20; // candidate reverts tried per commit
 export const MAX_SCANNED = 200; // commits looked at when searching a branch for an existing revert
 const MAX_OUTPUT = 64 * 1024 * 1024;
@@ -153,13 +154,13 @@ class Scratch {
 
   async run(args: readonly string[], input?: string): Promise<string> {
     const r = await this.attempt(args, input);
-    if (!r.ok) throw new Error(`git ${args[0]} failed: ${r.stderr.trim().split('\n', 1)[0]}`);
+    if (!r.ok) throw new GgError('GG_GIT_FAILED', `git ${args[0]} in ${this.env.GIT_DIR} failed: ${r.stderr.trim().split('\n', 1)[0]}`);
     return r.stdout;
   }
 
   attempt(args: readonly string[], input?: string): Promise<{ ok: boolean; stdout: string; stderr: string }> {
     const timeout = Math.min(GIT_TIMEOUT_MS, this.deadline - Date.now());
-    if (timeout <= 0) return Promise.reject(new Error('the revert check ran out of time'));
+    if (timeout <= 0) return Promise.reject(new GgError('GG_GIT_TIMEOUT', `the revert check in ${this.env.GIT_DIR} ran out of time before git ${args[0]}`));
     return new Promise((resolve, reject) => {
       const child = spawn('git', args, { env: this.env, stdio: ['pipe', 'pipe', 'pipe'], timeout, killSignal: 'SIGKILL' });
       const out: Buffer[] = [];
@@ -171,7 +172,7 @@ class Scratch {
       child.stdin.end(input ?? '');
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        if (signal) return reject(new Error(`git ${args[0]} was stopped (${signal}): over ${timeout} ms or too much output`));
+        if (signal) return reject(new GgError('GG_GIT_TIMEOUT', `git ${args[0]} in ${this.env.GIT_DIR} was stopped (${signal}): over ${timeout} ms or too much output`));
         resolve({ ok: code === 0, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
       });
     });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { MAX_SELECTOR_LENGTH, matchesLabels, parseSelector, renderSelector } from '../../../server/immune/selector.js';
+import { MAX_SELECTOR_LENGTH, matchesLabels, parseSelector, renderSelector } from '../../../server/config/selector.js';
 
-describe('immune/selector: PromQL series selectors', () => {
+describe('config/selector: PromQL series selectors', () => {
   it('reads a name and =, !=, =~, !~ matchers, with escapes, and renders them back', () => {
     const sel = parseSelector(' http_requests_total{status=~"5..", job="shop" ,path!="/health\\"z", env!~"dev|test"} ');
     expect(sel).to.deep.equal({ name: 'http_requests_total', matchers: [

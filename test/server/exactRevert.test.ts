@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkedQuarantine, findExactRevert, namedIn, proveReverts } from '../../../server/gate/exactRevert.js';
-import { Repo, git, tempHome } from '../../helpers.js';
+import { checkedQuarantine, findExactRevert, namedIn, proveReverts } from '../../server/exactRevert.js';
+import { Repo, git, tempHome } from '../helpers.js';
 
 /** Exact reverts proven with git on real repositories: trees, never messages. */
-describe('exact reverts (gate/exactRevert)', function () {
+describe('exact reverts (exactRevert)', function () {
   this.timeout(30_000);
   let home: ReturnType<typeof tempHome>;
   let repo: Repo;
