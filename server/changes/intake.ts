@@ -24,7 +24,7 @@ import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
-  onQueued: () => void = () => undefined;
+  onQueued: () => void;
 
   constructor(
     private readonly store: Store,
@@ -32,7 +32,10 @@ export class Intake {
     private readonly splitter: Splitter,
     private readonly lifecycle: BuildLifecycle,
     private readonly log: Logger,
-  ) {}
+    queued: () => void = () => undefined,
+  ) {
+    this.onQueued = queued;
+  }
 
   /** The builds (created or joined) for one new head; their ids. */
   async buildsFor(repo: RepositoryConfig, row: RepoRow, u: RefUpdate, c: { kind: 'branch' | 'try'; branch: string },

@@ -3,7 +3,7 @@
  *
  * - Request: when a branch build of a branch with `deploy:` ends and every builder's newest build
  *   of the branch is at that head and passed (or was flaky), a `pending` deploy is written in the
- *   transaction that finishes the build (lifecycle.inFinishTx).
+ *   transaction that finishes the build (`buildFinished`, a writer of server/pipeline.ts's list).
  * - Start (advance): one deploy at a time per branch. While none runs, the newest pending deploy
  *   starts and older pending ones end `superseded` (newer green heads coalesce) — unless the branch
  *   is paused (`greengate deploy pause`), under maintenance or closed by hand.
@@ -26,7 +26,8 @@
  *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows and
  *   reads only those it has not stored in watch_samples; its run is not repeated); a held one stays
  *   held; a pending revert or alert is made.
- * Never awaits inside a transaction; effects happen after commits and are recorded once done.
+ * Never awaits inside a transaction; effects happen after commits (store.afterCommit) and are recorded once done.
+ * A tree that opens again (`treeChanged`, a writer of server/pipeline.ts's list) lets waiting deploys start.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -34,9 +35,9 @@ import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
 import type { DeployRow } from '../store/deploys.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
-import type { Tree } from '../gate/tree.js';
+import type { Tree, TreeChange } from '../gate/tree.js';
 import { git } from '../git.js';
-import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
+import { createStep, findStage, isDeployStep } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
 import { describeVerdict } from './evidence.js';
 import { storedBook } from '../immune/samples.js';
@@ -59,11 +60,7 @@ export class DeployOrchestrator {
   private readonly newSteps: number[] = [];
   private followed = false;
 
-  constructor(private readonly d: OrchestratorDeps) {
-    d.lifecycle.inFinishTx.push((build) => this.inFinishTx(build));
-    d.lifecycle.builderFallback = (build) => build.kind && build.ref && build.branch
-      ? stepBuilder(d.config, build as BuildRow) : undefined;
-  }
+  constructor(private readonly d: OrchestratorDeps) {}
 
   /** Start-up (and after any change): move every deploy as far as it can go. Serialized. */
   kick(): Promise<void> {
@@ -129,7 +126,13 @@ export class DeployOrchestrator {
     return null;
   }
 
-  private inFinishTx(build: BuildRow): void {
+  /** A tree change (inside its transaction): an opened tree lets waiting deploys start, after the commit. */
+  treeChanged(change: TreeChange): void {
+    if (change.state === 'open') this.d.store.afterCommit(() => void this.kick());
+  }
+
+  /** A build ended (inside the transaction that finished it): a step moves its deploy; a green head requests one. */
+  buildFinished(build: BuildRow): void {
     const { store, config } = this.d;
     if (isDeployStep(build)) this.stepFinished(build, Date.now());
     else if (build.kind === 'branch') {
@@ -138,7 +141,7 @@ export class DeployOrchestrator {
       const id = store.deploys.request(build.repoId, build.branch, build.sha, build.id, deploy.stages.map((s) => s.name), Date.now());
       this.d.log.info({ deploy: id, repo: build.repo, branch: build.branch, sha: build.sha }, 'deploy requested: the head is green');
     } else return;
-    queueMicrotask(() => void this.kick());
+    store.afterCommit(() => void this.kick());
   }
 
   /** The build is at the branch's head (as last seen in git), and every builder's newest build of it is at that head and green. */
@@ -261,7 +264,8 @@ export class DeployOrchestrator {
     this.watches.set(deploy.id, controller);
     const spec = config?.watch;
     if (!spec) { // greengate.yml no longer watches this stage (reloaded): nothing to compare
-      queueMicrotask(() => { this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null); this.watches.delete(deploy.id); });
+      this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null);
+      this.watches.delete(deploy.id);
       return;
     }
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');

@@ -41,14 +41,18 @@ export class Tree {
     private readonly events: Events,
     private readonly log: Logger,
     private readonly baseUrl: () => string,
+    /**
+     * The ordered writers that commit with a tree change (server/pipeline.ts `treeChanged`: the
+     * notifications outbox, deploys): called inside the transaction that changes the state, after
+     * the change is written. They must not await; what they write rolls back with the change.
+     */
+    private readonly onChange: (change: TreeChange) => void = () => undefined,
   ) {}
 
-  /**
-   * Writers that must commit with a tree change (the notifications outbox, culprit finding): each
-   * is called inside the transaction that changes the state, after the change is written. They
-   * must not await; what they write rolls back with the change.
-   */
-  readonly inChangeTx: ((change: TreeChange) => void)[] = [];
+  /** A build ended (inside the transaction that finished it): a branch build applies the tree rule to its branch. */
+  buildFinished(build: BuildRow, now = Date.now()): void {
+    if (build.kind === 'branch') this.applyRule(build.repo, build.branch, now);
+  }
 
   gated(repo: string, branch: string): boolean {
     return !!this.repo(repo)?.gate.includes(branch);
@@ -84,16 +88,15 @@ export class Tree {
       throw new GgError('GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
     }
     const row = this.rowId(repo.name);
-    this.store.tx(() => {
+    this.store.tx(() => { // inside a caller's transaction (the immune system's rollback) this is part of it
       const before = this.state(repo, branch);
       const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
         state, automatic: false, actor, reason: reason ?? (state === 'open' ? 'opened by hand' : 'closed by hand'), message: message?.trim() || null,
         buildId: null, commits: state === 'closed' && commits?.length ? [...commits] : null, at: Date.now() } as const;
       const eventId = this.store.tree.change(event);
       this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });
+      this.store.afterCommit(() => this.log.info({ repo: repo.name, branch, state, actor }, 'tree changed by hand'));
     });
-    this.log.info({ repo: repo.name, branch, state, actor }, 'tree changed by hand');
-    this.events.emit('tree', { repo: repo.name, branch });
     return this.status(repo.name, branch);
   }
 
@@ -138,12 +141,24 @@ export class Tree {
         reason: p.reason, message: null, buildId: row?.buildId ?? null, commits: p.commits, at: Date.now() });
       this.log.info({ repo: repo.name, branch: p.branch, kind: p.kind, pusher, commits: p.commits.length }, 'push let through a closed tree');
     }
-    if (passes.length) this.events.emit('tree', { repo: repo.name, branch: passes[0].branch });
+    if (passes.length) this.told(repo.name, passes[0].branch);
+  }
+
+  /**
+   * greengate's automatic revert of a culprit was pushed (culprit/revert.ts, inside its transaction):
+   * a history event of kind 'auto-revert', the state unchanged (the revert's own build reopens the tree by the rule).
+   */
+  recordAutoRevert(repoId: number, branch: string, e: { actor: string; reason: string; buildId: number; revertSha: string; at: number }): void {
+    const row = this.store.tree.get(repoId, branch);
+    this.store.tree.record({ repoId, branch, kind: 'auto-revert', state: row?.state ?? 'open', automatic: true,
+      actor: e.actor, reason: e.reason, message: null, buildId: e.buildId, commits: [e.revertSha], at: e.at });
+    const repo = this.store.repos.byId(repoId);
+    if (repo) this.told(repo.name, branch);
   }
 
   /**
    * Applies the tree rule to one branch, inside the caller's transaction. Returns the branch when
-   * its state changed (the caller emits `tree` after the commit), else null.
+   * its state changed (`tree` is emitted after the commit), else null.
    */
   applyRule(repoName: string, branch: string, now = Date.now()): { repo: string; branch: string } | null {
     const repo = this.repo(repoName);
@@ -170,7 +185,7 @@ export class Tree {
     return { repo: repo.name, branch };
   }
 
-  /** Start-up: the rule applied to every gated branch (idempotent). Runs inside the caller's transaction. */
+  /** Start-up: the rule applied to every gated branch (idempotent). Runs inside the caller's transaction (a tx of its own outside one). */
   recover(now = Date.now()): { repo: string; branch: string }[] {
     const changed: { repo: string; branch: string }[] = [];
     for (const repo of this.config.repositories) {
@@ -182,8 +197,15 @@ export class Tree {
     return changed;
   }
 
+  /** Every change of state: its writers in this transaction, then `tree` told after the commit. */
   private changed(change: TreeChange): void {
-    for (const f of this.inChangeTx) f(change);
+    this.onChange(change);
+    this.told(change.repo, change.branch);
+  }
+
+  /** Observers learn of a change of the branch's tree (state or history) once it is committed. */
+  private told(repo: string, branch: string): void {
+    this.store.afterCommit(() => this.events.emit('tree', { repo, branch }));
   }
 
   private closureMessage(b: BuildRow): string {

@@ -42,13 +42,12 @@ export const MAX_TEXT_CHARS = 8000;
 const EMAIL_RE = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
 
 export class Outbox {
-  /** Told after an enqueue stored something (the sender wakes up once the caller's transaction ended). */
-  onEnqueued: () => void = () => undefined;
-
   constructor(
     private readonly store: Store,
     private readonly config: Readonly<Config>,
     private readonly log: Logger,
+    /** Told after an enqueue stored something, once the caller's transaction committed (store.afterCommit): the sender wakes up. */
+    private readonly onEnqueued: () => void = () => undefined,
   ) {}
 
   /** Stores a notification for its channels; returns its id, or null when nobody takes it or the key was stored before. */
@@ -67,7 +66,7 @@ export class Outbox {
     }, deliveries);
     if (id !== null) {
       this.log.info({ kind, repo: repoName, notification: id, deliveries: deliveries.length }, 'notification stored');
-      this.onEnqueued();
+      this.store.afterCommit(() => this.onEnqueued());
     }
     return id;
   }

@@ -3,7 +3,7 @@
  * - tree.closed / tree.reopened: `tree.inChangeTx` (a branch going from open to closed or
  *   maintenance, and back to open; a closure moving to a newer red build is not a new closure).
  *   A closure names its builder, failing tests, blamelist (whose authors are mailed) and link, and
- *   has a `culprit` field: null until culprit finding knows one (`culpritOf`, set by that module).
+ *   has a `culprit` field: null until culprit finding knows one (`culpritOf`; a one-commit new breakage is known at once).
  * - build.failed / build.fixed: `lifecycle.inFinishTx`, for a gated branch's build that decides its
  *   builder (the newest by push order) and differs from the build that decided before it.
  * - runner.lost: `registry.inLeaveTx` (not a connection replaced by the same runner's new one).
@@ -34,14 +34,17 @@ export interface TriggerDeps {
   baseUrl(): string;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
+  /** Culprit finding's answer for a red build, when it has one (written before the tree rule: server/pipeline.ts). */
+  culpritOf?: (buildId: number) => Culprit | null;
 }
 
 export class NotifyTriggers {
-  /** Culprit finding's answer for a red build, when it has one (it sets this). */
-  culpritOf: (buildId: number) => Culprit | null = () => null;
+  private readonly culpritOf: (buildId: number) => Culprit | null;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly d: TriggerDeps) {}
+  constructor(private readonly d: TriggerDeps) {
+    this.culpritOf = d.culpritOf ?? (() => null);
+  }
 
   start(): void {
     this.timer = setInterval(() => this.checkWaiting(), WAIT_CHECK_MS);

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { Tree } from '../../../server/gate/tree.js';
+import { Events } from '../../../server/events.js';
 import { parseConfig } from '../../../server/config/config.js';
 import { openStore, type Store } from '../../../server/store/index.js';
 import { AutoReverter, REVERT_TRAILER } from '../../../server/culprit/revert.js';
@@ -22,9 +24,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
       `    builders: [{ name: unit, run: "true" }]\n`, { baseDir: home.dir });
     store = openStore(join(home.dir, 'data', 'greengate.db'));
     repoId = store.repos.sync([{ name: 'shop', path: repo.bare }]).get('shop')!.id;
-    reverter = new AutoReverter({ store, config, log: pino({ level: 'silent' }), baseUrl: () => 'http://ci.test', treeChanged: () => undefined });
     notices = [];
-    reverter.notify = (kind, payload, to) => notices.push({ kind, payload, to });
+    const log = pino({ level: 'silent' });
+    reverter = new AutoReverter({ store, config, log, baseUrl: () => 'http://ci.test', tree: new Tree(store, config, new Events(), log, () => ''),
+      notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
   }
 
   beforeEach(() => {
@@ -246,9 +249,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
       `  - name: shop\n    path: ${repo.bare}\n    gate: [main]\n    builders: [{ name: unit, run: "true" }]\n`, { baseDir: home.dir });
     store = openStore(join(home.dir, 'data', 'greengate.db'));
     repoId = store.repos.sync([{ name: 'shop', path: repo.bare }]).get('shop')!.id;
-    reverter = new AutoReverter({ store, config, log: pino({ level: 'silent' }), baseUrl: () => '', treeChanged: () => undefined });
     notices = [];
-    reverter.notify = (kind, payload, to) => notices.push({ kind, payload, to });
+    const log = pino({ level: 'silent' });
+    reverter = new AutoReverter({ store, config, log, baseUrl: () => '', tree: new Tree(store, config, new Events(), log, () => ''),
+      notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
     await refusedFor(() => { const c = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit'); pushMain(); return c; }, true, /autoRevert is not on/);
   });
 });
