@@ -98,7 +98,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   const lifecycle = new BuildLifecycle(store, config, tree, events, log, {
     buildFinished,
     sendToRunner: (id, message) => runners.send(id, message),
-    specialBuilder: (build) => build.kind && build.ref && build.branch ? stepBuilder(config, build as BuildRow) : undefined,
+    specialBuilder: (build) => stepBuilder(config, build), // a deploy step's, from its stage
   });
   const runners = new RunnerRegistry(store, lifecycle, events, log, { leaving, changed: runnersChanged });
   const queue = new WorkQueue(store, lifecycle, runners, log);

@@ -74,10 +74,8 @@ export class Intake {
     const units = p.builder.tests && p.files.length > 0
       ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
       : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
-    const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
-      baseSha: null, changeId: null, pushedAt: p.at, at: p.at });
-    this.lifecycle.insertUnits(id, units, p.at);
-    return id;
+    return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
+      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units);
   }
 
   /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
@@ -145,8 +143,6 @@ export class Intake {
 
   /** A new build and its units (queued at its push time), inside the caller's transaction. */
   private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
-    const buildId = this.store.builds.create(build);
-    this.lifecycle.insertUnits(buildId, units, build.pushedAt);
-    return buildId;
+    return this.lifecycle.create(build, units);
   }
 }

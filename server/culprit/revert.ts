@@ -109,7 +109,7 @@ export class AutoReverter {
     if (!store.culprits.get(r.searchId)?.confirmed) return 'the culprit is not confirmed';
     const tree = store.tree.get(r.repoId, r.branch);
     if (tree?.state === 'maintenance') return 'the tree is under maintenance';
-    if (tree && tree.state === 'closed' && !tree.automatic) return 'the tree was closed by hand';
+    if (tree && tree.state === 'closed' && tree.closedBy !== 'build') return 'the tree was closed by hand';
     if (!tree || tree.state === 'open') return 'the tree is open again: the breakage was fixed meanwhile';
     if (!store.builds.stillRed(r.repoId, r.branch).includes(r.buildId)) return `build #${r.buildId} is no longer red: a later build went green`;
     const { maxPerDay } = culpritSettings(repo);

@@ -43,7 +43,7 @@ import { describeVerdict } from './evidence.js';
 import { storedBook } from '../immune/samples.js';
 import { makeEffects } from './effects.js';
 
-export const IMMUNE_ACTOR = 'greengate-immune';
+export { IMMUNE_ACTOR } from '../gate/tree.js'; // the actor shown for its closures (gate/tree.ts owns tree state)
 export const MAX_DEPLOY_COMMITS = 200;
 
 export interface OrchestratorDeps {
@@ -122,7 +122,7 @@ export class DeployOrchestrator {
     if (pause) return `paused${pause.actor ? ` by ${pause.actor}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
     const tree = this.d.tree.status(repo, branch);
     if (tree.state === 'maintenance') return 'the tree is under maintenance';
-    if (tree.state === 'closed' && !tree.automatic) return `the tree was closed by ${tree.actor ?? 'hand'}`;
+    if (tree.state === 'closed' && tree.closedBy !== 'build') return `the tree was closed by ${tree.actor ?? 'hand'}`;
     return null;
   }
 
@@ -204,7 +204,7 @@ export class DeployOrchestrator {
   /** Queues stage `position`'s run step (in the caller's transaction). */
   private runStage(deploy: DeployRow, position: number, now: number): void {
     const stage = this.d.store.deploys.stages(deploy.id)[position];
-    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'deploy', now);
+    const id = createStep(this.d.lifecycle, deploy, stage.name, 'deploy', now);
     this.d.store.deploys.stageRunning(deploy.id, position, id, now);
     this.d.store.deploys.setState(deploy.id, 'running', position);
     this.newSteps.push(id);
@@ -213,7 +213,7 @@ export class DeployOrchestrator {
   /** Queues stage `position`'s rollback step (in the caller's transaction). */
   private rollbackStage(deploy: DeployRow, position: number, now: number): void {
     const stage = this.d.store.deploys.stages(deploy.id)[position];
-    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'rollback', now);
+    const id = createStep(this.d.lifecycle, deploy, stage.name, 'rollback', now);
     this.d.store.deploys.stageRollingBack(deploy.id, position, id);
     this.d.store.deploys.setRollbackAt(deploy.id, position);
     this.newSteps.push(id);
@@ -303,8 +303,8 @@ export class DeployOrchestrator {
       store.deploys.stageEnded(deployId, position, 'regressed', verdict, now);
       store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
       this.rollbackStage(deploy, position, now);
-      this.d.tree.set(deploy.repo, deploy.branch, 'closed',
-        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,
+      this.d.tree.closeForRollback(deploy.repo, deploy.branch,
+        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`,
         `deploy ${deployId} regressed at stage ${stage.name}`, JSON.parse(deploy.commits) as string[]);
     });
     this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');

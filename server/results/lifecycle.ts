@@ -22,7 +22,7 @@ import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.j
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
 import { currentUnits, unitFiles } from '../store/units.js';
-import type { BuildRow, BuildResult } from '../store/builds.js';
+import type { BuildRow, BuildResult, NewBuild } from '../store/builds.js';
 import type { Events } from '../events.js';
 import type { Tree } from '../gate/tree.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
@@ -55,7 +55,7 @@ export interface LifecycleLinks {
   specialBuilder?: (build: BuilderOfBuild) => BuilderConfig | undefined;
 }
 
-export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>;
+export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose'>>;
 
 export class BuildLifecycle {
   private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
@@ -99,6 +99,17 @@ export class BuildLifecycle {
     if (unit.cancelRequested && unit.runnerId !== null) {
       this.sendToRunner(unit.runnerId, { type: 'cancel', unit: unit.id, reason: 'build cancelled' });
     }
+  }
+
+  /**
+   * Every build the server makes is made here (inside the caller's transaction): its row, with its
+   * `purpose` (normal, bisect, deploy, rollback: the one marker of special builds), and its units.
+   * The caller announces it after the commit.
+   */
+  create(build: NewBuild, units: readonly { files: string[]; expectedMs: number }[]): number {
+    const id = this.store.builds.create(build);
+    this.insertUnits(id, units, build.pushedAt);
+    return id;
   }
 
   /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. */

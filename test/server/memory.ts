@@ -79,13 +79,9 @@ export function pipeline(cfg: Config = config()): Pipeline {
         : store.repos.recordChange({ repoId, ref: `refs/heads/${branch}`, branch, kind, oldSha: null, newSha: fields.sha ?? SHA_A,
           source: 'api', pusher: null, at: Date.now() + ++changes });
       const now = Date.now();
-      const id = store.tx(() => {
-        const buildId = store.builds.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
-          ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
-          changeId, pushedAt: now, at: now, blamelist: [] });
-        lifecycle.insertUnits(buildId, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 })), now);
-        return buildId;
-      });
+      const id = store.tx(() => lifecycle.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
+        ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
+        changeId, pushedAt: now, at: now, blamelist: [] }, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 }))));
       lifecycle.announce(id);
       return id;
     },

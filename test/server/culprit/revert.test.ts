@@ -50,7 +50,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
       const tree = store.tree.get(repoId, 'main');
       if (!tree || tree.state === 'open') {
         store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: true, actor: null, reason: 'red',
-          message: null, buildId, commits: null, at: 2 });
+          message: null, buildId, commits: null, at: 2, closedBy: 'build' });
       }
       const searchId = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId, baseSha: culprit, commits: [culprit],
         files: [], flakeRate: 0.01, confirmRuns: 2, maxProbes: 10, observations: [], createdAt: 3 });
@@ -94,7 +94,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     const row = store.culprits.wantedReverts()[0];
     store.ownReverts.record({ sha: before, repoId, branch: 'main', source: 'culprit', sourceId: row.id, createdAt: Date.now() });
     store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'the revert built green',
-      message: null, buildId: null, commits: null, at: 3 }); // its build may have reopened the tree before the restart
+      message: null, buildId: null, commits: null, at: 3, closedBy: null }); // its build may have reopened the tree before the restart
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'pushed', revertSha: before });
     expect(head()).to.equal(before);
@@ -168,10 +168,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
   it('refuses under maintenance and under a closure by hand', async () => {
     setUp();
     store.tree.change({ repoId, branch: 'main', kind: 'maintenance', state: 'maintenance', automatic: false, actor: 'sheriff',
-      reason: 'closed by hand', message: 'db migration', buildId: null, commits: null, at: 1 });
+      reason: 'closed by hand', message: 'db migration', buildId: null, commits: null, at: 1, closedBy: 'person' });
     await refusedFor(() => { const c = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit'); pushMain(); return c; }, true, /maintenance/);
     store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: false, actor: 'sheriff',
-      reason: 'closed by hand', message: 'release freeze', buildId: null, commits: null, at: 2 });
+      reason: 'closed by hand', message: 'release freeze', buildId: null, commits: null, at: 2, closedBy: 'person' });
     notices = [];
     await refusedFor(() => { const c = repo.commit({ 'x.txt': '2' }, 'another culprit'); pushMain(); return c; }, true, /closed by hand/);
   });
@@ -226,7 +226,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     pushMain();
     const red = store.tx(() => want(c));
     store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'green', message: null,
-      buildId: null, commits: null, at: 3 });
+      buildId: null, commits: null, at: 3, closedBy: null });
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'refused', reason: 'the tree is open again: the breakage was fixed meanwhile' });
     const c2 = repo.commit({ 'y.txt': '1' }, 'another culprit');
