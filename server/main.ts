@@ -22,7 +22,6 @@ import { createMetrics, hookMetricsOf } from './metrics.js';
 import { treeRouter } from './web/treeApi.js';
 import { GatePasses } from './gate/passes.js';
 import { GIT_PATH, gitHttpRouter } from './web/gitHttp.js';
-import type { BuildRow } from './store/builds.js';
 import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
@@ -41,6 +40,7 @@ import type { Outbox } from './notify/outbox.js';
 import type { DeployHooks } from './deploy/hooks.js';
 import type { Notify } from './culprit/finder.js';
 import { createPipeline } from './pipeline.js';
+import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 
@@ -86,9 +86,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const p = createPipeline({ store, config, log, baseUrl: () => baseUrl, deployHooks: opts.deployHooks, notify: opts.notify });
   const { events, tree, lifecycle, runners, queue, intake, changes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
   const health = new StorageHealth(store, config.data, log);
-  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
-  gateway.serverSecrets = () => serverSecretValues(config);
-  gateway.onFinished = () => queue.dispatch();
+  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health, undefined,
+    { finished: () => queue.dispatch(), serverSecrets: () => serverSecretValues(config) });
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
