@@ -20,7 +20,6 @@ import { WS_PATH } from './protocol.js';
 import { apiRouter, type RunnerInfo } from './web/api.js';
 import { createMetrics, hookMetricsOf } from './metrics.js';
 import { treeRouter } from './web/treeApi.js';
-import { GatePasses } from './gate/passes.js';
 import { GIT_PATH, gitHttpRouter } from './web/gitHttp.js';
 import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
@@ -84,7 +83,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let baseUrl = config.baseUrl ?? '';
   // Every non-HTTP part, built and connected once (who reacts to what, in order: server/pipeline.ts).
   const p = createPipeline({ store, config, log, baseUrl: () => baseUrl, deployHooks: opts.deployHooks, notify: opts.notify });
-  const { events, tree, lifecycle, runners, queue, intake, changes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
+  const { events, tree, lifecycle, runners, queue, intake, changes, passes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health, undefined,
     { finished: () => queue.dispatch(), serverSecrets: () => serverSecretValues(config) });
@@ -120,9 +119,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
-  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
-  const passes = new GatePasses(store, tree, log);
-  changes.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
   web.use('/api', treeRouter({

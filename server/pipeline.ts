@@ -15,6 +15,7 @@
  * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost).
  * - the runner set changed: split queued builds again, then dispatch.
  * - a build has units to hand out (intake): dispatch.
+ * - a ref is seen at a new head (RefChanges, after its change committed): pending gate passes land.
  * Work after a commit goes through store.afterCommit only (server/store/index.ts).
  */
 import type { Logger } from 'pino';
@@ -29,6 +30,7 @@ import { WorkQueue } from './dispatch/queue.js';
 import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
 import { RefChanges } from './changes/refs.js';
+import { GatePasses } from './gate/passes.js';
 import { describeWait } from './dispatch/placement.js';
 import { CulpritFinder, type Notify } from './culprit/finder.js';
 import { AutoReverter } from './culprit/revert.js';
@@ -59,7 +61,7 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; runners: RunnerRegistry; queue: WorkQueue;
-  splitter: Splitter; intake: Intake; changes: RefChanges; culprits: CulpritFinder; reverter: AutoReverter;
+  splitter: Splitter; intake: Intake; changes: RefChanges; passes: GatePasses; culprits: CulpritFinder; reverter: AutoReverter;
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
@@ -104,7 +106,9 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   const queue = new WorkQueue(store, lifecycle, runners, log);
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().map((l) => l.slots), log);
   const intake = new Intake(store, config, splitter, lifecycle, log, () => queue.dispatch());
-  const changes = new RefChanges(store, config, intake, log);
+  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
+  const passes = new GatePasses(store, tree, log);
+  const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => passes.refSeen(repo, ref, sha));
   const waitingReason = (b: BuildRow): string | null =>
     b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
 
@@ -133,6 +137,6 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       revert: new DeployReverter({ store, config, log, baseUrl }).revert,
       ...o.deployHooks } });
 
-  return { store, events, tree, lifecycle, runners, queue, splitter, intake, changes, culprits, reverter, outbox, sender, notify,
+  return { store, events, tree, lifecycle, runners, queue, splitter, intake, changes, passes, culprits, reverter, outbox, sender, notify,
     deploys, alerts, waitingReason };
 }
