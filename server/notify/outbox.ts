@@ -1,7 +1,7 @@
 /**
  * The outbox: the one way anything in the server tells people about an event. `enqueue` stores a
  * notification and one delivery per channel and recipient in SQLite, synchronously, inside the
- * caller's transaction when there is one (tree.inChangeTx, lifecycle.inFinishTx, …), so a
+ * caller's transaction when there is one (server/pipeline.ts's writer lists), so a
  * notification exists exactly when its event committed. It never sends: the sender
  * (sender.ts) delivers pending rows after the commit, also after a restart.
  *
