@@ -59,11 +59,13 @@ export class DeployOrchestrator {
   private closed = false;
   private readonly newSteps: number[] = [];
   private followed = false;
+  private kicked = false; // the server's start-up kick came (after listen): tree changes during recovery wait for it
 
   constructor(private readonly d: OrchestratorDeps) {}
 
   /** Start-up (and after any change): move every deploy as far as it can go. Serialized. */
   kick(): Promise<void> {
+    this.kicked = true;
     this.chain = this.chain.then(() => this.advance()).catch((err) => this.d.log.error({ err }, 'deploys could not advance'));
     return this.chain;
   }
@@ -128,7 +130,7 @@ export class DeployOrchestrator {
 
   /** A tree change (inside its transaction): an opened tree lets waiting deploys start, after the commit. */
   treeChanged(change: TreeChange): void {
-    if (change.state === 'open') this.d.store.afterCommit(() => void this.kick());
+    if (change.state === 'open' && this.kicked) this.d.store.afterCommit(() => void this.kick());
   }
 
   /** A build ended (inside the transaction that finished it): a step moves its deploy; a green head requests one. */
