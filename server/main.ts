@@ -1,8 +1,7 @@
 /**
- * Wires the server together, and only that: store, build lifecycle, tree, runner registry, work
- * queue, splitter, intake and ref changes, runner gateway, HTTP routes. Who reacts to what is
- * written here: a new build → dispatch; the runner set changing → split queued builds again, then
- * dispatch; a unit finished → dispatch. Each router and page module gets an
+ * The server: the pipeline (server/pipeline.ts builds and connects every non-HTTP part, and says
+ * who reacts to what, in order) with HTTP on top: the runner gateway, routes, pages, the live hub,
+ * metrics. A unit finished → dispatch (the gateway). Each router and page module gets an
  * explicit dependency object of what it uses; what the pipeline does is passed as closures.
  * Start-up order: open and migrate the store, recover (units, counters, the tree), listen, scan
  * and watch refs. `close()` stops accepting, closes runner sockets, the live hub and the database.
@@ -15,24 +14,13 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { openStore, type Store } from './store/index.js';
 import { BUSY_TIMEOUT_MS } from './store/db.js';
-import { Events } from './events.js';
-import { BuildLifecycle } from './results/lifecycle.js';
-import { RunnerRegistry } from './dispatch/registry.js';
-import { WorkQueue } from './dispatch/queue.js';
-import { Splitter } from './planning/splitter.js';
-import { Intake } from './changes/intake.js';
-import { RefChanges } from './changes/refs.js';
 import { RunnerGateway } from './dispatch/gateway.js';
 import { serverSecretValues } from './dispatch/serverSecrets.js';
 import { WS_PATH } from './protocol.js';
 import { apiRouter, type RunnerInfo } from './web/api.js';
 import { createMetrics, hookMetricsOf } from './metrics.js';
-import { Tree } from './gate/tree.js';
 import { treeRouter } from './web/treeApi.js';
-import { GatePasses } from './gate/passes.js';
 import { GIT_PATH, gitHttpRouter } from './web/gitHttp.js';
-import { describeWait } from './dispatch/placement.js';
-import type { BuildRow } from './store/builds.js';
 import { authorizeHook } from './web/hookAuth.js';
 import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
@@ -45,22 +33,14 @@ import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
 import { adminGuard, bearerIsAdmin } from './web/admin.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
-import { DeployOrchestrator } from './deploy/orchestrator.js';
-import { DeployReverter } from './deploy/revert.js';
-import { followSource, watchStage } from './immune/watch.js';
-import { ScrapeHistory } from './immune/scrape.js';
-import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
 import { deploysRouter } from './web/deploysApi.js';
-import { AlertBook } from './immune/alerts.js';
 import { alertmanagerRouter } from './web/alertmanagerApi.js';
-import { Outbox } from './notify/outbox.js';
-import { NotifyTriggers } from './notify/triggers.js';
-import { NotificationSender } from './notify/sender.js';
+import type { Outbox } from './notify/outbox.js';
+import type { DeployHooks } from './deploy/hooks.js';
+import type { Notify } from './culprit/finder.js';
+import { createPipeline } from './pipeline.js';
+import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
-import { CulpritFinder, type Notify } from './culprit/finder.js';
-import { AutoReverter } from './culprit/revert.js';
-import { culpritJson } from './culprit/json.js';
-import { culpritNotifier } from './notify/culprit.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 
 export interface RunningServer {
@@ -99,59 +79,14 @@ export function createLogger(name = 'greengate'): Logger {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { config } = opts;
   const log = opts.log ?? createLogger();
-  const store = openStore(join(config.data, 'greengate.db'), { busyTimeoutMs: BUSY_TIMEOUT_MS }); // never a long wait on the event loop
-  const events = new Events();
+  const store = openStore(join(config.data, 'greengate.db'), { busyTimeoutMs: BUSY_TIMEOUT_MS, log }); // never a long wait on the event loop
   let baseUrl = config.baseUrl ?? '';
-  const tree = new Tree(store, config, events, log, () => baseUrl);
-  const lifecycle = new BuildLifecycle(store, config, tree, events, log);
-  const runners = new RunnerRegistry(store, lifecycle, events, log);
-  const queue = new WorkQueue(store, lifecycle, runners, log);
-  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().map((l) => l.slots), log);
-  const intake = new Intake(store, config, splitter, lifecycle, log);
-  const changes = new RefChanges(store, config, intake, log);
-  // Culprit finding commits with each build's end; the alerting outbox connects to `culprits.notify`.
-  const culprits = new CulpritFinder(store, config, intake, log);
-  lifecycle.inFinishTx.push(culprits.onBuildFinished);
-  const reverter = new AutoReverter({ store, config, log, baseUrl: () => baseUrl, treeChanged: (repo, branch) => events.emit('tree', { repo, branch }) });
-  culprits.onRevertWanted = () => void reverter.kick();
+  // Every non-HTTP part, built and connected once (who reacts to what, in order: server/pipeline.ts).
+  const p = createPipeline({ store, config, log, baseUrl: () => baseUrl, deployHooks: opts.deployHooks, notify: opts.notify });
+  const { events, tree, lifecycle, runners, queue, intake, changes, passes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
   const health = new StorageHealth(store, config.data, log);
-  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health);
-  gateway.serverSecrets = () => serverSecretValues(config);
-  lifecycle.sendToRunner = (id, message) => runners.send(id, message);
-  intake.onQueued = () => queue.dispatch();
-  gateway.onFinished = () => queue.dispatch();
-  runners.onChange = () => {
-    try {
-      splitter.replanQueued();
-    } catch (err) {
-      log.warn({ err }, 'could not split queued builds again for the runners there are now');
-    }
-    queueMicrotask(() => queue.dispatch());
-  };
-  // Notifications: stored in the transaction of their event (tree change, build end, runner leaving), sent after it.
-  const outbox = new Outbox(store, config, log);
-  const sender = new NotificationSender(store, outbox, log);
-  outbox.onEnqueued = () => sender.wake();
-  const notify = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => baseUrl, waitingReason: (b) => waitingReason(b) });
-  tree.inChangeTx.push((change) => notify.treeChanged(change));
-  lifecycle.inFinishTx.push((build) => notify.buildFinished(build));
-  runners.inLeaveTx.push((link, reason, units, at) => notify.runnerLeft(link, reason, units, at));
-  // Culprit finding and the automatic revert tell people through the same outbox, in their own transactions.
-  culprits.notify = reverter.notify = opts.notify ?? culpritNotifier(outbox);
-  notify.culpritOf = (buildId) => {
-    const c = culpritJson(store, buildId);
-    return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
-  };
-  // Deploys: stages on runners, watched by the immune system; a regression is rolled back, the tree closed, people told.
-  const alerts = new AlertBook(store.alerts); // Alertmanager's alerts, in SQLite, for deploy watches (alerts.alertsFiring)
-  const scrapes = new ScrapeHistory(); // /metrics pages greengate scrapes itself, followed from start-up
-  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, dispatch: () => queue.dispatch(), baseUrl: () => baseUrl,
-    hooks: { ...NO_HOOKS,
-      watch: (spec, o) => watchStage(spec, { ...o, history: scrapes, alerts }),
-      follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
-      notify: (kind, payload) => { outbox.enqueue(kind, payload, { repo: payload.repo }); },
-      revert: new DeployReverter({ store, config, log, baseUrl: () => baseUrl }).revert,
-      ...opts.deployHooks } });
+  const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health, undefined,
+    { finished: () => queue.dispatch(), serverSecrets: () => serverSecretValues(config) });
   const metrics = createMetrics(events, store, () => runners.connected(), health);
   const web = express();
   web.disable('x-powered-by');
@@ -164,7 +99,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const requireAdmin = adminGuard({ adminToken, isAdmin, log });
   const connectedRunners = (): RunnerInfo[] => runners.connected()
     .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size, labels: l.labels ?? {} }));
-  const waitingReason = (b: BuildRow) => b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
@@ -185,9 +119,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
-  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
-  const passes = new GatePasses(store, tree, log);
-  changes.onRefSeen((repo, ref, sha) => passes.refSeen(repo, ref, sha));
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
   web.use('/api', treeRouter({
@@ -240,7 +171,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }
   changes.watch();
-  tree.inChangeTx.push((change) => { if (change.state === 'open') queueMicrotask(() => void deploys.kick()); });
   void deploys.kick();
   sender.start();
   notify.start();

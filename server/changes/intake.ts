@@ -24,7 +24,7 @@ import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
-  onQueued: () => void = () => undefined;
+  onQueued: () => void;
 
   constructor(
     private readonly store: Store,
@@ -32,7 +32,10 @@ export class Intake {
     private readonly splitter: Splitter,
     private readonly lifecycle: BuildLifecycle,
     private readonly log: Logger,
-  ) {}
+    queued: () => void = () => undefined,
+  ) {
+    this.onQueued = queued;
+  }
 
   /** The builds (created or joined) for one new head; their ids. */
   async buildsFor(repo: RepositoryConfig, row: RepoRow, u: RefUpdate, c: { kind: 'branch' | 'try'; branch: string },
@@ -71,10 +74,8 @@ export class Intake {
     const units = p.builder.tests && p.files.length > 0
       ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
       : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
-    const id = this.store.builds.createBisect({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, sha: p.sha,
-      baseSha: null, changeId: null, pushedAt: p.at, at: p.at });
-    this.lifecycle.insertUnits(id, units, p.at);
-    return id;
+    return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
+      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units);
   }
 
   /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
@@ -142,8 +143,6 @@ export class Intake {
 
   /** A new build and its units (queued at its push time), inside the caller's transaction. */
   private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
-    const buildId = this.store.builds.create(build);
-    this.lifecycle.insertUnits(buildId, units, build.pushedAt);
-    return buildId;
+    return this.lifecycle.create(build, units);
   }
 }

@@ -36,13 +36,14 @@ export class RefChanges {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly watchers: FSWatcher[] = [];
   private readonly rows = new Map<string, RepoRow>();
-  private readonly refSeenListeners: ((repo: string, ref: string, sha: string) => void)[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly config: Readonly<Config>,
     private readonly intake: Intake,
     private readonly log: Logger,
+    /** Told (synchronously; it must not throw) each branch or try ref recorded at a new head, by any path, after its change committed (server/pipeline.ts: pending gate passes land). */
+    private readonly refSeen: (repo: string, ref: string, sha: string) => void = () => undefined,
   ) {
     for (const [name, row] of store.repos.sync(config.repositories)) this.rows.set(name, row);
   }
@@ -100,11 +101,6 @@ export class RefChanges {
       for (const ref of seen.keys()) if (!refs.has(ref)) this.store.repos.setRefHead(row.id, ref, null, Date.now());
       return out;
     });
-  }
-
-  /** Calls fn (synchronously; it must not throw) whenever a branch or try ref is recorded at a new head, by any path. */
-  onRefSeen(fn: (repo: string, ref: string, sha: string) => void): void {
-    this.refSeenListeners.push(fn);
   }
 
   /** Watches every repository's refs; a change triggers a scan of that repository. */
@@ -167,7 +163,7 @@ export class RefChanges {
       return this.store.repos.recordChange({ repoId: row.id, ref: u.ref, branch: c.branch, kind: c.kind,
         oldSha: u.old === ZERO_SHA ? null : u.old, newSha: u.new, source, pusher, at: now });
     });
-    for (const fn of this.refSeenListeners) fn(repo.name, u.ref, u.new);
+    this.refSeen(repo.name, u.ref, u.new);
     return {
       result: { ref: u.ref, builds: [], change: changeId },
       build: async () => {

@@ -1,13 +1,18 @@
 /**
  * Culprit finding: drives the pure search (search.ts) with bisect builds.
  *
- * Lifecycle: `onBuildFinished` is registered in BuildLifecycle.inFinishTx, so it runs inside the
- * transaction that finishes a build, and everything it writes commits (or rolls back) with that
+ * Lifecycle: `buildFinished` is the first writer of server/pipeline.ts's `buildFinished` list, so it
+ * runs inside the transaction that finishes a build (before the tree rule, so the closure's
+ * notification names a culprit known at once), and everything it writes commits (or rolls back) with that
  * result: a search started for a red build, a probe's result, the next bisect build (its units
  * included), the search's end and a wanted revert. A crash at any point leaves either all of it or
- * none; a bisect build left running resumes like any build. After the commit the new builds are
- * announced and dispatched, and the reverter is woken.
+ * none; a bisect build left running resumes like any build. After the commit (store.afterCommit)
+ * the new builds are announced and dispatched, and the reverter is woken.
  *
+ * - A red gated branch build whose blamelist is ONE commit on a green base (a new breakage) needs
+ *   no bisect: its search is recorded ended at once, naming that commit, suspected (not confirmed:
+ *   it failed once), no probe, no notification of its own (the closure names it and mails its
+ *   author), no automatic revert (only confirmed culprits are reverted).
  * - A search starts when a gated branch build fails whose blamelist has more than one commit (and
  *   was not cut at MAX_BLAMELIST) and whose base (the previous commit built) is green on that
  *   builder: a new breakage. It runs only
@@ -40,10 +45,17 @@ export type Notify = <K extends CulpritKind>(kind: K, payload: NotificationPaylo
 
 export const MIN_FLAKE_HISTORY = 20; // runs of the failing files before their history says more than MIN_FLAKE_RATE
 
+/** What culprit finding is connected to (server/pipeline.ts). */
+export interface FinderLinks {
+  /** Where its notifications go, inside its transaction: the alerting outbox. */
+  notify?: Notify;
+  /** Wakes the automatic reverter (after the commit that wanted a revert). */
+  revertWanted?: () => void;
+}
+
 export class CulpritFinder {
-  notify: Notify = () => undefined;
-  /** Called after a commit that wanted a revert. */
-  onRevertWanted: () => void = () => undefined;
+  private readonly notify: Notify;
+  private readonly wakeReverter: () => void;
   private created: number[] = [];
   private revertWanted = false;
 
@@ -52,27 +64,29 @@ export class CulpritFinder {
     private readonly config: Readonly<Config>,
     private readonly intake: Intake,
     private readonly log: Logger,
-  ) {}
+    links: FinderLinks = {},
+  ) {
+    this.notify = links.notify ?? (() => undefined);
+    this.wakeReverter = links.revertWanted ?? (() => undefined);
+  }
 
-  /** For BuildLifecycle.inFinishTx: inside the transaction that finished `build`. */
-  readonly onBuildFinished = (build: BuildRow): void => {
+  /** Inside the transaction that finished `build` (server/pipeline.ts `buildFinished`). */
+  buildFinished(build: BuildRow): void {
     if (build.kind === 'bisect') this.probeFinished(build);
     else if (build.kind === 'branch' && build.result === 'failed') this.maybeStart(build);
-    if (this.created.length || this.revertWanted) setImmediate(() => this.afterCommit());
-  };
+    const ids = this.created.splice(0);
+    const revert = this.revertWanted;
+    this.revertWanted = false;
+    if (ids.length || revert) this.store.afterCommit(() => this.afterCommit(ids, revert));
+  }
 
-  private afterCommit(): void {
-    const ids = this.created;
-    this.created = [];
+  private afterCommit(ids: number[], revert: boolean): void {
     try {
       this.intake.announceQueued(ids);
     } catch (err) {
       this.log.error({ err, builds: ids }, 'could not announce bisect builds');
     }
-    if (this.revertWanted) {
-      this.revertWanted = false;
-      this.onRevertWanted();
-    }
+    if (revert) this.wakeReverter();
   }
 
   private maybeStart(build: BuildRow): void {
@@ -81,8 +95,9 @@ export class CulpritFinder {
     if (!repo || !builder || !repo.gate.includes(build.branch) || !build.baseSha) return;
     if (this.store.culprits.forBuild(build.id)) return;
     const commits = this.store.builds.blamelist(build.id).map((c) => c.sha).reverse(); // oldest first
-    if (commits.length < 2 || commits.length >= MAX_BLAMELIST || commits[commits.length - 1] !== build.sha) return; // a cut blamelist has no known base
+    if (commits.length < 1 || commits.length >= MAX_BLAMELIST || commits[commits.length - 1] !== build.sha) return; // a cut blamelist has no known base
     if (!this.store.builds.greenAt(build.repoId, build.builder, build.branch, build.baseSha)) return; // not a new breakage
+    if (commits.length === 1) return this.alone(build, commits[0]);
     const files = builder.tests ? this.failingFiles(build) : [];
     if (builder.tests && files.length === 0) return; // nothing to narrow the probes to
     const history = this.store.culprits.flakeHistory(build.repoId, build.builder, files.length ? files : ['']);
@@ -95,6 +110,17 @@ export class CulpritFinder {
       observations: state.obs, createdAt: now });
     this.log.info({ build: build.id, search: id, commits: commits.length, files: files.length, flakeRate }, 'culprit search started');
     this.advance(this.store.culprits.get(id)!, repo, now);
+  }
+
+  /** A new breakage of one commit: that commit is the culprit, suspected, without a bisect build. */
+  private alone(build: BuildRow, sha: string): void {
+    const now = Date.now();
+    const id = this.store.culprits.create({ repoId: build.repoId, branch: build.branch, builder: build.builder, buildId: build.id,
+      baseSha: build.baseSha!, commits: [sha], files: [], flakeRate: MIN_FLAKE_RATE, confirmRuns: 0, maxProbes: 0,
+      observations: startSearch(1, true).obs, createdAt: now });
+    this.store.culprits.finish(id, { culpritSha: sha, confirmed: false, confidence: null,
+      outcome: 'the only commit of the red build\'s blamelist, on a green parent: suspected without a bisect build', at: now });
+    this.log.info({ build: build.id, search: id, culprit: sha }, 'culprit named: the one commit of a new breakage');
   }
 
   private probeFinished(build: BuildRow): void {

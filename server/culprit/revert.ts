@@ -25,8 +25,9 @@
  * Crash safety: a revert pushed but not yet settled is found again at start-up by its recorded sha
  * on the branch and settled 'pushed' — never pushed twice. A pushed commit carrying the trailer
  * is never taken for greengate's. Settling writes, in one transaction, the row, a tree
- * history event of kind 'auto-revert' (the state unchanged; the revert's own build reopens the
- * tree by the normal rule) and the notification to the culprit's author.
+ * history event of kind 'auto-revert' (through gate/tree.ts, the one owner of tree state: the state
+ * unchanged; the revert's own build reopens the tree by the normal rule) and the notification to
+ * the culprit's author.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -36,6 +37,7 @@ import { autoRevertsOn, culpritSettings } from '../config/culprit.js';
 import type { Notify } from './finder.js';
 import type { RevertFacts } from '../notify/kinds.js';
 import { revertNotice } from './notices.js';
+import type { Tree } from '../gate/tree.js';
 import { REVERT_AUTHOR, gitRun as run, gitSucceeds as succeeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
 import { findExactRevert, proveReverts } from '../exactRevert.js';
 
@@ -48,8 +50,10 @@ export interface RevertDeps {
   config: Readonly<Config>;
   log: Logger;
   baseUrl(): string;
-  /** Tell observers the branch's tree history changed (after the commit). */
-  treeChanged(repo: string, branch: string): void;
+  /** The owner of tree state: a pushed revert is recorded in the branch's tree history there. */
+  tree: Pick<Tree, 'recordAutoRevert'>;
+  /** Where the revert's notifications go (inside its transaction): the alerting outbox. */
+  notify?: Notify;
 }
 
 /** The kill switch (`greengate autorevert off|on`), shared by the culprit's and the deploy's reverts: on unless an admin turned it off. */
@@ -58,11 +62,13 @@ export function revertsSwitchedOn(store: Pick<Store, 'culprits'>): boolean {
 }
 
 export class AutoReverter {
-  notify: Notify = () => undefined;
+  private readonly notify: Notify;
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly deps: RevertDeps) {}
+  constructor(private readonly deps: RevertDeps) {
+    this.notify = deps.notify ?? (() => undefined);
+  }
 
   /** Whether the kill switch lets reverts happen (on unless an admin turned it off). */
   enabled(): boolean { return revertsSwitchedOn(this.deps.store); }
@@ -105,7 +111,7 @@ export class AutoReverter {
     if (!store.culprits.get(r.searchId)?.confirmed) return 'the culprit is not confirmed';
     const tree = store.tree.get(r.repoId, r.branch);
     if (tree?.state === 'maintenance') return 'the tree is under maintenance';
-    if (tree && tree.state === 'closed' && !tree.automatic) return 'the tree was closed by hand';
+    if (tree && tree.state === 'closed' && tree.closedBy !== 'build') return 'the tree was closed by hand';
     if (!tree || tree.state === 'open') return 'the tree is open again: the breakage was fixed meanwhile';
     if (!store.builds.stillRed(r.repoId, r.branch).includes(r.buildId)) return `build #${r.buildId} is no longer red: a later build went green`;
     const { maxPerDay } = culpritSettings(repo);
@@ -171,16 +177,12 @@ export class AutoReverter {
     const now = Date.now();
     const settled = store.tx(() => {
       if (!store.culprits.settleRevert(r.id, 'pushed', sha, `reverted by ${short(sha)}`, now)) return false;
-      const tree = store.tree.get(r.repoId, r.branch);
-      store.tree.record({ repoId: r.repoId, branch: r.branch, kind: 'auto-revert', state: tree?.state ?? 'open', automatic: true,
-        actor: REVERT_AUTHOR.name, reason: `reverted ${short(r.culpritSha)}, the confirmed culprit of build #${r.buildId}`,
-        message: null, buildId: r.buildId, commits: [sha], at: now });
+      this.deps.tree.recordAutoRevert(r.repoId, r.branch, { actor: REVERT_AUTHOR.name,
+        reason: `reverted ${short(r.culpritSha)}, the confirmed culprit of build #${r.buildId}`, buildId: r.buildId, revertSha: sha, at: now });
       this.notify('revert.made', revertNotice(this.facts(r, { revert: sha })), this.recipients(r));
       return true;
     });
-    if (!settled) return;
-    log.warn({ revert: r.id, culprit: r.culpritSha, sha, build: r.buildId }, 'automatic revert pushed');
-    this.deps.treeChanged(r.repo, r.branch);
+    if (settled) log.warn({ revert: r.id, culprit: r.culpritSha, sha, build: r.buildId }, 'automatic revert pushed');
   }
 
   private refuse(r: RevertRow, reason: string): void {

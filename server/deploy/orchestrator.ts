@@ -3,7 +3,7 @@
  *
  * - Request: when a branch build of a branch with `deploy:` ends and every builder's newest build
  *   of the branch is at that head and passed (or was flaky), a `pending` deploy is written in the
- *   transaction that finishes the build (lifecycle.inFinishTx).
+ *   transaction that finishes the build (`buildFinished`, a writer of server/pipeline.ts's list).
  * - Start (advance): one deploy at a time per branch. While none runs, the newest pending deploy
  *   starts and older pending ones end `superseded` (newer green heads coalesce) — unless the branch
  *   is paused (`greengate deploy pause`), under maintenance or closed by hand.
@@ -28,7 +28,8 @@
  *   is watched again with its stored start (`startedAt`: the watcher keeps the same windows and
  *   reads only those it has not stored in watch_samples; its run is not repeated); a held one stays
  *   held; a pending revert is made (an alert pending before migration 021: enqueued once).
- * Never awaits inside a transaction; effects happen after commits and are recorded once done.
+ * Never awaits inside a transaction; effects happen after commits (store.afterCommit) and are recorded once done.
+ * A tree that opens again (`treeChanged`, a writer of server/pipeline.ts's list) lets waiting deploys start.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -36,15 +37,15 @@ import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
 import type { DeployRow } from '../store/deploys.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
-import type { Tree } from '../gate/tree.js';
+import type { Tree, TreeChange } from '../gate/tree.js';
 import { git } from '../git.js';
-import { createStep, findStage, isDeployStep, stepBuilder } from './steps.js';
+import { createStep, findStage, isDeployStep } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
 import { describeVerdict } from './evidence.js';
 import { storedBook } from '../immune/samples.js';
 import { deployAlert, makeEffects } from './effects.js';
 
-export const IMMUNE_ACTOR = 'greengate-immune';
+export { IMMUNE_ACTOR } from '../gate/tree.js'; // the actor shown for its closures (gate/tree.ts owns tree state)
 export const MAX_DEPLOY_COMMITS = 200;
 
 export interface OrchestratorDeps {
@@ -60,15 +61,13 @@ export class DeployOrchestrator {
   private closed = false;
   private readonly newSteps: number[] = [];
   private followed = false;
+  private kicked = false; // the server's start-up kick came (after listen): tree changes during recovery wait for it
 
-  constructor(private readonly d: OrchestratorDeps) {
-    d.lifecycle.inFinishTx.push((build) => this.inFinishTx(build));
-    d.lifecycle.builderFallback = (build) => build.kind && build.ref && build.branch
-      ? stepBuilder(d.config, build as BuildRow) : undefined;
-  }
+  constructor(private readonly d: OrchestratorDeps) {}
 
   /** Start-up (and after any change): move every deploy as far as it can go. Serialized. */
   kick(): Promise<void> {
+    this.kicked = true;
     this.chain = this.chain.then(() => this.advance()).catch((err) => this.d.log.error({ err }, 'deploys could not advance'));
     return this.chain;
   }
@@ -128,11 +127,17 @@ export class DeployOrchestrator {
     if (pause) return `paused${pause.actor ? ` by ${pause.actor}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`;
     const tree = this.d.tree.status(repo, branch);
     if (tree.state === 'maintenance') return 'the tree is under maintenance';
-    if (tree.state === 'closed' && !tree.automatic) return `the tree was closed by ${tree.actor ?? 'hand'}`;
+    if (tree.state === 'closed' && tree.closedBy !== 'build') return `the tree was closed by ${tree.actor ?? 'hand'}`;
     return null;
   }
 
-  private inFinishTx(build: BuildRow): void {
+  /** A tree change (inside its transaction): an opened tree lets waiting deploys start, after the commit. */
+  treeChanged(change: TreeChange): void {
+    if (change.state === 'open' && this.kicked) this.d.store.afterCommit(() => void this.kick());
+  }
+
+  /** A build ended (inside the transaction that finished it): a step moves its deploy; a green head requests one. */
+  buildFinished(build: BuildRow): void {
     const { store, config } = this.d;
     if (isDeployStep(build)) this.stepFinished(build, Date.now());
     else if (build.kind === 'branch') {
@@ -141,7 +146,7 @@ export class DeployOrchestrator {
       const id = store.deploys.request(build.repoId, build.branch, build.sha, build.id, deploy.stages.map((s) => s.name), Date.now());
       this.d.log.info({ deploy: id, repo: build.repo, branch: build.branch, sha: build.sha }, 'deploy requested: the head is green');
     } else return;
-    queueMicrotask(() => void this.kick());
+    store.afterCommit(() => void this.kick());
   }
 
   /** The build is at the branch's head (as last seen in git), and every builder's newest build of it is at that head and green. */
@@ -227,7 +232,7 @@ export class DeployOrchestrator {
   /** Queues stage `position`'s run step (in the caller's transaction). */
   private runStage(deploy: DeployRow, position: number, now: number): void {
     const stage = this.d.store.deploys.stages(deploy.id)[position];
-    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'deploy', now);
+    const id = createStep(this.d.lifecycle, deploy, stage.name, 'deploy', now);
     this.d.store.deploys.stageRunning(deploy.id, position, id, now);
     this.d.store.deploys.setState(deploy.id, 'running', position);
     this.newSteps.push(id);
@@ -236,7 +241,7 @@ export class DeployOrchestrator {
   /** Queues stage `position`'s rollback step (in the caller's transaction). */
   private rollbackStage(deploy: DeployRow, position: number, now: number): void {
     const stage = this.d.store.deploys.stages(deploy.id)[position];
-    const id = createStep(this.d.store, this.d.lifecycle, deploy, stage.name, 'rollback', now);
+    const id = createStep(this.d.lifecycle, deploy, stage.name, 'rollback', now);
     this.d.store.deploys.stageRollingBack(deploy.id, position, id);
     this.d.store.deploys.setRollbackAt(deploy.id, position);
     this.newSteps.push(id);
@@ -288,7 +293,8 @@ export class DeployOrchestrator {
     this.watches.set(deploy.id, controller);
     const spec = config?.watch;
     if (!spec) { // greengate.yml no longer watches this stage (reloaded): nothing to compare
-      queueMicrotask(() => { this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null); this.watches.delete(deploy.id); });
+      this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null);
+      this.watches.delete(deploy.id);
       return;
     }
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
@@ -328,8 +334,8 @@ export class DeployOrchestrator {
       store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
       this.alert(deployId);
       this.rollbackStage(deploy, position, now);
-      this.d.tree.set(deploy.repo, deploy.branch, 'closed',
-        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`, IMMUNE_ACTOR,
+      this.d.tree.closeForRollback(deploy.repo, deploy.branch,
+        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`,
         `deploy ${deployId} regressed at stage ${stage.name}`, JSON.parse(deploy.commits) as string[]);
     });
     this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');

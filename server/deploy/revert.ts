@@ -36,7 +36,6 @@ import { GgError } from '../errors.js';
 import { revertsSwitchedOn } from '../culprit/revert.js';
 import { gitAttempt, gitRun, gitSucceeds, isMerge, pushRevert, recordedOn, short } from '../gitRevert.js';
 import { findExactRevert } from '../exactRevert.js';
-import { IMMUNE_ACTOR } from './orchestrator.js';
 
 export const DEPLOY_TRAILER = 'Greengate-Deploy';
 const MAX_REASON = 500; // characters of the rollback's reason quoted in the message
@@ -82,7 +81,7 @@ export class DeployReverter {
     const tree = repoId === undefined ? undefined : store.tree.get(repoId, branch);
     if (tree?.state === 'maintenance') refuse('the tree is under maintenance');
     if (!tree || tree.state === 'open') refuse(`the tree was opened again${tree?.actor ? ` by ${tree.actor}` : ''}: a person has taken over`);
-    if (tree.automatic || tree.actor !== IMMUNE_ACTOR) refuse(`the tree was closed by ${tree.actor ?? 'a red build'} since: a person has taken over`);
+    if (tree.closedBy !== 'immune') refuse(`the tree was closed by ${tree.actor ?? 'a red build'} since: a person has taken over`);
   }
 
   private async checkCommit(bare: string, branch: string, head: string, sha: string): Promise<void> {

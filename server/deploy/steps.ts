@@ -4,21 +4,22 @@
  * of the deployed commit, the GREENGATE_* variables, a streamed and acknowledged log, a retry on
  * another runner when it fails, reclaim or requeue when a runner or the server goes away.
  *
- * Such a build has kind 'try' (it never touches the tree), ref `refs/deploy/<branch>/<stage>`
- * (the step sees it as GREENGATE_REF) and builder `deploy:<stage>` or `rollback:<stage>`; its
+ * Such a build has purpose 'deploy' or 'rollback' (migrations/022: the one marker; stored as kind
+ * 'try', so it never touches the tree), ref `refs/deploy/<branch>/<stage>` (the step sees it as
+ * GREENGATE_REF) and builder `deploy:<stage>` or `rollback:<stage>` (the stage's name); its
  * builder configuration is made here from the stage (builderOf), never from `builders:`.
- * `createStep` runs inside the caller's transaction.
+ * `createStep` runs inside the caller's transaction, through the lifecycle (every build is made there).
  */
 import type { BuilderConfig, Config } from '../config/config.js';
 import type { StageConfig } from '../config/deploy.js';
-import type { Store } from '../store/index.js';
+import type { BuildPurpose } from '../store/builds.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 
 export const DEPLOY_REF_PREFIX = 'refs/deploy/';
 export type StepKind = 'deploy' | 'rollback';
 
-export function isDeployStep(build: { kind: string; ref: string }): boolean {
-  return build.kind === 'try' && build.ref.startsWith(DEPLOY_REF_PREFIX);
+export function isDeployStep(build: { purpose?: BuildPurpose }): boolean {
+  return build.purpose === 'deploy' || build.purpose === 'rollback';
 }
 
 export function stepRef(branch: string, stage: string): string { return `${DEPLOY_REF_PREFIX}${branch}/${stage}`; }
@@ -29,11 +30,12 @@ export function findStage(config: Readonly<Config>, repo: string, branch: string
 }
 
 /** The builder a deploy step runs as (lifecycle.builderOf's answer for a step build). */
-export function stepBuilder(config: Readonly<Config>, build: { repo: string; branch: string; builder: string; kind: string; ref: string }): BuilderConfig | undefined {
-  if (!isDeployStep(build)) return undefined;
-  const [kind, stageName] = splitBuilder(build.builder);
+export function stepBuilder(config: Readonly<Config>, build: { repo: string; branch?: string; builder: string; purpose?: BuildPurpose }): BuilderConfig | undefined {
+  if (!isDeployStep(build) || build.branch === undefined) return undefined;
+  const kind = build.purpose as StepKind;
+  const stageName = stageOf(build.builder, kind);
   const stage = stageName === null ? undefined : findStage(config, build.repo, build.branch, stageName);
-  if (!stage || kind === null) return undefined;
+  if (!stage) return undefined;
   return {
     name: build.builder, setup: null, tests: null, run: kind === 'deploy' ? stage.run : stage.rollback, junit: null,
     timeout: stage.timeout, quarantine: [], unitTargetSeconds: 2, cache: [],
@@ -42,17 +44,14 @@ export function stepBuilder(config: Readonly<Config>, build: { repo: string; bra
   };
 }
 
-function splitBuilder(builder: string): [StepKind | null, string | null] {
-  const colon = builder.indexOf(':');
-  const kind = builder.slice(0, colon);
-  return colon > 0 && (kind === 'deploy' || kind === 'rollback') ? [kind, builder.slice(colon + 1)] : [null, null];
+/** The stage a step's builder name (`deploy:<stage>`, `rollback:<stage>`) names. */
+function stageOf(builder: string, kind: StepKind): string | null {
+  return builder.startsWith(`${kind}:`) ? builder.slice(kind.length + 1) : null;
 }
 
 /** Creates the one-unit build of a step (in the caller's transaction); returns its id. */
-export function createStep(store: Store, lifecycle: BuildLifecycle, d: { repoId: number; branch: string; sha: string },
+export function createStep(lifecycle: BuildLifecycle, d: { repoId: number; branch: string; sha: string },
   stage: string, kind: StepKind, at: number): number {
-  const id = store.builds.create({ repoId: d.repoId, builder: `${kind}:${stage}`, ref: stepRef(d.branch, stage), branch: d.branch,
-    kind: 'try', sha: d.sha, baseSha: null, changeId: null, pushedAt: at, at, blamelist: [] });
-  lifecycle.insertUnits(id, [{ files: [], expectedMs: 0 }], at);
-  return id;
+  return lifecycle.create({ repoId: d.repoId, builder: `${kind}:${stage}`, ref: stepRef(d.branch, stage), branch: d.branch,
+    kind: 'try', purpose: kind, sha: d.sha, baseSha: null, changeId: null, pushedAt: at, at, blamelist: [] }, [{ files: [], expectedMs: 0 }]);
 }

@@ -83,10 +83,8 @@ export class RunnerGateway {
   private readonly connections = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   private closing = false;
-  /** Called after a unit's end was recorded (a slot is free). */
-  onFinished: () => void = () => undefined;
-  /** Every other secret the server holds, redacted from whatever a unit reports (serverSecrets.ts; main.ts sets it). */
-  serverSecrets: () => readonly string[] = () => [];
+  private readonly onFinished: () => void;
+  private readonly serverSecrets: () => readonly string[];
   private readonly secrets: BuilderSecrets;
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
@@ -105,7 +103,15 @@ export class RunnerGateway {
     private readonly health: StorageHealth,
     /** A runner silent this long is lost (LOST_AFTER_MS; shorter in tests). */
     lostAfterMs = LOST_AFTER_MS,
+    links: {
+      /** Called after a unit's end was recorded (a slot is free): main.ts dispatches. */
+      finished?: () => void;
+      /** Every other secret the server holds, redacted from whatever a unit reports (serverSecrets.ts; main.ts gives it). */
+      serverSecrets?: () => readonly string[];
+    } = {},
   ) {
+    this.onFinished = links.finished ?? (() => undefined);
+    this.serverSecrets = links.serverSecrets ?? (() => []);
     this.secrets = new BuilderSecrets(store, lifecycle, () => [runnerToken, ...this.serverSecrets()]);
     this.guard = new LogGuard(store, this.secrets);
     this.unitTokens = new UnitTokens((id) => {

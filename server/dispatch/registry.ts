@@ -16,20 +16,26 @@ export type { RunnerLink } from './placement.js';
 
 export class RunnerRegistry {
   private readonly links = new Map<number, RunnerLink>();
-  /**
-   * Writers that must commit with a runner's leaving (the notifications outbox): called inside the
-   * transaction that marks it disconnected, with the units it held. They must not await.
-   */
-  readonly inLeaveTx: ((link: RunnerLink, reason: string, units: readonly number[], at: number) => void)[] = [];
-  /** Called after the runner set changed (a join or a leave). */
-  onChange: () => void = () => undefined;
+  private readonly leaving: (link: RunnerLink, reason: string, units: readonly number[], at: number) => void;
+  /** Called after the runner set changed (a join or a leave); given at construction (server/pipeline.ts). */
+  onChange: () => void;
 
   constructor(
     private readonly store: Store,
     private readonly lifecycle: BuildLifecycle,
     private readonly events: Events,
     private readonly log: Logger,
+    links: {
+      /**
+       * The writers that must commit with a runner's leaving (the notifications outbox): called inside the
+       * transaction that marks it disconnected, with the units it held. They must not await.
+       */
+      leaving?: (link: RunnerLink, reason: string, units: readonly number[], at: number) => void;
+      changed?: () => void;
+    } = {},
   ) {
+    this.leaving = links.leaving ?? (() => undefined);
+    this.onChange = links.changed ?? (() => undefined);
     store.runners.markAllDisconnected();
   }
 
@@ -75,7 +81,7 @@ export class RunnerRegistry {
     const held = [...link.units];
     this.store.tx(() => {
       this.store.runners.markDisconnected(link.runnerId, now);
-      for (const f of this.inLeaveTx) f(link, reason, held, now);
+      this.leaving(link, reason, held, now);
     });
     for (const id of link.units) {
       const unit = this.store.units.get(id);

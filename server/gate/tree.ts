@@ -7,12 +7,18 @@
  * A manual closure or maintenance stays until a person opens it. Every change and every push let
  * through while not open is recorded. The immune system's closure for a rolled-back deploy names
  * the deploy's commits on its event; `lookup` gives them as `revertable` while that closure stands.
+ *
+ * The one owner of tree state: every write of tree_state and tree_events goes through here (the
+ * culprit revert's history event too: `recordAutoRevert`). Who closed is data (`closed_by`,
+ * migrations/022: 'build' | 'person' | 'immune'), never read back from the actor string; a person
+ * naming themselves IMMUNE_ACTOR is still a person. Observers get `tree` after the commit
+ * (store.afterCommit), the change's writers (server/pipeline.ts `treeChanged`) inside it.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
-import type { NewTreeEvent, TreeStateName, TreeStateRow } from '../store/tree.js';
+import type { NewTreeEvent, TreeCloser, TreeStateName, TreeStateRow } from '../store/tree.js';
 import type { Events } from '../events.js';
 import type { BranchGate, GatePass } from './rules.js';
 import { decideTree } from './treeRule.js';
@@ -22,13 +28,17 @@ import { findRepository, repositoryNamed } from '../config/repositories.js';
 import { culpritJson, type CulpritJson } from '../culprit/json.js';
 
 export const MAX_NAMED_TESTS = 5;
+/** The actor shown for the immune system's closures (a name for people; `closedBy: 'immune'` is what code reads). */
+export const IMMUNE_ACTOR = 'greengate-immune';
 
 /** A change of a branch's tree state as it was written (the event row), with the state before it. */
 export interface TreeChange extends NewTreeEvent { id: number; repo: string; before: TreeStateRow | null }
 
 export interface TreeJson {
   repo: string; branch: string; state: TreeStateName; automatic: boolean; reason: string | null; message: string | null;
-  actor: string | null; since: number | null; build: { id: number; url: string; builder: string; result: string | null } | null;
+  actor: string | null; since: number | null;
+  /** Who closed it: 'build' (a red build, by the rule), 'person', 'immune' (a rolled-back deploy); null while open. */
+  closedBy: TreeCloser | null; build: { id: number; url: string; builder: string; result: string | null } | null;
   blamelist: { sha: string; author: string | null; subject: string | null }[];
   /** The red build's culprit search (null when none was made): server/culprit/json.ts. */
   culprit: CulpritJson | null;
@@ -41,14 +51,18 @@ export class Tree {
     private readonly events: Events,
     private readonly log: Logger,
     private readonly baseUrl: () => string,
+    /**
+     * The ordered writers that commit with a tree change (server/pipeline.ts `treeChanged`: the
+     * notifications outbox, deploys): called inside the transaction that changes the state, after
+     * the change is written. They must not await; what they write rolls back with the change.
+     */
+    private readonly onChange: (change: TreeChange) => void = () => undefined,
   ) {}
 
-  /**
-   * Writers that must commit with a tree change (the notifications outbox, culprit finding): each
-   * is called inside the transaction that changes the state, after the change is written. They
-   * must not await; what they write rolls back with the change.
-   */
-  readonly inChangeTx: ((change: TreeChange) => void)[] = [];
+  /** A build ended (inside the transaction that finished it): a branch build applies the tree rule to its branch. */
+  buildFinished(build: BuildRow, now = Date.now()): void {
+    if (build.kind === 'branch') this.applyRule(build.repo, build.branch, now);
+  }
 
   gated(repo: string, branch: string): boolean {
     return !!this.repo(repo)?.gate.includes(branch);
@@ -61,7 +75,7 @@ export class Tree {
     const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
     return {
       repo: repo.name, branch, state: row?.state ?? 'open', automatic: !!row?.automatic, reason: row?.reason ?? null,
-      message: row?.message ?? null, actor: row?.actor ?? null, since: row?.since ?? null,
+      message: row?.message ?? null, actor: row?.actor ?? null, since: row?.since ?? null, closedBy: row?.closedBy ?? null,
       build: build ? { id: build.id, url: this.buildUrl(build.id), builder: build.builder, result: build.result } : null,
       blamelist: build && row?.state !== 'open'
         ? this.store.builds.blamelist(build.id).map((c) => ({ sha: c.sha, author: c.author, subject: c.subject })) : [],
@@ -69,13 +83,22 @@ export class Tree {
     };
   }
 
+  /** A person opens, closes or puts the branch under maintenance. */
+  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson {
+    return this.write(repoName, branch, state, message, actor, 'person');
+  }
+
   /**
-   * A person opens, closes or puts the branch under maintenance (or the immune system closes it, with
-   * its `reason` and the rolled-back deploy's `commits`: while that closure stands, a push whose every
-   * new commit reverts one of them passes the gate — lookup's `revertable`).
+   * The immune system closes the branch for a rolled-back deploy (inside the orchestrator's
+   * transaction), with its `reason` and the deploy's `commits`: while that closure stands, a push
+   * whose every new commit reverts one of them passes the gate — lookup's `revertable`.
    */
-  set(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, reason?: string,
-    commits?: readonly string[]): TreeJson {
+  closeForRollback(repoName: string, branch: string, message: string, reason: string, commits: readonly string[]): TreeJson {
+    return this.write(repoName, branch, 'closed', message, IMMUNE_ACTOR, 'immune', reason, commits);
+  }
+
+  private write(repoName: string, branch: string, state: TreeStateName, message: string | null, actor: string, by: TreeCloser,
+    reason?: string, commits?: readonly string[]): TreeJson {
     const repo = this.requireRepo(repoName);
     if (!repo.gate.includes(branch)) {
       throw new GgError('GG_NOT_GATED', `${repo.name}/${branch} is not gated: add it to gate: in greengate.yml`);
@@ -84,16 +107,16 @@ export class Tree {
       throw new GgError('GG_MESSAGE_REQUIRED', `closing the tree needs a message saying why (--message "…")`);
     }
     const row = this.rowId(repo.name);
-    this.store.tx(() => {
+    this.store.tx(() => { // inside a caller's transaction (the immune system's rollback) this is part of it
       const before = this.state(repo, branch);
       const event = { repoId: row, branch, kind: state === 'open' ? 'open' : state === 'closed' ? 'close' : 'maintenance',
         state, automatic: false, actor, reason: reason ?? (state === 'open' ? 'opened by hand' : 'closed by hand'), message: message?.trim() || null,
-        buildId: null, commits: state === 'closed' && commits?.length ? [...commits] : null, at: Date.now() } as const;
+        buildId: null, commits: state === 'closed' && commits?.length ? [...commits] : null, at: Date.now(),
+        closedBy: state === 'open' ? null : by } as const;
       const eventId = this.store.tree.change(event);
       this.changed({ ...event, id: eventId, repo: repo.name, before: before ?? null });
+      this.store.afterCommit(() => this.log.info({ repo: repo.name, branch, state, actor, closedBy: event.closedBy }, 'tree changed'));
     });
-    this.log.info({ repo: repo.name, branch, state, actor }, 'tree changed by hand');
-    this.events.emit('tree', { repo: repo.name, branch });
     return this.status(repo.name, branch);
   }
 
@@ -106,7 +129,7 @@ export class Tree {
       }
       const row = this.state(repo, branch);
       const build = row?.buildId ? this.store.builds.get(row.buildId) : undefined;
-      const revertable = row?.state === 'closed' && !row.automatic ? this.store.tree.stateCommits(this.rowId(repo.name), branch) : [];
+      const revertable = row?.state === 'closed' && row.closedBy === 'immune' ? this.store.tree.stateCommits(this.rowId(repo.name), branch) : [];
       return {
         gated: true, state: row?.state ?? 'open', reason: row?.reason ?? null, message: row?.message ?? null, since: row?.since ?? null,
         build: build ? { id: build.id, url: this.buildUrl(build.id), blamelist: this.redBlamelist(build, branch) } : null,
@@ -135,15 +158,27 @@ export class Tree {
     for (const p of passes) {
       const row = this.state(repo, p.branch);
       this.store.tree.record({ repoId, branch: p.branch, kind: p.kind, state: row?.state ?? 'open', automatic: false, actor: pusher,
-        reason: p.reason, message: null, buildId: row?.buildId ?? null, commits: p.commits, at: Date.now() });
+        reason: p.reason, message: null, buildId: row?.buildId ?? null, commits: p.commits, at: Date.now(), closedBy: null });
       this.log.info({ repo: repo.name, branch: p.branch, kind: p.kind, pusher, commits: p.commits.length }, 'push let through a closed tree');
     }
-    if (passes.length) this.events.emit('tree', { repo: repo.name, branch: passes[0].branch });
+    if (passes.length) this.told(repo.name, passes[0].branch);
+  }
+
+  /**
+   * greengate's automatic revert of a culprit was pushed (culprit/revert.ts, inside its transaction):
+   * a history event of kind 'auto-revert', the state unchanged (the revert's own build reopens the tree by the rule).
+   */
+  recordAutoRevert(repoId: number, branch: string, e: { actor: string; reason: string; buildId: number; revertSha: string; at: number }): void {
+    const row = this.store.tree.get(repoId, branch);
+    this.store.tree.record({ repoId, branch, kind: 'auto-revert', state: row?.state ?? 'open', automatic: true,
+      actor: e.actor, reason: e.reason, message: null, buildId: e.buildId, commits: [e.revertSha], at: e.at, closedBy: null });
+    const repo = this.store.repos.byId(repoId);
+    if (repo) this.told(repo.name, branch);
   }
 
   /**
    * Applies the tree rule to one branch, inside the caller's transaction. Returns the branch when
-   * its state changed (the caller emits `tree` after the commit), else null.
+   * its state changed (`tree` is emitted after the commit), else null.
    */
   applyRule(repoName: string, branch: string, now = Date.now()): { repo: string; branch: string } | null {
     const repo = this.repo(repoName);
@@ -155,12 +190,12 @@ export class Tree {
     if (action.kind === 'close') {
       const b = action.build;
       event = { repoId, branch, kind: 'close', state: 'closed', automatic: true, actor: null,
-        reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now };
+        reason: `build ${b.id} (${b.builder}) failed`, message: this.closureMessage(b), buildId: b.id, commits: null, at: now, closedBy: 'build' };
     } else if (action.kind === 'open') {
       const b = action.build;
       event = { repoId, branch, kind: 'open', state: 'open', automatic: true, actor: null,
         reason: b ? `build ${b.id} (${b.builder}) ${b.result}: every builder is green` : 'no builder is red any more',
-        message: null, buildId: b?.id ?? null, commits: null, at: now };
+        message: null, buildId: b?.id ?? null, commits: null, at: now, closedBy: null };
     } else {
       return null;
     }
@@ -170,7 +205,7 @@ export class Tree {
     return { repo: repo.name, branch };
   }
 
-  /** Start-up: the rule applied to every gated branch (idempotent). Runs inside the caller's transaction. */
+  /** Start-up: the rule applied to every gated branch (idempotent). Runs inside the caller's transaction (a tx of its own outside one). */
   recover(now = Date.now()): { repo: string; branch: string }[] {
     const changed: { repo: string; branch: string }[] = [];
     for (const repo of this.config.repositories) {
@@ -182,8 +217,15 @@ export class Tree {
     return changed;
   }
 
+  /** Every change of state: its writers in this transaction, then `tree` told after the commit. */
   private changed(change: TreeChange): void {
-    for (const f of this.inChangeTx) f(change);
+    this.onChange(change);
+    this.told(change.repo, change.branch);
+  }
+
+  /** Observers learn of a change of the branch's tree (state or history) once it is committed. */
+  private told(repo: string, branch: string): void {
+    this.store.afterCommit(() => this.events.emit('tree', { repo, branch }));
   }
 
   private closureMessage(b: BuildRow): string {

@@ -19,7 +19,7 @@ export type TreeAction =
   | { kind: 'open'; build: BuildRow | null };
 
 export function decideTree(row: TreeStateRow | undefined, deciding: readonly (BuildRow | undefined)[]): TreeAction {
-  if (row && row.state !== 'open' && !row.automatic) return { kind: 'none' };
+  if (row && row.state !== 'open' && row.closedBy !== 'build') return { kind: 'none' }; // a person's or the immune system's
   const builds = deciding.filter((b): b is BuildRow => b !== undefined);
   const failed = builds.filter((b) => b.result === 'failed' && b.newFailures !== 0).sort((a, b) => b.id - a.id);
   if (failed.length > 0) {

@@ -1,7 +1,7 @@
 /**
  * The outbox: the one way anything in the server tells people about an event. `enqueue` stores a
  * notification and one delivery per channel and recipient in SQLite, synchronously, inside the
- * caller's transaction when there is one (tree.inChangeTx, lifecycle.inFinishTx, …), so a
+ * caller's transaction when there is one (server/pipeline.ts's writer lists), so a
  * notification exists exactly when its event committed. It never sends: the sender
  * (sender.ts) delivers pending rows after the commit, also after a restart.
  *
@@ -45,13 +45,12 @@ export interface EnqueueOptions {
 export const MAX_TEXT_CHARS = 8000;
 
 export class Outbox {
-  /** Told after an enqueue stored something (the sender wakes up once the caller's transaction ended). */
-  onEnqueued: () => void = () => undefined;
-
   constructor(
     private readonly store: Store,
     private readonly config: Readonly<Config>,
     private readonly log: Logger,
+    /** Told after an enqueue stored something, once the caller's transaction committed (store.afterCommit): the sender wakes up. */
+    private readonly onEnqueued: () => void = () => undefined,
     /** The channels (notify/channels/index.ts; a test may add its own). */
     readonly channels: readonly Channel[] = CHANNELS,
   ) {}
@@ -72,7 +71,7 @@ export class Outbox {
     }, deliveries);
     if (id !== null) {
       this.log.info({ kind, repo: repoName, notification: id, deliveries: deliveries.length }, 'notification stored');
-      this.onEnqueued();
+      this.store.afterCommit(() => this.onEnqueued());
     }
     return id;
   }

@@ -1,12 +1,12 @@
 /**
  * What is told, and from where — each notification enqueued in the transaction of its event:
- * - tree.closed / tree.reopened: `tree.inChangeTx` (a branch going from open to closed or
+ * - tree.closed / tree.reopened: pipeline.ts `treeChanged` (a branch going from open to closed or
  *   maintenance, and back to open; a closure moving to a newer red build is not a new closure).
  *   A closure names its builder, failing tests, blamelist (whose authors are mailed) and link, and
- *   has a `culprit` field: null until culprit finding knows one (`culpritOf`, set by that module).
- * - build.failed / build.fixed: `lifecycle.inFinishTx`, for a gated branch's build that decides its
+ *   has a `culprit` field: null until culprit finding knows one (`culpritOf`; a one-commit new breakage is known at once).
+ * - build.failed / build.fixed: pipeline.ts `buildFinished`, for a gated branch's build that decides its
  *   builder (the newest by push order) and differs from the build that decided before it.
- * - runner.lost: `registry.inLeaveTx` (not a connection replaced by the same runner's new one).
+ * - runner.lost: pipeline.ts `leaving` (not a connection replaced by the same runner's new one).
  * - unit.waiting: a check every WAIT_CHECK_MS: a build whose oldest queued unit has waited longer
  *   than `notify.unitWaitSeconds`, once per build.
  * Event keys make each one stored once (tree event id, build id, runner + time, build id).
@@ -33,14 +33,17 @@ export interface TriggerDeps {
   baseUrl(): string;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
+  /** Culprit finding's answer for a red build, when it has one (written before the tree rule: server/pipeline.ts). */
+  culpritOf?: (buildId: number) => Culprit | null;
 }
 
 export class NotifyTriggers {
-  /** Culprit finding's answer for a red build, when it has one (it sets this). */
-  culpritOf: (buildId: number) => Culprit | null = () => null;
+  private readonly culpritOf: (buildId: number) => Culprit | null;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly d: TriggerDeps) {}
+  constructor(private readonly d: TriggerDeps) {
+    this.culpritOf = d.culpritOf ?? (() => null);
+  }
 
   start(): void {
     this.timer = setInterval(() => this.checkWaiting(), WAIT_CHECK_MS);

@@ -1,9 +1,10 @@
 /**
  * The build lifecycle: the one owner of a build's life in SQLite. Every change of a unit's state
  * (assigned, started, log, finished, lost, cancelled), of a build's counters and result, and the
- * tree change a result causes, is written here, each in ONE synchronous transaction. Observers
- * (pages, metrics, notifications) are told through `events` only after the commit, from here
- * alone, so nothing they see can be rolled back and nothing is half written when the process dies.
+ * writers that commit with a build's end (server/pipeline.ts `buildFinished`: culprit finding, the
+ * tree rule, notifications, deploys), are written here, each in ONE synchronous transaction.
+ * Observers (pages, metrics) are told through `events` only after the commit (store.afterCommit),
+ * so nothing they see can be rolled back and nothing is half written when the process dies.
  *
  * Ownership: a unit is held by the runner named in units.runner_id while it is `running`; a
  * message about a unit from any other runner is refused. Cancel intent is stored
@@ -21,7 +22,7 @@ import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.j
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
 import { currentUnits, unitFiles } from '../store/units.js';
-import type { BuildRow, BuildResult } from '../store/builds.js';
+import type { BuildRow, BuildResult, NewBuild } from '../store/builds.js';
 import type { Events } from '../events.js';
 import type { Tree } from '../gate/tree.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
@@ -40,17 +41,27 @@ export type SendToRunner = (runnerId: number, message: ServerMessage) => boolean
 /** A fault injection point for the crash-recovery test (GG_FAULT=crash-after-build-result). */
 const FAULT = process.env.GG_FAULT ?? '';
 
+/** What the lifecycle is connected to, given once at construction (server/pipeline.ts declares it). */
+export interface LifecycleLinks {
+  /**
+   * The ordered writers that commit with a build's end (server/pipeline.ts `buildFinished`): called
+   * inside the transaction that finishes the build, after its result is written. They must not
+   * await; what they write rolls back with the result. Default: the tree rule alone.
+   */
+  buildFinished?: (build: BuildRow) => void;
+  /** How the lifecycle reaches runners. */
+  sendToRunner?: SendToRunner;
+  /** The builder of a build that is not one of `builders:` (a deploy step, server/deploy/steps.ts); undefined: none. */
+  specialBuilder?: (build: BuilderOfBuild) => BuilderConfig | undefined;
+}
+
+export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose'>>;
+
 export class BuildLifecycle {
   private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
-  private pending: (() => void)[] = [];
-  private depth = 0;
-  sendToRunner: SendToRunner = () => false;
-  /**
-   * Writers that must commit with a build's end (the notifications outbox, culprit finding,
-   * deploys): each is called inside the transaction that finishes the build, after its result and
-   * its tree change are written. They must not await; what they write rolls back with the result.
-   */
-  readonly inFinishTx: ((build: BuildRow, tree: { repo: string; branch: string } | null) => void)[] = [];
+  private readonly sendToRunner: SendToRunner;
+  private readonly buildFinished: (build: BuildRow) => void;
+  private readonly specialBuilder: (build: BuilderOfBuild) => BuilderConfig | undefined;
 
   constructor(
     private readonly store: Store,
@@ -58,7 +69,12 @@ export class BuildLifecycle {
     private readonly tree: Tree,
     private readonly events: Events,
     private readonly log: Logger,
-  ) {}
+    links: LifecycleLinks = {},
+  ) {
+    this.sendToRunner = links.sendToRunner ?? (() => false);
+    this.buildFinished = links.buildFinished ?? ((b) => this.tree.buildFinished(b));
+    this.specialBuilder = links.specialBuilder ?? (() => undefined);
+  }
 
   /** Start-up: counters recounted, finished builds finished, the tree rule re-applied, running units wait for their runners. */
   recover(now = Date.now()): void {
@@ -67,14 +83,14 @@ export class BuildLifecycle {
         this.recount(b.id);
         this.checkBuild(b.id, now);
       }
-      for (const t of this.tree.recover(now)) this.later(() => this.events.emit('tree', t));
+      this.tree.recover(now);
     });
     for (const u of this.store.units.running()) this.orphans.set(u.id, now + LOST_AFTER_MS);
   }
 
   /** The tree rule applied again to every gated branch (after a storage fault; idempotent). */
   reapplyTree(now = Date.now()): void {
-    this.commit(() => { for (const t of this.tree.recover(now)) this.later(() => this.events.emit('tree', t)); });
+    this.commit(() => this.tree.recover(now));
   }
 
   /** A runner claimed a unit after a reconnect: it is no longer an orphan; a stored cancel is sent again. */
@@ -83,6 +99,17 @@ export class BuildLifecycle {
     if (unit.cancelRequested && unit.runnerId !== null) {
       this.sendToRunner(unit.runnerId, { type: 'cancel', unit: unit.id, reason: 'build cancelled' });
     }
+  }
+
+  /**
+   * Every build the server makes is made here (inside the caller's transaction): its row, with its
+   * `purpose` (normal, bisect, deploy, rollback: the one marker of special builds), and its units.
+   * The caller announces it after the commit.
+   */
+  create(build: NewBuild, units: readonly { files: string[]; expectedMs: number }[]): number {
+    const id = this.store.builds.create(build);
+    this.insertUnits(id, units, build.pushedAt);
+    return id;
   }
 
   /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. */
@@ -237,39 +264,14 @@ export class BuildLifecycle {
     return repositoryNamed(this.config, build.repo);
   }
 
-  builderOf(build: Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>): BuilderConfig | undefined {
-    return builderNamed(this.config, build) ?? this.builderFallback(build);
+  builderOf(build: BuilderOfBuild): BuilderConfig | undefined {
+    return builderNamed(this.config, build) ?? this.specialBuilder(build);
   }
 
-  /** The builder of a build that is not one of `builders:` (a deploy step, server/deploy/steps.ts); undefined: none. */
-  builderFallback: (build: Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref'>>) => BuilderConfig | undefined = () => undefined;
+  /** Runs fn in one transaction (store.tx); what it asked to tell observers is told after the commit (and dropped on rollback). */
+  private commit<T>(fn: () => T): T { return this.store.tx(fn); }
 
-  /** Runs fn in one transaction; what it asked to tell observers is told after the commit (and dropped on rollback). */
-  private commit<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.depth++;
-    let out: T;
-    try {
-      out = this.store.tx(fn);
-    } catch (err) {
-      this.pending = [];
-      throw err;
-    } finally {
-      this.depth--;
-    }
-    const tell = this.pending;
-    this.pending = [];
-    for (const f of tell) {
-      try {
-        f();
-      } catch (err) {
-        this.log.error({ err }, 'an observer failed');
-      }
-    }
-    return out;
-  }
-
-  private later(f: () => void): void { this.pending.push(f); }
+  private later(f: () => void): void { this.store.afterCommit(f); }
   private emitUnit(id: number): void { this.later(() => { const u = this.store.units.get(id); if (u) this.events.emit('unit', u); }); }
   private emitBuild(id: number): void { this.later(() => { const b = this.store.builds.get(id); if (b) this.events.emit('build', b); }); }
 
@@ -332,10 +334,8 @@ export class BuildLifecycle {
     if (result === 'failed') markNewFailures(this.store, build);
     this.finished(build, result, reason);
     if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
-    const change = build.kind === 'branch' ? this.tree.applyRule(build.repo, build.branch, now) : null;
-    if (change) this.later(() => this.events.emit('tree', change));
     const finished = this.store.builds.get(buildId)!;
-    for (const f of this.inFinishTx) f(finished, change);
+    this.buildFinished(finished); // culprit, tree rule, notifications, deploys: server/pipeline.ts
     return finished;
   }
 

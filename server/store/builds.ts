@@ -5,8 +5,13 @@ export type BuildState = 'queued' | 'running' | 'done';
 export type BuildResult = 'passed' | 'failed' | 'flaky' | 'exception' | 'cancelled';
 /** 'bisect': a culprit search's build of one commit (stored as kind 'try' with purpose 'bisect'; never touches the tree). */
 export type BuildKind = 'branch' | 'try' | 'bisect';
+/**
+ * What a build is for, the one marker of special builds (migrations/022): 'normal' (a push's or a
+ * rebuild), 'bisect' (a culprit search's probe), 'deploy' and 'rollback' (a deploy stage's steps, kind 'try').
+ */
+export type BuildPurpose = 'normal' | 'bisect' | 'deploy' | 'rollback';
 export interface BuildRow {
-  id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind;
+  id: number; repoId: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; purpose: BuildPurpose;
   sha: string; baseSha: string | null; state: BuildState; result: BuildResult | null; reason: string | null;
   unitsTotal: number; unitsDone: number; expectedMs: number;
   /** A failed build's new failures (failing tests not already failing before, failed units without tests); null otherwise. */
@@ -17,13 +22,13 @@ export interface BlameEntry { sha: string; author: string | null; email: string 
 export interface NewBuild {
   repoId: number; builder: string; ref: string; branch: string; kind: 'branch' | 'try'; sha: string;
   baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
+  /** Absent: 'normal'. A special build ('bisect', 'deploy', 'rollback') is stored as kind 'try'. */
+  purpose?: BuildPurpose;
 }
-/** deploySteps: also the one-unit builds of deploy steps (refs/deploy/…, server/deploy/steps.ts); absent: without them. */
+/** deploySteps: also the one-unit builds of deploy steps (purpose 'deploy' or 'rollback', server/deploy/steps.ts); absent: without them. */
 export interface BuildQuery { repoId?: number; branch?: string; kind?: BuildKind; beforeId?: number; limit: number; deploySteps?: boolean }
-/** A bisect build's row: the stored kind and purpose. */
-export type NewBisectBuild = Omit<NewBuild, 'kind' | 'blamelist'>;
 
-const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.base_sha AS baseSha,
+const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.purpose, b.sha, b.base_sha AS baseSha,
   b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs, b.new_failures AS newFailures,
   b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt`;
 const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
@@ -33,17 +38,15 @@ export class BuildStore {
   private readonly listCache = new Map<string, { all: (...args: unknown[]) => unknown[] }>();
   constructor(private readonly db: DB) {
     this.q = {
-      insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, sha, base_sha, change_id, state, pushed_at, created_at)
-        VALUES (@repoId, @builder, @ref, @branch, @kind, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
-      insertBisect: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at)
-        VALUES (@repoId, @builder, @ref, @branch, 'try', 'bisect', @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
+      insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at)
+        VALUES (@repoId, @builder, @ref, @branch, @kind, @purpose, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
       addCommit: db.prepare('INSERT INTO build_commits (build_id, position, sha) VALUES (?, ?, ?)'),
       shiftCommits: db.prepare('UPDATE build_commits SET position = position + ? WHERE build_id = ?'),
       get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.id = ?`),
       queuedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'queued'
         AND b.kind = 'branch' ORDER BY b.id DESC LIMIT 1`),
       latestFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? ORDER BY b.id DESC LIMIT 1`),
-      lastPushedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.purpose IS NULL
+      lastPushedFor: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.purpose = 'normal'
         ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
       latestFinished: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.ref = ? AND b.state = 'done'
         AND b.result != 'cancelled' ORDER BY b.id DESC LIMIT 1`),
@@ -51,7 +54,7 @@ export class BuildStore {
       deciding: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = ? AND b.builder = ? AND b.branch = ? AND b.kind = 'branch'
         AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
       previous: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.repo_id = @repoId AND b.builder = @builder AND b.branch = @branch
-        AND b.kind = 'branch' AND b.purpose IS NULL AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') AND b.id != @id
+        AND b.kind = 'branch' AND b.purpose = 'normal' AND b.state = 'done' AND b.result IN ('passed', 'failed', 'flaky') AND b.id != @id
         AND (coalesce(b.change_id, 0) < @change OR (coalesce(b.change_id, 0) = @change AND b.id < @id))
         ORDER BY coalesce(b.change_id, 0) DESC, b.id DESC LIMIT 1`),
       setNewFailures: db.prepare('UPDATE builds SET new_failures = ? WHERE id = ?'),
@@ -79,14 +82,14 @@ export class BuildStore {
     };
   }
 
+  /** A build row and its blamelist (results/lifecycle.ts `create` is the one way the server makes one, with its units). */
   create(b: NewBuild): number {
-    const id = Number(this.q.insert.run(b).lastInsertRowid);
+    const purpose = b.purpose ?? 'normal';
+    const id = Number(this.q.insert.run({ repoId: b.repoId, builder: b.builder, ref: b.ref, branch: b.branch,
+      kind: purpose === 'normal' ? b.kind : 'try', purpose, sha: b.sha, baseSha: b.baseSha, changeId: b.changeId,
+      pushedAt: b.pushedAt, at: b.at }).lastInsertRowid);
     b.blamelist.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
     return id;
-  }
-  /** A bisect build (kind 'bisect'): no blamelist, never the tree's. */
-  createBisect(b: NewBisectBuild): number {
-    return Number(this.q.insertBisect.run(b).lastInsertRowid);
   }
   /** Moves a queued build to a newer head: the new commits go to the front of its blamelist. */
   join(id: number, sha: string, newCommits: readonly string[], changeId: number | null = null): boolean {
@@ -162,9 +165,9 @@ export class BuildStore {
     if (query.repoId !== undefined) { where.push('b.repo_id = ?'); args.push(query.repoId); }
     if (query.branch !== undefined) { where.push('b.branch = ?'); args.push(query.branch); }
     if (query.kind === 'bisect') where.push("b.purpose = 'bisect'");
-    else if (query.kind !== undefined) { where.push('b.kind = ? AND b.purpose IS NULL'); args.push(query.kind); }
+    else if (query.kind !== undefined) { where.push("b.kind = ? AND b.purpose = 'normal'"); args.push(query.kind); }
     if (query.beforeId !== undefined) { where.push('b.id < ?'); args.push(query.beforeId); }
-    if (!query.deploySteps) where.push("b.ref NOT LIKE 'refs/deploy/%'");
+    if (!query.deploySteps) where.push("b.purpose NOT IN ('deploy', 'rollback')");
     const sql = `SELECT ${COLUMNS} ${FROM} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY b.id DESC LIMIT ?`;
     let stmt = this.listCache.get(sql);
     if (!stmt) { stmt = this.db.prepare(sql) as unknown as { all: (...args: unknown[]) => unknown[] }; this.listCache.set(sql, stmt); }

@@ -1,4 +1,16 @@
-/** The store: the only place SQL lives. One module per aggregate, opened together. */
+/**
+ * The store: the only place SQL lives. One module per aggregate, opened together.
+ *
+ * The after-commit rule (the one way anything reacts to a committed change): `tx(fn)` runs fn in
+ * one synchronous transaction (nested calls are savepoints) and keeps a queue of work that
+ * `afterCommit(f)` adds while it runs. The queue runs, in the order it was added, once the
+ * OUTERMOST transaction has committed; work added inside a transaction (or a nested savepoint)
+ * that rolls back is dropped with it. `afterCommit` outside any transaction runs f at once: the
+ * write it follows has already committed (autocommit). A failing f is logged and does not stop
+ * the others nor undo the commit. Work that runs after a commit may open new transactions; their
+ * own queue runs when they commit. Events (events.ts) are emitted only from such work, never
+ * inside a transaction.
+ */
 import { openDatabase, type DB } from './db.js';
 import { RepoStore } from './repos.js';
 import { BuildStore } from './builds.js';
@@ -38,7 +50,9 @@ export class Store {
   readonly culprits: CulpritStore;
   readonly ownReverts: OwnRevertStore;
   readonly sessions: SessionStore;
-  constructor(readonly db: DB) {
+  private depth = 0;
+  private queue: (() => void)[] = [];
+  constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
     this.repos = new RepoStore(db);
     this.builds = new BuildStore(db);
     this.units = new UnitStore(db);
@@ -58,12 +72,58 @@ export class Store {
     this.ownReverts = new OwnRevertStore(db);
     this.sessions = new SessionStore(db);
   }
-  /** Runs fn in one synchronous transaction (never await inside). */
-  tx<T>(fn: () => T): T { return this.db.transaction(fn)(); }
+  /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
+  tx<T>(fn: () => T): T {
+    const mark = this.queue.length;
+    this.depth++;
+    let out: T;
+    try {
+      out = this.db.transaction(fn)();
+    } catch (err) {
+      this.queue.length = mark; // rolled back: what it queued is dropped with it
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.flush();
+    return out;
+  }
+
+  /** Work to run once the current outermost transaction commits (dropped on rollback); outside one, at once. */
+  afterCommit(f: () => void): void {
+    if (this.depth > 0) this.queue.push(f);
+    else this.run(f);
+  }
+
+  /** Whether a transaction (of tx) is open. */
+  inTx(): boolean { return this.depth > 0; }
+
+  private flush(): void {
+    while (this.queue.length) {
+      const work = this.queue;
+      this.queue = [];
+      for (const f of work) this.run(f);
+    }
+  }
+
+  private run(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.log.error({ err }, 'work after a commit failed');
+    }
+  }
   close(): void { this.db.close(); }
 }
 
-/** `busyTimeoutMs`: how long a write waits for another process's lock (db.ts; the server passes BUSY_TIMEOUT_MS). */
-export function openStore(file: string, opts: { busyTimeoutMs?: number } = {}): Store {
-  return new Store(openDatabase(file, undefined, opts.busyTimeoutMs));
+/** Where a failure of after-commit work is reported (the server's logger). */
+export interface AfterCommitLog { error(obj: object, msg: string): void }
+const consoleLog: AfterCommitLog = { error: (obj, msg) => console.error(msg, obj) };
+
+/**
+ * `busyTimeoutMs`: how long a write waits for another process's lock (db.ts; the server passes BUSY_TIMEOUT_MS).
+ * `log`: where a failure of after-commit work is reported.
+ */
+export function openStore(file: string, opts: { busyTimeoutMs?: number; log?: AfterCommitLog } = {}): Store {
+  return new Store(openDatabase(file, undefined, opts.busyTimeoutMs), opts.log);
 }

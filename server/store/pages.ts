@@ -55,12 +55,12 @@ const NO_CURSOR = Number.MAX_SAFE_INTEGER;
  */
 const AUTHOR_BUILDS = (extra: string) => `b.id IN (SELECT id FROM (
     SELECT x.id FROM commits a CROSS JOIN builds x INDEXED BY builds_by_commit ON x.repo_id = a.repo_id AND x.sha = a.sha
-      WHERE a.author = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose IS NULL AND x.ref NOT LIKE 'refs/deploy/%' AND x.id < @before ${extra}
+      WHERE a.author = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose = 'normal' AND x.id < @before ${extra}
     UNION SELECT x.id FROM commits a CROSS JOIN builds x INDEXED BY builds_by_commit ON x.repo_id = a.repo_id AND x.sha = a.sha
-      WHERE a.email = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose IS NULL AND x.ref NOT LIKE 'refs/deploy/%' AND x.id < @before ${extra})
+      WHERE a.email = @author COLLATE NOCASE AND x.kind = @kind AND x.purpose = 'normal' AND x.id < @before ${extra})
     ORDER BY id DESC LIMIT @limit)`;
 const FILTERED: Record<'branch' | 'author' | 'both', string> = {
-  branch: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = @kind AND b.purpose IS NULL AND b.ref NOT LIKE 'refs/deploy/%' AND b.branch = @branch AND b.id < @before
+  branch: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = @kind AND b.purpose = 'normal' AND b.branch = @branch AND b.id < @before
     ORDER BY b.id DESC LIMIT @limit`,
   author: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE ${AUTHOR_BUILDS('')} ORDER BY b.id DESC`,
   both: `SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE ${AUTHOR_BUILDS('AND x.branch = @branch')} ORDER BY b.id DESC`,
@@ -76,8 +76,8 @@ export class PageStore {
   private readonly newlines = new Map<string, number>();
   constructor(db: DB) {
     this.q = {
-      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.ref NOT LIKE 'refs/deploy/%' ORDER BY b.id DESC LIMIT ?`),
-      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND coalesce(b.purpose, '') = ? AND b.ref NOT LIKE 'refs/deploy/%' AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
+      newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.purpose = ? ORDER BY b.id DESC LIMIT ?`),
+      older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.purpose = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
       filtered: {
         branch: db.prepare(FILTERED.branch), author: db.prepare(FILTERED.author), both: db.prepare(FILTERED.both),
       },
@@ -113,9 +113,9 @@ export class PageStore {
     };
   }
 
-  /** The newest builds of a kind, newest first; `beforeId` pages back; `filter` keeps a branch's or an author's. A bisect build is stored as 'try' with purpose 'bisect'. Deploy steps (refs/deploy/…) are left out: their lane is the deploys'. */
+  /** The newest builds of a kind, newest first; `beforeId` pages back; `filter` keeps a branch's or an author's. A bisect build is stored as 'try' with purpose 'bisect'. Deploy steps (purpose 'deploy'/'rollback') are left out: their lane is the deploys'. */
   builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number, filter: WaterfallFilter = {}): WaterfallBuild[] {
-    const [stored, purpose] = kind === 'bisect' ? ['try', 'bisect'] : [kind, ''];
+    const [stored, purpose] = kind === 'bisect' ? ['try', 'bisect'] : [kind, 'normal'];
     const which = filter.branch && filter.author ? 'both' : filter.branch ? 'branch' : filter.author ? 'author' : null;
     if (which && kind !== 'bisect') {
       return this.q.filtered[which].all({ kind, limit, before: beforeId ?? NO_CURSOR,

@@ -2,36 +2,41 @@
 import type { DB } from './db.js';
 
 export type TreeStateName = 'open' | 'closed' | 'maintenance';
+/** Who closed a tree (migrations/022): the tree rule for a red build, a person, or the immune system; null while open. */
+export type TreeCloser = 'build' | 'person' | 'immune';
 export interface TreeStateRow {
   state: TreeStateName; automatic: number; reason: string | null; message: string | null; actor: string | null;
-  buildId: number | null; since: number;
+  buildId: number | null; since: number; closedBy: TreeCloser | null;
 }
 export interface TreeEventRow {
   id: number; repo: string; branch: string; kind: string; state: TreeStateName; automatic: number; actor: string | null;
-  reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number;
+  reason: string | null; message: string | null; buildId: number | null; commits: string | null; at: number; closedBy: TreeCloser | null;
 }
 export interface NewTreeEvent {
   repoId: number; branch: string; kind: string; state: TreeStateName; automatic: boolean; actor: string | null;
   reason: string | null; message: string | null; buildId: number | null; commits: readonly string[] | null; at: number;
+  /** Who closed (a change to closed or maintenance: required there, migrations/022); null otherwise. */
+  closedBy: TreeCloser | null;
 }
 export interface WhyRow { eventId: number; position: number; answer: string; author: string | null; at: number }
 
 const EVENT_COLUMNS = `e.id, r.name AS repo, e.branch, e.kind, e.state, e.automatic, e.actor, e.reason, e.message,
-  e.build_id AS buildId, e.commits, e.at`;
+  e.build_id AS buildId, e.commits, e.at, e.closed_by AS closedBy`;
 
 export class TreeStore {
   private readonly q;
   constructor(private readonly db: DB) {
     this.q = {
-      get: db.prepare(`SELECT state, automatic, reason, message, actor, build_id AS buildId, since FROM tree_state
+      get: db.prepare(`SELECT state, automatic, reason, message, actor, build_id AS buildId, since, closed_by AS closedBy FROM tree_state
         WHERE repo_id = ? AND branch = ?`),
-      set: db.prepare(`INSERT INTO tree_state (repo_id, branch, state, automatic, reason, message, actor, build_id, since)
-        VALUES (@repoId, @branch, @state, @automatic, @reason, @message, @actor, @buildId, @at)
+      set: db.prepare(`INSERT INTO tree_state (repo_id, branch, state, automatic, reason, message, actor, build_id, since, closed_by)
+        VALUES (@repoId, @branch, @state, @automatic, @reason, @message, @actor, @buildId, @at, @closedBy)
         ON CONFLICT (repo_id, branch) DO UPDATE SET state = excluded.state, automatic = excluded.automatic,
           reason = excluded.reason, message = excluded.message, actor = excluded.actor, build_id = excluded.build_id,
+          closed_by = excluded.closed_by,
           since = CASE WHEN tree_state.state = excluded.state THEN tree_state.since ELSE excluded.since END`),
-      addEvent: db.prepare(`INSERT INTO tree_events (repo_id, branch, kind, state, automatic, actor, reason, message, build_id, commits, at)
-        VALUES (@repoId, @branch, @kind, @state, @automatic, @actor, @reason, @message, @buildId, @commits, @at)`),
+      addEvent: db.prepare(`INSERT INTO tree_events (repo_id, branch, kind, state, automatic, actor, reason, message, build_id, commits, at, closed_by)
+        VALUES (@repoId, @branch, @kind, @state, @automatic, @actor, @reason, @message, @buildId, @commits, @at, @closedBy)`),
       events: db.prepare(`SELECT ${EVENT_COLUMNS} FROM tree_events e JOIN repositories r ON r.id = e.repo_id
         WHERE (@repoId IS NULL OR e.repo_id = @repoId) AND (@branch IS NULL OR e.branch = @branch)
         AND (@before IS NULL OR e.id < @before) ORDER BY e.id DESC LIMIT @limit`),
@@ -52,14 +57,16 @@ export class TreeStore {
   change(e: NewTreeEvent): number {
     return this.db.transaction(() => {
       this.q.set.run({ repoId: e.repoId, branch: e.branch, state: e.state, automatic: e.automatic ? 1 : 0, reason: e.reason,
-        message: e.message, actor: e.actor, buildId: e.buildId, at: e.at });
+        message: e.message, actor: e.actor, buildId: e.buildId, at: e.at, closedBy: e.state === 'open' ? null : e.closedBy });
       return this.record(e);
     })();
   }
 
   /** Records an event that leaves the state as it is (a push let through a closed tree). */
   record(e: NewTreeEvent): number {
-    return Number(this.q.addEvent.run({ ...e, automatic: e.automatic ? 1 : 0, commits: e.commits ? JSON.stringify(e.commits) : null }).lastInsertRowid);
+    return Number(this.q.addEvent.run({ repoId: e.repoId, branch: e.branch, kind: e.kind, state: e.state, automatic: e.automatic ? 1 : 0,
+      actor: e.actor, reason: e.reason, message: e.message, buildId: e.buildId, commits: e.commits ? JSON.stringify(e.commits) : null, at: e.at,
+      closedBy: e.closedBy ?? null }).lastInsertRowid);
   }
 
   events(q: { repoId?: number; branch?: string; before?: number; limit: number }): TreeEventRow[] {

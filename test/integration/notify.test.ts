@@ -56,7 +56,10 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
     const attempts = receiver.requests.filter((r) => r.event === 'tree.closed');
     expect(attempts.map((r) => r.status)).to.deep.equal([500, 500, 200]);
     expect(new Set(attempts.map((r) => r.delivery)).size).to.equal(1);
-    expect(closed.body).to.include({ event: 'tree.closed', repo: 'shop', branch: 'main', builder: 'unit', culprit: null });
+    expect(closed.body).to.include({ event: 'tree.closed', repo: 'shop', branch: 'main', builder: 'unit' });
+    // One commit on a green base: the closure names it (culprit finding writes before the tree rule: server/pipeline.ts).
+    expect(closed.body.culprit, 'the one-commit red push names its commit as the culprit').to.deep.equal({ sha: red.sha, confirmed: false, builds: [] });
+    expect(closed.body.text).to.contain(`culprit: ${red.sha.slice(0, 10)} (suspected)`);
     expect(closed.body.build.id).to.equal(red.id);
     expect(closed.body.text).to.match(/^shop\/main closed: unit build \d+ failed/);
     expect(closed.body.blamelist.map((c: any) => c.email)).to.deep.equal(['ada@example.com']);

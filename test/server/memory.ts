@@ -1,19 +1,20 @@
 /**
- * The server's pipeline on the in-memory store, for fast unit tests: the real store, events,
- * tree, lifecycle, registry, queue, splitter and intake, wired as server/main.ts wires them,
- * without HTTP or sockets. A runner is a FakeLink (the other end of the protocol: it records what
- * the server sends it).
+ * The server's pipeline on the in-memory store, for fast unit tests: server/pipeline.ts's
+ * createPipeline — the same function server/main.ts calls, so the same parts wired the same way
+ * (culprit finding, notifications and deploys included) — without HTTP or sockets. A runner is a
+ * FakeLink (the other end of the protocol: it records what the server sends it).
  */
 import { pino } from 'pino';
 import type { BuilderConfig, Config, RepositoryConfig } from '../../server/config/config.js';
 import { openStore, type Store } from '../../server/store/index.js';
-import { Events } from '../../server/events.js';
-import { Tree } from '../../server/gate/tree.js';
-import { BuildLifecycle } from '../../server/results/lifecycle.js';
-import { RunnerRegistry, type RunnerLink } from '../../server/dispatch/registry.js';
-import { WorkQueue } from '../../server/dispatch/queue.js';
-import { Splitter } from '../../server/planning/splitter.js';
-import { Intake } from '../../server/changes/intake.js';
+import type { Events } from '../../server/events.js';
+import type { Tree } from '../../server/gate/tree.js';
+import type { BuildLifecycle } from '../../server/results/lifecycle.js';
+import type { RunnerRegistry, RunnerLink } from '../../server/dispatch/registry.js';
+import type { WorkQueue } from '../../server/dispatch/queue.js';
+import type { Splitter } from '../../server/planning/splitter.js';
+import type { Intake } from '../../server/changes/intake.js';
+import { createPipeline, type Pipeline as ServerPipeline } from '../../server/pipeline.js';
 import type { FinishedMessage, ServerMessage, TestCase } from '../../server/protocol.js';
 
 export const SHA_A = 'a'.repeat(40);
@@ -48,6 +49,8 @@ export class FakeLink implements RunnerLink {
 export interface Pipeline {
   cfg: Config; store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; registry: RunnerRegistry;
   queue: WorkQueue; splitter: Splitter; intake: Intake; repoId: number;
+  /** Every part server/pipeline.ts built (culprit finding, notifications, deploys, …). */
+  parts: ServerPipeline;
   /** Registers a runner row (units.runner_id refers to it) and a link for it; not joined yet. */
   runner(name: string, slots?: number, labels?: Record<string, string>): FakeLink;
   /** A build of the repository's first builder with units of these files, created as intake does; its id. */
@@ -58,19 +61,13 @@ export interface Pipeline {
 
 export function pipeline(cfg: Config = config()): Pipeline {
   const log = pino({ level: 'silent' });
-  const store = openStore(':memory:');
+  const store = openStore(':memory:', { log });
   const repoId = store.repos.sync(cfg.repositories).get(cfg.repositories[0].name)!.id;
-  const events = new Events();
-  const tree = new Tree(store, cfg, events, log, () => cfg.baseUrl ?? '');
-  const lifecycle = new BuildLifecycle(store, cfg, tree, events, log);
-  const registry = new RunnerRegistry(store, lifecycle, events, log);
-  const queue = new WorkQueue(store, lifecycle, registry, log);
-  const splitter = new Splitter(store, cfg, lifecycle, () => registry.connected().map((l) => l.slots), log);
-  const intake = new Intake(store, cfg, splitter, lifecycle, log);
-  lifecycle.sendToRunner = (id, message) => registry.send(id, message);
+  const parts = createPipeline({ store, config: cfg, log, baseUrl: () => cfg.baseUrl ?? '' });
+  const { events, tree, lifecycle, runners: registry, queue, splitter, intake } = parts;
   let changes = 0;
   return {
-    cfg, store, events, tree, lifecycle, registry, queue, splitter, intake, repoId,
+    cfg, store, events, tree, lifecycle, registry, queue, splitter, intake, repoId, parts,
     runner(name, slots = 1, labels) {
       const id = store.runners.register({ name, slots, version: 'test', address: null, at: Date.now(), labels });
       return new FakeLink(id, name, slots, labels);
@@ -82,17 +79,13 @@ export function pipeline(cfg: Config = config()): Pipeline {
         : store.repos.recordChange({ repoId, ref: `refs/heads/${branch}`, branch, kind, oldSha: null, newSha: fields.sha ?? SHA_A,
           source: 'api', pusher: null, at: Date.now() + ++changes });
       const now = Date.now();
-      const id = store.tx(() => {
-        const buildId = store.builds.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
-          ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
-          changeId, pushedAt: now, at: now, blamelist: [] });
-        lifecycle.insertUnits(buildId, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 })), now);
-        return buildId;
-      });
+      const id = store.tx(() => lifecycle.create({ repoId, builder: fields.builder ?? cfg.repositories[0].builders[0].name,
+        ref: kind === 'try' ? `refs/try/${branch}` : `refs/heads/${branch}`, branch, kind, sha: fields.sha ?? SHA_A, baseSha: null,
+        changeId, pushedAt: now, at: now, blamelist: [] }, files.map((f, i) => ({ files: f, expectedMs: fields.expectedMs?.[i] ?? 1000 }))));
       lifecycle.announce(id);
       return id;
     },
-    close() { queue.stop(); store.close(); },
+    close() { queue.stop(); parts.deploys.close(); store.close(); },
   };
 }
 

@@ -57,7 +57,7 @@ describe('retention (real SQLite store)', () => {
     const old = build({ day: 1 });
     const closer = build({ day: 2, result: 'failed' });
     store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: true, actor: null, reason: 'red',
-      message: null, buildId: closer, commits: null, at: 2 * DAY });
+      message: null, buildId: closer, commits: null, at: 2 * DAY, closedBy: 'build' });
     const deciding = build({ day: 3 });
     const newerException = build({ day: 4, result: 'exception' }); // newest of its ref: kept for the next blamelist
     const oldTry = build({ day: 1, ref: 'refs/try/idea' });

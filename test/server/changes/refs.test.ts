@@ -21,9 +21,9 @@ describe('changes/refs: ref updates from the hook, the watcher and the scan agre
     home = tempHome('gg-refs-');
     repo = new Repo(home.dir);
     p = pipeline(config({ path: repo.bare, builders: [builder({ tests: null })] }));
-    changes = new RefChanges(p.store, p.cfg, p.intake, pino({ level: 'silent' }));
     seen = [];
-    changes.onRefSeen((name, ref, sha) => seen.push(`${name} ${ref} ${sha.slice(0, 7)}`));
+    changes = new RefChanges(p.store, p.cfg, p.intake, pino({ level: 'silent' }),
+      (name, ref, sha) => seen.push(`${name} ${ref} ${sha.slice(0, 7)}`));
   });
   afterEach(async () => {
     await changes.close();

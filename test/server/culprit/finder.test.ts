@@ -38,7 +38,7 @@ describe('culprit finder: which red builds are searched, and what the notifier h
   const built = (sha: string) => pollUntil(() => server.store.builds.list({ kind: 'branch', limit: 50 }).find((b) => b.sha === sha && b.state === 'done'),
     `the build of ${sha.slice(0, 8)}`, 60_000);
 
-  it('searches nothing for a red build of one commit', async () => {
+  it('names the one commit of a new breakage at once, suspected, without a bisect build or a notice of its own', async () => {
     const base = repo.commit({ 't/ok.sh': 'echo ok\n', 't/check.sh': CHECK }, 'suite');
     expect(repo.push().ok).to.equal(true);
     expect((await built(base)).result).to.equal('passed');
@@ -46,7 +46,12 @@ describe('culprit finder: which red builds are searched, and what the notifier h
     expect(repo.push().ok).to.equal(true);
     const red = await built(one);
     expect(red.result).to.equal('failed');
-    expect(server.store.culprits.forBuild(red.id)).to.equal(undefined);
+    const search = server.store.culprits.forBuild(red.id)!;
+    expect(search).to.include({ state: 'done', culpritSha: one, confirmed: false, probes: 0 });
+    expect(server.store.culprits.probes(search.id), 'no bisect build').to.deep.equal([]);
+    expect(server.store.builds.list({ kind: 'bisect', limit: 10 })).to.deep.equal([]);
+    expect(notices, 'the closure names it and mails its author: no culprit notice besides').to.deep.equal([]);
+    expect(server.store.culprits.revertOf(search.id), 'a suspected culprit is never reverted').to.equal(undefined);
   });
 
   it('names the third of four commits, within ⌈log₂ 4⌉ + 2 bisect builds, and tells its author once', async () => {

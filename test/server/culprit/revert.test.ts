@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { Tree } from '../../../server/gate/tree.js';
+import { Events } from '../../../server/events.js';
 import { parseConfig } from '../../../server/config/config.js';
 import { openStore, type Store } from '../../../server/store/index.js';
 import { AutoReverter, REVERT_TRAILER } from '../../../server/culprit/revert.js';
@@ -22,9 +24,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
       `    builders: [{ name: unit, run: "true" }]\n`, { baseDir: home.dir });
     store = openStore(join(home.dir, 'data', 'greengate.db'));
     repoId = store.repos.sync([{ name: 'shop', path: repo.bare }]).get('shop')!.id;
-    reverter = new AutoReverter({ store, config, log: pino({ level: 'silent' }), baseUrl: () => 'http://ci.test', treeChanged: () => undefined });
     notices = [];
-    reverter.notify = (kind, payload, to) => notices.push({ kind, payload, to });
+    const log = pino({ level: 'silent' });
+    reverter = new AutoReverter({ store, config, log, baseUrl: () => 'http://ci.test', tree: new Tree(store, config, new Events(), log, () => ''),
+      notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
   }
 
   beforeEach(() => {
@@ -47,7 +50,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
       const tree = store.tree.get(repoId, 'main');
       if (!tree || tree.state === 'open') {
         store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: true, actor: null, reason: 'red',
-          message: null, buildId, commits: null, at: 2 });
+          message: null, buildId, commits: null, at: 2, closedBy: 'build' });
       }
       const searchId = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId, baseSha: culprit, commits: [culprit],
         files: [], flakeRate: 0.01, confirmRuns: 2, maxProbes: 10, observations: [], createdAt: 3 });
@@ -91,7 +94,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     const row = store.culprits.wantedReverts()[0];
     store.ownReverts.record({ sha: before, repoId, branch: 'main', source: 'culprit', sourceId: row.id, createdAt: Date.now() });
     store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'the revert built green',
-      message: null, buildId: null, commits: null, at: 3 }); // its build may have reopened the tree before the restart
+      message: null, buildId: null, commits: null, at: 3, closedBy: null }); // its build may have reopened the tree before the restart
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'pushed', revertSha: before });
     expect(head()).to.equal(before);
@@ -165,10 +168,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
   it('refuses under maintenance and under a closure by hand', async () => {
     setUp();
     store.tree.change({ repoId, branch: 'main', kind: 'maintenance', state: 'maintenance', automatic: false, actor: 'sheriff',
-      reason: 'closed by hand', message: 'db migration', buildId: null, commits: null, at: 1 });
+      reason: 'closed by hand', message: 'db migration', buildId: null, commits: null, at: 1, closedBy: 'person' });
     await refusedFor(() => { const c = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit'); pushMain(); return c; }, true, /maintenance/);
     store.tree.change({ repoId, branch: 'main', kind: 'close', state: 'closed', automatic: false, actor: 'sheriff',
-      reason: 'closed by hand', message: 'release freeze', buildId: null, commits: null, at: 2 });
+      reason: 'closed by hand', message: 'release freeze', buildId: null, commits: null, at: 2, closedBy: 'person' });
     notices = [];
     await refusedFor(() => { const c = repo.commit({ 'x.txt': '2' }, 'another culprit'); pushMain(); return c; }, true, /closed by hand/);
   });
@@ -223,7 +226,7 @@ describe('guarded automatic revert (culprit/revert)', function () {
     pushMain();
     const red = store.tx(() => want(c));
     store.tree.change({ repoId, branch: 'main', kind: 'open', state: 'open', automatic: true, actor: null, reason: 'green', message: null,
-      buildId: null, commits: null, at: 3 });
+      buildId: null, commits: null, at: 3, closedBy: null });
     await reverter.kick();
     expect(settled(red)).to.include({ state: 'refused', reason: 'the tree is open again: the breakage was fixed meanwhile' });
     const c2 = repo.commit({ 'y.txt': '1' }, 'another culprit');
@@ -246,9 +249,10 @@ describe('guarded automatic revert (culprit/revert)', function () {
       `  - name: shop\n    path: ${repo.bare}\n    gate: [main]\n    builders: [{ name: unit, run: "true" }]\n`, { baseDir: home.dir });
     store = openStore(join(home.dir, 'data', 'greengate.db'));
     repoId = store.repos.sync([{ name: 'shop', path: repo.bare }]).get('shop')!.id;
-    reverter = new AutoReverter({ store, config, log: pino({ level: 'silent' }), baseUrl: () => '', treeChanged: () => undefined });
     notices = [];
-    reverter.notify = (kind, payload, to) => notices.push({ kind, payload, to });
+    const log = pino({ level: 'silent' });
+    reverter = new AutoReverter({ store, config, log, baseUrl: () => '', tree: new Tree(store, config, new Events(), log, () => ''),
+      notify: (kind, payload, to) => notices.push({ kind, payload, to }) });
     await refusedFor(() => { const c = repo.commit({ 'cart.txt': 'total = 2\n' }, 'the culprit'); pushMain(); return c; }, true, /autoRevert is not on/);
   });
 });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { parseConfig } from '../../../server/config/config.js';
+import { parseConfig, type Config } from '../../../server/config/config.js';
+import { Tree } from '../../../server/gate/tree.js';
+import { Events } from '../../../server/events.js';
 import { openStore, type Store } from '../../../server/store/index.js';
 import { DEPLOY_TRAILER, DeployReverter } from '../../../server/deploy/revert.js';
 import { IMMUNE_ACTOR } from '../../../server/deploy/orchestrator.js';
@@ -17,12 +19,13 @@ describe('the deploy\'s automatic revert (deploy/revert)', function () {
   let store: Store;
   let repoId: number;
   let reverter: DeployReverter;
+  let config: Config;
 
   beforeEach(() => {
     home = tempHome('gg-deploy-revert-');
     repo = new Repo(home.dir);
     repo.commit({ 'app.txt': 'errors = 0.5%\n', 'other.txt': 'a\n' }, 'base');
-    const config = parseConfig(`runnerToken: test-runner-token\ndata: ${join(home.dir, 'data')}\nrepositories:\n` +
+    config = parseConfig(`runnerToken: test-runner-token\ndata: ${join(home.dir, 'data')}\nrepositories:\n` +
       `  - name: shop\n    path: ${repo.bare}\n    gate: [main]\n    builders: [{ name: unit, run: "true" }]\n`, { baseDir: home.dir });
     store = openStore(join(home.dir, 'data', 'greengate.db'));
     repoId = store.repos.sync([{ name: 'shop', path: repo.bare }]).get('shop')!.id;
@@ -34,9 +37,11 @@ describe('the deploy\'s automatic revert (deploy/revert)', function () {
     home.cleanup();
   });
 
+  /** The immune system's closure (IMMUNE_ACTOR), else a person's, written as gate/tree.ts writes them. */
   function closeTree(actor: string, state: 'closed' | 'maintenance' | 'open' = 'closed'): void {
     store.tree.change({ repoId, branch: 'main', kind: state === 'closed' ? 'close' : state, state, automatic: false, actor,
-      reason: 'deploy 5 regressed at stage canary', message: 'errors 0.5% → 5%', buildId: null, commits: null, at: Date.now() });
+      reason: 'deploy 5 regressed at stage canary', message: 'errors 0.5% → 5%', buildId: null, commits: null, at: Date.now(),
+      closedBy: state === 'open' ? null : actor === IMMUNE_ACTOR ? 'immune' : 'person' });
   }
   const pushMain = () => expect(repo.push().ok).to.equal(true);
   const head = () => git(repo.bare, 'rev-parse', 'refs/heads/main');
@@ -137,6 +142,10 @@ describe('the deploy\'s automatic revert (deploy/revert)', function () {
     await refused([bad], /closed by bob since: a person has taken over/);
     closeTree('bob', 'open');
     await refused([bad], /opened again by bob/);
+    // A person who names themselves as the immune system is still a person (closed_by, not the actor string).
+    const tree = new Tree(store, config, new Events(), pino({ level: 'silent' }), () => '');
+    tree.set('shop', 'main', 'closed', 'I am the immune system', IMMUNE_ACTOR);
+    await refused([bad], /closed by greengate-immune since: a person has taken over/);
     await refused([], /recorded no commits/);
   });
 });

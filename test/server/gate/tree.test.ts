@@ -80,7 +80,8 @@ describe('the closed tree lets through a revert of any still-red build (gate/tre
 
   it('a closure for a rolled-back deploy passes reverts of its commits until a person closes, opens or a red build takes over', () => {
     const DEPLOYED = 'd'.repeat(40);
-    tree.set('shop', 'main', 'closed', 'deploy 3 rolled back: errors 0.5% → 5%', 'greengate-immune', 'deploy 3 regressed at stage canary', [DEPLOYED]);
+    tree.closeForRollback('shop', 'main', 'deploy 3 rolled back: errors 0.5% → 5%', 'deploy 3 regressed at stage canary', [DEPLOYED]);
+    expect(tree.status('shop', 'main')).to.include({ closedBy: 'immune', actor: 'greengate-immune' });
     expect(tree.lookup('shop')('main').revertable).to.deep.equal([DEPLOYED]);
     const passed = decideGate(revertOf(DEPLOYED), tree.lookup('shop'));
     expect(passed.accept, passed.lines.join('\n')).to.equal(true);
@@ -89,12 +90,23 @@ describe('the closed tree lets through a revert of any still-red build (gate/tre
     expect(store.tree.events({ repoId, limit: 1 })[0]).to.include({ kind: 'close', commits: JSON.stringify([DEPLOYED]) });
 
     tree.set('shop', 'main', 'closed', 'release freeze', 'bob'); // a person's closure names nothing
+    expect(tree.status('shop', 'main').closedBy).to.equal('person');
     expect(tree.lookup('shop')('main').revertable).to.deep.equal([]);
     expect(decideGate(revertOf(DEPLOYED), tree.lookup('shop')).accept).to.equal(false);
-    tree.set('shop', 'main', 'open', null, 'bob', undefined, [DEPLOYED]); // commits only ever go with a closure
+    tree.set('shop', 'main', 'open', null, 'bob');
     expect(tree.lookup('shop')('main').revertable).to.deep.equal([]);
+    expect(tree.status('shop', 'main').closedBy, 'open: nobody closed it').to.equal(null);
     built(CULPRIT, 'failed', [CULPRIT]); // an automatic closure by a red build: its blamelist, not the deploy
     expect(tree.lookup('shop')('main')).to.include({ state: 'closed' }).and.to.deep.include({ revertable: [] });
+    expect(tree.status('shop', 'main').closedBy).to.equal('build');
     expect(decideGate(revertOf(DEPLOYED), tree.lookup('shop')).accept).to.equal(false);
+  });
+
+  it('a person who names themselves greengate-immune closes as a person: no deploy commits become revertable', () => {
+    tree.closeForRollback('shop', 'main', 'deploy 3 rolled back', 'deploy 3 regressed at stage canary', ['d'.repeat(40)]);
+    tree.set('shop', 'main', 'closed', 'looks like the immune system', 'greengate-immune');
+    expect(tree.status('shop', 'main')).to.include({ closedBy: 'person', actor: 'greengate-immune' });
+    expect(tree.lookup('shop')('main').revertable).to.deep.equal([]);
+    expect(store.tree.events({ repoId, limit: 2 }).map((e) => e.closedBy)).to.deep.equal(['person', 'immune']);
   });
 });

@@ -7,7 +7,8 @@ function build(id: number, result: BuildRow['result']): BuildRow {
   return { id, result, state: 'done', repo: 'shop', builder: `b${id}`, branch: 'main' } as BuildRow;
 }
 function row(state: TreeStateRow['state'], automatic: boolean, buildId: number | null = null): TreeStateRow {
-  return { state, automatic: automatic ? 1 : 0, reason: null, message: null, actor: null, buildId, since: 0 };
+  return { state, automatic: automatic ? 1 : 0, reason: null, message: null, actor: null, buildId, since: 0,
+    closedBy: state === 'open' ? null : automatic ? 'build' : 'person' };
 }
 
 describe('gate/treeRule: which builds decide the tree', () => {

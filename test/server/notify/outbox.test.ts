@@ -75,9 +75,8 @@ describe('the notifications outbox and its triggers (real SQLite)', () => {
 
   it('tells a closure and a reopening by hand from the tree\'s own transaction, with who and how long', () => {
     open(`  webhooks: [{ url: "https://a.example.com/" }]`);
-    const tree = new Tree(store, config, new Events(), log, () => 'http://ci.test');
     const triggers = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => 'http://ci.test', waitingReason: () => null });
-    tree.inChangeTx.push((c) => triggers.treeChanged(c));
+    const tree = new Tree(store, config, new Events(), log, () => 'http://ci.test', (c) => triggers.treeChanged(c));
     tree.set('shop', 'main', 'closed', 'migrating the database', 'sheriff');
     tree.set('shop', 'main', 'maintenance', 'still migrating', 'sheriff'); // not open → not open: no new closure
     tree.set('shop', 'main', 'open', null, 'sheriff');

@@ -28,11 +28,13 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
     return parseConfig(JSON.stringify({ runnerToken: 'abcdefgh', notify,
       repositories: [{ name: 'shop', path: '/srv/shop.git', builders: [{ name: 'unit', run: 'npm test' }] }] }), { baseDir: home.dir, env: {} });
   }
-  function sender(outbox: Outbox): NotificationSender {
-    const s = new NotificationSender(store, outbox, log);
-    outbox.onEnqueued = () => s.wake();
+  /** An outbox whose enqueues wake its sender after the commit, as server/pipeline.ts connects them. */
+  function connected(cfg: ConstructorParameters<typeof Outbox>[1], logger = log): { outbox: Outbox; sender: NotificationSender } {
+    let s: NotificationSender | null = null;
+    const outbox = new Outbox(store, cfg, logger, () => s?.wake());
+    s = new NotificationSender(store, outbox, logger);
     senders.push(s);
-    return s;
+    return { outbox, sender: s };
   }
   const rows = () => store.notifications.log({ limit: 100 });
 
@@ -52,8 +54,8 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
   });
 
   it('posts a signed JSON body with a Slack-compatible text, the event and a delivery key; mails over SMTP with credentials', async () => {
-    const outbox = new Outbox(store, configWith(true, true), log);
-    sender(outbox).start();
+    const { outbox, sender } = connected(configWith(true, true));
+    sender.start();
     outbox.enqueue('tree.closed', samplePayload('tree.closed', 'shop/main closed: unit build 7 failed\nhttp://ci/builds/7', { branch: 'main', build: { id: 7 } }),
       { repo: 'shop', emails: ['ada@example.com'] });
     const got = await pollUntil(() => receiver.accepted()[0], 'the webhook');
@@ -76,8 +78,8 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
       notify: { email: { from: 'greengate@localhost', to: ['ops@localhost'],
         smtp: { host: '127.0.0.1', port: mail.port, tls: 'none', user: { value: SMTP_USER }, password: { value: SMTP_PASSWORD } } } },
       repositories: [{ name: 'shop', path: '/srv/shop.git', builders: [{ name: 'unit', run: 'npm test' }] }] }), { baseDir: home.dir, env: {} });
-    const outbox = new Outbox(store, config, capture);
-    sender(outbox).start();
+    const { outbox, sender } = connected(config, capture);
+    sender.start();
     outbox.enqueue('tree.closed', samplePayload('tree.closed', 'shop/main closed'), { repo: 'shop', emails: ['root@', 'ada@example.com'] });
     await pollUntil(() => mail.mails.length === 2, 'the mails to ops@localhost and ada@example.com');
     expect(mail.to('ops@localhost')).to.have.length(1);
@@ -89,8 +91,8 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
   });
 
   it('escapes the webhook text as Slack asks, so pushed words cannot ping a channel; the mail keeps them as written', async () => {
-    const outbox = new Outbox(store, configWith(true, true), log);
-    sender(outbox).start();
+    const { outbox, sender } = connected(configWith(true, true));
+    sender.start();
     outbox.enqueue('build.failed', samplePayload('build.failed', 'blamelist: abc <!channel> & <http://evil|click>'), { repo: 'shop' });
     const got = await pollUntil(() => receiver.accepted()[0], 'the webhook');
     expect(got.body.text).to.equal('blamelist: abc &lt;!channel&gt; &amp; &lt;http://evil|click&gt;');
@@ -100,8 +102,8 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
 
   it('retries with exponential backoff, with the same delivery key, and marks it sent once delivered', async () => {
     receiver.failNext = 2;
-    const outbox = new Outbox(store, configWith(true, false), log);
-    sender(outbox).start();
+    const { outbox, sender } = connected(configWith(true, false));
+    sender.start();
     outbox.enqueue('build.failed', samplePayload('build.failed', 'red'), { repo: 'shop' });
     await pollUntil(() => receiver.accepted().length, 'the third attempt', 15_000);
     const [a, b, c] = receiver.requests;
@@ -115,10 +117,10 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
   });
 
   it('sends what an earlier process left pending (same key), and never again what it marked sent', async () => {
-    const outbox = new Outbox(store, configWith(true, false), log);
+    const { outbox, sender } = connected(configWith(true, false));
     outbox.enqueue('tree.closed', samplePayload('tree.closed', 'left pending by a crash'), { repo: 'shop' }); // no sender running: stays pending
     const key = store.notifications.due(Date.now(), 10)[0].deliveryKey;
-    sender(outbox).start();
+    sender.start();
     await pollUntil(() => rows()[0].state === 'sent', 'delivered after the "restart"');
     expect(receiver.accepted().map((r) => r.delivery)).to.deep.equal([key]);
     await senders[0].stop();
@@ -127,7 +129,7 @@ describe('the notification sender (real HTTP receiver, real SMTP server, real SQ
 
   it('gives up at once on a delivery whose webhook was removed from the configuration, saying why', async () => {
     new Outbox(store, configWith(true, false), log).enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' });
-    sender(new Outbox(store, configWith(false, false), log)).start();
+    connected(configWith(false, false)).sender.start();
     await pollUntil(() => rows()[0].state === 'failed', 'given up');
     expect(rows()[0].lastError).to.equal('this webhook is no longer in the notify: settings');
     expect(receiver.requests).to.have.length(0);

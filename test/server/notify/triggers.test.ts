@@ -23,6 +23,8 @@ describe('notify/triggers: what is told, and when', () => {
   let tree: Tree;
   let repoId: number;
   let pushed = 0;
+  /** What culprit finding knows (the pipeline gives the triggers culpritJson). */
+  let culpritOf: (buildId: number) => { sha: string; confirmed: boolean; builds: number[] } | null = () => null;
 
   beforeEach(() => {
     home = tempHome('gg-triggers-');
@@ -34,9 +36,10 @@ describe('notify/triggers: what is told, and when', () => {
     store = openStore(join(home.dir, 'gg.db'));
     repoId = store.repos.sync(config.repositories).get('shop')!.id;
     const outbox = new Outbox(store, config, log);
-    triggers = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => 'http://ci.test', waitingReason: () => null });
-    tree = new Tree(store, config, new Events(), log, () => 'http://ci.test');
-    tree.inChangeTx.push((c) => triggers.treeChanged(c));
+    culpritOf = () => null;
+    triggers = new NotifyTriggers({ store, config, outbox, log, baseUrl: () => 'http://ci.test', waitingReason: () => null,
+      culpritOf: (id) => culpritOf(id) });
+    tree = new Tree(store, config, new Events(), log, () => 'http://ci.test', (c) => triggers.treeChanged(c));
     pushed = 0;
   });
   afterEach(() => { store.close(); home.cleanup(); });
@@ -95,7 +98,7 @@ describe('notify/triggers: what is told, and when', () => {
   it('tells a closure by a red build with its builder, blamelist and the culprit finding knows', () => {
     finish(build('1', 'passed'));
     const red = build('2', 'failed');
-    triggers.culpritOf = (id) => (id === red.id ? { sha: sha('2'), confirmed: true, builds: [red.id] } : null);
+    culpritOf = (id) => (id === red.id ? { sha: sha('2'), confirmed: true, builds: [red.id] } : null);
     tree.applyRule('shop', 'main');
     const closed = told().find((n) => n.kind === 'tree.closed')!;
     expect(closed.summary).to.equal(`shop/main closed: unit build ${red.id} failed at ${sha('2').slice(0, 10)}`);

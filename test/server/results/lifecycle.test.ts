@@ -98,22 +98,22 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
     const retry = units(id).find((u) => u.retryOf === a)!;
     p.lifecycle.assign(retry.id, r1.runnerId);
     let calls = 0;
-    p.lifecycle.inFinishTx.push((b, change) => {
+    // The same lifecycle over the same database, whose writer list ends with one that fails.
+    const failing = new BuildLifecycle(p.store, p.cfg, p.tree, p.events, pino({ level: 'silent' }), { buildFinished: (b) => {
+      p.tree.buildFinished(b);
       calls++;
       expect(b).to.include({ id, result: 'failed' });
-      expect(change).to.deep.equal({ repo: 'shop', branch: 'main' });
-      expect(p.store.tree.get(p.repoId, 'main')!.state, 'the tree change is written before the writers run').to.equal('closed');
+      expect(p.store.tree.get(p.repoId, 'main')!.state, 'the tree change is written before the later writers run').to.equal('closed');
       throw new Error('the outbox is full');
-    });
+    } });
     seen.length = 0;
-    expect(() => p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(retry.id, { exitCode: 1 }))).to.throw('the outbox is full');
+    expect(() => failing.unitFinished(r1.runnerId, 'r1', finished(retry.id, { exitCode: 1 }))).to.throw('the outbox is full');
     expect(calls).to.equal(1);
     expect(build(id)).to.include({ state: 'running', result: null, unitsDone: 0 });
     expect(p.store.units.get(retry.id)).to.include({ state: 'running', result: null });
     expect(treeState(), 'no closure without its result').to.equal(undefined);
     expect(seen, 'nothing told about what was rolled back').to.deep.equal([]);
 
-    p.lifecycle.inFinishTx.length = 0;
     expect(p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(retry.id, { exitCode: 1 }))).to.equal(true);
     expect(build(id).result).to.equal('failed');
     expect(treeState()!.state).to.equal('closed');
@@ -182,17 +182,18 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
   it('stores a cancel: a cancelled unit ends cancelled whatever its runner reports', () => {
     const id = p.build([['test/a.test.js'], ['test/b.test.js'], ['test/c.test.js']]);
     const a = units(id)[0].id;
-    p.lifecycle.sendToRunner = (runnerId, m) => { (runnerId === r1.runnerId ? r1 : r2).send(m); return true; };
-    p.lifecycle.assign(a, r1.runnerId);
-    expect(p.lifecycle.cancelBuild(id)).to.equal(true);
+    const lifecycle = new BuildLifecycle(p.store, p.cfg, p.tree, p.events, pino({ level: 'silent' }),
+      { sendToRunner: (runnerId, m) => { (runnerId === r1.runnerId ? r1 : r2).send(m); return true; } });
+    lifecycle.assign(a, r1.runnerId);
+    expect(lifecycle.cancelBuild(id)).to.equal(true);
     expect(units(id).filter((u) => u.id !== a).map((u) => u.result), 'queued units at once').to.deep.equal(['cancelled', 'cancelled']);
     expect(p.store.units.get(a)).to.include({ state: 'running', cancelRequested: 1 });
     expect(r1.sent).to.deep.equal([{ type: 'cancel', unit: a, reason: 'build cancelled' }]);
     expect(build(id)).to.include({ state: 'running', unitsDone: 2 });
-    p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(a, { exitCode: 0 }));
+    lifecycle.unitFinished(r1.runnerId, 'r1', finished(a, { exitCode: 0 }));
     expect(p.store.units.get(a)).to.include({ state: 'done', result: 'cancelled' });
     expect(build(id)).to.include({ state: 'done', result: 'cancelled' });
-    expect(p.lifecycle.cancelBuild(id), 'an ended build').to.equal(false);
+    expect(lifecycle.cancelBuild(id), 'an ended build').to.equal(false);
   });
 
   it('keeps a stored cancel across a restart: the claim resends it, and an orphan ends cancelled', () => {
@@ -200,9 +201,9 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
     const [a, b] = assignAll(id);
     p.lifecycle.cancelBuild(id);
     // A new process on the same database.
-    const restarted = new BuildLifecycle(p.store, p.cfg, p.tree, p.events, pino({ level: 'silent' }));
     const sent: unknown[] = [];
-    restarted.sendToRunner = (_runner, m) => { sent.push(m); return true; };
+    const restarted = new BuildLifecycle(p.store, p.cfg, p.tree, p.events, pino({ level: 'silent' }),
+      { sendToRunner: (_runner, m) => { sent.push(m); return true; } });
     const now = Date.now();
     restarted.recover(now);
     restarted.claimed(p.store.units.get(a)!);

@@ -25,7 +25,7 @@ describe('bisect builds and culprit searches in SQLite (store/builds, store/culp
     const green = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: A, baseSha: null,
       changeId: null, pushedAt: 1, at: 1, blamelist: [A] });
     store.builds.finish(green, 'passed', null, 2);
-    const bisect = store.builds.createBisect({ repoId, builder: 'unit', ref: 'refs/bisect/1', branch: 'main', sha: B, baseSha: null,
+    const bisect = store.builds.create({ repoId, builder: 'unit', ref: 'refs/bisect/1', branch: 'main', kind: 'try', purpose: 'bisect', blamelist: [], sha: B, baseSha: null,
       changeId: null, pushedAt: 3, at: 3 });
     store.builds.finish(bisect, 'failed', null, 4);
     expect(store.builds.get(bisect)!.kind).to.equal('bisect');
@@ -39,9 +39,9 @@ describe('bisect builds and culprit searches in SQLite (store/builds, store/culp
     expect(store.builds.stillRed(repoId, 'main')).to.deep.equal([]);
   });
 
-  it('refuses a purpose other than bisect', () => {
+  it('refuses a purpose it does not know (normal, bisect, deploy, rollback: migrations/022)', () => {
     expect(() => store.db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, state, pushed_at, created_at)
-      VALUES (?, 'unit', 'refs/x', 'main', 'try', 'deploy', ?, 'queued', 1, 1)`).run(repoId, A)).to.throw(/CHECK/);
+      VALUES (?, 'unit', 'refs/x', 'main', 'try', 'canary', ?, 'queued', 1, 1)`).run(repoId, A)).to.throw(/CHECK/);
   });
 
   it('keeps a search, its probes (each result once) and its observations', () => {
@@ -49,7 +49,7 @@ describe('bisect builds and culprit searches in SQLite (store/builds, store/culp
       changeId: null, pushedAt: 1, at: 1, blamelist: [B, A] });
     const id = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId: red, baseSha: A, commits: [A, B], files: ['t/x.sh'],
       flakeRate: 0.01, confirmRuns: 2, maxProbes: 12, observations: [{ pass: 1, fail: 0 }, { pass: 0, fail: 0 }, { pass: 0, fail: 1 }], createdAt: 5 });
-    const probe = store.builds.createBisect({ repoId, builder: 'unit', ref: `refs/bisect/${id}`, branch: 'main', sha: A, baseSha: null, changeId: null, pushedAt: 6, at: 6 });
+    const probe = store.builds.create({ repoId, builder: 'unit', ref: `refs/bisect/${id}`, branch: 'main', kind: 'try', purpose: 'bisect', blamelist: [], sha: A, baseSha: null, changeId: null, pushedAt: 6, at: 6 });
     store.culprits.addProbe(probe, id, 1);
     expect(store.culprits.recordProbe(probe, 'passed')).to.equal(true);
     expect(store.culprits.recordProbe(probe, 'failed'), 'once').to.equal(false);
@@ -72,7 +72,7 @@ describe('bisect builds and culprit searches in SQLite (store/builds, store/culp
     const id = store.culprits.create({ repoId, branch: 'main', builder: 'unit', buildId: red, baseSha: A, commits: [A, B], files: [],
       flakeRate: 0.01, confirmRuns: 2, maxProbes: 12, observations: [], createdAt: 5 });
     const probes = [1, 2].map((i) => {
-      const p = store.builds.createBisect({ repoId, builder: 'unit', ref: `refs/bisect/${id}`, branch: 'main', sha: A, baseSha: null, changeId: null, pushedAt: 6, at: 6 });
+      const p = store.builds.create({ repoId, builder: 'unit', ref: `refs/bisect/${id}`, branch: 'main', kind: 'try', purpose: 'bisect', blamelist: [], sha: A, baseSha: null, changeId: null, pushedAt: 6, at: 6 });
       store.builds.finish(p, 'passed', null, 7);
       store.culprits.addProbe(p, id, i);
       return p;

@@ -57,9 +57,9 @@ describe('the channel registry (notify/channels/index.ts)', () => {
     const config = { ...base, notify: { pager: { numbers: ['+4930123456'] } } };
     store = openStore(join(home.dir, 'gg.db'));
     store.repos.sync(config.repositories);
-    const outbox = new Outbox(store, config, log, [...CHANNELS, pager]);
-    const sender = new NotificationSender(store, outbox, log);
-    outbox.onEnqueued = () => sender.wake();
+    let sender: NotificationSender | null = null;
+    const outbox = new Outbox(store, config, log, () => sender?.wake(), [...CHANNELS, pager]);
+    sender = new NotificationSender(store, outbox, log);
     sender.start();
     try {
       expect(outbox.enqueue('build.fixed', samplePayload('build.fixed', 'fixed'), { repo: 'shop' })).to.equal(null); // the pager takes tree.closed only
@@ -82,7 +82,7 @@ describe('the channel registry (notify/channels/index.ts)', () => {
     const config = { ...base, notify: { pager: { numbers: ['+4930123456'] } } };
     store = openStore(join(home.dir, 'gg.db'));
     store.repos.sync(config.repositories);
-    new Outbox(store, config, log, [...CHANNELS, pager]).enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' });
+    new Outbox(store, config, log, undefined, [...CHANNELS, pager]).enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' });
     const sender = new NotificationSender(store, new Outbox(store, config, log), log);
     sender.start();
     try {

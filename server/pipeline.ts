@@ -1,0 +1,142 @@
+/**
+ * The composition root of everything that is not HTTP: it builds every part once and connects
+ * them with constructor arguments (no part registers itself, none is mutated from outside after
+ * it is built). server/main.ts adds HTTP, the runner gateway and the pages on top; the in-memory
+ * test pipeline (test/server/memory.ts) calls this same function.
+ *
+ * Who reacts to what, in order — the only place that says it:
+ * - a build finished (inside its transaction, BuildLifecycle → `buildFinished`):
+ *   1. culprit finding (first: a culprit it knows at once is named by the closure's notification),
+ *   2. the tree rule (its changes run `treeChanged`, below),
+ *   3. notifications (build.failed / build.fixed),
+ *   4. deploys (a step moves its deploy; a green head requests one).
+ * - the tree changed (inside its transaction, Tree → `treeChanged`): 1. notifications
+ *   (tree.closed / tree.reopened), 2. deploys (an open tree lets waiting deploys start).
+ * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost).
+ * - the runner set changed: split queued builds again, then dispatch.
+ * - a build has units to hand out (intake): dispatch.
+ * - a ref is seen at a new head (RefChanges, after its change committed): pending gate passes land.
+ * Work after a commit goes through store.afterCommit only (server/store/index.ts).
+ */
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import type { Store } from './store/index.js';
+import type { BuildRow } from './store/builds.js';
+import { Events } from './events.js';
+import { Tree, type TreeChange } from './gate/tree.js';
+import { BuildLifecycle } from './results/lifecycle.js';
+import { RunnerRegistry, type RunnerLink } from './dispatch/registry.js';
+import { WorkQueue } from './dispatch/queue.js';
+import { Splitter } from './planning/splitter.js';
+import { Intake } from './changes/intake.js';
+import { RefChanges } from './changes/refs.js';
+import { GatePasses } from './gate/passes.js';
+import { describeWait } from './dispatch/placement.js';
+import { CulpritFinder, type Notify } from './culprit/finder.js';
+import { AutoReverter } from './culprit/revert.js';
+import { culpritJson } from './culprit/json.js';
+import { Outbox } from './notify/outbox.js';
+import { NotificationSender } from './notify/sender.js';
+import { NotifyTriggers } from './notify/triggers.js';
+import { culpritNotifier } from './notify/culprit.js';
+import { DeployOrchestrator } from './deploy/orchestrator.js';
+import { DeployReverter } from './deploy/revert.js';
+import { NO_HOOKS, type DeployHooks } from './deploy/hooks.js';
+import { stepBuilder } from './deploy/steps.js';
+import { followSource, watchStage } from './immune/watch.js';
+import { ScrapeHistory } from './immune/scrape.js';
+import { AlertBook } from './immune/alerts.js';
+
+export interface PipelineOptions {
+  store: Store;
+  config: Readonly<Config>;
+  log: Logger;
+  /** Where people reach the server (links in notifications, closures). */
+  baseUrl: () => string;
+  /** The deploy orchestrator's watcher, revert and alerting (deploy/hooks.ts); absent ones are the real ones. */
+  deployHooks?: Partial<DeployHooks>;
+  /** Where culprit and automatic-revert notifications go (inside the transaction that causes them); default: the outbox. */
+  notify?: Notify;
+}
+
+export interface Pipeline {
+  store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; runners: RunnerRegistry; queue: WorkQueue;
+  splitter: Splitter; intake: Intake; changes: RefChanges; passes: GatePasses; culprits: CulpritFinder; reverter: AutoReverter;
+  outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
+  /** Why a build's units wait (no runner with its labels, …), or null. */
+  waitingReason(build: BuildRow): string | null;
+}
+
+export function createPipeline(o: PipelineOptions): Pipeline {
+  const { store, config, log, baseUrl } = o;
+  const events = new Events();
+
+  // The ordered writer lists (see the contract above). They name parts built below: each is called
+  // only once everything is built (a build ends, the tree changes, a runner leaves).
+  const buildFinished = (build: BuildRow): void => {
+    culprits.buildFinished(build);
+    tree.buildFinished(build);
+    notify.buildFinished(build);
+    deploys.buildFinished(build);
+  };
+  const treeChanged = (change: TreeChange): void => {
+    notify.treeChanged(change);
+    deploys.treeChanged(change);
+  };
+  const leaving = (link: RunnerLink, reason: string, units: readonly number[], at: number): void => {
+    notify.runnerLeft(link, reason, units, at);
+  };
+  const runnersChanged = (): void => {
+    try {
+      splitter.replanQueued();
+    } catch (err) {
+      log.warn({ err }, 'could not split queued builds again for the runners there are now');
+    }
+    // Not after a commit: after the gateway has answered the runner that joined (its welcome first).
+    queueMicrotask(() => queue.dispatch());
+  };
+
+  const tree = new Tree(store, config, events, log, baseUrl, treeChanged);
+  const lifecycle = new BuildLifecycle(store, config, tree, events, log, {
+    buildFinished,
+    sendToRunner: (id, message) => runners.send(id, message),
+    specialBuilder: (build) => stepBuilder(config, build), // a deploy step's, from its stage
+  });
+  const runners = new RunnerRegistry(store, lifecycle, events, log, { leaving, changed: runnersChanged });
+  const queue = new WorkQueue(store, lifecycle, runners, log);
+  const splitter = new Splitter(store, config, lifecycle, () => runners.connected().map((l) => l.slots), log);
+  const intake = new Intake(store, config, splitter, lifecycle, log, () => queue.dispatch());
+  // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
+  const passes = new GatePasses(store, tree, log);
+  const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => passes.refSeen(repo, ref, sha));
+  const waitingReason = (b: BuildRow): string | null =>
+    b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
+
+  // Notifications: stored in the transaction of their event, sent after it.
+  const outbox = new Outbox(store, config, log, () => sender.wake());
+  const sender = new NotificationSender(store, outbox, log);
+  const tell = o.notify ?? culpritNotifier(outbox);
+  const notify = new NotifyTriggers({ store, config, outbox, log, baseUrl, waitingReason,
+    culpritOf: (buildId) => {
+      const c = culpritJson(store, buildId);
+      return c && c.sha ? { sha: c.sha, confirmed: c.confirmed, builds: c.builds } : null;
+    } });
+
+  // Culprit finding and the guarded automatic revert (tree history through the tree).
+  const reverter = new AutoReverter({ store, config, log, baseUrl, tree, notify: tell });
+  const culprits = new CulpritFinder(store, config, intake, log, { notify: tell, revertWanted: () => void reverter.kick() });
+
+  // Deploys: stages on runners, watched by the immune system; a regression is rolled back, the tree closed, people told.
+  const alerts = new AlertBook(store.alerts); // Alertmanager's alerts, in SQLite, for deploy watches (alerts.alertsFiring)
+  const scrapes = new ScrapeHistory(); // /metrics pages greengate scrapes itself, followed from start-up
+  const deploys = new DeployOrchestrator({ store, config, lifecycle, tree, log, dispatch: () => queue.dispatch(), baseUrl,
+    hooks: { ...NO_HOOKS,
+      watch: (spec, w) => watchStage(spec, { ...w, history: scrapes, alerts }),
+      follow: (spec) => void followSource(spec, scrapes).catch((err) => log.warn({ err: (err as Error).message }, 'cannot scrape a watch source')),
+      notify: (kind, payload) => { outbox.enqueue(kind, payload, { repo: payload.repo }); },
+      revert: new DeployReverter({ store, config, log, baseUrl }).revert,
+      ...o.deployHooks } });
+
+  return { store, events, tree, lifecycle, runners, queue, splitter, intake, changes, passes, culprits, reverter, outbox, sender, notify,
+    deploys, alerts, waitingReason };
+}
