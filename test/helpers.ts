@@ -18,7 +18,8 @@ export const ADMIN_TOKEN = 'test-admin-token-456';
 
 export function tempHome(prefix = 'gg-'): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Retried: a git child of a server killed with SIGKILL may still be writing in it for a moment (ENOTEMPTY).
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 }
 
 /** Waits until fn returns a truthy value, checking every `every` ms, failing after `timeoutMs`. */
