@@ -137,14 +137,19 @@ export class Workspaces {
  * (WorkspaceError: the unit ends `exception` and is retried), never a test failure.
  */
 export async function verifyCheckout(dir: string, sha: string): Promise<void> {
-  const head = (await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  // The three reads run at once (one git spawn's latency, not three), then are judged in order.
+  const [head, status, tree] = await Promise.all([
+    git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).then((s) => s.trim(), () => ''),
+    git(dir, ['status', '--porcelain', '--untracked-files=no', '--ignore-submodules=all']).then((s) => ({ s }), (err: Error) => ({ err })),
+    git(dir, ['ls-tree', '-r', '--name-only', '-z', sha]).then(() => null, (err: Error) => err),
+  ]);
   if (head !== sha) throw new WorkspaceError(`checkout of ${sha} left HEAD at ${head || 'nothing'}: the workspace is not that commit`);
-  const status = await git(dir, ['status', '--porcelain', '--untracked-files=no', '--ignore-submodules=all']);
-  if (status.trim() !== '') {
-    const sample = status.trim().split('\n').slice(0, 5).join('; ');
+  if ('err' in status) throw status.err;
+  if (status.s.trim() !== '') {
+    const sample = status.s.trim().split('\n').slice(0, 5).join('; ');
     throw new WorkspaceError(`checkout of ${sha} is incomplete (objects missing or unreadable?): ${sample}`);
   }
-  await git(dir, ['ls-tree', '-r', '--name-only', '-z', sha]);
+  if (tree) throw tree;
 }
 
 async function hasCommit(dir: string, sha: string): Promise<boolean> {
