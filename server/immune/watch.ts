@@ -66,6 +66,9 @@ export function followSource(spec: Pick<WatchSpec, 'source'>, history: ScrapeHis
 }
 
 /** The slices (from, to] of the window after a stage that starts at t0. */
+/** How long before a scraped slice ends greengate scrapes the page itself (see watchStage). */
+export const SCRAPE_LEAD_MS = 250; // a quarter of a second
+
 export function slicesOf(spec: Pick<WatchSpec, 'seconds' | 'source'>, t0: number): [number, number][] {
   const windowMs = spec.seconds * 1000;
   const n = 'scrape' in spec.source
@@ -110,6 +113,14 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
     for (const [i, [from, to]] of slices.entries()) {
       const done = stored.some((w) => w.side === 'after' && w.from === from) && (!spec.compare || stored.some((w) => w.side === 'rest' && w.from === from));
       if (!done) {
+        if (history && url) {
+          // One scrape taken just before the slice ends lands inside it, so a late periodic scrape (a
+          // loaded machine) does not leave the slice without data and hold a healthy deploy.
+          const lead = to - Math.min(SCRAPE_LEAD_MS, (to - from) / 4) - now();
+          if (lead > 0) await sleep(lead);
+          opts.signal?.throwIfAborted();
+          await history.scrapeNow(url);
+        }
         const wait = to + (i === slices.length - 1 ? spec.settleSeconds * 1000 : 0) - now();
         if (wait > 0) await sleep(wait);
         opts.signal?.throwIfAborted();
