@@ -141,8 +141,9 @@ const COMMANDS: CommandSpec[] = [
       gated: { type: 'string', value: '"BRANCH …"', help: 'the gated branches, for the hook to let other refs through while the server is down (default: asked from the server)' },
       'skip-server-check': { type: 'boolean', help: 'install even when the server cannot be asked (it is down on purpose)' },
     },
-    details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses\n' +
-      'when it does not: every later push would be refused.',
+    details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses,\n' +
+      'changing nothing, when it cannot be reached, does not answer as greengate, or does not know the repository.\n' +
+      'Pass --skip-server-check to install while the server is down on purpose.',
     async run(values, positionals) {
       if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
       const server = str(values.server);
@@ -152,8 +153,7 @@ const COMMANDS: CommandSpec[] = [
       const bare = resolve(positionals[0]);
       if (!values['skip-server-check']) {
         const { checkServerKnows } = await import('./cli/hookCheck.js');
-        const warning = await checkServerKnows(server, repoNameOf(bare, str(values.repo)));
-        if (warning) process.stderr.write(`greengate hook install: warning: ${warning}\n`);
+        await checkServerKnows(server, repoNameOf(bare, str(values.repo)));
       }
       const r = installHooks(bare, { server, repo: str(values.repo), gated });
       say(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
