@@ -325,9 +325,10 @@ function checkRepositoryPaths(repositories: readonly { path: string }[], baseDir
   return found;
 }
 
+/** `${VAR}`, `${VAR:-default}`, `$${` (a literal) and a bad `${`; expandValue reports unset and bad ones in `out`. */
 const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
-function expandValue(value: unknown, at: Path, env: NodeJS.ProcessEnv, file: string, out: Found[]): unknown {
+export function expandValue(value: unknown, at: Path, env: NodeJS.ProcessEnv, file: string, out: Found[]): unknown {
   if (typeof value === 'string') {
     return value.replace(VAR_RE, (match: string, name?: string, fallback?: string) => {
       if (match === '$${') return '${';
