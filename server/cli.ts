@@ -60,6 +60,7 @@ async function branchRequest(values: Values) {
 const SERVE_OPTIONS = {
   config: { type: 'string', value: 'FILE', help: 'the configuration (default ./greengate.yml)' },
   port: { type: 'string', value: 'N', help: 'listen on this port (default: port: in the file, 8010; PORT overrides)' },
+  host: { type: 'string', value: 'ADDRESS', help: 'listen on this address (default: host: in the file, 0.0.0.0; 127.0.0.1 behind a proxy)' },
   data: { type: 'string', value: 'DIR', help: 'keep the SQLite database here (default: data: in the file)' },
 } as const;
 
@@ -73,8 +74,11 @@ const COMMANDS: CommandSpec[] = [
       if (!existsSync(file)) {
         throw new UsageError(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
       }
+      const host = str(values.host);
+      const { HOST_RULE, isListenHost } = await import('./config/listen.js');
+      if (host !== undefined && !isListenHost(host)) throw new UsageError(`serve: --host "${host}" ${HOST_RULE}`);
       const { runServe } = await import('./cli/serve.js');
-      await runServe({ file, port: intOption(process.env.PORT || values.port, 'port', 0, 65535), data: str(values.data) });
+      await runServe({ file, port: intOption(process.env.PORT || values.port, 'port', 0, 65535), host, data: str(values.data) });
     },
   },
   {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
@@ -244,6 +244,44 @@ describe('start-up and hook install checks (real server)', function () {
     }
   });
 
+  it('serve --host 127.0.0.1 listens there only; a 0644 greengate.yml with inline tokens gets one warning naming the file and the fix', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const file = writeConfig(home.dir, [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }]);
+    chmodSync(file, 0o644);
+    server = new ServerProcess(file);
+    server.args = ['--host', '127.0.0.1'];
+    await server.start();
+    const port = Number(new URL(server.url).port);
+    expect(listeningAddresses(port)).to.deep.equal(['127.0.0.1']);
+    expect((await server.api('/healthz')).ok).to.equal(true);
+    const warnings = server.output.split('\n').filter((l) => l.includes('written out and other users can read it'));
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.contain(`${file} holds runnerToken, adminToken written out`).and.contain('(mode 0644)')
+      .and.contain(`chmod 600 ${file}`).and.not.contain(RUNNER_TOKEN);
+  });
+
+  it('host: in greengate.yml is where it listens (no warning for a 0600 file); an invalid host: is a config error with the key path', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const repos = [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }];
+    const file = writeConfig(home.dir, repos, { host: '127.0.0.1' });
+    chmodSync(file, 0o600);
+    server = await new ServerProcess(file).start();
+    expect(listeningAddresses(Number(new URL(server.url).port))).to.deep.equal(['127.0.0.1']);
+    expect(server.output).not.to.contain('other users can read it');
+    await server.kill();
+    server = undefined;
+
+    writeConfig(home.dir, repos, { host: 'not a host!' });
+    const bad = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.match(/greengate\.yml:\d+:\d+: host: must be an IP address or a host name to listen on/);
+    const badFlag = spawnSync(process.execPath, [CLI, 'serve', '--config', file, '--host', '300.1.1.1:80'], { encoding: 'utf8', timeout: 20_000 });
+    expect(badFlag.status).to.equal(2);
+    expect(badFlag.stderr).to.contain('--host "300.1.1.1:80" must be an IP address or a host name');
+  });
+
   it('a runner that cannot reach its server says so once (URL and error), keeps retrying, and connects when the server comes', async () => {
     home = tempHome();
     const repo = new Repo(home.dir);
@@ -267,6 +305,21 @@ describe('start-up and hook install checks (real server)', function () {
     }
   });
 });
+
+/** The local addresses of the listening TCP sockets on `port` (Linux /proc/net/tcp and tcp6). */
+function listeningAddresses(port: number): string[] {
+  const addresses: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || !local) continue; // 0A: LISTEN
+      const [hex, portHex] = local.split(':');
+      if (parseInt(portHex, 16) !== port) continue;
+      addresses.push(hex.length === 8 ? (hex.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)).join('.') : `[${hex}]`);
+    }
+  }
+  return addresses;
+}
 
 /** A port nothing listens on (taken from the OS, then released). */
 function freePort(): Promise<number> {
