@@ -152,7 +152,8 @@ const COMMANDS: CommandSpec[] = [
       if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
       const server = str(values.server);
       if (!server) throw new UsageError('hook install: --server http://HOST:PORT is required');
-      const { installHooks, repoNameOf, rememberGated } = await import('./gate/hookInstall.js');
+      const { checkServerUrl, installHooks, repoNameOf, rememberGated } = await import('./gate/hookInstall.js');
+      checkServerUrl(server); // a malformed --server is named as such, before it is asked anything
       const gated = str(values.gated)?.split(/[\s,]+/).filter(Boolean);
       const bare = resolve(positionals[0]);
       if (!values['skip-server-check']) {

@@ -236,6 +236,10 @@ describe('start-up and hook install checks (real server)', function () {
         expect(r.stderr).to.contain('nothing installed');
         expect(snapshot(), `after ${args.join(' ')}`).to.equal(before);
       }
+      const noScheme = await install('--server', 'localhost:8010');
+      expect(noScheme.status).to.equal(1);
+      expect(noScheme.stderr).to.contain('--server "localhost:8010" must start with http:// or https://');
+      expect(snapshot()).to.equal(before);
       const skipped = await install('--server', wrongPort, '--skip-server-check', '--gated', 'main');
       expect(skipped.status, skipped.stderr).to.equal(0);
       expect(readFileSync(join(shop.bare, 'config'), 'utf8')).to.contain(`server = ${wrongPort}`);
