@@ -60,6 +60,7 @@ async function branchRequest(values: Values) {
 const SERVE_OPTIONS = {
   config: { type: 'string', value: 'FILE', help: 'the configuration (default ./greengate.yml)' },
   port: { type: 'string', value: 'N', help: 'listen on this port (default: port: in the file, 8010; PORT overrides)' },
+  host: { type: 'string', value: 'ADDRESS', help: 'listen on this address (default: host: in the file, 0.0.0.0; 127.0.0.1 behind a proxy)' },
   data: { type: 'string', value: 'DIR', help: 'keep the SQLite database here (default: data: in the file)' },
 } as const;
 
@@ -73,8 +74,11 @@ const COMMANDS: CommandSpec[] = [
       if (!existsSync(file)) {
         throw new UsageError(`no configuration at ${file}: write a greengate.yml (see README.md) or pass --config; \`greengate demo\` runs a sample setup`);
       }
+      const host = str(values.host);
+      const { HOST_RULE, isListenHost } = await import('./config/listen.js');
+      if (host !== undefined && !isListenHost(host)) throw new UsageError(`serve: --host "${host}" ${HOST_RULE}`);
       const { runServe } = await import('./cli/serve.js');
-      await runServe({ file, port: intOption(process.env.PORT || values.port, 'port', 0, 65535), data: str(values.data) });
+      await runServe({ file, port: intOption(process.env.PORT || values.port, 'port', 0, 65535), host, data: str(values.data) });
     },
   },
   {
@@ -141,19 +145,20 @@ const COMMANDS: CommandSpec[] = [
       gated: { type: 'string', value: '"BRANCH …"', help: 'the gated branches, for the hook to let other refs through while the server is down (default: asked from the server)' },
       'skip-server-check': { type: 'boolean', help: 'install even when the server cannot be asked (it is down on purpose)' },
     },
-    details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses\n' +
-      'when it does not: every later push would be refused.',
+    details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses,\n' +
+      'changing nothing, when it cannot be reached, does not answer as greengate, or does not know the repository.\n' +
+      'Pass --skip-server-check to install while the server is down on purpose.',
     async run(values, positionals) {
       if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
       const server = str(values.server);
       if (!server) throw new UsageError('hook install: --server http://HOST:PORT is required');
-      const { installHooks, repoNameOf, rememberGated } = await import('./gate/hookInstall.js');
+      const { checkServerUrl, installHooks, repoNameOf, rememberGated } = await import('./gate/hookInstall.js');
+      checkServerUrl(server); // a malformed --server is named as such, before it is asked anything
       const gated = str(values.gated)?.split(/[\s,]+/).filter(Boolean);
       const bare = resolve(positionals[0]);
       if (!values['skip-server-check']) {
         const { checkServerKnows } = await import('./cli/hookCheck.js');
-        const warning = await checkServerKnows(server, repoNameOf(bare, str(values.repo)));
-        if (warning) process.stderr.write(`greengate hook install: warning: ${warning}\n`);
+        await checkServerKnows(server, repoNameOf(bare, str(values.repo)));
       }
       const r = installHooks(bare, { server, repo: str(values.repo), gated });
       say(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);

@@ -39,6 +39,7 @@ import type { Outbox } from './notify/outbox.js';
 import type { DeployHooks } from './deploy/hooks.js';
 import type { Notify } from './culprit/finder.js';
 import { createPipeline } from './pipeline.js';
+import { DEFAULT_HOST, isWildcard, urlHost } from './config/listen.js';
 import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
@@ -160,13 +161,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   lifecycle.recover();
   queue.start();
   const port = opts.port ?? config.port;
+  const host = opts.host ?? config.host ?? DEFAULT_HOST;
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(port, opts.host ?? '0.0.0.0', () => { http.off('error', reject); resolve(); });
+    http.listen(port, host, () => { http.off('error', reject); resolve(); });
   });
   const actual = (http.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${actual}`;
-  if (!config.baseUrl) baseUrl = `http://localhost:${actual}`;
+  const local = isWildcard(host) ? null : urlHost(host); // a specific address: reached there, not on localhost
+  const url = `http://${local ?? '127.0.0.1'}:${actual}`;
+  if (!config.baseUrl) baseUrl = `http://${local === '127.0.0.1' ? 'localhost' : local ?? 'localhost'}:${actual}`;
   for (const repo of config.repositories) {
     await changes.scan(repo.name).catch((err) => log.error({ err: err.message, repo: repo.name }, 'start-up scan failed'));
   }

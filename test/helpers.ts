@@ -107,13 +107,15 @@ export class ServerProcess {
   output = '';
   /** Extra environment for the next start (e.g. a GG_FAULT injection point). */
   env: Record<string, string> = {};
+  /** Extra `greengate serve` flags for the next start (e.g. --host 127.0.0.1). */
+  args: string[] = [];
   constructor(readonly configFile: string, readonly port = 0) {}
 
   /** Starts the server; a restart keeps the port the first start got, so runners find it again. */
   async start(): Promise<this> {
     this.output = '';
     const port = this.url ? new URL(this.url).port : String(this.port);
-    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port], {
+    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port, ...this.args], {
       env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,7 +1,8 @@
 /**
  * `greengate backup FILE [--config greengate.yml | --data DIR]`: an online copy of the server's
  * database (store/backup.ts), safe while the server runs. The data directory comes from --data,
- * else from the configuration's `data:` (read without checking repository paths).
+ * else from the configuration's `data:` alone (config/dataDir.ts: no tokens, no other key is read,
+ * so the service user runs it without the server's environment).
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,8 +13,8 @@ export async function runBackup(opts: { dest: string; config?: string; data?: st
   if (!data) {
     const file = resolve(opts.config ?? 'greengate.yml');
     if (!existsSync(file)) throw new UsageError(`backup: no configuration at ${file}: pass --config FILE or --data DIR`);
-    const { loadConfig } = await import('../config/config.js');
-    data = loadConfig(file).data;
+    const { loadDataDir } = await import('../config/dataDir.js');
+    data = loadDataDir(file);
   }
   const { backupDatabase } = await import('../store/backup.js');
   const r = await backupDatabase(join(data, 'greengate.db'), opts.dest);

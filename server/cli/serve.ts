@@ -2,7 +2,8 @@
  * `greengate serve`: loads greengate.yml (repository paths checked), starts the server with a
  * LiveConfig view, starts retention, and handles signals: SIGTERM/SIGINT stop cleanly, SIGHUP
  * reloads the file. A reload is validated first; a bad file keeps the running configuration and
- * says why on stderr and in the log. What a reload can change is in config/live.ts.
+ * says why on stderr and in the log. What a reload can change is in config/live.ts. At start-up,
+ * one warning when the file holds tokens written out and other users can read it (config/listen.ts).
  */
 import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
@@ -13,15 +14,16 @@ import { maskUrls } from '../urlMask.js';
 import { Retention } from '../retention.js';
 import { onSignals } from './lifetime.js';
 import { fail } from '../errors.js';
+import { inlineTokenWarning } from '../config/listen.js';
 
-export interface ServeCommand { file: string; port?: number; data?: string }
+export interface ServeCommand { file: string; port?: number; host?: string; data?: string }
 
 export async function runServe(cmd: ServeCommand): Promise<void> {
   const withFlags = (c: Readonly<Config>): Readonly<Config> =>
-    Object.freeze({ ...c, data: cmd.data ? resolve(cmd.data) : c.data, port: cmd.port ?? c.port });
+    Object.freeze({ ...c, data: cmd.data ? resolve(cmd.data) : c.data, port: cmd.port ?? c.port, host: cmd.host ?? c.host });
   const live = new LiveConfig(withFlags(loadConfig(cmd.file, undefined, { checkPaths: true })));
   const data = live.config.data;
-  const server = await startServer({ config: live.view, port: live.config.port }).catch(async (err) => {
+  const server = await startServer({ config: live.view, port: live.config.port, host: live.config.host }).catch(async (err) => {
     const { storageFaultOf } = await import('../store/health.js');
     const { refineFault } = await import('../storageHealth.js');
     const fault = refineFault(storageFaultOf(err), data);
@@ -32,6 +34,8 @@ export async function runServe(cmd: ServeCommand): Promise<void> {
   const { installProcessGuard } = await import('../storageHealth.js');
   const { log } = server;
   installProcessGuard(server.health, log);
+  const exposed = inlineTokenWarning(cmd.file);
+  if (exposed) log.warn({ file: cmd.file }, exposed);
   const retention = new Retention(server.store, live.view, log);
   retention.start();
   process.stdout.write(`greengate serving ${server.baseUrl} (data in ${data})\n`);

@@ -25,6 +25,7 @@ import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type Secre
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
+import { hostSchema } from './listen.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 
@@ -88,6 +89,8 @@ export interface RepositoryConfig {
 }
 export interface Config {
   port: number;
+  /** The address to listen on (config/listen.ts); absent: 0.0.0.0. */
+  host?: string;
   data: string; // absolute
   baseUrl: string | null;
   runnerToken: string;
@@ -235,6 +238,7 @@ const configShape = {
       .optional(), // absent: builds are kept forever
   }).optional(),
   notify: notifySchema, // absent: nobody is told
+  host: hostSchema, // absent: 0.0.0.0 (config/listen.ts)
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
@@ -325,9 +329,10 @@ function checkRepositoryPaths(repositories: readonly { path: string }[], baseDir
   return found;
 }
 
+/** `${VAR}`, `${VAR:-default}`, `$${` (a literal) and a bad `${`; expandValue reports unset and bad ones in `out`. */
 const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
-function expandValue(value: unknown, at: Path, env: NodeJS.ProcessEnv, file: string, out: Found[]): unknown {
+export function expandValue(value: unknown, at: Path, env: NodeJS.ProcessEnv, file: string, out: Found[]): unknown {
   if (typeof value === 'string') {
     return value.replace(VAR_RE, (match: string, name?: string, fallback?: string) => {
       if (match === '$${') return '${';

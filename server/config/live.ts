@@ -5,13 +5,13 @@
  *
  * What a reload may change live: builders (commands, tests, timeouts, quarantine, env, secrets,
  * maxLogBytes, …), a repository's gate list, adminToken, retention, notify (top level and per repository). What needs a restart, because
- * it was used once at start-up: port, data, baseUrl, runnerToken, the set of repositories and
+ * it was used once at start-up: port, host, data, baseUrl, runnerToken, the set of repositories and
  * their paths. A reload that changes those keeps their running values and names them.
  */
 import type { Config, RepositoryConfig } from './config.js';
 import { repositoryNamed } from './repositories.js';
 
-export const RESTART_KEYS = ['port', 'data', 'baseUrl', 'runnerToken'] as const;
+export const RESTART_KEYS = ['port', 'host', 'data', 'baseUrl', 'runnerToken'] as const;
 
 export interface ReloadOutcome {
   /** Keys whose new value now applies, e.g. "adminToken", "repositories[shop].gate". */

@@ -118,7 +118,8 @@ function checkBareRepo(gitDir: string): void {
   }
 }
 
-function checkServerUrl(server: string): string {
+/** The --server URL as the hooks will use it, or GG_HOOK_INSTALL naming what is wrong with it. */
+export function checkServerUrl(server: string): string {
   let url: URL;
   try {
     url = new URL(server);

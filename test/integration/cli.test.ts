@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import {
@@ -188,14 +189,101 @@ describe('start-up and hook install checks (real server)', function () {
     expect(existsSync(join(shop.bare, 'hooks', 'pre-receive'))).to.equal(true);
 
     const down = `http://127.0.0.1:${await freePort()}`;
-    // A server that is not up yet (scripts install hooks first): installed, with a warning that says so.
+    // A server that is not up yet (scripts install hooks first): refused; --skip-server-check is the explicit way.
     const unreachable = install(other.bare, '--server', down, '--repo', 'shop');
-    expect(unreachable.status, unreachable.stderr).to.equal(0);
-    expect(unreachable.stderr).to.contain(`could not reach the greengate server at ${down} (ECONNREFUSED)`);
-    expect(unreachable.stderr).to.contain('installed anyway');
+    expect(unreachable.status).to.equal(1);
+    expect(unreachable.stderr).to.contain(`cannot reach the greengate server at ${down} (ECONNREFUSED)`);
+    expect(existsSync(join(other.bare, 'hooks', 'pre-receive'))).to.equal(false);
     const skipped = install(other.bare, '--server', down, '--skip-server-check');
     expect(skipped.status, skipped.stderr).to.equal(0);
     expect(existsSync(join(other.bare, 'hooks', 'pre-receive'))).to.equal(true);
+  });
+
+  it('hook install over installed hooks: a wrong port, a non-greengate server or an unknown repo is refused, config and hooks unchanged', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }])).start();
+    // Asynchronous: the fake server below runs in this process and must answer while the CLI waits.
+    const install = (...args: string[]) => new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'hook', 'install', shop.bare, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += d; });
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+    const first = await install('--server', server.url);
+    expect(first.status, first.stderr).to.equal(0);
+    const hooksDir = join(shop.bare, 'hooks');
+    const snapshot = () => JSON.stringify({ config: readFileSync(join(shop.bare, 'config'), 'utf8'),
+      hooks: readdirSync(hooksDir).sort().map((f) => [f, readFileSync(join(hooksDir, f), 'utf8')]) });
+    const before = snapshot();
+    expect(before).to.contain(`server = ${server.url}`);
+
+    // The other end faked: an HTTP server that is not greengate (a web page where the API would be).
+    const web = createHttpServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html>hello</html>'); });
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+    try {
+      const wrongPort = `http://127.0.0.1:${await freePort()}`;
+      const notGreengate = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+      const refused = [
+        { args: ['--server', wrongPort], says: `cannot reach the greengate server at ${wrongPort} (ECONNREFUSED)` },
+        { args: ['--server', notGreengate], says: `GET ${notGreengate}/api/repos answered HTTP 200 without a repository list: is ${notGreengate} a greengate server?` },
+        { args: ['--server', server.url, '--repo', 'nosuch'], says: `the server at ${server.url} has no repository "nosuch" (it has: shop)` },
+      ];
+      for (const { args, says } of refused) {
+        const r = await install(...args);
+        expect(r.status, args.join(' ')).to.equal(1);
+        expect(r.stderr).to.contain(says);
+        expect(r.stderr).to.contain('nothing installed');
+        expect(snapshot(), `after ${args.join(' ')}`).to.equal(before);
+      }
+      const noScheme = await install('--server', 'localhost:8010');
+      expect(noScheme.status).to.equal(1);
+      expect(noScheme.stderr).to.contain('--server "localhost:8010" must start with http:// or https://');
+      expect(snapshot()).to.equal(before);
+      const skipped = await install('--server', wrongPort, '--skip-server-check', '--gated', 'main');
+      expect(skipped.status, skipped.stderr).to.equal(0);
+      expect(readFileSync(join(shop.bare, 'config'), 'utf8')).to.contain(`server = ${wrongPort}`);
+    } finally {
+      await new Promise<void>((r) => web.close(() => r()));
+    }
+  });
+
+  it('serve --host 127.0.0.1 listens there only; a 0644 greengate.yml with inline tokens gets one warning naming the file and the fix', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const file = writeConfig(home.dir, [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }]);
+    chmodSync(file, 0o644);
+    server = new ServerProcess(file);
+    server.args = ['--host', '127.0.0.1'];
+    await server.start();
+    const port = Number(new URL(server.url).port);
+    expect(listeningAddresses(port)).to.deep.equal(['127.0.0.1']);
+    expect((await server.api('/healthz')).ok).to.equal(true);
+    const warnings = server.output.split('\n').filter((l) => l.includes('written out and other users can read it'));
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.contain(`${file} holds runnerToken, adminToken written out`).and.contain('(mode 0644)')
+      .and.contain(`chmod 600 ${file}`).and.not.contain(RUNNER_TOKEN);
+  });
+
+  it('host: in greengate.yml is where it listens (no warning for a 0600 file); an invalid host: is a config error with the key path', async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir, 'shop');
+    const repos = [{ name: 'shop', path: shop.bare, builders: [{ name: 'unit', run: 'true' }] }];
+    const file = writeConfig(home.dir, repos, { host: '127.0.0.1' });
+    chmodSync(file, 0o600);
+    server = await new ServerProcess(file).start();
+    expect(listeningAddresses(Number(new URL(server.url).port))).to.deep.equal(['127.0.0.1']);
+    expect(server.output).not.to.contain('other users can read it');
+    await server.kill();
+    server = undefined;
+
+    writeConfig(home.dir, repos, { host: 'not a host!' });
+    const bad = spawnSync(process.execPath, [CLI, 'serve', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.match(/greengate\.yml:\d+:\d+: host: must be an IP address or a host name to listen on/);
+    const badFlag = spawnSync(process.execPath, [CLI, 'serve', '--config', file, '--host', '300.1.1.1:80'], { encoding: 'utf8', timeout: 20_000 });
+    expect(badFlag.status).to.equal(2);
+    expect(badFlag.stderr).to.contain('--host "300.1.1.1:80" must be an IP address or a host name');
   });
 
   it('a runner that cannot reach its server says so once (URL and error), keeps retrying, and connects when the server comes', async () => {
@@ -221,6 +309,21 @@ describe('start-up and hook install checks (real server)', function () {
     }
   });
 });
+
+/** The local addresses of the listening TCP sockets on `port` (Linux /proc/net/tcp and tcp6). */
+function listeningAddresses(port: number): string[] {
+  const addresses: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || !local) continue; // 0A: LISTEN
+      const [hex, portHex] = local.split(':');
+      if (parseInt(portHex, 16) !== port) continue;
+      addresses.push(hex.length === 8 ? (hex.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)).join('.') : `[${hex}]`);
+    }
+  }
+  return addresses;
+}
 
 /** A port nothing listens on (taken from the OS, then released). */
 function freePort(): Promise<number> {
