@@ -8,7 +8,8 @@
  *   builder (the newest by push order) and differs from the build that decided before it. When the same
  *   build closed or reopened the tree (told just before, in the same transaction), it goes `with` that
  *   notification: e-mail does not tell anyone twice (one mail per person per push; webhooks get both).
- * - runner.lost: pipeline.ts `leaving` (not a connection replaced by the same runner's new one).
+ * - runner.lost: pipeline.ts `leaving` (not a connection replaced by the same runner's new one, nor a runner
+ *   that stopped: SIGTERM/SIGINT or exiting closes its socket normally, 1000 — a clean leave, units requeued all the same).
  * - unit.waiting: a check every WAIT_CHECK_MS: a build whose oldest queued unit has waited longer
  *   than `notify.unitWaitSeconds`, once per build.
  * Event keys make each one stored once (tree event id, build id, runner + time, build id).
@@ -88,8 +89,8 @@ export class NotifyTriggers {
   }
 
   /** Inside the transaction that records a runner's leaving. */
-  runnerLeft(link: RunnerLink, reason: string, units: readonly number[], at: number): void {
-    if (reason.startsWith('replaced by')) return;
+  runnerLeft(link: RunnerLink, reason: string, units: readonly number[], at: number, clean = false): void {
+    if (clean || reason.startsWith('replaced by')) return; // it stopped (a normal close of its own socket), or came back
     this.d.outbox.enqueue('runner.lost', {
       text: `runner ${link.name} lost: ${reason}${units.length ? ` — ${units.length} running unit(s) go back to the queue` : ''}\n${this.d.baseUrl()}/runners`,
       runner: { id: link.runnerId, name: link.name, slots: link.slots, labels: link.labels ?? {} }, reason, units: [...units],

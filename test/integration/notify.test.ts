@@ -136,6 +136,28 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
     expect(perPerson(afterRed), 'mails per recipient for the green push').to.deep.equal({ 'oncall@example.com': ['tree.reopened'] });
   });
 
+  it('a runner stopped with SIGTERM is no runner.lost (its unit goes back to the queue); a SIGKILLed one is', async () => {
+    await start(['runner.lost']);
+    repo.commit({ 'check.sh': 'sleep 30\n' }, 'a long build');
+    expect(repo.push().ok).to.equal(true);
+    const build = await pollUntil(async () => (await server.builds('repo=shop'))[0], 'the build');
+    await pollUntil(async () => (await server.build(build.id)).units[0]?.state === 'running', 'r1 to run the unit');
+    await stopChild(runners.shift(), 'SIGTERM');
+    expect((await server.api('/healthz')).runners).to.equal(0);
+    // The leave and its notification (if any) commit together, before the unit is requeued: no wait hides one.
+    await pollUntil(async () => (await server.build(build.id)).units.some((u: any) => u.state === 'queued'), 'the unit back in the queue', 10_000);
+    const all = (await server.api('/api/notifications?limit=200')).deliveries as any[]; // runner events belong to no repository
+    expect(all.filter((d) => d.kind === 'runner.lost'), 'no runner.lost for a runner that stopped').to.have.length(0);
+
+    runners.push(await connectRunner(server, 'r2', home.dir, { slots: 1 }));
+    await pollUntil(async () => (await server.build(build.id)).units.some((u: any) => u.state === 'running'), 'r2 to run the unit');
+    await stopChild(runners.shift(), 'SIGKILL');
+    const lost = await pollUntil(() => receiver.accepted('runner.lost')[0], 'runner.lost for the SIGKILLed runner', 20_000);
+    expect(lost.body.runner.name).to.equal('r2');
+    expect(lost.body.units).to.have.length(1);
+    expect(receiver.accepted('runner.lost')).to.have.length(1);
+  });
+
   it('delivers a notification that was pending when the server was SIGKILLed, once, after the restart', async () => {
     await start(['tree.closed']);
     await push('exit 0\n', 'a green start');
