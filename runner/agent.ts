@@ -84,7 +84,7 @@ export class Agent {
     const running = [...this.units.values()].filter((u) => u.command);
     for (const u of running) u.command!.cancel();
     await Promise.allSettled(running.map((u) => u.command!.done));
-    this.conn.close();
+    await this.conn.close();
   }
 
   private handle(msg: ServerMessage): void {

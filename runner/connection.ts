@@ -6,6 +6,9 @@
  * and what to do: 4001 wrong token, 4002 another protocol version, 4007 name held by another
  * live runner instance.
  *
+ * Stopping (`close`): a normal close, 1000 "runner stopping", which the server records as a clean
+ * leave (no runner.lost); a connection that just drops (1006) is a lost runner.
+ *
  * Unreachable: the first failure to connect (or the loss of a connection) is printed at once with
  * the URL and the error; while it lasts, a line is printed again at most every QUIET_REPORT_MS,
  * with the attempts made and the last error. A connection after that says how long it took.
@@ -19,6 +22,8 @@ import {
 export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
 export const QUIET_REPORT_MS = 60_000; // 1 minute between "still cannot reach" lines
+export const CLOSE_WAIT_MS = 2_000; // how long a stopping runner waits for the server to answer its close
+export const STOPPING_REASON = 'runner stopping';
 const FATAL = new Map<number, string>([
   [CloseCode.unauthorized, 'check the runner token (--token-file or GREENGATE_RUNNER_TOKEN)'],
   [CloseCode.protocolVersion, `this runner speaks protocol ${PROTOCOL_VERSION}: install the same greengate version as the server`],
@@ -106,11 +111,24 @@ export class Connection {
     return true;
   }
 
-  close(): void {
+  /**
+   * Ends the connection for good with a normal close (1000, "runner stopping"): the server records a clean
+   * leave, not a lost runner. Resolves once the server answered the close (at most CLOSE_WAIT_MS), so a
+   * process exiting right after does not cut the close frame off.
+   */
+  close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.ws?.close(CloseCode.normal, 'runner stopping');
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      ws.once('close', () => { clearTimeout(timer); resolve(); });
+    });
+    if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    else ws.close(CloseCode.normal, STOPPING_REASON);
+    return done;
   }
 
   private scheduleReconnect(why: string, wasConnected: boolean): void {

@@ -12,7 +12,7 @@
  *   4. deploys (a step moves its deploy; a green head requests one).
  * - the tree changed (inside its transaction, Tree → `treeChanged`): 1. notifications
  *   (tree.closed / tree.reopened), 2. deploys (an open tree lets waiting deploys start).
- * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost).
+ * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost, not for a clean stop).
  * - the runner set changed: split queued builds again, then dispatch.
  * - a build has units to hand out (intake): dispatch.
  * - a ref is seen at a new head (RefChanges, after its change committed): pending gate passes land.
@@ -83,8 +83,8 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     notify.treeChanged(change);
     deploys.treeChanged(change);
   };
-  const leaving = (link: RunnerLink, reason: string, units: readonly number[], at: number): void => {
-    notify.runnerLeft(link, reason, units, at);
+  const leaving = (link: RunnerLink, reason: string, units: readonly number[], at: number, clean: boolean): void => {
+    notify.runnerLeft(link, reason, units, at, clean);
   };
   const runnersChanged = (): void => {
     try {

@@ -130,9 +130,9 @@ export function notifyBlock(receiver: Receiver, mail: MailServer | null, events?
 
 export const NOTIFY_ENV = { GG_TEST_WEBHOOK_SECRET: WEBHOOK_SECRET, GG_TEST_SMTP_USER: SMTP_USER, GG_TEST_SMTP_PASSWORD: SMTP_PASSWORD };
 
-/** A `greengate serve` of these repositories (writeConfig in HOME) telling `receiver` and `mail` of `events`, with NOTIFY_ENV. */
+/** A `greengate serve` of these repositories (writeConfig in HOME) telling `receiver` and `mail` of `events` (absent: every kind), with NOTIFY_ENV. */
 export async function startNotifyingServer(home: string, repositories: Parameters<typeof writeConfig>[1], receiver: Receiver,
-  mail: MailServer, events: string[]): Promise<ServerProcess> {
+  mail: MailServer, events?: string[]): Promise<ServerProcess> {
   const server = new ServerProcess(writeConfig(home, repositories, { notify: notifyBlock(receiver, mail, events) }));
   server.env = NOTIFY_ENV;
   return server.start();

@@ -11,7 +11,9 @@
  * the protocol module; a bad frame closes that socket with 1007 and a reason, a frame over
  * MAX_FRAME_BYTES with 1009 (ws does that). A runner silent for LOST_AFTER_MS (judged by when its
  * bytes arrive, see liveness.ts) is closed with 4004 and its units go back to the queue. Nothing a runner sends can stop the server serving
- * the others.
+ * the others. A welcomed socket closed with 1000 (normal: `greengate runner` stopping on SIGTERM/SIGINT or
+ * exiting) is a clean leave: its units go back to the queue, but it is no `runner.lost`. Only that socket can
+ * close itself; any other end (1006 dropped, a refusal, silence) is a lost runner.
  *
  * At this edge the gateway completes each `assign` with its builder's env names, secrets and
  * log cap (secrets.ts) and a credential for that unit only (unitTokens.ts), and screens each log
@@ -178,10 +180,14 @@ export class RunnerGateway {
         this.refuse(conn, 'GG_INTERNAL', 'internal error handling that message');
       }
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       clearTimeout(helloTimer);
       this.connections.delete(conn);
-      if (conn.runnerId && !this.closing) this.leave(conn, 'connection closed');
+      if (!conn.runnerId || this.closing) return;
+      // A normal close (1000) from the socket that said hello is the runner stopping: a clean leave. Only that
+      // socket can send it; a dropped connection (1006), a refusal or silence is a lost runner.
+      if (code === CloseCode.normal) this.leave(conn, 'it stopped (closed its connection normally)', true);
+      else this.leave(conn, 'connection closed');
     });
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
@@ -297,8 +303,9 @@ export class RunnerGateway {
   }
 
   /** Tells the registry a runner is gone; while storage fails its units stay its own until storage is back. */
-  private leave(conn: Connection, reason: string): void {
-    const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason); return true; });
+  private leave(conn: Connection, reason: string, clean = false): void {
+    if (clean) this.log.info({ runner: conn.name, reason }, 'runner left cleanly');
+    const ok = this.health.guard('runner left', () => { this.runners.leave(conn, reason, Date.now(), clean); return true; });
     if (ok) return;
     if (!this.health.writable) return void this.leftWhileFailing.add(conn);
     // Busy: tried again off the event loop until stored, unless it came back meanwhile (its units are its own again).
@@ -307,7 +314,7 @@ export class RunnerGateway {
     void retryWhileBusy(() => {
       if (back()) return;
       this.runners.join(conn, []);
-      this.runners.leave(conn, reason);
+      this.runners.leave(conn, reason, Date.now(), clean);
     }, { stop: back })
       .catch((err) => { if (!this.health.record(err, 'runner left')) this.log.error({ err, runner: conn.name }, 'a runner\'s leaving could not be stored'); });
   }

@@ -16,7 +16,7 @@ export type { RunnerLink } from './placement.js';
 
 export class RunnerRegistry {
   private readonly links = new Map<number, RunnerLink>();
-  private readonly leaving: (link: RunnerLink, reason: string, units: readonly number[], at: number) => void;
+  private readonly leaving: (link: RunnerLink, reason: string, units: readonly number[], at: number, clean: boolean) => void;
   /** Called after the runner set changed (a join or a leave); given at construction (server/pipeline.ts). */
   onChange: () => void;
 
@@ -28,9 +28,10 @@ export class RunnerRegistry {
     links: {
       /**
        * The writers that must commit with a runner's leaving (the notifications outbox): called inside the
-       * transaction that marks it disconnected, with the units it held. They must not await.
+       * transaction that marks it disconnected, with the units it held, and whether it left cleanly (it
+       * stopped: a normal close of its own socket) rather than was lost. They must not await.
        */
-      leaving?: (link: RunnerLink, reason: string, units: readonly number[], at: number) => void;
+      leaving?: (link: RunnerLink, reason: string, units: readonly number[], at: number, clean: boolean) => void;
       changed?: () => void;
     } = {},
   ) {
@@ -75,18 +76,19 @@ export class RunnerRegistry {
     return drop;
   }
 
-  leave(link: RunnerLink, reason: string, now = Date.now()): void {
+  /** A runner's link ended: `clean` when it stopped (its units go back to the queue all the same), else it was lost. */
+  leave(link: RunnerLink, reason: string, now = Date.now(), clean = false): void {
     if (this.links.get(link.runnerId) !== link) return;
     this.links.delete(link.runnerId);
     const held = [...link.units];
     this.store.tx(() => {
       this.store.runners.markDisconnected(link.runnerId, now);
-      this.leaving(link, reason, held, now);
+      this.leaving(link, reason, held, now, clean);
     });
     for (const id of link.units) {
       const unit = this.store.units.get(id);
       if (unit && unit.state === 'running' && unit.runnerId === link.runnerId) {
-        this.lifecycle.unitLost(unit, `runner ${link.name} lost: ${reason}`, now);
+        this.lifecycle.unitLost(unit, `runner ${link.name} ${clean ? 'left' : 'lost'}: ${reason}`, now);
       }
     }
     link.units.clear();

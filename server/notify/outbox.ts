@@ -9,7 +9,10 @@
  * replacing the top level's), or the top level's for server events (repo null), by each channel
  * of the registry (notify/channels/): its `targets` for the kind — the configured ones whose
  * `events:` take it, and the people named in `recipients.emails` (a closure's blamelist authors, a
- * culprit's author) when the e-mail channel's `blamelist` is on. A recipient a channel refuses (a
+ * culprit's author) when the e-mail channel's `blamelist` is on. One message per person per event: with
+ * `opts.with` (the key of the notification this one goes with, e.g. a build's tree.closed for its
+ * build.failed), a channel marked `oncePerRecipient` (e-mail) leaves out the targets that one already has.
+ * A recipient a channel refuses (a
  * person's malformed address) is logged with the reason, masked — never dropped silently. One event is stored once: `key` names it (a second enqueue with the same
  * key does nothing and returns null). Without any channel for it, nothing is stored.
  *
@@ -40,6 +43,11 @@ export interface EnqueueOptions {
   /** Names the event: a second enqueue with the same key is ignored (absent: every call is a new event). */
   key?: string;
   at?: number;
+  /**
+   * The event key of a notification this one goes with (a build's tree.closed for its build.failed): on a
+   * channel that tells each person once (`oncePerRecipient`: e-mail), a target that one has is left out.
+   */
+  with?: string | null;
 }
 
 export const MAX_TEXT_CHARS = 8000;
@@ -60,7 +68,7 @@ export class Outbox {
     const repoName = recipients.repo ?? null;
     const repoRow = repoName ? this.store.repos.byName(repoName) : undefined;
     const settings = this.settingsFor(repoName);
-    const deliveries = this.deliveriesFor(kind, settings, recipients.emails ?? []);
+    const deliveries = this.deliveriesFor(kind, settings, recipients.emails ?? [], opts.with ?? null);
     if (deliveries.length === 0) return null;
     const text = payload.text.length > MAX_TEXT_CHARS ? `${payload.text.slice(0, MAX_TEXT_CHARS)}…` : payload.text;
     const at = opts.at ?? Date.now();
@@ -82,13 +90,14 @@ export class Outbox {
     return notifyFor(this.config.notify, repo?.notify);
   }
 
-  private deliveriesFor(kind: NotificationKind, n: NotifyConfig, people: readonly (string | null | undefined)[]): NewDelivery[] {
+  private deliveriesFor(kind: NotificationKind, n: NotifyConfig, people: readonly (string | null | undefined)[], withKey: string | null): NewDelivery[] {
     const out: NewDelivery[] = [];
     for (const c of this.channels) {
       const settings = settingsOf(c, n);
       if (settings === undefined) continue;
       const { targets, refused } = c.targets(settings, kind, people);
-      for (const target of targets) out.push({ channel: c.name, target, deliveryKey: randomUUID() });
+      const told = new Set(c.oncePerRecipient && withKey ? this.store.notifications.targetsOf(withKey, c.name).map((t) => t.toLowerCase()) : []);
+      for (const target of targets) if (!told.has(target.toLowerCase())) out.push({ channel: c.name, target, deliveryKey: randomUUID() });
       for (const r of refused) this.log.warn({ kind, channel: c.name, target: c.mask(r.target), reason: r.reason }, 'a recipient was not notified');
     }
     return out;

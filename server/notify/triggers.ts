@@ -5,8 +5,11 @@
  *   A closure names its builder, failing tests, blamelist (whose authors are mailed) and link, and
  *   has a `culprit` field: null until culprit finding knows one (`culpritOf`; a one-commit new breakage is known at once).
  * - build.failed / build.fixed: pipeline.ts `buildFinished`, for a gated branch's build that decides its
- *   builder (the newest by push order) and differs from the build that decided before it.
- * - runner.lost: pipeline.ts `leaving` (not a connection replaced by the same runner's new one).
+ *   builder (the newest by push order) and differs from the build that decided before it. When the same
+ *   build closed or reopened the tree (told just before, in the same transaction), it goes `with` that
+ *   notification: e-mail does not tell anyone twice (one mail per person per push; webhooks get both).
+ * - runner.lost: pipeline.ts `leaving` (not a connection replaced by the same runner's new one, nor a runner
+ *   that stopped: SIGTERM/SIGINT or exiting closes its socket normally, 1000 — a clean leave, units requeued all the same).
  * - unit.waiting: a check every WAIT_CHECK_MS: a build whose oldest queued unit has waited longer
  *   than `notify.unitWaitSeconds`, once per build.
  * Event keys make each one stored once (tree event id, build id, runner + time, build id).
@@ -81,12 +84,13 @@ export class NotifyTriggers {
         blamelist.length ? `blamelist: ${listed(blamelist.map(describeCommit))}` : null, this.buildUrl(b.id)].filter(Boolean).join('\n'),
       repo: b.repo, branch: b.branch, builder: b.builder, build: this.buildJson(b), previous: before ? this.buildJson(before) : null,
       failingTests: failing, blamelist, link: this.buildUrl(b.id),
-    }, { repo: b.repo, emails: red ? blamelist.map((c) => c.email) : [] }, { key: `build:${b.id}`, at: b.finishedAt ?? Date.now() });
+    }, { repo: b.repo, emails: red ? blamelist.map((c) => c.email) : [] },
+    { key: `build:${b.id}`, at: b.finishedAt ?? Date.now(), with: this.d.store.notifications.treeNoticeOf(b.repoId, b.id) });
   }
 
   /** Inside the transaction that records a runner's leaving. */
-  runnerLeft(link: RunnerLink, reason: string, units: readonly number[], at: number): void {
-    if (reason.startsWith('replaced by')) return;
+  runnerLeft(link: RunnerLink, reason: string, units: readonly number[], at: number, clean = false): void {
+    if (clean || reason.startsWith('replaced by')) return; // it stopped (a normal close of its own socket), or came back
     this.d.outbox.enqueue('runner.lost', {
       text: `runner ${link.name} lost: ${reason}${units.length ? ` — ${units.length} running unit(s) go back to the queue` : ''}\n${this.d.baseUrl()}/runners`,
       runner: { id: link.runnerId, name: link.name, slots: link.slots, labels: link.labels ?? {} }, reason, units: [...units],

@@ -45,6 +45,10 @@ export class NotificationStore {
         WHERE u.state = 'queued' AND u.queued_at <= ? GROUP BY b.id ORDER BY b.id LIMIT 100`),
       countByState: db.prepare('SELECT count(*) AS n FROM notification_deliveries WHERE state = ?'),
       hasKey: db.prepare('SELECT 1 FROM notifications WHERE event_key = ?'),
+      targetsOf: db.prepare(`SELECT d.target FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id
+        WHERE n.event_key = ? AND d.channel = ?`),
+      treeNotice: db.prepare(`SELECT event_key AS key FROM (SELECT event_key, kind, payload FROM notifications WHERE repo_id = ? ORDER BY id DESC LIMIT 20)
+        WHERE kind IN ('tree.closed', 'tree.reopened') AND json_extract(payload, '$.build.id') = ? LIMIT 1`),
     };
   }
 
@@ -61,6 +65,14 @@ export class NotificationStore {
 
   count(state: DeliveryState): number { return (this.q.countByState.get(state) as { n: number }).n; }
   has(eventKey: string): boolean { return this.q.hasKey.get(eventKey) !== undefined; }
+  /** The targets a stored notification (by its event key) has on a channel. */
+  targetsOf(eventKey: string, channel: Channel): string[] {
+    return (this.q.targetsOf.all(eventKey, channel) as { target: string }[]).map((r) => r.target);
+  }
+  /** The event key of the tree.closed / tree.reopened notification a build caused (among its repository's newest), or null. */
+  treeNoticeOf(repoId: number, buildId: number): string | null {
+    return (this.q.treeNotice.get(repoId, buildId) as { key: string } | undefined)?.key ?? null;
+  }
   due(now: number, limit: number): DueDelivery[] { return this.q.due.all(now, limit) as DueDelivery[]; }
   /** When the next pending delivery is due, or null when none is pending. */
   nextDue(): number | null { return (this.q.nextDue.get() as { at: number | null }).at; }

@@ -16,7 +16,7 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
   let mail: MailServer;
   const runners: ChildProcess[] = [];
 
-  async function start(events: string[]): Promise<void> {
+  async function start(events?: string[]): Promise<void> {
     home = tempHome('gg-notify-');
     repo = new Repo(home.dir);
     receiver = await new Receiver().start();
@@ -101,6 +101,61 @@ describe('notifications (real server, runner, HTTP receiver and SMTP server)', f
     expect(JSON.stringify(log)).to.not.contain('/hook').and.not.contain('oncall@').and.not.contain('"payload"');
     const page = await server.api<string>('/tree');
     expect(page).to.contain('Notifications').and.contain('tree.closed');
+  });
+
+  it('mails each person once per push: a red push closing the tree, and the green one reopening it (every kind configured)', async () => {
+    await start(); // no events: every kind, webhook and mail
+    await push('exit 0\n', 'a green start');
+    const settled = () => pollUntil(async () => {
+      const all = await deliveries();
+      return all.every((d) => d.state === 'sent') ? all : null;
+    }, 'every delivery to be sent');
+    await settled();
+    const before = mail.mails.length;
+    const red = await push('echo broken >&2\nexit 1\n', 'break the build');
+    expect(red.result).to.equal('failed');
+    // The webhook still gets both events (a machine subscribes to kinds); people get one mail each.
+    await pollUntil(() => receiver.accepted('tree.closed').length && receiver.accepted('build.failed').length, 'both webhooks');
+    await settled();
+    const perPerson = (from: number) => {
+      const n: Record<string, string[]> = {};
+      for (const m of mail.mails.slice(from)) for (const t of m.to) (n[t] ??= []).push(m.event);
+      return n;
+    };
+    expect(perPerson(before), 'mails per recipient for one red push').to.deep.equal({
+      'oncall@example.com': ['tree.closed'], 'ada@example.com': ['tree.closed'],
+    });
+    const closed = mail.to('ada@example.com', 'tree.closed')[0];
+    expect(closed.subject).to.match(/shop\/main closed: unit build \d+ failed/);
+
+    const afterRed = mail.mails.length;
+    const green = await push('exit 0\n', `fix the build\n\nFixes-build: ${red.id}`);
+    expect(green.result).to.equal('passed');
+    await pollUntil(() => receiver.accepted('tree.reopened').length && receiver.accepted('build.fixed').length, 'both webhooks');
+    await settled();
+    expect(perPerson(afterRed), 'mails per recipient for the green push').to.deep.equal({ 'oncall@example.com': ['tree.reopened'] });
+  });
+
+  it('a runner stopped with SIGTERM is no runner.lost (its unit goes back to the queue); a SIGKILLed one is', async () => {
+    await start(['runner.lost']);
+    repo.commit({ 'check.sh': 'sleep 30\n' }, 'a long build');
+    expect(repo.push().ok).to.equal(true);
+    const build = await pollUntil(async () => (await server.builds('repo=shop'))[0], 'the build');
+    await pollUntil(async () => (await server.build(build.id)).units[0]?.state === 'running', 'r1 to run the unit');
+    await stopChild(runners.shift(), 'SIGTERM');
+    expect((await server.api('/healthz')).runners).to.equal(0);
+    // The leave and its notification (if any) commit together, before the unit is requeued: no wait hides one.
+    await pollUntil(async () => (await server.build(build.id)).units.some((u: any) => u.state === 'queued'), 'the unit back in the queue', 10_000);
+    const all = (await server.api('/api/notifications?limit=200')).deliveries as any[]; // runner events belong to no repository
+    expect(all.filter((d) => d.kind === 'runner.lost'), 'no runner.lost for a runner that stopped').to.have.length(0);
+
+    runners.push(await connectRunner(server, 'r2', home.dir, { slots: 1 }));
+    await pollUntil(async () => (await server.build(build.id)).units.some((u: any) => u.state === 'running'), 'r2 to run the unit');
+    await stopChild(runners.shift(), 'SIGKILL');
+    const lost = await pollUntil(() => receiver.accepted('runner.lost')[0], 'runner.lost for the SIGKILLed runner', 20_000);
+    expect(lost.body.runner.name).to.equal('r2');
+    expect(lost.body.units).to.have.length(1);
+    expect(receiver.accepted('runner.lost')).to.have.length(1);
   });
 
   it('delivers a notification that was pending when the server was SIGKILLed, once, after the restart', async () => {

@@ -110,7 +110,7 @@ describe('a database write lock held by another process (real server, runners, l
     const holder = holdWriteLock(join(home.dir, 'data', 'greengate.db'), 2_000);
     children.push(holder);
     await pollUntil(() => holder.output.includes('locked'), 'the other process to take the lock');
-    await stopChild(children[1]); // r2 goes away while nothing can be written
+    await stopChild(children[1], 'SIGKILL'); // r2 is lost while nothing can be written (SIGTERM would be a clean stop: no runner.lost)
     await pollUntil(() => holder.output.includes('released'), 'the lock to be released', 10_000);
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'r2\'s leaving to be stored', 10_000);
     const lost = await pollUntil(async () => ((await server.api('/api/notifications')).deliveries as { kind: string; summary: string }[])

@@ -12,6 +12,8 @@
  *   deliver is returned in `refused` with the reason (the outbox logs it: never dropped silently).
  * - `connect(log)`: a sender for deliveries (keeps connections; `close` ends them). `send` throws
  *   on failure; an Error with `permanent: true` is not retried.
+ * - `oncePerRecipient`: people read it — a build's build.failed/fixed is not sent to a target its
+ *   tree.closed/reopened already has (webhooks leave it off: a machine subscribes to kinds).
  * - `mask(target)`: what of a target may be shown on public pages and logs.
  * - `credentials(settings)`: the values a unit must never echo (redacted from its report).
  * - `secrets(settings)`: the secrets to check readable at config load (`holder[key]`, so a file's
@@ -39,6 +41,8 @@ export interface Channel<C = unknown> {
   readonly keys: Record<string, string[]>;
   /** At most this many deliveries of this channel at once (slow mail never holds up webhooks). */
   readonly maxInFlight: number;
+  /** Reaches people: a notification that goes with another (outbox `with`) is not sent to a target that one has. */
+  readonly oncePerRecipient?: boolean;
   targets(settings: C, kind: NotificationKind, people: readonly (string | null | undefined)[]): Targets;
   connect(log: Logger): ChannelSender<C>;
   mask(target: string): string;

@@ -5,7 +5,8 @@
  * whoever made the commit). One address rule (`mailAddressProblem`) is applied to both: the
  * configured ones at config load (a config error names the key, e.g. `notify.email.to[0]`), so
  * a configured address is never dropped later; a person's address that fails it is refused by
- * `targets` with the reason (the outbox logs it). Targets are shown as `a…@example.com`; the SMTP
+ * `targets` with the reason (the outbox logs it). One mail per person per push: a build's
+ * build.failed / build.fixed is not mailed to an address its tree.closed / tree.reopened was (outbox `with`). Targets are shown as `a…@example.com`; the SMTP
  * password is redacted from what units report.
  */
 import type { Logger } from 'pino';
@@ -66,6 +67,7 @@ export const emailChannel: Channel<EmailConfig> = {
   schema: z.strictObject(emailShape),
   keys: { '': Object.keys(emailShape), smtp: Object.keys(smtpShape) },
   maxInFlight: SMTP_IN_FLIGHT,
+  oncePerRecipient: true, // a build's build.failed/fixed is not mailed to whom its tree.closed/reopened was
   targets(email, kind, people): Targets {
     const out: Targets = { targets: [], refused: [] };
     if (!takes(email.events, kind)) return out;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { startShopServer } from '../shopServer.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 import WebSocket from 'ws';
 import type { RunningServer } from '../../../server/main.js';
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
@@ -186,5 +186,46 @@ describe('runner gateway: bad input closes only that socket', function () {
     expect(server.connectedRunners().map((r) => r.name)).to.deep.equal(['counted']);
     ws.close();
     await pollUntil(() => server.connectedRunners().length === 0, 'the runner to be gone', 5000);
+  });
+});
+
+describe('runner gateway: a clean stop is the connected runner\'s own normal close', function () {
+  this.timeout(20_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: RunningServer;
+  const lost = () => server.store.notifications.log({ limit: 50 }).filter((d) => d.kind === 'runner.lost');
+
+  beforeEach(async () => {
+    home = tempHome();
+    const repo = new Repo(home.dir);
+    const notify = { webhooks: [{ url: 'http://127.0.0.1:9/hook', secret: { value: 'a-webhook-secret-0123456789' }, events: ['runner.lost'] }] };
+    server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { top: { notify } }) });
+  });
+  afterEach(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  it('records a welcomed runner closing with 1000 as a clean leave (no runner.lost); no one else can close it; a dropped one is lost', async () => {
+    const a = await connect(server);
+    a.send(hello({ name: 'a' }));
+    expect((await nextMessage(a)).type).to.equal('welcome');
+    // Without credentials: a socket that never said hello closes normally — nothing about runner a changes.
+    const stranger = await connect(server);
+    stranger.close(CloseCode.normal, 'runner stopping');
+    await closed(stranger);
+    // Another runner's socket closing normally is that runner's clean leave only.
+    const b = await connect(server);
+    b.send(hello({ name: 'b' }));
+    await nextMessage(b);
+    await pollUntil(() => server.connectedRunners().length === 2, 'b to join', 5000);
+    b.close(CloseCode.normal, 'runner stopping');
+    await pollUntil(() => server.connectedRunners().map((r) => r.name).join() === 'a', 'b to leave', 5000);
+    expect(lost(), 'a clean stop is no runner.lost').to.have.length(0);
+    // A connection that drops (1006) is a lost runner, as before.
+    a.terminate();
+    await pollUntil(() => server.connectedRunners().length === 0, 'a to be gone', 5000);
+    expect(lost().map((d) => d.summary)).to.have.length(1);
+    expect(lost()[0].summary).to.match(/^runner a lost: connection closed/);
   });
 });

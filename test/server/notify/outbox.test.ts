@@ -54,6 +54,17 @@ describe('the notifications outbox and its triggers (real SQLite)', () => {
     expect(rows().filter((d) => d.kind === 'build.fixed').map((d) => d.target)).to.deep.equal(['https://a.example.com/all']);
   });
 
+  it('leaves out of a notification that goes `with` another the e-mail targets that one has, never a webhook', () => {
+    open(`  webhooks: [{ url: "https://a.example.com/all" }]
+  email: { from: gg@example.com, to: [oncall@example.com], smtp: { host: h, tls: none } }`);
+    outbox.enqueue('tree.closed', samplePayload('tree.closed', 'closed'), { repo: 'shop', emails: ['ada@example.com'] }, { key: 'tree:1' });
+    outbox.enqueue('build.failed', samplePayload('build.failed', 'failed'), { repo: 'shop', emails: ['ADA@example.com', 'bob@example.com'] },
+      { key: 'build:7', with: 'tree:1' });
+    expect(rows().filter((d) => d.kind === 'build.failed').map((d) => [d.channel, d.target]).sort()).to.deep.equal([
+      ['email', 'bob@example.com'], ['webhook', 'https://a.example.com/all'],
+    ]);
+  });
+
   it('stores an event once by its key, nothing when nobody takes it, and nothing when the caller\'s transaction rolls back', () => {
     open(`  webhooks: [{ url: "https://a.example.com/", events: [tree.closed] }]`);
     expect(outbox.enqueue('tree.closed', samplePayload('tree.closed', 'x'), { repo: 'shop' }, { key: 'tree:1' })).to.be.a('number');

@@ -108,9 +108,10 @@ describe('notify/triggers: what is told, and when', () => {
     expect(closed.payload.text).to.contain(`culprit: ${sha('2').slice(0, 10)}\n`);
   });
 
-  it('tells a lost runner with its running units, but not a connection the same runner replaced', () => {
+  it('tells a lost runner with its running units, but not a connection the same runner replaced nor a runner that stopped', () => {
     const link = { runnerId: 3, name: 'r3', slots: 2, labels: { os: 'linux' } };
     store.tx(() => triggers.runnerLeft(link as never, 'replaced by a new connection', [], 1000));
+    store.tx(() => triggers.runnerLeft(link as never, 'it stopped (closed its connection normally)', [11], 1500, true));
     store.tx(() => triggers.runnerLeft(link as never, 'no heartbeat for 30 s', [11, 12], 2000));
     store.tx(() => triggers.runnerLeft(link as never, 'no heartbeat for 30 s', [11, 12], 2000));
     const all = told();
