@@ -92,6 +92,10 @@ export interface Config {
   baseUrl: string | null;
   runnerToken: string;
   adminToken: string | null;
+  /** Read-only token for people's and tools' clones at /git/* (absent: none); never registers a runner. */
+  cloneToken?: string | null;
+  /** More read-only clone tokens, like cloneToken (absent: none). */
+  readTokens?: string[];
   /** Bearer token Alertmanager's webhook sends to POST /api/alertmanager (absent: the route refuses every call). */
   alertmanagerToken?: string | null;
   repositories: RepositoryConfig[];
@@ -226,6 +230,9 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
+  cloneToken: z.preprocess(emptyToNull, z.string().min(16, 'must be at least 16 characters — use a long random secret').nullable()).optional(), // absent: no clone token
+  readTokens: z.array(z.string().min(16, 'must be at least 16 characters — use a long random secret'))
+    .max(100, 'at most 100 tokens').optional(), // absent: none
   alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
@@ -284,12 +291,28 @@ export function parseConfig(
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
+  if (result.success) found.push(...checkReadTokens(result.data));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const cfg = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
     repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
+}
+
+/** The read-only clone tokens (cloneToken and readTokens), in order. */
+export function readTokensOf(config: Pick<Config, 'cloneToken' | 'readTokens'>): string[] {
+  return [...(config.cloneToken ? [config.cloneToken] : []), ...(config.readTokens ?? [])];
+}
+
+/** A clone token equal to the runner token would let whoever holds it register a runner: refused. */
+function checkReadTokens(c: Pick<Config, 'cloneToken' | 'readTokens' | 'runnerToken'>): Found[] {
+  const found: Found[] = [];
+  if (c.cloneToken && c.cloneToken === c.runnerToken) found.push({ path: ['cloneToken'], message: 'must differ from runnerToken — a clone token must not be able to register a runner; use another long random secret' });
+  (c.readTokens ?? []).forEach((t, i) => {
+    if (t === c.runnerToken) found.push({ path: ['readTokens', i], message: 'must differ from runnerToken — a clone token must not be able to register a runner; use another long random secret' });
+  });
+  return found;
 }
 
 /** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */
