@@ -24,6 +24,7 @@ import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type Cu
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
+import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
@@ -92,6 +93,8 @@ export interface Config {
   baseUrl: string | null;
   runnerToken: string;
   adminToken: string | null;
+  /** Named admins (config/admins.ts), each token read; absent: only adminToken, if set. */
+  admins?: AdminConfig[];
   /** Read-only token for people's and tools' clones at /git/* (absent: none); never registers a runner. */
   cloneToken?: string | null;
   /** More read-only clone tokens, like cloneToken (absent: none). */
@@ -230,6 +233,7 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
+  admins: adminsSchema, // absent: only adminToken
   cloneToken: z.preprocess(emptyToNull, z.string().min(16, 'must be at least 16 characters — use a long random secret').nullable()).optional(), // absent: no clone token
   readTokens: z.array(z.string().min(16, 'must be at least 16 characters — use a long random secret'))
     .max(100, 'at most 100 tokens').optional(), // absent: none
@@ -246,7 +250,7 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
+  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
 
@@ -292,11 +296,13 @@ export function parseConfig(
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success) found.push(...checkReadTokens(result.data));
+  if (result.success) found.push(...checkAdmins(result.data, opts.baseDir));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
-  const cfg = result.data;
+  const { admins, ...cfg } = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
+    ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
     repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
 }
 
