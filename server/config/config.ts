@@ -24,10 +24,12 @@ import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type Cu
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
+import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneTokens.js';
 import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
+export { readTokensOf } from './cloneTokens.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -234,9 +236,8 @@ const configShape = {
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
   admins: adminsSchema, // absent: only adminToken
-  cloneToken: z.preprocess(emptyToNull, z.string().min(16, 'must be at least 16 characters — use a long random secret').nullable()).optional(), // absent: no clone token
-  readTokens: z.array(z.string().min(16, 'must be at least 16 characters — use a long random secret'))
-    .max(100, 'at most 100 tokens').optional(), // absent: none
+  cloneToken: cloneTokenSchema, // absent: no clone token
+  readTokens: readTokensSchema, // absent: none
   alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
@@ -304,21 +305,6 @@ export function parseConfig(
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
     ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
     repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
-}
-
-/** The read-only clone tokens (cloneToken and readTokens), in order. */
-export function readTokensOf(config: Pick<Config, 'cloneToken' | 'readTokens'>): string[] {
-  return [...(config.cloneToken ? [config.cloneToken] : []), ...(config.readTokens ?? [])];
-}
-
-/** A clone token equal to the runner token would let whoever holds it register a runner: refused. */
-function checkReadTokens(c: Pick<Config, 'cloneToken' | 'readTokens' | 'runnerToken'>): Found[] {
-  const found: Found[] = [];
-  if (c.cloneToken && c.cloneToken === c.runnerToken) found.push({ path: ['cloneToken'], message: 'must differ from runnerToken — a clone token must not be able to register a runner; use another long random secret' });
-  (c.readTokens ?? []).forEach((t, i) => {
-    if (t === c.runnerToken) found.push({ path: ['readTokens', i], message: 'must differ from runnerToken — a clone token must not be able to register a runner; use another long random secret' });
-  });
-  return found;
 }
 
 /** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */
