@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openStore } from '../../../server/store/index.js';
 import { ADMIN_TOKEN, CLI, Repo, ServerProcess, tempHome, writeConfig } from '../../helpers.js';
 
 const ADA = 'ada-admin-token-0000001';
@@ -70,6 +71,18 @@ describe('named admins (admins: in greengate.yml): every admin action records it
       headers: { 'content-type': 'application/json', authorization: `Bearer ${BOB}` } });
     expect(res.status).to.equal(201);
     expect((await res.json()).addedBy).to.equal('bob');
+  });
+
+  it('records the admin\'s name when automatic reverts are switched off', async () => {
+    const res = await fetch(`${server.url}/api/autorevert`, { method: 'POST', body: JSON.stringify({ state: 'off', actor: 'mallory' }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADA}` } });
+    expect(res.status).to.equal(200);
+    const store = openStore(join(home.dir, 'data', 'greengate.db'));
+    try {
+      expect(store.db.prepare('SELECT value, actor FROM admin_switches').all()).to.deep.equal([{ value: 'off', actor: 'ada' }]);
+    } finally {
+      store.close();
+    }
   });
 
   it('answers 401 without credentials or with a wrong token, and records nothing', async () => {
