@@ -31,7 +31,8 @@ import { MAX_BODY_BYTES, refuseLargeBodies } from './web/bodyLimit.js';
 import { resumeAfterStorageFault } from './resume.js';
 import { createPages } from './web/pages.js';
 import { LiveHub, LIVE_PATH } from './web/live.js';
-import { adminGuard, bearerIsAdmin } from './web/admin.js';
+import { adminGuard, bearerAdmin } from './web/admin.js';
+import { adminsOf } from './config/admins.js';
 import { errorHandler, notFound } from './web/errorHandler.js';
 import { deploysRouter } from './web/deploysApi.js';
 import { alertmanagerRouter } from './web/alertmanagerApi.js';
@@ -95,9 +96,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const http = createServer(web);
   http.keepAliveTimeout = 72_000; // 72 seconds
 
-  const adminToken = () => config.adminToken; // read on every request: a SIGHUP reload may change it
-  const isAdmin = bearerIsAdmin(adminToken);
-  const requireAdmin = adminGuard({ adminToken, isAdmin, log });
+  const admins = () => adminsOf(config); // read on every request: a SIGHUP reload may change them
+  const adminOf = bearerAdmin(admins);
+  const requireAdmin = adminGuard({ admins, adminOf, log });
   const connectedRunners = (): RunnerInfo[] => runners.connected()
     .map((l) => ({ runnerId: l.runnerId, name: l.name, slots: l.slots, busy: l.units.size, labels: l.labels ?? {} }));
   const treeStatus = (repo: string, branch: string) => tree.status(repo, branch);
@@ -105,7 +106,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     tree.set(repo, branch, state, message, actor);
   const cancelBuild = (id: number) => lifecycle.cancelBuild(id);
   const rebuild = (build: BuildRow) => intake.rebuild(build);
-  const pages = createPages({ config, store, events, log, isAdmin, connectedRunners, treeStatus, setTree, waitingReason,
+  const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
   const live = new LiveHub({ events, log });
@@ -128,7 +129,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     gateLookup: (repo) => tree.lookup(repo),
   }));
   web.use('/api', apiRouter({
-    config, store, events, requireAdmin, connectedRunners,
+    config, store, events, requireAdmin, connectedRunners, log,
     baseUrl: () => baseUrl,
     authorizeHook: authorize,
     notice: (repo, updates, source, pusher) => takeNotice({ changes, log,

@@ -24,10 +24,13 @@ import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type Cu
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
 import { checkDeployBranches, deploySchema, type DeployConfig } from './deploy.js';
+import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneTokens.js';
+import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
+export { readTokensOf } from './cloneTokens.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -95,6 +98,12 @@ export interface Config {
   baseUrl: string | null;
   runnerToken: string;
   adminToken: string | null;
+  /** Named admins (config/admins.ts), each token read; absent: only adminToken, if set. */
+  admins?: AdminConfig[];
+  /** Read-only token for people's and tools' clones at /git/* (absent: none); never registers a runner. */
+  cloneToken?: string | null;
+  /** More read-only clone tokens, like cloneToken (absent: none). */
+  readTokens?: string[];
   /** Bearer token Alertmanager's webhook sends to POST /api/alertmanager (absent: the route refuses every call). */
   alertmanagerToken?: string | null;
   repositories: RepositoryConfig[];
@@ -229,6 +238,9 @@ const configShape = {
     .default(null),
   runnerToken: z.string().min(8, 'must be at least 8 characters — use a long random secret'),
   adminToken: optionalText,
+  admins: adminsSchema, // absent: only adminToken
+  cloneToken: cloneTokenSchema, // absent: no clone token
+  readTokens: readTokensSchema, // absent: none
   alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
   repositories: z.array(z.strictObject(repositoryShape)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
@@ -243,7 +255,7 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
+  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
 
@@ -288,11 +300,14 @@ export function parseConfig(
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
+  if (result.success) found.push(...checkReadTokens(result.data));
+  if (result.success) found.push(...checkAdmins(result.data, opts.baseDir));
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
-  const cfg = result.data;
+  const { admins, ...cfg } = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
+    ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
     repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
 }
 

@@ -4,7 +4,7 @@
  * `config.repositories`, `config.adminToken`, … when they act) see a reload without being rebuilt.
  *
  * What a reload may change live: builders (commands, tests, timeouts, quarantine, env, secrets,
- * maxLogBytes, …), a repository's gate list, adminToken, retention, notify (top level and per repository). What needs a restart, because
+ * maxLogBytes, …), a repository's gate list, adminToken, admins, cloneToken/readTokens, retention, notify (top level and per repository). What needs a restart, because
  * it was used once at start-up: port, host, data, baseUrl, runnerToken, the set of repositories and
  * their paths. A reload that changes those keeps their running values and names them.
  */

@@ -4,13 +4,13 @@
  * runner's environment, a file), so all of them are redacted from every unit, not only the
  * unit's own builder's. A notification channel's are what its plug-in lists as `credentials`.
  *
- * The values: the runner, admin and Alertmanager tokens; each repository's hook secret (read from
+ * The values: the runner, admin (adminToken and every named admin's), clone (cloneToken, readTokens) and Alertmanager tokens; each repository's hook secret (read from
  * its file); every builder's secrets, of every repository; each webhook's secret and URL (a
  * Slack-style URL is a credential) and the SMTP password, top-level and per repository. Read from
  * the current configuration on each call (a reload applies); a value that cannot be read now is
  * skipped (nothing of it can be in a unit's report either).
  */
-import type { Config } from '../config/config.js';
+import { readTokensOf, type Config } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
 import { readNotifySecret, type NotifyConfig } from '../config/notify.js';
 import { CHANNELS, settingsOf } from '../notify/channels/index.js';
@@ -28,7 +28,9 @@ export function serverSecretValues(config: Readonly<Config>): string[] {
   };
   add(() => config.runnerToken);
   add(() => config.adminToken);
+  for (const a of config.admins ?? []) add(() => a.token);
   add(() => config.alertmanagerToken);
+  for (const t of readTokensOf(config)) add(() => t);
   const notify = (n: NotifyConfig | undefined) => {
     for (const c of CHANNELS) {
       const settings = n && settingsOf(c, n);

@@ -20,6 +20,8 @@ import { unitFiles, type UnitRow } from '../store/units.js';
 import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
 import { concurrencyLevel, contentionNotice, factorAt } from '../planning/contention.js';
+import { actorOf } from './admin.js';
+import type { Logger } from 'pino';
 
 export interface RefUpdate { old: string; new: string; ref: string }
 /** A connected runner as the pages and the API show it. */
@@ -32,6 +34,8 @@ export interface ApiDeps {
   baseUrl(): string;
   /** The admin guard (admin.ts), shared by every router so wrong tokens count once per address. */
   requireAdmin: RequestHandler;
+  /** Where cancel and rebuild are logged with their admin's name (absent: not logged). */
+  log?: Pick<Logger, 'info'>;
   connectedRunners(): readonly RunnerInfo[];
   /** The repository's hook, proven by its hook secret (hookAuth.ts); throws GG_HOOK_SECRET otherwise. */
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
@@ -251,12 +255,14 @@ export function apiRouter(deps: ApiDeps): Router {
   r.post('/builds/:id/cancel', deps.requireAdmin, (req, res) => {
     const build = getBuild(store, req.params.id);
     if (!deps.cancelBuild(build.id)) fail('GG_BUILD_DONE', `build ${build.id} has already finished: there is nothing to cancel`);
+    deps.log?.info({ build: build.id, by: actorOf(res) }, 'build cancelled');
     res.json(buildJson(buildContext(deps), store.builds.get(build.id)!));
   });
 
   r.post('/builds/:id/rebuild', deps.requireAdmin, async (req, res) => {
     const build = getBuild(store, req.params.id);
     const id = await deps.rebuild(build);
+    deps.log?.info({ build: build.id, rebuild: id, by: actorOf(res) }, 'build rebuilt');
     res.status(202).json({ build: id });
   });
   return r;

@@ -8,6 +8,7 @@ import express, { type RequestHandler, type Router } from 'express';
 import { jsonBody } from './bodyLimit.js';
 import { z } from 'zod';
 import { parseOrThrow } from './api.js';
+import { actorOf } from './admin.js';
 
 export interface AutoRevertApiDeps {
   requireAdmin: RequestHandler;
@@ -22,7 +23,7 @@ export function autoRevertRouter(deps: AutoRevertApiDeps): Router {
   r.get('/autorevert', (_req, res) => { res.json(deps.switchState()); });
   r.post('/autorevert', deps.requireAdmin, jsonBody(4096), (req, res) => {
     const body = parseOrThrow(Body, req.body ?? {}, 'autorevert switch');
-    deps.setEnabled(body.state === 'on', body.actor ?? 'admin');
+    deps.setEnabled(body.state === 'on', actorOf(res, body.actor));
     res.json(deps.switchState());
   });
   return r;

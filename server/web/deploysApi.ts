@@ -17,6 +17,7 @@ import type { Verdict } from '../deploy/hooks.js';
 import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import { parseOrThrow } from './api.js';
+import { actorOf } from './admin.js';
 
 export interface DeploysApiDeps {
   config: Pick<Config, 'repositories'>;
@@ -84,7 +85,7 @@ export function deploysRouter(deps: DeploysApiDeps): Router {
   r.post('/deploys/:repo/:branch/pause', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const repo = deployed(String(req.params.repo), String(req.params.branch));
     const body = parseOrThrow(Pause, req.body ?? {}, 'body');
-    deps.pause(repo.name, String(req.params.branch), body.actor ?? 'admin', body.reason ?? null);
+    deps.pause(repo.name, String(req.params.branch), actorOf(res, body.actor), body.reason ?? null);
     res.json({ repo: repo.name, branch: String(req.params.branch), paused: deps.pausedBecause(repo.name, String(req.params.branch)) });
   });
 

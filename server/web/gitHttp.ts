@@ -3,7 +3,10 @@
  * at GIT_PATH/<name>.git, so a runner on any host gets the code with nothing but the server's
  * URL and the runner token.
  *
- * Who may call: runners. Every request needs the runner token or a unit credential (the
+ * Who may call: runners, and people and tools holding a read-only clone token (`cloneToken` or
+ * `readTokens` in greengate.yml: every repository, fetch only; the runner socket refuses it, so
+ * it never registers a runner nor receives builder secrets). Every request needs the runner
+ * token, a clone token or a unit credential (the
  * `unitToken` of an assign, valid only for that unit's repository while the unit runs), as
  * `Authorization: Bearer <token>` (what runners send, through git's http.extraHeader) or HTTP
  * Basic with the token as password (any user name; what a person's credential helper sends).
@@ -30,10 +33,10 @@ import { basename, dirname } from 'node:path';
 import type { Request, Response, Router, NextFunction } from 'express';
 import express from 'express';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import { readTokensOf, type Config } from '../config/config.js';
 
 export interface GitHttpDeps {
-  config: Pick<Config, 'repositories' | 'runnerToken'>; log: Logger;
+  config: Pick<Config, 'repositories' | 'runnerToken' | 'cloneToken' | 'readTokens'>; log: Logger;
   /** Wrong runner tokens per address, counted with the runner socket's (dispatch/tokenGuesses.ts); absent: not limited. */
   guesses?: Pick<TokenGuesses, 'blocked' | 'wrong' | 'retryMinutes'>;
   /** Unit credentials (dispatch/unitTokens.ts): each lets its unit fetch its own repository while it runs. */
@@ -87,10 +90,11 @@ export function gitHttpRouter(app: GitHttpDeps): Router {
       return refuse(res, new GgError('GG_RUNNER_TOKEN_GUESSES', `too many wrong runner tokens from ${address}: ` +
         `try again in ${app.guesses.retryMinutes(address)} minute(s) with the right token`));
     }
-    const allowed = token !== '' && (tokensEqual(token, app.config.runnerToken) || (repo ? app.unitTokens?.allows(token, repo.name) === true : false));
+    const allowed = token !== '' && (tokensEqual(token, app.config.runnerToken) || readTokensOf(app.config).some((t) => tokensEqual(token, t))
+      || (repo ? app.unitTokens?.allows(token, repo.name) === true : false));
     if (!allowed) {
       if (token) app.guesses?.wrong(address);
-      return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs the runner token or the unit\'s own credential ' +
+      return refuse(res, new GgError('GG_GIT_UNAUTHORIZED', 'fetching code needs a clone token (cloneToken/readTokens), the runner token or the unit\'s own credential ' +
         '(valid for its repository while the unit runs): send "Authorization: Bearer <token>" (git -c http.extraHeader=…) or HTTP Basic with the token as password'),
       { 'WWW-Authenticate': 'Basic realm="greengate", charset="UTF-8"' });
     }

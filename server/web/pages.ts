@@ -25,6 +25,7 @@ import { findRepository } from '../config/repositories.js';
 import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
 import { parseOrThrow, type RunnerInfo } from './api.js';
 import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';
+import { adminsOf, type Admin } from '../config/admins.js';
 import { AdminSessions, safeNext } from './pagesSession.js';
 import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, waterfallQuery, type WaterfallDeps } from './pagesWaterfall.js';
 import { buildPagesRouter } from './pagesBuild.js';
@@ -44,12 +45,12 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
-  config: Pick<Config, 'repositories' | 'adminToken'>;
+  config: Pick<Config, 'repositories' | 'adminToken' | 'admins'>;
   store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions'>;
   events: Pick<Events, 'on'>;
   log: Logger;
-  /** True for the API's bearer admin token (scripts); pages also accept the admin session. */
-  isAdmin(req: Request): boolean;
+  /** The admin of the API's bearer token (scripts); pages also accept the admin session. */
+  bearerAdmin(req: Request): Admin | null;
   connectedRunners(): readonly RunnerInfo[];
   treeStatus(repo: string, branch: string): TreeJson;
   setTree(repo: string, branch: string, state: TreeStateName, message: string | null, actor: string): TreeJson;
@@ -118,13 +119,13 @@ export interface Pages {
 
 export function createPages(deps: PagesDeps): Pages {
   const env = createViews();
-  const sessions = new AdminSessions({ adminToken: () => deps.config.adminToken, isAdmin: deps.isAdmin, sessions: deps.store.sessions });
+  const sessions = new AdminSessions({ admins: () => adminsOf(deps.config), bearerAdmin: deps.bearerAdmin, sessions: deps.store.sessions });
   const ctx: PageContext = {
     env, sessions, pages: new PageStore(deps.store.db), fragments: new FragmentCache(deps.events),
     waitingReason: deps.waitingReason,
     locals: (req, extra) => {
       const admin = sessions.isAdmin(req);
-      return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: !!deps.config.adminToken, storage: deps.storageBanner?.() ?? null, ...extra });
+      return pageLocals(req, { admin, csrf: admin ? sessions.csrfToken(req) : null, adminEnabled: adminsOf(deps.config).length > 0, storage: deps.storageBanner?.() ?? null, ...extra });
     },
   };
   const waterfall: WaterfallDeps = { config: deps.config, store: deps.store, connectedRunners: deps.connectedRunners, treeStatus: deps.treeStatus,
@@ -188,11 +189,13 @@ export function createPages(deps: PagesDeps): Pages {
   });
   r.post('/login', form, loginGuard, (req, res) => {
     const next = safeNext(req.body?.next);
-    if (!sessions.checkToken(typeof req.body?.token === 'string' ? req.body.token : '')) {
+    const admin = sessions.checkToken(typeof req.body?.token === 'string' ? req.body.token : '');
+    if (!admin) {
       deps.log.info({ ip: req.ip }, 'admin log in refused');
       return send(res, env, 'login.njk', ctx.locals(req, { next, error: 'That is not the admin token.' }), performance.now(), 403);
     }
-    sessions.issue(res, req.secure);
+    sessions.issue(res, req.secure, admin);
+    deps.log.info({ ip: req.ip, admin: admin.name }, 'admin logged in');
     res.redirect(303, next);
   });
   r.post('/logout', form, sessions.requireAdminForm(), (req, res) => {

@@ -13,6 +13,7 @@ import type { BuildRow } from '../store/builds.js';
 import type { PageContext } from './pages.js';
 import { getBuild } from './api.js';
 import { fail } from '../errors.js';
+import { webActor } from './admin.js';
 
 export interface BuildActionsDeps {
   store: Pick<Store, 'builds'>;
@@ -28,13 +29,13 @@ export function buildActionsRouter(ctx: PageContext, form: RequestHandler, deps:
   r.post('/builds/:id/cancel', form, ctx.sessions.requireAdminForm(), (req, res) => {
     const build = getBuild(deps.store, req.params.id);
     if (!deps.cancelBuild(build.id)) fail('GG_BUILD_DONE', `build ${build.id} has already finished: there is nothing to cancel`);
-    deps.log.info({ build: build.id }, 'build cancelled from the build page');
+    deps.log.info({ build: build.id, by: webActor(res) }, 'build cancelled from the build page');
     res.redirect(303, `/builds/${build.id}`);
   });
   r.post('/builds/:id/rebuild', form, ctx.sessions.requireAdminForm(), async (req, res) => {
     const build = getBuild(deps.store, req.params.id);
     const id = await deps.rebuild(build);
-    deps.log.info({ build: build.id, rebuild: id }, 'build rebuilt from the build page');
+    deps.log.info({ build: build.id, rebuild: id, by: webActor(res) }, 'build rebuilt from the build page');
     res.redirect(303, `/builds/${id}`);
   });
   return r;

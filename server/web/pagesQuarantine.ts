@@ -17,6 +17,7 @@ import { getBuild, parseOrThrow } from './api.js';
 import { findBuilder, MAX_TEST_KEY } from './quarantineApi.js';
 import { testKey } from '../results/failure.js';
 import { fail } from '../errors.js';
+import { webActor } from './admin.js';
 
 export interface QuarantinePagesDeps {
   config: Pick<Config, 'repositories'>;
@@ -39,7 +40,7 @@ export function quarantinePagesRouter(ctx: PageContext, form: RequestHandler, de
     if (!shown) fail('GG_NOT_FOUND', `build ${build.id} has no test "${f.test}" — quarantine it from the build that ran it`);
     const { repoId, builder } = findBuilder(deps, build.repo, build.builder);
     deps.store.tests.quarantineAdd({ repoId, builder: builder.name, test: f.test, reason: f.reason.trim() || null,
-      addedBy: 'admin (web)', at: Date.now() });
+      addedBy: webActor(res), at: Date.now() });
     deps.log.info({ repo: build.repo, builder: builder.name, test: f.test, build: build.id }, 'test quarantined from the build page');
     res.redirect(303, `/builds/${build.id}#failures`);
   });

@@ -18,6 +18,7 @@ import { parseOrThrow } from './api.js';
 import { fail, GgError, type ErrorCode } from '../errors.js';
 import { treeBanners } from './pagesWaterfall.js';
 import { publicDelivery } from './notificationsApi.js';
+import { webActor } from './admin.js';
 
 export interface TreePagesDeps {
   config: Pick<Config, 'repositories'>;
@@ -70,7 +71,7 @@ export function treePagesRouter(ctx: PageContext, form: RequestHandler, deps: Tr
   r.post('/tree/state', form, sessions.requireAdminForm(), (req, res) => {
     const f = parseOrThrow(StateForm, req.body, 'tree form');
     try {
-      deps.setTree(f.repo, f.branch, f.state, f.message.trim() || null, f.actor.trim() || 'admin (web)');
+      deps.setTree(f.repo, f.branch, f.state, f.message.trim() || null, webActor(res, f.actor));
     } catch (err) {
       if (err instanceof GgError && FORM_REFUSALS.has(err.code)) return render(req, res, performance.now(), { error: err.message }, err.status);
       throw err;
@@ -85,7 +86,7 @@ export function treePagesRouter(ctx: PageContext, form: RequestHandler, deps: Tr
     const f = parseOrThrow(WhysForm, req.body, 'Five Whys form');
     const answers = [f.why1, f.why2, f.why3, f.why4, f.why5].map((a) => a.trim());
     if (answers.every((a) => !a)) return render(req, res, performance.now(), { error: 'Write at least the first why.' }, 400);
-    deps.store.tree.saveWhys(id, answers, f.author.trim() || 'admin (web)', Date.now());
+    deps.store.tree.saveWhys(id, answers, webActor(res, f.author), Date.now());
     res.redirect(303, `/tree#event-${id}`);
   });
 

@@ -28,6 +28,7 @@ import { findBuilder as findConfiguredBuilder, findRepository } from '../config/
 import { fail } from '../errors.js';
 import { isFailure } from '../results/failure.js';
 import { parseOrThrow } from './api.js';
+import { actorOf } from './admin.js';
 
 export interface QuarantineApiDeps {
   config: Pick<Config, 'repositories'>;
@@ -72,7 +73,7 @@ export function quarantineRouter(deps: QuarantineApiDeps): Router {
   r.post('/quarantine/:repo/:builder', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const body = parseOrThrow(AddEntry, req.body, 'quarantine entry');
-    const entry = { test: body.test, reason: body.reason ?? null, addedBy: body.actor ?? 'admin', addedAt: Date.now() };
+    const entry = { test: body.test, reason: body.reason ?? null, addedBy: actorOf(res, body.actor), addedAt: Date.now() };
     store.tests.quarantineAdd({ repoId, builder: builder.name, test: entry.test, reason: entry.reason, addedBy: entry.addedBy, at: entry.addedAt });
     log.info({ repo: req.params.repo, builder: builder.name, test: entry.test, by: entry.addedBy }, 'test quarantined');
     res.status(201).json({ ...entry, source: 'api' });
@@ -82,7 +83,7 @@ export function quarantineRouter(deps: QuarantineApiDeps): Router {
     const { repoId, builder } = findBuilder(deps, String(req.params.repo), String(req.params.builder));
     const { test } = parseOrThrow(RemoveQuery, req.query, 'query');
     if (store.tests.quarantineRemove(repoId, builder.name, test)) {
-      log.info({ repo: req.params.repo, builder: builder.name, test }, 'test released from quarantine');
+      log.info({ repo: req.params.repo, builder: builder.name, test, by: actorOf(res) }, 'test released from quarantine');
       res.json({ removed: test });
     } else if (builder.quarantine.includes(test)) {
       fail('GG_QUARANTINE_IN_CONFIG', `"${test}" is quarantined by greengate.yml: remove it from ` +

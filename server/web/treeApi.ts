@@ -22,6 +22,7 @@ import { isValidBranchName } from '../config/config.js';
 import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import { parseOrThrow } from './api.js';
+import { actorOf } from './admin.js';
 
 export interface TreeApiDeps {
   config: Pick<Config, 'repositories'>;
@@ -113,7 +114,7 @@ export function treeRouter(deps: TreeApiDeps): Router {
   r.post('/tree/:repo/*branch', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
     const body = parseOrThrow(SetTree, req.body, 'tree change');
     const branch = branchParam(req.params.branch);
-    res.json(deps.setTree(String(req.params.repo), branch, body.state, body.message ?? null, body.actor ?? 'admin'));
+    res.json(deps.setTree(String(req.params.repo), branch, body.state, body.message ?? null, actorOf(res, body.actor)));
   });
 
   return r;

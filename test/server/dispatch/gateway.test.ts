@@ -229,3 +229,25 @@ describe('runner gateway: a clean stop is the connected runner\'s own normal clo
     expect(lost()[0].summary).to.match(/^runner a lost: connection closed/);
   });
 });
+
+describe('runner gateway: a read-only clone token is not a runner token', function () {
+  this.timeout(20_000);
+  it('refuses a hello with the clone token (4001) and stores nothing', async () => {
+    const home = tempHome();
+    const repo = new Repo(home.dir);
+    const clone = 'people-clone-token-0001';
+    const server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { top: { cloneToken: clone, readTokens: ['tools-read-token-00002'] } }) });
+    try {
+      for (const token of [clone, 'tools-read-token-00002']) {
+        const ws = await connect(server);
+        ws.send(hello({ token, name: 'person', cpus: 8 }));
+        expect((await closed(ws)).code).to.equal(CloseCode.unauthorized);
+      }
+      expect(server.store.runners.all().map((r) => r.name)).not.to.include('person');
+      expect(server.connectedRunners()).to.deep.equal([]);
+    } finally {
+      await server.close();
+      home.cleanup();
+    }
+  });
+});

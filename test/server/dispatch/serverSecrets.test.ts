@@ -25,6 +25,7 @@ describe('serverSecretValues (every secret the server holds, for its second reda
     process.env.GG_TEST_SMTP_SECRET = 'smtp-password-4';
     const config = shopConfig(home.dir, shop, {
       top: { adminToken: 'admin-token-value-5', alertmanagerToken: 'alertmanager-token-6',
+        cloneToken: 'clone-token-value-7a', readTokens: ['read-token-value-8b'], admins: [{ name: 'ada', token: 'ada-admin-token-value-9' }],
         notify: { webhooks: [{ url: 'https://hooks.example.com/services/T0/B0/xyz789', secret: { env: 'GG_TEST_HOOK_URL_SECRET' } }],
           email: { from: 'gg@example.com', to: ['ops@example.com'],
             smtp: { host: '127.0.0.1', port: 25, tls: 'none', user: { value: 'mailer' }, password: { env: 'GG_TEST_SMTP_SECRET' } } } } },
@@ -33,7 +34,8 @@ describe('serverSecretValues (every secret the server holds, for its second reda
     });
     const values = serverSecretValues(config);
     expect(values).to.include.members([RUNNER_TOKEN, 'admin-token-value-5', 'alertmanager-token-6', hook, 'deploy-key-value-1\n',
-      'vault-key-value-2', 'webhook-signing-secret-3', 'https://hooks.example.com/services/T0/B0/xyz789', 'smtp-password-4']);
+      'vault-key-value-2', 'webhook-signing-secret-3', 'https://hooks.example.com/services/T0/B0/xyz789', 'smtp-password-4',
+      'clone-token-value-7a', 'read-token-value-8b', 'ada-admin-token-value-9']);
     expect(values).not.to.include('mailer'); // a user name is no secret
 
     // A value that cannot be read now is left out; the rest still count.

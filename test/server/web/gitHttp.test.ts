@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { execFile, spawnSync, type ExecFileOptions } from 'node:child_process';
 import { join } from 'node:path';
 import type { RunningServer } from '../../../server/main.js';
-import type { Config } from '../../../server/config/config.js';
+import { parseConfig, type Config } from '../../../server/config/config.js';
 import { cloneUrlOf, tokenFrom } from '../../../server/web/gitHttp.js';
 import { RUNNER_TOKEN, Repo, git, gitEnv, tempHome } from '../../helpers.js';
 import { shopConfig, startShopServer } from '../shopServer.js';
@@ -129,5 +129,53 @@ describe('code over HTTP (git smart HTTP, read-only, runner token)', function ()
   it('sends runners the served path, or a repository\'s own cloneUrl', () => {
     expect(cloneUrlOf(config.repositories[0])).to.equal('/git/shop.git');
     expect(cloneUrlOf(config.repositories[1])).to.equal('https://git.example.com/elsewhere.git');
+  });
+});
+
+describe('code over HTTP with a read-only clone token (cloneToken, readTokens)', function () {
+  this.timeout(30_000);
+  const CLONE_TOKEN = 'people-clone-token-0001';
+  const READ_TOKEN = 'tools-read-token-00002';
+  let home: ReturnType<typeof tempHome>;
+  let server: RunningServer;
+
+  before(async () => {
+    home = tempHome();
+    const shop = new Repo(home.dir);
+    shop.commit({ 'README': 'shop\n' }, 'first');
+    shop.push();
+    const lib = new Repo(home.dir, 'lib');
+    lib.commit({ 'README': 'lib\n' }, 'first');
+    lib.push();
+    const config = shopConfig(home.dir, shop, { top: { cloneToken: CLONE_TOKEN, readTokens: [READ_TOKEN] },
+      more: [{ name: 'lib', path: lib.bare, builders: [{ name: 'unit', run: 'true' }] }] });
+    server = await startShopServer(home.dir, shop, { config });
+  });
+  after(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  it('clones every repository with either clone token (git clone -c http.extraHeader)', async () => {
+    for (const [name, token] of [['shop', CLONE_TOKEN], ['lib', READ_TOKEN], ['lib', CLONE_TOKEN]]) {
+      const dest = join(home.dir, `clone-${name}-${token.slice(0, 5)}`);
+      const r = await gitAsync(['-c', `http.extraHeader=Authorization: Bearer ${token}`, 'clone', '--quiet', `${server.url}/git/${name}.git`, dest],
+        { env: gitEnv({ GIT_TERMINAL_PROMPT: '0' }) });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(git(dest, 'show', 'HEAD:README')).to.equal(name);
+    }
+  });
+
+  it('answers 401 without a token, and 403 to a push with the clone token', async () => {
+    const res = await fetch(`${server.url}/git/shop.git/info/refs?service=git-upload-pack`);
+    expect(res.status).to.equal(401);
+    expect((await res.json()).error.code).to.equal('GG_GIT_UNAUTHORIZED');
+    const push = await fetch(`${server.url}/git/shop.git/info/refs?service=git-receive-pack`, { headers: { authorization: `Bearer ${CLONE_TOKEN}` } });
+    expect(push.status).to.equal(403);
+  });
+
+  it('refuses a clone token equal to the runner token at start-up', () => {
+    expect(() => parseConfig(`runnerToken: ${RUNNER_TOKEN}\ncloneToken: ${RUNNER_TOKEN}\n`, { baseDir: home.dir }))
+      .to.throw(/cloneToken: must differ from runnerToken/);
   });
 });

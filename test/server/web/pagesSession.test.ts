@@ -79,3 +79,67 @@ describe('admin sessions (a real server)', function () {
     expect((await closeTree(fresh, 'with the new token')).status).to.equal(303);
   });
 });
+
+describe('admin sessions of named admins (admins: in greengate.yml)', function () {
+  this.timeout(30_000);
+  const home = tempHome('gg-named-sessions-');
+  const ADA = 'ada-admin-token-0000001';
+  let server: ServerProcess;
+
+  before(async () => {
+    const repo = new Repo(home.dir);
+    writeFileSync(join(home.dir, 'bob.token'), 'bob-admin-token-0000002\n');
+    const file = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }] }],
+      { admins: [{ name: 'ada', token: ADA }, { name: 'bob', tokenFile: 'bob.token' }] });
+    server = await new ServerProcess(file).start();
+  });
+  after(async () => {
+    await server?.kill();
+    home.cleanup();
+  });
+
+  const post = (path: string, form: Record<string, string>, cookie = '') => fetch(server.url + path, {
+    method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+  });
+  async function logIn(token: string): Promise<{ cookie: string; csrf: string }> {
+    const res = await post('/login', { token, next: '/tree' });
+    expect(res.status).to.equal(303);
+    const cookie = /^(gg_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1];
+    const page = await (await fetch(`${server.url}/tree`, { headers: { cookie } })).text();
+    return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(page)![1] };
+  }
+  const setTree = (s: { cookie: string; csrf: string }, state: string) =>
+    post('/tree/state', { repo: 'shop', branch: 'main', state, message: state === 'closed' ? 'red' : '', actor: 'mallory', _csrf: s.csrf }, s.cookie);
+  const lastActor = async () => (await server.api('/api/tree-history/shop?branch=main')).events[0].actor;
+
+  it('records the session\'s admin name for the forms it sends, whatever actor the form claims', async () => {
+    const ada = await logIn(ADA);
+    const bob = await logIn('bob-admin-token-0000002');
+    expect((await setTree(ada, 'closed')).status).to.equal(303);
+    expect(await lastActor()).to.equal('ada');
+    expect((await setTree(bob, 'open')).status).to.equal(303);
+    expect(await lastActor()).to.equal('bob');
+  });
+
+  it('ends only the sessions of an admin whose token changed (SIGHUP reload of their tokenFile)', async () => {
+    const ada = await logIn(ADA);
+    const bob = await logIn('bob-admin-token-0000002');
+    writeFileSync(join(home.dir, 'bob.token'), 'bob-rotated-token-000003\n');
+    server.child.kill('SIGHUP');
+    await pollUntil(() => /SIGHUP: reloaded .*admins/.test(server.output), 'the reload');
+    expect((await setTree(bob, 'closed')).status).to.equal(403);
+    expect((await setTree(ada, 'closed')).status).to.equal(303);
+    expect(await lastActor()).to.equal('ada');
+    expect((await setTree(await logIn('bob-rotated-token-000003'), 'open')).status).to.equal(303);
+    expect(await lastActor()).to.equal('bob');
+  });
+
+  it('refuses a login with no token or a wrong one (403) and sets no cookie', async () => {
+    for (const token of ['', 'not-an-admin-token-000']) {
+      const res = await post('/login', { token, next: '/tree' });
+      expect(res.status).to.equal(403);
+      expect(res.headers.get('set-cookie') ?? '').not.to.contain('gg_admin=');
+    }
+  });
+});
