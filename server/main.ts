@@ -42,6 +42,7 @@ import { createPipeline } from './pipeline.js';
 import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
+import { hookSecretRouter } from './web/hookSecretApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -144,6 +145,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
+  web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);
