@@ -120,6 +120,15 @@ describe('three Unix users: server, runner and pusher (docs/operations.md "Users
     expect(own.uid).to.equal(uidOf(SERVER_USER));
   });
 
+  it('PUT /api/repos/:repo/hook-secret without the admin token is refused and changes nothing', async () => {
+    const own = serverSecretPath(join(home.dir, 'server', 'data'), 'shop');
+    const before = statSync(own).mtimeMs;
+    const res = await fetch(`${server.url}/api/repos/shop/hook-secret`, { method: 'PUT', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ secret: 'a'.repeat(64) }) });
+    expect(res.status).to.equal(401);
+    expect(statSync(own).mtimeMs).to.equal(before);
+  });
+
   let culprit = '';
   it('a green push lands, a red build closes the tree, the next push is refused, and a revert gets through', async () => {
     const green = commit('a.txt', 'fine', 'a fine change');
