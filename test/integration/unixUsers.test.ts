@@ -5,7 +5,6 @@ import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, ServerProcess, pollUntil, startRunner, stopChild, tempHome } from '../helpers.js';
-import { serverSecretPath } from '../../server/gate/hookSecret.js';
 
 /**
  * docs/operations.md "Users, groups and modes" end to end: the server, a runner and the pusher are
@@ -28,6 +27,8 @@ function ensureUsers(): void {
 }
 const uidOf = (user: string) => Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
 const gidOf = (user: string) => Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
+/** The server's copy of a repository's hook secret (docs/operations.md: <data>/hook-secrets/NAME). */
+const serverSecretPath = (data: string, repo: string) => join(data, 'hook-secrets', repo);
 const as = (user: string) => ['setpriv', '--reuid', user, '--regid', user, '--init-groups', '--'];
 
 describe('three Unix users: server, runner and pusher (docs/operations.md "Users, groups and modes")', function () {
