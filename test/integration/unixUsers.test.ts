@@ -130,6 +130,19 @@ describe('three Unix users: server, runner and pusher (docs/operations.md "Users
     expect(statSync(own).mtimeMs).to.equal(before);
   });
 
+  it('hook install refuses a secret file another user owns, naming the file, its owner and mode and the fix, and changes nothing', async () => {
+    const other = join(home.dir, 'git', 'other.git');
+    expect(asPusher(join(home.dir, 'git'), 'git', 'init', '--quiet', '--bare', '--shared=group', other).ok).to.equal(true);
+    const file = join(other, 'greengate-hook-secret');
+    writeFileSync(file, `X-Greengate-Hook-Secret: ${'e'.repeat(64)}\n`, { mode: 0o600 });
+    chownSync(file, uidOf(RUNNER_USER), gidOf(RUNNER_USER));
+    const r = asPusher(home.dir, process.execPath, CLI, 'hook', 'install', other, '--server', server.url, '--repo', 'shop');
+    expect(r.ok, r.output).to.equal(false);
+    expect(r.output).to.contain(`${file} belongs to uid ${uidOf(RUNNER_USER)} (mode 600), not to uid ${uidOf(PUSHER)}`)
+      .and.contain('run the install as');
+    expect(spawnSync('test', ['-e', join(other, 'hooks', 'pre-receive')]).status, 'no hook written').to.not.equal(0);
+  });
+
   let culprit = '';
   it('a green push lands, a red build closes the tree, the next push is refused, and a revert gets through', async () => {
     const green = commit('a.txt', 'fine', 'a fine change');
