@@ -157,9 +157,9 @@ export function startShopProcess(home: string): Promise<ServerProcess> {
 
 /** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
 export function startRunner(server: string, name: string, home: string,
-  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string; wrap?: string[] } = {}): ChildProcess & { output: string } {
+  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string; wrap?: string[]; args?: string[] } = {}): ChildProcess & { output: string } {
   const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'runner', '--server', server,
-    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name)];
+    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name), ...(opts.args ?? [])];
   const child = spawn(argv[0], argv.slice(1), {
     env: gitEnv({ GREENGATE_RUNNER_TOKEN: opts.token ?? RUNNER_TOKEN, ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string };

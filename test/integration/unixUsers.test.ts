@@ -96,7 +96,9 @@ describe('three Unix users: server, runner and pusher (docs/operations.md "Users
     server.wrap = as(SERVER_USER);
     server.env = { HOME: srv };
     await server.start();
-    runner = startRunner(server.url, 'r1', runnerHome, { wrap: as(RUNNER_USER), work: join(runnerHome, 'work'), env: { HOME: runnerHome } });
+    // Units run in bubblewrap as the runner's (unprivileged) user: bwrap needs unprivileged user namespaces.
+    runner = startRunner(server.url, 'r1', runnerHome, { wrap: as(RUNNER_USER), work: join(runnerHome, 'work'), env: { HOME: runnerHome },
+      args: ['--sandbox', 'bwrap'] });
     await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
     const tokenFile = join(pusherHome, 'admin-token');
     writeFileSync(tokenFile, ADMIN_TOKEN, { mode: 0o600 });
