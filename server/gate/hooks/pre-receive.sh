@@ -65,9 +65,7 @@ quarantine=${GIT_QUARANTINE_PATH-}
 quarantine=${quarantine%%[[:cntrl:]]*}
 # git makes the quarantine private to the pusher; in a repository shared with a group the server's
 # user reads the pushed commits through the group (docs/operations.md "Users, groups and modes").
-if [ -n "$quarantine" ] && [ -n "$(git config --get core.sharedRepository 2>/dev/null)" ]; then
-	chmod -R g+rX "$quarantine" 2>/dev/null || :
-fi
+case $shared in '' | false | umask | 0 | no | off) ;; *) [ -z "$quarantine" ] || chmod -R g+rX "$quarantine" 2>/dev/null || : ;; esac
 options=
 bypass=
 count=${GIT_PUSH_OPTION_COUNT:-0}
