@@ -144,10 +144,12 @@ const COMMANDS: CommandSpec[] = [
       repo: { type: 'string', value: 'NAME', help: 'the repository\'s name in greengate.yml (default: the directory name without .git)' },
       gated: { type: 'string', value: '"BRANCH …"', help: 'the gated branches, for the hook to let other refs through while the server is down (default: asked from the server)' },
       'skip-server-check': { type: 'boolean', help: 'install even when the server cannot be asked (it is down on purpose)' },
+      'admin-token-file': { type: 'string', value: 'FILE', help: 'a file holding the admin token (or GREENGATE_ADMIN_TOKEN): gives the server its own copy of the hook secret' },
     },
     details: 'Before installing, asks the server (GET /api/repos) whether it knows the repository, and refuses,\n' +
       'changing nothing, when it cannot be reached, does not answer as greengate, or does not know the repository.\n' +
-      'Pass --skip-server-check to install while the server is down on purpose.',
+      'Pass --skip-server-check to install while the server is down on purpose. With the admin token, gives the\n' +
+      'server its own copy of the hook secret (needed when the server runs as another user than the repository\'s owner).',
     async run(values, positionals) {
       if (!positionals[0]) throw new UsageError('hook install: name the bare repository: greengate hook install BARE_REPO --server URL');
       const server = str(values.server);
@@ -162,6 +164,14 @@ const COMMANDS: CommandSpec[] = [
       }
       const r = installHooks(bare, { server, repo: str(values.repo), gated });
       say(`installed ${r.hooks.join(', ')} in ${positionals[0]} for repository "${r.repo}"\n`);
+      say(`hook secret: ${r.secretFile} (${r.access})\n`);
+      const { registerHookSecret } = await import('./cli/hookRegister.js');
+      try {
+        say(`${await registerHookSecret(server, r.repo, bare, await adminTokenOf(values))}\n`);
+      } catch (err) {
+        if (!values['skip-server-check']) throw err;
+        process.stderr.write(`greengate hook install: warning: ${(err as Error).message}\n`);
+      }
       if (gated) return;
       const { gatedBranchesOf } = await import('./cli/hookGated.js');
       const fromServer = await gatedBranchesOf(server, r.repo);

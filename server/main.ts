@@ -44,6 +44,7 @@ import { DEFAULT_HOST, isWildcard, urlHost } from './config/listen.js';
 import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
+import { hookSecretRouter } from './web/hookSecretApi.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -146,6 +147,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', alertmanagerRouter({ token: () => config.alertmanagerToken, alerts, log }));
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
+  web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);

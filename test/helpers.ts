@@ -109,13 +109,16 @@ export class ServerProcess {
   env: Record<string, string> = {};
   /** Extra `greengate serve` flags for the next start (e.g. --host 127.0.0.1). */
   args: string[] = [];
+  /** A command that runs the server as another user (e.g. setpriv --reuid …); none: this process's user. */
+  wrap: string[] = [];
   constructor(readonly configFile: string, readonly port = 0) {}
 
   /** Starts the server; a restart keeps the port the first start got, so runners find it again. */
   async start(): Promise<this> {
     this.output = '';
     const port = this.url ? new URL(this.url).port : String(this.port);
-    this.child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port, ...this.args], {
+    const argv = [process.execPath, ...NODE_FLAGS, CLI, 'serve', '--config', this.configFile, '--port', port, ...this.args];
+    this.child = spawn([...this.wrap, ...argv][0], [...this.wrap, ...argv].slice(1), {
       env: { ...process.env, GREENGATE_LOG_LEVEL: process.env.GREENGATE_LOG_LEVEL ?? 'warn', PORT: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -156,9 +159,10 @@ export function startShopProcess(home: string): Promise<ServerProcess> {
 
 /** A real runner process; its token is passed in the environment (GREENGATE_RUNNER_TOKEN), not argv. */
 export function startRunner(server: string, name: string, home: string,
-  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string } = {}): ChildProcess & { output: string } {
-  const child = spawn(process.execPath, [CLI, 'runner', '--server', server,
-    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name)], {
+  opts: { slots?: number; token?: string; env?: Record<string, string>; work?: string; wrap?: string[]; args?: string[] } = {}): ChildProcess & { output: string } {
+  const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'runner', '--server', server,
+    '--name', name, '--slots', String(opts.slots ?? 1), '--work', opts.work ?? join(home, 'runners', name), ...(opts.args ?? [])];
+  const child = spawn(argv[0], argv.slice(1), {
     env: gitEnv({ GREENGATE_RUNNER_TOKEN: opts.token ?? RUNNER_TOKEN, ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string };
   child.output = '';

@@ -4,8 +4,9 @@
  * runner's environment, a file), so all of them are redacted from every unit, not only the
  * unit's own builder's. A notification channel's are what its plug-in lists as `credentials`.
  *
- * The values: the runner, admin (adminToken and every named admin's), clone (cloneToken, readTokens) and Alertmanager tokens; each repository's hook secret (read from
- * its file); every builder's secrets, of every repository; each webhook's secret and URL (a
+ * The values: the runner, admin (adminToken and every named admin's), clone (cloneToken, readTokens) and
+ * Alertmanager tokens; each repository's hook secret (the server's copy and the repository's file);
+ * every builder's secrets, of every repository; each webhook's secret and URL (a
  * Slack-style URL is a credential) and the SMTP password, top-level and per repository. Read from
  * the current configuration on each call (a reload applies); a value that cannot be read now is
  * skipped (nothing of it can be in a unit's report either).
@@ -14,7 +15,7 @@ import { readTokensOf, type Config } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
 import { readNotifySecret, type NotifyConfig } from '../config/notify.js';
 import { CHANNELS, settingsOf } from '../notify/channels/index.js';
-import { readHookSecret } from '../gate/hookSecret.js';
+import { readHookSecret, readServerSecret } from '../gate/hookSecret.js';
 
 export function serverSecretValues(config: Readonly<Config>): string[] {
   const values: string[] = [];
@@ -41,6 +42,7 @@ export function serverSecretValues(config: Readonly<Config>): string[] {
   notify(config.notify);
   for (const repo of config.repositories) {
     add(() => readHookSecret(repo.path));
+    add(() => readServerSecret(config.data, repo.name));
     notify(repo.notify);
     for (const b of repo.builders) for (const [name, source] of Object.entries(b.secrets ?? {})) add(() => readSecret(name, source));
   }

@@ -6,7 +6,12 @@
  * default reject, kept if set), greengate.gated (when the caller knows the gated branches; the
  * hook refreshes it from every verdict) and receive.advertisePushOptions=true (so
  * `git push -o greengate.bypass=…` works). It also gives the repository its hook secret
- * (hookSecret.ts: `<repo>/greengate-hook-secret`, mode 0600, kept if present).
+ * (hookSecret.ts: `<repo>/greengate-hook-secret`, kept if present): owned by the repository's
+ * owner, mode 0600, or 0640 with the repository directory's group when the repository is shared
+ * with a group (core.sharedRepository), so every pushing user's hook can read it. Run as root, the
+ * file is given to the repository's owner. A secret file another user owns is refused before
+ * anything changes, naming the file, its owner and mode and the fix (checkSecretFile).
+ * Registering the secret with the server (its own copy) is the CLI's step (server/cli.ts).
  *
  * Hooks go where git runs them (`git rev-parse --git-path hooks`, which follows core.hooksPath).
  * A hook file with the marker line "# greengate-hook v…" is ours and is replaced (upgrade,
@@ -16,12 +21,12 @@
  * a message that says what to fix.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GgError } from '../errors.js';
 import { isValidBranchName } from '../config/config.js';
-import { ensureHookSecret } from './hookSecret.js';
+import { ensureHookSecret, hookSecretPath, type SecretAccess } from './hookSecret.js';
 
 export const HOOK_MARKER = '# greengate-hook v';
 export const HOOK_NAMES = ['pre-receive', 'post-receive'] as const;
@@ -45,6 +50,8 @@ export interface HookInstallResult {
   repo: string;
   hooks: string[]; // paths of the hooks written
   preserved: string[]; // foreign hooks moved to <name>.local by this install
+  secretFile: string; // the hook's copy of the secret
+  access: string; // who may read it, for people: "owner uid 1001, mode 600" or "… group gid 1002 (shared), mode 640"
 }
 
 export function templateDir(): string {
@@ -78,6 +85,9 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
     }
   }
 
+  const access = secretAccess(gitDir);
+  checkSecretFile(gitDir, access);
+
   git(gitDir, ['config', 'greengate.server', server]);
   git(gitDir, ['config', 'greengate.repo', repo]);
   if (opts.gated) rememberGated(gitDir, opts.gated);
@@ -85,7 +95,13 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
   setDefault(gitDir, 'greengate.onUnreachable', DEFAULT_ON_UNREACHABLE);
   git(gitDir, ['config', 'receive.advertisePushOptions', 'true']);
 
-  ensureHookSecret(gitDir);
+  try {
+    ensureHookSecret(gitDir, access);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw installError(`cannot give ${hookSecretPath(gitDir)} ${describeAccess(access)} (${code}): run the install as the repository's owner ` +
+      `and a member of its group, or as root (docs/operations.md, "Users, groups and modes")`);
+  }
   mkdirSync(hooksDir, { recursive: true });
   const preserved: string[] = [];
   for (const hook of foreign) {
@@ -96,7 +112,53 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
     writeFileSync(hook.path, hook.text, { mode: 0o755 });
     chmodSync(hook.path, 0o755);
   }
-  return { repo, hooks: templates.map((t) => t.path), preserved };
+  return { repo, hooks: templates.map((t) => t.path), preserved, secretFile: hookSecretPath(gitDir), access: describeAccess(access) };
+}
+
+const SHARED_WITH_GROUP = new Set(['group', 'true', '1', 'all', 'world', 'everybody', '2']);
+
+/**
+ * Who may read the hook's copy of the secret: the repository's group too (0640) when git shares
+ * the repository with it (core.sharedRepository group/all or an octal mode with group read),
+ * else only the owner (0600). As root, the file is given to the repository directory's owner.
+ */
+export function secretAccess(gitDir: string): SecretAccess {
+  let shared = '';
+  try {
+    shared = git(gitDir, ['config', '--get', 'core.sharedRepository']).toLowerCase();
+  } catch {
+    // not set: private
+  }
+  const st = statSync(gitDir);
+  const group = SHARED_WITH_GROUP.has(shared) || (/^0[0-7]{3}$/.test(shared) && (parseInt(shared, 8) & 0o040) !== 0);
+  const root = process.getuid?.() === 0;
+  return { mode: group ? 0o640 : 0o600, uid: root ? st.uid : undefined, gid: group || root ? st.gid : undefined };
+}
+
+function describeAccess(a: SecretAccess): string {
+  const owner = a.uid !== undefined ? `owner uid ${a.uid}` : `owner uid ${process.getuid?.()}`;
+  return a.mode === 0o640 ? `${owner}, group gid ${a.gid} (the repository's group, core.sharedRepository), mode 640`
+    : `${owner}, mode 600 (the repository is not shared with a group)`;
+}
+
+/** Refuses, before anything changes, a secret file this install could not set up as the model says. */
+function checkSecretFile(gitDir: string, access: SecretAccess): void {
+  const path = hookSecretPath(gitDir);
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // created below
+  }
+  const mode = (st.mode & 0o777).toString(8);
+  if (!st.isFile()) {
+    throw installError(`${path} is not a regular file (owner uid ${st.uid}, mode ${mode}): remove it and run the install again`);
+  }
+  const me = process.getuid?.();
+  if (me !== undefined && me !== 0 && st.uid !== me) {
+    throw installError(`${path} belongs to uid ${st.uid} (mode ${mode}), not to uid ${me} running the install: run the install as uid ${st.uid} ` +
+      `(the repository's owner) or as root, or remove the file to make a new secret (docs/operations.md, "Users, groups and modes")`);
+  }
 }
 
 function checkBareRepo(gitDir: string): void {

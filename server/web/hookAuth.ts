@@ -1,6 +1,7 @@
 /**
  * Who may call the hook routes (`POST /api/gate/:repo`, `POST /api/changes`): the repository's
- * own hooks, proven by its hook secret (server/gate/hookSecret.ts) in the
+ * own hooks, proven by its hook secret (server/gate/hookSecret.ts: the server's own copy in
+ * <data>/hook-secrets/, else a single-user install's repository file) in the
  * X-Greengate-Hook-Secret header. Anything else answers 404 (unknown repository) or 401
  * GG_HOOK_SECRET, is logged at warn and counted in /metrics.
  */
@@ -11,12 +12,12 @@ import { HOOK_SECRET_HEADER, hookSecrets } from '../gate/hookSecret.js';
 import type { HookMetrics } from '../metrics.js';
 import { findRepository } from '../config/repositories.js';
 
-export interface HookAuthDeps { config: { repositories: RepositoryConfig[] }; metrics: HookMetrics; log: Logger }
+export interface HookAuthDeps { config: { repositories: RepositoryConfig[]; data?: string }; metrics: HookMetrics; log: Logger }
 
 export function authorizeHook(deps: HookAuthDeps, repoName: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig {
   const repo = findRepository(deps.config, repoName);
   try {
-    hookSecrets.check(repo.name, repo.path, req.get(HOOK_SECRET_HEADER));
+    hookSecrets.check(repo.name, repo.path, req.get(HOOK_SECRET_HEADER), deps.config.data);
   } catch (err) {
     const metrics = deps.metrics;
     if (route === 'gate') metrics.gateUnauthenticated.inc();

@@ -63,6 +63,9 @@ finish() {
 
 quarantine=${GIT_QUARANTINE_PATH-}
 quarantine=${quarantine%%[[:cntrl:]]*}
+# git makes the quarantine private to the pusher; in a repository shared with a group the server's
+# user reads the pushed commits through the group (docs/operations.md "Users, groups and modes").
+case $shared in '' | false | umask | 0 | no | off) ;; *) [ -z "$quarantine" ] || chmod -R g+rX "$quarantine" 2>/dev/null || : ;; esac
 options=
 bypass=
 count=${GIT_PUSH_OPTION_COUNT:-0}
@@ -170,7 +173,5 @@ if [ "$policy" = allow ] && [ "$status" != 401 ]; then
 fi
 printf '%s\n' \
 	'greengate: push refused: the gate could not be checked (greengate.onUnreachable is reject).' \
-	'greengate: to fail open while the server is down, run in the repository on the git server:' \
-	'greengate:     git config greengate.onUnreachable allow' \
-	'greengate: in an emergency: git push -o greengate.bypass="<reason>"' >&2
+	'greengate: tell the greengate admin (the server'"'"'s log says why); in an emergency: git push -o greengate.bypass="<reason>"' >&2
 exit 1

@@ -1,12 +1,13 @@
 # greengate hook settings: `greengate hook install` puts this text in place of the
 # "# @include settings.sh" line of each hook, so an installed hook is one file that reads
 # nothing else. Sets server, repo, timeout (seconds), policy (onUnreachable), gated (the gated
-# branches, space-separated, "-" for none; gated_known is empty when unknown), pusher (the
+# branches, space-separated, "-" for none; gated_known is empty when unknown), shared
+# (core.sharedRepository: the repository is shared with a group), pusher (the
 # authenticated one, see below), and
 # auth: the curl arguments that send the hook secret (the secret file is the header line itself,
 # so the secret is never in a shell variable or on a command line).
-server= repo= timeout=15 policy=reject gated= gated_known=
-config=$(git config --get-regexp '^greengate\.' 2>/dev/null)
+server= repo= timeout=15 policy=reject gated= gated_known= shared=
+config=$(git config --get-regexp '^(greengate\.|core\.sharedrepository$)' 2>/dev/null)
 while read -r key value; do
 	case $key in
 	greengate.server) server=${value%/} ;;
@@ -14,6 +15,7 @@ while read -r key value; do
 	greengate.timeout) timeout=$value ;;
 	greengate.onunreachable) policy=$value ;;
 	greengate.gated) gated=$value gated_known=1 ;;
+	core.sharedrepository) shared=$value ;;
 	esac
 done <<CONFIG
 $config

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { GgError } from '../../../server/errors.js';
-import { HookSecrets, ensureHookSecret, hookSecretPath, readHookSecret } from '../../../server/gate/hookSecret.js';
+import { HookSecrets, ensureHookSecret, hookSecretPath, readHookSecret, serverSecretPath, storeServerSecret } from '../../../server/gate/hookSecret.js';
 import { tempHome } from '../../helpers.js';
 
 describe('hook secret (gate/hookSecret)', () => {
@@ -62,5 +63,42 @@ describe('hook secret (gate/hookSecret)', () => {
     expect(codeOf(() => secrets.check('shop', home.dir, secret)).code).to.equal('GG_HOOK_SECRET');
     writeFileSync(file, 'just some text\n');
     expect(codeOf(() => secrets.check('shop', home.dir, next)).message).to.match(/is not one line/);
+  });
+
+  it('checks the server\'s own copy (data/hook-secrets/NAME, 0600) and, once it has one, never the repository\'s file', () => {
+    const secrets = new HookSecrets();
+    const data = join(home.dir, 'data');
+    const repoSecret = ensureHookSecret(home.dir);
+    const own = 'c'.repeat(64);
+    storeServerSecret(data, 'shop', own);
+    const file = serverSecretPath(data, 'shop');
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
+    expect(statSync(dirname(file)).mode & 0o777).to.equal(0o700);
+    secrets.check('shop', home.dir, own, data);
+    expect(codeOf(() => secrets.check('shop', home.dir, repoSecret, data)).code).to.equal('GG_HOOK_SECRET');
+    rmSync(hookSecretPath(home.dir));
+    secrets.check('shop', home.dir, own, data);
+    const next = 'd'.repeat(64);
+    storeServerSecret(data, 'shop', next);
+    secrets.forget('shop');
+    secrets.check('shop', home.dir, next, data);
+    expect(codeOf(() => storeServerSecret(data, 'shop', 'not hex')).code).to.equal('GG_HOOK_SECRET');
+  });
+
+  it('without a copy of its own, trusts no repository file owned by another user (single-user installs only)', function () {
+    if (process.getuid?.() !== 0) this.skip(); // giving a file to another user needs root
+    const secrets = new HookSecrets();
+    const secret = ensureHookSecret(home.dir);
+    chownSync(hookSecretPath(home.dir), 65534, 65534);
+    const err = codeOf(() => secrets.check('shop', home.dir, secret, join(home.dir, 'data')));
+    expect(err.status).to.equal(401);
+    expect(err.message).to.match(/belongs to uid 65534, not to the server's user \(uid 0\)/).and.match(/--admin-token-file/);
+  });
+
+  it('gives the hook\'s copy to the repository\'s group, mode 0640, when asked', function () {
+    const secret = ensureHookSecret(home.dir, { mode: 0o640, gid: statSync(home.dir).gid });
+    expect(statSync(hookSecretPath(home.dir)).mode & 0o777).to.equal(0o640);
+    expect(ensureHookSecret(home.dir)).to.equal(secret);
+    expect(statSync(hookSecretPath(home.dir)).mode & 0o777).to.equal(0o600);
   });
 });

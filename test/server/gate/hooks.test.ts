@@ -377,7 +377,7 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     expect(stub.gateCalls.at(-1)?.request?.updates[0].commits.map((c) => c.sha)).to.deep.equal([fix]);
   });
 
-  it('refuses the push when the server is down, saying how to fail open', async () => {
+  it('refuses the push when the server is down, never suggesting to turn the gate off', async () => {
     await git(bare, 'config', 'greengate.server', 'http://127.0.0.1:1');
     const before = await remoteRef('main');
     await commit('Add\n');
@@ -385,7 +385,8 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     expect(r.code).to.not.equal(0);
     expect(await remoteRef('main')).to.equal(before);
     expect(r.stderr).to.include('remote: greengate: cannot reach the greengate server at http://127.0.0.1:1');
-    expect(r.stderr).to.include('git config greengate.onUnreachable allow');
+    expect(r.stderr).to.not.include('onUnreachable allow');
+    expect(r.stderr).to.include('tell the greengate admin');
   });
 
   it('accepts with a warning when greengate.onUnreachable is allow, and post-receive only warns', async () => {
