@@ -119,9 +119,11 @@ describe('runner/sandbox: bwrap (a real sandbox)', function () {
 
   it('ends every process of the command with it, a setsid child too', () => {
     const started = Date.now();
-    const r = run('setsid sh -c "sleep 30" </dev/null >/dev/null 2>&1 & echo started');
+    // A marker of its own: other tests (and other suites' files, run in parallel) may be sleeping too.
+    const marker = `gg-setsid-${process.pid}-${Date.now()}`;
+    const r = run(`setsid sh -c "sleep 30; echo ${marker}" </dev/null >/dev/null 2>&1 & echo started`);
     expect(r.stdout.trim()).to.equal('started');
     expect(Date.now() - started).to.be.below(10_000);
-    expect(spawnSync('pgrep', ['-f', 'sleep 30'], { encoding: 'utf8' }).stdout.trim()).to.equal('');
+    expect(spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim()).to.equal('');
   });
 });
