@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -147,6 +147,8 @@ describe('pushes over SSH through gitolite (docs/operations.md "gitolite")', fun
     // gitolite leaves hooks other than its own `update` alone: a later `gitolite setup` keeps them.
     asHosting(GITOLITE, 'setup');
     expect(readFileSync(join(bare, 'hooks', 'pre-receive'), 'utf8')).to.contain('greengate');
+    const secret = statSync(join(bare, 'greengate-hook-secret')); // every push runs as the gitolite user
+    expect([secret.uid, secret.mode & 0o777]).to.deep.equal([uidOf(HOSTING), 0o600]);
 
     for (const person of ['alice', 'bob']) must(person, home.dir, 'clone', '--quiet', `ssh://${HOSTING}@127.0.0.1:${port}/shop`, clone(person));
   });
