@@ -92,7 +92,7 @@ export function firstLine(text: string): string { return text.trim().split('\n')
 
 function gitEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  const foreign = ['GREENGATE_PUSHER', 'GL_USERNAME', 'REMOTE_USER'];
+  const foreign = ['GREENGATE_PUSHER', 'GL_USER', 'GL_USERNAME', 'REMOTE_USER'];
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_') && !foreign.includes(k)) env[k] = v;
   return { ...env, GIT_AUTHOR_NAME: REVERT_AUTHOR.name, GIT_AUTHOR_EMAIL: REVERT_AUTHOR.email, GIT_COMMITTER_NAME: REVERT_AUTHOR.name,
     GIT_COMMITTER_EMAIL: REVERT_AUTHOR.email, GIT_TERMINAL_PROMPT: '0' };

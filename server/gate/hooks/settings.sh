@@ -25,9 +25,10 @@ case $timeout in '' | *[!0-9.]* | *.*.* | .) timeout=15 ;; esac
 secretfile=${GIT_DIR:-.}/greengate-hook-secret
 if [ -r "$secretfile" ]; then auth=-H; else auth=; fi
 
-# The pusher is who the git server authenticated: gitolite's GL_USERNAME, the web server's
-# REMOTE_USER (git over HTTP), else the OS user running this hook (ssh). Never a variable of the
+# The pusher is who the git server authenticated: gitolite's GL_USER (the name of the SSH key
+# gitolite-shell was started for), else GL_USERNAME, the web server's REMOTE_USER (git over
+# HTTP), else the OS user running this hook (ssh). Never a variable of the
 # pusher's choosing: a GREENGATE_PUSHER in the environment means nothing (greengate's own pushes
 # are recognised by the commits it recorded, not by a name).
-pusher=${GL_USERNAME:-${REMOTE_USER:-$(id -un 2>/dev/null)}}
+pusher=${GL_USER:-${GL_USERNAME:-${REMOTE_USER:-$(id -un 2>/dev/null)}}}
 pusher=${pusher%%[[:cntrl:]]*}

@@ -70,8 +70,8 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     root = mkdtempSync(join(tmpdir(), 'greengate-hooks-'));
     writeFileSync(join(root, 'gitconfig'), '[user]\n\tname = Ada\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n');
     env = { ...process.env, HOME: root, GIT_CONFIG_GLOBAL: join(root, 'gitconfig'), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
-    for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GL_USERNAME', 'REMOTE_USER']) delete env[name];
-    env.GL_USERNAME = 'ada'; // as gitolite sets it: the authenticated pusher
+    for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GL_USER', 'GL_USERNAME', 'REMOTE_USER']) delete env[name];
+    env.GL_USERNAME = 'ada'; // an authenticated pusher's name (a git server setting GL_USERNAME)
     stub = await startGateStub();
   });
 
@@ -212,6 +212,19 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
     }
     const me = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
     expect(stub.gateCalls.map((c) => c.request?.pusher)).to.deep.equal(['ada', 'bob', me]);
+  });
+
+  it('sends gitolite\'s GL_USER as the pusher, ahead of GL_USERNAME and REMOTE_USER', async () => {
+    const saved = { ...env };
+    try {
+      env.GL_USER = 'grace'; // gitolite-shell sets GL_USER to the SSH key's user name
+      env.REMOTE_USER = 'bob';
+      await commit('Via gitolite\n');
+      expect((await push('main')).code).to.equal(0);
+    } finally {
+      env = saved;
+    }
+    expect(stub.gateCalls.at(-1)?.request?.pusher).to.equal('grace');
   });
 
   it('accepts a push to an open tree, sending the pusher, the update and every new commit', async () => {
