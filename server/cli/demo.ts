@@ -210,6 +210,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   })();
 
   say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
+  if (!fresh) {
+    const last = server.store.builds.list({ kind: 'branch', limit: 1 })[0];
+    say(`  reusing the demo in ${dir}: its greengate.yml (same tokens and ports), the repository shop and its history in ${config.data}` +
+      `${last ? ` (newest build ${last.id}, of ${last.sha.slice(0, 10)})` : ''}; nothing new is pushed. Delete ${dir} to start over.`);
+  }
   say(`  admin token in ${tokenFile} (0600); both tokens in ${configFile}`);
   say(`  open shop/main's tree when it is closed: ${openTree}`);
   return {

@@ -46,6 +46,37 @@ describe('the terminal (npm start, demo, serve)', function () {
     }
   });
 
+  it('a second start says what it reuses', async () => {
+    const home = tempHome('gg-term-');
+    const start = async () => {
+      const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'start'], {
+        cwd: home.dir, env: { ...process.env, PORT: '0', GREENGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const run = { child, out: '' };
+      child.stdout.on('data', (d) => { run.out += d; });
+      child.stderr.on('data', (d) => { run.out += d; });
+      return run;
+    };
+    const stop = async (child: ReturnType<typeof spawn>) => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGINT');
+      await exited;
+    };
+    try {
+      const first = await start();
+      try {
+        await pollUntil(() => /first push built/.test(first.out), 'the first demo build', 15_000);
+        expect(first.out).not.to.contain('reusing');
+      } finally { await stop(first.child); }
+      const second = await start();
+      try {
+        const line = await pollUntil(() => /reusing the demo in .*\n/.exec(second.out)?.[0], 'the second start\'s banner', 15_000);
+        expect(line).to.match(/its greengate\.yml \(same tokens and ports\), the repository shop and its history in \S+ \(newest build \d+, of [0-9a-f]{10}\); nothing new is pushed\. Delete \S+ to start over\./);
+      } finally { await stop(second.child); }
+    } finally {
+      home.cleanup();
+    }
+  });
+
   it('serve with its log piped writes JSON lines; GREENGATE_LOG_FORMAT=human asks for human ones', async () => {
     const home = tempHome('gg-term-');
     const repo = new Repo(home.dir);
