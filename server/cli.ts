@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import {
-  UsageError, findCommand, globalHelp, intOption, parseCommandArgs, readVersion, type CommandSpec, type Values,
+  UsageError, findCommand, globalHelp, groupHelp, intOption, parseCommandArgs, readVersion, type CommandSpec, type Values,
 } from './cli/usage.js';
 import { onSignals } from './cli/lifetime.js';
 
@@ -269,8 +269,13 @@ export async function main(argv: string[]): Promise<void> {
     say((target ? (await import('./cli/usage.js')).commandHelp(target) : globalHelp(COMMANDS, readVersion())) + '\n');
     return;
   }
-  if (first === '--version' || first === '-V' || first === 'version') {
+  if (first === '--version' || first === '-V' || first === '-v' || first === 'version') {
     say(`${readVersion()}\n`);
+    return;
+  }
+  const group = (argv[1] === '--help' || argv[1] === '-h') && argv.length === 2 ? groupHelp(COMMANDS, first) : null;
+  if (group) {
+    say(group + '\n');
     return;
   }
   const { spec, rest } = findCommand(COMMANDS, argv);

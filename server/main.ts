@@ -26,6 +26,7 @@ import { takeNotice } from './changes/verify.js';
 import { quarantineRouter } from './web/quarantineApi.js';
 import { StorageHealth } from './storageHealth.js';
 import { maskingStream } from './urlMask.js';
+import { chooseLogFormat, humanStream } from './logFormat.js';
 import { refuseWritesWhileDegraded } from './web/storageGuard.js';
 import { MAX_BODY_BYTES, refuseLargeBodies } from './web/bodyLimit.js';
 import { resumeAfterStorageFault } from './resume.js';
@@ -74,9 +75,11 @@ export interface ServeOptions {
   notify?: Notify;
 }
 
-/** The server's logger: JSON lines on stderr, every URL in them masked (urlMask.ts). */
+/** The server's logger on stderr, every URL in it masked (urlMask.ts): human lines on a terminal, JSON lines otherwise (logFormat.ts). */
 export function createLogger(name = 'greengate'): Logger {
-  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, maskingStream(pino.destination(2)));
+  const dest = pino.destination(2);
+  const human = chooseLogFormat(process.env.GREENGATE_LOG_FORMAT, process.stderr.isTTY === true) === 'human';
+  return pino({ name, level: process.env.GREENGATE_LOG_LEVEL ?? 'info' }, maskingStream(human ? humanStream(dest) : dest));
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {

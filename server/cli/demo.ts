@@ -12,7 +12,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
@@ -24,6 +24,17 @@ import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, freePort, stopA
 import { fail } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+/** `word` quoted for a POSIX shell when it needs it. */
+const sh = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+
+/** The admin token in DIR/admin-token (0600), for commands printed with --admin-token-file; its path. */
+function writeAdminTokenFile(dir: string, token: string): string {
+  const file = join(dir, 'admin-token');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // an older file keeps its mode through writeFileSync
+  return file;
+}
 
 const SAMPLE: Record<string, string> = {
   'package.json': JSON.stringify({ name: 'shop', private: true, type: 'module' }, null, 2) + '\n',
@@ -38,7 +49,12 @@ const SAMPLE: Record<string, string> = {
 const BUG = { 'src/cart.js': 'export function total(items) {\n  return items.reduce((sum, i) => sum + i.price, 0); // forgot the quantity\n}\n' };
 
 export interface DemoOptions { port: number; dir?: string; pushHistory?: boolean }
-export interface Demo { server: RunningServer; runners: ChildProcess[]; dir: string; history: Promise<void>; stop(): Promise<void> }
+export interface Demo {
+  server: RunningServer; runners: ChildProcess[]; dir: string; history: Promise<void>;
+  /** A shell command that opens shop/main's tree, as printed: this CLI's full path, --server and the admin token file. */
+  openTree: string;
+  stop(): Promise<void>;
+}
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Demo Developer', GIT_AUTHOR_EMAIL: 'dev@shop.example',
   GIT_COMMITTER_NAME: 'Demo Developer', GIT_COMMITTER_EMAIL: 'dev@shop.example' };
@@ -135,6 +151,9 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const config = loadConfig(configFile);
   const server = await startServer({ config, port: opts.port, log: createLogger('greengate-demo') });
   const url = server.baseUrl;
+  const tokenFile = writeAdminTokenFile(dir, config.adminToken!);
+  const openTree = ['node', CLI, 'tree', 'open', '--server', server.url, '--admin-token-file', tokenFile, '--repo', 'shop', '--branch', 'main']
+    .map(sh).join(' ');
   writeFileSync(join(dir, 'greengate-url'), server.url); // the deployed apps stop when it stops answering (demoApp.ts)
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
@@ -186,14 +205,20 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     const reverted = await waitFor(() => { const x = server.store.deploys.get(bad.id); return x && x.revertState !== 'pending' ? x : undefined; },
       'the revert of the rolled back deploy did not happen in time');
     say(reverted.revertState === 'done'
-      ? `demo: greengate reverted the deployed commit on main; the tree stays closed until a person opens it (greengate tree open --repo shop --branch main)`
+      ? `demo: greengate reverted the deployed commit on main; the tree stays closed until a person opens it:\n  ${openTree}`
       : `demo: the revert of the deployed commit was refused: ${reverted.revertError ?? 'no reason recorded'}`);
   })();
 
   say(`greengate demo: waterfall at ${url}  (data in ${dir}; Ctrl-C stops)`);
-  say(`  admin token: ${config.adminToken}   runner token: ${config.runnerToken}`);
+  if (!fresh) {
+    const last = server.store.builds.list({ kind: 'branch', limit: 1 })[0];
+    say(`  reusing the demo in ${dir}: its greengate.yml (same tokens and ports), the repository shop and its history in ${config.data}` +
+      `${last ? ` (newest build ${last.id}, of ${last.sha.slice(0, 10)})` : ''}; nothing new is pushed. Delete ${dir} to start over.`);
+  }
+  say(`  admin token in ${tokenFile} (0600); both tokens in ${configFile}`);
+  say(`  open shop/main's tree when it is closed: ${openTree}`);
   return {
-    server, runners, dir, history,
+    server, runners, dir, history, openTree,
     async stop() {
       await Promise.all(runners.map((r) => new Promise<void>((res) => {
         if (r.exitCode !== null) return res();

@@ -1,13 +1,13 @@
 /**
  * `greengate tree [status|close|open|maintenance] --server URL [--message TEXT] [--repo NAME]
- * [--branch B] [--admin-token T] [--json]`: the sheriff's client for the tree state.
+ * [--branch B] [--admin-token-file FILE] [--json]`: the sheriff's client for the tree state.
  *
  * HTTP (the server implements these):
  *   GET  /api/repos                 → [{ name, gate: [branch, …] }]   (only when --repo or --branch is omitted)
  *   GET  /api/tree/:repo/:branch    → { state, reason, message, since, build, blamelist: [{ sha, author, subject }] }
  *   POST /api/tree/:repo/:branch    ← { state: 'closed'|'open'|'maintenance', message }  Authorization: Bearer <admin token>
  * --repo may be omitted when the server has exactly one repository; --branch defaults to the
- * repository's first gated branch. The admin token comes from --admin-token or
+ * repository's first gated branch. The admin token comes from --admin-token-file or
  * GREENGATE_ADMIN_TOKEN. Exit codes: 0 done, 1 the server refused or could not be reached,
  * 2 a usage error (found before any request). Never throws: every failure is a GgError whose
  * message is printed as one line (a refusal by the server carries the server's code and message).
@@ -159,7 +159,7 @@ export function refusal(what: string, status: number, text: string): GgError {
   const { code, message } = readErrorBody(text);
   let detail = message || text.trim().split('\n')[0].slice(0, 300) || 'no details';
   if ((status === 401 || status === 403) && !/--admin-token|GREENGATE_ADMIN_TOKEN/.test(detail)) {
-    detail += ': pass --admin-token or set GREENGATE_ADMIN_TOKEN';
+    detail += ': pass --admin-token-file FILE (a 0600 file holding it) or set GREENGATE_ADMIN_TOKEN';
   }
   const known = code !== null && code in ERRORS ? code as ErrorCode : 'GG_SERVER_ANSWER';
   return new GgError(known, `${what}: HTTP ${status}${code ? ` ${code}` : ''}: ${detail}`);

@@ -74,9 +74,18 @@ export function globalHelp(specs: readonly CommandSpec[], version: string): stri
   const width = Math.max(...specs.map((s) => s.name.length)) + 2;
   return [`greengate ${version}: a CI server with a commit gate`, '', 'usage: greengate <command> [options]', '',
     ...specs.map((s) => `  ${s.name.padEnd(width)}${s.summary}`), '',
-    '`greengate <command> --help` shows a command\'s options; `greengate --version` its version.',
+    '`greengate <command> --help` shows a command\'s options; `greengate --version` (-v) its version.',
     'Secrets never on the command line: --token-file FILE or GREENGATE_RUNNER_TOKEN (runners),',
     '--admin-token-file FILE or GREENGATE_ADMIN_TOKEN (admin). PORT overrides the port.'].join('\n');
+}
+
+/** The help of a command group ("hook"): each subcommand's summary and usage line; null when `word` names no group. */
+export function groupHelp(specs: readonly CommandSpec[], word: string): string | null {
+  const subs = specs.filter((s) => s.name.startsWith(`${word} `));
+  if (subs.length === 0) return null;
+  return [`usage: greengate ${word} <${subs.map((s) => s.name.split(' ')[1]).join('|')}> [options]`, '',
+    ...subs.flatMap((s) => [`  ${s.name}: ${s.summary}`, `    ${synopsis(s)}`]), '',
+    ...subs.map((s) => `\`greengate ${s.name} --help\` explains its options.`)].join('\n');
 }
 
 /** The command argv names, and the arguments after its name; a mistyped name is a UsageError with a suggestion. */

@@ -206,7 +206,7 @@ export class RunnerGateway {
     }
     if (!tokensEqual(msg.token, this.runnerToken)) {
       this.guesses.wrong(address);
-      return this.refuse(conn, 'GG_RUNNER_TOKEN', 'runner token rejected: pass --token or set GREENGATE_RUNNER_TOKEN');
+      return this.refuse(conn, 'GG_RUNNER_TOKEN', 'runner token rejected: pass --token-file FILE (a 0600 file holding it) or set GREENGATE_RUNNER_TOKEN');
     }
     const instance = msg.instance ?? null;
     const live = [...this.connections].filter((o) => o !== conn && o.name === msg.name && o.runnerId);

@@ -63,7 +63,7 @@ export function adminGuard(deps: { admins: Admins; adminOf(req: Request): Admin 
         return next();
       }
       next(new GgError('GG_ADMIN_TOKEN', deps.admins().length > 0
-        ? 'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN'
+        ? 'admin token missing or wrong: pass --admin-token-file FILE (a 0600 file holding it) or set GREENGATE_ADMIN_TOKEN'
         : 'admin actions are disabled: set adminToken or admins: in greengate.yml'));
     });
   };

@@ -55,7 +55,7 @@ describe('greengate tree: what the sheriff reads (spawned CLI, real server)', fu
     const r = await tree(['open', '--server', server.url], { GREENGATE_ADMIN_TOKEN: 'wrong-token' });
     expect(r.status).to.equal(1);
     expect(r.stderr).to.equal('greengate tree: POST /api/tree/shop/main: HTTP 401 GG_ADMIN_TOKEN: ' +
-      'admin token missing or wrong: pass --admin-token or set GREENGATE_ADMIN_TOKEN\n');
+      'admin token missing or wrong: pass --admin-token-file FILE (a 0600 file holding it) or set GREENGATE_ADMIN_TOKEN\n');
     expect(r.stderr).to.not.contain('[object Object]');
   });
 
