@@ -54,7 +54,7 @@ export class RefChanges {
 
   /** Records ref updates and creates or joins builds. Validates every update first. */
   notice(repoName: string, updates: readonly RefUpdate[], source: ChangeSource, pusher: string | null,
-    opts: { answerWhenRecorded?: boolean } = {}): Promise<NoticeResult[]> {
+    opts: { answerWhenRecorded?: boolean; waitForBuildsMs?: number } = {}): Promise<NoticeResult[]> {
     const repo = findRepository(this.config, repoName);
     for (const u of updates) {
       if (!isSha(u.old) || !isSha(u.new)) throw new GgError('GG_BAD_SHA', `update of ${u.ref}: old and new must be 40-character hex commit ids`);
@@ -73,7 +73,17 @@ export class RefChanges {
     });
     if (!early) return done;
     done.catch((err) => this.log.error({ err, repo: repo.name }, 'builds for a recorded change could not be created'));
-    return Promise.race([early, done]);
+    const recordedAnswer = Promise.race([early, done]);
+    if (!opts.waitForBuildsMs) return recordedAnswer;
+    // The hook prints its builds' links: wait a little for them, never longer (a push made by the
+    // server itself, e.g. a revert, may be waiting in this repository's queue).
+    return recordedAnswer.then(async (first) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), opts.waitForBuildsMs); });
+      const built = await Promise.race([done.catch(() => null), late]);
+      clearTimeout(timer);
+      return built ?? first;
+    });
   }
 
 

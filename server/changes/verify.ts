@@ -22,6 +22,8 @@ import type { RepositoryConfig } from '../config/config.js';
 import type { ChangeSource, NoticeResult, RefChanges, RefUpdate } from './refs.js';
 
 export const MAX_NOTICE_UPDATES = 1000;
+/** How long the hook's notice waits for its builds (so the hook prints their links); after it, the answer has none. Other notices answer once recorded. */
+export const NOTICE_BUILDS_WAIT_MS = 2000;
 const REF = /^refs\/[^\0\n]{1,1000}$/;
 
 export interface DroppedUpdate { ref: string; claimed: string; git: string | null }
@@ -127,6 +129,7 @@ export async function takeNotice(deps: NoticeDeps, repo: RepositoryConfig, updat
     deps.log.warn({ repo: repo.name, dropped }, 'change notice disagrees with git: dropped; building what git says');
     deps.changes.scan(repo.name, 'watch').catch((err) => deps.log.warn({ err, repo: repo.name }, 'ref scan failed'));
   }
-  const accepted = agreed.length ? await deps.changes.notice(repo.name, agreed, source, pusher, { answerWhenRecorded: true }) : [];
+  const accepted = agreed.length ? await deps.changes.notice(repo.name, agreed, source, pusher, { answerWhenRecorded: true,
+    waitForBuildsMs: source === 'hook' ? NOTICE_BUILDS_WAIT_MS : 0 }) : [];
   return { accepted, dropped };
 }

@@ -10,9 +10,12 @@
  * the new builds are announced and dispatched, and the reverter is woken.
  *
  * - A red gated branch build whose blamelist is ONE commit on a green base (a new breakage) needs
- *   no bisect: its search is recorded ended at once, naming that commit, suspected (not confirmed:
- *   it failed once), no probe, no notification of its own (the closure names it and mails its
- *   author), no automatic revert (only confirmed culprits are reverted).
+ *   no bisect: that commit is named at once, suspected (it failed once). Without `autoRevert` on
+ *   the branch its search is recorded ended at once: no probe, no notification of its own (the
+ *   closure names it and mails its author), no automatic revert (only confirmed culprits are
+ *   reverted). With `autoRevert` only the confirmation runs: the search of that one commit keeps
+ *   it named while its probes re-run the failing files at it and at its parent (confirmRuns each,
+ *   search.ts), then ends like any search — confirmed, it is reverted (revert.ts).
  * - A search starts when a gated branch build fails whose blamelist has more than one commit (and
  *   was not cut at MAX_BLAMELIST) and whose base (the previous commit built) is green on that
  *   builder: a new breakage. It runs only
@@ -97,8 +100,9 @@ export class CulpritFinder {
     const commits = this.store.builds.blamelist(build.id).map((c) => c.sha).reverse(); // oldest first
     if (commits.length < 1 || commits.length >= MAX_BLAMELIST || commits[commits.length - 1] !== build.sha) return; // a cut blamelist has no known base
     if (!this.store.builds.greenAt(build.repoId, build.builder, build.branch, build.baseSha)) return; // not a new breakage
-    if (commits.length === 1) return this.alone(build, commits[0]);
     const files = builder.tests ? this.failingFiles(build) : [];
+    const confirmOnly = commits.length === 1 && autoRevertsOn(repo, build.branch) && (!builder.tests || files.length > 0);
+    if (commits.length === 1 && !confirmOnly) return this.alone(build, commits[0]);
     if (builder.tests && files.length === 0) return; // nothing to narrow the probes to
     const history = this.store.culprits.flakeHistory(build.repoId, build.builder, files.length ? files : ['']);
     const flakeRate = history.runs >= MIN_FLAKE_HISTORY ? clampRate(history.flaky / history.runs) : MIN_FLAKE_RATE;
@@ -108,7 +112,9 @@ export class CulpritFinder {
     const id = this.store.culprits.create({ repoId: build.repoId, branch: build.branch, builder: build.builder, buildId: build.id,
       baseSha: build.baseSha, commits, files, flakeRate, confirmRuns, maxProbes: defaultMaxProbes(commits.length, confirmRuns),
       observations: state.obs, createdAt: now });
-    this.log.info({ build: build.id, search: id, commits: commits.length, files: files.length, flakeRate }, 'culprit search started');
+    if (confirmOnly) this.store.culprits.suspect(id, commits[0]); // known at once; the probes only confirm it
+    this.log.info({ build: build.id, search: id, commits: commits.length, files: files.length, flakeRate },
+      confirmOnly ? 'culprit named, confirming it before the automatic revert' : 'culprit search started');
     this.advance(this.store.culprits.get(id)!, repo, now);
   }
 

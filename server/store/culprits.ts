@@ -41,6 +41,7 @@ export class CulpritStore {
       observe: db.prepare('UPDATE culprit_searches SET observations = ?, probes = ? WHERE id = ? AND state = \'searching\''),
       finish: db.prepare(`UPDATE culprit_searches SET state = 'done', culprit_sha = ?, confirmed = ?, confidence = ?, outcome = ?,
         finished_at = ? WHERE id = ? AND state = 'searching'`),
+      suspect: db.prepare('UPDATE culprit_searches SET culprit_sha = ? WHERE id = ? AND state = \'searching\''),
       addProbe: db.prepare('INSERT INTO culprit_probes (build_id, search_id, position) VALUES (?, ?, ?)'),
       probe: db.prepare('SELECT build_id AS buildId, search_id AS searchId, position, result FROM culprit_probes WHERE build_id = ?'),
       probes: db.prepare('SELECT build_id AS buildId, search_id AS searchId, position, result FROM culprit_probes WHERE search_id = ? ORDER BY build_id'),
@@ -73,6 +74,8 @@ export class CulpritStore {
   finish(id: number, o: { culpritSha: string | null; confirmed: boolean; confidence: number | null; outcome: string; at: number }): boolean {
     return this.q.finish.run(o.culpritSha, o.confirmed ? 1 : 0, o.confidence, o.outcome, o.at, id).changes > 0;
   }
+  /** Names a search's suspected culprit while it still runs (a one-commit breakage being confirmed). */
+  suspect(id: number, sha: string): void { this.q.suspect.run(sha, id); }
   addProbe(buildId: number, searchId: number, position: number): void { this.q.addProbe.run(buildId, searchId, position); }
   probe(buildId: number): ProbeRow | undefined { return this.q.probe.get(buildId) as ProbeRow | undefined; }
   probes(searchId: number): ProbeRow[] { return this.q.probes.all(searchId) as ProbeRow[]; }

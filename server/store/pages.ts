@@ -11,11 +11,13 @@ export interface WaterfallBuild {
   id: number; repoId: number; repo: string; builder: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string;
   state: BuildState; result: BuildResult | null; reason: string | null; unitsTotal: number; unitsDone: number;
   pushedAt: number; startedAt: number | null; finishedAt: number | null;
+  /** The push it builds (a rebuild keeps its original's): the waterfall orders rows by it. 0 without one. */
+  changeId: number;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
 }
 /** The waterfall's filters: a branch name, and a commit author (name or e-mail, any case). */
 export interface WaterfallFilter { branch?: string; author?: string }
-/** What the badge reads about a branch: per builder, its newest finished build's result (cancelled ones skipped). */
+/** What the badge reads about a branch: per builder, its newest finished build by push order (cancelled ones skipped). */
 export interface BranchStatus { finished: { builder: string; result: BuildResult; id: number }[]; unfinished: boolean }
 export interface FileProgress { buildId: number; filesTotal: number; filesDone: number }
 export interface RunningUnit {
@@ -42,7 +44,7 @@ const NEWLINE_CACHE_MAX = 1000;
 const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch,
   CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.state, b.result, b.reason,
   b.units_total AS unitsTotal, b.units_done AS unitsDone, b.pushed_at AS pushedAt, b.started_at AS startedAt,
-  b.finished_at AS finishedAt, c.author, c.subject, ch.pusher,
+  b.finished_at AS finishedAt, coalesce(b.change_id, 0) AS changeId, c.author, c.subject, ch.pusher,
   (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
@@ -81,8 +83,9 @@ export class PageStore {
       filtered: {
         branch: db.prepare(FILTERED.branch), author: db.prepare(FILTERED.author), both: db.prepare(FILTERED.both),
       },
+      // Push order, as the tree rule (BuildStore.deciding): a rebuild keeps its original's change, so it never outranks a newer push.
       newestFinished: db.prepare(`SELECT id, result FROM builds WHERE repo_id = ? AND branch = ? AND builder = ? AND kind = 'branch'
-        AND state = 'done' AND result != 'cancelled' ORDER BY id DESC LIMIT 1`),
+        AND state = 'done' AND result != 'cancelled' ORDER BY coalesce(change_id, 0) DESC, id DESC LIMIT 1`),
       anyUnfinished: db.prepare(`SELECT 1 FROM builds WHERE state != 'done' AND repo_id = ? AND branch = ? AND kind = 'branch' LIMIT 1`),
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
@@ -124,7 +127,7 @@ export class PageStore {
     return (beforeId === undefined ? this.q.newest.all(stored, purpose, limit) : this.q.older.all(stored, purpose, beforeId, limit)) as WaterfallBuild[];
   }
 
-  /** A branch's badge facts: each builder's newest finished build (cancelled skipped), and whether one is under way. */
+  /** A branch's badge facts: each builder's newest finished build by push order (cancelled skipped), and whether one is under way. */
   branchStatus(repoId: number, branch: string, builders: readonly string[]): BranchStatus {
     const finished = builders.flatMap((builder) => {
       const row = this.q.newestFinished.get(repoId, branch, builder) as { id: number; result: BuildResult } | undefined;

@@ -203,7 +203,10 @@ export function apiRouter(deps: ApiDeps): Router {
     }
     const repository = deps.authorizeHook(repo, req, 'changes');
     const { accepted, dropped } = await deps.notice(repository, updates, req.get('x-greengate-source') === 'api' ? 'api' : 'hook', pusher);
-    res.status(202).json({ accepted, dropped });
+    // The builds' pages, for the hook to print (`greengate: build URL`); a build not created yet has none.
+    const links = accepted.flatMap((a) => ('builds' in a && Array.isArray(a.builds) ? a.builds as number[] : []))
+      .map((id) => `${deps.baseUrl()}/builds/${id}`);
+    res.status(202).json({ accepted, dropped, links });
   });
 
   r.get('/repos', (_req, res) => {

@@ -1,7 +1,8 @@
 /**
  * `GET /badge/:repo/:branch.svg`: a status badge per branch, for READMEs. Who may call: everyone
  * (it says no more than the waterfall does). The status is built from builds, not the tree: each
- * configured builder's newest finished build of the branch (push builds, cancelled ones skipped);
+ * configured builder's newest finished build of the branch by push order, as the tree rule reads it
+ * (push builds, cancelled ones skipped; a rebuild of an older commit keeps its push, so it is not the newest);
  * `failed` when any of them failed (or ended in an exception), `passed` when all of them passed
  * (flaky counts as passed); `running` while the branch has no finished build yet but one is under
  * way; `unknown` without builds. A repository not in greengate.yml answers a grey `unknown` badge

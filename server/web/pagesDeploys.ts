@@ -44,7 +44,7 @@ export function deployPagesRouter(ctx: PageContext, deps: DeployPagesDeps): Rout
     const row = deps.store.deploys.get(id) ?? fail('GG_NOT_FOUND', `no deploy ${id}: see /deploys for the deploys there are`);
     const d = deployJson(deps.store, row, '');
     const stages = d.stages.map((s) => ({ ...s,
-      verdictText: s.verdict ? describeVerdict(s.verdict) : null,
+      verdictText: s.verdict ? describeVerdict(s.verdict, true) : null, // numbers for people: `p < 0.001`
       charts: (s.verdict?.evidence ?? []).map((e) => ({ e, svg: evidenceSvg(e) })) }));
     send(res, ctx.env, 'deploy.njk', ctx.locals(req, { nav: 'deploys', d, stages, paused: deps.pausedBecause(row.repo, row.branch) }), t0);
   });

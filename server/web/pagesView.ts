@@ -7,6 +7,7 @@ import nunjucks from 'nunjucks';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Request, Response } from 'express';
+import { formatPlain, formatPValue } from '../deploy/evidence.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../../views/', import.meta.url));
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -28,6 +29,8 @@ export function createViews(dir = VIEWS_DIR): nunjucks.Environment {
   env.addFilter('iso', (at: number | null) => (at ? new Date(at).toISOString() : ''));
   env.addFilter('clock', (at: number | null) => (at ? new Date(at).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : ''));
   env.addFilter('bytes', (n: number) => formatBytes(n));
+  env.addFilter('num', (n: number) => formatPlain(n)); // a measured value for people (deploy evidence)
+  env.addFilter('pvalue', (p: number) => formatPValue(p)); // `< 0.001`, never 3.3e-16
   env.addFilter('firstLine', (s: string | null) => (s ?? '').split('\n')[0]);
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.njk'))) env.getTemplate(name, true); // compile now, once
   return env;

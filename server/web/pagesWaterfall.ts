@@ -1,7 +1,8 @@
 /**
  * The waterfall's model: rows are pushes (a repository, branch and commit), newest first;
  * columns are the configured builders grouped by repository; a cell is the newest build of that
- * push on that builder. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
+ * push on that builder. Rows are ordered by push (a rebuild keeps its original's, so a rebuild of an
+ * old commit lands in its push's row and place, not on top), newest first. Reads the newest builds in batches (ORDER BY id DESC LIMIT on an index)
  * until it has the rows it needs, so it costs the same with 200 builds or with 100,000. A filter
  * (branch, commit author) narrows both sections; the store reads it along its own index.
  */
@@ -97,6 +98,7 @@ function emptySection(): Section {
 function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit: number, before: number | undefined, base: Column[],
   filter: WaterfallFilter): Section {
   const rows = new Map<string, Row>();
+  const pushOf = new Map<string, number>(); // a row's newest push (change id)
   const batch = Math.max(50, limit * Math.max(1, base.length) + 10);
   let cursor = before;
   let next: number | null = null;
@@ -116,6 +118,7 @@ function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit:
       if (cell) cell.rebuilds++;
       else row.cells[col] = cellOf(pages, b);
       row.pushedAt = Math.min(row.pushedAt, b.pushedAt);
+      pushOf.set(key, Math.max(pushOf.get(key) ?? 0, b.changeId));
       row.commits = Math.max(row.commits, b.commits);
     }
     if (builds.length < batch) break;
@@ -123,7 +126,8 @@ function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit:
     if (i === MAX_BATCHES - 1) next = cursor;
   }
   const columns = withSeenBuilders(base, rows.values());
-  return { rows: [...rows.values()], next, columns, groups: groupColumns(columns) };
+  const ordered = [...rows.values()].sort((a, b) => pushOf.get(b.key)! - pushOf.get(a.key)!); // stable: ties keep build order
+  return { rows: ordered, next, columns, groups: groupColumns(columns) };
 }
 
 /** The configured builders, plus any a row has that the configuration no longer lists. */

@@ -175,4 +175,26 @@ describe('culprit finding and the automatic revert (real pushes, server killed m
     expect(noToken.status).to.equal(1);
     expect(noToken.stderr).to.contain('401');
   });
+
+  it('reverts a one-commit red push too: the culprit is named at once, only its confirmation runs (at it and its parent), then the revert', async () => {
+    git(repo.work, 'pull', '-q', '--ff-only', 'origin', 'main'); // the revert above was pushed by greengate
+    const parent = git(repo.bare, 'rev-parse', 'refs/heads/main');
+    const sha = repo.commit({ broken: 'again' }, 'breaks the total alone');
+    expect(repo.push().ok).to.equal(true);
+    const red = await buildOf(sha);
+    expect(red.result).to.equal('failed');
+    // Known at once: the tree names it (suspected until the confirmation has run).
+    expect((await tree()).culprit).to.include({ sha });
+    const revert = await pollUntil(async () => { const b = await server.build(red.id); return b.culprit?.revert?.state === 'pushed' ? b.culprit : null; },
+      'the automatic revert of the one-commit culprit', 60_000);
+    expect(revert).to.include({ sha, confirmed: true });
+    const probed = await Promise.all(revert.builds.map((id: number) => server.build(id)));
+    expect(probed.length, 'confirmRuns at the culprit and at its parent, no bisection').to.be.within(1, 4);
+    for (const p of probed) expect([sha, parent]).to.include(p.sha);
+    const head = git(repo.bare, 'rev-parse', 'refs/heads/main');
+    expect(head).to.equal(revert.revert.sha);
+    expect(git(repo.bare, 'log', '-1', '--format=%B', head)).to.contain(`This reverts commit ${sha}.`);
+    expect((await buildOf(head)).result).to.equal('passed');
+    await pollUntil(async () => (await tree()).state === 'open', 'the tree to reopen');
+  });
 });

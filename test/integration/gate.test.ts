@@ -137,6 +137,22 @@ describe('commit gate (real pushes through the installed hooks)', function () {
     git(repo.work, 'reset', '--quiet', '--hard', 'HEAD~1');
   });
 
+  it('prints its build\'s link on every push: a gated push and a try push', async () => {
+    const linked = (output: string) => [...output.matchAll(/greengate: build (https?:\/\/\S+)\/builds\/(\d+)/g)].map((m) => Number(m[2]));
+    const sha = repo.commit({ 'link.txt': 'x' }, 'a push that prints its build');
+    const push = repo.push();
+    expect(push.ok, push.output).to.equal(true);
+    const build = await builtOk(sha);
+    expect(linked(push.output), push.output).to.deep.equal([build.id]);
+    expect(push.output).to.contain(`greengate: build ${build.url}`);
+    const trySha = repo.commit({ 'try.txt': 'y' }, 'try it');
+    const tryPush = repo.push('HEAD:refs/try/linked');
+    expect(tryPush.ok, tryPush.output).to.equal(true);
+    const tryBuild = await builtOk(trySha);
+    expect(linked(tryPush.output), tryPush.output).to.deep.equal([tryBuild.id]);
+    git(repo.work, 'reset', '--quiet', '--hard', 'HEAD~1');
+  });
+
   it('takes a burst of 55 pushes at once (each asks the gate) and builds each: none refused by the hook\'s timeout', async () => {
     const base = git(repo.work, 'rev-parse', 'HEAD');
     const shas: string[] = [];

@@ -100,6 +100,23 @@ describe('build lifecycle (real server processes, SIGKILL, restarts)', function 
     expect((await tree()).state).to.equal('open');
   });
 
+  it('keeps the badge green and the waterfall in push order when an older red commit is rebuilt', async () => {
+    const red = await startWithRedBuild();
+    repo.commit({ 'check.sh': 'exit 0\n' }, 'fix the build');
+    repo.push();
+    const green = await server.waitForBuild((await newestBuild(red.id)).id);
+    expect(green.result).to.equal('passed');
+    const badge = async () => (await fetch(`${server.url}/badge/shop/main.svg`).then((r) => r.text())).match(/data-status="(\w+)"/)![1];
+    expect(await badge()).to.equal('passed');
+    const rebuilt = await server.api(`/api/builds/${red.id}/rebuild`, { method: 'POST', headers: admin });
+    expect((await server.waitForBuild(rebuilt.build)).result).to.equal('failed');
+    // The rebuild is the newest build by start, not by push: the green head still decides.
+    expect(await badge()).to.equal('passed');
+    const page = await fetch(`${server.url}/`).then((r) => r.text());
+    const shas = [...page.matchAll(/<tr data-sha="([0-9a-f]+)" data-repo="shop"/g)].map((m) => m[1]);
+    expect(shas.slice(0, 2)).to.deep.equal([green.sha, red.sha]);
+  });
+
   it('keeps a cancel across a restart: the unit ends cancelled, it is not run again', async () => {
     await start('sleep 30');
     await server.start();

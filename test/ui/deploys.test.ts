@@ -85,6 +85,16 @@ describe('deploy pages: lane on the waterfall, /deploys, a deploy with its evide
     expect(await page.locator('section.stage[data-stage="canary"] a[href^="/builds/"]').count()).to.equal(2);
   });
 
+  it('prints the evidence numbers for people: p-values below 0.001 as "< 0.001", no exponent anywhere', async () => {
+    await page.goto(`${server.url}/deploys/${deployId}`);
+    const canary = page.locator('section.stage[data-stage="canary"]');
+    const cells = async (metric: string) => (await canary.locator(`tr[data-metric="${metric}"] td`).allTextContents()).slice(2, 6);
+    expect(await cells('errors<script>')).to.deep.equal(['0.005', '0.05', '×10', '< 0.001']);
+    expect(await cells('latency_p50')).to.deep.equal(['20', '21', '×1.05', '0.4']);
+    expect(await canary.locator('.verdict').textContent()).to.contain('p < 0.001');
+    expect(await canary.locator('table.evidence').textContent()).to.not.match(/\de[-+]\d/);
+  });
+
   it('/deploys lists it; an unknown deploy is a 404 page', async () => {
     await page.goto(`${server.url}/deploys`);
     expect(await page.locator(`table.deploys tr[data-deploy="${deployId}"] .deploy-state`).textContent()).to.equal('rolled back');

@@ -7,7 +7,8 @@
 #
 # One POST {server}/api/changes?repo={repo} (text/plain: the "OLD NEW REF" lines git gave us;
 # headers X-Greengate-Pusher and the hook secret, from the repository's greengate-hook-secret
-# file), waiting at most greengate.timeout seconds (default 15). The server reads each ref from
+# file), waiting at most greengate.timeout seconds (default 15); it prints each build's page the
+# server answers with (`greengate: build https://…/builds/N`, from the answer's "links"). The server reads each ref from
 # git before building it: the notice only makes it look sooner. It never
 # fails the push: if the notice does not get through it prints a warning, and the server's ref
 # watcher picks the push up anyway.
@@ -32,12 +33,17 @@ if [ -n "$input" ]; then
 		printf 'greengate: warning: greengate.server or greengate.repo is not set; the server was not told about this push\n' >&2
 	else
 		if [ -n "$pusher" ]; then set -- -H "X-Greengate-Pusher: $pusher"; else set --; fi
-		status=$(printf '%s' "$input" | curl -q -s -g -m "$timeout" -o /dev/null -w '%{http_code}' \
+		answer=$(printf '%s' "$input" | curl -q -s -g -m "$timeout" -w "$nl%{http_code}" \
 			-H 'Content-Type: text/plain' -H 'Expect:' "$@" ${auth:+"$auth"} ${auth:+"@$secretfile"} --data-binary @- \
 			"$server/api/changes?repo=$repo" 2>/dev/null)
 		rc=$?
+		status=${answer##*$nl}
 		case $rc:$status in
-		0:2??) ;;
+		0:2??)
+			# The answer's "links": one page per build this push made (try pushes too).
+			for link in $(printf '%s' "${answer%$nl*}" | sed -n 's/.*"links":\[\([^]]*\)\].*/\1/p' | tr ',"' '  '); do
+				case $link in http://*/builds/[0-9]*|https://*/builds/[0-9]*) printf 'greengate: build %s\n' "$link" ;; esac
+			done ;;
 		*) printf 'greengate: warning: could not tell %s about this push (curl exit %s, HTTP %s); its ref watcher will pick it up\n' \
 			"$server" "$rc" "$status" >&2 ;;
 		esac

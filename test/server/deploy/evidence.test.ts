@@ -12,6 +12,13 @@ describe('deploy/evidence: a verdict in words and charts', () => {
       .to.deep.equal(['0', '1', '1235', '0.1235', '1.23e-4', '-5.00e-5', 'Infinity', 'NaN']);
   });
 
+  it('says numbers for people on the deploy page: plain values, p-values below 0.001 as "< 0.001"', () => {
+    expect(describeEvidence(evidence({ pValue: 3.3e-16 }), true)).to.equal('http_errors 0.01 → 0.05 (×5, p < 0.001)');
+    expect(describeEvidence(evidence({ before: 0.0001234, after: 20.0049, effect: 1.0512, pValue: 0.04321 }), true))
+      .to.equal('http_errors 0.000123 → 20 (×1.05, p = 0.043)');
+    expect(describeVerdict({ regression: true, evidence: [evidence({ pValue: 1e-12 })] }, true)).to.equal('http_errors 0.01 → 0.05 (×5, p < 0.001)');
+  });
+
   it('names the regressed metrics (at most MAX_DESCRIBED, then how many more)', () => {
     expect(describeEvidence(evidence())).to.equal('http_errors 0.01 → 0.05 (×5, p=1.23e-4)');
     expect(describeVerdict({ regression: false, evidence: [evidence({ regression: false })] })).to.equal('no regression');
