@@ -1,22 +1,18 @@
 import { expect } from 'chai';
-import { join } from 'node:path';
-import { openStore, type Store } from '../../../server/store/index.js';
+import type { Store } from '../../../server/store/index.js';
 import { culpritJson, probeJson } from '../../../server/culprit/json.js';
-import { tempHome } from '../../helpers.js';
+import { shopStore } from '../memory.js';
 
 describe('culprit/json: a red build\'s culprit as every page and payload shows it', () => {
-  let home: ReturnType<typeof tempHome>;
   let store: Store;
   let repoId: number;
   const A = 'a'.repeat(40);
   const B = 'b'.repeat(40);
   beforeEach(() => {
-    home = tempHome('gg-culpritjson-');
-    store = openStore(join(home.dir, 'greengate.db'));
-    repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
+    ({ store, repoId } = shopStore());
     store.repos.saveCommits(repoId, [{ sha: B, author: 'Bob', email: 'bob@example.com', subject: 'break the cart', committedAt: 1 }]);
   });
-  afterEach(() => { store.close(); home.cleanup(); });
+  afterEach(() => store.close());
 
   function search(): { red: number; id: number } {
     const red = store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha: B, baseSha: A,

@@ -1,24 +1,15 @@
 import { expect } from 'chai';
-import { join } from 'node:path';
-import { openStore, type Store } from '../../../server/store/index.js';
-import { tempHome } from '../../helpers.js';
+import type { Store } from '../../../server/store/index.js';
+import { shopStore } from '../memory.js';
 
 describe("greengate's own reverts (store/ownReverts)", () => {
-  let home: ReturnType<typeof tempHome>;
   let store: Store;
   let repoId: number;
   const A = 'a'.repeat(40);
   const B = 'b'.repeat(40);
 
-  beforeEach(() => {
-    home = tempHome('gg-own-');
-    store = openStore(join(home.dir, 'greengate.db'));
-    repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
-  });
-  afterEach(() => {
-    store.close();
-    home.cleanup();
-  });
+  beforeEach(() => { ({ store, repoId } = shopStore()); });
+  afterEach(() => store.close());
 
   it('records a revert by sha and finds it by its source, newest first; a second record of the same sha changes nothing', () => {
     store.ownReverts.record({ sha: A, repoId, branch: 'main', source: 'deploy', sourceId: 5, createdAt: 1 });
