@@ -3,6 +3,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ADMIN_TOKEN, Repo, ServerProcess, pollUntil, tempHome, writeConfig } from '../../helpers.js';
 import { openStore } from '../../../server/store/index.js';
 import { join } from 'node:path';
+import { postForm } from '../../ui/fixtures.js';
+
+interface Session { cookie: string; csrf: string }
+/** Logs in at `base`; the cookie and the CSRF token its pages carry. */
+async function logInAt(base: string, token: string): Promise<Session> {
+  const res = await postForm(base, '/login', { token, next: '/tree' });
+  expect(res.status).to.equal(303);
+  const cookie = /^(gg_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1];
+  const page = await (await fetch(`${base}/tree`, { headers: { cookie } })).text();
+  return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(page)![1] };
+}
 
 /** Admin page sessions are stored server-side: logging out or a new admin token ends every copy of the cookie. */
 describe('admin sessions (a real server)', function () {
@@ -21,19 +32,8 @@ describe('admin sessions (a real server)', function () {
     home.cleanup();
   });
 
-  const post = (path: string, form: Record<string, string>, cookie = '') => fetch(server.url + path, {
-    method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-  });
-  /** Logs in; the cookie and the CSRF token its pages carry. */
-  async function logIn(token = ADMIN_TOKEN): Promise<{ cookie: string; csrf: string }> {
-    const res = await post('/login', { token, next: '/tree' });
-    expect(res.status).to.equal(303);
-    const cookie = /^(gg_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1];
-    const page = await (await fetch(`${server.url}/tree`, { headers: { cookie } })).text();
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1];
-    return { cookie, csrf };
-  }
+  const post = (path: string, form: Record<string, string>, cookie = '') => postForm(server.url, path, form, cookie);
+  const logIn = (token = ADMIN_TOKEN) => logInAt(server.url, token);
   const closeTree = (s: { cookie: string; csrf: string }, message: string) =>
     post('/tree/state', { repo: 'shop', branch: 'main', state: 'closed', message, _csrf: s.csrf }, s.cookie);
   const openTree = (s: { cookie: string; csrf: string }) =>
@@ -98,17 +98,8 @@ describe('admin sessions of named admins (admins: in greengate.yml)', function (
     home.cleanup();
   });
 
-  const post = (path: string, form: Record<string, string>, cookie = '') => fetch(server.url + path, {
-    method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-  });
-  async function logIn(token: string): Promise<{ cookie: string; csrf: string }> {
-    const res = await post('/login', { token, next: '/tree' });
-    expect(res.status).to.equal(303);
-    const cookie = /^(gg_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1];
-    const page = await (await fetch(`${server.url}/tree`, { headers: { cookie } })).text();
-    return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(page)![1] };
-  }
+  const post = (path: string, form: Record<string, string>, cookie = '') => postForm(server.url, path, form, cookie);
+  const logIn = (token: string) => logInAt(server.url, token);
   const setTree = (s: { cookie: string; csrf: string }, state: string) =>
     post('/tree/state', { repo: 'shop', branch: 'main', state, message: state === 'closed' ? 'red' : '', actor: 'mallory', _csrf: s.csrf }, s.cookie);
   const lastActor = async () => (await server.api('/api/tree-history/shop?branch=main')).events[0].actor;
