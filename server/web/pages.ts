@@ -1,7 +1,8 @@
 /**
- * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here),
+ * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here:
+ * slowest, and flaky or failing by each test's newest RECENT_RUNS runs),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
  * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
