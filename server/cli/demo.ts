@@ -171,7 +171,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const history = (async () => {
     if (!fresh) {
       const stages = demoStages((config.repositories[0].deploy?.main?.stages ?? []) as Parameters<typeof demoStages>[0]);
-      for (const app of await restartApps(join(dir, 'deployed'), stages, join(dir, 'greengate-url'))) {
+      const hide = [config.data, configFile, tokenFile, join(dir, 'runners')]; // as the runners hide them from units, and the admin token
+      for (const app of await restartApps(join(dir, 'deployed'), stages, join(dir, 'greengate-url'), hide)) {
         say(app.state === 'restarted'
           ? `demo: restarted the ${app.stage} app of the last deploy on http://127.0.0.1:${app.port}/ (release ${app.release!.split('/').pop()!.slice(0, 10)})`
           : `demo: the ${app.stage} app is stopped: ${app.why}`);

@@ -12,14 +12,16 @@
  * demo's greengate-url file), so nothing is left behind when the demo is killed outright.
  * A second start restarts them (`restartApps`): each stage with an installed release
  * (DEPLOYED/<stage>/current; a rollback with no earlier release removes it) is started again by
- * the deploy's own restart script, on the stage's port; a stage whose app does not answer is
- * reported as stopped.
+ * the deploy's own restart script, on the stage's port, in a bubblewrap sandbox like its stage's
+ * (keepProcesses; writable only DEPLOYED; the demo's database, greengate.yml, admin token and
+ * runners hidden); without bwrap it runs as the runner would (unsandboxed), and as root it is
+ * not started. A stage whose app does not answer is reported as stopped.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { createServer } from 'node:net';
 
 export const GOOD_ERROR_RATE = 0.005;
@@ -172,7 +174,8 @@ export interface AppRestart { stage: string; port: number; state: 'restarted' | 
  * DEPLOYED/<stage>/current names a release, the deploy's restart script runs it (setsid, pid file,
  * waits until it answers). `greengate` is the file holding the server's URL, as the deploy gave it.
  */
-export async function restartApps(deployed: string, stages: readonly { name: string; port: number }[], greengate: string): Promise<AppRestart[]> {
+export async function restartApps(deployed: string, stages: readonly { name: string; port: number }[], greengate: string,
+  hide: readonly string[]): Promise<AppRestart[]> {
   const done: AppRestart[] = [];
   for (const { name, port } of stages) {
     const dir = join(deployed, name);
@@ -183,8 +186,13 @@ export async function restartApps(deployed: string, stages: readonly { name: str
       done.push({ stage: name, port, state: 'stopped', release, why: `its release ${release} is gone` });
       continue;
     }
+    const argv = sandboxed(['sh', '-c', RESTART_SH, 'restart.sh', dir, String(port), greengate], deployed, greengate, hide);
+    if (!argv) {
+      done.push({ stage: name, port, state: 'stopped', release, why: 'bwrap is not on PATH and the demo runs as root: its apps are not started unsandboxed' });
+      continue;
+    }
     try {
-      await promisify(execFile)('sh', ['-c', RESTART_SH, 'restart.sh', dir, String(port), greengate], { timeout: RESTART_TIMEOUT_MS });
+      await promisify(execFile)(argv[0], argv.slice(1), { timeout: RESTART_TIMEOUT_MS });
       done.push({ stage: name, port, state: 'restarted', release });
     } catch (err) {
       const e = err as { stdout?: string; message: string };
@@ -192,6 +200,26 @@ export async function restartApps(deployed: string, stages: readonly { name: str
     }
   }
   return done;
+}
+
+/**
+ * `argv` in a bubblewrap sandbox as the stage's (demoStageSandbox: its processes outlive it, only
+ * `deployed` writable), with `hide` hidden; `argv` itself without bwrap (as a runner in `auto`
+ * mode), null as root without bwrap (a runner refuses that too).
+ */
+function sandboxed(argv: string[], deployed: string, greengate: string, hide: readonly string[]): string[] | null {
+  const bwrap = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'bwrap')).find((f) => isAbsolute(f) && existsSync(f));
+  if (!bwrap) return process.getuid?.() === 0 ? null : argv;
+  const args = [bwrap, '--unshare-user', '--unshare-ipc', '--unshare-uts', '--uid', '1000', '--gid', '1000', '--cap-drop', 'ALL',
+    '--new-session', '--ro-bind', '/', '/', '--dev', '/dev', '--tmpfs', '/tmp'];
+  const home = process.env.HOME;
+  if (home && isAbsolute(home) && home !== '/') args.push('--tmpfs', home, '--ro-bind', dirname(process.execPath), dirname(process.execPath));
+  for (const path of hide) {
+    if (!existsSync(path)) continue;
+    args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+  }
+  args.push('--bind', deployed, deployed, '--ro-bind', modulesDir(), modulesDir(), '--ro-bind', greengate, greengate, '--chdir', deployed, '--', ...argv);
+  return args;
 }
 
 /** The demo's stages and their ports, from its greengate.yml's deploy (the port each stage's /metrics is scraped on). */
