@@ -7,7 +7,8 @@
  * reopens the tree. Each green head is deployed (demoApp.ts: a prom-client web app, canary then
  * production, each stage's /metrics watched by scraping); the last push raises the app's error
  * rate, and the immune system rolls it back and closes the tree. A second run reuses what is
- * there. Ctrl-C stops all of it.
+ * there, says so, and starts the deployed apps again (their processes ended with the previous
+ * run), or says which stage's app is stopped. Ctrl-C stops all of it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -20,7 +21,7 @@ import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
-import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, freePort, stopApps } from './demoApp.js';
+import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, demoStages, freePort, restartApps, stopApps } from './demoApp.js';
 import { fail } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -168,6 +169,15 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
   const history = (async () => {
+    if (!fresh) {
+      const stages = demoStages((config.repositories[0].deploy?.main?.stages ?? []) as Parameters<typeof demoStages>[0]);
+      const hide = [config.data, configFile, tokenFile, join(dir, 'runners')]; // as the runners hide them from units, and the admin token
+      for (const app of await restartApps(join(dir, 'deployed'), stages, join(dir, 'greengate-url'), hide)) {
+        say(app.state === 'restarted'
+          ? `demo: restarted the ${app.stage} app of the last deploy on http://127.0.0.1:${app.port}/ (release ${app.release!.split('/').pop()!.slice(0, 10)})`
+          : `demo: the ${app.stage} app is stopped: ${app.why}`);
+      }
+    }
     if (!fresh || opts.pushHistory === false) return;
     const before = server.store.builds.list({ kind: 'branch', limit: 1 })[0]?.id ?? 0;
     await commitAndPush(work, { ...SAMPLE, ...appFiles() }, 'Add the shop with its first tests');

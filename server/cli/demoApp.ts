@@ -10,10 +10,18 @@
  * that it outlives the deploy step (its stages' `sandbox: { keepProcesses: true, writable: [DEPLOYED] }`); `stopApps` ends them when the demo stops, and an app also
  * exits by itself when greengate stops answering (it asks /healthz every 2 s at the URL in the
  * demo's greengate-url file), so nothing is left behind when the demo is killed outright.
+ * A second start restarts them (`restartApps`): each stage with an installed release
+ * (DEPLOYED/<stage>/current; a rollback with no earlier release removes it) is started again by
+ * the deploy's own restart script, on the stage's port, in a bubblewrap sandbox like its stage's
+ * (keepProcesses; writable only DEPLOYED; the demo's database, greengate.yml, admin token and
+ * runners hidden); without bwrap it runs as the runner would (unsandboxed), and as root it is
+ * not started. A stage whose app does not answer is reported as stopped.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { createServer } from 'node:net';
 
 export const GOOD_ERROR_RATE = 0.005;
@@ -77,7 +85,7 @@ const ROLLBACK_SH = `#!/bin/sh
 # deploy/rollback.sh STAGE DIR PORT GREENGATE: back to the release before the current one.
 set -eu
 stage=$1 dir=$2/$1 port=$3 greengate=$4
-if [ ! -f "$dir/previous" ]; then echo "no earlier release of $stage: stopping it"; [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null; exit 0; fi
+if [ ! -f "$dir/previous" ]; then echo "no earlier release of $stage: stopping it"; rm -f "$dir/current"; [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null; exit 0; fi
 mv "$dir/previous" "$dir/current"
 sh deploy/restart.sh "$dir" "$port" "$greengate"
 echo "rolled $stage back to $(basename "$(cat "$dir/current")")"
@@ -154,4 +162,71 @@ export function stopApps(deployed: string): void {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     try { if (pid > 1) process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
   }
+}
+
+const RESTART_TIMEOUT_MS = 30_000; // restart.sh waits at most 10 s for the old app to go and 10 s for the new one to answer
+
+/** What a second start did for one stage's app: `restarted` (it answers on its port) or `stopped` (with why). */
+export interface AppRestart { stage: string; port: number; state: 'restarted' | 'stopped'; release: string | null; why?: string }
+
+/**
+ * Starts again the apps the previous run left installed: per stage (name and port), when
+ * DEPLOYED/<stage>/current names a release, the deploy's restart script runs it (setsid, pid file,
+ * waits until it answers). `greengate` is the file holding the server's URL, as the deploy gave it.
+ */
+export async function restartApps(deployed: string, stages: readonly { name: string; port: number }[], greengate: string,
+  hide: readonly string[]): Promise<AppRestart[]> {
+  const done: AppRestart[] = [];
+  for (const { name, port } of stages) {
+    const dir = join(deployed, name);
+    const currentFile = join(dir, 'current');
+    const release = existsSync(currentFile) ? readFileSync(currentFile, 'utf8').trim() : '';
+    if (!release) { done.push({ stage: name, port, state: 'stopped', release: null, why: 'no release is installed' }); continue; }
+    if (!existsSync(join(release, 'server.js'))) {
+      done.push({ stage: name, port, state: 'stopped', release, why: `its release ${release} is gone` });
+      continue;
+    }
+    const argv = sandboxed(['sh', '-c', RESTART_SH, 'restart.sh', dir, String(port), greengate], deployed, greengate, hide);
+    if (!argv) {
+      done.push({ stage: name, port, state: 'stopped', release, why: 'bwrap is not on PATH and the demo runs as root: its apps are not started unsandboxed' });
+      continue;
+    }
+    try {
+      await promisify(execFile)(argv[0], argv.slice(1), { timeout: RESTART_TIMEOUT_MS });
+      done.push({ stage: name, port, state: 'restarted', release });
+    } catch (err) {
+      const e = err as { stdout?: string; message: string };
+      done.push({ stage: name, port, state: 'stopped', release, why: (e.stdout?.trim() || e.message).split('\n')[0] });
+    }
+  }
+  return done;
+}
+
+/**
+ * `argv` in a bubblewrap sandbox as the stage's (demoStageSandbox: its processes outlive it, only
+ * `deployed` writable), with `hide` hidden; `argv` itself without bwrap (as a runner in `auto`
+ * mode), null as root without bwrap (a runner refuses that too).
+ */
+function sandboxed(argv: string[], deployed: string, greengate: string, hide: readonly string[]): string[] | null {
+  const bwrap = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'bwrap')).find((f) => isAbsolute(f) && existsSync(f));
+  if (!bwrap) return process.getuid?.() === 0 ? null : argv;
+  const args = [bwrap, '--unshare-user', '--unshare-ipc', '--unshare-uts', '--uid', '1000', '--gid', '1000', '--cap-drop', 'ALL',
+    '--new-session', '--ro-bind', '/', '/', '--dev', '/dev', '--tmpfs', '/tmp'];
+  const home = process.env.HOME;
+  if (home && isAbsolute(home) && home !== '/') args.push('--tmpfs', home, '--ro-bind', dirname(process.execPath), dirname(process.execPath));
+  for (const path of hide) {
+    if (!existsSync(path)) continue;
+    args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+  }
+  args.push('--bind', deployed, deployed, '--ro-bind', modulesDir(), modulesDir(), '--ro-bind', greengate, greengate, '--chdir', deployed, '--', ...argv);
+  return args;
+}
+
+/** The demo's stages and their ports, from its greengate.yml's deploy (the port each stage's /metrics is scraped on). */
+export function demoStages(stages: readonly { name: string; watch?: { source?: { scrape?: string } } }[]): { name: string; port: number }[] {
+  return stages.flatMap((s) => {
+    const scrape = s.watch?.source && 'scrape' in s.watch.source ? s.watch.source.scrape : undefined;
+    const port = scrape ? Number(new URL(scrape).port) : 0;
+    return port > 0 ? [{ name: s.name, port }] : [];
+  });
 }

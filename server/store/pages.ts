@@ -30,6 +30,15 @@ export interface TestStat {
   /** The test's file ('' when its results name none): same-named tests of different files are different tests. */
   file: string;
 }
+/** A test's newest RECENT_RUNS runs (inside the newest RECENT_TESTS_WINDOW results): the /tests verdict. */
+export interface RecentTestStat {
+  repo: string; builder: string; classname: string; name: string; file: string;
+  /** Runs in the window (at most RECENT_RUNS; each attempt is a run), how many failed (failed/error), failed but passed on retry (flaky), passed. */
+  runs: number; failed: number; flaky: number; passed: number;
+  lastStatus: TestStatus; lastBuild: number;
+  /** `flaky`: it failed and also passed in the window (a retry that passed counts); `failing`: it never passed there. */
+  verdict: 'flaky' | 'failing';
+}
 export interface TestRun { id: number; buildId: number; attempt: number; durationMs: number; status: TestStatus; message: string | null; at: number; sha: string }
 export interface TreeHistoryRow {
   id: number; repo: string; branch: string; kind: string; state: string; automatic: number; actor: string | null;
@@ -39,6 +48,7 @@ export interface TreeHistoryRow {
 export interface LogPiece { seq: number; offset: number; data: string; at: number }
 
 export const RECENT_TESTS_WINDOW = 20_000; // test results the slowest/flakiest tables look at
+export const RECENT_RUNS = 12; // a test's newest runs the flaky/failing verdict of /tests looks at
 const NEWLINE_CACHE_MAX = 1000;
 
 const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.branch,
@@ -72,6 +82,17 @@ const TEST_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, coale
   max(t.build_id) AS lastBuild
   FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) t JOIN repositories r ON r.id = t.repo_id
   GROUP BY t.repo_id, t.builder, t.classname, t.name, coalesce(t.file, '')`;
+/** Per test, its newest RECENT_RUNS results with a failure (failed, error or flaky) among them. */
+const RECENT_RUN_STATS = `SELECT r.name AS repo, t.builder, t.classname, t.name, t.f AS file, count(*) AS runs,
+  sum(t.status IN ${FAILING_SQL}) AS failed, sum(t.status = 'flaky') AS flaky, sum(t.status = 'passed') AS passed,
+  max(CASE WHEN t.rn = 1 THEN t.status END) AS lastStatus, max(t.build_id) AS lastBuild
+  FROM (SELECT w.*, coalesce(w.file, '') AS f, row_number() OVER (PARTITION BY w.repo_id, w.builder, w.classname, w.name,
+      coalesce(w.file, '') ORDER BY w.id DESC) AS rn
+    FROM (SELECT * FROM test_results ORDER BY id DESC LIMIT ${RECENT_TESTS_WINDOW}) w) t
+  JOIN repositories r ON r.id = t.repo_id
+  WHERE t.rn <= ${RECENT_RUNS}
+  GROUP BY t.repo_id, t.builder, t.classname, t.name, t.f
+  HAVING sum(t.status IN ${FAILING_SQL}) + sum(t.status = 'flaky') > 0`;
 
 export class PageStore {
   private readonly q;
@@ -95,6 +116,7 @@ export class PageStore {
         FROM units u JOIN builds b ON b.id = u.build_id JOIN repositories r ON r.id = b.repo_id
         WHERE u.state = 'running' AND u.runner_id IS NOT NULL`), // uses the partial index units_running; sorted by the caller
       testStats: db.prepare(TEST_STATS),
+      recentRunStats: db.prepare(RECENT_RUN_STATS),
       testRuns: db.prepare(`SELECT t.id, t.build_id AS buildId, t.attempt, t.duration_ms AS durationMs, t.status, t.message, t.at, b.sha
         FROM test_results t JOIN builds b ON b.id = t.build_id
         WHERE t.repo_id = @repoId AND t.builder = @builder AND t.classname = @classname AND t.name = @name
@@ -142,13 +164,18 @@ export class PageStore {
   }
 
   runningUnits(): RunningUnit[] { return (this.q.running.all() as RunningUnit[]).sort((a, b) => a.id - b.id); }
-  /** Per-test figures over the newest RECENT_TESTS_WINDOW results: the slowest and the flakiest. */
-  testRankings(limit: number): { slowest: TestStat[]; flakiest: TestStat[] } {
+  /**
+   * Per-test figures over the newest RECENT_TESTS_WINDOW results: the slowest (all their runs), and
+   * the flakiest: each test with a failure among its newest RECENT_RUNS runs, `flaky` when it also
+   * passed in them, `failing` when it never did — whatever its newest run says — most failures first.
+   */
+  testRankings(limit: number): { slowest: TestStat[]; flakiest: RecentTestStat[] } {
     const all = this.q.testStats.all() as TestStat[];
+    const recent = (this.q.recentRunStats.all() as Omit<RecentTestStat, 'verdict'>[])
+      .map((t): RecentTestStat => ({ ...t, verdict: t.passed + t.flaky > 0 ? 'flaky' : 'failing' }));
     return {
       slowest: [...all].sort((a, b) => b.avgMs - a.avgMs).slice(0, limit),
-      flakiest: all.filter((t) => t.flaky > 0)
-        .sort((a, b) => b.flaky - a.flaky || b.failed - a.failed || b.runs - a.runs).slice(0, limit),
+      flakiest: recent.sort((a, b) => (b.failed + b.flaky) / b.runs - (a.failed + a.flaky) / a.runs || b.runs - a.runs).slice(0, limit),
     };
   }
   /** A test's runs, newest first; `file` ('' for none) keeps apart same-named tests of other files, null takes all. */

@@ -1,7 +1,8 @@
 /**
- * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here),
+ * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here:
+ * slowest, and flaky or failing by each test's newest RECENT_RUNS runs),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
  * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
@@ -22,7 +23,7 @@ import type { Events } from '../events.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
 import { findRepository } from '../config/repositories.js';
-import { PageStore, RECENT_TESTS_WINDOW, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
+import { PageStore, RECENT_RUNS, RECENT_TESTS_WINDOW, type RecentTestStat, type RunningUnit, type TestRun, type TestStat } from '../store/pages.js';
 import { parseOrThrow, type RunnerInfo } from './api.js';
 import { createViews, pageLocals, send, sendFragment, VIEWS_DIR, type Locals } from './pagesView.js';
 import { adminsOf, type Admin } from '../config/admins.js';
@@ -160,15 +161,15 @@ export function createPages(deps: PagesDeps): Pages {
     sendFragment(res, ctx.fragments.get('runners', () => env.render('_runners.njk', { now: Date.now(), r: runnersModel(ctx, deps, waterfall) })), t0);
   });
 
-  let rankings: { at: number; slowest: TestStat[]; flakiest: TestStat[] } | null = null;
+  let rankings: { at: number; slowest: TestStat[]; flakiest: RecentTestStat[] } | null = null;
   r.get('/tests', (req, res) => {
     const t0 = performance.now();
     if (!rankings || Date.now() - rankings.at > TEST_RANKINGS_MS) {
-      const withHref = (t: TestStat) => ({ ...t, href: testHref(t) });
+      const withHref = <T extends TestStat | RecentTestStat>(t: T) => ({ ...t, href: testHref(t) });
       const { slowest, flakiest } = ctx.pages.testRankings(50);
       rankings = { at: Date.now(), slowest: slowest.map(withHref), flakiest: flakiest.map(withHref) };
     }
-    send(res, env, 'tests.njk', ctx.locals(req, { nav: 'tests', window: RECENT_TESTS_WINDOW, ...rankings }), t0);
+    send(res, env, 'tests.njk', ctx.locals(req, { nav: 'tests', window: RECENT_TESTS_WINDOW, recentRuns: RECENT_RUNS, ...rankings }), t0);
   });
 
   r.get('/tests/history', (req, res) => {

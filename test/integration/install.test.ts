@@ -52,7 +52,8 @@ describe('install and service units', function () {
         env: { ...process.env, PATH: `${join(home.dir, 'bin')}:${process.env.PATH}` } });
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stdout.trim()).to.equal(pkg.version);
-      expect(docs).to.contain('sudo ln -s /opt/greengate/dist/server/cli.js /usr/local/bin/greengate');
+      expect(docs).to.contain('sudo ln -s "$GG_HOME/dist/server/cli.js" "$GG_BIN/greengate"').and.contain('export GG_HOME=/opt/greengate')
+        .and.contain('export GG_BIN=/usr/local/bin');
     } finally {
       home.cleanup();
     }

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { ROOT, pollUntil, tempHome } from '../helpers.js';
 
 /**
@@ -29,13 +30,21 @@ describe('npm start under a supervisor (a signal to the npm process alone)', fun
     return child;
   }
 
-  async function runUntilSignalled(signal: NodeJS.Signals, ready: RegExp): Promise<void> {
+  /** The demo's deployed canary app (its first stage) answers on its port (from the demo's greengate.yml). */
+  async function canaryAnswers(): Promise<boolean> {
+    const config = parse(readFileSync(join(home.dir, '.greengate', 'demo', 'greengate.yml'), 'utf8'));
+    const stage = config.repositories[0].deploy.main.stages.find((x: any) => x.name === 'canary');
+    return fetch(stage.watch.source.scrape, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+  }
+
+  async function runUntilSignalled(signal: NodeJS.Signals, ready: RegExp, check: (out: () => string) => Promise<void> = async () => {}): Promise<void> {
     const npm = npmStart();
     const exited = new Promise<void>((r) => npm.once('exit', () => r()));
     try {
       await pollUntil(() => ready.test(npm.out) || (npm.exitCode !== null && Promise.reject(new Error(npm.out))), 'the demo to be up', 60_000);
       await pollUntil(() => (npm.out.match(/connected to http/g) ?? []).length >= 2, 'both demo runners to connect');
       const port = Number(/waterfall at http:\/\/localhost:(\d+)/.exec(npm.out)![1]);
+      await check(() => npm.out);
       const ours = processesOf(home.dir);
       expect(ours.length, 'the server and two runners').to.be.at.least(3);
       npm.kill(signal); // the npm process only, as a supervisor or `kill PID` does
@@ -50,12 +59,20 @@ describe('npm start under a supervisor (a signal to the npm process alone)', fun
     }
   }
 
-  it('SIGTERM to npm stops the server and both runners and frees the port', async () => {
-    await runUntilSignalled('SIGTERM', /the tree reopens|automatic revert was refused/); // the fresh demo's whole history first
+  it('SIGTERM to npm stops the server, both runners and the deployed apps, and frees the port', async () => {
+    // the fresh demo's whole history first, and its first green head deployed to the canary
+    await runUntilSignalled('SIGTERM', /the tree reopens|automatic revert was refused/, async () => {
+      await pollUntil(() => canaryAnswers(), 'the deployed canary app to answer', 60_000, 500);
+    });
+    expect(await canaryAnswers(), 'the app stopped with the demo').to.equal(false);
   });
 
-  it('SIGINT to npm alone stops them too', async () => {
-    await runUntilSignalled('SIGINT', /waterfall at http/); // a second run reuses the demo: no history
+  it('a second start restarts the app it shows as deployed; SIGINT to npm alone stops them too', async () => {
+    await runUntilSignalled('SIGINT', /waterfall at http/, async (out) => { // a second run reuses the demo: no history
+      await pollUntil(() => /demo: (restarted the canary app|the canary app is stopped)/.exec(out()), 'the demo to restart its apps', 40_000);
+      expect(out()).to.match(/demo: restarted the canary app of the last deploy on http:\/\/127\.0\.0\.1:\d+\//);
+      expect(await canaryAnswers(), 'the canary app answers again').to.equal(true);
+    });
   });
 
   it('SIGKILL to npm: the start process notices its parent is gone and takes the runners down', async () => {

@@ -3,8 +3,13 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { stringify } from 'yaml';
+import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { git, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { parseConfig } from '../../server/config/config.js';
+import { startServer, type RunningServer } from '../../server/main.js';
+import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, git, gitEnv, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -190,6 +195,89 @@ describe('waterfall on a phone and a desktop, filters by branch and author, stat
     const sizes = await page.evaluate(async () => Promise.all(['/badge/shop/main.svg', '/badge/shop/feature/checkout.svg'].map((src) =>
       new Promise<number[]>((resolve) => { const img = new Image(); img.onload = () => resolve([img.naturalWidth, img.naturalHeight]); img.onerror = () => resolve([0, 0]); img.src = src; }))));
     for (const [w, h] of sizes) { expect(w).to.be.greaterThan(40); expect(h).to.equal(20); }
+    await page.close();
+  });
+});
+
+/**
+ * The tree page's "why" column and a deploy's evidence charts on a 390 px phone: on screen without
+ * scrolling sideways. A real deploy (a real runner runs its steps); the watcher is stubbed (its
+ * statistics are not the point), as in deploys.test.ts.
+ */
+describe('tree history and deploy charts on a phone (real browser)', function () {
+  this.timeout(90_000);
+  const home = tempHome('gg-ui-phone-deploy-');
+  const repo = new Repo(home.dir);
+  let server: RunningServer;
+  let runner: ChildProcess;
+  let browser: Browser;
+  let deployId: number;
+
+  before(async () => {
+    const config = parseConfig(stringify({
+      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
+      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
+        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }] } } }],
+    }), { baseDir: home.dir });
+    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
+      deployHooks: { watch: () => Promise.resolve({ regression: true, evidence: [
+        { metric: 'checkout_errors_total_ratio', kind: 'ratio', before: 0.005, after: 0.05, pValue: 1e-12, effect: 10, regression: true,
+          samplesBefore: [0.004, 0.006, 0.005, 0.005], samplesAfter: [0.05, 0.048, 0.052, 0.05] }] }) } });
+    runner = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', 'r1', '--slots', '1', '--work', join(home.dir, 'r1')],
+      { env: gitEnv({ GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }), stdio: 'ignore' });
+    await pollUntil(() => server.connectedRunners().length === 1, 'the runner to connect');
+    const sha = repo.commit({ 'a.txt': 'a' }, 'raises the error rate');
+    repo.push();
+    deployId = await pollUntil(async () => {
+      const list = await (await fetch(`${server.url}/api/deploys`)).json() as { deploys: { id: number; sha: string; state: string }[] };
+      return list.deploys.find((d) => d.sha === sha && d.state === 'rolled_back')?.id;
+    }, 'the deploy to be rolled back', 60_000, 100);
+    const close = await fetch(`${server.url}/api/tree/shop/main`, { method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'closed', message: 'payments are down, see https://status.example.com/incidents/2026-12-07/checkout-payments-provider-timeout-and-retries ' +
+        'and the long stack trace: at CheckoutService.chargeCardWithRetriesAndIdempotencyKey(checkout/service.ts:412)' }) });
+    expect(close.status).to.equal(200);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stopChild(runner);
+    await server?.close();
+    home.cleanup();
+  });
+
+  /** The element's box against the viewport, with the page at its left edge (nothing scrolled sideways). */
+  const onScreen = (page: Page, selector: string) => page.evaluate((sel) => {
+    const r = document.querySelector(sel)!.getBoundingClientRect();
+    return { left: r.left, right: r.right, vw: document.documentElement.clientWidth };
+  }, selector);
+
+  it('keeps the tree history\'s "why" column on screen: the page does not scroll sideways and no table has to', async () => {
+    const page = await browser.newPage({ viewport: PHONE });
+    await page.goto(`${server.url}/tree`);
+    expect(await page.locator('table.history td.why').first().textContent()).to.contain('payments are down');
+    expect(await pageScrollsSideways(page), '/tree scrolls sideways').to.equal(false);
+    const why = await onScreen(page, 'table.history td.why');
+    expect(why.left, 'the why column\'s left edge').to.be.at.least(0);
+    expect(why.right, 'the why column\'s right edge').to.be.at.most(why.vw);
+    const message = await onScreen(page, 'table.history td.why pre.message');
+    expect(message.right, 'the closure message\'s right edge').to.be.at.most(message.vw);
+    await page.close();
+  });
+
+  it('scales the deploy chart to the phone\'s width: on screen, the page does not scroll sideways', async () => {
+    const page = await browser.newPage({ viewport: PHONE });
+    for (const path of [`/deploys/${deployId}`, '/deploys']) {
+      await page.goto(server.url + path);
+      expect(await pageScrollsSideways(page), `${path} scrolls sideways`).to.equal(false);
+    }
+    await page.goto(`${server.url}/deploys/${deployId}`);
+    const chart = await onScreen(page, 'svg.evidence-chart');
+    expect(chart.left, 'the chart\'s left edge').to.be.at.least(0);
+    expect(chart.right, 'the chart\'s right edge').to.be.at.most(chart.vw);
+    const table = await page.evaluate(() => { const t = document.querySelector('table.evidence')!; return t.scrollWidth <= t.clientWidth + 1; });
+    expect(table, 'the evidence table fits without scrolling').to.equal(true);
     await page.close();
   });
 });
