@@ -5,9 +5,9 @@
  * ls-tree, before any file is touched). A slot's keys live beside it in `slot-N.cache.json`,
  * written only once setup has succeeded, so a failed or interrupted setup is never a hit.
  *
- * Without a `cache:` on the builder the defaults apply: `node_modules` keyed by the node
- * lockfiles at the root, `.venv` by the python ones (DEFAULT_CACHES), each only when one of
- * its files is there. Paths are gitignore patterns, anchored at the workspace root.
+ * Without a `cache:` on the builder the defaults apply: `node_modules` keyed by `package.json`
+ * and the node lockfiles at the root (so a project without a lockfile is cached too), `.venv` by
+ * the python ones (DEFAULT_CACHES), each only when one of its files is there. Paths are gitignore patterns, anchored at the workspace root.
  * Validation: the server checks paths (protocol isWorkspacePattern); entries failing it here
  * are ignored, so nothing outside the workspace is ever kept or removed.
  */
@@ -21,7 +21,7 @@ export interface KeyedCache { id: string; paths: string[]; keyFiles: string[]; k
 
 /** The defaults when a builder has no `cache:` (documented in README, "Workspace cache"). */
 export const DEFAULT_CACHES: readonly CacheSpec[] = [
-  { paths: ['node_modules'], key: ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'] },
+  { paths: ['node_modules'], key: ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'] },
   { paths: ['.venv'], key: ['requirements*.txt', 'poetry.lock', 'Pipfile.lock', 'uv.lock'] },
 ];
 

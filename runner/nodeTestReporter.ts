@@ -8,10 +8,21 @@
  * `junit` reporter writes no file (Node 22 only in late releases), so same-named tests in
  * different files would share one history; this one takes the file from each event.
  *
+ * The file that RAN a test, not the one that defines it: node names each test by the file its
+ * function is in (`data.file`), so a test defined in a shared helper (test/helper.js) would be
+ * attributed to the helper, and two files running the same helper tests would look like one test
+ * run twice. `node --test` runs each file in its own process and reports each process's events
+ * together, in its sorted file order; a process first enqueues its top-level tests, so a top-level
+ * enqueue after a top-level result starts the next file's block. A block is the run file its own
+ * tests name; a block whose tests are all defined elsewhere gets the one run file (those named by
+ * node's file-level events) left for it between its neighbours in that order (runningFiles). When
+ * that cannot be told (a run without `--test`, files whose tests are enqueued late), a test keeps
+ * its defining file, as before.
+ *
  * Contract: the default export is a node:test reporter (an async generator over the test
  * events, Node 20 and newer). It writes one <testsuites> with flat <testcase> elements:
  * `name`, `classname` (the enclosing describe/test names joined by " > ", as greengate reads
- * Node's nested suites), `file` (relative to the working directory when inside it), `time` in
+ * Node's nested suites), `file` (the file that ran it, relative to the working directory when inside it), `time` in
  * seconds, and <failure>/<skipped> children. A test with subtests is a group, not a test case,
  * unless it failed by itself (not only because a subtest failed): then it is a failing test case
  * too, so no failure is lost. Files appear in the order their first result came; everything is
@@ -32,6 +43,8 @@ export const NODE_TEST_REPORTER_PATH = fileURLToPath(import.meta.url);
 export const MAX_BODY_CHARS = 64 * 1024; // a failure's body, as greengate stores it
 
 interface TestEvent { type: string; data?: Record<string, unknown> }
+/** A test's result as it came: `defined` is the file node names (where its function is), `block` its file process's run of events. */
+interface Result { done: Finished; defined: string; block: number }
 interface Finished {
   name: string;
   nesting: number;
@@ -45,18 +58,40 @@ interface Finished {
 }
 
 export default async function* nodeTestReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
-  const byFile = new Map<string, Finished[]>();
+  const results: Result[] = [];
   const fileMs = new Map<string, number>();
+  let block = 0;
+  let afterTopLevelResult = false;
   for await (const event of source) {
     const data = event.data ?? {};
     const file = typeof data.file === 'string' ? data.file : '';
-    if (event.type === 'test:complete' && file && data.name === file) {
+    const fileLevel = file !== '' && data.name === file;
+    if (event.type === 'test:complete' && fileLevel) {
       const ms = ((data.details ?? {}) as Record<string, unknown>).duration_ms;
       if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) fileMs.set(file, ms);
       continue;
     }
+    const topLevel = data.nesting === 0 || data.nesting === undefined;
+    // A file's process enqueues its top-level tests before it runs them: an enqueue after a result starts the next file's block.
+    if (event.type === 'test:enqueue' && topLevel && !fileLevel) {
+      if (afterTopLevelResult) block++;
+      afterTopLevelResult = false;
+    }
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
-    const done = readFinished(event.type, data);
+    if (fileLevel) {
+      // A file's own entry (it crashed, or had no tests) comes apart from every block.
+      results.push({ done: readFinished(event.type, data), defined: file, block: ++block });
+      block++;
+      afterTopLevelResult = false;
+      continue;
+    }
+    results.push({ done: readFinished(event.type, data), defined: file, block });
+    if (topLevel) afterTopLevelResult = true;
+  }
+  const byFile = new Map<string, Finished[]>();
+  const running = runningFiles(results, [...fileMs.keys()]);
+  for (const { done, defined, block: b } of results) {
+    const file = running.get(b) ?? defined;
     const siblings = byFile.get(file) ?? [];
     byFile.set(file, siblings);
     // Subtests report before their parent: the trailing deeper results are this one's children.
@@ -74,6 +109,41 @@ export default async function* nodeTestReporter(source: AsyncIterable<TestEvent>
     if (ms !== undefined && shown) yield '</testsuite>\n';
   }
   yield '</testsuites>\n';
+}
+
+/**
+ * The file whose process ran each block of results (see the contract above): a block is the
+ * file of the run that its own tests name (exactly one), else — for a block of tests all defined
+ * elsewhere, such as a shared helper — the one file left for it between its neighbours in node's
+ * sorted file order. A block that cannot be told keeps each test's defining file.
+ */
+export function runningFiles(results: readonly { defined: string; block: number }[], ran: readonly string[]): Map<number, string> {
+  const files = [...new Set(ran)].sort();
+  const known = new Set(files);
+  const own = new Map<number, Set<string>>();
+  for (const { defined, block } of results) {
+    const set = own.get(block) ?? new Set<string>();
+    own.set(block, set);
+    if (known.has(defined)) set.add(defined);
+  }
+  const blocks = [...own.keys()].sort((a, b) => a - b);
+  const pinned = new Map<number, string>();
+  for (const b of blocks) if (own.get(b)!.size === 1) pinned.set(b, [...own.get(b)!][0]!);
+  const claimed = new Set(pinned.values());
+  // Runs of blocks without a file of their own, between pinned neighbours (or the ends).
+  for (let i = 0; i < blocks.length;) {
+    if (pinned.has(blocks[i]!) || own.get(blocks[i]!)!.size > 1) { i++; continue; }
+    let j = i;
+    while (j < blocks.length && !pinned.has(blocks[j]!) && own.get(blocks[j]!)!.size === 0) j++;
+    const before = i > 0 ? pinned.get(blocks[i - 1]!) ?? null : undefined;
+    const after = j < blocks.length ? pinned.get(blocks[j]!) ?? null : undefined;
+    const from = before === undefined ? 0 : before === null ? -1 : files.indexOf(before) + 1;
+    const to = after === undefined ? files.length : after === null ? -1 : files.indexOf(after);
+    const left = from < 0 || to < 0 ? [] : files.slice(from, Math.max(from, to)).filter((f) => !claimed.has(f));
+    if (left.length === j - i) left.forEach((f, n) => pinned.set(blocks[i + n]!, f));
+    i = Math.max(j, i + 1);
+  }
+  return pinned;
 }
 
 function readFinished(type: string, data: Record<string, unknown>): Finished {

@@ -3,7 +3,7 @@
  * at k concurrent units on one runner (f(1) = 1 by definition), learned from finished units. Pure
  * functions, no I/O; store/contention.ts keeps the factors, results.ts feeds them, the splitter
  * plans with them (planner.ts's `slowdown`), and the build page names a runner whose slots only
- * contend (contentionNotice).
+ * contend, or wait while CPUs idle, with advice from measured wall times (slotAdvice, contentionNotice).
  *
  * Concurrency: the time-weighted mean number of units (of any build) running on the unit's runner
  * while it ran, itself included (meanConcurrency); a unit teaches the factor at that mean, rounded.
@@ -118,16 +118,46 @@ export function slowdownFor(contention: Contention, runnerSlots: readonly number
 }
 
 /**
- * The line the build page shows for a runner whose units ran markedly slower together, or null:
- * "r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast" (the CPUs
- * when the runner said).
+ * Slot advice for a runner whose units ran `slots` at a time, from measured factors only: the wall
+ * time of a fixed amount of work at j slots is f(j)/j of its time on one slot, so
+ * - "about j would be as fast" names the fewest j < slots whose wall time is no longer than at
+ *   `slots`, among j = 1 (the serial run, f = 1) and the levels learned from MIN_FACTOR_SAMPLES
+ *   units — never a rounded slots ÷ factor: 2 slots at 1.6× still do 1.25× the work of 1;
+ * - "more slots may help" when more units ran than the runner has CPUs, no fewer is as fast, and
+ *   either they did more work per second than the CPUs could if they were CPU-bound
+ *   (slots ÷ f(slots) > CPUs) or a measured level j with CPUs ≤ j < slots was at least
+ *   RISING_GAIN slower: units beyond the CPUs paid off, so they wait (timers, I/O) while CPUs idle.
+ * null when `slots` itself is not measured (fewer than MIN_FACTOR_SAMPLES units there) or neither holds.
  */
-export function contentionNotice(runner: string, slots: number, factor: number, cpus: number | null = null): string | null {
-  if (!(factor >= NOTICE_FACTOR) || !(slots >= 2)) return null;
-  const useful = Math.max(1, Math.round(slots / factor));
-  const advice = useful < slots ? ` — about ${useful} would be as fast` : '';
+/** How much faster more slots beyond the CPUs must have been to say more may help (3 %: noise is not a gain). */
+export const RISING_GAIN = 1.03;
+export function slotAdvice(contention: Contention, slots: number, cpus: number | null = null): string | null {
+  const own = contention.get(slots);
+  if (!(slots >= 2) || !own || own.samples < MIN_FACTOR_SAMPLES) return null;
+  const wall = (j: number) => factorAt(contention, j) / j;
+  const measured = [1, ...[...contention].filter(([k, l]) => k >= 2 && k < slots && l.samples >= MIN_FACTOR_SAMPLES).map(([k]) => k)];
+  const fewer = measured.sort((a, b) => a - b).find((j) => wall(j) <= wall(slots) * (1 + 1e-9));
+  if (fewer !== undefined) return `about ${fewer} would be as fast`;
+  const rising = measured.some((j) => j >= (cpus ?? Infinity) && wall(slots) * RISING_GAIN <= wall(j));
+  if (cpus !== null && cpus >= 1 && slots > cpus && (slots / factorAt(contention, slots) > cpus || rising)) {
+    return 'more slots may help: its units wait (timers, I/O) while CPUs idle';
+  }
+  return null;
+}
+
+/**
+ * The line the build page shows for a runner whose units ran `slots` at a time, or null: when they
+ * ran markedly slower together (f ≥ NOTICE_FACTOR) or more slots may help, with the advice of
+ * slotAdvice — "r1: 4 slots ran 2.1× slower together than alone (2 CPUs) — about 2 would be as
+ * fast" (the CPUs when the runner said).
+ */
+export function contentionNotice(runner: string, slots: number, contention: Contention, cpus: number | null = null): string | null {
+  if (!(slots >= 2)) return null;
+  const factor = factorAt(contention, slots);
+  const advice = slotAdvice(contention, slots, cpus);
+  if (!(factor >= NOTICE_FACTOR) && !advice?.startsWith('more')) return null;
   const machine = cpus !== null && cpus >= 1 ? ` (${cpus} ${cpus === 1 ? 'CPU' : 'CPUs'})` : '';
-  return `${runner}: ${slots} slots ran ${factor.toFixed(1)}× slower together than alone${machine}${advice}`;
+  return `${runner}: ${slots} slots ran ${factor.toFixed(1)}× slower together than alone${machine}${advice ? ` — ${advice}` : ''}`;
 }
 
 /** Teaches the builder's kept factor at k one finished unit's times and keeps it; returns the builder's factors now. */

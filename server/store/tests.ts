@@ -30,15 +30,21 @@ function toRow<T extends { failingBefore: unknown }>(row: T): T & { failingBefor
   return { ...row, failingBefore: row.failingBefore === 1 || row.failingBefore === true };
 }
 
-/** One row per test of a build (its last attempt), failures first; `where` narrows it. */
+/**
+ * One row per test of a build (its last attempt), failures first; `where` narrows it. A test is its
+ * unit's place in the build (seq: a retry keeps it), its file, classname, name and its index among
+ * same-named siblings of one attempt (`ord`, in report order), so genuine duplicate titles and one
+ * helper's tests run by two files of a unit stay apart instead of passing for attempts of one test.
+ */
 const finalSql = (where: string) => `SELECT id, buildId, unitId, name, classname, file, durationMs,
           CASE WHEN status = 'passed' AND wasFlaky THEN 'flaky' ELSE status END AS status, message, attempt, at, failingBefore, attempts
-        FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
-          t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore,
-          row_number() OVER w AS rn, count(*) OVER p AS attempts, max(t.status = 'flaky') OVER p AS wasFlaky
-          FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?
-          WINDOW p AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '')),
-            w AS (PARTITION BY u.seq, t.classname, t.name, coalesce(t.file, '') ORDER BY t.attempt DESC, t.id DESC))
+        FROM (SELECT *, row_number() OVER w AS rn, count(*) OVER p AS attempts, max(status = 'flaky') OVER p AS wasFlaky
+          FROM (SELECT t.id, t.build_id AS buildId, t.unit_id AS unitId, t.name, t.classname, t.file, t.duration_ms AS durationMs,
+            t.status, t.message, t.attempt, t.at, t.failing_before AS failingBefore, u.seq,
+            row_number() OVER (PARTITION BY t.unit_id, t.classname, t.name, coalesce(t.file, '') ORDER BY t.id) AS ord
+            FROM test_results t JOIN units u ON u.id = t.unit_id WHERE t.build_id = ?)
+          WINDOW p AS (PARTITION BY seq, classname, name, coalesce(file, ''), ord),
+            w AS (PARTITION BY seq, classname, name, coalesce(file, ''), ord ORDER BY attempt DESC, id DESC))
         WHERE rn = 1${where}
         ORDER BY ${FAILURES_FIRST}, id`;
 

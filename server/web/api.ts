@@ -19,7 +19,7 @@ import type { BuildRow } from '../store/builds.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
-import { concurrencyLevel, contentionNotice, factorAt } from '../planning/contention.js';
+import { concurrencyLevel, contentionNotice } from '../planning/contention.js';
 import { actorOf } from './admin.js';
 import type { Logger } from 'pino';
 
@@ -144,7 +144,8 @@ export function unitJson(u: UnitRow) {
 }
 
 /**
- * The runners whose units of this build ran markedly slower together than alone: for each runner,
+ * The runners whose units of this build ran markedly slower together than alone, or waited while
+ * CPUs idled (planning/contention.ts's slotAdvice): for each runner,
  * the most units at once among the build's units there (their mean concurrency, rounded) and the
  * builder's learned factor at that level (planning/contention.ts), as notice lines sorted by runner.
  */
@@ -159,7 +160,7 @@ export function contentionJson(store: Pick<Store, 'units' | 'contention' | 'runn
   const learned = store.contention.get(build.repoId, build.builder);
   const cpus = new Map(store.runners.all().map((r) => [r.name, r.cpus]));
   return [...levels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .flatMap(([runner, k]) => contentionNotice(runner, k, factorAt(learned, k), cpus.get(runner) ?? null) ?? []);
+    .flatMap(([runner, k]) => contentionNotice(runner, k, learned, cpus.get(runner) ?? null) ?? []);
 }
 
 /** Rendered list responses, dropped whenever a build or the runner set changes. */

@@ -13,13 +13,15 @@ describe('runner/cache', () => {
 
   const treeAt = (sha: string) => parseTree(git(repo.work, 'ls-tree', '-r', '-z', sha));
 
-  it('keys the default node and python entries by the lockfiles at the commit, and only when one is there', () => {
+  it('keys the default node and python entries by package.json and the lockfiles at the commit, and only when one is there', () => {
     const none = repo.commit({ 'src/a.js': '1' }, 'no lockfile');
     expect(keyCaches(treeAt(none), null, 'npm ci')).to.deep.equal([]);
     const both = repo.commit({ 'package-lock.json': '{}', 'requirements-dev.txt': 'x', 'sub/yarn.lock': 'not at the root' }, 'lockfiles');
     const entries = keyCaches(treeAt(both), null, 'npm ci');
     expect(entries.map((e) => [e.paths, e.keyFiles])).to.deep.equal([
       [['node_modules'], ['package-lock.json']], [['.venv'], ['requirements-dev.txt']]]);
+    const withManifest = repo.commit({ 'package.json': '{}' }, 'manifest beside the lockfile');
+    expect(keyCaches(treeAt(withManifest), null, 'npm ci')[0].keyFiles).to.deep.equal(['package-lock.json', 'package.json']);
     expect(DEFAULT_CACHES).to.have.length(2);
   });
 
@@ -92,6 +94,31 @@ describe('runner/cache', () => {
       const p4 = await again.prepare({ name: 'shop', url: repo.bare }, 0, 4, third, spec);
       expect(p4.cache?.hit).to.equal(false);
       expect(existsSync(join(p4.dir, 'node_modules'))).to.equal(false);
+    });
+
+    it('keeps node_modules of a project without a lockfile (keyed by package.json) and rebuilds it when package.json changes', async () => {
+      const ws = new Workspaces(join(home.dir, 'work'));
+      const first = repo.commit({ 'package.json': '{"name":"shop","devDependencies":{"mocha":"^10"}}' }, 'no lockfile');
+      repo.push();
+      const nospec = { setup: 'npm install', cache: null };
+      const p1 = await ws.prepare({ name: 'shop', url: repo.bare }, 0, 1, first, nospec);
+      expect(p1.cache?.hit).to.equal(false);
+      expect(p1.cache?.message).to.include('node_modules (key: package.json)');
+      install(p1.dir);
+      ws.markSetupDone('shop', 0);
+
+      const second = repo.commit({ 'test/a.test.js': 'x' }, 'a test, package.json unchanged');
+      repo.push();
+      const p2 = await ws.prepare({ name: 'shop', url: repo.bare }, 0, 2, second, nospec);
+      expect(p2.cache?.hit).to.equal(true);
+      expect(existsSync(join(p2.dir, 'node_modules', 'dep.js'))).to.equal(true);
+      ws.markSetupDone('shop', 0);
+
+      const third = repo.commit({ 'package.json': '{"name":"shop","devDependencies":{"mocha":"^11"}}' }, 'a new dependency');
+      repo.push();
+      const p3 = await ws.prepare({ name: 'shop', url: repo.bare }, 0, 3, third, nospec);
+      expect(p3.cache?.hit).to.equal(false);
+      expect(existsSync(join(p3.dir, 'node_modules'))).to.equal(false);
     });
 
     it('is not a hit after a setup that did not finish', async () => {

@@ -4,6 +4,7 @@ import {
   MIN_FACTOR_SAMPLES,
   concurrencyLevel,
   contentionNotice,
+  slotAdvice,
   factorAt,
   learnFactor,
   meanConcurrency,
@@ -94,18 +95,54 @@ describe('contention: how much slower units run together', () => {
     });
   });
 
+  describe('slotAdvice (measured wall times, not a rounded ratio)', () => {
+    const at = (...levels: [number, number][]): Contention => new Map(levels.map(([k, f]) => [k, learned(f)]));
+    it('never advises the serial run when 2 slots were faster, whatever slots ÷ factor rounds to', () => {
+      // 2 slots at 1.5×: the work takes 0.75 of its serial time; round(2 / 1.5) = 1 said "about 1 would be as fast"
+      expect(slotAdvice(at([2, 1.5]), 2, 2)).to.equal(null);
+      expect(slotAdvice(at([2, 1.9]), 2, 2), '2 at 1.9× still beats 1').to.equal(null);
+      expect(slotAdvice(at([2, 2]), 2, 1), 'exactly the serial time').to.equal('about 1 would be as fast');
+      expect(slotAdvice(at([2, 2.4]), 2, 1)).to.equal('about 1 would be as fast');
+    });
+    it('names the fewest measured slots whose wall time is no longer, and none it has not measured', () => {
+      expect(slotAdvice(at([2, 1.05], [4, 2.2]), 4, 2), '4 at 2.2× (0.55) is slower than 2 at 1.05× (0.525)').to.equal('about 2 would be as fast');
+      expect(slotAdvice(at([2, 1.05], [4, 2.05]), 4, 2), '4 at 2.05× (0.5125) beats 2 (0.525)').to.equal(null);
+      expect(slotAdvice(at([4, 2.2]), 4, 2), 'nothing measured below 4 but the serial run (1 > 0.55)').to.equal(null);
+      expect(slotAdvice(at([3, 1.2], [4, 4]), 4, 2)).to.equal('about 1 would be as fast');
+      expect(slotAdvice(new Map([[4, learned(3, MIN_FACTOR_SAMPLES - 1)]]), 4, 2), 'slots itself not measured yet').to.equal(null);
+      expect(slotAdvice(new Map([[2, learned(1.01, 1)], [4, learned(2.2)]]), 4, 2), 'a level of one sample is not measured').to.equal(null);
+    });
+    it('says more slots may help when units wait on timers: 4 slots 4–13 % faster than 2 on 2 CPUs', () => {
+      // the issue's timer-bound suite: 2 slots at 1.1× (0.55 of the serial time), 4 slots 4 % and 13 % faster than that
+      for (const faster of [1.04, 1.13]) {
+        const f4 = (4 / 2) * 1.1 / faster;
+        expect(slotAdvice(at([2, 1.1], [4, f4]), 4, 2), `4 slots ${faster}× as fast as 2`).to.equal('more slots may help: its units wait (timers, I/O) while CPUs idle');
+      }
+      expect(slotAdvice(at([4, 2.1]), 4, 2), 'CPU-bound: 4 units at 2.1× on 2 CPUs').to.equal(null);
+      expect(slotAdvice(at([4, 1.2]), 4, null), 'CPUs unknown').to.equal(null);
+      expect(slotAdvice(at([2, 1.1]), 2, 2), 'no more units than CPUs: nothing tells waiting from working').to.equal(null);
+      expect(slotAdvice(at([2, 1.1], [4, (4 / 2) * 1.1 / 1.01]), 4, 2), '1 % faster is noise').to.equal(null);
+    });
+  });
+
   describe('contentionNotice', () => {
-    it('names a runner whose slots ran markedly slower together, and how many would be as fast', () => {
-      expect(contentionNotice('r1', 4, 1.9)).to.equal('r1: 4 slots ran 1.9× slower together than alone — about 2 would be as fast');
-      expect(contentionNotice('r1', 4, 1.3)).to.equal('r1: 4 slots ran 1.3× slower together than alone — about 3 would be as fast');
+    const at = (...levels: [number, number][]): Contention => new Map(levels.map(([k, f]) => [k, learned(f)]));
+    it('names a runner whose slots ran markedly slower together, and how many measured slots would be as fast', () => {
+      expect(contentionNotice('r1', 4, at([2, 1], [4, 2.1]))).to.equal('r1: 4 slots ran 2.1× slower together than alone — about 2 would be as fast');
+      expect(contentionNotice('r1', 4, at([4, 1.9])), 'nothing fewer measured as fast').to.equal('r1: 4 slots ran 1.9× slower together than alone');
+      expect(contentionNotice('r1', 2, at([2, 1.5]), 2), 'never the serial run when 2 were faster').to.equal('r1: 2 slots ran 1.5× slower together than alone (2 CPUs)');
     });
     it('names the runner machine\'s CPUs when it said', () => {
-      expect(contentionNotice('r1', 4, 1.9, 2)).to.equal('r1: 4 slots ran 1.9× slower together than alone (2 CPUs) — about 2 would be as fast');
-      expect(contentionNotice('r1', 2, 2, 1)).to.equal('r1: 2 slots ran 2.0× slower together than alone (1 CPU) — about 1 would be as fast');
+      expect(contentionNotice('r1', 4, at([2, 1], [4, 2.1]), 2)).to.equal('r1: 4 slots ran 2.1× slower together than alone (2 CPUs) — about 2 would be as fast');
+      expect(contentionNotice('r1', 2, at([2, 2]), 1)).to.equal('r1: 2 slots ran 2.0× slower together than alone (1 CPU) — about 1 would be as fast');
+    });
+    it('names a runner whose units waited while CPUs idled, even below the notice factor', () => {
+      expect(contentionNotice('r1', 4, at([4, 1.2]), 2)).to.equal('r1: 4 slots ran 1.2× slower together than alone (2 CPUs) — more slots may help: its units wait (timers, I/O) while CPUs idle');
     });
     it('says nothing below the notice factor or for one slot', () => {
-      expect(contentionNotice('r1', 4, 1.29)).to.equal(null);
-      expect(contentionNotice('r1', 1, 3)).to.equal(null);
+      expect(contentionNotice('r1', 4, at([4, 1.29]))).to.equal(null);
+      expect(contentionNotice('r1', 4, at([4, 1.29]), 4)).to.equal(null);
+      expect(contentionNotice('r1', 1, at([2, 3]))).to.equal(null);
     });
   });
 
