@@ -17,6 +17,7 @@
  * pattern (`**` `/node_modules`) is set up in each slot as before. Copies never go through a link:
  * both the source's and the target's parent folders must resolve inside their workspaces.
  * A slot claiming one key never waits for another (it runs setup anyway), so waits cannot cycle.
+ * One instance per repository (workspace.ts): slots of two repositories never share, whatever their keys.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';

@@ -43,7 +43,8 @@ export interface CacheOutcome { hit: boolean; message: string }
 export class Workspaces {
   private readonly slots = new Map<string, SlotState>();
   private readonly cloning = new Map<string, Promise<void>>();
-  private readonly shared = new SharedSetups();
+  /** Per repository: two repositories never share a setup, whatever their keys. */
+  private readonly shared = new Map<string, SharedSetups>();
 
   constructor(private readonly workDir: string) {
     mkdirSync(workDir, { recursive: true });
@@ -67,7 +68,7 @@ export class Workspaces {
     if (state.build === build) { state.clean = false; return { dir, needsSetup: !state.setupDone, cache: null }; }
     const dirty = !state.clean;
     state.clean = false;
-    await this.shared.quiesce(dir);
+    await this.sharedOf(repo.name).quiesce(dir);
     try {
       await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
     } catch {
@@ -77,9 +78,10 @@ export class Workspaces {
     }
     await verifyCheckout(dir, sha);
     const cache = await this.cleanSparing(state, sha, spec, dirty);
+    const shared = this.sharedOf(repo.name);
     state.build = build;
     state.setupDone = false;
-    return { dir, needsSetup: true, cache: cache && await this.share(state, slot, cache) };
+    return { dir, needsSetup: true, cache: cache && await share(shared, state, slot, cache) };
   }
 
   /** Cleans a dirty checkout but for the cache entries whose key is unchanged; a miss forgets the keys until setup succeeds. */
@@ -95,10 +97,10 @@ export class Workspaces {
     return { hit: missed.length === 0, message: describeCache(kept, missed), missed };
   }
 
-  /** A miss another slot of this runner has set up (or is setting up) is copied from it: a hit, but for setupOnHit. */
-  private async share(state: SlotState, slot: number, cache: CacheOutcome & { missed: KeyedCache[] }): Promise<CacheOutcome> {
-    const shared = await this.shared.obtain(state.dir, slot, cache.missed);
-    return { hit: cache.hit || shared.copied, message: cache.message + shared.message };
+  private sharedOf(repo: string): SharedSetups {
+    let s = this.shared.get(repo);
+    if (!s) this.shared.set(repo, s = new SharedSetups());
+    return s;
   }
 
   /**
@@ -119,20 +121,20 @@ export class Workspaces {
     const s = this.slots.get(`${repo}/${slot}`);
     if (!s) return;
     if (!s.setupDone && s.caches.length) writeCacheKeys(cacheFile(s.dir), s.caches);
-    if (!s.setupDone) this.shared.hold(s.dir, slot, s.caches);
+    if (!s.setupDone) this.sharedOf(repo).hold(s.dir, slot, s.caches);
     s.setupDone = true;
   }
 
   /** Forgets the slot's build, so the next unit checks out and sets up afresh (after a failed setup). */
   reset(repo: string, slot: number): void {
     const s = this.slots.get(`${repo}/${slot}`);
-    if (s) { s.build = null; s.setupDone = false; this.shared.endClaims(s.dir); }
+    if (s) { s.build = null; s.setupDone = false; this.sharedOf(repo).endClaims(s.dir); }
   }
 
   /** The slot's unit ended: a setup it claimed and never finished is given up, so slots waiting for it go on. */
   endUnit(repo: string, slot: number): void {
     const s = this.slots.get(`${repo}/${slot}`);
-    if (s && !s.setupDone) this.shared.endClaims(s.dir);
+    if (s && !s.setupDone) this.sharedOf(repo).endClaims(s.dir);
   }
 
   private async clone(url: string, dir: string): Promise<void> {
@@ -178,6 +180,12 @@ async function hasCommit(dir: string, sha: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A miss another slot of this runner has set up (or is setting up) for the repository is copied from it: a hit, but for setupOnHit. */
+async function share(shared: SharedSetups, state: SlotState, slot: number, cache: CacheOutcome & { missed: KeyedCache[] }): Promise<CacheOutcome> {
+  const got = await shared.obtain(state.dir, slot, cache.missed);
+  return { hit: cache.hit || got.copied, message: cache.message + got.message };
 }
 
 /** Beside the slot, not in it, so no clean or checkout touches it. */

@@ -108,4 +108,19 @@ describe('runner/sharedSetup: one setup per runner, shared by its slots', functi
     expect(got.cache!.hit).to.equal(false);
     expect(got.cache!.message).to.contain('copying from another slot failed').and.contain('outside the workspace');
   });
+
+  it('never copies between repositories, even when their setup and lockfile are the same', async () => {
+    const other = new Repo(join(home.dir, 'other'));
+    const sha = repo.commit({ 'package-lock.json': 'lock-v1' }, 'first');
+    const otherSha = other.commit({ 'package-lock.json': 'lock-v1' }, 'the same lockfile elsewhere');
+    repo.push();
+    other.push();
+    const ws = new Workspaces(join(home.dir, 'runner'));
+    const first = await ws.prepare({ name: 'shop', url: repo.bare }, 0, 1, sha, spec);
+    install(first.dir, 'planted by shop\'s unit');
+    ws.markSetupDone('shop', 0);
+    const got = await ws.prepare({ name: 'other', url: other.bare }, 1, 2, otherSha, spec);
+    expect(got.cache!.hit).to.equal(false);
+    expect(existsSync(join(got.dir, 'node_modules')), 'nothing copied from the shop repository').to.equal(false);
+  });
 });
