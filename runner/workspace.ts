@@ -111,7 +111,7 @@ export class Workspaces {
     const s = this.slots.get(`${repo}/${slot}`);
     if (!s || s.scrubbing) return;
     forgetCacheKeys(cacheFile(s.dir));
-    s.scrubbing = git(s.dir, ['clean', '-fdxq'])
+    s.scrubbing = this.sharedOf(repo).quiesce(s.dir).then(() => git(s.dir, ['clean', '-fdxq']))
       .then(() => { s.clean = true; s.setupDone = false; s.build = null; }, () => { s.clean = false; })
       .finally(() => { s.scrubbing = null; });
   }

@@ -123,4 +123,17 @@ describe('runner/sharedSetup: one setup per runner, shared by its slots', functi
     expect(got.cache!.hit).to.equal(false);
     expect(existsSync(join(got.dir, 'node_modules')), 'nothing copied from the shop repository').to.equal(false);
   });
+
+  it('a slot scrubbed after a unit of a builder without setup lends nothing any more', async () => {
+    const sha = repo.commit({ 'package-lock.json': 'lock-v1' }, 'first');
+    repo.push();
+    const ws = new Workspaces(join(home.dir, 'runner'));
+    const first = await ws.prepare({ name: 'shop', url: repo.bare }, 0, 1, sha, spec);
+    install(first.dir, 'v1');
+    ws.markSetupDone('shop', 0);
+    ws.scrub('shop', 0); // the slot's next unit was a lint builder's: its workspace is cleaned, node_modules gone
+    const got = await ws.prepare({ name: 'shop', url: repo.bare }, 1, 2, sha, spec);
+    expect(got.cache!.message).to.not.contain('copied');
+    expect(got.cache!.hit).to.equal(false);
+  });
 });
