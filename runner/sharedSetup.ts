@@ -99,8 +99,9 @@ export class SharedSetups {
     }
   }
 
-  /** Before the slot changes its workspace: waits for copies out of it and stops lending it. */
+  /** Before the slot changes its workspace: ends its stale claims, stops lending it and waits for copies out of it. */
   async quiesce(dir: string): Promise<void> {
+    this.endClaims(dir);
     for (const [key, list] of this.holders) {
       const rest = list.filter((h) => h.dir !== dir);
       if (rest.length) this.holders.set(key, rest); else this.holders.delete(key);
