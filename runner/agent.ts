@@ -221,6 +221,7 @@ export class Agent {
       error = (err as Error).message.slice(0, 4000);
       u.streamer.write('sys', `[greengate] ${error}\n`);
     }
+    this.workspaces.endUnit(a.repo.name, u.slot);
     if (u.dropped) return;
     if (this.stopped) { this.busySlots.delete(u.slot); return; }
     u.streamer.end();

@@ -11,12 +11,16 @@
  * Clean: a slot starting a new build is checked out and cleaned (`git clean -fdx`), sparing the
  * cache entries whose key is unchanged (runner/cache.ts); when every entry was kept the caller
  * may skip setup. A workspace left by an earlier runner process counts as dirty.
+ *
+ * Shared setup (sharedSetup.ts): a slot missing a cache key another slot of this runner holds, or
+ * is setting up now, waits for that setup and copies the entry instead of running setup itself.
  */
 import { SAFE_GIT, gitEnv, runGit } from './git.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCache, excludeArgs, forgetCacheKeys, keyCaches, parseTree, readCacheKeys, writeCacheKeys, type CacheSpec, type KeyedCache } from './cache.js';
 import type { ErrorCode } from '../server/protocol.js';
+import { SharedSetups } from './sharedSetup.js';
 
 export class WorkspaceError extends Error {
   readonly code: ErrorCode = 'GG_WORKSPACE';
@@ -39,6 +43,8 @@ export interface CacheOutcome { hit: boolean; message: string }
 export class Workspaces {
   private readonly slots = new Map<string, SlotState>();
   private readonly cloning = new Map<string, Promise<void>>();
+  /** Per repository: two repositories never share a setup, whatever their keys. */
+  private readonly shared = new Map<string, SharedSetups>();
 
   constructor(private readonly workDir: string) {
     mkdirSync(workDir, { recursive: true });
@@ -62,6 +68,7 @@ export class Workspaces {
     if (state.build === build) { state.clean = false; return { dir, needsSetup: !state.setupDone, cache: null }; }
     const dirty = !state.clean;
     state.clean = false;
+    await this.sharedOf(repo.name).quiesce(dir);
     try {
       await git(dir, ['checkout', '--quiet', '--force', '--detach', sha]);
     } catch {
@@ -71,13 +78,14 @@ export class Workspaces {
     }
     await verifyCheckout(dir, sha);
     const cache = await this.cleanSparing(state, sha, spec, dirty);
+    const shared = this.sharedOf(repo.name);
     state.build = build;
     state.setupDone = false;
-    return { dir, needsSetup: true, cache };
+    return { dir, needsSetup: true, cache: cache && await share(shared, state, slot, cache) };
   }
 
   /** Cleans a dirty checkout but for the cache entries whose key is unchanged; a miss forgets the keys until setup succeeds. */
-  private async cleanSparing(state: SlotState, sha: string, spec: SetupSpec, dirty: boolean): Promise<CacheOutcome | null> {
+  private async cleanSparing(state: SlotState, sha: string, spec: SetupSpec, dirty: boolean): Promise<(CacheOutcome & { missed: KeyedCache[] }) | null> {
     const file = cacheFile(state.dir);
     state.caches = spec.setup ? keyCaches(parseTree(await git(state.dir, ['ls-tree', '-r', '-z', sha])), spec.cache, spec.setup) : [];
     const saved = readCacheKeys(file);
@@ -86,7 +94,13 @@ export class Workspaces {
     if (missed.length || !state.caches.length) forgetCacheKeys(file);
     if (dirty) await git(state.dir, ['clean', '-fdxq', ...excludeArgs(kept)]);
     if (!state.caches.length) return null;
-    return { hit: missed.length === 0, message: describeCache(kept, missed) };
+    return { hit: missed.length === 0, message: describeCache(kept, missed), missed };
+  }
+
+  private sharedOf(repo: string): SharedSetups {
+    let s = this.shared.get(repo);
+    if (!s) this.shared.set(repo, s = new SharedSetups());
+    return s;
   }
 
   /**
@@ -97,7 +111,7 @@ export class Workspaces {
     const s = this.slots.get(`${repo}/${slot}`);
     if (!s || s.scrubbing) return;
     forgetCacheKeys(cacheFile(s.dir));
-    s.scrubbing = git(s.dir, ['clean', '-fdxq'])
+    s.scrubbing = this.sharedOf(repo).quiesce(s.dir).then(() => git(s.dir, ['clean', '-fdxq']))
       .then(() => { s.clean = true; s.setupDone = false; s.build = null; }, () => { s.clean = false; })
       .finally(() => { s.scrubbing = null; });
   }
@@ -107,13 +121,20 @@ export class Workspaces {
     const s = this.slots.get(`${repo}/${slot}`);
     if (!s) return;
     if (!s.setupDone && s.caches.length) writeCacheKeys(cacheFile(s.dir), s.caches);
+    if (!s.setupDone) this.sharedOf(repo).hold(s.dir, slot, s.caches);
     s.setupDone = true;
   }
 
   /** Forgets the slot's build, so the next unit checks out and sets up afresh (after a failed setup). */
   reset(repo: string, slot: number): void {
     const s = this.slots.get(`${repo}/${slot}`);
-    if (s) { s.build = null; s.setupDone = false; }
+    if (s) { s.build = null; s.setupDone = false; this.sharedOf(repo).endClaims(s.dir); }
+  }
+
+  /** The slot's unit ended: a setup it claimed and never finished is given up, so slots waiting for it go on. */
+  endUnit(repo: string, slot: number): void {
+    const s = this.slots.get(`${repo}/${slot}`);
+    if (s && !s.setupDone) this.sharedOf(repo).endClaims(s.dir);
   }
 
   private async clone(url: string, dir: string): Promise<void> {
@@ -159,6 +180,12 @@ async function hasCommit(dir: string, sha: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A miss another slot of this runner has set up (or is setting up) for the repository is copied from it: a hit, but for setupOnHit. */
+async function share(shared: SharedSetups, state: SlotState, slot: number, cache: CacheOutcome & { missed: KeyedCache[] }): Promise<CacheOutcome> {
+  const got = await shared.obtain(state.dir, slot, cache.missed);
+  return { hit: cache.hit || got.copied, message: cache.message + got.message };
 }
 
 /** Beside the slot, not in it, so no clean or checkout touches it. */

@@ -94,6 +94,20 @@ export async function listFiles(repo: string, sha: string, globs: string | reado
   return out.split('\0').filter((f) => f && match(f) && !excluded(f)).sort();
 }
 
+/** Bytes of each of `files` at the commit (`git ls-tree -r -l`; files not there are left out). */
+export async function fileSizes(repo: string, sha: string, files: readonly string[]): Promise<Map<string, number>> {
+  if (sha.startsWith('-') || !/^[\w./-]+$/.test(sha)) throw new GgError('GG_BAD_SHA', `not a commit: ${sha}`);
+  const wanted = new Set(files);
+  const sizes = new Map<string, number>();
+  for (const rec of (await git(repo, ['ls-tree', '-r', '-l', '-z', sha])).split('\0')) {
+    const tab = rec.indexOf('\t');
+    if (tab < 0 || !wanted.has(rec.slice(tab + 1))) continue;
+    const bytes = Number(rec.slice(0, tab).trim().split(/\s+/)[3]);
+    if (Number.isFinite(bytes)) sizes.set(rec.slice(tab + 1), bytes);
+  }
+  return sizes;
+}
+
 /** Branch and try refs with their heads. */
 export async function listRefs(repo: string): Promise<Map<string, string>> {
   const out = await git(repo, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads/', 'refs/try/']);

@@ -4,7 +4,9 @@
  * else those seen within RECENT_RUNNER_MS, else DEFAULT_SLOTS_FOR_PLANNING), and how (planner.ts's
  * longest-first plan, or the naive equal-count split for `split: static`), with the builder's
  * learned per-unit overhead (costs.ts) and contention over those runners' slots (contention.ts:
- * a runner whose slots only contend counts as fewer useful slots). A queued build none
+ * a runner whose slots only contend counts as fewer useful slots). A builder that has learned
+ * nothing for these files yet gets the cold plan (coldPlan.ts: estimates from the files' sizes at
+ * the commit, other builders' times and the last whole-suite time; a few units per slot). A queued build none
  * of whose units has been handed out is split again when runners come or go (replanQueued).
  */
 import type { Logger } from 'pino';
@@ -13,7 +15,8 @@ import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { unitFiles } from '../store/units.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
-import { listFiles } from '../git.js';
+import { fileSizes, listFiles } from '../git.js';
+import { estimateCold, planCold } from './coldPlan.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 import { overheadFor } from './costs.js';
 import { slowdownFor } from './contention.js';
@@ -21,6 +24,8 @@ import { builderNamed } from '../config/repositories.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
+/** Test files' sizes kept for splitting a cold build again (replanQueued): this many commits. */
+const KEPT_SIZES = 16;
 
 export class Splitter {
   constructor(
@@ -32,18 +37,43 @@ export class Splitter {
     private readonly log: Logger,
   ) {}
 
+  /** repo id:sha → its test files' sizes, read for a cold plan (the newest KEPT_SIZES). */
+  private readonly sizes = new Map<string, ReadonlyMap<string, number>>();
+
   /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
-    return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.runnerSlots());
+    const files = await listFiles(repo.path, sha, builder.tests, builder.exclude);
+    if (builder.split !== 'static' && this.store.tests.fileDurationsOf(row.id, builder.name, files).size === 0) {
+      const sizes = await fileSizes(repo.path, sha, files).catch((err: Error) => {
+        this.log.warn({ repo: repo.name, sha, err: err.message }, 'cannot read the test files\' sizes; the cold plan treats them as equal');
+        return undefined;
+      });
+      if (sizes) this.keepSizes(`${row.id}:${sha}`, sizes);
+    }
+    return this.split(row, builder, files, this.runnerSlots(), sha);
+  }
+
+  private keepSizes(key: string, sizes: ReadonlyMap<string, number>): void {
+    this.sizes.delete(key);
+    this.sizes.set(key, sizes);
+    if (this.sizes.size > KEPT_SIZES) this.sizes.delete(this.sizes.keys().next().value!);
   }
 
   /** The plan for these runner slots: each runner's slot count, or a total (planned as one runner). */
-  split(row: RepoRow, builder: BuilderConfig, files: string[], runners: number | readonly number[]): PlannedUnit[] {
+  split(row: RepoRow, builder: BuilderConfig, files: string[], runners: number | readonly number[], sha?: string): PlannedUnit[] {
     const perRunner = typeof runners === 'number' ? [runners] : runners;
     const slots = perRunner.reduce((s, n) => s + n, 0);
-    const durations = estimateDurations(files, this.store.tests.fileDurationsOf(row.id, builder.name, files));
+    const known = this.store.tests.fileDurationsOf(row.id, builder.name, files);
+    const durations = estimateDurations(files, known);
     if (builder.split === 'static') return splitEqually(files, durations, slots);
+    if (known.size === 0) {
+      const otherBuilders = this.store.tests.otherBuildersDurationsOf(row.id, builder.name, [...files, '']);
+      const suiteTotalMs = otherBuilders.get('') ?? null;
+      otherBuilders.delete('');
+      const sizes = sha === undefined ? undefined : this.sizes.get(`${row.id}:${sha}`);
+      return planCold(estimateCold(files, { sizes, otherBuilders, suiteTotalMs }), slots, overheadFor(this.store.costs.get(row.id, builder.name)));
+    }
     return planUnits(durations, { targetMs: builder.unitTargetSeconds * 1000, slots,
       overheadMs: overheadFor(this.store.costs.get(row.id, builder.name)),
       slowdown: slowdownFor(this.store.contention.get(row.id, builder.name), perRunner) });
@@ -65,7 +95,7 @@ export class Splitter {
       const units = this.store.units.byBuild(build.id);
       if (units.length === 0 || units.some((u) => u.state !== 'queued' || u.retryOf !== null)) continue;
       const files = units.flatMap((u) => unitFiles(u));
-      const plan = this.split(row, builder, files, slots);
+      const plan = this.split(row, builder, files, slots, build.sha);
       const same = plan.length === units.length && plan.every((p, i) => p.files.join('\0') === unitFiles(units[i]).join('\0'));
       if (same) continue;
       const replaced = this.store.tx(() => {

@@ -64,6 +64,8 @@ export class TestStore {
         AND file IN (SELECT value FROM json_each(?))`),
       byUnit: db.prepare(`SELECT ${COLUMNS} FROM test_results WHERE unit_id = ? ORDER BY id`),
       setStatus: db.prepare('UPDATE test_results SET status = ? WHERE id = ?'),
+      otherDurations: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder <> ?
+        AND file IN (SELECT value FROM json_each(?)) ORDER BY updated_at`),
       durations: db.prepare('SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?'),
       upsertDuration: db.prepare(`INSERT INTO file_durations (repo_id, builder, file, ewma_ms, samples, updated_at)
         VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (repo_id, builder, file) DO UPDATE SET ewma_ms = excluded.ewma_ms,
@@ -110,6 +112,10 @@ export class TestStore {
   /** The learned durations of just these files. */
   fileDurationsOf(repoId: number, builder: string, files: readonly string[]): Map<string, number> {
     return new Map((this.q.durationsOf.all(repoId, builder, JSON.stringify(files)) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
+  }
+  /** What other builders of the repository learned for these files (the latest one per file); file '' is a whole-suite time. */
+  otherBuildersDurationsOf(repoId: number, builder: string, files: readonly string[]): Map<string, number> {
+    return new Map((this.q.otherDurations.all(repoId, builder, JSON.stringify(files)) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
   }
   saveFileDuration(repoId: number, builder: string, file: string, ms: number, at: number): void {
     this.q.upsertDuration.run(repoId, builder, file, ms, at);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, WS_PATH, parseServerMessage, type ServerMessage } from '../../server/protocol.js';
-import { estimateDurations, planUnits } from '../../server/planning/planner.js';
+import { COLD_UNITS_PER_SLOT, estimateCold, planCold } from '../../server/planning/coldPlan.js';
 import { DEFAULT_SLOTS_FOR_PLANNING } from '../../server/planning/splitter.js';
 import {
   ADMIN_TOKEN, RUNNER_TOKEN, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec,
@@ -334,13 +334,15 @@ describe('test sharding (real server, runners, git)', function () {
     const files: Record<string, string> = {};
     for (let i = 1; i <= 32; i++) files[`t/f${String(i).padStart(2, '0')}.sh`] = 'true\n';
     const names = Object.keys(files).sort();
-    const planFor = (slots: number) => planUnits(estimateDurations(names, new Map()), { targetMs: 600_000, slots }).length;
+    // A cold build (nothing learned yet): coldPlan's few units per slot.
+    const planFor = (slots: number) => planCold(estimateCold(names, {}), slots, 0).length;
     expect(planFor(16), 'the plans differ').to.be.greaterThan(planFor(DEFAULT_SLOTS_FOR_PLANNING));
     repo.commit(files, 'thirty-two files, no runner yet');
     expect(repo.push().ok).to.equal(true);
     const queued = await pollUntil(async () => (await server.builds('repo=shop'))[0], 'the build');
     const before = (await server.build(queued.id)).units;
     expect(before, 'planned for the slots assumed when no runner was ever seen').to.have.length(planFor(DEFAULT_SLOTS_FOR_PLANNING));
+    expect(before.length, 'a first build is a few units per slot, not one per file').to.equal(COLD_UNITS_PER_SLOT * DEFAULT_SLOTS_FOR_PLANNING);
     await runner('wide', 16);
     const done = await server.waitForBuild(queued.id);
     expect(done.result).to.equal('passed');

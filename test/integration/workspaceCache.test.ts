@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
 
 /**
@@ -19,12 +21,13 @@ describe('workspace cache (real server, runner, git)', function () {
   let server: ServerProcess;
   let runner: ChildProcess | undefined;
 
-  async function start(builder: Partial<BuilderSpec>): Promise<void> {
+  async function start(builder: Partial<BuilderSpec> | ((home: string) => Partial<BuilderSpec>), slots = 1): Promise<void> {
     home = tempHome();
     repo = new Repo(home.dir);
-    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: RUN, timeout: 60, ...builder }] }]);
+    const spec = typeof builder === 'function' ? builder(home.dir) : builder;
+    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: RUN, timeout: 60, ...spec }] }]);
     server = await new ServerProcess(config).start();
-    runner = startRunner(server.url, 'r1', home.dir, { slots: 1 });
+    runner = startRunner(server.url, 'r1', home.dir, { slots });
     await pollUntil(async () => (await server.api('/healthz')).runners >= 1, 'the runner to connect');
   }
 
@@ -91,5 +94,26 @@ describe('workspace cache (real server, runner, git)', function () {
     const nested = await build({ 'locks/extra.lock': 'x' }, 'a key file matched by the glob');
     expect(nested.unit.cacheHit).to.equal(false);
     expect(nested.log).to.contain('rebuilding deps (key: deps.lock, locks/extra.lock)');
+  });
+
+  it('runs setup once for two slots of a runner: the other slot waits and copies node_modules (issue 24 item 1)', async () => {
+    // The "install" counts its runs in a file outside every workspace (a writable sandbox path).
+    await start((dir) => ({
+      setup: `sleep ${SETUP_SECONDS} && echo installed >> '${join(dir, 'installs')}' && mkdir -p node_modules && cp package-lock.json node_modules/x`,
+      run: 'echo "deps: $(cat node_modules/x)" "$@"', tests: 'test/*.js', sandbox: { writable: [dir] },
+    }), 2);
+    const before = (await server.builds('repo=shop'))[0]?.id ?? 0;
+    repo.commit({ 'package-lock.json': 'lock-v1', 'test/a.js': 'a', 'test/b.js': 'b' }, 'two test files for two slots');
+    expect(repo.push().ok).to.equal(true);
+    const created = await pollUntil(async () => (await server.builds('repo=shop')).find((x) => x.id > before), 'the build to be created');
+    const b = await server.waitForBuild(created.id, 60_000);
+    expect(b.result).to.equal('passed');
+    expect(b.units).to.have.length(2);
+    const logs: string[] = await Promise.all(b.units.map((u: any) => server.api<string>(`/api/units/${u.id}/log`)));
+    expect(readFileSync(join(home.dir, 'installs'), 'utf8')).to.equal('installed\n'); // one install for two slots
+    for (const log of logs) expect(log).to.contain('deps: lock-v1');
+    const copied = logs.filter((log) => /copied node_modules from slot \d/.test(log));
+    expect(copied, logs.join('\n----\n')).to.have.length(1);
+    expect(b.units.map((u: any) => u.cacheHit).sort()).to.deep.equal([false, true]);
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { GIT_TIME_LIMITS, git, listFiles, listRefs } from '../../server/git.js';
+import { GIT_TIME_LIMITS, fileSizes, git, listFiles, listRefs } from '../../server/git.js';
 import { GgError } from '../../server/errors.js';
 import { Repo, hangingGit, tempHome } from '../helpers.js';
 
@@ -36,6 +36,15 @@ describe('git', () => {
         ['test/a.test.js', 'test/deep/c.test.js']);
       expect(await listFiles(repo.bare, sha, ['test/.hidden/*.js'], ['test/.hidden/**'])).to.deep.equal([]);
       expect(await listFiles(repo.bare, sha, ['test/.hidden/*.js'])).to.deep.equal(['test/.hidden/e.test.js']);
+    });
+
+    it('reads the bytes of the files asked for at the commit (fileSizes), leaving out files not there', async () => {
+      const sized = repo.commit({ 'test/big.test.js': 'x'.repeat(5000), 'test/small.test.js': 'y' }, 'sizes');
+      repo.push();
+      const sizes = await fileSizes(repo.bare, sized, ['test/big.test.js', 'test/small.test.js', 'test/gone.test.js']);
+      expect([...sizes]).to.deep.equal([['test/big.test.js', 5000], ['test/small.test.js', 1]]);
+      const refused = await fileSizes(repo.bare, '--output=/tmp/x', []).then(() => null, (e: Error) => e);
+      expect(refused).to.be.instanceOf(GgError);
     });
 
     it('returns nothing for an empty list, and refuses a commit that looks like an option', async () => {

@@ -30,6 +30,30 @@ describe('planning/splitter: test files into units', () => {
     }
   });
 
+  it('plans a builder\'s first build cold: a few units per slot, the biggest file at the commit first, other builders\' times used (issue 24)', async () => {
+    const home = tempHome('gg-split-');
+    try {
+      const repo = new Repo(home.dir);
+      const tree: Record<string, string> = {};
+      for (let i = 0; i < 60; i++) tree[`test/t${String(i).padStart(2, '0')}.test.js`] = 'x'.repeat(200 + (i % 7) * 50);
+      tree['test/t42.test.js'] = 'x'.repeat(40_000);
+      const sha = repo.commit(tree, 'sixty test files');
+      expect(repo.push().ok).to.equal(true);
+      const b = builder({ tests: ['test/*.test.js'] });
+      p = pipeline(config({ path: repo.bare, builders: [b] }));
+      const row = p.store.repos.byName('shop')!;
+      const cold = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
+      expect(cold.length, `${DEFAULT_SLOTS_FOR_PLANNING} slots: ${cold.map((u) => u.files.length)}`).to.be.within(DEFAULT_SLOTS_FOR_PLANNING, 3 * DEFAULT_SLOTS_FOR_PLANNING);
+      expect(cold[0].files[0]).to.equal('test/t42.test.js');
+      // Another builder of the repository (same files) learned that t07 is the long one: the cold plan believes it.
+      for (const f of Object.keys(tree)) p.store.tests.saveFileDuration(p.repoId, 'integration', f, f === 'test/t07.test.js' ? 60_000 : 100, Date.now());
+      const told = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
+      expect(told[0].files).to.deep.equal(['test/t07.test.js']);
+    } finally {
+      home.cleanup();
+    }
+  });
+
   it('splits by learned durations: a long file runs alone, short ones are batched', () => {
     p = pipeline();
     const row = p.store.repos.byName('shop')!;
