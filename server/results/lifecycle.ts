@@ -55,10 +55,12 @@ export interface LifecycleLinks {
   specialBuilder?: (build: BuilderOfBuild) => BuilderConfig | undefined;
 }
 
-export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose'>>;
+export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose' | 'builderSpec'>>;
+const MAX_SPECS = 500; // parsed builder_spec JSON kept by builderOf
 
 export class BuildLifecycle {
   private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
+  private readonly specs = new Map<string, BuilderConfig>(); // builder_spec JSON → its builder
   private readonly sendToRunner: SendToRunner;
   private readonly buildFinished: (build: BuildRow) => void;
   private readonly specialBuilder: (build: BuilderOfBuild) => BuilderConfig | undefined;
@@ -264,8 +266,35 @@ export class BuildLifecycle {
     return repositoryNamed(this.config, build.repo);
   }
 
+  /** The builder a build runs: the one its commit's pipeline file gave (builds.builder_spec), else greengate.yml's, else a special one. */
   builderOf(build: BuilderOfBuild): BuilderConfig | undefined {
+    if (build.builderSpec) {
+      let spec = this.specs.get(build.builderSpec);
+      if (!spec) {
+        spec = JSON.parse(build.builderSpec) as BuilderConfig;
+        if (this.specs.size >= MAX_SPECS) this.specs.delete(this.specs.keys().next().value!);
+        this.specs.set(build.builderSpec, spec);
+      }
+      return spec;
+    }
     return builderNamed(this.config, build) ?? this.specialBuilder(build);
+  }
+
+  /**
+   * A build that cannot run at all (its commit's pipeline file is missing or invalid): made and
+   * ended at once as 'exception' with `error`, no units, in one transaction. The caller announces it.
+   */
+  createFailed(build: NewBuild, error: string, now = Date.now()): number {
+    return this.commit(() => {
+      const id = this.store.builds.create(build);
+      this.store.builds.setError(id, error);
+      const reason = `cannot run: ${error.split('\n')[0]}`.slice(0, 500);
+      this.store.builds.finish(id, 'exception', reason, now);
+      const finished = this.store.builds.get(id)!;
+      this.finished(finished, 'exception', reason);
+      this.buildFinished(finished);
+      return id;
+    });
   }
 
   /** Runs fn in one transaction (store.tx); what it asked to tell observers is told after the commit (and dropped on rollback). */
