@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { installHooks } from '../../server/gate/hookInstall.js';
 import { ADMIN_TOKEN, RUNNER_TOKEN, Repo, git, ServerProcess, connectRunner, pollUntil, stopChild, tempHome } from '../helpers.js';
 
 /** greengate.yml for one repository "shop" (gated on main) whose builders come from its .greengate.yml. */
@@ -76,6 +77,27 @@ describe('a pipeline file in the repository (real server, runner, git push)', fu
     const [none] = await buildsOf(without, 1);
     expect((await server.waitForBuild(none.id)).error)
       .to.equal(`pipeline: .greengate.yml is not in commit ${without.slice(0, 7)} — add it, or remove \`pipeline:\` from this repository in greengate.yml`);
+  });
+
+  it('an invalid or missing file on the gated branch: the pre-receive hook refuses the push with the same message', async () => {
+    home = tempHome('gg-pipefile-');
+    const repo = new Repo(home.dir);
+    server = await new ServerProcess(writePipelineConfig(home.dir, repo.bare)).start();
+    installHooks(repo.bare, { server: server.url, repo: 'shop' });
+    const good = repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: "true"\n' }, 'pipeline');
+    expect(repo.push().ok).to.equal(true);
+    repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: "true"\n    sandbox: { writable: [/etc] }\n' }, 'widen the sandbox');
+    const refused = repo.push();
+    expect(refused.ok).to.equal(false);
+    expect(refused.output).to.contain('main: push refused: the pipeline file at');
+    expect(refused.output).to.contain('.greengate.yml:4:16: builders[0].sandbox.writable: /etc is not granted');
+    expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(good);
+    git(repo.work, 'rm', '-q', '.greengate.yml');
+    const without = repo.commit({}, 'pipeline removed');
+    const gone = repo.push();
+    expect(gone.ok).to.equal(false);
+    expect(gone.output).to.contain(`pipeline: .greengate.yml is not in commit ${without.slice(0, 7)}`);
+    expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(good);
   });
 
   it('GET /api/builds/:id of a failed pipeline needs no more credentials than any build (anyone may read builds)', async () => {
