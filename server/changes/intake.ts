@@ -22,8 +22,7 @@ import type { RefUpdate } from './refs.js';
 import { builderOfBuild, repositoryNamed } from '../config/repositories.js';
 import { Pipelines } from './pipelines.js';
 
-/** The builder name of a build that could not run because its pipeline file is missing or invalid ("." first: no configured builder has it). */
-export const PIPELINE_BUILDER = '.pipeline';
+import { PIPELINE_BUILDER } from '../config/pipeline.js';
 
 /** What a build stores of its builder: the pipeline file's builder as JSON; null for greengate.yml's own. */
 export function specOf(repo: RepositoryConfig, builder: BuilderConfig): string | null {

@@ -19,6 +19,9 @@ import { builderSchema, BUILDER_KEYS_AT, type BuilderConfig } from './config.js'
 import { ConfigError, describeIssue, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import type { PipelineGrant } from './pipelineGrants.js';
 
+/** The builder name of a build that could not run because its pipeline file is missing or invalid ("." first: no configured builder has it). */
+export const PIPELINE_BUILDER = '.pipeline';
+
 const pipelineSchema = z.strictObject({
   builders: z.array(builderSchema).min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
 });

@@ -46,6 +46,10 @@ export class BuildStore {
     this.q = {
       insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at, builder_spec)
         VALUES (@repoId, @builder, @ref, @branch, @kind, @purpose, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at, @builderSpec)`),
+      buildersAt: db.prepare(`SELECT DISTINCT builder FROM builds WHERE repo_id = @repoId AND branch = @branch AND kind = 'branch' AND purpose = 'normal'
+        AND sha = (SELECT sha FROM builds WHERE repo_id = @repoId AND branch = @branch AND kind = 'branch' AND purpose = 'normal' AND builder != @skip
+          ORDER BY coalesce(change_id, 0) DESC, id DESC LIMIT 1) AND builder != @skip ORDER BY builder`),
+      recentBuilders: db.prepare(`SELECT DISTINCT builder FROM (SELECT builder FROM builds WHERE repo_id = ? AND purpose = 'normal' ORDER BY id DESC LIMIT 500) ORDER BY builder`),
       setSpec: db.prepare('UPDATE builds SET builder_spec = ? WHERE id = ?'),
       setError: db.prepare('UPDATE builds SET error = ? WHERE id = ?'),
       addCommit: db.prepare('INSERT INTO build_commits (build_id, position, sha) VALUES (?, ?, ?)'),
@@ -110,6 +114,17 @@ export class BuildStore {
   /** Fills in the blamelist of a build created before its commits were read. */
   addBlamelist(id: number, shas: readonly string[]): void {
     shas.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
+  }
+  /**
+   * For a repository whose builders come from a pipeline file: the builders of the branch's newest
+   * pushed commit that has builds (`skip`: the builder name of a build that could not run).
+   */
+  buildersAt(repoId: number, branch: string, skip: string): string[] {
+    return (this.q.buildersAt.all({ repoId, branch, skip }) as { builder: string }[]).map((r) => r.builder);
+  }
+  /** The builder names of a repository's last 500 builds (pushes and rebuilds), sorted. */
+  recentBuilders(repoId: number): string[] {
+    return (this.q.recentBuilders.all(repoId) as { builder: string }[]).map((r) => r.builder);
   }
   /** A queued build joined by a newer head gets the builder of that head's pipeline file (null: greengate.yml's). */
   setBuilderSpec(id: number, spec: string | null): void { this.q.setSpec.run(spec, id); }

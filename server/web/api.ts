@@ -210,7 +210,8 @@ export function apiRouter(deps: ApiDeps): Router {
   });
 
   r.get('/repos', (_req, res) => {
-    res.json(config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name) })));
+    // pipeline: the file the builders come from at each commit (builders then lists none: they are per commit).
+    res.json(config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name), pipeline: x.pipeline ?? null })));
   });
 
   r.get('/builds', (req, res) => {

@@ -100,6 +100,24 @@ describe('a pipeline file in the repository (real server, runner, git push)', fu
     expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(good);
   });
 
+  it("the tree rule reads the pipeline file's builders: a red one closes main, a green push opens it; the badge follows", async () => {
+    home = tempHome('gg-pipefile-');
+    const repo = new Repo(home.dir);
+    server = await new ServerProcess(writePipelineConfig(home.dir, repo.bare)).start();
+    runner = await connectRunner(server, 'r1', home.dir);
+    const red = repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: "false"\n' }, 'red');
+    expect(repo.push().ok).to.equal(true);
+    const [build] = await buildsOf(red, 1);
+    expect((await server.waitForBuild(build.id)).result).to.equal('failed');
+    expect((await server.api('/api/tree/shop/main')).state).to.equal('closed');
+    expect(await (await fetch(`${server.url}/badge/shop/main.svg`)).text()).to.contain(': failed"');
+    const green = repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: "true"\n' }, 'green');
+    expect(repo.push().ok).to.equal(true);
+    const [next] = await buildsOf(green, 1);
+    expect((await server.waitForBuild(next.id)).result).to.equal('passed');
+    await pollUntil(async () => (await server.api('/api/tree/shop/main')).state === 'open', 'the tree to open');
+  });
+
   it('GET /api/builds/:id of a failed pipeline needs no more credentials than any build (anyone may read builds)', async () => {
     home = tempHome('gg-pipefile-');
     const repo = new Repo(home.dir);
