@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { ConfigError, parseConfig } from '../../../server/config/config.js';
 import { parsePipeline } from '../../../server/config/pipeline.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../../helpers.js';
 
 const ENV = { NPM_TOKEN: 'npm-token-value-1234', OTHER_SECRET: 'other-secret-value-1234' };
 const GREENGATE = `runnerToken: abcdefgh
@@ -101,5 +104,15 @@ describe('config/pipeline', () => {
     expect(off.sandbox?.network).to.equal(false);
     const [plain] = parsePipeline('builders:\n  - name: offline\n    run: x\n', '.greengate.yml', grants());
     expect(plain.sandbox?.network).to.equal(false);
+  });
+
+  it("README's Pipeline file example: greengate.yml's grants and the repository's file both validate", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Pipeline file\n'), readme.indexOf('\n## How a push flows\n'));
+    const [server, file] = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const repo = parseConfig(`runnerToken: abcdefgh\n${server}`, { env: ENV, baseDir: '/' }).repositories[0];
+    const builders = parsePipeline(file, '.greengate.yml', repo.pipelineGrants);
+    expect(builders.map((b) => b.name)).to.deep.equal(['unit', 'lint']);
+    expect(builders[0].secrets).to.deep.equal({ NPM_TOKEN: { env: 'NPM_TOKEN' } });
   });
 });
