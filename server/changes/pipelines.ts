@@ -4,7 +4,7 @@
  *
  * The file is read with the server's git helpers (server/git.ts: time-limited, no shell): `git
  * ls-tree <sha> -- FILE` for its blob, then `git cat-file blob`. Parsed builders, and the problem
- * of an invalid file, are cached by (repository, blob sha): a push that does not change the file
+ * of an invalid file, are cached by (repository, blob sha, the grants of greengate.yml): a push that does not change the file
  * costs one ls-tree. During pre-receive the push's objects are only in git's quarantine, which the
  * hook names (gate/request.ts); pass it as `quarantine` (already checked with checkedQuarantine).
  *
@@ -34,7 +34,7 @@ export class Pipelines {
       throw new GgError('GG_PIPELINE_INVALID', `pipeline: ${file} is not in commit ${sha.slice(0, 7)}${m ? ' (it is a folder there)' : ''} — ` +
         'add it, or remove `pipeline:` from this repository in greengate.yml');
     }
-    const key = `${repo.name}\0${m[2]}`;
+    const key = `${repo.name}\0${m[2]}\0${JSON.stringify(repo.pipelineGrants ?? {})}`; // a reload that changes the grants parses again
     let found = this.cache.get(key);
     if (found === undefined) {
       found = await this.parse(repo, file, m[2], quarantine);

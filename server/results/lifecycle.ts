@@ -19,6 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.js';
+import type { PipelineGrant } from '../config/pipelineGrants.js';
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
 import { currentUnits, unitFiles } from '../store/units.js';
@@ -275,7 +276,7 @@ export class BuildLifecycle {
         if (this.specs.size >= MAX_SPECS) this.specs.delete(this.specs.keys().next().value!);
         this.specs.set(build.builderSpec, spec);
       }
-      return spec;
+      return withGrants(spec, repositoryNamed(this.config, build.repo)?.pipelineGrants?.[spec.name]);
     }
     return builderNamed(this.config, build) ?? this.specialBuilder(build);
   }
@@ -377,6 +378,15 @@ export class BuildLifecycle {
       this.events.emit('buildFinished', b);
     });
   }
+}
+
+/** A pipeline file's builder with only the secrets and env names greengate.yml grants it now (a reload may have revoked some). */
+function withGrants(spec: BuilderConfig, grant: PipelineGrant | undefined): BuilderConfig {
+  const secrets = spec.secrets && Object.fromEntries(Object.entries(spec.secrets)
+    .filter(([name, source]) => JSON.stringify(grant?.secrets?.[name]) === JSON.stringify(source)));
+  const env = spec.env?.filter((name) => grant?.env?.includes(name));
+  if (Object.keys(secrets ?? {}).length === Object.keys(spec.secrets ?? {}).length && (env?.length ?? 0) === (spec.env?.length ?? 0)) return spec;
+  return { ...spec, ...(secrets ? { secrets } : {}), ...(env ? { env } : {}) };
 }
 
 function holds(unit: UnitRow | undefined, runnerId: number): unit is UnitRow {

@@ -118,6 +118,34 @@ describe('a pipeline file in the repository (real server, runner, git push)', fu
     await pollUntil(async () => (await server.api('/api/tree/shop/main')).state === 'open', 'the tree to open');
   });
 
+  it("a pipeline file gets only granted secrets, and cannot expand the server's environment with ${VAR}", async () => {
+    const SECRET = 'pipeline-granted-secret-98765';
+    const SERVER_ONLY = 'server-only-value-24680';
+    home = tempHome('gg-pipefile-');
+    const repo = new Repo(home.dir);
+    server = new ServerProcess(writePipelineConfig(home.dir, repo.bare, { pipelineGrants: { unit: { secrets: { TOKEN: { env: 'GG_TEST_PIPE_SECRET' } } } } }));
+    server.env = { GG_TEST_PIPE_SECRET: SECRET, GG_TEST_SERVER_ONLY: SERVER_ONLY };
+    await server.start();
+    runner = await connectRunner(server, 'r1', home.dir);
+    const sha = repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    secrets: { TOKEN: { env: GG_TEST_PIPE_SECRET } }\n' +
+      '    run: \'echo "token length ${#TOKEN}"; echo "whole: $TOKEN"; echo "server: [${GG_TEST_SERVER_ONLY}] [${GG_TEST_PIPE_SECRET}]"\'\n' }, 'uses a secret');
+    expect(repo.push().ok).to.equal(true);
+    const [build] = await buildsOf(sha, 1);
+    expect((await server.waitForBuild(build.id)).result).to.equal('passed');
+    const log: string = await server.api(`/api/builds/${build.id}/log`);
+    expect(log).to.contain(`token length ${SECRET.length}`);
+    expect(log).to.contain('server: [] []');
+    expect(log).not.to.contain(SECRET);
+    expect(log).not.to.contain(SERVER_ONLY);
+
+    const stolen = repo.commit({ '.greengate.yml': 'builders:\n  - name: lint\n    secrets: { TOKEN: { env: GG_TEST_PIPE_SECRET } }\n    run: echo "$TOKEN"\n' }, 'another builder asks for it');
+    expect(repo.push('HEAD:refs/heads/side').ok).to.equal(true);
+    const [refused] = await buildsOf(stolen, 1);
+    const done = await server.waitForBuild(refused.id);
+    expect(done.result).to.equal('exception');
+    expect(done.error).to.match(/^\.greengate\.yml:3:\d+: builders\[0\]\.secrets\.TOKEN: secret TOKEN is not granted: greengate\.yml grants builder "lint" nothing/);
+  });
+
   it('GET /api/builds/:id of a failed pipeline needs no more credentials than any build (anyone may read builds)', async () => {
     home = tempHome('gg-pipefile-');
     const repo = new Repo(home.dir);
