@@ -85,6 +85,10 @@ export class Intake {
     if (build.kind === 'bisect') {
       throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
     }
+    if (build.builder === PIPELINE_BUILDER) {
+      throw new GgError('GG_PIPELINE_INVALID', `build ${build.id} could not run: the pipeline file is missing or invalid at ${build.sha.slice(0, 7)} — ` +
+        'fix the file and push again (a rebuild reads the same commit)');
+    }
     const kind = build.kind;
     const repo = repositoryNamed(this.config, build.repo);
     const builder = builderOfBuild(this.config, build);
