@@ -146,6 +146,24 @@ describe('a pipeline file in the repository (real server, runner, git push)', fu
     expect(done.error).to.match(/^\.greengate\.yml:3:\d+: builders\[0\]\.secrets\.TOKEN: secret TOKEN is not granted: greengate\.yml grants builder "lint" nothing/);
   });
 
+  it("a build queued before a restart runs its own commit's builder after it, even when the branch moved on", async () => {
+    home = tempHome('gg-pipefile-');
+    const repo = new Repo(home.dir);
+    server = await new ServerProcess(writePipelineConfig(home.dir, repo.bare)).start();
+    const first = repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: echo queued-before-restart\n' }, 'one');
+    expect(repo.push('HEAD:refs/heads/one').ok).to.equal(true);
+    const [queued] = await buildsOf(first, 1);
+    repo.commit({ '.greengate.yml': 'builders:\n  - name: unit\n    run: echo newer-commit\n' }, 'two');
+    expect(repo.push('HEAD:refs/heads/two').ok).to.equal(true);
+    await server.kill();
+    await server.start();
+    runner = await connectRunner(server, 'r1', home.dir);
+    expect((await server.waitForBuild(queued.id)).result).to.equal('passed');
+    const log: string = await server.api(`/api/builds/${queued.id}/log`);
+    expect(log).to.contain('queued-before-restart');
+    expect(log).not.to.contain('newer-commit');
+  });
+
   it('GET /api/builds/:id of a failed pipeline needs no more credentials than any build (anyone may read builds)', async () => {
     home = tempHome('gg-pipefile-');
     const repo = new Repo(home.dir);
