@@ -83,6 +83,7 @@ export const ERRORS = {
   GG_REVERT_REFUSED: { status: 409, meaning: 'a deploy\'s automatic revert was refused by one of its guards (the message says which)' },
   GG_MIGRATION_CHANGED: { status: 500, meaning: 'a landed migration file was edited' },
   GG_CONFIG_INVALID: { status: 500, meaning: 'greengate.yml does not validate' },
+  GG_PIPELINE_INVALID: { status: 422, meaning: 'a repository\'s pipeline file (pipeline: in greengate.yml) is missing or does not validate at that commit' },
   GG_INTERNAL: { status: 500, close: 1011, meaning: 'a bug: the server could not handle the request (or a runner message)' },
   GG_STORAGE_FULL: { status: 503, meaning: 'the data directory\'s disk is full: nothing new can be stored until space is freed' },
   GG_STORAGE_BUSY: { status: 503, meaning: 'another process holds the database\'s write lock: this write was not made; send it again in a moment' },

@@ -25,11 +25,15 @@ export function isSha(s: string): boolean {
   return /^[0-9a-f]{40}$/.test(s);
 }
 
-/** Runs `git --git-dir repo args…`; its stdout, or GG_GIT_TIMEOUT / GG_GIT_FAILED naming the repository and command. */
-export function git(repo: string, args: readonly string[]): Promise<string> {
+/**
+ * Runs `git --git-dir repo args…`; its stdout, or GG_GIT_TIMEOUT / GG_GIT_FAILED naming the repository and command.
+ * `quarantine`: a push's quarantine directory (checked by the caller, exactRevert.ts checkedQuarantine) read besides the repository's objects.
+ */
+export function git(repo: string, args: readonly string[], quarantine: string | null = null): Promise<string> {
   const timeoutMs = GIT_TIME_LIMITS.queryMs;
   return new Promise((resolve, reject) => {
-    execFile('git', ['--git-dir', repo, ...args], { maxBuffer: MAX_GIT_OUTPUT, encoding: 'utf8', env: gitEnv(), timeout: timeoutMs, killSignal: 'SIGKILL' },
+    const env = quarantine ? { ...gitEnv(), GIT_OBJECT_DIRECTORY: quarantine, GIT_ALTERNATE_OBJECT_DIRECTORIES: `${repo}/objects` } : gitEnv();
+    execFile('git', ['--git-dir', repo, ...args], { maxBuffer: MAX_GIT_OUTPUT, encoding: 'utf8', env, timeout: timeoutMs, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         const command = `git ${args.slice(0, 2).join(' ')}`.slice(0, 200);

@@ -131,6 +131,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     authorizeHook: authorize, passes,
     config, store, requireAdmin, treeStatus, setTree,
     gateLookup: (repo) => tree.lookup(repo),
+    pipelines: intake.pipelines,
   }));
   web.use('/api', apiRouter({
     config, store, events, requireAdmin, connectedRunners, log,

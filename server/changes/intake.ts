@@ -19,7 +19,15 @@ import { readBlamelist, ZERO_SHA } from '../git.js';
 import type { Splitter } from '../planning/splitter.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
-import { builderNamed, repositoryNamed } from '../config/repositories.js';
+import { builderOfBuild, repositoryNamed } from '../config/repositories.js';
+import { Pipelines } from './pipelines.js';
+
+import { PIPELINE_BUILDER } from '../config/pipeline.js';
+
+/** What a build stores of its builder: the pipeline file's builder as JSON; null for greengate.yml's own. */
+export function specOf(repo: RepositoryConfig, builder: BuilderConfig): string | null {
+  return repo.pipeline ? JSON.stringify(builder) : null;
+}
 import type { BuildKind } from '../store/builds.js';
 
 export class Intake {
@@ -33,32 +41,64 @@ export class Intake {
     private readonly lifecycle: BuildLifecycle,
     private readonly log: Logger,
     queued: () => void = () => undefined,
+    /** Where a commit's builders come from (greengate.yml, or the repository's pipeline file at that commit). */
+    readonly pipelines: Pipelines = new Pipelines(),
   ) {
     this.onQueued = queued;
   }
 
-  /** The builds (created or joined) for one new head; their ids. */
+  /**
+   * The builds (created or joined) for one new head; their ids. A repository with `pipeline:` builds
+   * the builders of that file at the new head; when it is missing or invalid there, one build
+   * (builder PIPELINE_BUILDER) ends at once as 'exception' with the problem as its `error`.
+   */
   async buildsFor(repo: RepositoryConfig, row: RepoRow, u: RefUpdate, c: { kind: 'branch' | 'try'; branch: string },
     changeId: number, pushedAt: number): Promise<number[]> {
-    const ids = await Promise.all(repo.builders.map((builder) => this.buildFor(repo, row, builder, u, c, changeId, pushedAt)));
+    let builders: readonly BuilderConfig[];
+    try {
+      builders = await this.pipelines.buildersAt(repo, u.new);
+    } catch (err) {
+      if (!(err instanceof GgError) || err.code !== 'GG_PIPELINE_INVALID') throw err;
+      return [await this.pipelineFailed(repo, row, u, c, changeId, pushedAt, err.message)];
+    }
+    const ids = await Promise.all(builders.map((builder) => this.buildFor(repo, row, builder, u, c, changeId, pushedAt)));
     this.onQueued();
     return ids.filter((id): id is number => id !== null);
   }
 
+  private async pipelineFailed(repo: RepositoryConfig, row: RepoRow, u: RefUpdate, c: { kind: 'branch' | 'try'; branch: string },
+    changeId: number, pushedAt: number, error: string): Promise<number> {
+    this.log.info({ repo: repo.name, ref: u.ref, sha: u.new, error }, 'pipeline file missing or invalid: build ends as exception');
+    const base = u.old !== ZERO_SHA ? u.old : null;
+    const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch(() => []);
+    const id = this.store.tx(() => {
+      this.store.repos.saveCommits(row.id, commits);
+      return this.lifecycle.createFailed({ repoId: row.id, builder: PIPELINE_BUILDER, ref: u.ref, branch: c.branch, kind: c.kind, sha: u.new,
+        baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: commits.map((x) => x.sha) }, error);
+    });
+    this.lifecycle.announce(id);
+    return id;
+  }
+
   /** A new build of the same commit on the same builder (an admin's rebuild). */
-  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string }): Promise<number> {
+  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string; builderSpec?: string | null }): Promise<number> {
     if (build.kind === 'bisect') {
       throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
     }
+    if (build.builder === PIPELINE_BUILDER) {
+      throw new GgError('GG_PIPELINE_INVALID', `build ${build.id} could not run: the pipeline file is missing or invalid at ${build.sha.slice(0, 7)} — ` +
+        'fix the file and push again (a rebuild reads the same commit)');
+    }
     const kind = build.kind;
     const repo = repositoryNamed(this.config, build.repo);
-    const builder = builderNamed(this.config, build);
+    const builder = builderOfBuild(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
+      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [],
+      builderSpec: build.builderSpec ?? null }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
@@ -75,7 +115,7 @@ export class Intake {
       ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
       : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
     return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
-      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units);
+      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [], builderSpec: specOf(p.repo, p.builder) }, units);
   }
 
   /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
@@ -102,13 +142,14 @@ export class Intake {
         const shas = commits.map((x) => x.sha);
         if (queued) {
           if (!this.store.builds.join(queued.id, u.new, shas, changeId)) return null;
+          this.store.builds.setBuilderSpec(queued.id, specOf(repo, builder));
           this.lifecycle.dropQueued(queued.id);
           this.lifecycle.insertUnits(queued.id, units, pushedAt);
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
         return this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas }, units);
+          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas, builderSpec: specOf(repo, builder) }, units);
       });
       if (id !== null) {
         this.lifecycle.announce(id);
@@ -126,7 +167,7 @@ export class Intake {
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
     const units = await this.splitter.planFor(repo, row, builder, u.new);
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] }, units));
+      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [], builderSpec: specOf(repo, builder) }, units));
     this.lifecycle.announce(id);
     this.onQueued();
     const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {

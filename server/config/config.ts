@@ -28,6 +28,7 @@ import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneToke
 import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
+import { checkGrantSecrets, checkPipelineKeys, pipelinePathSchema, pipelineGrantsSchema, type PipelineGrant } from './pipelineGrants.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -89,6 +90,10 @@ export interface RepositoryConfig {
   culprit?: CulpritConfig;
   /** Per gated branch: the stages a green head is deployed through (server/config/deploy.ts); absent: no deploys. */
   deploy?: DeployConfig;
+  /** A path in the repository whose `builders:` replace these at each commit (config/pipeline.ts); absent: `builders:` here. */
+  pipeline?: string;
+  /** Per builder name: what a pipeline file's builder may use (config/pipeline.ts); absent: nothing beyond the defaults. */
+  pipelineGrants?: Record<string, PipelineGrant>;
 }
 export interface Config {
   port: number;
@@ -217,6 +222,11 @@ function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnH
   if (b.cache?.length) ctx.addIssue({ code: 'custom', path: ['cache'], message: 'keeps what setup makes, but this builder has no setup — add setup: (e.g. npm ci) or remove cache' });
   if (b.setupOnHit !== undefined) ctx.addIssue({ code: 'custom', path: ['setupOnHit'], message: 'replaces setup on a cache hit, but this builder has no setup — add setup: or remove setupOnHit' });
 }
+/** One builder of `builders:`, in greengate.yml and in a repository's pipeline file (config/pipeline.ts). */
+export const builderSchema = z.strictObject(builderShape).superRefine(checkSetupNeeded);
+/** The keys allowed under a builder, by key path below it ('' for the builder itself): for "did you mean" in a pipeline file. */
+export const BUILDER_KEYS_AT: Record<string, string[]> = { '': Object.keys(builderShape), cache: Object.keys(cacheShape),
+  sandbox: SANDBOX_KEYS.filter((k) => k !== 'keepProcesses') };
 const repositoryShape = {
   name: nameSchema,
   path: z.string().min(1, 'must not be empty — give the bare repository, e.g. /srv/git/shop.git'),
@@ -225,8 +235,10 @@ const repositoryShape = {
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
   autoRevert: autoRevertSchema,
   culprit: culpritSchema,
-  builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
-    .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
+  builders: z.array(builderSchema)
+    .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]').optional(), // absent: only with pipeline:
+  pipeline: pipelinePathSchema, // absent: builders: above
+  pipelineGrants: pipelineGrantsSchema, // absent: nothing granted
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
 };
@@ -290,6 +302,7 @@ export function parseConfig(
   const envPaths = found.map((f) => formatPath(f.path));
   const result = configSchema.superRefine((c, ctx) => c.repositories.forEach((r, i) => {
     for (const p of checkDeployBranches(r)) ctx.addIssue({ code: 'custom', path: ['repositories', i, ...p.path], message: p.message });
+    for (const p of checkPipelineKeys(r)) ctx.addIssue({ code: 'custom', path: ['repositories', i, ...p.path], message: p.message });
   })).safeParse(data);
   for (const issue of result.success ? [] : result.error.issues) {
     const key = formatPath(issue.path);
@@ -297,7 +310,8 @@ export function parseConfig(
     found.push(...describeIssue(issue, data, KEYS_AT));
   }
   findDuplicates(data, found, (at) => where(at).line);
-  if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkBuilderSecrets(result.data.repositories.map((r) => ({ builders: r.builders ?? [] })), opts.baseDir, opts.env ?? process.env));
+  if (result.success) found.push(...checkGrantSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success) found.push(...checkReadTokens(result.data));
@@ -308,7 +322,7 @@ export function parseConfig(
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
     ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
-    repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
+    repositories: cfg.repositories.map((r) => ({ ...r, builders: r.builders ?? [], path: path.resolve(opts.baseDir, r.path) })) });
 }
 
 /** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */

@@ -16,6 +16,14 @@ export function builderNamed(config: Pick<Readonly<Config>, 'repositories'>, bui
   return repositoryNamed(config, build.repo)?.builders.find((b) => b.name === build.builder);
 }
 
+/**
+ * The builder a build ran with: the one its commit's pipeline file gave (stored with the build,
+ * `builderSpec`), else greengate.yml's by name; undefined when neither has it.
+ */
+export function builderOfBuild(config: Pick<Readonly<Config>, 'repositories'>, build: { repo: string; builder: string; builderSpec?: string | null }): BuilderConfig | undefined {
+  return build.builderSpec ? JSON.parse(build.builderSpec) as BuilderConfig : builderNamed(config, build);
+}
+
 /** The configured repository `name`; GG_UNKNOWN_REPO when greengate.yml has none by that name. */
 export function findRepository(config: Pick<Readonly<Config>, 'repositories'>, name: string): RepositoryConfig {
   const repo = repositoryNamed(config, name);

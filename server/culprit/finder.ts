@@ -35,6 +35,7 @@ import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
 import type { SearchRow } from '../store/culprits.js';
 import type { Intake } from '../changes/intake.js';
+import { builderOfBuild } from '../config/repositories.js';
 import { isFailure } from '../results/failure.js';
 import type { CulpritKind, NotificationPayloads } from '../notify/kinds.js';
 import { culpritNotice } from './notices.js';
@@ -94,7 +95,7 @@ export class CulpritFinder {
 
   private maybeStart(build: BuildRow): void {
     const repo = this.config.repositories.find((r) => r.name === build.repo);
-    const builder = repo?.builders.find((b) => b.name === build.builder);
+    const builder = builderOfBuild(this.config, build); // a pipeline file's builder: as at the red commit
     if (!repo || !builder || !repo.gate.includes(build.branch) || !build.baseSha) return;
     if (this.store.culprits.forBuild(build.id)) return;
     const commits = this.store.builds.blamelist(build.id).map((c) => c.sha).reverse(); // oldest first
@@ -160,7 +161,8 @@ export class CulpritFinder {
       this.finish(search, sha, decision.confirmed, decision.confidence, outcome, repo);
       return;
     }
-    const builder = repo.builders.find((b) => b.name === search.builder);
+    const red = this.store.builds.get(search.buildId);
+    const builder = red ? builderOfBuild(this.config, red) : repo.builders.find((b) => b.name === search.builder); // probes run the red build's builder
     if (!builder) {
       this.finish(search, null, false, null, `builder ${search.builder} is no longer configured`, repo);
       return;

@@ -31,6 +31,7 @@
  * Never awaits inside a transaction; effects happen after commits (store.afterCommit) and are recorded once done.
  * A tree that opens again (`treeChanged`, a writer of server/pipeline.ts's list) lets waiting deploys start.
  */
+import { PIPELINE_BUILDER } from '../config/pipeline.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
@@ -154,8 +155,9 @@ export class DeployOrchestrator {
     const repo = this.d.config.repositories.find((r) => r.name === build.repo);
     const head = this.d.store.repos.refHead(build.repoId, build.ref);
     if (head !== null && head !== build.sha) return false; // a rebuild of an older commit, or the branch moved on
-    return !!repo && repo.builders.every((b) => {
-      const latest = this.d.store.builds.latestFor(build.repoId, b.name, build.ref);
+    const names = !repo ? [] : repo.pipeline ? this.d.store.builds.buildersAt(build.repoId, build.branch, PIPELINE_BUILDER) : repo.builders.map((b) => b.name);
+    return !!repo && names.length > 0 && names.every((name) => {
+      const latest = this.d.store.builds.latestFor(build.repoId, name, build.ref);
       return latest?.sha === build.sha && latest.state === 'done' && (latest.result === 'passed' || latest.result === 'flaky');
     });
   }

@@ -45,6 +45,7 @@ export function serverSecretValues(config: Readonly<Config>): string[] {
     add(() => readServerSecret(config.data, repo.name));
     notify(repo.notify);
     for (const b of repo.builders) for (const [name, source] of Object.entries(b.secrets ?? {})) add(() => readSecret(name, source));
+    for (const g of Object.values(repo.pipelineGrants ?? {})) for (const [name, source] of Object.entries(g.secrets ?? {})) add(() => readSecret(name, source));
   }
   return values;
 }

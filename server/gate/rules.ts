@@ -103,6 +103,23 @@ export async function answerGate(body: Buffer, lookup: (branch: string) => Branc
   return { status: 200, text: formatGateAnswer(verdict), request, verdict };
 }
 
+/** Why a gated branch's new head cannot build: its pipeline file is missing or invalid there (changes/pipelines.ts). */
+export interface PipelineProblem { ref: string; sha: string; message: string }
+
+/**
+ * The verdict with pushes whose new head's pipeline file is missing or invalid refused (each
+ * problem line of the file told to the pusher), for updates of gated branches; others as they were.
+ */
+export function refuseInvalidPipelines(verdict: GateVerdict, problems: readonly PipelineProblem[]): GateVerdict {
+  if (problems.length === 0 || !verdict.accept) return verdict;
+  const lines = problems.flatMap((p) => [
+    `greengate: ${p.ref.replace(/^refs\/heads\//, '')}: push refused: the pipeline file at ${p.sha.slice(0, 7)} cannot run — fix it and push again:`,
+    ...p.message.split('\n').map((l) => `greengate:   ${l.slice(0, 2 * MAX_TEXT)}`),
+  ]);
+  lines.push(`greengate: push refused (a push lands whole or not at all): ${problems.map((p) => p.ref).join(', ')}`);
+  return { accept: false, lines, passes: [] };
+}
+
 /** The commits an update's new commits may revert to pass a closed tree (none when reverts cannot pass). */
 export function revertTargets(update: GateUpdate, lookup: (branch: string) => BranchGate): string[] {
   if (!update.ref.startsWith('refs/heads/') || isZero(update.new) || update.truncated || update.commits.length === 0) return [];

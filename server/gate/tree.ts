@@ -25,6 +25,7 @@ import { decideTree } from './treeRule.js';
 import { isFailure } from '../results/failure.js';
 import { GgError } from '../errors.js';
 import { findRepository, repositoryNamed } from '../config/repositories.js';
+import { PIPELINE_BUILDER } from '../config/pipeline.js';
 import { culpritJson, type CulpritJson } from '../culprit/json.js';
 
 export const MAX_NAMED_TESTS = 5;
@@ -185,7 +186,9 @@ export class Tree {
     if (!repo || !repo.gate.includes(branch)) return null;
     const repoId = this.rowId(repo.name);
     const row = this.state(repo, branch);
-    const action = decideTree(row, repo.builders.map((b) => this.store.builds.deciding(repoId, b.name, branch)));
+    // A pipeline file's builders: those of the branch's newest pushed commit (changes/intake.ts); else greengate.yml's.
+    const names = repo.pipeline ? this.store.builds.buildersAt(repoId, branch, PIPELINE_BUILDER) : repo.builders.map((b) => b.name);
+    const action = decideTree(row, names.map((name) => this.store.builds.deciding(repoId, name, branch)));
     let event: NewTreeEvent;
     if (action.kind === 'close') {
       const b = action.build;

@@ -20,7 +20,7 @@ import { estimateCold, planCold } from './coldPlan.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 import { overheadFor } from './costs.js';
 import { slowdownFor } from './contention.js';
-import { builderNamed } from '../config/repositories.js';
+import { builderOfBuild } from '../config/repositories.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
@@ -89,7 +89,7 @@ export class Splitter {
     const changed: number[] = [];
     for (const build of this.store.builds.unfinished()) {
       if (build.state !== 'queued') continue;
-      const builder = builderNamed(this.config, build);
+      const builder = builderOfBuild(this.config, build);
       const row = builder && this.store.repos.byName(build.repo);
       if (!builder?.tests || !row) continue;
       const units = this.store.units.byBuild(build.id);

@@ -19,6 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.js';
+import type { PipelineGrant } from '../config/pipelineGrants.js';
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
 import { currentUnits, unitFiles } from '../store/units.js';
@@ -55,10 +56,12 @@ export interface LifecycleLinks {
   specialBuilder?: (build: BuilderOfBuild) => BuilderConfig | undefined;
 }
 
-export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose'>>;
+export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose' | 'builderSpec'>>;
+const MAX_SPECS = 500; // parsed builder_spec JSON kept by builderOf
 
 export class BuildLifecycle {
   private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
+  private readonly specs = new Map<string, BuilderConfig>(); // builder_spec JSON → its builder
   private readonly sendToRunner: SendToRunner;
   private readonly buildFinished: (build: BuildRow) => void;
   private readonly specialBuilder: (build: BuilderOfBuild) => BuilderConfig | undefined;
@@ -264,8 +267,35 @@ export class BuildLifecycle {
     return repositoryNamed(this.config, build.repo);
   }
 
+  /** The builder a build runs: the one its commit's pipeline file gave (builds.builder_spec), else greengate.yml's, else a special one. */
   builderOf(build: BuilderOfBuild): BuilderConfig | undefined {
+    if (build.builderSpec) {
+      let spec = this.specs.get(build.builderSpec);
+      if (!spec) {
+        spec = JSON.parse(build.builderSpec) as BuilderConfig;
+        if (this.specs.size >= MAX_SPECS) this.specs.delete(this.specs.keys().next().value!);
+        this.specs.set(build.builderSpec, spec);
+      }
+      return withGrants(spec, repositoryNamed(this.config, build.repo)?.pipelineGrants?.[spec.name]);
+    }
     return builderNamed(this.config, build) ?? this.specialBuilder(build);
+  }
+
+  /**
+   * A build that cannot run at all (its commit's pipeline file is missing or invalid): made and
+   * ended at once as 'exception' with `error`, no units, in one transaction. The caller announces it.
+   */
+  createFailed(build: NewBuild, error: string, now = Date.now()): number {
+    return this.commit(() => {
+      const id = this.store.builds.create(build);
+      this.store.builds.setError(id, error);
+      const reason = `cannot run: ${error.split('\n')[0]}`.slice(0, 500);
+      this.store.builds.finish(id, 'exception', reason, now);
+      const finished = this.store.builds.get(id)!;
+      this.finished(finished, 'exception', reason);
+      this.buildFinished(finished);
+      return id;
+    });
   }
 
   /** Runs fn in one transaction (store.tx); what it asked to tell observers is told after the commit (and dropped on rollback). */
@@ -348,6 +378,15 @@ export class BuildLifecycle {
       this.events.emit('buildFinished', b);
     });
   }
+}
+
+/** A pipeline file's builder with only the secrets and env names greengate.yml grants it now (a reload may have revoked some). */
+function withGrants(spec: BuilderConfig, grant: PipelineGrant | undefined): BuilderConfig {
+  const secrets = spec.secrets && Object.fromEntries(Object.entries(spec.secrets)
+    .filter(([name, source]) => JSON.stringify(grant?.secrets?.[name]) === JSON.stringify(source)));
+  const env = spec.env?.filter((name) => grant?.env?.includes(name));
+  if (Object.keys(secrets ?? {}).length === Object.keys(spec.secrets ?? {}).length && (env?.length ?? 0) === (spec.env?.length ?? 0)) return spec;
+  return { ...spec, ...(secrets ? { secrets } : {}), ...(env ? { env } : {}) };
 }
 
 function holds(unit: UnitRow | undefined, runnerId: number): unit is UnitRow {

@@ -17,6 +17,10 @@ export interface BuildRow {
   /** A failed build's new failures (failing tests not already failing before, failed units without tests); null otherwise. */
   newFailures: number | null;
   pushedAt: number; createdAt: number; startedAt: number | null; finishedAt: number | null;
+  /** The builder from the commit's pipeline file, as JSON (migrations/025); null: greengate.yml's builder of that name. */
+  builderSpec?: string | null;
+  /** Why the build could not run at all (its pipeline file is missing or invalid at the commit); null otherwise. */
+  error?: string | null;
 }
 export interface BlameEntry { sha: string; author: string | null; email: string | null; subject: string | null }
 export interface NewBuild {
@@ -24,13 +28,15 @@ export interface NewBuild {
   baseSha: string | null; changeId: number | null; pushedAt: number; at: number; blamelist: readonly string[];
   /** Absent: 'normal'. A special build ('bisect', 'deploy', 'rollback') is stored as kind 'try'. */
   purpose?: BuildPurpose;
+  /** The builder from the commit's pipeline file, as JSON; absent: greengate.yml's. */
+  builderSpec?: string | null;
 }
 /** deploySteps: also the one-unit builds of deploy steps (purpose 'deploy' or 'rollback', server/deploy/steps.ts); absent: without them. */
 export interface BuildQuery { repoId?: number; branch?: string; kind?: BuildKind; beforeId?: number; limit: number; deploySteps?: boolean }
 
 const COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.ref, b.branch, CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.purpose, b.sha, b.base_sha AS baseSha,
   b.state, b.result, b.reason, b.units_total AS unitsTotal, b.units_done AS unitsDone, b.expected_ms AS expectedMs, b.new_failures AS newFailures,
-  b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt`;
+  b.pushed_at AS pushedAt, b.created_at AS createdAt, b.started_at AS startedAt, b.finished_at AS finishedAt, b.builder_spec AS builderSpec, b.error`;
 const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
 
 export class BuildStore {
@@ -38,8 +44,14 @@ export class BuildStore {
   private readonly listCache = new Map<string, { all: (...args: unknown[]) => unknown[] }>();
   constructor(private readonly db: DB) {
     this.q = {
-      insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at)
-        VALUES (@repoId, @builder, @ref, @branch, @kind, @purpose, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at)`),
+      insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at, builder_spec)
+        VALUES (@repoId, @builder, @ref, @branch, @kind, @purpose, @sha, @baseSha, @changeId, 'queued', @pushedAt, @at, @builderSpec)`),
+      buildersAt: db.prepare(`SELECT DISTINCT builder FROM builds WHERE repo_id = @repoId AND branch = @branch AND kind = 'branch' AND purpose = 'normal'
+        AND sha = (SELECT sha FROM builds WHERE repo_id = @repoId AND branch = @branch AND kind = 'branch' AND purpose = 'normal' AND builder != @skip
+          ORDER BY coalesce(change_id, 0) DESC, id DESC LIMIT 1) AND builder != @skip ORDER BY builder`),
+      recentBuilders: db.prepare(`SELECT DISTINCT builder FROM (SELECT builder FROM builds WHERE repo_id = ? AND purpose = 'normal' ORDER BY id DESC LIMIT 500) ORDER BY builder`),
+      setSpec: db.prepare('UPDATE builds SET builder_spec = ? WHERE id = ?'),
+      setError: db.prepare('UPDATE builds SET error = ? WHERE id = ?'),
       addCommit: db.prepare('INSERT INTO build_commits (build_id, position, sha) VALUES (?, ?, ?)'),
       shiftCommits: db.prepare('UPDATE build_commits SET position = position + ? WHERE build_id = ?'),
       get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE b.id = ?`),
@@ -87,7 +99,7 @@ export class BuildStore {
     const purpose = b.purpose ?? 'normal';
     const id = Number(this.q.insert.run({ repoId: b.repoId, builder: b.builder, ref: b.ref, branch: b.branch,
       kind: purpose === 'normal' ? b.kind : 'try', purpose, sha: b.sha, baseSha: b.baseSha, changeId: b.changeId,
-      pushedAt: b.pushedAt, at: b.at }).lastInsertRowid);
+      pushedAt: b.pushedAt, at: b.at, builderSpec: b.builderSpec ?? null }).lastInsertRowid);
     b.blamelist.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
     return id;
   }
@@ -103,6 +115,21 @@ export class BuildStore {
   addBlamelist(id: number, shas: readonly string[]): void {
     shas.forEach((sha, i) => this.q.addCommit.run(id, i, sha));
   }
+  /**
+   * For a repository whose builders come from a pipeline file: the builders of the branch's newest
+   * pushed commit that has builds (`skip`: the builder name of a build that could not run).
+   */
+  buildersAt(repoId: number, branch: string, skip: string): string[] {
+    return (this.q.buildersAt.all({ repoId, branch, skip }) as { builder: string }[]).map((r) => r.builder);
+  }
+  /** The builder names of a repository's last 500 builds (pushes and rebuilds), sorted. */
+  recentBuilders(repoId: number): string[] {
+    return (this.q.recentBuilders.all(repoId) as { builder: string }[]).map((r) => r.builder);
+  }
+  /** A queued build joined by a newer head gets the builder of that head's pipeline file (null: greengate.yml's). */
+  setBuilderSpec(id: number, spec: string | null): void { this.q.setSpec.run(spec, id); }
+  /** Why a build could not run (written with its 'exception' result). */
+  setError(id: number, error: string): void { this.q.setError.run(error, id); }
   get(id: number): BuildRow | undefined { return this.q.get.get(id) as BuildRow | undefined; }
   queuedFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
     return this.q.queuedFor.get(repoId, builder, ref) as BuildRow | undefined;

@@ -122,7 +122,7 @@ export function buildContext(deps: Pick<ApiDeps, 'baseUrl' | 'connectedRunners' 
 export function buildJson(ctx: BuildJsonContext, b: BuildRow) {
   return {
     id: b.id, repo: b.repo, builder: b.builder, ref: b.ref, branch: b.branch, kind: b.kind, purpose: b.purpose, sha: b.sha, baseSha: b.baseSha,
-    state: b.state, result: b.result, reason: b.reason,
+    state: b.state, result: b.result, reason: b.reason, error: b.error ?? null,
     progress: { unitsDone: b.unitsDone, unitsTotal: b.unitsTotal, expectedMsLeft: b.state === 'done' ? 0 : expectedLeft(ctx.slots, b) },
     pushedAt: b.pushedAt, createdAt: b.createdAt, startedAt: b.startedAt, finishedAt: b.finishedAt,
     url: `${ctx.baseUrl}/builds/${b.id}`,
@@ -211,7 +211,8 @@ export function apiRouter(deps: ApiDeps): Router {
   });
 
   r.get('/repos', (_req, res) => {
-    res.json(config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name) })));
+    // pipeline: the file the builders come from at each commit (builders then lists none: they are per commit).
+    res.json(config.repositories.map((x) => ({ name: x.name, gate: x.gate, builders: x.builders.map((b) => b.name), pipeline: x.pipeline ?? null })));
   });
 
   r.get('/builds', (req, res) => {

@@ -9,6 +9,7 @@
  * with 404. Answers are cacheable for BADGE_MAX_AGE_S (with an ETag, so a cache revalidates for a
  * 304) and carry a CSP that forbids scripts: the SVG holds only fixed text.
  */
+import { PIPELINE_BUILDER } from '../config/pipeline.js';
 import express, { type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
@@ -21,7 +22,7 @@ export type BadgeStatus = 'passed' | 'failed' | 'running' | 'unknown';
 
 export interface BadgeDeps {
   config: Pick<Config, 'repositories'>;
-  store: Pick<Store, 'repos'>;
+  store: Pick<Store, 'repos' | 'builds'>;
   pages: Pick<PageStore, 'branchStatus'>;
 }
 
@@ -69,7 +70,8 @@ export function badgeRouter(deps: BadgeDeps): Router {
     const repo = deps.config.repositories.find((x) => x.name === req.params.repo);
     const row = repo && deps.store.repos.byName(repo.name);
     if (!repo || !row) return sendBadge(res, 'unknown', 404);
-    sendBadge(res, badgeStatus(deps.pages.branchStatus(row.id, branch, repo.builders.map((b) => b.name))));
+    const names = repo.pipeline ? deps.store.builds.buildersAt(row.id, branch, PIPELINE_BUILDER) : repo.builders.map((b) => b.name);
+    sendBadge(res, badgeStatus(deps.pages.branchStatus(row.id, branch, names)));
   });
   return r;
 }

@@ -4,6 +4,7 @@
  * `POST /api/gate/:repo` (the pre-receive hook's verdict; text in, text out, see gate/rules.ts; only with
  * the repository's hook secret, see hookAuth.ts), and `GET /api/gate-passes/:repo` (passes through
  * a closed tree: pending until the push lands, then landed, or dropped; public like the history).
+ * A gated branch's push whose new head has a missing or invalid pipeline file (`pipeline:`) is refused, naming FILE:LINE.
  * Who may call: everyone reads; the gate needs the hook secret; changing the tree needs `requireAdmin`.
  * Refusals are catalogued GgErrors (unknown repository, bad branch, not gated, no message).
  */
@@ -14,7 +15,9 @@ import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
-import { answerGate, type BranchGate } from '../gate/rules.js';
+import { answerGate, formatGateAnswer, refuseInvalidPipelines, type BranchGate, type PipelineProblem } from '../gate/rules.js';
+import { isZero, type GateRequest } from '../gate/request.js';
+import type { Pipelines } from '../changes/pipelines.js';
 import { checkedQuarantine, proveReverts } from '../exactRevert.js';
 import type { GatePasses } from '../gate/passes.js';
 import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
@@ -36,6 +39,22 @@ export interface TreeApiDeps {
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
   /** Passes through a closed tree, pending until their push lands (gate/passes.ts). */
   passes: Pick<GatePasses, 'recordPending'>;
+  /** Reads a pushed head's pipeline file (changes/pipelines.ts): a gated branch refuses a head whose file is missing or invalid. */
+  pipelines?: Pick<Pipelines, 'problemAt'>;
+}
+
+/** Each gated branch's new head whose pipeline file is missing or invalid (read from the push's quarantine), with the problem. */
+async function pipelineProblems(repo: RepositoryConfig, request: GateRequest, pipelines: Pick<Pipelines, 'problemAt'> | undefined): Promise<PipelineProblem[]> {
+  if (!repo.pipeline || !pipelines) return [];
+  const quarantine = checkedQuarantine(repo.path, request.quarantine);
+  const problems: PipelineProblem[] = [];
+  for (const u of request.updates) {
+    if (!u.ref.startsWith('refs/heads/') || isZero(u.new) || !repo.gate.includes(u.ref.slice('refs/heads/'.length))) continue;
+    const message = await pipelines.problemAt(repo, u.new, quarantine)
+      .catch((err: Error) => `could not read ${repo.pipeline} at ${u.new.slice(0, 7)}: ${err.message}`); // unread is unproven: refused
+    if (message !== null) problems.push({ ref: u.ref, sha: u.new, message });
+  }
+  return problems;
 }
 
 /**
@@ -81,8 +100,12 @@ export function treeRouter(deps: TreeApiDeps): Router {
     const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // A revert passes a closed tree only when git proves its tree is the revert (exactRevert.ts).
-    const answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
+    let answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
       proveReverts({ bare: repo.path, quarantine: checkedQuarantine(repo.path, request.quarantine) }, update.commits, allowed));
+    if (answer.request && answer.verdict?.accept) {
+      const verdict = refuseInvalidPipelines(answer.verdict, await pipelineProblems(repo, answer.request, deps.pipelines));
+      answer = { ...answer, verdict, text: formatGateAnswer(verdict) };
+    }
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);
     res.set(GATED_HEADER, gatedHeaderValue(repo.gate));
     res.status(answer.status).type('text/plain; charset=utf-8').send(answer.text);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { answerGate, decideGate, formatGateAnswer, revertTargets, type BranchGate, type ProvenReverts } from '../../../server/gate/rules.js';
+import { answerGate, decideGate, formatGateAnswer, refuseInvalidPipelines, revertTargets, type BranchGate, type ProvenReverts } from '../../../server/gate/rules.js';
 import { namedIn } from '../../../server/exactRevert.js';
 import type { GateRequest, GateUpdate } from '../../../server/gate/request.js';
 
@@ -310,5 +310,23 @@ describe('answerGate', () => {
     expect(big.status).to.equal(200);
     expect(big.text).to.match(/^reject\ngreengate: push refused: push too big for the gate/);
     expect(big.verdict?.accept).to.equal(false);
+  });
+});
+
+describe('gate/rules refuseInvalidPipelines', () => {
+  const accepted = { accept: true, lines: ['greengate: main: tree open, accepted'], passes: [] };
+  it('refuses an accepted push whose gated head has a pipeline problem, every line of it told', () => {
+    const v = refuseInvalidPipelines(accepted, [{ ref: 'refs/heads/main', sha: CULPRIT, message: '.greengate.yml:3:5: a\n.greengate.yml:4:5: b' }]);
+    expect(v.accept).to.equal(false);
+    expect(v.passes).to.deep.equal([]);
+    expect(v.lines).to.deep.equal([
+      'greengate: main: push refused: the pipeline file at c0ffee1 cannot run — fix it and push again:',
+      'greengate:   .greengate.yml:3:5: a', 'greengate:   .greengate.yml:4:5: b',
+      'greengate: push refused (a push lands whole or not at all): refs/heads/main']);
+  });
+  it('leaves a verdict without problems, or an already refused one, as it was', () => {
+    expect(refuseInvalidPipelines(accepted, [])).to.equal(accepted);
+    const refused = { accept: false, lines: ['x'], passes: [] };
+    expect(refuseInvalidPipelines(refused, [{ ref: 'refs/heads/main', sha: CULPRIT, message: 'm' }])).to.equal(refused);
   });
 });

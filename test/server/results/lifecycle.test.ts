@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { BuildLifecycle, LOST_PRIORITY, MAX_LOSSES, RETRY_PRIORITY } from '../../../server/results/lifecycle.js';
 import { pino } from 'pino';
-import { finished, pipeline, testCase, type Pipeline, type FakeLink } from '../memory.js';
+import { builder, config, finished, pipeline, SHA_A, testCase, type Pipeline, type FakeLink } from '../memory.js';
 
 describe('results/lifecycle: one owner of a build\'s life', () => {
   let p: Pipeline;
@@ -242,5 +242,25 @@ describe('results/lifecycle: one owner of a build\'s life', () => {
     p.lifecycle.endUnassignable(p.store.units.get(b)!, build(id));
     expect(p.store.units.get(b)).to.include({ state: 'done', result: 'cancelled' });
     expect(p.store.units.get(b)!.error).to.contain('already ended (exception)');
+  });
+});
+
+describe("results/lifecycle: a pipeline file's builder, stored with its build", () => {
+  it('is the builder a build runs, with only the secrets and env names greengate.yml grants now', () => {
+    const grants = { unit: { secrets: { TOKEN: { env: 'SERVER_TOKEN' } }, env: ['NPM_CONFIG_CACHE'] } };
+    const cfg = config({ builders: [], pipeline: '.greengate.yml', pipelineGrants: grants });
+    const p = pipeline(cfg);
+    try {
+      const spec = builder({ run: 'echo from the file', secrets: { TOKEN: { env: 'SERVER_TOKEN' } }, env: ['NPM_CONFIG_CACHE'] });
+      const now = Date.now();
+      const id = p.store.tx(() => p.lifecycle.create({ repoId: p.repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch',
+        sha: SHA_A, baseSha: null, changeId: null, pushedAt: now, at: now, blamelist: [], builderSpec: JSON.stringify(spec) }, [{ files: [], expectedMs: 1 }]));
+      const row = p.store.builds.get(id)!;
+      expect(p.lifecycle.builderOf(row)).to.deep.include({ run: 'echo from the file', secrets: { TOKEN: { env: 'SERVER_TOKEN' } }, env: ['NPM_CONFIG_CACHE'] });
+      (cfg.repositories[0] as { pipelineGrants?: unknown }).pipelineGrants = { unit: { secrets: { TOKEN: { env: 'ANOTHER' } } } }; // as a reload would
+      expect(p.lifecycle.builderOf(row)).to.deep.include({ run: 'echo from the file', secrets: {}, env: [] });
+    } finally {
+      p.close();
+    }
   });
 });
