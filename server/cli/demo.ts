@@ -161,11 +161,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
   const runnerEnv: NodeJS.ProcessEnv = { ...process.env, GREENGATE_RUNNER_TOKEN: config.runnerToken, GREENGATE_EXIT_WITH_PARENT: '1' };
   delete runnerEnv.GREENGATE_ADMIN_TOKEN;
-  // The runners share the server's host (and run as its user): its database and greengate.yml (the
-  // tokens) are hidden from their units' sandboxes.
+  // The runners share the server's host (and run as its user): its database, greengate.yml (the
+  // tokens) and the admin-token file are hidden from their units' sandboxes.
   const runners = [1, 2].map((i) => spawn(process.execPath, [CLI, 'runner', '--server', server.url,
     '--name', `demo-runner-${i}`, '--slots', '2', '--work', join(dir, 'runners', String(i)),
-    '--hide', config.data, '--hide', configFile],
+    '--hide', config.data, '--hide', configFile, '--hide', tokenFile],
   { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
   const history = (async () => {
