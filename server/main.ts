@@ -40,6 +40,7 @@ import { alertmanagerRouter } from './web/alertmanagerApi.js';
 import type { Outbox } from './notify/outbox.js';
 import type { DeployHooks } from './deploy/hooks.js';
 import type { Notify } from './culprit/finder.js';
+import { manualBuildsRouter } from './web/manualBuildsApi.js';
 import { createPipeline } from './pipeline.js';
 import { DEFAULT_HOST, isWildcard, urlHost } from './config/listen.js';
 import type { BuildRow } from './store/builds.js';
@@ -142,6 +143,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild,
     rebuild,
   }));
+  web.use('/api', manualBuildsRouter({ store, requireAdmin, log, start: (r) => p.manual.start(r),
+    rerunFailed: (build, by) => p.manual.rerunFailed(build, by) }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
   web.use('/api', deploysRouter({ config, store, requireAdmin, baseUrl: () => baseUrl,
     pause: (repo, branch, actor, reason) => deploys.pause(repo, branch, actor, reason),
@@ -184,6 +187,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   sender.start();
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
+  p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -192,6 +196,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         queue.stop();
+        p.scheduler.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

@@ -259,6 +259,8 @@ const BuilderSpec = z.strictObject({
   secrets: z.record(z.string().max(200), z.string().max(65536)).optional(),
   /** Set when the server could not read a secret: the runner does not run the unit. */
   secretsError: z.string().max(4096).optional(),
+  /** The build's params (name → value; issue 23): set in the unit's environment. Absent: none (a runner before params refuses the key). */
+  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(256)).optional(),
   /** Log bytes the unit may send (DEFAULT_MAX_LOG_BYTES when absent). */
   maxLogBytes: z.number().int().positive().optional(),
   /** What the slot keeps between builds; null: the runner's defaults for node and python (v2). */

@@ -21,6 +21,7 @@ import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
 import { concurrencyLevel, contentionNotice, factorAt } from '../planning/contention.js';
 import { actorOf } from './admin.js';
+import { causeJson } from './manualBuildsApi.js';
 import type { Logger } from 'pino';
 
 export interface RefUpdate { old: string; new: string; ref: string }
@@ -28,7 +29,7 @@ export interface RefUpdate { old: string; new: string; ref: string }
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners' | 'buildCauses'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -234,6 +235,7 @@ export function apiRouter(deps: ApiDeps): Router {
       bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
       units: store.units.byBuild(build.id).map(unitJson),
       contention: contentionJson(store, build),
+      ...causeJson(store, deps.config, build), // cause (schedule, by hand, re-run) and params: manualBuildsApi.ts
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
   });
