@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, connectRunner, stopChild, tempHome, writeConfig,
+} from '../helpers.js';
+
+const ALICE_TOKEN = 'alice-admin-token-0123456789abcdef';
+
+/** `greengate build …` against the server; its exit status and output. */
+function cliBuild(server: ServerProcess, tokenFile: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, 'build', '--server', server.url, '--admin-token-file', tokenFile, ...args],
+    { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: '' } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe('hand-started builds with params, and re-running what failed (real server, runner and CLI)', function () {
+  this.timeout(60_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: ServerProcess;
+  let runner: Awaited<ReturnType<typeof connectRunner>> | undefined;
+  let tokenFile: string;
+  let red: any;
+
+  before(async () => {
+    home = tempHome('gg-manual-');
+    const repo = new Repo(home.dir);
+    repo.commit({ 't/a.sh': 'true\n', 't/b.sh': 'echo "b is broken"; exit 1\n', 't/c.sh': 'true\n' }, 'three checks, one red');
+    repo.push();
+    const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{
+      name: 'unit', tests: 't/*.sh', run: 'echo "target=$TARGET"; for f in "$@"; do sh "$f" || exit 1; done', timeout: 30,
+      split: 'static', params: [{ name: 'TARGET', default: 'staging', choices: ['staging', 'production'] }],
+    } as any] }], { admins: [{ name: 'alice', token: ALICE_TOKEN }] });
+    tokenFile = join(home.dir, 'alice.token');
+    writeFileSync(tokenFile, `${ALICE_TOKEN}\n`, { mode: 0o600 });
+    server = await new ServerProcess(config).start();
+    runner = await connectRunner(server, 'r1', home.dir, { slots: 3 });
+    const [first] = await server.builds();
+    red = await server.waitForBuild(first.id);
+  });
+  after(async () => {
+    await stopChild(runner);
+    await server?.kill();
+    home?.cleanup();
+  });
+
+  it('a push build runs with the params\' defaults in its environment, shown in the API', async () => {
+    expect(red.result).to.equal('failed');
+    expect(red.cause).to.equal(null);
+    expect(red.params).to.deep.equal({ TARGET: 'staging' });
+    expect(await server.api(`/api/builds/${red.id}/log`)).to.contain('target=staging');
+  });
+
+  it('refuses POST /api/repos/:repo/builds and /rerun-failed without credentials or with a non-admin token, creating nothing', async () => {
+    const before = (await server.builds()).length;
+    for (const headers of [{}, { Authorization: `Bearer ${RUNNER_TOKEN}` }, { Authorization: 'Bearer not-an-admin-token-at-all' }] as Record<string, string>[]) {
+      const start = await fetch(`${server.url}/api/repos/shop/builds`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ branch: 'main', params: { TARGET: 'production' } }) });
+      expect(start.status).to.equal(401);
+      expect((await start.json()).error.code).to.equal('GG_ADMIN_TOKEN');
+      const rerun = await fetch(`${server.url}/api/builds/${red.id}/rerun-failed`, { method: 'POST', headers });
+      expect(rerun.status).to.equal(401);
+    }
+    expect((await server.builds()).length).to.equal(before);
+  });
+
+  it('greengate build --param starts the head with that value in the unit\'s environment, recording the admin', async () => {
+    const r = cliBuild(server, tokenFile, '--repo', 'shop', '--branch', 'main', '--param', 'TARGET=production', '--builder', 'unit');
+    expect(r.status, r.out).to.equal(0);
+    const id = Number(/queued build (\d+)/.exec(r.out)![1]);
+    const b = await server.waitForBuild(id);
+    expect(b.sha).to.equal(red.sha);
+    expect(b.cause).to.deep.equal({ kind: 'manual', startedBy: 'alice', rebuildOf: null });
+    expect(b.params).to.deep.equal({ TARGET: 'production' });
+    const log = await server.api(`/api/builds/${id}/log`);
+    expect(log).to.contain('target=production');
+    expect(log).not.to.contain('target=staging');
+  });
+
+  it('greengate build refuses an undeclared param, a value outside its choices and a bad --param, naming the fix', async () => {
+    const before = (await server.builds()).length;
+    const unknown = cliBuild(server, tokenFile, '--param', 'PATH=/tmp');
+    expect(unknown.status).to.equal(1);
+    expect(unknown.out).to.contain('GG_BAD_PARAM').and.to.contain('unknown param "PATH"').and.to.contain('TARGET');
+    const choice = cliBuild(server, tokenFile, '--param', 'TARGET=$(reboot)');
+    expect(choice.status).to.equal(1);
+    expect(choice.out).to.contain('GG_BAD_PARAM');
+    const outside = cliBuild(server, tokenFile, '--param', 'TARGET=qa');
+    expect(outside.status).to.equal(1);
+    expect(outside.out).to.contain('must be one of staging, production');
+    const shape = cliBuild(server, tokenFile, '--param', 'no-equals');
+    expect(shape.status).to.equal(2);
+    expect(shape.out).to.contain('is not NAME=VALUE');
+    const noToken = spawnSync(process.execPath, [CLI, 'build', '--server', server.url], { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: '' } });
+    expect(noToken.status).to.equal(1);
+    expect(noToken.stderr).to.contain('--admin-token-file');
+    expect((await server.builds()).length).to.equal(before);
+  });
+
+  it('POST /api/builds/:id/rerun-failed builds the same commit running only the failed unit\'s files, as a rebuild of it', async () => {
+    const firstAttempts = red.units.filter((u: any) => u.attempt === 1).map((u: any) => ({ files: u.files, result: u.result }));
+    expect(firstAttempts).to.deep.equal([{ files: ['t/a.sh'], result: 'passed' }, { files: ['t/b.sh'], result: 'failed' }, { files: ['t/c.sh'], result: 'passed' }]);
+    const res = await fetch(`${server.url}/api/builds/${red.id}/rerun-failed`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).to.equal(202);
+    const { build } = await res.json();
+    const b = await server.waitForBuild(build);
+    expect(b.sha).to.equal(red.sha);
+    expect(b.units.filter((u: any) => u.attempt === 1).map((u: any) => u.files)).to.deep.equal([['t/b.sh']]);
+    expect(b.units.flatMap((u: any) => u.files)).not.to.include.members(['t/a.sh']).and.not.to.include.members(['t/c.sh']);
+    expect(b.cause).to.deep.equal({ kind: 'rerun', startedBy: 'admin', rebuildOf: red.id });
+    expect(b.result).to.equal('failed');
+  });
+});
