@@ -113,6 +113,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const rebuild = (build: BuildRow) => intake.rebuild(build);
   const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
+    manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
   const live = new LiveHub({ events, log });
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { postForm } from '../ui/fixtures.js';
 import {
   ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, connectRunner, stopChild, tempHome, writeConfig,
 } from '../helpers.js';
@@ -110,5 +111,38 @@ describe('hand-started builds with params, and re-running what failed (real serv
     expect(b.units.flatMap((u: any) => u.files)).not.to.include.members(['t/a.sh']).and.not.to.include.members(['t/c.sh']);
     expect(b.cause).to.deep.equal({ kind: 'rerun', startedBy: 'admin', rebuildOf: red.id });
     expect(b.result).to.equal('failed');
+  });
+
+  it('the page buttons: refused (403) without an admin session or its CSRF token; with them, "build now" and "re-run failed" start builds shown as such', async () => {
+    const before = (await server.builds()).length;
+    const visitor = await (await fetch(`${server.url}/builds/${red.id}`)).text();
+    expect(visitor).not.to.contain('re-run failed');
+    expect(await (await fetch(`${server.url}/`)).text()).not.to.contain('action="/build-now"');
+    expect((await postForm(server.url, '/build-now', { repo: 'shop', branch: 'main' })).status).to.equal(403);
+    expect((await postForm(server.url, `/builds/${red.id}/rerun-failed`, {})).status).to.equal(403);
+    const login = await postForm(server.url, '/login', { token: ALICE_TOKEN, next: '/' });
+    expect(login.status).to.equal(303);
+    const cookie = /^(gg_admin=[^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1];
+    expect((await postForm(server.url, '/build-now', { repo: 'shop', branch: 'main', _csrf: 'forged' }, cookie)).status).to.equal(403);
+    expect((await postForm(server.url, `/builds/${red.id}/rerun-failed`, {}, cookie)).status).to.equal(403);
+    expect((await server.builds()).length).to.equal(before);
+
+    const waterfall = await (await fetch(`${server.url}/`, { headers: { cookie } })).text();
+    expect(waterfall).to.contain('action="/build-now"').and.to.contain('value="TARGET=staging"');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(waterfall)![1];
+    const now = await postForm(server.url, '/build-now', { repo: 'shop', branch: 'main', builder: 'unit', params: 'TARGET=production', _csrf: csrf }, cookie);
+    expect(now.status).to.equal(303);
+    const id = Number(/\/builds\/(\d+)$/.exec(now.headers.get('location')!)![1]);
+    const page = await (await fetch(`${server.url}/builds/${id}`, { headers: { cookie } })).text();
+    expect(page).to.contain('started by hand by alice').and.to.contain('<code>TARGET=production</code>');
+    await server.waitForBuild(id);
+    expect(await (await fetch(`${server.url}/builds/${red.id}`, { headers: { cookie } })).text()).to.contain('re-run failed');
+    const rerun = await postForm(server.url, `/builds/${red.id}/rerun-failed`, { _csrf: csrf }, cookie);
+    expect(rerun.status).to.equal(303);
+    const rerunId = Number(/\/builds\/(\d+)$/.exec(rerun.headers.get('location')!)![1]);
+    expect((await server.build(rerunId)).cause).to.deep.equal({ kind: 'rerun', startedBy: 'alice', rebuildOf: red.id });
+    const shown = await (await fetch(`${server.url}/builds/${rerunId}`)).text();
+    expect(shown).to.contain(`re-run of what failed in <a href="/builds/${red.id}">build ${red.id}</a>, by alice`);
+    await server.waitForBuild(rerunId);
   });
 });
