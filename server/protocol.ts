@@ -52,6 +52,9 @@
  * the unit's code with it instead of its own token; the server's git HTTP accepts it for the
  * unit's repository while the unit runs); `builder.sandbox` says what the unit's sandbox opens
  * (network, readOnly and writable paths, keepProcesses for deploy stages; runner/sandbox.ts).
+ * Version 4 (issue 23 item 6): assign's `builder.params` (optional) holds the build's params
+ * (name → value), which the runner sets in the unit's environment, never over greengate's own
+ * variables, the allowlist, the builder's `env:` names or its secrets.
  */
 import { z } from 'zod';
 import { ERRORS, GgError, fail } from './errors.js';
@@ -60,7 +63,7 @@ import { ERRORS, GgError, fail } from './errors.js';
 export { ERRORS, GgError, fail, type ClosingCode, type ErrorCode } from './errors.js';
 import { redactStrings } from './redaction.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const WS_PATH = '/ws/runner';
 /** Where this server serves each repository's code to runners (`GIT_PATH/<name>.git`; web/gitHttp.ts). */
 export const GIT_PATH = '/git';

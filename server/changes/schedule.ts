@@ -46,9 +46,8 @@ export class Scheduler {
     this.timers = d.timers ?? { set: (f, ms) => setTimeout(f, ms).unref(), clear: (t) => clearTimeout(t as NodeJS.Timeout) };
   }
 
-  /** Runs what was missed while down (once each), then keeps time. */
+  /** Runs what was missed while down (once each), then keeps time (checking at least every minute: a reload may add schedules). */
   start(): void {
-    if (!this.scheduled().length) return;
     this.stopped = false;
     void this.tick();
   }
