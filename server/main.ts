@@ -110,7 +110,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
   const cancelBuild = (id: number) => lifecycle.cancelBuild(id);
-  const rebuild = (build: BuildRow) => intake.rebuild(build);
+  const rebuild = (build: BuildRow, by?: string) => intake.rebuild(build, by ?? null);
   const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },

@@ -1,15 +1,15 @@
 /**
  * Why a build was made when it was not a push (migration 026): a schedule, an admin's "Build now",
- * or an admin's re-run of what failed in another build; with the admin's name and the params asked for.
+ * an admin's re-run of what failed in another build or rebuild of it; with the admin's name and the params asked for.
  */
 import type { DB } from './db.js';
 
-export type BuildCause = 'schedule' | 'manual' | 'rerun';
+export type BuildCause = 'schedule' | 'manual' | 'rerun' | 'rebuild';
 export interface BuildCauseRow {
   cause: BuildCause;
   /** The admin who started it; null for a schedule. */
   startedBy: string | null;
-  /** The build whose failed units a re-run runs again; null otherwise. */
+  /** The build a re-run or rebuild builds again; null otherwise. */
   rebuildOf: number | null;
   /** The params asked for (declared names only); the declared defaults fill in the rest. */
   params: Record<string, string>;

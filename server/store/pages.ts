@@ -14,8 +14,8 @@ export interface WaterfallBuild {
   /** The push it builds (a rebuild keeps its original's): the waterfall orders rows by it. 0 without one. */
   changeId: number;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
-  /** Why it was built when no push made it (migration 026): 'schedule', 'manual', 'rerun'; null for a push's. */
-  cause?: 'schedule' | 'manual' | 'rerun' | null;
+  /** Why it was built when no push made it (migration 026): 'schedule', 'manual', 'rerun', 'rebuild'; null for a push's. */
+  cause?: 'schedule' | 'manual' | 'rerun' | 'rebuild' | null;
 }
 /** The waterfall's filters: a branch name, and a commit author (name or e-mail, any case). */
 export interface WaterfallFilter { branch?: string; author?: string }

@@ -47,7 +47,7 @@ export interface ApiDeps {
   /** False when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** Queues a new build of the same commit on the same builder; resolves to its id. */
-  rebuild(build: BuildRow): Promise<number>;
+  rebuild(build: BuildRow, by?: string): Promise<number>;
 }
 
 export const MAX_CHANGE_BODY = '256kb';
@@ -266,7 +266,7 @@ export function apiRouter(deps: ApiDeps): Router {
 
   r.post('/builds/:id/rebuild', deps.requireAdmin, async (req, res) => {
     const build = getBuild(store, req.params.id);
-    const id = await deps.rebuild(build);
+    const id = await deps.rebuild(build, actorOf(res));
     deps.log?.info({ build: build.id, rebuild: id, by: actorOf(res) }, 'build rebuilt');
     res.status(202).json({ build: id });
   });

@@ -59,7 +59,7 @@ export interface PagesDeps {
   /** The build page's cancel button (as the admin API's): false when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** The build page's rebuild button (as the admin API's): a new build of the same commit and builder. */
-  rebuild(build: BuildRow): Promise<number>;
+  rebuild(build: BuildRow, by?: string): Promise<number>;
   /** "Build now" and "re-run failed" (as the admin API's; changes/manual.ts); absent: no such buttons. */
   manual?: Pick<ManualPagesDeps, 'start' | 'rerunFailed'>;
   /** The banner to show while the database cannot be written, else null. */

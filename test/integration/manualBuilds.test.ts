@@ -77,6 +77,12 @@ describe('hand-started builds with params, and re-running what failed (real serv
     const log = await server.api(`/api/builds/${id}/log`);
     expect(log).to.contain('target=production');
     expect(log).not.to.contain('target=staging');
+    // A rebuild of it keeps its params, recorded as a rebuild by the admin who asked.
+    const res = await fetch(`${server.url}/api/builds/${id}/rebuild`, { method: 'POST', headers: { Authorization: `Bearer ${ALICE_TOKEN}` } });
+    const again = await server.waitForBuild((await res.json()).build);
+    expect(again.cause).to.deep.equal({ kind: 'rebuild', startedBy: 'alice', rebuildOf: id });
+    expect(again.params).to.deep.equal({ TARGET: 'production' });
+    expect(await server.api(`/api/builds/${again.id}/log`)).to.contain('target=production');
   });
 
   it('greengate build refuses an undeclared param, a value outside its choices and a bad --param, naming the fix', async () => {
