@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { postForm } from '../ui/fixtures.js';
 import {
-  ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, connectRunner, stopChild, tempHome, writeConfig,
+  ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome, writeConfig,
 } from '../helpers.js';
 
 const ALICE_TOKEN = 'alice-admin-token-0123456789abcdef';
@@ -150,5 +150,39 @@ describe('hand-started builds with params, and re-running what failed (real serv
     const shown = await (await fetch(`${server.url}/builds/${rerunId}`)).text();
     expect(shown).to.contain(`re-run of what failed in <a href="/builds/${red.id}">build ${red.id}</a>, by alice`);
     await server.waitForBuild(rerunId);
+  });
+});
+
+describe('scheduled builds (real server, real timers)', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: ServerProcess;
+  after(async () => { await server?.kill(); home?.cleanup(); });
+
+  it('a schedule every second builds the head of the first gated branch, shown as scheduled; a restart does not run a time twice', async () => {
+    home = tempHome('gg-schedule-');
+    const repo = new Repo(home.dir);
+    const head = repo.commit({ 'a.txt': 'a' }, 'first');
+    repo.push();
+    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' },
+      { name: 'tick', run: 'true', schedule: '* * * * * *' } as any] }])).start();
+    // The push's build of the head comes first (the start-up scan); the schedule's builds are the others.
+    const push = await pollUntil(async () => (await server.builds()).find((x) => x.builder === 'tick'), 'the push build', 10_000);
+    expect((await server.build(push.id)).cause).to.equal(null);
+    const scheduled = async () => (await server.builds('limit=500')).filter((x) => x.builder === 'tick' && x.id !== push.id);
+    const first = await pollUntil(async () => (await scheduled())[0], 'a scheduled build', 10_000);
+    const b = await server.build(first.id);
+    expect([b.sha, b.branch, b.cause]).to.deep.equal([head, 'main', { kind: 'schedule', startedBy: null, rebuildOf: null }]);
+    expect(await (await fetch(`${server.url}/builds/${first.id}`)).text()).to.contain('scheduled');
+    await server.kill();
+    const stoppedAt = Date.now();
+    const before = (await scheduled().catch(() => null)) ?? null;
+    expect(before).to.equal(null); // the server is down
+    await server.start();
+    const started = Date.now();
+    await pollUntil(async () => (await scheduled()).some((x) => x.createdAt >= stoppedAt), 'the missed times run after the restart', 10_000);
+    // Once per second at most: never two builds for one time (the missed ones ran once, at start-up).
+    const after = (await scheduled()).filter((x) => x.createdAt >= stoppedAt);
+    expect(after.length).to.be.at.most(Math.ceil((Date.now() - started) / 1000) + 1);
   });
 });
