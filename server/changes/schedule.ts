@@ -49,7 +49,7 @@ export class Scheduler {
   /** Runs what was missed while down (once each), then keeps time (checking at least every minute: a reload may add schedules). */
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.tickQuietly();
   }
 
   stop(): void {
@@ -65,6 +65,11 @@ export class Scheduler {
       this.arm();
     });
     return this.running;
+  }
+
+  /** A tick from a timer: a failure (the database closing, a full disk) is logged, never an unhandled rejection. */
+  private tickQuietly(): void {
+    this.tick().catch((err) => this.d.log.warn({ err: (err as Error).message }, 'scheduled builds: check failed; trying again at the next one'));
   }
 
   private scheduled() {
@@ -99,6 +104,15 @@ export class Scheduler {
 
   private arm(): void {
     if (this.stopped) return;
+    try {
+      this.armNext();
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'scheduled builds: cannot read when schedules last ran; checking again in a minute');
+      this.timer = this.timers.set(() => { this.timer = null; this.tickQuietly(); }, MAX_SLEEP_MS);
+    }
+  }
+
+  private armNext(): void {
     if (this.timer !== null) this.timers.clear(this.timer);
     const now = this.now();
     let next = now + MAX_SLEEP_MS;
@@ -106,6 +120,6 @@ export class Scheduler {
       const at = nextFire(schedule.cron, this.d.store.buildCauses.lastScheduled(repo.name, builder.name) ?? now);
       if (at !== null) next = Math.min(next, Math.max(at, this.backoff.get(`${repo.name}/${builder.name}`) ?? 0));
     }
-    this.timer = this.timers.set(() => { this.timer = null; void this.tick(); }, Math.max(0, next - now) + 5);
+    this.timer = this.timers.set(() => { this.timer = null; this.tickQuietly(); }, Math.max(0, next - now) + 5);
   }
 }
