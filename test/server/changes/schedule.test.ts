@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { Repo, tempHome } from '../../helpers.js';
-import { Scheduler, MAX_SLEEP_MS } from '../../../server/changes/schedule.js';
+import { Scheduler, MAX_SLEEP_MS, RETRY_AFTER_MS } from '../../../server/changes/schedule.js';
 import { nextFire } from '../../../server/config/schedule.js';
 import { builder, config, pipeline, type Pipeline } from '../memory.js';
 
@@ -76,5 +76,25 @@ describe('changes/schedule: a builder\'s schedule builds its branch head, once p
     await s.tick();
     expect(timers.at(-1)).to.equal(30_005);
     s.stop();
+  });
+
+  it('a schedule that cannot start its build (no such branch) is logged, stays due, and is tried again a minute later', async () => {
+    p.close();
+    p = pipeline(config({ path: repo.bare, builders: [builder({ name: 'nightly', schedule: { cron: '0 3 * * *', branch: 'gone' } })] }));
+    const warned: string[] = [];
+    const clock = { now: T0 };
+    const s = new Scheduler({ store: p.store, config: p.cfg, builds: p.parts.manual, now: () => clock.now,
+      log: { info: () => undefined, warn: (obj: object) => { warned.push(JSON.stringify(obj)); } } as never,
+      timers: { set: () => 0, clear: () => undefined } });
+    await s.tick();
+    clock.now = nextFire('0 3 * * *', T0)! + 10;
+    expect(await s.tick()).to.deep.equal([]);
+    expect(warned.join('\n')).to.contain('has no branch gone');
+    expect(p.store.buildCauses.lastScheduled('shop', 'nightly')).to.equal(T0); // still due
+    await s.tick();
+    expect(warned).to.have.length(1); // not again within the minute
+    clock.now += RETRY_AFTER_MS;
+    await s.tick();
+    expect(warned).to.have.length(2);
   });
 });
