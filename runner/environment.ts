@@ -1,7 +1,8 @@
 /**
  * The environment a unit runs with: an allowlist, never the runner's whole environment. A unit
  * gets PATH, HOME, LANG, TZ, TMPDIR from the runner (when set), CI=true, greengate's build
- * variables, the names its builder lists in `env:` (from the runner's environment) and its
+ * variables, the names its builder lists in `env:` (from the runner's environment), its build's
+ * params (never over those names, greengate's own or a secret's) and its
  * builder's secrets, and its own credential GREENGATE_UNIT_TOKEN (when the server sent one). The
  * runner's and admin's tokens never reach it, even when listed.
  */
@@ -18,6 +19,12 @@ export function buildUnitEnv(a: AssignMessage, runnerName: string, parent: NodeJ
   for (const name of a.builder.env ?? []) {
     if (/^GREENGATE/i.test(name) || (TOKEN_VARIABLES as readonly string[]).includes(name)) continue;
     if (parent[name] !== undefined) env[name] = parent[name]!;
+  }
+  // The build's params (the server refuses names that would override these; refused here too).
+  for (const [name, value] of Object.entries(a.builder.params ?? {})) {
+    if (/^GREENGATE/i.test(name) || (PASSED_THROUGH as readonly string[]).includes(name) || name === 'CI') continue;
+    if (a.builder.env?.includes(name) || (a.builder.secrets && name in a.builder.secrets)) continue;
+    env[name] = value;
   }
   Object.assign(env, {
     CI: 'true',

@@ -198,6 +198,21 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'build', summary: 'build a branch\'s head now, with params (admin)',
+    options: {
+      ...ADMIN_OPTIONS,
+      ...BRANCH_OPTIONS,
+      builder: { type: 'string', value: 'NAME', help: 'only this builder (default: every builder of the repository)' },
+      param: { type: 'string', value: 'K=V', multiple: true, help: 'a declared param\'s value (repeatable), e.g. --param TARGET=staging' },
+    },
+    async run(values) {
+      const { runBuildCommand } = await import('./cli/build.js');
+      process.exitCode = await runBuildCommand({ server: str(values.server) ?? process.env.GREENGATE_SERVER, repo: str(values.repo),
+        branch: str(values.branch), builder: str(values.builder), params: list(values.param), adminToken: await adminTokenOf(values),
+        json: values.json === true });
+    },
+  },
+  {
     name: 'deploy', summary: 'pause or resume a branch\'s deploys, or show whether they wait',
     args: '[status|pause|resume]', positionals: 1,
     options: {

@@ -41,6 +41,8 @@ export const ERRORS = {
   GG_NOT_QUARANTINED: { status: 404, meaning: 'the test is not quarantined' },
   GG_QUARANTINE_IN_CONFIG: { status: 409, meaning: 'the test is quarantined in greengate.yml, not over the API' },
   GG_BUILD_DONE: { status: 409, meaning: 'the build has already ended' },
+  GG_BAD_PARAM: { status: 400, meaning: 'a build param is not declared by the builder, or its value is not allowed' },
+  GG_NOTHING_FAILED: { status: 409, meaning: 'a re-run of what failed asked of a build that is unfinished or has no failed unit' },
   GG_BUSY: { status: 503, meaning: 'builds kept changing while a change was being queued; try again' },
   // who may call
   GG_NOT_ADMIN: { status: 403, meaning: 'a page form posted without an admin session: log in first' },

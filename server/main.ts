@@ -40,6 +40,7 @@ import { alertmanagerRouter } from './web/alertmanagerApi.js';
 import type { Outbox } from './notify/outbox.js';
 import type { DeployHooks } from './deploy/hooks.js';
 import type { Notify } from './culprit/finder.js';
+import { manualBuildsRouter } from './web/manualBuildsApi.js';
 import { createPipeline } from './pipeline.js';
 import { DEFAULT_HOST, isWildcard, urlHost } from './config/listen.js';
 import type { BuildRow } from './store/builds.js';
@@ -109,9 +110,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const setTree: Parameters<typeof createPages>[0]['setTree'] = (repo, branch, state, message, actor) =>
     tree.set(repo, branch, state, message, actor);
   const cancelBuild = (id: number) => lifecycle.cancelBuild(id);
-  const rebuild = (build: BuildRow) => intake.rebuild(build);
+  const rebuild = (build: BuildRow, by?: string) => intake.rebuild(build, by ?? null);
   const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
+    manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
   const live = new LiveHub({ events, log });
 
@@ -143,6 +145,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild,
     rebuild,
   }));
+  web.use('/api', manualBuildsRouter({ store, requireAdmin, log, start: (r) => p.manual.start(r),
+    rerunFailed: (build, by) => p.manual.rerunFailed(build, by) }));
   web.use('/api', quarantineRouter({ config, store, log, requireAdmin }));
   web.use('/api', deploysRouter({ config, store, requireAdmin, baseUrl: () => baseUrl,
     pause: (repo, branch, actor, reason) => deploys.pause(repo, branch, actor, reason),
@@ -185,6 +189,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   sender.start();
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
+  p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -193,6 +198,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         queue.stop();
+        p.scheduler.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

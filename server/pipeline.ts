@@ -14,7 +14,7 @@
  *   (tree.closed / tree.reopened), 2. deploys (an open tree lets waiting deploys start).
  * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost, not for a clean stop).
  * - the runner set changed: split queued builds again, then dispatch.
- * - a build has units to hand out (intake): dispatch.
+ * - a build has units to hand out (intake, manual builds and schedules): dispatch.
  * - a ref is seen at a new head (RefChanges, after its change committed): pending gate passes land.
  * Work after a commit goes through store.afterCommit only (server/store/index.ts).
  */
@@ -29,6 +29,8 @@ import { RunnerRegistry, type RunnerLink } from './dispatch/registry.js';
 import { WorkQueue } from './dispatch/queue.js';
 import { Splitter } from './planning/splitter.js';
 import { Intake } from './changes/intake.js';
+import { ManualBuilds } from './changes/manual.js';
+import { Scheduler } from './changes/schedule.js';
 import { RefChanges } from './changes/refs.js';
 import { GatePasses } from './gate/passes.js';
 import { describeWait } from './dispatch/placement.js';
@@ -61,7 +63,7 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; runners: RunnerRegistry; queue: WorkQueue;
-  splitter: Splitter; intake: Intake; changes: RefChanges; passes: GatePasses; culprits: CulpritFinder; reverter: AutoReverter;
+  splitter: Splitter; intake: Intake; manual: ManualBuilds; scheduler: Scheduler; changes: RefChanges; passes: GatePasses; culprits: CulpritFinder; reverter: AutoReverter;
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
@@ -106,6 +108,9 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   const queue = new WorkQueue(store, lifecycle, runners, log);
   const splitter = new Splitter(store, config, lifecycle, () => runners.connected().map((l) => l.slots), log);
   const intake = new Intake(store, config, splitter, lifecycle, log, () => queue.dispatch());
+  // Builds nobody pushed: by hand, by a builder's schedule (started by main.ts), re-runs of what failed.
+  const manual = new ManualBuilds(store, config, splitter, lifecycle, () => queue.dispatch(), intake.pipelines);
+  const scheduler = new Scheduler({ store, config, builds: manual, log });
   // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
   const passes = new GatePasses(store, tree, log);
   const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => passes.refSeen(repo, ref, sha));
@@ -137,6 +142,6 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       revert: new DeployReverter({ store, config, log, baseUrl }).revert,
       ...o.deployHooks } });
 
-  return { store, events, tree, lifecycle, runners, queue, splitter, intake, changes, passes, culprits, reverter, outbox, sender, notify,
+  return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
     deploys, alerts, waitingReason };
 }

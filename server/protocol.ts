@@ -52,6 +52,9 @@
  * the unit's code with it instead of its own token; the server's git HTTP accepts it for the
  * unit's repository while the unit runs); `builder.sandbox` says what the unit's sandbox opens
  * (network, readOnly and writable paths, keepProcesses for deploy stages; runner/sandbox.ts).
+ * Version 4 (issue 23 item 6): assign's `builder.params` (optional) holds the build's params
+ * (name → value), which the runner sets in the unit's environment, never over greengate's own
+ * variables, the allowlist, the builder's `env:` names or its secrets.
  */
 import { z } from 'zod';
 import { ERRORS, GgError, fail } from './errors.js';
@@ -60,7 +63,7 @@ import { ERRORS, GgError, fail } from './errors.js';
 export { ERRORS, GgError, fail, type ClosingCode, type ErrorCode } from './errors.js';
 import { redactStrings } from './redaction.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const WS_PATH = '/ws/runner';
 /** Where this server serves each repository's code to runners (`GIT_PATH/<name>.git`; web/gitHttp.ts). */
 export const GIT_PATH = '/git';
@@ -259,6 +262,8 @@ const BuilderSpec = z.strictObject({
   secrets: z.record(z.string().max(200), z.string().max(65536)).optional(),
   /** Set when the server could not read a secret: the runner does not run the unit. */
   secretsError: z.string().max(4096).optional(),
+  /** The build's params (name → value; issue 23): set in the unit's environment. Absent: none (a runner before params refuses the key). */
+  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(256)).optional(),
   /** Log bytes the unit may send (DEFAULT_MAX_LOG_BYTES when absent). */
   maxLogBytes: z.number().int().positive().optional(),
   /** What the slot keeps between builds; null: the runner's defaults for node and python (v2). */

@@ -80,8 +80,8 @@ export class Intake {
     return id;
   }
 
-  /** A new build of the same commit on the same builder (an admin's rebuild). */
-  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string; builderSpec?: string | null }): Promise<number> {
+  /** A new build of the same commit on the same builder (an admin's rebuild, `by`), with the original's params (recorded as a rebuild of it). */
+  async rebuild(build: { id: number; repo: string; builder: string; ref: string; branch: string; kind: BuildKind; sha: string; builderSpec?: string | null }, by: string | null = null): Promise<number> {
     if (build.kind === 'bisect') {
       throw new GgError('GG_BAD_REQUEST', `build ${build.id} is a culprit search's bisect build: the search makes its own builds — rebuild the red build instead`);
     }
@@ -96,9 +96,13 @@ export class Intake {
     const row = this.store.repos.byName(repo.name)!;
     const units = await this.splitter.planFor(repo, row, builder, build.sha);
     const now = Date.now();
-    const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [],
-      builderSpec: build.builderSpec ?? null }, units));
+    const id = this.store.tx(() => {
+      const made = this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
+        kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [],
+        builderSpec: build.builderSpec ?? null }, units);
+      this.store.buildCauses.record(made, { cause: 'rebuild', startedBy: by, rebuildOf: build.id, params: this.store.buildCauses.of(build.id)?.params ?? {} });
+      return made;
+    });
     this.lifecycle.announce(id);
     this.onQueued();
     return id;

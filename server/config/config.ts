@@ -29,6 +29,8 @@ import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
 import { checkGrantSecrets, checkPipelineKeys, pipelinePathSchema, pipelineGrantsSchema, type PipelineGrant } from './pipelineGrants.js';
+import { builderScheduleSchema, type ScheduleConfig } from './schedule.js';
+import { builderParamsSchema, checkParamNames, type ParamConfig } from './params.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -70,6 +72,10 @@ export interface BuilderConfig {
   runsOn?: Record<string, string>;
   /** What its units' sandbox opens (config/sandbox.ts); absent: network on, nothing else. */
   sandbox?: SandboxConfig;
+  /** When the server builds a branch head by itself (config/schedule.ts); absent: never. */
+  schedule?: ScheduleConfig;
+  /** Declared params, passed to its units as environment variables (config/params.ts); absent: none. */
+  params?: ParamConfig[];
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -215,6 +221,8 @@ const builderShape = {
       if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
     }).optional(),
   sandbox: builderSandboxSchema,
+  schedule: builderScheduleSchema(branchSchema),
+  params: builderParamsSchema,
 };
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
@@ -223,7 +231,7 @@ function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnH
   if (b.setupOnHit !== undefined) ctx.addIssue({ code: 'custom', path: ['setupOnHit'], message: 'replaces setup on a cache hit, but this builder has no setup — add setup: or remove setupOnHit' });
 }
 /** One builder of `builders:`, in greengate.yml and in a repository's pipeline file (config/pipeline.ts). */
-export const builderSchema = z.strictObject(builderShape).superRefine(checkSetupNeeded);
+export const builderSchema = z.strictObject(builderShape).superRefine(checkSetupNeeded).superRefine(checkParamNames);
 /** The keys allowed under a builder, by key path below it ('' for the builder itself): for "did you mean" in a pipeline file. */
 export const BUILDER_KEYS_AT: Record<string, string[]> = { '': Object.keys(builderShape), cache: Object.keys(cacheShape),
   sandbox: SANDBOX_KEYS.filter((k) => k !== 'keepProcesses') };
@@ -242,6 +250,14 @@ const repositoryShape = {
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
 };
+/** A `schedule:` without its own branch builds the first gated one: the repository needs one. */
+function checkScheduleBranch(r: { gate: string[]; builders?: { schedule?: ScheduleConfig }[] }, ctx: z.RefinementCtx): void {
+  (r.builders ?? []).forEach((b, i) => {
+    if (b.schedule && b.schedule.branch === null && r.gate.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['builders', i, 'schedule'], message: 'builds the first gate: branch, but this repository has no gate: — write schedule: { cron: "…", branch: main }' });
+    }
+  });
+}
 const configShape = {
   port: numberIn(0, 65535, 8010, '', true),
   data: z.string().min(1, 'must not be empty — remove it to use ./.greengate').default('./.greengate'),
@@ -254,7 +270,7 @@ const configShape = {
   cloneToken: cloneTokenSchema, // absent: no clone token
   readTokens: readTokensSchema, // absent: none
   alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
-  repositories: z.array(z.strictObject(repositoryShape)).default([]),
+  repositories: z.array(z.strictObject(repositoryShape).superRefine(checkScheduleBranch)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
     logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
       .optional(), // absent: logs live as long as their builds
@@ -267,6 +283,7 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
+  'repositories.builders.params': ['name', 'default', 'choices'], 'repositories.builders.schedule': ['cron', 'branch'],
   admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 

@@ -5,13 +5,15 @@
  * unit reports (its log and every string of `finished`), with every other secret the server
  * holds (`always`, serverSecrets.ts).
  *
- * `completeAssign` also fills in the builder's `env` names and `maxLogBytes`: the scheduler
+ * `completeAssign` also fills in the builder's `env` names, `maxLogBytes` and the build's params
+ * (its declared defaults, over them what a hand-started build asked for; config/params.ts): the scheduler
  * builds `assign` from the plan; the gateway, where frames leave the server, completes it. A
  * secret that cannot be read is reported in `secretsError`: the runner does not run the unit and
  * reports an infrastructure error, so it ends `exception` (never red) with the reason.
  */
 import type { BuilderConfig } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
+import { paramDefaults } from '../config/params.js';
 import { DEFAULT_MAX_LOG_BYTES, SecretMatcher, type AssignMessage } from '../protocol.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
@@ -47,6 +49,7 @@ export class BuilderSecrets {
     if (!builder) return msg;
     const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: builder.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
     if (builder.env?.length) spec.env = [...builder.env];
+    if (builder.params?.length) spec.params = { ...paramDefaults(builder.params), ...this.store.buildCauses.of(build.id)?.params };
     if (builder.secrets && Object.keys(builder.secrets).length) {
       try {
         spec.secrets = this.secretsOf(builder);

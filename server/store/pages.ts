@@ -14,6 +14,8 @@ export interface WaterfallBuild {
   /** The push it builds (a rebuild keeps its original's): the waterfall orders rows by it. 0 without one. */
   changeId: number;
   author: string | null; subject: string | null; pusher: string | null; commits: number;
+  /** Why it was built when no push made it (migration 026): 'schedule', 'manual', 'rerun', 'rebuild'; null for a push's. */
+  cause?: 'schedule' | 'manual' | 'rerun' | 'rebuild' | null;
 }
 /** The waterfall's filters: a branch name, and a commit author (name or e-mail, any case). */
 export interface WaterfallFilter { branch?: string; author?: string }
@@ -55,7 +57,8 @@ const BUILD_COLUMNS = `b.id, b.repo_id AS repoId, r.name AS repo, b.builder, b.b
   CASE WHEN b.purpose = 'bisect' THEN 'bisect' ELSE b.kind END AS kind, b.sha, b.state, b.result, b.reason,
   b.units_total AS unitsTotal, b.units_done AS unitsDone, b.pushed_at AS pushedAt, b.started_at AS startedAt,
   b.finished_at AS finishedAt, coalesce(b.change_id, 0) AS changeId, c.author, c.subject, ch.pusher,
-  (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits`;
+  (SELECT count(*) FROM build_commits bc WHERE bc.build_id = b.id) AS commits,
+  (SELECT bk.cause FROM build_causes bk WHERE bk.build_id = b.id) AS cause`;
 const BUILD_FROM = `FROM builds b JOIN repositories r ON r.id = b.repo_id
   LEFT JOIN commits c ON c.repo_id = b.repo_id AND c.sha = b.sha LEFT JOIN changes ch ON ch.id = b.change_id`;
 const NO_CURSOR = Number.MAX_SAFE_INTEGER;

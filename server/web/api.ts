@@ -21,6 +21,7 @@ import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
 import { concurrencyLevel, contentionNotice } from '../planning/contention.js';
 import { actorOf } from './admin.js';
+import { causeJson } from './manualBuildsApi.js';
 import type { Logger } from 'pino';
 
 export interface RefUpdate { old: string; new: string; ref: string }
@@ -28,7 +29,7 @@ export interface RefUpdate { old: string; new: string; ref: string }
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners' | 'buildCauses'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -46,7 +47,7 @@ export interface ApiDeps {
   /** False when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** Queues a new build of the same commit on the same builder; resolves to its id. */
-  rebuild(build: BuildRow): Promise<number>;
+  rebuild(build: BuildRow, by?: string): Promise<number>;
 }
 
 export const MAX_CHANGE_BODY = '256kb';
@@ -236,6 +237,7 @@ export function apiRouter(deps: ApiDeps): Router {
       bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
       units: store.units.byBuild(build.id).map(unitJson),
       contention: contentionJson(store, build),
+      ...causeJson(store, deps.config, build), // cause (schedule, by hand, re-run) and params: manualBuildsApi.ts
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
   });
@@ -266,7 +268,7 @@ export function apiRouter(deps: ApiDeps): Router {
 
   r.post('/builds/:id/rebuild', deps.requireAdmin, async (req, res) => {
     const build = getBuild(store, req.params.id);
-    const id = await deps.rebuild(build);
+    const id = await deps.rebuild(build, actorOf(res));
     deps.log?.info({ build: build.id, rebuild: id, by: actorOf(res) }, 'build rebuilt');
     res.status(202).json({ build: id });
   });

@@ -32,6 +32,7 @@ import { buildWaterfall, DEFAULT_ROWS, MAX_ROWS, runnerSummary, waterfallQuery, 
 import { buildPagesRouter } from './pagesBuild.js';
 import { treePagesRouter } from './pagesTree.js';
 import { quarantinePagesRouter } from './pagesQuarantine.js';
+import { manualPagesRouter, type ManualPagesDeps } from './pagesManual.js';
 import { buildActionsRouter } from './pagesBuildActions.js';
 import { badgeRouter } from './badge.js';
 import { logRouter } from './pagesLog.js';
@@ -47,7 +48,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken' | 'admins'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions' | 'buildCauses'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** The admin of the API's bearer token (scripts); pages also accept the admin session. */
@@ -59,7 +60,9 @@ export interface PagesDeps {
   /** The build page's cancel button (as the admin API's): false when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** The build page's rebuild button (as the admin API's): a new build of the same commit and builder. */
-  rebuild(build: BuildRow): Promise<number>;
+  rebuild(build: BuildRow, by?: string): Promise<number>;
+  /** "Build now" and "re-run failed" (as the admin API's; changes/manual.ts); absent: no such buttons. */
+  manual?: Pick<ManualPagesDeps, 'start' | 'rerunFailed'>;
   /** The banner to show while the database cannot be written, else null. */
   storageBanner?(): { kind: string; since: number; message: string } | null;
   /** Why a branch's deploys wait (deploy/orchestrator.ts), else null; absent: never. */
@@ -141,7 +144,9 @@ export function createPages(deps: PagesDeps): Pages {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
     const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before, filter: q });
-    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
+    const buildNow = deps.manual ? deps.config.repositories.map((repo) => ({ repo: repo.name, branch: repo.gate[0] ?? '', builders: repo.builders.map((b) => b.name),
+      params: repo.builders.flatMap((b) => (b.params ?? []).map((p) => `${p.name}=${p.default}`)) })) : [];
+    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState, buildNow }), t0);
   });
 
   r.get('/fragments/waterfall', (req, res) => {
@@ -204,10 +209,11 @@ export function createPages(deps: PagesDeps): Pages {
     res.redirect(303, '/');
   });
 
-  r.use(buildPagesRouter(ctx, { store: deps.store }));
+  r.use(buildPagesRouter(ctx, { store: deps.store, config: deps.config }));
   r.use(treePagesRouter(ctx, form, { config: deps.config, store: deps.store, treeStatus: deps.treeStatus, setTree: deps.setTree }));
   r.use(quarantinePagesRouter(ctx, form, { config: deps.config, store: deps.store, log: deps.log }));
   r.use(buildActionsRouter(ctx, form, { store: deps.store, log: deps.log, cancelBuild: deps.cancelBuild, rebuild: deps.rebuild }));
+  if (deps.manual) r.use(manualPagesRouter(ctx, form, { store: deps.store, log: deps.log, ...deps.manual }));
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
   r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));

@@ -16,11 +16,18 @@ import { isFailure } from '../results/failure.js';
 import type { TestResultRow } from '../store/tests.js';
 import type { BuildRow } from '../store/builds.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
+import type { Config } from '../config/config.js';
+import { causeJson } from './manualBuildsApi.js';
+import { failedUnits } from '../changes/manual.js';
 
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners'> }
+export interface BuildPagesDeps {
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'buildCauses'>;
+  /** For the declared params' defaults shown with a build (absent: only the params asked for). */
+  config?: Pick<Config, 'repositories'>;
+}
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -31,7 +38,7 @@ export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router
     const t0 = performance.now();
     const build = getBuild(store, req.params.id);
     const times = req.query.times === '1';
-    const b = { ...summaryModel(ctx, store, build), logs: logsModel(ctx, store, build, false, true, times), times };
+    const b = { ...summaryModel(ctx, deps, build), logs: logsModel(ctx, store, build, false, true, times), times };
     send(res, env, 'build.njk', ctx.locals(req, { b, live: 'build', liveBuild: build.id }), t0);
   });
 
@@ -46,11 +53,11 @@ export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router
   r.get('/fragments/build/:id', (req, res) => {
     const t0 = performance.now();
     const build = getBuild(store, req.params.id);
-    const render = () => env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build) });
+    const render = () => env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, deps, build) });
     // An admin's fragment carries their CSRF token in the quarantine forms: never cached or shared.
     const admin = ctx.sessions.isAdmin(req);
     const html = admin
-      ? env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, store, build), admin, csrf: ctx.sessions.csrfToken(req) })
+      ? env.render('_build.njk', { now: Date.now(), b: summaryModel(ctx, deps, build), admin, csrf: ctx.sessions.csrfToken(req) })
       : ctx.fragments.get(`build/${build.id}`, render);
     sendFragment(res, html, t0);
   });
@@ -63,7 +70,8 @@ export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router
   return r;
 }
 
-function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: BuildRow) {
+function summaryModel(ctx: PageContext, deps: BuildPagesDeps, build: BuildRow) {
+  const { store } = deps;
   const now = Date.now();
   const all = store.units.byBuild(build.id);
   const retried = supersededUnits(all);
@@ -79,6 +87,8 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
+    ...causeJson(store, deps.config ?? { repositories: [] }, build), // cause (schedule, by hand, re-run) and params
+    failedUnits: failedUnits(all).length,
     contention: contentionJson(store, build, all),
     blamelist: store.builds.blamelist(build.id),
     culprit: culpritJson(store, build.id),

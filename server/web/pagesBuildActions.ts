@@ -21,7 +21,7 @@ export interface BuildActionsDeps {
   /** False when the build has already finished. */
   cancelBuild(id: number): boolean;
   /** Queues a new build of the same commit on the same builder; resolves to its id. */
-  rebuild(build: BuildRow): Promise<number>;
+  rebuild(build: BuildRow, by?: string): Promise<number>;
 }
 
 export function buildActionsRouter(ctx: PageContext, form: RequestHandler, deps: BuildActionsDeps): Router {
@@ -34,7 +34,7 @@ export function buildActionsRouter(ctx: PageContext, form: RequestHandler, deps:
   });
   r.post('/builds/:id/rebuild', form, ctx.sessions.requireAdminForm(), async (req, res) => {
     const build = getBuild(deps.store, req.params.id);
-    const id = await deps.rebuild(build);
+    const id = await deps.rebuild(build, webActor(res));
     deps.log.info({ build: build.id, rebuild: id, by: webActor(res) }, 'build rebuilt from the build page');
     res.redirect(303, `/builds/${id}`);
   });

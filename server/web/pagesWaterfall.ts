@@ -157,7 +157,8 @@ function groupColumns(columns: Column[]): ColumnGroup[] {
 }
 
 export function cellOf(pages: PageStore, b: WaterfallBuild, now = Date.now()): Cell {
-  const title = `${b.builder} build ${b.id}: ${b.result ?? b.state}${b.reason ? ` (${b.reason})` : ''}`;
+  const why = b.cause === 'schedule' ? ' · scheduled' : b.cause === 'manual' ? ' · started by hand' : b.cause === 'rerun' ? ' · re-run of what failed' : b.cause === 'rebuild' ? ' · rebuild' : '';
+  const title = `${b.builder} build ${b.id}: ${b.result ?? b.state}${b.reason ? ` (${b.reason})` : ''}${why}`;
   if (b.state === 'queued') return { id: b.id, cls: 'queued', label: 'queued', detail: '', title, rebuilds: 0 };
   if (b.state === 'running') {
     const p = pages.fileProgress(b.id);

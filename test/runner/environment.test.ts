@@ -40,6 +40,13 @@ describe('runner/environment: what a unit sees', () => {
     expect(buildUnitEnv(assign(), 'r1', RUNNER_ENV)).not.to.have.key('GREENGATE_UNIT_TOKEN');
   });
 
+  it('sets the build\'s params, which never override greengate\'s variables, the allowlist, env: names or secrets', () => {
+    const env = buildUnitEnv(assign({ env: ['NPM_CONFIG_REGISTRY'], secrets: { DEPLOY_KEY: 'deploy-secret' },
+      params: { TARGET: 'production', GREENGATE_COMMIT: 'forged', PATH: '/evil', CI: 'false', NPM_CONFIG_REGISTRY: 'evil', DEPLOY_KEY: 'evil' } }), 'r1', RUNNER_ENV);
+    expect(env).to.include({ TARGET: 'production', GREENGATE_COMMIT: 'a'.repeat(40), PATH: '/usr/bin:/bin', CI: 'true',
+      NPM_CONFIG_REGISTRY: 'https://registry.example.com', DEPLOY_KEY: 'deploy-secret' });
+  });
+
   it('redacts the unit\'s secrets, the runner token and every token in the runner\'s environment', () => {
     const values = redactedValues(assign({ secrets: { DEPLOY_KEY: 'deploy-secret' } }), 'token-from-file', RUNNER_ENV);
     expect(values).to.have.members(['deploy-secret', 'token-from-file', 'runner-token-value', 'admin-token-value']);
