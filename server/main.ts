@@ -46,6 +46,9 @@ import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 import { hookSecretRouter } from './web/hookSecretApi.js';
+import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
+import { flagsRouter } from './web/flagsApi.js';
+import { checkPushedFlags } from './flags/pushCheck.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -90,6 +93,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Every non-HTTP part, built and connected once (who reacts to what, in order: server/pipeline.ts).
   const p = createPipeline({ store, config, log, baseUrl: () => baseUrl, deployHooks: opts.deployHooks, notify: opts.notify });
   const { events, tree, lifecycle, runners, queue, intake, changes, passes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
+  const { flags, kills } = p;
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health, undefined,
     { finished: () => queue.dispatch(), serverSecrets: () => serverSecretValues(config) });
@@ -124,6 +128,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
+  // Flag evaluations are reads (POST only by protocol): served while storage fails, so before the guard.
+  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills }));
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
@@ -131,6 +137,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     authorizeHook: authorize, passes,
     config, store, requireAdmin, treeStatus, setTree,
     gateLookup: (repo) => tree.lookup(repo),
+    checkFlags: checkPushedFlags,
   }));
   web.use('/api', apiRouter({
     config, store, events, requireAdmin, connectedRunners, log,
@@ -151,6 +158,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
+  web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);
@@ -166,6 +174,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   lifecycle.recover();
   queue.start();
+  await flags.start(); // the flags served from the first request on
   const port = opts.port ?? config.port;
   const host = opts.host ?? config.host ?? DEFAULT_HOST;
   await new Promise<void>((resolve, reject) => {

@@ -28,6 +28,7 @@ import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneToke
 import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
+import { checkFlags, FLAGS_KEYS, flagsSchema, type FlagsConfig } from './flags.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -89,6 +90,8 @@ export interface RepositoryConfig {
   culprit?: CulpritConfig;
   /** Per gated branch: the stages a green head is deployed through (server/config/deploy.ts); absent: no deploys. */
   deploy?: DeployConfig;
+  /** Feature flags served from a file in the repository (config/flags.ts); absent: none. */
+  flags?: FlagsConfig;
 }
 export interface Config {
   port: number;
@@ -229,6 +232,7 @@ const repositoryShape = {
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
+  flags: flagsSchema, // absent: no feature flags (config/flags.ts)
 };
 const configShape = {
   port: numberIn(0, 65535, 8010, '', true),
@@ -255,7 +259,7 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
-  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
+  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, 'repositories.flags': FLAGS_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
 
@@ -302,13 +306,15 @@ export function parseConfig(
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success) found.push(...checkReadTokens(result.data));
   if (result.success) found.push(...checkAdmins(result.data, opts.baseDir));
+  if (result.success) found.push(...checkFlags(result.data, opts.baseDir)); // after checkAdmins: admins' tokens are read
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const { admins, ...cfg } = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
     ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
-    repositories: cfg.repositories.map((r) => ({ ...r, path: path.resolve(opts.baseDir, r.path) })) });
+    repositories: cfg.repositories.map(({ flags, ...r }) => ({ ...r, path: path.resolve(opts.baseDir, r.path),
+      ...(flags ? { flags: flags as FlagsConfig } : {}) })) }); // every flags token set: checkFlags read each tokenFile
 }
 
 /** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */

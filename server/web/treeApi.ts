@@ -14,7 +14,8 @@ import type { Config, RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { TreeStateName } from '../store/tree.js';
 import type { TreeJson } from '../gate/tree.js';
-import { answerGate, type BranchGate } from '../gate/rules.js';
+import { answerGate, formatGateAnswer, type BranchGate } from '../gate/rules.js';
+import type { GateRequest } from '../gate/request.js';
 import { checkedQuarantine, proveReverts } from '../exactRevert.js';
 import type { GatePasses } from '../gate/passes.js';
 import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
@@ -36,6 +37,8 @@ export interface TreeApiDeps {
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
   /** Passes through a closed tree, pending until their push lands (gate/passes.ts). */
   passes: Pick<GatePasses, 'recordPending'>;
+  /** A repository's pushed flags files, checked (flags/pushCheck.ts): refusal lines, or none. Absent: not checked. */
+  checkFlags?(repo: RepositoryConfig, request: GateRequest, quarantine: string | null): Promise<string[]>;
 }
 
 /**
@@ -81,8 +84,15 @@ export function treeRouter(deps: TreeApiDeps): Router {
     const repo = findRepository(deps.config, String(req.params.repo));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // A revert passes a closed tree only when git proves its tree is the revert (exactRevert.ts).
-    const answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
+    let answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
       proveReverts({ bare: repo.path, quarantine: checkedQuarantine(repo.path, request.quarantine) }, update.commits, allowed));
+    // A push the tree lets through is still refused when it breaks the repository's flags file (whatever the bypass).
+    const flagLines = answer.request && answer.verdict?.accept && deps.checkFlags
+      ? await deps.checkFlags(repo, answer.request, checkedQuarantine(repo.path, answer.request.quarantine)) : [];
+    if (flagLines.length) {
+      const verdict = { accept: false, lines: [...flagLines, 'greengate: push refused (a push lands whole or not at all)'], passes: [] };
+      answer = { ...answer, verdict, text: formatGateAnswer(verdict) };
+    }
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);
     res.set(GATED_HEADER, gatedHeaderValue(repo.gate));
     res.status(answer.status).type('text/plain; charset=utf-8').send(answer.text);
