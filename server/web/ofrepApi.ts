@@ -6,7 +6,7 @@
  * Who may call: whoever holds a repository's flags token (greengate.yml flags.token), sent as
  * `Authorization: Bearer <token>` or `X-API-Key: <token>`; the token picks the repository, so it
  * only ever reads its own flags. No token → 401, a token that is no repository's → 403 (JSON
- * `{ errorDetails }`); wrong tokens are counted per address like admin tokens (guesses.ts) → 429 with
+ * `{ code: GG_FLAGS_TOKEN, errorDetails }`); wrong tokens are counted per address like admin tokens (guesses.ts) → 429 with
  * Retry-After. Answers are OFREP's, never greengate's `{ error }` (evaluator.ts says which): every
  * 200 is application/json; 400/404/500 bodies carry `key` and `errorCode` (bulk: `errorCode`),
  * without which the Node provider falls back to defaults silently. A body that is not JSON → 400
@@ -50,14 +50,14 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     const header = req.get('authorization') ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7).trim() : (req.get('x-api-key') ?? '').trim();
     if (!token) {
-      res.status(401).json({ errorDetails: 'no flags token: send Authorization: Bearer <token> or X-API-Key: <token> (the repository\'s flags.token in greengate.yml)' });
+      res.status(ERRORS.GG_FLAGS_TOKEN.status).json({ code: 'GG_FLAGS_TOKEN', errorDetails: 'no flags token: send Authorization: Bearer <token> or X-API-Key: <token> (the repository\'s flags.token in greengate.yml)' });
       return null;
     }
     let found: string | null = null;
     for (const repo of deps.config.repositories) {
       if (repo.flags?.token && tokensEqual(token, repo.flags.token) && !found) found = repo.name;
     }
-    if (!found) res.status(403).json({ errorDetails: 'this token is no repository\'s flags token: check flags.token in greengate.yml' });
+    if (!found) res.status(403).json({ code: 'GG_FLAGS_TOKEN', errorDetails: 'this token is no repository\'s flags token: check flags.token in greengate.yml' });
     return found;
   };
 
