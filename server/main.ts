@@ -116,7 +116,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const rebuild = (build: BuildRow) => intake.rebuild(build);
   const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
-    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
+    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
+    flags: { config, library: p.flags, kills: p.kills,
+      killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));

@@ -1,7 +1,7 @@
 /**
  * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * `/tree` (pagesTree.ts), `/flags/:repo` and a flag's page (pagesFlags.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
  * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
@@ -36,6 +36,7 @@ import { badgeRouter } from './badge.js';
 import { logRouter } from './pagesLog.js';
 import { deployLane, deployPagesRouter } from './pagesDeploys.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
+import { flagPagesRouter, type FlagPagesDeps } from './pagesFlags.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -63,6 +64,8 @@ export interface PagesDeps {
   storageBanner?(): { kind: string; since: number; message: string } | null;
   /** Why a branch's deploys wait (deploy/orchestrator.ts), else null; absent: never. */
   deploysPausedBecause?(repo: string, branch: string): string | null;
+  /** Feature flags (flag pages, the waterfall's killed-flags line); absent: no flag pages. */
+  flags?: FlagPagesDeps & { killed(): { repo: string; key: string; actor: string; message: string | null }[] };
 }
 
 /** What every page router shares: templates, page queries, sessions, fragments, page locals. */
@@ -140,7 +143,8 @@ export function createPages(deps: PagesDeps): Pages {
     const t0 = performance.now();
     const q = parseOrThrow(WaterfallQuery, req.query, 'query');
     const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before, filter: q });
-    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState }), t0);
+    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState,
+      killedFlags: deps.flags?.killed() ?? [] }), t0);
   });
 
   r.get('/fragments/waterfall', (req, res) => {
@@ -209,6 +213,7 @@ export function createPages(deps: PagesDeps): Pages {
   r.use(buildActionsRouter(ctx, form, { store: deps.store, log: deps.log, cancelBuild: deps.cancelBuild, rebuild: deps.rebuild }));
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
+  if (deps.flags) r.use(flagPagesRouter(ctx, form, deps.flags));
   r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {
     router: r,
