@@ -6,6 +6,7 @@
  *       flags:
  *         file: flags.json                      # in the repository, read at the head of its first gated branch
  *         token: ${SHOP_FLAGS_TOKEN}            # or tokenFile: /etc/greengate/shop-flags.token (relative: to greengate.yml)
+ *         ratePerSecond: 2000                   # optional: OFREP evaluations per second (bursts of twice that); over → 429
  *
  * The token is what an OpenFeature SDK sends (Authorization: Bearer, or X-API-Key) to evaluate this
  * repository's flags, and only this repository's: it is a secret (never logged, never on a page).
@@ -20,7 +21,8 @@ import { z } from 'zod';
 import type { Found } from './problems.js';
 
 export const MIN_FLAGS_TOKEN = 16;
-export interface FlagsConfig { file: string; token: string; tokenFile?: string }
+export const DEFAULT_FLAGS_RATE = 2000; // evaluations per second per repository (bursts of twice that)
+export interface FlagsConfig { file: string; token: string; tokenFile?: string; ratePerSecond?: number }
 
 const SHORT = `must be at least ${MIN_FLAGS_TOKEN} characters — use a long random secret`;
 export const flagsSchema = z.strictObject({
@@ -29,12 +31,14 @@ export const flagsSchema = z.strictObject({
       'must be a plain path inside the repository, e.g. flags.json or config/flags.json (no leading "/", no ".." or "." parts)'),
   token: z.string().min(MIN_FLAGS_TOKEN, SHORT).optional(),
   tokenFile: z.string().min(1, 'must not be empty — give the path of a file holding the token').optional(),
+  ratePerSecond: z.number('must be a number of evaluations per second from 1 to 1000000').int('must be a whole number of evaluations per second')
+    .min(1, 'must be at least 1 evaluation per second').max(1_000_000, 'must be at most 1000000 evaluations per second').optional(), // absent: DEFAULT_FLAGS_RATE
 }).superRefine((f, ctx) => {
   if ((f.token === undefined) === (f.tokenFile === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'needs exactly one of token: ${VAR} or tokenFile: PATH (what OpenFeature SDKs send to read these flags)' });
   }
 }).optional();
-export const FLAGS_KEYS = ['file', 'token', 'tokenFile'];
+export const FLAGS_KEYS = ['file', 'token', 'tokenFile', 'ratePerSecond'];
 
 type Parsed = { file: string; token?: string; tokenFile?: string };
 interface Checked {

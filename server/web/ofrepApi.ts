@@ -7,7 +7,9 @@
  * `Authorization: Bearer <token>` or `X-API-Key: <token>`; the token picks the repository, so it
  * only ever reads its own flags. No token → 401, a token that is no repository's → 403 (JSON
  * `{ code: GG_FLAGS_TOKEN, errorDetails }`); wrong tokens are counted per address like admin tokens (guesses.ts) → 429 with
- * Retry-After. Answers are OFREP's, never greengate's `{ error }` (evaluator.ts says which): every
+ * Retry-After. Each repository's evaluations are rate-limited (a token bucket: flags.ratePerSecond,
+ * default DEFAULT_FLAGS_RATE, bursts of twice that; a bulk counts one): over it → 429 with Retry-After
+ * in whole seconds, which the stock providers honour. Answers are OFREP's, never greengate's `{ error }` (evaluator.ts says which): every
  * 200 is application/json; 400/404/500 bodies carry `key` and `errorCode` (bulk: `errorCode`),
  * without which the Node provider falls back to defaults silently. A body that is not JSON → 400
  * PARSE_ERROR, a context that is not an object or a targetingKey that is not a string → 400
@@ -25,6 +27,7 @@ import { guessLimiter, retryMinutes } from './guesses.js';
 import type { FlagLibrary } from '../flags/library.js';
 import type { FlagKills } from '../flags/kills.js';
 import { ERRORS } from '../errors.js';
+import { DEFAULT_FLAGS_RATE } from '../config/flags.js';
 
 export const OFREP_PATH = '/ofrep/v1';
 export const MAX_OFREP_BODY = '64kb';
@@ -43,6 +46,20 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     res.set('Retry-After', String(retryMinutes(req) * 60)).status(ERRORS.GG_TOO_MANY_GUESSES.status)
       .json({ errorDetails: `too many wrong flags tokens from ${req.ip}: try again in ${retryMinutes(req)} minute(s)` });
   });
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  /** Takes one evaluation from the repository's bucket; false (429 answered) when it is empty. */
+  const allowed = (repo: string, res: Response): boolean => {
+    const rate = deps.config.repositories.find((x) => x.name === repo)?.flags?.ratePerSecond ?? DEFAULT_FLAGS_RATE;
+    const now = Date.now();
+    const b = buckets.get(repo) ?? { tokens: 2 * rate, at: now };
+    b.tokens = Math.min(2 * rate, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    buckets.set(repo, b);
+    if (b.tokens >= 1) { b.tokens -= 1; return true; }
+    res.set('Retry-After', String(Math.max(1, Math.ceil((1 - b.tokens) / rate))))
+      .status(429).json({ errorDetails: `over ${rate} evaluations per second for this repository: retry after the Retry-After seconds, or use the bulk endpoint (and its ETag)` });
+    return false;
+  };
   const body = limitBody(express.text({ type: () => true, limit: MAX_OFREP_BODY }), MAX_OFREP_BODY);
 
   /** The repository whose flags token the request carries; answers 401/403 itself otherwise. */
@@ -63,7 +80,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
 
   r.post('/evaluate/flags/:key', guesses, (req: Request, res: Response, next: NextFunction) => {
     const repo = repoOf(req, res);
-    if (repo) body(req, res, next);
+    if (repo && allowed(repo, res)) body(req, res, next);
   }, (req: Request, res: Response) => {
     const key = String(req.params.key);
     const repo = repoOf(req, res)!;
@@ -78,7 +95,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
 
   r.post('/evaluate/flags', guesses, (req: Request, res: Response, next: NextFunction) => {
     const repo = repoOf(req, res);
-    if (repo) body(req, res, next);
+    if (repo && allowed(repo, res)) body(req, res, next);
   }, (req: Request, res: Response) => {
     const repo = repoOf(req, res)!;
     const parsed = parseRequest(req.body);

@@ -12,6 +12,7 @@ import { ADMIN_TOKEN, CLI, NODE_FLAGS, RUNNER_TOKEN, Repo, ServerProcess, git, p
 
 const FLAGS_TOKEN = 'shop-flags-token-0123456789';
 const ADA_TOKEN = 'ada-admin-token-0123456789';
+const TINY_TOKEN = 'tiny-flags-token-0123456789';
 const run = promisify(execFile);
 
 /** A flags file: groups in $evaluators (a list, an e-mail domain, an app version), a fractional split. */
@@ -41,8 +42,11 @@ describe('feature flags (flags as code, OFREP, kill switch)', function () {
   before(async () => {
     home = tempHome();
     repo = new Repo(home.dir);
+    const tiny = new Repo(home.dir, 'tiny');
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }],
-      flags: { file: 'flags.json', token: FLAGS_TOKEN } } as Parameters<typeof writeConfig>[1][number]],
+      flags: { file: 'flags.json', token: FLAGS_TOKEN } } as Parameters<typeof writeConfig>[1][number],
+    { name: 'tiny', path: tiny.bare, builders: [{ name: 'unit', run: 'true' }],
+      flags: { file: 'flags.json', token: TINY_TOKEN, ratePerSecond: 2 } } as Parameters<typeof writeConfig>[1][number]],
     { admins: [{ name: 'ada', token: ADA_TOKEN }] });
     server = await new ServerProcess(config).start();
     installHooks(repo.bare, { server: server.url, repo: 'shop' });
@@ -112,6 +116,27 @@ describe('feature flags (flags as code, OFREP, kill switch)', function () {
       expect((await ofrep(path, { context: {} }, { authorization: `Bearer ${ADMIN_TOKEN}` })).status).to.equal(403);
       expect((await ofrep(path, { context: {} }, { 'x-api-key': FLAGS_TOKEN })).status).to.equal(200);
     }
+  });
+
+  it('scopes a token to its own repository, and rate-limits each repository: 429 with Retry-After, honoured by the stock provider', async () => {
+    const tiny = { authorization: `Bearer ${TINY_TOKEN}` };
+    const first = await ofrep('/new-cart', { context: {} }, tiny); // shop's flag, tiny's token: not found in tiny
+    expect(first.status).to.equal(404);
+    expect(await first.json()).to.include({ key: 'new-cart', errorCode: 'FLAG_NOT_FOUND' });
+    const statuses: number[] = [];
+    let limited: Response | null = null;
+    for (let i = 0; i < 6 && !limited; i++) {
+      const res = await ofrep('', { context: {} }, tiny);
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    expect(limited, statuses.join(' ')).not.to.equal(null); // a burst of 4 (twice ratePerSecond: 2), one already spent
+    expect(Number(limited!.headers.get('retry-after'))).to.be.within(1, 2);
+    expect((await ofrep('/new-cart', { context: {} })).status).to.equal(200); // shop's own bucket is untouched
+    await OpenFeature.setProviderAndWait('tiny', new OFREPProvider({ baseUrl: server.url, headers: [['Authorization', `Bearer ${TINY_TOKEN}`]] }));
+    const details = await OpenFeature.getClient('tiny').getBooleanDetails('new-cart', true, { targetingKey: 'u1' });
+    expect(details).to.include({ value: true, reason: 'ERROR', errorCode: 'GENERAL' }); // the 429, not tiny's FLAG_NOT_FOUND
+    expect(details.errorMessage).to.match(/rate limit/i);
   });
 
   it('answers OFREP errors the stock provider understands: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR and INVALID_CONTEXT, each with key and errorCode', async () => {

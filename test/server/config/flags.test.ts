@@ -25,6 +25,8 @@ describe('flags: in greengate.yml (a repository\'s feature flags)', () => {
     expect(() => parse(repo('shop', '{ file: flags.json }'))).to.throw(/repositories\[0\]\.flags: needs exactly one of token/);
     expect(() => parse(repo('shop', '{ file: flags.json, tokenFile: missing.token }'))).to.throw(/repositories\[0\]\.flags\.tokenFile: cannot read .*missing\.token \(ENOENT\)/);
     expect(() => parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", colour: red }'))).to.throw(/colour/);
+    expect(() => parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", ratePerSecond: 0 }'))).to.throw(/flags\.ratePerSecond: must be at least 1 evaluation per second/);
+    expect(parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", ratePerSecond: 50 }')).repositories[0].flags?.ratePerSecond).to.equal(50);
   });
 
   it('refuses a token shared with another repository or with runnerToken or an admin, a path outside the repository, and no gated branch', () => {
