@@ -240,6 +240,21 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'flag', summary: 'kill a feature flag (it serves its defaultVariant to everyone) or restore it (admin)',
+    args: 'kill|restore KEY', positionals: 2,
+    options: {
+      ...ADMIN_OPTIONS,
+      repo: { type: 'string', value: 'NAME', required: true, help: 'the repository whose flags file defines KEY' },
+      message: { type: 'string', value: 'TEXT', help: 'why (recorded in the flag\'s history and the notification)' },
+    },
+    async run(values, positionals) {
+      const action = actionOf('flag', positionals, ['kill', 'restore'] as const);
+      const { runFlagCommand } = await import('./cli/flag.js');
+      process.exitCode = await runFlagCommand(action, positionals[1], { server: str(values.server) ?? process.env.GREENGATE_SERVER,
+        repo: str(values.repo), message: str(values.message), adminToken: await adminTokenOf(values) });
+    },
+  },
+  {
     name: 'backup', summary: 'copy the database to FILE while the server runs (SQLite online backup)',
     args: 'FILE', positionals: 1,
     options: {

@@ -43,6 +43,8 @@ export const ERRORS = {
   GG_BUILD_DONE: { status: 409, meaning: 'the build has already ended' },
   GG_BAD_PARAM: { status: 400, meaning: 'a build param is not declared by the builder, or its value is not allowed' },
   GG_NOTHING_FAILED: { status: 409, meaning: 'a re-run of what failed asked of a build that is unfinished or has no failed unit' },
+  GG_FLAG_NOT_FOUND: { status: 404, meaning: 'the repository\'s flags file defines no flag with that key' },
+  GG_FLAGS_OFF: { status: 404, meaning: 'the repository serves no feature flags (no flags: in greengate.yml)' },
   GG_BUSY: { status: 503, meaning: 'builds kept changing while a change was being queued; try again' },
   // who may call
   GG_NOT_ADMIN: { status: 403, meaning: 'a page form posted without an admin session: log in first' },
@@ -52,6 +54,7 @@ export const ERRORS = {
   GG_GIT_UNAUTHORIZED: { status: 401, meaning: 'fetching code over HTTP without the runner token' },
   GG_GIT_READ_ONLY: { status: 403, meaning: 'a push to the read-only code URL' },
   GG_ALERTMANAGER_TOKEN: { status: 401, meaning: 'an Alertmanager webhook call without the configured alertmanagerToken' },
+  GG_FLAGS_TOKEN: { status: 401, meaning: 'an OFREP evaluation without a repository\'s flags token (403 when the token is wrong)' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
   // runner protocol and page sockets: each close code is defined here once (protocol.ts CloseCode derives from these)
   GG_PROTOCOL_BAD_FRAME: { status: 400, close: 1007, meaning: 'a runner frame that is not a valid message' },

@@ -47,6 +47,9 @@ import type { BuildRow } from './store/builds.js';
 import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 import { hookSecretRouter } from './web/hookSecretApi.js';
+import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
+import { flagsRouter } from './web/flagsApi.js';
+import { checkPushedFlags } from './flags/pushCheck.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -91,6 +94,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // Every non-HTTP part, built and connected once (who reacts to what, in order: server/pipeline.ts).
   const p = createPipeline({ store, config, log, baseUrl: () => baseUrl, deployHooks: opts.deployHooks, notify: opts.notify });
   const { events, tree, lifecycle, runners, queue, intake, changes, passes, reverter, outbox, sender, notify, deploys, alerts, waitingReason } = p;
+  const { flags, kills } = p;
   const health = new StorageHealth(store, config.data, log);
   const gateway = new RunnerGateway(store, runners, lifecycle, config.runnerToken, log, health, undefined,
     { finished: () => queue.dispatch(), serverSecrets: () => serverSecretValues(config) });
@@ -114,7 +118,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const pages = createPages({ config, store, events, log, bearerAdmin: adminOf, connectedRunners, treeStatus, setTree, waitingReason,
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
-    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch) });
+    deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
+    flags: { config, library: p.flags, kills: p.kills,
+      killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
@@ -126,6 +132,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
+  // Flag evaluations are reads (POST only by protocol): served while storage fails, so before the guard.
+  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills }));
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
@@ -134,6 +142,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     config, store, requireAdmin, treeStatus, setTree,
     gateLookup: (repo) => tree.lookup(repo),
     pipelines: intake.pipelines,
+    checkFlags: checkPushedFlags,
   }));
   web.use('/api', apiRouter({
     config, store, events, requireAdmin, connectedRunners, log,
@@ -156,6 +165,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
+  web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);
@@ -171,6 +181,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   lifecycle.recover();
   queue.start();
+  await flags.start(); // the flags served from the first request on
   const port = opts.port ?? config.port;
   const host = opts.host ?? config.host ?? DEFAULT_HOST;
   await new Promise<void>((resolve, reject) => {

@@ -15,7 +15,9 @@
  * - a runner left (inside its transaction, RunnerRegistry → `leaving`): notifications (runner.lost, not for a clean stop).
  * - the runner set changed: split queued builds again, then dispatch.
  * - a build has units to hand out (intake, manual builds and schedules): dispatch.
- * - a ref is seen at a new head (RefChanges, after its change committed): pending gate passes land.
+ * - a ref is seen at a new head (RefChanges, after its change committed): 1. pending gate passes land,
+ *   2. feature flags are read again when it is a flags repository's first gated branch (flags/library.ts).
+ * - a flag is killed or restored (inside its transaction, FlagKills): a notification (flag.killed / flag.restored).
  * Work after a commit goes through store.afterCommit only (server/store/index.ts).
  */
 import type { Logger } from 'pino';
@@ -48,6 +50,8 @@ import { stepBuilder } from './deploy/steps.js';
 import { followSource, watchStage } from './immune/watch.js';
 import { ScrapeHistory } from './immune/scrape.js';
 import { AlertBook } from './immune/alerts.js';
+import { FlagLibrary } from './flags/library.js';
+import { FlagKills } from './flags/kills.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -65,6 +69,8 @@ export interface Pipeline {
   store: Store; events: Events; tree: Tree; lifecycle: BuildLifecycle; runners: RunnerRegistry; queue: WorkQueue;
   splitter: Splitter; intake: Intake; manual: ManualBuilds; scheduler: Scheduler; changes: RefChanges; passes: GatePasses; culprits: CulpritFinder; reverter: AutoReverter;
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
+  /** Feature flags: the definitions served per repository, and the kill switch. */
+  flags: FlagLibrary; kills: FlagKills;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
 }
@@ -113,7 +119,11 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   const scheduler = new Scheduler({ store, config, builds: manual, log });
   // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
   const passes = new GatePasses(store, tree, log);
-  const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => passes.refSeen(repo, ref, sha));
+  const flags = new FlagLibrary(config, log);
+  const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => {
+    passes.refSeen(repo, ref, sha);
+    flags.refSeen(repo, ref, sha);
+  });
   const waitingReason = (b: BuildRow): string | null =>
     b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
 
@@ -142,6 +152,9 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       revert: new DeployReverter({ store, config, log, baseUrl }).revert,
       ...o.deployHooks } });
 
+  // Feature flags' kill switch: recorded in SQLite with a notification, seen by the next evaluation.
+  const kills = new FlagKills({ store, outbox, log, baseUrl, defines: (repo, key) => flags.of(repo).set?.has(key) ?? false });
+
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, waitingReason };
+    deploys, alerts, flags, kills, waitingReason };
 }

@@ -158,6 +158,8 @@ export const SAMPLE_PAYLOADS: { [K in NotificationKind]: NotificationPayloads[K]
     outcome: 'confirmed', author: null, subject: null, builds: [] },
   'culprit.notFound': { text: 'not found', repo: 'shop', branch: 'main', builder: 'unit', build: 7, sha: null, confirmed: false, confidence: null,
     outcome: 'gave up', author: null, subject: null, builds: [] },
+  'flag.killed': { text: 'shop: feature flag new-cart killed by ada', repo: 'shop', key: 'new-cart', actor: 'ada', message: 'errors up', link: 'http://ci/flags/shop/new-cart' },
+  'flag.restored': { text: 'shop: feature flag new-cart restored by ada', repo: 'shop', key: 'new-cart', actor: 'ada', message: null, link: 'http://ci/flags/shop/new-cart' },
 };
 
 /** A payload of `kind` saying `text` (the kind's sample with `extra` over it). */

@@ -31,6 +31,7 @@ import { hostSchema } from './listen.js';
 import { checkGrantSecrets, checkPipelineKeys, pipelinePathSchema, pipelineGrantsSchema, type PipelineGrant } from './pipelineGrants.js';
 import { builderScheduleSchema, type ScheduleConfig } from './schedule.js';
 import { builderParamsSchema, checkParamNames, type ParamConfig } from './params.js';
+import { checkFlags, FLAGS_KEYS, flagsSchema, type FlagsConfig } from './flags.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -100,6 +101,8 @@ export interface RepositoryConfig {
   pipeline?: string;
   /** Per builder name: what a pipeline file's builder may use (config/pipeline.ts); absent: nothing beyond the defaults. */
   pipelineGrants?: Record<string, PipelineGrant>;
+  /** Feature flags served from a file in the repository (config/flags.ts); absent: none. */
+  flags?: FlagsConfig;
 }
 export interface Config {
   port: number;
@@ -249,6 +252,7 @@ const repositoryShape = {
   pipelineGrants: pipelineGrantsSchema, // absent: nothing granted
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
+  flags: flagsSchema, // absent: no feature flags (config/flags.ts)
 };
 /** A `schedule:` without its own branch builds the first gated one: the repository needs one. */
 function checkScheduleBranch(r: { gate: string[]; builders?: { schedule?: ScheduleConfig }[] }, ctx: z.RefinementCtx): void {
@@ -284,7 +288,7 @@ const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
   'repositories.builders.params': ['name', 'default', 'choices'], 'repositories.builders.schedule': ['cron', 'branch'],
-  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
+  admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, 'repositories.flags': FLAGS_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
 
@@ -333,13 +337,15 @@ export function parseConfig(
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));
   if (result.success) found.push(...checkReadTokens(result.data));
   if (result.success) found.push(...checkAdmins(result.data, opts.baseDir));
+  if (result.success) found.push(...checkFlags(result.data, opts.baseDir)); // after checkAdmins: admins' tokens are read
   if (result.success && opts.checkPaths) found.push(...checkRepositoryPaths(result.data.repositories, opts.baseDir));
   if (!result.success || found.length > 0) return fail(found);
   const { admins, ...cfg } = result.data;
   return freezeDeep<Config>({ ...cfg, data: path.resolve(opts.baseDir, cfg.data),
     baseUrl: cfg.baseUrl === null ? null : cfg.baseUrl.replace(/\/+$/, ''),
     ...(admins ? { admins: admins as AdminConfig[] } : {}), // every token set: checkAdmins read each tokenFile
-    repositories: cfg.repositories.map((r) => ({ ...r, builders: r.builders ?? [], path: path.resolve(opts.baseDir, r.path) })) });
+    repositories: cfg.repositories.map(({ flags, ...r }) => ({ ...r, builders: r.builders ?? [], path: path.resolve(opts.baseDir, r.path),
+      ...(flags ? { flags: flags as FlagsConfig } : {}) })) }); // every flags token set: checkFlags read each tokenFile
 }
 
 /** checkPaths: each repository's path must be a bare git repository on this host (what `serve` needs). */

@@ -4,7 +4,7 @@
  * `config.repositories`, `config.adminToken`, … when they act) see a reload without being rebuilt.
  *
  * What a reload may change live: builders (commands, tests, timeouts, quarantine, env, secrets,
- * maxLogBytes, …), a repository's pipeline file and pipelineGrants (a revoked grant also holds for queued builds), a repository's gate list, adminToken, admins, cloneToken/readTokens, retention, notify (top level and per repository). What needs a restart, because
+ * maxLogBytes, …), a repository's pipeline file and pipelineGrants (a revoked grant also holds for queued builds), a repository's gate list and flags (the token at once; the file at its next push), adminToken, admins, cloneToken/readTokens, retention, notify (top level and per repository). What needs a restart, because
  * it was used once at start-up: port, host, data, baseUrl, runnerToken, the set of repositories and
  * their paths. A reload that changes those keeps their running values and names them.
  */
@@ -61,7 +61,7 @@ export class LiveConfig {
       const updated = repositoryNamed(next, repo.name);
       if (!updated) { needRestart.push(`repositories[${repo.name}] (removed)`); repositories.push(repo); continue; }
       if (updated.path !== repo.path) needRestart.push(`repositories[${repo.name}].path`);
-      for (const key of ['gate', 'builders', 'notify', 'pipeline', 'pipelineGrants'] as const) {
+      for (const key of ['gate', 'builders', 'notify', 'pipeline', 'pipelineGrants', 'flags'] as const) {
         if (!same(repo[key], updated[key])) applied.push(`repositories[${repo.name}].${key}`);
       }
       repositories.push(Object.freeze({ ...updated, path: repo.path }));

@@ -6,13 +6,14 @@
  * A leaf: it imports nothing, so config, the producers and the outbox all share it.
  *
  * Producers: notify/triggers.ts (tree.*, build.*, runner.lost, unit.waiting), culprit/finder.ts
- * (culprit.*), culprit/revert.ts (revert.*), deploy/orchestrator.ts (deploy.*), each enqueuing
+ * (culprit.*), culprit/revert.ts (revert.*), deploy/orchestrator.ts (deploy.*), flags/kills.ts (flag.*), each enqueuing
  * inside the transaction of its event (outbox.ts).
  */
 
 export const NOTIFICATION_KINDS = [
   'tree.closed', 'tree.reopened', 'build.failed', 'build.fixed', 'runner.lost', 'unit.waiting',
   'revert.made', 'revert.refused', 'deploy.rolledBack', 'deploy.failed', 'deploy.held', 'culprit.found', 'culprit.notFound',
+  'flag.killed', 'flag.restored',
 ] as const;
 export type NotificationKind = typeof NOTIFICATION_KINDS[number];
 
@@ -39,6 +40,8 @@ export interface DeployStageFacts { name: string; state: string; verdict: unknow
 export interface DeployEndedPayload extends BasePayload {
   deploy: number; repo: string; branch: string; sha: string; commits: string[]; reason: string | null; url: string; stages: DeployStageFacts[];
 }
+/** flag.killed / flag.restored: an admin's kill switch of a feature flag (flags/kills.ts). */
+export interface FlagPayload extends BasePayload { repo: string; key: string; actor: string; message: string | null; link: string }
 export interface DeployHeldPayload extends BasePayload { deploy: number; repo: string; branch: string; sha: string; reason: string | null; url: string }
 
 /** The payload type of each kind: `outbox.enqueue(kind, payload)` accepts exactly this. */
@@ -56,6 +59,8 @@ export interface NotificationPayloads {
   'deploy.held': DeployHeldPayload;
   'culprit.found': CulpritPayload;
   'culprit.notFound': CulpritPayload;
+  'flag.killed': FlagPayload;
+  'flag.restored': FlagPayload;
 }
 export type PayloadOf<K extends NotificationKind> = NotificationPayloads[K];
 

@@ -31,6 +31,7 @@ import { CulpritStore } from './culprits.js';
 import { OwnRevertStore } from './ownReverts.js';
 import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
+import { FlagStore } from './flags.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -52,6 +53,7 @@ export class Store {
   readonly ownReverts: OwnRevertStore;
   readonly sessions: SessionStore;
   readonly buildCauses: BuildCauseStore;
+  readonly flags: FlagStore;
   private depth = 0;
   private queue: (() => void)[] = [];
   constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
@@ -74,6 +76,7 @@ export class Store {
     this.ownReverts = new OwnRevertStore(db);
     this.sessions = new SessionStore(db);
     this.buildCauses = new BuildCauseStore(db);
+    this.flags = new FlagStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {

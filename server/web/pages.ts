@@ -2,7 +2,7 @@
  * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here:
  * slowest, and flaky or failing by each test's newest RECENT_RUNS runs),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), `/flags/:repo` and a flag's page (pagesFlags.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
  * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
@@ -38,6 +38,7 @@ import { badgeRouter } from './badge.js';
 import { logRouter } from './pagesLog.js';
 import { deployLane, deployPagesRouter } from './pagesDeploys.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
+import { flagPagesRouter, type FlagPagesDeps } from './pagesFlags.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -67,6 +68,8 @@ export interface PagesDeps {
   storageBanner?(): { kind: string; since: number; message: string } | null;
   /** Why a branch's deploys wait (deploy/orchestrator.ts), else null; absent: never. */
   deploysPausedBecause?(repo: string, branch: string): string | null;
+  /** Feature flags (flag pages, the waterfall's killed-flags line); absent: no flag pages. */
+  flags?: FlagPagesDeps & { killed(): { repo: string; key: string; actor: string; message: string | null }[] };
 }
 
 /** What every page router shares: templates, page queries, sessions, fragments, page locals. */
@@ -146,7 +149,8 @@ export function createPages(deps: PagesDeps): Pages {
     const w = buildWaterfall(waterfall, ctx.pages, { rows: q.rows, before: q.before, filter: q });
     const buildNow = deps.manual ? deps.config.repositories.map((repo) => ({ repo: repo.name, branch: repo.gate[0] ?? '', builders: repo.builders.map((b) => b.name),
       params: repo.builders.flatMap((b) => (b.params ?? []).map((p) => `${p.name}=${p.default}`)) })) : [];
-    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState, buildNow }), t0);
+    send(res, env, 'waterfall.njk', ctx.locals(req, { w, nav: 'waterfall', live: q.before ? '' : 'waterfall', treeState: w.treeState, buildNow,
+      killedFlags: deps.flags?.killed() ?? [] }), t0);
   });
 
   r.get('/fragments/waterfall', (req, res) => {
@@ -216,6 +220,7 @@ export function createPages(deps: PagesDeps): Pages {
   if (deps.manual) r.use(manualPagesRouter(ctx, form, { store: deps.store, log: deps.log, ...deps.manual }));
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
+  if (deps.flags) r.use(flagPagesRouter(ctx, form, deps.flags));
   r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {
     router: r,

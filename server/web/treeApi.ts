@@ -41,6 +41,8 @@ export interface TreeApiDeps {
   passes: Pick<GatePasses, 'recordPending'>;
   /** Reads a pushed head's pipeline file (changes/pipelines.ts): a gated branch refuses a head whose file is missing or invalid. */
   pipelines?: Pick<Pipelines, 'problemAt'>;
+  /** A repository's pushed flags files, checked (flags/pushCheck.ts): refusal lines, or none. Absent: not checked. */
+  checkFlags?(repo: RepositoryConfig, request: GateRequest, quarantine: string | null): Promise<string[]>;
 }
 
 /** Each gated branch's new head whose pipeline file is missing or invalid (read from the push's quarantine), with the problem. */
@@ -103,7 +105,11 @@ export function treeRouter(deps: TreeApiDeps): Router {
     let answer = await answerGate(body, deps.gateLookup(repo.name), (update, allowed, request) =>
       proveReverts({ bare: repo.path, quarantine: checkedQuarantine(repo.path, request.quarantine) }, update.commits, allowed));
     if (answer.request && answer.verdict?.accept) {
-      const verdict = refuseInvalidPipelines(answer.verdict, await pipelineProblems(repo, answer.request, deps.pipelines));
+      let verdict = refuseInvalidPipelines(answer.verdict, await pipelineProblems(repo, answer.request, deps.pipelines));
+      // A push the tree lets through is still refused when it breaks the repository's flags file (whatever the bypass).
+      const flagLines = verdict.accept && deps.checkFlags
+        ? await deps.checkFlags(repo, answer.request, checkedQuarantine(repo.path, answer.request.quarantine)) : [];
+      if (flagLines.length) verdict = { accept: false, lines: [...flagLines, 'greengate: push refused (a push lands whole or not at all)'], passes: [] };
       answer = { ...answer, verdict, text: formatGateAnswer(verdict) };
     }
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);

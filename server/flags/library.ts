@@ -1,0 +1,73 @@
+/**
+ * The flag sets served, one per repository with `flags:` in greengate.yml: its flags file (config
+ * key flags.file) read with git at the head of the repository's first gated branch and checked
+ * (definitions.ts). Loaded at start-up (`start`) and again whenever RefChanges records that branch
+ * at a new head (`refSeen`, wired in server/pipeline.ts: the post-receive notice, the ref watcher or
+ * a scan), so a pushed definition is served as soon as the push is recorded. Loads of one repository
+ * run one at a time, in order. A file that is missing or invalid at the head (pushed while the gate
+ * could not check it) keeps the last good set served and is logged; with none, nothing is served.
+ */
+import type { Logger } from 'pino';
+import type { Config, RepositoryConfig } from '../config/config.js';
+import { git, isSha } from '../git.js';
+import { checkFlagsFile } from './definitions.js';
+import { FlagSet } from './evaluator.js';
+
+export interface LoadedFlags { set: FlagSet | null; sha: string | null; problem: string | null; loadedAt: number }
+
+export class FlagLibrary {
+  private readonly loaded = new Map<string, LoadedFlags>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly config: Readonly<Config>, private readonly log: Logger) {}
+
+  /** The repositories that serve flags. */
+  repositories(): RepositoryConfig[] {
+    return this.config.repositories.filter((r) => r.flags && r.gate.length > 0);
+  }
+
+  /** What is served for a repository (set null: nothing yet). */
+  of(repo: string): LoadedFlags {
+    return this.loaded.get(repo) ?? { set: null, sha: null, problem: 'not loaded yet', loadedAt: 0 };
+  }
+
+  /** Loads every repository's flags (start-up). */
+  async start(): Promise<void> {
+    await Promise.all(this.repositories().map((r) => this.reload(r.name)));
+  }
+
+  /** RefChanges saw `ref` at `sha`: the served branch of a repository with flags → load it there. */
+  refSeen(repo: string, ref: string, sha: string): void {
+    const r = this.repositories().find((x) => x.name === repo);
+    if (!r || ref !== `refs/heads/${r.gate[0]}`) return;
+    void this.reload(repo, sha);
+  }
+
+  /** Reads the flags file at `sha` (default: the served branch's head now); queued behind earlier loads. */
+  reload(repo: string, sha?: string): Promise<void> {
+    const next = (this.chains.get(repo) ?? Promise.resolve()).then(() => this.load(repo, sha)).catch((err) => {
+      this.log.error({ repo, err: (err as Error).message }, 'could not load feature flags');
+    });
+    this.chains.set(repo, next);
+    return next;
+  }
+
+  private async load(repo: string, at?: string): Promise<void> {
+    const r = this.repositories().find((x) => x.name === repo);
+    if (!r?.flags) return;
+    const branch = r.gate[0];
+    const sha = at ?? (await git(r.path, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')).trim();
+    const keep = (problem: string) => {
+      const old = this.of(repo);
+      this.loaded.set(repo, { set: old.set, sha: old.sha, problem, loadedAt: Date.now() });
+      this.log.error({ repo, branch, sha: sha || null, problem }, 'feature flags not reloaded: the last good flags stay served');
+    };
+    if (!isSha(sha)) return keep(`${branch} has no commit yet`);
+    const text = await git(r.path, ['cat-file', 'blob', `${sha}:${r.flags.file}`]).catch(() => null);
+    if (text === null) return keep(`${r.flags.file} is missing at ${sha.slice(0, 12)} on ${branch}`);
+    const checked = checkFlagsFile(text, r.flags.file);
+    if (!checked.ok) return keep(checked.problems.join('; '));
+    this.loaded.set(repo, { set: new FlagSet(checked.set, sha), sha, problem: null, loadedAt: Date.now() });
+    this.log.info({ repo, sha, flags: Object.keys(checked.set.flags).length }, 'feature flags loaded');
+  }
+}

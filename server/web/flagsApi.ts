@@ -1,0 +1,78 @@
+/**
+ * The feature flags' kill switch over HTTP (flags/kills.ts):
+ *   POST /api/flags/:repo/:key/kill     ← { message? }  admin (requireAdmin): the flag serves its
+ *   POST /api/flags/:repo/:key/restore  ← { message? }  defaultVariant to everyone / is restored
+ *   GET  /api/flags/:repo                → { repo, sha, problem, flags: [{ key, state, defaultVariant, variants, killed }] }
+ *   GET  /api/flags/:repo/:key/history   → { events: [{ action, actor, message, at }] }  (newest first)
+ * Who may call: kill and restore need an admin token (the admin's name is recorded); the reads are
+ * public like the tree's history (flag keys, variant names and who killed what; never a token,
+ * never a targeting rule). Refusals are catalogued GgErrors: GG_UNKNOWN_REPO, GG_FLAGS_OFF (the
+ * repository has no flags:), GG_FLAG_NOT_FOUND (killing a key its flags file does not define).
+ */
+import express, { type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config/config.js';
+import { findRepository } from '../config/repositories.js';
+import { fail } from '../errors.js';
+import type { FlagKills } from '../flags/kills.js';
+import type { FlagLibrary } from '../flags/library.js';
+import { actorOf } from './admin.js';
+import { jsonBody } from './bodyLimit.js';
+import { parseOrThrow } from './api.js';
+
+export interface FlagsApiDeps {
+  config: Pick<Config, 'repositories'>;
+  requireAdmin: RequestHandler;
+  library: Pick<FlagLibrary, 'of'>;
+  kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+}
+
+const Change = z.strictObject({
+  message: z.string().max(4000, 'must be at most 4000 characters').nullable().optional(),
+  actor: z.string().max(200).optional(),
+});
+
+/** The flags listed for a repository (what GET /api/flags/:repo and the flag pages show). */
+export function flagList(deps: Pick<FlagsApiDeps, 'library' | 'kills'>, repo: string) {
+  const loaded = deps.library.of(repo);
+  const killed = deps.kills.lookup(repo);
+  const flags = Object.entries(loaded.set?.definition.flags ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([key, f]) => ({
+    key, state: f.state, defaultVariant: f.defaultVariant ?? null, variants: Object.keys(f.variants ?? {}), killed: killed(key),
+  }));
+  return { repo, sha: loaded.sha, problem: loaded.problem, flags };
+}
+
+export function flagsRouter(deps: FlagsApiDeps): Router {
+  const r = express.Router();
+  const flagsRepo = (name: string) => {
+    const repo = findRepository(deps.config, name);
+    if (!repo.flags) fail('GG_FLAGS_OFF', `repository ${repo.name} serves no feature flags: add flags: { file: flags.json, token: … } to it in greengate.yml`);
+    return repo;
+  };
+
+  r.get('/flags/:repo', (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    res.json(flagList(deps, repo.name));
+  });
+
+  r.get('/flags/:repo/:key/history', (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    res.json({ events: deps.kills.history(repo.name, String(req.params.key))
+      .map((e) => ({ id: e.id, action: e.action, actor: e.actor, message: e.message, at: e.at })) });
+  });
+
+  r.post('/flags/:repo/:key/:action', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const action = String(req.params.action);
+    if (action !== 'kill' && action !== 'restore') fail('GG_NOT_FOUND', `no flag action "${action.slice(0, 40)}": use POST /api/flags/${repo.name}/${key}/kill or …/restore`);
+    const body = parseOrThrow(Change, req.body ?? {}, 'flag change');
+    const actor = actorOf(res, body.actor);
+    const message = body.message?.trim() || null;
+    if (action === 'kill') deps.kills.kill(repo.name, key, actor, message);
+    else deps.kills.restore(repo.name, key, actor, message);
+    res.json({ repo: repo.name, key, killed: deps.kills.lookup(repo.name)(key) });
+  });
+
+  return r;
+}

@@ -1,0 +1,92 @@
+/**
+ * Feature flag pages: `/flags/:repo` lists the flags served (state, variants, default, killed) and
+ * from which commit; `/flags/:repo/:key` shows the definition as written, its kills and restores,
+ * and a form (GET: nothing changes) where a context typed in (targetingKey + JSON attributes) is
+ * evaluated and the page says which rule matched and why (flags/explain.ts). An admin (page session
+ * + CSRF token, AdminSessions.requireAdminForm) gets the kill and restore buttons; both POST, are
+ * recorded with the admin's name (webActor), then redirect back (303).
+ * Who may call: everyone reads (as `/tree`: keys, variants, rules; never a token); the buttons need
+ * an admin session.
+ */
+import express, { type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config/config.js';
+import { findRepository } from '../config/repositories.js';
+import { fail } from '../errors.js';
+import type { FlagKills } from '../flags/kills.js';
+import type { FlagLibrary } from '../flags/library.js';
+import { explain } from '../flags/explain.js';
+import type { PageContext } from './pages.js';
+import { send } from './pagesView.js';
+import { parseOrThrow } from './api.js';
+import { webActor } from './admin.js';
+import { flagList } from './flagsApi.js';
+
+export interface FlagPagesDeps {
+  config: Pick<Config, 'repositories'>;
+  library: Pick<FlagLibrary, 'of'>;
+  kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+}
+
+const TryQuery = z.object({
+  targetingKey: z.string().max(500).optional(),
+  attributes: z.string().max(16_000).optional(),
+});
+const ChangeForm = z.object({ message: z.string().max(4000).default(''), actor: z.string().max(200).default('') });
+
+export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: FlagPagesDeps): Router {
+  const r = express.Router();
+  const flagsRepo = (name: string) => {
+    const repo = findRepository(deps.config, name);
+    if (!repo.flags) fail('GG_FLAGS_OFF', `repository ${repo.name} serves no feature flags: add flags: { file: flags.json, token: … } to it in greengate.yml`);
+    return repo;
+  };
+
+  r.get('/flags/:repo', (req, res) => {
+    const t0 = performance.now();
+    const repo = flagsRepo(String(req.params.repo));
+    send(res, ctx.env, 'flags.njk', ctx.locals(req, { nav: 'flags', list: flagList(deps, repo.name), file: repo.flags!.file }), t0);
+  });
+
+  r.get('/flags/:repo/:key', (req, res) => {
+    const t0 = performance.now();
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const set = deps.library.of(repo.name).set;
+    const def = set?.definition.flags[key] ?? fail('GG_FLAG_NOT_FOUND', `repository ${repo.name} serves no flag "${key.slice(0, 100)}": see /flags/${repo.name}`);
+    const q = parseOrThrow(TryQuery, req.query, 'query');
+    let tried: { context: string; lines: string[]; branches: unknown[]; matched: number | null; answer: string } | null = null;
+    let error: string | null = null;
+    if (q.targetingKey !== undefined || q.attributes !== undefined) {
+      let attributes: unknown = {};
+      try {
+        attributes = q.attributes?.trim() ? JSON.parse(q.attributes) : {};
+      } catch (err) {
+        error = `The attributes are not JSON (${(err as Error).message}): write an object, e.g. {"email": "eve@qa.example.com"}`;
+      }
+      if (!error && (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes))) error = 'The attributes must be a JSON object, e.g. {"email": "eve@qa.example.com"}';
+      if (!error) {
+        const context = { ...(attributes as Record<string, string>), ...(q.targetingKey ? { targetingKey: q.targetingKey } : {}) };
+        const x = explain(set!, key, context, deps.kills.lookup(repo.name));
+        tried = { context: JSON.stringify(context), lines: x.lines, branches: x.branches, matched: x.matched, answer: JSON.stringify(x.evaluation.body, null, 2) };
+      }
+    }
+    send(res, ctx.env, 'flag.njk', ctx.locals(req, {
+      nav: 'flags', repo: repo.name, key, definition: JSON.stringify(def, null, 2), killed: deps.kills.lookup(repo.name)(key),
+      sha: deps.library.of(repo.name).sha, history: deps.kills.history(repo.name, key), query: q, tried, error,
+    }), t0, error ? 400 : 200);
+  });
+
+  r.post('/flags/:repo/:key/:action', form, ctx.sessions.requireAdminForm(), (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const action = String(req.params.action);
+    const f = parseOrThrow(ChangeForm, req.body, 'flag form');
+    if (action === 'kill') deps.kills.kill(repo.name, key, webActor(res, f.actor), f.message.trim() || null);
+    else if (action === 'restore') deps.kills.restore(repo.name, key, webActor(res, f.actor), f.message.trim() || null);
+    else fail('GG_NOT_FOUND', `no flag action "${action.slice(0, 40)}": kill or restore`);
+    res.redirect(303, `/flags/${encodeURIComponent(repo.name)}/${encodeURIComponent(key)}`);
+  });
+
+  return r;
+}
