@@ -28,6 +28,7 @@ import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneToke
 import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
+import { checkSteps, stepsSchema, STEP_KEYS, type StepInput } from './steps.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -69,6 +70,8 @@ export interface BuilderConfig {
   runsOn?: Record<string, string>;
   /** What its units' sandbox opens (config/sandbox.ts); absent: network on, nothing else. */
   sandbox?: SandboxConfig;
+  /** Its steps as written (config/steps.ts; read them through stepsOf); absent: one step, `run` (then '' when steps are given). */
+  steps?: readonly StepInput[];
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -187,7 +190,7 @@ const builderShape = {
   setup: optionalText,
   tests: z.preprocess(emptyToNull, globsSchema('tests').nullable()).default(null),
   exclude: globsSchema('exclude').transform((v) => (typeof v === 'string' ? [v] : v)).optional(), // absent: nothing excluded
-  run: z.string().min(1, 'must not be empty — give the shell command that runs the tests'),
+  run: z.string().min(1, 'must not be empty — give the shell command that runs the tests').optional(), // required without steps (config/steps.ts)
   junit: optionalText,
   timeout: numberIn(1, 86400, 600, ' seconds', false), // 10 minutes without progress
   quarantine: z.array(z.string().min(1, 'must not be empty — give a test name')).default([]),
@@ -211,6 +214,8 @@ const builderShape = {
     }).optional(),
   sandbox: builderSandboxSchema,
 };
+const builderSchema = z.strictObject({ ...builderShape, steps: stepsSchema(builderShape) }).superRefine(checkSetupNeeded)
+  .transform((b) => ({ ...b, run: b.run ?? '' }));
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
   if (b.setup !== null) return;
@@ -225,7 +230,7 @@ const repositoryShape = {
     'user@host:path) — or remove it to let runners fetch from this server').optional(),
   autoRevert: autoRevertSchema,
   culprit: culpritSchema,
-  builders: z.array(z.strictObject(builderShape).superRefine(checkSetupNeeded))
+  builders: z.array(builderSchema)
     .min(1, 'must list at least one builder, e.g. builders: [{ name: unit, run: npm test }]'),
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
@@ -254,7 +259,8 @@ const configShape = {
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
-  repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
+  repositories: Object.keys(repositoryShape), 'repositories.builders': [...Object.keys(builderShape), 'steps'],
+  'repositories.builders.steps': STEP_KEYS,
   admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
 
@@ -297,6 +303,8 @@ export function parseConfig(
     found.push(...describeIssue(issue, data, KEYS_AT));
   }
   findDuplicates(data, found, (at) => where(at).line);
+  ((data as { repositories?: unknown }).repositories as { builders?: unknown }[] | undefined)?.forEach?.((r, i) =>
+    (Array.isArray(r?.builders) ? r.builders : []).forEach((b, j) => found.push(...checkSteps(b, ['repositories', i, 'builders', j]))));
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkAutoRevert(result.data.repositories));

@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { ConfigError, parseConfig } from '../../../server/config/config.js';
+import { stepsOf } from '../../../server/config/steps.js';
+
+const config = (builder: string) => `runnerToken: abcdefgh
+repositories:
+  - name: shop
+    path: /srv/git/shop.git
+    gate: [main]
+    builders:
+${builder}`;
+
+function problems(text: string): string {
+  try {
+    parseConfig(text, { file: '/etc/gg/greengate.yml', baseDir: '/tmp' });
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('the configuration was accepted');
+}
+const builderOf = (text: string) => parseConfig(config(text), { baseDir: '/tmp' }).repositories[0].builders[0];
+
+describe('config/steps: a builder\'s steps', () => {
+  it('makes a builder without steps one step named after it, with everything it had', () => {
+    const b = builderOf('      - name: unit\n        run: npm test\n        tests: "test/**"\n');
+    const [only, ...rest] = stepsOf(b);
+    expect(rest).to.deep.equal([]);
+    expect(only).to.include({ name: 'unit', step: 'unit', stepName: 'unit', run: 'npm test', tests: 'test/**', matrix: null });
+    expect(only.needs).to.deep.equal([]);
+  });
+
+  it('inherits the builder\'s keys, defaults needs to the step before, keeps needs: [] and artifacts', () => {
+    const b = builderOf(`      - name: ci
+        setup: npm ci
+        timeout: 30
+        env: [HOME2]
+        steps:
+          - { name: build, run: make, artifacts: ["dist/**"] }
+          - { name: test, run: npm test, tests: "test/**", timeout: 99 }
+          - { name: lint, run: npm run lint, needs: [] }
+          - { name: package, run: npm pack, needs: [test, lint], setup: "echo own" }
+`);
+    const steps = stepsOf(b);
+    expect(steps.map((s) => [s.step, s.needs, s.timeout, s.setup])).to.deep.equal([
+      ['build', [], 30, 'npm ci'], ['test', ['build'], 99, 'npm ci'], ['lint', [], 30, 'npm ci'], ['package', ['test', 'lint'], 30, 'echo own']]);
+    expect(steps[0].artifacts).to.deep.equal(['dist/**']);
+    expect(steps[1].tests).to.equal('test/**');
+    expect(steps[0].tests).to.equal(null);
+    expect(steps.every((s) => s.name === 'ci' && s.env?.[0] === 'HOME2')).to.equal(true);
+    expect(b.run).to.equal('');
+  });
+
+  it('expands a matrix into one step per combination, with its variables', () => {
+    const b = builderOf(`      - name: ci
+        steps:
+          - name: test
+            run: node -v
+            matrix: { NODE: ["20", "22"], OS: [linux] }
+`);
+    const steps = stepsOf(b);
+    expect(steps.map((s) => s.step)).to.deep.equal(['test (NODE=20, OS=linux)', 'test (NODE=22, OS=linux)']);
+    expect(steps[1].matrix).to.deep.equal({ NODE: '22', OS: 'linux' });
+    expect(steps.every((s) => s.stepName === 'test')).to.equal(true);
+  });
+
+  it('names a duplicate step with FILE:LINE:COL', () => {
+    const msg = problems(config(`      - name: ci
+        steps:
+          - name: build
+            run: make
+          - name: build
+            run: make again
+`));
+    expect(msg).to.match(/greengate\.yml:11:\d+: repositories\[0\]\.builders\[0\]\.steps\[1\]\.name: duplicate step name "build"/);
+  });
+
+  it('names an unknown need with FILE:LINE:COL and the steps there are', () => {
+    const msg = problems(config(`      - name: ci
+        steps:
+          - name: build
+            run: make
+          - name: test
+            run: make test
+            needs: [biuld]
+`));
+    expect(msg).to.match(/greengate\.yml:13:\d+: repositories\[0\]\.builders\[0\]\.steps\[1\]\.needs\[0\]: names no step "biuld" of this builder — use one of: build, test/);
+  });
+
+  it('names a cycle with the steps in it', () => {
+    const msg = problems(config(`      - name: ci
+        steps:
+          - { name: a, run: "true", needs: [c] }
+          - { name: b, run: "true" }
+          - { name: c, run: "true" }
+`));
+    expect(msg).to.match(/greengate\.yml:9:\d+: repositories\[0\]\.builders\[0\]\.steps\[0\]\.needs: makes a cycle \(a → c → b → a\)/);
+  });
+
+  it('refuses run or tests beside steps, and a builder with neither run nor steps', () => {
+    const msg = problems(config(`      - name: ci
+        run: make
+        tests: "test/**"
+        steps:
+          - { name: a, run: "true" }
+      - name: bare
+        setup: npm ci
+`));
+    expect(msg).to.match(/greengate\.yml:8:\d+: repositories\[0\]\.builders\[0\]\.run: is not allowed beside steps:/);
+    expect(msg).to.match(/greengate\.yml:9:\d+: repositories\[0\]\.builders\[0\]\.tests: is not allowed beside steps:/);
+    expect(msg).to.match(/repositories\[0\]\.builders\[1\]\.run: missing required key "run" — add it/);
+  });
+
+  it('refuses an unknown step key with a suggestion, and a bad artifact glob', () => {
+    const msg = problems(config(`      - name: ci
+        steps:
+          - { name: a, run: "true", need: [], artifacts: ["../x"] }
+`));
+    expect(msg).to.match(/steps\[0\]\.need.*needs/);
+    expect(msg).to.match(/steps\[0\]\.artifacts\[0\]: must be a glob relative to the workspace/);
+  });
+});
