@@ -21,6 +21,8 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RefUpdate } from './refs.js';
 import { builderNamed, repositoryNamed } from '../config/repositories.js';
 import type { BuildKind } from '../store/builds.js';
+import type { PlannedStep } from '../store/steps.js';
+import { hasSteps, stepsOf } from '../config/steps.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -55,10 +57,10 @@ export class Intake {
     const builder = builderNamed(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
-    const units = await this.splitter.planFor(repo, row, builder, build.sha);
+    const [units, steps] = await Promise.all([this.splitter.planFor(repo, row, builder, build.sha), this.splitter.planSteps(repo, row, builder, build.sha)]);
     const now = Date.now();
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
-      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units));
+      kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [] }, units, steps));
     this.lifecycle.announce(id);
     this.onQueued();
     return id;
@@ -71,11 +73,14 @@ export class Intake {
    */
   createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
     const row = this.store.repos.byName(p.repo.name)!;
-    const units = p.builder.tests && p.files.length > 0
-      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
-      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
+    const planOf = (b: BuilderConfig) => (b.tests && p.files.length > 0
+      ? this.splitter.split(row, b, [...p.files], this.splitter.runnerSlots(p.at))
+      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }]);
+    const units = planOf(p.builder);
+    // A stepped builder's bisect build runs its whole pipeline; a sharded step runs the files given.
+    const steps = hasSteps(p.builder) ? stepsOf(p.builder).map((s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix, plan: planOf(s) })) : undefined;
     return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
-      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units);
+      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units, steps);
   }
 
   /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
@@ -96,19 +101,21 @@ export class Intake {
       const latest = this.store.builds.latestFor(row.id, builder.name, u.ref);
       const base = queued ? queued.sha : u.old !== ZERO_SHA ? u.old : pushed?.sha ?? null;
       if (!queued && !builder.tests) return this.createThenBlame(repo, row, builder, u, c, changeId, pushedAt, base);
-      const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.splitter.planFor(repo, row, builder, u.new)]);
+      const [commits, units, steps] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref),
+        this.splitter.planFor(repo, row, builder, u.new), this.splitter.planSteps(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {
         this.store.repos.saveCommits(row.id, commits);
         const shas = commits.map((x) => x.sha);
         if (queued) {
           if (!this.store.builds.join(queued.id, u.new, shas, changeId)) return null;
           this.lifecycle.dropQueued(queued.id);
-          this.lifecycle.insertUnits(queued.id, units, pushedAt);
+          if (steps) this.lifecycle.insertSteps(queued.id, steps, pushedAt);
+          else this.lifecycle.insertUnits(queued.id, units, pushedAt);
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
         return this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas }, units);
+          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas }, units, steps);
       });
       if (id !== null) {
         this.lifecycle.announce(id);
@@ -124,9 +131,9 @@ export class Intake {
    */
   private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
-    const units = await this.splitter.planFor(repo, row, builder, u.new);
+    const [units, steps] = await Promise.all([this.splitter.planFor(repo, row, builder, u.new), this.splitter.planSteps(repo, row, builder, u.new)]);
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] }, units));
+      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [] }, units, steps));
     this.lifecycle.announce(id);
     this.onQueued();
     const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {
@@ -142,7 +149,7 @@ export class Intake {
   }
 
   /** A new build and its units (queued at its push time), inside the caller's transaction. */
-  private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
-    return this.lifecycle.create(build, units);
+  private createBuild(build: NewBuild, units: readonly PlannedUnit[], steps?: readonly PlannedStep[]): number {
+    return this.lifecycle.create(build, units, steps);
   }
 }

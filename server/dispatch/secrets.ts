@@ -28,7 +28,7 @@ export class BuilderSecrets {
   private readonly values = new WeakMap<BuilderConfig, Record<string, string>>();
   private readonly byBuild = new Map<number, UnitLogRules>();
 
-  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf'>, private readonly always: () => readonly string[]) {}
+  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf' | 'stepOf'>, private readonly always: () => readonly string[]) {}
 
   /** The builder's secret values; throws with the reason when one cannot be read. */
   secretsOf(builder: BuilderConfig): Record<string, string> {
@@ -45,8 +45,10 @@ export class BuilderSecrets {
     const build = this.store.builds.get(msg.build);
     const builder = build && this.lifecycle.builderOf(build);
     if (!builder) return msg;
-    const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: builder.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
-    if (builder.env?.length) spec.env = [...builder.env];
+    const unit = this.store.units.get(msg.unit);
+    const step = (unit && this.lifecycle.stepOf(build, unit)) ?? builder; // env and the log cap may differ per step; secrets are the builder's
+    const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: step.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
+    if (step.env?.length) spec.env = [...step.env];
     if (builder.secrets && Object.keys(builder.secrets).length) {
       try {
         spec.secrets = this.secretsOf(builder);

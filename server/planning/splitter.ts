@@ -18,6 +18,8 @@ import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } f
 import { overheadFor } from './costs.js';
 import { slowdownFor } from './contention.js';
 import { builderNamed } from '../config/repositories.js';
+import { hasSteps, stepsOf } from '../config/steps.js';
+import type { PlannedStep } from '../store/steps.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
@@ -36,6 +38,13 @@ export class Splitter {
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
     return this.split(row, builder, await listFiles(repo.path, sha, builder.tests, builder.exclude), this.runnerSlots());
+  }
+
+  /** Each step's units (config/steps.ts), planned as builders are; undefined for a builder without `steps:` (planFor). */
+  async planSteps(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string): Promise<PlannedStep[] | undefined> {
+    if (!hasSteps(builder)) return undefined;
+    return Promise.all(stepsOf(builder).map(async (s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix,
+      plan: await this.planFor(repo, row, s, sha) })));
   }
 
   /** The plan for these runner slots: each runner's slot count, or a total (planned as one runner). */
