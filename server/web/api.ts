@@ -21,6 +21,7 @@ import { fail } from '../errors.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
 import { concurrencyLevel, contentionNotice, factorAt } from '../planning/contention.js';
 import { actorOf } from './admin.js';
+import { stepOfUnit, stepsJson } from './steps.js';
 import type { Logger } from 'pino';
 
 export interface RefUpdate { old: string; new: string; ref: string }
@@ -28,7 +29,7 @@ export interface RefUpdate { old: string; new: string; ref: string }
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners' | 'steps'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -232,7 +233,8 @@ export function apiRouter(deps: ApiDeps): Router {
       blamelist: store.builds.blamelist(build.id),
       culprit: culpritJson(store, build.id),
       bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
-      units: store.units.byBuild(build.id).map(unitJson),
+      steps: stepsJson(store, build),
+      units: store.units.byBuild(build.id).map((u) => ({ ...unitJson(u), step: stepOfUnit(u, build) })),
       contention: contentionJson(store, build),
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),
     });
