@@ -16,11 +16,12 @@ import { isFailure } from '../results/failure.js';
 import type { TestResultRow } from '../store/tests.js';
 import type { BuildRow } from '../store/builds.js';
 import { culpritJson, probeJson } from '../culprit/json.js';
+import { stepsJson, unitsBySteps } from './steps.js';
 
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'steps'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -77,8 +78,12 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
   // New failures first: they are what a push broke; then the ones that were failing already.
   const failures = results.filter((t) => isListedFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
+  const steps = stepsJson(store, build).map((s) => ({ ...s,
+    took: s.startedAt === null ? null : (s.finishedAt ?? now) - s.startedAt }));
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
+    // A stepped build's units grouped under their steps (each with its state and time); one group without steps.
+    stepped: store.steps.has(build.id), stepGroups: unitsBySteps(steps, units, build),
     contention: contentionJson(store, build, all),
     blamelist: store.builds.blamelist(build.id),
     culprit: culpritJson(store, build.id),
