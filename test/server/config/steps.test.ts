@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { ConfigError, parseConfig } from '../../../server/config/config.js';
 import { stepsOf } from '../../../server/config/steps.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../../helpers.js';
 
 const config = (builder: string) => `runnerToken: abcdefgh
 repositories:
@@ -118,5 +121,15 @@ describe('config/steps: a builder\'s steps', () => {
 `));
     expect(msg).to.match(/steps\[0\]\.need.*needs/);
     expect(msg).to.match(/steps\[0\]\.artifacts\[0\]: must be a glob relative to the workspace/);
+  });
+
+  it('accepts the README\'s Steps example as written', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n### Steps\n'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1];
+    const steps = stepsOf(parseConfig(`runnerToken: abcdefgh\nrepositories:\n  - name: shop\n    path: /srv/git/shop.git\n${yaml}`,
+      { baseDir: '/tmp' }).repositories[0].builders[0]);
+    expect(steps.map((s) => `${s.step} <- ${s.needs.join(',')}`)).to.deep.equal(['build <- ', 'lint <- ',
+      'test (NODE_VERSION=20) <- build', 'test (NODE_VERSION=22) <- build', 'package <- test,lint']);
   });
 });
