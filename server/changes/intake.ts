@@ -5,7 +5,9 @@
  * (push order): the commits since the ref's previous head (RefUpdate.old, the head recorded before
  * this push, refs.ts), never since whatever build was made last — an admin's rebuild of an old
  * commit neither widens the next blamelist nor is joined by a push. Units: the builder's `tests` glob matched at the commit and split by
- * splitter.ts; a queued build is split again when a push joins it. The lifecycle writes the units
+ * splitter.ts; a queued build is split again when a push joins it. A builder with `steps:` has
+ * every step planned the same way (splitter.planSteps) and stored with the build; the lifecycle
+ * queues the units of the steps that can start (results/steps.ts). The lifecycle writes the units
  * and tells observers; the queue dispatches once the build exists.
  */
 import type { Logger } from 'pino';

@@ -13,6 +13,11 @@
  * unit alone, so finishing a unit costs the same whatever the build's size; the build's result is
  * read from its units once, when the last one ends.
  *
+ * Steps (a builder with `steps:`): the build keeps a row per step (build_steps); every change of
+ * a unit runs the step rule (results/steps.ts) in the same transaction, which queues the units of
+ * the steps whose needs have passed, and skips or cancels the rest. A lost or retried unit keeps
+ * its step.
+ *
  * A lost unit becomes a new queued unit at the front of the queue (retry_of = the lost one); a
  * unit lost MAX_LOSSES times ends its build as `exception`. After a restart, running units wait
  * LOST_AFTER_MS for their runner to claim them (registry.ts) before they count as lost.
