@@ -24,7 +24,7 @@ import type { RefUpdate } from './refs.js';
 import { builderNamed, repositoryNamed } from '../config/repositories.js';
 import type { BuildKind } from '../store/builds.js';
 import type { PlannedStep } from '../store/steps.js';
-import { hasSteps, stepsOf } from '../config/steps.js';
+import { hasSteps, stepsOf, stepsWithNeeds } from '../config/steps.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -73,14 +73,18 @@ export class Intake {
    * a `tests` glob), created inside the caller's transaction. The caller announces it after the
    * commit (`announceQueued`). Synchronous: the files are given, nothing is asked of git.
    */
-  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
+  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number;
+    /** The red build searched: a stepped builder's bisect build runs only its failed steps and what they need. */
+    redBuildId?: number }): number {
     const row = this.store.repos.byName(p.repo.name)!;
     const planOf = (b: BuilderConfig) => (b.tests && p.files.length > 0
       ? this.splitter.split(row, b, [...p.files], this.splitter.runnerSlots(p.at))
       : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }]);
     const units = planOf(p.builder);
-    // A stepped builder's bisect build runs its whole pipeline; a sharded step runs the files given.
-    const steps = hasSteps(p.builder) ? stepsOf(p.builder).map((s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix, plan: planOf(s) })) : undefined;
+    // A stepped builder's bisect build runs the red build's failed steps and what they need (all steps when none is known).
+    const failed = p.redBuildId === undefined ? [] : this.store.steps.byBuild(p.redBuildId)
+      .filter((s) => s.result === 'failed' || s.result === 'exception').map((s) => s.stepName);
+    const steps = hasSteps(p.builder) ? stepsWithNeeds(stepsOf(p.builder), failed).map((s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix, plan: planOf(s) })) : undefined;
     return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
       sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [] }, units, steps);
   }

@@ -176,6 +176,23 @@ export function stepsOf(builder: BuilderConfig): StepConfig[] {
   return out;
 }
 
+/**
+ * The steps named (by stepName) and every step they need, directly or not, in their order: what a
+ * culprit search's bisect build runs. No name given (or none known): every step.
+ */
+export function stepsWithNeeds(steps: readonly StepConfig[], names: readonly string[]): StepConfig[] {
+  const keep = new Set(names.filter((n) => steps.some((s) => s.stepName === n)));
+  if (keep.size === 0) return [...steps];
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const s of steps) {
+      if (!keep.has(s.stepName)) continue;
+      for (const n of s.needs) if (!keep.has(n)) { keep.add(n); grew = true; }
+    }
+  }
+  return steps.filter((s) => keep.has(s.stepName));
+}
+
 /** The step of a builder labelled `step` (null/undefined: its only step when it has no `steps:`). */
 export function stepNamed(builder: BuilderConfig, step: string | null | undefined): StepConfig | undefined {
   const all = stepsOf(builder);
