@@ -98,6 +98,22 @@ describe('changes/intake: a new head becomes builds', () => {
     expect(p.store.builds.get(next)!.baseSha).to.equal(c2);
   });
 
+  it('plans a joined stepped build\'s steps again at the new head, with the counters of the units queued now', async () => {
+    start([builder({ name: 'ci', tests: null, run: '', steps: [{ name: 'build', run: 'make' },
+      { name: 'test', run: 'node --test "$@"', tests: 'test/*.test.js' }] })]);
+    const c1 = repo.commit({ 'test/a.test.js': '' }, 'first');
+    expect(repo.push().ok).to.equal(true);
+    const [id] = await notice(ZERO_SHA, c1);
+    const c2 = repo.commit({ 'test/b.test.js': '' }, 'second');
+    expect(repo.push().ok).to.equal(true);
+    expect(await notice(c1, c2)).to.deep.equal([id]);
+    const steps = p.store.steps.byBuild(id);
+    expect(steps.map((s) => `${s.name}:${s.result}`)).to.deep.equal(['build:running', 'test:pending']);
+    expect(steps[1].plan.flatMap((u) => u.files).sort()).to.deep.equal(['test/a.test.js', 'test/b.test.js']);
+    expect(p.store.units.byBuild(id).map((u) => u.step)).to.deep.equal(['build']);
+    expect(p.store.builds.get(id)).to.include({ sha: c2, unitsTotal: 1, unitsDone: 0 });
+  });
+
   it('builds try refs on their own: they never join', async () => {
     start();
     const c1 = repo.commit({ 'test/a.test.js': '' }, 'try one');
