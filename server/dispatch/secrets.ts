@@ -12,6 +12,7 @@
  */
 import type { BuilderConfig } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
+import { stepsOf } from '../config/steps.js';
 import { DEFAULT_MAX_LOG_BYTES, SecretMatcher, type AssignMessage } from '../protocol.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
@@ -71,9 +72,15 @@ export class BuilderSecrets {
     } catch {
       // unreadable now: its units were not run (secretsError), so there is nothing of it to redact
     }
-    const rules = { matcher: new SecretMatcher(new Set([...secrets, ...this.always()])), maxLogBytes: builder?.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
+    const rules = { matcher: new SecretMatcher(new Set([...secrets, ...this.always()])), maxLogBytes: logCapOf(builder) };
     if (this.byBuild.size >= CACHE_LIMIT) this.byBuild.delete(this.byBuild.keys().next().value!);
     this.byBuild.set(buildId, rules);
     return rules;
   }
+}
+
+/** The server's cap on a unit's log for a build of this builder: the largest of its steps' (each runner cuts at its own step's). */
+function logCapOf(builder: BuilderConfig | undefined): number {
+  if (!builder) return DEFAULT_MAX_LOG_BYTES;
+  return Math.max(...stepsOf(builder).map((s) => s.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES));
 }
