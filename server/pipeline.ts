@@ -109,8 +109,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // Passes through a closed tree wait in gate_passes until RefChanges sees their ref at the pushed commit.
   const passes = new GatePasses(store, tree, log);
   const changes = new RefChanges(store, config, intake, log, (repo, ref, sha) => passes.refSeen(repo, ref, sha));
-  const waitingReason = (b: BuildRow): string | null =>
-    b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
+  const waitingReason = (b: BuildRow): string | null => {
+    if (b.state === 'done') return null;
+    // A stepped build waits for the labels of its queued step (each step may ask for its own runsOn).
+    const queued = store.steps.has(b.id) ? store.units.byBuild(b.id).find((u) => u.state === 'queued') : undefined;
+    return describeWait(runners.connected(), (queued ? lifecycle.stepOf(b, queued) : lifecycle.builderOf(b))?.runsOn);
+  };
 
   // Notifications: stored in the transaction of their event, sent after it.
   const outbox = new Outbox(store, config, log, () => sender.wake());

@@ -119,4 +119,15 @@ describe('results/steps: a build of a builder with steps', () => {
     p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(assigns[1].unit));
     expect(queued(id).map((x) => x.step)).to.deep.equal(['package']);
   });
+
+  it('says a build waits for the labels of its queued step, not its builder\'s', () => {
+    setUp([{ name: 'build', run: 'make' }, { name: 'arm', run: 'make arm', runsOn: { arch: 'arm64' } }]);
+    const id = makeBuild();
+    p.registry.join(r1, []);
+    expect(p.parts.waitingReason(p.store.builds.get(id)!), 'build runs on any runner').to.equal(null);
+    p.queue.dispatch();
+    p.lifecycle.unitFinished(r1.runnerId, 'r1', finished(p.store.units.byBuild(id)[0].id));
+    expect(queued(id).map((u) => u.step)).to.deep.equal(['arm']);
+    expect(p.parts.waitingReason(p.store.builds.get(id)!)).to.equal('waiting: no connected runner has arch=arm64');
+  });
 });
