@@ -14,16 +14,22 @@ const CI = {
   ],
 } as unknown as BuilderSpec;
 
+/** A first step long enough to restart the server under it. */
+const SLOW = { name: 'slow', steps: [{ name: 'first', run: 'sleep 2 && echo first' }, { name: 'second', run: 'echo second' }] } as unknown as BuilderSpec;
+
 describe('steps: a three-step builder over a real server, runner and git push', function () {
   this.timeout(60_000);
   let home: ReturnType<typeof tempHome>;
   let repo: Repo;
+  let slow: Repo;
   let server: ServerProcess;
   let runner: ChildProcess;
   before(async () => {
     home = tempHome();
     repo = new Repo(home.dir);
-    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [CI] }])).start();
+    slow = new Repo(home.dir, 'slow');
+    server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [CI] },
+      { name: 'slow', path: slow.bare, gate: [], builders: [SLOW] }])).start();
     runner = await connectRunner(server, 'r1', home.dir, { slots: 2 });
   });
   after(async () => {
@@ -64,5 +70,18 @@ describe('steps: a three-step builder over a real server, runner and git push', 
       ['build:failed', 'test:skipped', 'package (FLAVOUR=lite):skipped', 'package (FLAVOUR=full):skipped']);
     expect(build.units.every((u: any) => u.step === 'build')).to.equal(true);
     expect((await server.api('/api/tree/shop/main')).state).to.equal('closed');
+  });
+
+  it('carries on after a server restart in the middle of a step: the next step starts from what SQLite holds', async () => {
+    const sha = slow.commit({ 'a.txt': 'a' }, 'slow');
+    expect(slow.push().ok).to.equal(true);
+    const b = await pollUntil(async () => (await server.builds('repo=slow&limit=1')).find((x) => x.sha === sha), 'the slow build');
+    await pollUntil(async () => ((await server.build(b.id)).units[0]?.startedAt ? true : null), 'the first step to start');
+    await server.kill('SIGKILL');
+    await server.start();
+    const done = await server.waitForBuild(b.id);
+    expect(done.result, done.reason).to.equal('passed');
+    expect(done.steps.map((s: any) => `${s.name}:${s.result}`)).to.deep.equal(['first:passed', 'second:passed']);
+    expect(done.units.filter((u: any) => u.step === 'first' && u.result === 'passed')).to.have.length(1);
   });
 });
