@@ -9,7 +9,8 @@
  *   steps that must pass before it starts (absent: the step before it; `[]`: none, it starts at
  *   once). `artifacts: [globs]` is parsed and kept (issue 23 item 2 uploads them). `matrix:
  *   { VAR: [values] }` runs the step once per combination (cartesian), each with the variables
- *   set (its `runsOn` is the step's, the same for every combination).
+ *   set; `${VAR}` in a `runsOn` value (written `$${VAR}` in greengate.yml, whose `${VAR}` is the
+ *   server's environment) is the combination's value of a matrix variable.
  * - A builder with `steps` has no `run`/`tests` of its own (a config error says so); its parsed
  *   `run` is '' and must not be used: call stepsOf.
  * - A builder without `steps` is one step named after the builder, with needs [] and no matrix:
@@ -17,6 +18,7 @@
  * Problems come back as Found (path and message) for the config's problem reporter.
  */
 import { z } from 'zod';
+import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import type { BuilderConfig } from './config.js';
 import type { Found, Path } from './problems.js';
 
@@ -55,6 +57,18 @@ export const INHERITED_KEYS = ['setup', 'cache', 'setupOnHit', 'tests', 'exclude
   'timeout', 'env', 'maxLogBytes', 'sandbox'] as const;
 export const STEP_KEYS = ['name', 'run', 'needs', 'artifacts', 'matrix', ...INHERITED_KEYS];
 
+const MATRIX_REF_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** A step's runsOn: label values, where `${VAR}` (a matrix variable, checked by checkSteps) stands for part of one. */
+const stepRunsOn = z.record(z.string(), z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
+  z.string().refine((v) => LABEL_VALUE_RE.test(v.replace(MATRIX_REF_RE, 'x')),
+    `must be a label value: ${LABEL_RULES} (or hold \${VAR}, a variable of the step's matrix) — runners offer it with --label key=value`)))
+  .superRefine((labels, ctx) => {
+    for (const key of Object.keys(labels)) {
+      if (!LABEL_KEY_RE.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `is not a label key: ${LABEL_RULES}` });
+    }
+    if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
+  }).optional();
+
 const artifactGlob = z.string().min(1, 'must not be empty — give a glob such as "dist/**"').refine(
   (g) => !g.startsWith('/') && !g.split('/').includes('..') && !g.startsWith('!'),
   'must be a glob relative to the workspace, without "..", a leading "/" or "!", e.g. "dist/**"');
@@ -76,6 +90,7 @@ export function stepsSchema(builderShape: Record<string, z.ZodType>): z.ZodOptio
         .min(1, 'must list at least one value, e.g. NODE: ["20", "22"]'),
       'must map variable names to lists of values, e.g. matrix: { NODE: ["20", "22"] }').optional(),
     ...inherited,
+    runsOn: stepRunsOn,
   });
   return (z.array(step).min(1, 'must list at least one step, e.g. steps: [{ name: build, run: make }]')
     .max(MAX_STEPS, `must list at most ${MAX_STEPS} steps`) as unknown as z.ZodType<StepInput[]>).optional();
@@ -111,6 +126,13 @@ export function checkSteps(raw: unknown, at: Path): Found[] {
         found.push({ path: [...at, 'steps', i, 'needs', j], message: `names no step "${n}" of this builder — use one of: ${[...index.keys()].join(', ')}` });
       }
     });
+    for (const [label, value] of Object.entries(s?.runsOn ?? {})) {
+      for (const m of typeof value === 'string' ? value.matchAll(MATRIX_REF_RE) : []) {
+        if (!Object.hasOwn(s?.matrix ?? {}, m[1])) {
+          found.push({ path: [...at, 'steps', i, 'runsOn', label], message: `uses \${${m[1]}}, which is not a variable of this step's matrix — add matrix: { ${m[1]}: [...] } or write the value` });
+        }
+      }
+    }
     const combos = Object.values(s?.matrix ?? {}).reduce((n, v) => n * (Array.isArray(v) ? v.length : 1), 1);
     if (combos > MAX_MATRIX_COMBINATIONS) {
       found.push({ path: [...at, 'steps', i, 'matrix'], message: `makes ${combos} combinations — at most ${MAX_MATRIX_COMBINATIONS}; list fewer values` });
@@ -170,7 +192,9 @@ export function stepsOf(builder: BuilderConfig): StepConfig[] {
     for (const combo of combinations(matrix)) {
       if (!combo) { out.push(base); continue; }
       const label = `${name} (${Object.entries(combo).map(([k, v]) => `${k}=${v}`).join(', ')})`;
-      out.push({ ...base, step: label, matrix: combo });
+      const runsOn = base.runsOn && Object.fromEntries(Object.entries(base.runsOn).map(([k, v]) =>
+        [k, v.replace(MATRIX_REF_RE, (ref, name: string) => combo[name] ?? ref)]));
+      out.push({ ...base, step: label, matrix: combo, ...(runsOn ? { runsOn } : {}) });
     }
   });
   return out;

@@ -54,17 +54,19 @@ describe('config/steps: a builder\'s steps', () => {
     expect(b.run).to.equal('');
   });
 
-  it('expands a matrix into one step per combination, with its variables', () => {
+  it('expands a matrix into one step per combination, with its variables and their values in runsOn', () => {
     const b = builderOf(`      - name: ci
         steps:
           - name: test
             run: node -v
+            runsOn: { node: "v$\${NODE}", os: linux }
             matrix: { NODE: ["20", "22"], OS: [linux] }
 `);
     const steps = stepsOf(b);
     expect(steps.map((s) => s.step)).to.deep.equal(['test (NODE=20, OS=linux)', 'test (NODE=22, OS=linux)']);
     expect(steps[1].matrix).to.deep.equal({ NODE: '22', OS: 'linux' });
     expect(steps.every((s) => s.stepName === 'test')).to.equal(true);
+    expect(steps.map((s) => s.runsOn)).to.deep.equal([{ node: 'v20', os: 'linux' }, { node: 'v22', os: 'linux' }]);
   });
 
   it('names a duplicate step with FILE:LINE:COL', () => {
@@ -131,5 +133,13 @@ describe('config/steps: a builder\'s steps', () => {
       { baseDir: '/tmp' }).repositories[0].builders[0]);
     expect(steps.map((s) => `${s.step} <- ${s.needs.join(',')}`)).to.deep.equal(['build <- ', 'lint <- ',
       'test (NODE_VERSION=20) <- build', 'test (NODE_VERSION=22) <- build', 'package <- test,lint']);
+  });
+
+  it('names a runsOn that uses a variable its step\'s matrix does not have', () => {
+    const msg = problems(config(`      - name: ci
+        steps:
+          - { name: a, run: "true", runsOn: { node: "$\${NODE}" }, matrix: { NOD: ["20"] } }
+`));
+    expect(msg).to.match(/steps\[0\]\.runsOn\.node: uses \$\{NODE\}, which is not a variable of this step's matrix/);
   });
 });
