@@ -2,8 +2,8 @@
  * The environment a unit runs with: an allowlist, never the runner's whole environment. A unit
  * gets PATH, HOME, LANG, TZ, TMPDIR from the runner (when set), CI=true, greengate's build
  * variables, the names its builder lists in `env:` (from the runner's environment), its build's
- * params (never over those names, greengate's own or a secret's) and its
- * builder's secrets, and its own credential GREENGATE_UNIT_TOKEN (when the server sent one). The
+ * params (never over those names, greengate's own or a secret's), its
+ * builder's secrets, its matrix step's variables, and its own credential GREENGATE_UNIT_TOKEN (when the server sent one). The
  * runner's and admin's tokens never reach it, even when listed.
  */
 import type { AssignMessage } from '../server/protocol.js';
@@ -38,6 +38,9 @@ export function buildUnitEnv(a: AssignMessage, runnerName: string, parent: NodeJ
     GREENGATE_RUNNER: runnerName,
     GREENGATE_NODE_TEST_REPORTER: NODE_TEST_REPORTER_PATH, // greengate's node:test reporter (every test with its file)
   });
+  for (const [name, value] of Object.entries(a.builder.vars ?? {})) {
+    if (!/^GREENGATE/i.test(name) && !(TOKEN_VARIABLES as readonly string[]).includes(name)) env[name] = value;
+  }
   // This unit's own credential (valid for its repository while it runs), never the runner's token.
   if (a.unitToken) env.GREENGATE_UNIT_TOKEN = a.unitToken;
   for (const [name, value] of Object.entries(a.builder.secrets ?? {})) {

@@ -124,8 +124,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     passes.refSeen(repo, ref, sha);
     flags.refSeen(repo, ref, sha);
   });
-  const waitingReason = (b: BuildRow): string | null =>
-    b.state === 'done' ? null : describeWait(runners.connected(), lifecycle.builderOf(b)?.runsOn);
+  const waitingReason = (b: BuildRow): string | null => {
+    if (b.state === 'done') return null;
+    // A stepped build waits for the labels of its queued step (each step may ask for its own runsOn).
+    const queued = store.steps.has(b.id) ? store.units.byBuild(b.id).find((u) => u.state === 'queued') : undefined;
+    return describeWait(runners.connected(), (queued ? lifecycle.stepOf(b, queued) : lifecycle.builderOf(b))?.runsOn);
+  };
 
   // Notifications: stored in the transaction of their event, sent after it.
   const outbox = new Outbox(store, config, log, () => sender.wake());

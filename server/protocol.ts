@@ -275,6 +275,8 @@ const BuilderSpec = z.strictObject({
   setupOnHit: z.string().nullable().default(null),
   /** The unit's sandbox (v3; absent: runner/sandbox.ts DEFAULT_POLICY). */
   sandbox: SandboxSpecSchema.optional(),
+  /** A matrix step's variables (issue 23), set in the unit's environment; absent: none. */
+  vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(200), z.string().max(4096)).optional(),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),

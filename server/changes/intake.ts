@@ -5,7 +5,9 @@
  * (push order): the commits since the ref's previous head (RefUpdate.old, the head recorded before
  * this push, refs.ts), never since whatever build was made last — an admin's rebuild of an old
  * commit neither widens the next blamelist nor is joined by a push. Units: the builder's `tests` glob matched at the commit and split by
- * splitter.ts; a queued build is split again when a push joins it. The lifecycle writes the units
+ * splitter.ts; a queued build is split again when a push joins it. A builder with `steps:` has
+ * every step planned the same way (splitter.planSteps) and stored with the build; the lifecycle
+ * queues the units of the steps that can start (results/steps.ts). The lifecycle writes the units
  * and tells observers; the queue dispatches once the build exists.
  */
 import type { Logger } from 'pino';
@@ -29,6 +31,8 @@ export function specOf(repo: RepositoryConfig, builder: BuilderConfig): string |
   return repo.pipeline ? JSON.stringify(builder) : null;
 }
 import type { BuildKind } from '../store/builds.js';
+import type { PlannedStep } from '../store/steps.js';
+import { hasSteps, stepsOf, stepsWithNeeds } from '../config/steps.js';
 
 export class Intake {
   /** Called when a build has units to hand out. */
@@ -94,12 +98,12 @@ export class Intake {
     const builder = builderOfBuild(this.config, build);
     if (!repo || !builder) throw new GgError('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(repo.name)!;
-    const units = await this.splitter.planFor(repo, row, builder, build.sha);
+    const [units, steps] = await Promise.all([this.splitter.planFor(repo, row, builder, build.sha), this.splitter.planSteps(repo, row, builder, build.sha)]);
     const now = Date.now();
     const id = this.store.tx(() => {
       const made = this.createBuild({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
         kind, sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id), pushedAt: now, at: now, blamelist: [],
-        builderSpec: build.builderSpec ?? null }, units);
+        builderSpec: build.builderSpec ?? null }, units, steps);
       this.store.buildCauses.record(made, { cause: 'rebuild', startedBy: by, rebuildOf: build.id, params: this.store.buildCauses.of(build.id)?.params ?? {} });
       return made;
     });
@@ -113,13 +117,20 @@ export class Intake {
    * a `tests` glob), created inside the caller's transaction. The caller announces it after the
    * commit (`announceQueued`). Synchronous: the files are given, nothing is asked of git.
    */
-  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number }): number {
+  createBisect(p: { repo: RepositoryConfig; builder: BuilderConfig; sha: string; files: readonly string[]; ref: string; branch: string; at: number;
+    /** The red build searched: a stepped builder's bisect build runs only its failed steps and what they need. */
+    redBuildId?: number }): number {
     const row = this.store.repos.byName(p.repo.name)!;
-    const units = p.builder.tests && p.files.length > 0
-      ? this.splitter.split(row, p.builder, [...p.files], this.splitter.runnerSlots(p.at))
-      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }];
+    const planOf = (b: BuilderConfig) => (b.tests && p.files.length > 0
+      ? this.splitter.split(row, b, [...p.files], this.splitter.runnerSlots(p.at))
+      : [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, p.builder.name, ['']).get('') ?? 0 }]);
+    const units = planOf(p.builder);
+    // A stepped builder's bisect build runs the red build's failed steps and what they need (all steps when none is known).
+    const failed = p.redBuildId === undefined ? [] : this.store.steps.byBuild(p.redBuildId)
+      .filter((s) => s.result === 'failed' || s.result === 'exception').map((s) => s.stepName);
+    const steps = hasSteps(p.builder) ? stepsWithNeeds(stepsOf(p.builder), failed).map((s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix, plan: planOf(s) })) : undefined;
     return this.lifecycle.create({ repoId: row.id, builder: p.builder.name, ref: p.ref, branch: p.branch, kind: 'try', purpose: 'bisect',
-      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [], builderSpec: specOf(p.repo, p.builder) }, units);
+      sha: p.sha, baseSha: null, changeId: null, pushedAt: p.at, at: p.at, blamelist: [], builderSpec: specOf(p.repo, p.builder) }, units, steps);
   }
 
   /** After the commit that created bisect builds: observers told, the queue asked to dispatch. */
@@ -140,7 +151,8 @@ export class Intake {
       const latest = this.store.builds.latestFor(row.id, builder.name, u.ref);
       const base = queued ? queued.sha : u.old !== ZERO_SHA ? u.old : pushed?.sha ?? null;
       if (!queued && !builder.tests) return this.createThenBlame(repo, row, builder, u, c, changeId, pushedAt, base);
-      const [commits, units] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref), this.splitter.planFor(repo, row, builder, u.new)]);
+      const [commits, units, steps] = await Promise.all([readBlamelist(repo.path, u.new, base, u.ref),
+        this.splitter.planFor(repo, row, builder, u.new), this.splitter.planSteps(repo, row, builder, u.new)]);
       const id = this.store.tx(() => {
         this.store.repos.saveCommits(row.id, commits);
         const shas = commits.map((x) => x.sha);
@@ -148,12 +160,13 @@ export class Intake {
           if (!this.store.builds.join(queued.id, u.new, shas, changeId)) return null;
           this.store.builds.setBuilderSpec(queued.id, specOf(repo, builder));
           this.lifecycle.dropQueued(queued.id);
-          this.lifecycle.insertUnits(queued.id, units, pushedAt);
+          if (steps) this.lifecycle.insertSteps(queued.id, steps, pushedAt);
+          else this.lifecycle.insertUnits(queued.id, units, pushedAt);
           return queued.id;
         }
         if (this.store.builds.latestFor(row.id, builder.name, u.ref)?.id !== latest?.id) return null;
         return this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas, builderSpec: specOf(repo, builder) }, units);
+          kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: shas, builderSpec: specOf(repo, builder) }, units, steps);
       });
       if (id !== null) {
         this.lifecycle.announce(id);
@@ -169,9 +182,9 @@ export class Intake {
    */
   private async createThenBlame(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, u: RefUpdate,
     c: { kind: 'branch' | 'try'; branch: string }, changeId: number, pushedAt: number, base: string | null): Promise<number> {
-    const units = await this.splitter.planFor(repo, row, builder, u.new);
+    const [units, steps] = await Promise.all([this.splitter.planFor(repo, row, builder, u.new), this.splitter.planSteps(repo, row, builder, u.new)]);
     const id = this.store.tx(() => this.createBuild({ repoId: row.id, builder: builder.name, ref: u.ref, branch: c.branch,
-      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [], builderSpec: specOf(repo, builder) }, units));
+      kind: c.kind, sha: u.new, baseSha: base, changeId, pushedAt, at: Date.now(), blamelist: [], builderSpec: specOf(repo, builder) }, units, steps));
     this.lifecycle.announce(id);
     this.onQueued();
     const commits = await readBlamelist(repo.path, u.new, base, u.ref).catch((err) => {
@@ -187,7 +200,7 @@ export class Intake {
   }
 
   /** A new build and its units (queued at its push time), inside the caller's transaction. */
-  private createBuild(build: NewBuild, units: readonly PlannedUnit[]): number {
-    return this.lifecycle.create(build, units);
+  private createBuild(build: NewBuild, units: readonly PlannedUnit[], steps?: readonly PlannedStep[]): number {
+    return this.lifecycle.create(build, units, steps);
   }
 }

@@ -32,6 +32,7 @@ import { checkGrantSecrets, checkPipelineKeys, pipelinePathSchema, pipelineGrant
 import { builderScheduleSchema, type ScheduleConfig } from './schedule.js';
 import { builderParamsSchema, checkParamNames, type ParamConfig } from './params.js';
 import { checkFlags, FLAGS_KEYS, flagsSchema, type FlagsConfig } from './flags.js';
+import { checkSteps, stepsSchema, STEP_KEYS, type StepInput } from './steps.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -77,6 +78,8 @@ export interface BuilderConfig {
   schedule?: ScheduleConfig;
   /** Declared params, passed to its units as environment variables (config/params.ts); absent: none. */
   params?: ParamConfig[];
+  /** Its steps as written (config/steps.ts; read them through stepsOf); absent: one step, `run` (then '' when steps are given). */
+  steps?: readonly StepInput[];
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -201,7 +204,7 @@ const builderShape = {
   setup: optionalText,
   tests: z.preprocess(emptyToNull, globsSchema('tests').nullable()).default(null),
   exclude: globsSchema('exclude').transform((v) => (typeof v === 'string' ? [v] : v)).optional(), // absent: nothing excluded
-  run: z.string().min(1, 'must not be empty — give the shell command that runs the tests'),
+  run: z.string().min(1, 'must not be empty — give the shell command that runs the tests').optional(), // required without steps (config/steps.ts)
   junit: optionalText,
   timeout: numberIn(1, 86400, 600, ' seconds', false), // 10 minutes without progress
   quarantine: z.array(z.string().min(1, 'must not be empty — give a test name')).default([]),
@@ -234,9 +237,11 @@ function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnH
   if (b.setupOnHit !== undefined) ctx.addIssue({ code: 'custom', path: ['setupOnHit'], message: 'replaces setup on a cache hit, but this builder has no setup — add setup: or remove setupOnHit' });
 }
 /** One builder of `builders:`, in greengate.yml and in a repository's pipeline file (config/pipeline.ts). */
-export const builderSchema = z.strictObject(builderShape).superRefine(checkSetupNeeded).superRefine(checkParamNames);
+export const builderSchema = z.strictObject({ ...builderShape, steps: stepsSchema(builderShape) }).superRefine(checkSetupNeeded)
+  .superRefine(checkParamNames).transform((b) => ({ ...b, run: b.run ?? '' }));
 /** The keys allowed under a builder, by key path below it ('' for the builder itself): for "did you mean" in a pipeline file. */
-export const BUILDER_KEYS_AT: Record<string, string[]> = { '': Object.keys(builderShape), cache: Object.keys(cacheShape),
+export const BUILDER_KEYS_AT: Record<string, string[]> = { '': [...Object.keys(builderShape), 'steps'], steps: STEP_KEYS, cache: Object.keys(cacheShape),
+  params: ['name', 'default', 'choices'], schedule: ['cron', 'branch'],
   sandbox: SANDBOX_KEYS.filter((k) => k !== 'keepProcesses') };
 const repositoryShape = {
   name: nameSchema,
@@ -286,7 +291,8 @@ const configShape = {
 };
 const configSchema = z.strictObject(configShape);
 const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
-  repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
+  repositories: Object.keys(repositoryShape), 'repositories.builders': [...Object.keys(builderShape), 'steps'],
+  'repositories.builders.steps': STEP_KEYS,
   'repositories.builders.params': ['name', 'default', 'choices'], 'repositories.builders.schedule': ['cron', 'branch'],
   admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, 'repositories.flags': FLAGS_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };
@@ -331,6 +337,8 @@ export function parseConfig(
     found.push(...describeIssue(issue, data, KEYS_AT));
   }
   findDuplicates(data, found, (at) => where(at).line);
+  ((data as { repositories?: unknown }).repositories as { builders?: unknown }[] | undefined)?.forEach?.((r, i) =>
+    (Array.isArray(r?.builders) ? r.builders : []).forEach((b, j) => found.push(...checkSteps(b, ['repositories', i, 'builders', j]))));
   if (result.success) found.push(...checkBuilderSecrets(result.data.repositories.map((r) => ({ builders: r.builders ?? [] })), opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkGrantSecrets(result.data.repositories, opts.baseDir, opts.env ?? process.env));
   if (result.success) found.push(...checkNotifySecrets(result.data, opts.baseDir, opts.env ?? process.env));

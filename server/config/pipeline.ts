@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { builderSchema, BUILDER_KEYS_AT, type BuilderConfig } from './config.js';
 import { ConfigError, describeIssue, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
 import type { PipelineGrant } from './pipelineGrants.js';
+import { checkSteps } from './steps.js';
 
 /** The builder name of a build that could not run because its pipeline file is missing or invalid ("." first: no configured builder has it). */
 export const PIPELINE_BUILDER = '.pipeline';
@@ -49,8 +50,10 @@ export function parsePipeline(text: string, file: string, grants: Readonly<Recor
     fail([{ path: [], message: `cannot read the YAML document: ${(err as Error).message}` }]);
   }
   const result = pipelineSchema.safeParse(raw);
-  if (!result.success) return fail(result.error.issues.flatMap((issue) => describeIssue(issue, raw, KEYS_AT)));
-  const found: Found[] = [];
+  const stepProblems = ((raw as { builders?: unknown }).builders instanceof Array ? (raw as { builders: unknown[] }).builders : [])
+    .flatMap((b, i) => checkSteps(b, ['builders', i])); // duplicate step names, unknown needs, cycles (as in greengate.yml)
+  if (!result.success) return fail([...result.error.issues.flatMap((issue) => describeIssue(issue, raw, KEYS_AT)), ...stepProblems]);
+  const found: Found[] = [...stepProblems];
   const seen = new Map<string, number>();
   const builders = result.data.builders.map((b, i) => {
     const first = seen.get(b.name);
@@ -84,10 +87,20 @@ function applyGrant(b: BuilderConfig, grant: PipelineGrant | undefined, at: Path
     }
     out.secrets = secrets;
   }
+  Object.assign(out, openOnly(b, grant, at, found, notGranted));
+  // Each step may set env: and sandbox: of its own: the same grants hold for them (a step opens no more than its builder may).
+  if (b.steps) out.steps = b.steps.map((st, j) => ({ ...st, ...openOnly(st as OpenPart, grant, [...at, 'steps', j], found, notGranted) }));
+  return out;
+}
+
+interface OpenPart { env?: string[]; sandbox?: BuilderConfig['sandbox'] }
+/** The env names and sandbox paths of a builder or one of its steps, checked against its grant; `network: false` of the grant wins. */
+function openOnly(b: OpenPart, grant: PipelineGrant | undefined, at: Path, found: Found[], notGranted: string): OpenPart {
+  const builder = notGranted.split('"')[1];
   for (const name of b.env ?? []) {
     if (!grant?.env?.includes(name)) {
       found.push({ path: [...at, 'env'], message: `runner variable ${name} is not granted: ${notGranted} env ${grantedList(grant?.env ?? [])} — ` +
-        `ask the server's admin to add it under pipelineGrants: { ${b.name}: { env: [${name}] } } in greengate.yml, or remove it` });
+        `ask the server's admin to add it under pipelineGrants: { ${builder}: { env: [${name}] } } in greengate.yml, or remove it` });
     }
   }
   if (b.sandbox) {
@@ -100,8 +113,8 @@ function applyGrant(b: BuilderConfig, grant: PipelineGrant | undefined, at: Path
       }
     }
   }
-  if (grant?.sandbox?.network === false) out.sandbox = { network: false, readOnly: [...(b.sandbox?.readOnly ?? [])], writable: [...(b.sandbox?.writable ?? [])] };
-  return out;
+  if (grant?.sandbox?.network === false) return { sandbox: { network: false, readOnly: [...(b.sandbox?.readOnly ?? [])], writable: [...(b.sandbox?.writable ?? [])] } };
+  return {};
 }
 
 function grantedList(names: readonly string[]): string {

@@ -168,7 +168,8 @@ export class CulpritFinder {
       return;
     }
     const sha = decision.position === 0 ? search.baseSha : search.commits[decision.position - 1];
-    const id = this.intake.createBisect({ repo, builder, sha, files: search.files, ref: `refs/bisect/${search.id}`, branch: search.branch, at: now });
+    const id = this.intake.createBisect({ repo, builder, sha, files: search.files, ref: `refs/bisect/${search.id}`, branch: search.branch, at: now,
+      redBuildId: search.buildId });
     this.store.culprits.addProbe(id, search.id, decision.position);
     this.created.push(id);
   }

@@ -84,6 +84,10 @@ export class WorkQueue {
         const build = this.store.builds.get(unit.buildId);
         byBuild.set(unit.buildId, build && this.lifecycle.builderOf(build)?.runsOn);
       }
+      if (unit.step !== null) { // a step may ask for other labels than its builder
+        const build = this.store.builds.get(unit.buildId);
+        return build && this.lifecycle.stepOf(build, unit)?.runsOn;
+      }
       return byBuild.get(unit.buildId);
     };
   }
@@ -91,7 +95,7 @@ export class WorkQueue {
   private assign(unit: UnitRow, link: RunnerLink, now: number): boolean {
     const build = this.store.builds.get(unit.buildId);
     const repo = build && this.lifecycle.repoOf(build);
-    const builder = build && this.lifecycle.builderOf(build);
+    const builder = build && this.lifecycle.stepOf(build, unit);
     if (!build || !repo || !builder || build.state === 'done') {
       this.lifecycle.endUnassignable(unit, build, now);
       return false;

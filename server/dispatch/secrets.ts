@@ -14,6 +14,7 @@
 import type { BuilderConfig } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
 import { paramDefaults } from '../config/params.js';
+import { stepsOf } from '../config/steps.js';
 import { DEFAULT_MAX_LOG_BYTES, SecretMatcher, type AssignMessage } from '../protocol.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
@@ -30,7 +31,7 @@ export class BuilderSecrets {
   private readonly values = new WeakMap<BuilderConfig, Record<string, string>>();
   private readonly byBuild = new Map<number, UnitLogRules>();
 
-  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf'>, private readonly always: () => readonly string[]) {}
+  constructor(private readonly store: Store, private readonly lifecycle: Pick<BuildLifecycle, 'builderOf' | 'stepOf'>, private readonly always: () => readonly string[]) {}
 
   /** The builder's secret values; throws with the reason when one cannot be read. */
   secretsOf(builder: BuilderConfig): Record<string, string> {
@@ -47,8 +48,10 @@ export class BuilderSecrets {
     const build = this.store.builds.get(msg.build);
     const builder = build && this.lifecycle.builderOf(build);
     if (!builder) return msg;
-    const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: builder.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
-    if (builder.env?.length) spec.env = [...builder.env];
+    const unit = this.store.units.get(msg.unit);
+    const step = (unit && this.lifecycle.stepOf(build, unit)) ?? builder; // env and the log cap may differ per step; secrets are the builder's
+    const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: step.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
+    if (step.env?.length) spec.env = [...step.env];
     if (builder.params?.length) spec.params = { ...paramDefaults(builder.params), ...this.store.buildCauses.of(build.id)?.params };
     if (builder.secrets && Object.keys(builder.secrets).length) {
       try {
@@ -72,9 +75,15 @@ export class BuilderSecrets {
     } catch {
       // unreadable now: its units were not run (secretsError), so there is nothing of it to redact
     }
-    const rules = { matcher: new SecretMatcher(new Set([...secrets, ...this.always()])), maxLogBytes: builder?.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
+    const rules = { matcher: new SecretMatcher(new Set([...secrets, ...this.always()])), maxLogBytes: logCapOf(builder) };
     if (this.byBuild.size >= CACHE_LIMIT) this.byBuild.delete(this.byBuild.keys().next().value!);
     this.byBuild.set(buildId, rules);
     return rules;
   }
+}
+
+/** The server's cap on a unit's log for a build of this builder: the largest of its steps' (each runner cuts at its own step's). */
+function logCapOf(builder: BuilderConfig | undefined): number {
+  if (!builder) return DEFAULT_MAX_LOG_BYTES;
+  return Math.max(...stepsOf(builder).map((s) => s.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES));
 }

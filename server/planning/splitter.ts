@@ -21,6 +21,9 @@ import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } f
 import { overheadFor } from './costs.js';
 import { slowdownFor } from './contention.js';
 import { builderOfBuild } from '../config/repositories.js';
+import { builderNamed } from '../config/repositories.js';
+import { hasSteps, stepsOf } from '../config/steps.js';
+import type { PlannedStep } from '../store/steps.js';
 
 export const DEFAULT_SLOTS_FOR_PLANNING = 4;
 export const RECENT_RUNNER_MS = 60 * 60 * 1000; // 1 hour
@@ -58,6 +61,13 @@ export class Splitter {
     this.sizes.delete(key);
     this.sizes.set(key, sizes);
     if (this.sizes.size > KEPT_SIZES) this.sizes.delete(this.sizes.keys().next().value!);
+  }
+
+  /** Each step's units (config/steps.ts), planned as builders are; undefined for a builder without `steps:` (planFor). */
+  async planSteps(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string): Promise<PlannedStep[] | undefined> {
+    if (!hasSteps(builder)) return undefined;
+    return Promise.all(stepsOf(builder).map(async (s) => ({ name: s.step, stepName: s.stepName, needs: s.needs, matrix: s.matrix,
+      plan: await this.planFor(repo, row, s, sha) })));
   }
 
   /** The plan for these runner slots: each runner's slot count, or a total (planned as one runner). */

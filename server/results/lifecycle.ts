@@ -13,6 +13,11 @@
  * unit alone, so finishing a unit costs the same whatever the build's size; the build's result is
  * read from its units once, when the last one ends.
  *
+ * Steps (a builder with `steps:`): the build keeps a row per step (build_steps); every change of
+ * a unit runs the step rule (results/steps.ts) in the same transaction, which queues the units of
+ * the steps whose needs have passed, and skips or cancels the rest. A lost or retried unit keeps
+ * its step.
+ *
  * A lost unit becomes a new queued unit at the front of the queue (retry_of = the lost one); a
  * unit lost MAX_LOSSES times ends its build as `exception`. After a restart, running units wait
  * LOST_AFTER_MS for their runner to claim them (registry.ts) before they count as lost.
@@ -31,6 +36,8 @@ import { decideResult, recordUnitTests } from './results.js';
 import { markNewFailures } from './newFailures.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
 import { builderNamed, repositoryNamed } from '../config/repositories.js';
+import { stepNamed, type StepConfig } from '../config/steps.js';
+import { advanceSteps, cancelPendingSteps, firstUnpassedStep, insertSteps, type PlannedStep } from './steps.js';
 
 export const LOST_PRIORITY = 100; // lost units go to the front of the queue
 export const RETRY_PRIORITY = 50; // flaky retries next
@@ -109,16 +116,28 @@ export class BuildLifecycle {
    * `purpose` (normal, bisect, deploy, rollback: the one marker of special builds), and its units.
    * The caller announces it after the commit.
    */
-  create(build: NewBuild, units: readonly { files: string[]; expectedMs: number }[]): number {
+  create(build: NewBuild, units: readonly { files: string[]; expectedMs: number }[], steps?: readonly PlannedStep[]): number {
     const id = this.store.builds.create(build);
-    this.insertUnits(id, units, build.pushedAt);
+    if (steps) this.insertSteps(id, steps, build.pushedAt);
+    else this.insertUnits(id, units, build.pushedAt);
     return id;
   }
 
-  /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. */
-  insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number): void {
-    units.forEach((p, i) => this.store.units.create({ buildId, seq: i + 1, files: p.files, attempt: 1, retryOf: null,
-      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at }));
+  /**
+   * The steps of a new or joined build of a builder with `steps:` (results/steps.ts), inside the
+   * caller's transaction: a joined build's queued units and steps are replaced; the first steps' units are queued.
+   */
+  insertSteps(buildId: number, steps: readonly PlannedStep[], at: number): void {
+    this.store.steps.deleteAll(buildId);
+    insertSteps(this.store, buildId, steps);
+    this.advance(buildId, at);
+  }
+
+  /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. `step`: their step's label. */
+  insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number, step: string | null = null): void {
+    const first = step === null ? 1 : this.store.units.nextSeq(buildId);
+    units.forEach((p, i) => this.store.units.create({ buildId, seq: first + i, files: p.files, attempt: 1, retryOf: null,
+      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at, step }));
     this.store.builds.adjustProgress(buildId, units.length, 0, units.reduce((s, u) => s + Math.round(u.expectedMs), 0));
   }
 
@@ -205,7 +224,7 @@ export class BuildLifecycle {
         this.lose(unit, `runner ${runnerName}: ${msg.error}`, now, runnerId);
         return true;
       } else {
-        const builder = this.builderOf(build);
+        const builder = this.stepOf(build, unit);
         const outcome = recordUnitTests(this.store, build, unit, builder, msg, now);
         const error = msg.timedOut ? `no progress for ${builder?.timeout ?? '?'} s: timed out` : msg.error;
         const retry = outcome.retryFiles ? this.retryOf(build, unit, outcome.retryFiles, runnerId, now) : null;
@@ -234,6 +253,7 @@ export class BuildLifecycle {
       if (!build || build.state === 'done') return false;
       const queued = this.store.units.queuedSummary(buildId);
       this.store.units.cancelQueued(buildId, now);
+      cancelPendingSteps(this.store, buildId, now);
       this.store.builds.adjustProgress(buildId, 0, queued.n, -queued.ms);
       for (const u of this.store.units.byBuild(buildId)) {
         if (u.state === 'running' && this.store.units.requestCancel(u.id)) tell.push(u);
@@ -298,6 +318,12 @@ export class BuildLifecycle {
     });
   }
 
+  /** What a unit runs: its step of its build's builder (the builder itself, as its one step, without `steps:`). */
+  stepOf(build: BuilderOfBuild, unit: Pick<UnitRow, 'step'>): StepConfig | undefined {
+    const builder = this.builderOf(build);
+    return builder && stepNamed(builder, unit.step);
+  }
+
   /** Runs fn in one transaction (store.tx); what it asked to tell observers is told after the commit (and dropped on rollback). */
   private commit<T>(fn: () => T): T { return this.store.tx(fn); }
 
@@ -321,7 +347,7 @@ export class BuildLifecycle {
     if (unit.lostCount + 1 < MAX_LOSSES) {
       this.store.units.create({
         buildId: unit.buildId, seq: unit.seq, files: unitFiles(unit), attempt: unit.attempt, retryOf: unit.id,
-        priority: LOST_PRIORITY, expectedMs: unit.expectedMs, avoidRunnerId: avoid, lostCount: unit.lostCount + 1, at: now,
+        priority: LOST_PRIORITY, expectedMs: unit.expectedMs, avoidRunnerId: avoid, lostCount: unit.lostCount + 1, at: now, step: unit.step,
       });
       retry = { expectedMs: unit.expectedMs };
     }
@@ -334,7 +360,7 @@ export class BuildLifecycle {
     const expectedMs = Math.round([...estimates.values()].reduce((a, b) => a + b, 0) + DEFAULT_OVERHEAD_MS);
     this.store.units.create({
       buildId: unit.buildId, seq: unit.seq, files, attempt: unit.attempt + 1, retryOf: unit.id,
-      priority: RETRY_PRIORITY, expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now,
+      priority: RETRY_PRIORITY, expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now, step: unit.step,
     });
     return { expectedMs };
   }
@@ -354,12 +380,15 @@ export class BuildLifecycle {
   private checkBuild(buildId: number, now: number, announce = true): BuildRow | undefined {
     const build = this.store.builds.get(buildId);
     if (!build || build.state === 'done') return build;
+    if (this.advance(buildId, now)) return this.checkBuild(buildId, now, announce);
     if (build.unitsDone < build.unitsTotal) {
       if (announce) this.emitBuild(buildId);
       return build;
     }
     const units = this.store.units.byBuild(buildId);
-    const { result, reason } = decideResult(units, currentUnits(units));
+    let { result, reason } = decideResult(units, currentUnits(units));
+    const step = (result === 'passed' || result === 'flaky') ? firstUnpassedStep(this.store, buildId) : undefined;
+    if (step) ({ result, reason } = { result: step.result === 'exception' ? 'exception' : 'failed', reason: `step ${step.name} ${step.result}` });
     if (!this.store.builds.finish(buildId, result, reason, now)) return build;
     if (result === 'failed') markNewFailures(this.store, build);
     this.finished(build, result, reason);
@@ -367,6 +396,14 @@ export class BuildLifecycle {
     const finished = this.store.builds.get(buildId)!;
     this.buildFinished(finished); // culprit, tree rule, notifications, deploys: server/pipeline.ts
     return finished;
+  }
+
+  /** Moves a stepped build's steps on (results/steps.ts), queueing the units of those that start; true when anything changed. */
+  private advance(buildId: number, now: number): boolean {
+    return advanceSteps(this.store, buildId, now, (step, plan) => {
+      this.insertUnits(buildId, plan, now, step.name);
+      this.emitBuild(buildId);
+    });
   }
 
   private finished(build: BuildRow, result: BuildResult, reason: string | null): void {
@@ -385,8 +422,11 @@ function withGrants(spec: BuilderConfig, grant: PipelineGrant | undefined): Buil
   const secrets = spec.secrets && Object.fromEntries(Object.entries(spec.secrets)
     .filter(([name, source]) => JSON.stringify(grant?.secrets?.[name]) === JSON.stringify(source)));
   const env = spec.env?.filter((name) => grant?.env?.includes(name));
-  if (Object.keys(secrets ?? {}).length === Object.keys(spec.secrets ?? {}).length && (env?.length ?? 0) === (spec.env?.length ?? 0)) return spec;
-  return { ...spec, ...(secrets ? { secrets } : {}), ...(env ? { env } : {}) };
+  // A step's own env: names are held to the same grant as its builder's.
+  const steps = spec.steps?.map((st) => (Array.isArray(st.env) ? { ...st, env: (st.env as string[]).filter((name) => grant?.env?.includes(name)) } : st));
+  const stepsSame = (spec.steps ?? []).every((st, i) => !Array.isArray(st.env) || (steps![i].env as string[]).length === st.env.length);
+  if (Object.keys(secrets ?? {}).length === Object.keys(spec.secrets ?? {}).length && (env?.length ?? 0) === (spec.env?.length ?? 0) && stepsSame) return spec;
+  return { ...spec, ...(secrets ? { secrets } : {}), ...(env ? { env } : {}), ...(steps ? { steps } : {}) };
 }
 
 function holds(unit: UnitRow | undefined, runnerId: number): unit is UnitRow {

@@ -32,6 +32,7 @@ import { OwnRevertStore } from './ownReverts.js';
 import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
 import { FlagStore } from './flags.js';
+import { StepStore } from './steps.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -54,6 +55,7 @@ export class Store {
   readonly sessions: SessionStore;
   readonly buildCauses: BuildCauseStore;
   readonly flags: FlagStore;
+  readonly steps: StepStore;
   private depth = 0;
   private queue: (() => void)[] = [];
   constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
@@ -77,6 +79,7 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.buildCauses = new BuildCauseStore(db);
     this.flags = new FlagStore(db);
+    this.steps = new StepStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {

@@ -114,6 +114,7 @@ export class PageStore {
       fileProgress: db.prepare(`SELECT coalesce(sum(json_array_length(u.files)), 0) AS filesTotal,
         coalesce(sum(CASE WHEN u.state = 'done' THEN json_array_length(u.files) ELSE 0 END), 0) AS filesDone
         FROM units u WHERE u.build_id = ? AND NOT EXISTS (SELECT 1 FROM units x WHERE x.build_id = u.build_id AND x.retry_of = u.id)`),
+      buildSteps: db.prepare(`SELECT name, result, started_at AS startedAt, finished_at AS finishedAt FROM build_steps WHERE build_id = ? ORDER BY seq`),
       running: db.prepare(`SELECT u.id, u.build_id AS buildId, u.runner_id AS runnerId, u.seq, json_array_length(u.files) AS files,
         u.attempt, u.started_at AS startedAt, u.assigned_at AS assignedAt, r.name AS repo, b.builder, b.branch, b.sha
         FROM units u JOIN builds b ON b.id = u.build_id JOIN repositories r ON r.id = b.repo_id
@@ -164,6 +165,11 @@ export class PageStore {
   /** Test files of a build's current units (a retried unit counts once), and how many have finished. */
   fileProgress(buildId: number): FileProgress {
     return { buildId, ...(this.q.fileProgress.get(buildId) as { filesTotal: number; filesDone: number }) };
+  }
+
+  /** A build's steps (migration 023) in order, for its waterfall cell; [] for a build of a builder without steps. */
+  buildSteps(buildId: number): { name: string; result: string; startedAt: number | null; finishedAt: number | null }[] {
+    return this.q.buildSteps.all(buildId) as { name: string; result: string; startedAt: number | null; finishedAt: number | null }[];
   }
 
   runningUnits(): RunningUnit[] { return (this.q.running.all() as RunningUnit[]).sort((a, b) => a.id - b.id); }

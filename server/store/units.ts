@@ -16,10 +16,14 @@ export interface UnitRow {
   setupMs: number | null; cacheHit: 0 | 1 | null;
   /** Mean number of units running on its runner while it ran, itself included; null until it finished (migration 017). */
   concurrency: number | null;
+  /** The step (label) it belongs to; null: its builder's one step (a builder without `steps:`, migration 023). */
+  step: string | null;
 }
 export interface NewUnit {
   buildId: number; seq: number; files: readonly string[]; attempt: number; retryOf: number | null;
   priority: number; expectedMs: number; avoidRunnerId: number | null; lostCount: number; at: number;
+  /** Absent: null (a builder without `steps:`). */
+  step?: string | null;
 }
 export interface UnitOutcome {
   result: UnitResult; exitCode: number | null; signal: string | null; error: string | null; at: number;
@@ -29,7 +33,7 @@ const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry
   u.priority, u.expected_ms AS expectedMs, u.runner_id AS runnerId, rn.name AS runner, u.avoid_runner_id AS avoidRunnerId,
   u.lost_count AS lostCount, u.exit_code AS exitCode, u.signal, u.error, u.log_bytes AS logBytes, u.cancel_requested AS cancelRequested,
   u.queued_at AS queuedAt, u.assigned_at AS assignedAt, u.started_at AS startedAt, u.finished_at AS finishedAt,
-  u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency`;
+  u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency, u.step`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
 
@@ -38,8 +42,8 @@ export class UnitStore {
   constructor(db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
-        avoid_runner_id, lost_count, queued_at) VALUES (@buildId, @seq, @files, @attempt, @retryOf, 'queued', @priority,
-        @expectedMs, @avoidRunnerId, @lostCount, @at)`),
+        avoid_runner_id, lost_count, queued_at, step) VALUES (@buildId, @seq, @files, @attempt, @retryOf, 'queued', @priority,
+        @expectedMs, @avoidRunnerId, @lostCount, @at, @step)`),
       get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.id = ?`),
       byBuild: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.build_id = ? ORDER BY u.seq, u.id`),
       deleteQueued: db.prepare(`DELETE FROM units WHERE build_id = ? AND state = 'queued'`),
@@ -63,7 +67,7 @@ export class UnitStore {
   }
 
   create(u: NewUnit): number {
-    return Number(this.q.insert.run({ ...u, files: JSON.stringify(u.files) }).lastInsertRowid);
+    return Number(this.q.insert.run({ ...u, files: JSON.stringify(u.files), step: u.step ?? null }).lastInsertRowid);
   }
   get(id: number): UnitRow | undefined { return this.q.get.get(id) as UnitRow | undefined; }
   byBuild(buildId: number): UnitRow[] { return this.q.byBuild.all(buildId) as UnitRow[]; }

@@ -22,6 +22,7 @@ import { culpritJson, probeJson } from '../culprit/json.js';
 import { concurrencyLevel, contentionNotice } from '../planning/contention.js';
 import { actorOf } from './admin.js';
 import { causeJson } from './manualBuildsApi.js';
+import { stepOfUnit, stepsJson } from './steps.js';
 import type { Logger } from 'pino';
 
 export interface RefUpdate { old: string; new: string; ref: string }
@@ -29,7 +30,7 @@ export interface RefUpdate { old: string; new: string; ref: string }
 export interface RunnerInfo { runnerId: number; name: string; slots: number; busy: number; labels: Readonly<Record<string, string>> }
 
 export interface ApiDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners' | 'buildCauses'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'logs' | 'repos' | 'culprits' | 'contention' | 'runners' | 'buildCauses' | 'steps'>;
   config: Pick<Config, 'repositories'>;
   events: Pick<Events, 'on'>;
   baseUrl(): string;
@@ -235,7 +236,8 @@ export function apiRouter(deps: ApiDeps): Router {
       blamelist: store.builds.blamelist(build.id),
       culprit: culpritJson(store, build.id),
       bisect: build.kind === 'bisect' ? probeJson(store, build.id) : null,
-      units: store.units.byBuild(build.id).map(unitJson),
+      steps: stepsJson(store, build),
+      units: store.units.byBuild(build.id).map((u) => ({ ...unitJson(u), step: stepOfUnit(u, build) })),
       contention: contentionJson(store, build),
       ...causeJson(store, deps.config, build), // cause (schedule, by hand, re-run) and params: manualBuildsApi.ts
       ...testsJson(store.tests.finalByBuild(build.id), store.tests.byBuild(build.id)),

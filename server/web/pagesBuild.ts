@@ -19,12 +19,13 @@ import { culpritJson, probeJson } from '../culprit/json.js';
 import type { Config } from '../config/config.js';
 import { causeJson } from './manualBuildsApi.js';
 import { failedUnits } from '../changes/manual.js';
+import { stepsJson, unitsBySteps } from './steps.js';
 
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
 export interface BuildPagesDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'buildCauses'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'buildCauses' | 'steps'>;
   /** For the declared params' defaults shown with a build (absent: only the params asked for). */
   config?: Pick<Config, 'repositories'>;
 }
@@ -85,10 +86,14 @@ function summaryModel(ctx: PageContext, deps: BuildPagesDeps, build: BuildRow) {
   // New failures first: they are what a push broke; then the ones that were failing already.
   const failures = results.filter((t) => isListedFailure(t) && !t.failingBefore).concat(results.filter((t) => t.failingBefore))
     .map((t) => ({ ...t, key: t.classname ? `${t.classname} ${t.name}` : t.name }));
+  const steps = stepsJson(store, build).map((s) => ({ ...s,
+    took: s.startedAt === null ? null : (s.finishedAt ?? now) - s.startedAt }));
   return {
     build, units, counts, failures, waiting: ctx.waitingReason(build),
     ...causeJson(store, deps.config ?? { repositories: [] }, build), // cause (schedule, by hand, re-run) and params
     failedUnits: failedUnits(all).length,
+    // A stepped build's units grouped under their steps (each with its state and time); one group without steps.
+    stepped: store.steps.has(build.id), stepGroups: unitsBySteps(steps, units, build),
     contention: contentionJson(store, build, all),
     blamelist: store.builds.blamelist(build.id),
     culprit: culpritJson(store, build.id),

@@ -32,6 +32,8 @@ export interface Column { key: string; repo: string; builder: string }
 export interface ColumnGroup { repo: string; span: number }
 export interface Cell {
   id: number; cls: string; label: string; detail: string; title: string; rebuilds: number;
+  /** A stepped build's steps as Buildbot's waterfall lists them: name, state (cls) and time; absent: a builder without steps. */
+  steps?: { name: string; cls: string; detail: string }[];
 }
 export interface Row {
   key: string; repo: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string; author: string | null;
@@ -157,6 +159,14 @@ function groupColumns(columns: Column[]): ColumnGroup[] {
 }
 
 export function cellOf(pages: PageStore, b: WaterfallBuild, now = Date.now()): Cell {
+  const cell = buildCellOf(pages, b, now);
+  const steps = pages.buildSteps(b.id);
+  if (steps.length === 0) return cell;
+  return { ...cell, steps: steps.map((s) => ({ name: s.name, cls: s.result,
+    detail: s.startedAt === null ? '' : formatShort((s.finishedAt ?? now) - s.startedAt) })) };
+}
+
+function buildCellOf(pages: PageStore, b: WaterfallBuild, now: number): Cell {
   const why = b.cause === 'schedule' ? ' · scheduled' : b.cause === 'manual' ? ' · started by hand' : b.cause === 'rerun' ? ' · re-run of what failed' : b.cause === 'rebuild' ? ' · rebuild' : '';
   const title = `${b.builder} build ${b.id}: ${b.result ?? b.state}${b.reason ? ` (${b.reason})` : ''}${why}`;
   if (b.state === 'queued') return { id: b.id, cls: 'queued', label: 'queued', detail: '', title, rebuilds: 0 };

@@ -51,4 +51,10 @@ describe('runner/environment: what a unit sees', () => {
     const values = redactedValues(assign({ secrets: { DEPLOY_KEY: 'deploy-secret' } }), 'token-from-file', RUNNER_ENV);
     expect(values).to.have.members(['deploy-secret', 'token-from-file', 'runner-token-value', 'admin-token-value']);
   });
+
+  it('sets a matrix step\'s variables, but never over greengate\'s own', () => {
+    const env = buildUnitEnv(assign({ vars: { NODE: '22', GREENGATE_BUILD: '99', GREENGATE_RUNNER_TOKEN: 'x' } }), 'r1', RUNNER_ENV);
+    expect(env).to.include({ NODE: '22', GREENGATE_BUILD: '3' });
+    expect(env).not.to.have.property('GREENGATE_RUNNER_TOKEN');
+  });
 });

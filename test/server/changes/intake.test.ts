@@ -49,6 +49,29 @@ describe('changes/intake: a new head becomes builds', () => {
     expect(await notice(ZERO_SHA, c1), 'the same head again builds nothing').to.deep.equal([]);
   });
 
+  it('plans every step of a builder with steps at the commit and queues only the first; a bisect build runs the failed step and what it needs', async () => {
+    const ci = builder({ name: 'ci', tests: null, run: '', steps: [
+      { name: 'build', run: 'make' }, { name: 'lint', run: 'lint', needs: [] },
+      { name: 'test', run: 'node --test "$@"', tests: 'test/*.test.js', needs: ['build'] }, { name: 'package', run: 'pack', needs: ['test'] }] });
+    start([ci]);
+    const c1 = repo.commit({ 'test/a.test.js': '', 'test/b.test.js': '', 'src/x.js': '' }, 'first');
+    expect(repo.push().ok).to.equal(true);
+    const [id] = await notice(ZERO_SHA, c1);
+    const steps = p.store.steps.byBuild(id);
+    expect(steps.map((s) => `${s.name}:${s.result}`)).to.deep.equal(['build:running', 'lint:running', 'test:pending', 'package:pending']);
+    expect(steps[2].plan.flatMap((u) => u.files).sort(), 'the sharded step planned over the files at the commit').to.deep.equal(['test/a.test.js', 'test/b.test.js']);
+    expect(p.store.units.byBuild(id).map((u) => u.step)).to.deep.equal(['build', 'lint']);
+    // test fails: the culprit search's probes run build and test (package needs test, but is not needed; nor is lint).
+    p.store.tx(() => p.store.steps.finish(id, 'test', 'failed', Date.now()));
+    const repoCfg = p.cfg.repositories[0];
+    const probe = p.store.tx(() => p.intake.createBisect({ repo: repoCfg, builder: repoCfg.builders[0], sha: c1, files: [], ref: 'refs/bisect/1',
+      branch: 'main', at: Date.now(), redBuildId: id }));
+    expect(p.store.steps.byBuild(probe).map((s) => s.name)).to.deep.equal(['build', 'test']);
+    const all = p.store.tx(() => p.intake.createBisect({ repo: repoCfg, builder: repoCfg.builders[0], sha: c1, files: [], ref: 'refs/bisect/2',
+      branch: 'main', at: Date.now() }));
+    expect(p.store.steps.byBuild(all).map((s) => s.name), 'no red build known: every step').to.deep.equal(['build', 'lint', 'test', 'package']);
+  });
+
   it('lets a push join its builder\'s queued build: the blamelist grows and the units are split again', async () => {
     start();
     const c1 = repo.commit({ 'test/a.test.js': '' }, 'first');
@@ -73,6 +96,22 @@ describe('changes/intake: a new head becomes builds', () => {
     expect(next).to.not.equal(id);
     expect(blame(next)).to.deep.equal(['third']);
     expect(p.store.builds.get(next)!.baseSha).to.equal(c2);
+  });
+
+  it('plans a joined stepped build\'s steps again at the new head, with the counters of the units queued now', async () => {
+    start([builder({ name: 'ci', tests: null, run: '', steps: [{ name: 'build', run: 'make' },
+      { name: 'test', run: 'node --test "$@"', tests: 'test/*.test.js' }] })]);
+    const c1 = repo.commit({ 'test/a.test.js': '' }, 'first');
+    expect(repo.push().ok).to.equal(true);
+    const [id] = await notice(ZERO_SHA, c1);
+    const c2 = repo.commit({ 'test/b.test.js': '' }, 'second');
+    expect(repo.push().ok).to.equal(true);
+    expect(await notice(c1, c2)).to.deep.equal([id]);
+    const steps = p.store.steps.byBuild(id);
+    expect(steps.map((s) => `${s.name}:${s.result}`)).to.deep.equal(['build:running', 'test:pending']);
+    expect(steps[1].plan.flatMap((u) => u.files).sort()).to.deep.equal(['test/a.test.js', 'test/b.test.js']);
+    expect(p.store.units.byBuild(id).map((u) => u.step)).to.deep.equal(['build']);
+    expect(p.store.builds.get(id)).to.include({ sha: c2, unitsTotal: 1, unitsDone: 0 });
   });
 
   it('builds try refs on their own: they never join', async () => {

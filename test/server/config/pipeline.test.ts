@@ -106,6 +106,16 @@ describe('config/pipeline', () => {
     expect(plain.sandbox?.network).to.equal(false);
   });
 
+  it("a step's own env: and sandbox: are held to its builder's grant, and steps are checked as in greengate.yml", () => {
+    expect(problem('builders:\n  - name: test\n    steps:\n      - { name: a, run: x, env: [AWS_SECRET_ACCESS_KEY] }\n'))
+      .to.match(/builders\[0\]\.steps\[0\]\.env: runner variable AWS_SECRET_ACCESS_KEY is not granted: greengate\.yml grants builder "test"/);
+    expect(problem('builders:\n  - name: unit\n    steps:\n      - { name: a, run: x, sandbox: { writable: [/home] } }\n'))
+      .to.match(/builders\[0\]\.steps\[0\]\.sandbox\.writable: \/home is not granted/);
+    const [off] = parsePipeline('builders:\n  - name: offline\n    steps:\n      - { name: a, run: x, sandbox: { network: true } }\n', '.greengate.yml', grants());
+    expect((off.steps![0].sandbox as { network: boolean }).network).to.equal(false);
+    expect(problem('builders:\n  - name: test\n    steps:\n      - { name: a, run: x, needs: [nope] }\n')).to.match(/\.greengate\.yml:4:.*nope/);
+  });
+
   it("README's Pipeline file example: greengate.yml's grants and the repository's file both validate", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('\n## Pipeline file\n'), readme.indexOf('\n## How a push flows\n'));
