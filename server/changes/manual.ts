@@ -28,6 +28,8 @@ import { builderNamed, findBuilder, findRepository } from '../config/repositorie
 import { checkRequestedParams } from '../config/params.js';
 import { fail } from '../errors.js';
 import { git } from '../git.js';
+import { hasSteps, stepsOf, stepsWithNeeds } from '../config/steps.js';
+import type { PlannedStep } from '../store/steps.js';
 import type { Pipelines } from './pipelines.js';
 import { specOf } from './intake.js';
 
@@ -46,7 +48,8 @@ export interface StartRequest {
 }
 
 /** A failed unit of a build: what a re-run runs again. */
-export interface FailedUnit { files: readonly string[] }
+/** A failed unit: its files and its step's label (null: the builder's one step). */
+export interface FailedUnit { files: readonly string[]; step?: string | null }
 
 export class ManualBuilds {
   constructor(
@@ -94,11 +97,11 @@ export class ManualBuilds {
     if (build.state !== 'done') fail('GG_NOTHING_FAILED', `build ${build.id} has not finished: wait for it to end, or cancel it, then re-run what failed`);
     const failed = failedUnits(this.store.units.byBuild(build.id));
     if (failed.length === 0) fail('GG_NOTHING_FAILED', `build ${build.id} has no failed unit to run again — use rebuild to build the whole commit again`);
-    return this.rerunUnits(build, failed, by);
+    return this.rerunUnits(build, failed, by, await this.failedSteps(build, failed));
   }
 
   /** A rebuild of `build` running only these units' files (every file of a builder without `tests`). */
-  rerunUnits(build: BuildRow, failed: readonly FailedUnit[], by: string): number {
+  rerunUnits(build: BuildRow, failed: readonly FailedUnit[], by: string, steps?: readonly PlannedStep[]): number {
     if (build.kind === 'bisect' || build.purpose !== 'normal') {
       fail('GG_BAD_REQUEST', `build ${build.id} is a ${build.purpose} build: the server makes those itself — re-run the build it came from instead`);
     }
@@ -110,13 +113,33 @@ export class ManualBuilds {
     const id = this.store.tx(() => {
       const newId = this.lifecycle.create({ repoId: row.id, builder: builder.name, ref: build.ref, branch: build.branch,
         kind: build.kind === 'try' ? 'try' : 'branch', sha: build.sha, baseSha: build.sha, changeId: this.store.builds.changeOf(build.id),
-        pushedAt: at, at, blamelist: [], builderSpec: build.builderSpec ?? null }, units);
+        pushedAt: at, at, blamelist: [], builderSpec: build.builderSpec ?? null }, units, steps);
       this.store.buildCauses.record(newId, { cause: 'rerun', startedBy: by, rebuildOf: build.id,
         params: this.store.buildCauses.of(build.id)?.params ?? {} });
       return newId;
     });
     this.announce([id]);
     return id;
+  }
+
+  /**
+   * A stepped build's re-run: its failed and skipped steps and the steps they need (stepsWithNeeds), each planned
+   * in full except a failed sharded step, which runs only its failed units' files. undefined without steps.
+   */
+  private async failedSteps(build: BuildRow, failed: readonly FailedUnit[]): Promise<PlannedStep[] | undefined> {
+    const builder = this.lifecycle.builderOf(build) ?? builderNamed(this.config, build);
+    if (!builder || !hasSteps(builder)) return undefined;
+    const repo = findRepository(this.config, build.repo);
+    const row = this.store.repos.byName(build.repo)!;
+    // Failed steps and those they left skipped (as GitHub's "re-run failed jobs" runs their dependents too); stepsWithNeeds adds what they need.
+    const names = this.store.steps.byBuild(build.id).filter((st) => st.result === 'failed' || st.result === 'exception' || st.result === 'skipped')
+      .map((st) => st.stepName);
+    const at = Date.now();
+    return Promise.all(stepsWithNeeds(stepsOf(builder), names).map(async (st) => {
+      const mine = failed.filter((u) => u.step === st.step);
+      const plan = mine.length > 0 ? this.plan(row, st, mine, at) : await this.splitter.planFor(repo, row, st, build.sha);
+      return { name: st.step, stepName: st.stepName, needs: st.needs, matrix: st.matrix, plan };
+    }));
   }
 
   private plan(row: { id: number }, builder: BuilderConfig, failed: readonly FailedUnit[], at: number): PlannedUnit[] {
@@ -140,5 +163,5 @@ export function failedUnits(units: readonly UnitRow[]): FailedUnit[] {
     const seen = last.get(u.seq);
     if (!seen || u.attempt > seen.attempt || (u.attempt === seen.attempt && u.id > seen.id)) last.set(u.seq, u);
   }
-  return [...last.values()].filter((u) => u.result === 'failed' || u.result === 'exception').map((u) => ({ files: unitFiles(u) }));
+  return [...last.values()].filter((u) => u.result === 'failed' || u.result === 'exception').map((u) => ({ files: unitFiles(u), step: u.step ?? null }));
 }

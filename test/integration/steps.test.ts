@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
+import { ADMIN_TOKEN, Repo, ServerProcess, connectRunner, pollUntil, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
 
 const testFile = (name: string) => `require('node:test').test('${name}', () => {});\n`;
 
@@ -22,14 +22,16 @@ describe('steps: a three-step builder over a real server, runner and git push', 
   let home: ReturnType<typeof tempHome>;
   let repo: Repo;
   let slow: Repo;
+  let retry: Repo;
   let server: ServerProcess;
   let runner: ChildProcess;
   before(async () => {
     home = tempHome();
     repo = new Repo(home.dir);
     slow = new Repo(home.dir, 'slow');
+    retry = new Repo(home.dir, 'retry');
     server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [CI] },
-      { name: 'slow', path: slow.bare, gate: [], builders: [SLOW] }])).start();
+      { name: 'slow', path: slow.bare, gate: [], builders: [SLOW] }, { name: 'retry', path: retry.bare, gate: [], builders: [CI] }])).start();
     runner = await connectRunner(server, 'r1', home.dir, { slots: 2 });
   });
   after(async () => {
@@ -70,6 +72,23 @@ describe('steps: a three-step builder over a real server, runner and git push', 
       ['build:failed', 'test:skipped', 'package (FLAVOUR=lite):skipped', 'package (FLAVOUR=full):skipped']);
     expect(build.units.every((u: any) => u.step === 'build')).to.equal(true);
     expect((await server.api('/api/tree/shop/main')).state).to.equal('closed');
+  });
+
+  it('re-run failed runs the failed step\'s failed shard, the steps it needs and the ones it left skipped, not the shards that passed', async () => {
+    const sha = retry.commit({ 'src/app.js': '1\n', 'test/a.test.js': testFile('a'),
+      'test/b.test.js': "require('node:test').test('b', () => { if (!process.env.FIXED) throw new Error('red'); });\n" }, 'b fails');
+    expect(retry.push().ok).to.equal(true);
+    const b = await pollUntil(async () => (await server.builds('repo=retry&limit=1')).find((x) => x.sha === sha), 'the retry build');
+    const red = await server.waitForBuild(b.id);
+    expect(red.steps.map((s: any) => `${s.name}:${s.result}`)).to.deep.equal(
+      ['build:passed', 'test:failed', 'package (FLAVOUR=lite):skipped', 'package (FLAVOUR=full):skipped']);
+    const res = await fetch(`${server.url}/api/builds/${red.id}/rerun-failed`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).to.equal(202);
+    const again = await server.waitForBuild((await res.json()).build);
+    expect(again.cause).to.deep.include({ kind: 'rerun', rebuildOf: red.id });
+    expect(again.steps.map((s: any) => s.name)).to.deep.equal(['build', 'test', 'package (FLAVOUR=lite)', 'package (FLAVOUR=full)']);
+    expect(again.units.filter((u: any) => u.step === 'test' && u.attempt === 1).flatMap((u: any) => u.files)).to.deep.equal(['test/b.test.js']);
+    expect(again.steps.find((s: any) => s.name === 'test').result).to.equal('failed'); // still red: b fails without FIXED
   });
 
   it('carries on after a server restart in the middle of a step: the next step starts from what SQLite holds', async () => {
