@@ -49,6 +49,11 @@ export const ERRORS = {
   GG_CSRF: { status: 403, meaning: 'a form post without the session\'s CSRF token' },
   GG_GIT_UNAUTHORIZED: { status: 401, meaning: 'fetching code over HTTP without the runner token' },
   GG_GIT_READ_ONLY: { status: 403, meaning: 'a push to the read-only code URL' },
+  GG_ARTIFACT_UNAUTHORIZED: { status: 401, meaning: 'an artifact upload without the credential of a unit of that build that is running' },
+  GG_ARTIFACT_PATH: { status: 400, meaning: 'an artifact path that is absolute, has "..", or is not normalized' },
+  GG_ARTIFACT_LENGTH_REQUIRED: { status: 411, meaning: 'an artifact upload without Content-Length' },
+  GG_ARTIFACT_TOO_LARGE: { status: 413, meaning: 'an artifact over artifactLimits.maxFileBytes, or a build over maxBuildBytes' },
+  GG_ARTIFACT_TRANSFER: { status: 502, meaning: 'the runner could not upload or download an artifact (or its sha256 did not match)' },
   GG_ALERTMANAGER_TOKEN: { status: 401, meaning: 'an Alertmanager webhook call without the configured alertmanagerToken' },
   GG_TOO_MANY_GUESSES: { status: 429, meaning: 'too many wrong tokens from one address' },
   // runner protocol and page sockets: each close code is defined here once (protocol.ts CloseCode derives from these)

@@ -52,6 +52,11 @@
  * the unit's code with it instead of its own token; the server's git HTTP accepts it for the
  * unit's repository while the unit runs); `builder.sandbox` says what the unit's sandbox opens
  * (network, readOnly and writable paths, keepProcesses for deploy stages; runner/sandbox.ts).
+ * Version 4: `builder.artifacts` (globs): the runner uploads the matching workspace files over
+ * HTTP (`PUT ARTIFACT_UPLOAD_PATH`, with the unitToken) BEFORE it sends `finished`, so a unit's
+ * end means its artifacts are stored; `assign.artifacts` lists files of earlier steps the runner
+ * downloads into the workspace (sha256 checked) before setup; `finished.artifactsFailed` says an
+ * upload was refused (a size limit: `error` says which file) — the unit fails (runner/artifacts.ts).
  */
 import { z } from 'zod';
 import { ERRORS, GgError, fail } from './errors.js';
@@ -60,7 +65,7 @@ import { ERRORS, GgError, fail } from './errors.js';
 export { ERRORS, GgError, fail, type ClosingCode, type ErrorCode } from './errors.js';
 import { redactStrings } from './redaction.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const WS_PATH = '/ws/runner';
 /** Where this server serves each repository's code to runners (`GIT_PATH/<name>.git`; web/gitHttp.ts). */
 export const GIT_PATH = '/git';
@@ -205,6 +210,8 @@ const Finished = z.strictObject({
    * the sum of its test cases (results/results.ts).
    */
   fileTimes: z.array(FileTimeSchema).max(100_000).optional(),
+  /** An artifact upload was refused or failed (v4): the unit fails, `error` says which file and why. */
+  artifactsFailed: z.boolean().optional(),
 });
 
 /**
@@ -234,6 +241,28 @@ export function isWorkspacePattern(s: string): boolean {
   return !s.startsWith('/') && !parts.includes('..') && !parts.includes('.git') && s.replace(/[/.*]/g, '') !== '';
 }
 const workspacePattern = z.string().min(1).max(1000).refine(isWorkspacePattern, 'a path relative to the workspace, without ".." or ".git"');
+
+/**
+ * An artifact's path: relative to the workspace, normalized (no "", "." or ".." segment, no "//",
+ * no trailing "/"), not inside .git, no backslash or control character, at most 1000 characters.
+ * The server refuses an upload to any other path; the runner downloads only to such paths.
+ */
+export function isArtifactPath(p: string): boolean {
+  if (typeof p !== 'string' || p.length === 0 || p.length > 1000 || /[\\\x00-\x1f\x7f]/.test(p)) return false;
+  return p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && part !== '.git');
+}
+/** Where a runner uploads one artifact of a unit (PUT, body: the file, Content-Length required). */
+export function artifactUploadPath(unit: number, path: string): string {
+  return `/api/units/${unit}/artifacts?path=${encodeURIComponent(path)}`;
+}
+export const ArtifactRefSchema = z.strictObject({
+  path: z.string().refine(isArtifactPath, 'a normalized path relative to the workspace'),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 hex characters'),
+  /** Where to GET it: a path on this server (resolved against the runner's server URL). */
+  url: z.string().max(2000),
+});
+export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 
 /** What a unit's sandbox opens beyond its workspace (runner/sandbox.ts); absent: network on, nothing else. */
 export const MAX_SANDBOX_PATHS = 32;
@@ -270,6 +299,8 @@ const BuilderSpec = z.strictObject({
   setupOnHit: z.string().nullable().default(null),
   /** The unit's sandbox (v3; absent: runner/sandbox.ts DEFAULT_POLICY). */
   sandbox: SandboxSpecSchema.optional(),
+  /** Globs of workspace files to upload when the unit ends (v4; absent: none). */
+  artifacts: z.array(workspacePattern).max(32).optional(),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -296,6 +327,8 @@ const Assign = z.strictObject({
   attempt: z.number().int().positive(),
   /** This unit's credential for the server's git HTTP (v3), valid while the unit runs; absent: use the runner token. */
   unitToken: z.string().regex(/^[0-9a-f]{64}$/, '64 hex characters').optional(),
+  /** Files of earlier steps to download into the workspace before setup (v4; absent: none). */
+  artifacts: z.array(ArtifactRefSchema).max(10_000).optional(),
 });
 const Ack = z.strictObject({ type: z.literal('ack'), unit: id, seq: z.number().int().nonnegative() });
 const AckFinished = z.strictObject({ type: z.literal('ackFinished'), unit: id });

@@ -28,6 +28,7 @@ import { checkReadTokens, cloneTokenSchema, readTokensSchema } from './cloneToke
 import { adminsSchema, checkAdmins, type AdminConfig } from './admins.js';
 import { builderSandboxSchema, SANDBOX_KEYS, type SandboxConfig } from './sandbox.js';
 import { hostSchema } from './listen.js';
+import { ARTIFACT_LIMIT_KEYS, artifactLimitsSchema, builderArtifactsSchema, type ArtifactLimits } from './artifacts.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -69,6 +70,8 @@ export interface BuilderConfig {
   runsOn?: Record<string, string>;
   /** What its units' sandbox opens (config/sandbox.ts); absent: network on, nothing else. */
   sandbox?: SandboxConfig;
+  /** Globs of workspace files uploaded when each unit ends (config/artifacts.ts); absent: none. */
+  artifacts?: string[];
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -111,6 +114,8 @@ export interface Config {
   retention?: RetentionConfig;
   /** Notification defaults for every repository (absent: nobody is told); see config/notify.ts. */
   notify?: NotifyConfig;
+  /** Artifact size limits (config/artifacts.ts); absent: 1 GiB per file, 5 GiB per build. */
+  artifactLimits?: ArtifactLimits;
 }
 export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
@@ -210,6 +215,7 @@ const builderShape = {
       if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
     }).optional(),
   sandbox: builderSandboxSchema,
+  artifacts: builderArtifactsSchema,
 };
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
@@ -251,9 +257,10 @@ const configShape = {
   }).optional(),
   notify: notifySchema, // absent: nobody is told
   host: hostSchema, // absent: 0.0.0.0 (config/listen.ts)
+  artifactLimits: artifactLimitsSchema, // absent: 1 GiB per file, 5 GiB per build (config/artifacts.ts)
 };
 const configSchema = z.strictObject(configShape);
-const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
+const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'], artifactLimits: ARTIFACT_LIMIT_KEYS,
   repositories: Object.keys(repositoryShape), 'repositories.builders': Object.keys(builderShape),
   admins: ['name', 'token', 'tokenFile'], 'repositories.builders.cache': Object.keys(cacheShape), 'repositories.culprit': CULPRIT_KEYS, ...NOTIFY_KEYS,
   'repositories.builders.sandbox': SANDBOX_KEYS.filter((k) => k !== 'keepProcesses'), 'repositories.deploy.stages.sandbox': SANDBOX_KEYS };

@@ -9,5 +9,6 @@ export function toBuilderSpec(b: BuilderConfig): BuilderSpecMessage {
     cache: b.cache ? b.cache.map((c) => ({ paths: [...c.paths], key: [...c.key] })) : null,
     setupOnHit: b.setupOnHit ?? null,
     ...(b.sandbox ? { sandbox: toSandboxSpec(b.sandbox) } : {}),
+    ...(b.artifacts?.length ? { artifacts: [...b.artifacts] } : {}),
   };
 }

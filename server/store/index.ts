@@ -30,6 +30,7 @@ import { NotificationStore } from './notifications.js';
 import { CulpritStore } from './culprits.js';
 import { OwnRevertStore } from './ownReverts.js';
 import { SessionStore } from './sessions.js';
+import { ArtifactStore } from './artifacts.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -50,6 +51,7 @@ export class Store {
   readonly culprits: CulpritStore;
   readonly ownReverts: OwnRevertStore;
   readonly sessions: SessionStore;
+  readonly artifacts: ArtifactStore;
   private depth = 0;
   private queue: (() => void)[] = [];
   constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
@@ -71,6 +73,7 @@ export class Store {
     this.culprits = new CulpritStore(db);
     this.ownReverts = new OwnRevertStore(db);
     this.sessions = new SessionStore(db);
+    this.artifacts = new ArtifactStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {

@@ -9,8 +9,8 @@ describe('server/protocol: workspace cache fields (v2)', () => {
     sha: 'a'.repeat(40), files: [], attempt: 1, builder: { name: 'unit', setup: 'npm ci', run: 'npm test', junit: null, timeout: 600 },
   };
 
-  it('is version 3 (v2 fields still read)', () => {
-    expect(PROTOCOL_VERSION).to.equal(3);
+  it('is version 4 (v2 fields still read)', () => {
+    expect(PROTOCOL_VERSION).to.equal(4);
   });
 
   it('reads a finished without setupMs and cacheHit as null, and with them as sent', () => {
@@ -66,8 +66,8 @@ const hello = (extra: Record<string, unknown>) => JSON.stringify({
 });
 
 describe('protocol: runner labels (version 2)', () => {
-  it('is version 3 and takes labels in hello, absent meaning none', () => {
-    expect(PROTOCOL_VERSION).to.equal(3);
+  it('is version 4 and takes labels in hello, absent meaning none', () => {
+    expect(PROTOCOL_VERSION).to.equal(4);
     const m = parseRunnerMessage(hello({ labels: { os: 'linux', 'team/area': 'build-1.2' } }));
     expect(m.type === 'hello' && m.labels).to.deep.equal({ os: 'linux', 'team/area': 'build-1.2' });
     const bare = parseRunnerMessage(hello({}));
