@@ -18,13 +18,13 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { glob } from 'tinyglobby';
+import picomatch from 'picomatch';
 import { artifactUploadPath, fail, isArtifactPath, type ArtifactRef } from '../server/protocol.js';
 
 export interface ArtifactTransfer {
@@ -45,7 +45,7 @@ export async function uploadArtifacts(workspace: string, globs: readonly string[
   const report: UploadReport = { files: 0, bytes: 0, skipped: 0, error: null };
   try {
     const root = await realpath(workspace);
-    const matched = (await glob([...globs], { cwd: workspace, dot: true, onlyFiles: true, followSymbolicLinks: false, ignore: ['**/.git/**', '.git/**'] })).sort();
+    const matched = await matching(workspace, globs);
     for (const rel of matched) {
       const skip = (why: string) => { report.skipped++; t.log(`[greengate] artifact ${rel} not uploaded: ${why}`); };
       if (!isArtifactPath(rel)) { skip('its name has a backslash or a control character'); continue; }
@@ -58,6 +58,7 @@ export async function uploadArtifacts(workspace: string, globs: readonly string[
         const target = await realpath(file).catch(() => null);
         if (target === null) { skip('it is a broken symbolic link'); continue; }
         if (!inside(root, target)) { skip('it is a symbolic link to a file outside the workspace'); continue; }
+        if (!(await lstat(target)).isFile()) { skip('it is a symbolic link to a folder (list the files inside it instead)'); continue; }
         file = target;
       }
       const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
@@ -78,6 +79,32 @@ export async function uploadArtifacts(workspace: string, globs: readonly string[
     report.error = `artifact upload failed: ${(err as Error).message}`.slice(0, 4000);
   }
   return report;
+}
+
+/**
+ * The workspace paths (files and symbolic links, never followed; nothing under .git) that
+ * `globs` match (picomatch), sorted. Only each glob's static folder is walked.
+ */
+async function matching(workspace: string, globs: readonly string[]): Promise<string[]> {
+  const isMatch = picomatch([...globs], { dot: true });
+  const found = new Set<string>();
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(rel ? join(workspace, rel) : workspace, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === '.git') continue;
+      if (e.isDirectory()) await walk(path);
+      else if ((e.isFile() || e.isSymbolicLink()) && isMatch(path)) found.add(path);
+    }
+  };
+  const bases = new Set(globs.map((g) => picomatch.scan(g).base.replace(/\/+$/, '')));
+  for (const base of bases) {
+    if (base && [...bases].some((b) => b !== base && (b === '' || base.startsWith(`${b}/`)))) continue; // walked from a shorter base
+    const st = base ? await lstat(join(workspace, base)).catch(() => null) : null;
+    if (base && st && !st.isDirectory()) { if (isMatch(base)) found.add(base); continue; } // a plain path, or a link (checked by the caller)
+    await walk(base);
+  }
+  return [...found].sort();
 }
 
 /** One PUT; resolves on 201, throws GG_ARTIFACT_TRANSFER with the server's message otherwise. */
