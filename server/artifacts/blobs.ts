@@ -72,7 +72,7 @@ export class Blobs {
   }
 
   /** Removes blobs `referenced` says no row names (older than SWEEP_GRACE_MS); returns how many. */
-  async sweep(referenced: (sha256: string) => boolean, now = Date.now()): Promise<number> {
+  async sweep(referenced: (sha256: string) => boolean, now = Date.now(), graceMs = SWEEP_GRACE_MS): Promise<number> {
     const top = join(this.root, 'sha256');
     let removed = 0;
     for (const prefix of await readdir(top).catch(() => [] as string[])) {
@@ -81,7 +81,7 @@ export class Blobs {
         if (!SHA_RE.test(sha256) || referenced(sha256)) continue;
         const file = join(top, prefix, rest);
         const st = await stat(file).catch(() => null);
-        if (!st || now - st.mtimeMs < SWEEP_GRACE_MS) continue;
+        if (!st || now - st.mtimeMs < graceMs) continue;
         await rm(file, { force: true });
         removed++;
       }
