@@ -20,7 +20,7 @@ import { culpritJson, probeJson } from '../culprit/json.js';
 export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
-export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners'> }
+export interface BuildPagesDeps { store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'artifacts'> }
 
 export function buildPagesRouter(ctx: PageContext, deps: BuildPagesDeps): Router {
   const { env } = ctx;
@@ -88,6 +88,7 @@ function summaryModel(ctx: PageContext, store: BuildPagesDeps['store'], build: B
     tests: results.slice(0, MAX_TEST_ROWS),
     testsCapped: results.length > MAX_TEST_ROWS,
     testsTotal: results.length,
+    artifacts: store.artifacts.byBuild(build.id), // views/_artifacts.njk
   };
 }
 

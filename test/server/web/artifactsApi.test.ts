@@ -68,6 +68,8 @@ describe('web/artifactsApi: uploads need the running unit\'s own credential', fu
     expect(file.headers.get('content-disposition')).to.contain('attachment; filename="app.js"');
     expect(await file.text()).to.equal(content);
     expect((await fetch(`${shop.server.url}/api/artifacts/99999/download`)).status).to.equal(404);
+    const page = await (await fetch(`${shop.server.url}/builds/${unit.build}`)).text();
+    expect(page).to.contain('<h2>Artifacts').and.contain(`<a href="/api/artifacts/${items[0].id}/download" download>dist/app.js</a>`).and.contain('19.5 KiB');
     expect(existsSync(join(blobs, sha(content).slice(2)))).to.equal(true);
   });
 });
