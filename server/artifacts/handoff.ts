@@ -3,8 +3,10 @@
  * the two seams the steps of issue 23 item 1 plug into:
  * - `stepOfUnit`: the step that made a unit's files (the builder's name while units have no
  *   step column; with `units.step` it is that);
+ * - `neededStepsOf`: the steps a unit needs (none while builders have no steps);
  * - `artifactsForUnit(buildId, neededSteps)`: the build's artifacts made by those steps, as an
- *   assign's `artifacts` (protocol.ts ArtifactRef), a later unit of a path replacing an earlier one.
+ *   assign's `artifacts` (protocol.ts ArtifactRef), a later unit of a path replacing an earlier
+ *   one. dispatch/queue.ts puts them in each assign.
  */
 import type { Store } from '../store/index.js';
 import type { BuildRow } from '../store/builds.js';
@@ -19,6 +21,11 @@ export function artifactDownloadPath(id: number): string {
 /** The step whose artifacts a unit's uploads are. Without steps: the builder (a builder without steps is one step). */
 export function stepOfUnit(_unit: Pick<UnitRow, 'id'>, build: Pick<BuildRow, 'builder'>): string {
   return build.builder;
+}
+
+/** The steps whose artifacts a unit gets before it runs. Without steps: none (the lead wires the steps' `needs` here). */
+export function neededStepsOf(_unit: Pick<UnitRow, 'id'>, _build: Pick<BuildRow, 'builder'>): string[] {
+  return [];
 }
 
 /** The artifacts of `buildId` made by `neededSteps`, for a unit's assign; [] when it needs none. */
