@@ -24,6 +24,7 @@ import { buildUnitEnv, redactedValues } from './environment.js';
 import { loadInstanceId } from './instance.js';
 import { DEFAULT_POLICY, chooseSandbox, findBwrap, type Sandbox, type SandboxPolicy } from './sandbox.js';
 import { mkdirSync } from 'node:fs';
+import { downloadArtifacts, uploadArtifacts } from './artifacts.js';
 
 export const RUNNER_VERSION = '0.1.0';
 
@@ -181,9 +182,15 @@ export class Agent {
     let testsError: string | null = null;
     let setupMs: number | null = null;
     let cacheHit: boolean | null = null;
+    let wsDir: string | null = null;
+    let artifactsFailed = false;
+    const transfer = { server: this.opts.server, unit: a.unit, token: a.unitToken ?? '', log: (line: string) => u.streamer.write('sys', `${line}\n`) };
     try {
       if (a.builder.secretsError) fail('GG_SECRET_UNAVAILABLE', a.builder.secretsError);
       const ws = await this.prepareWorkspace(a, u.slot);
+      wsDir = ws.dir;
+      // Files of the steps this unit needs, in place before setup (their sha256 checked).
+      if (a.artifacts?.length) await downloadArtifacts(ws.dir, a.artifacts, transfer);
       const env = buildUnitEnv(a, this.name);
       for (const dir of a.builder.sandbox?.writable ?? []) mkdirSync(dir, { recursive: true });
       const setupCommand = pickSetup(a, ws);
@@ -221,6 +228,16 @@ export class Agent {
       error = (err as Error).message.slice(0, 4000);
       u.streamer.write('sys', `[greengate] ${error}\n`);
     }
+    // Its artifacts are stored before its end is reported (the server takes them while the unit runs).
+    if (wsDir && a.builder.artifacts?.length && !u.dropped && !this.stopped && !outcome?.cancelled) {
+      const up = a.unitToken ? await uploadArtifacts(wsDir, a.builder.artifacts, transfer)
+        : { error: 'artifacts not uploaded: the server sent no unit credential (upgrade the server)' };
+      if (up.error) {
+        artifactsFailed = true;
+        error = error ? `${error}; ${up.error}` : up.error;
+        u.streamer.write('sys', `[greengate] ${up.error}\n`);
+      }
+    }
     this.workspaces.endUnit(a.repo.name, u.slot);
     if (u.dropped) return;
     if (this.stopped) { this.busySlots.delete(u.slot); return; }
@@ -230,7 +247,7 @@ export class Agent {
       type: 'finished', unit: a.unit, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       timedOut: outcome?.timedOut ?? false, error: error ?? (outcome?.cancelled ? 'cancelled' : null),
       chunks: u.streamer.chunks, durationMs: outcome?.durationMs ?? Math.round(performance.now() - started), tests, testsError,
-      setupMs, cacheHit, ...(fileTimes.length ? { fileTimes } : {}),
+      setupMs, cacheHit, ...(fileTimes.length ? { fileTimes } : {}), ...(artifactsFailed ? { artifactsFailed } : {}),
     });
     // The slot is free as soon as the command ends; the report waits in memory for its ack.
     this.conn.send(u.finished);

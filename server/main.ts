@@ -50,6 +50,8 @@ import { hookSecretRouter } from './web/hookSecretApi.js';
 import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
 import { flagsRouter } from './web/flagsApi.js';
 import { checkPushedFlags } from './flags/pushCheck.js';
+import { ARTIFACT_UPLOAD_RE, artifactsRouter } from './web/artifactsApi.js';
+import { Blobs } from './artifacts/blobs.js';
 
 export interface RunningServer {
   /** Where people reach it: config.baseUrl, else http://localhost:PORT. */
@@ -124,7 +126,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const live = new LiveHub({ events, log });
 
   health.on('recovered', () => resumeAfterStorageFault({ config, health, lifecycle, queue, changes, log }));
-  web.use(refuseLargeBodies(MAX_BODY_BYTES, [GIT_PATH])); // first: a body over any route's limit is not read at all
+  web.use(refuseLargeBodies(MAX_BODY_BYTES, [GIT_PATH, ARTIFACT_UPLOAD_RE])); // first: a body over any route's limit is not read at all
   web.get('/healthz', (_req, res) => {
     const storage = health.status();
     res.json({ ok: storage.state === 'ok', status: storage.state, runners: runners.connected().length, storage });
@@ -166,6 +168,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
+  web.use('/api', artifactsRouter({ config, store, blobs: new Blobs(config.data), baseUrl: () => baseUrl, unitTokens: gateway.unitTokens }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);

@@ -55,6 +55,11 @@
  * Version 4 (issue 23 item 6): assign's `builder.params` (optional) holds the build's params
  * (name → value), which the runner sets in the unit's environment, never over greengate's own
  * variables, the allowlist, the builder's `env:` names or its secrets.
+ * Also version 4 (issue 23 item 2): `builder.artifacts` (globs): the runner uploads the matching workspace files over
+ * HTTP (`PUT ARTIFACT_UPLOAD_PATH`, with the unitToken) BEFORE it sends `finished`, so a unit's
+ * end means its artifacts are stored; `assign.artifacts` lists files of earlier steps the runner
+ * downloads into the workspace (sha256 checked) before setup; `finished.artifactsFailed` says an
+ * upload was refused (a size limit: `error` says which file) — the unit fails (runner/artifacts.ts).
  */
 import { z } from 'zod';
 import { ERRORS, GgError, fail } from './errors.js';
@@ -208,6 +213,8 @@ const Finished = z.strictObject({
    * the sum of its test cases (results/results.ts).
    */
   fileTimes: z.array(FileTimeSchema).max(100_000).optional(),
+  /** An artifact upload was refused or failed (v4): the unit fails, `error` says which file and why. */
+  artifactsFailed: z.boolean().optional(),
 });
 
 /**
@@ -237,6 +244,28 @@ export function isWorkspacePattern(s: string): boolean {
   return !s.startsWith('/') && !parts.includes('..') && !parts.includes('.git') && s.replace(/[/.*]/g, '') !== '';
 }
 const workspacePattern = z.string().min(1).max(1000).refine(isWorkspacePattern, 'a path relative to the workspace, without ".." or ".git"');
+
+/**
+ * An artifact's path: relative to the workspace, normalized (no "", "." or ".." segment, no "//",
+ * no trailing "/"), not inside .git, no backslash or control character, at most 1000 characters.
+ * The server refuses an upload to any other path; the runner downloads only to such paths.
+ */
+export function isArtifactPath(p: string): boolean {
+  if (typeof p !== 'string' || p.length === 0 || p.length > 1000 || /[\\\x00-\x1f\x7f]/.test(p)) return false;
+  return p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && part !== '.git');
+}
+/** Where a runner uploads one artifact of a unit (PUT, body: the file, Content-Length required). */
+export function artifactUploadPath(unit: number, path: string): string {
+  return `/api/units/${unit}/artifacts?path=${encodeURIComponent(path)}`;
+}
+export const ArtifactRefSchema = z.strictObject({
+  path: z.string().refine(isArtifactPath, 'a normalized path relative to the workspace'),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 hex characters'),
+  /** Where to GET it: a path on this server (resolved against the runner's server URL). */
+  url: z.string().max(2000),
+});
+export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
 
 /** What a unit's sandbox opens beyond its workspace (runner/sandbox.ts); absent: network on, nothing else. */
 export const MAX_SANDBOX_PATHS = 32;
@@ -277,6 +306,8 @@ const BuilderSpec = z.strictObject({
   sandbox: SandboxSpecSchema.optional(),
   /** A matrix step's variables (issue 23), set in the unit's environment; absent: none. */
   vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(200), z.string().max(4096)).optional(),
+  /** Globs of workspace files to upload when the unit ends (v4; absent: none). */
+  artifacts: z.array(workspacePattern).max(32).optional(),
 });
 const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -303,6 +334,8 @@ const Assign = z.strictObject({
   attempt: z.number().int().positive(),
   /** This unit's credential for the server's git HTTP (v3), valid while the unit runs; absent: use the runner token. */
   unitToken: z.string().regex(/^[0-9a-f]{64}$/, '64 hex characters').optional(),
+  /** Files of earlier steps to download into the workspace before setup (v4; absent: none). */
+  artifacts: z.array(ArtifactRefSchema).max(10_000).optional(),
 });
 const Ack = z.strictObject({ type: z.literal('ack'), unit: id, seq: z.number().int().nonnegative() });
 const AckFinished = z.strictObject({ type: z.literal('ackFinished'), unit: id });

@@ -33,6 +33,7 @@ import { builderScheduleSchema, type ScheduleConfig } from './schedule.js';
 import { builderParamsSchema, checkParamNames, type ParamConfig } from './params.js';
 import { checkFlags, FLAGS_KEYS, flagsSchema, type FlagsConfig } from './flags.js';
 import { checkSteps, stepsSchema, STEP_KEYS, type StepInput } from './steps.js';
+import { ARTIFACT_LIMIT_KEYS, artifactLimitsSchema, builderArtifactsSchema, type ArtifactLimits } from './artifacts.js';
 
 export { ConfigError, MAX_REPORTED_PROBLEMS, type ConfigProblem } from './problems.js';
 export { readTokensOf } from './cloneTokens.js';
@@ -80,6 +81,8 @@ export interface BuilderConfig {
   params?: ParamConfig[];
   /** Its steps as written (config/steps.ts; read them through stepsOf); absent: one step, `run` (then '' when steps are given). */
   steps?: readonly StepInput[];
+  /** Globs of workspace files uploaded when each unit ends (config/artifacts.ts); absent: none. */
+  artifacts?: string[];
 }
 export interface CacheConfig {
   paths: string[]; // relative to the workspace root; gitignore patterns (`**/node_modules`)
@@ -128,6 +131,8 @@ export interface Config {
   retention?: RetentionConfig;
   /** Notification defaults for every repository (absent: nobody is told); see config/notify.ts. */
   notify?: NotifyConfig;
+  /** Artifact size limits (config/artifacts.ts); absent: 1 GiB per file, 5 GiB per build. */
+  artifactLimits?: ArtifactLimits;
 }
 export interface RetentionConfig { logsDays?: number; buildsDays?: number }
 /** Checks a branch name by git's check-ref-format rules (as `git check-ref-format --branch`). */
@@ -229,6 +234,7 @@ const builderShape = {
   sandbox: builderSandboxSchema,
   schedule: builderScheduleSchema(branchSchema),
   params: builderParamsSchema,
+  artifacts: builderArtifactsSchema,
 };
 /** `cache` and `setupOnHit` are about what `setup` makes: without a setup they would do nothing. */
 function checkSetupNeeded(b: { setup: string | null; cache?: unknown[]; setupOnHit?: string }, ctx: z.RefinementCtx): void {
@@ -288,9 +294,10 @@ const configShape = {
   }).optional(),
   notify: notifySchema, // absent: nobody is told
   host: hostSchema, // absent: 0.0.0.0 (config/listen.ts)
+  artifactLimits: artifactLimitsSchema, // absent: 1 GiB per file, 5 GiB per build (config/artifacts.ts)
 };
 const configSchema = z.strictObject(configShape);
-const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'],
+const KEYS_AT: Record<string, string[]> = { '': Object.keys(configShape), retention: ['logsDays', 'buildsDays'], artifactLimits: ARTIFACT_LIMIT_KEYS,
   repositories: Object.keys(repositoryShape), 'repositories.builders': [...Object.keys(builderShape), 'steps'],
   'repositories.builders.steps': STEP_KEYS,
   'repositories.builders.params': ['name', 'default', 'choices'], 'repositories.builders.schedule': ['cron', 'branch'],

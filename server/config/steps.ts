@@ -21,6 +21,7 @@ import { z } from 'zod';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
 import type { BuilderConfig } from './config.js';
 import type { Found, Path } from './problems.js';
+import { builderArtifactsSchema } from './artifacts.js';
 
 export const MAX_STEPS = 50;
 export const MAX_MATRIX_COMBINATIONS = 64;
@@ -69,10 +70,6 @@ const stepRunsOn = z.record(z.string(), z.preprocess((v) => (typeof v === 'numbe
     if (Object.keys(labels).length > MAX_LABELS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_LABELS} labels` });
   }).optional();
 
-const artifactGlob = z.string().min(1, 'must not be empty — give a glob such as "dist/**"').refine(
-  (g) => !g.startsWith('/') && !g.split('/').includes('..') && !g.startsWith('!'),
-  'must be a glob relative to the workspace, without "..", a leading "/" or "!", e.g. "dist/**"');
-
 /** The `steps:` schema, from the builder's own field schemas (config.ts passes its builderShape). */
 export function stepsSchema(builderShape: Record<string, z.ZodType>): z.ZodOptional<z.ZodType<StepInput[]>> {
   const inherited: Record<string, z.ZodType> = {};
@@ -84,7 +81,7 @@ export function stepsSchema(builderShape: Record<string, z.ZodType>): z.ZodOptio
     name: builderShape.name,
     run: z.string().min(1, 'must not be empty — give the shell command this step runs'),
     needs: z.array(z.string(), 'must be a list of step names, e.g. needs: [build] (or [] to start at once)').optional(),
-    artifacts: z.array(artifactGlob, 'must be a list of globs, e.g. artifacts: ["dist/**"]').optional(),
+    artifacts: builderArtifactsSchema, // the same rules as a builder's (config/artifacts.ts)
     matrix: z.record(z.string().regex(VAR_RE, 'must be an environment variable name such as NODE'),
       z.array(z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v), z.string()))
         .min(1, 'must list at least one value, e.g. NODE: ["20", "22"]'),

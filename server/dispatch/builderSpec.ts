@@ -10,5 +10,6 @@ export function toBuilderSpec(b: BuilderConfig & { matrix?: Readonly<Record<stri
     setupOnHit: b.setupOnHit ?? null,
     ...(b.sandbox ? { sandbox: toSandboxSpec(b.sandbox) } : {}),
     ...(b.matrix ? { vars: { ...b.matrix } } : {}), // sent only for a matrix step: older runners refuse unknown keys
+    ...(b.artifacts?.length ? { artifacts: [...b.artifacts] } : {}),
   };
 }

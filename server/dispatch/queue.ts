@@ -16,6 +16,7 @@ import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { RunnerRegistry } from './registry.js';
 import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
 import { toBuilderSpec } from './builderSpec.js';
+import { artifactsForUnit, neededStepsOf } from '../artifacts/handoff.js';
 import { cloneUrlOf } from '../protocol.js';
 
 export const SWEEP_MS = 1_000; // 1 second
@@ -102,10 +103,11 @@ export class WorkQueue {
     }
     if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return false;
     link.units.add(unit.id);
+    const artifacts = artifactsForUnit(this.store, build.id, neededStepsOf(this.store, unit, build)); // earlier steps' files, downloaded before setup
     link.send({
       type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: assignRef(build),
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
-      builder: toBuilderSpec(builder),
+      builder: toBuilderSpec(builder), ...(artifacts.length ? { artifacts } : {}),
     });
     return true;
   }

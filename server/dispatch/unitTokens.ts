@@ -30,6 +30,23 @@ export class UnitTokens {
     return token;
   }
 
+  /**
+   * The unit `token` was issued for, while SQLite says it runs on the runner it was issued to;
+   * null otherwise (an artifact upload checks it: web/artifactsApi.ts). A token whose unit has ended is forgotten.
+   */
+  runningUnit(token: string): number | null {
+    if (!/^[0-9a-f]{64}$/.test(token)) return null;
+    const key = hash(token);
+    const issued = this.byHash.get(key);
+    if (!issued) return null;
+    const now = this.lookup(issued.unit);
+    if (!now || now.state !== 'running' || now.runnerId !== issued.runnerId) {
+      this.byHash.delete(key);
+      return null;
+    }
+    return issued.unit;
+  }
+
   /** Whether `token` lets its holder fetch `repo` now. A token whose unit has ended is forgotten. */
   allows(token: string, repo: string): boolean {
     if (!/^[0-9a-f]{64}$/.test(token)) return false;

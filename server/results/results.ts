@@ -58,7 +58,7 @@ export function recordUnitTests(store: Store, build: BuildRow, unit: UnitRow, bu
   const realFailures = tests.filter(isFailure);
   const quarantinedOnly = msg.exitCode !== 0 && !msg.timedOut && tests.length > 0 && realFailures.length === 0
     && tests.some((t) => t.status === 'quarantined');
-  const failed = (msg.exitCode !== 0 || msg.timedOut) && !quarantinedOnly;
+  const failed = ((msg.exitCode !== 0 || msg.timedOut) && !quarantinedOnly) || msg.artifactsFailed === true; // a refused artifact fails the unit
 
   const k = recordConcurrency(store, unit, now);
   if (!msg.timedOut) learnDurations(store, build, unit, msg, measureRunMs(unit, msg, now), k, now);

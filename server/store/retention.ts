@@ -2,7 +2,8 @@
  * What retention deletes (the SQL; server/retention.ts decides when). Only finished builds are
  * touched, in batches of PRUNE_BATCH so no transaction holds the database for long.
  *
- * - Logs: the log chunks of units whose build finished before the cutoff.
+ * - Logs: the log chunks of units whose build finished before the cutoff, and the build's
+ *   artifact rows (their blobs go when no row names them: artifacts/blobs.ts `sweep`).
  * - Builds: finished before the cutoff, with their units, logs, test results and blamelists —
  *   except the builds the tree depends on: any build a tree state or tree event points at, the
  *   deciding build of each (repository, builder, branch) (newest passed/failed/flaky by push
@@ -32,6 +33,9 @@ export class RetentionStore {
       oldUnits: db.prepare(`SELECT u.id FROM units u JOIN builds b ON b.id = u.build_id
         WHERE b.state = 'done' AND b.finished_at < ? AND EXISTS (SELECT 1 FROM log_chunks c WHERE c.unit_id = u.id) LIMIT ?`),
       dropLog: db.prepare('DELETE FROM log_chunks WHERE unit_id = ?'),
+      oldArtifacts: db.prepare(`SELECT a.id FROM artifacts a JOIN builds b ON b.id = a.build_id
+        WHERE b.state = 'done' AND b.finished_at < ? LIMIT ?`),
+      dropArtifact: db.prepare('DELETE FROM artifacts WHERE id = ?'),
       oldBuilds: db.prepare(`SELECT id FROM builds WHERE state = 'done' AND finished_at < ? AND id NOT IN (${KEPT}) ORDER BY id LIMIT ?`),
       clearRetry: db.prepare('UPDATE units SET retry_of = NULL WHERE retry_of IN (SELECT id FROM units WHERE build_id = ?)'),
       dropBuild: db.prepare('DELETE FROM builds WHERE id = ?'),
@@ -50,6 +54,20 @@ export class RetentionStore {
       })();
       total += n.chunks;
       if (n.units < PRUNE_BATCH) return total;
+    }
+  }
+
+  /** Deletes the artifact rows of builds finished before `cutoff` (ms), with their logs; returns how many. */
+  pruneArtifacts(cutoff: number): number {
+    let total = 0;
+    for (;;) {
+      const n = this.db.transaction(() => {
+        const rows = this.q.oldArtifacts.all(cutoff, PRUNE_BATCH) as { id: number }[];
+        for (const r of rows) this.q.dropArtifact.run(r.id);
+        return rows.length;
+      })();
+      total += n;
+      if (n < PRUNE_BATCH) return total;
     }
   }
 

@@ -38,11 +38,11 @@ function declaredLength(req: Request): number | null {
   return header === undefined || !/^\d+$/.test(header) ? null : Number(header);
 }
 
-/** First middleware: a declared body over maxBytes is refused before anything reads it. `except` paths are left alone. */
-export function refuseLargeBodies(maxBytes = MAX_BODY_BYTES, except: readonly string[] = []): RequestHandler {
+/** First middleware: a declared body over maxBytes is refused before anything reads it. `except` paths (a prefix or a pattern) are left alone. */
+export function refuseLargeBodies(maxBytes = MAX_BODY_BYTES, except: readonly (string | RegExp)[] = []): RequestHandler {
   return (req, res, next) => {
     const length = declaredLength(req);
-    if (length === null || length <= maxBytes || except.some((p) => req.path.startsWith(p))) return next();
+    if (length === null || length <= maxBytes || except.some((p) => (typeof p === 'string' ? req.path.startsWith(p) : p.test(req.path)))) return next();
     next(tooLarge(req, res, maxBytes));
   };
 }

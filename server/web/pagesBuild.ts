@@ -25,7 +25,7 @@ export const MAX_TEST_ROWS = 5000; // per-test rows shown on a build page
 export const OPEN_LOGS_WHEN_UNITS_AT_MOST = 2; // small builds show every log open
 
 export interface BuildPagesDeps {
-  store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'buildCauses' | 'steps'>;
+  store: Pick<Store, 'builds' | 'units' | 'tests' | 'culprits' | 'contention' | 'runners' | 'buildCauses' | 'steps' | 'artifacts'>;
   /** For the declared params' defaults shown with a build (absent: only the params asked for). */
   config?: Pick<Config, 'repositories'>;
 }
@@ -103,6 +103,7 @@ function summaryModel(ctx: PageContext, deps: BuildPagesDeps, build: BuildRow) {
     tests: results.slice(0, MAX_TEST_ROWS),
     testsCapped: results.length > MAX_TEST_ROWS,
     testsTotal: results.length,
+    artifacts: store.artifacts.byBuild(build.id), // views/_artifacts.njk
   };
 }
 

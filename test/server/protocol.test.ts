@@ -142,3 +142,27 @@ describe('protocol: finished.fileTimes (version 2, optional)', () => {
     expect(() => parse(many.slice(1))).not.to.throw();
   });
 });
+
+describe('protocol: artifacts (version 4)', () => {
+  const assign = {
+    type: 'assign', unit: 1, build: 1, repo: { name: 'shop', url: '/git/shop.git' }, ref: 'refs/heads/main', branch: 'main',
+    sha: 'a'.repeat(40), files: [], attempt: 1, builder: { name: 'unit', setup: null, run: 'true', junit: null, timeout: 600, artifacts: ['dist/**'] },
+  };
+  const ref = { path: 'dist/app.js', size: 3, sha256: 'b'.repeat(64), url: '/api/artifacts/1/download' };
+
+  it('carries artifact globs and the files to download, each path inside the workspace', () => {
+    const m = parseServerMessage(JSON.stringify({ ...assign, artifacts: [ref] }));
+    expect(m.type === 'assign' && m.artifacts).to.deep.equal([ref]);
+    expect(m.type === 'assign' && m.builder.artifacts).to.deep.equal(['dist/**']);
+    for (const path of ['../x', '/etc/passwd', 'a//b', 'a/./b', '.git/config']) {
+      expect(() => parseServerMessage(JSON.stringify({ ...assign, artifacts: [{ ...ref, path }] })), path).to.throw('artifacts.0.path');
+    }
+    expect(() => parseServerMessage(JSON.stringify({ ...assign, builder: { ...assign.builder, artifacts: ['/etc/*'] } }))).to.throw('builder.artifacts');
+  });
+
+  it('reads artifactsFailed on finished (absent: none failed)', () => {
+    const finished = { type: 'finished', unit: 1, exitCode: 0, signal: null, timedOut: false, error: 'artifact x too large', chunks: 0, durationMs: 5 };
+    expect(parseRunnerMessage(JSON.stringify({ ...finished, artifactsFailed: true }))).to.include({ artifactsFailed: true });
+    expect(parseRunnerMessage(JSON.stringify(finished))).not.to.have.property('artifactsFailed');
+  });
+});

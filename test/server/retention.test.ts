@@ -6,6 +6,10 @@ import { Retention } from '../../server/retention.js';
 import { openStore, type Store } from '../../server/store/index.js';
 import { PRUNE_BATCH } from '../../server/store/retention.js';
 import { tempHome } from '../helpers.js';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { Blobs } from '../../server/artifacts/blobs.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = 100 * DAY;
@@ -102,8 +106,56 @@ describe('retention (real SQLite store)', () => {
   it('does nothing without a retention setting', () => {
     const old = build({ day: 1 });
     build({ day: 2 });
-    expect(retention(undefined, undefined).runNow()).to.deep.equal({ logChunks: 0, builds: 0 });
+    expect(retention(undefined, undefined).runNow()).to.deep.equal({ logChunks: 0, builds: 0, artifacts: 0 });
     expect(exists(old)).to.equal(true);
     expect(chunksOf(old)).to.equal(6);
+  });
+});
+
+describe('retention of artifacts (real SQLite store and blob folder)', () => {
+  let home: ReturnType<typeof tempHome>;
+  let store: Store;
+
+  beforeEach(() => { home = tempHome(); store = openStore(join(home.dir, 'greengate.db')); });
+  afterEach(() => { store.close(); home.cleanup(); });
+
+  /** A finished build whose one unit uploaded `files` (path → content) into the blob folder. */
+  async function buildWith(day: number, files: Record<string, string>): Promise<number> {
+    const repoId = store.repos.sync([{ name: 'shop', path: '/srv/git/shop.git' }]).get('shop')!.id;
+    const commit = String(day).padStart(40, '0');
+    const id = store.builds.create({ repoId, builder: 'unit', ref: `refs/try/t${day}`, branch: `t${day}`, kind: 'try', sha: commit,
+      baseSha: null, changeId: null, pushedAt: day * DAY, at: day * DAY, blamelist: [commit] });
+    const unit = store.units.create({ buildId: id, seq: 0, files: [], attempt: 1, retryOf: null, priority: 0, expectedMs: 0,
+      avoidRunnerId: null, lostCount: 0, at: day * DAY });
+    const blobs = new Blobs(join(home.dir, 'data'));
+    for (const [path, content] of Object.entries(files)) {
+      const b = await blobs.write(Readable.from([Buffer.from(content)]));
+      store.artifacts.put({ buildId: id, unitId: unit, step: 'unit', path, size: b.size, sha256: b.sha256, createdAt: day * DAY });
+    }
+    store.builds.finish(id, 'passed', null, day * DAY + 1000);
+    return id;
+  }
+  const blobExists = (content: string) => existsSync(new Blobs(join(home.dir, 'data')).pathOf(createHash('sha256').update(content).digest('hex')));
+
+  it('removes artifacts with their build\'s logs, and the files no artifact names any more (a file another build shares stays)', async () => {
+    const old = await buildWith(1, { 'dist/old.js': 'only the old build\n', 'dist/shared.js': 'both builds\n' });
+    const recent = await buildWith(99, { 'dist/shared.js': 'both builds\n' });
+    const retention = new Retention(store, { data: join(home.dir, 'data'), retention: { logsDays: 30 } } as unknown as Config, silent, () => NOW, 0);
+    const report = retention.runNow();
+    expect(report.artifacts).to.equal(2);
+    expect(await retention.sweeping).to.equal(1);
+    expect(store.artifacts.byBuild(old)).to.deep.equal([]);
+    expect(store.artifacts.byBuild(recent).map((a) => a.path)).to.deep.equal(['dist/shared.js']);
+    expect(blobExists('only the old build\n')).to.equal(false);
+    expect(blobExists('both builds\n')).to.equal(true);
+    expect(store.builds.get(old)).to.not.equal(undefined); // logsDays keeps the build itself
+  });
+
+  it('keeps a file too young to be swept (an upload whose row is not committed yet)', async () => {
+    await buildWith(1, { 'dist/old.js': 'old\n' });
+    const retention = new Retention(store, { data: join(home.dir, 'data'), retention: { logsDays: 30 } } as unknown as Config, silent, () => NOW);
+    expect(retention.runNow().artifacts).to.equal(1);
+    expect(await retention.sweeping).to.equal(0);
+    expect(blobExists('old\n')).to.equal(true);
   });
 });

@@ -28,4 +28,18 @@ describe('server/dispatch/unitTokens: a credential per unit', () => {
     const u = tokens.issue(3, 7, 'shop');
     expect(tokens.allows(u, 'shop')).to.equal(false);
   });
+
+  it('names the running unit a token was issued for (artifact uploads), and none once it ended or moved', () => {
+    units.set(4, { state: 'running', runnerId: 7, repo: 'shop' });
+    const t = tokens.issue(4, 7, 'shop');
+    expect(tokens.runningUnit(t)).to.equal(4);
+    expect(tokens.runningUnit('f'.repeat(64))).to.equal(null);
+    expect(tokens.runningUnit('not hex')).to.equal(null);
+    units.set(4, { state: 'running', runnerId: 8, repo: 'shop' });
+    expect(tokens.runningUnit(t)).to.equal(null);
+    units.set(5, { state: 'running', runnerId: 7, repo: 'shop' });
+    const u = tokens.issue(5, 7, 'shop');
+    units.set(5, { state: 'done', runnerId: 7, repo: 'shop' });
+    expect(tokens.runningUnit(u)).to.equal(null);
+  });
 });
