@@ -101,10 +101,16 @@ async function prepare(dir: string): Promise<{ configFile: string; bare: string;
     const ports = { canary: await freePort(), production: await freePort() };
     writeFileSync(configFile, stringify({
       port: 8010, data: './data', runnerToken: randomBytes(12).toString('hex'), adminToken: randomBytes(12).toString('hex'),
+      // One builder in three steps (README "Steps"): check the sources, run the tests sharded over the
+      // runners, then package what passed (an artifact on the build page).
       repositories: [{ name: 'shop', path: './git/shop.git', gate: ['main'], autoRevert: true, builders: [{
-        name: 'unit', tests: 'test/**/*.test.js', junit: 'junit.xml', timeout: 120,
-        run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
-          '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"',
+        name: 'unit', timeout: 120, steps: [
+          { name: 'check', run: 'for f in src/*.js; do node --check "$f" || exit 1; done && echo "sources parse"' },
+          { name: 'test', tests: 'test/**/*.test.js', junit: 'junit.xml',
+            run: 'node --test --test-reporter=spec --test-reporter-destination=stdout ' +
+              '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"' },
+          { name: 'package', run: 'tar czf shop.tgz src app && echo "packed shop.tgz"', artifacts: ['shop.tgz'] },
+        ],
       }], deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
     }));
   }
