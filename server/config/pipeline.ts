@@ -61,6 +61,10 @@ export function parsePipeline(text: string, file: string, grants: Readonly<Recor
       found.push({ path: ['builders', i, 'name'], message: `duplicate builder name "${b.name}" (also builders[${first}]) — builder names must be unique; rename one` });
     }
     seen.set(b.name, i);
+    if (b.schedule) {
+      found.push({ path: ['builders', i, 'schedule'], message: 'is not read from a pipeline file (the server would have to read every branch head to find it) — ' +
+        'ask the admin to build this branch on a schedule from greengate.yml, or start builds with `greengate build`' });
+    }
     return applyGrant(b as BuilderConfig, grants[b.name], ['builders', i], found);
   });
   if (found.length > 0) fail(found);

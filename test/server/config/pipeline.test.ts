@@ -116,6 +116,10 @@ describe('config/pipeline', () => {
     expect(problem('builders:\n  - name: test\n    steps:\n      - { name: a, run: x, needs: [nope] }\n')).to.match(/\.greengate\.yml:4:.*nope/);
   });
 
+  it('refuses schedule: in a pipeline file, naming the line and what to do instead', () => {
+    expect(problem('builders:\n  - name: test\n    run: x\n    schedule: "0 3 * * *"\n')).to.match(/\.greengate\.yml:4:\d+: builders\[0\]\.schedule: is not read from a pipeline file/);
+  });
+
   it("README's Pipeline file example: greengate.yml's grants and the repository's file both validate", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('\n## Pipeline file\n'), readme.indexOf('\n## How a push flows\n'));
