@@ -23,7 +23,7 @@ import type { ChangeSource, NoticeResult, RefChanges, RefUpdate } from './refs.j
 
 export const MAX_NOTICE_UPDATES = 1000;
 /** How long the hook's notice waits for its builds (so the hook prints their links); after it, the answer has none. Other notices answer once recorded. */
-export const NOTICE_BUILDS_WAIT_MS = 2000;
+export const NOTICE_BUILDS_WAIT_MS = 5000; // a busy server plans a big first build for seconds (cold plan: file sizes from git)
 const REF = /^refs\/[^\0\n]{1,1000}$/;
 
 export interface DroppedUpdate { ref: string; claimed: string; git: string | null }

@@ -75,6 +75,6 @@ describe('changes/manual: builds by hand and re-running what failed', () => {
   it('counts a unit by its last attempt: a retried unit that passed is not re-run', () => {
     const u = (seq: number, attempt: number, result: string, files: string[]) => ({ id: seq * 10 + attempt, seq, attempt, result, files: JSON.stringify(files) }) as any;
     expect(failedUnits([u(1, 1, 'failed', ['a']), u(1, 2, 'passed', ['a']), u(2, 1, 'exception', ['b']), u(3, 1, 'passed', ['c'])]))
-      .to.deep.equal([{ files: ['b'] }]);
+      .to.deep.equal([{ files: ['b'], step: null }]);
   });
 });
