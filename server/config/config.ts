@@ -15,11 +15,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isWorkspacePattern, MAX_CACHE_ITEMS } from '../protocol.js';
 import { LABEL_KEY_RE, LABEL_RULES, LABEL_VALUE_RE, MAX_LABELS } from '../protocol.js';
-import { ConfigError, describeIssue, findDuplicates, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
+import { ConfigError, describeIssue, findDuplicates, formatPath, readYaml, type Found, type Path } from './problems.js';
 import { autoRevertSchema, checkAutoRevert, culpritSchema, CULPRIT_KEYS, type CulpritConfig } from './culprit.js';
 import { builderEnvSchema, builderSecretsSchema, checkBuilderSecrets, type SecretSource } from './secrets.js';
 import { checkNotifySecrets, NOTIFY_KEYS, notifySchema, type NotifyConfig } from './notify.js';
@@ -311,25 +310,8 @@ export function parseConfig(
   opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir: string; checkPaths?: boolean },
 ): Readonly<Config> {
   const file = opts.file ?? null;
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const where = (at: Path) => locate(doc, at, lines);
-  const fail = (found: Found[]): never => {
-    const problems = found.map((f) => ({ keyPath: formatPath(f.path), message: f.message,
-      ...(f.offset === undefined ? where(f.path) : toLineColumn(lines, f.offset)) }));
-    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-    throw new ConfigError(problems, file);
-  };
-  if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ path: [], offset: e.pos[0], message: `YAML syntax error: ${e.message} — ` +
-      (e.code === 'DUPLICATE_KEY' ? 'remove or rename one of them' : 'check indentation and quoting') })));
-  }
-  let raw: unknown = {};
-  try {
-    raw = doc.toJS() ?? {};
-  } catch (err) {
-    fail([{ path: [], message: `cannot read the YAML document: ${(err as Error).message}` }]);
-  }
+  const { raw: read, where, fail } = readYaml(text, file);
+  let raw = read;
   const envFile = file === null ? 'greengate.yml' : path.basename(file);
   const found: Found[] = [];
   const data = expandValue(raw, [], opts.env ?? process.env, envFile, found);

@@ -13,10 +13,9 @@
  *     a grant's `network: false` wins.
  * Pure: text in, frozen builders out; reading the file at a commit is changes/pipelines.ts.
  */
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { builderSchema, BUILDER_KEYS_AT, type BuilderConfig } from './config.js';
-import { ConfigError, describeIssue, formatPath, locate, toLineColumn, type Found, type Path } from './problems.js';
+import { describeIssue, readYaml, type Found, type Path } from './problems.js';
 import type { PipelineGrant } from './pipelineGrants.js';
 import { checkSteps } from './steps.js';
 
@@ -31,24 +30,7 @@ const KEYS_AT: Record<string, string[]> = { '': ['builders'],
 
 /** The builders of a pipeline file's text; `file` names it in every problem (its path in the repository). */
 export function parsePipeline(text: string, file: string, grants: Readonly<Record<string, PipelineGrant>> = {}): readonly BuilderConfig[] {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const fail = (found: Found[]): never => {
-    const problems = found.map((f) => ({ keyPath: formatPath(f.path), message: f.message,
-      ...(f.offset === undefined ? locate(doc, f.path, lines) : toLineColumn(lines, f.offset)) }));
-    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-    throw new ConfigError(problems, file);
-  };
-  if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ path: [], offset: e.pos[0], message: `YAML syntax error: ${e.message} — ` +
-      (e.code === 'DUPLICATE_KEY' ? 'remove or rename one of them' : 'check indentation and quoting') })));
-  }
-  let raw: unknown = {};
-  try {
-    raw = doc.toJS() ?? {};
-  } catch (err) {
-    fail([{ path: [], message: `cannot read the YAML document: ${(err as Error).message}` }]);
-  }
+  const { raw, fail } = readYaml(text, file);
   const result = pipelineSchema.safeParse(raw);
   const stepProblems = ((raw as { builders?: unknown }).builders instanceof Array ? (raw as { builders: unknown[] }).builders : [])
     .flatMap((b, i) => checkSteps(b, ['builders', i])); // duplicate step names, unknown needs, cycles (as in greengate.yml)

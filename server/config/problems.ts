@@ -3,7 +3,7 @@
  * path and line, says what was found and how to fix it ("did you mean …" for an unknown key, an
  * example for a missing one). The config loader (config.ts) collects them into one ConfigError.
  */
-import { isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { GgError } from '../errors.js';
 
@@ -154,4 +154,35 @@ function formatProblems(problems: ConfigProblem[], file: string | null): string 
   const more = problems.length - MAX_REPORTED_PROBLEMS;
   if (more > 0) lines.push(`… and ${more} more problem${more === 1 ? '' : 's'}`);
   return lines.join('\n');
+}
+
+/** A YAML file read for checking: its document, a line counter, its data, and `fail`, which throws every problem found as one ConfigError naming `file`. */
+export interface ReadYaml {
+  doc: Document; lines: LineCounter; raw: unknown;
+  where(at: Path): { line: number | null; column: number | null };
+  fail(found: Found[]): never;
+}
+
+/** Reads YAML text for a checker (greengate.yml, a pipeline file); a syntax error or an unreadable document throws, naming the line. */
+export function readYaml(text: string, file: string | null): ReadYaml {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const where = (at: Path) => locate(doc, at, lines);
+  const fail = (found: Found[]): never => {
+    const problems = found.map((f) => ({ keyPath: formatPath(f.path), message: f.message,
+      ...(f.offset === undefined ? where(f.path) : toLineColumn(lines, f.offset)) }));
+    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+    throw new ConfigError(problems, file);
+  };
+  if (doc.errors.length > 0) {
+    fail(doc.errors.map((e) => ({ path: [], offset: e.pos[0], message: `YAML syntax error: ${e.message} — ` +
+      (e.code === 'DUPLICATE_KEY' ? 'remove or rename one of them' : 'check indentation and quoting') })));
+  }
+  let raw: unknown = {};
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    fail([{ path: [], message: `cannot read the YAML document: ${(err as Error).message}` }]);
+  }
+  return { doc, lines, raw, where, fail };
 }
