@@ -310,8 +310,7 @@ export function parseConfig(
   opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir: string; checkPaths?: boolean },
 ): Readonly<Config> {
   const file = opts.file ?? null;
-  const { raw: read, where, fail } = readYaml(text, file);
-  let raw = read;
+  const { raw, where, fail } = readYaml(text, file);
   const envFile = file === null ? 'greengate.yml' : path.basename(file);
   const found: Found[] = [];
   const data = expandValue(raw, [], opts.env ?? process.env, envFile, found);
