@@ -52,6 +52,7 @@ import { ScrapeHistory } from './immune/scrape.js';
 import { AlertBook } from './immune/alerts.js';
 import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
+import { FlagRollouts } from './flags/rollouts.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -71,6 +72,8 @@ export interface Pipeline {
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
   /** Feature flags: the definitions served per repository, and the kill switch. */
   flags: FlagLibrary; kills: FlagKills;
+  /** Guarded incremental rollouts (flags.rollouts in greengate.yml), judged by the immune system's tests. */
+  rollouts: FlagRollouts;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
 }
@@ -158,7 +161,9 @@ export function createPipeline(o: PipelineOptions): Pipeline {
 
   // Feature flags' kill switch: recorded in SQLite with a notification, seen by the next evaluation.
   const kills = new FlagKills({ store, outbox, log, baseUrl, defines: (repo, key) => flags.of(repo).set?.has(key) ?? false });
+  // Guarded rollouts: a flag's fractional weights raised step by step; a regression kills it (kills, actor "immune system").
+  const rollouts = new FlagRollouts({ store, config, library: flags, kills, log });
 
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, flags, kills, waitingReason };
+    deploys, alerts, flags, kills, rollouts, waitingReason };
 }

@@ -32,6 +32,7 @@ import { OwnRevertStore } from './ownReverts.js';
 import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
 import { FlagStore } from './flags.js';
+import { RolloutStore } from './rollouts.js';
 import { StepStore } from './steps.js';
 
 export class Store {
@@ -55,6 +56,7 @@ export class Store {
   readonly sessions: SessionStore;
   readonly buildCauses: BuildCauseStore;
   readonly flags: FlagStore;
+  readonly rollouts: RolloutStore;
   readonly steps: StepStore;
   private depth = 0;
   private queue: (() => void)[] = [];
@@ -79,6 +81,7 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.buildCauses = new BuildCauseStore(db);
     this.flags = new FlagStore(db);
+    this.rollouts = new RolloutStore(db);
     this.steps = new StepStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */

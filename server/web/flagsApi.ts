@@ -4,6 +4,7 @@
  *   POST /api/flags/:repo/:key/restore  ← { message? }  defaultVariant to everyone / is restored
  *   GET  /api/flags/:repo                → { repo, sha, problem, flags: [{ key, state, defaultVariant, variants, killed }] }
  *   GET  /api/flags/:repo/:key/history   → { events: [{ action, actor, message, at }] }  (newest first)
+ *   GET  /api/flags/:repo/:key/rollout   → the guarded rollout (flags/rollouts.ts RolloutView); 404 without one
  * Who may call: kill and restore need an admin token (the admin's name is recorded); the reads are
  * public like the tree's history (flag keys, variant names and who killed what; never a token,
  * never a targeting rule). Refusals are catalogued GgErrors: GG_UNKNOWN_REPO, GG_FLAGS_OFF (the
@@ -16,6 +17,7 @@ import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import type { FlagKills } from '../flags/kills.js';
 import type { FlagLibrary } from '../flags/library.js';
+import type { FlagRollouts } from '../flags/rollouts.js';
 import { actorOf } from './admin.js';
 import { jsonBody } from './bodyLimit.js';
 import { parseOrThrow } from './api.js';
@@ -25,6 +27,7 @@ export interface FlagsApiDeps {
   requireAdmin: RequestHandler;
   library: Pick<FlagLibrary, 'of'>;
   kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+  rollouts?: Pick<FlagRollouts, 'view'>;
 }
 
 const Change = z.strictObject({
@@ -59,6 +62,14 @@ export function flagsRouter(deps: FlagsApiDeps): Router {
     const repo = flagsRepo(String(req.params.repo));
     res.json({ events: deps.kills.history(repo.name, String(req.params.key))
       .map((e) => ({ id: e.id, action: e.action, actor: e.actor, message: e.message, at: e.at })) });
+  });
+
+  r.get('/flags/:repo/:key/rollout', (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const view = deps.rollouts?.view(repo.name, key)
+      ?? fail('GG_FLAG_NOT_FOUND', `repository ${repo.name} has no rollout of "${key.slice(0, 100)}": rollouts are set in greengate.yml under flags.rollouts`);
+    res.json(view);
   });
 
   r.post('/flags/:repo/:key/:action', deps.requireAdmin, jsonBody('16kb'), (req, res) => {

@@ -1,6 +1,7 @@
 /**
  * Feature flag pages: `/flags/:repo` lists the flags served (state, variants, default, killed) and
  * from which commit; `/flags/:repo/:key` shows the definition as written, its kills and restores,
+ * its guarded rollout if greengate.yml has one (state, step, reason, an SVG chart: web/rolloutChart.ts),
  * and a form (GET: nothing changes) where a context typed in (targetingKey + JSON attributes) is
  * evaluated and the page says which rule matched and why (flags/explain.ts). An admin (page session
  * + CSRF token, AdminSessions.requireAdminForm) gets the kill and restore buttons; both POST, are
@@ -21,11 +22,14 @@ import { send } from './pagesView.js';
 import { parseOrThrow } from './api.js';
 import { webActor } from './admin.js';
 import { flagList } from './flagsApi.js';
+import type { FlagRollouts } from '../flags/rollouts.js';
+import { rolloutSvg } from './rolloutChart.js';
 
 export interface FlagPagesDeps {
   config: Pick<Config, 'repositories'>;
-  library: Pick<FlagLibrary, 'of'>;
+  library: Pick<FlagLibrary, 'of'> & Partial<Pick<FlagLibrary, 'fileDefinition'>>;
   kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+  rollouts?: Pick<FlagRollouts, 'view'>;
 }
 
 const TryQuery = z.object({
@@ -71,8 +75,11 @@ export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: Fl
         tried = { context: JSON.stringify(context), lines: x.lines, branches: x.branches, matched: x.matched, answer: JSON.stringify(x.evaluation.body, null, 2) };
       }
     }
+    const rollout = deps.rollouts?.view(repo.name, key) ?? null;
+    const written = deps.library.fileDefinition?.(repo.name)?.flags[key] ?? def;
     send(res, ctx.env, 'flag.njk', ctx.locals(req, {
-      nav: 'flags', repo: repo.name, key, definition: JSON.stringify(def, null, 2), killed: deps.kills.lookup(repo.name)(key),
+      nav: 'flags', repo: repo.name, key, definition: JSON.stringify(written, null, 2),
+      rollout, rolloutChart: rollout ? rolloutSvg(rollout) : null, served: rollout ? JSON.stringify(def.targeting ?? null) : null, killed: deps.kills.lookup(repo.name)(key),
       sha: deps.library.of(repo.name).sha, history: deps.kills.history(repo.name, key), query: q, tried, error,
     }), t0, error ? 400 : 200);
   });
