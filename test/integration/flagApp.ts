@@ -4,14 +4,15 @@
  * prints `listening http://127.0.0.1:PORT` once it answers. About `rps` times a second it serves a
  * request for a random user (targetingKey user-N): for each flag it asks greengate over OFREP (raw
  * protocol, the bearer token) which variant the user gets, fails with that variant's error rate and
- * counts app_requests_total{flag, variant, status} (every combination starts at 0, so Prometheus's
+ * counts app_requests_total{flag, variant, status} (but the `uncounted` share) (every combination starts at 0, so Prometheus's
  * increase() sees the first request). GET /metrics is prom-client's page. It exits when its stdin closes.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 
-interface Options { greengate: string; token: string; rps: number; errorRates: Record<string, Record<string, number>> }
+/** uncounted: per flag and variant, the share of its requests left uncounted (a broken exposure count, for the sample-ratio check). */
+interface Options { greengate: string; token: string; rps: number; errorRates: Record<string, Record<string, number>>; uncounted?: Record<string, Record<string, number>> }
 const opts = JSON.parse(process.argv[2] ?? '{}') as Options;
 const registry = new Registry();
 const requests = new Counter({ name: 'app_requests_total', help: 'requests by flag variant and status', labelNames: ['flag', 'variant', 'status'], registers: [registry] });
@@ -26,6 +27,7 @@ async function serveOne(): Promise<void> {
       headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) });
     if (res.status !== 200) { await res.arrayBuffer(); continue; } // greengate restarting: no request served
     const variant = ((await res.json()) as { variant?: string }).variant ?? 'off';
+    if (Math.random() < (opts.uncounted?.[flag]?.[variant] ?? 0)) continue;
     const failed = Math.random() < (rates[variant] ?? 0);
     requests.inc({ flag, variant, status: failed ? '500' : '200' });
   }

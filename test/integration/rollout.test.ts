@@ -12,7 +12,8 @@ import { ROOT, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig 
  * (flagApp.ts) that asks greengate over OFREP which variant each random user gets and counts its
  * requests by flag, variant and status; Debian's Prometheus scraping the app every second, which the
  * rollouts read. good-checkout's new variant fails as often as the old (0.5 %); bad-checkout's fails
- * 30 % of the time. The server is SIGKILLed mid-ramp and restarted.
+ * 30 % of the time; srm-checkout's app counts only 30 % of the new variant's requests (a sample-ratio
+ * mismatch). The server is SIGKILLed mid-ramp and restarted.
  */
 const PROMETHEUS = '/usr/bin/prometheus';
 const APP_JS = join(ROOT, 'dist', 'test', 'integration', 'flagApp.js');
@@ -20,6 +21,7 @@ const FLAGS_TOKEN = 'shop-flags-token-0123456789';
 const FLAGS = JSON.stringify({ flags: {
   'good-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' },
   'bad-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { fractional: [['on', 0], ['off', 100]] } },
+  'srm-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' },
 } });
 
 describe('guarded rollouts (Prometheus, the app, server, git)', function () {
@@ -38,14 +40,15 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
       source: { prometheus: `http://127.0.0.1:${promPort}` },
       metrics: [{ name: 'errors', kind: 'ratio', errors: 'app_requests_total{status="500"}', total: 'app_requests_total' }] };
     const config = writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }],
-      flags: { file: 'flags.json', token: FLAGS_TOKEN, rollouts: { 'good-checkout': rollout, 'bad-checkout': rollout } } } as Parameters<typeof writeConfig>[1][number]]);
+      flags: { file: 'flags.json', token: FLAGS_TOKEN, rollouts: { 'good-checkout': rollout, 'bad-checkout': rollout, 'srm-checkout': rollout } } } as Parameters<typeof writeConfig>[1][number]]);
     server = await new ServerProcess(config).start();
     installHooks(repo.bare, { server: server.url, repo: 'shop' });
     repo.commit({ 'flags.json': FLAGS }, 'two flags to ramp');
     const pushed = repo.push();
     expect(pushed.ok, pushed.output).to.equal(true);
     app = spawn(process.execPath, [APP_JS, JSON.stringify({ greengate: server.url, token: FLAGS_TOKEN, rps: 150,
-      errorRates: { 'good-checkout': { on: 0.005, off: 0.005 }, 'bad-checkout': { on: 0.3, off: 0.005 } } })], { stdio: ['pipe', 'pipe', 'inherit'] });
+      errorRates: { 'good-checkout': { on: 0.005, off: 0.005 }, 'bad-checkout': { on: 0.3, off: 0.005 }, 'srm-checkout': { on: 0.005, off: 0.005 } },
+      uncounted: { 'srm-checkout': { on: 0.7 } } })], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     app.stdout!.on('data', (d) => { out += d; });
     const appUrl = (await pollUntil(() => /listening (http:\/\/\S+)/.exec(out), 'the app to listen', 15_000))[1];
@@ -102,6 +105,15 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
     for (const u of USERS.slice(0, 50)) expect(await variantOf('good-checkout', u)).to.equal('on');
     const page = await (await fetch(`${server.url}/flags/shop/bad-checkout`)).text();
     expect(page).to.contain('Guarded rollout').and.to.contain('class="rollout-chart"').and.to.contain('killed');
+  });
+
+  it('holds a ramp whose exposures do not match its share (χ² p < 0.001): not advanced, not killed', async () => {
+    const held = await pollUntil(async () => { const r = await rolloutOf('srm-checkout'); return r.state === 'held' ? r : null; },
+      'srm-checkout to be held', 60_000, 200);
+    expect(held.percent).to.equal(10);
+    expect(held.reason).to.match(/^sample-ratio mismatch: \d+ exposures of on against \d+ others at 10 % \(χ² p = .* < 0.001\)/);
+    expect(held.points.at(-1).decision).to.equal('hold');
+    expect((await server.api('/api/flags/shop/srm-checkout/history')).events).to.deep.equal([]);
   });
 
   it('GET /api/flags/:repo/:key/rollout answers without credentials (public, like the history) and shows no token; an unknown rollout is a 404', async () => {
