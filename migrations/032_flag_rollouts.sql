@@ -1,12 +1,13 @@
 -- Issue 25 item 5: guarded incremental rollouts of feature flags (config: flags.rollouts in greengate.yml).
 --
--- flag_rollouts: one row per rollout (repository, flag key): the step it is at (index into the configured
--- steps) and its percent, when that step started, and its state — 'ramping' (held then judged),
+-- flag_rollouts: one row per rollout (repository, flag key): when it started, the step it is at (index
+-- into the configured steps) and its percent, when that step started, and its state — 'ramping' (held then judged),
 -- 'held' (a sample-ratio mismatch: not advanced), 'killed' (a regression: the immune system killed the
 -- flag) or 'done' (the last step passed). `reason` says why it is held or killed.
 CREATE TABLE flag_rollouts (
   repo_id INTEGER NOT NULL REFERENCES repositories(id),
   key TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
   step INTEGER NOT NULL,
   percent INTEGER NOT NULL,
   step_started_at INTEGER NOT NULL,

@@ -75,6 +75,32 @@ export function sampleRatioP(exposuresNew: number, exposuresOld: number, share: 
   return Number.isFinite(p) ? Math.min(1, Math.max(0, p)) : 1;
 }
 
+/**
+ * The significance each step is judged at: the rollout's alpha shared by the steps that are judged
+ * (all but a 100 % step; Bonferroni), so a rollout is falsely killed at most alpha of the time
+ * however many steps it has (npm run bench:rollout).
+ */
+export function stepAlpha(alpha: number, steps: readonly number[]): number {
+  return alpha / Math.max(1, steps.filter((p) => p < 100).length);
+}
+
+export type StepDecision = 'wait' | 'kill' | 'hold' | 'advance';
+export interface StepMeasure { exposuresNew: number; exposuresOld: number; regression: boolean; inconclusive: string | null }
+
+/**
+ * What a judged step does, in this order: too few exposures of the new variant (below minSample)
+ * or a window without data waits (judged again a hold later, over the longer window) — no verdict
+ * is taken before, so a step is tested once and waiting does not multiply false alarms; then a
+ * regression kills; a sample-ratio mismatch against the step's share holds; anything else advances.
+ */
+export function decideStep(m: StepMeasure, percent: number, minSample: number): { decision: StepDecision; srmP: number } {
+  const srmP = sampleRatioP(m.exposuresNew, m.exposuresOld, percent / 100);
+  if (m.exposuresNew < minSample || m.inconclusive) return { decision: 'wait', srmP };
+  if (m.regression) return { decision: 'kill', srmP };
+  if (srmP < SRM_ALPHA) return { decision: 'hold', srmP };
+  return { decision: 'advance', srmP };
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -2,10 +2,12 @@
  * Guarded incremental rollouts (issue 25 item 5; config: flags.rollouts in greengate.yml, admin-owned).
  * Each rollout raises its flag's new variant through its steps (percent of targeting keys, applied to
  * the flag's `fractional` weights by rollout.ts, so nobody who had the feature loses it). A step is
- * held `hold` seconds, then judged over the same window (step start, now] on the series labelled
- * flag=KEY: variant=NEW against variant!=NEW, with the immune system's tests (immune/watch.ts
- * verdictOf: each metric at alpha / metrics, at least maxIncrease worse). Then, in this order:
- *   - fewer than minSample exposures of the new variant, or no data → wait (judged again a hold later);
+ * held `hold` seconds, then judged on the series labelled flag=KEY, variant=NEW against
+ * variant!=NEW over the same window — the rollout's so far (start, now] for the regression test, the
+ * step's (step start, now] for its exposures (see measure) — with the immune system's tests (immune/watch.ts
+ * verdictOf: each metric at alpha / (judged steps × metrics), at least maxIncrease worse). Then, in this order:
+ *   - fewer than minSample exposures of the new variant, or no data → wait (judged again a hold later;
+ *     no verdict before, so waiting does not multiply false alarms);
  *   - a regression → the flag is killed (kills.ts, actor "immune system", a flag.killed notification
  *     with the evidence) and the rollout stops ('killed'); nothing is closed (the code is fine);
  *   - a sample-ratio mismatch (χ² p < 0.001 against the step's share) → 'held', not advanced;
@@ -26,7 +28,7 @@ import { readMetric, verdictOf } from '../immune/watch.js';
 import type { StoredWindow, WindowReading } from '../immune/samples.js';
 import type { FlagLibrary } from './library.js';
 import type { FlagKills } from './kills.js';
-import { sampleRatioP, SRM_ALPHA, withShares, type RolloutShare } from './rollout.js';
+import { decideStep, sampleRatioP, stepAlpha, SRM_ALPHA, withShares, type RolloutShare } from './rollout.js';
 
 export const ROLLOUT_ACTOR = 'immune system';
 export const DEFAULT_TICK_MS = 1000;
@@ -125,7 +127,7 @@ export class FlagRollouts {
     const now = this.now();
     let row = this.stateOf(repo, key);
     if (!row) {
-      row = { repo, key, step: 0, percent: c.steps[0], stepStartedAt: now, state: 'ramping', reason: null, updatedAt: now };
+      row = { repo, key, startedAt: now, step: 0, percent: c.steps[0], stepStartedAt: now, state: 'ramping', reason: null, updatedAt: now };
       this.save(repoId, row, null);
       return;
     }
@@ -138,10 +140,11 @@ export class FlagRollouts {
       this.save(repoId, { ...row, state: 'done', reason: null, updatedAt: now }, { ...base, exposuresNew: 0, exposuresOld: 0, metricNew: null, metricOld: null, pValue: null, srmP: null, decision: 'done' });
       return;
     }
-    const m = await this.measure(key, c, row.percent, row.stepStartedAt, now);
+    const m = await this.measure(key, c, row.percent, row.startedAt, row.stepStartedAt, now);
     const point: RolloutPoint = { ...base, exposuresNew: m.exposuresNew, exposuresOld: m.exposuresOld, metricNew: m.metricNew, metricOld: m.metricOld,
       pValue: m.pValue, srmP: m.srmP, decision: 'wait' };
-    if (m.regression) {
+    const { decision } = decideStep(m, row.percent, c.minSample);
+    if (decision === 'kill') {
       const message = `guarded rollout at ${row.percent} %: ${m.evidence}`;
       this.deps.store.tx(() => {
         this.deps.kills.kill(repo, key, ROLLOUT_ACTOR, message);
@@ -149,11 +152,11 @@ export class FlagRollouts {
       });
       return;
     }
-    if (m.exposuresNew < c.minSample || m.inconclusive) {
+    if (decision === 'wait') {
       this.save(repoId, { ...row, reason: m.inconclusive ?? `waiting for ${c.minSample} exposures of ${c.variant} (${Math.round(m.exposuresNew)} so far)`, updatedAt: now }, point);
       return;
     }
-    if (m.srmP < SRM_ALPHA) {
+    if (decision === 'hold') {
       const reason = `sample-ratio mismatch: ${Math.round(m.exposuresNew)} exposures of ${c.variant} against ${Math.round(m.exposuresOld)} others at ${row.percent} % (χ² p = ${m.srmP.toExponential(2)} < ${SRM_ALPHA}) — check how exposures are counted and labelled`;
       this.save(repoId, { ...row, state: 'held', reason, updatedAt: now }, { ...point, decision: 'hold' });
       return;
@@ -166,30 +169,36 @@ export class FlagRollouts {
     this.save(repoId, { ...row, step: next, percent: c.steps[next], stepStartedAt: now, state: 'ramping', reason: null, updatedAt: now }, { ...point, decision: 'advance' });
   }
 
-  /** The window on both sides: exposures (the first ratio metric's totals), its ratios and the verdict. */
-  private async measure(key: string, c: RolloutConfig, percent: number, from: number, to: number) {
+  /**
+   * The regression test reads the rollout's whole window (start, now] on both sides — every exposure
+   * so far, so a doubled error rate at a 1 % step is seen by the later steps — and the step's own
+   * window (step start, now] gives the exposures for minSample and the sample-ratio check against
+   * the step's share. (npm run bench:rollout: 99 % of doubled error rates caught at 10,000 exposures
+   * per hold; judging each step's window alone caught 84 %.)
+   */
+  private async measure(key: string, c: RolloutConfig, percent: number, from: number, stepFrom: number, to: number) {
     const reader = (this.deps.reader ?? ((url: string) => new PrometheusReader(url)))(c.source.prometheus);
     const flag = { label: 'flag', op: '=' as const, value: key };
-    const readSide = async (op: '=' | '!=') => {
+    const readSide = async (op: '=' | '!=', since: number, metrics = c.metrics) => {
       const readings: Record<string, WindowReading | null> = {};
-      for (const m of c.metrics) readings[m.name] = await readMetric(reader, m, [flag, { label: 'variant', op, value: c.variant }], from, to);
+      for (const m of metrics) readings[m.name] = await readMetric(reader, m, [flag, { label: 'variant', op, value: c.variant }], since, to);
       return readings;
     };
-    const after = await readSide('=');
-    const rest = await readSide('!=');
+    const after = await readSide('=', from);
+    const rest = await readSide('!=', from);
     const windows: StoredWindow[] = [{ side: 'after', from, to, readings: after }, { side: 'rest', from, to, readings: rest }];
-    const verdict = verdictOf({ metrics: c.metrics, alpha: c.alpha, maxIncrease: c.maxIncrease, compare: { label: 'variant', canary: c.variant } }, windows, []);
+    const verdict = verdictOf({ metrics: c.metrics, alpha: stepAlpha(c.alpha, c.steps), maxIncrease: c.maxIncrease, compare: { label: 'variant', canary: c.variant } }, windows, []);
     const first = c.metrics.find((m) => m.kind === 'ratio')!;
-    const total = (r: WindowReading | null) => (r && r.kind === 'ratio' ? r.total : 0);
+    const total = (r: WindowReading | null | undefined) => (r && r.kind === 'ratio' ? r.total : 0);
     const ratio = (r: WindowReading | null) => (r && r.kind === 'ratio' && r.total > 0 ? r.errors / r.total : null);
-    const exposuresNew = total(after[first.name]);
-    const exposuresOld = total(rest[first.name]);
+    const stepNew = stepFrom > from ? total((await readSide('=', stepFrom, [first]))[first.name]) : total(after[first.name]);
+    const stepOld = stepFrom > from ? total((await readSide('!=', stepFrom, [first]))[first.name]) : total(rest[first.name]);
     const firstEvidence = verdict.evidence.find((e) => e.metric === first.name);
     const bad = verdict.evidence.filter((e) => e.regression);
     return {
-      exposuresNew, exposuresOld, metricNew: ratio(after[first.name]), metricOld: ratio(rest[first.name]),
+      exposuresNew: stepNew, exposuresOld: stepOld, metricNew: ratio(after[first.name]), metricOld: ratio(rest[first.name]),
       pValue: firstEvidence && Number.isFinite(firstEvidence.pValue) ? firstEvidence.pValue : null,
-      srmP: sampleRatioP(exposuresNew, exposuresOld, percent / 100),
+      srmP: sampleRatioP(stepNew, stepOld, percent / 100),
       regression: verdict.regression, inconclusive: verdict.inconclusive ?? null,
       evidence: bad.map((e) => `${e.metric} ${fmt(e.before)} → ${fmt(e.after)} on ${c.variant} (p = ${e.pValue.toExponential(2)})`).join('; '),
     };

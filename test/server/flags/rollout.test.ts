@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { checkFlagsFile, type FlagSetDefinition } from '../../../server/flags/definitions.js';
 import { FlagSet, type OfrepSuccess } from '../../../server/flags/evaluator.js';
-import { sampleRatioP, withShares } from '../../../server/flags/rollout.js';
+import { decideStep, sampleRatioP, stepAlpha, withShares } from '../../../server/flags/rollout.js';
 
 const notKilled = () => null;
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
@@ -68,5 +68,16 @@ describe('flags/rollout', () => {
     expect(sampleRatioP(1030, 8970, 0.1)).to.be.within(0.3, 0.35); // χ² = 1, p = 0.317
     expect(sampleRatioP(0, 0, 0.1)).to.equal(1);
     expect(sampleRatioP(10, 0, 1)).to.equal(1);
+  });
+
+  it('a step waits for minSample (no verdict before, not even a kill), then kills on a regression, holds on a sample-ratio mismatch, else advances', () => {
+    const m = (exposuresNew: number, exposuresOld: number, regression = false, inconclusive: string | null = null) => ({ exposuresNew, exposuresOld, regression, inconclusive });
+    expect(decideStep(m(999, 9000, true), 10, 1000).decision).to.equal('wait');
+    expect(decideStep(m(1000, 9000, false, 'no data for errors'), 10, 1000).decision).to.equal('wait');
+    expect(decideStep(m(1000, 9000, true), 10, 1000).decision).to.equal('kill');
+    expect(decideStep(m(1200, 8800), 10, 1000).decision).to.equal('hold');
+    expect(decideStep(m(1000, 9000), 10, 1000).decision).to.equal('advance');
+    expect(stepAlpha(0.01, [1, 5, 10, 25, 50, 100])).to.be.closeTo(0.002, 1e-12); // shared by the five judged steps
+    expect(stepAlpha(0.01, [100])).to.equal(0.01);
   });
 });
