@@ -34,3 +34,38 @@ CREATE TABLE flag_rollout_points (
   decision TEXT NOT NULL
 );
 CREATE INDEX flag_rollout_points_by_flag ON flag_rollout_points (repo_id, key, id);
+
+-- Issue 25 item 6: A/B tests. A phase is one served shape of a flag (its variants and targeting, so
+-- its weights): a change of weights — a push, a rollout step — starts a new phase, and results are
+-- never mixed across phases. `weights` is the JSON of the served flag's first fractional split
+-- ({variant: weight}), NULL when it has none.
+CREATE TABLE flag_phases (
+  repo_id INTEGER NOT NULL REFERENCES repositories(id),
+  key TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  weights TEXT,
+  started_at INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, key, phase)
+);
+-- One exposure per user per day per phase (the first variant seen wins); `user` is a hash of the
+-- targetingKey (sha256, 32 hex), never the key itself; `day` is days since the epoch (UTC).
+CREATE TABLE flag_exposures (
+  repo_id INTEGER NOT NULL REFERENCES repositories(id),
+  key TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  user TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  variant TEXT NOT NULL,
+  PRIMARY KEY (repo_id, key, phase, user, day)
+) WITHOUT ROWID;
+-- One conversion per user per day per metric and phase (the first one's value kept).
+CREATE TABLE flag_conversions (
+  repo_id INTEGER NOT NULL REFERENCES repositories(id),
+  key TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  user TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (repo_id, key, phase, metric, user, day)
+) WITHOUT ROWID;

@@ -119,7 +119,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
-    flags: { config, library: p.flags, kills: p.kills, rollouts: p.rollouts,
+    flags: { config, library: p.flags, kills: p.kills, rollouts: p.rollouts, experiments: p.experiments,
       killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });
 
@@ -133,7 +133,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   // Flag evaluations are reads (POST only by protocol): served while storage fails, so before the guard.
-  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills }));
+  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills, experiments: p.experiments }));
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
@@ -202,6 +202,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   p.rollouts.start(); // guarded rollouts continue at their stored step (flags/rollouts.ts)
+  p.experiments.start(); // server-side exposures written each second (flags/experiments.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -212,6 +213,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         queue.stop();
         p.scheduler.stop();
         await p.rollouts.stop();
+        p.experiments.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

@@ -33,6 +33,7 @@ import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
 import { FlagStore } from './flags.js';
 import { RolloutStore } from './rollouts.js';
+import { ExperimentStore } from './experiments.js';
 import { StepStore } from './steps.js';
 
 export class Store {
@@ -57,6 +58,7 @@ export class Store {
   readonly buildCauses: BuildCauseStore;
   readonly flags: FlagStore;
   readonly rollouts: RolloutStore;
+  readonly experiments: ExperimentStore;
   readonly steps: StepStore;
   private depth = 0;
   private queue: (() => void)[] = [];
@@ -82,6 +84,7 @@ export class Store {
     this.buildCauses = new BuildCauseStore(db);
     this.flags = new FlagStore(db);
     this.rollouts = new RolloutStore(db);
+    this.experiments = new ExperimentStore(db);
     this.steps = new StepStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
