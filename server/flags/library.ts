@@ -8,12 +8,14 @@
  * could not check it) keeps the last good set served and is logged; with none, nothing is served.
  * A shaper (`shapeWith`, flags/rollouts.ts) rewrites the file's definition before it is served — a
  * guarded rollout's current weights — and `reshape` applies it again when a rollout moves.
+ * Each new head loaded is also searched for flag hygiene (hygiene.ts), after it is served.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import { git, isSha } from '../git.js';
 import { checkFlagsFile, type FlagSetDefinition } from './definitions.js';
 import { FlagSet } from './evaluator.js';
+import { checkHygiene, type Hygiene } from './hygiene.js';
 
 export interface LoadedFlags { set: FlagSet | null; sha: string | null; problem: string | null; loadedAt: number }
 /** Rewrites a repository's definition before it is served; `problems` are shown, the definition served. */
@@ -27,6 +29,8 @@ export class FlagLibrary {
   private shaper: Shaper = (_repo, definition) => ({ definition, problems: [] });
   /** The shaper's problems per repository (e.g. a rollout of a flag the file does not define). */
   readonly shapeProblems = new Map<string, string[]>();
+  /** Flag hygiene of the newest head loaded (hygiene.ts), per repository. */
+  readonly hygiene = new Map<string, Hygiene>();
 
   constructor(private readonly config: Readonly<Config>, private readonly log: Logger) {}
 
@@ -99,6 +103,9 @@ export class FlagLibrary {
     if (!checked.ok) return keep(checked.problems.join('; '));
     this.files.set(repo, { def: checked.set, sha });
     this.serve(repo, checked.set, sha);
+    void checkHygiene(r.path, sha, r.flags.file, Object.keys(checked.set.flags)).then((h) => {
+      if (this.files.get(repo)?.sha === sha) this.hygiene.set(repo, h);
+    });
     this.log.info({ repo, sha, flags: Object.keys(checked.set.flags).length }, 'feature flags loaded');
   }
 }

@@ -38,6 +38,16 @@ describe('A/B tests (exposures, conversions, the experiment page)', function () 
     return ((await res.json()) as { variant: string }).variant;
   };
 
+  it('flag hygiene on each push: a flag no file names is marked unreferenced; a call naming an undefined flag is listed', async () => {
+    const sha = repo.commit({ 'src/cart.ts': "export const on = (c: any) => c.getBooleanValue('old-cart', false);\n" }, 'code that reads a flag nobody defined');
+    expect(repo.push().ok).to.equal(true);
+    const list = await pollUntil(async () => { const l = await server.api('/api/flags/shop'); return l.hygieneAt === sha ? l : null; }, 'the hygiene of the new head', 10_000, 100);
+    expect(list.flags[0]).to.include({ key: 'new-cart', unreferenced: true, removable: false });
+    expect(list.undefinedRefs).to.deep.equal([{ key: 'old-cart', file: 'src/cart.ts' }]);
+    const page = await (await fetch(`${server.url}/flags/shop`)).text();
+    expect(page).to.contain('unreferenced').and.to.contain('<code>old-cart</code> in src/cart.ts');
+  });
+
   it('POST /ofrep/v1/events without a token → 401, with a wrong one → 403; nothing recorded', async () => {
     const event = { flag: 'new-cart', variant: 'on', targetingKey: 'u1', kind: 'exposure' };
     expect((await post({ events: [event] }, {})).status).to.equal(401);
