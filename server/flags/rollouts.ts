@@ -12,7 +12,9 @@
  *     with the evidence) and the rollout stops ('killed'); nothing is closed (the code is fine);
  *   - a sample-ratio mismatch (χ² p < 0.001 against the step's share) → 'held', not advanced;
  *   - otherwise → the next step (its window starts now), or 'done' after the last.
- * The 100 % step has nothing left to compare against: it is done once held.
+ * The 100 % step has nothing left to compare against: it is done once held. An admin who restores
+ * a flag the rollout killed (kills.ts) resumes the ramp at the step it was killed at, its windows
+ * starting afresh (the bad variant's old errors are not held against the fixed one).
  * State is SQLite's (store/rollouts.ts, migration 032), saved with each decision in one transaction,
  * and loaded at start: after a restart a rollout continues at its step and its step's start (the
  * source, Prometheus, still has the window). The served definition is the library's, reshaped when
@@ -129,6 +131,11 @@ export class FlagRollouts {
     if (!row) {
       row = { repo, key, startedAt: now, step: 0, percent: c.steps[0], stepStartedAt: now, state: 'ramping', reason: null, updatedAt: now };
       this.save(repoId, row, null);
+      return;
+    }
+    if (row.state === 'killed' && !this.deps.kills.lookup(repo)(key)) {
+      // An admin restored the flag the immune system killed: the ramp resumes at its step, judged afresh from now.
+      this.save(repoId, { ...row, startedAt: now, stepStartedAt: now, state: 'ramping', reason: `resumed at ${row.percent} % after the flag was restored`, updatedAt: now }, null);
       return;
     }
     if (row.state === 'killed' || row.state === 'done') return;

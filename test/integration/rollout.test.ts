@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../server/cli/demoApp.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
-import { ROOT, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
+import { ADMIN_TOKEN, ROOT, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 /**
  * Guarded rollouts end to end, every part real: a greengate server process serving two flags from a
@@ -67,6 +67,15 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
   });
 
   const rolloutOf = (key: string) => server.api(`/api/flags/shop/${key}/rollout`);
+  /** Waits for a rollout to reach a state; a timeout says where it is (state, reason, its last points). */
+  const waitFor = async (key: string, ok: (r: any) => boolean, what: string, ms = 60_000): Promise<any> => {
+    let last: any = null;
+    try {
+      return await pollUntil(async () => { last = await rolloutOf(key); return ok(last) ? last : null; }, what, ms, 200);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${key} is ${JSON.stringify({ ...last, points: last?.points.slice(-4) })}`);
+    }
+  };
   const variantOf = async (key: string, targetingKey: string) => {
     const res = await fetch(`${server.url}/ofrep/v1/evaluate/flags/${key}`, { method: 'POST',
       headers: { authorization: `Bearer ${FLAGS_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) });
@@ -80,7 +89,7 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
       const r = await rolloutOf('good-checkout');
       return r.percent === 10 ? Promise.all(USERS.map((u) => variantOf('good-checkout', u))) : null;
     }, 'good-checkout at 10 %', 20_000, 100);
-    await pollUntil(async () => (await rolloutOf('good-checkout')).percent === 50, 'good-checkout to advance to 50 %', 60_000, 200);
+    await waitFor('good-checkout', (r) => r.percent === 50, 'good-checkout to advance to 50 %');
     const onAt10 = USERS.filter((_, i) => at10[i] === 'on');
     expect(onAt10.length).to.be.within(15, 80);
 
@@ -90,26 +99,28 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
     expect(resumed.percent, JSON.stringify(resumed)).to.be.at.least(50); // not back at the first step
     for (const u of onAt10) expect(await variantOf('good-checkout', u), `${u} lost the feature`).to.equal('on');
 
-    const bad = await pollUntil(async () => { const r = await rolloutOf('bad-checkout'); return r.state === 'killed' ? r : null; },
-      'bad-checkout to be killed', 60_000, 200);
+    const bad = await waitFor('bad-checkout', (r) => r.state === 'killed', 'bad-checkout to be killed');
     expect(bad.reason).to.match(/guarded rollout at (10|50) %: errors .* on on \(p = /);
     expect(bad.points.at(-1).decision).to.equal('kill');
     const history = await server.api('/api/flags/shop/bad-checkout/history');
     expect(history.events[0]).to.include({ action: 'kill', actor: 'immune system' });
     for (const u of USERS.slice(0, 50)) expect(await variantOf('bad-checkout', u)).to.equal('off'); // the defaultVariant, for everyone
+    const restored = await fetch(`${server.url}/api/flags/shop/bad-checkout/restore`, { method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'fixed, ramp again' }) });
+    expect(restored.status).to.equal(200);
+    const resumedBad = await pollUntil(async () => { const r = await rolloutOf('bad-checkout'); return r.state === 'ramping' ? r : null; }, 'the restored rollout to resume', 10_000, 100);
+    expect(resumedBad.reason).to.match(/^resumed at (10|50) % after the flag was restored$/);
 
-    const good = await pollUntil(async () => { const r = await rolloutOf('good-checkout'); return r.state === 'done' ? r : null; },
-      'good-checkout to complete', 60_000, 200);
+    const good = await waitFor('good-checkout', (r) => r.state === 'done', 'good-checkout to complete');
     expect(good.percent).to.equal(100);
     expect(good.points.map((p: { decision: string }) => p.decision)).to.include('advance');
     for (const u of USERS.slice(0, 50)) expect(await variantOf('good-checkout', u)).to.equal('on');
     const page = await (await fetch(`${server.url}/flags/shop/bad-checkout`)).text();
-    expect(page).to.contain('Guarded rollout').and.to.contain('class="rollout-chart"').and.to.contain('killed');
+    expect(page).to.contain('Guarded rollout').and.to.contain('class="rollout-chart"').and.to.contain('class="decision kill"');
   });
 
   it('holds a ramp whose exposures do not match its share (χ² p < 0.001): not advanced, not killed', async () => {
-    const held = await pollUntil(async () => { const r = await rolloutOf('srm-checkout'); return r.state === 'held' ? r : null; },
-      'srm-checkout to be held', 60_000, 200);
+    const held = await waitFor('srm-checkout', (r) => r.state === 'held', 'srm-checkout to be held');
     expect(held.percent).to.equal(10);
     expect(held.reason).to.match(/^sample-ratio mismatch: \d+ exposures of on against \d+ others at 10 % \(χ² p = .* < 0.001\)/);
     expect(held.points.at(-1).decision).to.equal('hold');
