@@ -100,12 +100,18 @@ export class FlagExperiments {
     this.seen.clear();
     if (batch.length === 0) return;
     try {
+      const byRepo = new Map<string, typeof batch>();
+      for (const b of batch) {
+        const rows = byRepo.get(b.repo);
+        if (rows) rows.push(b); else byRepo.set(b.repo, [b]);
+      }
       this.deps.store.tx(() => {
-        for (const b of batch) {
-          const repoId = this.deps.store.repos.byName(b.repo)?.id;
+        for (const [repo, rows] of byRepo) {
+          const repoId = this.deps.store.repos.byName(repo)?.id;
           if (repoId === undefined) continue;
-          this.deps.store.experiments.phase(repoId, b.row.key, b.row.phase, b.weights, this.now());
-          this.deps.store.experiments.add(repoId, [b.row], []);
+          const phases = new Map(rows.map((b) => [`${b.row.key}\0${b.row.phase}`, b]));
+          for (const b of phases.values()) this.deps.store.experiments.phase(repoId, b.row.key, b.row.phase, b.weights, this.now());
+          this.deps.store.experiments.add(repoId, rows.map((b) => b.row), []);
         }
       });
     } catch (err) {
