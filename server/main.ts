@@ -121,7 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
-    flags: { config, library: p.flags, kills: p.kills,
+    flags: { config, library: p.flags, kills: p.kills, rollouts: p.rollouts, experiments: p.experiments,
       killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });
 
@@ -135,7 +135,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   // Flag evaluations are reads (POST only by protocol): served while storage fails, so before the guard.
-  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills }));
+  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills, experiments: p.experiments }));
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
@@ -167,7 +167,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', notificationsRouter({ config, store }));
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
-  web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
+  web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills, rollouts: p.rollouts }));
   web.use('/api', artifactsRouter({ config, store, blobs: new Blobs(config.data), baseUrl: () => baseUrl, unitTokens: gateway.unitTokens }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
@@ -204,6 +204,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
+  p.rollouts.start(); // guarded rollouts continue at their stored step (flags/rollouts.ts)
+  p.experiments.start(); // server-side exposures written each second (flags/experiments.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -213,6 +215,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       closing ??= (async () => {
         queue.stop();
         p.scheduler.stop();
+        await p.rollouts.stop();
+        p.experiments.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

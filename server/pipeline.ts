@@ -52,6 +52,8 @@ import { ScrapeHistory } from './immune/scrape.js';
 import { AlertBook } from './immune/alerts.js';
 import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
+import { FlagRollouts } from './flags/rollouts.js';
+import { FlagExperiments } from './flags/experiments.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -71,6 +73,10 @@ export interface Pipeline {
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
   /** Feature flags: the definitions served per repository, and the kill switch. */
   flags: FlagLibrary; kills: FlagKills;
+  /** Guarded incremental rollouts (flags.rollouts in greengate.yml), judged by the immune system's tests. */
+  rollouts: FlagRollouts;
+  /** A/B tests: exposures (every server-side evaluation, and client batches) and conversions, per phase. */
+  experiments: FlagExperiments;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
 }
@@ -158,7 +164,10 @@ export function createPipeline(o: PipelineOptions): Pipeline {
 
   // Feature flags' kill switch: recorded in SQLite with a notification, seen by the next evaluation.
   const kills = new FlagKills({ store, outbox, log, baseUrl, defines: (repo, key) => flags.of(repo).set?.has(key) ?? false });
+  // Guarded rollouts: a flag's fractional weights raised step by step; a regression kills it (kills, actor "immune system").
+  const rollouts = new FlagRollouts({ store, config, library: flags, kills, log });
+  const experiments = new FlagExperiments({ store, library: flags, log });
 
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, flags, kills, waitingReason };
+    deploys, alerts, flags, kills, rollouts, experiments, waitingReason };
 }

@@ -6,18 +6,31 @@
  * a scan), so a pushed definition is served as soon as the push is recorded. Loads of one repository
  * run one at a time, in order. A file that is missing or invalid at the head (pushed while the gate
  * could not check it) keeps the last good set served and is logged; with none, nothing is served.
+ * A shaper (`shapeWith`, flags/rollouts.ts) rewrites the file's definition before it is served — a
+ * guarded rollout's current weights — and `reshape` applies it again when a rollout moves.
+ * Each new head loaded is also searched for flag hygiene (hygiene.ts), after it is served.
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
 import { git, isSha } from '../git.js';
-import { checkFlagsFile } from './definitions.js';
+import { checkFlagsFile, type FlagSetDefinition } from './definitions.js';
 import { FlagSet } from './evaluator.js';
+import { checkHygiene, type Hygiene } from './hygiene.js';
 
 export interface LoadedFlags { set: FlagSet | null; sha: string | null; problem: string | null; loadedAt: number }
+/** Rewrites a repository's definition before it is served; `problems` are shown, the definition served. */
+export type Shaper = (repo: string, def: FlagSetDefinition) => { definition: FlagSetDefinition; problems: string[] };
 
 export class FlagLibrary {
   private readonly loaded = new Map<string, LoadedFlags>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** The file's own definitions (before the shaper), by repository. */
+  private readonly files = new Map<string, { def: FlagSetDefinition; sha: string }>();
+  private shaper: Shaper = (_repo, definition) => ({ definition, problems: [] });
+  /** The shaper's problems per repository (e.g. a rollout of a flag the file does not define). */
+  readonly shapeProblems = new Map<string, string[]>();
+  /** Flag hygiene of the newest head loaded (hygiene.ts), per repository. */
+  readonly hygiene = new Map<string, Hygiene>();
 
   constructor(private readonly config: Readonly<Config>, private readonly log: Logger) {}
 
@@ -29,6 +42,27 @@ export class FlagLibrary {
   /** What is served for a repository (set null: nothing yet). */
   of(repo: string): LoadedFlags {
     return this.loaded.get(repo) ?? { set: null, sha: null, problem: 'not loaded yet', loadedAt: 0 };
+  }
+
+  shapeWith(shaper: Shaper): void {
+    this.shaper = shaper;
+  }
+
+  /** Serves the repository's last loaded file again through the shaper (a rollout moved). */
+  reshape(repo: string): void {
+    const f = this.files.get(repo);
+    if (f) this.serve(repo, f.def, f.sha);
+  }
+
+  /** The file's definition as pushed (before any rollout's weights), or null. */
+  fileDefinition(repo: string): FlagSetDefinition | null {
+    return this.files.get(repo)?.def ?? null;
+  }
+
+  private serve(repo: string, def: FlagSetDefinition, sha: string): void {
+    const shaped = this.shaper(repo, def);
+    this.shapeProblems.set(repo, shaped.problems);
+    this.loaded.set(repo, { set: new FlagSet(shaped.definition, sha), sha, problem: null, loadedAt: Date.now() });
   }
 
   /** Loads every repository's flags (start-up). */
@@ -67,7 +101,11 @@ export class FlagLibrary {
     if (text === null) return keep(`${r.flags.file} is missing at ${sha.slice(0, 12)} on ${branch}`);
     const checked = checkFlagsFile(text, r.flags.file);
     if (!checked.ok) return keep(checked.problems.join('; '));
-    this.loaded.set(repo, { set: new FlagSet(checked.set, sha), sha, problem: null, loadedAt: Date.now() });
+    this.files.set(repo, { def: checked.set, sha });
+    this.serve(repo, checked.set, sha);
+    void checkHygiene(r.path, sha, r.flags.file, Object.keys(checked.set.flags)).then((h) => {
+      if (this.files.get(repo)?.sha === sha) this.hygiene.set(repo, h);
+    });
     this.log.info({ repo, sha, flags: Object.keys(checked.set.flags).length }, 'feature flags loaded');
   }
 }

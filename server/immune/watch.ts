@@ -97,7 +97,7 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
       if (known && spec.metrics.every((m) => m.name in known.readings)) return known;
       const reachable = side === 'before' || !url || (history!.since(url) ?? Infinity) <= from;
       const readings: Record<string, WindowReading | null> = {};
-      for (const [i, r] of (await Promise.all(spec.metrics.map((m) => reachable ? read(reader, m, extra, from, to) : null))).entries()) {
+      for (const [i, r] of (await Promise.all(spec.metrics.map((m) => reachable ? readMetric(reader, m, extra, from, to) : null))).entries()) {
         readings[spec.metrics[i].name] = r;
       }
       const w: StoredWindow = { side, from, to, readings };
@@ -166,7 +166,8 @@ export function verdictOf(spec: Pick<WatchSpec, 'metrics' | 'alpha' | 'compare'>
   return verdict;
 }
 
-async function read(reader: WindowReader, metric: WatchMetric, extra: Matcher[], from: number, to: number): Promise<WindowReading | null> {
+/** One metric over (from, to] of the series the extra matchers pick (null: the source has none). */
+export async function readMetric(reader: WindowReader, metric: WatchMetric, extra: Matcher[], from: number, to: number): Promise<WindowReading | null> {
   switch (metric.kind) {
     case 'ratio': {
       const [errors, total] = await Promise.all([

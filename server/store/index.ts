@@ -32,6 +32,8 @@ import { OwnRevertStore } from './ownReverts.js';
 import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
 import { FlagStore } from './flags.js';
+import { RolloutStore } from './rollouts.js';
+import { ExperimentStore } from './experiments.js';
 import { StepStore } from './steps.js';
 import { ArtifactStore } from './artifacts.js';
 
@@ -56,6 +58,8 @@ export class Store {
   readonly sessions: SessionStore;
   readonly buildCauses: BuildCauseStore;
   readonly flags: FlagStore;
+  readonly rollouts: RolloutStore;
+  readonly experiments: ExperimentStore;
   readonly steps: StepStore;
   readonly artifacts: ArtifactStore;
   private depth = 0;
@@ -81,6 +85,8 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.buildCauses = new BuildCauseStore(db);
     this.flags = new FlagStore(db);
+    this.rollouts = new RolloutStore(db);
+    this.experiments = new ExperimentStore(db);
     this.steps = new StepStore(db);
     this.artifacts = new ArtifactStore(db);
   }

@@ -4,7 +4,7 @@
  * (too large → GG_BODY_TOO_LARGE, anything else → GG_BAD_BODY), anything else GG_INTERNAL.
  * The status is the catalogue's, never read from the error.
  *
- * Answers: JSON `{ error: { code, message } }` for /api/* and for what the pages' script fetches
+ * Answers: JSON `{ error: { code, message } }` for /api/*, /ofrep/* (its events) and for what the pages' script fetches
  * (/units/:id/log, /fragments/*); an HTML error page otherwise. 5xx are logged at error (with the
  * original error), 4xx at info. `notFound` is mounted after the routes: an unknown /api/* route
  * is GG_NOT_FOUND as JSON, an unknown page GG_NOT_FOUND as a page.
@@ -37,7 +37,7 @@ export function toGgError(err: unknown): GgError {
 
 /** Paths answered with JSON errors: the API and what app.js fetches. */
 export function answersJson(path: string): boolean {
-  return path.startsWith('/api/') || path === '/api' || path.startsWith('/units/') || path.startsWith('/fragments/');
+  return path.startsWith('/api/') || path === '/api' || path.startsWith('/units/') || path.startsWith('/fragments/') || path.startsWith('/ofrep/');
 }
 
 export function notFound(): RequestHandler {

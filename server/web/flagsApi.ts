@@ -2,8 +2,10 @@
  * The feature flags' kill switch over HTTP (flags/kills.ts):
  *   POST /api/flags/:repo/:key/kill     ← { message? }  admin (requireAdmin): the flag serves its
  *   POST /api/flags/:repo/:key/restore  ← { message? }  defaultVariant to everyone / is restored
- *   GET  /api/flags/:repo                → { repo, sha, problem, flags: [{ key, state, defaultVariant, variants, killed }] }
+ *   GET  /api/flags/:repo                → { repo, sha, problem, flags: [{ key, state, defaultVariant, variants, killed,
+ *                                          unreferenced, removable }], undefinedRefs: [{ key, file }], hygieneAt }
  *   GET  /api/flags/:repo/:key/history   → { events: [{ action, actor, message, at }] }  (newest first)
+ *   GET  /api/flags/:repo/:key/rollout   → the guarded rollout (flags/rollouts.ts RolloutView); 404 without one
  * Who may call: kill and restore need an admin token (the admin's name is recorded); the reads are
  * public like the tree's history (flag keys, variant names and who killed what; never a token,
  * never a targeting rule). Refusals are catalogued GgErrors: GG_UNKNOWN_REPO, GG_FLAGS_OFF (the
@@ -16,6 +18,7 @@ import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import type { FlagKills } from '../flags/kills.js';
 import type { FlagLibrary } from '../flags/library.js';
+import type { FlagRollouts } from '../flags/rollouts.js';
 import { actorOf } from './admin.js';
 import { jsonBody } from './bodyLimit.js';
 import { parseOrThrow } from './api.js';
@@ -23,8 +26,9 @@ import { parseOrThrow } from './api.js';
 export interface FlagsApiDeps {
   config: Pick<Config, 'repositories'>;
   requireAdmin: RequestHandler;
-  library: Pick<FlagLibrary, 'of'>;
+  library: Pick<FlagLibrary, 'of'> & Partial<Pick<FlagLibrary, 'hygiene'>>;
   kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+  rollouts?: Pick<FlagRollouts, 'view'>;
 }
 
 const Change = z.strictObject({
@@ -32,14 +36,27 @@ const Change = z.strictObject({
   actor: z.string().max(200).optional(),
 });
 
-/** The flags listed for a repository (what GET /api/flags/:repo and the flag pages show). */
-export function flagList(deps: Pick<FlagsApiDeps, 'library' | 'kills'>, repo: string) {
+/** Days at 100 % after which a flag is marked for removal (its guarded rollout done that long ago). */
+export const REMOVAL_DAYS = 30;
+
+/**
+ * The flags listed for a repository (what GET /api/flags/:repo and the flag pages show), with their
+ * hygiene: `unreferenced` (no file at the served commit names the key), `removable` (at 100 % for
+ * REMOVAL_DAYS: its rollout done that long ago), and the code's references to undefined flags.
+ */
+export function flagList(deps: Pick<FlagsApiDeps, 'library' | 'kills' | 'rollouts'>, repo: string, now = Date.now()) {
   const loaded = deps.library.of(repo);
   const killed = deps.kills.lookup(repo);
-  const flags = Object.entries(loaded.set?.definition.flags ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([key, f]) => ({
-    key, state: f.state, defaultVariant: f.defaultVariant ?? null, variants: Object.keys(f.variants ?? {}), killed: killed(key),
-  }));
-  return { repo, sha: loaded.sha, problem: loaded.problem, flags };
+  const hygiene = deps.library.hygiene?.get(repo);
+  const flags = Object.entries(loaded.set?.definition.flags ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([key, f]) => {
+    const rollout = deps.rollouts?.view(repo, key);
+    const removable = rollout?.state === 'done' && rollout.percent === 100 && rollout.points.length > 0
+      && now - rollout.points[rollout.points.length - 1].at >= REMOVAL_DAYS * 86_400_000;
+    return { key, state: f.state, defaultVariant: f.defaultVariant ?? null, variants: Object.keys(f.variants ?? {}), killed: killed(key),
+      unreferenced: hygiene && hygiene.sha === loaded.sha ? hygiene.unreferenced.includes(key) : null, removable };
+  });
+  return { repo, sha: loaded.sha, problem: loaded.problem, flags, undefinedRefs: hygiene?.undefinedRefs ?? [],
+    hygieneAt: hygiene?.sha ?? null, hygieneProblem: hygiene?.problem ?? null };
 }
 
 export function flagsRouter(deps: FlagsApiDeps): Router {
@@ -59,6 +76,14 @@ export function flagsRouter(deps: FlagsApiDeps): Router {
     const repo = flagsRepo(String(req.params.repo));
     res.json({ events: deps.kills.history(repo.name, String(req.params.key))
       .map((e) => ({ id: e.id, action: e.action, actor: e.actor, message: e.message, at: e.at })) });
+  });
+
+  r.get('/flags/:repo/:key/rollout', (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const view = deps.rollouts?.view(repo.name, key)
+      ?? fail('GG_FLAG_NOT_FOUND', `repository ${repo.name} has no rollout of "${key.slice(0, 100)}": rollouts are set in greengate.yml under flags.rollouts`);
+    res.json(view);
   });
 
   r.post('/flags/:repo/:key/:action', deps.requireAdmin, jsonBody('16kb'), (req, res) => {

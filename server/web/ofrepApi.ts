@@ -3,6 +3,11 @@
  * so any OpenFeature SDK's stock OFREP provider reads a repository's flags:
  *   POST /ofrep/v1/evaluate/flags/:key   one flag   ← { context: { targetingKey?, …attributes } }
  *   POST /ofrep/v1/evaluate/flags        every flag (bulk), with an ETag; If-None-Match → 304
+ *   POST /ofrep/v1/events                A/B test events (not OFREP's: it has none) ← { events: [{ flag,
+ *        variant, targetingKey, kind: exposure|conversion, metric?, value?, at? }] } (at most MAX_EVENTS,
+ *        MAX_EVENTS_BODY) → { accepted, duplicates }; checked whole, written in one transaction
+ *        (flags/experiments.ts); a bad event → 400 GG_FLAG_EVENTS naming it. Same token and rate as evaluations.
+ * Every evaluation with a targetingKey that answers a variant counts as an exposure of it (flags/experiments.ts).
  * Who may call: whoever holds a repository's flags token (greengate.yml flags.token), sent as
  * `Authorization: Bearer <token>` or `X-API-Key: <token>`; the token picks the repository, so it
  * only ever reads its own flags. No token → 401, a token that is no repository's → 403 (JSON
@@ -22,10 +27,11 @@ import { createHash } from 'node:crypto';
 import type { EvaluationContext } from '@openfeature/core';
 import type { Config } from '../config/config.js';
 import { tokensEqual } from '../tokens.js';
-import { limitBody } from './bodyLimit.js';
+import { jsonBody, limitBody } from './bodyLimit.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 import type { FlagLibrary } from '../flags/library.js';
 import type { FlagKills } from '../flags/kills.js';
+import { MAX_EVENTS_BODY, type FlagExperiments } from '../flags/experiments.js';
 import { ERRORS } from '../errors.js';
 import { DEFAULT_FLAGS_RATE } from '../config/flags.js';
 
@@ -36,6 +42,7 @@ export interface OfrepDeps {
   config: Pick<Config, 'repositories'>;
   library: Pick<FlagLibrary, 'of'>;
   kills: Pick<FlagKills, 'lookup'>;
+  experiments?: Pick<FlagExperiments, 'expose' | 'record'>;
 }
 
 type Parsed = { ok: true; context: EvaluationContext } | { ok: false; errorCode: 'PARSE_ERROR' | 'INVALID_CONTEXT'; errorDetails: string };
@@ -88,8 +95,12 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     if (!parsed.ok) return void res.status(400).json({ key, errorCode: parsed.errorCode, errorDetails: parsed.errorDetails });
     const set = deps.library.of(repo).set;
     if (!set) return void res.status(404).json({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `repository ${repo} serves no flags yet (its flags file has not been read)` });
-    // Exposure counting (issue 25 item 6) hooks in here: one server-side evaluation = one exposure of `variant`.
     const e = set.evaluate(key, parsed.context, deps.kills.lookup(repo));
+    // One server-side evaluation = one exposure of its variant (deduplicated per user per day).
+    const variant = (e.body as { variant?: unknown }).variant;
+    if (deps.experiments && e.status === 200 && typeof variant === 'string' && typeof parsed.context.targetingKey === 'string') {
+      deps.experiments.expose(repo, key, variant, parsed.context.targetingKey);
+    }
     res.status(e.status).json(e.body);
   });
 
@@ -102,12 +113,24 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     if (!parsed.ok) return void res.status(400).json({ errorCode: parsed.errorCode, errorDetails: parsed.errorDetails });
     const loaded = deps.library.of(repo);
     const flags = loaded.set ? loaded.set.evaluateAll(parsed.context, deps.kills.lookup(repo)) : [];
+    const targetingKey = parsed.context.targetingKey;
+    if (deps.experiments && typeof targetingKey === 'string') for (const f of flags) if (f.variant) deps.experiments.expose(repo, f.key, f.variant, targetingKey);
     const text = JSON.stringify({ flags, metadata: {} });
     const etag = `"${createHash('sha256').update(text).digest('base64url')}"`;
     res.set('ETag', etag);
     // Express answers 304 only to GET/HEAD: compared by hand.
     if (matches(req.get('if-none-match'), etag)) return void res.status(304).end();
     res.status(200).type('application/json; charset=utf-8').send(text);
+  });
+
+  const eventsBody = jsonBody(MAX_EVENTS_BODY);
+  r.post('/events', guesses, (req: Request, res: Response, next: NextFunction) => {
+    const repo = repoOf(req, res);
+    if (repo && allowed(repo, res)) eventsBody(req, res, next);
+  }, (req: Request, res: Response) => {
+    const repo = repoOf(req, res)!;
+    if (!deps.experiments) return void res.status(404).json({ errorDetails: 'A/B test events are not recorded by this server' });
+    res.json(deps.experiments.record(repo, req.body));
   });
 
   return r;

@@ -1,10 +1,14 @@
 /**
  * Feature flag pages: `/flags/:repo` lists the flags served (state, variants, default, killed) and
  * from which commit; `/flags/:repo/:key` shows the definition as written, its kills and restores,
+ * its guarded rollout if greengate.yml has one (state, step, reason, an SVG chart: web/rolloutChart.ts),
  * and a form (GET: nothing changes) where a context typed in (targetingKey + JSON attributes) is
  * evaluated and the page says which rule matched and why (flags/explain.ts). An admin (page session
  * + CSRF token, AdminSessions.requireAdminForm) gets the kill and restore buttons; both POST, are
  * recorded with the admin's name (webActor), then redirect back (303).
+ * `/flags/:repo/:key/experiment[?phase=ID]` is the A/B test of a flag (flags/experiments.ts): per
+ * phase, exposures per variant, the sample-ratio check, each metric per variant with lift, CI and
+ * p-value (masked below the minimum data) and the decision line with its rule.
  * Who may call: everyone reads (as `/tree`: keys, variants, rules; never a token); the buttons need
  * an admin session.
  */
@@ -21,12 +25,18 @@ import { send } from './pagesView.js';
 import { parseOrThrow } from './api.js';
 import { webActor } from './admin.js';
 import { flagList } from './flagsApi.js';
+import type { FlagRollouts } from '../flags/rollouts.js';
+import type { FlagExperiments } from '../flags/experiments.js';
+import { rolloutSvg } from './rolloutChart.js';
 
 export interface FlagPagesDeps {
   config: Pick<Config, 'repositories'>;
-  library: Pick<FlagLibrary, 'of'>;
+  library: Pick<FlagLibrary, 'of'> & Partial<Pick<FlagLibrary, 'fileDefinition'>>;
   kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
+  rollouts?: Pick<FlagRollouts, 'view'>;
+  experiments?: Pick<FlagExperiments, 'results'>;
 }
+const ExperimentQuery = z.object({ phase: z.string().regex(/^[0-9a-f]{16}$/, 'must be a phase id (16 hex digits) from the list of phases').optional() });
 
 const TryQuery = z.object({
   targetingKey: z.string().max(500).optional(),
@@ -71,10 +81,23 @@ export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: Fl
         tried = { context: JSON.stringify(context), lines: x.lines, branches: x.branches, matched: x.matched, answer: JSON.stringify(x.evaluation.body, null, 2) };
       }
     }
+    const rollout = deps.rollouts?.view(repo.name, key) ?? null;
+    const written = deps.library.fileDefinition?.(repo.name)?.flags[key] ?? def;
     send(res, ctx.env, 'flag.njk', ctx.locals(req, {
-      nav: 'flags', repo: repo.name, key, definition: JSON.stringify(def, null, 2), killed: deps.kills.lookup(repo.name)(key),
+      nav: 'flags', repo: repo.name, key, definition: JSON.stringify(written, null, 2),
+      rollout, rolloutChart: rollout ? rolloutSvg(rollout) : null, served: rollout ? JSON.stringify(def.targeting ?? null) : null, killed: deps.kills.lookup(repo.name)(key),
       sha: deps.library.of(repo.name).sha, history: deps.kills.history(repo.name, key), query: q, tried, error,
     }), t0, error ? 400 : 200);
+  });
+
+  r.get('/flags/:repo/:key/experiment', (req, res) => {
+    const t0 = performance.now();
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    if (!deps.library.of(repo.name).set?.definition.flags[key]) fail('GG_FLAG_NOT_FOUND', `repository ${repo.name} serves no flag "${key.slice(0, 100)}": see /flags/${repo.name}`);
+    const q = parseOrThrow(ExperimentQuery, req.query, 'query');
+    const x = deps.experiments?.results(repo.name, key, q.phase) ?? { phases: [], phase: null, result: null };
+    send(res, ctx.env, 'experiment.njk', ctx.locals(req, { nav: 'flags', repo: repo.name, key, ...x }), t0);
   });
 
   r.post('/flags/:repo/:key/:action', form, ctx.sessions.requireAdminForm(), (req, res) => {

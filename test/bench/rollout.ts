@@ -1,0 +1,86 @@
+/**
+ * `npm run bench:rollout`: false kills and detection of the guarded rollout (server/flags/rollouts.ts),
+ * on seeded synthetic exposures, judged by exactly what the server runs: the immune system's
+ * verdict over the two sides of the step's window (immune/watch.ts verdictOf, with `compare` on the
+ * variant label, alpha shared by the steps: stepAlpha) and the step's decision (flags/rollout.ts decideStep: kill, wait for minSample,
+ * hold on a sample-ratio mismatch, advance). Each rollout ramps 1 → 5 → 10 → 25 → 50 → 100 %; each
+ * step's regression test reads every exposure since the rollout started, its minSample and
+ * sample-ratio check the step's own (as the server, flags/rollouts.ts measure). Each
+ * hold brings `--exposures` exposures (default 10,000) split between the variants by the step's
+ * share, each failing at 0.5 % (the old variant, and the new one of a good rollout) or 1 % (the new
+ * variant of a bad rollout: the error rate doubled). A step waiting for minSample is judged again
+ * over its longer window, as the server does. Default rule: alpha 0.01, maxIncrease 1.5, minSample 1000.
+ *
+ *   node dist/test/bench/rollout.js [--rollouts 200] [--seed 25] [--exposures 10000] [--min-sample 1000]
+ */
+import { verdictOf } from '../../server/immune/watch.js';
+import { decideStep, stepAlpha } from '../../server/flags/rollout.js';
+import type { WatchMetric } from '../../server/config/watch.js';
+import { seededRandom } from '../helpers.js';
+
+const STEPS = [1, 5, 10, 25, 50, 100];
+const BASE = 0.005;
+const MAX_HOLDS = 100; // per step, before a rollout counts as stuck
+const METRIC: WatchMetric = { name: 'errors', kind: 'ratio', errors: 'app_requests_total{status="500"}', total: 'app_requests_total' };
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+type Outcome = { end: 'done' | 'killed' | 'held' | 'stuck'; percent: number; holds: number };
+
+export function simulateRollout(random: () => number, exposures: number, newRate: number, minSample: number): Outcome {
+  let holds = 0;
+  const side = { new: { errors: 0, total: 0 }, old: { errors: 0, total: 0 } }; // since the rollout started
+  for (const percent of STEPS) {
+    if (percent === 100) return { end: 'done', percent, holds: holds + 1 };
+    const stepNew = side.new.total;
+    const stepOld = side.old.total;
+    for (let h = 0; h < MAX_HOLDS; h++) {
+      holds++;
+      for (let i = 0; i < exposures; i++) {
+        const s = random() * 100 < percent ? side.new : side.old;
+        s.total++;
+        if (random() < (s === side.new ? newRate : BASE)) s.errors++;
+      }
+      const verdict = verdictOf({ metrics: [METRIC], alpha: stepAlpha(0.01, STEPS), maxIncrease: 1.5, compare: { label: 'variant', canary: 'on' } }, [
+        { side: 'after', from: 0, to: 1, readings: { errors: { kind: 'ratio', ...side.new } } },
+        { side: 'rest', from: 0, to: 1, readings: { errors: { kind: 'ratio', ...side.old } } }], []);
+      const { decision } = decideStep({ exposuresNew: side.new.total - stepNew, exposuresOld: side.old.total - stepOld, regression: verdict.regression,
+        inconclusive: verdict.inconclusive ?? null }, percent, minSample);
+      if (decision === 'kill') return { end: 'killed', percent, holds };
+      if (decision === 'hold') return { end: 'held', percent, holds };
+      if (decision === 'advance') break;
+      if (h === MAX_HOLDS - 1) return { end: 'stuck', percent, holds };
+    }
+  }
+  return { end: 'done', percent: 100, holds };
+}
+
+function main(): void {
+  const rollouts = arg('rollouts', 200);
+  const exposures = arg('exposures', 10_000);
+  const minSample = arg('min-sample', 1000);
+  const random = seededRandom(arg('seed', 25));
+  const t0 = Date.now();
+  const run = (rate: number) => Array.from({ length: rollouts }, () => simulateRollout(random, exposures, rate, minSample));
+  const good = run(BASE);
+  const bad = run(2 * BASE);
+  const count = (os: Outcome[], end: Outcome['end']) => os.filter((o) => o.end === end).length;
+  const killedAt = new Map<number, number>();
+  for (const o of bad) if (o.end === 'killed') killedAt.set(o.percent, (killedAt.get(o.percent) ?? 0) + 1);
+  const figures = {
+    rollouts, exposuresPerHold: exposures, minSample,
+    good: { killed: count(good, 'killed'), held: count(good, 'held'), done: count(good, 'done'), stuck: count(good, 'stuck'),
+      meanHolds: +(good.reduce((s, o) => s + o.holds, 0) / rollouts).toFixed(1) },
+    bad: { killed: count(bad, 'killed'), held: count(bad, 'held'), done: count(bad, 'done'), stuck: count(bad, 'stuck'),
+      killedAtPercent: Object.fromEntries([...killedAt].sort((a, b) => a[0] - b[0])) },
+    seconds: +((Date.now() - t0) / 1000).toFixed(1),
+  };
+  console.log(`good rollouts killed: ${figures.good.killed}/${rollouts} (${(100 * figures.good.killed / rollouts).toFixed(1)} %), held ${figures.good.held}, completed ${figures.good.done}; ` +
+    `bad (doubled error rate) caught: ${figures.bad.killed}/${rollouts} (${(100 * figures.bad.killed / rollouts).toFixed(1)} %), killed at ${JSON.stringify(figures.bad.killedAtPercent)} %`);
+  console.log(JSON.stringify(figures));
+}
+
+main();
