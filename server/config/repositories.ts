@@ -31,6 +31,13 @@ export function findRepository(config: Pick<Readonly<Config>, 'repositories'>, n
   throw unknownRepository(config, name);
 }
 
+/** The repository `name` that serves feature flags (`flags:`); GG_UNKNOWN_REPO or GG_FLAGS_OFF otherwise. */
+export function flagsRepository(config: Pick<Readonly<Config>, 'repositories'>, name: string): RepositoryConfig {
+  const repo = findRepository(config, name);
+  if (!repo.flags) fail('GG_FLAGS_OFF', `repository ${repo.name} serves no feature flags: add flags: { file: flags.json, token: … } to it in greengate.yml`);
+  return repo;
+}
+
 /** The GG_UNKNOWN_REPO error for `name`, for callers that answer it rather than throw it. */
 export function unknownRepository(config: Pick<Readonly<Config>, 'repositories'>, name: string): GgError {
   const known = config.repositories.map((r) => r.name).join(', ') || '(none)';

@@ -14,7 +14,7 @@
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
-import { findRepository } from '../config/repositories.js';
+import { flagsRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import type { FlagKills } from '../flags/kills.js';
 import type { FlagLibrary } from '../flags/library.js';
@@ -61,11 +61,7 @@ export function flagList(deps: Pick<FlagsApiDeps, 'library' | 'kills' | 'rollout
 
 export function flagsRouter(deps: FlagsApiDeps): Router {
   const r = express.Router();
-  const flagsRepo = (name: string) => {
-    const repo = findRepository(deps.config, name);
-    if (!repo.flags) fail('GG_FLAGS_OFF', `repository ${repo.name} serves no feature flags: add flags: { file: flags.json, token: … } to it in greengate.yml`);
-    return repo;
-  };
+  const flagsRepo = (name: string) => flagsRepository(deps.config, name);
 
   r.get('/flags/:repo', (req, res) => {
     const repo = flagsRepo(String(req.params.repo));

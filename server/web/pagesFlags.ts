@@ -15,7 +15,7 @@
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
-import { findRepository } from '../config/repositories.js';
+import { flagsRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import type { FlagKills } from '../flags/kills.js';
 import type { FlagLibrary } from '../flags/library.js';
@@ -46,11 +46,7 @@ const ChangeForm = z.object({ message: z.string().max(4000).default(''), actor: 
 
 export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: FlagPagesDeps): Router {
   const r = express.Router();
-  const flagsRepo = (name: string) => {
-    const repo = findRepository(deps.config, name);
-    if (!repo.flags) fail('GG_FLAGS_OFF', `repository ${repo.name} serves no feature flags: add flags: { file: flags.json, token: … } to it in greengate.yml`);
-    return repo;
-  };
+  const flagsRepo = (name: string) => flagsRepository(deps.config, name);
 
   r.get('/flags/:repo', (req, res) => {
     const t0 = performance.now();
