@@ -184,6 +184,16 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'hook proc-receive', summary: 'git\'s proc-receive hook: queue a push to refs/for/BRANCH (run by git, installed by hook install)',
+    options: {},
+    details: 'Speaks git\'s proc-receive protocol on stdin/stdout in the bare repository; asks the server named by\n' +
+      'greengate.server to queue the change (docs/land-queue.md).',
+    async run() {
+      const { runProcReceive } = await import('./cli/procReceive.js');
+      await runProcReceive();
+    },
+  },
+  {
     name: 'tree', summary: 'show or change a gated branch\'s tree state (open, closed, maintenance)',
     args: '[status|close|open|maintenance]', positionals: 1,
     options: {

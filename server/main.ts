@@ -49,6 +49,9 @@ import { autoRevertRouter } from './web/autoRevertApi.js';
 import { hookSecretRouter } from './web/hookSecretApi.js';
 import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
 import { flagsRouter } from './web/flagsApi.js';
+import { queueRouter } from './web/queueApi.js';
+import { enqueue } from './queue/entry.js';
+import { Speculation } from './queue/speculation.js';
 import { checkPushedFlags } from './flags/pushCheck.js';
 
 export interface RunningServer {
@@ -166,6 +169,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
+  const speculation = new Speculation(store);
+  web.use('/api', queueRouter({ config, requireAdmin, authorizeHook: authorize, baseUrl: () => baseUrl,
+    enqueue: (repo, updates, pusher) => enqueue({ store, baseUrl: () => baseUrl, now: Date.now, queued: (r, b) => speculation.kick(r, b) }, repo, updates, pusher),
+    status: (repo, branch) => speculation.status(repo, branch),
+    remove: (repo, id, actor) => speculation.remove(repo, id, actor) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);

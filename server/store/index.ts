@@ -33,6 +33,7 @@ import { SessionStore } from './sessions.js';
 import { BuildCauseStore } from './buildCauses.js';
 import { FlagStore } from './flags.js';
 import { StepStore } from './steps.js';
+import { LandQueueStore } from './landQueue.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -56,6 +57,7 @@ export class Store {
   readonly buildCauses: BuildCauseStore;
   readonly flags: FlagStore;
   readonly steps: StepStore;
+  readonly landQueue: LandQueueStore;
   private depth = 0;
   private queue: (() => void)[] = [];
   constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
@@ -80,6 +82,7 @@ export class Store {
     this.buildCauses = new BuildCauseStore(db);
     this.flags = new FlagStore(db);
     this.steps = new StepStore(db);
+    this.landQueue = new LandQueueStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {
