@@ -64,3 +64,21 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
   }
   return answers;
 }
+
+/**
+ * The gate's verdict with direct pushes to a `queue-only` branch refused, pointing at refs/for/<branch>
+ * (deletions are left to the other rules). The queue's own landings never ask the gate (the server
+ * moves the branch itself, queue/landing.ts).
+ */
+export function refuseQueueOnly<V extends { accept: boolean; lines: string[]; passes: unknown[] }>(verdict: V, repo: Pick<RepositoryConfig, 'land'>,
+  updates: readonly { ref: string; new: string }[]): V {
+  if (!verdict.accept) return verdict;
+  const refused = updates.filter((u) => u.ref.startsWith('refs/heads/') && u.new !== ZERO_SHA && repo.land?.[u.ref.slice('refs/heads/'.length)] === 'queue-only');
+  if (refused.length === 0) return verdict;
+  const lines = refused.map((u) => {
+    const branch = u.ref.slice('refs/heads/'.length);
+    return `greengate: ${branch}: push refused: ${branch} takes changes only through its land queue (land: queue-only) — push to it with: git push origin HEAD:refs/for/${branch}`;
+  });
+  lines.push(`greengate: push refused (a push lands whole or not at all): ${refused.map((u) => u.ref).join(', ')}`);
+  return { ...verdict, accept: false, lines, passes: [] };
+}

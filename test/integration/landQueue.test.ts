@@ -17,7 +17,7 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     repo = new Repo(home.dir);
     base = repo.commit({ 'a.txt': 'a\n' }, 'first');
     expect(repo.push().ok).to.equal(true); // no hooks yet
-    const shop = { name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }], land: { main: 'queue' } };
+    const shop = { name: 'shop', path: repo.bare, builders: [{ name: 'unit', run: 'true' }], land: { main: 'queue-only' } };
     const file = writeConfig(home.dir, [shop as Parameters<typeof writeConfig>[1][number]]);
     server = await new ServerProcess(file).start();
     execFileSync(process.execPath, [...NODE_FLAGS, CLI, 'hook', 'install', repo.bare, '--server', server.url], { encoding: 'utf8', stdio: 'pipe' });
@@ -44,9 +44,17 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     expect(git(repo.bare, 'rev-parse', `refs/greengate/queue/${id}`)).to.equal(sha);
     expect(() => git(repo.bare, 'rev-parse', '--verify', '-q', 'refs/for/main')).to.throw(); // never a plain ref
     const q = await server.api('/api/queue/shop/main');
-    expect(q).to.include({ repo: 'shop', branch: 'main', mode: 'queue', window: 3 });
+    expect(q).to.include({ repo: 'shop', branch: 'main', mode: 'queue-only', window: 3 });
     expect(q.changes[0]).to.include({ id, position: 1, state: 'queued', commit: sha, base, pusher: 'ada' });
     console.log(`      (whole git push to refs/for/main: ${took} ms)`);
+  });
+
+  it('refuses a direct push to a queue-only branch, pointing at refs/for/main', () => {
+    const push = repo.push('HEAD:refs/heads/main');
+    expect(push.ok).to.equal(false);
+    expect(push.output).to.contain('main takes changes only through its land queue (land: queue-only)');
+    expect(push.output).to.contain('git push origin HEAD:refs/for/main');
+    expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(base);
   });
 
   it('refuses a push to refs/for/ a branch without a land queue, saying how to add one, and queues nothing', async () => {
