@@ -3,7 +3,7 @@
 -- `commit_sha` is what was pushed (kept reachable by refs/greengate/queue/<id>); `base_sha` the
 -- branch head when it was queued. `state`: queued (waiting for a candidate), testing (its candidate
 -- `candidate_sha` = branch head + every change ahead + itself is being built as
--- `candidate_build_id`), landed (the branch was fast-forwarded to `landed_sha`), ejected (its
+-- `candidate_build_id` on top of `candidate_base` (the head or the candidate ahead), the first of its builds on `candidate_ref`, refs/try/queue/<id>-<n>), landed (the branch was fast-forwarded to `landed_sha`), ejected (its
 -- candidate failed, `reason` names the failing tests), conflict (it no longer applies; `reason`
 -- names the files) or removed (by an admin). A change lands once: the landing is a
 -- compare-and-swap `git update-ref` and the row moves to landed in the same step.
@@ -17,6 +17,8 @@ CREATE TABLE queue_changes (
   state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'testing', 'landed', 'ejected', 'conflict', 'removed')),
   reason TEXT,
   candidate_sha TEXT,
+  candidate_ref TEXT,
+  candidate_base TEXT,
   candidate_build_id INTEGER,
   landed_sha TEXT,
   queued_at INTEGER NOT NULL,

@@ -51,7 +51,6 @@ import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
 import { flagsRouter } from './web/flagsApi.js';
 import { queueRouter } from './web/queueApi.js';
 import { enqueue } from './queue/entry.js';
-import { Speculation } from './queue/speculation.js';
 import { checkPushedFlags } from './flags/pushCheck.js';
 
 export interface RunningServer {
@@ -169,7 +168,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', autoRevertRouter({ requireAdmin, switchState: () => reverter.switchState(), setEnabled: (on, actor) => reverter.setEnabled(on, actor) }));
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills }));
-  const speculation = new Speculation(store);
+  const speculation = p.landQueue;
   web.use('/api', queueRouter({ config, requireAdmin, authorizeHook: authorize, baseUrl: () => baseUrl,
     enqueue: (repo, updates, pusher) => enqueue({ store, baseUrl: () => baseUrl, now: Date.now, queued: (r, b) => speculation.kick(r, b) }, repo, updates, pusher),
     status: (repo, branch) => speculation.status(repo, branch),
@@ -208,6 +207,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   sender.start();
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
+  speculation.start(); // the land queue resumes where it was (queue/speculation.ts)
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
@@ -218,6 +218,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       closing ??= (async () => {
         queue.stop();
         p.scheduler.stop();
+        await speculation.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

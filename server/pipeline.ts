@@ -18,6 +18,8 @@
  * - a ref is seen at a new head (RefChanges, after its change committed): 1. pending gate passes land,
  *   2. feature flags are read again when it is a flags repository's first gated branch (flags/library.ts).
  * - a flag is killed or restored (inside its transaction, FlagKills): a notification (flag.killed / flag.restored).
+ * - a build finished, after its commit: the land queue passes the branch of a candidate build (queue/speculation.ts);
+ *   a tree reopened, after its commit: the land queue of that branch may land again.
  * Work after a commit goes through store.afterCommit only (server/store/index.ts).
  */
 import type { Logger } from 'pino';
@@ -52,6 +54,8 @@ import { ScrapeHistory } from './immune/scrape.js';
 import { AlertBook } from './immune/alerts.js';
 import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
+import { Speculation } from './queue/speculation.js';
+import { queueLink } from './queue/entry.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -71,6 +75,8 @@ export interface Pipeline {
   outbox: Outbox; sender: NotificationSender; notify: NotifyTriggers; deploys: DeployOrchestrator; alerts: AlertBook;
   /** Feature flags: the definitions served per repository, and the kill switch. */
   flags: FlagLibrary; kills: FlagKills;
+  /** The land queue's candidates and landings (server/queue/). */
+  landQueue: Speculation;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
 }
@@ -86,10 +92,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     tree.buildFinished(build);
     notify.buildFinished(build);
     deploys.buildFinished(build);
+    store.afterCommit(() => landQueue.buildFinished(build));
   };
   const treeChanged = (change: TreeChange): void => {
     notify.treeChanged(change);
     deploys.treeChanged(change);
+    if (change.state === 'open') store.afterCommit(() => void landQueue.kick(change.repo, change.branch));
   };
   const leaving = (link: RunnerLink, reason: string, units: readonly number[], at: number, clean: boolean): void => {
     notify.runnerLeft(link, reason, units, at, clean);
@@ -159,6 +167,16 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // Feature flags' kill switch: recorded in SQLite with a notification, seen by the next evaluation.
   const kills = new FlagKills({ store, outbox, log, baseUrl, defines: (repo, key) => flags.of(repo).set?.has(key) ?? false });
 
+  // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.
+  const landQueue = new Speculation({ store, config, log, now: Date.now,
+    treeOpen: (repo, branch) => tree.status(repo, branch).state === 'open',
+    startBuilds: (repo, update) => changes.notice(repo, [update], 'api', 'greengate-queue'),
+    cancelBuild: (id) => lifecycle.cancelBuild(id),
+    recordPush: (repo, update, pusher) => changes.notice(repo, [update], 'api', pusher),
+    ended: (c, state, reason) => outbox.enqueue('queue.ejected', {
+      text: `${c.repo}/${c.branch}: queued change ${c.id} (${c.commitSha.slice(0, 10)}${c.pusher ? ` by ${c.pusher}` : ''}) ${state === 'conflict' ? 'conflicts' : 'was ejected'}: ${reason}`,
+      repo: c.repo, branch: c.branch, change: c.id, commit: c.commitSha, pusher: c.pusher, state, reason, link: queueLink(baseUrl(), c.repo, c.branch) }, { repo: c.repo }) });
+
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, flags, kills, waitingReason };
+    deploys, alerts, flags, kills, landQueue, waitingReason };
 }
