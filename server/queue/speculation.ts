@@ -230,7 +230,6 @@ export class Speculation {
     if (!ended) return;
     this.cancelCandidate(c);
     this.deps.log.info({ repo: c.repo, branch: c.branch, change: c.id, state, reason }, 'queued change left the queue');
-    this.deps.ended?.(c, state, reason);
   }
 
   /** Cancels the unfinished builds of a change's candidate (it is out of date or the change left). */
