@@ -23,18 +23,20 @@ export function candidateRef(changeId: number, n: string): string {
 }
 
 /** Runs git in the bare repository; its exit code and stdout (a code over 1 or a timeout is GG_GIT_FAILED). */
-export function gitRun(repo: string, args: readonly string[], okCodes: readonly number[] = [0]): Promise<{ code: number; out: string }> {
+export function gitRun(repo: string, args: readonly string[], okCodes: readonly number[] = [0], input?: string): Promise<{ code: number; out: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
   Object.assign(env, { GIT_AUTHOR_NAME: QUEUE_IDENTITY.name, GIT_AUTHOR_EMAIL: QUEUE_IDENTITY.email,
     GIT_COMMITTER_NAME: QUEUE_IDENTITY.name, GIT_COMMITTER_EMAIL: QUEUE_IDENTITY.email });
   return new Promise((resolve, reject) => {
-    execFile('git', ['--git-dir', repo, ...args], { env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL' },
+    const child = execFile('git', ['--git-dir', repo, ...args], { env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
         if (okCodes.includes(code)) return resolve({ code, out: stdout });
         reject(new GgError('GG_GIT_FAILED', `git ${args.slice(0, 2).join(' ')} in ${repo} failed: ${(stderr || err?.message || '').trim().slice(0, 500)}`));
       });
+    child.stdin?.on('error', () => undefined); // git may exit before reading it all: its exit code says what happened
+    child.stdin?.end(input ?? '');
   });
 }
 
@@ -50,8 +52,7 @@ export async function makeCandidate(repo: string, base: string, change: { id: nu
   const merged = await gitRun(repo, ['merge-tree', '--write-tree', '--name-only', '--no-messages', base, change.commitSha], [0, 1]);
   const [tree, ...files] = merged.out.split('\n').filter(Boolean);
   if (merged.code === 1) return { conflict: [...new Set(files)] };
-  const subject = (await gitRun(repo, ['log', '-1', '--format=%s', change.commitSha])).out.trim().slice(0, 200);
   const sha = (await gitRun(repo, ['commit-tree', tree, '-p', base, '-p', change.commitSha,
-    '-m', `Land queued change ${change.id} into ${change.branch}: ${subject}`])).out.trim();
+    '-m', `Land queued change ${change.id} (${change.commitSha.slice(0, 10)}) into ${change.branch}`])).out.trim();
   return { sha };
 }

@@ -11,7 +11,8 @@
 import type { RepositoryConfig } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import { fail } from '../errors.js';
-import { git, isSha, ZERO_SHA } from '../git.js';
+import { isSha, ZERO_SHA } from '../git.js';
+import { gitRun } from './candidate.js';
 
 export const QUEUE_REF_PREFIX = 'refs/for/';
 export const HIDDEN_REF_PREFIX = 'refs/greengate/queue/';
@@ -41,10 +42,11 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
         `push to one of them, or add land: { ${branch.slice(0, 100)}: queue } to the repository in greengate.yml`);
     }
     if (!isSha(u.new) || u.new === ZERO_SHA) fail('GG_QUEUE_REFUSED', `${u.ref}: a queue ref cannot be deleted; push a commit to it`);
-    const type = await git(repo.path, ['cat-file', '-t', u.new]).then((t) => t.trim(), () => 'missing');
-    if (type !== 'commit') fail('GG_QUEUE_REFUSED', `${u.ref}: ${u.new} is not a commit in ${repo.name} (${type}): push a commit`);
-    const base = await git(repo.path, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]).then((t) => t.trim(), () => '');
-    if (!isSha(base)) fail('GG_QUEUE_REFUSED', `branch "${branch}" does not exist in ${repo.name} yet: push it directly first`);
+    // One git process: `<new>^{commit}` and the branch head, each its sha or its name back (`missing` when git knows neither).
+    const [commit, base] = (await gitRun(repo.path, ['cat-file', '--batch-check=%(objectname)'], [0], `${u.new}^{commit}\nrefs/heads/${branch}^{commit}\n`)
+      .then((r) => r.out, () => '')).split('\n');
+    if (commit !== u.new) fail('GG_QUEUE_REFUSED', `${u.ref}: ${u.new} is not a commit in ${repo.name}: push a commit`);
+    if (!isSha(base ?? '')) fail('GG_QUEUE_REFUSED', `branch "${branch}" does not exist in ${repo.name} yet: push it directly first`);
     checked.push({ ref: u.ref, branch, commit: u.new, base });
   }
   const row = deps.store.repos.byName(repo.name);
@@ -53,7 +55,7 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
   for (const c of checked) {
     const id = deps.store.landQueue.add({ repoId: row.id, branch: c.branch, commitSha: c.commit, baseSha: c.base, pusher, at: deps.now() });
     try {
-      await git(repo.path, ['update-ref', `${HIDDEN_REF_PREFIX}${id}`, c.commit, ZERO_SHA]);
+      await gitRun(repo.path, ['update-ref', `${HIDDEN_REF_PREFIX}${id}`, c.commit, ZERO_SHA]);
     } catch (err) {
       deps.store.landQueue.end(id, 'removed', `the server could not keep its commit under ${HIDDEN_REF_PREFIX}${id}: ${(err as Error).message}`, deps.now());
       throw err;

@@ -202,6 +202,7 @@ export class Speculation {
       if (first) q.setCandidateBuild(c.id, first.id);
       prev = made.sha;
       i++;
+      if (this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
     }
   }
 

@@ -23,8 +23,8 @@ export class Simulation {
   readonly store: Store;
   readonly repo: RepositoryConfig;
   readonly queue: Speculation;
-  readonly builds: { id: number; sha: string; ref: string; result: string }[] = [];
-  readonly landings: { old: string; new: string }[] = [];
+  readonly builds: { id: number; sha: string; ref: string; result: string; at: number }[] = [];
+  readonly landings: { old: string; new: string; at: number }[] = [];
   readonly ended: { id: number; state: string; reason: string }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly random: () => number;
@@ -50,24 +50,39 @@ export class Simulation {
           baseSha: null, changeId: null, pushedAt: Date.now(), at: Date.now(), blamelist: [] });
         const broken = execFileSync('git', ['--git-dir', this.bare, 'ls-tree', '--name-only', u.new], { encoding: 'utf8' })
           .split('\n').filter((f) => f.startsWith('broken-'));
+        // A flaky failure is retried once by the build (the flaky rule): it passes as flaky, or fails again (rate²).
         const flaky = this.random() < (o.flakyRate ?? 0);
-        const result = broken.length ? 'failed' : flaky ? 'flaky' : 'passed';
+        const twice = flaky && this.random() < (o.flakyRate ?? 0);
+        const result = broken.length || twice ? 'failed' : flaky ? 'flaky' : 'passed';
         const timer = setTimeout(() => {
           this.timers.delete(timer);
           if (!this.store.builds.finish(id, result, broken.length ? `${broken.join(', ')} fail` : null, Date.now())) return;
-          this.builds.push({ id, sha: u.new, ref: u.ref, result });
+          this.builds.push({ id, sha: u.new, ref: u.ref, result, at: performance.now() });
           this.queue.buildFinished({ id, repo: 'shop', ref: u.ref });
         }, o.buildMs);
         this.timers.add(timer);
       },
       cancelBuild: (id) => this.store.builds.finish(id, 'cancelled', 'cancelled', Date.now()),
-      recordPush: async (_repo, u) => { this.landings.push({ old: u.old, new: u.new }); },
+      recordPush: async (_repo, u) => { this.landings.push({ old: u.old, new: u.new, at: performance.now() }); },
       ended: (c, state, reason) => { this.ended.push({ id: c.id, state, reason }); },
     });
   }
 
   /** Commits `files` on top of the first commit (each change independent of the others) and queues it; its id. */
   async push(files: Record<string, string>, message: string): Promise<number> {
+    return (await this.queueCommit(this.commit(files, message))).id;
+  }
+
+  /** Queues a commit (as POST /api/queue does); its id and how long the entry took (ms). */
+  async queueCommit(sha: string): Promise<{ id: number; ms: number }> {
+    const t0 = performance.now();
+    const [answer] = await enqueue({ store: this.store, baseUrl: () => 'http://ci', now: Date.now, queued: (r, b) => void this.queue.kick(r, b) },
+      this.repo, [{ old: '0'.repeat(40), new: sha, ref: 'refs/for/main' }], 'ada');
+    return { id: answer.id, ms: performance.now() - t0 };
+  }
+
+  /** A commit of `files` on top of the first commit, in the bare repository (not queued); its sha. */
+  commit(files: Record<string, string>, message: string): string {
     const env = gitEnv();
     git(this.work, 'checkout', '--quiet', '-B', 'change', this.base);
     for (const [path, text] of Object.entries(files)) execFileSync('sh', ['-c', 'printf %s "$2" > "$1"', 'sh', join(this.work, path), text]);
@@ -75,9 +90,7 @@ export class Simulation {
     git(this.work, 'commit', '--quiet', '-m', message);
     const sha = git(this.work, 'rev-parse', 'HEAD');
     execFileSync('git', ['push', '--quiet', 'origin', `HEAD:refs/heads/pushed-${message.replace(/\W+/g, '-')}`], { cwd: this.work, env, stdio: 'ignore' });
-    const [answer] = await enqueue({ store: this.store, baseUrl: () => 'http://ci', now: Date.now, queued: (r, b) => void this.queue.kick(r, b) },
-      this.repo, [{ old: '0'.repeat(40), new: sha, ref: 'refs/for/main' }], 'ada');
-    return answer.id;
+    return sha;
   }
 
   head(): string {
