@@ -265,6 +265,22 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'queue', summary: 'show a branch\'s land queue, or take a change out of it (admin)',
+    args: '[status|remove ID]', positionals: 2,
+    options: {
+      ...ADMIN_OPTIONS,
+      ...BRANCH_OPTIONS,
+    },
+    details: 'status is public (no token needed); remove needs the admin token. See README "Land queue".',
+    async run(values, positionals) {
+      const action = actionOf('queue', positionals, ['status', 'remove'] as const);
+      const { runQueueCommand } = await import('./cli/queue.js');
+      process.exitCode = await runQueueCommand(action, positionals[1], { server: str(values.server) ?? process.env.GREENGATE_SERVER,
+        repo: str(values.repo), branch: str(values.branch), adminToken: action === 'remove' ? await adminTokenOf(values) : undefined,
+        json: values.json === true });
+    },
+  },
+  {
     name: 'backup', summary: 'copy the database to FILE while the server runs (SQLite online backup)',
     args: 'FILE', positionals: 1,
     options: {

@@ -121,6 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
+    queue: { config, status: (repo, branch) => p.landQueue.status(repo, branch), baseUrl: () => baseUrl },
     flags: { config, library: p.flags, kills: p.kills,
       killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_TOKEN, CLI, NODE_FLAGS, Repo, ServerProcess, connectRunner, git, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
@@ -80,6 +80,26 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     const del = await fetch(`${server.url}/api/queue/shop/changes/1`, { method: 'DELETE' });
     expect(del.status).to.equal(401);
     expect((await server.api('/api/queue/shop/main')).changes.map((c: any) => c.position)).to.deep.equal([1]);
+  });
+
+  it('shows the queue on its page and in `greengate queue status`; `queue remove` without the admin token is refused', async () => {
+    const id = (await server.api('/api/queue/shop/main')).changes[0].id;
+    const page = await fetch(`${server.url}/queue/shop/main`);
+    expect(page.status).to.equal(200);
+    const html = await page.text();
+    expect(html).to.contain('Land queue of shop/main').and.contain('git push origin HEAD:refs/for/main').and.contain('direct pushes to main are refused');
+    expect(html).to.match(new RegExp(`<td>1</td>\\s*<td>${id}</td>`));
+    expect((await fetch(`${server.url}/queue/shop/release`)).status).to.equal(404);
+    const cli = (...args: string[]) => spawnSync(process.execPath, [...NODE_FLAGS, CLI, 'queue', ...args, '--server', server.url, '--repo', 'shop'],
+      { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: '' } });
+    const status = cli('status');
+    expect(status.status, status.stderr).to.equal(0);
+    expect(status.stdout).to.contain('shop/main: land queue (queue-only), 1 waiting, 3 tested at once');
+    expect(status.stdout).to.match(new RegExp(`^#1 ${id} (queued|testing) `, 'm'));
+    const remove = cli('remove', String(id));
+    expect(remove.status).to.equal(1);
+    expect(remove.stderr).to.contain('401');
+    expect((await server.api('/api/queue/shop/main')).changes[0].position).to.equal(1);
   });
 
   it('lets an admin remove a change (then it is no longer queued) and answers 404 for one that is not', async () => {
