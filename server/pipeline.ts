@@ -56,6 +56,8 @@ import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
 import { Speculation } from './queue/speculation.js';
 import { queueLink } from './queue/entry.js';
+import { checkPushedFlags } from './flags/pushCheck.js';
+import type { GateRequest } from './gate/request.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -172,6 +174,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     treeOpen: (repo, branch) => tree.status(repo, branch).state === 'open',
     startBuilds: (repo, update) => changes.notice(repo, [update], 'api', 'greengate-queue'),
     cancelBuild: (id) => lifecycle.cancelBuild(id),
+    refusal: (repo, branch, sha) => checkPushedFlags(repo, { updates: [{ ref: `refs/heads/${branch}`, new: sha }] } as unknown as GateRequest, null),
     recordPush: (repo, update, pusher) => changes.notice(repo, [update], 'api', pusher),
     ended: (c, state, reason) => outbox.enqueue('queue.ejected', {
       text: `${c.repo}/${c.branch}: queued change ${c.id} (${c.commitSha.slice(0, 10)}${c.pusher ? ` by ${c.pusher}` : ''}) ${state === 'conflict' ? 'conflicts' : 'was ejected'}: ${reason}`,

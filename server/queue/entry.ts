@@ -5,10 +5,11 @@
  * in greengate.yml (`land: { <branch>: queue | queue-only }`), the pushed id must be a commit in
  * the repository (git has already moved a proc-receive push's objects out of its quarantine when
  * the hook runs) and the branch must exist. Each accepted change gets a row (store/landQueue.ts)
- * and the hidden ref refs/greengate/queue/<id>, which keeps its commits reachable; `main` is not
- * touched. Answers each change's id, position and link, or GG_QUEUE_REFUSED saying why.
+ * and the hidden ref refs/greengate/queue/<id> (made right after the answer), which keeps its
+ * commits reachable; `main` is not touched. Answers each change's id, position and link, or GG_QUEUE_REFUSED saying why.
  */
 import type { RepositoryConfig } from '../config/config.js';
+import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import { fail } from '../errors.js';
 import { isSha, ZERO_SHA } from '../git.js';
@@ -17,7 +18,10 @@ import { gitRun } from './candidate.js';
 export const QUEUE_REF_PREFIX = 'refs/for/';
 export const HIDDEN_REF_PREFIX = 'refs/greengate/queue/';
 export interface QueuedAnswer { id: number; ref: string; branch: string; position: number; url: string }
-export interface EntryDeps { store: Pick<Store, 'repos' | 'landQueue' | 'tx'>; baseUrl(): string; now(): number; queued(repo: string, branch: string): void }
+export interface EntryDeps {
+  store: Pick<Store, 'repos' | 'landQueue' | 'tx'>; baseUrl(): string; now(): number; queued(repo: string, branch: string): void;
+  log?: Pick<Logger, 'warn'>;
+}
 
 /** The branch a refs/for/ ref names, or null. */
 export function branchOfQueueRef(ref: string): string | null {
@@ -54,12 +58,10 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
   const answers: QueuedAnswer[] = [];
   for (const c of checked) {
     const id = deps.store.landQueue.add({ repoId: row.id, branch: c.branch, commitSha: c.commit, baseSha: c.base, pusher, at: deps.now() });
-    try {
-      await gitRun(repo.path, ['update-ref', `${HIDDEN_REF_PREFIX}${id}`, c.commit, ZERO_SHA]);
-    } catch (err) {
-      deps.store.landQueue.end(id, 'removed', `the server could not keep its commit under ${HIDDEN_REF_PREFIX}${id}: ${(err as Error).message}`, deps.now());
-      throw err;
-    }
+    // The hidden ref is made after the answer (one git process less to wait for): until then the commit is an
+    // unreferenced object git keeps for weeks (gc.pruneExpire), and the queue reads it from SQLite, never from the ref.
+    setImmediate(() => void gitRun(repo.path, ['update-ref', `${HIDDEN_REF_PREFIX}${id}`, c.commit, ZERO_SHA])
+      .catch((err: Error) => deps.log?.warn({ repo: repo.name, change: id, err: err.message }, 'could not keep a queued commit under its hidden ref')));
     const position = deps.store.landQueue.active(repo.name, c.branch).findIndex((a) => a.id === id) + 1;
     answers.push({ id, ref: c.ref, branch: c.branch, position, url: queueLink(deps.baseUrl(), repo.name, c.branch) });
     deps.queued(repo.name, c.branch);

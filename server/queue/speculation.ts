@@ -17,11 +17,12 @@
  *    exactly the head or the valid candidate ahead (candidate_base); any other (a change ahead was
  *    ejected, removed or conflicted, or someone pushed to the branch) has its unfinished builds
  *    cancelled and is made again. A change that no longer applies is ejected as conflict, naming
- *    the files.
+ *    the files; one whose candidate the gate would refuse for its flags file (flags/pushCheck.ts) is ejected
+ *    with those lines before it is built.
  * All state is in SQLite (store/landQueue.ts) but the window, which starts again at WINDOW_START.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import type { Config, RepositoryConfig } from '../config/config.js';
 import { repositoryNamed } from '../config/repositories.js';
 import type { Store } from '../store/index.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
@@ -47,6 +48,8 @@ export interface SpeculationDeps extends LandingDeps {
   /** Builds a candidate ref at its new sha (changes/refs.ts notice: every builder's try build). */
   startBuilds(repo: string, update: { old: string; new: string; ref: string }): Promise<unknown>;
   cancelBuild(id: number): boolean;
+  /** What the pre-receive gate would refuse in a candidate besides the tree (its flags file): refusal lines, none when fine. */
+  refusal?(repo: RepositoryConfig, branch: string, sha: string): Promise<string[]>;
   /** A change left the queue without landing (ejected, conflict): tell its pusher. */
   ended?(change: QueueChangeRow, state: 'ejected' | 'conflict', reason: string): void;
 }
@@ -142,7 +145,8 @@ export class Speculation {
       let aheadPassed = true;
       for (const [i, c] of q.active(repo, branch).entries()) {
         if (c.state !== 'testing') break;
-        if (i === 0 && await alreadyLanded(rc.path, c, head)) {
+        // On the branch already (a restart between the update-ref and the row): only when the head moved off its base.
+        if (i === 0 && c.candidateBase !== head && await alreadyLanded(rc.path, c, head)) {
           if (this.deps.store.landQueue.land(c.id, c.candidateSha!, this.deps.now())) this.grow(repo, branch);
           this.deps.log.info({ repo, branch, change: c.id }, 'queued change found on the branch: marked landed');
           moved = true;
@@ -154,8 +158,10 @@ export class Speculation {
           if (await land(this.deps, rc.path, c, head) === 'landed') {
             this.grow(repo, branch);
             this.deps.log.info({ repo, branch, change: c.id, sha: c.candidateSha }, 'queued change landed');
+            head = c.candidateSha!;
+          } else {
+            head = await headOf(rc.path, branch);
           }
-          head = await headOf(rc.path, branch);
           moved = true;
           break;
         }
@@ -185,10 +191,19 @@ export class Speculation {
         continue;
       }
       if (c.state === 'testing') this.cancelCandidate(c);
-      const made = await makeCandidate(rc.path, prev, c);
+      const made = await makeCandidate(rc.path, prev, c).catch((err: Error) => ({ conflict: [] as string[], error: err.message }));
+      if ('error' in made) {
+        this.end(c, 'conflict', `could not be put on ${prev.slice(0, 10)}: ${made.error}`);
+        continue;
+      }
       if ('conflict' in made) {
         const files = made.conflict.slice(0, 20).join(', ') || 'unknown files';
         this.end(c, 'conflict', `does not apply on ${prev.slice(0, 10)} (the branch head and the changes ahead): conflicts in ${files}; rebase it and push it again`);
+        continue;
+      }
+      const refused = await this.deps.refusal?.(rc, branch, made.sha) ?? [];
+      if (refused.length) {
+        this.end(c, 'ejected', `its candidate ${made.sha.slice(0, 10)} would be refused by the gate: ${refused.map((l) => l.replace(/^greengate:\s*/, '')).join(' ').slice(0, 1000)}`);
         continue;
       }
       const ref = candidateRef(c.id, `${Date.now().toString(36)}${(this.attempts++ % 36).toString(36)}`);

@@ -42,7 +42,7 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     expect(push.output).to.match(/remote: greengate: queued as change (\d+), position 1 in main's land queue: http:\/\/\S+\/queue\/shop\/main/);
     const id = Number(/queued as change (\d+)/.exec(push.output)![1]);
     expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(base);
-    expect(git(repo.bare, 'rev-parse', `refs/greengate/queue/${id}`)).to.equal(sha);
+    await pollUntil(() => { try { return git(repo.bare, 'rev-parse', `refs/greengate/queue/${id}`) === sha; } catch { return null; } }, 'the hidden ref', 5_000);
     expect(() => git(repo.bare, 'rev-parse', '--verify', '-q', 'refs/for/main')).to.throw(); // never a plain ref
     const q = await server.api('/api/queue/shop/main');
     expect(q).to.include({ repo: 'shop', branch: 'main', mode: 'queue-only', window: 3 });

@@ -12,9 +12,15 @@ import { Store } from '../../../server/store/index.js';
 import { Speculation } from '../../../server/queue/speculation.js';
 import { enqueue } from '../../../server/queue/entry.js';
 import type { RepositoryConfig } from '../../../server/config/config.js';
+import { checkPushedFlags } from '../../../server/flags/pushCheck.js';
+import type { GateRequest } from '../../../server/gate/request.js';
 import { git, gitEnv, pollUntil, seededRandom, tempHome } from '../../helpers.js';
 
-export interface SimulationOptions { buildMs: number; flakyRate?: number; seed?: number; treeOpen?: () => boolean }
+export interface SimulationOptions {
+  buildMs: number; flakyRate?: number; seed?: number; treeOpen?: () => boolean;
+  /** The repository's feature flags file (the candidates' flags files are checked as the gate checks a push). */
+  flagsFile?: string;
+}
 
 export class Simulation {
   readonly home = tempHome('gg-queue-');
@@ -38,7 +44,8 @@ export class Simulation {
     git(this.work, 'commit', '--quiet', '--allow-empty', '-m', 'start');
     git(this.work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/main');
     this.base = git(this.work, 'rev-parse', 'HEAD');
-    this.repo = { name: 'shop', path: this.bare, gate: ['main'], builders: [], land: { main: 'queue' } } as RepositoryConfig;
+    this.repo = { name: 'shop', path: this.bare, gate: ['main'], builders: [], land: { main: 'queue' },
+      ...(o.flagsFile ? { flags: { file: o.flagsFile, token: 'flags-token-0123456789' } } : {}) } as RepositoryConfig;
     this.store = new Store(openDatabase(join(this.home.dir, 'greengate.db')));
     this.store.repos.sync([{ name: 'shop', path: this.bare }]);
     const repoId = this.store.repos.byName('shop')!.id;
@@ -62,6 +69,7 @@ export class Simulation {
         }, o.buildMs);
         this.timers.add(timer);
       },
+      refusal: (repo, branch, sha) => checkPushedFlags(repo, { updates: [{ ref: `refs/heads/${branch}`, new: sha }] } as unknown as GateRequest, null),
       cancelBuild: (id) => this.store.builds.finish(id, 'cancelled', 'cancelled', Date.now()),
       recordPush: async (_repo, u) => { this.landings.push({ old: u.old, new: u.new, at: performance.now() }); },
       ended: (c, state, reason) => { this.ended.push({ id: c.id, state, reason }); },

@@ -67,6 +67,21 @@ describe('queue/speculation', function () {
     expect(sim.ended.map((e) => e.state)).to.deep.equal(['conflict']);
   });
 
+  it('ejects a change whose candidate the gate would refuse for its flags file, before building it', async () => {
+    sim = new Simulation({ buildMs: 50, flagsFile: 'flags.json' });
+    const good = await sim.push({ 'flags.json': '{"flags":{"new-cart":{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}}}' }, 'flags');
+    await sim.settle(10_000);
+    git(sim.work, 'fetch', '--quiet', 'origin');
+    sim.base = sim.head();
+    const bad = await sim.push({ 'flags.json': '{"flags":{"new-cart":{"state":"SOMETIMES"}}}' }, 'broken flags');
+    await sim.settle(10_000);
+    const s = states();
+    expect(s.get(good)!.state).to.equal('landed');
+    expect(s.get(bad)!.state).to.equal('ejected');
+    expect(s.get(bad)!.reason).to.match(/would be refused by the gate: REFUSED main: flags\.json at [0-9a-f]{12} is not a valid flags file/);
+    expect(sim.builds.filter((b) => b.sha === s.get(bad)!.candidateSha), 'never built').to.deep.equal([]);
+  });
+
   it('waits while the tree is closed (no landing), and lands once it is open again', async () => {
     let open = false;
     sim = new Simulation({ buildMs: 30, treeOpen: () => open });
