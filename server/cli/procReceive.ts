@@ -6,12 +6,14 @@
  * `<old> <new> <ref>` lines + flush; we answer `ok <ref>` or `ng <ref> <reason>` per ref + flush.
  * We ask the server (POST {greengate.server}/api/queue/{greengate.repo}, the hook secret from
  * <repo>/greengate-hook-secret as its header, the pusher as gate/hooks/settings.sh finds it) and
- * print its answer to stderr, which git shows the pusher as `remote: …`. Nothing is written to
+ * print its answer to stderr, which git shows the pusher as `remote: …`. First, the repository's
+ * `update` hook (which git skips for these refs) is asked about the branch itself
+ * (updateHookRefusal): who may not write the branch may not queue for it. Nothing is written to
  * the branch; the server keeps the commit under refs/greengate/queue/<id>. Any failure is `ng`
  * with a reason, never a hang: the server is given greengate.timeout seconds (default 15).
  */
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../errors.js';
@@ -102,6 +104,30 @@ async function ask(updates: Update[]): Promise<{ ok: boolean; lines: string[]; r
   return { ok: true, reason: '', lines: body.queued.map((q) => `greengate: queued as change ${q.id}, position ${q.position} in ${q.branch}'s land queue: ${q.url}`) };
 }
 
+/**
+ * git does not run the `update` hook for refs handled by proc-receive, and that hook is where a git
+ * server checks who may write which branch (gitolite's per-branch rules). So the branch's own check is
+ * asked here: `hooks/update refs/heads/<branch> <merge base> <new>` (from the merge base: landing
+ * through the queue is a fast-forward of the change onto the branch). Its refusal, or null.
+ */
+function updateHookRefusal(update: Update): string | null {
+  const hook = join(process.env.GIT_DIR ?? '.', 'hooks', 'update');
+  try {
+    accessSync(hook, constants.X_OK);
+  } catch {
+    return null; // no update hook: nothing more to ask
+  }
+  const branch = update.ref.slice('refs/for/'.length);
+  let base = '0'.repeat(40);
+  try {
+    base = execFileSync('git', ['merge-base', `refs/heads/${branch}`, update.new], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || base;
+  } catch {
+    // no common history, or no such branch: asked as a creation
+  }
+  const r = spawnSync(hook, [`refs/heads/${branch}`, base, update.new], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return r.status === 0 ? null : `the repository's update hook refuses your writing to refs/heads/${branch}, so you may not queue changes for it either`;
+}
+
 export async function runProcReceive(input: NodeJS.ReadableStream = process.stdin, out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const reader = new PktReader(input);
   const hello = await reader.section();
@@ -115,7 +141,8 @@ export async function runProcReceive(input: NodeJS.ReadableStream = process.stdi
     const [old, neu, ref] = l.split(' ');
     return { old, new: neu, ref };
   });
-  const answer = await ask(updates);
+  const refused = updates.map(updateHookRefusal).find((r) => r !== null);
+  const answer = refused ? { ok: false, lines: [], reason: refused } : await ask(updates);
   for (const line of answer.lines) process.stderr.write(`${line}\n`);
   if (!answer.ok) process.stderr.write(`greengate: not queued: ${answer.reason}\n`);
   const reason = answer.reason.replace(/[\r\n]+/g, ' ').slice(0, 400);

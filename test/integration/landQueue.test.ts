@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_TOKEN, CLI, NODE_FLAGS, Repo, ServerProcess, connectRunner, git, pollUntil, stopChild, tempHome, writeConfig } from '../helpers.js';
 import { installHooks } from '../../server/gate/hookInstall.js';
@@ -57,6 +57,23 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     expect(push.output).to.contain('main takes changes only through its land queue (land: queue-only)');
     expect(push.output).to.contain('git push origin HEAD:refs/for/main');
     expect(git(repo.bare, 'rev-parse', 'refs/heads/main')).to.equal(base);
+  });
+
+  it('asks the repository\'s update hook (which git skips for refs/for/*) whether the pusher may write the branch itself', async () => {
+    const hook = join(repo.bare, 'hooks', 'update');
+    // A per-branch rule as gitolite's update hook keeps: ada may not write main.
+    writeFileSync(hook, '#!/bin/sh\nif [ "$1" = refs/heads/main ] && [ "$GL_USERNAME" = ada ]; then echo "FATAL: W $1 shop ada DENIED" >&2; exit 1; fi\nexit 0\n', { mode: 0o755 });
+    try {
+      const before = (await server.api('/api/queue/shop/main')).changes.length;
+      repo.commit({ 'd.txt': 'd\n' }, 'not allowed on main');
+      const push = repo.push('HEAD:refs/for/main');
+      expect(push.ok).to.equal(false);
+      expect(push.output).to.contain('FATAL: W refs/heads/main shop ada DENIED');
+      expect(push.output).to.contain("the repository's update hook refuses your writing to refs/heads/main");
+      expect((await server.api('/api/queue/shop/main')).changes.length).to.equal(before);
+    } finally {
+      rmSync(hook);
+    }
   });
 
   it('refuses a push to refs/for/ a branch without a land queue, saying how to add one, and queues nothing', async () => {
