@@ -71,13 +71,16 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
 
 /**
  * The gate's verdict with direct pushes to a `queue-only` branch refused, pointing at refs/for/<branch>
- * (deletions are left to the other rules). The queue's own landings never ask the gate (the server
- * moves the branch itself, queue/landing.ts).
+ * (deletions are left to the other rules). A push the gate let through a closed tree as a revert, a
+ * fix or a bypass (a pass) still lands directly: the queue waits while the tree is closed, so that is
+ * how the tree gets green again. The queue's own landings never ask the gate (the server moves the
+ * branch itself, queue/landing.ts).
  */
-export function refuseQueueOnly<V extends { accept: boolean; lines: string[]; passes: unknown[] }>(verdict: V, repo: Pick<RepositoryConfig, 'land'>,
-  updates: readonly { ref: string; new: string }[]): V {
+export function refuseQueueOnly<V extends { accept: boolean; lines: string[]; passes: readonly { ref: string }[] }>(verdict: V,
+  repo: Pick<RepositoryConfig, 'land'>, updates: readonly { ref: string; new: string }[]): V {
   if (!verdict.accept) return verdict;
-  const refused = updates.filter((u) => u.ref.startsWith('refs/heads/') && u.new !== ZERO_SHA && repo.land?.[u.ref.slice('refs/heads/'.length)] === 'queue-only');
+  const refused = updates.filter((u) => u.ref.startsWith('refs/heads/') && u.new !== ZERO_SHA && repo.land?.[u.ref.slice('refs/heads/'.length)] === 'queue-only'
+    && !verdict.passes.some((p) => p.ref === u.ref));
   if (refused.length === 0) return verdict;
   const lines = refused.map((u) => {
     const branch = u.ref.slice('refs/heads/'.length);
