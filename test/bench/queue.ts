@@ -4,7 +4,7 @@
  * repository, with builds faked (test/server/queue/simulation.ts): every candidate's build takes T
  * (--build-ms, default 1000), fails when the candidate holds a breaking change, and 2 % of builds hit
  * a flaky failure that the retry passes (a second flaky failure, 2 % of those, fails the build).
- * 200 changes (--quick: 60), 10 % breaking (seeded), all queued at once. Targets (issue 26): 0 red
+ * 200 changes (--quick: 60), exactly 10 % breaking (seeded positions), all queued at once. Targets (issue 26): 0 red
  * commits landed, every good change landed, every bad one ejected, ≥ 4 changes landed per T, queue entry
  * ≤ 50 ms, a passing candidate landed ≤ 100 ms after its build finished. Prints JSON and a line of text.
  */
@@ -20,7 +20,10 @@ export async function benchQueue(opts: { changes: number; buildMs: number; break
   const sim = new Simulation({ buildMs: opts.buildMs, flakyRate: opts.flakyRate, seed: opts.seed });
   try {
     const random = seededRandom(opts.seed + 1);
-    const planned = Array.from({ length: opts.changes }, (_, i) => ({ n: i + 1, bad: random() < opts.breakRate }));
+    // Exactly breakRate of the changes break (seeded positions), so a run is the same every time.
+    const order = Array.from({ length: opts.changes }, (_, i) => ({ i, key: random() })).sort((a, b) => a.key - b.key);
+    const bad = new Set(order.slice(0, Math.round(opts.changes * opts.breakRate)).map((x) => x.i));
+    const planned = Array.from({ length: opts.changes }, (_, i) => ({ n: i + 1, bad: bad.has(i) }));
     const shas = planned.map((c) => sim.commit(c.bad ? { [`f${c.n}.txt`]: `${c.n}\n`, [`broken-${c.n}`]: 'x\n' } : { [`f${c.n}.txt`]: `${c.n}\n` }, `change ${c.n}`));
     const t0 = performance.now();
     const entries: { id: number; ms: number }[] = [];
