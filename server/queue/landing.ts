@@ -39,6 +39,7 @@ export async function alreadyLanded(repoPath: string, change: QueueChangeRow, he
 export async function land(deps: LandingDeps, repoPath: string, change: QueueChangeRow, head: string): Promise<LandOutcome> {
   const sha = change.candidateSha!;
   const ref = `refs/heads/${change.branch}`;
+  if (change.candidateBase !== head) return 'moved'; // only a candidate made on this very head is a fast-forward of it
   const r = await gitRun(repoPath, ['update-ref', '-m', `greengate land queue: change ${change.id}`, ref, sha, head], [0, 1, 128]);
   if (r.code !== 0) return 'moved';
   if (FAULT === 'crash-after-land-update-ref') process.kill(process.pid, 'SIGKILL');
