@@ -25,3 +25,4 @@ CREATE TABLE queue_changes (
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX queue_changes_by_branch ON queue_changes (repo_id, branch, state, id);
+CREATE INDEX queue_changes_by_landed ON queue_changes (landed_sha); -- the waterfall marks heads landed through the queue

@@ -204,6 +204,8 @@ describe('land queue (three changes pushed to refs/for/main, the second breaking
     }, 'the builds of main to finish', 30_000);
     expect(builds.map((x) => x.result).filter((r) => r !== 'passed' && r !== 'flaky')).to.deep.equal([]);
     expect((await server.api('/api/tree/shop/main')).state).to.equal('open');
+    const waterfall = await (await fetch(`${server.url}/`)).text();
+    expect(waterfall).to.contain(`via queue #${a.id}`).and.contain(`via queue #${c.id}`).and.not.contain(`via queue #${b.id}<`);
   });
 });
 
