@@ -137,7 +137,7 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
-    name: 'hook install', summary: 'install the pre-receive and post-receive hooks into a bare repository',
+    name: 'hook install', summary: 'install the pre-receive, post-receive and proc-receive (land queue) hooks into a bare repository',
     args: 'BARE_REPO', positionals: 1,
     options: {
       server: { type: 'string', value: 'URL', required: true, help: 'the greengate server the hooks ask' },
