@@ -20,7 +20,8 @@ describe('queue/speculation', function () {
   });
 
   it('tests the first three at once, each on the ones ahead, and lands them in order on the tested commits', async () => {
-    sim = new Simulation({ buildMs: 600 });
+    let open = false; // nothing lands until the candidates are looked at, however slow the machine
+    sim = new Simulation({ buildMs: 100, treeOpen: () => open });
     const ids = [];
     for (const n of [1, 2, 3, 4]) ids.push(await sim.push({ [`f${n}.txt`]: `${n}\n` }, `change ${n}`));
     await pollUntil(() => sim.store.landQueue.active('shop', 'main').filter((c) => c.state === 'testing').length === 3 ? true : null, 'three candidates');
@@ -30,6 +31,7 @@ describe('queue/speculation', function () {
     expect(c2.candidateBase).to.equal(c1.candidateSha);
     expect(c3.candidateBase).to.equal(c2.candidateSha);
     expect(files(c3.candidateSha!)).to.have.members(['f1.txt', 'f2.txt', 'f3.txt']);
+    open = true;
     await sim.settle(10_000);
     const s = states();
     expect(ids.map((id) => s.get(id)!.state)).to.deep.equal(['landed', 'landed', 'landed', 'landed']);
@@ -96,25 +98,32 @@ describe('queue/speculation', function () {
   });
 
   it('builds again on the new head after a direct push to the branch, and lands on top of it', async () => {
-    sim = new Simulation({ buildMs: 200 });
+    let open = false; // the candidate cannot land before the direct push
+    sim = new Simulation({ buildMs: 50, treeOpen: () => open });
     const id = await sim.push({ 'a.txt': 'a\n' }, 'a');
     await pollUntil(() => states().get(id)!.state === 'testing' ? true : null, 'its candidate');
+    const first = states().get(id)!.candidateSha;
     git(sim.work, 'checkout', '--quiet', '-B', 'direct', sim.base);
     execFileSync('sh', ['-c', 'echo d > d.txt && git add d.txt && git commit --quiet -m direct && git push --quiet origin HEAD:refs/heads/main'], { cwd: sim.work });
     const direct = sim.head();
+    open = true;
     await sim.settle(10_000);
     expect(states().get(id)!.state).to.equal('landed');
+    expect(states().get(id)!.candidateSha, 'built again on the new head').not.to.equal(first);
     expect(git(sim.bare, 'merge-base', '--is-ancestor', direct, sim.head())).to.equal('');
     expect(files(sim.head())).to.include.members(['a.txt', 'd.txt']);
   });
 
   it('after an admin removes a change, the ones behind it are built again without it', async () => {
-    sim = new Simulation({ buildMs: 300 });
+    let open = false; // nothing lands before the removal
+    sim = new Simulation({ buildMs: 100, treeOpen: () => open });
     await sim.push({ 'a.txt': 'a\n' }, 'a');
     const removed = await sim.push({ 'b.txt': 'b\n' }, 'b');
     const behind = await sim.push({ 'c.txt': 'c\n' }, 'c');
     await pollUntil(() => states().get(behind)!.state === 'testing' ? true : null, 'three candidates');
+    expect(files(states().get(behind)!.candidateSha!)).to.include('b.txt');
     expect(sim.queue.remove('shop', removed, 'ada')).to.equal(true);
+    open = true;
     expect(sim.queue.remove('shop', removed, 'ada'), 'not twice').to.equal(false);
     await sim.settle(10_000);
     const s = states();
