@@ -137,7 +137,7 @@ const COMMANDS: CommandSpec[] = [
     },
   },
   {
-    name: 'hook install', summary: 'install the pre-receive and post-receive hooks into a bare repository',
+    name: 'hook install', summary: 'install the pre-receive, post-receive and proc-receive (land queue) hooks into a bare repository',
     args: 'BARE_REPO', positionals: 1,
     options: {
       server: { type: 'string', value: 'URL', required: true, help: 'the greengate server the hooks ask' },
@@ -181,6 +181,16 @@ const COMMANDS: CommandSpec[] = [
       } else {
         say(`note: ${fromServer}; until the hook's first verdict every branch counts as gated when the server is unreachable (or pass --gated "main release")\n`);
       }
+    },
+  },
+  {
+    name: 'hook proc-receive', summary: 'git\'s proc-receive hook: queue a push to refs/for/BRANCH (run by git, installed by hook install)',
+    options: {},
+    details: 'Speaks git\'s proc-receive protocol on stdin/stdout in the bare repository; asks the server named by\n' +
+      'greengate.server to queue the change (docs/land-queue.md).',
+    async run() {
+      const { runProcReceive } = await import('./cli/procReceive.js');
+      await runProcReceive();
     },
   },
   {
@@ -252,6 +262,22 @@ const COMMANDS: CommandSpec[] = [
       const { runFlagCommand } = await import('./cli/flag.js');
       process.exitCode = await runFlagCommand(action, positionals[1], { server: str(values.server) ?? process.env.GREENGATE_SERVER,
         repo: str(values.repo), message: str(values.message), adminToken: await adminTokenOf(values) });
+    },
+  },
+  {
+    name: 'queue', summary: 'show a branch\'s land queue, or take a change out of it (admin)',
+    args: '[status|remove ID]', positionals: 2,
+    options: {
+      ...ADMIN_OPTIONS,
+      ...BRANCH_OPTIONS,
+    },
+    details: 'status is public (no token needed); remove needs the admin token. See README "Land queue".',
+    async run(values, positionals) {
+      const action = actionOf('queue', positionals, ['status', 'remove'] as const);
+      const { runQueueCommand } = await import('./cli/queue.js');
+      process.exitCode = await runQueueCommand(action, positionals[1], { server: str(values.server) ?? process.env.GREENGATE_SERVER,
+        repo: str(values.repo), branch: str(values.branch), adminToken: action === 'remove' ? await adminTokenOf(values) : undefined,
+        json: values.json === true });
     },
   },
   {

@@ -44,6 +44,8 @@ export const ERRORS = {
   GG_BAD_PARAM: { status: 400, meaning: 'a build param is not declared by the builder, or its value is not allowed' },
   GG_NOTHING_FAILED: { status: 409, meaning: 'a re-run of what failed asked of a build that is unfinished or has no failed unit' },
   GG_FLAG_NOT_FOUND: { status: 404, meaning: 'the repository\'s flags file defines no flag with that key' },
+  GG_QUEUE_REFUSED: { status: 409, meaning: 'the land queue refuses the change (no queue on that branch, not a commit, branch missing)' },
+  GG_QUEUE_NOT_FOUND: { status: 404, meaning: 'no such change in the land queue, or it is no longer queued' },
   GG_FLAGS_OFF: { status: 404, meaning: 'the repository serves no feature flags (no flags: in greengate.yml)' },
   GG_FLAG_EVENTS: { status: 400, meaning: 'a batch of A/B test events (POST /ofrep/v1/events) that is not valid: the message names the event and the field' },
   GG_BUSY: { status: 503, meaning: 'builds kept changing while a change was being queued; try again' },

@@ -49,6 +49,8 @@ import { autoRevertRouter } from './web/autoRevertApi.js';
 import { hookSecretRouter } from './web/hookSecretApi.js';
 import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
 import { flagsRouter } from './web/flagsApi.js';
+import { queueRouter } from './web/queueApi.js';
+import { enqueue } from './queue/entry.js';
 import { checkPushedFlags } from './flags/pushCheck.js';
 import { ARTIFACT_UPLOAD_RE, artifactsRouter } from './web/artifactsApi.js';
 import { Blobs } from './artifacts/blobs.js';
@@ -121,6 +123,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     cancelBuild, rebuild, storageBanner: () => health.banner(),
     manual: { start: (r) => p.manual.start(r), rerunFailed: (build, by) => p.manual.rerunFailed(build, by) },
     deploysPausedBecause: (repo, branch) => deploys.pausedBecause(repo, branch),
+    queue: { config, status: (repo, branch) => p.landQueue.status(repo, branch), baseUrl: () => baseUrl },
     flags: { config, library: p.flags, kills: p.kills, rollouts: p.rollouts, experiments: p.experiments,
       killed: () => config.repositories.flatMap((r) => p.kills.killedIn(r.name).map((k) => ({ repo: r.name, key: k.key, actor: k.state.actor, message: k.state.message }))) } });
   const live = new LiveHub({ events, log });
@@ -169,6 +172,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', hookSecretRouter({ config, requireAdmin, log }));
   web.use('/api', flagsRouter({ config, requireAdmin, library: flags, kills, rollouts: p.rollouts }));
   web.use('/api', artifactsRouter({ config, store, blobs: new Blobs(config.data), baseUrl: () => baseUrl, unitTokens: gateway.unitTokens }));
+  const speculation = p.landQueue;
+  web.use('/api', queueRouter({ config, requireAdmin, authorizeHook: authorize, baseUrl: () => baseUrl,
+    enqueue: (repo, updates, pusher) => enqueue({ store, log, baseUrl: () => baseUrl, now: Date.now, queued: (r, b) => speculation.kick(r, b) }, repo, updates, pusher),
+    status: (repo, branch) => speculation.status(repo, branch),
+    remove: (repo, id, actor) => speculation.remove(repo, id, actor) }));
   web.use('/api', notFound());
   web.use(GIT_PATH, gitHttpRouter({ config, log, guesses: gateway.guesses, unitTokens: gateway.unitTokens }));
   web.use(pages.router);
@@ -203,6 +211,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   sender.start();
   notify.start();
   void reverter.kick(); // reverts wanted before a restart (the hooks ask this server, so after listen)
+  speculation.start(); // the land queue resumes where it was (queue/speculation.ts)
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   p.rollouts.start(); // guarded rollouts continue at their stored step (flags/rollouts.ts)
   p.experiments.start(); // server-side exposures written each second (flags/experiments.ts)
@@ -217,6 +226,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         p.scheduler.stop();
         await p.rollouts.stop();
         p.experiments.stop();
+        await speculation.stop();
         deploys.close();
         notify.stop();
         await sender.stop();

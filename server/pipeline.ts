@@ -18,6 +18,8 @@
  * - a ref is seen at a new head (RefChanges, after its change committed): 1. pending gate passes land,
  *   2. feature flags are read again when it is a flags repository's first gated branch (flags/library.ts).
  * - a flag is killed or restored (inside its transaction, FlagKills): a notification (flag.killed / flag.restored).
+ * - a build finished, after its commit: the land queue passes the branch of a candidate build (queue/speculation.ts);
+ *   a tree reopened, after its commit: the land queue of that branch may land again.
  * Work after a commit goes through store.afterCommit only (server/store/index.ts).
  */
 import type { Logger } from 'pino';
@@ -54,6 +56,10 @@ import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
 import { FlagRollouts } from './flags/rollouts.js';
 import { FlagExperiments } from './flags/experiments.js';
+import { Speculation } from './queue/speculation.js';
+import { queueLink } from './queue/entry.js';
+import { checkPushedFlags } from './flags/pushCheck.js';
+import type { GateRequest } from './gate/request.js';
 
 export interface PipelineOptions {
   store: Store;
@@ -77,6 +83,8 @@ export interface Pipeline {
   rollouts: FlagRollouts;
   /** A/B tests: exposures (every server-side evaluation, and client batches) and conversions, per phase. */
   experiments: FlagExperiments;
+  /** The land queue's candidates and landings (server/queue/). */
+  landQueue: Speculation;
   /** Why a build's units wait (no runner with its labels, …), or null. */
   waitingReason(build: BuildRow): string | null;
 }
@@ -92,10 +100,12 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     tree.buildFinished(build);
     notify.buildFinished(build);
     deploys.buildFinished(build);
+    store.afterCommit(() => landQueue.buildFinished(build));
   };
   const treeChanged = (change: TreeChange): void => {
     notify.treeChanged(change);
     deploys.treeChanged(change);
+    if (change.state === 'open') store.afterCommit(() => void landQueue.kick(change.repo, change.branch));
   };
   const leaving = (link: RunnerLink, reason: string, units: readonly number[], at: number, clean: boolean): void => {
     notify.runnerLeft(link, reason, units, at, clean);
@@ -168,6 +178,17 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   const rollouts = new FlagRollouts({ store, config, library: flags, kills, log });
   const experiments = new FlagExperiments({ store, library: flags, log });
 
+  // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.
+  const landQueue = new Speculation({ store, config, log, now: Date.now,
+    treeOpen: (repo, branch) => tree.status(repo, branch).state === 'open',
+    startBuilds: (repo, update) => changes.notice(repo, [update], 'api', 'greengate-queue'),
+    cancelBuild: (id) => lifecycle.cancelBuild(id),
+    refusal: (repo, branch, sha) => checkPushedFlags(repo, { updates: [{ ref: `refs/heads/${branch}`, new: sha }] } as unknown as GateRequest, null),
+    recordPush: (repo, update, pusher) => changes.notice(repo, [update], 'api', pusher),
+    ended: (c, state, reason) => outbox.enqueue('queue.ejected', {
+      text: `${c.repo}/${c.branch}: queued change ${c.id} (${c.commitSha.slice(0, 10)}${c.pusher ? ` by ${c.pusher}` : ''}) ${state === 'conflict' ? 'conflicts' : 'was ejected'}: ${reason}`,
+      repo: c.repo, branch: c.branch, change: c.id, commit: c.commitSha, pusher: c.pusher, state, reason, link: queueLink(baseUrl(), c.repo, c.branch) }, { repo: c.repo }) });
+
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, flags, kills, rollouts, experiments, waitingReason };
+    deploys, alerts, flags, kills, rollouts, experiments, landQueue, waitingReason };
 }

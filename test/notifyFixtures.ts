@@ -160,6 +160,8 @@ export const SAMPLE_PAYLOADS: { [K in NotificationKind]: NotificationPayloads[K]
     outcome: 'gave up', author: null, subject: null, builds: [] },
   'flag.killed': { text: 'shop: feature flag new-cart killed by ada', repo: 'shop', key: 'new-cart', actor: 'ada', message: 'errors up', link: 'http://ci/flags/shop/new-cart' },
   'flag.restored': { text: 'shop: feature flag new-cart restored by ada', repo: 'shop', key: 'new-cart', actor: 'ada', message: null, link: 'http://ci/flags/shop/new-cart' },
+  'queue.ejected': { text: 'shop/main: queued change 3 was ejected', repo: 'shop', branch: 'main', change: 3, commit: 'c'.repeat(40), pusher: 'ada',
+    state: 'ejected', reason: 'its candidate failed: failing tests: cart total', link: 'http://ci/queue/shop/main' },
 };
 
 /** A payload of `kind` saying `text` (the kind's sample with `extra` over it). */

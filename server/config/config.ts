@@ -108,6 +108,8 @@ export interface RepositoryConfig {
   pipelineGrants?: Record<string, PipelineGrant>;
   /** Feature flags served from a file in the repository (config/flags.ts); absent: none. */
   flags?: FlagsConfig;
+  /** Per gated branch: `queue` takes pushes to refs/for/<branch> into the land queue, `queue-only` also refuses direct pushes (server/queue/). */
+  land?: Record<string, 'queue' | 'queue-only'>;
 }
 export interface Config {
   port: number;
@@ -263,8 +265,15 @@ const repositoryShape = {
   notify: notifySchema, // absent: the top-level notify
   deploy: deploySchema.optional(), // absent: nothing is deployed
   flags: flagsSchema, // absent: no feature flags (config/flags.ts)
+  land: z.record(branchSchema, z.enum(['queue', 'queue-only'], { error: 'must be queue (refs/for/<branch> as well as direct pushes) or queue-only (direct pushes refused)' }))
+    .optional(), // absent: no land queue (server/queue/)
 };
 /** A `schedule:` without its own branch builds the first gated one: the repository needs one. */
+function checkLandBranches(r: { gate: string[]; land?: Record<string, string> }, ctx: z.RefinementCtx): void {
+  for (const branch of Object.keys(r.land ?? {})) {
+    if (!r.gate.includes(branch)) ctx.addIssue({ code: 'custom', path: ['land', branch], message: `"${branch}" is not in this repository's gate: — a land queue serves a gated branch; add it to gate:` });
+  }
+}
 function checkScheduleBranch(r: { gate: string[]; builders?: { schedule?: ScheduleConfig }[] }, ctx: z.RefinementCtx): void {
   (r.builders ?? []).forEach((b, i) => {
     if (b.schedule && b.schedule.branch === null && r.gate.length === 0) {
@@ -284,7 +293,7 @@ const configShape = {
   cloneToken: cloneTokenSchema, // absent: no clone token
   readTokens: readTokensSchema, // absent: none
   alertmanagerToken: z.preprocess(emptyToNull, z.string().min(16, "must be at least 16 characters — use a long random secret").nullable()).optional(), // absent: the webhook refuses every call
-  repositories: z.array(z.strictObject(repositoryShape).superRefine(checkScheduleBranch)).default([]),
+  repositories: z.array(z.strictObject(repositoryShape).superRefine(checkScheduleBranch).superRefine(checkLandBranches)).default([]),
   retention: z.strictObject({ // absent (no default): keep everything
     logsDays: z.preprocess(toNumber, z.number().int(RETENTION_MESSAGE).min(1, RETENTION_MESSAGE).max(36500, RETENTION_MESSAGE))
       .optional(), // absent: logs live as long as their builds

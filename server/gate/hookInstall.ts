@@ -75,7 +75,8 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
     );
   }
   const hooksDir = resolve(gitDir, git(gitDir, ['rev-parse', '--git-path', 'hooks']));
-  const templates = HOOK_NAMES.map((name) => ({ name, text: readTemplate(name), path: join(hooksDir, name) }));
+  const templates = [...HOOK_NAMES.map((name) => ({ name, text: readTemplate(name), path: join(hooksDir, name) })),
+    { name: 'proc-receive', text: procReceiveHook(), path: join(hooksDir, 'proc-receive') }];
   const foreign = templates.filter((t) => existsSync(t.path) && !isOurs(t.path));
   for (const hook of foreign) {
     if (existsSync(`${hook.path}.local`)) {
@@ -94,6 +95,7 @@ export function installHooks(bareRepo: string, opts: { server: string; repo?: st
   setDefault(gitDir, 'greengate.timeout', DEFAULT_TIMEOUT_S, OLD_DEFAULT_TIMEOUT_S);
   setDefault(gitDir, 'greengate.onUnreachable', DEFAULT_ON_UNREACHABLE);
   git(gitDir, ['config', 'receive.advertisePushOptions', 'true']);
+  git(gitDir, ['config', 'receive.procReceiveRefs', 'refs/for']); // pushes to refs/for/<branch> go to the land queue (server/queue/)
 
   try {
     ensureHookSecret(gitDir, access);
@@ -195,6 +197,20 @@ export function checkServerUrl(server: string): string {
     throw installError(`--server "${server}" must be a plain http(s)://HOST:PORT[/path] with no credentials, query or fragment`);
   }
   return url.href.replace(/\/+$/, '');
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * The proc-receive hook: runs `greengate hook proc-receive` (cli/procReceive.ts) with this node and
+ * this installation's CLI, for pushes to refs/for/<branch> (the land queue; a branch without one is
+ * refused by the server with a message saying so, so refs/for/* never becomes a plain ref).
+ */
+function procReceiveHook(): string {
+  const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
+  return `#!/bin/sh\n${HOOK_MARKER}1\n#\n# greengate proc-receive hook: a push to refs/for/<branch> is queued in greengate's land queue\n` +
+    `# (receive.procReceiveRefs = refs/for). Written by \`greengate hook install\`; do not edit it.\n` +
+    `exec ${shellQuote(process.execPath)} ${shellQuote(cli)} hook proc-receive\n`;
 }
 
 /** A hook's template with its "# @include FILE" lines replaced by those files (from the same folder). */

@@ -6,14 +6,14 @@
  * A leaf: it imports nothing, so config, the producers and the outbox all share it.
  *
  * Producers: notify/triggers.ts (tree.*, build.*, runner.lost, unit.waiting), culprit/finder.ts
- * (culprit.*), culprit/revert.ts (revert.*), deploy/orchestrator.ts (deploy.*), flags/kills.ts (flag.*), each enqueuing
+ * (culprit.*), culprit/revert.ts (revert.*), deploy/orchestrator.ts (deploy.*), flags/kills.ts (flag.*), queue/speculation.ts (queue.*), each enqueuing
  * inside the transaction of its event (outbox.ts).
  */
 
 export const NOTIFICATION_KINDS = [
   'tree.closed', 'tree.reopened', 'build.failed', 'build.fixed', 'runner.lost', 'unit.waiting',
   'revert.made', 'revert.refused', 'deploy.rolledBack', 'deploy.failed', 'deploy.held', 'culprit.found', 'culprit.notFound',
-  'flag.killed', 'flag.restored',
+  'flag.killed', 'flag.restored', 'queue.ejected',
 ] as const;
 export type NotificationKind = typeof NOTIFICATION_KINDS[number];
 
@@ -42,6 +42,8 @@ export interface DeployEndedPayload extends BasePayload {
 }
 /** flag.killed / flag.restored: an admin's kill switch of a feature flag (flags/kills.ts). */
 export interface FlagPayload extends BasePayload { repo: string; key: string; actor: string; message: string | null; link: string }
+/** queue.ejected: a change of the land queue left it without landing (`state` ejected: its candidate failed; conflict: it no longer applies). */
+export interface QueueEjectedPayload extends BasePayload { repo: string; branch: string; change: number; commit: string; pusher: string | null; state: string; reason: string; link: string }
 export interface DeployHeldPayload extends BasePayload { deploy: number; repo: string; branch: string; sha: string; reason: string | null; url: string }
 
 /** The payload type of each kind: `outbox.enqueue(kind, payload)` accepts exactly this. */
@@ -61,6 +63,7 @@ export interface NotificationPayloads {
   'culprit.notFound': CulpritPayload;
   'flag.killed': FlagPayload;
   'flag.restored': FlagPayload;
+  'queue.ejected': QueueEjectedPayload;
 }
 export type PayloadOf<K extends NotificationKind> = NotificationPayloads[K];
 

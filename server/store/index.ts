@@ -36,6 +36,7 @@ import { RolloutStore } from './rollouts.js';
 import { ExperimentStore } from './experiments.js';
 import { StepStore } from './steps.js';
 import { ArtifactStore } from './artifacts.js';
+import { LandQueueStore } from './landQueue.js';
 
 export class Store {
   readonly repos: RepoStore;
@@ -62,6 +63,7 @@ export class Store {
   readonly experiments: ExperimentStore;
   readonly steps: StepStore;
   readonly artifacts: ArtifactStore;
+  readonly landQueue: LandQueueStore;
   private depth = 0;
   private queue: (() => void)[] = [];
   constructor(readonly db: DB, private readonly log: AfterCommitLog = consoleLog) {
@@ -89,6 +91,7 @@ export class Store {
     this.experiments = new ExperimentStore(db);
     this.steps = new StepStore(db);
     this.artifacts = new ArtifactStore(db);
+    this.landQueue = new LandQueueStore(db);
   }
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {

@@ -102,6 +102,8 @@ export class PageStore {
   private readonly newlines = new Map<string, number>();
   constructor(db: DB) {
     this.q = {
+      landedQueue: db.prepare(`SELECT c.id FROM queue_changes c JOIN repositories r ON r.id = c.repo_id
+        WHERE r.name = ? AND c.branch = ? AND c.landed_sha = ? AND c.state = 'landed' ORDER BY c.id DESC LIMIT 1`),
       newest: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.purpose = ? ORDER BY b.id DESC LIMIT ?`),
       older: db.prepare(`SELECT ${BUILD_COLUMNS} ${BUILD_FROM} WHERE b.kind = ? AND b.purpose = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?`),
       filtered: {
@@ -141,6 +143,11 @@ export class PageStore {
         FROM log_chunks WHERE unit_id = ? AND seq < ?`),
     };
   }
+  /** The land queue change that landed `sha` on the branch (the waterfall marks it), or null. */
+  landedThroughQueue(repo: string, branch: string, sha: string): number | null {
+    return (this.q.landedQueue.get(repo, branch, sha) as { id: number } | undefined)?.id ?? null;
+  }
+
 
   /** The newest builds of a kind, newest first; `beforeId` pages back; `filter` keeps a branch's or an author's. A bisect build is stored as 'try' with purpose 'bisect'. Deploy steps (purpose 'deploy'/'rollback') are left out: their lane is the deploys'. */
   builds(kind: 'branch' | 'try' | 'bisect', limit: number, beforeId?: number, filter: WaterfallFilter = {}): WaterfallBuild[] {

@@ -2,7 +2,7 @@
  * The web pages: `/` waterfall (filtered by `?branch=` and `?author=`), `/runners`, `/tests` (here:
  * slowest, and flaky or failing by each test's newest RECENT_RUNS runs),
  * `/builds/:id` and its log (pagesBuild.ts) with admin cancel and rebuild (pagesBuildActions.ts),
- * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), `/flags/:repo` and a flag's page (pagesFlags.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
+ * `/tree` (pagesTree.ts), `/quarantine` and its admin lift form (pagesQuarantine.ts), `/flags/:repo` and a flag's page (pagesFlags.ts), `/queue/:repo/:branch` (pagesQueue.ts), the public `/badge/:repo/:branch.svg` (badge.ts), log ranges for the
  * viewer (pagesLog.ts), admin log in/out, static files. Every page is server-rendered and complete without JavaScript; a page's
  * live region is also served alone under `/fragments/…`, which app.js fetches again when the
  * live socket (live.ts) says something changed. Errors are thrown as catalogued GgErrors; the
@@ -39,6 +39,7 @@ import { logRouter } from './pagesLog.js';
 import { deployLane, deployPagesRouter } from './pagesDeploys.js';
 import { guessLimiter, retryMinutes } from './guesses.js';
 import { flagPagesRouter, type FlagPagesDeps } from './pagesFlags.js';
+import { queuePagesRouter, type QueuePagesDeps } from './pagesQueue.js';
 
 export const FRAGMENT_CACHE_MS = 2000; // a fragment is rendered again after an event or after 2 s
 export const TEST_HISTORY_RUNS = 100;
@@ -70,6 +71,8 @@ export interface PagesDeps {
   deploysPausedBecause?(repo: string, branch: string): string | null;
   /** Feature flags (flag pages, the waterfall's killed-flags line); absent: no flag pages. */
   flags?: FlagPagesDeps & { killed(): { repo: string; key: string; actor: string; message: string | null }[] };
+  /** The land queue pages (pagesQueue.ts); absent: none. */
+  queue?: QueuePagesDeps;
 }
 
 /** What every page router shares: templates, page queries, sessions, fragments, page locals. */
@@ -221,6 +224,7 @@ export function createPages(deps: PagesDeps): Pages {
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
   if (deps.flags) r.use(flagPagesRouter(ctx, form, deps.flags));
+  if (deps.queue) r.use(queuePagesRouter(ctx, deps.queue));
   r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {
     router: r,

@@ -38,6 +38,8 @@ export interface Cell {
 export interface Row {
   key: string; repo: string; branch: string; kind: 'branch' | 'try' | 'bisect'; sha: string; author: string | null;
   subject: string | null; pusher: string | null; pushedAt: number; commits: number; cells: Record<string, Cell>;
+  /** The land queue change this head landed through (a branch row), else null. */
+  queued?: number | null;
 }
 export interface Section { rows: Row[]; next: number | null; columns: Column[]; groups: ColumnGroup[] }
 export interface RunnerSummary { connected: number; slots: number; busy: number; queued: number; names: string[] }
@@ -127,6 +129,7 @@ function readSection(pages: PageStore, kind: 'branch' | 'try' | 'bisect', limit:
     cursor = builds[builds.length - 1].id;
     if (i === MAX_BATCHES - 1) next = cursor;
   }
+  if (kind === 'branch') for (const row of rows.values()) row.queued = pages.landedThroughQueue(row.repo, row.branch, row.sha);
   const columns = withSeenBuilders(base, rows.values());
   const ordered = [...rows.values()].sort((a, b) => pushOf.get(b.key)! - pushOf.get(a.key)!); // stable: ties keep build order
   return { rows: ordered, next, columns, groups: groupColumns(columns) };

@@ -26,6 +26,7 @@ import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import { parseOrThrow } from './api.js';
 import { actorOf } from './admin.js';
+import { refuseQueueOnly } from '../queue/entry.js';
 
 export interface TreeApiDeps {
   config: Pick<Config, 'repositories'>;
@@ -110,6 +111,7 @@ export function treeRouter(deps: TreeApiDeps): Router {
       const flagLines = verdict.accept && deps.checkFlags
         ? await deps.checkFlags(repo, answer.request, checkedQuarantine(repo.path, answer.request.quarantine)) : [];
       if (flagLines.length) verdict = { accept: false, lines: [...flagLines, 'greengate: push refused (a push lands whole or not at all)'], passes: [] };
+      verdict = refuseQueueOnly(verdict, repo, answer.request.updates); // land: queue-only (server/queue/entry.ts)
       answer = { ...answer, verdict, text: formatGateAnswer(verdict) };
     }
     if (answer.request && answer.verdict?.accept) deps.passes.recordPending(repo.name, answer.request, answer.verdict);

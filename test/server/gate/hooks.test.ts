@@ -114,7 +114,9 @@ describe('git hooks (pre-receive, post-receive) against a stub gate server', fun
       `greengate.server ${stub.url}`,
       `greengate.timeout 15`,
       'receive.advertisepushoptions true',
+      'receive.procreceiverefs refs/for',
     ]);
+    expect(readFileSync(join(bare, 'hooks', 'proc-receive'), 'utf8')).to.match(/^#!\/bin\/sh\n# greengate-hook v1\n[^]*hook proc-receive\n$/);
     const secretFile = join(bare, 'greengate-hook-secret');
     expect(statSync(secretFile).mode & 0o777, 'only the owner may read the hook secret').to.equal(0o600);
     expect(readFileSync(secretFile, 'utf8')).to.match(/^X-Greengate-Hook-Secret: [0-9a-f]{64}\n$/);

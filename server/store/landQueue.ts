@@ -1,0 +1,89 @@
+/**
+ * The land queue's changes (migrations/031): one row per change pushed to refs/for/<branch>, in
+ * queue order (id). Only server/queue/* writes them. A change is active while queued or testing;
+ * `land` moves it to landed only from an active state, so a change is never recorded landed twice.
+ */
+import type { DB } from './db.js';
+
+export type QueueState = 'queued' | 'testing' | 'landed' | 'ejected' | 'conflict' | 'removed';
+export const ACTIVE_STATES: readonly QueueState[] = ['queued', 'testing'];
+export interface QueueChangeRow {
+  id: number; repo: string; branch: string; commitSha: string; baseSha: string; pusher: string | null; state: QueueState;
+  reason: string | null; candidateSha: string | null; candidateRef: string | null; candidateBase: string | null; candidateBuildId: number | null; landedSha: string | null; queuedAt: number; updatedAt: number;
+}
+export interface NewQueueChange { repoId: number; branch: string; commitSha: string; baseSha: string; pusher: string | null; at: number }
+
+const COLUMNS = `c.id, r.name AS repo, c.branch, c.commit_sha AS commitSha, c.base_sha AS baseSha, c.pusher, c.state, c.reason,
+  c.candidate_sha AS candidateSha, c.candidate_ref AS candidateRef, c.candidate_base AS candidateBase, c.candidate_build_id AS candidateBuildId, c.landed_sha AS landedSha, c.queued_at AS queuedAt, c.updated_at AS updatedAt`;
+const FROM = 'FROM queue_changes c JOIN repositories r ON r.id = c.repo_id';
+
+export class LandQueueStore {
+  private readonly q;
+  constructor(db: DB) {
+    this.q = {
+      add: db.prepare(`INSERT INTO queue_changes (repo_id, branch, commit_sha, base_sha, pusher, state, queued_at, updated_at)
+        VALUES (@repoId, @branch, @commitSha, @baseSha, @pusher, 'queued', @at, @at)`),
+      byId: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE c.id = ?`),
+      active: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE r.name = ? AND c.branch = ? AND c.state IN ('queued', 'testing') ORDER BY c.id`),
+      recent: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE r.name = ? AND c.branch = ? ORDER BY c.id DESC LIMIT ?`),
+      branches: db.prepare(`SELECT DISTINCT r.name AS repo, c.branch ${FROM} WHERE c.state IN ('queued', 'testing')`),
+      byBuild: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE c.candidate_build_id = ? AND c.state = 'testing'`),
+      test: db.prepare(`UPDATE queue_changes SET state = 'testing', candidate_sha = ?, candidate_ref = ?, candidate_base = ?, candidate_build_id = ?, reason = NULL, updated_at = ?
+        WHERE id = ? AND state IN ('queued', 'testing')`),
+      requeue: db.prepare(`UPDATE queue_changes SET state = 'queued', candidate_sha = NULL, candidate_ref = NULL, candidate_base = NULL, candidate_build_id = NULL, updated_at = ?
+        WHERE id = ? AND state IN ('queued', 'testing')`),
+      setBuild: db.prepare(`UPDATE queue_changes SET candidate_build_id = ? WHERE id = ? AND state = 'testing'`),
+      land: db.prepare(`UPDATE queue_changes SET state = 'landed', landed_sha = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'testing')`),
+      builds: db.prepare(`SELECT id, state, result FROM builds WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND ref = ? AND sha = ?
+        AND purpose = 'normal' ORDER BY id`),
+      end: db.prepare(`UPDATE queue_changes SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'testing')`),
+    };
+  }
+
+  add(c: NewQueueChange): number {
+    return Number(this.q.add.run(c).lastInsertRowid);
+  }
+  byId(id: number): QueueChangeRow | undefined {
+    return this.q.byId.get(id) as QueueChangeRow | undefined;
+  }
+  /** The branch's queue: queued and testing changes, first in line first. */
+  active(repo: string, branch: string): QueueChangeRow[] {
+    return this.q.active.all(repo, branch) as QueueChangeRow[];
+  }
+  /** The branch's newest changes in any state, newest first. */
+  recent(repo: string, branch: string, limit = 100): QueueChangeRow[] {
+    return this.q.recent.all(repo, branch, limit) as QueueChangeRow[];
+  }
+  /** Every branch with an active change. */
+  branchesWithWork(): { repo: string; branch: string }[] {
+    return this.q.branches.all() as { repo: string; branch: string }[];
+  }
+  /** The testing change whose candidate is this build, if any. */
+  byBuild(buildId: number): QueueChangeRow | undefined {
+    return this.q.byBuild.get(buildId) as QueueChangeRow | undefined;
+  }
+  /** Its candidate commit on top of `base`, the ref it is built on, and its first build (null: not created yet). False when no longer active. */
+  testing(id: number, c: { sha: string; ref: string; base: string; buildId: number | null }, at: number): boolean {
+    return this.q.test.run(c.sha, c.ref, c.base, c.buildId, at, id).changes === 1;
+  }
+  /** The first build of its candidate, once created. */
+  setCandidateBuild(id: number, buildId: number): void {
+    this.q.setBuild.run(buildId, id);
+  }
+  /** Back to queued, its candidate dropped (one ahead of it was ejected). */
+  requeue(id: number, at: number): boolean {
+    return this.q.requeue.run(at, id).changes === 1;
+  }
+  /** Landed at `sha`; false when it was not active (never landed twice). */
+  land(id: number, sha: string, at: number): boolean {
+    return this.q.land.run(sha, at, id).changes === 1;
+  }
+  /** The builds of a candidate commit on its ref (every builder's), oldest first. */
+  candidateBuilds(repo: string, ref: string, sha: string): { id: number; state: string; result: string | null }[] {
+    return this.q.builds.all(repo, ref, sha) as { id: number; state: string; result: string | null }[];
+  }
+  /** Ejected, conflict or removed, with why; false when it was not active. */
+  end(id: number, state: 'ejected' | 'conflict' | 'removed', reason: string, at: number): boolean {
+    return this.q.end.run(state, reason, at, id).changes === 1;
+  }
+}

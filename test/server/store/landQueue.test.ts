@@ -1,0 +1,40 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { openDatabase } from '../../../server/store/db.js';
+import { Store } from '../../../server/store/index.js';
+import { tempHome } from '../../helpers.js';
+
+describe('store/landQueue (migration 031)', () => {
+  let home: ReturnType<typeof tempHome>;
+  let store: Store;
+  let repoId: number;
+  const sha = (c: string) => c.repeat(40);
+  beforeEach(() => {
+    home = tempHome('gg-031-');
+    store = new Store(openDatabase(join(home.dir, 'greengate.db')));
+    repoId = store.repos.sync([{ name: 'shop', path: '/srv/shop.git' }]).get('shop')!.id;
+  });
+  afterEach(() => { store.close(); home.cleanup(); });
+  const add = (c: string) => store.landQueue.add({ repoId, branch: 'main', commitSha: sha(c), baseSha: sha('0'), pusher: 'ada', at: 1 });
+
+  it('keeps the queue in order and lands a change once, only while it is waiting', () => {
+    const a = add('a');
+    const b = add('b');
+    expect(store.landQueue.active('shop', 'main').map((c) => c.id)).to.deep.equal([a, b]);
+    expect(store.landQueue.testing(a, { sha: sha('c'), ref: 'refs/try/queue/1-x', base: sha('0'), buildId: null }, 2)).to.equal(true);
+    expect(store.landQueue.land(a, sha('c'), 3)).to.equal(true);
+    expect(store.landQueue.land(a, sha('d'), 4), 'never twice').to.equal(false);
+    expect(store.landQueue.byId(a)).to.include({ state: 'landed', landedSha: sha('c') });
+    expect(store.landQueue.end(a, 'ejected', 'late', 5), 'a landed change is not ejected after').to.equal(false);
+    expect(store.landQueue.end(b, 'conflict', 'cart.txt', 6)).to.equal(true);
+    expect(store.landQueue.testing(b, { sha: sha('e'), ref: 'r', base: sha('0'), buildId: null }, 7), 'an ejected one is not tested again').to.equal(false);
+    expect(store.landQueue.active('shop', 'main')).to.deep.equal([]);
+    expect(store.landQueue.branchesWithWork()).to.deep.equal([]);
+    expect(store.landQueue.recent('shop', 'main').map((c) => c.state)).to.deep.equal(['conflict', 'landed']);
+  });
+
+  it('refuses a state the table does not know', () => {
+    const a = add('a');
+    expect(() => store.db.prepare("UPDATE queue_changes SET state = 'merged' WHERE id = ?").run(a)).to.throw(/CHECK constraint failed/);
+  });
+});
