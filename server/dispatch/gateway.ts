@@ -20,6 +20,9 @@
  * chunk and `finished` (logGuard.ts: redacted with every secret the server holds, `serverSecrets`)
  * before the lifecycle sees them.
  *
+ * Replies to one burst of frames from a runner (acks, the next assign) are written together: its
+ * socket is corked while the burst is handled and uncorked before the next turn of the event loop.
+ *
  * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
  * that could not be stored, or arrives while the database cannot be written, is not acked and
  * the socket stays open; the runner gets `retry` and keeps it. When writes work again every
@@ -152,6 +155,16 @@ export class RunnerGateway {
     // Seen when its bytes arrive, however long handling them takes.
     const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
+    // What the server answers to one burst of frames (ack, ackFinished, the next assign) leaves in one
+    // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done.
+    const socket = req.socket;
+    let corked = false;
+    socket.prependListener('data', () => {
+      if (corked) return;
+      corked = true;
+      socket.cork();
+      process.nextTick(() => { corked = false; socket.uncork(); });
+    });
     ws.on('ping', seen);
     ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {

@@ -54,7 +54,10 @@ export class WorkQueue {
         const queue = this.store.units.peek();
         let assigned = 0;
         const needs = this.runsOnLookup();
-        for (const unit of queue) {
+        for (const id of queue) {
+          // Read when its turn comes: a unit that left the queue meanwhile (assigned, cancelled) is passed over.
+          const unit = this.store.units.get(id);
+          if (!unit || unit.state !== 'queued') continue;
           const link = pickRunner(links, unit, now, (id) => this.store.units.get(id), needs(unit));
           if (!link) continue;
           if (this.assign(unit, link, now)) assigned++;

@@ -19,6 +19,7 @@
  * the builder learns its times as before and planner.ts plans.
  */
 import { DEFAULT_DURATION_MS, type PlannedUnit } from './planner.js';
+import { SlotHeap } from './slotHeap.js';
 
 export const COLD_UNITS_PER_SLOT = 3;
 /** Shares of a slot's work for its units, largest first (they sum to 1). */
@@ -73,11 +74,13 @@ export function planCold(durations: ReadonlyMap<string, number>, slots: number, 
     .slice(0, Math.min(files.length, COLD_UNITS_PER_SLOT * Math.floor(slots)));
   // The first unit (it gets the longest file) aims a little higher, so the queue (longest expectedMs first) hands it out first.
   const bins = targets.map((target, i) => ({ target: i === 0 ? target * FIRST_UNIT_BONUS : target, load: 0, files: [] as { file: string; ms: number }[] }));
+  // The unit with the most room left (the first of equals) is the heap's soonest: keyed by load - target.
+  const room = new SlotHeap(bins.map((b) => b.load - b.target));
   for (const f of files) {
-    let best = bins[0]!;
-    for (const b of bins) if (b.target - b.load > best.target - best.load) best = b;
+    const best = bins[room.soonest()]!;
     best.files.push(f);
     best.load += f.ms;
+    room.raiseSoonest(best.load - best.target);
   }
   return bins.filter((b) => b.files.length)
     .sort((a, b) => b.load - a.load || b.files[0]!.ms - a.files[0]!.ms)

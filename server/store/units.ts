@@ -47,8 +47,8 @@ export class UnitStore {
       get: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.id = ?`),
       byBuild: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.build_id = ? ORDER BY u.seq, u.id`),
       deleteQueued: db.prepare(`DELETE FROM units WHERE build_id = ? AND state = 'queued'`),
-      peek: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'queued'
-        ORDER BY u.priority DESC, u.build_id, u.expected_ms DESC, u.id LIMIT ${QUEUE_PEEK}`),
+      peek: db.prepare(`SELECT u.id FROM units u WHERE u.state = 'queued'
+        ORDER BY u.priority DESC, u.build_id, u.expected_ms DESC, u.id LIMIT ${QUEUE_PEEK}`).pluck(),
       assign: db.prepare(`UPDATE units SET state = 'running', runner_id = ?, assigned_at = ? WHERE id = ? AND state = 'queued'`),
       start: db.prepare('UPDATE units SET started_at = ? WHERE id = ? AND started_at IS NULL'),
       finish: db.prepare(`UPDATE units SET state = 'done', result = @result, exit_code = @exitCode, signal = @signal,
@@ -72,8 +72,11 @@ export class UnitStore {
   get(id: number): UnitRow | undefined { return this.q.get.get(id) as UnitRow | undefined; }
   byBuild(buildId: number): UnitRow[] { return this.q.byBuild.all(buildId) as UnitRow[]; }
   deleteQueued(buildId: number): number { return this.q.deleteQueued.run(buildId).changes; }
-  /** The head of the queue: highest priority, oldest build, longest first. */
-  peek(): UnitRow[] { return this.q.peek.all() as UnitRow[]; }
+  /**
+   * The ids at the head of the queue: highest priority, oldest build, longest first (the index
+   * units_queue alone; a dispatch reads the rows it looks at with get, usually one or two of them).
+   */
+  peek(): number[] { return this.q.peek.all() as number[]; }
   assign(id: number, runnerId: number, at: number): boolean { return this.q.assign.run(runnerId, at, id).changes > 0; }
   markStarted(id: number, at: number): void { this.q.start.run(at, id); }
   finish(id: number, o: UnitOutcome): boolean { return this.q.finish.run({ ...o, id }).changes > 0; }

@@ -1,5 +1,6 @@
 /**
  * `npm run bench:scale [-- --quick] [-- --planning]`: the server's cost per unit with many runners.
+ * SCALE_N=50,500 picks the runner counts, SCALE_SLOTS=8 the slots of each (default 4).
  * Not a test: it prints a markdown table and a JSON document.
  *
  * For each N (10, 100, 500; `--quick`: 10 and 100): a real `greengate serve` process on
@@ -36,7 +37,7 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PLANNING_ONLY = args.has('--planning');
 const COUNTS = process.env.SCALE_N ? process.env.SCALE_N.split(',').map(Number) : QUICK ? [10, 100] : [10, 100, 500];
-const SLOTS = 4;
+const SLOTS = Number(process.env.SCALE_SLOTS ?? 4);
 const FILES = 2_000;
 const POLL_MS = 250;
 const SETTLE_MS = 5_000; // after the build, time for a wrongly judged runner to be dropped

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { shopConfig, startShopServer } from '../shopServer.js';
 import WebSocket from 'ws';
+import { Socket } from 'node:net';
 import type { RunningServer } from '../../../server/main.js';
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
 import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
@@ -249,5 +250,51 @@ describe('runner gateway: a read-only clone token is not a runner token', functi
       await server.close();
       home.cleanup();
     }
+  });
+});
+
+describe('runner gateway: the answers to one burst of frames leave in one write', function () {
+  this.timeout(30_000);
+  let home: ReturnType<typeof tempHome>;
+  let server: RunningServer;
+
+  beforeEach(async () => {
+    home = tempHome();
+    const repo = new Repo(home.dir);
+    repo.commit({ 'a.txt': 'a' }, 'first');
+    expect(repo.push().ok).to.equal(true); // no hooks: the start-up scan finds the gated branch
+    server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { shop: { gate: ['main'] } }) });
+    await pollUntil(async () => (await (await fetch(`${server.url}/api/builds`)).json()).builds.length === 1, 'the build', 15_000);
+  });
+  afterEach(async () => {
+    await server.close();
+    home.cleanup();
+  });
+
+  it('acks a log chunk and a finished sent together in one socket write, in order', async () => {
+    const ws = await connect(server);
+    const inbox: any[] = [];
+    ws.on('message', (d) => inbox.push(JSON.parse(d.toString())));
+    ws.send(hello());
+    const assign = await pollUntil(() => inbox.find((m) => m.type === 'assign'), 'an assign', 15_000);
+    // Writes of the server's end of this socket (the one whose remote port is the client's local port).
+    const clientPort = (ws as any)._socket.localPort as number;
+    const proto = Socket.prototype as any;
+    const original = { write: proto._write, writev: proto._writev };
+    let writes = 0;
+    proto._write = function (...a: unknown[]) { if (this.remotePort === clientPort) writes++; return original.write.apply(this, a); };
+    proto._writev = function (...a: unknown[]) { if (this.remotePort === clientPort) writes++; return original.writev.apply(this, a); };
+    try {
+      ws.send(JSON.stringify({ type: 'log', unit: assign.unit, seq: 0, offset: 0, stream: 'out', data: 'ok\n' }));
+      ws.send(JSON.stringify({ type: 'finished', unit: assign.unit, exitCode: 0, signal: null, timedOut: false, error: null,
+        chunks: 1, durationMs: 5, tests: [] }));
+      await pollUntil(() => inbox.some((m) => m.type === 'ackFinished'), 'ackFinished', 15_000);
+    } finally {
+      proto._write = original.write;
+      proto._writev = original.writev;
+    }
+    expect(inbox.slice(-2).map((m) => m.type)).to.deep.equal(['ack', 'ackFinished']);
+    expect(writes).to.equal(1);
+    ws.close();
   });
 });

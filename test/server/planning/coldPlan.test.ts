@@ -47,4 +47,34 @@ describe('planning/coldPlan: the first plan of a builder', () => {
     expect(planCold(new Map(), 2, 0)).to.deep.equal([]);
     expect(() => planCold(new Map([['a.js', 1]]), 0, 0)).to.throw(RangeError, 'slots must be 1 or more');
   });
+
+  it('plans 20,000 files on 4,000 slots in well under the push → first assign budget (not files × units)', () => {
+    const durations = new Map(Array.from({ length: 20_000 }, (_, i) => [`test/f${i}.test.js`, 200 + ((i * 7919) % 997)] as [string, number]));
+    const t0 = performance.now();
+    const units = planCold(durations, 4_000, 0);
+    const ms = performance.now() - t0;
+    expect(units).to.have.length(COLD_UNITS_PER_SLOT * 4_000);
+    expect(units.reduce((n, u) => n + u.files.length, 0)).to.equal(20_000);
+    expect(ms, `${ms.toFixed(0)} ms`).to.be.below(250);
+  });
+
+  it('gives each file to the unit with the most room left, the first of equals (as a left-to-right scan would)', () => {
+    const durations = new Map(Array.from({ length: 300 }, (_, i) => [`f${i}`, i % 7 === 0 ? 0 : 50 + ((i * 31) % 13) * 10] as [string, number]));
+    for (const slots of [1, 2, 3, 8, 50, 200]) {
+      const total = [...durations.values()].reduce((a, b) => a + b, 0);
+      const files = [...durations].map(([file, ms]) => ({ file, ms })).sort((a, b) => b.ms - a.ms || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+      const perSlot = total / slots;
+      const targets = [1 / 2, 1 / 3, 1 / 6].flatMap((share) => Array.from({ length: slots }, () => share * perSlot)).slice(0, Math.min(files.length, 3 * slots));
+      const bins = targets.map((t, i) => ({ target: i === 0 ? t * 1.05 : t, load: 0, files: [] as { file: string; ms: number }[] }));
+      for (const f of files) {
+        let best = bins[0]!;
+        for (const b of bins) if (b.target - b.load > best.target - best.load) best = b;
+        best.files.push(f);
+        best.load += f.ms;
+      }
+      const scanned = bins.filter((b) => b.files.length).sort((a, b) => b.load - a.load || b.files[0]!.ms - a.files[0]!.ms)
+        .map((b) => ({ files: b.files.map((f) => f.file), expectedMs: b.load + 7 }));
+      expect(planCold(durations, slots, 7), `${slots} slots`).to.deep.equal(scanned);
+    }
+  });
 });
