@@ -113,11 +113,16 @@ function put(t: ArtifactTransfer, path: string, size: number, body: Readable): P
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<void>((resolve, reject) => {
     let answered = false;
+    let continued = false;
     const req = send(url, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${t.token}`, 'content-length': String(size), 'content-type': 'application/octet-stream' },
+      // Expect: 100-continue — the body is sent only once the server has checked the token, the path and the
+      // size limits; a refusal (401, 400, 413) answers before any byte of it, so its message always arrives.
+      headers: { authorization: `Bearer ${t.token}`, 'content-length': String(size), 'content-type': 'application/octet-stream',
+        expect: '100-continue' },
     }, (res: IncomingMessage) => {
       answered = true;
+      if (!continued) body.destroy(); // refused before the body: nothing of it is read
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { if (text.length < 8192) text += d; });
@@ -129,10 +134,10 @@ function put(t: ArtifactTransfer, path: string, size: number, body: Readable): P
       });
       res.on('error', reject);
     });
-    // A server that refuses early (a size limit) answers before it reads the body: its answer wins.
+    // A server that refuses while the body is being sent answers before it reads it all: its answer wins.
     req.on('error', (err) => { if (!answered) setTimeout(() => { if (!answered) reject(new Error(`${path}: ${err.message}`)); }, 200).unref(); });
     body.on('error', (err) => req.destroy(err));
-    body.pipe(req);
+    req.on('continue', () => { continued = true; body.pipe(req); });
   }).catch((err: Error) => fail('GG_ARTIFACT_TRANSFER', err.message));
 }
 

@@ -107,6 +107,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
   const http = createServer(web);
+  // A client that sends `Expect: 100-continue` (the runner's artifact uploads; curl with a large body) gets
+  // its 100 at once, except on an artifact upload: that route sends it once the token, path and size limits
+  // passed, so a refusal (401, 400, 413) answers before any byte of the body is sent.
+  http.on('checkContinue', (req, res) => {
+    if (!ARTIFACT_UPLOAD_RE.test((req.url ?? '').split('?')[0])) res.writeContinue();
+    web(req, res);
+  });
   http.keepAliveTimeout = 72_000; // 72 seconds
 
   const admins = () => adminsOf(config); // read on every request: a SIGHUP reload may change them

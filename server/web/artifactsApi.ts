@@ -94,6 +94,7 @@ export function artifactsRouter(deps: ArtifactsApiDeps): Router {
       res.set('connection', 'close');
       fail('GG_ARTIFACT_TOO_LARGE', early);
     }
+    if (/100-continue/i.test(req.get('expect') ?? '')) res.writeContinue(); // checked: now the body may come (main.ts checkContinue)
     const blob = await deps.blobs.write(req, { expected: size, tooBig: (n) => (n > size ? `the body of ${path} is longer than its Content-Length (${size})` : null) });
     const row = store.tx(() => {
       if (deps.unitTokens.runningUnit(tokenFrom(req.get('authorization'))) !== unitId) {

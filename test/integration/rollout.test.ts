@@ -81,7 +81,8 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
       headers: { authorization: `Bearer ${FLAGS_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) });
     return ((await res.json()) as { variant?: string }).variant;
   };
-  const USERS = Array.from({ length: 400 }, (_, i) => `probe-${i}`);
+  // 150 probes: evaluated at once within one 3 s hold even on a loaded machine (400 once took longer than the hold)
+  const USERS = Array.from({ length: 150 }, (_, i) => `probe-${i}`);
 
   it('kills the bad variant mid-ramp (actor "immune system", the evidence), completes the good one, and a SIGKILL mid-ramp resumes at the stored step', async () => {
     // The good flag reaches 50 %: who had it at 10 % keeps it.
@@ -91,7 +92,7 @@ describe('guarded rollouts (Prometheus, the app, server, git)', function () {
     }, 'good-checkout at 10 %', 20_000, 100);
     await waitFor('good-checkout', (r) => r.percent === 50, 'good-checkout to advance to 50 %');
     const onAt10 = USERS.filter((_, i) => at10[i] === 'on');
-    expect(onAt10.length).to.be.within(15, 80);
+    expect(onAt10.length).to.be.within(4, 35); // about 15 of 150 at 10 %
 
     await server.kill('SIGKILL');
     await server.start();
