@@ -58,7 +58,7 @@ describe('test identity (real server, runner, git): tests defined in a shared he
     const marker = join(home.dir, 'flaky-marker');
     // static split, one slot: a single unit runs all three test files in one process
     const spec = { name: 'unit', tests: 'test/*.test.js', run: `FLAKY_MARKER='${marker}' ${RUN[kind]}`, junit: 'junit.xml', timeout: 60,
-      split: 'static', sandbox: { writable: [home.dir] } } as BuilderSpec;
+      split: 'static', sandbox: { writable: [home.dir], readOnly: [ROOT] } } as BuilderSpec; // ROOT: mocha, also when this checkout is under /tmp (private in the sandbox)
     server = await new ServerProcess(writeConfig(home.dir, [{ name: 'shop', path: repo.bare, builders: [spec] }])).start();
     runner = await connectRunner(server, 'r1', home.dir, { slots: 1 });
     repo.commit(files(kind), 'three test files sharing one helper');
