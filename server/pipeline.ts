@@ -181,6 +181,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.
   const landQueue = new Speculation({ store, config, log, now: Date.now,
     treeOpen: (repo, branch) => tree.status(repo, branch).state === 'open',
+    closedFor: (repo, branch) => { const g = tree.lookup(repo)(branch); return g.state === 'closed' ? g.build?.id ?? null : null; },
     startBuilds: (repo, update) => changes.notice(repo, [update], 'api', 'greengate-queue'),
     cancelBuild: (id) => lifecycle.cancelBuild(id),
     refusal: (repo, branch, sha) => checkPushedFlags(repo, { updates: [{ ref: `refs/heads/${branch}`, new: sha }] } as unknown as GateRequest, null),

@@ -9,7 +9,9 @@
  * candidate build ends, and every TICK_MS for the tree reopening and start-up):
  * 1. the front: the first change whose candidate passed (every builder's build passed or flaky —
  *    a failing test is retried once by the build itself, the flaky rule) lands while the tree is
- *    open (queue/landing.ts; a closed tree makes the queue wait, it never opens or closes it);
+ *    open (queue/landing.ts; a closed tree makes the queue wait, it never opens or closes it) — or,
+ *    for a change that jumped the queue as a revert or fix of the red build (queue/jump.ts, first in
+ *    line), while the tree is still closed for that very build;
  *    a change whose candidate failed while every change ahead of it passed is ejected with the
  *    failing tests named; one whose candidate is already on the branch (a restart after the
  *    update-ref) is only marked landed.
@@ -45,6 +47,8 @@ export interface SpeculationDeps extends LandingDeps {
   config: Pick<Config, 'repositories'>;
   log: Pick<Logger, 'info' | 'warn' | 'error'>;
   treeOpen(repo: string, branch: string): boolean;
+  /** The red build the branch's tree is closed for (null: open, maintenance, or closed by hand): a jumping change judged against it lands through the closure. */
+  closedFor?(repo: string, branch: string): number | null;
   /** Builds a candidate ref at its new sha (changes/refs.ts notice: every builder's try build). */
   startBuilds(repo: string, update: { old: string; new: string; ref: string }): Promise<unknown>;
   cancelBuild(id: number): boolean;
@@ -154,7 +158,7 @@ export class Speculation {
         }
         if (c.candidateBase !== prev) break; // out of date: made again below
         const verdict = this.verdict(c);
-        if (verdict.kind === 'passed' && i === 0 && this.deps.treeOpen(repo, branch)) {
+        if (verdict.kind === 'passed' && i === 0 && this.mayLand(c)) {
           if (await land(this.deps, rc.path, c, head) === 'landed') {
             this.grow(repo, branch);
             this.deps.log.info({ repo, branch, change: c.id, sha: c.candidateSha }, 'queued change landed');
@@ -219,6 +223,12 @@ export class Speculation {
       i++;
       if (this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
     }
+  }
+
+  /** The tree lets the front change land: open, or closed for the very red build a jumping change reverts or fixes. */
+  private mayLand(c: QueueChangeRow): boolean {
+    if (this.deps.treeOpen(c.repo, c.branch)) return true;
+    return c.jump !== null && c.jumpBuild !== null && this.deps.closedFor?.(c.repo, c.branch) === c.jumpBuild;
   }
 
   /** What a candidate's builds say: running until every builder's build of it has ended. */

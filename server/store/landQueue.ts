@@ -1,6 +1,6 @@
 /**
- * The land queue's changes (migrations/031): one row per change pushed to refs/for/<branch>, in
- * queue order (id). Only server/queue/* writes them. A change is active while queued or testing;
+ * The land queue's changes (migrations/031, 034): one row per change pushed to refs/for/<branch>, in
+ * queue order: the jumping ones (a revert or fix of the red build, `jump`) first, then by id. Only server/queue/* writes them. A change is active while queued or testing;
  * `land` moves it to landed only from an active state, so a change is never recorded landed twice.
  */
 import type { DB } from './db.js';
@@ -9,11 +9,16 @@ export type QueueState = 'queued' | 'testing' | 'landed' | 'ejected' | 'conflict
 export const ACTIVE_STATES: readonly QueueState[] = ['queued', 'testing'];
 export interface QueueChangeRow {
   id: number; repo: string; branch: string; commitSha: string; baseSha: string; pusher: string | null; state: QueueState;
-  reason: string | null; candidateSha: string | null; candidateRef: string | null; candidateBase: string | null; candidateBuildId: number | null; landedSha: string | null; queuedAt: number; updatedAt: number;
+  reason: string | null; jump: QueueJump | null; jumpReason: string | null; jumpBuild: number | null; candidateSha: string | null; candidateRef: string | null; candidateBase: string | null; candidateBuildId: number | null; landedSha: string | null; queuedAt: number; updatedAt: number;
 }
-export interface NewQueueChange { repoId: number; branch: string; commitSha: string; baseSha: string; pusher: string | null; at: number }
+/** Why a change jumps the queue (migrations/034): a proven revert of the red build's blamelist, or a Fixes-build claim. */
+export type QueueJump = 'revert' | 'fix';
+export interface NewQueueChange {
+  repoId: number; branch: string; commitSha: string; baseSha: string; pusher: string | null; at: number;
+  jump?: { kind: QueueJump; reason: string; build: number | null } | null;
+}
 
-const COLUMNS = `c.id, r.name AS repo, c.branch, c.commit_sha AS commitSha, c.base_sha AS baseSha, c.pusher, c.state, c.reason,
+const COLUMNS = `c.id, r.name AS repo, c.branch, c.commit_sha AS commitSha, c.base_sha AS baseSha, c.pusher, c.state, c.reason, c.jump, c.jump_reason AS jumpReason, c.jump_build AS jumpBuild,
   c.candidate_sha AS candidateSha, c.candidate_ref AS candidateRef, c.candidate_base AS candidateBase, c.candidate_build_id AS candidateBuildId, c.landed_sha AS landedSha, c.queued_at AS queuedAt, c.updated_at AS updatedAt`;
 const FROM = 'FROM queue_changes c JOIN repositories r ON r.id = c.repo_id';
 
@@ -21,10 +26,10 @@ export class LandQueueStore {
   private readonly q;
   constructor(db: DB) {
     this.q = {
-      add: db.prepare(`INSERT INTO queue_changes (repo_id, branch, commit_sha, base_sha, pusher, state, queued_at, updated_at)
-        VALUES (@repoId, @branch, @commitSha, @baseSha, @pusher, 'queued', @at, @at)`),
+      add: db.prepare(`INSERT INTO queue_changes (repo_id, branch, commit_sha, base_sha, pusher, state, jump, jump_reason, jump_build, queued_at, updated_at)
+        VALUES (@repoId, @branch, @commitSha, @baseSha, @pusher, 'queued', @jump, @jumpReason, @jumpBuild, @at, @at)`),
       byId: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE c.id = ?`),
-      active: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE r.name = ? AND c.branch = ? AND c.state IN ('queued', 'testing') ORDER BY c.id`),
+      active: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE r.name = ? AND c.branch = ? AND c.state IN ('queued', 'testing') ORDER BY (c.jump IS NULL), c.id`),
       recent: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE r.name = ? AND c.branch = ? ORDER BY c.id DESC LIMIT ?`),
       branches: db.prepare(`SELECT DISTINCT r.name AS repo, c.branch ${FROM} WHERE c.state IN ('queued', 'testing')`),
       byBuild: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE c.candidate_build_id = ? AND c.state = 'testing'`),
@@ -41,12 +46,13 @@ export class LandQueueStore {
   }
 
   add(c: NewQueueChange): number {
-    return Number(this.q.add.run(c).lastInsertRowid);
+    const { jump, ...row } = c;
+    return Number(this.q.add.run({ ...row, jump: jump?.kind ?? null, jumpReason: jump?.reason ?? null, jumpBuild: jump?.build ?? null }).lastInsertRowid);
   }
   byId(id: number): QueueChangeRow | undefined {
     return this.q.byId.get(id) as QueueChangeRow | undefined;
   }
-  /** The branch's queue: queued and testing changes, first in line first. */
+  /** The branch's queue: queued and testing changes, first in line first (jumping changes ahead of the rest). */
   active(repo: string, branch: string): QueueChangeRow[] {
     return this.q.active.all(repo, branch) as QueueChangeRow[];
   }

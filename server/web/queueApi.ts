@@ -42,6 +42,8 @@ const Entry = z.strictObject({
 export function changeJson(c: QueueChangeRow, position: number | null, baseUrl: string) {
   return {
     id: c.id, position, state: c.state, commit: c.commitSha, base: c.baseSha, pusher: c.pusher, reason: c.reason,
+    // Jumped the queue (queue/jump.ts): a revert proven by git, or a fix that is only the pusher's claim.
+    jump: c.jump ? { kind: c.jump, reason: c.jumpReason, build: c.jumpBuild, claim: c.jump === 'fix' } : null,
     candidate: c.candidateSha ? { sha: c.candidateSha, build: c.candidateBuildId, url: c.candidateBuildId ? `${baseUrl}/builds/${c.candidateBuildId}` : null } : null,
     landed: c.landedSha, queuedAt: c.queuedAt, updatedAt: c.updatedAt,
   };
