@@ -29,6 +29,7 @@ import { repositoryNamed } from '../config/repositories.js';
 import type { Store } from '../store/index.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import { candidateRef, gitRun, makeCandidate } from './candidate.js';
+import { ESTIMATE_SAMPLES, medianMs } from './estimate.js';
 import { alreadyLanded, headOf, land, type LandingDeps } from './landing.js';
 
 export const WINDOW_START = 3;
@@ -120,11 +121,12 @@ export class Speculation {
     return Number.isSafeInteger(id) ? this.deps.store.landQueue.byId(id) : undefined;
   }
 
-  /** The active changes in queue order, then the newest finished ones. */
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[] } {
+  /** The active changes in queue order, then the newest finished ones; T, a candidate's median duration (queue/estimate.ts). */
+  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[]; buildMs: number | null } {
     const active = this.deps.store.landQueue.active(repo, branch);
     const finished = this.deps.store.landQueue.recent(repo, branch, FINISHED_SHOWN + active.length).filter((c) => c.state !== 'queued' && c.state !== 'testing');
-    return { window: this.window(repo, branch), changes: [...active, ...finished.slice(0, FINISHED_SHOWN)] };
+    return { window: this.window(repo, branch), changes: [...active, ...finished.slice(0, FINISHED_SHOWN)],
+      buildMs: medianMs(this.deps.store.landQueue.candidateBuildMs(repo, ESTIMATE_SAMPLES)) };
   }
 
   /** An admin takes a change out of the queue. */

@@ -41,6 +41,12 @@ export class LandQueueStore {
       land: db.prepare(`UPDATE queue_changes SET state = 'landed', landed_sha = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'testing')`),
       builds: db.prepare(`SELECT id, state, result FROM builds WHERE repo_id = (SELECT id FROM repositories WHERE name = ?) AND ref = ? AND sha = ?
         AND purpose = 'normal' ORDER BY id`),
+      // One row per candidate (ref, sha) among the repository's newest finished queue builds: first created to last finished.
+      candidateMs: db.prepare(`SELECT MAX(finished_at) - MIN(created_at) AS ms FROM (
+          SELECT id, ref, sha, created_at, finished_at FROM builds WHERE kind = 'try' AND repo_id = (SELECT id FROM repositories WHERE name = ?)
+            AND ref >= 'refs/try/queue/' AND ref < 'refs/try/queue0' AND state = 'done' AND result IN ('passed', 'flaky', 'failed') AND finished_at IS NOT NULL
+          ORDER BY id DESC LIMIT ?)
+        GROUP BY ref, sha ORDER BY MAX(id) DESC LIMIT ?`),
       end: db.prepare(`UPDATE queue_changes SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'testing')`),
     };
   }
@@ -87,6 +93,10 @@ export class LandQueueStore {
   /** The builds of a candidate commit on its ref (every builder's), oldest first. */
   candidateBuilds(repo: string, ref: string, sha: string): { id: number; state: string; result: string | null }[] {
     return this.q.builds.all(repo, ref, sha) as { id: number; state: string; result: string | null }[];
+  }
+  /** How long the repository's newest `limit` finished candidates took (ms, newest first; cancelled ones left out). */
+  candidateBuildMs(repo: string, limit: number): number[] {
+    return (this.q.candidateMs.all(repo, limit * 10, limit) as { ms: number }[]).map((r) => r.ms);
   }
   /** Ejected, conflict or removed, with why; false when it was not active. */
   end(id: number, state: 'ejected' | 'conflict' | 'removed', reason: string, at: number): boolean {
