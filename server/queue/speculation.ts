@@ -30,6 +30,7 @@ import type { Store } from '../store/index.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import { candidateRef, gitRun, makeCandidate } from './candidate.js';
 import { ESTIMATE_SAMPLES, medianMs } from './estimate.js';
+import { batchSize, bisectAt, breakRate, BREAK_SAMPLES, isBuilt } from './batch.js';
 import { alreadyLanded, headOf, land, type LandingDeps } from './landing.js';
 
 export const WINDOW_START = 3;
@@ -59,7 +60,7 @@ export interface SpeculationDeps extends LandingDeps {
   ended?(change: QueueChangeRow, state: 'ejected' | 'conflict', reason: string): void;
 }
 
-type Verdict = { kind: 'running' } | { kind: 'passed' } | { kind: 'failed'; reason: string };
+type Verdict = { kind: 'untested' } | { kind: 'running' } | { kind: 'passed' } | { kind: 'failed'; reason: string };
 
 export class Speculation {
   private readonly windows = new Map<string, number>();
@@ -144,12 +145,15 @@ export class Speculation {
     if (!rc || !rc.land?.[branch]) return;
     const q = this.deps.store.landQueue;
     let head = await headOf(rc.path, branch);
-    // 1. The front: land what passed, eject what failed with everything ahead passed.
+    // 1. The front: land what passed (with the untested changes of its batch ahead of it), eject what failed
+    //    with everything ahead passed, bisect a failed batch (queue/batch.ts).
     for (let moved = true; moved;) {
       moved = false;
       let prev = head;
-      let aheadPassed = true;
-      for (const [i, c] of q.active(repo, branch).entries()) {
+      let lastPassed = -1; // the last change ahead whose candidate passed
+      let waiting = false; // a change ahead is still being built
+      const active = q.active(repo, branch);
+      for (const [i, c] of active.entries()) {
         if (c.state !== 'testing') break;
         // On the branch already (a restart between the update-ref and the row): only when the head moved off its base.
         if (i === 0 && c.candidateBase !== head && await alreadyLanded(rc.path, c, head)) {
@@ -160,10 +164,10 @@ export class Speculation {
         }
         if (c.candidateBase !== prev) break; // out of date: made again below
         const verdict = this.verdict(c);
-        if (verdict.kind === 'passed' && i === 0 && this.mayLand(c)) {
-          if (await land(this.deps, rc.path, c, head) === 'landed') {
+        if (verdict.kind === 'passed' && !waiting && this.mayLand(active.slice(0, i + 1))) {
+          if (await land(this.deps, rc.path, c, head, active.slice(0, i)) === 'landed') {
             this.grow(repo, branch);
-            this.deps.log.info({ repo, branch, change: c.id, sha: c.candidateSha }, 'queued change landed');
+            this.deps.log.info({ repo, branch, change: c.id, with: active.slice(0, i).map((a) => a.id), sha: c.candidateSha }, 'queued change landed');
             head = c.candidateSha!;
           } else {
             head = await headOf(rc.path, branch);
@@ -171,26 +175,43 @@ export class Speculation {
           moved = true;
           break;
         }
-        if (verdict.kind === 'failed' && aheadPassed) {
-          this.end(c, 'ejected', verdict.reason);
-          this.windows.set(`${repo}\0${branch}`, nextWindow(this.window(repo, branch), 'failed'));
-          moved = true;
+        if (verdict.kind === 'failed' && !waiting) {
+          if (lastPassed === i - 1) { // everything ahead passed: this change is the culprit
+            this.end(c, 'ejected', verdict.reason);
+            this.windows.set(`${repo}\0${branch}`, nextWindow(this.window(repo, branch), 'failed'));
+            moved = true;
+          } else { // a failed batch: the culprit is one of lastPassed+1..i; build the middle of the untested ones
+            const m = active[bisectAt(lastPassed + 1, i)];
+            this.deps.log.info({ repo, branch, failed: c.id, bisect: m.id }, 'queued batch failed: bisecting');
+            await this.build(m);
+          }
           break;
         }
-        if (verdict.kind !== 'passed') aheadPassed = false;
+        if (verdict.kind === 'passed') lastPassed = i;
+        if (verdict.kind === 'running' || verdict.kind === 'failed') waiting = true;
         prev = c.candidateSha!;
       }
     }
-    // 2. The plan: candidates for the first `window` changes, each on exactly the one ahead.
+    // 2. The plan: candidates for the first `window` batches of changes, each on exactly the one ahead;
+    //    only each batch's last candidate is built (every one while there are no batches).
     let prev = head;
     const window = this.window(repo, branch);
+    const active = q.active(repo, branch);
+    const size = active.length > window ? batchSize(breakRate(q.recent(repo, branch, BREAK_SAMPLES + active.length))) : 1;
+    const planned = Math.min(active.length, window * size);
+    // A failed candidate is being bisected or ejected (step 1): every candidate behind it holds the culprit, so none is built meanwhile.
+    let failing = false;
+    for (let k = 0, base = head; k < active.length && active[k].state === 'testing' && active[k].candidateBase === base && !failing; base = active[k++].candidateSha!) {
+      failing = this.verdict(active[k]).kind === 'failed';
+    }
     let i = 0;
-    for (const c of q.active(repo, branch)) {
-      if (i >= window) break;
+    for (const c of active) {
+      if (i >= planned) break;
       if (c.state === 'testing' && c.candidateBase === prev && c.candidateSha) {
         if (c.candidateBuildId === null) {
           const first = q.candidateBuilds(repo, c.candidateRef!, c.candidateSha)[0];
           if (first) q.setCandidateBuild(c.id, first.id);
+          else if (!failing && isBuilt(i, size, planned)) await this.build(c); // a batch's last, or a restart before its builds were made
         }
         prev = c.candidateSha;
         i++;
@@ -218,25 +239,34 @@ export class Speculation {
         await gitRun(rc.path, ['update-ref', '-d', ref], [0, 1]);
         continue;
       }
-      await this.deps.startBuilds(repo, { old: '0'.repeat(40), new: made.sha, ref });
-      const first = q.candidateBuilds(repo, ref, made.sha)[0];
-      if (first) q.setCandidateBuild(c.id, first.id);
+      const built = !failing && isBuilt(i, size, planned);
+      if (built) await this.build({ ...c, candidateRef: ref, candidateSha: made.sha });
       prev = made.sha;
       i++;
-      if (this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
+      if (built && this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
     }
   }
 
-  /** The tree lets the front change land: open, or closed for the very red build a jumping change reverts or fixes. */
-  private mayLand(c: QueueChangeRow): boolean {
-    if (this.deps.treeOpen(c.repo, c.branch)) return true;
-    return c.jump !== null && c.jumpBuild !== null && this.deps.closedFor?.(c.repo, c.branch) === c.jumpBuild;
+  /** The tree lets the front changes land: open, or closed for the very red build every one of them (jumping) reverts or fixes. */
+  private mayLand(changes: readonly QueueChangeRow[]): boolean {
+    const { repo, branch } = changes[0];
+    if (this.deps.treeOpen(repo, branch)) return true;
+    const closedFor = this.deps.closedFor?.(repo, branch) ?? null;
+    return closedFor !== null && changes.every((c) => c.jump !== null && c.jumpBuild === closedFor);
   }
 
-  /** What a candidate's builds say: running until every builder's build of it has ended. */
+  /** Starts every builder's build of a change's candidate (on its ref, made already). */
+  private async build(c: QueueChangeRow): Promise<void> {
+    await this.deps.startBuilds(c.repo, { old: '0'.repeat(40), new: c.candidateSha!, ref: c.candidateRef! });
+    const first = this.deps.store.landQueue.candidateBuilds(c.repo, c.candidateRef!, c.candidateSha!)[0];
+    if (first) this.deps.store.landQueue.setCandidateBuild(c.id, first.id);
+  }
+
+  /** What a candidate's builds say: untested without any (inside a batch), running until every builder's build of it has ended. */
   private verdict(c: QueueChangeRow): Verdict {
     const builds = this.deps.store.landQueue.candidateBuilds(c.repo, c.candidateRef!, c.candidateSha!);
-    if (builds.length === 0 || builds.some((b) => b.state !== 'done')) return { kind: 'running' };
+    if (builds.length === 0) return { kind: 'untested' };
+    if (builds.some((b) => b.state !== 'done')) return { kind: 'running' };
     const bad = builds.filter((b) => b.result !== 'passed' && b.result !== 'flaky');
     if (bad.length === 0) return { kind: 'passed' };
     const failing = bad.flatMap((b) => this.deps.store.tests.failingByBuild(b.id).map((t) => (t.classname ? `${t.classname} ${t.name}` : t.name)));
