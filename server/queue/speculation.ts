@@ -122,12 +122,13 @@ export class Speculation {
     return Number.isSafeInteger(id) ? this.deps.store.landQueue.byId(id) : undefined;
   }
 
-  /** The active changes in queue order, then the newest finished ones; T, a candidate's median duration (queue/estimate.ts). */
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[]; buildMs: number | null } {
+  /** The active changes in queue order, then the newest finished ones; the batch size (queue/batch.ts); T, a candidate's median duration (queue/estimate.ts). */
+  status(repo: string, branch: string): { window: number; batch: number; changes: QueueChangeRow[]; buildMs: number | null } {
     const active = this.deps.store.landQueue.active(repo, branch);
     const finished = this.deps.store.landQueue.recent(repo, branch, FINISHED_SHOWN + active.length).filter((c) => c.state !== 'queued' && c.state !== 'testing');
-    return { window: this.window(repo, branch), changes: [...active, ...finished.slice(0, FINISHED_SHOWN)],
-      buildMs: medianMs(this.deps.store.landQueue.candidateBuildMs(repo, ESTIMATE_SAMPLES)) };
+    const window = this.window(repo, branch);
+    return { window, batch: active.length > window ? batchSize(breakRate(finished.slice(0, BREAK_SAMPLES))) : 1,
+      changes: [...active, ...finished.slice(0, FINISHED_SHOWN)], buildMs: medianMs(this.deps.store.landQueue.candidateBuildMs(repo, ESTIMATE_SAMPLES)) };
   }
 
   /** An admin takes a change out of the queue. */

@@ -16,7 +16,7 @@ import { queueRows } from './queueApi.js';
 
 export interface QueuePagesDeps {
   config: Pick<Config, 'repositories'>;
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[]; buildMs?: number | null };
+  status(repo: string, branch: string): { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null };
   baseUrl(): string;
 }
 

@@ -3,7 +3,7 @@
  *   POST   /api/queue/:repo              ← { updates: [{ old, new, ref }], pusher? }  the repository's proc-receive hook,
  *                                          proven by its hook secret (hookAuth.ts): queues each refs/for/<branch> update
  *                                          → { queued: [{ id, ref, branch, position, url }] }
- *   GET    /api/queue/:repo/:branch      → { repo, branch, mode, window, candidateMs, changes: [...] }  public, like every read
+ *   GET    /api/queue/:repo/:branch      → { repo, branch, mode, window, batch, candidateMs, changes: [...] }  public, like every read
  *                                          (each active change's expectedLandingAt: an estimate, queue/estimate.ts)
  *   DELETE /api/queue/:repo/changes/:id  admin (requireAdmin): takes a queued change out (state removed)
  * The pusher named in a hook's request is who the git server authenticated (same rule as the gate's
@@ -28,7 +28,7 @@ export interface QueueApiDeps {
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
   enqueue(repo: RepositoryConfig, updates: { old: string; new: string; ref: string }[], pusher: string | null): Promise<QueuedAnswer[]>;
   /** The branch's changes (active first in queue order, then the newest finished ones) and its current window. */
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[]; buildMs?: number | null };
+  status(repo: string, branch: string): { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null };
   /** Takes a change out; false when it is not active (landed, ejected…) or not in that repository. */
   remove(repo: string, id: number, actor: string): boolean;
   baseUrl(): string;
@@ -53,9 +53,10 @@ export function changeJson(c: QueueChangeRow, position: number | null, baseUrl: 
 }
 
 /** The branch's changes as the API and the page show them: positions and expected landing times for the active ones. */
-export function queueRows(status: { window: number; changes: QueueChangeRow[]; buildMs?: number | null }, baseUrl: string, now: number) {
+export function queueRows(status: { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null }, baseUrl: string, now: number) {
   const active = status.changes.filter((c) => c.state === 'queued' || c.state === 'testing');
-  const expected = expectedLandings(active, status.window, status.buildMs ?? null, now);
+  // A round tests `window` candidates, each holding a batch (queue/batch.ts) of changes.
+  const expected = expectedLandings(active, status.window * (status.batch ?? 1), status.buildMs ?? null, now);
   return status.changes.map((c) => {
     const i = active.indexOf(c);
     return i >= 0 ? changeJson(c, i + 1, baseUrl, expected[i]) : changeJson(c, null, baseUrl);
@@ -78,7 +79,7 @@ export function queueRouter(deps: QueueApiDeps): Router {
     const mode = repo.land?.[branch];
     if (!mode) fail('GG_QUEUE_NOT_FOUND', `branch "${branch.slice(0, 200)}" of ${repo.name} has no land queue (land: in greengate.yml)`);
     const status = deps.status(repo.name, branch);
-    res.json({ repo: repo.name, branch, mode, window: status.window, candidateMs: status.buildMs ?? null, changes: queueRows(status, deps.baseUrl(), Date.now()) });
+    res.json({ repo: repo.name, branch, mode, window: status.window, batch: status.batch ?? 1, candidateMs: status.buildMs ?? null, changes: queueRows(status, deps.baseUrl(), Date.now()) });
   });
 
   r.delete('/queue/:repo/changes/:id', deps.requireAdmin, (req, res) => {

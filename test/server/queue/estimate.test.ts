@@ -30,6 +30,17 @@ describe('queue/estimate', function () {
     expect(expectedLandings(active, 3, null, now)).to.deep.equal([null, null, null, null]);
   });
 
+  it('counts window × batch changes per round while batches run', () => {
+    const now = 5_000_000;
+    const row = (id: number, state: string) => ({ id, repo: 'shop', branch: 'main', commitSha: 'a'.repeat(40), baseSha: 'b'.repeat(40), pusher: null, state,
+      reason: null, jump: null, jumpReason: null, jumpBuild: null, candidateSha: null, candidateRef: null, candidateBase: null, candidateBuildId: null,
+      landedSha: null, queuedAt: now, updatedAt: now }) as Parameters<typeof queueRows>[0]['changes'][number];
+    const changes = [1, 2, 3, 4, 5, 6, 7].map((id) => row(id, 'queued')).concat([row(8, 'landed')]);
+    const rows = queueRows({ window: 3, batch: 2, changes, buildMs: 1000 }, '', now);
+    expect(rows.map((r) => r.expectedLandingAt)).to.deep.equal([...Array(6).fill(now + 1000), now + 2000, null]);
+    expect(queueRows({ window: 3, changes, buildMs: 1000 }, '', now).map((r) => r.expectedLandingAt)).to.deep.equal([now + 1000, now + 1000, now + 1000, now + 2000, now + 2000, now + 2000, now + 3000, null]);
+  });
+
   it('estimates from the durations of the candidates built before, in the rows the API and the page show', async () => {
     let open = true;
     const sim = new Simulation({ buildMs: 120, treeOpen: () => open });
