@@ -1,13 +1,14 @@
 /**
- * Batches with bisection (issue 26 item 3; bors/Mergify): with more changes waiting than the window
- * tests at once, consecutive changes are tested as one batch: every change still gets its candidate
- * commit (the head + every change ahead + itself, queue/candidate.ts: cheap, plumbing only), but only
- * the batch's last candidate — which holds all of the batch — is built. When it passes, the whole
- * batch lands at once (the branch fast-forwarded to that candidate). When it fails, the batch is
- * bisected over the candidates it already has: the middle one is built; if it passes, it and the
- * ones ahead of it may land and the culprit is behind it, else it is at or ahead of it — until the
- * culprit is the first failing candidate with everything ahead passed, which is ejected as today
- * (naming its failing tests) while the rest are built again without it.
+ * Batches (issue 26 item 3; bors, Mergify): with more changes waiting than the window tests at
+ * once, consecutive changes are tested as one batch: every change still gets its candidate commit
+ * (the head + every change ahead + itself, queue/candidate.ts: cheap, plumbing only), but only the
+ * batch's last candidate — which holds all of the batch — is built. When it passes, the whole batch
+ * lands at once (the branch fast-forwarded to that candidate). When it fails, the batch is split
+ * over the candidates it already has: each untested one is built at once (a bisection done in one
+ * round: halving step by step took log2(size) rounds of T per failure, which halved the throughput
+ * in `npm run bench:queue`), and the culprit is the first failing candidate with everything ahead
+ * passed, ejected as today (naming its failing tests) while the rest are built again without it.
+ * Meanwhile nothing behind a failed candidate is built: it holds the culprit.
  *
  * The batch size comes from the measured break rate p (ejected ÷ (landed + ejected) over the
  * branch's last BREAK_SAMPLES finished changes): the largest size whose batch passes at least half
@@ -37,12 +38,4 @@ export function batchSize(rate: number | null): number {
 /** Whether the change at `index` (0-based) of a plan of `planned` changes is built: each batch's last, and the plan's last. */
 export function isBuilt(index: number, size: number, planned: number): boolean {
   return (index + 1) % size === 0 || index === planned - 1;
-}
-
-/**
- * The change to build next to bisect a failed batch: the candidates `from`..`failed` − 1 were not
- * built (the culprit is among `from`..`failed`); the middle of them (rounded down).
- */
-export function bisectAt(from: number, failed: number): number {
-  return from + Math.floor((failed - from - 1) / 2);
 }

@@ -30,7 +30,7 @@ import type { Store } from '../store/index.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import { candidateRef, gitRun, makeCandidate } from './candidate.js';
 import { ESTIMATE_SAMPLES, medianMs } from './estimate.js';
-import { batchSize, bisectAt, breakRate, BREAK_SAMPLES, isBuilt } from './batch.js';
+import { batchSize, breakRate, BREAK_SAMPLES, isBuilt } from './batch.js';
 import { alreadyLanded, headOf, land, type LandingDeps } from './landing.js';
 
 export const WINDOW_START = 3;
@@ -147,7 +147,7 @@ export class Speculation {
     const q = this.deps.store.landQueue;
     let head = await headOf(rc.path, branch);
     // 1. The front: land what passed (with the untested changes of its batch ahead of it), eject what failed
-    //    with everything ahead passed, bisect a failed batch (queue/batch.ts).
+    //    with everything ahead passed, split a failed batch (queue/batch.ts).
     for (let moved = true; moved;) {
       moved = false;
       let prev = head;
@@ -181,10 +181,10 @@ export class Speculation {
             this.end(c, 'ejected', verdict.reason);
             this.windows.set(`${repo}\0${branch}`, nextWindow(this.window(repo, branch), 'failed'));
             moved = true;
-          } else { // a failed batch: the culprit is one of lastPassed+1..i; build the middle of the untested ones
-            const m = active[bisectAt(lastPassed + 1, i)];
-            this.deps.log.info({ repo, branch, failed: c.id, bisect: m.id }, 'queued batch failed: bisecting');
-            await this.build(m);
+          } else { // a failed batch: the culprit is one of lastPassed+1..i; its untested candidates are all built at once
+            const split = active.slice(lastPassed + 1, i);
+            this.deps.log.info({ repo, branch, failed: c.id, split: split.map((s) => s.id) }, 'queued batch failed: building each of its candidates');
+            for (const s of split) await this.build(s);
           }
           break;
         }
