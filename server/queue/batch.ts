@@ -1,6 +1,7 @@
 /**
  * Batches (issue 26 item 3; bors, Mergify): with more changes waiting than the window tests at
- * once, consecutive changes are tested as one batch: every change still gets its candidate commit
+ * once while the runners are the limit (candidate builds made over SATURATED_WAIT_MS ago still wait
+ * for one: with runners to spare, batches only add a round per failure), consecutive changes are tested as one batch: every change still gets its candidate commit
  * (the head + every change ahead + itself, queue/candidate.ts: cheap, plumbing only), but only the
  * batch's last candidate — which holds all of the batch — is built. When it passes, the whole batch
  * lands at once (the branch fast-forwarded to that candidate). When it fails, the batch is split
@@ -16,6 +17,7 @@
  * no more changes waiting than the window, there are no batches (size 1: every candidate built).
  */
 
+export const SATURATED_WAIT_MS = 10_000; // 10 seconds: a candidate build waiting longer for a runner means the runners are the limit
 export const MAX_BATCH = 8; // changes tested as one build at most
 export const BREAK_SAMPLES = 50; // finished changes the break rate is measured over
 export const MIN_SAMPLES = 10; // finished changes needed before batching

@@ -56,6 +56,8 @@ export interface SpeculationDeps extends LandingDeps {
   cancelBuild(id: number): boolean;
   /** What the pre-receive gate would refuse in a candidate besides the tree (its flags file): refusal lines, none when fine. */
   refusal?(repo: RepositoryConfig, branch: string, sha: string): Promise<string[]>;
+  /** The runners are the limit: candidate builds wait for one (queue/batch.ts: only then are changes tested in batches). */
+  saturated?(repo: string): boolean;
   /** A change left the queue without landing (ejected, conflict): tell its pusher. */
   ended?(change: QueueChangeRow, state: 'ejected' | 'conflict', reason: string): void;
 }
@@ -127,8 +129,13 @@ export class Speculation {
     const active = this.deps.store.landQueue.active(repo, branch);
     const finished = this.deps.store.landQueue.recent(repo, branch, FINISHED_SHOWN + active.length).filter((c) => c.state !== 'queued' && c.state !== 'testing');
     const window = this.window(repo, branch);
-    return { window, batch: active.length > window ? batchSize(breakRate(finished.slice(0, BREAK_SAMPLES))) : 1,
+    return { window, batch: this.batching(repo, branch, active.length) ? batchSize(breakRate(finished.slice(0, BREAK_SAMPLES))) : 1,
       changes: [...active, ...finished.slice(0, FINISHED_SHOWN)], buildMs: medianMs(this.deps.store.landQueue.candidateBuildMs(repo, ESTIMATE_SAMPLES)) };
+  }
+
+  /** Batches only with more changes waiting than the window and the runners the limit (queue/batch.ts). */
+  private batching(repo: string, branch: string, active: number): boolean {
+    return active > this.window(repo, branch) && (this.deps.saturated?.(repo) ?? false);
   }
 
   /** An admin takes a change out of the queue. */
@@ -198,7 +205,7 @@ export class Speculation {
     let prev = head;
     const window = this.window(repo, branch);
     const active = q.active(repo, branch);
-    const size = active.length > window ? batchSize(breakRate(q.recent(repo, branch, BREAK_SAMPLES + active.length))) : 1;
+    const size = this.batching(repo, branch, active.length) ? batchSize(breakRate(q.recent(repo, branch, BREAK_SAMPLES + active.length))) : 1;
     const planned = Math.min(active.length, window * size);
     // A failed candidate is being bisected or ejected (step 1): every candidate behind it holds the culprit, so none is built meanwhile.
     let failing = false;

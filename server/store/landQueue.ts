@@ -47,6 +47,8 @@ export class LandQueueStore {
             AND ref >= 'refs/try/queue/' AND ref < 'refs/try/queue0' AND state = 'done' AND result IN ('passed', 'flaky', 'failed') AND finished_at IS NOT NULL
           ORDER BY id DESC LIMIT ?)
         GROUP BY ref, sha ORDER BY MAX(id) DESC LIMIT ?`),
+      waiting: db.prepare(`SELECT COUNT(*) AS n FROM builds WHERE state = 'queued' AND kind = 'try' AND repo_id = (SELECT id FROM repositories WHERE name = ?)
+        AND ref >= 'refs/try/queue/' AND ref < 'refs/try/queue0' AND created_at <= ?`),
       end: db.prepare(`UPDATE queue_changes SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'testing')`),
     };
   }
@@ -97,6 +99,10 @@ export class LandQueueStore {
   /** How long the repository's newest `limit` finished candidates took (ms, newest first; cancelled ones left out). */
   candidateBuildMs(repo: string, limit: number): number[] {
     return (this.q.candidateMs.all(repo, limit * 10, limit) as { ms: number }[]).map((r) => r.ms);
+  }
+  /** How many of the repository's candidate builds made at or before `before` still wait for a runner (state queued). */
+  candidatesWaiting(repo: string, before: number): number {
+    return (this.q.waiting.get(repo, before) as { n: number }).n;
   }
   /** Ejected, conflict or removed, with why; false when it was not active. */
   end(id: number, state: 'ejected' | 'conflict' | 'removed', reason: string, at: number): boolean {

@@ -21,7 +21,8 @@ describe('queue/batch', function () {
   });
 
   it('tests waiting changes in batches, lands a passing batch at once and splits a failing one to find the culprit', async () => {
-    const sim = new Simulation({ buildMs: 40 });
+    let saturated = false;
+    const sim = new Simulation({ buildMs: 40, saturated: () => saturated });
     try {
       for (let n = 0; n < MIN_SAMPLES; n++) await sim.push({ [`warm${n}.txt`]: `${n}\n` }, `warm ${n}`);
       await sim.settle(20_000);
@@ -29,6 +30,7 @@ describe('queue/batch', function () {
       const warmLandings = sim.landings.length;
       // More changes than the window (3 + 1 per landing = 13) queued in one push (the first pass sees them all), the fifth breaking a test.
       expect(sim.queue.window('shop', 'main')).to.equal(13);
+      saturated = true; // the runners are the limit from now on
       const shas = Array.from({ length: 16 }, (_, n) => sim.commit(n === 4 ? { 'broken-e': 'x\n' } : { [`g${n}.txt`]: `${n}\n` }, `change ${n}`));
       const answers = await enqueue({ store: sim.store, baseUrl: () => 'http://ci', now: Date.now, queued: (r, b) => void sim.queue.kick(r, b) },
         sim.repo, shas.map((sha) => ({ old: '0'.repeat(40), new: sha, ref: 'refs/for/main' })), 'ada');

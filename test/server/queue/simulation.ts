@@ -23,6 +23,8 @@ export interface SimulationOptions {
   flagsFile?: string;
   /** The gate's view of the branch (a closed tree's red build): changes it would let through jump the queue (queue/jump.ts). */
   gate?: (branch: string) => BranchGate;
+  /** The runners are the limit (candidate builds wait for one): the queue may test changes in batches (queue/batch.ts). */
+  saturated?: () => boolean;
 }
 
 export class Simulation {
@@ -55,6 +57,7 @@ export class Simulation {
     const silent = { info() {}, warn() {}, error() {} };
     this.queue = new Speculation({ store: this.store, config: { repositories: [this.repo] }, log: silent, now: Date.now,
       treeOpen: () => o.treeOpen?.() ?? true,
+      saturated: () => o.saturated?.() ?? false,
       closedFor: (_repo, branch) => { const g = o.gate?.(branch); return g?.state === 'closed' ? g.build?.id ?? null : null; },
       startBuilds: async (_repo, u) => {
         const id = this.store.builds.create({ repoId, builder: 'unit', ref: u.ref, branch: u.ref.slice('refs/try/'.length), kind: 'try', sha: u.new,

@@ -45,6 +45,17 @@ describe('store/landQueue (migration 031)', () => {
     expect(() => store.db.prepare("UPDATE queue_changes SET jump = 'bypass' WHERE id = ?").run(a)).to.throw(/CHECK constraint failed/);
   });
 
+  it('counts the candidate builds that still wait for a runner (the runners are the limit: batches)', () => {
+    const build = (ref: string, at: number) => store.builds.create({ repoId, builder: 'unit', ref, branch: ref.slice('refs/try/'.length), kind: 'try', sha: sha('c'),
+      baseSha: null, changeId: null, pushedAt: at, at, blamelist: [] });
+    const old = build('refs/try/queue/1-a', 1_000);
+    build('refs/try/queue/2-a', 9_000); // made after the cut: not waiting long yet
+    build('refs/try/other', 1_000); // not a candidate
+    expect(store.landQueue.candidatesWaiting('shop', 5_000)).to.equal(1);
+    store.builds.markStarted(old, 6_000);
+    expect(store.landQueue.candidatesWaiting('shop', 5_000)).to.equal(0);
+  });
+
   it('refuses a state the table does not know', () => {
     const a = add('a');
     expect(() => store.db.prepare("UPDATE queue_changes SET state = 'merged' WHERE id = ?").run(a)).to.throw(/CHECK constraint failed/);
