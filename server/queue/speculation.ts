@@ -20,7 +20,8 @@
  *    ejected, removed or conflicted, or someone pushed to the branch) has its unfinished builds
  *    cancelled and is made again. A change that no longer applies is ejected as conflict, naming
  *    the files; one whose candidate the gate would refuse for its flags file (flags/pushCheck.ts) is ejected
- *    with those lines before it is built.
+ *    with those lines before it is built. While the runners are the limit, changes are tested in
+ *    batches, only each batch's last candidate built, and a failed batch split (queue/batch.ts).
  * All state is in SQLite (store/landQueue.ts) but the window, which starts again at WINDOW_START.
  */
 import type { Logger } from 'pino';
