@@ -181,7 +181,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   web.use('/api', artifactsRouter({ config, store, blobs: new Blobs(config.data), baseUrl: () => baseUrl, unitTokens: gateway.unitTokens }));
   const speculation = p.landQueue;
   web.use('/api', queueRouter({ config, requireAdmin, authorizeHook: authorize, baseUrl: () => baseUrl,
-    enqueue: (repo, updates, pusher) => enqueue({ store, log, baseUrl: () => baseUrl, now: Date.now, queued: (r, b) => speculation.kick(r, b) }, repo, updates, pusher),
+    enqueue: (repo, updates, pusher) => enqueue({ store, log, baseUrl: () => baseUrl, now: Date.now, queued: (r, b) => speculation.kick(r, b), gate: (r) => tree.lookup(r) }, repo, updates, pusher),
     status: (repo, branch) => speculation.status(repo, branch),
     remove: (repo, id, actor) => speculation.remove(repo, id, actor) }));
   web.use('/api', notFound());

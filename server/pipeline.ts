@@ -57,6 +57,7 @@ import { FlagKills } from './flags/kills.js';
 import { FlagRollouts } from './flags/rollouts.js';
 import { FlagExperiments } from './flags/experiments.js';
 import { Speculation } from './queue/speculation.js';
+import { SATURATED_WAIT_MS } from './queue/batch.js';
 import { queueLink } from './queue/entry.js';
 import { checkPushedFlags } from './flags/pushCheck.js';
 import type { GateRequest } from './gate/request.js';
@@ -181,6 +182,8 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.
   const landQueue = new Speculation({ store, config, log, now: Date.now,
     treeOpen: (repo, branch) => tree.status(repo, branch).state === 'open',
+    saturated: (repo) => store.landQueue.candidatesWaiting(repo, Date.now() - SATURATED_WAIT_MS) > 0,
+    closedFor: (repo, branch) => { const g = tree.lookup(repo)(branch); return g.state === 'closed' ? g.build?.id ?? null : null; },
     startBuilds: (repo, update) => changes.notice(repo, [update], 'api', 'greengate-queue'),
     cancelBuild: (id) => lifecycle.cancelBuild(id),
     refusal: (repo, branch, sha) => checkPushedFlags(repo, { updates: [{ ref: `refs/heads/${branch}`, new: sha }] } as unknown as GateRequest, null),

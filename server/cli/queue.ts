@@ -25,7 +25,8 @@ export interface QueueCommandOptions {
 interface QueueJson {
   repo: string; branch: string; mode: string; window: number;
   changes: { id: number; position: number | null; state: string; commit: string; pusher: string | null; reason: string | null;
-    candidate: { sha: string; build: number | null; url: string | null } | null; landed: string | null }[];
+    candidate: { sha: string; build: number | null; url: string | null } | null; landed: string | null;
+    jump?: { kind: string; claim: boolean } | null; expectedLandingAt?: number | null }[];
 }
 
 export async function runQueueCommand(action: QueueAction, id: string | undefined, opts: QueueCommandOptions): Promise<number> {
@@ -55,7 +56,9 @@ export async function runQueueCommand(action: QueueAction, id: string | undefine
       const where = c.position !== null ? `#${c.position}` : '  ';
       const build = c.candidate?.build ? ` build ${c.candidate.build}` : '';
       const landed = c.landed ? ` as ${c.landed.slice(0, 10)}` : '';
-      out(`${where} ${c.id} ${c.state}${build}${landed} ${c.commit.slice(0, 10)}${c.pusher ? ` by ${c.pusher}` : ''}${c.reason ? `: ${c.reason}` : ''}`);
+      const jump = c.jump ? (c.jump.claim ? ` jumped (${c.jump.kind}: the pusher's claim)` : ` jumped (proven ${c.jump.kind})`) : '';
+      const eta = c.expectedLandingAt ? ` expected ~${new Date(c.expectedLandingAt).toISOString().slice(11, 19)}Z` : '';
+      out(`${where} ${c.id} ${c.state}${jump}${build}${landed}${eta} ${c.commit.slice(0, 10)}${c.pusher ? ` by ${c.pusher}` : ''}${c.reason ? `: ${c.reason}` : ''}`);
     }
     return 0;
   } catch (e) {

@@ -6,7 +6,8 @@
  * the repository (git has already moved a proc-receive push's objects out of its quarantine when
  * the hook runs) and the branch must exist. Each accepted change gets a row (store/landQueue.ts)
  * and the hidden ref refs/greengate/queue/<id> (made right after the answer), which keeps its
- * commits reachable; `main` is not touched. Answers each change's id, position and link, or GG_QUEUE_REFUSED saying why.
+ * commits reachable; `main` is not touched. A change the gate would let through the closed tree (a proven
+ * revert, or a Fixes-build claim, of the red build: queue/jump.ts) is recorded as jumping to the front. Answers each change's id, position and link, or GG_QUEUE_REFUSED saying why.
  */
 import type { RepositoryConfig } from '../config/config.js';
 import type { Logger } from 'pino';
@@ -14,6 +15,8 @@ import type { Store } from '../store/index.js';
 import { fail } from '../errors.js';
 import { isSha, ZERO_SHA } from '../git.js';
 import { gitRun } from './candidate.js';
+import type { BranchGate } from '../gate/rules.js';
+import { jumpOf, type Jump } from './jump.js';
 
 export const QUEUE_REF_PREFIX = 'refs/for/';
 export const HIDDEN_REF_PREFIX = 'refs/greengate/queue/';
@@ -21,6 +24,8 @@ export interface QueuedAnswer { id: number; ref: string; branch: string; positio
 export interface EntryDeps {
   store: Pick<Store, 'repos' | 'landQueue' | 'tx'>; baseUrl(): string; now(): number; queued(repo: string, branch: string): void;
   log?: Pick<Logger, 'warn'>;
+  /** The gate's view of the repository's branches: a change the closed tree would let through jumps the queue (queue/jump.ts). */
+  gate?(repo: string): (branch: string) => BranchGate;
 }
 
 /** The branch a refs/for/ ref names, or null. */
@@ -35,7 +40,7 @@ export function queueLink(baseUrl: string, repo: string, branch: string): string
 /** Takes in the pushed updates of refs/for/*: each queued, or GG_QUEUE_REFUSED (nothing queued) naming the first refused one. */
 export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: readonly { old: string; new: string; ref: string }[],
   pusher: string | null): Promise<QueuedAnswer[]> {
-  const checked: { ref: string; branch: string; commit: string; base: string }[] = [];
+  const checked: { ref: string; branch: string; commit: string; base: string; jump: Jump | null }[] = [];
   for (const u of updates) {
     const branch = branchOfQueueRef(u.ref);
     if (branch === null) fail('GG_QUEUE_REFUSED', `${u.ref.slice(0, 200)} is not a queue ref: push to refs/for/<branch>`);
@@ -51,13 +56,15 @@ export async function enqueue(deps: EntryDeps, repo: RepositoryConfig, updates: 
       .then((r) => r.out, () => '')).split('\n');
     if (commit !== u.new) fail('GG_QUEUE_REFUSED', `${u.ref}: ${u.new} is not a commit in ${repo.name}: push a commit`);
     if (!isSha(base ?? '')) fail('GG_QUEUE_REFUSED', `branch "${branch}" does not exist in ${repo.name} yet: push it directly first`);
-    checked.push({ ref: u.ref, branch, commit: u.new, base });
+    // Only while the tree is closed (a revert or fix of the red build jumps): no git call otherwise.
+    const jump = deps.gate ? await jumpOf(repo.path, deps.gate(repo.name), branch, base, u.new) : null;
+    checked.push({ ref: u.ref, branch, commit: u.new, base, jump });
   }
   const row = deps.store.repos.byName(repo.name);
   if (!row) fail('GG_UNKNOWN_REPO', `repository "${repo.name}" is not known to the server yet: restart it after adding it to greengate.yml`);
   const answers: QueuedAnswer[] = [];
   for (const c of checked) {
-    const id = deps.store.landQueue.add({ repoId: row.id, branch: c.branch, commitSha: c.commit, baseSha: c.base, pusher, at: deps.now() });
+    const id = deps.store.landQueue.add({ repoId: row.id, branch: c.branch, commitSha: c.commit, baseSha: c.base, pusher, at: deps.now(), jump: c.jump });
     // The hidden ref is made after the answer (one git process less to wait for): until then the commit is an
     // unreferenced object git keeps for weeks (gc.pruneExpire), and the queue reads it from SQLite, never from the ref.
     setImmediate(() => void gitRun(repo.path, ['update-ref', `${HIDDEN_REF_PREFIX}${id}`, c.commit, ZERO_SHA])

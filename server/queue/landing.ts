@@ -35,14 +35,18 @@ export async function alreadyLanded(repoPath: string, change: QueueChangeRow, he
   return change.candidateSha !== null && (change.candidateSha === head || await isAncestor(repoPath, change.candidateSha, head));
 }
 
-/** Fast-forwards the branch from `head` to the change's candidate: 'landed', or 'moved' when the head is no longer `head`. */
-export async function land(deps: LandingDeps, repoPath: string, change: QueueChangeRow, head: string): Promise<LandOutcome> {
+/**
+ * Fast-forwards the branch from `head` to the change's candidate: 'landed', or 'moved' when the head is no longer `head`.
+ * `ahead`: the changes of its batch ahead of it (queue/batch.ts), whose candidates its own holds: they land with it, each marked at its own candidate.
+ */
+export async function land(deps: LandingDeps, repoPath: string, change: QueueChangeRow, head: string, ahead: readonly QueueChangeRow[] = []): Promise<LandOutcome> {
   const sha = change.candidateSha!;
   const ref = `refs/heads/${change.branch}`;
-  if (change.candidateBase !== head) return 'moved'; // only a candidate made on this very head is a fast-forward of it
+  if ((ahead[0] ?? change).candidateBase !== head) return 'moved'; // only a candidate made on this very head is a fast-forward of it
   const r = await gitRun(repoPath, ['update-ref', '-m', `greengate land queue: change ${change.id}`, ref, sha, head], [0, 1, 128]);
   if (r.code !== 0) return 'moved';
   if (FAULT === 'crash-after-land-update-ref') process.kill(process.pid, 'SIGKILL');
+  for (const a of ahead) markLanded(deps, a, a.candidateSha!); // a crash in between: the next pass finds them on the branch
   markLanded(deps, change, sha);
   await deps.recordPush(change.repo, { old: head, new: sha, ref }, change.pusher);
   return 'landed';

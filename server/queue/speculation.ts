@@ -9,7 +9,9 @@
  * candidate build ends, and every TICK_MS for the tree reopening and start-up):
  * 1. the front: the first change whose candidate passed (every builder's build passed or flaky —
  *    a failing test is retried once by the build itself, the flaky rule) lands while the tree is
- *    open (queue/landing.ts; a closed tree makes the queue wait, it never opens or closes it);
+ *    open (queue/landing.ts; a closed tree makes the queue wait, it never opens or closes it) — or,
+ *    for a change that jumped the queue as a revert or fix of the red build (queue/jump.ts, first in
+ *    line), while the tree is still closed for that very build;
  *    a change whose candidate failed while every change ahead of it passed is ejected with the
  *    failing tests named; one whose candidate is already on the branch (a restart after the
  *    update-ref) is only marked landed.
@@ -18,7 +20,8 @@
  *    ejected, removed or conflicted, or someone pushed to the branch) has its unfinished builds
  *    cancelled and is made again. A change that no longer applies is ejected as conflict, naming
  *    the files; one whose candidate the gate would refuse for its flags file (flags/pushCheck.ts) is ejected
- *    with those lines before it is built.
+ *    with those lines before it is built. While the runners are the limit, changes are tested in
+ *    batches, only each batch's last candidate built, and a failed batch split (queue/batch.ts).
  * All state is in SQLite (store/landQueue.ts) but the window, which starts again at WINDOW_START.
  */
 import type { Logger } from 'pino';
@@ -27,6 +30,8 @@ import { repositoryNamed } from '../config/repositories.js';
 import type { Store } from '../store/index.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import { candidateRef, gitRun, makeCandidate } from './candidate.js';
+import { ESTIMATE_SAMPLES, medianMs } from './estimate.js';
+import { batchSize, breakRate, BREAK_SAMPLES, isBuilt } from './batch.js';
 import { alreadyLanded, headOf, land, type LandingDeps } from './landing.js';
 
 export const WINDOW_START = 3;
@@ -45,16 +50,20 @@ export interface SpeculationDeps extends LandingDeps {
   config: Pick<Config, 'repositories'>;
   log: Pick<Logger, 'info' | 'warn' | 'error'>;
   treeOpen(repo: string, branch: string): boolean;
+  /** The red build the branch's tree is closed for (null: open, maintenance, or closed by hand): a jumping change judged against it lands through the closure. */
+  closedFor?(repo: string, branch: string): number | null;
   /** Builds a candidate ref at its new sha (changes/refs.ts notice: every builder's try build). */
   startBuilds(repo: string, update: { old: string; new: string; ref: string }): Promise<unknown>;
   cancelBuild(id: number): boolean;
   /** What the pre-receive gate would refuse in a candidate besides the tree (its flags file): refusal lines, none when fine. */
   refusal?(repo: RepositoryConfig, branch: string, sha: string): Promise<string[]>;
+  /** The runners are the limit: candidate builds wait for one (queue/batch.ts: only then are changes tested in batches). */
+  saturated?(repo: string): boolean;
   /** A change left the queue without landing (ejected, conflict): tell its pusher. */
   ended?(change: QueueChangeRow, state: 'ejected' | 'conflict', reason: string): void;
 }
 
-type Verdict = { kind: 'running' } | { kind: 'passed' } | { kind: 'failed'; reason: string };
+type Verdict = { kind: 'untested' } | { kind: 'running' } | { kind: 'passed' } | { kind: 'failed'; reason: string };
 
 export class Speculation {
   private readonly windows = new Map<string, number>();
@@ -116,11 +125,18 @@ export class Speculation {
     return Number.isSafeInteger(id) ? this.deps.store.landQueue.byId(id) : undefined;
   }
 
-  /** The active changes in queue order, then the newest finished ones. */
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[] } {
+  /** The active changes in queue order, then the newest finished ones; the batch size (queue/batch.ts); T, a candidate's median duration (queue/estimate.ts). */
+  status(repo: string, branch: string): { window: number; batch: number; changes: QueueChangeRow[]; buildMs: number | null } {
     const active = this.deps.store.landQueue.active(repo, branch);
     const finished = this.deps.store.landQueue.recent(repo, branch, FINISHED_SHOWN + active.length).filter((c) => c.state !== 'queued' && c.state !== 'testing');
-    return { window: this.window(repo, branch), changes: [...active, ...finished.slice(0, FINISHED_SHOWN)] };
+    const window = this.window(repo, branch);
+    return { window, batch: this.batching(repo, branch, active.length) ? batchSize(breakRate(finished.slice(0, BREAK_SAMPLES))) : 1,
+      changes: [...active, ...finished.slice(0, FINISHED_SHOWN)], buildMs: medianMs(this.deps.store.landQueue.candidateBuildMs(repo, ESTIMATE_SAMPLES)) };
+  }
+
+  /** Batches only with more changes waiting than the window and the runners the limit (queue/batch.ts). */
+  private batching(repo: string, branch: string, active: number): boolean {
+    return active > this.window(repo, branch) && (this.deps.saturated?.(repo) ?? false);
   }
 
   /** An admin takes a change out of the queue. */
@@ -138,12 +154,15 @@ export class Speculation {
     if (!rc || !rc.land?.[branch]) return;
     const q = this.deps.store.landQueue;
     let head = await headOf(rc.path, branch);
-    // 1. The front: land what passed, eject what failed with everything ahead passed.
+    // 1. The front: land what passed (with the untested changes of its batch ahead of it), eject what failed
+    //    with everything ahead passed, split a failed batch (queue/batch.ts).
     for (let moved = true; moved;) {
       moved = false;
       let prev = head;
-      let aheadPassed = true;
-      for (const [i, c] of q.active(repo, branch).entries()) {
+      let lastPassed = -1; // the last change ahead whose candidate passed
+      let waiting = false; // a change ahead is still being built
+      const active = q.active(repo, branch);
+      for (const [i, c] of active.entries()) {
         if (c.state !== 'testing') break;
         // On the branch already (a restart between the update-ref and the row): only when the head moved off its base.
         if (i === 0 && c.candidateBase !== head && await alreadyLanded(rc.path, c, head)) {
@@ -154,10 +173,10 @@ export class Speculation {
         }
         if (c.candidateBase !== prev) break; // out of date: made again below
         const verdict = this.verdict(c);
-        if (verdict.kind === 'passed' && i === 0 && this.deps.treeOpen(repo, branch)) {
-          if (await land(this.deps, rc.path, c, head) === 'landed') {
+        if (verdict.kind === 'passed' && !waiting && this.mayLand(active.slice(0, i + 1))) {
+          if (await land(this.deps, rc.path, c, head, active.slice(0, i)) === 'landed') {
             this.grow(repo, branch);
-            this.deps.log.info({ repo, branch, change: c.id, sha: c.candidateSha }, 'queued change landed');
+            this.deps.log.info({ repo, branch, change: c.id, with: active.slice(0, i).map((a) => a.id), sha: c.candidateSha }, 'queued change landed');
             head = c.candidateSha!;
           } else {
             head = await headOf(rc.path, branch);
@@ -165,26 +184,43 @@ export class Speculation {
           moved = true;
           break;
         }
-        if (verdict.kind === 'failed' && aheadPassed) {
-          this.end(c, 'ejected', verdict.reason);
-          this.windows.set(`${repo}\0${branch}`, nextWindow(this.window(repo, branch), 'failed'));
-          moved = true;
+        if (verdict.kind === 'failed' && !waiting) {
+          if (lastPassed === i - 1) { // everything ahead passed: this change is the culprit
+            this.end(c, 'ejected', verdict.reason);
+            this.windows.set(`${repo}\0${branch}`, nextWindow(this.window(repo, branch), 'failed'));
+            moved = true;
+          } else { // a failed batch: the culprit is one of lastPassed+1..i; its untested candidates are all built at once
+            const split = active.slice(lastPassed + 1, i);
+            this.deps.log.info({ repo, branch, failed: c.id, split: split.map((s) => s.id) }, 'queued batch failed: building each of its candidates');
+            for (const s of split) await this.build(s);
+          }
           break;
         }
-        if (verdict.kind !== 'passed') aheadPassed = false;
+        if (verdict.kind === 'passed') lastPassed = i;
+        if (verdict.kind === 'running' || verdict.kind === 'failed') waiting = true;
         prev = c.candidateSha!;
       }
     }
-    // 2. The plan: candidates for the first `window` changes, each on exactly the one ahead.
+    // 2. The plan: candidates for the first `window` batches of changes, each on exactly the one ahead;
+    //    only each batch's last candidate is built (every one while there are no batches).
     let prev = head;
     const window = this.window(repo, branch);
+    const active = q.active(repo, branch);
+    const size = this.batching(repo, branch, active.length) ? batchSize(breakRate(q.recent(repo, branch, BREAK_SAMPLES + active.length))) : 1;
+    const planned = Math.min(active.length, window * size);
+    // A failed candidate is being bisected or ejected (step 1): every candidate behind it holds the culprit, so none is built meanwhile.
+    let failing = false;
+    for (let k = 0, base = head; k < active.length && active[k].state === 'testing' && active[k].candidateBase === base && !failing; base = active[k++].candidateSha!) {
+      failing = this.verdict(active[k]).kind === 'failed';
+    }
     let i = 0;
-    for (const c of q.active(repo, branch)) {
-      if (i >= window) break;
+    for (const c of active) {
+      if (i >= planned) break;
       if (c.state === 'testing' && c.candidateBase === prev && c.candidateSha) {
         if (c.candidateBuildId === null) {
           const first = q.candidateBuilds(repo, c.candidateRef!, c.candidateSha)[0];
           if (first) q.setCandidateBuild(c.id, first.id);
+          else if (!failing && isBuilt(i, size, planned)) await this.build(c); // a batch's last, or a restart before its builds were made
         }
         prev = c.candidateSha;
         i++;
@@ -212,19 +248,34 @@ export class Speculation {
         await gitRun(rc.path, ['update-ref', '-d', ref], [0, 1]);
         continue;
       }
-      await this.deps.startBuilds(repo, { old: '0'.repeat(40), new: made.sha, ref });
-      const first = q.candidateBuilds(repo, ref, made.sha)[0];
-      if (first) q.setCandidateBuild(c.id, first.id);
+      const built = !failing && isBuilt(i, size, planned);
+      if (built) await this.build({ ...c, candidateRef: ref, candidateSha: made.sha });
       prev = made.sha;
       i++;
-      if (this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
+      if (built && this.again.has(`${repo}\0${branch}`)) return; // a build ended meanwhile: land first, plan the rest on the next pass
     }
   }
 
-  /** What a candidate's builds say: running until every builder's build of it has ended. */
+  /** The tree lets the front changes land: open, or closed for the very red build every one of them (jumping) reverts or fixes. */
+  private mayLand(changes: readonly QueueChangeRow[]): boolean {
+    const { repo, branch } = changes[0];
+    if (this.deps.treeOpen(repo, branch)) return true;
+    const closedFor = this.deps.closedFor?.(repo, branch) ?? null;
+    return closedFor !== null && changes.every((c) => c.jump !== null && c.jumpBuild === closedFor);
+  }
+
+  /** Starts every builder's build of a change's candidate (on its ref, made already). */
+  private async build(c: QueueChangeRow): Promise<void> {
+    await this.deps.startBuilds(c.repo, { old: '0'.repeat(40), new: c.candidateSha!, ref: c.candidateRef! });
+    const first = this.deps.store.landQueue.candidateBuilds(c.repo, c.candidateRef!, c.candidateSha!)[0];
+    if (first) this.deps.store.landQueue.setCandidateBuild(c.id, first.id);
+  }
+
+  /** What a candidate's builds say: untested without any (inside a batch), running until every builder's build of it has ended. */
   private verdict(c: QueueChangeRow): Verdict {
     const builds = this.deps.store.landQueue.candidateBuilds(c.repo, c.candidateRef!, c.candidateSha!);
-    if (builds.length === 0 || builds.some((b) => b.state !== 'done')) return { kind: 'running' };
+    if (builds.length === 0) return { kind: 'untested' };
+    if (builds.some((b) => b.state !== 'done')) return { kind: 'running' };
     const bad = builds.filter((b) => b.result !== 'passed' && b.result !== 'flaky');
     if (bad.length === 0) return { kind: 'passed' };
     const failing = bad.flatMap((b) => this.deps.store.tests.failingByBuild(b.id).map((t) => (t.classname ? `${t.classname} ${t.name}` : t.name)));

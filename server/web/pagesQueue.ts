@@ -1,6 +1,6 @@
 /**
  * The land queue page: `/queue/:repo/:branch` lists the branch's queued changes in order (position,
- * state, candidate build, pusher) and then the newest that landed, were ejected (with the failing
+ * state, candidate build, pusher, expected landing time: an estimate) and then the newest that landed, were ejected (with the failing
  * tests), conflicted (with the files) or were removed. Who may call: everyone reads, like `/tree`
  * (commit ids, pushers' names, reasons; never a token). Nothing changes here: an admin removes a
  * change with `greengate queue remove` or DELETE /api/queue/:repo/changes/:id.
@@ -12,11 +12,11 @@ import { fail } from '../errors.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import type { PageContext } from './pages.js';
 import { send } from './pagesView.js';
-import { changeJson } from './queueApi.js';
+import { queueRows } from './queueApi.js';
 
 export interface QueuePagesDeps {
   config: Pick<Config, 'repositories'>;
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[] };
+  status(repo: string, branch: string): { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null };
   baseUrl(): string;
 }
 
@@ -27,10 +27,10 @@ export function queuePagesRouter(ctx: PageContext, deps: QueuePagesDeps): Router
     const repo = findRepository(deps.config, String(req.params.repo));
     const branch = String(req.params.branch);
     const mode = repo.land?.[branch] ?? fail('GG_QUEUE_NOT_FOUND', `branch "${branch.slice(0, 200)}" of ${repo.name} has no land queue (land: in greengate.yml)`);
-    const { window, changes } = deps.status(repo.name, branch);
-    let position = 0;
-    const rows = changes.map((c) => changeJson(c, c.state === 'queued' || c.state === 'testing' ? ++position : null, ''));
-    send(res, ctx.env, 'queue.njk', ctx.locals(req, { nav: 'tree', repo: repo.name, branch, mode, window, active: rows.filter((c) => c.position !== null),
+    const status = deps.status(repo.name, branch);
+    const rows = queueRows(status, '', Date.now());
+    send(res, ctx.env, 'queue.njk', ctx.locals(req, { nav: 'tree', repo: repo.name, branch, mode, window: status.window, candidateMs: status.buildMs ?? null,
+      active: rows.filter((c) => c.position !== null),
       finished: rows.filter((c) => c.position === null) }), t0);
   });
   return r;

@@ -3,7 +3,8 @@
  *   POST   /api/queue/:repo              ← { updates: [{ old, new, ref }], pusher? }  the repository's proc-receive hook,
  *                                          proven by its hook secret (hookAuth.ts): queues each refs/for/<branch> update
  *                                          → { queued: [{ id, ref, branch, position, url }] }
- *   GET    /api/queue/:repo/:branch      → { repo, branch, mode, window, changes: [...] }  public, like every read
+ *   GET    /api/queue/:repo/:branch      → { repo, branch, mode, window, batch, candidateMs, changes: [...] }  public, like every read
+ *                                          (each active change's expectedLandingAt: an estimate, queue/estimate.ts)
  *   DELETE /api/queue/:repo/changes/:id  admin (requireAdmin): takes a queued change out (state removed)
  * The pusher named in a hook's request is who the git server authenticated (same rule as the gate's
  * hook, gate/hooks/settings.sh); the commit is checked against git (queue/entry.ts). Refusals are
@@ -19,6 +20,7 @@ import { actorOf } from './admin.js';
 import { jsonBody } from './bodyLimit.js';
 import { parseOrThrow } from './api.js';
 import type { QueuedAnswer } from '../queue/entry.js';
+import { expectedLandings } from '../queue/estimate.js';
 
 export interface QueueApiDeps {
   config: Pick<Config, 'repositories'>;
@@ -26,7 +28,7 @@ export interface QueueApiDeps {
   authorizeHook(repo: string, req: Request, route: 'gate' | 'changes'): RepositoryConfig;
   enqueue(repo: RepositoryConfig, updates: { old: string; new: string; ref: string }[], pusher: string | null): Promise<QueuedAnswer[]>;
   /** The branch's changes (active first in queue order, then the newest finished ones) and its current window. */
-  status(repo: string, branch: string): { window: number; changes: QueueChangeRow[] };
+  status(repo: string, branch: string): { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null };
   /** Takes a change out; false when it is not active (landed, ejected…) or not in that repository. */
   remove(repo: string, id: number, actor: string): boolean;
   baseUrl(): string;
@@ -39,12 +41,26 @@ const Entry = z.strictObject({
 });
 
 /** One change as the API and the page show it. */
-export function changeJson(c: QueueChangeRow, position: number | null, baseUrl: string) {
+export function changeJson(c: QueueChangeRow, position: number | null, baseUrl: string, expectedLandingAt: number | null = null) {
   return {
     id: c.id, position, state: c.state, commit: c.commitSha, base: c.baseSha, pusher: c.pusher, reason: c.reason,
+    // Jumped the queue (queue/jump.ts): a revert proven by git, or a fix that is only the pusher's claim.
+    jump: c.jump ? { kind: c.jump, reason: c.jumpReason, build: c.jumpBuild, claim: c.jump === 'fix' } : null,
     candidate: c.candidateSha ? { sha: c.candidateSha, build: c.candidateBuildId, url: c.candidateBuildId ? `${baseUrl}/builds/${c.candidateBuildId}` : null } : null,
     landed: c.landedSha, queuedAt: c.queuedAt, updatedAt: c.updatedAt,
+    expectedLandingAt, // an estimate (queue/estimate.ts); null once it left the queue or before any candidate was measured
   };
+}
+
+/** The branch's changes as the API and the page show them: positions and expected landing times for the active ones. */
+export function queueRows(status: { window: number; batch?: number; changes: QueueChangeRow[]; buildMs?: number | null }, baseUrl: string, now: number) {
+  const active = status.changes.filter((c) => c.state === 'queued' || c.state === 'testing');
+  // A round tests `window` candidates, each holding a batch (queue/batch.ts) of changes.
+  const expected = expectedLandings(active, status.window * (status.batch ?? 1), status.buildMs ?? null, now);
+  return status.changes.map((c) => {
+    const i = active.indexOf(c);
+    return i >= 0 ? changeJson(c, i + 1, baseUrl, expected[i]) : changeJson(c, null, baseUrl);
+  });
 }
 
 export function queueRouter(deps: QueueApiDeps): Router {
@@ -62,10 +78,8 @@ export function queueRouter(deps: QueueApiDeps): Router {
     const branch = String(req.params.branch);
     const mode = repo.land?.[branch];
     if (!mode) fail('GG_QUEUE_NOT_FOUND', `branch "${branch.slice(0, 200)}" of ${repo.name} has no land queue (land: in greengate.yml)`);
-    const { window, changes } = deps.status(repo.name, branch);
-    let position = 0;
-    res.json({ repo: repo.name, branch, mode, window,
-      changes: changes.map((c) => changeJson(c, c.state === 'queued' || c.state === 'testing' ? ++position : null, deps.baseUrl())) });
+    const status = deps.status(repo.name, branch);
+    res.json({ repo: repo.name, branch, mode, window: status.window, batch: status.batch ?? 1, candidateMs: status.buildMs ?? null, changes: queueRows(status, deps.baseUrl(), Date.now()) });
   });
 
   r.delete('/queue/:repo/changes/:id', deps.requireAdmin, (req, res) => {

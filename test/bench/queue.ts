@@ -1,9 +1,10 @@
 /**
- * Benchmark of the land queue: `npm run bench:queue [-- --quick] [-- --build-ms N]` runs the real queue
+ * Benchmark of the land queue: `npm run bench:queue [-- --quick] [-- --build-ms N] [-- --saturated]` runs the real queue
  * code (queue/entry.ts, speculation.ts, candidate.ts, landing.ts) over a real SQLite store and bare git
  * repository, with builds faked (test/server/queue/simulation.ts): every candidate's build takes T
  * (--build-ms, default 1000), fails when the candidate holds a breaking change, and 2 % of builds hit
  * a flaky failure that the retry passes (a second flaky failure, 2 % of those, fails the build).
+ * --saturated: the runners are the limit, so the queue tests changes in batches (queue/batch.ts).
  * 200 changes (--quick: 60), exactly 10 % breaking (seeded positions), all queued at once. Targets (issue 26): 0 red
  * commits landed, every good change landed, every bad one ejected, ≥ 4 changes landed per T, queue entry
  * ≤ 50 ms, a passing candidate landed ≤ 100 ms after its build finished. Prints JSON and a line of text.
@@ -16,8 +17,8 @@ function percentile(sorted: number[], p: number): number {
 }
 const round = (n: number) => Math.round(n * 10) / 10;
 
-export async function benchQueue(opts: { changes: number; buildMs: number; breakRate: number; flakyRate: number; seed: number }) {
-  const sim = new Simulation({ buildMs: opts.buildMs, flakyRate: opts.flakyRate, seed: opts.seed });
+export async function benchQueue(opts: { changes: number; buildMs: number; breakRate: number; flakyRate: number; seed: number; saturated?: boolean }) {
+  const sim = new Simulation({ buildMs: opts.buildMs, flakyRate: opts.flakyRate, seed: opts.seed, saturated: () => opts.saturated ?? false });
   try {
     const random = seededRandom(opts.seed + 1);
     // Exactly breakRate of the changes break (seeded positions), so a run is the same every time.
@@ -52,7 +53,7 @@ export async function benchQueue(opts: { changes: number; buildMs: number; break
       landedPerBuildTime: round(landedPerT),
       entryMs: { p50: round(percentile(entryMs, 50)), p99: round(percentile(entryMs, 99)), max: round(entryMs.at(-1)!) },
       landDelayMs: { p50: round(percentile(landDelays, 50)), p99: round(percentile(landDelays, 99)), max: round(landDelays.at(-1)!) },
-      finalWindow: sim.queue.window('shop', 'main'),
+      finalWindow: sim.queue.window('shop', 'main'), saturated: opts.saturated ?? false,
     };
     return result;
   } finally {
@@ -64,7 +65,8 @@ if (process.argv[1]?.endsWith('bench/queue.js')) {
   const quick = process.argv.includes('--quick');
   const i = process.argv.indexOf('--build-ms');
   const buildMs = i > 0 ? Number(process.argv[i + 1]) : 1000;
-  const r = await benchQueue({ changes: quick ? 60 : 200, buildMs, breakRate: 0.1, flakyRate: 0.02, seed: 26 });
+  const saturated = process.argv.includes('--saturated'); // the runners are the limit: batches (queue/batch.ts)
+  const r = await benchQueue({ changes: quick ? 60 : 200, buildMs, breakRate: 0.1, flakyRate: 0.02, seed: 26, saturated });
   console.log(JSON.stringify(r, null, 2));
   const targets: [string, boolean][] = [
     ['0 red landings', r.redLandings === 0 && r.badLanded === 0],

@@ -48,6 +48,8 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     expect(q).to.include({ repo: 'shop', branch: 'main', mode: 'queue-only', window: 3 });
     expect(q.changes[0]).to.include({ id, position: 1, commit: sha, base, pusher: 'ada' });
     expect(q.changes[0].state).to.be.oneOf(['queued', 'testing']); // no runner here: its candidate waits
+    expect(q, 'no candidate measured yet').to.have.property('candidateMs', null);
+    expect(q.changes[0], 'an estimate only once a candidate was measured').to.have.property('expectedLandingAt', null);
     console.log(`      (whole git push to refs/for/main: ${took} ms)`);
   });
 
@@ -106,6 +108,7 @@ describe('land queue entry (git push to refs/for/main through the proc-receive h
     const html = await page.text();
     expect(html).to.contain('Land queue of shop/main').and.contain('git push origin HEAD:refs/for/main').and.contain('direct pushes to main are refused');
     expect(html).to.match(new RegExp(`<td>1</td>\\s*<td>${id}</td>`));
+    expect(html).to.contain('expected to land').and.contain('not known yet');
     expect((await fetch(`${server.url}/queue/shop/release`)).status).to.equal(404);
     const cli = (...args: string[]) => spawnSync(process.execPath, [...NODE_FLAGS, CLI, 'queue', ...args, '--server', server.url, '--repo', 'shop'],
       { encoding: 'utf8', env: { ...process.env, GREENGATE_ADMIN_TOKEN: '' } });

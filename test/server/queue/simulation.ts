@@ -14,12 +14,17 @@ import { enqueue } from '../../../server/queue/entry.js';
 import type { RepositoryConfig } from '../../../server/config/config.js';
 import { checkPushedFlags } from '../../../server/flags/pushCheck.js';
 import type { GateRequest } from '../../../server/gate/request.js';
+import type { BranchGate } from '../../../server/gate/rules.js';
 import { git, gitEnv, pollUntil, seededRandom, tempHome } from '../../helpers.js';
 
 export interface SimulationOptions {
   buildMs: number; flakyRate?: number; seed?: number; treeOpen?: () => boolean;
   /** The repository's feature flags file (the candidates' flags files are checked as the gate checks a push). */
   flagsFile?: string;
+  /** The gate's view of the branch (a closed tree's red build): changes it would let through jump the queue (queue/jump.ts). */
+  gate?: (branch: string) => BranchGate;
+  /** The runners are the limit (candidate builds wait for one): the queue may test changes in batches (queue/batch.ts). */
+  saturated?: () => boolean;
 }
 
 export class Simulation {
@@ -52,6 +57,8 @@ export class Simulation {
     const silent = { info() {}, warn() {}, error() {} };
     this.queue = new Speculation({ store: this.store, config: { repositories: [this.repo] }, log: silent, now: Date.now,
       treeOpen: () => o.treeOpen?.() ?? true,
+      saturated: () => o.saturated?.() ?? false,
+      closedFor: (_repo, branch) => { const g = o.gate?.(branch); return g?.state === 'closed' ? g.build?.id ?? null : null; },
       startBuilds: async (_repo, u) => {
         const id = this.store.builds.create({ repoId, builder: 'unit', ref: u.ref, branch: u.ref.slice('refs/try/'.length), kind: 'try', sha: u.new,
           baseSha: null, changeId: null, pushedAt: Date.now(), at: Date.now(), blamelist: [] });
@@ -84,7 +91,8 @@ export class Simulation {
   /** Queues a commit (as POST /api/queue does); its id and how long the entry took (ms). */
   async queueCommit(sha: string): Promise<{ id: number; ms: number }> {
     const t0 = performance.now();
-    const [answer] = await enqueue({ store: this.store, baseUrl: () => 'http://ci', now: Date.now, queued: (r, b) => void this.queue.kick(r, b) },
+    const [answer] = await enqueue({ store: this.store, baseUrl: () => 'http://ci', now: Date.now, queued: (r, b) => void this.queue.kick(r, b),
+      ...(this.o.gate ? { gate: () => this.o.gate! } : {}) },
       this.repo, [{ old: '0'.repeat(40), new: sha, ref: 'refs/for/main' }], 'ada');
     return { id: answer.id, ms: performance.now() - t0 };
   }
