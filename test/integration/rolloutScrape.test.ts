@@ -10,7 +10,7 @@ import { ROOT, Repo, ServerProcess, pollUntil, stopChild, tempHome, writeConfig 
  * greengate server process serving a pushed flags.json; the app (flagApp.ts) asks greengate over
  * OFREP which variant each random user gets and counts requests by flag, variant and status on its
  * /metrics, which greengate scrapes every 0.5 s. bad-checkout's new variant fails 30 % of the time:
- * the immune system kills it mid-ramp.
+ * the immune system kills it mid-ramp, and the kill has an open Five Whys record on the flag page.
  */
 const APP_JS = join(ROOT, 'dist', 'test', 'integration', 'flagApp.js');
 const FLAGS_TOKEN = 'shop-flags-token-0123456789';
@@ -63,5 +63,9 @@ describe('guarded rollouts read from a scraped /metrics page (source: { scrape }
     expect(bad.points.at(-1).decision).to.equal('kill');
     const history = await server.api('/api/flags/shop/bad-checkout/history');
     expect(history.events[0]).to.include({ action: 'kill', actor: 'immune system' });
+    // the kill opens a Five Whys record on the flag page (public to read; the form needs an admin session)
+    const page = await (await fetch(`${server.url}/flags/shop/bad-checkout`)).text();
+    expect(page).to.match(/<tr id="kill-\d+" class="kill">.*immune system.*\n?.*open: nobody has written why yet/s);
+    expect(page).not.to.contain('whys-form');
   });
 });
