@@ -176,7 +176,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // Feature flags' kill switch: recorded in SQLite with a notification, seen by the next evaluation.
   const kills = new FlagKills({ store, outbox, log, baseUrl, defines: (repo, key) => flags.of(repo).set?.has(key) ?? false });
   // Guarded rollouts: a flag's fractional weights raised step by step; a regression kills it (kills, actor "immune system").
-  const rollouts = new FlagRollouts({ store, config, library: flags, kills, log });
+  const rollouts = new FlagRollouts({ store, config, library: flags, kills, log, scrapes });
   const experiments = new FlagExperiments({ store, library: flags, log });
 
   // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.

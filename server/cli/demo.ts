@@ -6,7 +6,11 @@
  * three and names the second, reverts it by itself (autoRevert), and the revert's green build
  * reopens the tree. Each green head is deployed (demoApp.ts: a prom-client web app, canary then
  * production, each stage's /metrics watched by scraping); the last push raises the app's error
- * rate, and the immune system rolls it back and closes the tree. A second run reuses what is
+ * rate, and the immune system rolls it back and closes the tree. Feature flags (issue 25 item 8): the
+ * repository's flags.json is served to the app, which reads it through OpenFeature's SDK and OFREP
+ * provider (demoApp.ts); greengate.yml ramps `new-checkout` (a guarded rollout reading the canary
+ * app's /metrics) whose new checkout fails more, so the immune system kills it mid-ramp; the app's
+ * purchases make `checkout-button` an A/B test whose experiment page reaches a verdict. A second run reuses what is
  * there, says so, and starts the deployed apps again (their processes ended with the previous
  * run), or says which stage's app is stopped. Ctrl-C stops all of it.
  */
@@ -21,7 +25,8 @@ import { loadConfig } from '../config/config.js';
 import { startServer, createLogger, type RunningServer } from '../main.js';
 import { installProcessGuard } from '../storageHealth.js';
 import { installHooks } from '../gate/hookInstall.js';
-import { appFiles, BAD_ERROR_RATE, demoDeploy, demoStageSandbox, demoStages, freePort, restartApps, stopApps } from './demoApp.js';
+import { appFiles, BAD_ERROR_RATE, CHECKOUT_ERROR_RATES, DEMO_FLAGS, demoDeploy, demoStageSandbox, demoStages, flagsTokenFile, freePort,
+  restartApps, stopApps } from './demoApp.js';
 import { fail } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -47,6 +52,15 @@ const SAMPLE: Record<string, string> = {
   'test/money.test.js': "import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { format } from '../src/money.js';\n\n" +
     "test('formats cents as dollars', () => {\n  assert.strictEqual(format(1999), '$19.99');\n});\n",
 };
+/** greengate.yml's flags: of the demo repository: the flags file, its token, and new-checkout's guarded rollout on the canary's /metrics. */
+export function demoFlags(token: string, canaryPort: number) {
+  return { file: 'flags.json', token, rollouts: { 'new-checkout': {
+    variant: 'on', steps: [20, 50, 100], hold: 5, minSample: 50, alpha: 0.01, maxIncrease: 1.5,
+    source: { scrape: `http://127.0.0.1:${canaryPort}/metrics`, interval: 1 },
+    metrics: [{ name: 'checkout errors', kind: 'ratio', errors: 'checkout_requests_total{status="500"}', total: 'checkout_requests_total' }],
+  } } };
+}
+
 const BUG = { 'src/cart.js': 'export function total(items) {\n  return items.reduce((sum, i) => sum + i.price, 0); // forgot the quantity\n}\n' };
 
 export interface DemoOptions { port: number; dir?: string; pushHistory?: boolean }
@@ -111,7 +125,7 @@ async function prepare(dir: string): Promise<{ configFile: string; bare: string;
               '--test-reporter="$GREENGATE_NODE_TEST_REPORTER" --test-reporter-destination=junit.xml "$@"' },
           { name: 'package', run: 'tar czf shop.tgz src app && echo "packed shop.tgz"', artifacts: ['shop.tgz'] },
         ],
-      }], deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
+      }], flags: demoFlags(randomBytes(12).toString('hex'), ports.canary), deploy: demoDeploy(join(dir, 'deployed'), ports, join(dir, 'greengate-url')) }],
     }));
   }
   else addStageSandboxes(configFile, dir);
@@ -162,6 +176,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const openTree = ['node', CLI, 'tree', 'open', '--server', server.url, '--admin-token-file', tokenFile, '--repo', 'shop', '--branch', 'main']
     .map(sh).join(' ');
   writeFileSync(join(dir, 'greengate-url'), server.url); // the deployed apps stop when it stops answering (demoApp.ts)
+  const flagsToken = config.repositories[0].flags?.token;
+  if (flagsToken) { // the deployed apps read the flags with it (a demo made before flags has none)
+    writeFileSync(flagsTokenFile(join(dir, 'greengate-url')), `${flagsToken}\n`, { mode: 0o600 });
+    chmodSync(flagsTokenFile(join(dir, 'greengate-url')), 0o600);
+  }
   installHooks(bare, { server: server.url, repo: 'shop', gated: config.repositories[0].gate });
   // The token goes in the environment, never on the command line (visible to every local user).
   // GREENGATE_EXIT_WITH_PARENT: a runner stops by itself when this process dies without stopping it.
@@ -174,6 +193,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     '--hide', config.data, '--hide', configFile, '--hide', tokenFile],
   { stdio: ['ignore', 'inherit', 'inherit'], env: runnerEnv }));
 
+  let stopped = false;
+  let flagStory: Promise<void> = Promise.resolve();
   const history = (async () => {
     if (!fresh) {
       const stages = demoStages((config.repositories[0].deploy?.main?.stages ?? []) as Parameters<typeof demoStages>[0]);
@@ -186,9 +207,10 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     }
     if (!fresh || opts.pushHistory === false) return;
     const before = server.store.builds.list({ kind: 'branch', limit: 1 })[0]?.id ?? 0;
-    await commitAndPush(work, { ...SAMPLE, ...appFiles() }, 'Add the shop with its first tests');
+    await commitAndPush(work, { ...SAMPLE, ...appFiles(), 'flags.json': JSON.stringify(DEMO_FLAGS, null, 2) + '\n' }, 'Add the shop with its first tests');
     const green = await waitForBuild(server, before);
     say(`demo: first push built ${green.result} (build ${green.id}) — waterfall at ${url}`);
+    if (flagsToken) flagStory = tellFlags(server, url, say, () => stopped).catch((err) => { say(`demo: ${(err as Error).message}`); });
     commit(work, { 'README.md': '# shop\n\nA tiny shop.\n' }, 'Say what the shop is');
     commit(work, BUG, 'Drop the quantity from the cart total');
     commit(work, { 'src/money.js': SAMPLE['src/money.js'] + '\nexport const CURRENCY = \'USD\';\n' }, 'Name the currency');
@@ -236,6 +258,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   return {
     server, runners, dir, history, openTree,
     async stop() {
+      stopped = true;
+      await flagStory;
       await Promise.all(runners.map((r) => new Promise<void>((res) => {
         if (r.exitCode !== null) return res();
         r.once('exit', () => res());
@@ -246,6 +270,35 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       await server.close();
     },
   };
+}
+
+const FLAG_STORY_MS = 10 * 60_000; // the ramp and the A/B test are told within 10 minutes, or not at all
+
+/** Tells what the flags did: new-checkout's ramp killed by the immune system, checkout-button's A/B verdict (both read over greengate's HTTP). */
+async function tellFlags(server: RunningServer, url: string, say: (line: string) => void, stopped: () => boolean): Promise<void> {
+  say(`demo: flags.json is served over OFREP; the deployed app reads it with OpenFeature's SDK. new-checkout ramps 20 → 50 → 100 % ` +
+    `while the immune system compares its checkout errors (new ${CHECKOUT_ERROR_RATES.on * 100} %, old ${CHECKOUT_ERROR_RATES.off * 100} %) — ${url}/flags/shop/new-checkout`);
+  const poll = async <T>(read: () => Promise<T | undefined>): Promise<T | undefined> => {
+    const deadline = Date.now() + FLAG_STORY_MS;
+    while (!stopped() && Date.now() < deadline) {
+      const v = await read().catch(() => undefined);
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return undefined;
+  };
+  const rollout = poll(async () => {
+    const r = await (await fetch(`${server.url}/api/flags/shop/new-checkout/rollout`)).json() as { state: string; percent: number; reason: string | null };
+    return r.state === 'killed' || r.state === 'done' ? r : undefined;
+  }).then((r) => r && say(r.state === 'killed'
+    ? `demo: the immune system killed new-checkout mid-ramp, at ${r.percent} % (${r.reason}); nothing was closed — ${url}/flags/shop/new-checkout`
+    : `demo: new-checkout's ramp completed at ${r.percent} % without a kill — ${url}/flags/shop/new-checkout`));
+  const verdict = poll(async () => {
+    const html = await (await fetch(`${server.url}/flags/shop/checkout-button/experiment`)).text();
+    const decision = /<p class="experiment-decision"><strong>([^<]*)<\/strong>/.exec(html)?.[1];
+    return decision && !decision.startsWith('No ') ? decision.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&') : undefined;
+  }).then((d) => d && say(`demo: the A/B test of checkout-button: ${d.split(' (rule:')[0]} — ${url}/flags/shop/checkout-button/experiment`));
+  await Promise.all([rollout, verdict]);
 }
 
 export async function runDemo(opts: DemoOptions): Promise<void> {

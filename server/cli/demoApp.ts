@@ -6,6 +6,16 @@
  * by scraping: the demo's last push raises the app's error rate from 0.5 % to 5 %, which the
  * immune system catches and rolls back.
  *
+ * Feature flags (issue 25 item 8): the app reads the demo repository's flags (flags.json, served by
+ * greengate) through the stock OpenFeature SDK (@openfeature/server-sdk) with its OFREP provider, with
+ * the flags token in the demo's flags-token file (beside greengate-url). About 10 times a second a
+ * random user checks out: `new-checkout` (ramped by a guarded rollout that scrapes this /metrics)
+ * picks the checkout, whose new variant fails 10 % of the time against 1 % for the old one
+ * (checkout_requests_total{flag, variant, status}); `checkout-button` (an A/B test, blue against
+ * green) picks the button, and a purchase (green converts better) is posted to greengate's
+ * POST /ofrep/v1/events as a conversion, in batches each second. Without the token file (a demo made
+ * before flags) the app serves its users without checkouts.
+ *
  * Processes: the deploy scripts start the app detached (setsid, pid in DEPLOYED/<stage>/pid) so
  * that it outlives the deploy step (its stages' `sandbox: { keepProcesses: true, writable: [DEPLOYED] }`); `stopApps` ends them when the demo stops, and an app also
  * exits by itself when greengate stops answering (it asks /healthz every 2 s at the URL in the
@@ -26,11 +36,28 @@ import { createServer } from 'node:net';
 
 export const GOOD_ERROR_RATE = 0.005;
 export const BAD_ERROR_RATE = 0.05;
+/** The checkout's failure rate per variant of new-checkout: the new one is worse. */
+export const CHECKOUT_ERROR_RATES = { off: 0.01, on: 0.1 };
+/** The share of users who buy after a checkout, per variant of checkout-button. */
+export const BUY_RATES = { blue: 0.1, green: 0.2 };
+
+/** The demo repository's flags (flagd's schema): new-checkout is ramped by greengate.yml's rollout; checkout-button is split 50/50. */
+export const DEMO_FLAGS = {
+  $schema: 'https://flagd.dev/schema/v0/flags.json',
+  flags: {
+    'new-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' },
+    'checkout-button': { state: 'ENABLED', variants: { blue: 'blue', green: 'green' }, defaultVariant: 'blue',
+      targeting: { fractional: [['green', 50], ['blue', 50]] } },
+  },
+};
 
 const SERVER_JS = `// The shop's web app: answers its users, counts requests by status, and exposes /metrics.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import client from 'prom-client';
+import { OpenFeature } from '@openfeature/server-sdk';
+import { OFREPProvider } from '@openfeature/ofrep-provider';
 
 const [port, urlFile] = [Number(process.argv[2]), process.argv[3]];
 const { errorRate } = JSON.parse(readFileSync(new URL('./config.json', import.meta.url), 'utf8'));
@@ -51,6 +78,45 @@ http.createServer(async (req, res) => {
   requests.inc({ status: String(res.statusCode) });
   end();
 }).listen(port, '127.0.0.1');
+
+// Checkouts, behind feature flags read through OpenFeature's OFREP provider from greengate.
+const CHECKOUT_ERROR_RATES = ${JSON.stringify(CHECKOUT_ERROR_RATES)};
+const BUY_RATES = ${JSON.stringify(BUY_RATES)};
+const checkouts = new client.Counter({ name: 'checkout_requests_total', help: 'checkouts by flag variant and status',
+  labelNames: ['flag', 'variant', 'status'], registers: [registry] });
+for (const variant of ['on', 'off']) for (const status of ['200', '500']) checkouts.inc({ flag: 'new-checkout', variant, status }, 0);
+let flags; // the OpenFeature client; null: no flags token (a demo made before flags)
+let purchases = [];
+async function flagsClient() {
+  if (flags !== undefined) return flags;
+  try {
+    const token = readFileSync(join(dirname(urlFile), 'flags-token'), 'utf8').trim();
+    await OpenFeature.setProviderAndWait(new OFREPProvider({ baseUrl: readFileSync(urlFile, 'utf8').trim(), headers: [['Authorization', \`Bearer \${token}\`]] }));
+    flags = OpenFeature.getClient('shop');
+  } catch { flags = null; }
+  return flags;
+}
+async function checkout() {
+  const c = await flagsClient();
+  if (!c) return;
+  const context = { targetingKey: \`user-\${Math.floor(Math.random() * 1_000_000)}\` };
+  const flow = await c.getBooleanDetails('new-checkout', false, context);
+  const variant = flow.variant ?? (flow.value ? 'on' : 'off');
+  const failed = Math.random() < CHECKOUT_ERROR_RATES[flow.value ? 'on' : 'off'];
+  checkouts.inc({ flag: 'new-checkout', variant, status: failed ? '500' : '200' });
+  const button = await c.getStringDetails('checkout-button', 'blue', context);
+  if (!failed && button.variant && Math.random() < (BUY_RATES[button.value] ?? 0)) {
+    purchases.push({ flag: 'checkout-button', variant: button.variant, targetingKey: context.targetingKey, kind: 'conversion', metric: 'purchase' });
+  }
+}
+setInterval(() => { checkout().catch(() => {}); }, 100);
+setInterval(() => {
+  if (!purchases.length || !flags) return;
+  const events = purchases.splice(0, 1000);
+  const token = readFileSync(join(dirname(urlFile), 'flags-token'), 'utf8').trim();
+  fetch(\`\${readFileSync(urlFile, 'utf8').trim()}/ofrep/v1/events\`, { method: 'POST', body: JSON.stringify({ events }),
+    headers: { authorization: \`Bearer \${token}\`, 'content-type': 'application/json' } }).then((r) => r.arrayBuffer(), () => {});
+}, 1000);
 
 // Its users: about 100 requests a second.
 setInterval(() => {
@@ -132,7 +198,12 @@ export function modulesDir(): string {
  * `deployed`, and reads prom-client and the server's URL (wherever the demo lives: a hidden home or /tmp).
  */
 export function demoStageSandbox(deployed: string, greengate: string) {
-  return { keepProcesses: true, writable: [deployed], readOnly: [modulesDir(), greengate] };
+  return { keepProcesses: true, writable: [deployed], readOnly: [modulesDir(), greengate, flagsTokenFile(greengate)] };
+}
+
+/** The file holding the demo's flags token, beside `greengate` (the file holding the server's URL). */
+export function flagsTokenFile(greengate: string): string {
+  return join(dirname(greengate), 'flags-token');
 }
 
 /** greengate.yml's deploy: of the demo repository's main branch. */
@@ -218,7 +289,8 @@ function sandboxed(argv: string[], deployed: string, greengate: string, hide: re
     if (!existsSync(path)) continue;
     args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
   }
-  args.push('--bind', deployed, deployed, '--ro-bind', modulesDir(), modulesDir(), '--ro-bind', greengate, greengate, '--chdir', deployed, '--', ...argv);
+  args.push('--bind', deployed, deployed, '--ro-bind', modulesDir(), modulesDir(), '--ro-bind', greengate, greengate,
+    ...(existsSync(flagsTokenFile(greengate)) ? ['--ro-bind', flagsTokenFile(greengate), flagsTokenFile(greengate)] : []), '--chdir', deployed, '--', ...argv);
   return args;
 }
 

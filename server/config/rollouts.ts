@@ -14,14 +14,17 @@
  *         minSample: 1000                # exposures of the new variant a step needs before a verdict
  *         alpha: 0.01                    # significance, for all metrics together (Bonferroni)
  *         maxIncrease: 1.5               # smallest worsening (new / old) that counts
- *         source: { prometheus: http://prometheus:9090 }
+ *         source: { prometheus: http://prometheus:9090 }   # or { scrape: http://app:8080/metrics, interval: 1 }
  *         metrics:                       # as a deploy's watch:, series labelled flag=KEY and variant=NAME
  *           - { name: errors, kind: ratio, errors: 'http_requests_total{status=~"5.."}', total: http_requests_total }
  *
  * The first ratio metric's `total` counts exposures per variant (the sample-ratio check and minSample).
  */
 import { z } from 'zod';
-import { watchMetricSchema } from './watch.js';
+import { sourceSchema, watchMetricSchema } from './watch.js';
+
+/** `{ scrape: URL, interval }`: greengate scrapes the app's /metrics page itself (as a deploy's watch does). */
+const scrapeSource = sourceSchema.options[1];
 
 export const MAX_ROLLOUTS = 50; // per repository
 const toNumber = (v: unknown) => typeof v === 'string' && /^\s*\d+(\.\d*)?\s*$/.test(v) ? Number(v) : v;
@@ -39,8 +42,14 @@ export const rolloutSchema = z.strictObject({
   minSample: z.number('must be a whole number of exposures').int('must be a whole number of exposures').min(1, 'must be at least 1 exposure').max(1e9).default(1000),
   alpha: num(1e-9, 0.5, 'a significance level').default(0.01),
   maxIncrease: num(1, 1000, 'a ratio new / old').default(1.5),
-  source: z.strictObject({ prometheus: z.string().refine((s) => /^https?:\/\/[^\s/]+/.test(s), 'must be an http:// or https:// URL of a Prometheus server') },
-    'must be { prometheus: URL } (series labelled flag and variant)'),
+  source: z.strictObject({
+    prometheus: z.string().refine((s) => /^https?:\/\/[^\s/]+/.test(s), 'must be an http:// or https:// URL of a Prometheus server').optional(),
+    scrape: scrapeSource.shape.scrape.optional(),
+    interval: scrapeSource.shape.interval, // seconds between scrapes (scrape only)
+  }, 'must be { prometheus: URL } or { scrape: URL of the app\'s /metrics page, interval: SECONDS } (series labelled flag and variant)')
+    .refine((s) => (s.prometheus === undefined) !== (s.scrape === undefined),
+      'give exactly one of prometheus: URL (a Prometheus server) or scrape: URL (greengate scrapes the app\'s /metrics page)')
+    .transform((s): { prometheus: string } | { scrape: string; interval: number } => (s.scrape !== undefined ? { scrape: s.scrape, interval: s.interval } : { prometheus: s.prometheus! })),
   metrics: z.array(watchMetricSchema).min(1, 'needs at least one metric, e.g. a ratio of errors to requests').max(20)
     .refine((ms) => ms.some((m) => m.kind === 'ratio'), 'needs a ratio metric: its total counts the exposures of each variant'),
 });

@@ -60,7 +60,7 @@ export const watchMetricSchema = z.discriminatedUnion('kind', [ratioSchema, rate
   error: 'must have kind: ratio (errors and total counters), rate (a counter) or latency (histogram or summary)',
 });
 
-const sourceSchema = z.union([
+export const sourceSchema = z.union([
   z.strictObject({ prometheus: httpUrl('a Prometheus server, e.g. http://localhost:9090') }),
   z.strictObject({
     scrape: httpUrl('a /metrics page, e.g. http://localhost:8080/metrics'),

@@ -17,7 +17,10 @@
  * starting afresh (the bad variant's old errors are not held against the fixed one).
  * State is SQLite's (store/rollouts.ts, migration 032), saved with each decision in one transaction,
  * and loaded at start: after a restart a rollout continues at its step and its step's start (the
- * source, Prometheus, still has the window). The served definition is the library's, reshaped when
+ * source, Prometheus, still has the window). A `source: { scrape: URL }` is read as a deploy's watch reads
+ * it (immune/scrape.ts): greengate follows the app's /metrics page from start-up, every `interval`, and
+ * keeps 2 hours of scrapes in memory — after a restart a window that began before it counts the app's
+ * counters since the first scrape (what the process counted since it started). The served definition is the library's, reshaped when
  * a rollout moves. A Prometheus that fails is logged and the step judged again a hold later.
  */
 import type { Logger } from 'pino';
@@ -26,6 +29,7 @@ import type { RolloutConfig } from '../config/rollouts.js';
 import type { Store } from '../store/index.js';
 import type { RolloutPoint, RolloutRow } from '../store/rollouts.js';
 import { PrometheusReader, type WindowReader } from '../immune/prometheus.js';
+import { ScrapeHistory } from '../immune/scrape.js';
 import { readMetric, verdictOf } from '../immune/watch.js';
 import type { StoredWindow, WindowReading } from '../immune/samples.js';
 import type { FlagLibrary } from './library.js';
@@ -38,8 +42,10 @@ export const DEFAULT_TICK_MS = 1000;
 export interface RolloutDeps {
   store: Store; config: Readonly<Config>; library: FlagLibrary; kills: FlagKills; log: Logger;
   now?: () => number;
-  /** The metric source of a rollout (default: its Prometheus). */
+  /** The metric source of a rollout with `source: { prometheus }` (default: that Prometheus). */
   reader?: (url: string) => WindowReader;
+  /** The /metrics pages greengate scrapes itself (`source: { scrape }`; default: the rollouts' own). */
+  scrapes?: ScrapeHistory;
 }
 
 export interface RolloutView {
@@ -55,9 +61,11 @@ export class FlagRollouts {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private readonly now: () => number;
+  private readonly scrapes: ScrapeHistory;
 
   constructor(private readonly deps: RolloutDeps) {
     this.now = deps.now ?? Date.now;
+    this.scrapes = deps.scrapes ?? new ScrapeHistory({ now: this.now });
     for (const row of deps.store.rollouts.all()) this.rows.set(id(row.repo, row.key), row);
     deps.library.shapeWith((repo, def) => withShares(def, this.shares(repo)));
   }
@@ -91,6 +99,7 @@ export class FlagRollouts {
 
   start(tickMs = DEFAULT_TICK_MS): void {
     if (this.timer) return;
+    this.followScrapes();
     this.timer = setInterval(() => { void this.tick(); }, tickMs);
     this.timer.unref();
   }
@@ -108,7 +117,18 @@ export class FlagRollouts {
     return this.running;
   }
 
+  /** Follows every `source: { scrape }` page of a configured rollout (again after a reload: a page followed already keeps its history). */
+  private followScrapes(): void {
+    for (const r of this.deps.config.repositories) {
+      for (const [key, c] of this.configured(r.name)) {
+        if ('scrape' in c.source) void this.scrapes.follow(c.source.scrape, c.source.interval * 1000).catch((err) =>
+          this.deps.log.warn({ repo: r.name, key, err: (err as Error).message }, 'cannot scrape a rollout source'));
+      }
+    }
+  }
+
   private async pass(): Promise<void> {
+    this.followScrapes();
     for (const r of this.deps.config.repositories) {
       for (const [key, c] of this.configured(r.name)) {
         try {
@@ -184,7 +204,8 @@ export class FlagRollouts {
    * per hold; judging each step's window alone caught 84 %.)
    */
   private async measure(key: string, c: RolloutConfig, percent: number, from: number, stepFrom: number, to: number) {
-    const reader = (this.deps.reader ?? ((url: string) => new PrometheusReader(url)))(c.source.prometheus);
+    const reader = 'scrape' in c.source ? this.scrapes.reader(c.source.scrape)
+      : (this.deps.reader ?? ((url: string) => new PrometheusReader(url)))(c.source.prometheus);
     const flag = { label: 'flag', op: '=' as const, value: key };
     const readSide = async (op: '=' | '!=', since: number, metrics = c.metrics) => {
       const readings: Record<string, WindowReading | null> = {};

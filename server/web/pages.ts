@@ -50,7 +50,7 @@ const ANSI_UP_JS = fileURLToPath(import.meta.resolve('ansi_up'));
 /** What the pages need from the rest of the server. */
 export interface PagesDeps {
   config: Pick<Config, 'repositories' | 'adminToken' | 'admins'>;
-  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions' | 'buildCauses' | 'steps' | 'artifacts'>;
+  store: Pick<Store, 'db' | 'builds' | 'units' | 'tests' | 'runners' | 'tree' | 'repos' | 'notifications' | 'culprits' | 'deploys' | 'contention' | 'sessions' | 'buildCauses' | 'steps' | 'artifacts' | 'flags'>;
   events: Pick<Events, 'on'>;
   log: Logger;
   /** The admin of the API's bearer token (scripts); pages also accept the admin session. */
@@ -223,7 +223,7 @@ export function createPages(deps: PagesDeps): Pages {
   if (deps.manual) r.use(manualPagesRouter(ctx, form, { store: deps.store, log: deps.log, ...deps.manual }));
   r.use(badgeRouter({ config: deps.config, store: deps.store, pages: ctx.pages }));
   r.use(logRouter({ store: deps.store, pages: ctx.pages }));
-  if (deps.flags) r.use(flagPagesRouter(ctx, form, deps.flags));
+  if (deps.flags) r.use(flagPagesRouter(ctx, form, { store: deps.store, ...deps.flags }));
   if (deps.queue) r.use(queuePagesRouter(ctx, deps.queue));
   r.use(deployPagesRouter(ctx, { store: deps.store, pausedBecause: (repo, branch) => deps.deploysPausedBecause?.(repo, branch) ?? null }));
   return {

@@ -9,12 +9,16 @@
  * `/flags/:repo/:key/experiment[?phase=ID]` is the A/B test of a flag (flags/experiments.ts): per
  * phase, exposures per variant, the sample-ratio check, each metric per variant with lift, CI and
  * p-value (masked below the minimum data) and the decision line with its rule.
+ * Each kill in the history (the immune system's kill of a guarded rollout above all) has a Five Whys
+ * record (store/flags.ts, flag_whys), read by everyone; an admin writes it with the form under the
+ * kill (POST /flags/:repo/:key/whys/:eventId, as /tree's Five Whys), then is redirected back (303).
  * Who may call: everyone reads (as `/tree`: keys, variants, rules; never a token); the buttons need
- * an admin session.
+ * an admin session (the Five Whys form too).
  */
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
+import type { Store } from '../store/index.js';
 import { flagsRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
 import type { FlagKills } from '../flags/kills.js';
@@ -30,6 +34,8 @@ import type { FlagExperiments } from '../flags/experiments.js';
 import { rolloutSvg } from './rolloutChart.js';
 
 export interface FlagPagesDeps {
+  /** Where a kill's Five Whys are kept (without it the page shows none and takes none). */
+  store?: Pick<Store, 'flags'>;
   config: Pick<Config, 'repositories'>;
   library: Pick<FlagLibrary, 'of'> & Partial<Pick<FlagLibrary, 'fileDefinition'>>;
   kills: Pick<FlagKills, 'kill' | 'restore' | 'history' | 'lookup'>;
@@ -41,6 +47,11 @@ const ExperimentQuery = z.object({ phase: z.string().regex(/^[0-9a-f]{16}$/, 'mu
 const TryQuery = z.object({
   targetingKey: z.string().max(500).optional(),
   attributes: z.string().max(16_000).optional(),
+});
+export const FLAG_WHYS = 5;
+const WhysForm = z.object({
+  why1: z.string().max(2000).default(''), why2: z.string().max(2000).default(''), why3: z.string().max(2000).default(''),
+  why4: z.string().max(2000).default(''), why5: z.string().max(2000).default(''), author: z.string().max(200).default(''),
 });
 const ChangeForm = z.object({ message: z.string().max(4000).default(''), actor: z.string().max(200).default('') });
 
@@ -82,7 +93,7 @@ export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: Fl
     send(res, ctx.env, 'flag.njk', ctx.locals(req, {
       nav: 'flags', repo: repo.name, key, definition: JSON.stringify(written, null, 2),
       rollout, rolloutChart: rollout ? rolloutSvg(rollout) : null, served: rollout ? JSON.stringify(def.targeting ?? null) : null, killed: deps.kills.lookup(repo.name)(key),
-      sha: deps.library.of(repo.name).sha, history: deps.kills.history(repo.name, key), query: q, tried, error,
+      sha: deps.library.of(repo.name).sha, history: historyModel(deps, repo.name, key), query: q, tried, error,
     }), t0, error ? 400 : 200);
   });
 
@@ -94,6 +105,21 @@ export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: Fl
     const q = parseOrThrow(ExperimentQuery, req.query, 'query');
     const x = deps.experiments?.results(repo.name, key, q.phase) ?? { phases: [], phase: null, result: null };
     send(res, ctx.env, 'experiment.njk', ctx.locals(req, { nav: 'flags', repo: repo.name, key, ...x }), t0);
+  });
+
+  r.post('/flags/:repo/:key/whys/:id', form, ctx.sessions.requireAdminForm(), (req, res) => {
+    const repo = flagsRepo(String(req.params.repo));
+    const key = String(req.params.key);
+    const id = parseOrThrow(z.coerce.number().int().positive(), req.params.id, 'kill event id');
+    const event = deps.store?.flags.event(id);
+    if (!event || event.action !== 'kill' || event.repo !== repo.name || event.key !== key) {
+      fail('GG_NOT_FOUND', `no kill ${id} of flag ${repo.name}/${key.slice(0, 100)}: use a kill listed in the flag's history`);
+    }
+    const f = parseOrThrow(WhysForm, req.body, 'Five Whys form');
+    const answers = [f.why1, f.why2, f.why3, f.why4, f.why5].map((a) => a.trim());
+    if (answers.every((a) => !a)) fail('GG_BAD_REQUEST', 'Five Whys form: write at least the first why (why1)');
+    deps.store!.flags.saveWhys(id, answers, webActor(res, f.author), Date.now());
+    res.redirect(303, `/flags/${encodeURIComponent(repo.name)}/${encodeURIComponent(key)}#kill-${id}`);
   });
 
   r.post('/flags/:repo/:key/:action', form, ctx.sessions.requireAdminForm(), (req, res) => {
@@ -108,4 +134,13 @@ export function flagPagesRouter(ctx: PageContext, form: RequestHandler, deps: Fl
   });
 
   return r;
+}
+
+/** The flag's kills and restores, newest first; each kill with its Five Whys (answers by position 1..5). */
+function historyModel(deps: FlagPagesDeps, repo: string, key: string) {
+  return deps.kills.history(repo, key).map((e) => {
+    const whys = e.action === 'kill' && deps.store ? deps.store.flags.whys(e.id) : [];
+    const whyAnswers = Array.from({ length: FLAG_WHYS }, (_, i) => whys.find((w) => w.position === i + 1)?.answer ?? '');
+    return { ...e, whys, whyAnswers };
+  });
 }

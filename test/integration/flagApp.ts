@@ -1,7 +1,7 @@
 /**
  * The app of the guarded-rollout test (rollout.test.ts), run as its own process:
  * `node flagApp.js '{"greengate": URL, "token": T, "rps": 150, "errorRates": {"FLAG": {"on": 0.3, "off": 0.005}}}'`
- * prints `listening http://127.0.0.1:PORT` once it answers. About `rps` times a second it serves a
+ * prints `listening http://127.0.0.1:PORT` once it answers (`port`: that port; default any free one). About `rps` times a second it serves a
  * request for a random user (targetingKey user-N): for each flag it asks greengate over OFREP (raw
  * protocol, the bearer token) which variant the user gets, fails with that variant's error rate and
  * counts app_requests_total{flag, variant, status} (but the `uncounted` share) (every combination starts at 0, so Prometheus's
@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 
 /** uncounted: per flag and variant, the share of its requests left uncounted (a broken exposure count, for the sample-ratio check). */
-interface Options { greengate: string; token: string; rps: number; errorRates: Record<string, Record<string, number>>; uncounted?: Record<string, Record<string, number>> }
+interface Options { greengate: string; token: string; rps: number; port?: number; errorRates: Record<string, Record<string, number>>; uncounted?: Record<string, Record<string, number>> }
 const opts = JSON.parse(process.argv[2] ?? '{}') as Options;
 const registry = new Registry();
 const requests = new Counter({ name: 'app_requests_total', help: 'requests by flag variant and status', labelNames: ['flag', 'variant', 'status'], registers: [registry] });
@@ -40,7 +40,7 @@ const server = createServer((req, res) => {
   }
   res.writeHead(404).end();
 });
-server.listen(0, '127.0.0.1', () => {
+server.listen(opts.port ?? 0, '127.0.0.1', () => {
   const batch = Math.max(1, Math.round(opts.rps / 20));
   setInterval(() => { for (let i = 0; i < batch; i++) serveOne().catch(() => undefined); }, 50);
   process.stdout.write(`listening http://127.0.0.1:${(server.address() as AddressInfo).port}\n`);

@@ -26,4 +26,11 @@ describe('flags.rollouts in greengate.yml (guarded incremental rollouts)', () =>
     expect(() => parse(good(', colour: red'))).to.throw(/colour/);
     expect(() => parse(good().replace('hold: 600', 'hold: 0'))).to.throw(/hold: must be a number of seconds each step is held from 1/);
   });
+  it('takes source: { scrape: URL } (greengate scrapes the app\'s /metrics itself, every second by default) and refuses a scrape that is not a URL', () => {
+    const r = parse(good().replace('{ prometheus: "http://prom:9090" }', '{ scrape: "http://127.0.0.1:8080/metrics" }')).repositories[0].flags!.rollouts!['new-checkout'];
+    expect(r.source).to.deep.equal({ scrape: 'http://127.0.0.1:8080/metrics', interval: 1 });
+    expect(() => parse(good().replace('{ prometheus: "http://prom:9090" }', '{ scrape: "app:8080" }'))).to.throw(/source/);
+    expect(() => parse(good().replace('{ prometheus: "http://prom:9090" }', '{ graphite: "http://g" }'))).to.throw(/source\.graphite: unknown key "graphite"/);
+    expect(() => parse(good().replace('{ prometheus: "http://prom:9090" }', '{ prometheus: "http://prom:9090", scrape: "http://127.0.0.1:8080/metrics" }'))).to.throw(/give exactly one of prometheus: URL .* or scrape: URL/);
+  });
 });

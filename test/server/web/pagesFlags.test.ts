@@ -65,4 +65,26 @@ describe('flag pages (a real server)', function () {
     expect((await evaluate()).reason).to.equal('TARGETING_MATCH');
     expect((await page('/')).html).not.to.contain('KILLED');
   });
+  it('keeps a Five Whys record per kill: everyone reads it, only an admin with the CSRF token writes it', async () => {
+    expect((await postForm(server.url, '/flags/shop/new-cart/whys/1', { why1: 'x' })).status).to.equal(403); // no credentials
+    const login = await postForm(server.url, '/login', { token: ADA_TOKEN, next: '/flags/shop/new-cart' });
+    const cookie = /^(gg_admin=[^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1];
+    expect((await postForm(server.url, '/flags/shop/new-cart/whys/1', { why1: 'x' }, cookie)).status).to.equal(403); // no CSRF token
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await page('/flags/shop/new-cart', cookie)).html)![1];
+    expect((await postForm(server.url, '/flags/shop/new-cart/kill', { message: 'error rate doubled', _csrf: csrf }, cookie)).status).to.equal(303);
+    const before = (await page('/flags/shop/new-cart', cookie)).html;
+    const killId = /<tr id="kill-(\d+)" class="kill">/.exec(before)![1];
+    expect(before).to.contain('open: nobody has written why yet').and.contain(`action="/flags/shop/new-cart/whys/${killId}"`);
+    expect((await postForm(server.url, `/flags/shop/new-cart/whys/${killId}`, { why1: '', _csrf: csrf }, cookie)).status).to.equal(400);
+    const saved = await postForm(server.url, `/flags/shop/new-cart/whys/${killId}`,
+      { why1: 'The new cart retried payments', why2: '<script>window.__x=1</script>', _csrf: csrf }, cookie);
+    expect(saved.status).to.equal(303);
+    const anonymous = await page('/flags/shop/new-cart');
+    expect(anonymous.html).to.contain('<li value="1">The new cart retried payments</li>').and.contain('&lt;script&gt;window.__x=1&lt;/script&gt;');
+    expect(anonymous.html).to.contain('— ada').and.not.contain('whys-form');
+    const restoreId = Number(killId) + 1;
+    expect((await postForm(server.url, '/flags/shop/new-cart/restore', { _csrf: csrf }, cookie)).status).to.equal(303);
+    expect((await postForm(server.url, `/flags/shop/new-cart/whys/${restoreId}`, { why1: 'x', _csrf: csrf }, cookie)).status).to.equal(404); // a restore has none
+    expect((await postForm(server.url, `/flags/shop/other/whys/${killId}`, { why1: 'x', _csrf: csrf }, cookie)).status).to.equal(404); // another flag's kill
+  });
 });
