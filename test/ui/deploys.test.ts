@@ -1,16 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { pino } from 'pino';
+import type { ChildProcess } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { parseConfig } from '../../server/config/config.js';
-import { startServer, type RunningServer } from '../../server/main.js';
+import type { RunningServer } from '../../server/main.js';
 import type { Verdict } from '../../server/deploy/hooks.js';
-import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, gitEnv, pollUntil, stopChild, tempHome } from '../helpers.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import type { WatchConfig } from '../../server/config/deploy.js';
+import { ADMIN_TOKEN, Repo, stopChild, tempHome } from '../helpers.js';
+import { CHROMIUM_ARGS, rolledBackDeploy } from './fixtures.js';
 
 /**
  * The deploys lane, /deploys and a deploy page in a real browser, after a real deploy (a real
@@ -33,23 +28,10 @@ describe('deploy pages: lane on the waterfall, /deploys, a deploy with its evide
   ] };
 
   before(async () => {
-    const config = parseConfig(stringify({
-      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
-        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }, // the watcher is stubbed
-          { name: 'production', run: 'echo deploying', rollback: 'echo rolling back' }] } } }],
-    }), { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
-      deployHooks: { watch: (spec) => new Promise((resolve) => setTimeout(() => resolve(verdict), spec.seconds * 1000)) } });
-    runner = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', 'r1', '--slots', '1', '--work', join(home.dir, 'r1')],
-      { env: gitEnv({ GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }), stdio: 'ignore' });
-    await pollUntil(() => server.connectedRunners().length === 1, 'the runner to connect');
-    const sha = repo.commit({ 'a.txt': 'a' }, 'raises the error rate');
-    repo.push();
-    deployId = await pollUntil(async () => {
-      const list = await (await fetch(`${server.url}/api/deploys`)).json() as { deploys: { id: number; sha: string; state: string }[] };
-      return list.deploys.find((d) => d.sha === sha && d.state === 'rolled_back')?.id;
-    }, 'the deploy to be rolled back', 60_000, 100);
+    ({ server, runner, deployId } = await rolledBackDeploy(home.dir, repo, [
+      { name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }, // the watcher is stubbed
+      { name: 'production', run: 'echo deploying', rollback: 'echo rolling back' }],
+    (spec: WatchConfig) => new Promise((resolve) => setTimeout(() => resolve(verdict), spec.seconds * 1000))));
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     page = await (await browser.newContext()).newPage();
   });

@@ -3,13 +3,10 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { stringify } from 'yaml';
-import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { parseConfig } from '../../server/config/config.js';
-import { startServer, type RunningServer } from '../../server/main.js';
-import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, git, gitEnv, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
+import type { RunningServer } from '../../server/main.js';
+import { rolledBackDeploy } from './fixtures.js';
+import { ADMIN_TOKEN, git, Repo, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig } from '../helpers.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -214,24 +211,11 @@ describe('tree history and deploy charts on a phone (real browser)', function ()
   let deployId: number;
 
   before(async () => {
-    const config = parseConfig(stringify({
-      port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main'], builders: [{ name: 'unit', run: 'true' }],
-        deploy: { main: { stages: [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }] } } }],
-    }), { baseDir: home.dir });
-    server = await startServer({ config, port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }),
-      deployHooks: { watch: () => Promise.resolve({ regression: true, evidence: [
+    ({ server, runner, deployId } = await rolledBackDeploy(home.dir, repo,
+      [{ name: 'canary', run: 'echo deploying', rollback: 'echo rolling back', watch: { seconds: 1, source: { scrape: 'http://127.0.0.1:9/metrics' } } }],
+      () => Promise.resolve({ regression: true, evidence: [
         { metric: 'checkout_errors_total_ratio', kind: 'ratio', before: 0.005, after: 0.05, pValue: 1e-12, effect: 10, regression: true,
-          samplesBefore: [0.004, 0.006, 0.005, 0.005], samplesAfter: [0.05, 0.048, 0.052, 0.05] }] }) } });
-    runner = spawn(process.execPath, [CLI, 'runner', '--server', server.url, '--name', 'r1', '--slots', '1', '--work', join(home.dir, 'r1')],
-      { env: gitEnv({ GREENGATE_RUNNER_TOKEN: RUNNER_TOKEN }), stdio: 'ignore' });
-    await pollUntil(() => server.connectedRunners().length === 1, 'the runner to connect');
-    const sha = repo.commit({ 'a.txt': 'a' }, 'raises the error rate');
-    repo.push();
-    deployId = await pollUntil(async () => {
-      const list = await (await fetch(`${server.url}/api/deploys`)).json() as { deploys: { id: number; sha: string; state: string }[] };
-      return list.deploys.find((d) => d.sha === sha && d.state === 'rolled_back')?.id;
-    }, 'the deploy to be rolled back', 60_000, 100);
+          samplesBefore: [0.004, 0.006, 0.005, 0.005], samplesAfter: [0.05, 0.048, 0.052, 0.05] }] })));
     const close = await fetch(`${server.url}/api/tree/shop/main`, { method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ state: 'closed', message: 'payments are down, see https://status.example.com/incidents/2026-12-07/checkout-payments-provider-timeout-and-retries ' +
