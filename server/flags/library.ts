@@ -91,12 +91,14 @@ export class FlagLibrary {
     if (!r?.flags) return;
     const branch = r.gate[0];
     const sha = at ?? (await git(r.path, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')).trim();
-    const keep = (problem: string) => {
+    const keep = (problem: string, quiet = false) => {
       const old = this.of(repo);
       this.loaded.set(repo, { set: old.set, sha: old.sha, problem, loadedAt: Date.now() });
-      this.log.error({ repo, branch, sha: sha || null, problem }, 'feature flags not reloaded: the last good flags stay served');
+      if (quiet) this.log.info({ repo, branch, problem }, 'no feature flags served yet: they load at the first push to the branch');
+      else this.log.error({ repo, branch, sha: sha || null, problem }, 'feature flags not reloaded: the last good flags stay served');
     };
-    if (!isSha(sha)) return keep(`${branch} has no commit yet`);
+    // A new repository (nothing pushed yet) is nothing to alarm anyone with: its first push loads the flags.
+    if (!isSha(sha)) return keep(`${branch} has no commit yet`, true);
     const text = await git(r.path, ['cat-file', 'blob', `${sha}:${r.flags.file}`]).catch(() => null);
     if (text === null) return keep(`${r.flags.file} is missing at ${sha.slice(0, 12)} on ${branch}`);
     const checked = checkFlagsFile(text, r.flags.file);
