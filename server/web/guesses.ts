@@ -18,9 +18,15 @@ export function retryMinutes(req: Request): number {
   return Math.max(1, Math.ceil(ms / 60_000));
 }
 
-/** A limiter of wrong admin tokens; `refuse` answers a client that has used up its guesses. */
-export function guessLimiter(refuse: (req: Request, res: Response, next: NextFunction) => void): RequestHandler {
+/**
+ * A limiter of wrong admin tokens; `refuse` answers a client that has used up its guesses.
+ * `rightToken` (optional): a request whose token it knows to be right skips the limiter whole
+ * (not counted, no rate headers) — the hot path of token-carrying reads such as OFREP evaluations.
+ */
+export function guessLimiter(refuse: (req: Request, res: Response, next: NextFunction) => void,
+  rightToken?: (req: Request) => boolean): RequestHandler {
   return rateLimit({
+    ...(rightToken ? { skip: rightToken } : {}),
     windowMs: GUESS_WINDOW_MS,
     limit: ADMIN_GUESSES,
     skipSuccessfulRequests: true, // only wrong tokens count

@@ -12,7 +12,8 @@
  * `Authorization: Bearer <token>` or `X-API-Key: <token>`; the token picks the repository, so it
  * only ever reads its own flags. No token → 401, a token that is no repository's → 403 (JSON
  * `{ code: GG_FLAGS_TOKEN, errorDetails }`); wrong tokens are counted per address like admin tokens (guesses.ts) → 429 with
- * Retry-After. Each repository's evaluations are rate-limited (a token bucket: flags.ratePerSecond,
+ * Retry-After; a right token is never counted nor refused by that count (apps behind one address keep evaluating
+ * while a misconfigured client there guesses), and skips the counter's bookkeeping (the hot path). Each repository's evaluations are rate-limited (a token bucket: flags.ratePerSecond,
  * default DEFAULT_FLAGS_RATE, bursts of twice that; a bulk counts one): over it → 429 with Retry-After
  * in whole seconds, which the stock providers honour. Answers are OFREP's, never greengate's `{ error }` (evaluator.ts says which): every
  * 200 is application/json; 400/404/500 bodies carry `key` and `errorCode` (bulk: `errorCode`),
@@ -52,7 +53,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
   const guesses = guessLimiter((req, res) => {
     res.set('Retry-After', String(retryMinutes(req) * 60)).status(ERRORS.GG_TOO_MANY_GUESSES.status)
       .json({ errorDetails: `too many wrong flags tokens from ${req.ip}: try again in ${retryMinutes(req)} minute(s)` });
-  });
+  }, (req) => repoOfToken(tokenOf(req)) !== null); // a right token is never counted: skip the limiter's bookkeeping
   const buckets = new Map<string, { tokens: number; at: number }>();
   /** Takes one evaluation from the repository's bucket; false (429 answered) when it is empty. */
   const allowed = (repo: string, res: Response): boolean => {
@@ -70,17 +71,24 @@ export function ofrepRouter(deps: OfrepDeps): Router {
   const body = limitBody(express.text({ type: () => true, limit: MAX_OFREP_BODY }), MAX_OFREP_BODY);
 
   /** The repository whose flags token the request carries; answers 401/403 itself otherwise. */
-  const repoOf = (req: Request, res: Response): string | null => {
+  const tokenOf = (req: Request): string => {
     const header = req.get('authorization') ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : (req.get('x-api-key') ?? '').trim();
+    return header.startsWith('Bearer ') ? header.slice(7).trim() : (req.get('x-api-key') ?? '').trim();
+  };
+  const repoOfToken = (token: string): string | null => {
+    let found: string | null = null;
+    for (const repo of deps.config.repositories) {
+      if (token && repo.flags?.token && tokensEqual(token, repo.flags.token) && !found) found = repo.name;
+    }
+    return found;
+  };
+  const repoOf = (req: Request, res: Response): string | null => {
+    const token = tokenOf(req);
     if (!token) {
       res.status(ERRORS.GG_FLAGS_TOKEN.status).json({ code: 'GG_FLAGS_TOKEN', errorDetails: 'no flags token: send Authorization: Bearer <token> or X-API-Key: <token> (the repository\'s flags.token in greengate.yml)' });
       return null;
     }
-    let found: string | null = null;
-    for (const repo of deps.config.repositories) {
-      if (repo.flags?.token && tokensEqual(token, repo.flags.token) && !found) found = repo.name;
-    }
+    const found = repoOfToken(token);
     if (!found) res.status(403).json({ code: 'GG_FLAGS_TOKEN', errorDetails: 'this token is no repository\'s flags token: check flags.token in greengate.yml' });
     return found;
   };
@@ -101,7 +109,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     if (deps.experiments && e.status === 200 && typeof variant === 'string' && typeof parsed.context.targetingKey === 'string') {
       deps.experiments.expose(repo, key, variant, parsed.context.targetingKey);
     }
-    res.status(e.status).json(e.body);
+    sendJson(res, e.status, e.body);
   });
 
   r.post('/evaluate/flags', guesses, (req: Request, res: Response, next: NextFunction) => {
@@ -120,7 +128,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     res.set('ETag', etag);
     // Express answers 304 only to GET/HEAD: compared by hand.
     if (matches(req.get('if-none-match'), etag)) return void res.status(304).end();
-    res.status(200).type('application/json; charset=utf-8').send(text);
+    res.status(200).type('application/json; charset=utf-8').end(text);
   });
 
   const eventsBody = jsonBody(MAX_EVENTS_BODY);
@@ -134,6 +142,11 @@ export function ofrepRouter(deps: OfrepDeps): Router {
   });
 
   return r;
+}
+
+/** A JSON answer written at once: Express's res.json would also hash it for a weak ETag, which no POST answer uses. */
+function sendJson(res: Response, status: number, body: unknown): void {
+  res.status(status).type('application/json; charset=utf-8').end(JSON.stringify(body));
 }
 
 function parseRequest(raw: unknown): Parsed {

@@ -245,4 +245,17 @@ describe('feature flags (flags as code, OFREP, kill switch)', function () {
     expect(await evaluate('new-cart', { targetingKey: 'ada' })).to.deep.include({ value: true, reason: 'TARGETING_MATCH' });
     expect((await server.api('/api/flags/shop/new-cart/history')).events.map((e: any) => e.action)).to.deep.equal(['restore', 'kill']);
   });
+
+  it('counts wrong flags tokens per address (429 after the guesses) but never a right one: one bad client behind a shared address blocks nobody', async () => {
+    const path = '/new-cart';
+    for (let i = 0; i < 10; i++) expect((await ofrep(path, { context: {} }, { authorization: `Bearer wrong-token-${i}` })).status).to.be.oneOf([401, 403]);
+    const refused = await ofrep(path, { context: {} }, { authorization: 'Bearer wrong-token-again' });
+    expect(refused.status).to.equal(429);
+    expect(refused.headers.get('retry-after')).to.match(/^\d+$/);
+    const right = await ofrep(path, { context: { targetingKey: 'u1' } });
+    expect(right.status, 'the right token still evaluates from that address').to.equal(200);
+    expect(right.headers.get('content-type')).to.match(/^application\/json/);
+    expect(right.headers.get('ratelimit'), 'a right token skips the guess counter (no rate headers)').to.equal(null);
+    expect(Number(right.headers.get('content-length'))).to.equal(Buffer.byteLength(JSON.stringify(await right.json())));
+  });
 });
