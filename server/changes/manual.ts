@@ -24,7 +24,7 @@ import type { PlannedUnit } from '../planning/planner.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import { unitFiles, type UnitRow } from '../store/units.js';
 import { isValidBranchName } from '../config/config.js';
-import { builderNamed, findBuilder, findRepository } from '../config/repositories.js';
+import { findBuilder, findRepository } from '../config/repositories.js';
 import { checkRequestedParams } from '../config/params.js';
 import { fail } from '../errors.js';
 import { git } from '../git.js';
@@ -105,7 +105,7 @@ export class ManualBuilds {
     if (build.kind === 'bisect' || build.purpose !== 'normal') {
       fail('GG_BAD_REQUEST', `build ${build.id} is a ${build.purpose} build: the server makes those itself — re-run the build it came from instead`);
     }
-    const builder = this.lifecycle.builderOf(build) ?? builderNamed(this.config, build);
+    const builder = this.lifecycle.builderOf(build);
     if (!builder) fail('GG_UNKNOWN_BUILDER', `${build.repo}/${build.builder} is no longer configured in greengate.yml`);
     const row = this.store.repos.byName(build.repo)!;
     const at = Date.now();
@@ -127,7 +127,7 @@ export class ManualBuilds {
    * in full except a failed sharded step, which runs only its failed units' files. undefined without steps.
    */
   private async failedSteps(build: BuildRow, failed: readonly FailedUnit[]): Promise<PlannedStep[] | undefined> {
-    const builder = this.lifecycle.builderOf(build) ?? builderNamed(this.config, build);
+    const builder = this.lifecycle.builderOf(build);
     if (!builder || !hasSteps(builder)) return undefined;
     const repo = findRepository(this.config, build.repo);
     const row = this.store.repos.byName(build.repo)!;

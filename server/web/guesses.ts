@@ -24,7 +24,7 @@ export function retryMinutes(req: Request): number {
  * (not counted, no rate headers) — the hot path of token-carrying reads such as OFREP evaluations.
  */
 export function guessLimiter(refuse: (req: Request, res: Response, next: NextFunction) => void,
-  rightToken?: (req: Request) => boolean): RequestHandler {
+  rightToken?: (req: Request, res: Response) => boolean): RequestHandler {
   return rateLimit({
     ...(rightToken ? { skip: rightToken } : {}),
     windowMs: GUESS_WINDOW_MS,

@@ -53,7 +53,10 @@ export function ofrepRouter(deps: OfrepDeps): Router {
   const guesses = guessLimiter((req, res) => {
     res.set('Retry-After', String(retryMinutes(req) * 60)).status(ERRORS.GG_TOO_MANY_GUESSES.status)
       .json({ errorDetails: `too many wrong flags tokens from ${req.ip}: try again in ${retryMinutes(req)} minute(s)` });
-  }, (req) => repoOfToken(tokenOf(req)) !== null); // a right token is never counted: skip the limiter's bookkeeping
+  }, (req, res) => { // a right token is never counted: skip the limiter's bookkeeping (its repository kept for repoOf)
+    res.locals.flagsRepo = repoOfToken(tokenOf(req));
+    return res.locals.flagsRepo !== null;
+  });
   const buckets = new Map<string, { tokens: number; at: number }>();
   /** Takes one evaluation from the repository's bucket; false (429 answered) when it is empty. */
   const allowed = (repo: string, res: Response): boolean => {
@@ -83,6 +86,7 @@ export function ofrepRouter(deps: OfrepDeps): Router {
     return found;
   };
   const repoOf = (req: Request, res: Response): string | null => {
+    if (typeof res.locals.flagsRepo === 'string') return res.locals.flagsRepo; // found by the guess limiter's skip
     const token = tokenOf(req);
     if (!token) {
       res.status(ERRORS.GG_FLAGS_TOKEN.status).json({ code: 'GG_FLAGS_TOKEN', errorDetails: 'no flags token: send Authorization: Bearer <token> or X-API-Key: <token> (the repository\'s flags.token in greengate.yml)' });
