@@ -29,6 +29,7 @@
  *   reads only those it has not stored in watch_samples; its run is not repeated); a held one stays
  *   held; a pending revert is made (an alert pending before migration 021: enqueued once).
  * Never awaits inside a transaction; effects happen after commits (store.afterCommit) and are recorded once done.
+ * The watches and their verdicts' transactions are deploy/watches.ts (DeployWatches).
  * A tree that opens again (`treeChanged`, a writer of server/pipeline.ts's list) lets waiting deploys start.
  */
 import { PIPELINE_BUILDER } from '../config/pipeline.js';
@@ -42,8 +43,7 @@ import type { Tree, TreeChange } from '../gate/tree.js';
 import { git } from '../git.js';
 import { createStep, findStage, isDeployStep } from './steps.js';
 import type { DeployHooks, Verdict } from './hooks.js';
-import { describeVerdict } from './evidence.js';
-import { storedBook } from '../immune/samples.js';
+import { DeployWatches } from './watches.js';
 import { deployAlert, makeEffects } from './effects.js';
 
 export { IMMUNE_ACTOR } from '../gate/tree.js'; // the actor shown for its closures (gate/tree.ts owns tree state)
@@ -57,14 +57,18 @@ export interface OrchestratorDeps {
 }
 
 export class DeployOrchestrator {
-  private readonly watches = new Map<number, AbortController>(); // deploy id → its running watch
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly newSteps: number[] = [];
   private followed = false;
   private kicked = false; // the server's start-up kick came (after listen): tree changes during recovery wait for it
 
-  constructor(private readonly d: OrchestratorDeps) {}
+  private readonly watching: DeployWatches;
+
+  constructor(private readonly d: OrchestratorDeps) {
+    this.watching = new DeployWatches(d, { promote: (...a) => this.promote(...a), rollbackStage: (...a) => this.rollbackStage(...a),
+      alert: (id) => this.alert(id), kick: () => this.kick() });
+  }
 
   /** Start-up (and after any change): move every deploy as far as it can go. Serialized. */
   kick(): Promise<void> {
@@ -75,8 +79,7 @@ export class DeployOrchestrator {
 
   close(): void {
     this.closed = true;
-    for (const c of this.watches.values()) c.abort();
-    this.watches.clear();
+    this.watching.close();
   }
 
   /** Pauses the branch's deploys; a held deploy of the branch is rolled back. */
@@ -186,7 +189,8 @@ export class DeployOrchestrator {
     if (this.closed) return;
     if (!this.followed) {
       this.carriedAlerts();
-      this.followAll();
+      this.followed = true;
+      this.watching.followAll();
     }
     const active = this.d.store.deploys.active();
     const busy = new Set(active.filter((x) => x.state !== 'pending').map((x) => `${x.repoId}\0${x.branch}`));
@@ -197,7 +201,7 @@ export class DeployOrchestrator {
       await this.start(deploy);
     }
     for (const x of this.d.store.deploys.active()) {
-      if (x.state === 'watching' && x.heldAt === null && !this.watches.has(x.id)) this.watch(x);
+      if (x.state === 'watching' && x.heldAt === null && !this.watching.has(x.id)) this.watching.watch(x);
       if (x.revertState === 'pending') await makeEffects(this.d, x);
     }
     this.flushSteps();
@@ -286,79 +290,6 @@ export class DeployOrchestrator {
     this.d.store.deploys.stageEnded(deploy.id, position, 'deployed', verdict, now);
     if (position + 1 < this.d.store.deploys.stages(deploy.id).length) this.runStage(deploy, position + 1, now);
     else this.d.store.deploys.finish(deploy.id, 'deployed', null, now);
-  }
-
-  private watch(deploy: DeployRow): void {
-    const stage = this.d.store.deploys.stages(deploy.id)[deploy.stage];
-    const config = findStage(this.d.config, deploy.repo, deploy.branch, stage.name);
-    const controller = new AbortController();
-    this.watches.set(deploy.id, controller);
-    const spec = config?.watch;
-    if (!spec) { // greengate.yml no longer watches this stage (reloaded): nothing to compare
-      this.verdict(deploy.id, deploy.stage, { regression: false, evidence: [] }, null);
-      this.watches.delete(deploy.id);
-      return;
-    }
-    this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
-    this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined,
-      samples: storedBook(this.d.store.watchSamples, deploy.id, deploy.stage),
-      firstDeploy: !this.d.store.deploys.lastDeployed(deploy.repoId, deploy.branch) }).then(
-      (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),
-      (err: Error) => this.verdict(deploy.id, deploy.stage, null, err),
-    ).finally(() => { if (this.watches.get(deploy.id) === controller) this.watches.delete(deploy.id); });
-  }
-
-  private verdict(deployId: number, position: number, verdict: Verdict | null, err: Error | null): void {
-    if (this.closed || this.watches.get(deployId)?.signal.aborted) return;
-    const { store } = this.d;
-    const now = Date.now();
-    store.tx(() => {
-      const deploy = store.deploys.get(deployId);
-      if (!deploy || deploy.state !== 'watching' || deploy.stage !== position || deploy.heldAt !== null) return;
-      const stage = store.deploys.stages(deployId)[position];
-      if (verdict && !verdict.regression && verdict.inconclusive) { // fails closed: held until a person decides
-        store.deploys.stageVerdict(deployId, position, verdict);
-        if (store.deploys.hold(deployId, `stage ${stage.name}: inconclusive: ${verdict.inconclusive}`, now)) this.alert(deployId);
-        this.d.log.warn({ deploy: deployId, stage: stage.name, reason: verdict.inconclusive },
-          'deploy held: its watch had no data for a window (greengate deploy resume watches again, pause rolls it back)');
-        return; // its deploy.held alert is in the outbox with this transaction
-      }
-      if (verdict && !verdict.regression) return this.promote(deploy, position, verdict, now);
-      if (!verdict) {
-        store.deploys.stageEnded(deployId, position, 'failed', null, now);
-        store.deploys.beginRollback(deployId, position, 'failed', `stage ${stage.name}: the watch failed: ${err?.message ?? 'unknown error'}`, false);
-        this.alert(deployId);
-        return this.rollbackStage(deploy, position, now);
-      }
-      const text = describeVerdict(verdict);
-      const url = `${this.d.baseUrl()}/deploys/${deployId}`;
-      store.deploys.stageEnded(deployId, position, 'regressed', verdict, now);
-      store.deploys.beginRollback(deployId, position, 'rolled_back', `stage ${stage.name}: regression: ${text}`, true);
-      this.alert(deployId);
-      this.rollbackStage(deploy, position, now);
-      this.d.tree.closeForRollback(deploy.repo, deploy.branch,
-        `deploy ${deployId} of ${deploy.sha.slice(0, 10)} rolled back at stage ${stage.name}: ${text} — ${url}`,
-        `deploy ${deployId} regressed at stage ${stage.name}`, JSON.parse(deploy.commits) as string[]);
-    });
-    this.d.log.info({ deploy: deployId, position, regression: verdict?.regression ?? null, err: err?.message }, 'watch ended');
-    void this.kick();
-  }
-
-  /** Every configured stage's watch source is read from start-up on (its baseline before a deploy). */
-  private followAll(): void {
-    this.followed = true;
-    for (const repo of this.d.config.repositories) {
-      for (const deploy of Object.values(repo.deploy ?? {})) {
-        for (const stage of deploy.stages) {
-          if (!stage.watch) continue;
-          try {
-            this.d.hooks.follow(stage.watch);
-          } catch (err) {
-            this.d.log.warn({ err, repo: repo.name, stage: stage.name }, 'cannot follow a stage\'s watch source');
-          }
-        }
-      }
-    }
   }
 
   /** New step builds are told to observers and handed to runners after their transaction. */
