@@ -23,6 +23,7 @@
  *    with those lines before it is built. While the runners are the limit, changes are tested in
  *    batches, only each batch's last candidate built, and a failed batch split (queue/batch.ts).
  * All state is in SQLite (store/landQueue.ts) but the window, which starts again at WINDOW_START.
+ * The refs of changes that left the queue, and of superseded candidates, are deleted after each pass (queue/refs.ts).
  */
 import type { Logger } from 'pino';
 import type { Config, RepositoryConfig } from '../config/config.js';
@@ -33,6 +34,7 @@ import { candidateRef, gitRun, makeCandidate } from './candidate.js';
 import { ESTIMATE_SAMPLES, medianMs } from './estimate.js';
 import { batchSize, breakRate, BREAK_SAMPLES, isBuilt } from './batch.js';
 import { alreadyLanded, headOf, land, type LandingDeps } from './landing.js';
+import { QueueRefs } from './refs.js';
 
 export const WINDOW_START = 3;
 export const WINDOW_FLOOR = 3;
@@ -71,7 +73,10 @@ export class Speculation {
   private readonly again = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private attempts = 0;
-  constructor(private readonly deps: SpeculationDeps) {}
+  private readonly refs: QueueRefs; // deleted after each pass once their change left (queue/refs.ts)
+  constructor(private readonly deps: SpeculationDeps) {
+    this.refs = new QueueRefs((id) => deps.store.landQueue.byId(id), deps.log);
+  }
 
   window(repo: string, branch: string): number {
     return this.windows.get(`${repo}\0${branch}`) ?? WINDOW_START;
@@ -108,6 +113,8 @@ export class Speculation {
         } catch (err) {
           this.deps.log.error({ err: (err as Error).message, repo, branch }, 'land queue pass failed; tried again on the next');
         }
+        const rc = repositoryNamed(this.deps.config, repo);
+        if (rc) await this.refs.tidy(rc.path, repo, branch);
       } while (this.again.has(key));
       this.running.delete(key);
     })();
@@ -145,6 +152,7 @@ export class Speculation {
     if (!c || c.repo !== repo) return false;
     if (!this.deps.store.landQueue.end(id, 'removed', `removed by ${actor}`, this.deps.now())) return false;
     this.cancelCandidate(c);
+    this.refs.forget(c);
     void this.kick(c.repo, c.branch);
     return true;
   }
@@ -167,6 +175,7 @@ export class Speculation {
         // On the branch already (a restart between the update-ref and the row): only when the head moved off its base.
         if (i === 0 && c.candidateBase !== head && await alreadyLanded(rc.path, c, head)) {
           if (this.deps.store.landQueue.land(c.id, c.candidateSha!, this.deps.now())) this.grow(repo, branch);
+          this.refs.forget(c);
           this.deps.log.info({ repo, branch, change: c.id }, 'queued change found on the branch: marked landed');
           moved = true;
           break;
@@ -176,6 +185,7 @@ export class Speculation {
         if (verdict.kind === 'passed' && !waiting && this.mayLand(active.slice(0, i + 1))) {
           if (await land(this.deps, rc.path, c, head, active.slice(0, i)) === 'landed') {
             this.grow(repo, branch);
+            for (const landed of active.slice(0, i + 1)) this.refs.forget(landed);
             this.deps.log.info({ repo, branch, change: c.id, with: active.slice(0, i).map((a) => a.id), sha: c.candidateSha }, 'queued change landed');
             head = c.candidateSha!;
           } else {
@@ -248,6 +258,7 @@ export class Speculation {
         await gitRun(rc.path, ['update-ref', '-d', ref], [0, 1]);
         continue;
       }
+      if (c.candidateRef && c.candidateRef !== ref) this.refs.leave(c, [c.candidateRef]); // the superseded attempt's
       const built = !failing && isBuilt(i, size, planned);
       if (built) await this.build({ ...c, candidateRef: ref, candidateSha: made.sha });
       prev = made.sha;
@@ -296,6 +307,7 @@ export class Speculation {
     });
     if (!ended) return;
     this.cancelCandidate(c);
+    this.refs.forget(c);
     this.deps.log.info({ repo: c.repo, branch: c.branch, change: c.id, state, reason }, 'queued change left the queue');
   }
 
