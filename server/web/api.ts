@@ -94,6 +94,11 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(50),
 });
 
+/** A `*name` route parameter (Express 5 gives one entry per path segment) as the text it stands for: branch names may hold "/" (release/1.2, or release%2F1.2). */
+export function wildcardParam(raw: string | string[] | undefined): string {
+  return Array.isArray(raw) ? raw.join('/') : String(raw ?? '');
+}
+
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;

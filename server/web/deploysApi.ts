@@ -3,7 +3,8 @@
  * is the cursor) and `GET /api/deploys/:id` (its stages with their steps' builds and verdicts).
  * Admin only (`requireAdmin`, 401 without the token): `POST /api/deploys/:repo/:branch/pause`
  * `{ reason? }` and `POST /api/deploys/:repo/:branch/resume`; the branch must have `deploy:`.
- * `GET /api/deploys/:repo/:branch/pause` says whether (and why) its deploys wait.
+ * `GET /api/deploys/:repo/:branch/pause` says whether (and why) its deploys wait. A branch may hold
+ * "/" (release/1.2), written as is or as %2F.
  * A deploy held by an inconclusive watch has `heldAt` (ms) and `holdReason` (else null): pause rolls
  * it back, resume watches it again (server/deploy/orchestrator.ts).
  */
@@ -16,7 +17,7 @@ import type { DeployRow, StageRow } from '../store/deploys.js';
 import type { Verdict } from '../deploy/hooks.js';
 import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
-import { parseOrThrow } from './api.js';
+import { parseOrThrow, wildcardParam } from './api.js';
 import { actorOf } from './admin.js';
 
 export interface DeploysApiDeps {
@@ -77,22 +78,25 @@ export function deploysRouter(deps: DeploysApiDeps): Router {
     res.json({ ...deployJson(deps.store, d, deps.baseUrl()), paused: deps.pausedBecause(d.repo, d.branch) });
   });
 
-  r.get('/deploys/:repo/:branch/pause', (req, res) => {
-    const repo = deployed(String(req.params.repo), String(req.params.branch));
-    res.json({ repo: repo.name, branch: String(req.params.branch), paused: deps.pausedBecause(repo.name, String(req.params.branch)) });
+  r.get('/deploys/:repo/*branch/pause', (req, res) => {
+    const branch = wildcardParam(req.params.branch); // branch names may hold "/"
+    const repo = deployed(String(req.params.repo), branch);
+    res.json({ repo: repo.name, branch, paused: deps.pausedBecause(repo.name, branch) });
   });
 
-  r.post('/deploys/:repo/:branch/pause', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
-    const repo = deployed(String(req.params.repo), String(req.params.branch));
+  r.post('/deploys/:repo/*branch/pause', deps.requireAdmin, jsonBody('16kb'), (req, res) => {
+    const branch = wildcardParam(req.params.branch); // branch names may hold "/"
+    const repo = deployed(String(req.params.repo), branch);
     const body = parseOrThrow(Pause, req.body ?? {}, 'body');
-    deps.pause(repo.name, String(req.params.branch), actorOf(res, body.actor), body.reason ?? null);
-    res.json({ repo: repo.name, branch: String(req.params.branch), paused: deps.pausedBecause(repo.name, String(req.params.branch)) });
+    deps.pause(repo.name, branch, actorOf(res, body.actor), body.reason ?? null);
+    res.json({ repo: repo.name, branch, paused: deps.pausedBecause(repo.name, branch) });
   });
 
-  r.post('/deploys/:repo/:branch/resume', deps.requireAdmin, (req, res) => {
-    const repo = deployed(String(req.params.repo), String(req.params.branch));
-    deps.resume(repo.name, String(req.params.branch));
-    res.json({ repo: repo.name, branch: String(req.params.branch), paused: deps.pausedBecause(repo.name, String(req.params.branch)) });
+  r.post('/deploys/:repo/*branch/resume', deps.requireAdmin, (req, res) => {
+    const branch = wildcardParam(req.params.branch); // branch names may hold "/"
+    const repo = deployed(String(req.params.repo), branch);
+    deps.resume(repo.name, branch);
+    res.json({ repo: repo.name, branch, paused: deps.pausedBecause(repo.name, branch) });
   });
   return r;
 }

@@ -3,7 +3,7 @@
  *   POST   /api/queue/:repo              ← { updates: [{ old, new, ref }], pusher? }  the repository's proc-receive hook,
  *                                          proven by its hook secret (hookAuth.ts): queues each refs/for/<branch> update
  *                                          → { queued: [{ id, ref, branch, position, url }] }
- *   GET    /api/queue/:repo/:branch      → { repo, branch, mode, window, batch, candidateMs, changes: [...] }  public, like every read
+ *   GET    /api/queue/:repo/:branch      (the branch may hold "/", as is or %2F) → { repo, branch, mode, window, batch, candidateMs, changes: [...] }  public, like every read
  *                                          (each active change's expectedLandingAt: an estimate, queue/estimate.ts)
  *   DELETE /api/queue/:repo/changes/:id  admin (requireAdmin): takes a queued change out (state removed)
  * The pusher named in a hook's request is who the git server authenticated (same rule as the gate's
@@ -18,7 +18,7 @@ import { fail } from '../errors.js';
 import type { QueueChangeRow } from '../store/landQueue.js';
 import { actorOf } from './admin.js';
 import { jsonBody } from './bodyLimit.js';
-import { parseOrThrow } from './api.js';
+import { parseOrThrow, wildcardParam } from './api.js';
 import type { QueuedAnswer } from '../queue/entry.js';
 import { expectedLandings } from '../queue/estimate.js';
 
@@ -73,9 +73,9 @@ export function queueRouter(deps: QueueApiDeps): Router {
     res.json({ queued: await deps.enqueue(repo, body.updates, pusher) });
   });
 
-  r.get('/queue/:repo/:branch', (req, res) => {
+  r.get('/queue/:repo/*branch', (req, res) => { // branch names may hold "/"
     const repo = findRepository(deps.config, String(req.params.repo));
-    const branch = String(req.params.branch);
+    const branch = wildcardParam(req.params.branch);
     const mode = repo.land?.[branch];
     if (!mode) fail('GG_QUEUE_NOT_FOUND', `branch "${branch.slice(0, 200)}" of ${repo.name} has no land queue (land: in greengate.yml)`);
     const status = deps.status(repo.name, branch);

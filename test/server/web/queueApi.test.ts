@@ -38,7 +38,7 @@ describe('web/queueApi and web/pagesQueue: branches whose names hold "/"', funct
     for (const path of ['/api/queue/shop/release/1.3', '/api/queue/shop/main']) {
       const res = await fetch(server.url + path);
       expect(res.status, path).to.equal(404);
-      expect((await res.json() as { code: string }).code, path).to.equal('GG_QUEUE_NOT_FOUND');
+      expect((await res.json() as { error: { code: string } }).error.code, path).to.equal('GG_QUEUE_NOT_FOUND');
     }
   });
 
