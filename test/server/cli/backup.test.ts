@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from '../../../server/store/index.js';
@@ -50,6 +50,37 @@ describe('server/cli/backup', function () {
     } finally {
       copy.close();
     }
+    expect(readdirSync(dir)).to.deep.equal(['gg.db']);
+  });
+
+  it('copies DATA/artifacts beside FILE (FILE.artifacts/sha256/…, 0600), without uploads in flight, and replaces an older copy', () => {
+    const sha = 'ab' + 'c'.repeat(62);
+    mkdirSync(join(home.dir, 'data', 'artifacts', 'sha256', 'ab'), { recursive: true });
+    writeFileSync(join(home.dir, 'data', 'artifacts', 'sha256', 'ab', sha.slice(2)), 'report bytes\n');
+    mkdirSync(join(home.dir, 'data', 'artifacts', 'tmp'));
+    writeFileSync(join(home.dir, 'data', 'artifacts', 'tmp', 'upload-in-flight'), 'half');
+    const dir = join(home.dir, 'out');
+    mkdirSync(dir);
+    mkdirSync(join(dir, 'gg.db.artifacts', 'sha256', 'ff'), { recursive: true }); // an older copy under the same name
+    writeFileSync(join(dir, 'gg.db.artifacts', 'sha256', 'ff', 'f'.repeat(62)), 'stale');
+    const r = backup(join(dir, 'gg.db'), '--data', join(home.dir, 'data'));
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain(`artifacts: 1 file, 13 bytes, copied to ${join(dir, 'gg.db.artifacts')}`);
+    expect(readdirSync(dir).sort()).to.deep.equal(['gg.db', 'gg.db.artifacts']);
+    expect(readdirSync(join(dir, 'gg.db.artifacts'))).to.deep.equal(['sha256']);
+    expect(readdirSync(join(dir, 'gg.db.artifacts', 'sha256'))).to.deep.equal(['ab']);
+    const copied = join(dir, 'gg.db.artifacts', 'sha256', 'ab', sha.slice(2));
+    expect(readFileSync(copied, 'utf8')).to.equal('report bytes\n');
+    expect(statSync(copied).mode & 0o777).to.equal(0o600);
+  });
+
+  it('with --no-artifacts copies the database alone', () => {
+    mkdirSync(join(home.dir, 'data', 'artifacts', 'sha256', 'ab'), { recursive: true });
+    writeFileSync(join(home.dir, 'data', 'artifacts', 'sha256', 'ab', 'c'.repeat(62)), 'x');
+    const dir = join(home.dir, 'out');
+    mkdirSync(dir);
+    const r = backup(join(dir, 'gg.db'), '--data', join(home.dir, 'data'), '--no-artifacts');
+    expect(r.status, r.stderr).to.equal(0);
     expect(readdirSync(dir)).to.deep.equal(['gg.db']);
   });
 });
