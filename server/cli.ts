@@ -34,12 +34,14 @@ const COMMANDS: CommandSpec[] = [
     options: {
       config: { type: 'string', value: 'FILE', help: 'find the database through this configuration (default ./greengate.yml)' },
       data: { type: 'string', value: 'DIR', help: 'the data directory holding greengate.db (instead of --config)' },
+      'no-artifacts': { type: 'boolean', help: 'copy the database alone, not DATA/artifacts (to FILE.artifacts/)' },
     },
-    details: 'The copy is checked (it opens, passes SQLite\'s integrity check) and written 0600.',
+    details: 'The copy is checked (it opens, passes SQLite\'s integrity check) and written 0600. The artifacts\' files\n' +
+      '(DATA/artifacts/sha256/…) are copied after it to FILE.artifacts/ (see docs/operations.md).',
     async run(values, positionals) {
       if (!positionals[0]) throw new UsageError('backup: name the file to write: greengate backup FILE');
       const { runBackup } = await import('./cli/backup.js');
-      await runBackup({ dest: resolve(positionals[0]), config: str(values.config), data: str(values.data) });
+      await runBackup({ dest: resolve(positionals[0]), config: str(values.config), data: str(values.data), artifacts: values['no-artifacts'] !== true });
     },
   },
   DEMO_COMMAND,
