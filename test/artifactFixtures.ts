@@ -16,6 +16,8 @@ export interface ArtifactShop {
   of(name: 'unit' | 'pack'): AssignMessage;
   /** Reports the unit finished and waits until the server recorded it. */
   finish(unit: number): Promise<void>;
+  /** Stops the server and starts it again on the same data (`server` is the new one); the raw runner is not connected to it. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,7 +27,8 @@ export async function artifactShop(top: Record<string, unknown> = {}): Promise<A
   repo.commit({ 'README': 'hello\n' }, 'first');
   repo.push();
   const builders = ['unit', 'pack'].map((name) => ({ name, run: 'true', artifacts: ['dist/**'] }));
-  const server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { shop: { gate: ['main'], builders }, top }) });
+  const config = shopConfig(home.dir, repo, { shop: { gate: ['main'], builders }, top });
+  const server = await startShopServer(home.dir, repo, { config });
   const ws = new WebSocket(server.url.replace('http', 'ws') + WS_PATH);
   const assigns: AssignMessage[] = [];
   ws.on('message', (d) => {
@@ -40,11 +43,16 @@ export async function artifactShop(top: Record<string, unknown> = {}): Promise<A
     of: (name) => assigns.find((a) => a.builder.name === name)!,
     async finish(unit) {
       ws.send(JSON.stringify({ type: 'finished', unit, exitCode: 0, signal: null, timedOut: false, error: null, chunks: 0, durationMs: 1 }));
-      await pollUntil(() => server.store.units.get(unit)?.state === 'done', `unit ${unit} recorded as done`);
+      await pollUntil(() => shop.server.store.units.get(unit)?.state === 'done', `unit ${unit} recorded as done`);
+    },
+    async restart() {
+      ws.close();
+      await shop.server.close();
+      shop.server = await startShopServer(home.dir, repo, { config });
     },
     async close() {
       ws.close();
-      await server.close();
+      await shop.server.close();
       home.cleanup();
     },
   };

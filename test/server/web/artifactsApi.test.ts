@@ -35,6 +35,21 @@ describe('web/artifactsApi: uploads need the running unit\'s own credential', fu
     expect(shop.server.store.artifacts.byBuild(unit.build).map((a) => a.path)).to.deep.equal(['dist/a.js']);
   });
 
+  it('refuses, after a server restart, the credential of a unit assigned before it with a 401 that says so (credentials live in memory)', async () => {
+    const unit = shop.of('unit');
+    await shop.restart();
+    expect(shop.server.store.units.get(unit.unit)?.state, 'still running: its runner may reconnect').to.equal('running');
+    const res = await putArtifact(shop.server, unit.unit, 'dist/app.js', 'built', unit.unitToken);
+    expect(res.status).to.equal(401);
+    const body = await res.json();
+    expect(body.error.code).to.equal('GG_ARTIFACT_UNAUTHORIZED');
+    expect(body.error.message).to.match(new RegExp(`^unit ${unit.unit} was assigned before this server restarted: .*kept in memory only.*tried again with a new credential`));
+    expect(body.error.message, 'never the token').not.to.contain(unit.unitToken!);
+    const made = await putArtifact(shop.server, unit.unit, 'dist/app.js', 'built', 'f'.repeat(64));
+    expect((await made.json()).error.message, 'the hint only for a unit assigned before the restart, whatever the token').to.match(/restarted/);
+    expect(shop.server.store.artifacts.byBuild(unit.build)).to.deep.equal([]);
+  });
+
   it('refuses paths outside the workspace or not normalized with 400 naming the path', async () => {
     const unit = shop.of('unit');
     for (const path of ['../escape', '/etc/passwd', 'dist/../../x', 'a//b', './a', 'a/./b', 'dist/', '.git/config', 'a\\b', '']) {
