@@ -7,7 +7,8 @@
  *
  * Kept in memory as sha256 hashes, never the token itself; at most MAX_UNIT_TOKENS (the oldest
  * are forgotten). A server restart forgets them all: units claimed after it already have their
- * code, so nothing needs them then.
+ * code; an artifact upload of a unit assigned before it is refused (401, web/artifactsApi.ts says
+ * the server restarted: `since`), its unit fails that attempt and is tried again with a new one.
  */
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -19,6 +20,8 @@ export type UnitLookup = (unit: number) => { state: string; runnerId: number | n
 
 export class UnitTokens {
   private readonly byHash = new Map<string, Issued>();
+  /** When this server process started issuing (ms): a unit assigned before it holds a credential it never knew. */
+  readonly since = Date.now();
 
   constructor(private readonly lookup: UnitLookup) {}
 

@@ -6,7 +6,9 @@
  *   and only while SQLite says the unit runs on the runner it was issued to (the runner uploads
  *   before it reports `finished`). No token, a wrong one, another unit's, or one of a unit that
  *   has ended: 401 GG_ARTIFACT_UNAUTHORIZED. The runner token itself is refused too: a credential
- *   names one unit. Body: the file's bytes with Content-Length (411 without); P must be a
+ *   names one unit. Credentials live in memory: for a running unit assigned before this server
+ *   process started, the 401 says the server restarted (the unit fails that attempt; a first one
+ *   is tried again with a new credential). Body: the file's bytes with Content-Length (411 without); P must be a
  *   normalized workspace-relative path (400 GG_ARTIFACT_PATH). Over `artifactLimits` (a file over
  *   maxFileBytes, or the build's artifacts over maxBuildBytes): 413 GG_ARTIFACT_TOO_LARGE naming
  *   the file, its size, the limit and the key that raises it, before a byte of the body is read.
@@ -36,8 +38,8 @@ export interface ArtifactsApiDeps {
   config: Pick<Config, 'artifactLimits'>;
   blobs: Blobs;
   baseUrl(): string;
-  /** Unit credentials (dispatch/unitTokens.ts): the unit a token names while it runs, else null. */
-  unitTokens: { runningUnit(token: string): number | null };
+  /** Unit credentials (dispatch/unitTokens.ts): the unit a token names while it runs, else null; `since`: this process's start. */
+  unitTokens: { runningUnit(token: string): number | null; readonly since?: number };
 }
 
 /** The upload route's path: its body is streamed to the blob store under its own limits, not bodyLimit.ts's. */
@@ -59,6 +61,12 @@ export function artifactsRouter(deps: ArtifactsApiDeps): Router {
     const holder = deps.unitTokens.runningUnit(tokenFrom(req.get('authorization')));
     if (holder === null || holder !== unitId) {
       res.set('connection', 'close');
+      const unit = store.units.get(unitId);
+      if (unit?.state === 'running' && unit.assignedAt !== null && deps.unitTokens.since !== undefined && unit.assignedAt < deps.unitTokens.since) {
+        fail('GG_ARTIFACT_UNAUTHORIZED', `unit ${unitId} was assigned before this server restarted: its credential (the assign's unitToken) ` +
+          'was issued by the earlier server process, and unit credentials are kept in memory only, so no upload of it is accepted now — ' +
+          'the unit fails this attempt, and a first attempt is tried again with a new credential');
+      }
       fail('GG_ARTIFACT_UNAUTHORIZED', `uploading an artifact of unit ${unitId} needs that unit's own credential (the unitToken of its assign) ` +
         'while the unit runs: send "Authorization: Bearer <unitToken>" from the runner that holds the unit');
     }
