@@ -18,7 +18,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release } from 'node:os';
+import { availableParallelism, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
@@ -26,7 +26,7 @@ import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, write
 type Kind = 'node' | 'jest' | 'mocha';
 interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null; flags: string; env: string }
 interface Run { ms: number; ok: boolean; summary: string }
-interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number }
+interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number; advice: string[]; load: number }
 
 const SLOTS = availableParallelism();
 const DEFAULT_TESTS: Record<Kind, string> = { node: 'test/**/*.test.{js,mjs}', jest: 'tests/**/*.test.{js,ts}', mocha: 'test/**/*.js' };
@@ -105,6 +105,7 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
   const ref = 'refs/heads/main';
   let old = '0'.repeat(40);
   try { old = git(bare, 'rev-parse', '--verify', '-q', ref); } catch { /* first push */ }
+  const load = loadavg()[0];
   const tPush = Date.now();
   git(bare, 'update-ref', ref, sha);
   await fetch(`${server.url}/api/changes?repo=real`, { method: 'POST', body: `${old} ${sha} ${ref}\n` });
@@ -118,6 +119,7 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
     setupMs: b.units.filter((u: any) => u.cacheHit !== null).map((u: any) => u.setupMs),
     hits: b.units.filter((u: any) => u.cacheHit === true).length, misses: b.units.filter((u: any) => u.cacheHit === false).length,
     testsRecorded: b.tests?.length ?? 0, slotSpread: slotSpread(current, b.startedAt ?? tPush),
+    advice: Array.isArray(b.contention) ? b.contention : [], load,
   };
 }
 
@@ -159,7 +161,9 @@ async function benchProject(p: Project) {
     const warmCi = locked ? await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) : { ms: NaN, ok: true, summary: 'no lockfile' };
     say(`${name}: installs ${sec(install.ci.ms)} cold, ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
     const recipe = withFlags(p);
+    const loads = { serial: loadavg()[0], parallel: 0 };
     const serial = await timed(recipe.serial, local, files);
+    loads.parallel = loadavg()[0];
     say(`${name}: serial ${sec(serial.ms)} (${serial.summary}); parallel run`);
     const parallel = await timed(recipe.parallel, local, files);
     say(`${name}: parallel ${sec(parallel.ms)} (${parallel.summary}); greengate`);
@@ -182,7 +186,7 @@ async function benchProject(p: Project) {
       const empty = execFileSync('git', ['--git-dir', bare, 'commit-tree', `${sha}^{tree}`, '-p', sha, '-m', 'bench: warm'], { encoding: 'utf8', env }).trim();
       const warm = await pushAndWait(server, bare, empty);
       say(`${name}: greengate warm ${sec(warm.ms)} (${warm.result}, ${warm.units} units, cache ${warm.hits} hit / ${warm.misses} miss)`);
-      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm };
+      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm, loads };
     } finally {
       await stopChild(runner);
       await server.kill();
@@ -201,9 +205,17 @@ function table(results: Result[]): string {
     const local = (x: Run) => `${sec(x.ms)}${x.ok ? '' : ' (exit ≠ 0)'}`;
     return `| ${r.name} (${r.kind}, ${r.files} files) | ${local(r.serial)} | ${local(r.parallel)} | ${gg(r.cold)} | ${gg(r.warm)} | ${(r.warm.ms / r.parallel.ms).toFixed(2)}× |`;
   });
+  const ratios = results.map((r) => {
+    const best = Math.min(r.serial.ms, r.parallel.ms);
+    const bestName = r.serial.ms <= r.parallel.ms ? 'serial' : `own parallel (${SLOTS})`;
+    const load = (x: number) => x.toFixed(1);
+    return `| ${r.name} | ${sec(best)} (${bestName}) | ${(r.warm.ms / best).toFixed(2)}× | ${(r.cold.ms / (r.install.ci.ms + best)).toFixed(2)}× | ${r.warm.testsRecorded} | ` +
+      `${r.warm.advice.length ? r.warm.advice.join('; ') : `none: ${SLOTS} slots stand`} | ${load(r.loads.serial)} / ${load(r.loads.parallel)} / ${load(r.cold.load)} / ${load(r.warm.load)} |`;
+  });
   const installs = results.map((r) => `| ${r.name} | ${sec(r.install.ci.ms)}${r.locked ? '' : ' (`npm install`: no lockfile)'} | ${sec(r.warmInstall.ms)} | ${r.locked ? sec(r.warmCi.ms) : '—'} |`);
   const suites = results.map((r) => `- ${r.name}: serial: ${r.serial.summary || '—'}; parallel: ${r.parallel.summary || '—'}`);
-  return `${head}${rows.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
+  const ratioHead = '| project | own best | warm ÷ own best (target ≤ 1.0) | cold ÷ (install + own best) (target ≤ 1.1) | tests recorded (warm) | greengate\'s slot advice (warm build) | 1-min load: serial / parallel / cold / warm |\n|---|---|---|---|---|---|---|\n';
+  return `${head}${rows.join('\n')}\n\n${ratioHead}${ratios.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
 }
 
 const SECTION = '## `npm run bench:real` (issue 12)';
