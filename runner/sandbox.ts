@@ -47,6 +47,8 @@ export interface SandboxPlace {
   workDir: string;
   /** More files or directories to hide (the token file). */
   hide: readonly string[];
+  /** The repository's package-manager cache (runner/packageCache.ts), writable; absent: none. */
+  packageCache?: string;
 }
 
 export interface Sandbox {
@@ -114,6 +116,7 @@ class Bwrap implements Sandbox {
     for (const p of policy.writable) args.push('--bind', p, p);
     // Hidden after the builder's paths, so none of them can open these again.
     args.push('--tmpfs', resolve(place.workDir));
+    if (place.packageCache) args.push('--bind', resolve(place.packageCache), resolve(place.packageCache));
     for (const file of place.hide) {
       if (!existsSync(file)) continue;
       if (statSync(file).isDirectory()) args.push('--tmpfs', file);
