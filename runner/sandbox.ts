@@ -1,7 +1,7 @@
 /**
  * The sandbox a unit's commands run in: bubblewrap (`bwrap`), one sandbox per command (setup,
  * run). Inside: the whole filesystem read-only; writable only the slot's workspace, a private
- * /tmp and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
+ * /tmp, its repository's package cache (runner/packageCache.ts) and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
  * writable slot), the objects it borrows (mirror, server repository) read-only and nothing else
  * of those repositories; the runner's work dir (other slots,
  * other repositories' mirrors, the instance id), its home and its token file hidden (an empty

@@ -17,7 +17,7 @@
  * are the command's wall time. Only the npm registry is needed (for the installs).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
@@ -77,10 +77,10 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /** Runs a shell command in cwd; wall time, exit status and the last summary-looking lines of its output. */
-function timed(command: string, cwd: string, args: string[] = []): Promise<Run> {
+function timed(command: string, cwd: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<Run> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', `${command} "$@"`, 'sh', ...args], { cwd, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', `${command} "$@"`, 'sh', ...args], { cwd, env: { ...process.env, CI: 'true', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const keep = (d: Buffer) => { tail = (tail + d.toString('utf8')).slice(-20_000); };
     child.stdout.on('data', keep);
@@ -139,6 +139,31 @@ export function slotSpread(units: { assignedAt: number | null; finishedAt: numbe
   return last > start ? (last - Math.min(...ends)) / (last - start) : 0;
 }
 
+/**
+ * A cold build on a runner that has built this repository before: a new server (nothing learned:
+ * the cold plan) and the same runner work dir without its slots and workspace caches, so only its
+ * package cache (runner/packageCache.ts) is left — as for a new builder or a runner given a new
+ * project. Compared with the local install on the user's warm npm cache.
+ */
+async function usedRunnerCold(dir: string, bare: string, sha: string, builder: BuilderSpec): Promise<GgRun> {
+  const work = join(dir, 'runners', 'real-1');
+  for (const repoDir of readdirSync(work, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'mirrors')) {
+    for (const entry of readdirSync(join(work, repoDir.name))) if (entry !== 'packages') rmSync(join(work, repoDir.name, entry), { recursive: true, force: true });
+  }
+  const again = join(dir, 'again');
+  execFileSync('mkdir', ['-p', again]);
+  execFileSync('git', ['--git-dir', bare, 'update-ref', '-d', 'refs/heads/main']);
+  const server = await new ServerProcess(writeConfig(again, [{ name: 'real', path: bare, gate: [], builders: [builder] }])).start();
+  const runner = startRunner(server.url, 'real-1', dir, { slots: SLOTS });
+  try {
+    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
+    return await pushAndWait(server, bare, sha);
+  } finally {
+    await stopChild(runner);
+    await server.kill();
+  }
+}
+
 async function benchProject(p: Project) {
   const home = tempHome('gg-real-');
   try {
@@ -155,11 +180,15 @@ async function benchProject(p: Project) {
     const locked = existsSync(join(local, 'package-lock.json'));
     const installCommand = (locked ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund') + RECIPES[p.kind].setupExtra;
     say(`${name}@${sha.slice(0, 12)}: ${files.length} test files; ${installCommand} (cold)`);
-    const install = { ci: await timed(installCommand, local) };
+    // First with an empty package cache (what a new runner's sandboxed setup has), then with the user's (warm) one.
+    const emptyCache = await timed(installCommand, local, [], { npm_config_cache: join(home.dir, 'npm-empty') });
+    if (!emptyCache.ok) throw new Error(`${installCommand} with an empty npm cache failed in ${local}: ${emptyCache.summary}`);
+    rmSync(join(local, 'node_modules'), { recursive: true, force: true });
+    const install = { ci: await timed(installCommand, local), emptyCache };
     if (!install.ci.ok) throw new Error(`${installCommand} failed in ${local}: ${install.ci.summary}`);
     const warmInstall = await timed('npm install --prefer-offline --no-audit --no-fund', local);
     const warmCi = locked ? await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) : { ms: NaN, ok: true, summary: 'no lockfile' };
-    say(`${name}: installs ${sec(install.ci.ms)} cold, ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
+    say(`${name}: installs ${sec(emptyCache.ms)} with an empty npm cache, ${sec(install.ci.ms)} cold (warm npm cache), ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
     const recipe = withFlags(p);
     const loads = { serial: loadavg()[0], parallel: 0 };
     const serial = await timed(recipe.serial, local, files);
@@ -186,7 +215,11 @@ async function benchProject(p: Project) {
       const empty = execFileSync('git', ['--git-dir', bare, 'commit-tree', `${sha}^{tree}`, '-p', sha, '-m', 'bench: warm'], { encoding: 'utf8', env }).trim();
       const warm = await pushAndWait(server, bare, empty);
       say(`${name}: greengate warm ${sec(warm.ms)} (${warm.result}, ${warm.units} units, cache ${warm.hits} hit / ${warm.misses} miss)`);
-      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm, loads };
+      await stopChild(runner);
+      await server.kill();
+      const used = await usedRunnerCold(home.dir, bare, sha, builder);
+      say(`${name}: greengate cold on a used runner ${sec(used.ms)} (${used.result}, ${used.units} units, cache ${used.hits} hit / ${used.misses} miss)`);
+      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm, used, loads };
     } finally {
       await stopChild(runner);
       await server.kill();
@@ -209,12 +242,13 @@ function table(results: Result[]): string {
     const best = Math.min(r.serial.ms, r.parallel.ms);
     const bestName = r.serial.ms <= r.parallel.ms ? 'serial' : `own parallel (${SLOTS})`;
     const load = (x: number) => x.toFixed(1);
-    return `| ${r.name} | ${sec(best)} (${bestName}) | ${(r.warm.ms / best).toFixed(2)}× | ${(r.cold.ms / (r.install.ci.ms + best)).toFixed(2)}× | ${r.warm.testsRecorded} | ` +
-      `${r.warm.advice.length ? r.warm.advice.join('; ') : `none: ${SLOTS} slots stand`} | ${load(r.loads.serial)} / ${load(r.loads.parallel)} / ${load(r.cold.load)} / ${load(r.warm.load)} |`;
+    return `| ${r.name} | ${sec(best)} (${bestName}) | ${(r.warm.ms / best).toFixed(2)}× | ${(r.cold.ms / (r.install.emptyCache.ms + best)).toFixed(2)}× (${sec(r.cold.ms)} ÷ ${sec(r.install.emptyCache.ms)} + ${sec(best)}) | ` +
+      `${(r.used.ms / (r.install.ci.ms + best)).toFixed(2)}× (${sec(r.used.ms)} ÷ ${sec(r.install.ci.ms)} + ${sec(best)}) | ${r.warm.testsRecorded} | ` +
+      `${r.warm.advice.length ? r.warm.advice.join('; ') : `none: ${SLOTS} slots stand`} | ${load(r.loads.serial)} / ${load(r.loads.parallel)} / ${load(r.cold.load)} / ${load(r.warm.load)} / ${load(r.used.load)} |`;
   });
   const installs = results.map((r) => `| ${r.name} | ${sec(r.install.ci.ms)}${r.locked ? '' : ' (`npm install`: no lockfile)'} | ${sec(r.warmInstall.ms)} | ${r.locked ? sec(r.warmCi.ms) : '—'} |`);
   const suites = results.map((r) => `- ${r.name}: serial: ${r.serial.summary || '—'}; parallel: ${r.parallel.summary || '—'}`);
-  const ratioHead = '| project | own best | warm ÷ own best (target ≤ 1.0) | cold ÷ (install + own best) (target ≤ 1.1) | tests recorded (warm) | greengate\'s slot advice (warm build) | 1-min load: serial / parallel / cold / warm |\n|---|---|---|---|---|---|---|\n';
+  const ratioHead = '| project | own best | warm ÷ own best (target ≤ 1.0) | cold, new runner ÷ (install, empty npm cache + own best) (target ≤ 1.1) | cold, used runner ÷ (install, warm npm cache + own best) (target ≤ 1.1) | tests recorded (warm) | greengate\'s slot advice (warm build) | 1-min load: serial / parallel / cold / warm / used |\n|---|---|---|---|---|---|---|---|\n';
   return `${head}${rows.join('\n')}\n\n${ratioHead}${ratios.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
 }
 
