@@ -7,12 +7,16 @@
  * picks the commit, else the default branch's head. `--node-tests GLOB` (…) picks the test files
  * (defaults below), `--node-name` the name shown, `--node-flags` options added after the test
  * runner's name in every command (e.g. `--mocha-flags '--require @babel/register'`), `--node-env`
- * variables set for every command (`K=V K2=V2`). For each project: a clone, `npm ci` (timed, then `npm install
+ * variables set for every command (`K=V K2=V2`). For each project: a clone, `npm ci` (timed with an
+ * empty npm cache, as a new runner's sandboxed setup has, then with the user's warm one, then `npm install
  * --prefer-offline` and `npm ci` again with node_modules present, timed: what a setup costs on a
  * warm workspace), the suite serial and in the test runner's own parallel mode at the machine's
  * core count, then greengate: a real server, one runner with one slot per core, a push of the
  * commit (cold: new runner workspaces, nothing learned) and a push of an empty commit on top
- * (warm: the workspace cache and learned durations). Every greengate figure is push (ref
+ * (warm: the workspace cache and learned durations), then the commit again to a new server with the
+ * same runner, its slots and workspace caches removed (cold on a used runner: nothing learned, only
+ * its package cache kept). The ratios the issue sets: warm ÷ the runner's own best (serial or
+ * parallel), cold ÷ (the matching install + own best). Every greengate figure is push (ref
  * update, change notice just after) → build finished as the server recorded it; the local ones
  * are the command's wall time. Only the npm registry is needed (for the installs).
  */
