@@ -30,7 +30,7 @@ import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, write
 type Kind = 'node' | 'jest' | 'mocha';
 interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null; flags: string; env: string }
 interface Run { ms: number; ok: boolean; summary: string }
-interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number; advice: string[]; load: number }
+interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number; advice: string[]; load: number; timeline: { files: number; assigned: number; started: number; finished: number; setupMs: number | null; cacheHit: boolean | null }[] }
 
 const SLOTS = availableParallelism();
 const DEFAULT_TESTS: Record<Kind, string> = { node: 'test/**/*.test.{js,mjs}', jest: 'tests/**/*.test.{js,ts}', mocha: 'test/**/*.js' };
@@ -124,6 +124,9 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
     hits: b.units.filter((u: any) => u.cacheHit === true).length, misses: b.units.filter((u: any) => u.cacheHit === false).length,
     testsRecorded: b.tests?.length ?? 0, slotSpread: slotSpread(current, b.startedAt ?? tPush),
     advice: Array.isArray(b.contention) ? b.contention : [], load,
+    // Each unit, in ms from the push: where a build's time goes (assign, setup, command).
+    timeline: current.map((u: any) => ({ files: u.files?.length ?? 0, assigned: u.assignedAt - tPush, started: u.startedAt - tPush,
+      finished: u.finishedAt - tPush, setupMs: u.setupMs, cacheHit: u.cacheHit })),
   };
 }
 
