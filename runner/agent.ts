@@ -17,7 +17,8 @@ import { fail, type AssignMessage, type FinishedMessage, type ServerMessage, typ
 import { Connection } from './connection.js';
 import { LogStreamer } from './logStreamer.js';
 import { RunningCommand, type RunOutcome } from './process.js';
-import { Workspaces } from './workspace.js';
+import { Workspaces, safeName } from './workspace.js';
+import { packageCacheDir, packageCacheEnv } from './packageCache.js';
 import { Mirrors } from './mirror.js';
 import { readJUnitFiles } from './junit.js';
 import { buildUnitEnv, redactedValues } from './environment.js';
@@ -45,6 +46,7 @@ interface ActiveUnit {
   finishedAcked: boolean;
   dropped: boolean;
   resend: { timer: NodeJS.Timeout; at: number } | null;
+  packageCache?: string;
 }
 
 export class Agent {
@@ -191,7 +193,8 @@ export class Agent {
       wsDir = ws.dir;
       // Files of the steps this unit needs, in place before setup (their sha256 checked).
       if (a.artifacts?.length) await downloadArtifacts(ws.dir, a.artifacts, transfer);
-      const env = buildUnitEnv(a, this.name);
+      u.packageCache = packageCacheDir(this.opts.workDir, safeName(a.repo.name));
+      const env = buildUnitEnv(a, this.name, process.env, packageCacheEnv(u.packageCache));
       for (const dir of a.builder.sandbox?.writable ?? []) mkdirSync(dir, { recursive: true });
       const setupCommand = pickSetup(a, ws);
       if (ws.cache) {
@@ -271,7 +274,7 @@ export class Agent {
 
   private exec(u: ActiveUnit, command: string, args: readonly string[], cwd: string, env: Record<string, string>, timeout: number) {
     const policy: SandboxPolicy = u.assign.builder.sandbox ?? DEFAULT_POLICY;
-    const place = { workspace: cwd, workDir: this.opts.workDir, hide: this.opts.hide ?? [] };
+    const place = { workspace: cwd, workDir: this.opts.workDir, hide: this.opts.hide ?? [], packageCache: u.packageCache };
     u.command = new RunningCommand({
       command, args, cwd, env, timeoutSeconds: timeout,
       wrap: (argv) => this.sandbox.wrap(argv, place, policy),

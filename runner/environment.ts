@@ -1,6 +1,7 @@
 /**
  * The environment a unit runs with: an allowlist, never the runner's whole environment. A unit
- * gets PATH, HOME, LANG, TZ, TMPDIR from the runner (when set), CI=true, greengate's build
+ * gets PATH, HOME, LANG, TZ, TMPDIR from the runner (when set), its repository's package cache
+ * (npm_config_cache, YARN_CACHE_FOLDER, npm_config_store_dir: runner/packageCache.ts), CI=true, greengate's build
  * variables, the names its builder lists in `env:` (from the runner's environment), its build's
  * params (never over those names, greengate's own or a secret's), its
  * builder's secrets, its matrix step's variables, and its own credential GREENGATE_UNIT_TOKEN (when the server sent one). The
@@ -13,9 +14,12 @@ export const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'] as const;
 /** Variables holding greengate's own tokens: never given to a unit, always redacted from its log. */
 export const TOKEN_VARIABLES = ['GREENGATE_RUNNER_TOKEN', 'GREENGATE_ADMIN_TOKEN'] as const;
 
-export function buildUnitEnv(a: AssignMessage, runnerName: string, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function buildUnitEnv(a: AssignMessage, runnerName: string, parent: NodeJS.ProcessEnv = process.env,
+  runnerVars: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of PASSED_THROUGH) if (parent[name] !== undefined) env[name] = parent[name]!;
+  // The runner's own (its package cache, runner/packageCache.ts): the builder's names below win.
+  Object.assign(env, runnerVars);
   for (const name of a.builder.env ?? []) {
     if (/^GREENGATE/i.test(name) || (TOKEN_VARIABLES as readonly string[]).includes(name)) continue;
     if (parent[name] !== undefined) env[name] = parent[name]!;

@@ -1,7 +1,7 @@
 /**
  * The sandbox a unit's commands run in: bubblewrap (`bwrap`), one sandbox per command (setup,
  * run). Inside: the whole filesystem read-only; writable only the slot's workspace, a private
- * /tmp and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
+ * /tmp, its repository's package cache (runner/packageCache.ts) and the builder's `sandbox.writable` paths; the slot's `.git` read-only (bound over the
  * writable slot), the objects it borrows (mirror, server repository) read-only and nothing else
  * of those repositories; the runner's work dir (other slots,
  * other repositories' mirrors, the instance id), its home and its token file hidden (an empty
@@ -47,6 +47,8 @@ export interface SandboxPlace {
   workDir: string;
   /** More files or directories to hide (the token file). */
   hide: readonly string[];
+  /** The repository's package-manager cache (runner/packageCache.ts), writable; absent: none. */
+  packageCache?: string;
 }
 
 export interface Sandbox {
@@ -114,6 +116,7 @@ class Bwrap implements Sandbox {
     for (const p of policy.writable) args.push('--bind', p, p);
     // Hidden after the builder's paths, so none of them can open these again.
     args.push('--tmpfs', resolve(place.workDir));
+    if (place.packageCache) args.push('--bind', resolve(place.packageCache), resolve(place.packageCache));
     for (const file of place.hide) {
       if (!existsSync(file)) continue;
       if (statSync(file).isDirectory()) args.push('--tmpfs', file);

@@ -193,6 +193,7 @@ function cacheFile(dir: string): string {
   return `${dir}.cache.json`;
 }
 
-function safeName(name: string): string {
+/** A repository's folder name under the work dir. */
+export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }

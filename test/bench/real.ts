@@ -7,18 +7,22 @@
  * picks the commit, else the default branch's head. `--node-tests GLOB` (…) picks the test files
  * (defaults below), `--node-name` the name shown, `--node-flags` options added after the test
  * runner's name in every command (e.g. `--mocha-flags '--require @babel/register'`), `--node-env`
- * variables set for every command (`K=V K2=V2`). For each project: a clone, `npm ci` (timed, then `npm install
+ * variables set for every command (`K=V K2=V2`). For each project: a clone, `npm ci` (timed with an
+ * empty npm cache, as a new runner's sandboxed setup has, then with the user's warm one, then `npm install
  * --prefer-offline` and `npm ci` again with node_modules present, timed: what a setup costs on a
  * warm workspace), the suite serial and in the test runner's own parallel mode at the machine's
  * core count, then greengate: a real server, one runner with one slot per core, a push of the
  * commit (cold: new runner workspaces, nothing learned) and a push of an empty commit on top
- * (warm: the workspace cache and learned durations). Every greengate figure is push (ref
+ * (warm: the workspace cache and learned durations), then the commit again to a new server with the
+ * same runner, its slots and workspace caches removed (cold on a used runner: nothing learned, only
+ * its package cache kept). The ratios the issue sets: warm ÷ the runner's own best (serial or
+ * parallel), cold ÷ (the matching install + own best). Every greengate figure is push (ref
  * update, change notice just after) → build finished as the server recorded it; the local ones
  * are the command's wall time. Only the npm registry is needed (for the installs).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, writeConfig, type BuilderSpec } from '../helpers.js';
@@ -26,7 +30,7 @@ import { ROOT, ServerProcess, pollUntil, startRunner, stopChild, tempHome, write
 type Kind = 'node' | 'jest' | 'mocha';
 interface Project { kind: Kind; src: string; commit: string | null; tests: string; name: string | null; flags: string; env: string }
 interface Run { ms: number; ok: boolean; summary: string }
-interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number }
+interface GgRun { ms: number; result: string; units: number; setupMs: number[]; hits: number; misses: number; testsRecorded: number; slotSpread: number; advice: string[]; load: number; timeline: { files: number; assigned: number; started: number; finished: number; setupMs: number | null; cacheHit: boolean | null }[] }
 
 const SLOTS = availableParallelism();
 const DEFAULT_TESTS: Record<Kind, string> = { node: 'test/**/*.test.{js,mjs}', jest: 'tests/**/*.test.{js,ts}', mocha: 'test/**/*.js' };
@@ -77,10 +81,10 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /** Runs a shell command in cwd; wall time, exit status and the last summary-looking lines of its output. */
-function timed(command: string, cwd: string, args: string[] = []): Promise<Run> {
+function timed(command: string, cwd: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<Run> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', `${command} "$@"`, 'sh', ...args], { cwd, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', `${command} "$@"`, 'sh', ...args], { cwd, env: { ...process.env, CI: 'true', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const keep = (d: Buffer) => { tail = (tail + d.toString('utf8')).slice(-20_000); };
     child.stdout.on('data', keep);
@@ -105,6 +109,7 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
   const ref = 'refs/heads/main';
   let old = '0'.repeat(40);
   try { old = git(bare, 'rev-parse', '--verify', '-q', ref); } catch { /* first push */ }
+  const load = loadavg()[0];
   const tPush = Date.now();
   git(bare, 'update-ref', ref, sha);
   await fetch(`${server.url}/api/changes?repo=real`, { method: 'POST', body: `${old} ${sha} ${ref}\n` });
@@ -118,6 +123,10 @@ async function pushAndWait(server: ServerProcess, bare: string, sha: string): Pr
     setupMs: b.units.filter((u: any) => u.cacheHit !== null).map((u: any) => u.setupMs),
     hits: b.units.filter((u: any) => u.cacheHit === true).length, misses: b.units.filter((u: any) => u.cacheHit === false).length,
     testsRecorded: b.tests?.length ?? 0, slotSpread: slotSpread(current, b.startedAt ?? tPush),
+    advice: Array.isArray(b.contention) ? b.contention : [], load,
+    // Each unit, in ms from the push: where a build's time goes (assign, setup, command).
+    timeline: current.map((u: any) => ({ files: u.files?.length ?? 0, assigned: u.assignedAt - tPush, started: u.startedAt - tPush,
+      finished: u.finishedAt - tPush, setupMs: u.setupMs, cacheHit: u.cacheHit })),
   };
 }
 
@@ -137,6 +146,31 @@ export function slotSpread(units: { assignedAt: number | null; finishedAt: numbe
   return last > start ? (last - Math.min(...ends)) / (last - start) : 0;
 }
 
+/**
+ * A cold build on a runner that has built this repository before: a new server (nothing learned:
+ * the cold plan) and the same runner work dir without its slots and workspace caches, so only its
+ * package cache (runner/packageCache.ts) is left — as for a new builder or a runner given a new
+ * project. Compared with the local install on the user's warm npm cache.
+ */
+async function usedRunnerCold(dir: string, bare: string, sha: string, builder: BuilderSpec): Promise<GgRun> {
+  const work = join(dir, 'runners', 'real-1');
+  for (const repoDir of readdirSync(work, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'mirrors')) {
+    for (const entry of readdirSync(join(work, repoDir.name))) if (entry !== 'packages') rmSync(join(work, repoDir.name, entry), { recursive: true, force: true });
+  }
+  const again = join(dir, 'again');
+  execFileSync('mkdir', ['-p', again]);
+  execFileSync('git', ['--git-dir', bare, 'update-ref', '-d', 'refs/heads/main']);
+  const server = await new ServerProcess(writeConfig(again, [{ name: 'real', path: bare, gate: [], builders: [builder] }])).start();
+  const runner = startRunner(server.url, 'real-1', dir, { slots: SLOTS });
+  try {
+    await pollUntil(async () => (await server.api('/healthz')).runners === 1, 'the runner to connect');
+    return await pushAndWait(server, bare, sha);
+  } finally {
+    await stopChild(runner);
+    await server.kill();
+  }
+}
+
 async function benchProject(p: Project) {
   const home = tempHome('gg-real-');
   try {
@@ -153,13 +187,19 @@ async function benchProject(p: Project) {
     const locked = existsSync(join(local, 'package-lock.json'));
     const installCommand = (locked ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund') + RECIPES[p.kind].setupExtra;
     say(`${name}@${sha.slice(0, 12)}: ${files.length} test files; ${installCommand} (cold)`);
-    const install = { ci: await timed(installCommand, local) };
+    // First with an empty package cache (what a new runner's sandboxed setup has), then with the user's (warm) one.
+    const emptyCache = await timed(installCommand, local, [], { npm_config_cache: join(home.dir, 'npm-empty') });
+    if (!emptyCache.ok) throw new Error(`${installCommand} with an empty npm cache failed in ${local}: ${emptyCache.summary}`);
+    rmSync(join(local, 'node_modules'), { recursive: true, force: true });
+    const install = { ci: await timed(installCommand, local), emptyCache };
     if (!install.ci.ok) throw new Error(`${installCommand} failed in ${local}: ${install.ci.summary}`);
     const warmInstall = await timed('npm install --prefer-offline --no-audit --no-fund', local);
     const warmCi = locked ? await timed('npm ci --prefer-offline --no-audit --no-fund' + RECIPES[p.kind].setupExtra, local) : { ms: NaN, ok: true, summary: 'no lockfile' };
-    say(`${name}: installs ${sec(install.ci.ms)} cold, ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
+    say(`${name}: installs ${sec(emptyCache.ms)} with an empty npm cache, ${sec(install.ci.ms)} cold (warm npm cache), ${sec(warmInstall.ms)} npm install warm, ${sec(warmCi.ms)} npm ci warm; serial run`);
     const recipe = withFlags(p);
+    const loads = { serial: loadavg()[0], parallel: 0 };
     const serial = await timed(recipe.serial, local, files);
+    loads.parallel = loadavg()[0];
     say(`${name}: serial ${sec(serial.ms)} (${serial.summary}); parallel run`);
     const parallel = await timed(recipe.parallel, local, files);
     say(`${name}: parallel ${sec(parallel.ms)} (${parallel.summary}); greengate`);
@@ -182,7 +222,11 @@ async function benchProject(p: Project) {
       const empty = execFileSync('git', ['--git-dir', bare, 'commit-tree', `${sha}^{tree}`, '-p', sha, '-m', 'bench: warm'], { encoding: 'utf8', env }).trim();
       const warm = await pushAndWait(server, bare, empty);
       say(`${name}: greengate warm ${sec(warm.ms)} (${warm.result}, ${warm.units} units, cache ${warm.hits} hit / ${warm.misses} miss)`);
-      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm };
+      await stopChild(runner);
+      await server.kill();
+      const used = await usedRunnerCold(home.dir, bare, sha, builder);
+      say(`${name}: greengate cold on a used runner ${sec(used.ms)} (${used.result}, ${used.units} units, cache ${used.hits} hit / ${used.misses} miss)`);
+      return { name, kind: p.kind, src: p.src, sha, locked, files: files.length, install, warmInstall, warmCi, serial, parallel, cold, warm, used, loads };
     } finally {
       await stopChild(runner);
       await server.kill();
@@ -201,9 +245,18 @@ function table(results: Result[]): string {
     const local = (x: Run) => `${sec(x.ms)}${x.ok ? '' : ' (exit ≠ 0)'}`;
     return `| ${r.name} (${r.kind}, ${r.files} files) | ${local(r.serial)} | ${local(r.parallel)} | ${gg(r.cold)} | ${gg(r.warm)} | ${(r.warm.ms / r.parallel.ms).toFixed(2)}× |`;
   });
+  const ratios = results.map((r) => {
+    const best = Math.min(r.serial.ms, r.parallel.ms);
+    const bestName = r.serial.ms <= r.parallel.ms ? 'serial' : `own parallel (${SLOTS})`;
+    const load = (x: number) => x.toFixed(1);
+    return `| ${r.name} | ${sec(best)} (${bestName}) | ${(r.warm.ms / best).toFixed(2)}× | ${(r.cold.ms / (r.install.emptyCache.ms + best)).toFixed(2)}× (${sec(r.cold.ms)} ÷ ${sec(r.install.emptyCache.ms)} + ${sec(best)}) | ` +
+      `${(r.used.ms / (r.install.ci.ms + best)).toFixed(2)}× (${sec(r.used.ms)} ÷ ${sec(r.install.ci.ms)} + ${sec(best)}) | ${r.warm.testsRecorded} | ` +
+      `${r.warm.advice.length ? r.warm.advice.join('; ') : `none: ${SLOTS} slots stand`} | ${load(r.loads.serial)} / ${load(r.loads.parallel)} / ${load(r.cold.load)} / ${load(r.warm.load)} / ${load(r.used.load)} |`;
+  });
   const installs = results.map((r) => `| ${r.name} | ${sec(r.install.ci.ms)}${r.locked ? '' : ' (`npm install`: no lockfile)'} | ${sec(r.warmInstall.ms)} | ${r.locked ? sec(r.warmCi.ms) : '—'} |`);
   const suites = results.map((r) => `- ${r.name}: serial: ${r.serial.summary || '—'}; parallel: ${r.parallel.summary || '—'}`);
-  return `${head}${rows.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
+  const ratioHead = '| project | own best | warm ÷ own best (target ≤ 1.0) | cold, new runner ÷ (install, empty npm cache + own best) (target ≤ 1.1) | cold, used runner ÷ (install, warm npm cache + own best) (target ≤ 1.1) | tests recorded (warm) | greengate\'s slot advice (warm build) | 1-min load: serial / parallel / cold / warm / used |\n|---|---|---|---|---|---|---|---|\n';
+  return `${head}${rows.join('\n')}\n\n${ratioHead}${ratios.join('\n')}\n\n| project | \`npm ci\`, cold | \`npm install --prefer-offline\`, node_modules present | \`npm ci\`, node_modules present |\n|---|---|---|---|\n${installs.join('\n')}\n\nWhat the suites reported:\n${suites.join('\n')}\n`;
 }
 
 const SECTION = '## `npm run bench:real` (issue 12)';

@@ -96,6 +96,18 @@ describe('workspace cache (real server, runner, git)', function () {
     expect(nested.log).to.contain('rebuilding deps (key: deps.lock, locks/extra.lock)');
   });
 
+  it('keeps the repository\'s package-manager cache between setups: a miss installs from disk, not the registry', async () => {
+    // An npm stand-in: "downloads" a package into $npm_config_cache unless it is there already.
+    await start({
+      setup: 'if test -f "$npm_config_cache/pkg.tgz"; then from=disk; else sleep 1; mkdir -p "$npm_config_cache" && echo pkg > "$npm_config_cache/pkg.tgz" && from=registry; fi; echo "package from: $from"; mkdir -p node_modules',
+    });
+    const first = await build({ 'package-lock.json': 'lock-v1' }, 'first');
+    expect(first.log).to.contain('package from: registry');
+    const changed = await build({ 'package-lock.json': 'lock-v2' }, 'a new lockfile: the workspace cache misses');
+    expect(changed.unit.cacheHit).to.equal(false);
+    expect(changed.log).to.contain('package from: disk').and.not.contain('package from: registry');
+  });
+
   it('runs setup once for two slots of a runner: the other slot waits and copies node_modules (issue 24 item 1)', async () => {
     // The "install" counts its runs in a file outside every workspace (a writable sandbox path).
     await start((dir) => ({

@@ -108,6 +108,19 @@ describe('runner/sandbox: bwrap (a real sandbox)', function () {
     }
   });
 
+  it('opens its repository\'s package cache under the work dir for writing, and no other repository\'s', () => {
+    const mine = join(work, 'shop', 'packages');
+    const theirs = join(work, 'other', 'packages');
+    for (const d of [mine, theirs]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(theirs, 'tarball'), 'another repository\'s package\n');
+    const { sandbox } = chooseSandbox('bwrap', { root: process.getuid?.() === 0, bwrap: BWRAP });
+    const argv = sandbox.wrap(['sh', '-c', `echo cached > '${mine}/tarball' && echo wrote; cat '${theirs}/tarball' 2>/dev/null || echo hidden`],
+      { workspace: slot, workDir: work, hide: [], packageCache: mine }, DEFAULT_POLICY);
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    expect(r.stdout.trim().split('\n'), r.stderr).to.deep.equal(['wrote', 'hidden']);
+    expect(existsSync(join(mine, 'tarball')), 'the cache outlives the command').to.equal(true);
+  });
+
   it('opens the builder\'s writable paths, and the network only when asked', () => {
     const out = join(home.dir, 'deployed');
     mkdirSync(out);
