@@ -6,10 +6,14 @@
  * process, and per second of the server's own CPU time (user + system from /proc: a per-core figure
  * that a busy machine does not lower; target ≥ 5,000/s); that an unchanged bulk answers 304; and
  * how long after an admin's kill every one of 8 evaluating loops gets the killed answer (target ≤ 1 s).
+ * Two clients, each measured: node's fetch (undici) and node:http with a keep-alive Agent. fetch's own
+ * allocations and collections (in the client process, on the same 2 cores) make much of the tail,
+ * so the http client's figures are the server's; fetch's are kept for comparison with earlier runs.
  * Prints JSON and a line of text.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ADMIN_TOKEN, RUNNER_TOKEN, Repo, ServerProcess, pollUntil } from '../helpers.js';
@@ -50,29 +54,49 @@ export async function benchFlags(quick: boolean) {
     const evaluate = async (i: number) => (await fetch(`${url}/new-cart`, { method: 'POST', headers,
       body: JSON.stringify({ context: { targetingKey: `user-${i}`, email: i % 10 === 0 ? `u${i}@qa.example.com` : `u${i}@example.com` } }) })).json() as Promise<{ reason: string }>;
     await pollUntil(async () => (await evaluate(0)).reason === 'TARGETING_MATCH', 'the flags to be served', 10_000);
+    // The same request through node:http with a keep-alive Agent: no fetch (undici) in the client's time.
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const { hostname, port } = new URL(url);
+    const evaluateHttp = (i: number) => new Promise<{ reason: string }>((resolve, reject) => {
+      const body = JSON.stringify({ context: { targetingKey: `user-${i}`, email: i % 10 === 0 ? `u${i}@qa.example.com` : `u${i}@example.com` } });
+      const req = request({ agent, hostname, port, method: 'POST', path: '/ofrep/v1/evaluate/flags/new-cart', headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve(JSON.parse(text))).on('error', reject);
+      });
+      req.on('error', reject).end(body);
+    });
 
     const n = quick ? 500 : 3000;
-    for (let i = 0; i < 200; i++) await evaluate(i); // warm up
-    const times: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await evaluate(i);
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    const single = { n, p50Ms: +percentile(times, 50).toFixed(3), p99Ms: +percentile(times, 99).toFixed(3), maxMs: +times[times.length - 1].toFixed(3) };
+    const singleOf = async (client: (i: number) => Promise<unknown>) => {
+      for (let i = 0; i < 200; i++) await client(i); // warm up
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await client(i);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      return { n, p50Ms: +percentile(times, 50).toFixed(3), p99Ms: +percentile(times, 99).toFixed(3), maxMs: +times[times.length - 1].toFixed(3) };
+    };
+    const single = await singleOf(evaluate);
+    const singleHttp = await singleOf(evaluateHttp);
 
     const seconds = quick ? 1 : 3;
-    const cpu0 = cpuSeconds(server.child.pid!);
-    let done = 0;
-    const until = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
-      for (let i = w; Date.now() < until; i += 16) { await evaluate(i); done++; }
-    }));
-    const serverCpu = cpuSeconds(server.child.pid!) - cpu0;
-    // Per core: evaluations per second of the server process's own CPU time (user + system), whatever else the machine runs.
-    const throughput = { inFlight: 16, seconds, evaluations: done, perSecond: Math.round(done / seconds),
-      serverCpuSeconds: +serverCpu.toFixed(2), perCoreSecond: Math.round(done / serverCpu) };
+    const throughputOf = async (client: (i: number) => Promise<unknown>) => {
+      const cpu0 = cpuSeconds(server!.child.pid!);
+      let done = 0;
+      const until = Date.now() + seconds * 1000;
+      await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+        for (let i = w; Date.now() < until; i += 16) { await client(i); done++; }
+      }));
+      const serverCpu = cpuSeconds(server!.child.pid!) - cpu0;
+      // Per core: evaluations per second of the server process's own CPU time (user + system), whatever else the machine runs.
+      return { inFlight: 16, seconds, evaluations: done, perSecond: Math.round(done / seconds),
+        serverCpuSeconds: +serverCpu.toFixed(2), perCoreSecond: Math.round(done / serverCpu) };
+    };
+    const throughput = await throughputOf(evaluate);
+    const throughputHttp = await throughputOf(evaluateHttp);
+    agent.destroy();
 
     const bulk = () => fetch(url, { method: 'POST', headers: { ...headers, ...(etag ? { 'if-none-match': etag } : {}) }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) });
     let etag = '';
@@ -97,7 +121,7 @@ export async function benchFlags(quick: boolean) {
     stop = true;
     await Promise.all(loops);
     const kill = { loops: 8, maxMs: Math.max(...killedAfter) };
-    return { single, throughput, unchangedBulk, kill };
+    return { single, singleHttp, throughput, throughputHttp, unchangedBulk, kill };
   } finally {
     await server?.kill();
     rmSync(dir, { recursive: true, force: true });
@@ -107,6 +131,7 @@ export async function benchFlags(quick: boolean) {
 if (process.argv[1]?.endsWith('flags.js')) {
   const r = await benchFlags(process.argv.includes('--quick'));
   console.log(JSON.stringify(r, null, 2));
-  console.log(`flags: single evaluation p50 ${r.single.p50Ms} ms, p99 ${r.single.p99Ms} ms; ${r.throughput.perSecond} evaluations/s (16 in flight, one server process), ${r.throughput.perCoreSecond} per second of server CPU; ` +
+  console.log(`flags: single evaluation p50 ${r.singleHttp.p50Ms} ms, p99 ${r.singleHttp.p99Ms} ms (node:http keep-alive client; fetch: ${r.single.p50Ms} / ${r.single.p99Ms} ms); ` +
+    `${r.throughputHttp.perSecond} evaluations/s (16 in flight, one server process), ${r.throughputHttp.perCoreSecond} per second of server CPU (fetch: ${r.throughput.perSecond}/s, ${r.throughput.perCoreSecond}); ` +
     `unchanged bulk → ${r.unchangedBulk.second}; kill seen by every loop within ${r.kill.maxMs} ms`);
 }
