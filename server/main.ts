@@ -227,6 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   p.rollouts.start(); // guarded rollouts continue at their stored step (flags/rollouts.ts)
   p.experiments.start(); // server-side exposures written each FLUSH_MS (flags/experiments.ts)
+  p.eventRetention.start(); // old A/B test events pruned, in small batches (flags/eventRetention.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -237,6 +238,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         queue.stop();
         p.scheduler.stop();
         await p.rollouts.stop();
+        await p.eventRetention.stop();
         await speculation.stop();
         deploys.close();
         notify.stop();
