@@ -45,7 +45,7 @@ const batchSchema = z.strictObject({ events: z.array(z.unknown(), 'must be a lis
 
 export class FlagExperiments {
   private readonly phases = new WeakMap<FlagSet, Map<string, Phase>>();
-  private buffer: { repo: string; row: ExposureRow; weights: string | null }[] = [];
+  private buffer: { repo: string; row: ExposureRow; weights: Record<string, number> | null }[] = [];
   private readonly seen = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
@@ -78,7 +78,7 @@ export class FlagExperiments {
     const id = `${repo}\0${key}\0${row.phase}\0${row.user}\0${row.day}`;
     if (this.seen.has(id)) return;
     this.seen.add(id);
-    this.buffer.push({ repo, row, weights: p.weights ? JSON.stringify(p.weights) : null });
+    this.buffer.push({ repo, row, weights: p.weights }); // written as JSON once per phase, at the flush
     if (this.buffer.length >= MAX_BUFFER) this.flush();
   }
 
@@ -110,7 +110,7 @@ export class FlagExperiments {
           const repoId = this.deps.store.repos.byName(repo)?.id;
           if (repoId === undefined) continue;
           const phases = new Map(rows.map((b) => [`${b.row.key}\0${b.row.phase}`, b]));
-          for (const b of phases.values()) this.deps.store.experiments.phase(repoId, b.row.key, b.row.phase, b.weights, this.now());
+          for (const b of phases.values()) this.deps.store.experiments.phase(repoId, b.row.key, b.row.phase, b.weights ? JSON.stringify(b.weights) : null, this.now());
           this.deps.store.experiments.add(repoId, rows.map((b) => b.row), []);
         }
       });
