@@ -5,7 +5,7 @@
  * - A phase is one served shape of a flag: a hash of its state, variants, defaultVariant and
  *   targeting as served (a rollout's weights included). A push or a rollout step that changes the
  *   weights starts a new phase; results are per phase, never mixed.
- * - Exposures: every server-side evaluation with a targetingKey and a variant (web/ofrepApi.ts calls
+ * - Exposures: every server-side evaluation with a targetingKey and a variant (web/ofrepAnswers.ts calls
  *   `expose`), buffered in memory and written each FLUSH_MS (100 ms) in one transaction, and on close; and batches that
  *   clients post (`record`: POST /ofrep/v1/events, the flags token), in one transaction each.
  * - Deduplicated per user per day (UTC) per phase: the store's primary keys. A user is

@@ -55,7 +55,7 @@ export class ExperimentStore {
   /**
    * Deletes at most `limit` exposures and at most `limit` conversions of the repository from days before
    * `beforeDay`, except those of the `keep` phases ([key, phase] pairs); how many of each. One
-   * statement each: a short write, so the caller loops (yielding between batches) until both are 0.
+   * statement each: a short write, so the caller loops (yielding between batches) until a batch deletes fewer than `limit`.
    */
   pruneBefore(repoId: number, beforeDay: number, keep: readonly [string, string][], limit: number): { exposures: number; conversions: number } {
     const args = { repoId, day: beforeDay, keep: JSON.stringify(keep), limit };
