@@ -17,7 +17,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'n
 import { createHash } from 'node:crypto';
 import type { EvaluationContext } from '@openfeature/core';
 import type { Config } from '../config/config.js';
-import { tokensEqual } from '../tokens.js';
+import { digestsEqual, tokenDigest } from '../tokens.js';
 import type { FlagLibrary } from '../flags/library.js';
 import type { FlagKills } from '../flags/kills.js';
 import type { FlagExperiments } from '../flags/experiments.js';
@@ -40,6 +40,7 @@ type Parsed = { ok: true; context: EvaluationContext } | { ok: false; errorCode:
 
 export class OfrepAnswers {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly digests = new Map<string, Buffer>(); // configured flags token → its tokenDigest
 
   constructor(readonly deps: OfrepDeps) {}
 
@@ -53,9 +54,15 @@ export class OfrepAnswers {
 
   /** The repository whose flags token this is (every repository compared, in constant time), or null. */
   repoOfToken(token: string): string | null {
+    if (!token) return null;
+    const given = tokenDigest(token); // hashed once; each configured token's digest is kept (a SIGHUP's new ones added)
     let found: string | null = null;
     for (const repo of this.deps.config.repositories) {
-      if (token && repo.flags?.token && tokensEqual(token, repo.flags.token) && !found) found = repo.name;
+      const expected = repo.flags?.token;
+      if (!expected) continue;
+      let digest = this.digests.get(expected);
+      if (!digest) this.digests.set(expected, digest = tokenDigest(expected));
+      if (digestsEqual(given, digest) && !found) found = repo.name;
     }
     return found;
   }
