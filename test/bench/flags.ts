@@ -9,10 +9,13 @@
  * Two clients, each measured: node's fetch (undici) and node:http with a keep-alive Agent. fetch's own
  * allocations and collections (in the client process, on the same 2 cores) make much of the tail,
  * so the http client's figures are the server's; fetch's are kept for comparison with earlier runs.
+ * `floor`: the same http client against a bare node:http server (its own process, a constant JSON
+ * answer): the p99 the machine itself allows at the moment, to read the single evaluation's against.
  * Prints JSON and a line of text.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -80,6 +83,7 @@ export async function benchFlags(quick: boolean) {
     };
     const single = await singleOf(evaluate);
     const singleHttp = await singleOf(evaluateHttp);
+    const floor = await floorOf(singleOf, headers);
 
     const seconds = quick ? 1 : 3;
     const throughputOf = async (client: (i: number) => Promise<unknown>) => {
@@ -121,17 +125,46 @@ export async function benchFlags(quick: boolean) {
     stop = true;
     await Promise.all(loops);
     const kill = { loops: 8, maxMs: Math.max(...killedAfter) };
-    return { single, singleHttp, throughput, throughputHttp, unchangedBulk, kill };
+    return { single, singleHttp, floor, throughput, throughputHttp, unchangedBulk, kill };
   } finally {
     await server?.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+const BARE_SERVER = `require('node:http').createServer((req, res) => {
+  req.resume().on('end', () => {
+    const text = JSON.stringify({ key: 'new-cart', value: false, variant: 'off', reason: 'TARGETING_MATCH', metadata: {} });
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
+  });
+}).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+
+/** The single-evaluation figures of a bare node:http server (no routing, evaluation or SQLite) on this machine now. */
+async function floorOf(singleOf: (client: (i: number) => Promise<unknown>) => Promise<{ p50Ms: number; p99Ms: number }>, headers: Record<string, string>) {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', '-e', BARE_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+      child.once('exit', () => reject(new Error('the bare server exited')));
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const client = (i: number) => new Promise<void>((resolve, reject) => {
+      const body = JSON.stringify({ context: { targetingKey: `user-${i}` } });
+      request({ agent, hostname: '127.0.0.1', port, method: 'POST', path: '/ofrep/v1/evaluate/flags/new-cart', headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+        (res) => { res.resume().on('end', () => resolve()).on('error', reject); }).on('error', reject).end(body);
+    });
+    const r = await singleOf(client);
+    agent.destroy();
+    return r;
+  } finally {
+    child.kill();
+  }
+}
+
 if (process.argv[1]?.endsWith('flags.js')) {
   const r = await benchFlags(process.argv.includes('--quick'));
   console.log(JSON.stringify(r, null, 2));
-  console.log(`flags: single evaluation p50 ${r.singleHttp.p50Ms} ms, p99 ${r.singleHttp.p99Ms} ms (node:http keep-alive client; fetch: ${r.single.p50Ms} / ${r.single.p99Ms} ms); ` +
+  console.log(`flags: single evaluation p50 ${r.singleHttp.p50Ms} ms, p99 ${r.singleHttp.p99Ms} ms (node:http keep-alive client; fetch: ${r.single.p50Ms} / ${r.single.p99Ms} ms; a bare node:http server here now: ${r.floor.p50Ms} / ${r.floor.p99Ms} ms); ` +
     `${r.throughputHttp.perSecond} evaluations/s (16 in flight, one server process), ${r.throughputHttp.perCoreSecond} per second of server CPU (fetch: ${r.throughput.perSecond}/s, ${r.throughput.perCoreSecond}); ` +
     `unchanged bulk → ${r.unchangedBulk.second}; kill seen by every loop within ${r.kill.maxMs} ms`);
 }
