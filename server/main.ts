@@ -48,6 +48,8 @@ import { notificationsRouter } from './web/notificationsApi.js';
 import { autoRevertRouter } from './web/autoRevertApi.js';
 import { hookSecretRouter } from './web/hookSecretApi.js';
 import { OFREP_PATH, ofrepRouter } from './web/ofrepApi.js';
+import { OfrepAnswers } from './web/ofrepAnswers.js';
+import { ofrepFastPath } from './web/ofrepFastPath.js';
 import { flagsRouter } from './web/flagsApi.js';
 import { queueRouter } from './web/queueApi.js';
 import { enqueue } from './queue/entry.js';
@@ -106,7 +108,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const web = express();
   web.disable('x-powered-by');
   web.set('trust proxy', 'loopback');
-  const http = createServer(web);
+  // OFREP evaluations with a right flags token are answered before Express (web/ofrepFastPath.ts); the rest is Express's.
+  const ofrepDeps = { config, library: flags, kills, experiments: p.experiments };
+  const ofrep = new OfrepAnswers(ofrepDeps);
+  const http = createServer(ofrepFastPath(ofrep, web));
   // A client that sends `Expect: 100-continue` (the runner's artifact uploads; curl with a large body) gets
   // its 100 at once, except on an artifact upload: that route sends it once the token, path and size limits
   // passed, so a refusal (401, 400, 413) answers before any byte of the body is sent.
@@ -145,7 +150,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   // Flag evaluations are reads (POST only by protocol): served while storage fails, so before the guard.
-  web.use(OFREP_PATH, ofrepRouter({ config, library: flags, kills, experiments: p.experiments }));
+  web.use(OFREP_PATH, ofrepRouter(ofrepDeps, ofrep));
   web.use(refuseWritesWhileDegraded(health)); // before every route: a write is refused whole while storage fails
   const hookMetrics = hookMetricsOf(metrics);
   const authorize = (repo: string, req: Request, route: 'gate' | 'changes') => authorizeHook({ config, metrics: hookMetrics, log }, repo, req, route);
@@ -221,7 +226,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   speculation.start(); // the land queue resumes where it was (queue/speculation.ts)
   p.scheduler.start(); // schedules missed while down run once now (changes/schedule.ts)
   p.rollouts.start(); // guarded rollouts continue at their stored step (flags/rollouts.ts)
-  p.experiments.start(); // server-side exposures written each second (flags/experiments.ts)
+  p.experiments.start(); // server-side exposures written each FLUSH_MS (flags/experiments.ts)
+  p.eventRetention.start(); // old A/B test events pruned, in small batches (flags/eventRetention.ts)
   log.info({ url: baseUrl, repositories: config.repositories.length }, 'greengate serving');
 
   let closing: Promise<void> | null = null;
@@ -232,7 +238,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         queue.stop();
         p.scheduler.stop();
         await p.rollouts.stop();
-        p.experiments.stop();
+        await p.eventRetention.stop();
         await speculation.stop();
         deploys.close();
         notify.stop();
@@ -243,6 +249,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         await changes.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
+        p.experiments.stop(); // after the last evaluation: its buffered exposures are written
         store.close();
       })();
       return closing;

@@ -56,6 +56,7 @@ import { FlagLibrary } from './flags/library.js';
 import { FlagKills } from './flags/kills.js';
 import { FlagRollouts } from './flags/rollouts.js';
 import { FlagExperiments } from './flags/experiments.js';
+import { FlagEventRetention } from './flags/eventRetention.js';
 import { Speculation } from './queue/speculation.js';
 import { SATURATED_WAIT_MS } from './queue/batch.js';
 import { queueLink } from './queue/entry.js';
@@ -84,6 +85,8 @@ export interface Pipeline {
   rollouts: FlagRollouts;
   /** A/B tests: exposures (every server-side evaluation, and client batches) and conversions, per phase. */
   experiments: FlagExperiments;
+  /** Old A/B test events pruned (flags.eventRetentionDays), a running experiment's phase kept whole. */
+  eventRetention: FlagEventRetention;
   /** The land queue's candidates and landings (server/queue/). */
   landQueue: Speculation;
   /** Why a build's units wait (no runner with its labels, …), or null. */
@@ -178,6 +181,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   // Guarded rollouts: a flag's fractional weights raised step by step; a regression kills it (kills, actor "immune system").
   const rollouts = new FlagRollouts({ store, config, library: flags, kills, log, scrapes });
   const experiments = new FlagExperiments({ store, library: flags, log });
+  const eventRetention = new FlagEventRetention({ store, config, library: flags, experiments, log });
 
   // The land queue: candidates as try builds, landings recorded as pushes; a change that leaves is told to its pusher's channels.
   const landQueue = new Speculation({ store, config, log, now: Date.now,
@@ -193,5 +197,5 @@ export function createPipeline(o: PipelineOptions): Pipeline {
       repo: c.repo, branch: c.branch, change: c.id, commit: c.commitSha, pusher: c.pusher, state, reason, link: queueLink(baseUrl(), c.repo, c.branch) }, { repo: c.repo }) });
 
   return { store, events, tree, lifecycle, runners, queue, splitter, intake, manual, scheduler, changes, passes, culprits, reverter, outbox, sender, notify,
-    deploys, alerts, flags, kills, rollouts, experiments, landQueue, waitingReason };
+    deploys, alerts, flags, kills, rollouts, experiments, eventRetention, landQueue, waitingReason };
 }

@@ -7,6 +7,7 @@
  *         file: flags.json                      # in the repository, read at the head of its first gated branch
  *         token: ${SHOP_FLAGS_TOKEN}            # or tokenFile: /etc/greengate/shop-flags.token (relative: to greengate.yml)
  *         ratePerSecond: 2000                   # optional: OFREP evaluations per second (bursts of twice that); over → 429
+ *         eventRetentionDays: 90                # optional: A/B test events (exposures, conversions) kept this many days (flags/eventRetention.ts)
  *         rollouts: { KEY: { variant, steps, hold, … } }  # optional: guarded incremental rollouts (config/rollouts.ts)
  *
  * The token is what an OpenFeature SDK sends (Authorization: Bearer, or X-API-Key) to evaluate this
@@ -24,7 +25,8 @@ import { rolloutsSchema, type RolloutConfig } from './rollouts.js';
 
 export const MIN_FLAGS_TOKEN = 16;
 export const DEFAULT_FLAGS_RATE = 2000; // evaluations per second per repository (bursts of twice that)
-export interface FlagsConfig { file: string; token: string; tokenFile?: string; ratePerSecond?: number; rollouts?: Record<string, RolloutConfig> }
+export const DEFAULT_EVENT_RETENTION_DAYS = 90; // A/B test events older than this are pruned (a running experiment's excepted)
+export interface FlagsConfig { file: string; token: string; tokenFile?: string; ratePerSecond?: number; eventRetentionDays?: number; rollouts?: Record<string, RolloutConfig> }
 
 const SHORT = `must be at least ${MIN_FLAGS_TOKEN} characters — use a long random secret`;
 export const flagsSchema = z.strictObject({
@@ -35,13 +37,15 @@ export const flagsSchema = z.strictObject({
   tokenFile: z.string().min(1, 'must not be empty — give the path of a file holding the token').optional(),
   ratePerSecond: z.number('must be a number of evaluations per second from 1 to 1000000').int('must be a whole number of evaluations per second')
     .min(1, 'must be at least 1 evaluation per second').max(1_000_000, 'must be at most 1000000 evaluations per second').optional(), // absent: DEFAULT_FLAGS_RATE
+  eventRetentionDays: z.number('must be a number of days from 1 to 36500').int('must be a whole number of days')
+    .min(1, 'must be at least 1 day').max(36_500, 'must be at most 36500 days (100 years)').optional(), // absent: DEFAULT_EVENT_RETENTION_DAYS
   rollouts: rolloutsSchema, // absent: none (config/rollouts.ts)
 }).superRefine((f, ctx) => {
   if ((f.token === undefined) === (f.tokenFile === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'needs exactly one of token: ${VAR} or tokenFile: PATH (what OpenFeature SDKs send to read these flags)' });
   }
 }).optional();
-export const FLAGS_KEYS = ['file', 'token', 'tokenFile', 'ratePerSecond', 'rollouts'];
+export const FLAGS_KEYS = ['file', 'token', 'tokenFile', 'ratePerSecond', 'eventRetentionDays', 'rollouts'];
 
 type Parsed = { file: string; token?: string; tokenFile?: string };
 interface Checked {

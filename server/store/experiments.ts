@@ -1,7 +1,8 @@
 /**
  * A/B test events (migrations/032): phases of a flag, exposures and conversions, each deduplicated
  * per user per day (INSERT OR IGNORE on the primary key), and the per-variant counts the experiment
- * page reads. Users are hashes of targeting keys (flags/experiments.ts makes them).
+ * page reads. Users are hashes of targeting keys (flags/experiments.ts makes them). Old events are
+ * deleted in bounded batches (`pruneBefore`, migrations/037's indexes by day; flags/eventRetention.ts).
  */
 import type { DB } from './db.js';
 
@@ -24,6 +25,14 @@ export class ExperimentStore {
       converted: db.prepare(`SELECT c.metric, e.variant, COUNT(DISTINCT c.user) AS users, SUM(c.value) AS value FROM flag_conversions c
         JOIN (SELECT user, MIN(variant) AS variant FROM flag_exposures WHERE repo_id = @repoId AND key = @key AND phase = @phase GROUP BY user) e ON e.user = c.user
         WHERE c.repo_id = @repoId AND c.key = @key AND c.phase = @phase GROUP BY c.metric, e.variant ORDER BY c.metric, e.variant`),
+      pruneExposures: db.prepare(`DELETE FROM flag_exposures WHERE (repo_id, key, phase, user, day) IN (
+        SELECT repo_id, key, phase, user, day FROM flag_exposures e INDEXED BY flag_exposures_by_day WHERE e.repo_id = @repoId AND e.day < @day
+          AND NOT EXISTS (SELECT 1 FROM json_each(@keep) k WHERE json_extract(k.value, '$[0]') = e.key AND json_extract(k.value, '$[1]') = e.phase)
+        LIMIT @limit)`),
+      pruneConversions: db.prepare(`DELETE FROM flag_conversions WHERE (repo_id, key, phase, metric, user, day) IN (
+        SELECT repo_id, key, phase, metric, user, day FROM flag_conversions c INDEXED BY flag_conversions_by_day WHERE c.repo_id = @repoId AND c.day < @day
+          AND NOT EXISTS (SELECT 1 FROM json_each(@keep) k WHERE json_extract(k.value, '$[0]') = c.key AND json_extract(k.value, '$[1]') = c.phase)
+        LIMIT @limit)`),
     };
   }
 
@@ -41,6 +50,16 @@ export class ExperimentStore {
     for (const e of exposures) added += this.q.exposure.run(repoId, e.key, e.phase, e.user, e.day, e.variant).changes;
     for (const c of conversions) added += this.q.conversion.run(repoId, c.key, c.phase, c.metric, c.user, c.day, c.value).changes;
     return added;
+  }
+
+  /**
+   * Deletes at most `limit` exposures and at most `limit` conversions of the repository from days before
+   * `beforeDay`, except those of the `keep` phases ([key, phase] pairs); how many of each. One
+   * statement each: a short write, so the caller loops (yielding between batches) until a batch deletes fewer than `limit`.
+   */
+  pruneBefore(repoId: number, beforeDay: number, keep: readonly [string, string][], limit: number): { exposures: number; conversions: number } {
+    const args = { repoId, day: beforeDay, keep: JSON.stringify(keep), limit };
+    return { exposures: this.q.pruneExposures.run(args).changes, conversions: this.q.pruneConversions.run(args).changes };
   }
 
   /** Distinct users exposed per variant in a phase. */

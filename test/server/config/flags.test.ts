@@ -20,6 +20,13 @@ describe('flags: in greengate.yml (a repository\'s feature flags)', () => {
     expect(cfg.repositories[1].flags).to.include({ file: 'config/flags.json', token: 'cart-flags-token-00002' });
   });
 
+  it('takes eventRetentionDays (whole days, 1 to 36500; absent: the default), naming the key path when it is wrong', () => {
+    expect(parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", eventRetentionDays: 30 }')).repositories[0].flags?.eventRetentionDays).to.equal(30);
+    expect(parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}" }')).repositories[0].flags?.eventRetentionDays).to.equal(undefined);
+    expect(() => parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", eventRetentionDays: 0 }'))).to.throw(/flags\.eventRetentionDays: must be at least 1 day/);
+    expect(() => parse(repo('shop', '{ file: flags.json, token: "${SHOP_FLAGS}", eventRetentionDays: 1.5 }'))).to.throw(/flags\.eventRetentionDays: expected int, found the number 1.5/);
+  });
+
   it('refuses a short token, both or neither of token/tokenFile, an unreadable tokenFile, naming the key path', () => {
     expect(() => parse(repo('shop', '{ file: flags.json, token: short }'))).to.throw(/repositories\[0\]\.flags\.token: must be at least 16 characters/);
     expect(() => parse(repo('shop', '{ file: flags.json }'))).to.throw(/repositories\[0\]\.flags: needs exactly one of token/);
