@@ -2,26 +2,28 @@
  * `npm run bench:rollout`: false kills and detection of the guarded rollout (server/flags/rollouts.ts),
  * on seeded synthetic exposures, judged by exactly what the server runs: the immune system's
  * verdict over the two sides of the step's window (immune/watch.ts verdictOf, with `compare` on the
- * variant label, alpha shared by the steps: stepAlpha) and the step's decision (flags/rollout.ts decideStep: kill, wait for minSample,
+ * variant label, alpha spent over the steps: stepAlpha) and the step's decision (flags/rollout.ts decideStep: kill, wait for minSample,
  * hold on a sample-ratio mismatch, advance). Each rollout ramps 1 → 5 → 10 → 25 → 50 → 100 %; each
  * step's regression test reads every exposure since the rollout started, its minSample and
  * sample-ratio check the step's own (as the server, flags/rollouts.ts measure). Each
  * hold brings `--exposures` exposures (default 10,000) split between the variants by the step's
  * share, each failing at 0.5 % (the old variant, and the new one of a good rollout) or 1 % (the new
  * variant of a bad rollout: the error rate doubled). A step waiting for minSample is judged again
- * over its longer window, as the server does. Default rule: alpha 0.01, maxIncrease 1.5, minSample 1000.
+ * over its longer window, as the server does. Default rule: alpha 0.002 (config/rollouts.ts DEFAULT_ROLLOUT_ALPHA; `--alpha`), maxIncrease 1.5, minSample 1000.
  *
- *   node dist/test/bench/rollout.js [--rollouts 200] [--seed 25] [--seeds 1] [--exposures 10000] [--min-sample 1000]
+ *   node dist/test/bench/rollout.js [--rollouts 200] [--seed 25] [--seeds 1] [--exposures 10000] [--min-sample 1000] [--alpha 0.002]
  *   npm run bench:rollout -- --seeds 10       (seeds 25–34, 200 rollouts each: each seed, the worst, pooled)
  *   npm run bench:rollout -- --rollouts 2000  (one seed, 2,000 rollouts)
  */
 import { verdictOf } from '../../server/immune/watch.js';
 import { decideStep, stepAlpha } from '../../server/flags/rollout.js';
+import { DEFAULT_ROLLOUT_ALPHA } from '../../server/config/rollouts.js';
 import type { WatchMetric } from '../../server/config/watch.js';
 import { seededRandom } from '../helpers.js';
 
 const STEPS = [1, 5, 10, 25, 50, 100];
 const BASE = 0.005;
+const ALPHA = DEFAULT_ROLLOUT_ALPHA;
 const MAX_HOLDS = 100; // per step, before a rollout counts as stuck
 const METRIC: WatchMetric = { name: 'errors', kind: 'ratio', errors: 'app_requests_total{status="500"}', total: 'app_requests_total' };
 
@@ -32,10 +34,10 @@ function arg(name: string, fallback: number): number {
 
 type Outcome = { end: 'done' | 'killed' | 'held' | 'stuck'; percent: number; holds: number };
 
-export function simulateRollout(random: () => number, exposures: number, newRate: number, minSample: number): Outcome {
+export function simulateRollout(random: () => number, exposures: number, newRate: number, minSample: number, alpha = ALPHA): Outcome {
   let holds = 0;
   const side = { new: { errors: 0, total: 0 }, old: { errors: 0, total: 0 } }; // since the rollout started
-  for (const percent of STEPS) {
+  for (const [index, percent] of STEPS.entries()) {
     if (percent === 100) return { end: 'done', percent, holds: holds + 1 };
     const stepNew = side.new.total;
     const stepOld = side.old.total;
@@ -46,7 +48,7 @@ export function simulateRollout(random: () => number, exposures: number, newRate
         s.total++;
         if (random() < (s === side.new ? newRate : BASE)) s.errors++;
       }
-      const verdict = verdictOf({ metrics: [METRIC], alpha: stepAlpha(0.01, STEPS), maxIncrease: 1.5, compare: { label: 'variant', canary: 'on' } }, [
+      const verdict = verdictOf({ metrics: [METRIC], alpha: stepAlpha(alpha, STEPS, index), maxIncrease: 1.5, compare: { label: 'variant', canary: 'on' } }, [
         { side: 'after', from: 0, to: 1, readings: { errors: { kind: 'ratio', ...side.new } } },
         { side: 'rest', from: 0, to: 1, readings: { errors: { kind: 'ratio', ...side.old } } }], []);
       const { decision } = decideStep({ exposuresNew: side.new.total - stepNew, exposuresOld: side.old.total - stepOld, regression: verdict.regression,
@@ -67,9 +69,9 @@ interface SeedFigures {
 }
 
 /** `rollouts` good and `rollouts` bad rollouts on one seed. */
-function runSeed(seed: number, rollouts: number, exposures: number, minSample: number): SeedFigures {
+function runSeed(seed: number, rollouts: number, exposures: number, minSample: number, alpha: number): SeedFigures {
   const random = seededRandom(seed);
-  const run = (rate: number) => Array.from({ length: rollouts }, () => simulateRollout(random, exposures, rate, minSample));
+  const run = (rate: number) => Array.from({ length: rollouts }, () => simulateRollout(random, exposures, rate, minSample, alpha));
   const good = run(BASE);
   const bad = run(2 * BASE);
   const count = (os: Outcome[], end: Outcome['end']) => os.filter((o) => o.end === end).length;
@@ -99,13 +101,14 @@ function main(): void {
   const rollouts = arg('rollouts', 200);
   const exposures = arg('exposures', 10_000);
   const minSample = arg('min-sample', 1000);
+  const alpha = arg('alpha', ALPHA);
   const first = arg('seed', 25);
   const seeds = arg('seeds', 1);
   if (!Number.isInteger(seeds) || seeds < 1) throw new RangeError(`--seeds must be a whole number ≥ 1 (got ${process.argv[process.argv.indexOf('--seeds') + 1]})`);
   const t0 = Date.now();
   const all: SeedFigures[] = [];
   for (let s = first; s < first + seeds; s++) {
-    const f = runSeed(s, rollouts, exposures, minSample);
+    const f = runSeed(s, rollouts, exposures, minSample, alpha);
     all.push(f);
     console.log(line(f));
     if (seeds === 1) console.log(JSON.stringify({ ...f, exposuresPerHold: exposures, minSample, seconds: +((Date.now() - t0) / 1000).toFixed(1) }));
