@@ -66,10 +66,19 @@ const requests = new client.Counter({ name: 'http_requests_total', help: 'reques
 const latency = new client.Histogram({ name: 'http_request_duration_seconds', help: 'request latency',
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [registry] });
 
+// Scrapes of /metrics answered whole, not counting deploy/restart.sh's readiness probes (x-demo-probe):
+// restart.sh waits for greengate's first one (GET /scraped) so the stage's watch has a scrape of this
+// process from before its window starts.
+let scraped = 0;
 http.createServer(async (req, res) => {
   if (req.url === '/metrics') {
+    if (!req.headers['x-demo-probe']) res.once('finish', () => { scraped++; });
     res.setHeader('content-type', registry.contentType);
     return res.end(await registry.metrics());
+  }
+  if (req.url === '/scraped') {
+    res.statusCode = scraped > 0 ? 200 : 503;
+    return res.end(\`\${scraped}\\n\`);
   }
   const end = latency.startTimer();
   const failed = Math.random() < errorRate;
@@ -162,12 +171,15 @@ const RESTART_SH = `#!/bin/sh
 set -eu
 dir=$1 port=$2 greengate=$3
 if [ -f "$dir/pid" ]; then kill "$(cat "$dir/pid")" 2>/dev/null || true; fi
-i=0; while curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while curl -sf -o /dev/null -H 'x-demo-probe: 1' "http://127.0.0.1:$port/metrics" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 setsid node "$(cat "$dir/current")/server.js" "$port" "$greengate" >"$dir/app.log" 2>&1 </dev/null &
 echo $! > "$dir/pid"
-i=0; until curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; do
+i=0; until curl -sf -o /dev/null -H 'x-demo-probe: 1' "http://127.0.0.1:$port/metrics"; do
   i=$((i+1)); if [ $i -gt 100 ]; then echo "the app did not answer on port $port"; cat "$dir/app.log"; exit 1; fi; sleep 0.1
 done
+# The stage's watch starts when this script ends; its first slice needs a scrape of the new process
+# taken before then (greengate scrapes /metrics every second): wait for it, 10 s at most.
+i=0; until curl -sf -o /dev/null "http://127.0.0.1:$port/scraped" || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done
 `;
 
 /** The app's files in the demo repository. */

@@ -12,7 +12,7 @@
  *         steps: [1, 5, 10, 25, 50, 100] # percent of targeting keys, strictly rising
  *         hold: 600                      # seconds each step is held before it is judged
  *         minSample: 1000                # exposures of the new variant a step needs before a verdict
- *         alpha: 0.01                    # significance, for all metrics together (Bonferroni)
+ *         alpha: 0.002                   # false-kill rate for the whole rollout: spent over its steps, shared by its metrics
  *         maxIncrease: 1.5               # smallest worsening (new / old) that counts
  *         source: { prometheus: http://prometheus:9090 }   # or { scrape: http://app:8080/metrics, interval: 1 }
  *         metrics:                       # as a deploy's watch:, series labelled flag=KEY and variant=NAME
@@ -27,6 +27,8 @@ import { sourceSchema, watchMetricSchema } from './watch.js';
 const scrapeSource = sourceSchema.options[1];
 
 export const MAX_ROLLOUTS = 50; // per repository
+/** The whole rollout's false-kill rate by default (flags/rollout.ts stepAlpha spends it over the steps; npm run bench:rollout). */
+export const DEFAULT_ROLLOUT_ALPHA = 0.002;
 const toNumber = (v: unknown) => typeof v === 'string' && /^\s*\d+(\.\d*)?\s*$/.test(v) ? Number(v) : v;
 const num = (min: number, max: number, what: string) => {
   const msg = `must be ${what} from ${min} to ${max}`;
@@ -40,7 +42,7 @@ export const rolloutSchema = z.strictObject({
     .refine((s) => s.every((p, i) => i === 0 || p > s[i - 1]), 'must rise strictly (e.g. [1, 5, 10, 25, 50, 100]): a share that falls would take the feature from people who had it'),
   hold: num(1, 30 * 86400, 'a number of seconds each step is held'),
   minSample: z.number('must be a whole number of exposures').int('must be a whole number of exposures').min(1, 'must be at least 1 exposure').max(1e9).default(1000),
-  alpha: num(1e-9, 0.5, 'a significance level').default(0.01),
+  alpha: num(1e-9, 0.5, 'a significance level').default(DEFAULT_ROLLOUT_ALPHA),
   maxIncrease: num(1, 1000, 'a ratio new / old').default(1.5),
   source: z.strictObject({
     prometheus: z.string().refine((s) => /^https?:\/\/[^\s/]+/.test(s), 'must be an http:// or https:// URL of a Prometheus server').optional(),

@@ -76,12 +76,27 @@ export function sampleRatioP(exposuresNew: number, exposuresOld: number, share: 
 }
 
 /**
- * The significance each step is judged at: the rollout's alpha shared by the steps that are judged
- * (all but a 100 % step; Bonferroni), so a rollout is falsely killed at most alpha of the time
- * however many steps it has (npm run bench:rollout).
+ * The significance the step at `index` of `steps` is judged at: the rollout's alpha spent over its
+ * judged steps (all but a 100 % step) by the Pocock-type spending function of Lan and DeMets,
+ * α*(t) = alpha · ln(1 + (e − 1) t) (K. K. G. Lan and D. L. DeMets, "Discrete sequential boundaries
+ * for clinical trials", Biometrika 70(3):659–663, 1983), the information fraction t of the k-th of
+ * K judged steps taken as k / K: step k is judged at α*(k/K) − α*((k−1)/K). The levels add up to
+ * alpha, so by the union bound a good rollout is falsely killed at most alpha of the time however
+ * many steps it has (well below: the looks read overlapping exposures). Pocock's shape spends a
+ * little more at the first steps than an even split, so a bad variant is killed while few have it;
+ * O'Brien–Fleming's (strict early) left a doubled error rate unkilled until the 5–25 % steps for
+ * the same false kills (npm run bench:rollout, docs/benchmarks.md).
  */
-export function stepAlpha(alpha: number, steps: readonly number[]): number {
-  return alpha / Math.max(1, steps.filter((p) => p < 100).length);
+export function stepAlpha(alpha: number, steps: readonly number[], index: number): number {
+  const judged = steps.filter((p) => p < 100).length;
+  const k = Math.min(judged, steps.slice(0, index + 1).filter((p) => p < 100).length);
+  if (judged <= 1 || k < 1) return alpha;
+  return spentAlpha(alpha, k / judged) - spentAlpha(alpha, (k - 1) / judged);
+}
+
+/** α*(t), the Pocock-type spending function: 0 at t = 0, alpha at t = 1, rising fastest early. */
+export function spentAlpha(alpha: number, t: number): number {
+  return alpha * Math.log(1 + (Math.E - 1) * Math.min(1, Math.max(0, t)));
 }
 
 export type StepDecision = 'wait' | 'kill' | 'hold' | 'advance';

@@ -5,7 +5,8 @@
  * held `hold` seconds, then judged on the series labelled flag=KEY, variant=NEW against
  * variant!=NEW over the same window — the rollout's so far (start, now] for the regression test, the
  * step's (step start, now] for its exposures (see measure) — with the immune system's tests (immune/watch.ts
- * verdictOf: each metric at alpha / (judged steps × metrics), at least maxIncrease worse). Then, in this order:
+ * verdictOf: each metric at the step's share of alpha — rollout.ts stepAlpha, Lan and DeMets'
+ * Pocock-type alpha spending — divided by the metrics, and at least maxIncrease worse). Then, in this order:
  *   - fewer than minSample exposures of the new variant, or no data → wait (judged again a hold later;
  *     no verdict before, so waiting does not multiply false alarms);
  *   - a regression → the flag is killed (kills.ts, actor "immune system", a flag.killed notification
@@ -167,7 +168,7 @@ export class FlagRollouts {
       this.save(repoId, { ...row, state: 'done', reason: null, updatedAt: now }, { ...base, exposuresNew: 0, exposuresOld: 0, metricNew: null, metricOld: null, pValue: null, srmP: null, decision: 'done' });
       return;
     }
-    const m = await this.measure(key, c, row.percent, row.startedAt, row.stepStartedAt, now);
+    const m = await this.measure(key, c, row.step, row.percent, row.startedAt, row.stepStartedAt, now);
     const point: RolloutPoint = { ...base, exposuresNew: m.exposuresNew, exposuresOld: m.exposuresOld, metricNew: m.metricNew, metricOld: m.metricOld,
       pValue: m.pValue, srmP: m.srmP, decision: 'wait' };
     const { decision } = decideStep(m, row.percent, c.minSample);
@@ -203,7 +204,7 @@ export class FlagRollouts {
    * the step's share. (npm run bench:rollout: 99 % of doubled error rates caught at 10,000 exposures
    * per hold; judging each step's window alone caught 84 %.)
    */
-  private async measure(key: string, c: RolloutConfig, percent: number, from: number, stepFrom: number, to: number) {
+  private async measure(key: string, c: RolloutConfig, stepIndex: number, percent: number, from: number, stepFrom: number, to: number) {
     const reader = 'scrape' in c.source ? this.scrapes.reader(c.source.scrape)
       : (this.deps.reader ?? ((url: string) => new PrometheusReader(url)))(c.source.prometheus);
     const flag = { label: 'flag', op: '=' as const, value: key };
@@ -215,7 +216,7 @@ export class FlagRollouts {
     const after = await readSide('=', from);
     const rest = await readSide('!=', from);
     const windows: StoredWindow[] = [{ side: 'after', from, to, readings: after }, { side: 'rest', from, to, readings: rest }];
-    const verdict = verdictOf({ metrics: c.metrics, alpha: stepAlpha(c.alpha, c.steps), maxIncrease: c.maxIncrease, compare: { label: 'variant', canary: c.variant } }, windows, []);
+    const verdict = verdictOf({ metrics: c.metrics, alpha: stepAlpha(c.alpha, c.steps, stepIndex), maxIncrease: c.maxIncrease, compare: { label: 'variant', canary: c.variant } }, windows, []);
     const first = c.metrics.find((m) => m.kind === 'ratio')!;
     const total = (r: WindowReading | null | undefined) => (r && r.kind === 'ratio' ? r.total : 0);
     const ratio = (r: WindowReading | null) => (r && r.kind === 'ratio' && r.total > 0 ? r.errors / r.total : null);

@@ -12,9 +12,9 @@ describe('flags.rollouts in greengate.yml (guarded incremental rollouts)', () =>
   { baseDir: home.dir, env: { SHOP_FLAGS: 'shop-flags-token-00001' } });
   const good = (extra = '') => `{ variant: "on", steps: [1, 5, 10, 25, 50, 100], hold: 600, source: { prometheus: "http://prom:9090" }, ${METRICS}${extra} }`;
 
-  it('reads a rollout with its defaults (minSample 1000, alpha 0.01, maxIncrease 1.5)', () => {
+  it('reads a rollout with its defaults (minSample 1000, alpha 0.002, maxIncrease 1.5)', () => {
     const r = parse(good()).repositories[0].flags!.rollouts!['new-checkout'];
-    expect(r).to.deep.include({ variant: 'on', steps: [1, 5, 10, 25, 50, 100], hold: 600, minSample: 1000, alpha: 0.01, maxIncrease: 1.5 });
+    expect(r).to.deep.include({ variant: 'on', steps: [1, 5, 10, 25, 50, 100], hold: 600, minSample: 1000, alpha: 0.002, maxIncrease: 1.5 });
   });
 
   it('refuses steps that fall, are out of 1–100 or missing, no ratio metric, no source, unknown keys — naming the key path and the fix', () => {

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { checkFlagsFile, type FlagSetDefinition } from '../../../server/flags/definitions.js';
 import { FlagSet, type OfrepSuccess } from '../../../server/flags/evaluator.js';
 import { decideStep, sampleRatioP, stepAlpha, withShares } from '../../../server/flags/rollout.js';
+import { rolloutSchema } from '../../../server/config/rollouts.js';
+import { verdictOf } from '../../../server/immune/watch.js';
 
 const notKilled = () => null;
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
@@ -77,7 +79,39 @@ describe('flags/rollout', () => {
     expect(decideStep(m(1000, 9000, true), 10, 1000).decision).to.equal('kill');
     expect(decideStep(m(1200, 8800), 10, 1000).decision).to.equal('hold');
     expect(decideStep(m(1000, 9000), 10, 1000).decision).to.equal('advance');
-    expect(stepAlpha(0.01, [1, 5, 10, 25, 50, 100])).to.be.closeTo(0.002, 1e-12); // shared by the five judged steps
-    expect(stepAlpha(0.01, [100])).to.equal(0.01);
+  });
+
+  describe('the boundary each step is judged at (Lan–DeMets Pocock-type alpha spending of the default alpha)', () => {
+    const STEPS = [1, 5, 10, 25, 50, 100];
+    const rule = rolloutSchema.parse({ variant: 'on', steps: STEPS, hold: 60, source: { prometheus: 'http://p:9090' },
+      metrics: [{ name: 'errors', kind: 'ratio', errors: 'app_requests_total{status="500"}', total: 'app_requests_total' }] });
+    /** What the server decides at step `index`: the old variant at 500 errors in 100,000, the new at `errors` in `exposures` since the start. */
+    const decide = (index: number, errors: number, exposures: number) => {
+      const v = verdictOf({ metrics: rule.metrics, alpha: stepAlpha(rule.alpha, STEPS, index), maxIncrease: rule.maxIncrease, compare: { label: 'variant', canary: 'on' } }, [
+        { side: 'after', from: 0, to: 1, readings: { errors: { kind: 'ratio', errors, total: exposures } } },
+        { side: 'rest', from: 0, to: 1, readings: { errors: { kind: 'ratio', errors: 500, total: 100_000 } } }], []);
+      return decideStep({ exposuresNew: exposures, exposuresOld: exposures * (100 - STEPS[index]) / STEPS[index], regression: v.regression, inconclusive: null },
+        STEPS[index], rule.minSample).decision;
+    };
+
+    it('spends alpha 0.002 (the default) over the five judged steps, a little more at the first: the levels add up to alpha', () => {
+      expect(rule.alpha).to.equal(0.002);
+      const levels = STEPS.slice(0, 5).map((_, i) => stepAlpha(rule.alpha, STEPS, i));
+      expect(levels.reduce((a, b) => a + b, 0)).to.be.closeTo(0.002, 1e-15);
+      for (let i = 1; i < levels.length; i++) expect(levels[i]).to.be.below(levels[i - 1]);
+      expect(levels[0]).to.be.closeTo(0.002 * Math.log(1 + (Math.E - 1) / 5), 1e-15); // ≈ 0.000591
+      expect(stepAlpha(0.01, [100], 0)).to.equal(0.01);
+      expect(stepAlpha(0.01, [50, 100], 0)).to.equal(0.01);
+    });
+
+    it('at the 1 % step (1,000 exposures, base rate 0.5 %): 15 errors kill, 14 do not', () => {
+      expect(decide(0, 15, 1000)).to.equal('kill'); // p = 0.00025 < 0.00059
+      expect(decide(0, 14, 1000)).to.equal('advance'); // p = 0.00077
+    });
+
+    it('at the 50 % step (10,500 exposures since the start): 82 errors kill, 81 do not', () => {
+      expect(decide(4, 82, 10_500)).to.equal('kill'); // p = 0.00023 < 0.00027
+      expect(decide(4, 81, 10_500)).to.equal('advance'); // p = 0.00035
+    });
   });
 });
