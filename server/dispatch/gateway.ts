@@ -81,14 +81,25 @@ class Connection implements RunnerLink {
   flushQueued = false;
   /** While a burst's transaction is open: its answers, sent once it committed (dropped if it rolled back). */
   held: ServerMessage[] | null = null;
-  constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets,
-    private readonly unitTokens: UnitTokens) {}
+  /** Run at the end of a tick in which the socket was corked, before it is uncorked (the gateway stores the burst). */
+  beforeUncork: () => void = () => undefined;
+  private corked = false;
+  constructor(readonly ws: WebSocket, private readonly socket: Duplex, readonly address: string | null,
+    private readonly secrets: BuilderSecrets, private readonly unitTokens: UnitTokens) {}
+  /** Holds what is written to the socket until the end of this tick: what is sent meanwhile leaves in one write. */
+  cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => { this.beforeUncork(); this.corked = false; this.socket.uncork(); });
+  }
   ping(): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
   send(message: ServerMessage): void {
     if (this.held) return void this.held.push(message);
     if (this.ws.readyState !== this.ws.OPEN) return;
+    this.cork();
     if (message.type !== 'assign') return this.ws.send(JSON.stringify(message));
     const unitToken = this.unitTokens.issue(message.unit, this.runnerId, message.repo.name);
     this.ws.send(JSON.stringify({ ...this.secrets.completeAssign(message), unitToken }));
@@ -163,22 +174,17 @@ export class RunnerGateway {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
+    const conn = new Connection(ws, req.socket, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
+    conn.beforeUncork = () => this.flush(conn);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, 'GG_HELLO_TIMEOUT', 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
     const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
     // What the server answers to one burst of frames (ack, ackFinished, the next assign) leaves in one
-    // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done.
-    const socket = req.socket;
-    let corked = false;
-    socket.prependListener('data', () => {
-      if (corked) return;
-      corked = true;
-      socket.cork();
-      process.nextTick(() => { corked = false; this.flush(conn); socket.uncork(); });
-    });
+    // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done
+    // (the burst stored first). Whatever else is sent to it in one tick (a dispatch's assigns) is corked too.
+    req.socket.prependListener('data', () => conn.cork());
     ws.on('ping', seen);
     ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {

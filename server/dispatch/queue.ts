@@ -4,6 +4,9 @@
  * The unit's state change is the lifecycle's; this module only decides who and sends. A sweep
  * every second lets orphaned units go (lifecycle) and looks again at units waiting for a runner
  * other than the one they avoid. Re-entrant calls during a dispatch are folded into it.
+ * The units handed out from one look at the queue's head (up to QUEUE_PEEK) are assigned in ONE
+ * transaction; their `assign`s are sent once it committed (store.afterCommit), never for an
+ * assignment that rolled back.
  * The assign carries the ref shape of a build of the branch for every build the code under test
  * sees: a culprit search's bisect build (stored as refs/bisect/<search>) is sent as
  * refs/heads/<branch>, so nothing in the unit's environment or workspace tells it from a branch build.
@@ -17,7 +20,7 @@ import type { RunnerRegistry } from './registry.js';
 import { hasFreeSlot, pickRunner, type RunnerLink } from './placement.js';
 import { toBuilderSpec } from './builderSpec.js';
 import { artifactsForUnit, neededStepsOf } from '../artifacts/handoff.js';
-import { cloneUrlOf } from '../protocol.js';
+import { cloneUrlOf, type ServerMessage } from '../protocol.js';
 
 export const SWEEP_MS = 1_000; // 1 second
 
@@ -52,18 +55,25 @@ export class WorkQueue {
         const links = this.runners.connected();
         if (!hasFreeSlot(links)) break;
         const queue = this.store.units.peek();
-        let assigned = 0;
         const needs = this.runsOnLookup();
-        for (const id of queue) {
-          // Read when its turn comes: a unit that left the queue meanwhile (assigned, cancelled) is passed over.
-          const unit = this.store.units.get(id);
-          if (!unit || unit.state !== 'queued') continue;
-          const link = pickRunner(links, unit, now, (id) => this.store.units.get(id), needs(unit));
-          if (!link) continue;
-          if (this.assign(unit, link, now)) assigned++;
-          if (!hasFreeSlot(links)) break;
+        const taken: [RunnerLink, number][] = []; // slots taken in this transaction: given back if it rolls back
+        try {
+          this.store.tx(() => {
+            for (const id of queue) {
+              // Read when its turn comes: a unit that left the queue meanwhile (assigned, cancelled) is passed over.
+              const unit = this.store.units.get(id);
+              if (!unit || unit.state !== 'queued') continue;
+              const link = pickRunner(links, unit, now, (id) => this.store.units.get(id), needs(unit));
+              if (!link) continue;
+              if (this.assign(unit, link, now)) taken.push([link, unit.id]);
+              if (!hasFreeSlot(links)) break;
+            }
+          });
+        } catch (err) {
+          for (const [link, unit] of taken) link.units.delete(unit);
+          throw err;
         }
-        if (assigned > 0 && queue.length > 0) this.again = true;
+        if (taken.length > 0 && queue.length > 0) this.again = true;
       } while (this.again);
     } finally {
       this.dispatching = false;
@@ -107,11 +117,12 @@ export class WorkQueue {
     if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return false;
     link.units.add(unit.id);
     const artifacts = artifactsForUnit(this.store, build.id, neededStepsOf(this.store, unit, build)); // earlier steps' files, downloaded before setup
-    link.send({
+    const message: ServerMessage = {
       type: 'assign', unit: unit.id, build: build.id, repo: { name: repo.name, url: cloneUrlOf(repo), path: repo.path }, ref: assignRef(build),
       branch: build.branch, sha: build.sha, files: unitFiles(unit), attempt: unit.attempt,
       builder: toBuilderSpec(builder), ...(artifacts.length ? { artifacts } : {}),
-    });
+    };
+    this.store.afterCommit(() => link.send(message)); // the dispatch's transaction (or the caller's) committed
     return true;
   }
 }
