@@ -86,7 +86,7 @@ class Connection implements RunnerLink {
   private corked = false;
   constructor(readonly ws: WebSocket, private readonly socket: Duplex, readonly address: string | null,
     private readonly secrets: BuilderSecrets, private readonly unitTokens: UnitTokens) {}
-  /** Holds what is written to the socket until the end of this tick: what is sent meanwhile leaves in one write. */
+  /** Holds what is written to the socket until the end of this tick (a burst being read): what is sent meanwhile leaves in one write. */
   cork(): void {
     if (this.corked) return;
     this.corked = true;
@@ -96,10 +96,17 @@ class Connection implements RunnerLink {
   ping(): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
+  sendMany(messages: readonly ServerMessage[]): void {
+    this.socket.cork();
+    try {
+      for (const m of messages) this.send(m);
+    } finally {
+      this.socket.uncork();
+    }
+  }
   send(message: ServerMessage): void {
     if (this.held) return void this.held.push(message);
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.cork();
     if (message.type !== 'assign') return this.ws.send(JSON.stringify(message));
     const unitToken = this.unitTokens.issue(message.unit, this.runnerId, message.repo.name);
     this.ws.send(JSON.stringify({ ...this.secrets.completeAssign(message), unitToken }));
@@ -183,7 +190,7 @@ export class RunnerGateway {
     req.socket.on('data', seen);
     // What the server answers to one burst of frames (ack, ackFinished, the next assign) leaves in one
     // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done
-    // (the burst stored first). Whatever else is sent to it in one tick (a dispatch's assigns) is corked too.
+    // (the burst stored first).
     req.socket.prependListener('data', () => conn.cork());
     ws.on('ping', seen);
     ws.on('pong', seen);

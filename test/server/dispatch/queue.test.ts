@@ -100,7 +100,7 @@ describe('dispatch/queue: who runs what next', () => {
     expect(new Set(r1.assigned()).size, 'no unit twice').to.equal(3);
   });
 
-  it('assigns the units of one look at the queue in ONE transaction and sends each assign after its commit', () => {
+  it('assigns a pass\'s first unit alone, the rest of one look at the queue in ONE transaction, and sends each assign after its commit', () => {
     p = pipeline();
     const r1 = p.runner('r1', 6);
     p.registry.join(r1, []);
@@ -117,7 +117,8 @@ describe('dispatch/queue: who runs what next', () => {
     expect(r1.assigned()).to.have.length(6);
     expect(sentInTx, 'no assign leaves before its assignment is committed').to.deep.equal([false, false, false, false, false, false]);
     expect(p.store.units.byBuild(id).every((u) => u.state === 'running' && u.runnerId === r1.runnerId)).to.equal(true);
-    expect(transactions, 'transactions for six assigns').to.equal(1);
+    expect(transactions, 'transactions for six assigns: the first alone, then five').to.equal(2);
+    expect(r1.assigned(), 'the longest first, as before').to.deep.equal(p.store.units.byBuild(id).map((u) => u.id));
   });
 
   it('sends nothing and gives the slots back when a dispatch\'s transaction fails, and assigns them all on the next dispatch', () => {
