@@ -339,8 +339,10 @@ export class RunnerGateway {
       case 'finished': {
         const had = conn.units.has(msg.unit);
         conn.units.delete(msg.unit);
-        const held = this.storeFor(conn, msg.unit, 'finished',
-          () => this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId)));
+        const held = this.storeFor(conn, msg.unit, 'finished', () => {
+          const unit = this.store.units.get(msg.unit); // read once for the guard and the lifecycle
+          return this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId, unit), Date.now(), unit);
+        });
         if (held === true) {
           conn.send({ type: 'ackFinished', unit: msg.unit });
           if (this.batch) this.batch.finished = true; // dispatched once the burst committed

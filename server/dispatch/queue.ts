@@ -139,7 +139,7 @@ export class WorkQueue {
       this.lifecycle.endUnassignable(unit, build, now);
       return undefined;
     }
-    if (!this.lifecycle.assign(unit.id, link.runnerId, now)) return undefined;
+    if (!this.lifecycle.assign(unit.id, link.runnerId, now, unit.buildId)) return undefined;
     link.units.add(unit.id);
     const artifacts = artifactsForUnit(this.store, build.id, neededStepsOf(this.store, unit, build)); // earlier steps' files, downloaded before setup
     const message: ServerMessage = {
