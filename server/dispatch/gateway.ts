@@ -45,9 +45,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type Labels, type ServerMessage,
+  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
-import type { RunnerRegistry, RunnerLink } from './registry.js';
+import type { RunnerRegistry } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
 import { ERRORS, GgError, isClosing, type ClosingCode } from '../errors.js';
@@ -62,56 +62,7 @@ import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
 import { retryWhileBusy } from '../store/health.js';
 import { tokensEqual } from '../tokens.js';
-
-type RunnerMessage = ReturnType<typeof parseRunnerMessage>;
-
-class Connection implements RunnerLink {
-  runnerId = 0;
-  name = '';
-  instance: string | null = null;
-  slots = 0;
-  labels: Labels = {};
-  readonly units = new Set<number>();
-  /** Units told to retry: told again, at once, when storage is back. */
-  readonly waiting = new Set<number>();
-  lastSeen = monotonicMs();
-  pingedAt = 0;
-  /** Frames of the current burst, stored together at the end of this tick (RunnerGateway.flush). */
-  pending: RunnerMessage[] = [];
-  flushQueued = false;
-  /** While a burst's transaction is open: its answers, sent once it committed (dropped if it rolled back). */
-  held: ServerMessage[] | null = null;
-  /** Run at the end of a tick in which the socket was corked, before it is uncorked (the gateway stores the burst). */
-  beforeUncork: () => void = () => undefined;
-  private corked = false;
-  constructor(readonly ws: WebSocket, private readonly socket: Duplex, readonly address: string | null,
-    private readonly secrets: BuilderSecrets, private readonly unitTokens: UnitTokens) {}
-  /** Holds what is written to the socket until the end of this tick (a burst being read): what is sent meanwhile leaves in one write. */
-  cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(() => { this.beforeUncork(); this.corked = false; this.socket.uncork(); });
-  }
-  ping(): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
-  }
-  sendMany(messages: readonly ServerMessage[]): void {
-    this.socket.cork();
-    try {
-      for (const m of messages) this.send(m);
-    } finally {
-      this.socket.uncork();
-    }
-  }
-  send(message: ServerMessage): void {
-    if (this.held) return void this.held.push(message);
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (message.type !== 'assign') return this.ws.send(JSON.stringify(message));
-    const unitToken = this.unitTokens.issue(message.unit, this.runnerId, message.repo.name);
-    this.ws.send(JSON.stringify({ ...this.secrets.completeAssign(message), unitToken }));
-  }
-}
+import { Connection, type RunnerMessage } from './connection.js';
 
 export class RunnerGateway {
   private readonly wss: WebSocketServer;
