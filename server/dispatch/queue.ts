@@ -7,7 +7,7 @@
  * The units handed out from one look at the queue's head (up to QUEUE_PEEK) are assigned in ONE
  * transaction (a pass's very first one alone, so the first assign after a push waits for no other);
  * their `assign`s are sent once it committed (store.afterCommit), never for an assignment that
- * rolled back.
+ * rolled back. A dispatch asked for inside a transaction runs after its commit (dropped on rollback).
  * The assign carries the ref shape of a build of the branch for every build the code under test
  * sees: a culprit search's bisect build (stored as refs/bisect/<search>) is sent as
  * refs/heads/<branch>, so nothing in the unit's environment or workspace tells it from a branch build.
@@ -48,6 +48,8 @@ export class WorkQueue {
 
   /** Gives queued units to runners with free slots, highest priority and longest first. */
   dispatch(now = Date.now()): void {
+    // Never inside a caller's transaction: its rollback would undo assignments whose slots were taken.
+    if (this.store.inTx()) return this.store.afterCommit(() => this.dispatch());
     if (this.dispatching) { this.again = true; return; }
     this.dispatching = true;
     try {

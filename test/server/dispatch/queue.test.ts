@@ -139,4 +139,18 @@ describe('dispatch/queue: who runs what next', () => {
     expect(r1.assigned()).to.have.length(4);
     expect(p.store.units.byBuild(id).every((u) => u.state === 'running')).to.equal(true);
   });
+
+  it('runs a dispatch asked for inside a transaction after its commit, and not at all when it rolls back (no assign, no slot taken)', () => {
+    p = pipeline();
+    const r1 = p.runner('r1', 2);
+    p.registry.join(r1, []);
+    const id = p.build([['test/a.test.js'], ['test/b.test.js']]);
+    expect(() => p.store.tx(() => { p.queue.dispatch(); throw new Error('the caller fails after asking'); })).to.throw(/caller fails/);
+    expect(r1.sent, 'nothing sent').to.deep.equal([]);
+    expect(r1.units.size, 'no slot taken').to.equal(0);
+    expect(p.store.units.byBuild(id).map((u) => u.state)).to.deep.equal(['queued', 'queued']);
+    p.store.tx(() => { p.queue.dispatch(); expect(r1.sent, 'not before the commit').to.deep.equal([]); });
+    expect(r1.assigned()).to.have.length(2);
+    expect(p.store.units.byBuild(id).map((u) => u.state)).to.deep.equal(['running', 'running']);
+  });
 });
