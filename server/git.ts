@@ -89,18 +89,32 @@ export async function readBlamelist(repo: string, head: string, base: string | n
  */
 export async function listFiles(repo: string, sha: string, globs: string | readonly string[],
   exclude: readonly string[] = []): Promise<string[]> {
-  if (sha.startsWith('-') || !/^[\w./-]+$/.test(sha)) throw new GgError('GG_BAD_SHA', `not a commit: ${sha}`);
+  checkCommit(sha);
   const out = await git(repo, ['ls-tree', '-r', '-z', '--name-only', sha]);
-  const patterns = typeof globs === 'string' ? [globs] : [...globs];
-  if (patterns.length === 0) return [];
-  const match = picomatch(patterns, { dot: false });
-  const excluded = exclude.length ? picomatch([...exclude], { dot: true }) : () => false;
-  return out.split('\0').filter((f) => f && match(f) && !excluded(f)).sort();
+  return matching(out.split('\0'), globs, exclude);
+}
+
+/**
+ * The files listFiles gives with their bytes, from ONE `git ls-tree -r -l` (a cold plan needs both:
+ * one git process instead of two on the push → first assign path). Sizes of blobs only.
+ */
+export async function listFilesWithSizes(repo: string, sha: string, globs: string | readonly string[],
+  exclude: readonly string[] = []): Promise<{ files: string[]; sizes: Map<string, number> }> {
+  checkCommit(sha);
+  const all = new Map<string, number>();
+  for (const rec of (await git(repo, ['ls-tree', '-r', '-l', '-z', sha])).split('\0')) {
+    const tab = rec.indexOf('\t');
+    if (tab >= 0) all.set(rec.slice(tab + 1), Number(rec.slice(0, tab).trim().split(/\s+/)[3]));
+  }
+  const files = matching([...all.keys()], globs, exclude);
+  const sizes = new Map<string, number>();
+  for (const f of files) if (Number.isFinite(all.get(f))) sizes.set(f, all.get(f)!);
+  return { files, sizes };
 }
 
 /** Bytes of each of `files` at the commit (`git ls-tree -r -l`; files not there are left out). */
 export async function fileSizes(repo: string, sha: string, files: readonly string[]): Promise<Map<string, number>> {
-  if (sha.startsWith('-') || !/^[\w./-]+$/.test(sha)) throw new GgError('GG_BAD_SHA', `not a commit: ${sha}`);
+  checkCommit(sha);
   const wanted = new Set(files);
   const sizes = new Map<string, number>();
   for (const rec of (await git(repo, ['ls-tree', '-r', '-l', '-z', sha])).split('\0')) {
@@ -110,6 +124,19 @@ export async function fileSizes(repo: string, sha: string, files: readonly strin
     if (Number.isFinite(bytes)) sizes.set(rec.slice(tab + 1), bytes);
   }
   return sizes;
+}
+
+function checkCommit(sha: string): void {
+  if (sha.startsWith('-') || !/^[\w./-]+$/.test(sha)) throw new GgError('GG_BAD_SHA', `not a commit: ${sha}`);
+}
+
+/** The paths that match any of the globs and none of `exclude`, sorted. */
+function matching(paths: readonly string[], globs: string | readonly string[], exclude: readonly string[]): string[] {
+  const patterns = typeof globs === 'string' ? [globs] : [...globs];
+  if (patterns.length === 0) return [];
+  const match = picomatch(patterns, { dot: false });
+  const excluded = exclude.length ? picomatch([...exclude], { dot: true }) : () => false;
+  return paths.filter((f) => f && match(f) && !excluded(f)).sort();
 }
 
 /** Branch and try refs with their heads. */

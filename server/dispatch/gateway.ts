@@ -22,6 +22,10 @@
  *
  * Replies to one burst of frames from a runner (acks, the next assign) are written together: its
  * socket is corked while the burst is handled and uncorked before the next turn of the event loop.
+ * The frames of one burst (after hello) are stored in ONE write transaction, and their answers
+ * (ack, ackFinished, refuse) are sent only after it committed; when it fails (a storage fault,
+ * a busy database, any error) it rolls back, nothing of it is answered, and the frames are handled
+ * again one by one exactly as a single frame is (below), so a fault is answered as for one frame.
  *
  * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
  * that could not be stored, or arrives while the database cannot be written, is not acked and
@@ -41,9 +45,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type Labels, type ServerMessage,
+  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
 } from '../protocol.js';
-import type { RunnerRegistry, RunnerLink } from './registry.js';
+import type { RunnerRegistry } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
 import { ERRORS, GgError, isClosing, type ClosingCode } from '../errors.js';
@@ -58,30 +62,7 @@ import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
 import { retryWhileBusy } from '../store/health.js';
 import { tokensEqual } from '../tokens.js';
-
-class Connection implements RunnerLink {
-  runnerId = 0;
-  name = '';
-  instance: string | null = null;
-  slots = 0;
-  labels: Labels = {};
-  readonly units = new Set<number>();
-  /** Units told to retry: told again, at once, when storage is back. */
-  readonly waiting = new Set<number>();
-  lastSeen = monotonicMs();
-  pingedAt = 0;
-  constructor(readonly ws: WebSocket, readonly address: string | null, private readonly secrets: BuilderSecrets,
-    private readonly unitTokens: UnitTokens) {}
-  ping(): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
-  }
-  send(message: ServerMessage): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (message.type !== 'assign') return this.ws.send(JSON.stringify(message));
-    const unitToken = this.unitTokens.issue(message.unit, this.runnerId, message.repo.name);
-    this.ws.send(JSON.stringify({ ...this.secrets.completeAssign(message), unitToken }));
-  }
-}
+import { Connection, type RunnerMessage } from './connection.js';
 
 export class RunnerGateway {
   private readonly wss: WebSocketServer;
@@ -94,6 +75,8 @@ export class RunnerGateway {
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
   private readonly liveness: Liveness<Connection>;
+  /** Set while a burst's transaction runs: writes throw instead of being guarded, a finished unit's dispatch waits for the commit. */
+  private batch: { finished: boolean } | null = null;
   /** Wrong runner tokens per address; shared with the code URL (web/gitHttp.ts). */
   readonly guesses = new TokenGuesses();
   /** The credentials handed out with each assign; server/web/gitHttp.ts checks them. */
@@ -149,22 +132,17 @@ export class RunnerGateway {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new Connection(ws, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
+    const conn = new Connection(ws, req.socket, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
+    conn.beforeUncork = () => this.flush(conn);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, 'GG_HELLO_TIMEOUT', 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
     const seen = () => { conn.lastSeen = monotonicMs(); };
     req.socket.on('data', seen);
     // What the server answers to one burst of frames (ack, ackFinished, the next assign) leaves in one
-    // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done.
-    const socket = req.socket;
-    let corked = false;
-    socket.prependListener('data', () => {
-      if (corked) return;
-      corked = true;
-      socket.cork();
-      process.nextTick(() => { corked = false; socket.uncork(); });
-    });
+    // write: the socket is corked before ws reads the burst and uncorked once this tick's work is done
+    // (the burst stored first).
+    req.socket.prependListener('data', () => conn.cork());
     ws.on('ping', seen);
     ws.on('pong', seen);
     ws.on('message', (data, isBinary) => {
@@ -185,12 +163,11 @@ export class RunnerGateway {
           if (msg.type !== 'hello') return this.refuse(conn, 'GG_PROTOCOL_ORDER', `the first frame must be hello, not ${msg.type}`);
           return this.hello(conn, msg);
         }
-        this.handle(conn, msg);
+        conn.pending.push(msg);
+        if (!conn.flushQueued) { conn.flushQueued = true; process.nextTick(() => this.flush(conn)); }
       } catch (err) {
-        if (err instanceof GgError && isClosing(err.code)) return this.refuse(conn, err.code, err.message);
-        if (this.health.record(err, 'runner message')) return;
-        this.log.error({ err, runner: conn.name }, 'runner message failed');
-        this.refuse(conn, 'GG_INTERNAL', 'internal error handling that message');
+        this.flush(conn); // the frames before the bad one are handled first, in order
+        this.failed(conn, err);
       }
     });
     ws.on('close', (code) => {
@@ -205,6 +182,55 @@ export class RunnerGateway {
     ws.on('error', (err) => {
       this.log.info({ err: err.message, runner: conn.name }, 'runner socket error');
     });
+  }
+
+  /** What a frame that threw gets: a closing error closes the socket; a storage fault is recorded; anything else is internal. */
+  private failed(conn: Connection, err: unknown): void {
+    if (err instanceof GgError && isClosing(err.code)) return this.refuse(conn, err.code, err.message);
+    if (this.health.record(err, 'runner message')) return;
+    this.log.error({ err, runner: conn.name }, 'runner message failed');
+    this.refuse(conn, 'GG_INTERNAL', 'internal error handling that message');
+  }
+
+  /**
+   * Handles the frames of a runner's burst: two or more in ONE transaction with their answers held
+   * until it commits; if it throws, it rolled back, nothing was answered, and each frame is handled
+   * again alone (its own transaction, storage faults answered with `retry` as always).
+   */
+  private flush(conn: Connection): void {
+    conn.flushQueued = false;
+    const frames = conn.pending;
+    if (frames.length === 0) return;
+    conn.pending = [];
+    if (frames.length > 1 && this.health.writable && !this.store.inTx()) {
+      const units = [...conn.units];
+      const batch = { finished: false };
+      conn.held = [];
+      this.batch = batch;
+      let answers: ServerMessage[] | undefined;
+      try {
+        this.store.tx(() => { for (const msg of frames) this.handle(conn, msg); });
+        answers = conn.held;
+      } catch {
+        conn.units.clear();
+        for (const u of units) conn.units.add(u);
+      } finally {
+        this.batch = null;
+        conn.held = null;
+      }
+      if (answers) {
+        for (const m of answers) conn.send(m);
+        if (batch.finished) this.onFinished();
+        return;
+      }
+    }
+    for (const msg of frames) {
+      try {
+        this.handle(conn, msg);
+      } catch (err) {
+        this.failed(conn, err);
+      }
+    }
   }
 
   private hello(conn: Connection, msg: HelloMessage): void {
@@ -244,15 +270,15 @@ export class RunnerGateway {
     this.log.info({ runner: conn.name, slots: conn.slots, labels: conn.labels, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
   }
 
-  private handle(conn: Connection, msg: ReturnType<typeof parseRunnerMessage>): void {
+  private handle(conn: Connection, msg: RunnerMessage): void {
     switch (msg.type) {
       case 'hello':
         return this.refuse(conn, 'GG_PROTOCOL_ORDER', 'hello was already received on this connection');
       case 'heartbeat':
-        if (this.health.writable) this.health.guard('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
+        if (this.health.writable) this.guarded('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
         return;
       case 'started':
-        if (this.health.writable) this.health.guard('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
+        if (this.health.writable) this.guarded('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
         return;
       case 'log': {
         const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, msg, Date.now(),
@@ -264,11 +290,14 @@ export class RunnerGateway {
       case 'finished': {
         const had = conn.units.has(msg.unit);
         conn.units.delete(msg.unit);
-        const held = this.storeFor(conn, msg.unit, 'finished',
-          () => this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId)));
+        const held = this.storeFor(conn, msg.unit, 'finished', () => {
+          const unit = this.store.units.get(msg.unit); // read once for the guard and the lifecycle
+          return this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId, unit), Date.now(), unit);
+        });
         if (held === true) {
           conn.send({ type: 'ackFinished', unit: msg.unit });
-          this.onFinished();
+          if (this.batch) this.batch.finished = true; // dispatched once the burst committed
+          else this.onFinished();
         }
         else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
         else if (had) conn.units.add(msg.unit); // still this runner's until its result is stored
@@ -279,6 +308,7 @@ export class RunnerGateway {
 
   /** Runs a store write for a unit; undefined (and a `retry` to the runner) when storage cannot take it. */
   private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
+    if (this.batch) return write(); // a fault rolls the burst back; flush handles its frames again one by one
     const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
     if (stored !== undefined) return stored;
     if (this.health.writable) { // the database was busy, not failing: no recovery will be announced
@@ -288,6 +318,11 @@ export class RunnerGateway {
     conn.waiting.add(unit);
     conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
     return undefined;
+  }
+
+  /** A write a failure of which is skipped (heartbeat, started); inside a burst it throws, so the burst is handled again frame by frame. */
+  private guarded<T>(what: string, write: () => T): T | undefined {
+    return this.batch ? write() : this.health.guard(what, write);
   }
 
   /** Storage is back: everything held back is asked for again. */

@@ -36,10 +36,9 @@ export class LogGuard {
 
   /**
    * The report as the lifecycle should take it: every string redacted; an incomplete log makes
-   * it an infrastructure error.
+   * it an infrastructure error. `unit`: its row, when the caller has just read it.
    */
-  checkFinished(received: FinishedMessage, runnerId: number): FinishedMessage {
-    const unit = this.store.units.get(received.unit);
+  checkFinished(received: FinishedMessage, runnerId: number, unit: UnitRow | undefined = this.store.units.get(received.unit)): FinishedMessage {
     if (!unit) return received; // not stored: the lifecycle refuses it
     const { matcher } = this.secrets.rulesForBuild(unit.buildId);
     const msg = redactFinished(received, (s) => matcher.redact(s));

@@ -25,6 +25,8 @@ export interface RunnerLink {
   /** What the runner offers (`--label`); absent means none. */
   readonly labels?: Labels;
   send(message: ServerMessage): void;
+  /** Several messages in one write (the gateway's runners); absent: one send each. */
+  sendMany?(messages: readonly ServerMessage[]): void;
 }
 
 type UnitLookup = (id: number) => UnitRow | undefined;

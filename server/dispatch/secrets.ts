@@ -14,7 +14,7 @@
 import type { BuilderConfig } from '../config/config.js';
 import { readSecret } from '../config/secrets.js';
 import { paramDefaults } from '../config/params.js';
-import { stepsOf } from '../config/steps.js';
+import { hasSteps, stepsOf } from '../config/steps.js';
 import { DEFAULT_MAX_LOG_BYTES, SecretMatcher, type AssignMessage } from '../protocol.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
 import type { Store } from '../store/index.js';
@@ -48,7 +48,7 @@ export class BuilderSecrets {
     const build = this.store.builds.get(msg.build);
     const builder = build && this.lifecycle.builderOf(build);
     if (!builder) return msg;
-    const unit = this.store.units.get(msg.unit);
+    const unit = hasSteps(builder) ? this.store.units.get(msg.unit) : undefined; // a builder without steps: its one step is itself
     const step = (unit && this.lifecycle.stepOf(build, unit)) ?? builder; // env and the log cap may differ per step; secrets are the builder's
     const spec: AssignMessage['builder'] = { ...msg.builder, maxLogBytes: step.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES };
     if (step.env?.length) spec.env = [...step.env];

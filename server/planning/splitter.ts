@@ -15,7 +15,7 @@ import type { Store } from '../store/index.js';
 import type { RepoRow } from '../store/repos.js';
 import { unitFiles } from '../store/units.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
-import { fileSizes, listFiles } from '../git.js';
+import { fileSizes, listFiles, listFilesWithSizes } from '../git.js';
 import { estimateCold, planCold } from './coldPlan.js';
 import { DEFAULT_OVERHEAD_MS, estimateDurations, planUnits, type PlannedUnit } from './planner.js';
 import { overheadFor } from './costs.js';
@@ -46,6 +46,14 @@ export class Splitter {
   /** Test discovery at the commit (git ls-tree, no checkout) and the split of its files into units. */
   async planFor(repo: RepositoryConfig, row: RepoRow, builder: BuilderConfig, sha: string) {
     if (!builder.tests) return [{ files: [] as string[], expectedMs: this.store.tests.fileDurationsOf(row.id, builder.name, ['']).get('') ?? 0 }];
+    if (builder.split !== 'static' && !this.store.tests.hasDurations(row.id, builder.name)) {
+      // Nothing learned yet: a cold plan, which wants the files' sizes too; one ls-tree gives names and sizes.
+      const listed = await listFilesWithSizes(repo.path, sha, builder.tests, builder.exclude).catch(() => undefined);
+      if (listed) {
+        this.keepSizes(`${row.id}:${sha}`, listed.sizes);
+        return this.split(row, builder, listed.files, this.runnerSlots(), sha);
+      }
+    }
     const files = await listFiles(repo.path, sha, builder.tests, builder.exclude);
     if (builder.split !== 'static' && this.store.tests.fileDurationsOf(row.id, builder.name, files).size === 0) {
       const sizes = await fileSizes(repo.path, sha, files).catch((err: Error) => {

@@ -153,12 +153,12 @@ export class BuildLifecycle {
     return this.commit(() => this.checkBuild(buildId, now, true));
   }
 
-  /** Hands a queued unit to a runner. False when it was taken meanwhile. */
-  assign(unitId: number, runnerId: number, now = Date.now()): boolean {
+  /** Hands a queued unit to a runner. False when it was taken meanwhile. `buildId`: the unit's build, when the caller read it. */
+  assign(unitId: number, runnerId: number, now = Date.now(), buildId?: number): boolean {
     return this.commit(() => {
       if (!this.store.units.assign(unitId, runnerId, now)) return false;
-      const unit = this.store.units.get(unitId)!;
-      if (this.store.builds.markStarted(unit.buildId, now)) this.emitBuild(unit.buildId);
+      const build = buildId ?? this.store.units.get(unitId)!.buildId;
+      if (this.store.builds.markStarted(build, now)) this.emitBuild(build);
       this.emitUnit(unitId);
       return true;
     });
@@ -207,11 +207,12 @@ export class BuildLifecycle {
   /**
    * Records a unit's end, its tests, a retry, the build's result and the tree change, in one
    * transaction. Returns true when the report is recorded (or was already: a repeat after a
-   * reconnect), false when the runner does not hold the unit or it was lost meanwhile.
+   * reconnect), false when the runner does not hold the unit or it was lost meanwhile. `read`: the
+   * unit's row as the caller read it in this same synchronous step (nothing written since), else read here.
    */
-  unitFinished(runnerId: number, runnerName: string, msg: FinishedMessage, now = Date.now()): boolean {
+  unitFinished(runnerId: number, runnerName: string, msg: FinishedMessage, now = Date.now(), read?: UnitRow): boolean {
     return this.commit(() => {
-      const unit = this.store.units.get(msg.unit);
+      const unit = read && read.id === msg.unit ? read : this.store.units.get(msg.unit);
       if (!unit || unit.runnerId !== runnerId) return false;
       if (unit.state === 'done') return unit.result !== 'exception';
       const build = this.store.builds.get(unit.buildId);

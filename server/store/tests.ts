@@ -67,6 +67,7 @@ export class TestStore {
       otherDurations: db.prepare(`SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder <> ?
         AND file IN (SELECT value FROM json_each(?)) ORDER BY updated_at`),
       durations: db.prepare('SELECT file, ewma_ms AS ms FROM file_durations WHERE repo_id = ? AND builder = ?'),
+      anyDuration: db.prepare('SELECT 1 FROM file_durations WHERE repo_id = ? AND builder = ? LIMIT 1').pluck(),
       upsertDuration: db.prepare(`INSERT INTO file_durations (repo_id, builder, file, ewma_ms, samples, updated_at)
         VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (repo_id, builder, file) DO UPDATE SET ewma_ms = excluded.ewma_ms,
         samples = samples + 1, updated_at = excluded.updated_at`),
@@ -109,6 +110,8 @@ export class TestStore {
   fileDurations(repoId: number, builder: string): Map<string, number> {
     return new Map((this.q.durations.all(repoId, builder) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));
   }
+  /** Whether the builder has learned the duration of any file of the repository (else its plans are cold). */
+  hasDurations(repoId: number, builder: string): boolean { return this.q.anyDuration.get(repoId, builder) !== undefined; }
   /** The learned durations of just these files. */
   fileDurationsOf(repoId: number, builder: string, files: readonly string[]): Map<string, number> {
     return new Map((this.q.durationsOf.all(repoId, builder, JSON.stringify(files)) as { file: string; ms: number }[]).map((r) => [r.file, r.ms]));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { GIT_TIME_LIMITS, fileSizes, git, listFiles, listRefs } from '../../server/git.js';
+import { GIT_TIME_LIMITS, fileSizes, git, listFiles, listFilesWithSizes, listRefs } from '../../server/git.js';
 import { GgError } from '../../server/errors.js';
 import { Repo, hangingGit, tempHome } from '../helpers.js';
 
@@ -44,6 +44,20 @@ describe('git', () => {
       const sizes = await fileSizes(repo.bare, sized, ['test/big.test.js', 'test/small.test.js', 'test/gone.test.js']);
       expect([...sizes]).to.deep.equal([['test/big.test.js', 5000], ['test/small.test.js', 1]]);
       const refused = await fileSizes(repo.bare, '--output=/tmp/x', []).then(() => null, (e: Error) => e);
+      expect(refused).to.be.instanceOf(GgError);
+    });
+
+    it('lists the same files as listFiles with the bytes of each from one ls-tree (listFilesWithSizes), and refuses a commit that looks like an option', async () => {
+      const sized = repo.commit({ 'test/big.test.js': 'x'.repeat(5000), 'test/small.test.js': 'y' }, 'sizes too');
+      repo.push();
+      for (const [globs, exclude] of [['test/**/*.test.js', []], [['test/**/*.js'], ['test/fixtures/**', '**/b.test.js']], [[], []]] as const) {
+        const listed = await listFilesWithSizes(repo.bare, sized, globs, exclude);
+        expect(listed.files).to.deep.equal(await listFiles(repo.bare, sized, globs, exclude));
+        expect([...listed.sizes.keys()]).to.deep.equal(listed.files);
+      }
+      const { sizes } = await listFilesWithSizes(repo.bare, sized, 'test/*.test.js');
+      expect([sizes.get('test/big.test.js'), sizes.get('test/small.test.js'), sizes.get('test/a.test.js')]).to.deep.equal([5000, 1, 0]);
+      const refused = await listFilesWithSizes(repo.bare, '--output=/tmp/x', 'test/*.js').then(() => null, (e: Error) => e);
       expect(refused).to.be.instanceOf(GgError);
     });
 

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { shopConfig, startShopServer } from '../shopServer.js';
 import WebSocket from 'ws';
 import { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import type { RunningServer } from '../../../server/main.js';
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_PATH } from '../../../server/protocol.js';
 import { RUNNER_TOKEN, Repo, pollUntil, tempHome } from '../../helpers.js';
@@ -253,6 +255,24 @@ describe('runner gateway: a read-only clone token is not a runner token', functi
   });
 });
 
+/**
+ * Transactions committed to a database so far, read from its write-ahead log as SQLite wrote it: the
+ * frames of the current WAL generation (their salts match the header's) that end a commit (a
+ * non-zero database size in their header; see the SQLite file format, "WAL File Format").
+ */
+function walCommits(dbFile: string): number {
+  const wal = readFileSync(`${dbFile}-wal`);
+  if (wal.length < 32) return 0;
+  const pageSize = wal.readUInt32BE(8);
+  const salt = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+  let commits = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt[0] || wal.readUInt32BE(at + 12) !== salt[1]) break;
+    if (wal.readUInt32BE(at + 4) !== 0) commits++;
+  }
+  return commits;
+}
+
 describe('runner gateway: the answers to one burst of frames leave in one write', function () {
   this.timeout(30_000);
   let home: ReturnType<typeof tempHome>;
@@ -295,6 +315,68 @@ describe('runner gateway: the answers to one burst of frames leave in one write'
     }
     expect(inbox.slice(-2).map((m) => m.type)).to.deep.equal(['ack', 'ackFinished']);
     expect(writes).to.equal(1);
+    ws.close();
+  });
+
+  it('stores a burst of started, log and finished in ONE write transaction and answers it after the commit', async () => {
+    const ws = await connect(server);
+    const inbox: any[] = [];
+    ws.on('message', (d) => inbox.push(JSON.parse(d.toString())));
+    ws.send(hello());
+    const assign = await pollUntil(() => inbox.find((m) => m.type === 'assign'), 'an assign', 15_000);
+    const dbFile = server.store.db.name;
+    const before = walCommits(dbFile);
+    // The three frames of a unit that ends at once, in one socket write (one burst for the server).
+    const frames = [
+      { type: 'started', unit: assign.unit, at: Date.now() },
+      { type: 'log', unit: assign.unit, seq: 0, offset: 0, stream: 'out', data: 'ok\n' },
+      { type: 'finished', unit: assign.unit, exitCode: 0, signal: null, timedOut: false, error: null, chunks: 1, durationMs: 5, tests: [] },
+    ];
+    const socket = (ws as any)._socket as Socket;
+    socket.cork();
+    for (const f of frames) ws.send(JSON.stringify(f));
+    socket.uncork();
+    await pollUntil(() => inbox.some((m) => m.type === 'ackFinished'), 'ackFinished', 15_000);
+    const unit = server.store.units.get(assign.unit)!;
+    expect([unit.state, unit.result, unit.logBytes, unit.startedAt !== null]).to.deep.equal(['done', 'passed', 3, true]);
+    // started, the chunk and the unit's end (with the build's end it brings) in one commit; the work after it
+    // (the build's notifications, the next dispatch) may commit on its own.
+    const commits = walCommits(dbFile) - before;
+    expect(inbox.slice(-2).map((m) => m.type)).to.deep.equal(['ack', 'ackFinished']);
+    expect(commits, 'commits for one burst').to.equal(1);
+    ws.close();
+  });
+
+  it('answers a burst it could not store (the database busy) frame by frame as one frame: retry, nothing acked, then stores the resend once', async () => {
+    const ws = await connect(server);
+    const inbox: any[] = [];
+    ws.on('message', (d) => inbox.push(JSON.parse(d.toString())));
+    ws.send(hello());
+    const assign = await pollUntil(() => inbox.find((m) => m.type === 'assign'), 'an assign', 15_000);
+    const log = { type: 'log', unit: assign.unit, seq: 0, offset: 0, stream: 'out', data: 'ok\n' };
+    const finished = { type: 'finished', unit: assign.unit, exitCode: 0, signal: null, timedOut: false, error: null, chunks: 1, durationMs: 5, tests: [] };
+    const burst = (frames: object[]) => {
+      const socket = (ws as any)._socket as Socket;
+      socket.cork();
+      for (const f of frames) ws.send(JSON.stringify(f));
+      socket.uncork();
+    };
+    const other = new Database(server.store.db.name); // another process's connection holding the write lock
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      burst([{ type: 'started', unit: assign.unit, at: Date.now() }, log, finished]);
+      await pollUntil(() => inbox.filter((m) => m.type === 'retry').length === 2, 'two retries', 15_000);
+      expect(inbox.filter((m) => m.type === 'ack' || m.type === 'ackFinished')).to.deep.equal([]);
+      expect(inbox.filter((m) => m.type === 'retry').map((m) => [m.unit, m.afterMs])).to.deep.equal([[assign.unit, 1000], [assign.unit, 1000]]);
+      expect(server.store.units.get(assign.unit)).to.include({ state: 'running', logBytes: 0, startedAt: null });
+      other.exec('ROLLBACK');
+    } finally {
+      other.close();
+    }
+    burst([log, finished]);
+    await pollUntil(() => inbox.some((m) => m.type === 'ackFinished'), 'ackFinished', 15_000);
+    expect(inbox.slice(-2).map((m) => m.type)).to.deep.equal(['ack', 'ackFinished']);
+    expect(server.store.units.get(assign.unit)).to.include({ state: 'done', result: 'passed', logBytes: 3 });
     ws.close();
   });
 });

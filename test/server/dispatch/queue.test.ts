@@ -99,4 +99,58 @@ describe('dispatch/queue: who runs what next', () => {
     expect(r1.assigned()).to.have.length(3);
     expect(new Set(r1.assigned()).size, 'no unit twice').to.equal(3);
   });
+
+  it('assigns a pass\'s first unit alone, the rest of one look at the queue in ONE transaction, and sends each assign after its commit', () => {
+    p = pipeline();
+    const r1 = p.runner('r1', 6);
+    p.registry.join(r1, []);
+    const id = p.build([1, 2, 3, 4, 5, 6].map((i) => [`test/${i}.test.js`]));
+    // Outermost transactions begun on the database (better-sqlite3's, under store.tx), and whether each assign left inside one.
+    const db = p.store.db as any;
+    const begin = db.transaction.bind(db);
+    let transactions = 0;
+    db.transaction = (fn: () => unknown) => { const run = begin(fn); return () => { if (!db.inTransaction) transactions++; return run(); }; };
+    const sentInTx: boolean[] = [];
+    const send = r1.send.bind(r1);
+    r1.send = (m) => { sentInTx.push(db.inTransaction); send(m); };
+    p.queue.dispatch();
+    expect(r1.assigned()).to.have.length(6);
+    expect(sentInTx, 'no assign leaves before its assignment is committed').to.deep.equal([false, false, false, false, false, false]);
+    expect(p.store.units.byBuild(id).every((u) => u.state === 'running' && u.runnerId === r1.runnerId)).to.equal(true);
+    expect(transactions, 'transactions for six assigns: the first alone, then five').to.equal(2);
+    expect(r1.assigned(), 'the longest first, as before').to.deep.equal(p.store.units.byBuild(id).map((u) => u.id));
+  });
+
+  it('sends nothing and gives the slots back when a dispatch\'s transaction fails, and assigns them all on the next dispatch', () => {
+    p = pipeline();
+    const r1 = p.runner('r1', 4);
+    p.registry.join(r1, []);
+    const id = p.build([1, 2, 3, 4].map((i) => [`test/${i}.test.js`]));
+    const third = p.store.units.byBuild(id)[2].id;
+    // A real SQLite failure on the third assignment (as a full disk fails a write).
+    p.store.db.exec(`CREATE TRIGGER fail_third BEFORE UPDATE OF state ON units WHEN NEW.id = ${third}
+      BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
+    expect(() => p.queue.dispatch()).to.throw(/disk is full/);
+    const running = p.store.units.byBuild(id).filter((u) => u.state === 'running').map((u) => u.id);
+    expect(r1.assigned(), 'what was sent is what is stored').to.deep.equal(running);
+    expect([...r1.units], 'the slots held are the units stored as its own').to.deep.equal(running);
+    p.store.db.exec('DROP TRIGGER fail_third');
+    p.queue.dispatch();
+    expect(r1.assigned()).to.have.length(4);
+    expect(p.store.units.byBuild(id).every((u) => u.state === 'running')).to.equal(true);
+  });
+
+  it('runs a dispatch asked for inside a transaction after its commit, and not at all when it rolls back (no assign, no slot taken)', () => {
+    p = pipeline();
+    const r1 = p.runner('r1', 2);
+    p.registry.join(r1, []);
+    const id = p.build([['test/a.test.js'], ['test/b.test.js']]);
+    expect(() => p.store.tx(() => { p.queue.dispatch(); throw new Error('the caller fails after asking'); })).to.throw(/caller fails/);
+    expect(r1.sent, 'nothing sent').to.deep.equal([]);
+    expect(r1.units.size, 'no slot taken').to.equal(0);
+    expect(p.store.units.byBuild(id).map((u) => u.state)).to.deep.equal(['queued', 'queued']);
+    p.store.tx(() => { p.queue.dispatch(); expect(r1.sent, 'not before the commit').to.deep.equal([]); });
+    expect(r1.assigned()).to.have.length(2);
+    expect(p.store.units.byBuild(id).map((u) => u.state)).to.deep.equal(['running', 'running']);
+  });
 });

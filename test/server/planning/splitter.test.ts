@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { Repo, tempHome } from '../../helpers.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_SLOTS_FOR_PLANNING, RECENT_RUNNER_MS, splitEqually } from '../../../server/planning/splitter.js';
 import { teachFactor } from '../../../server/planning/contention.js';
 import { builder, config, pipeline, type Pipeline } from '../memory.js';
@@ -50,6 +53,41 @@ describe('planning/splitter: test files into units', () => {
       const told = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
       expect(told[0].files).to.deep.equal(['test/t07.test.js']);
     } finally {
+      home.cleanup();
+    }
+  });
+
+  it('plans a cold build from ONE git process (names and sizes from one ls-tree -l), a warm one from one ls-tree of names (issue 24: push → first assign)', async () => {
+    const home = tempHome('gg-split-');
+    // Every git the server starts, counted by a PATH entry that writes its arguments and runs the real git.
+    const real = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    const bin = join(home.dir, 'counting-git-bin');
+    const calls = join(home.dir, 'git-calls');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    const started = () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').length : 0);
+    try {
+      const repo = new Repo(home.dir);
+      const tree: Record<string, string> = { 'README.md': 'r', 'test/sub/deep.test.js': 'x'.repeat(300) };
+      for (let i = 0; i < 30; i++) tree[`test/t${String(i).padStart(2, '0')}.test.js`] = 'x'.repeat(100 + i);
+      tree['test/t17.test.js'] = 'x'.repeat(30_000);
+      const sha = repo.commit(tree, 'thirty test files');
+      expect(repo.push().ok).to.equal(true);
+      const b = builder({ tests: ['test/**/*.test.js'], exclude: ['test/sub/**'] });
+      p = pipeline(config({ path: repo.bare, builders: [b] }));
+      const row = p.store.repos.byName('shop')!;
+      process.env.PATH = `${bin}:${path}`;
+      const cold = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
+      expect(started(), 'git processes for a cold plan').to.equal(1);
+      expect(cold.flatMap((u) => u.files).sort()).to.deep.equal(Object.keys(tree).filter((f) => /^test\/t\d+/.test(f)).sort());
+      expect(cold[0].files[0], 'the biggest file first: its size was read').to.equal('test/t17.test.js');
+      for (const f of Object.keys(tree)) p.store.tests.saveFileDuration(p.repoId, b.name, f, 100, Date.now());
+      const warm = await p.splitter.planFor(p.cfg.repositories[0], row, b, sha);
+      expect(started(), 'and one more for a warm plan').to.equal(2);
+      expect(warm.flatMap((u) => u.files)).to.have.length(30);
+    } finally {
+      process.env.PATH = path;
       home.cleanup();
     }
   });
