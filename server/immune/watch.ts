@@ -19,7 +19,10 @@
  * Slices: a Prometheus source is read over the whole window after it ends (Prometheus keeps the
  * samples; a range shorter than its scrape interval would be empty); a scraped page, whose history
  * is in memory, in slices of at least two scrapes (at most MAX_SLICES), each read when it ends —
- * a slice whose start the history does not reach (it began before a restart) is missing.
+ * a slice whose start the history does not reach (it began before a restart) is missing, unless
+ * nothing listened on the page's port at the last scrape before the slice (connection refused,
+ * ScrapeHistory.absentAt): the process answering now is one the stage started — a first deploy to
+ * the host — and counts from 0, all of its counts its own (none from before the stage).
  *
  * Sources: a Prometheus server (PromQL over HTTP) or a /metrics page scraped by greengate
  * (opts.history, a ScrapeHistory the caller keeps; pass the same one for the whole deploy and
@@ -95,7 +98,7 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
       // The baseline is the one stored whatever its t0: a released hold watches again against the window before the deploy.
       const known = stored.find((w) => w.side === side && (side === 'before' || (w.from === from && w.to === to)));
       if (known && spec.metrics.every((m) => m.name in known.readings)) return known;
-      const reachable = side === 'before' || !url || (history!.since(url) ?? Infinity) <= from;
+      const reachable = side === 'before' || !url || (history!.since(url) ?? Infinity) <= from || history!.absentAt(url, from);
       const readings: Record<string, WindowReading | null> = {};
       for (const [i, r] of (await Promise.all(spec.metrics.map((m) => reachable ? readMetric(reader, m, extra, from, to) : null))).entries()) {
         readings[spec.metrics[i].name] = r;
