@@ -90,9 +90,17 @@ export class ScrapeHistory {
   absentAt(url: string, t: number): boolean {
     const page = this.pages.get(url);
     if (!page || (page.scrapes[0] && page.scrapes[0].t <= t)) return false;
+    return this.refusedAt(url, t) !== null;
+  }
+
+  /** When the last attempt at or before `t` was taken if nothing listened then (connection refused); null: it answered, failed otherwise, or none is known. */
+  refusedAt(url: string, t: number): number | null {
+    const page = this.pages.get(url);
     let last: Failure | null = null;
-    for (const f of page.failures) { if (f.t > t) break; last = f; }
-    return last?.refused ?? false;
+    for (const f of page?.failures ?? []) { if (f.t > t) break; last = f; }
+    if (!page || !last?.refused) return null;
+    const refused = last.t;
+    return page.scrapes.some((s) => s.t > refused && s.t <= t) ? null : refused;
   }
 
   reader(url: string): WindowReader {

@@ -93,6 +93,7 @@ describe('deploy of an app the stage itself starts, watched by scraping it', fun
     expect(d.state).to.equal('deployed');
     const errors = d.stages[0].verdict.evidence[0];
     expect(errors, JSON.stringify(d.stages[0].verdict)).to.include({ metric: 'errors', regression: false });
+    expect(errors.before, 'nothing ran before it: judged on the window after alone').to.equal(null);
     expect(d.stages[0].verdict.inconclusive).to.equal(undefined);
   });
 

@@ -44,6 +44,10 @@ describe('immune/scrape: ScrapeHistory.absentAt (was a process there?)', () => {
     const sel = { name: 'http_requests_total', matchers: [] };
     expect(await history.reader(url).increase(sel, [], 1_500, 2_500)).to.equal(7);
     expect(history.absentAt('http://127.0.0.1:9/never-followed', 5_000), 'not followed: unknown').to.equal(false);
+    // refusedAt: the refused attempt's time while it is the last one; null once the page answered.
+    expect(history.refusedAt(url, 1_500)).to.equal(1_000);
+    expect(history.refusedAt(url, 2_000)).to.equal(null);
+    expect(history.refusedAt(url, 999)).to.equal(null);
   });
 
   it('a page that answers with an error (a process is there) is not absent, also after an earlier refusal', async () => {

@@ -169,8 +169,8 @@ describe('immune/watch: a page nothing answered before the stage (the stage star
     history?.close();
     await new Promise<void>((r) => (page?.listening ? page.close(() => r()) : r()));
   });
-  const listen = (port: number) => new Promise<void>((resolve) => {
-    page = createHttpServer((_req, res) => res.end('# TYPE http_requests_total counter\nhttp_requests_total{status="200"} 40\n'));
+  const listen = (port: number, count = 40) => new Promise<void>((resolve) => {
+    page = createHttpServer((_req, res) => res.end(`# TYPE http_requests_total counter\nhttp_requests_total{status="200"} ${count}\n`));
     page.listen(port, '127.0.0.1', () => resolve());
   });
 
@@ -184,6 +184,38 @@ describe('immune/watch: a page nothing answered before the stage (the stage star
     const v = await watchStage(watch, { history, startedAt: 5_000, now, sleep, firstDeploy: true });
     expect(v.inconclusive, JSON.stringify(v)).to.equal(undefined);
     expect(v.regression).to.equal(false);
+  });
+
+  it('a scrape of the new process taken before the stage ended is not a baseline: no baseline, as when none was taken', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    clock = 1_000;
+    history = new ScrapeHistory({ now });
+    await followSource(watch, history); // refused: nothing listens when the stage is queued at 2000
+    await listen(port);
+    clock = 3_000;
+    await history.scrapeNow(watch.source.scrape); // the new release, scraped before the stage ended at 5000
+    const held = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep });
+    expect(held.inconclusive, JSON.stringify(held)).to.match(/^no data for errors before the stage/);
+    const first = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep, firstDeploy: true });
+    expect(first.inconclusive, JSON.stringify(first)).to.equal(undefined);
+    expect(first.evidence[0].before, 'judged on the window after alone').to.be.NaN;
+  });
+
+  it('a process that answered before the stage began and stopped: its scrapes until the refusal are the baseline', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    await listen(port);
+    clock = 1_000;
+    history = new ScrapeHistory({ now });
+    await followSource(watch, history); // the release before answers
+    await new Promise<void>((r) => page!.close(() => r()));
+    clock = 1_500;
+    await history.scrapeNow(watch.source.scrape); // refused: it stopped before the stage began at 2000
+    await listen(port, 25); // the stage's new process
+    const v = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep });
+    expect(v.inconclusive, JSON.stringify(v)).to.equal(undefined);
+    expect(v.evidence[0]).to.include({ metric: 'errors', before: 0, after: 0, regression: false });
   });
 
   it('a history that begins after the stage ended (the server restarted) is still missing: held', async () => {
