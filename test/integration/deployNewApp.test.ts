@@ -14,7 +14,7 @@ import { ADMIN_TOKEN, CLI, RUNNER_TOKEN, Repo, ServerProcess, gitEnv, pollUntil,
  * of the new process from before its start and the deploy was held "no data for errors after the
  * stage" unless a 1 s scrape happened to fall between the app's start and the stage's end.
  */
-const WINDOW = 3; // seconds
+const WINDOW = 2; // seconds
 const GOOD = 0.005;
 const BAD = 0.2;
 
@@ -66,7 +66,7 @@ describe('deploy of an app the stage itself starts, watched by scraping it', fun
           run: `${stop}; setsid ${process.execPath} ${app} ${port} "$(cat rate.txt)" >/dev/null 2>&1 </dev/null & echo $! > ${pidFile}`,
           rollback: stop,
           sandbox: { writable: [home.dir], keepProcesses: true },
-          watch: { seconds: WINDOW, settleSeconds: 1, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 },
+          watch: { seconds: WINDOW, settleSeconds: 0.5, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 },
             metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }] },
         }] } } }],
     }));
