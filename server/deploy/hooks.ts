@@ -21,9 +21,11 @@ export type { MetricEvidence, Verdict } from '../immune/watch.js';
 /**
  * startedAt: when the stage finished (ms), so a watch resumed after a restart keeps its windows;
  * samples: where the watch keeps each window it read (SQLite), so a resumed watch starts from them;
- * firstDeploy: no deploy of the branch was ever deployed (a missing baseline is then not missing data).
+ * firstDeploy: no deploy of the branch was ever deployed (a missing baseline is then not missing data);
+ * stageStartedAt: when the stage's run was queued (a scraped page nothing answered before it has no baseline after it).
  */
-export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number; samples?: SampleBook; firstDeploy?: boolean }
+export interface WatchOptions { signal?: AbortSignal; now?: () => number; sleep?: (ms: number) => Promise<void>; startedAt?: number; samples?: SampleBook;
+  firstDeploy?: boolean; stageStartedAt?: number }
 export type WatchStage = (spec: WatchConfig, opts: WatchOptions) => Promise<Verdict>;
 export type Revert = (repo: string, branch: string, shas: readonly string[], reason: string, deployId: number) => Promise<void>;
 export type Notify = <K extends DeployAlertKind>(kind: K, payload: NotificationPayloads[K]) => void;

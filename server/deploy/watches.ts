@@ -52,7 +52,7 @@ export class DeployWatches {
     this.d.log.info({ deploy: deploy.id, stage: stage.name, seconds: spec.seconds }, 'watching a deployed stage');
     this.d.hooks.watch(spec, { signal: controller.signal, startedAt: stage.watchStartedAt ?? undefined,
       samples: storedBook(this.d.store.watchSamples, deploy.id, deploy.stage),
-      firstDeploy: !this.d.store.deploys.lastDeployed(deploy.repoId, deploy.branch) }).then(
+      firstDeploy: !this.d.store.deploys.lastDeployed(deploy.repoId, deploy.branch), stageStartedAt: stage.startedAt ?? undefined }).then(
       (verdict) => this.verdict(deploy.id, deploy.stage, verdict, null),
       (err: Error) => this.verdict(deploy.id, deploy.stage, null, err),
     ).finally(() => { if (this.watches.get(deploy.id) === controller) this.watches.delete(deploy.id); });

@@ -13,6 +13,10 @@
  *
  * A failed scrape (no answer within the interval or SCRAPE_TIMEOUT_MS, not 200, over
  * MAX_SCRAPE_BYTES, unparseable) is skipped and remembered as `lastError(url)`; timers are unref'd.
+ * Its time is kept too, with whether the connection was refused (nothing listened on the port):
+ * `absentAt(url, t)` says the page had no process at all at the last attempt at or before `t` and
+ * none of its scrapes from then is kept — a process answering later started after that attempt, so
+ * all it counted is its own (a deploy stage that started the app: its counters start from 0).
  */
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { fromCumulative, type Buckets, type WindowReader } from './prometheus.js';
@@ -26,7 +30,9 @@ export const DEFAULT_KEEP_MS = 2 * 60 * 60 * 1000; // 2 hours
 
 interface Series { name: string; labels: Record<string, string>; value: number }
 interface Scrape { t: number; series: Series[] }
-interface Followed { intervalMs: number; timer: NodeJS.Timeout; scrapes: Scrape[]; lastError: string | null; inFlight: Promise<void> | null }
+/** A scrape that failed at `t`; `refused`: the connection was refused (no process listened). */
+interface Failure { t: number; refused: boolean }
+interface Followed { intervalMs: number; timer: NodeJS.Timeout; scrapes: Scrape[]; failures: Failure[]; lastError: string | null; inFlight: Promise<void> | null }
 
 export class ScrapeHistory {
   private readonly pages = new Map<string, Followed>();
@@ -45,7 +51,7 @@ export class ScrapeHistory {
     const known = this.pages.get(url);
     if (known && known.intervalMs <= intervalMs) return known.inFlight ?? Promise.resolve();
     if (known) clearInterval(known.timer);
-    const page: Followed = known ?? { intervalMs, timer: undefined as unknown as NodeJS.Timeout, scrapes: [], lastError: null, inFlight: null };
+    const page: Followed = known ?? { intervalMs, timer: undefined as unknown as NodeJS.Timeout, scrapes: [], failures: [], lastError: null, inFlight: null };
     page.intervalMs = intervalMs;
     page.timer = setInterval(() => { void this.scrapeNow(url); }, intervalMs);
     page.timer.unref();
@@ -76,6 +82,26 @@ export class ScrapeHistory {
   /** When the oldest kept scrape of `url` was taken (null: none yet): a window starting before it has no base. */
   since(url: string): number | null { return this.pages.get(url)?.scrapes[0]?.t ?? null; }
   scrapeCount(url: string): number { return this.pages.get(url)?.scrapes.length ?? 0; }
+  /**
+   * Whether nothing listened at `url` at the last attempt at or before `t` (connection refused) and
+   * no scrape of it from before `t` is kept: the process answering after `t` was not there then, so
+   * its counters count from 0 (false when unknown: not followed then, or a scrape kept from before).
+   */
+  absentAt(url: string, t: number): boolean {
+    const page = this.pages.get(url);
+    if (!page || (page.scrapes[0] && page.scrapes[0].t <= t)) return false;
+    return this.refusedAt(url, t) !== null;
+  }
+
+  /** When the last attempt at or before `t` was taken if nothing listened then (connection refused); null: it answered, failed otherwise, or none is known. */
+  refusedAt(url: string, t: number): number | null {
+    const page = this.pages.get(url);
+    let last: Failure | null = null;
+    for (const f of page?.failures ?? []) { if (f.t > t) break; last = f; }
+    if (!page || !last?.refused) return null;
+    const refused = last.t;
+    return page.scrapes.some((s) => s.t > refused && s.t <= t) ? null : refused;
+  }
 
   reader(url: string): WindowReader {
     const scrapes = () => this.pages.get(url)?.scrapes ?? [];
@@ -100,8 +126,17 @@ export class ScrapeHistory {
       while (page.scrapes.length > MAX_SCRAPES || (page.scrapes.length > 2 && page.scrapes[0].t < oldest)) page.scrapes.shift();
     } catch (err) {
       page.lastError = `scraping ${url}: ${(err as Error).message}`;
+      page.failures.push({ t, refused: refused(err) });
+      const oldest = this.now() - this.keepMs;
+      while (page.failures.length > MAX_SCRAPES || (page.failures.length > 1 && page.failures[0].t < oldest)) page.failures.shift();
     }
   }
+}
+
+/** fetch's error when the connection was refused (undici: TypeError "fetch failed", its cause's code). */
+function refused(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
+  return cause?.code === 'ECONNREFUSED' || (!!cause?.errors?.length && cause.errors.every((e) => e.code === 'ECONNREFUSED'));
 }
 
 /** Every sample as a series: a histogram as NAME_bucket{le}, NAME_sum, NAME_count; a summary as NAME{quantile}, NAME_sum, NAME_count. */

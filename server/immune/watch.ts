@@ -19,7 +19,13 @@
  * Slices: a Prometheus source is read over the whole window after it ends (Prometheus keeps the
  * samples; a range shorter than its scrape interval would be empty); a scraped page, whose history
  * is in memory, in slices of at least two scrapes (at most MAX_SLICES), each read when it ends —
- * a slice whose start the history does not reach (it began before a restart) is missing.
+ * a slice whose start the history does not reach (it began before a restart) is missing, unless
+ * nothing listened on the page's port at the last scrape before the slice (connection refused,
+ * ScrapeHistory.absentAt): the process answering now is one the stage started — a first deploy to
+ * the host — and counts from 0, all of its counts its own (none from before the stage). Likewise a
+ * page nothing listened on at the last scrape before the stage began (opts.stageStartedAt) has no
+ * baseline after that refusal: a scrape of the stage's new process taken before the stage ended is
+ * the new release, never the window before (no baseline: held, or the first deploy's exception).
  *
  * Sources: a Prometheus server (PromQL over HTTP) or a /metrics page scraped by greengate
  * (opts.history, a ScrapeHistory the caller keeps; pass the same one for the whole deploy and
@@ -57,6 +63,11 @@ export interface WatchOptions {
   samples?: SampleBook;
   /** No deploy of the branch was ever deployed: a baseline without data is not missing (nothing ran to measure). */
   firstDeploy?: boolean;
+  /**
+   * When the stage's run was queued (ms): a scraped page nothing listened on at the last scrape
+   * before it has no baseline from then on (ScrapeHistory.refusedAt) — the stage started what answers.
+   */
+  stageStartedAt?: number;
 }
 
 /** Starts scraping the spec's page (if it is a scrape source) and resolves after the first scrape. */
@@ -95,12 +106,16 @@ export async function watchStage(spec: WatchSpec, opts: WatchOptions = {}): Prom
       // The baseline is the one stored whatever its t0: a released hold watches again against the window before the deploy.
       const known = stored.find((w) => w.side === side && (side === 'before' || (w.from === from && w.to === to)));
       if (known && spec.metrics.every((m) => m.name in known.readings)) return known;
-      const reachable = side === 'before' || !url || (history!.since(url) ?? Infinity) <= from;
+      // Nothing listened on the page when the stage began (refused at the last scrape before it): what
+      // answered later is the stage's own process, not a baseline — the window before ends at that refusal.
+      const refused = side === 'before' && url && opts.stageStartedAt !== undefined ? history!.refusedAt(url, opts.stageStartedAt) : null;
+      const end = refused === null ? to : Math.max(from, Math.min(to, refused));
+      const reachable = end > from && (side === 'before' || !url || (history!.since(url) ?? Infinity) <= from || history!.absentAt(url, from));
       const readings: Record<string, WindowReading | null> = {};
-      for (const [i, r] of (await Promise.all(spec.metrics.map((m) => reachable ? readMetric(reader, m, extra, from, to) : null))).entries()) {
+      for (const [i, r] of (await Promise.all(spec.metrics.map((m) => reachable ? readMetric(reader, m, extra, from, end) : null))).entries()) {
         readings[spec.metrics[i].name] = r;
       }
-      const w: StoredWindow = { side, from, to, readings };
+      const w: StoredWindow = { side, from, to: end, readings };
       book.save(w);
       return w;
     };

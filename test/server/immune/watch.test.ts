@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { watchSchema } from '../../../server/config/watch.js';
 import { ScrapeHistory } from '../../../server/immune/scrape.js';
@@ -152,5 +153,78 @@ describe('immune/watch: windows without data fail closed (verdictOf, slicesOf)',
     expect(slicesOf({ seconds: 3600, source: { scrape: 'http://x/metrics', interval: 1 } }, 0)).to.have.length(MAX_SLICES);
     expect(slicesOf({ seconds: 1, source: { scrape: 'http://x/metrics', interval: 5 } }, 0)).to.deep.equal([[0, 1_000]]);
     expect(slicesOf({ seconds: 60, source: { prometheus: 'http://p:9090' } }, 0)).to.deep.equal([[0, 60_000]]);
+  });
+});
+
+describe('immune/watch: a page nothing answered before the stage (the stage started its process)', () => {
+  // A fake clock (the history's and the watch's `now`, `sleep` advances it) over a real page on loopback.
+  const spec = watchSchema.parse({ seconds: 2, settleSeconds: 0, source: { scrape: 'http://x/metrics', interval: 1 },
+    metrics: [{ name: 'errors', kind: 'ratio', errors: 'http_requests_total{status="500"}', total: 'http_requests_total' }] });
+  let clock = 0;
+  const now = () => clock;
+  const sleep = async (ms: number) => { clock += ms; };
+  let page: ReturnType<typeof createHttpServer> | undefined;
+  let history: ScrapeHistory | undefined;
+  afterEach(async () => {
+    history?.close();
+    await new Promise<void>((r) => (page?.listening ? page.close(() => r()) : r()));
+  });
+  const listen = (port: number, count = 40) => new Promise<void>((resolve) => {
+    page = createHttpServer((_req, res) => res.end(`# TYPE http_requests_total counter\nhttp_requests_total{status="200"} ${count}\n`));
+    page.listen(port, '127.0.0.1', () => resolve());
+  });
+
+  it('refused before the stage ended: the first slice counts the new process from 0 — no hold for "no data after the stage"', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    clock = 1_000;
+    history = new ScrapeHistory({ now });
+    await followSource(watch, history); // refused: nothing listens yet
+    await listen(port); // the stage starts the app, and ends at 5000 before any scrape of it
+    const v = await watchStage(watch, { history, startedAt: 5_000, now, sleep, firstDeploy: true });
+    expect(v.inconclusive, JSON.stringify(v)).to.equal(undefined);
+    expect(v.regression).to.equal(false);
+  });
+
+  it('a scrape of the new process taken before the stage ended is not a baseline: no baseline, as when none was taken', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    clock = 1_000;
+    history = new ScrapeHistory({ now });
+    await followSource(watch, history); // refused: nothing listens when the stage is queued at 2000
+    await listen(port);
+    clock = 3_000;
+    await history.scrapeNow(watch.source.scrape); // the new release, scraped before the stage ended at 5000
+    const held = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep });
+    expect(held.inconclusive, JSON.stringify(held)).to.match(/^no data for errors before the stage/);
+    const first = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep, firstDeploy: true });
+    expect(first.inconclusive, JSON.stringify(first)).to.equal(undefined);
+    expect(first.evidence[0].before, 'judged on the window after alone').to.be.NaN;
+  });
+
+  it('a process that answered before the stage began and stopped: its scrapes until the refusal are the baseline', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    await listen(port);
+    clock = 1_000;
+    history = new ScrapeHistory({ now });
+    await followSource(watch, history); // the release before answers
+    await new Promise<void>((r) => page!.close(() => r()));
+    clock = 1_500;
+    await history.scrapeNow(watch.source.scrape); // refused: it stopped before the stage began at 2000
+    await listen(port, 25); // the stage's new process
+    const v = await watchStage(watch, { history, startedAt: 5_000, stageStartedAt: 2_000, now, sleep });
+    expect(v.inconclusive, JSON.stringify(v)).to.equal(undefined);
+    expect(v.evidence[0]).to.include({ metric: 'errors', before: 0, after: 0, regression: false });
+  });
+
+  it('a history that begins after the stage ended (the server restarted) is still missing: held', async () => {
+    const port = await freePort();
+    const watch = { ...spec, source: { scrape: `http://127.0.0.1:${port}/metrics`, interval: 1 } };
+    await listen(port);
+    clock = 5_500;
+    history = new ScrapeHistory({ now });
+    const v = await watchStage(watch, { history, startedAt: 5_000, now, sleep, firstDeploy: true });
+    expect(v.inconclusive).to.match(/^no data for errors after the stage/);
   });
 });
