@@ -177,8 +177,9 @@ echo $! > "$dir/pid"
 i=0; until curl -sf -o /dev/null -H 'x-demo-probe: 1' "http://127.0.0.1:$port/metrics"; do
   i=$((i+1)); if [ $i -gt 100 ]; then echo "the app did not answer on port $port"; cat "$dir/app.log"; exit 1; fi; sleep 0.1
 done
-# The stage's watch starts when this script ends; its first slice needs a scrape of the new process
-# taken before then (greengate scrapes /metrics every second): wait for it, 10 s at most.
+# The stage's watch starts when this script ends. greengate counts a new process's counters from 0
+# when nothing answered before (immune/watch.ts); one scrape of it taken before the watch starts
+# gives the first slice a real starting sample all the same: wait for it, 10 s at most.
 i=0; until curl -sf -o /dev/null "http://127.0.0.1:$port/scraped" || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.1; done
 `;
 
