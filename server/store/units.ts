@@ -3,6 +3,7 @@
  * (retry_of = the earlier one), so every attempt keeps its own log and result.
  */
 import type { DB } from './db.js';
+import { RowCache } from './rowCache.js';
 
 export type UnitState = 'queued' | 'running' | 'done';
 export type UnitResult = 'passed' | 'failed' | 'exception' | 'cancelled';
@@ -39,6 +40,9 @@ export const QUEUE_PEEK = 32;
 
 export class UnitStore {
   private readonly q;
+  /** The rows read in the current transaction (Store.tx turns it on and clears it). */
+  readonly cache = new RowCache<UnitRow>();
+  private readonly read = (id: number) => this.q.get.get(id) as UnitRow | undefined;
   constructor(db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
@@ -69,31 +73,32 @@ export class UnitStore {
   create(u: NewUnit): number {
     return Number(this.q.insert.run({ ...u, files: JSON.stringify(u.files), step: u.step ?? null }).lastInsertRowid);
   }
-  get(id: number): UnitRow | undefined { return this.q.get.get(id) as UnitRow | undefined; }
+  get(id: number): UnitRow | undefined { return this.cache.get(id, this.read); }
   byBuild(buildId: number): UnitRow[] { return this.q.byBuild.all(buildId) as UnitRow[]; }
-  deleteQueued(buildId: number): number { return this.q.deleteQueued.run(buildId).changes; }
+  deleteQueued(buildId: number): number { this.cache.clear(); return this.q.deleteQueued.run(buildId).changes; }
   /**
    * The ids at the head of the queue: highest priority, oldest build, longest first (the index
    * units_queue alone; a dispatch reads the rows it looks at with get, usually one or two of them).
    */
   peek(): number[] { return this.q.peek.all() as number[]; }
-  assign(id: number, runnerId: number, at: number): boolean { return this.q.assign.run(runnerId, at, id).changes > 0; }
-  markStarted(id: number, at: number): void { this.q.start.run(at, id); }
-  finish(id: number, o: UnitOutcome): boolean { return this.q.finish.run({ ...o, id }).changes > 0; }
+  assign(id: number, runnerId: number, at: number): boolean { this.cache.forget(id); return this.q.assign.run(runnerId, at, id).changes > 0; }
+  markStarted(id: number, at: number): void { this.cache.forget(id); this.q.start.run(at, id); }
+  finish(id: number, o: UnitOutcome): boolean { this.cache.forget(id); return this.q.finish.run({ ...o, id }).changes > 0; }
   /** What the runner reported of the unit's workspace (setup time, cache hit); kept once the unit is done. */
   recordSetup(id: number, setupMs: number | null, cacheHit: boolean | null): void {
+    this.cache.forget(id);
     this.q.recordSetup.run(setupMs === null ? null : Math.round(setupMs), cacheHit === null ? null : Number(cacheHit), id);
   }
   running(): UnitRow[] { return this.q.running.all() as UnitRow[]; }
   runningOn(runnerId: number): UnitRow[] { return this.q.runningOn.all(runnerId) as UnitRow[]; }
-  addLogBytes(id: number, n: number): void { this.q.addLogBytes.run(n, id); }
+  addLogBytes(id: number, n: number): void { this.cache.forget(id); this.q.addLogBytes.run(n, id); }
   nextSeq(buildId: number): number { return (this.q.maxSeq.get(buildId) as { n: number }).n + 1; }
-  cancelQueued(buildId: number, at: number): number { return this.q.cancelQueued.run(at, buildId).changes; }
+  cancelQueued(buildId: number, at: number): number { this.cache.clear(); return this.q.cancelQueued.run(at, buildId).changes; }
   queuedCount(): number { return (this.q.queuedCount.get() as { n: number }).n; }
   /** How many of a build's units are queued, and their expected milliseconds. */
   queuedSummary(buildId: number): { n: number; ms: number } { return this.q.queuedSummary.get(buildId) as { n: number; ms: number }; }
   /** Stores the intent to cancel a running unit; its result is `cancelled` whenever it ends. */
-  requestCancel(id: number): boolean { return this.q.requestCancel.run(id).changes > 0; }
+  requestCancel(id: number): boolean { this.cache.forget(id); return this.q.requestCancel.run(id).changes > 0; }
 }
 
 export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {
