@@ -136,8 +136,8 @@ export class BuildLifecycle {
   /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. `step`: their step's label. */
   insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number, step: string | null = null): void {
     const first = step === null ? 1 : this.store.units.nextSeq(buildId);
-    units.forEach((p, i) => this.store.units.create({ buildId, seq: first + i, files: p.files, attempt: 1, retryOf: null,
-      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at, step }));
+    this.store.units.createMany(units.map((p, i) => ({ buildId, seq: first + i, files: p.files, attempt: 1, retryOf: null,
+      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at, step })));
     this.store.builds.adjustProgress(buildId, units.length, 0, units.reduce((s, u) => s + Math.round(u.expectedMs), 0));
   }
 

@@ -37,13 +37,15 @@ const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry
   u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency, u.step`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
+export const INSERT_CHUNK = 100; // rows per INSERT of createMany (11 values each, far below SQLite's limit)
 
 export class UnitStore {
   private readonly q;
   /** The rows read in the current transaction (Store.tx turns it on and clears it). */
   readonly cache = new RowCache<UnitRow>();
   private readonly read = (id: number) => this.q.get.get(id) as UnitRow | undefined;
-  constructor(db: DB) {
+  private readonly multi = new Map<number, { run(...args: unknown[]): unknown }>(); // rows per INSERT → its statement
+  constructor(private readonly db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
         avoid_runner_id, lost_count, queued_at, step) VALUES (@buildId, @seq, @files, @attempt, @retryOf, 'queued', @priority,
@@ -68,6 +70,31 @@ export class UnitStore {
       requestCancel: db.prepare(`UPDATE units SET cancel_requested = 1 WHERE id = ? AND state = 'running'`),
       cancelRequested: db.prepare(`SELECT ${COLUMNS} ${FROM} WHERE u.state = 'running' AND u.cancel_requested = 1 AND u.build_id = ?`),
     };
+  }
+
+  /**
+   * A new build's units at once (a build's 2,000 units are 2,000 statements otherwise): one
+   * prepared INSERT of up to INSERT_CHUNK rows per run, in the caller's transaction, in order.
+   */
+  createMany(units: readonly NewUnit[]): void {
+    for (let i = 0; i < units.length; i += INSERT_CHUNK) {
+      const chunk = units.slice(i, i + INSERT_CHUNK);
+      const args: unknown[] = [];
+      for (const u of chunk) {
+        args.push(u.buildId, u.seq, JSON.stringify(u.files), u.attempt, u.retryOf, u.priority, u.expectedMs,
+          u.avoidRunnerId, u.lostCount, u.at, u.step ?? null);
+      }
+      this.insertRows(chunk.length).run(...args);
+    }
+  }
+  private insertRows(n: number): { run(...args: unknown[]): unknown } {
+    let stmt = this.multi.get(n);
+    if (!stmt) {
+      stmt = this.db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
+        avoid_runner_id, lost_count, queued_at, step) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)").join(', ')}`);
+      if (this.multi.size < 8) this.multi.set(n, stmt);
+    }
+    return stmt;
   }
 
   create(u: NewUnit): number {
