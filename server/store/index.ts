@@ -107,13 +107,20 @@ export class Store {
       throw err;
     } finally {
       this.depth--;
-      if (this.depth === 0) this.rowCache(false);
+      if (this.depth === 0 && this.queue.length === 0) this.rowCache(false);
     }
-    if (this.depth === 0) this.flush();
+    if (this.depth === 0) {
+      // The work after the commit (events, the assigns sent) reads the rows as this transaction left them.
+      try { this.flush(); } finally { this.rowCache(false); }
+    }
     return out;
   }
 
-  /** The unit and build rows are kept while a transaction is open (rowCache.ts), never across two. */
+  /**
+   * The unit and build rows are kept while a transaction is open and while the work after its
+   * commit runs (rowCache.ts; synchronously, right after the commit), never across two: a new
+   * transaction starts with none.
+   */
   private rowCache(on: boolean): void { this.units.cache.setActive(on); this.builds.cache.setActive(on); }
   private forgetRows(): void { this.units.cache.clear(); this.builds.cache.clear(); }
 

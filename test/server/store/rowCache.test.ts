@@ -10,7 +10,7 @@ function seed(store: Store, repoId: number): { build: number; unit: number } {
   return { build, unit };
 }
 
-describe('store/rowCache: unit and build rows kept for one transaction', () => {
+describe('store/rowCache: unit and build rows kept for one transaction and the work after its commit', () => {
   it('inside a transaction a unit or build row is read once and handed out again (a write behind the store\'s back is not seen until the end)', () => {
     const { store, repoId } = shopStore();
     try {
@@ -82,6 +82,28 @@ describe('store/rowCache: unit and build rows kept for one transaction', () => {
         store.units.deleteQueued(build);
         expect(store.units.get(again)).to.equal(undefined);
       });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('the work after a commit reads the rows as the transaction left them, without reading them again; a transaction it opens starts afresh', () => {
+    const { store, repoId } = shopStore();
+    try {
+      const { unit } = seed(store, repoId);
+      const seen: number[] = [];
+      store.tx(() => {
+        store.units.addLogBytes(unit, 5);
+        expect(store.units.get(unit)!.logBytes).to.equal(5);
+        store.afterCommit(() => {
+          // Not through the store: only to show the row read in the transaction is handed out again.
+          store.db.prepare('UPDATE units SET log_bytes = 7 WHERE id = ?').run(unit);
+          seen.push(store.units.get(unit)!.logBytes);
+          store.tx(() => seen.push(store.units.get(unit)!.logBytes));
+        });
+      });
+      expect(seen).to.deep.equal([5, 7]);
+      expect(store.units.get(unit)!.logBytes).to.equal(7);
     } finally {
       store.close();
     }
