@@ -150,19 +150,27 @@ export class BuildStore {
     return this.q.latestFinished.get(repoId, builder, ref) as BuildRow | undefined;
   }
   blamelist(id: number): BlameEntry[] { return this.q.blame.all(id) as BlameEntry[]; }
-  markStarted(id: number, at: number): boolean { this.cache.forget(id); return this.q.start.run(at, id).changes > 0; }
+  markStarted(id: number, at: number): boolean {
+    if (this.q.start.run(at, id).changes === 0) return false;
+    this.cache.patch(id, (b) => { b.state = 'running'; b.startedAt = at; });
+    return true;
+  }
   finish(id: number, result: BuildResult, reason: string | null, at: number): boolean {
-    this.cache.forget(id);
-    return this.q.finish.run(result, reason, at, id).changes > 0;
+    if (this.q.finish.run(result, reason, at, id).changes === 0) return false;
+    this.cache.patch(id, (b) => Object.assign(b, { state: 'done', result, reason, finishedAt: at }));
+    return true;
   }
   setProgress(id: number, total: number, done: number, expectedMs: number): void {
-    this.cache.forget(id);
-    this.q.progress.run(total, done, expectedMs, id);
+    if (this.q.progress.run(total, done, expectedMs, id).changes > 0) {
+      this.cache.patch(id, (b) => Object.assign(b, { unitsTotal: total, unitsDone: done, expectedMs }));
+    }
   }
   /** Moves a build's counters (current units, of which ended, expected ms of those not ended) by these amounts. */
   adjustProgress(id: number, total: number, done: number, expectedMs: number): void {
-    this.cache.forget(id);
-    this.q.adjust.run(total, done, Math.round(expectedMs), id);
+    const ms = Math.round(expectedMs);
+    if (this.q.adjust.run(total, done, ms, id).changes > 0) {
+      this.cache.patch(id, (b) => Object.assign(b, { unitsTotal: b.unitsTotal + total, unitsDone: b.unitsDone + done, expectedMs: Math.max(0, b.expectedMs + ms) }));
+    }
   }
   /**
    * The build that decides the tree for one builder on a branch: the newest by push order (the
@@ -176,7 +184,9 @@ export class BuildStore {
   previous(b: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
     return this.q.previous.get({ id: b.id, repoId: b.repoId, builder: b.builder, branch: b.branch, change: this.changeOf(b.id) ?? 0 }) as BuildRow | undefined;
   }
-  setNewFailures(id: number, n: number): void { this.cache.forget(id); this.q.setNewFailures.run(n, id); }
+  setNewFailures(id: number, n: number): void {
+    if (this.q.setNewFailures.run(n, id).changes > 0) this.cache.patch(id, (b) => { b.newFailures = n; });
+  }
   /** A green build of this commit on the branch (the base a culprit search starts from). */
   greenAt(repoId: number, builder: string, branch: string, sha: string): BuildRow | undefined {
     return this.q.greenAt.get(repoId, builder, branch, sha) as BuildRow | undefined;

@@ -17,6 +17,11 @@ export class RowCache<T extends object> {
     if (row) this.rows.set(id, { ...row });
     return row;
   }
+  /** A write of one row whose new values are known (the SQL ran and changed it): the kept copy, if any, follows. */
+  patch(id: number, f: (row: T) => void): void {
+    const kept = this.rows.get(id);
+    if (kept) f(kept);
+  }
   /** A write of one row. */
   forget(id: number): void { this.rows.delete(id); }
   /** A write of rows not known by id (or a rollback). */

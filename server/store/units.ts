@@ -109,23 +109,36 @@ export class UnitStore {
    */
   peek(): number[] { return this.q.peek.all() as number[]; }
   assign(id: number, runnerId: number, at: number): boolean { this.cache.forget(id); return this.q.assign.run(runnerId, at, id).changes > 0; }
-  markStarted(id: number, at: number): void { this.cache.forget(id); this.q.start.run(at, id); }
-  finish(id: number, o: UnitOutcome): boolean { this.cache.forget(id); return this.q.finish.run({ ...o, id }).changes > 0; }
+  markStarted(id: number, at: number): void {
+    if (this.q.start.run(at, id).changes > 0) this.cache.patch(id, (u) => { u.startedAt = at; });
+  }
+  finish(id: number, o: UnitOutcome): boolean {
+    if (this.q.finish.run({ ...o, id }).changes === 0) return false;
+    this.cache.patch(id, (u) => Object.assign(u, { state: 'done', result: o.result, exitCode: o.exitCode, signal: o.signal, error: o.error, finishedAt: o.at }));
+    return true;
+  }
   /** What the runner reported of the unit's workspace (setup time, cache hit); kept once the unit is done. */
   recordSetup(id: number, setupMs: number | null, cacheHit: boolean | null): void {
-    this.cache.forget(id);
-    this.q.recordSetup.run(setupMs === null ? null : Math.round(setupMs), cacheHit === null ? null : Number(cacheHit), id);
+    const ms = setupMs === null ? null : Math.round(setupMs);
+    const hit = cacheHit === null ? null : (Number(cacheHit) as 0 | 1);
+    if (this.q.recordSetup.run(ms, hit, id).changes > 0) this.cache.patch(id, (u) => { u.setupMs = ms; u.cacheHit = hit; });
   }
   running(): UnitRow[] { return this.q.running.all() as UnitRow[]; }
   runningOn(runnerId: number): UnitRow[] { return this.q.runningOn.all(runnerId) as UnitRow[]; }
-  addLogBytes(id: number, n: number): void { this.cache.forget(id); this.q.addLogBytes.run(n, id); }
+  addLogBytes(id: number, n: number): void {
+    if (this.q.addLogBytes.run(n, id).changes > 0) this.cache.patch(id, (u) => { u.logBytes += n; });
+  }
   nextSeq(buildId: number): number { return (this.q.maxSeq.get(buildId) as { n: number }).n + 1; }
   cancelQueued(buildId: number, at: number): number { this.cache.clear(); return this.q.cancelQueued.run(at, buildId).changes; }
   queuedCount(): number { return (this.q.queuedCount.get() as { n: number }).n; }
   /** How many of a build's units are queued, and their expected milliseconds. */
   queuedSummary(buildId: number): { n: number; ms: number } { return this.q.queuedSummary.get(buildId) as { n: number; ms: number }; }
   /** Stores the intent to cancel a running unit; its result is `cancelled` whenever it ends. */
-  requestCancel(id: number): boolean { this.cache.forget(id); return this.q.requestCancel.run(id).changes > 0; }
+  requestCancel(id: number): boolean {
+    if (this.q.requestCancel.run(id).changes === 0) return false;
+    this.cache.patch(id, (u) => { u.cancelRequested = 1; });
+    return true;
+  }
 }
 
 export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {

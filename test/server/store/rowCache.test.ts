@@ -109,6 +109,54 @@ describe('store/rowCache: unit and build rows kept for one transaction and the w
     }
   });
 
+  it('a write through the store sets the same values in the kept row as its SQL does, without reading it again', () => {
+    const { store, repoId } = shopStore();
+    try {
+      const { build, unit } = seed(store, repoId);
+      const runner = store.runners.register({ name: 'r1', slots: 1, version: 'test', address: null, at: 1, labels: {} });
+      const fresh = store.db.prepare('SELECT log_bytes AS logBytes FROM units WHERE id = ?');
+      store.tx(() => {
+        store.units.assign(unit, runner, 2);
+        const before = store.units.get(unit)!; // read once here
+        // Not through the store: only to show the writes below keep the row rather than read it again.
+        store.db.prepare('UPDATE units SET signal = ?, files = ? WHERE id = ?').run('SIGXCPU', '["z.test.js"]', unit);
+        store.units.markStarted(unit, 3.5);
+        store.units.addLogBytes(unit, 5);
+        store.units.addLogBytes(unit, 6);
+        store.units.recordSetup(unit, 12.4, false);
+        store.units.requestCancel(unit);
+        store.units.finish(unit, { result: 'cancelled', exitCode: null, signal: null, error: 'cancelled', at: 4 });
+        const kept = store.units.get(unit)!;
+        expect(kept.files).to.equal('["a.test.js"]'); // not read again
+        expect(kept.signal).to.equal(null); // from finish
+        expect(kept).to.include({ startedAt: 3.5, logBytes: 11, setupMs: 12, cacheHit: 0, cancelRequested: 1, state: 'done',
+          result: 'cancelled', error: 'cancelled', finishedAt: 4, runnerId: runner });
+        expect((fresh.get(unit) as { logBytes: number }).logBytes).to.equal(11);
+        expect(before.state).to.equal('running');
+        // A write that changes nothing (the unit is done) leaves the kept row as it is.
+        store.units.markStarted(unit, 9);
+        store.units.recordSetup(unit, 99, true);
+        expect(store.units.get(unit)).to.include({ startedAt: 3.5, setupMs: 12, cacheHit: 0 });
+
+        store.builds.get(build);
+        store.builds.markStarted(build, 2);
+        store.builds.setProgress(build, 3, 1, 40);
+        store.builds.adjustProgress(build, 1, 1, -50.4);
+        store.builds.setNewFailures(build, 2);
+        store.builds.finish(build, 'failed', 'x', 5);
+        expect(store.builds.markStarted(build, 6)).to.equal(false);
+        expect(store.builds.get(build)).to.include({ state: 'done', startedAt: 2, unitsTotal: 4, unitsDone: 2, expectedMs: 0, newFailures: 2,
+          result: 'failed', reason: 'x', finishedAt: 5 });
+      });
+      const stored = store.units.get(unit)!;
+      expect(stored.files).to.equal('["z.test.js"]');
+      expect(stored).to.include({ startedAt: 3.5, logBytes: 11, setupMs: 12, cacheHit: 0, state: 'done', result: 'cancelled', signal: null });
+      expect(store.builds.get(build)).to.include({ state: 'done', startedAt: 2, unitsTotal: 4, unitsDone: 2, expectedMs: 0, newFailures: 2 });
+    } finally {
+      store.close();
+    }
+  });
+
   it('a savepoint that rolls back forgets the rows read inside it', () => {
     const { store, repoId } = shopStore();
     try {
