@@ -37,13 +37,20 @@ const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry
   u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency, u.step`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
+const MAX_RUNNER_NAMES = 10_000; // runner names kept for the rows of assigned units
 export const INSERT_CHUNK = 100; // rows per INSERT of createMany (11 values each, far below SQLite's limit)
 
 export class UnitStore {
   private readonly q;
   /** The rows read in the current transaction (Store.tx turns it on and clears it). */
   readonly cache = new RowCache<UnitRow>();
-  private readonly read = (id: number) => this.q.get.get(id) as UnitRow | undefined;
+  private readonly read = (id: number) => {
+    const row = this.q.get.get(id) as UnitRow | undefined;
+    if (row?.runnerId != null && row.runner !== null && this.runnerNames.size < MAX_RUNNER_NAMES) this.runnerNames.set(row.runnerId, row.runner);
+    return row;
+  };
+  /** Runner id → name as rows showed it (a runner's name never changes: runners are registered by name, never deleted). */
+  private readonly runnerNames = new Map<number, string>();
   private readonly multi = new Map<number, { run(...args: unknown[]): unknown }>(); // rows per INSERT → its statement
   constructor(private readonly db: DB) {
     this.q = {
@@ -108,7 +115,13 @@ export class UnitStore {
    * units_queue alone; a dispatch reads the rows it looks at with get, usually one or two of them).
    */
   peek(): number[] { return this.q.peek.all() as number[]; }
-  assign(id: number, runnerId: number, at: number): boolean { this.cache.forget(id); return this.q.assign.run(runnerId, at, id).changes > 0; }
+  assign(id: number, runnerId: number, at: number): boolean {
+    if (this.q.assign.run(runnerId, at, id).changes === 0) return false;
+    const runner = this.runnerNames.get(runnerId);
+    if (runner === undefined) this.cache.forget(id);
+    else this.cache.patch(id, (u) => Object.assign(u, { state: 'running', runnerId, runner, assignedAt: at }));
+    return true;
+  }
   markStarted(id: number, at: number): void {
     if (this.q.start.run(at, id).changes > 0) this.cache.patch(id, (u) => { u.startedAt = at; });
   }

@@ -138,6 +138,16 @@ describe('store/rowCache: unit and build rows kept for one transaction and the w
         store.units.recordSetup(unit, 99, true);
         expect(store.units.get(unit)).to.include({ startedAt: 3.5, setupMs: 12, cacheHit: 0 });
 
+        // An assign to a runner whose name a row showed keeps the row too (with that name).
+        const next = store.units.create({ buildId: build, seq: 2, files: ['b.test.js'], attempt: 1, retryOf: null, priority: 0,
+          expectedMs: 10, avoidRunnerId: null, lostCount: 0, at: 1 });
+        expect(store.units.get(next)!.state).to.equal('queued');
+        store.db.prepare('UPDATE units SET files = ? WHERE id = ?').run('["y.test.js"]', next);
+        expect(store.units.assign(next, runner, 7)).to.equal(true);
+        expect(store.units.get(next)).to.include({ state: 'running', runnerId: runner, runner: 'r1', assignedAt: 7, files: '["b.test.js"]' });
+        expect(store.units.assign(next, runner, 8)).to.equal(false);
+        expect(store.units.get(next)!.assignedAt).to.equal(7);
+
         store.builds.get(build);
         store.builds.markStarted(build, 2);
         store.builds.setProgress(build, 3, 1, 40);
