@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const SERVER = fileURLToPath(new URL('../../../server/', import.meta.url));
 const ALLOWED: Record<string, string> = {
   'dispatch/liveness.ts': 'setImmediate waits for the next poll for input (bytes waiting in sockets stamp lastSeen first), not for a commit',
-  'dispatch/gateway.ts': "process.nextTick stores the frames of one read together once ws has parsed them all (one transaction per burst, dispatch/frames.ts), not after a commit",
+  'dispatch/gateway.ts': "process.nextTick stores a runner's burst of frames (one read) in one transaction once the read is handled, not after a commit",
   'dispatch/connection.ts': "process.nextTick uncorks a runner's socket once the frames of one read are handled (their answers leave in one write), not after a commit",
   'queue/entry.ts': "setImmediate makes a queued change's hidden ref after the hook's answer is sent (its row was written before, synchronously), not after a commit",
   'flags/eventRetention.ts': 'setImmediate lets the event loop turn between two bounded delete batches of a prune pass (each its own transaction), not after a commit',
