@@ -22,10 +22,8 @@
  *
  * Replies to one burst of frames from a runner (acks, the next assign) are written together: its
  * socket is corked while the burst is handled and uncorked before the next turn of the event loop.
- * The frames of one burst (after hello) are stored in ONE write transaction, and their answers
- * (ack, ackFinished, refuse) are sent only after it committed; when it fails (a storage fault,
- * a busy database, any error) it rolls back, nothing of it is answered, and the frames are handled
- * again one by one exactly as a single frame is (below), so a fault is answered as for one frame.
+ * The frames after hello are handled by frames.ts (one write transaction per burst, answers held
+ * until it committed; the storage-fault answers below are its own).
  *
  * Storage faults (disk full, database I/O errors; storageHealth.ts): a log chunk or `finished`
  * that could not be stored, or arrives while the database cannot be written, is not acked and
@@ -45,7 +43,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   CloseCode, HEARTBEAT_MS, HELLO_TIMEOUT_MS, LOST_AFTER_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  closeReason, parseRunnerMessage, peekHello, type HelloMessage, type ServerMessage,
+  closeReason, parseRunnerMessage, peekHello, type HelloMessage,
 } from '../protocol.js';
 import type { RunnerRegistry } from './registry.js';
 import type { BuildLifecycle } from '../results/lifecycle.js';
@@ -56,13 +54,13 @@ import { LogGuard } from './logGuard.js';
 import { UnitTokens } from './unitTokens.js';
 import type { StorageHealth } from '../storageHealth.js';
 
-export const RETRY_WHILE_DEGRADED_MS = 10_000; // runners resend on their own every 10 s; sooner when storage is back
-export const RETRY_WHILE_BUSY_MS = 1_000; // 1 second: a lock held by another process is usually short
+export { RETRY_WHILE_BUSY_MS, RETRY_WHILE_DEGRADED_MS } from './frames.js';
 import { Liveness, monotonicMs } from './liveness.js';
 import { TokenGuesses } from './tokenGuesses.js';
 import { retryWhileBusy } from '../store/health.js';
 import { tokensEqual } from '../tokens.js';
-import { Connection, type RunnerMessage } from './connection.js';
+import { Connection } from './connection.js';
+import { RunnerFrames } from './frames.js';
 
 export class RunnerGateway {
   private readonly wss: WebSocketServer;
@@ -75,8 +73,7 @@ export class RunnerGateway {
   private readonly guard: LogGuard;
   private readonly leftWhileFailing = new Set<Connection>();
   private readonly liveness: Liveness<Connection>;
-  /** Set while a burst's transaction runs: writes throw instead of being guarded, a finished unit's dispatch waits for the commit. */
-  private batch: { finished: boolean } | null = null;
+  private readonly frames: RunnerFrames;
   /** Wrong runner tokens per address; shared with the code URL (web/gitHttp.ts). */
   readonly guesses = new TokenGuesses();
   /** The credentials handed out with each assign; server/web/gitHttp.ts checks them. */
@@ -102,6 +99,8 @@ export class RunnerGateway {
     this.serverSecrets = links.serverSecrets ?? (() => []);
     this.secrets = new BuilderSecrets(store, lifecycle, () => [runnerToken, ...this.serverSecrets()]);
     this.guard = new LogGuard(store, this.secrets);
+    this.frames = new RunnerFrames(store, lifecycle, health, this.guard, this.onFinished, (c, err) => this.failed(c, err),
+      (c, code, reason) => this.refuse(c, code, reason));
     this.unitTokens = new UnitTokens((id) => {
       const unit = store.units.get(id);
       const build = unit && store.builds.get(unit.buildId);
@@ -133,7 +132,7 @@ export class RunnerGateway {
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const conn = new Connection(ws, req.socket, req.socket.remoteAddress ?? null, this.secrets, this.unitTokens);
-    conn.beforeUncork = () => this.flush(conn);
+    conn.beforeUncork = () => this.frames.flush(conn);
     this.connections.add(conn);
     const helloTimer = setTimeout(() => this.refuse(conn, 'GG_HELLO_TIMEOUT', 'no hello within 5 s'), HELLO_TIMEOUT_MS);
     // Seen when its bytes arrive, however long handling them takes.
@@ -164,9 +163,9 @@ export class RunnerGateway {
           return this.hello(conn, msg);
         }
         conn.pending.push(msg);
-        if (!conn.flushQueued) { conn.flushQueued = true; process.nextTick(() => this.flush(conn)); }
+        if (!conn.flushQueued) { conn.flushQueued = true; process.nextTick(() => this.frames.flush(conn)); }
       } catch (err) {
-        this.flush(conn); // the frames before the bad one are handled first, in order
+        this.frames.flush(conn); // the frames before the bad one are handled first, in order
         this.failed(conn, err);
       }
     });
@@ -190,47 +189,6 @@ export class RunnerGateway {
     if (this.health.record(err, 'runner message')) return;
     this.log.error({ err, runner: conn.name }, 'runner message failed');
     this.refuse(conn, 'GG_INTERNAL', 'internal error handling that message');
-  }
-
-  /**
-   * Handles the frames of a runner's burst: two or more in ONE transaction with their answers held
-   * until it commits; if it throws, it rolled back, nothing was answered, and each frame is handled
-   * again alone (its own transaction, storage faults answered with `retry` as always).
-   */
-  private flush(conn: Connection): void {
-    conn.flushQueued = false;
-    const frames = conn.pending;
-    if (frames.length === 0) return;
-    conn.pending = [];
-    if (frames.length > 1 && this.health.writable && !this.store.inTx()) {
-      const units = [...conn.units];
-      const batch = { finished: false };
-      conn.held = [];
-      this.batch = batch;
-      let answers: ServerMessage[] | undefined;
-      try {
-        this.store.tx(() => { for (const msg of frames) this.handle(conn, msg); });
-        answers = conn.held;
-      } catch {
-        conn.units.clear();
-        for (const u of units) conn.units.add(u);
-      } finally {
-        this.batch = null;
-        conn.held = null;
-      }
-      if (answers) {
-        for (const m of answers) conn.send(m);
-        if (batch.finished) this.onFinished();
-        return;
-      }
-    }
-    for (const msg of frames) {
-      try {
-        this.handle(conn, msg);
-      } catch (err) {
-        this.failed(conn, err);
-      }
-    }
   }
 
   private hello(conn: Connection, msg: HelloMessage): void {
@@ -268,61 +226,6 @@ export class RunnerGateway {
     const drop = this.runners.join(conn, msg.units);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, runnerId: conn.runnerId, heartbeatMs: HEARTBEAT_MS, drop });
     this.log.info({ runner: conn.name, slots: conn.slots, labels: conn.labels, version: msg.version, kept: conn.units.size, dropped: drop.length }, 'runner connected');
-  }
-
-  private handle(conn: Connection, msg: RunnerMessage): void {
-    switch (msg.type) {
-      case 'hello':
-        return this.refuse(conn, 'GG_PROTOCOL_ORDER', 'hello was already received on this connection');
-      case 'heartbeat':
-        if (this.health.writable) this.guarded('heartbeat', () => this.store.runners.touch(conn.runnerId, Date.now()));
-        return;
-      case 'started':
-        if (this.health.writable) this.guarded('unit started', () => this.lifecycle.unitStarted(conn.runnerId, msg.unit, msg.at));
-        return;
-      case 'log': {
-        const held = this.storeFor(conn, msg.unit, 'log', () => this.lifecycle.unitLog(conn.runnerId, msg, Date.now(),
-          (chunk, unit) => this.guard.screenChunk(chunk, unit)));
-        if (held === true) conn.send({ type: 'ack', unit: msg.unit, seq: msg.seq });
-        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
-        return;
-      }
-      case 'finished': {
-        const had = conn.units.has(msg.unit);
-        conn.units.delete(msg.unit);
-        const held = this.storeFor(conn, msg.unit, 'finished', () => {
-          const unit = this.store.units.get(msg.unit); // read once for the guard and the lifecycle
-          return this.lifecycle.unitFinished(conn.runnerId, conn.name, this.guard.checkFinished(msg, conn.runnerId, unit), Date.now(), unit);
-        });
-        if (held === true) {
-          conn.send({ type: 'ackFinished', unit: msg.unit });
-          if (this.batch) this.batch.finished = true; // dispatched once the burst committed
-          else this.onFinished();
-        }
-        else if (held === false) conn.send({ type: 'refuse', unit: msg.unit, reason: 'this runner does not hold that unit' });
-        else if (had) conn.units.add(msg.unit); // still this runner's until its result is stored
-        return;
-      }
-    }
-  }
-
-  /** Runs a store write for a unit; undefined (and a `retry` to the runner) when storage cannot take it. */
-  private storeFor(conn: Connection, unit: number, what: string, write: () => boolean): boolean | undefined {
-    if (this.batch) return write(); // a fault rolls the burst back; flush handles its frames again one by one
-    const stored = this.health.writable ? this.health.guard(what, write) : this.health.holdBack(what);
-    if (stored !== undefined) return stored;
-    if (this.health.writable) { // the database was busy, not failing: no recovery will be announced
-      conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_BUSY_MS, reason: `the server could not store this ${what}: database busy; keep it` });
-      return undefined;
-    }
-    conn.waiting.add(unit);
-    conn.send({ type: 'retry', unit, afterMs: RETRY_WHILE_DEGRADED_MS, reason: `the server could not store this ${what}: storage fault; keep it` });
-    return undefined;
-  }
-
-  /** A write a failure of which is skipped (heartbeat, started); inside a burst it throws, so the burst is handled again frame by frame. */
-  private guarded<T>(what: string, write: () => T): T | undefined {
-    return this.batch ? write() : this.health.guard(what, write);
   }
 
   /** Storage is back: everything held back is asked for again. */

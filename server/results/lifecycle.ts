@@ -24,30 +24,24 @@
  */
 import type { Logger } from 'pino';
 import type { BuilderConfig, Config, RepositoryConfig } from '../config/config.js';
-import type { PipelineGrant } from '../config/pipelineGrants.js';
 import type { Store } from '../store/index.js';
 import type { UnitRow } from '../store/units.js';
-import { currentUnits, unitFiles } from '../store/units.js';
-import type { BuildRow, BuildResult, NewBuild } from '../store/builds.js';
+import type { BuildRow, NewBuild } from '../store/builds.js';
 import type { Events } from '../events.js';
 import type { Tree } from '../gate/tree.js';
 import { LOST_AFTER_MS, type FinishedMessage, type LogMessage, type ServerMessage } from '../protocol.js';
-import { decideResult, recordUnitTests } from './results.js';
-import { markNewFailures } from './newFailures.js';
-import { DEFAULT_OVERHEAD_MS, estimateDurations } from '../planning/planner.js';
-import { builderNamed, repositoryNamed } from '../config/repositories.js';
-import { stepNamed, type StepConfig } from '../config/steps.js';
-import { advanceSteps, cancelPendingSteps, firstUnpassedStep, insertSteps, type PlannedStep } from './steps.js';
+import { recordUnitTests } from './results.js';
+import { requeueLost, retryFailing } from './attempts.js';
+import type { StepConfig } from '../config/steps.js';
+import { BuildBuilders, type BuilderOfBuild } from './builders.js';
+import { BuildEnd } from './buildEnd.js';
+import { advanceSteps, insertSteps, type PlannedStep } from './steps.js';
 
-export const LOST_PRIORITY = 100; // lost units go to the front of the queue
-export const RETRY_PRIORITY = 50; // flaky retries next
-export const MAX_LOSSES = 2; // a unit lost this many times ends its build as exception
+export { LOST_PRIORITY, MAX_LOSSES, RETRY_PRIORITY } from './attempts.js';
 
 /** How the lifecycle reaches runners: a message to the runner holding a unit (false when it is not connected). */
 export type SendToRunner = (runnerId: number, message: ServerMessage) => boolean;
 
-/** A fault injection point for the crash-recovery test (GG_FAULT=crash-after-build-result). */
-const FAULT = process.env.GG_FAULT ?? '';
 
 /** What the lifecycle is connected to, given once at construction (server/pipeline.ts declares it). */
 export interface LifecycleLinks {
@@ -63,15 +57,14 @@ export interface LifecycleLinks {
   specialBuilder?: (build: BuilderOfBuild) => BuilderConfig | undefined;
 }
 
-export type BuilderOfBuild = Pick<BuildRow, 'repo' | 'builder'> & Partial<Pick<BuildRow, 'branch' | 'kind' | 'ref' | 'purpose' | 'builderSpec'>>;
-const MAX_SPECS = 500; // parsed builder_spec JSON kept by builderOf
+export type { BuilderOfBuild } from './builders.js';
 
 export class BuildLifecycle {
   private readonly orphans = new Map<number, number>(); // unit id → deadline for its runner to claim it
-  private readonly specs = new Map<string, BuilderConfig>(); // builder_spec JSON → its builder
+  private readonly builders: BuildBuilders;
+  private readonly end: BuildEnd;
   private readonly sendToRunner: SendToRunner;
   private readonly buildFinished: (build: BuildRow) => void;
-  private readonly specialBuilder: (build: BuilderOfBuild) => BuilderConfig | undefined;
 
   constructor(
     private readonly store: Store,
@@ -83,15 +76,16 @@ export class BuildLifecycle {
   ) {
     this.sendToRunner = links.sendToRunner ?? (() => false);
     this.buildFinished = links.buildFinished ?? ((b) => this.tree.buildFinished(b));
-    this.specialBuilder = links.specialBuilder ?? (() => undefined);
+    this.builders = new BuildBuilders(config, links.specialBuilder ?? (() => undefined));
+    this.end = new BuildEnd(store, events, log, this.buildFinished, (id, now) => this.advance(id, now), (id) => this.emitBuild(id));
   }
 
   /** Start-up: counters recounted, finished builds finished, the tree rule re-applied, running units wait for their runners. */
   recover(now = Date.now()): void {
     this.commit(() => {
       for (const b of this.store.builds.unfinished()) {
-        this.recount(b.id);
-        this.checkBuild(b.id, now);
+        this.end.recount(b.id);
+        this.end.check(b.id, now);
       }
       this.tree.recover(now);
     });
@@ -136,8 +130,8 @@ export class BuildLifecycle {
   /** Units created for a new or re-split build (inside the caller's transaction); the counters follow. `step`: their step's label. */
   insertUnits(buildId: number, units: readonly { files: string[]; expectedMs: number }[], at: number, step: string | null = null): void {
     const first = step === null ? 1 : this.store.units.nextSeq(buildId);
-    units.forEach((p, i) => this.store.units.create({ buildId, seq: first + i, files: p.files, attempt: 1, retryOf: null,
-      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at, step }));
+    this.store.units.createMany(units.map((p, i) => ({ buildId, seq: first + i, files: p.files, attempt: 1, retryOf: null,
+      priority: 0, expectedMs: Math.round(p.expectedMs), avoidRunnerId: null, lostCount: 0, at, step })));
     this.store.builds.adjustProgress(buildId, units.length, 0, units.reduce((s, u) => s + Math.round(u.expectedMs), 0));
   }
 
@@ -150,7 +144,7 @@ export class BuildLifecycle {
 
   /** A build was created or changed by intake: finish it if it has nothing to run, and tell observers. */
   announce(buildId: number, now = Date.now()): BuildRow | undefined {
-    return this.commit(() => this.checkBuild(buildId, now, true));
+    return this.commit(() => this.end.check(buildId, now, true));
   }
 
   /** Hands a queued unit to a runner. False when it was taken meanwhile. `buildId`: the unit's build, when the caller read it. */
@@ -173,7 +167,7 @@ export class BuildLifecycle {
       if (!this.store.units.finish(unit.id, { ...outcome, exitCode: null, signal: null, at: now })) return;
       this.store.builds.adjustProgress(unit.buildId, 0, 1, -unit.expectedMs);
       this.emitUnit(unit.id);
-      this.checkBuild(unit.buildId, now);
+      this.end.check(unit.buildId, now);
     });
   }
 
@@ -228,10 +222,10 @@ export class BuildLifecycle {
         const builder = this.stepOf(build, unit);
         const outcome = recordUnitTests(this.store, build, unit, builder, msg, now);
         const error = msg.timedOut ? `no progress for ${builder?.timeout ?? '?'} s: timed out` : msg.error;
-        const retry = outcome.retryFiles ? this.retryOf(build, unit, outcome.retryFiles, runnerId, now) : null;
+        const retry = outcome.retryFiles ? retryFailing(this.store, build, unit, outcome.retryFiles, runnerId, now) : null;
         this.endUnit(unit, { result: outcome.failed ? 'failed' : 'passed', exitCode: msg.exitCode, signal: msg.signal, error, at: now }, retry);
       }
-      this.checkBuild(unit.buildId, now);
+      this.end.check(unit.buildId, now);
       return true;
     });
   }
@@ -242,28 +236,16 @@ export class BuildLifecycle {
       const fresh = this.store.units.get(unit.id);
       if (!fresh || fresh.state !== 'running') return;
       this.lose(fresh, reason, now, avoid);
-      this.checkBuild(fresh.buildId, now);
+      this.end.check(fresh.buildId, now);
     });
   }
 
   /** Cancels a build: queued units at once; running ones are marked and their runners told. False when it has ended. */
   cancelBuild(buildId: number, now = Date.now()): boolean {
-    const tell: UnitRow[] = [];
-    const ok = this.commit(() => {
-      const build = this.store.builds.get(buildId);
-      if (!build || build.state === 'done') return false;
-      const queued = this.store.units.queuedSummary(buildId);
-      this.store.units.cancelQueued(buildId, now);
-      cancelPendingSteps(this.store, buildId, now);
-      this.store.builds.adjustProgress(buildId, 0, queued.n, -queued.ms);
-      for (const u of this.store.units.byBuild(buildId)) {
-        if (u.state === 'running' && this.store.units.requestCancel(u.id)) tell.push(u);
-      }
-      this.checkBuild(buildId, now, true);
-      return true;
-    });
+    const tell = this.commit(() => this.end.cancel(buildId, now));
+    if (!tell) return false;
     for (const u of tell) if (u.runnerId !== null) this.sendToRunner(u.runnerId, { type: 'cancel', unit: u.id, reason: 'build cancelled' });
-    return ok;
+    return true;
   }
 
   /** Every second: orphans whose runner did not come back are lost (or cancelled, when that was asked). */
@@ -276,7 +258,7 @@ export class BuildLifecycle {
       if (unit.cancelRequested) {
         this.commit(() => {
           this.endUnit(unit, { result: 'cancelled', exitCode: null, signal: null, error: 'cancelled (its runner did not come back)', at: now });
-          this.checkBuild(unit.buildId, now);
+          this.end.check(unit.buildId, now);
         });
       } else {
         this.unitLost(unit, 'its runner did not come back after a server restart', now);
@@ -284,45 +266,18 @@ export class BuildLifecycle {
     }
   }
 
-  repoOf(build: Pick<BuildRow, 'repo'>): RepositoryConfig | undefined {
-    return repositoryNamed(this.config, build.repo);
-  }
-
-  /** The builder a build runs: the one its commit's pipeline file gave (builds.builder_spec), else greengate.yml's, else a special one. */
-  builderOf(build: BuilderOfBuild): BuilderConfig | undefined {
-    if (build.builderSpec) {
-      let spec = this.specs.get(build.builderSpec);
-      if (!spec) {
-        spec = JSON.parse(build.builderSpec) as BuilderConfig;
-        if (this.specs.size >= MAX_SPECS) this.specs.delete(this.specs.keys().next().value!);
-        this.specs.set(build.builderSpec, spec);
-      }
-      return withGrants(spec, repositoryNamed(this.config, build.repo)?.pipelineGrants?.[spec.name]);
-    }
-    return builderNamed(this.config, build) ?? this.specialBuilder(build);
-  }
+  repoOf(build: Pick<BuildRow, 'repo'>): RepositoryConfig | undefined { return this.builders.repoOf(build); }
+  /** The builder a build runs (builders.ts). */
+  builderOf(build: BuilderOfBuild): BuilderConfig | undefined { return this.builders.builderOf(build); }
+  /** What a unit runs: its step of its build's builder (builders.ts). */
+  stepOf(build: BuilderOfBuild, unit: Pick<UnitRow, 'step'>): StepConfig | undefined { return this.builders.stepOf(build, unit); }
 
   /**
    * A build that cannot run at all (its commit's pipeline file is missing or invalid): made and
    * ended at once as 'exception' with `error`, no units, in one transaction. The caller announces it.
    */
   createFailed(build: NewBuild, error: string, now = Date.now()): number {
-    return this.commit(() => {
-      const id = this.store.builds.create(build);
-      this.store.builds.setError(id, error);
-      const reason = `cannot run: ${error.split('\n')[0]}`.slice(0, 500);
-      this.store.builds.finish(id, 'exception', reason, now);
-      const finished = this.store.builds.get(id)!;
-      this.finished(finished, 'exception', reason);
-      this.buildFinished(finished);
-      return id;
-    });
-  }
-
-  /** What a unit runs: its step of its build's builder (the builder itself, as its one step, without `steps:`). */
-  stepOf(build: BuilderOfBuild, unit: Pick<UnitRow, 'step'>): StepConfig | undefined {
-    const builder = this.builderOf(build);
-    return builder && stepNamed(builder, unit.step);
+    return this.commit(() => this.end.failed(build, error, now));
   }
 
   /** Runs fn in one transaction (store.tx); what it asked to tell observers is told after the commit (and dropped on rollback). */
@@ -344,59 +299,8 @@ export class BuildLifecycle {
 
   private lose(unit: UnitRow, reason: string, now: number, avoid: number | null): void {
     this.log.warn({ unit: unit.id, build: unit.buildId, reason }, 'unit lost');
-    let retry: { expectedMs: number } | null = null;
-    if (unit.lostCount + 1 < MAX_LOSSES) {
-      this.store.units.create({
-        buildId: unit.buildId, seq: unit.seq, files: unitFiles(unit), attempt: unit.attempt, retryOf: unit.id,
-        priority: LOST_PRIORITY, expectedMs: unit.expectedMs, avoidRunnerId: avoid, lostCount: unit.lostCount + 1, at: now, step: unit.step,
-      });
-      retry = { expectedMs: unit.expectedMs };
-    }
+    const retry = requeueLost(this.store, unit, avoid, now);
     this.endUnit(unit, { result: 'exception', exitCode: null, signal: null, error: reason, at: now }, retry);
-  }
-
-  /** A retry of the failing files, expected to take what they took so far (just learned). */
-  private retryOf(build: BuildRow, unit: UnitRow, files: string[], runnerId: number, now: number): { expectedMs: number } {
-    const estimates = estimateDurations(files, this.store.tests.fileDurationsOf(build.repoId, build.builder, files));
-    const expectedMs = Math.round([...estimates.values()].reduce((a, b) => a + b, 0) + DEFAULT_OVERHEAD_MS);
-    this.store.units.create({
-      buildId: unit.buildId, seq: unit.seq, files, attempt: unit.attempt + 1, retryOf: unit.id,
-      priority: RETRY_PRIORITY, expectedMs, avoidRunnerId: runnerId, lostCount: unit.lostCount, at: now, step: unit.step,
-    });
-    return { expectedMs };
-  }
-
-  /** Counters from the units themselves (start-up only: they move incrementally afterwards). */
-  private recount(buildId: number): void {
-    const current = currentUnits(this.store.units.byBuild(buildId));
-    const left = current.filter((u) => u.state !== 'done');
-    this.store.builds.setProgress(buildId, current.length, current.length - left.length, left.reduce((s, u) => s + u.expectedMs, 0));
-  }
-
-  /**
-   * Finishes the build when its counters say every current unit has ended: its result from its
-   * units, and the tree rule for its branch, in the caller's transaction. Otherwise, when `progress`
-   * is asked for, tells observers of its new counters.
-   */
-  private checkBuild(buildId: number, now: number, announce = true): BuildRow | undefined {
-    const build = this.store.builds.get(buildId);
-    if (!build || build.state === 'done') return build;
-    if (this.advance(buildId, now)) return this.checkBuild(buildId, now, announce);
-    if (build.unitsDone < build.unitsTotal) {
-      if (announce) this.emitBuild(buildId);
-      return build;
-    }
-    const units = this.store.units.byBuild(buildId);
-    let { result, reason } = decideResult(units, currentUnits(units));
-    const step = (result === 'passed' || result === 'flaky') ? firstUnpassedStep(this.store, buildId) : undefined;
-    if (step) ({ result, reason } = { result: step.result === 'exception' ? 'exception' : 'failed', reason: `step ${step.name} ${step.result}` });
-    if (!this.store.builds.finish(buildId, result, reason, now)) return build;
-    if (result === 'failed') markNewFailures(this.store, build);
-    this.finished(build, result, reason);
-    if (FAULT === 'crash-after-build-result') process.kill(process.pid, 'SIGKILL');
-    const finished = this.store.builds.get(buildId)!;
-    this.buildFinished(finished); // culprit, tree rule, notifications, deploys: server/pipeline.ts
-    return finished;
   }
 
   /** Moves a stepped build's steps on (results/steps.ts), queueing the units of those that start; true when anything changed. */
@@ -407,27 +311,6 @@ export class BuildLifecycle {
     });
   }
 
-  private finished(build: BuildRow, result: BuildResult, reason: string | null): void {
-    this.log.info({ build: build.id, result, reason }, 'build finished');
-    this.later(() => {
-      const b = this.store.builds.get(build.id);
-      if (!b) return;
-      this.events.emit('build', b);
-      this.events.emit('buildFinished', b);
-    });
-  }
-}
-
-/** A pipeline file's builder with only the secrets and env names greengate.yml grants it now (a reload may have revoked some). */
-function withGrants(spec: BuilderConfig, grant: PipelineGrant | undefined): BuilderConfig {
-  const secrets = spec.secrets && Object.fromEntries(Object.entries(spec.secrets)
-    .filter(([name, source]) => JSON.stringify(grant?.secrets?.[name]) === JSON.stringify(source)));
-  const env = spec.env?.filter((name) => grant?.env?.includes(name));
-  // A step's own env: names are held to the same grant as its builder's.
-  const steps = spec.steps?.map((st) => (Array.isArray(st.env) ? { ...st, env: (st.env as string[]).filter((name) => grant?.env?.includes(name)) } : st));
-  const stepsSame = (spec.steps ?? []).every((st, i) => !Array.isArray(st.env) || (steps![i].env as string[]).length === st.env.length);
-  if (Object.keys(secrets ?? {}).length === Object.keys(spec.secrets ?? {}).length && (env?.length ?? 0) === (spec.env?.length ?? 0) && stepsSame) return spec;
-  return { ...spec, ...(secrets ? { secrets } : {}), ...(env ? { env } : {}), ...(steps ? { steps } : {}) };
 }
 
 function holds(unit: UnitRow | undefined, runnerId: number): unit is UnitRow {

@@ -1,5 +1,6 @@
 /** Builds and their blamelists. */
 import type { DB } from './db.js';
+import { RowCache } from './rowCache.js';
 
 export type BuildState = 'queued' | 'running' | 'done';
 export type BuildResult = 'passed' | 'failed' | 'flaky' | 'exception' | 'cancelled';
@@ -42,6 +43,9 @@ const FROM = 'FROM builds b JOIN repositories r ON r.id = b.repo_id';
 export class BuildStore {
   private readonly q;
   private readonly listCache = new Map<string, { all: (...args: unknown[]) => unknown[] }>();
+  /** The rows read in the current transaction (Store.tx turns it on and clears it). */
+  readonly cache = new RowCache<BuildRow>();
+  private readonly read = (id: number) => this.q.get.get(id) as BuildRow | undefined;
   constructor(private readonly db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO builds (repo_id, builder, ref, branch, kind, purpose, sha, base_sha, change_id, state, pushed_at, created_at, builder_spec)
@@ -105,6 +109,7 @@ export class BuildStore {
   }
   /** Moves a queued build to a newer head: the new commits go to the front of its blamelist. */
   join(id: number, sha: string, newCommits: readonly string[], changeId: number | null = null): boolean {
+    this.cache.forget(id);
     if (this.q.join.run(sha, changeId, id).changes === 0) return false;
     this.q.shiftCommits.run(newCommits.length + 100000, id);
     this.q.shiftCommits.run(-100000, id);
@@ -127,10 +132,10 @@ export class BuildStore {
     return (this.q.recentBuilders.all(repoId) as { builder: string }[]).map((r) => r.builder);
   }
   /** A queued build joined by a newer head gets the builder of that head's pipeline file (null: greengate.yml's). */
-  setBuilderSpec(id: number, spec: string | null): void { this.q.setSpec.run(spec, id); }
+  setBuilderSpec(id: number, spec: string | null): void { this.cache.forget(id); this.q.setSpec.run(spec, id); }
   /** Why a build could not run (written with its 'exception' result). */
-  setError(id: number, error: string): void { this.q.setError.run(error, id); }
-  get(id: number): BuildRow | undefined { return this.q.get.get(id) as BuildRow | undefined; }
+  setError(id: number, error: string): void { this.cache.forget(id); this.q.setError.run(error, id); }
+  get(id: number): BuildRow | undefined { return this.cache.get(id, this.read); }
   queuedFor(repoId: number, builder: string, ref: string): BuildRow | undefined {
     return this.q.queuedFor.get(repoId, builder, ref) as BuildRow | undefined;
   }
@@ -145,16 +150,27 @@ export class BuildStore {
     return this.q.latestFinished.get(repoId, builder, ref) as BuildRow | undefined;
   }
   blamelist(id: number): BlameEntry[] { return this.q.blame.all(id) as BlameEntry[]; }
-  markStarted(id: number, at: number): boolean { return this.q.start.run(at, id).changes > 0; }
+  markStarted(id: number, at: number): boolean {
+    if (this.q.start.run(at, id).changes === 0) return false;
+    this.cache.patch(id, (b) => { b.state = 'running'; b.startedAt = at; });
+    return true;
+  }
   finish(id: number, result: BuildResult, reason: string | null, at: number): boolean {
-    return this.q.finish.run(result, reason, at, id).changes > 0;
+    if (this.q.finish.run(result, reason, at, id).changes === 0) return false;
+    this.cache.patch(id, (b) => Object.assign(b, { state: 'done', result, reason, finishedAt: at }));
+    return true;
   }
   setProgress(id: number, total: number, done: number, expectedMs: number): void {
-    this.q.progress.run(total, done, expectedMs, id);
+    if (this.q.progress.run(total, done, expectedMs, id).changes > 0) {
+      this.cache.patch(id, (b) => Object.assign(b, { unitsTotal: total, unitsDone: done, expectedMs }));
+    }
   }
   /** Moves a build's counters (current units, of which ended, expected ms of those not ended) by these amounts. */
   adjustProgress(id: number, total: number, done: number, expectedMs: number): void {
-    this.q.adjust.run(total, done, Math.round(expectedMs), id);
+    const ms = Math.round(expectedMs);
+    if (this.q.adjust.run(total, done, ms, id).changes > 0) {
+      this.cache.patch(id, (b) => Object.assign(b, { unitsTotal: b.unitsTotal + total, unitsDone: b.unitsDone + done, expectedMs: Math.max(0, b.expectedMs + ms) }));
+    }
   }
   /**
    * The build that decides the tree for one builder on a branch: the newest by push order (the
@@ -168,7 +184,9 @@ export class BuildStore {
   previous(b: Pick<BuildRow, 'id' | 'repoId' | 'builder' | 'branch'>): BuildRow | undefined {
     return this.q.previous.get({ id: b.id, repoId: b.repoId, builder: b.builder, branch: b.branch, change: this.changeOf(b.id) ?? 0 }) as BuildRow | undefined;
   }
-  setNewFailures(id: number, n: number): void { this.q.setNewFailures.run(n, id); }
+  setNewFailures(id: number, n: number): void {
+    if (this.q.setNewFailures.run(n, id).changes > 0) this.cache.patch(id, (b) => { b.newFailures = n; });
+  }
   /** A green build of this commit on the branch (the base a culprit search starts from). */
   greenAt(repoId: number, builder: string, branch: string, sha: string): BuildRow | undefined {
     return this.q.greenAt.get(repoId, builder, branch, sha) as BuildRow | undefined;

@@ -4,7 +4,8 @@ import type { Contention, LearnedFactor, Span } from '../planning/contention.js'
 
 export class ContentionStore {
   private readonly q;
-  constructor(db: DB) {
+  /** `forget`: a write of a unit's row (its cached copy, rowCache.ts, is dropped). */
+  constructor(db: DB, private readonly forget: (unitId: number) => void = () => {}) {
     this.q = {
       get: db.prepare('SELECT concurrency, factor, samples FROM unit_contention WHERE repo_id = ? AND builder = ? ORDER BY concurrency'),
       save: db.prepare(`INSERT INTO unit_contention (repo_id, builder, concurrency, factor, samples, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -34,6 +35,7 @@ export class ContentionStore {
   }
   /** Keeps a finished unit's mean concurrency (units.concurrency, shown with the build). */
   setConcurrency(unitId: number, mean: number): void {
+    this.forget(unitId);
     this.q.setConcurrency.run(mean, unitId);
   }
 }

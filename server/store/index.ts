@@ -76,8 +76,8 @@ export class Store {
     this.tree = new TreeStore(db);
     this.gatePasses = new GatePassStore(db);
     this.costs = new CostStore(db);
-    this.contention = new ContentionStore(db);
-    this.retention = new RetentionStore(db);
+    this.contention = new ContentionStore(db, (id) => this.units.cache.forget(id));
+    this.retention = new RetentionStore(db, () => this.forgetRows());
     this.deploys = new DeployStore(db);
     this.watchSamples = new WatchSampleStore(db);
     this.alerts = new AlertStore(db);
@@ -96,19 +96,33 @@ export class Store {
   /** Runs fn in one synchronous transaction (never await inside); then, after the outermost commit, the work fn queued. */
   tx<T>(fn: () => T): T {
     const mark = this.queue.length;
+    if (this.depth === 0) this.rowCache(true);
     this.depth++;
     let out: T;
     try {
       out = this.db.transaction(fn)();
     } catch (err) {
       this.queue.length = mark; // rolled back: what it queued is dropped with it
+      this.forgetRows(); // and the rows read since (a savepoint's writes are undone)
       throw err;
     } finally {
       this.depth--;
+      if (this.depth === 0 && this.queue.length === 0) this.rowCache(false);
     }
-    if (this.depth === 0) this.flush();
+    if (this.depth === 0) {
+      // The work after the commit (events, the assigns sent) reads the rows as this transaction left them.
+      try { this.flush(); } finally { this.rowCache(false); }
+    }
     return out;
   }
+
+  /**
+   * The unit and build rows are kept while a transaction is open and while the work after its
+   * commit runs (rowCache.ts; synchronously, right after the commit), never across two: a new
+   * transaction starts with none.
+   */
+  private rowCache(on: boolean): void { this.units.cache.setActive(on); this.builds.cache.setActive(on); }
+  private forgetRows(): void { this.units.cache.clear(); this.builds.cache.clear(); }
 
   /** Work to run once the current outermost transaction commits (dropped on rollback); outside one, at once. */
   afterCommit(f: () => void): void {

@@ -28,7 +28,8 @@ export interface PruneCounts { logChunks: number; builds: number }
 
 export class RetentionStore {
   private readonly q;
-  constructor(private readonly db: DB) {
+  /** `forgetRows`: called before deleting builds and units (their cached copies, rowCache.ts, are dropped). */
+  constructor(private readonly db: DB, private readonly forgetRows: () => void = () => {}) {
     this.q = {
       oldUnits: db.prepare(`SELECT u.id FROM units u JOIN builds b ON b.id = u.build_id
         WHERE b.state = 'done' AND b.finished_at < ? AND EXISTS (SELECT 1 FROM log_chunks c WHERE c.unit_id = u.id) LIMIT ?`),
@@ -77,6 +78,7 @@ export class RetentionStore {
     for (;;) {
       const n = this.db.transaction(() => {
         const builds = this.q.oldBuilds.all(cutoff, PRUNE_BATCH) as { id: number }[];
+        if (builds.length) this.forgetRows();
         for (const b of builds) {
           this.q.clearRetry.run(b.id);
           this.q.dropBuild.run(b.id);

@@ -3,6 +3,7 @@
  * (retry_of = the earlier one), so every attempt keeps its own log and result.
  */
 import type { DB } from './db.js';
+import { RowCache } from './rowCache.js';
 
 export type UnitState = 'queued' | 'running' | 'done';
 export type UnitResult = 'passed' | 'failed' | 'exception' | 'cancelled';
@@ -36,10 +37,22 @@ const COLUMNS = `u.id, u.build_id AS buildId, u.seq, u.files, u.attempt, u.retry
   u.setup_ms AS setupMs, u.cache_hit AS cacheHit, u.concurrency, u.step`;
 const FROM = 'FROM units u LEFT JOIN runners rn ON rn.id = u.runner_id';
 export const QUEUE_PEEK = 32;
+const MAX_RUNNER_NAMES = 10_000; // runner names kept for the rows of assigned units
+export const INSERT_CHUNK = 100; // rows per INSERT of createMany (11 values each, far below SQLite's limit)
 
 export class UnitStore {
   private readonly q;
-  constructor(db: DB) {
+  /** The rows read in the current transaction (Store.tx turns it on and clears it). */
+  readonly cache = new RowCache<UnitRow>();
+  private readonly read = (id: number) => {
+    const row = this.q.get.get(id) as UnitRow | undefined;
+    if (row?.runnerId != null && row.runner !== null && this.runnerNames.size < MAX_RUNNER_NAMES) this.runnerNames.set(row.runnerId, row.runner);
+    return row;
+  };
+  /** Runner id → name as rows showed it (a runner's name never changes: runners are registered by name, never deleted). */
+  private readonly runnerNames = new Map<number, string>();
+  private readonly multi = new Map<number, { run(...args: unknown[]): unknown }>(); // rows per INSERT → its statement
+  constructor(private readonly db: DB) {
     this.q = {
       insert: db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
         avoid_runner_id, lost_count, queued_at, step) VALUES (@buildId, @seq, @files, @attempt, @retryOf, 'queued', @priority,
@@ -66,34 +79,79 @@ export class UnitStore {
     };
   }
 
+  /**
+   * A new build's units at once (a build's 2,000 units are 2,000 statements otherwise): one
+   * prepared INSERT of up to INSERT_CHUNK rows per run, in the caller's transaction, in order.
+   */
+  createMany(units: readonly NewUnit[]): void {
+    for (let i = 0; i < units.length; i += INSERT_CHUNK) {
+      const chunk = units.slice(i, i + INSERT_CHUNK);
+      const args: unknown[] = [];
+      for (const u of chunk) {
+        args.push(u.buildId, u.seq, JSON.stringify(u.files), u.attempt, u.retryOf, u.priority, u.expectedMs,
+          u.avoidRunnerId, u.lostCount, u.at, u.step ?? null);
+      }
+      this.insertRows(chunk.length).run(...args);
+    }
+  }
+  private insertRows(n: number): { run(...args: unknown[]): unknown } {
+    let stmt = this.multi.get(n);
+    if (!stmt) {
+      stmt = this.db.prepare(`INSERT INTO units (build_id, seq, files, attempt, retry_of, state, priority, expected_ms,
+        avoid_runner_id, lost_count, queued_at, step) VALUES ${Array(n).fill("(?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)").join(', ')}`);
+      if (this.multi.size < 8) this.multi.set(n, stmt);
+    }
+    return stmt;
+  }
+
   create(u: NewUnit): number {
     return Number(this.q.insert.run({ ...u, files: JSON.stringify(u.files), step: u.step ?? null }).lastInsertRowid);
   }
-  get(id: number): UnitRow | undefined { return this.q.get.get(id) as UnitRow | undefined; }
+  get(id: number): UnitRow | undefined { return this.cache.get(id, this.read); }
   byBuild(buildId: number): UnitRow[] { return this.q.byBuild.all(buildId) as UnitRow[]; }
-  deleteQueued(buildId: number): number { return this.q.deleteQueued.run(buildId).changes; }
+  deleteQueued(buildId: number): number { this.cache.clear(); return this.q.deleteQueued.run(buildId).changes; }
   /**
    * The ids at the head of the queue: highest priority, oldest build, longest first (the index
    * units_queue alone; a dispatch reads the rows it looks at with get, usually one or two of them).
    */
   peek(): number[] { return this.q.peek.all() as number[]; }
-  assign(id: number, runnerId: number, at: number): boolean { return this.q.assign.run(runnerId, at, id).changes > 0; }
-  markStarted(id: number, at: number): void { this.q.start.run(at, id); }
-  finish(id: number, o: UnitOutcome): boolean { return this.q.finish.run({ ...o, id }).changes > 0; }
+  assign(id: number, runnerId: number, at: number): boolean {
+    if (this.q.assign.run(runnerId, at, id).changes === 0) return false;
+    const runner = this.runnerNames.get(runnerId);
+    if (runner === undefined) this.cache.forget(id);
+    else this.cache.patch(id, (u) => Object.assign(u, { state: 'running', runnerId, runner, assignedAt: at }));
+    return true;
+  }
+  markStarted(id: number, at: number): void {
+    if (this.q.start.run(at, id).changes > 0) this.cache.patch(id, (u) => { u.startedAt = at; });
+  }
+  finish(id: number, o: UnitOutcome): boolean {
+    if (this.q.finish.run({ ...o, id }).changes === 0) return false;
+    this.cache.patch(id, (u) => Object.assign(u, { state: 'done', result: o.result, exitCode: o.exitCode, signal: o.signal, error: o.error, finishedAt: o.at }));
+    return true;
+  }
   /** What the runner reported of the unit's workspace (setup time, cache hit); kept once the unit is done. */
   recordSetup(id: number, setupMs: number | null, cacheHit: boolean | null): void {
-    this.q.recordSetup.run(setupMs === null ? null : Math.round(setupMs), cacheHit === null ? null : Number(cacheHit), id);
+    const ms = setupMs === null ? null : Math.round(setupMs);
+    const hit = cacheHit === null ? null : (Number(cacheHit) as 0 | 1);
+    if (this.q.recordSetup.run(ms, hit, id).changes > 0) this.cache.patch(id, (u) => { u.setupMs = ms; u.cacheHit = hit; });
   }
   running(): UnitRow[] { return this.q.running.all() as UnitRow[]; }
   runningOn(runnerId: number): UnitRow[] { return this.q.runningOn.all(runnerId) as UnitRow[]; }
-  addLogBytes(id: number, n: number): void { this.q.addLogBytes.run(n, id); }
+  addLogBytes(id: number, n: number): void {
+    if (this.q.addLogBytes.run(n, id).changes > 0) this.cache.patch(id, (u) => { u.logBytes += n; });
+  }
   nextSeq(buildId: number): number { return (this.q.maxSeq.get(buildId) as { n: number }).n + 1; }
-  cancelQueued(buildId: number, at: number): number { return this.q.cancelQueued.run(at, buildId).changes; }
+  cancelQueued(buildId: number, at: number): number { this.cache.clear(); return this.q.cancelQueued.run(at, buildId).changes; }
   queuedCount(): number { return (this.q.queuedCount.get() as { n: number }).n; }
   /** How many of a build's units are queued, and their expected milliseconds. */
   queuedSummary(buildId: number): { n: number; ms: number } { return this.q.queuedSummary.get(buildId) as { n: number; ms: number }; }
   /** Stores the intent to cancel a running unit; its result is `cancelled` whenever it ends. */
-  requestCancel(id: number): boolean { return this.q.requestCancel.run(id).changes > 0; }
+  requestCancel(id: number): boolean {
+    if (this.q.requestCancel.run(id).changes === 0) return false;
+    this.cache.patch(id, (u) => { u.cancelRequested = 1; });
+    return true;
+  }
 }
 
 export function unitFiles(u: Pick<UnitRow, 'files'>): string[] {

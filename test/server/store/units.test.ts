@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { shopStore, SHA_A } from '../memory.js';
-import { QUEUE_PEEK } from '../../../server/store/units.js';
+import { INSERT_CHUNK, QUEUE_PEEK } from '../../../server/store/units.js';
 
 describe('store/units: the head of the queue', () => {
   it('peek lists the queued units\' ids only (highest priority, oldest build, longest first, at most QUEUE_PEEK), read by the index alone', () => {
@@ -28,6 +28,33 @@ describe('store/units: the head of the queue', () => {
       const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT u.id FROM units u WHERE u.state = 'queued'
         ORDER BY u.priority DESC, u.build_id, u.expected_ms DESC, u.id LIMIT ${QUEUE_PEEK}`).all() as { detail: string }[];
       expect(plan.map((p) => p.detail).join('; ')).to.match(/COVERING INDEX units_queue/).and.not.match(/TEMP B-TREE/);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('store/units: a new build\'s units written at once', () => {
+  it('createMany stores the same rows as create one by one, in order, over more than one INSERT', () => {
+    const { store, repoId } = shopStore();
+    try {
+      const build = (sha: string) => store.builds.create({ repoId, builder: 'unit', ref: 'refs/heads/main', branch: 'main', kind: 'branch', sha,
+        baseSha: null, changeId: null, pushedAt: 1, at: 1, blamelist: [] });
+      const one = build(SHA_A);
+      const many = build('b'.repeat(40));
+      const n = INSERT_CHUNK * 2 + 3;
+      const unit = (buildId: number, i: number) => ({ buildId, seq: i + 1, files: [`t/${i}.test.js`, `t/${i}b.test.js`], attempt: 1, retryOf: null,
+        priority: i % 3, expectedMs: 10 * i, avoidRunnerId: null, lostCount: 0, at: 5, step: i % 2 ? 'lint' : null });
+      store.tx(() => { for (let i = 0; i < n; i++) store.units.create(unit(one, i)); });
+      store.tx(() => store.units.createMany(Array.from({ length: n }, (_, i) => unit(many, i))));
+      const strip = (rows: ReturnType<typeof store.units.byBuild>) => rows.map(({ id: _id, buildId: _b, ...rest }) => rest);
+      const a = store.units.byBuild(one);
+      const b = store.units.byBuild(many);
+      expect(b).to.have.length(n);
+      expect(strip(b)).to.deep.equal(strip(a));
+      expect(b.map((u) => u.id)).to.deep.equal([...b.map((u) => u.id)].sort((x, y) => x - y));
+      store.units.createMany([]);
+      expect(store.units.byBuild(many)).to.have.length(n);
     } finally {
       store.close();
     }
