@@ -1,10 +1,7 @@
 import { expect } from 'chai';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { pino } from 'pino';
-import { parseConfig } from '../../../server/config/config.js';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { RUNNER_TOKEN, ADMIN_TOKEN, Repo, tempHome } from '../../helpers.js';
+import { type RunningServer } from '../../../server/main.js';
+import { ADMIN_TOKEN, Repo, tempHome } from '../../helpers.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 
 /** A deployed branch whose name holds "/" (release/1.2): its pause routes, written with the slash as is or as %2F. */
 describe('web/deploysApi: branches whose names hold "/"', function () {
@@ -17,10 +14,8 @@ describe('web/deploysApi: branches whose names hold "/"', function () {
     home = tempHome();
     const repo = new Repo(home.dir);
     repo.commit({ 'a.txt': 'a\n' }, 'first');
-    const config = stringify({ port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main', 'release/1.2'], builders: [{ name: 'unit', run: 'true' }],
-        deploy: { 'release/1.2': { stages: [{ name: 'production', run: 'true', rollback: 'true' }] } } }] });
-    server = await startServer({ config: parseConfig(config, { baseDir: home.dir }), port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { top: { adminToken: ADMIN_TOKEN },
+      shop: { gate: ['main', 'release/1.2'], deploy: { 'release/1.2': { stages: [{ name: 'production', run: 'true', rollback: 'true' }] } } } }) });
   });
   after(async () => {
     await server?.close();

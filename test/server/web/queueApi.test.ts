@@ -1,10 +1,7 @@
 import { expect } from 'chai';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { pino } from 'pino';
-import { parseConfig } from '../../../server/config/config.js';
-import { startServer, type RunningServer } from '../../../server/main.js';
-import { RUNNER_TOKEN, ADMIN_TOKEN, Repo, tempHome } from '../../helpers.js';
+import { type RunningServer } from '../../../server/main.js';
+import { ADMIN_TOKEN, Repo, tempHome } from '../../helpers.js';
+import { shopConfig, startShopServer } from '../shopServer.js';
 
 /** Branch names with "/" (release/1.2) in the land queue's routes: public reads, with the slash written as is or as %2F. */
 describe('web/queueApi and web/pagesQueue: branches whose names hold "/"', function () {
@@ -16,10 +13,8 @@ describe('web/queueApi and web/pagesQueue: branches whose names hold "/"', funct
     home = tempHome();
     const repo = new Repo(home.dir);
     repo.commit({ 'a.txt': 'a\n' }, 'first');
-    const config = stringify({ port: 0, data: join(home.dir, 'data'), runnerToken: RUNNER_TOKEN, adminToken: ADMIN_TOKEN,
-      repositories: [{ name: 'shop', path: repo.bare, gate: ['main', 'release/1.2'], builders: [{ name: 'unit', run: 'true' }],
-        land: { 'release/1.2': 'queue' } }] });
-    server = await startServer({ config: parseConfig(config, { baseDir: home.dir }), port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    server = await startShopServer(home.dir, repo, { config: shopConfig(home.dir, repo, { top: { adminToken: ADMIN_TOKEN },
+      shop: { gate: ['main', 'release/1.2'], land: { 'release/1.2': 'queue' } } }) });
   });
   after(async () => {
     await server?.close();
