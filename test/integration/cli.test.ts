@@ -339,16 +339,23 @@ function freePort(): Promise<number> {
 
 /** Pids of live processes whose command line mentions `text` (read from /proc). */
 /** The processes whose command line mentions `text` (and, when given, has `arg` as one of its arguments). */
+/**
+ * The processes whose command line mentions `text` (and has the argument `arg`). A child caught
+ * between fork and exec still shows its parent's command line: it is left out when its parent is
+ * one of them (a runner starting git or bwrap is not a third runner).
+ */
 function processesMentioning(text: string, arg?: string): number[] {
-  const pids: number[] = [];
+  const found = new Map<number, number>(); // pid → parent pid
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(text) && (arg === undefined || cmdline.split('\0').includes(arg))) pids.push(Number(entry));
+      if (!cmdline.includes(text) || (arg !== undefined && !cmdline.split('\0').includes(arg))) continue;
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      found.set(Number(entry), ppid);
     } catch {
       // the process ended meanwhile
     }
   }
-  return pids;
+  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
 }
