@@ -26,7 +26,7 @@ export function refsOf(change: Pick<QueueChangeRow, 'id' | 'candidateRef'>): str
 
 /** Deletes the refs (only those under the queue's prefixes) in one git process; a ref already gone is fine. */
 export async function dropRefs(repoPath: string, refs: readonly string[]): Promise<void> {
-  const mine = [...new Set(refs)].filter((r) => QUEUE_REF.test(r) && (r.startsWith(HIDDEN_REF_PREFIX) || r.startsWith(CANDIDATE_REF_PREFIX)));
+  const mine = [...new Set(refs)].filter((r) => QUEUE_REF.test(r)); // the two prefixes' refs only
   if (mine.length === 0) return;
   await gitRun(repoPath, ['update-ref', '--stdin'], [0], mine.map((r) => `delete ${r}\n`).join(''));
 }

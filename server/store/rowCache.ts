@@ -1,9 +1,10 @@
 /**
  * A row cache that lives for one transaction: the unit and build rows read while `Store.tx` runs
- * are kept by id and handed out again (as copies) instead of read again. It is cleared when the
- * outermost transaction ends (commit or rollback) and when a savepoint rolls back; every write of
- * a row through the store forgets that row (or all rows, for writes of many). Outside a transaction
- * nothing is kept: another connection may write between two autocommit reads.
+ * (and while the work queued for after its commit runs, synchronously) are kept by id and handed
+ * out again (as copies) instead of read again. It is cleared when that ends and when a savepoint
+ * rolls back; a write of one row through the store either sets the same new values in the kept
+ * copy (`patch`, when the store knows them) or forgets it, and a write of many rows forgets all.
+ * Outside that nothing is kept: another connection may write between two autocommit reads.
  */
 export class RowCache<T extends object> {
   private readonly rows = new Map<number, T>();

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/index.js';
 import type { BranchStatus, PageStore } from '../store/pages.js';
-import { parseOrThrow } from './api.js';
+import { parseOrThrow, wildcardParam } from './api.js';
 
 export const BADGE_MAX_AGE_S = 60; // 1 minute: a README shows a new result within a minute
 export type BadgeStatus = 'passed' | 'failed' | 'running' | 'unknown';
@@ -64,7 +64,7 @@ export function badgeRouter(deps: BadgeDeps): Router {
   const r = express.Router();
   // Branch names may hold slashes (feature/x): the rest of the path, ending in .svg.
   r.get('/badge/:repo/*branch', (req, res, next) => {
-    const path = (req.params.branch as unknown as string[]).join('/');
+    const path = wildcardParam(req.params.branch);
     if (!path.endsWith('.svg')) return next(); // not a badge: the 404 page
     const branch = parseOrThrow(Branch, path.slice(0, -'.svg'.length), 'badge branch');
     const repo = deps.config.repositories.find((x) => x.name === req.params.repo);

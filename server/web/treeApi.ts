@@ -24,7 +24,7 @@ import { MAX_GATE_BODY_BYTES } from '../gate/request.js';
 import { isValidBranchName } from '../config/config.js';
 import { findRepository } from '../config/repositories.js';
 import { fail } from '../errors.js';
-import { parseOrThrow } from './api.js';
+import { parseOrThrow, wildcardParam } from './api.js';
 import { actorOf } from './admin.js';
 import { refuseQueueOnly } from '../queue/entry.js';
 
@@ -86,7 +86,7 @@ const History = z.object({
 });
 
 function branchParam(raw: string | string[]): string {
-  const branch = Array.isArray(raw) ? raw.join('/') : raw;
+  const branch = wildcardParam(raw);
   if (!isValidBranchName(branch)) fail('GG_BAD_BRANCH', `"${branch.slice(0, 100)}" is not a valid branch name (git check-ref-format --branch)`);
   return branch;
 }

@@ -21,7 +21,7 @@
  * are the command's wall time. Only the npm registry is needed (for the installs).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
@@ -158,7 +158,7 @@ async function usedRunnerCold(dir: string, bare: string, sha: string, builder: B
     for (const entry of readdirSync(join(work, repoDir.name))) if (entry !== 'packages') rmSync(join(work, repoDir.name, entry), { recursive: true, force: true });
   }
   const again = join(dir, 'again');
-  execFileSync('mkdir', ['-p', again]);
+  mkdirSync(again, { recursive: true });
   execFileSync('git', ['--git-dir', bare, 'update-ref', '-d', 'refs/heads/main']);
   const server = await new ServerProcess(writeConfig(again, [{ name: 'real', path: bare, gate: [], builders: [builder] }])).start();
   const runner = startRunner(server.url, 'real-1', dir, { slots: SLOTS });
